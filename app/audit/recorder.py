@@ -1,0 +1,151 @@
+"""Writes the audit row of a request in its own transaction, before the response starts.
+
+Its own transaction, so a refused or failed request (whose unit of work rolled back) still
+leaves its row; before the response starts, so a client never sees an answer whose audit row
+was not attempted. Routes add what only they know through :func:`note`.
+"""
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from sqlalchemy import insert
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.audit.models import AuditEntry
+from app.auth.principal import Principal
+from app.core.clock import Clock
+from app.core.db import Database
+from app.core.http import route_template
+
+log = logging.getLogger("csledger.audit")
+_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_AUDITED_PREFIX = "/v1/"
+
+
+@dataclass(slots=True)
+class AuditNote:
+    registrant_id: uuid.UUID | None = None
+    resource_type: str | None = None
+    resource_id: str | None = None
+    kind: str | None = None
+    """``patient_read`` or ``report`` for reads that must be audited."""
+
+
+def note(
+    request: Request,
+    *,
+    registrant_id: uuid.UUID | None = None,
+    resource_type: str | None = None,
+    resource_id: uuid.UUID | str | None = None,
+    patient_read: bool = False,
+    report: bool = False,
+) -> None:
+    """Tell the audit row what this request touched."""
+    current: AuditNote = getattr(request.state, "audit", None) or AuditNote()
+    current.registrant_id = registrant_id or current.registrant_id
+    current.resource_type = resource_type or current.resource_type
+    current.resource_id = str(resource_id) if resource_id else current.resource_id
+    if patient_read:
+        current.kind = "patient_read"
+    if report:
+        current.kind = "report"
+    request.state.audit = current
+
+
+class AuditMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(_AUDITED_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        recorded = False
+
+        async def send_after_audit(message: Message) -> None:
+            nonlocal recorded
+            if message["type"] == "http.response.start" and not recorded:
+                recorded = True
+                await _record(scope, message["status"], Headers(raw=message["headers"]))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_after_audit)
+        except Exception:
+            if not recorded:
+                await _record(scope, 500, Headers())
+            raise
+
+
+def _kind(scope: Scope, status: int, audit_note: AuditNote) -> str | None:
+    if status >= 400:
+        return "refused" if status < 500 else "error"
+    if scope["method"] not in _READ_METHODS:
+        return "write"
+    return audit_note.kind
+
+
+async def _record(scope: Scope, status: int, response_headers: Headers) -> None:
+    state: dict[str, Any] = scope.setdefault("state", {})
+    audit_note: AuditNote = state.get("audit") or AuditNote()
+    kind = _kind(scope, status, audit_note)
+    if kind is None:
+        return
+    principal: Principal | None = state.get("principal")
+    path_params: dict[str, Any] = scope.get("path_params", {})
+    query = QueryParams(scope.get("query_string", b""))
+    row = {
+        "id": uuid.uuid4(),
+        "at": _clock(scope).now(),
+        "request_id": state.get("request_id", "-"),
+        "subject": principal.subject if principal else None,
+        "subject_name": principal.name if principal else None,
+        "roles": sorted(principal.roles) if principal else [],
+        "registrant_id": audit_note.registrant_id
+        or _uuid(path_params.get("registrant_id"))
+        or _uuid(query.get("registrant_id")),
+        "method": scope["method"],
+        "route": route_template(scope),
+        "path": scope["path"],
+        "action": _action(scope),
+        "kind": kind,
+        "resource_type": audit_note.resource_type,
+        "resource_id": audit_note.resource_id or _created_id(response_headers),
+        "status_code": status,
+        "problem_type": state.get("problem_type"),
+        "parameters": {key: query.getlist(key) for key in query},
+    }
+    database: Database = scope["app"].state.database
+    try:
+        async with database.transaction() as session:
+            await session.execute(insert(AuditEntry).values(**row))
+    except Exception:
+        log.exception("audit row not written", extra={"action": row["action"], "status": status})
+
+
+def _clock(scope: Scope) -> Clock:
+    clock: Clock = scope["app"].state.clock
+    return clock
+
+
+def _action(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    return str(getattr(route, "name", "unmatched"))
+
+
+def _created_id(headers: Headers) -> str | None:
+    location = headers.get("location")
+    return location.rstrip("/").rsplit("/", 1)[-1] if location else None
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    if isinstance(value, uuid.UUID):
+        return value
+    try:
+        return uuid.UUID(str(value)) if value else None
+    except ValueError:
+        return None

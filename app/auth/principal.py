@@ -1,0 +1,36 @@
+"""Who is calling, and which registrants they may see."""
+
+import uuid
+from dataclasses import dataclass
+
+from app.auth.permissions import Permission, Role, allows
+from app.core.errors import NotFound, PermissionDenied
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    subject: str
+    name: str
+    roles: frozenset[Role]
+    registrant_ids: frozenset[uuid.UUID]
+    all_registrants: bool = False
+    """Only a platform admin token (roles exactly {admin}) may carry the "*" registrant."""
+
+    def can(self, permission: Permission) -> bool:
+        return allows(self.roles, permission)
+
+    def require(self, permission: Permission) -> None:
+        if not self.can(permission):
+            raise PermissionDenied(f"none of your roles may {permission.value.replace('_', ' ')}")
+
+    def sees(self, registrant_id: uuid.UUID) -> bool:
+        return self.all_registrants or registrant_id in self.registrant_ids
+
+    def ensure_registrant(self, registrant_id: uuid.UUID, *, what: str = "registrant") -> None:
+        """404, never 403, so a token cannot probe which registrants exist."""
+        if not self.sees(registrant_id):
+            raise NotFound(f"{what} not found")
+
+    @property
+    def is_integration(self) -> bool:
+        return Role.integration in self.roles

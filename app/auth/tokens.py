@@ -1,0 +1,117 @@
+"""Bearer tokens: the only module that imports python-jose.
+
+What a token must be, all checked before a principal exists:
+- at most ``jwt_max_bytes`` long (checked before any decoding);
+- signed with the one algorithm the configuration pins (the header's ``alg`` is never trusted,
+  so ``none`` and HS256-signed-with-the-RSA-public-key are refused);
+- carrying ``sub``, ``name``, ``roles``, ``registrants``, ``iss``, ``aud`` and ``exp``; python-jose
+  accepts a token without ``exp`` or ``aud`` unless told to require them, so we tell it.
+"""
+
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from jose import jwt
+from jose.exceptions import JOSEError
+from pydantic import BaseModel, Field, ValidationError
+
+from app.auth.permissions import Role
+from app.auth.principal import Principal
+from app.core.config import Settings
+from app.core.errors import Unauthenticated
+
+ALL_REGISTRANTS = "*"
+_REQUIRED = ("sub", "name", "roles", "registrants", "iss", "aud", "exp")
+
+
+class Claims(BaseModel):
+    sub: str = Field(min_length=1, max_length=200)
+    name: str = Field(min_length=1, max_length=200)
+    roles: list[Role] = Field(min_length=1)
+    registrants: list[uuid.UUID] | list[str] = Field(min_length=1)
+
+
+class TokenVerifier:
+    def __init__(self, settings: Settings) -> None:
+        self._algorithm = settings.jwt_algorithm
+        self._key = _verification_key(settings)
+        self._issuer = settings.jwt_issuer
+        self._audience = settings.jwt_audience
+        self._max_bytes = settings.jwt_max_bytes
+        self._leeway = settings.jwt_leeway_seconds
+
+    def verify(self, token: str) -> Principal:
+        if len(token.encode()) > self._max_bytes:
+            raise Unauthenticated("token too large")
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[self._algorithm],
+                audience=self._audience,
+                issuer=self._issuer,
+                options={f"require_{name}": True for name in _REQUIRED} | {"leeway": self._leeway},
+            )
+        except (JOSEError, ValueError, TypeError) as exc:
+            raise Unauthenticated(f"invalid token: {exc}") from exc
+        return _principal(claims)
+
+
+def _verification_key(settings: Settings) -> str:
+    if settings.jwt_algorithm.startswith("HS"):
+        return settings.jwt_secret
+    if settings.jwt_public_key_file is None:
+        raise ValueError(f"{settings.jwt_algorithm} needs CSLEDGER_JWT_PUBLIC_KEY_FILE")
+    return settings.jwt_public_key_file.read_text()
+
+
+def _principal(raw: dict[str, Any]) -> Principal:
+    try:
+        claims = Claims.model_validate(raw)
+    except ValidationError as exc:
+        raise Unauthenticated("token claims are malformed") from exc
+    roles = frozenset(claims.roles)
+    if claims.registrants == [ALL_REGISTRANTS]:
+        if roles != {Role.admin}:
+            raise Unauthenticated('only an admin-only token may name the "*" registrant')
+        return Principal(claims.sub, claims.name, roles, frozenset(), all_registrants=True)
+    try:
+        ids = frozenset(uuid.UUID(str(r)) for r in claims.registrants)
+    except ValueError as exc:
+        raise Unauthenticated("registrants must be UUIDs") from exc
+    return Principal(claims.sub, claims.name, roles, ids)
+
+
+def mint_token(
+    settings: Settings,
+    *,
+    subject: str,
+    name: str,
+    roles: list[Role],
+    registrants: list[str],
+    now: datetime,
+    lifetime: timedelta = timedelta(hours=12),
+    private_key_file: Path | None = None,
+) -> str:
+    """A token for development and tests; production tokens come from the identity provider."""
+    if settings.is_production:
+        raise RuntimeError("tokens are not minted in production")
+    if settings.jwt_algorithm.startswith("HS"):
+        key = settings.jwt_secret
+    elif private_key_file is not None:
+        key = private_key_file.read_text()
+    else:
+        raise ValueError(f"{settings.jwt_algorithm} needs a private key file to sign with")
+    claims = {
+        "sub": subject,
+        "name": name,
+        "roles": [str(role) for role in roles],
+        "registrants": registrants,
+        "iss": settings.jwt_issuer,
+        "aud": settings.jwt_audience,
+        "iat": int(now.timestamp()),
+        "exp": int((now + lifetime).timestamp()),
+    }
+    return str(jwt.encode(claims, key, algorithm=settings.jwt_algorithm))

@@ -1,0 +1,148 @@
+"""Rules of the catalog. Services flush, never commit."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.catalog.models import Lot, Product, ProductIngredient
+from app.catalog.schemas import LotCreate, ProductCreate
+from app.catalog.substances import CONTROLS
+from app.core.db import flush_unique
+from app.core.errors import NotFound
+from app.registry.service import get_registrant
+
+
+async def create_product(
+    session: AsyncSession, *, data: ProductCreate, principal: Principal, now: datetime
+) -> tuple[Product, list[ProductIngredient]]:
+    await get_registrant(session, data.registrant_id, principal=principal)
+    principal.require(Permission.inventory)
+    control = CONTROLS[data.substance]
+    product = Product(
+        id=uuid.uuid4(),
+        registrant_id=data.registrant_id,
+        name=data.name,
+        ndc=data.ndc,
+        compound_code=data.compound_code,
+        substance=data.substance,
+        dea_code=control.dea_code,
+        schedule=control.schedule,
+        dosage_form=data.dosage_form,
+        strength_value=data.strength.value,
+        strength_unit=data.strength.unit,
+        strength_basis=data.strength.basis,
+        inventory_unit=data.inventory_unit,
+        package_size=data.package_size,
+        created_at=now,
+    )
+    session.add(product)
+    field = "ndc" if data.ndc else "compound_code"
+    await flush_unique(
+        session, pointer=f"#/{field}", detail=f"this registrant has a product with this {field}"
+    )
+    ingredients = [
+        ProductIngredient(product_id=product.id, position=position, **ingredient.model_dump())
+        for position, ingredient in enumerate(data.ingredients)
+    ]
+    session.add_all(ingredients)
+    await session.flush()
+    return product, ingredients
+
+
+async def get_product(
+    session: AsyncSession, product_id: uuid.UUID, *, principal: Principal
+) -> Product:
+    product = await session.get(Product, product_id)
+    if product is None or not principal.sees(product.registrant_id):
+        raise NotFound("product not found")
+    return product
+
+
+async def ingredients_of(
+    session: AsyncSession, product_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[ProductIngredient]]:
+    """Ingredients of many products in one query (no N+1 on list pages)."""
+    found: dict[uuid.UUID, list[ProductIngredient]] = {pid: [] for pid in product_ids}
+    if not product_ids:
+        return found
+    statement = (
+        select(ProductIngredient)
+        .where(ProductIngredient.product_id.in_(product_ids))
+        .order_by(ProductIngredient.product_id, ProductIngredient.position)
+    )
+    for ingredient in (await session.scalars(statement)).all():
+        found[ingredient.product_id].append(ingredient)
+    return found
+
+
+def products_query(
+    principal: Principal,
+    *,
+    registrant_id: uuid.UUID | None,
+    ndc: str | None,
+    compound_code: str | None,
+    dosage_form: str | None,
+) -> Select[Product]:
+    statement = select(Product)
+    if registrant_id is not None:
+        principal.ensure_registrant(registrant_id)
+        statement = statement.where(Product.registrant_id == registrant_id)
+    elif not principal.all_registrants:
+        statement = statement.where(Product.registrant_id.in_(principal.registrant_ids))
+    if ndc:
+        statement = statement.where(Product.ndc == ndc)
+    if compound_code:
+        statement = statement.where(Product.compound_code == compound_code)
+    if dosage_form:
+        statement = statement.where(Product.dosage_form == dosage_form)
+    return statement
+
+
+async def create_lot(
+    session: AsyncSession,
+    product_id: uuid.UUID,
+    *,
+    data: LotCreate,
+    principal: Principal,
+    now: datetime,
+) -> Lot:
+    product = await get_product(session, product_id, principal=principal)
+    principal.require(Permission.inventory)
+    lot = Lot(
+        id=uuid.uuid4(),
+        registrant_id=product.registrant_id,
+        product_id=product.id,
+        lot_number=data.lot_number,
+        expires_on=data.expires_on,
+        created_at=now,
+    )
+    session.add(lot)
+    await flush_unique(
+        session, pointer="#/lot_number", detail="this product has a lot with this number"
+    )
+    return lot
+
+
+async def get_lot(
+    session: AsyncSession, product_id: uuid.UUID, lot_id: uuid.UUID, *, principal: Principal
+) -> Lot:
+    lot = await session.get(Lot, lot_id)
+    if lot is None or lot.product_id != product_id or not principal.sees(lot.registrant_id):
+        raise NotFound("lot not found")
+    return lot
+
+
+def lots_query(
+    product: Product, *, lot_number: str | None, expires_before: date | None
+) -> Select[Lot]:
+    statement = select(Lot).where(Lot.product_id == product.id)
+    if lot_number:
+        statement = statement.where(Lot.lot_number == lot_number)
+    if expires_before is not None:
+        statement = statement.where(Lot.expires_on < expires_before)
+    return statement

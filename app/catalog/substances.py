@@ -1,0 +1,69 @@
+"""Facts about the controlled substances and how their products are counted."""
+
+from decimal import Decimal
+from enum import StrEnum
+from typing import NamedTuple
+
+
+class Substance(StrEnum):
+    ketamine = "ketamine"
+    esketamine = "esketamine"
+
+
+class Controlled(NamedTuple):
+    dea_code: str
+    schedule: str
+
+
+CONTROLS: dict[Substance, Controlled] = {
+    # 21 CFR 1308.13(c): ketamine, its salts and isomers (esketamine is one).
+    Substance.ketamine: Controlled(dea_code="7285", schedule="3N"),
+    Substance.esketamine: Controlled(dea_code="7285", schedule="3N"),
+}
+
+KETAMINE_HCL_BASE_FRACTION = Decimal("0.8674")
+"""1 g of ketamine hydrochloride contains 0.8674 g of ketamine base (DOMAIN.md)."""
+
+
+class DosageForm(StrEnum):
+    injection = "injection"
+    nasal_spray = "nasal_spray"
+    troche = "troche"
+    rapid_dissolve_tablet = "rapid_dissolve_tablet"
+    capsule = "capsule"
+    bulk_powder = "bulk_powder"
+
+
+class InventoryUnit(StrEnum):
+    mL = "mL"
+    device = "device"
+    each = "each"
+    g = "g"
+
+
+class StrengthBasis(StrEnum):
+    base = "base"
+    salt = "salt"
+
+
+INVENTORY_UNIT_OF_FORM: dict[DosageForm, InventoryUnit] = {
+    DosageForm.injection: InventoryUnit.mL,
+    DosageForm.nasal_spray: InventoryUnit.device,
+    DosageForm.troche: InventoryUnit.each,
+    DosageForm.rapid_dissolve_tablet: InventoryUnit.each,
+    DosageForm.capsule: InventoryUnit.each,
+    DosageForm.bulk_powder: InventoryUnit.g,
+}
+
+STRENGTH_UNIT_OF_INVENTORY_UNIT: dict[InventoryUnit, str] = {
+    InventoryUnit.mL: "mg/mL",
+    InventoryUnit.device: "mg",
+    InventoryUnit.each: "mg",
+    InventoryUnit.g: "mg/g",
+}
+"""Strength as the label states it is mg per inventory unit, so one number serves both."""
+
+
+def base_mg(mg: Decimal, basis: StrengthBasis) -> Decimal:
+    """mg of ketamine base in ``mg`` stated on the given basis."""
+    return mg if basis is StrengthBasis.base else mg * KETAMINE_HCL_BASE_FRACTION

@@ -1,0 +1,73 @@
+"""Settings, read once from the environment (prefix ``CSLEDGER_``).
+
+Every setting and its default is listed in README.md; keep the two in step.
+"""
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_SECRET = "csledger-development-secret-not-for-production"  # noqa: S105
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///var/csledger.db"
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CSLEDGER_", extra="ignore", frozen=True)
+
+    environment: Environment = Environment.development
+    database_url: str = DEFAULT_DATABASE_URL
+    database_pool_size: int = Field(default=10, ge=1)
+    sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
+
+    jwt_algorithm: str = "HS256"
+    jwt_secret: str = DEVELOPMENT_SECRET
+    jwt_public_key_file: Path | None = None
+    jwt_issuer: str = "csledger"
+    jwt_audience: str = "csledger"
+    jwt_max_bytes: int = Field(default=8192, ge=256)
+    jwt_leeway_seconds: int = Field(default=30, ge=0)
+
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    cors_origins: list[str] = []
+
+    idempotency_ttl_hours: int = Field(default=72, ge=1)
+    worker_poll_seconds: float = Field(default=1.0, gt=0)
+    job_lease_seconds: int = Field(default=60, ge=5)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment is Environment.production
+
+    @model_validator(mode="after")
+    def _refuse_unsafe_production(self) -> Self:
+        if not self.is_production:
+            return self
+        if self.is_sqlite:
+            raise ValueError("production needs PostgreSQL: set CSLEDGER_DATABASE_URL")
+        if self.jwt_algorithm.startswith("HS"):
+            if self.jwt_secret == DEVELOPMENT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError("production refuses the development or a short JWT secret")
+        elif self.jwt_public_key_file is None:
+            raise ValueError("CSLEDGER_JWT_PUBLIC_KEY_FILE is required for " + self.jwt_algorithm)
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,173 @@
+"""Problem details (RFC 9457) for every failure.
+
+The exception tree, each class one stable problem ``type``::
+
+    AppError                      500 internal-error
+    ├── InvalidInput              422 invalid-input       (with ``errors``: pointer + detail)
+    ├── Unauthenticated           401 unauthenticated
+    ├── PermissionDenied          403 permission-denied
+    ├── NotFound                  404 not-found           (also: another registrant's object)
+    ├── Conflict                  409 conflict
+    │   └── AlreadyExists         409 already-exists
+    ├── PreconditionRequired      428 precondition-required
+    ├── PayloadTooLarge           413 payload-too-large
+    └── ServiceUnavailable        503 service-unavailable (database unreachable or busy)
+
+Domains add their own subclasses; each registers itself and is listed in the OpenAPI document.
+"""
+
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_PREFIX = "urn:csledger:problem:"
+
+
+class FieldError(BaseModel):
+    """One invalid field: a JSON pointer into the body, or the name of a parameter."""
+
+    detail: str
+    pointer: str | None = Field(default=None, examples=["#/dea_number"])
+    parameter: str | None = Field(default=None, examples=["limit"])
+
+
+class AppError(Exception):
+    slug: ClassVar[str] = "internal-error"
+    status: ClassVar[int] = 500
+    title: ClassVar[str] = "Internal error"
+    description: ClassVar[str] = "Something failed on our side; the request id helps us find it."
+    registry: ClassVar[dict[str, type["AppError"]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.slug in AppError.registry and AppError.registry[cls.slug] is not cls:
+            raise TypeError(f"problem type {cls.slug!r} is defined twice")
+        AppError.registry[cls.slug] = cls
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[FieldError] = (),
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.errors = list(errors)
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    @classmethod
+    def type_uri(cls) -> str:
+        return PROBLEM_TYPE_PREFIX + cls.slug
+
+
+AppError.registry[AppError.slug] = AppError
+
+
+class InvalidInput(AppError):
+    slug = "invalid-input"
+    status = 422
+    title = "Invalid input"
+    description = "The request is malformed or breaks a field rule; `errors` names each field."
+
+    @classmethod
+    def at(cls, pointer: str, detail: str) -> "InvalidInput":
+        return cls(detail, errors=[FieldError(pointer=pointer, detail=detail)])
+
+
+class Unauthenticated(AppError):
+    slug = "unauthenticated"
+    status = 401
+    title = "Unauthenticated"
+    description = "No bearer token, or one that is malformed, expired or not ours."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="csledger"'})
+
+
+class PermissionDenied(AppError):
+    slug = "permission-denied"
+    status = 403
+    title = "Permission denied"
+    description = "None of the caller's roles grants this action."
+
+
+class NotFound(AppError):
+    slug = "not-found"
+    status = 404
+    title = "Not found"
+    description = "No such resource for this caller (another registrant's objects look the same)."
+
+
+class Conflict(AppError):
+    slug = "conflict"
+    status = 409
+    title = "Conflict"
+    description = "The request conflicts with the current state of the resource."
+
+
+class AlreadyExists(Conflict):
+    slug = "already-exists"
+    title = "Already exists"
+    description = "A resource with the same unique identifier already exists."
+
+
+class PreconditionRequired(AppError):
+    slug = "precondition-required"
+    status = 428
+    title = "Precondition required"
+    description = "A required request header (such as Idempotency-Key) is missing."
+
+
+class PayloadTooLarge(AppError):
+    slug = "payload-too-large"
+    status = 413
+    title = "Payload too large"
+    description = "The request is larger than this endpoint accepts."
+
+
+class ServiceUnavailable(AppError):
+    slug = "service-unavailable"
+    status = 503
+    title = "Service unavailable"
+    description = "The database is unreachable or busy; retry after the given delay."
+
+    def __init__(self, detail: str | None = None, *, retry_after_seconds: int = 1) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
+
+
+class MethodNotAllowed(AppError):
+    slug = "method-not-allowed"
+    status = 405
+    title = "Method not allowed"
+    description = "The resource exists but does not accept this method (the ledger never updates)."
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document."""
+
+    type: str = Field(examples=[InvalidInput.type_uri()])
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str
+    errors: list[FieldError] | None = None
+
+
+def problem_body(error: AppError, *, instance: str, request_id: str) -> dict[str, Any]:
+    body = Problem(
+        type=error.type_uri(),
+        title=error.title,
+        status=error.status,
+        detail=error.detail,
+        instance=instance,
+        request_id=request_id,
+        errors=error.errors or None,
+    ).model_dump(exclude_none=True)
+    body.update(error.extra)
+    return body

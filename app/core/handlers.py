@@ -1,0 +1,123 @@
+"""Turn every failure into an ``application/problem+json`` answer.
+
+Unexpected errors are logged with the request id, which the problem carries; their message, a
+stack trace or SQL never reach the client.
+"""
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.core.errors import (
+    PROBLEM_MEDIA_TYPE,
+    AppError,
+    Conflict,
+    FieldError,
+    InvalidInput,
+    MethodNotAllowed,
+    NotFound,
+    ServiceUnavailable,
+    problem_body,
+)
+
+log = logging.getLogger("csledger.errors")
+_VALUE_ERROR_PREFIX = "Value error, "
+
+
+class ProblemResponse(Response):
+    media_type = PROBLEM_MEDIA_TYPE
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def problem_response(request: Request, error: AppError) -> ProblemResponse:
+    request_id = getattr(request.state, "request_id", "-")
+    request.state.problem_type = error.type_uri()
+    return ProblemResponse(
+        problem_body(error, instance=request.url.path, request_id=request_id),
+        status_code=error.status,
+        headers=error.headers,
+    )
+
+
+def field_errors(raw: Sequence[Any]) -> list[FieldError]:
+    """Pydantic's error list as RFC 9457 ``errors``: a JSON pointer for the body, else a name."""
+    found = []
+    for error in raw:
+        location = [str(part) for part in error.get("loc", ())]
+        message = str(error.get("msg", "invalid")).removeprefix(_VALUE_ERROR_PREFIX)
+        if location and location[0] == "body":
+            found.append(FieldError(pointer=json_pointer(location[1:]), detail=message))
+        else:
+            found.append(FieldError(parameter=location[-1] if location else None, detail=message))
+    return found
+
+
+def json_pointer(parts: Sequence[str]) -> str:
+    escaped = (part.replace("~", "~0").replace("/", "~1") for part in parts)
+    return "#/" + "/".join(escaped) if parts else "#"
+
+
+async def _app_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, AppError)
+    return problem_response(request, exc)
+
+
+async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc.errors())
+    detail = "; ".join(
+        f"{e.pointer or e.parameter}: {e.detail}" if (e.pointer or e.parameter) else e.detail
+        for e in errors
+    )
+    return problem_response(request, InvalidInput(detail, errors=errors))
+
+
+async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return problem_response(request, NotFound("no such resource"))
+    if exc.status_code == 405:
+        return problem_response(request, MethodNotAllowed())
+    return problem_response(request, AppError(str(exc.detail)))
+
+
+async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+    if isinstance(exc, IntegrityError):
+        log.warning("integrity error reached the edge", exc_info=exc)
+        return problem_response(request, Conflict("the change conflicts with existing data"))
+    if not _is_unavailable(exc):
+        return await _unexpected(request, exc)
+    log.error("database unavailable", exc_info=exc)
+    return problem_response(request, ServiceUnavailable("the database is unavailable"))
+
+
+def _is_unavailable(exc: Exception) -> bool:
+    """Connection lost or refused, or SQLite busy past its timeout: worth a retry."""
+    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
+
+
+async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+    log.error("unexpected error", exc_info=exc)
+    return problem_response(request, AppError())
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    for db_error in (IntegrityError, OperationalError, InterfaceError, DBAPIError):
+        app.add_exception_handler(db_error, _database_error)
+    app.add_exception_handler(ConnectionError, _database_error)
+    app.add_exception_handler(TimeoutError, _database_error)
+    app.add_exception_handler(Exception, _unexpected)

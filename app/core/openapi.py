@@ -1,0 +1,64 @@
+"""The OpenAPI document: problem responses as ``application/problem+json``, every problem type
+listed (``x-problem-types``), and bearer authentication declared."""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, Problem
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}}
+
+
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _problem("Missing, malformed or expired token."),
+    403: _problem("None of the caller's roles grants this action."),
+    404: _problem("Not found, or another registrant's."),
+    422: _problem("Invalid input; `errors` points at each invalid field."),
+    503: _problem("Database unavailable; retry after `Retry-After` seconds."),
+}
+
+
+def problem_types() -> list[dict[str, Any]]:
+    return [
+        {
+            "type": cls.type_uri(),
+            "title": cls.title,
+            "status": cls.status,
+            "description": cls.description,
+        }
+        for cls in sorted(AppError.registry.values(), key=lambda c: c.slug)
+    ]
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    document = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        description=(
+            "Every error is an RFC 9457 problem (`application/problem+json`) whose `type` is one "
+            "of `x-problem-types`. Quantities are decimal strings; timestamps RFC 3339."
+        ),
+        routes=app.routes,
+    )
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, schema in schemas["Problem"].pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    document["x-problem-types"] = problem_types()
+    return document
+
+
+def install_openapi(app: FastAPI) -> None:
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = build_openapi(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

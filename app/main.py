@@ -1,0 +1,64 @@
+"""The application factory."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI
+
+from app.audit.recorder import AuditMiddleware
+from app.auth.tokens import TokenVerifier
+from app.catalog.router import router as catalog_router
+from app.core.clock import Clock, SystemClock
+from app.core.config import Settings, get_settings
+from app.core.db import Database, create_engine
+from app.core.handlers import install_error_handlers
+from app.core.http import RequestContextMiddleware
+from app.core.logging import configure_logging
+from app.core.metrics import Metrics
+from app.core.openapi import PROBLEM_RESPONSES, install_openapi
+from app.ops.router import router as ops_router
+from app.registry.router import router as registry_router
+
+API_VERSION = "0.1.0"
+
+
+def create_app(settings: Settings | None = None, *, clock: Clock | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    database = Database(create_engine(settings))
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        await database.dispose()
+
+    app = FastAPI(
+        title="csledger",
+        version=API_VERSION,
+        summary="Schedule III controlled-substance compliance ledger.",
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.state.database = database
+    app.state.clock = clock or SystemClock()
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.metrics = Metrics()
+
+    v1 = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
+    v1.include_router(registry_router)
+    v1.include_router(catalog_router)
+    app.include_router(v1)
+    app.include_router(ops_router)
+
+    install_error_handlers(app)
+    app.add_middleware(AuditMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
+    install_openapi(app)
+    return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """Entry point for ``uvicorn --factory``."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

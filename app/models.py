@@ -1,0 +1,23 @@
+"""Every table, imported once so Alembic and the tests see the whole schema."""
+
+from app.audit.models import AuditEntry
+from app.catalog.models import Lot, Product, ProductIngredient
+from app.core.db import Base
+from app.core.revisions import Revision
+from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
+
+metadata = Base.metadata
+
+__all__ = [
+    "AuditEntry",
+    "Location",
+    "Lot",
+    "Patient",
+    "Product",
+    "ProductIngredient",
+    "Registrant",
+    "Revision",
+    "Staff",
+    "StaffRegistration",
+    "metadata",
+]

@@ -1,0 +1,376 @@
+"""Registry routes: registrants, their locations and staff, and patients."""
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request, Response, status
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, current_principal
+from app.core.deps import ClockDep, SessionDep
+from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.responses import set_location
+from app.core.revisions import list_revisions
+from app.registry import schemas, service
+from app.registry.enums import LocationKind, RegistrantKind, StaffRole
+from app.registry.models import Location, Patient, Registrant, Staff
+
+router = APIRouter(dependencies=[Depends(current_principal)])
+RegistrantPath = "/registrants/{registrant_id}"
+
+
+@router.post(
+    "/registrants",
+    status_code=status.HTTP_201_CREATED,
+    tags=["registrants"],
+    response_model=schemas.RegistrantOut,
+)
+async def create_registrant(
+    body: schemas.RegistrantCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Registrant:
+    registrant = await service.create_registrant(
+        session, data=body, principal=principal, now=clock.now()
+    )
+    set_location(response, f"/v1/registrants/{registrant.id}")
+    return registrant
+
+
+@router.get("/registrants", tags=["registrants"], response_model=Page[schemas.RegistrantOut])
+async def list_registrants(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    kind: RegistrantKind | None = None,
+    state: str | None = None,
+    dea_number: str | None = None,
+) -> dict[str, object]:
+    statement = service.registrants_query(principal, kind=kind, state=state, dea_number=dea_number)
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=Registrant.created_at,
+        row_id=Registrant.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(RegistrantPath, tags=["registrants"], response_model=schemas.RegistrantOut)
+async def get_registrant(
+    registrant_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> Registrant:
+    return await service.get_registrant(session, registrant_id, principal=principal)
+
+
+@router.patch(RegistrantPath, tags=["registrants"], response_model=schemas.RegistrantOut)
+async def update_registrant(
+    registrant_id: uuid.UUID,
+    body: schemas.RegistrantUpdate,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Registrant:
+    """Renew the registration or change details; the previous version stays in the history."""
+    return await service.update_registrant(
+        session, registrant_id, data=body, principal=principal, now=clock.now()
+    )
+
+
+@router.get(
+    RegistrantPath + "/history", tags=["registrants"], response_model=list[schemas.RevisionOut]
+)
+async def registrant_history(
+    registrant_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> object:
+    registrant = await service.get_registrant(session, registrant_id, principal=principal)
+    return await list_revisions(session, entity_type="registrants", entity_id=registrant.id)
+
+
+@router.post(
+    RegistrantPath + "/locations",
+    status_code=status.HTTP_201_CREATED,
+    tags=["locations"],
+    response_model=schemas.LocationOut,
+)
+async def create_location(
+    registrant_id: uuid.UUID,
+    body: schemas.LocationCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Location:
+    location = await service.create_location(
+        session, registrant_id, data=body, principal=principal, now=clock.now()
+    )
+    set_location(response, f"/v1/registrants/{registrant_id}/locations/{location.id}")
+    return location
+
+
+@router.get(
+    RegistrantPath + "/locations", tags=["locations"], response_model=Page[schemas.LocationOut]
+)
+async def list_locations(
+    registrant_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    kind: LocationKind | None = None,
+    active: bool | None = None,
+) -> dict[str, object]:
+    statement = service.locations_query(
+        registrant_id, principal=principal, kind=kind, active=active
+    )
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=Location.created_at,
+        row_id=Location.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    RegistrantPath + "/locations/{location_id}",
+    tags=["locations"],
+    response_model=schemas.LocationOut,
+)
+async def get_location(
+    registrant_id: uuid.UUID,
+    location_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Location:
+    return await service.get_location(session, registrant_id, location_id, principal=principal)
+
+
+@router.patch(
+    RegistrantPath + "/locations/{location_id}",
+    tags=["locations"],
+    response_model=schemas.LocationOut,
+)
+async def update_location(
+    registrant_id: uuid.UUID,
+    location_id: uuid.UUID,
+    body: schemas.LocationUpdate,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Location:
+    return await service.update_location(
+        session, registrant_id, location_id, data=body, principal=principal
+    )
+
+
+@router.post(
+    RegistrantPath + "/staff",
+    status_code=status.HTTP_201_CREATED,
+    tags=["staff"],
+    response_model=schemas.StaffOut,
+)
+async def create_staff(
+    registrant_id: uuid.UUID,
+    body: schemas.StaffCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Staff:
+    staff = await service.create_staff(
+        session, registrant_id, data=body, principal=principal, now=clock.now()
+    )
+    set_location(response, f"/v1/registrants/{registrant_id}/staff/{staff.id}")
+    return staff
+
+
+@router.get(RegistrantPath + "/staff", tags=["staff"], response_model=Page[schemas.StaffOut])
+async def list_staff(
+    registrant_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    role: StaffRole | None = None,
+    active: bool | None = None,
+    subject: str | None = None,
+) -> dict[str, object]:
+    statement = service.staff_query(
+        registrant_id, principal=principal, role=role, active=active, subject=subject
+    )
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=Staff.created_at,
+        row_id=Staff.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+StaffPath = RegistrantPath + "/staff/{staff_id}"
+
+
+@router.get(StaffPath, tags=["staff"], response_model=schemas.StaffOut)
+async def get_staff(
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> Staff:
+    return await service.get_staff(session, registrant_id, staff_id, principal=principal)
+
+
+@router.patch(StaffPath, tags=["staff"], response_model=schemas.StaffOut)
+async def update_staff(
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    body: schemas.StaffUpdate,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Staff:
+    return await service.update_staff(
+        session, registrant_id, staff_id, data=body, principal=principal, now=clock.now()
+    )
+
+
+@router.get(StaffPath + "/history", tags=["staff"], response_model=list[schemas.RevisionOut])
+async def staff_history(
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> object:
+    staff = await service.get_staff(session, registrant_id, staff_id, principal=principal)
+    return await list_revisions(session, entity_type="staff", entity_id=staff.id)
+
+
+@router.post(
+    StaffPath + "/registrations",
+    status_code=status.HTTP_201_CREATED,
+    tags=["staff"],
+    response_model=schemas.StaffRegistrationOut,
+)
+async def add_staff_registration(
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    body: schemas.StaffRegistrationCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> object:
+    """Record a prescriber's DEA registration or its renewal (earlier ones are kept)."""
+    registration = await service.add_staff_registration(
+        session, registrant_id, staff_id, data=body, principal=principal, now=clock.now()
+    )
+    set_location(response, f"/v1/registrants/{registrant_id}/staff/{staff_id}/registrations")
+    return registration
+
+
+@router.get(
+    StaffPath + "/registrations",
+    tags=["staff"],
+    response_model=list[schemas.StaffRegistrationOut],
+)
+async def list_staff_registrations(
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> object:
+    return await service.list_staff_registrations(
+        session, registrant_id, staff_id, principal=principal
+    )
+
+
+@router.post(
+    "/patients",
+    status_code=status.HTTP_201_CREATED,
+    tags=["patients"],
+    response_model=schemas.PatientOut,
+)
+async def create_patient(
+    body: schemas.PatientCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Patient:
+    note(request, registrant_id=body.registrant_id, resource_type="patient")
+    patient = await service.create_patient(session, data=body, principal=principal, now=clock.now())
+    set_location(response, f"/v1/patients/{patient.id}")
+    return patient
+
+
+@router.get("/patients", tags=["patients"], response_model=Page[schemas.PatientOut])
+async def list_patients(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    external_id: str | None = None,
+) -> dict[str, object]:
+    note(request, registrant_id=registrant_id, resource_type="patient", patient_read=True)
+    statement = service.patients_query(
+        principal, registrant_id=registrant_id, external_id=external_id
+    )
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=Patient.created_at,
+        row_id=Patient.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/patients/{patient_id}", tags=["patients"], response_model=schemas.PatientOut)
+async def get_patient(
+    patient_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> Patient:
+    note(request, resource_type="patient", resource_id=patient_id, patient_read=True)
+    patient = await service.get_patient(session, patient_id, principal=principal)
+    note(request, registrant_id=patient.registrant_id)
+    return patient
+
+
+@router.patch("/patients/{patient_id}", tags=["patients"], response_model=schemas.PatientOut)
+async def update_patient(
+    patient_id: uuid.UUID,
+    body: schemas.PatientUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Patient:
+    note(request, resource_type="patient", resource_id=patient_id)
+    patient = await service.update_patient(
+        session, patient_id, data=body, principal=principal, now=clock.now()
+    )
+    note(request, registrant_id=patient.registrant_id)
+    return patient
+
+
+@router.get(
+    "/patients/{patient_id}/history", tags=["patients"], response_model=list[schemas.RevisionOut]
+)
+async def patient_history(
+    patient_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> object:
+    note(request, resource_type="patient", resource_id=patient_id, patient_read=True)
+    patient = await service.get_patient(session, patient_id, principal=principal)
+    note(request, registrant_id=patient.registrant_id)
+    return await list_revisions(session, entity_type="patients", entity_id=patient.id)

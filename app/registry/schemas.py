@@ -1,0 +1,220 @@
+"""API shapes of the registry."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator, model_validator
+
+from app.core.schemas import (
+    Address,
+    DeaNumber,
+    InputModel,
+    Name,
+    Npi,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+    Timezone,
+    UsState,
+)
+from app.registry.enums import (
+    LocationKind,
+    RegistrantKind,
+    RemsCertificationStatus,
+    Schedule,
+    Sex,
+    StaffRole,
+)
+
+Schedules = Annotated[list[Schedule], Field(min_length=1, max_length=6)]
+
+
+def _unique_sorted(values: list[Schedule]) -> list[Schedule]:
+    return sorted(set(values), key=list(Schedule).index)
+
+
+class RegistrantCreate(InputModel):
+    name: Name
+    kind: RegistrantKind
+    dea_number: DeaNumber
+    schedules: Schedules
+    registration_expires_on: date
+    address: Address
+    timezone: Timezone
+    holidays: list[date] = []
+    npi: Npi | None = None
+    ncpdp: Annotated[str | None, Field(pattern=r"^\d{7}$")] = None
+    rems_certification_id: Annotated[str | None, Field(max_length=50)] = None
+    rems_certification_status: RemsCertificationStatus = RemsCertificationStatus.not_certified
+
+    _schedules = field_validator("schedules")(_unique_sorted)
+
+    @model_validator(mode="after")
+    def _rems_needs_id(self) -> "RegistrantCreate":
+        if (
+            self.rems_certification_status is RemsCertificationStatus.certified
+            and not self.rems_certification_id
+        ):
+            raise ValueError("a REMS-certified setting needs its rems_certification_id")
+        return self
+
+
+class RegistrantUpdate(InputModel):
+    """A renewal or a change: only the fields given change; the previous version is kept."""
+
+    name: Name | None = None
+    schedules: Schedules | None = None
+    registration_expires_on: date | None = None
+    address: Address | None = None
+    timezone: Timezone | None = None
+    holidays: list[date] | None = None
+    npi: Npi | None = None
+    ncpdp: Annotated[str | None, Field(pattern=r"^\d{7}$")] = None
+    rems_certification_id: Annotated[str | None, Field(max_length=50)] = None
+    rems_certification_status: RemsCertificationStatus | None = None
+
+    _schedules = field_validator("schedules")(lambda v: None if v is None else _unique_sorted(v))
+
+
+class RegistrantOut(OutputModel):
+    id: uuid.UUID
+    name: str
+    kind: RegistrantKind
+    dea_number: str
+    schedules: list[Schedule]
+    registration_expires_on: date
+    address: Address
+    state: UsState
+    timezone: str
+    holidays: list[date]
+    npi: str | None
+    ncpdp: str | None
+    rems_certification_id: str | None
+    rems_certification_status: RemsCertificationStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class RevisionOut(OutputModel):
+    version: int
+    data: dict[str, Any]
+    changed_at: datetime
+    changed_by: str
+
+
+class LocationCreate(InputModel):
+    name: Annotated[str, Field(min_length=1, max_length=100)]
+    kind: LocationKind
+
+    @field_validator("kind")
+    @classmethod
+    def _not_a_holding(cls, kind: LocationKind) -> LocationKind:
+        if kind is LocationKind.in_use:
+            raise ValueError("in_use holdings are opened by sessions, not created directly")
+        return kind
+
+
+class LocationUpdate(InputModel):
+    name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    active: bool | None = None
+
+
+class LocationOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    name: str
+    kind: LocationKind
+    active: bool
+    created_at: datetime
+
+
+class StaffCreate(InputModel):
+    name: Name
+    role: StaffRole
+    subject: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    npi: Npi | None = None
+    state_license: Annotated[str | None, Field(max_length=50)] = None
+    active: bool = True
+
+
+class StaffUpdate(InputModel):
+    name: Name | None = None
+    role: StaffRole | None = None
+    subject: Annotated[str | None, Field(min_length=1, max_length=200)] = None
+    npi: Npi | None = None
+    state_license: Annotated[str | None, Field(max_length=50)] = None
+    active: bool | None = None
+
+
+class StaffOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    name: str
+    role: StaffRole
+    subject: str | None
+    npi: str | None
+    state_license: str | None
+    active: bool
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class StaffRegistrationCreate(InputModel):
+    dea_number: DeaNumber
+    schedules: Schedules
+    expires_on: date
+    state: UsState | None = None
+
+    _schedules = field_validator("schedules")(_unique_sorted)
+
+
+class StaffRegistrationOut(OutputModel):
+    id: uuid.UUID
+    staff_id: uuid.UUID
+    dea_number: str
+    schedules: list[Schedule]
+    expires_on: date
+    state: str | None
+    created_at: datetime
+    created_by: str
+
+
+class PatientCreate(InputModel):
+    registrant_id: uuid.UUID
+    external_id: Annotated[str, Field(min_length=1, max_length=64, description="MRN or EHR id")]
+    given_name: Annotated[str, Field(min_length=1, max_length=100)]
+    family_name: Annotated[str, Field(min_length=1, max_length=100)]
+    date_of_birth: date
+    sex: Sex
+    address: Address
+    weight_kg: PositiveQuantity | None = None
+    rems_enrollment_id: Annotated[str | None, Field(max_length=50)] = None
+
+
+class PatientUpdate(InputModel):
+    given_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    family_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    date_of_birth: date | None = None
+    sex: Sex | None = None
+    address: Address | None = None
+    weight_kg: PositiveQuantity | None = None
+    rems_enrollment_id: Annotated[str | None, Field(max_length=50)] = None
+
+
+class PatientOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    external_id: str
+    given_name: str
+    family_name: str
+    date_of_birth: date
+    sex: Sex
+    address: Address
+    weight_kg: Quantity | None
+    rems_enrollment_id: str | None
+    version: int
+    created_at: datetime
+    updated_at: datetime

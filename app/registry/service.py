@@ -1,0 +1,385 @@
+"""Rules of the registry. Services flush, never commit; the request commits at the edge."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.core.changes import apply_changes, sent_changes
+from app.core.db import flush_unique
+from app.core.errors import NotFound
+from app.core.revisions import record_revision
+from app.registry import schemas
+from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
+
+
+async def _keep_revision(
+    session: AsyncSession,
+    *,
+    entity: Registrant | Staff | Patient,
+    out: type[BaseModel],
+    principal: Principal,
+    now: datetime,
+) -> None:
+    await record_revision(
+        session,
+        registrant_id=entity.id if isinstance(entity, Registrant) else entity.registrant_id,
+        entity_type=entity.__tablename__,
+        entity_id=entity.id,
+        version=entity.version,
+        data=out.model_validate(entity).model_dump(mode="json"),
+        changed_at=now,
+        changed_by=principal.subject,
+    )
+
+
+def _json_ready(changes: dict[str, Any]) -> dict[str, Any]:
+    if changes.get("holidays") is not None:
+        changes["holidays"] = [day.isoformat() for day in changes["holidays"]]
+    return changes
+
+
+# Registrants
+
+
+async def create_registrant(
+    session: AsyncSession, *, data: schemas.RegistrantCreate, principal: Principal, now: datetime
+) -> Registrant:
+    principal.require(Permission.manage_registrants)
+    registrant = Registrant(
+        id=uuid.uuid4(),
+        **_json_ready(data.model_dump()),
+        state=data.address.state,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(registrant)
+    await flush_unique(
+        session, pointer="#/dea_number", detail="a registrant with this DEA number exists"
+    )
+    await _keep_revision(
+        session, entity=registrant, out=schemas.RegistrantOut, principal=principal, now=now
+    )
+    return registrant
+
+
+async def get_registrant(
+    session: AsyncSession, registrant_id: uuid.UUID, *, principal: Principal
+) -> Registrant:
+    principal.ensure_registrant(registrant_id)
+    registrant = await session.get(Registrant, registrant_id)
+    if registrant is None:
+        raise NotFound("registrant not found")
+    return registrant
+
+
+def registrants_query(
+    principal: Principal, *, kind: str | None, state: str | None, dea_number: str | None
+) -> Select[Registrant]:
+    statement = select(Registrant)
+    if not principal.all_registrants:
+        statement = statement.where(Registrant.id.in_(principal.registrant_ids))
+    if kind:
+        statement = statement.where(Registrant.kind == kind)
+    if state:
+        statement = statement.where(Registrant.state == state.upper())
+    if dea_number:
+        statement = statement.where(Registrant.dea_number == dea_number.upper())
+    return statement
+
+
+_REGISTRANT_REQUIRED = frozenset(
+    {"name", "schedules", "registration_expires_on", "address", "timezone", "holidays"}
+    | {"rems_certification_status"}
+)
+
+
+async def update_registrant(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    *,
+    data: schemas.RegistrantUpdate,
+    principal: Principal,
+    now: datetime,
+) -> Registrant:
+    """A renewal (new expiry, schedules) or a change of details; every version is kept."""
+    registrant = await get_registrant(session, registrant_id, principal=principal)
+    principal.require(Permission.manage_registrants)
+    changes = _json_ready(sent_changes(data, required=_REGISTRANT_REQUIRED))
+    if "address" in changes:
+        changes["state"] = changes["address"]["state"]
+    if apply_changes(registrant, changes):
+        registrant.version += 1
+        registrant.updated_at = now
+        await session.flush()
+        await _keep_revision(
+            session, entity=registrant, out=schemas.RegistrantOut, principal=principal, now=now
+        )
+    return registrant
+
+
+# Locations
+
+
+async def create_location(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    *,
+    data: schemas.LocationCreate,
+    principal: Principal,
+    now: datetime,
+) -> Location:
+    await get_registrant(session, registrant_id, principal=principal)
+    principal.require(Permission.manage_locations_staff)
+    location = Location(
+        id=uuid.uuid4(),
+        registrant_id=registrant_id,
+        **data.model_dump(),
+        active=True,
+        created_at=now,
+    )
+    session.add(location)
+    await flush_unique(session, pointer="#/name", detail="a location with this name exists")
+    return location
+
+
+async def get_location(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    location_id: uuid.UUID,
+    *,
+    principal: Principal,
+) -> Location:
+    principal.ensure_registrant(registrant_id)
+    location = await session.get(Location, location_id)
+    if location is None or location.registrant_id != registrant_id:
+        raise NotFound("location not found")
+    return location
+
+
+def locations_query(
+    registrant_id: uuid.UUID, *, principal: Principal, kind: str | None, active: bool | None
+) -> Select[Location]:
+    principal.ensure_registrant(registrant_id)
+    statement = select(Location).where(Location.registrant_id == registrant_id)
+    if kind:
+        statement = statement.where(Location.kind == kind)
+    if active is not None:
+        statement = statement.where(Location.active == active)
+    return statement
+
+
+async def update_location(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    location_id: uuid.UUID,
+    *,
+    data: schemas.LocationUpdate,
+    principal: Principal,
+) -> Location:
+    location = await get_location(session, registrant_id, location_id, principal=principal)
+    principal.require(Permission.manage_locations_staff)
+    apply_changes(location, sent_changes(data, required=frozenset({"name", "active"})))
+    await flush_unique(session, pointer="#/name", detail="a location with this name exists")
+    return location
+
+
+# Staff
+
+
+async def create_staff(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    *,
+    data: schemas.StaffCreate,
+    principal: Principal,
+    now: datetime,
+) -> Staff:
+    await get_registrant(session, registrant_id, principal=principal)
+    principal.require(Permission.manage_locations_staff)
+    staff = Staff(
+        id=uuid.uuid4(),
+        registrant_id=registrant_id,
+        **data.model_dump(),
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(staff)
+    await flush_unique(
+        session, pointer="#/subject", detail="a staff member already has this token subject"
+    )
+    await _keep_revision(session, entity=staff, out=schemas.StaffOut, principal=principal, now=now)
+    return staff
+
+
+async def get_staff(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    *,
+    principal: Principal,
+) -> Staff:
+    principal.ensure_registrant(registrant_id)
+    staff = await session.get(Staff, staff_id)
+    if staff is None or staff.registrant_id != registrant_id:
+        raise NotFound("staff member not found")
+    return staff
+
+
+def staff_query(
+    registrant_id: uuid.UUID,
+    *,
+    principal: Principal,
+    role: str | None,
+    active: bool | None,
+    subject: str | None,
+) -> Select[Staff]:
+    principal.ensure_registrant(registrant_id)
+    statement = select(Staff).where(Staff.registrant_id == registrant_id)
+    if role:
+        statement = statement.where(Staff.role == role)
+    if active is not None:
+        statement = statement.where(Staff.active == active)
+    if subject:
+        statement = statement.where(Staff.subject == subject)
+    return statement
+
+
+async def update_staff(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    *,
+    data: schemas.StaffUpdate,
+    principal: Principal,
+    now: datetime,
+) -> Staff:
+    staff = await get_staff(session, registrant_id, staff_id, principal=principal)
+    principal.require(Permission.manage_locations_staff)
+    changes = sent_changes(data, required=frozenset({"name", "role", "active"}))
+    if apply_changes(staff, changes):
+        staff.version += 1
+        staff.updated_at = now
+        await flush_unique(
+            session, pointer="#/subject", detail="a staff member already has this token subject"
+        )
+        await _keep_revision(
+            session, entity=staff, out=schemas.StaffOut, principal=principal, now=now
+        )
+    return staff
+
+
+async def add_staff_registration(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    *,
+    data: schemas.StaffRegistrationCreate,
+    principal: Principal,
+    now: datetime,
+) -> StaffRegistration:
+    """A prescriber's DEA registration, or its renewal: a new row, the old ones kept."""
+    await get_staff(session, registrant_id, staff_id, principal=principal)
+    principal.require(Permission.manage_locations_staff)
+    registration = StaffRegistration(
+        id=uuid.uuid4(),
+        registrant_id=registrant_id,
+        staff_id=staff_id,
+        **data.model_dump(),
+        created_at=now,
+        created_by=principal.subject,
+    )
+    session.add(registration)
+    await session.flush()
+    return registration
+
+
+async def list_staff_registrations(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    *,
+    principal: Principal,
+) -> list[StaffRegistration]:
+    await get_staff(session, registrant_id, staff_id, principal=principal)
+    statement = (
+        select(StaffRegistration)
+        .where(StaffRegistration.staff_id == staff_id)
+        .order_by(StaffRegistration.created_at, StaffRegistration.id)
+    )
+    return list((await session.scalars(statement)).all())
+
+
+# Patients
+
+
+async def create_patient(
+    session: AsyncSession, *, data: schemas.PatientCreate, principal: Principal, now: datetime
+) -> Patient:
+    await get_registrant(session, data.registrant_id, principal=principal)
+    principal.require(Permission.patients)
+    patient = Patient(
+        id=uuid.uuid4(), **data.model_dump(), version=1, created_at=now, updated_at=now
+    )
+    session.add(patient)
+    await flush_unique(
+        session, pointer="#/external_id", detail="a patient with this external id exists"
+    )
+    await _keep_revision(
+        session, entity=patient, out=schemas.PatientOut, principal=principal, now=now
+    )
+    return patient
+
+
+async def get_patient(
+    session: AsyncSession, patient_id: uuid.UUID, *, principal: Principal
+) -> Patient:
+    principal.require(Permission.patients)
+    patient = await session.get(Patient, patient_id)
+    if patient is None or not principal.sees(patient.registrant_id):
+        raise NotFound("patient not found")
+    return patient
+
+
+def patients_query(
+    principal: Principal, *, registrant_id: uuid.UUID | None, external_id: str | None
+) -> Select[Patient]:
+    principal.require(Permission.patients)
+    statement = select(Patient)
+    if registrant_id is not None:
+        principal.ensure_registrant(registrant_id)
+        statement = statement.where(Patient.registrant_id == registrant_id)
+    elif not principal.all_registrants:
+        statement = statement.where(Patient.registrant_id.in_(principal.registrant_ids))
+    if external_id:
+        statement = statement.where(Patient.external_id == external_id)
+    return statement
+
+
+async def update_patient(
+    session: AsyncSession,
+    patient_id: uuid.UUID,
+    *,
+    data: schemas.PatientUpdate,
+    principal: Principal,
+    now: datetime,
+) -> Patient:
+    patient = await get_patient(session, patient_id, principal=principal)
+    changes = sent_changes(
+        data, required=frozenset({"given_name", "family_name", "date_of_birth", "sex", "address"})
+    )
+    if apply_changes(patient, changes):
+        patient.version += 1
+        patient.updated_at = now
+        await session.flush()
+        await _keep_revision(
+            session, entity=patient, out=schemas.PatientOut, principal=principal, now=now
+        )
+    return patient
