@@ -1,9 +1,10 @@
 """The application factory."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 
 from app.audit.recorder import AuditMiddleware
 from app.auth.tokens import TokenVerifier
@@ -15,9 +16,10 @@ from app.core.handlers import install_error_handlers
 from app.core.http import RequestContextMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.openapi import PROBLEM_RESPONSES, install_openapi
+from app.core.openapi import install_openapi
 from app.ops.router import router as ops_router
 from app.registry.router import router as registry_router
+from app.worker import Worker
 
 API_VERSION = "0.1.0"
 
@@ -27,8 +29,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     database = Database(create_engine(settings))
 
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        yield
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with _in_process_worker(app):
+            yield
         await database.dispose()
 
     app = FastAPI(
@@ -44,17 +47,31 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.token_verifier = TokenVerifier(settings)
     app.state.metrics = Metrics()
 
-    v1 = APIRouter(prefix="/v1", responses=PROBLEM_RESPONSES)
-    v1.include_router(registry_router)
-    v1.include_router(catalog_router)
-    app.include_router(v1)
-    app.include_router(ops_router)
+    for router in (registry_router, catalog_router, ops_router):
+        app.include_router(router)
 
     install_error_handlers(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_openapi(app)
     return app
+
+
+@asynccontextmanager
+async def _in_process_worker(app: FastAPI) -> AsyncIterator[None]:
+    """With ``worker_in_process``, run the worker beside the API (the embedded default)."""
+    settings: Settings = app.state.settings
+    if not settings.worker_in_process:
+        yield
+        return
+    stop = asyncio.Event()
+    worker = Worker(app.state.database, settings, app.state.clock)
+    task = asyncio.create_task(worker.run(stop), name="csledger-worker")
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
 
 
 def create_app_from_environment() -> FastAPI:

@@ -3,6 +3,8 @@
 from app.audit.models import AuditEntry
 from app.catalog.models import Lot, Product, ProductIngredient
 from app.core.db import Base
+from app.core.idempotency import IdempotencyRecord
+from app.core.jobs import Job
 from app.core.revisions import Revision
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
@@ -10,6 +12,8 @@ metadata = Base.metadata
 
 __all__ = [
     "AuditEntry",
+    "IdempotencyRecord",
+    "Job",
     "Location",
     "Lot",
     "Patient",

@@ -20,14 +20,17 @@ import httpx
 import pytest
 from alembic import command
 from hypothesis import HealthCheck, settings
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy import Row, func, inspect, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from app.audit.models import AuditEntry
 from app.auth.permissions import Role
 from app.auth.tokens import mint_token
 from app.core.clock import FrozenClock
 from app.core.config import Environment, Settings
 from app.core.migrations import alembic_config
 from app.main import create_app
+from app.models import metadata
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -42,10 +45,6 @@ IN_CI = os.environ.get("CI") == "true"
 START = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
 DIALECTS = ["sqlite", "postgresql"]
 T = TypeVar("T")
-
-
-def _worker_suffix(worker_id: str) -> str:
-    return worker_id if worker_id != "master" else "main"
 
 
 def _server_url(database: str) -> str:
@@ -107,15 +106,69 @@ def admin_execute(*statements: str) -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
-def postgres_template(worker_id: str) -> Iterator[str]:
-    name = f"csledger_template_{_worker_suffix(worker_id)}"
-    admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'CREATE DATABASE "{name}"')
-    try:
-        blocking(migrate(_async_url(name)))
-        yield name
-    finally:
+class PostgresDatabases:
+    """Migrated PostgreSQL databases for the tests of one process, cloned from its template.
+
+    Cloning and dropping a database each wait for a checkpoint (about 1.5 s apiece on this
+    machine's disk), which per test would dominate the suite, while emptying a clone's tables
+    takes milliseconds. So a clone is made once and, between tests, restored to the template's
+    empty state: every table emptied with triggers bypassed (``session_replication_role =
+    replica``, a superuser's right; the append-only triggers stay installed). A test that
+    changes the schema itself is marked ``fresh_database`` and gets a clone of its own.
+    """
+
+    def __init__(self, template: str) -> None:
+        self.template = template
+        self.idle: list[str] = []
+        self.made: list[str] = []
+
+    def clone(self) -> str:
+        name = f"csledger_test_{uuid.uuid4().hex[:12]}"
+        admin_execute(
+            f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"',
+            # Tests need no durability; this keeps every commit from waiting on an fsync.
+            f'ALTER DATABASE "{name}" SET synchronous_commit = off',
+        )
+        self.made.append(name)
+        return name
+
+    def take(self) -> str:
+        return self.idle.pop() if self.idle else self.clone()
+
+    def give_back(self, name: str) -> None:
+        blocking(_empty_tables(_server_url(name)))
+        self.idle.append(name)
+
+    def drop(self, name: str) -> None:
         admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        self.made.remove(name)
+
+
+async def _empty_tables(url: str) -> None:
+    connection = await asyncpg.connect(url, timeout=5)
+    try:
+        async with connection.transaction():
+            await connection.execute("SET LOCAL session_replication_role = replica")
+            for table in reversed(metadata.sorted_tables):
+                await connection.execute(f'DELETE FROM "{table.name}"')  # noqa: S608
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    # One template per test process: parallel workers and concurrent runs never share one.
+    template = f"csledger_template_{os.getpid()}"
+    admin_execute(
+        f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)', f'CREATE DATABASE "{template}"'
+    )
+    databases = PostgresDatabases(template)
+    try:
+        blocking(migrate(_async_url(template)))
+        yield databases
+    finally:
+        for name in [*databases.made, template]:
+            admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=DIALECTS)
@@ -125,20 +178,22 @@ def dialect(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, migrated database of the test's dialect."""
+    """A migrated database of the test's dialect holding no rows, for this test alone."""
     if dialect == "sqlite":
         template: Path = request.getfixturevalue("sqlite_template")
         copy = tmp_path / "test.db"
         shutil.copyfile(template, copy)
         yield f"sqlite+aiosqlite:///{copy}"
         return
-    template_name: str = request.getfixturevalue("postgres_template")
-    name = f"csledger_test_{uuid.uuid4().hex[:12]}"
-    admin_execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"')
-    try:
+    databases: PostgresDatabases = request.getfixturevalue("postgres_databases")
+    if request.node.get_closest_marker("fresh_database"):
+        name = databases.clone()
         yield _async_url(name)
-    finally:
-        admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        databases.drop(name)
+        return
+    name = databases.take()
+    yield _async_url(name)
+    databases.give_back(name)
 
 
 @pytest.fixture
@@ -198,3 +253,38 @@ def admin_token(token: TokenFactory) -> str:
 
 def bearer(token_value: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token_value}"}
+
+
+class DatabaseProbe:
+    """The test's database seen through an engine of its own: only what requests committed."""
+
+    UNWRITTEN = frozenset({"audit_log", "alembic_version"})
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def business_rows(self) -> dict[str, list[str]]:
+        """Every row of every table but the audit log, to compare before and after a request."""
+        async with self.engine.connect() as connection:
+            names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+            found = {}
+            for name in sorted(set(names) - self.UNWRITTEN):
+                rows = await connection.execute(text(f'SELECT * FROM "{name}"'))  # noqa: S608
+                found[name] = sorted(repr(tuple(row)) for row in rows)
+            return found
+
+    async def audit_count(self) -> int:
+        async with self.engine.connect() as connection:
+            return int(await connection.scalar(select(func.count()).select_from(AuditEntry)) or 0)
+
+    async def audit_rows(self, request_id: str) -> list[Row[Any]]:
+        statement = select(AuditEntry.__table__).where(AuditEntry.request_id == request_id)
+        async with self.engine.connect() as connection:
+            return list(await connection.execute(statement))
+
+
+@pytest.fixture
+async def probe(database_url: str) -> AsyncIterator[DatabaseProbe]:
+    engine = create_async_engine(database_url)
+    yield DatabaseProbe(engine)
+    await engine.dispose()

@@ -2,12 +2,14 @@
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.auth.principal import Principal
 from app.auth.tokens import TokenVerifier
-from app.core.errors import Unauthenticated
+from app.core import idempotency
+from app.core.deps import ClockDep, SessionDep
+from app.core.errors import PreconditionRequired, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the identity provider.")
 
@@ -25,3 +27,39 @@ async def current_principal(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def _claim_idempotency_key(
+    request: Request,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    clock: ClockDep,
+    key: Annotated[
+        str | None,
+        Header(alias=idempotency.HEADER, min_length=1, max_length=idempotency.MAX_KEY_LENGTH),
+    ] = None,
+) -> None:
+    if key is None:
+        return
+    request.state.idempotency = await idempotency.begin(
+        session,
+        scope=principal.subject,
+        key=key,
+        request_fingerprint=idempotency.fingerprint(
+            request.method, request.url.path, await request.body()
+        ),
+        now=clock.now(),
+    )
+
+
+async def _require_idempotency_key(
+    key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+) -> None:
+    if key is None:
+        raise PreconditionRequired(f"this request needs an {idempotency.HEADER} header")
+
+
+Idempotent = Depends(_claim_idempotency_key)
+"""On a POST that writes: an optional Idempotency-Key makes retries safe."""
+IdempotencyRequired = [Depends(_require_idempotency_key), Idempotent]
+"""For writes whose duplicates would be harmful (ledger, sessions, fills, batches)."""

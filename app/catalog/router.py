@@ -3,9 +3,9 @@
 import uuid
 from datetime import date
 
-from fastapi import APIRouter, Depends, Response, status
+from fastapi import Depends, Response, status
 
-from app.auth.deps import CurrentPrincipal, current_principal
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.catalog import service
 from app.catalog.models import Lot, Product
 from app.catalog.schemas import LotCreate, LotOut, ProductCreate, ProductOut, product_out
@@ -13,12 +13,18 @@ from app.catalog.substances import DosageForm
 from app.core.deps import ClockDep, SessionDep
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import set_location
+from app.core.routing import api_router
 from app.core.schemas import Ndc
 
-router = APIRouter(dependencies=[Depends(current_principal)], tags=["products"])
+router = api_router(dependencies=[Depends(current_principal)], tags=["products"])
 
 
-@router.post("/products", status_code=status.HTTP_201_CREATED, response_model=ProductOut)
+@router.post(
+    "/products",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    response_model=ProductOut,
+)
 async def create_product(
     body: ProductCreate,
     response: Response,
@@ -76,7 +82,10 @@ async def get_product(
 
 
 @router.post(
-    "/products/{product_id}/lots", status_code=status.HTTP_201_CREATED, response_model=LotOut
+    "/products/{product_id}/lots",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    response_model=LotOut,
 )
 async def create_lot(
     product_id: uuid.UUID,

@@ -40,9 +40,9 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
-    cors_origins: list[str] = []
 
     idempotency_ttl_hours: int = Field(default=72, ge=1)
+    worker_in_process: bool = False
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=60, ge=5)
 

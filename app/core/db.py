@@ -121,13 +121,13 @@ class Database:
 
     @asynccontextmanager
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
-        """A unit of work: rolled back unless the caller commits."""
+        """A unit of work: rolled back unless the caller commits.
+
+        Closing (not rolling back) ends it, so loaded objects stay readable once detached.
+        """
         maker = self._write if write else self._read
         async with maker() as session:
-            try:
-                yield session
-            finally:
-                await session.rollback()
+            yield session
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
@@ -146,3 +146,7 @@ async def flush_unique(session: AsyncSession, *, pointer: str, detail: str) -> N
         await session.flush()
     except IntegrityError as exc:
         raise AlreadyExists(detail, errors=[FieldError(pointer=pointer, detail=detail)]) from exc
+
+
+def dialect_name(session: AsyncSession) -> str:
+    return session.get_bind().dialect.name

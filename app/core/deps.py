@@ -1,6 +1,5 @@
-"""Request-scoped dependencies: the unit of work, the clock, the settings."""
+"""Request-scoped dependencies: the unit of work's session, the clock, the settings."""
 
-from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -8,23 +7,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import Database
-
-_READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-async def unit_of_work(request: Request) -> AsyncIterator[AsyncSession]:
-    """One session per request, committed once after the endpoint returns without error.
-
-    Declared with ``scope="function"`` so the commit happens before the response is sent: a
-    client never sees 201 for a change that failed to commit.
-    """
-    database: Database = request.app.state.database
-    write = request.method not in _READ_METHODS
-    async with database.session(write=write) as session:
-        yield session
-        if write:
-            await session.commit()
+def request_session(request: Request) -> AsyncSession:
+    """The session the edge (``UnitOfWorkRoute``) opened for this request."""
+    session: AsyncSession = request.state.session
+    return session
 
 
 def get_clock(request: Request) -> Clock:
@@ -37,6 +25,6 @@ def get_settings_dep(request: Request) -> Settings:
     return settings
 
 
-SessionDep = Annotated[AsyncSession, Depends(unit_of_work, scope="function")]
+SessionDep = Annotated[AsyncSession, Depends(request_session)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

@@ -1,7 +1,7 @@
 """Turn every failure into an ``application/problem+json`` answer.
 
-Unexpected errors are logged with the request id, which the problem carries; their message, a
-stack trace or SQL never reach the client.
+Unexpected errors are answered by ``RequestContextMiddleware`` (app.core.http), which logs them
+with the request id; their message, a stack trace or SQL never reach the client.
 """
 
 import logging
@@ -26,6 +26,7 @@ from app.core.errors import (
     ServiceUnavailable,
     problem_body,
 )
+from app.core.idempotency import IdempotentReplay
 
 log = logging.getLogger("csledger.errors")
 _VALUE_ERROR_PREFIX = "Value error, "
@@ -71,6 +72,13 @@ async def _app_error(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(request, exc)
 
 
+async def _replay(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, IdempotentReplay)
+    stored = exc.stored
+    headers = dict(stored.headers) | {"Idempotent-Replayed": "true"}
+    return Response(stored.body, status_code=stored.status_code, headers=headers)
+
+
 async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors(exc.errors())
@@ -114,10 +122,10 @@ async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
+    app.add_exception_handler(IdempotentReplay, _replay)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     for db_error in (IntegrityError, OperationalError, InterfaceError, DBAPIError):
         app.add_exception_handler(db_error, _database_error)
     app.add_exception_handler(ConnectionError, _database_error)
     app.add_exception_handler(TimeoutError, _database_error)
-    app.add_exception_handler(Exception, _unexpected)

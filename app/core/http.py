@@ -6,9 +6,11 @@ import time
 import uuid
 from typing import Any
 
+import orjson
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, problem_body
 from app.core.logging import request_id_var
 from app.core.metrics import Metrics
 
@@ -35,16 +37,23 @@ class RequestContextMiddleware:
         token = request_id_var.set(request_id)
         started = time.perf_counter()
         status = 500
+        status_sent: int | None = None
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, status_sent
             if message["type"] == "http.response.start":
-                status = message["status"]
+                status = status_sent = message["status"]
                 MutableHeaders(scope=message)["X-Request-ID"] = request_id
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Answered here, not re-raised: the server would log it a second time without
+            # the request id, and the client would get a plain-text 500.
+            log.exception("unexpected error")
+            if status_sent is None:
+                await _send_internal_error(scope, send_with_id, request_id)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
@@ -61,6 +70,16 @@ class RequestContextMiddleware:
                 },
             )
             request_id_var.reset(token)
+
+
+async def _send_internal_error(scope: Scope, send: Send, request_id: str) -> None:
+    body = orjson.dumps(problem_body(AppError(), instance=scope["path"], request_id=request_id))
+    headers = [
+        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-length", b"%d" % len(body)),
+    ]
+    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def _request_id(scope: Scope) -> str:

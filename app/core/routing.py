@@ -1,0 +1,68 @@
+"""The edge of every request: one unit of work, committed once, after the response is built.
+
+Committing here rather than in a dependency means the stored idempotent response and the change
+it reports commit together, and a client never sees a success for a change that failed to
+commit. Every router uses :class:`UnitOfWorkRoute` (see :func:`api_router`).
+"""
+
+from collections.abc import Callable, Coroutine
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.routing import APIRoute
+
+from app.core.clock import Clock
+from app.core.config import Settings
+from app.core.db import Database
+from app.core.idempotency import PendingKey, remember
+from app.core.openapi import PROBLEM_RESPONSES
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+API_PREFIX = "/v1"
+
+
+class UnitOfWorkRoute(APIRoute):
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        write = not (self.methods or set()) <= READ_METHODS
+
+        async def handle(request: Request) -> Response:
+            database: Database = request.app.state.database
+            async with database.session(write=write) as session:
+                request.state.session = session
+                response = await handler(request)
+                if write:
+                    _remember_response(request, response)
+                    await session.commit()
+                return response
+
+        return handle
+
+
+def _remember_response(request: Request, response: Response) -> None:
+    pending: PendingKey | None = getattr(request.state, "idempotency", None)
+    if pending is None:
+        return
+    settings: Settings = request.app.state.settings
+    clock: Clock = request.app.state.clock
+    remember(
+        request.state.session,
+        pending,
+        status_code=response.status_code,
+        headers=dict(response.headers),
+        body=bytes(response.body),
+        now=clock.now(),
+        ttl=timedelta(hours=settings.idempotency_ttl_hours),
+    )
+
+
+def api_router(**kwargs: Any) -> APIRouter:
+    """A router of the versioned API: under /v1, inside the unit of work, problems documented.
+
+    Declared with its prefix (not nested in a prefixed parent) so each route knows its full
+    path, which metrics and the audit log record as the route template.
+    """
+    return APIRouter(
+        prefix=API_PREFIX, route_class=UnitOfWorkRoute, responses=PROBLEM_RESPONSES, **kwargs
+    )

@@ -1,0 +1,120 @@
+"""The worker: claims due jobs and runs their handlers; schedules the periodic ones.
+
+``csledger worker`` runs it alone; ``CSLEDGER_WORKER_IN_PROCESS=true`` runs it inside the API
+process (the embedded demo). Each job's work and its "succeeded" mark commit together.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import idempotency, jobs
+from app.core.clock import Clock
+from app.core.config import Settings
+from app.core.db import Database
+
+log = logging.getLogger("csledger.worker")
+
+JobHandler = Callable[[AsyncSession, jobs.ClaimedJob, Clock], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    kind: str
+    every: timedelta
+
+
+async def purge_idempotency_keys(
+    session: AsyncSession, job: jobs.ClaimedJob, clock: Clock
+) -> dict[str, Any]:
+    return {"purged": await idempotency.purge_expired(session, now=clock.now())}
+
+
+HANDLERS: Mapping[str, JobHandler] = {"purge_idempotency_keys": purge_idempotency_keys}
+PERIODIC: tuple[Periodic, ...] = (Periodic("purge_idempotency_keys", timedelta(hours=1)),)
+SCHEDULE_CHECK = timedelta(minutes=1)
+
+
+def slot_key(periodic: Periodic, now: datetime) -> str:
+    """The same key for every instant of one period, so each period runs once."""
+    period = int(periodic.every.total_seconds())
+    return f"{periodic.kind}@{int(now.timestamp()) // period * period}"
+
+
+class Worker:
+    def __init__(
+        self,
+        database: Database,
+        settings: Settings,
+        clock: Clock,
+        *,
+        handlers: Mapping[str, JobHandler] = HANDLERS,
+        periodic: tuple[Periodic, ...] = PERIODIC,
+        name: str | None = None,
+    ) -> None:
+        self.database = database
+        self.clock = clock
+        self.handlers = handlers
+        self.periodic = periodic
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.lease = timedelta(seconds=settings.job_lease_seconds)
+        self.poll_seconds = settings.worker_poll_seconds
+        self._scheduled_at: datetime | None = None
+
+    async def schedule_periodic(self) -> None:
+        now = self.clock.now()
+        async with self.database.transaction() as session:
+            for periodic in self.periodic:
+                key = slot_key(periodic, now)
+                await jobs.enqueue(session, kind=periodic.kind, now=now, dedupe_key=key)
+        self._scheduled_at = now
+
+    async def run_once(self) -> bool:
+        """Claim and run one due job; False when none is due."""
+        async with self.database.transaction() as session:
+            job = await jobs.claim(
+                session, worker=self.name, now=self.clock.now(), lease=self.lease
+            )
+        if job is None:
+            return False
+        await self._run(job)
+        return True
+
+    async def _run(self, job: jobs.ClaimedJob) -> None:
+        handler = self.handlers.get(job.kind)
+        try:
+            if handler is None:
+                raise LookupError(f"no handler for job kind {job.kind!r}")
+            async with self.database.transaction() as session:
+                result = await handler(session, job, self.clock)
+                await jobs.succeed(session, job, now=self.clock.now(), result=result)
+        except Exception as exc:
+            log.exception("job failed", extra={"job_id": str(job.id), "kind": job.kind})
+            async with self.database.transaction() as session:
+                await jobs.fail(session, job, now=self.clock.now(), error=repr(exc))
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("worker started", extra={"worker": self.name})
+        while not stop.is_set():
+            try:
+                if self._schedule_due():
+                    await self.schedule_periodic()
+                if await self.run_once():
+                    continue
+            except Exception:
+                log.exception("worker loop error; retrying")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
+        log.info("worker stopped", extra={"worker": self.name})
+
+    def _schedule_due(self) -> bool:
+        last = self._scheduled_at
+        return last is None or self.clock.now() - last >= SCHEDULE_CHECK
