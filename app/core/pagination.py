@@ -44,7 +44,10 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created_at, row_id = orjson.loads(raw)
-        return datetime.fromisoformat(created_at), uuid.UUID(row_id)
+        after = datetime.fromisoformat(created_at)
+        if after.tzinfo is None:  # ours always carry an offset; a naive one fails in SQL
+            raise ValueError("cursor timestamp without offset")
+        return after, uuid.UUID(row_id)
     except (ValueError, TypeError) as exc:
         raise InvalidInput(
             "cursor is not one this service issued",

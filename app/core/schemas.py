@@ -79,9 +79,15 @@ US_STATES = frozenset(
 )
 
 
+# A JSON number arrives as a binary float: past this size its digits are no longer exact.
+_LARGEST_EXACT_FLOAT = 1e12
+
+
 def _parse_quantity(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
         raise ValueError("a quantity is a decimal string or a number")
+    if isinstance(value, float) and abs(value) >= _LARGEST_EXACT_FLOAT:
+        raise ValueError("send quantities this large as decimal strings")
     text = repr(value) if isinstance(value, float) else str(value).strip()
     try:
         to_minor(text)

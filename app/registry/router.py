@@ -2,25 +2,27 @@
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Depends, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, current_principal
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.deps import ClockDep, SessionDep
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
+from app.core.routing import api_router
 from app.registry import schemas, service
 from app.registry.enums import LocationKind, RegistrantKind, StaffRole
 from app.registry.models import Location, Patient, Registrant, Staff
 
-router = APIRouter(dependencies=[Depends(current_principal)])
+router = api_router(dependencies=[Depends(current_principal)])
 RegistrantPath = "/registrants/{registrant_id}"
 
 
 @router.post(
     "/registrants",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
     tags=["registrants"],
     response_model=schemas.RegistrantOut,
 )
@@ -94,6 +96,7 @@ async def registrant_history(
 @router.post(
     RegistrantPath + "/locations",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
     tags=["locations"],
     response_model=schemas.LocationOut,
 )
@@ -172,6 +175,7 @@ async def update_location(
 @router.post(
     RegistrantPath + "/staff",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
     tags=["staff"],
     response_model=schemas.StaffOut,
 )
@@ -256,6 +260,7 @@ async def staff_history(
 @router.post(
     StaffPath + "/registrations",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
     tags=["staff"],
     response_model=schemas.StaffRegistrationOut,
 )
@@ -272,7 +277,10 @@ async def add_staff_registration(
     registration = await service.add_staff_registration(
         session, registrant_id, staff_id, data=body, principal=principal, now=clock.now()
     )
-    set_location(response, f"/v1/registrants/{registrant_id}/staff/{staff_id}/registrations")
+    set_location(
+        response,
+        f"/v1/registrants/{registrant_id}/staff/{staff_id}/registrations/{registration.id}",
+    )
     return registration
 
 
@@ -292,9 +300,27 @@ async def list_staff_registrations(
     )
 
 
+@router.get(
+    StaffPath + "/registrations/{registration_id}",
+    tags=["staff"],
+    response_model=schemas.StaffRegistrationOut,
+)
+async def get_staff_registration(
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> object:
+    return await service.get_staff_registration(
+        session, registrant_id, staff_id, registration_id, principal=principal
+    )
+
+
 @router.post(
     "/patients",
     status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
     tags=["patients"],
     response_model=schemas.PatientOut,
 )

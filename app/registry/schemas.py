@@ -28,6 +28,7 @@ from app.registry.enums import (
 )
 
 Schedules = Annotated[list[Schedule], Field(min_length=1, max_length=6)]
+REMS_NEEDS_ID = "a REMS-certified setting needs its rems_certification_id"
 
 
 def _unique_sorted(values: list[Schedule]) -> list[Schedule]:
@@ -56,7 +57,7 @@ class RegistrantCreate(InputModel):
             self.rems_certification_status is RemsCertificationStatus.certified
             and not self.rems_certification_id
         ):
-            raise ValueError("a REMS-certified setting needs its rems_certification_id")
+            raise ValueError(REMS_NEEDS_ID)
         return self
 
 

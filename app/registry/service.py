@@ -12,9 +12,10 @@ from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.core.changes import apply_changes, sent_changes
 from app.core.db import flush_unique
-from app.core.errors import NotFound
+from app.core.errors import InvalidInput, NotFound
 from app.core.revisions import record_revision
 from app.registry import schemas
+from app.registry.enums import RemsCertificationStatus
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
 
@@ -100,6 +101,14 @@ _REGISTRANT_REQUIRED = frozenset(
 )
 
 
+def _check_rems_certification(registrant: Registrant, changes: dict[str, Any]) -> None:
+    """The rule RegistrantCreate checks, on the registrant as it would be after the change."""
+    status = changes.get("rems_certification_status", registrant.rems_certification_status)
+    certification_id = changes.get("rems_certification_id", registrant.rems_certification_id)
+    if status == RemsCertificationStatus.certified and not certification_id:
+        raise InvalidInput.at("#/rems_certification_id", schemas.REMS_NEEDS_ID)
+
+
 async def update_registrant(
     session: AsyncSession,
     registrant_id: uuid.UUID,
@@ -112,6 +121,7 @@ async def update_registrant(
     registrant = await get_registrant(session, registrant_id, principal=principal)
     principal.require(Permission.manage_registrants)
     changes = _json_ready(sent_changes(data, required=_REGISTRANT_REQUIRED))
+    _check_rems_certification(registrant, changes)
     if "address" in changes:
         changes["state"] = changes["address"]["state"]
     if apply_changes(registrant, changes):
@@ -315,6 +325,21 @@ async def list_staff_registrations(
         .order_by(StaffRegistration.created_at, StaffRegistration.id)
     )
     return list((await session.scalars(statement)).all())
+
+
+async def get_staff_registration(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    staff_id: uuid.UUID,
+    registration_id: uuid.UUID,
+    *,
+    principal: Principal,
+) -> StaffRegistration:
+    await get_staff(session, registrant_id, staff_id, principal=principal)
+    registration = await session.get(StaffRegistration, registration_id)
+    if registration is None or registration.staff_id != staff_id:
+        raise NotFound("registration not found")
+    return registration
 
 
 # Patients
