@@ -13,7 +13,7 @@ from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.handlers import install_error_handlers
-from app.core.http import RequestContextMiddleware
+from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.openapi import install_openapi
@@ -51,6 +51,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         app.include_router(router)
 
     install_error_handlers(app)
+    # Added innermost first: the request id wraps the audit, which wraps the body limit.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(RequestContextMiddleware, metrics=app.state.metrics)
     install_openapi(app)

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     host: str = "127.0.0.1"
     port: int = 8000
+    max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     idempotency_ttl_hours: int = Field(default=72, ge=1)
     worker_in_process: bool = False

@@ -3,6 +3,7 @@
 The exception tree, each class one stable problem ``type``::
 
     AppError                      500 internal-error
+    ├── BadRequest                400 bad-request
     ├── InvalidInput              422 invalid-input       (with ``errors``: pointer + detail)
     ├── Unauthenticated           401 unauthenticated
     ├── PermissionDenied          403 permission-denied
@@ -66,6 +67,13 @@ class AppError(Exception):
 
 
 AppError.registry[AppError.slug] = AppError
+
+
+class BadRequest(AppError):
+    slug = "bad-request"
+    status = 400
+    title = "Bad request"
+    description = "The request could not be understood (headers or framing)."
 
 
 class InvalidInput(AppError):

@@ -18,11 +18,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from app.core.errors import (
     PROBLEM_MEDIA_TYPE,
     AppError,
+    BadRequest,
     Conflict,
     FieldError,
     InvalidInput,
     MethodNotAllowed,
     NotFound,
+    PayloadTooLarge,
     ServiceUnavailable,
     problem_body,
 )
@@ -89,13 +91,24 @@ async def _validation_error(request: Request, exc: Exception) -> ProblemResponse
     return problem_response(request, InvalidInput(detail, errors=errors))
 
 
+_HTTP_PROBLEMS: dict[int, type[AppError]] = {
+    400: BadRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+}
+
+
 async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     assert isinstance(exc, StarletteHTTPException)
-    if exc.status_code == 404:
-        return problem_response(request, NotFound("no such resource"))
-    if exc.status_code == 405:
-        return problem_response(request, MethodNotAllowed())
-    return problem_response(request, AppError(str(exc.detail)))
+    if isinstance(exc.__cause__, AppError):  # e.g. the body limit, hit while FastAPI reads
+        return problem_response(request, exc.__cause__)
+    known = _HTTP_PROBLEMS.get(exc.status_code)
+    if known is not None:
+        return problem_response(request, known(str(exc.detail)))
+    if 400 <= exc.status_code < 500:
+        return problem_response(request, BadRequest(str(exc.detail)))
+    return problem_response(request, AppError())
 
 
 async def _database_error(request: Request, exc: Exception) -> ProblemResponse:

@@ -7,10 +7,10 @@ import uuid
 from typing import Any
 
 import orjson
-from starlette.datastructures import MutableHeaders
+from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, problem_body
+from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, PayloadTooLarge, problem_body
 from app.core.logging import request_id_var
 from app.core.metrics import Metrics
 
@@ -53,7 +53,7 @@ class RequestContextMiddleware:
             # the request id, and the client would get a plain-text 500.
             log.exception("unexpected error")
             if status_sent is None:
-                await _send_internal_error(scope, send_with_id, request_id)
+                await send_problem(scope, send_with_id, AppError())
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
@@ -72,14 +72,49 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-async def _send_internal_error(scope: Scope, send: Send, request_id: str) -> None:
-    body = orjson.dumps(problem_body(AppError(), instance=scope["path"], request_id=request_id))
+async def send_problem(scope: Scope, send: Send, error: AppError) -> None:
+    """Answer with ``error`` from middleware, where no exception handler runs."""
+    state = scope.setdefault("state", {})
+    state["problem_type"] = error.type_uri()
+    request_id = state.get("request_id", "-")
+    body = orjson.dumps(problem_body(error, instance=scope["path"], request_id=request_id))
     headers = [
         (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
-        (b"content-length", b"%d" % len(body)),
+        (b"content-length", str(len(body)).encode()),
     ]
-    await send({"type": "http.response.start", "status": 500, "headers": headers})
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+class BodyLimitMiddleware:
+    """Refuse request bodies over ``max_bytes`` (413) before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await send_problem(scope, send, self._too_large())
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise self._too_large()
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(f"request bodies are limited to {self.max_bytes} bytes")
 
 
 def _request_id(scope: Scope) -> str:

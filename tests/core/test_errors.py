@@ -92,3 +92,30 @@ async def test_an_unreachable_database_is_a_retryable_problem(admin_token):
     assert response.headers["retry-after"] == "1"
     assert_problem(ready, 503, "service-unavailable")
     await app.state.database.dispose()
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(client, admin_token, app, probe):
+    limit = app.state.settings.max_body_bytes
+    response = await client.post(
+        "/v1/registrants",
+        content=b"{" + b" " * limit + b"}",
+        headers=bearer(admin_token) | {"content-type": "application/json"},
+    )
+    assert_problem(response, 413, "payload-too-large")
+    [row] = await probe.audit_rows(response.headers["x-request-id"])
+    assert (row.kind, row.status_code) == ("refused", 413)
+
+
+async def test_a_body_larger_than_it_declared_is_refused(client, admin_token, app):
+    limit = app.state.settings.max_body_bytes
+
+    async def chunks():
+        for _ in range(limit // 65536 + 2):
+            yield b" " * 65536
+
+    response = await client.post(
+        "/v1/registrants",
+        content=chunks(),
+        headers=bearer(admin_token) | {"content-type": "application/json"},
+    )
+    assert_problem(response, 413, "payload-too-large")
