@@ -40,7 +40,7 @@ async def test_timestamps_come_back_aware_and_in_utc(database):
 async def test_naive_timestamps_are_refused(database):
     with pytest.raises(StatementError, match="naive"):
         async with database.transaction() as session:
-            await enqueue(session, kind="k", now=datetime(2026, 3, 2, 9, 0))
+            await enqueue(session, kind="k", now=datetime(2026, 3, 2, 9, 0))  # noqa: DTZ001
 
 
 async def test_quantities_are_exact_decimals(client, admin_token, token, database):
