@@ -6,22 +6,28 @@ from app.core.db import Base
 from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
 from app.core.revisions import Revision
+from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
 metadata = Base.metadata
 
 __all__ = [
     "AuditEntry",
+    "Balance",
+    "ChainHead",
     "IdempotencyRecord",
     "Job",
+    "LedgerEvent",
     "Location",
     "Lot",
     "Patient",
+    "Posting",
     "Product",
     "ProductIngredient",
     "Registrant",
     "Revision",
     "Staff",
     "StaffRegistration",
+    "WitnessConfirmation",
     "metadata",
 ]

@@ -11,7 +11,14 @@ from app.core.migrations import alembic_config, head_revision
 from app.models import metadata
 from tests.conftest import migrate
 
-APPEND_ONLY = {"audit_log", "revisions", "staff_registrations"}
+APPEND_ONLY = {
+    "audit_log",
+    "revisions",
+    "staff_registrations",
+    "ledger_events",
+    "ledger_postings",
+    "ledger_witness_confirmations",
+}
 
 
 async def _on_connection(url: str, work):

@@ -38,6 +38,8 @@ def _default(value: Any) -> str:
         return format_timestamp(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, uuid.UUID):  # a driver's subclass (asyncpg's), which orjson skips
+        return str(value)
     raise NotCanonical(f"{type(value).__name__} has no canonical form")
 
 

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=5 * 1024 * 1024, ge=1024)
 
     idempotency_ttl_hours: int = Field(default=72, ge=1)
+    late_entry_window_hours: int = Field(default=24, ge=0)
+    """A movement reported longer than this after it occurred is a record, not an instruction."""
+    future_skew_seconds: int = Field(default=300, ge=0)
+    """How far in the future occurred_at may lie (clock skew between systems)."""
     worker_in_process: bool = False
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=60, ge=5)

@@ -13,6 +13,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, MetaData, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -150,3 +152,8 @@ async def flush_unique(session: AsyncSession, *, pointer: str, detail: str) -> N
 
 def dialect_name(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+def dialect_insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT construct, which knows ``on_conflict_do_nothing/do_update``."""
+    return pg_insert if dialect_name(session) == "postgresql" else sqlite_insert

@@ -13,12 +13,10 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import JSON, Index, String, Text, and_, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime, dialect_name
+from app.core.db import Base, UTCDateTime, dialect_insert
 
 MAX_BACKOFF = timedelta(hours=1)
 
@@ -88,8 +86,11 @@ async def enqueue(
         "max_attempts": max_attempts,
         "created_at": now,
     }
-    insert = pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
-    statement = insert(Job).values(**values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    statement = (
+        dialect_insert(session)(Job)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
     result: Any = await session.execute(statement)
     return bool(result.rowcount)
 

@@ -73,4 +73,4 @@ async def paginate(
     if len(rows) <= limit:
         return rows, None
     last: Any = rows[limit - 1]
-    return rows[:limit], encode_cursor(last.created_at, last.id)
+    return rows[:limit], encode_cursor(getattr(last, created_at.key), getattr(last, row_id.key))

@@ -1,0 +1,91 @@
+"""Reading the ledger: events with their witness status, filtered and paged."""
+
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.core.errors import NotFound
+from app.ledger.models import LedgerEvent, WitnessConfirmation
+from app.ledger.schemas import EventOut, WitnessStatus
+from app.ledger.types import EventType
+
+_COLUMNS = tuple(column.key for column in LedgerEvent.__table__.columns)
+
+
+async def confirmations_of(
+    session: AsyncSession, event_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """Confirmed witnesses per event, for many events in one query."""
+    found: dict[uuid.UUID, list[uuid.UUID]] = {event_id: [] for event_id in event_ids}
+    if event_ids:
+        rows = await session.execute(
+            select(WitnessConfirmation.event_id, WitnessConfirmation.staff_id).where(
+                WitnessConfirmation.event_id.in_(event_ids)
+            )
+        )
+        for event_id, staff_id in rows:
+            found[event_id].append(staff_id)
+    return found
+
+
+def event_out(row: Mapping[str, Any] | LedgerEvent, confirmed: list[uuid.UUID]) -> EventOut:
+    values = dict(row) if isinstance(row, Mapping) else {c: getattr(row, c) for c in _COLUMNS}
+    named = {uuid.UUID(str(w)) for w in values["witness_ids"]}
+    if not named:
+        status = WitnessStatus.not_required
+    elif named <= set(confirmed):
+        status = WitnessStatus.witnessed
+    else:
+        status = WitnessStatus.unwitnessed
+    return EventOut.model_validate(
+        values | {"witness_status": status, "confirmed_witness_ids": sorted(confirmed, key=str)}
+    )
+
+
+async def get_event(
+    session: AsyncSession, event_id: uuid.UUID, *, principal: Principal
+) -> LedgerEvent:
+    event = await session.get(LedgerEvent, event_id)
+    if event is None or not principal.sees(event.registrant_id):
+        raise NotFound("ledger event not found")
+    return event
+
+
+def events_query(
+    principal: Principal,
+    *,
+    registrant_id: uuid.UUID | None,
+    type: EventType | None,
+    location_id: uuid.UUID | None,
+    lot_id: uuid.UUID | None,
+    product_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    occurred_from: datetime | None,
+    occurred_to: datetime | None,
+) -> Select[LedgerEvent]:
+    statement = select(LedgerEvent)
+    if registrant_id is not None:
+        principal.ensure_registrant(registrant_id)
+        statement = statement.where(LedgerEvent.registrant_id == registrant_id)
+    elif not principal.all_registrants:
+        statement = statement.where(LedgerEvent.registrant_id.in_(principal.registrant_ids))
+    equal_filters = (
+        (LedgerEvent.type, type),
+        (LedgerEvent.location_id, location_id),
+        (LedgerEvent.lot_id, lot_id),
+        (LedgerEvent.product_id, product_id),
+        (LedgerEvent.patient_id, patient_id),
+    )
+    for column, value in equal_filters:
+        if value is not None:
+            statement = statement.where(column == value)
+    if occurred_from is not None:
+        statement = statement.where(LedgerEvent.occurred_at >= occurred_from)
+    if occurred_to is not None:
+        statement = statement.where(LedgerEvent.occurred_at < occurred_to)
+    return statement

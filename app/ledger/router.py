@@ -1,0 +1,194 @@
+"""Ledger routes. Nothing here updates or deletes: corrections are reversals."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Request, Response, status
+from pydantic import AwareDatetime, Field
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.errors import AppError, FieldError
+from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.responses import set_location
+from app.core.routing import api_router
+from app.core.schemas import InputModel, OutputModel
+from app.ledger import balances, queries, service
+from app.ledger.models import LedgerEvent
+from app.ledger.schemas import BalanceOut, BalancesOut, EventCreate, EventOut
+from app.ledger.types import EventType
+from app.registry.service import get_registrant
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["ledger"])
+MAX_BATCH = 1000
+
+
+@router.post(
+    "/ledger/events",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=EventOut,
+)
+async def append_event(
+    body: EventCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> EventOut:
+    """Append one stock movement (an Idempotency-Key is required)."""
+    note(request, registrant_id=body.registrant_id, resource_type="ledger_event")
+    row = await service.append(session, body, service.Context.of(principal, clock, settings))
+    set_location(response, f"/v1/ledger/events/{row['id']}")
+    return queries.event_out(row, [])
+
+
+class EventBatch(InputModel):
+    events: Annotated[list[EventCreate], Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class EventBatchOut(OutputModel):
+    items: list[EventOut]
+
+
+@router.post(
+    "/ledger/events:batch",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=EventBatchOut,
+)
+async def append_events(
+    body: EventBatch,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> EventBatchOut:
+    """Append up to 1,000 events, all or nothing; a refusal names the failing `index`."""
+    context = service.Context.of(principal, clock, settings)
+    rows = []
+    for index, event in enumerate(body.events):
+        try:
+            rows.append(await service.append(session, event, context))
+        except AppError as error:
+            raise _at_index(error, index) from error
+    return EventBatchOut(items=[queries.event_out(row, []) for row in rows])
+
+
+def _at_index(error: AppError, index: int) -> AppError:
+    prefix = f"#/events/{index}"
+    error.errors = [
+        FieldError(pointer=prefix + (e.pointer or "#").removeprefix("#"), detail=e.detail)
+        if e.pointer or not e.parameter
+        else e
+        for e in error.errors
+    ]
+    error.detail = f"events[{index}]: {error.detail}"
+    error.extra = error.extra | {"index": index}
+    return error
+
+
+@router.get("/ledger/events", response_model=Page[EventOut])
+async def list_events(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    type: EventType | None = None,
+    location_id: uuid.UUID | None = None,
+    lot_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    occurred_from: AwareDatetime | None = None,
+    occurred_to: AwareDatetime | None = None,
+) -> dict[str, object]:
+    statement = queries.events_query(
+        principal,
+        registrant_id=registrant_id,
+        type=type,
+        location_id=location_id,
+        lot_id=lot_id,
+        product_id=product_id,
+        patient_id=patient_id,
+        occurred_from=occurred_from,
+        occurred_to=occurred_to,
+    )
+    events, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=LedgerEvent.recorded_at,
+        row_id=LedgerEvent.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    confirmed = await queries.confirmations_of(session, [e.id for e in events])
+    return {
+        "items": [queries.event_out(e, confirmed[e.id]) for e in events],
+        "next_cursor": next_cursor,
+    }
+
+
+@router.get("/ledger/events/{event_id}", response_model=EventOut)
+async def get_event(
+    event_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> EventOut:
+    event = await queries.get_event(session, event_id, principal=principal)
+    confirmed = await queries.confirmations_of(session, [event.id])
+    return queries.event_out(event, confirmed[event.id])
+
+
+@router.post(
+    "/ledger/events/{event_id}/witness-confirmations",
+    status_code=status.HTTP_201_CREATED,
+    response_model=EventOut,
+)
+async def confirm_witness(
+    event_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> EventOut:
+    """The caller, a witness the event names, confirms it with their own token."""
+    event = await queries.get_event(session, event_id, principal=principal)
+    note(
+        request,
+        registrant_id=event.registrant_id,
+        resource_type="ledger_event",
+        resource_id=event.id,
+    )
+    await service.confirm_witness(session, event, service.Context.of(principal, clock, settings))
+    confirmed = await queries.confirmations_of(session, [event.id])
+    return queries.event_out(event, confirmed[event.id])
+
+
+@router.get("/ledger/balances", response_model=BalancesOut)
+async def get_balances(
+    registrant_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    as_of: AwareDatetime | None = None,
+    location_id: uuid.UUID | None = None,
+    lot_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+) -> BalancesOut:
+    """Stock on hand per location and lot, now or as of an instant (by occurred_at)."""
+    await get_registrant(session, registrant_id, principal=principal)
+    filters = {"location_id": location_id, "lot_id": lot_id, "product_id": product_id}
+    if as_of is None:
+        rows = await balances.current(session, registrant_id=registrant_id, **filters)
+        items = [BalanceOut.model_validate(row) for row in rows if row.quantity != 0]
+    else:
+        computed = await balances.as_of(
+            session, registrant_id=registrant_id, instant=as_of, **filters
+        )
+        items = [
+            BalanceOut(location_id=loc, lot_id=lot, product_id=product, quantity=quantity)
+            for loc, lot, product, quantity in computed
+        ]
+    return BalancesOut(registrant_id=registrant_id, as_of=as_of, items=items)

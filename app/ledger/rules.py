@@ -1,0 +1,132 @@
+"""Compliance rules a movement can break (pure functions over the facts of one event).
+
+An instruction (an action taken now) that breaks one is refused with the rule's own problem
+type, unless it carries an ``override_reason``; a record (a fact reported after it happened) is
+stored with the rules it breaks, for reconciliation to flag (DESIGN.md, "Instructions and
+records"). Integrity rules (references, quantities, stock) live in the service and refuse both.
+"""
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from app.core.errors import AppError
+from app.core.identifiers import validate_dea_number
+from app.ledger.types import WITNESSES_REQUIRED, EventType
+
+
+class Rule(StrEnum):
+    lot_expired = "lot_expired"
+    registration_expired = "registration_expired"
+    schedule_not_authorised = "schedule_not_authorised"
+    witness_missing = "witness_missing"
+    witness_is_performer = "witness_is_performer"
+    counterparty_dea_invalid = "counterparty_dea_invalid"
+    occurred_in_future = "occurred_in_future"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    type: EventType
+    occurred_at: datetime
+    now: datetime
+    future_skew: timedelta
+    lot_expires_on: date
+    registration_expires_on: date
+    authorised_schedules: frozenset[str]
+    product_schedule: str
+    performer_id: uuid.UUID | None
+    witness_ids: tuple[uuid.UUID, ...]
+    counterparty_dea_number: str | None
+
+
+_TO_PATIENTS = frozenset({EventType.dispense, EventType.administer, EventType.move})
+_WITH_COUNTERPARTY = frozenset({EventType.receipt, EventType.transfer_in, EventType.transfer_out})
+
+
+def _lot_expired(f: Facts) -> bool:
+    return f.type in _TO_PATIENTS and f.lot_expires_on < f.occurred_at.date()
+
+
+def _registration_expired(f: Facts) -> bool:
+    return f.registration_expires_on < f.occurred_at.date()
+
+
+def _schedule_not_authorised(f: Facts) -> bool:
+    """A registration for "3" covers "3N" (non-narcotic) substances too."""
+    covering = {f.product_schedule, f.product_schedule.removesuffix("N")}
+    return f.authorised_schedules.isdisjoint(covering)
+
+
+def _witness_missing(f: Facts) -> bool:
+    independent = set(f.witness_ids) - {f.performer_id}
+    return len(independent) < WITNESSES_REQUIRED.get(f.type, 0)
+
+
+def _witness_is_performer(f: Facts) -> bool:
+    return f.performer_id is not None and f.performer_id in f.witness_ids
+
+
+def _counterparty_dea_invalid(f: Facts) -> bool:
+    if f.type not in _WITH_COUNTERPARTY:
+        return False
+    try:
+        validate_dea_number(f.counterparty_dea_number or "")
+    except ValueError:
+        return True
+    return False
+
+
+def _occurred_in_future(f: Facts) -> bool:
+    return f.occurred_at > f.now + f.future_skew
+
+
+CHECKS: dict[Rule, Callable[[Facts], bool]] = {
+    Rule.lot_expired: _lot_expired,
+    Rule.registration_expired: _registration_expired,
+    Rule.schedule_not_authorised: _schedule_not_authorised,
+    Rule.witness_missing: _witness_missing,
+    Rule.witness_is_performer: _witness_is_performer,
+    Rule.counterparty_dea_invalid: _counterparty_dea_invalid,
+    Rule.occurred_in_future: _occurred_in_future,
+}
+
+
+def broken_rules(facts: Facts) -> list[Rule]:
+    return [rule for rule, breaks in CHECKS.items() if breaks(facts)]
+
+
+class ComplianceRuleBroken(AppError):
+    """Base of the per-rule problems; never raised itself."""
+
+    slug = "compliance-rule-broken"
+    status = 422
+    title = "Compliance rule broken"
+    description = "The action breaks a compliance rule; a permitted role may send override_reason."
+
+
+def _problem(rule: Rule, title: str, description: str) -> type[ComplianceRuleBroken]:
+    attributes = {"slug": rule.value.replace("_", "-"), "title": title, "description": description}
+    return type(f"Problem_{rule.value}", (ComplianceRuleBroken,), attributes)
+
+
+PROBLEMS: dict[Rule, type[ComplianceRuleBroken]] = {
+    Rule.lot_expired: _problem(Rule.lot_expired, "Lot expired",
+                               "The lot expired before the movement's date."),
+    Rule.registration_expired: _problem(Rule.registration_expired, "Registration expired",
+                                        "The registrant's DEA registration had expired."),
+    Rule.schedule_not_authorised: _problem(
+        Rule.schedule_not_authorised, "Schedule not authorised",
+        "The registration does not cover the product's schedule."),
+    Rule.witness_missing: _problem(Rule.witness_missing, "Witness missing",
+                                   "The event needs more witnesses other than the performer."),
+    Rule.witness_is_performer: _problem(Rule.witness_is_performer, "Witness is the performer",
+                                        "A witness must be someone other than the performer."),
+    Rule.counterparty_dea_invalid: _problem(
+        Rule.counterparty_dea_invalid, "Counterparty DEA number invalid",
+        "A receipt or transfer needs the other party's valid DEA number."),
+    Rule.occurred_in_future: _problem(Rule.occurred_in_future, "Occurred in the future",
+                                      "occurred_at is later than now beyond the allowed skew."),
+}  # fmt: skip

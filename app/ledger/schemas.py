@@ -1,0 +1,190 @@
+"""API shapes of the ledger."""
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from app.core.schemas import Address, InputModel, Name, OutputModel, PositiveQuantity, Quantity
+from app.ledger.types import DIRECTIONS, AdjustDirection, Direction, EventType, LossKind
+
+Text = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Counterparty(InputModel):
+    """The other party of a receipt or transfer (supplier or receiver)."""
+
+    name: Name
+    address: Address
+    dea_number: Annotated[str | None, Field(max_length=9, examples=["PK1234563"])] = None
+
+
+class LossDetails(InputModel):
+    discovered_at: AwareDatetime
+    kind: LossKind
+
+
+class DestructionDetails(InputModel):
+    method: Annotated[str, Field(min_length=1, max_length=200, examples=["incineration"])]
+    place: Annotated[str, Field(min_length=1, max_length=200)]
+    full_packages: Annotated[int, Field(ge=0)]
+    partial_packages: Annotated[int, Field(ge=0)]
+
+
+class InventoryKind(StrEnum):
+    initial = "initial"
+    biennial = "biennial"
+    ad_hoc = "ad_hoc"
+
+
+class CountTime(StrEnum):
+    opening_of_business = "opening_of_business"
+    close_of_business = "close_of_business"
+
+
+class CountExactness(StrEnum):
+    exact = "exact"
+    estimated = "estimated"
+
+
+class CountDetails(InputModel):
+    """A count belongs to an inventory (21 CFR 1304.11): one id groups its counts."""
+
+    inventory_id: uuid.UUID
+    inventory_kind: InventoryKind
+    taken_at: CountTime
+    exactness: CountExactness
+    counted_by: uuid.UUID
+
+
+_TYPE_DETAILS: dict[EventType, str] = {
+    EventType.loss: "loss",
+    EventType.theft: "loss",
+    EventType.destroy: "destruction",
+    EventType.count: "count",
+    EventType.adjust: "adjust_direction",
+    EventType.reversal: "reverses_event_id",
+}
+"""The field each type must carry (and no other type may)."""
+
+
+class EventCreate(InputModel):
+    """One stock movement. ``quantity`` is in the product's inventory unit and always positive:
+    the type says which way it moves."""
+
+    registrant_id: uuid.UUID
+    type: EventType
+    location_id: uuid.UUID | None = None
+    to_location_id: uuid.UUID | None = None
+    lot_id: uuid.UUID | None = None
+    quantity: PositiveQuantity | None = None
+    occurred_at: AwareDatetime
+    performed_by: uuid.UUID | None = Field(
+        default=None, description="Staff id; only integrations may name someone else."
+    )
+    witness_ids: Annotated[list[uuid.UUID], Field(max_length=5)] = []
+    patient_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+    prescription_id: uuid.UUID | None = None
+    batch_id: uuid.UUID | None = None
+    counterparty: Counterparty | None = None
+    document_reference: Annotated[str | None, Field(max_length=100)] = None
+    reason: Text | None = None
+    override_reason: Text | None = None
+    adjust_direction: AdjustDirection | None = None
+    loss: LossDetails | None = None
+    destruction: DestructionDetails | None = None
+    count: CountDetails | None = None
+    reverses_event_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _fields_of_the_type(self) -> Self:
+        expected = _TYPE_DETAILS.get(self.type)
+        for field in sorted(set(_TYPE_DETAILS.values())):
+            given = getattr(self, field) is not None
+            if field == expected and not given:
+                raise ValueError(f"a {self.type} event needs {field}")
+            if field != expected and given:
+                raise ValueError(f"{field} does not belong to a {self.type} event")
+        if self.type is EventType.reversal:
+            return self._reversal_names_only_its_target()
+        for field in ("location_id", "lot_id", "quantity"):
+            if getattr(self, field) is None:
+                raise ValueError(f"a {self.type} event needs {field}")
+        moves = DIRECTIONS[self.type] is Direction.moves
+        if moves != (self.to_location_id is not None):
+            raise ValueError("to_location_id is for move and return_to_stock events only")
+        if moves and self.to_location_id == self.location_id:
+            raise ValueError("to_location_id must differ from location_id")
+        if self.type in (EventType.adjust, EventType.reversal) and self.reason is None:
+            raise ValueError(f"a {self.type} needs a reason")
+        return self
+
+    def _reversal_names_only_its_target(self) -> Self:
+        if self.reason is None:
+            raise ValueError("a reversal needs a reason")
+        named = [
+            f
+            for f in ("location_id", "to_location_id", "lot_id", "quantity")
+            if getattr(self, f) is not None
+        ]
+        if named:
+            raise ValueError(f"a reversal takes {', '.join(named)} from the event it reverses")
+        return self
+
+
+class WitnessStatus(StrEnum):
+    not_required = "not_required"
+    unwitnessed = "unwitnessed"
+    witnessed = "witnessed"
+
+
+class EventOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    sequence: int
+    type: EventType
+    location_id: uuid.UUID
+    to_location_id: uuid.UUID | None
+    product_id: uuid.UUID
+    lot_id: uuid.UUID
+    quantity: Quantity
+    mg: Quantity
+    occurred_at: datetime
+    recorded_at: datetime
+    performed_by: uuid.UUID | None
+    witness_ids: list[uuid.UUID]
+    witness_status: WitnessStatus
+    confirmed_witness_ids: list[uuid.UUID]
+    patient_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    prescription_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+    counterparty: dict[str, Any] | None
+    document_reference: str | None
+    reason: str | None
+    details: dict[str, Any]
+    reverses_event_id: uuid.UUID | None
+    is_record: bool
+    broken_rules: list[str]
+    override_reason: str | None
+    principal_subject: str
+    principal_name: str
+    snapshot: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+
+class BalanceOut(OutputModel):
+    location_id: uuid.UUID
+    lot_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: Quantity
+
+
+class BalancesOut(OutputModel):
+    registrant_id: uuid.UUID
+    as_of: datetime | None
+    items: list[BalanceOut]

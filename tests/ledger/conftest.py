@@ -1,0 +1,115 @@
+"""A registrant with what a movement refers to: locations, staff, a product and a lot."""
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import START, TokenFactory, bearer
+from tests.factories import (
+    create,
+    create_registrant,
+    injection_body,
+    location_body,
+    patient_body,
+    staff_body,
+)
+
+SUPPLIER = {
+    "name": "Midwest Pharma Distribution",
+    "address": {"line1": "1 Depot Rd", "city": "Dallas", "state": "TX", "postal_code": "75201"},
+    "dea_number": "PK1234563",
+}
+
+
+@dataclass
+class Clinic:
+    client: httpx.AsyncClient
+    registrant: dict[str, Any]
+    vault: dict[str, Any]
+    room: dict[str, Any]
+    lot: dict[str, Any]
+    product: dict[str, Any]
+    patient: dict[str, Any]
+    nurse: dict[str, Any]
+    witness: dict[str, Any]
+    nurse_token: str
+    witness_token: str
+    officer_token: str
+    keys: int = 0
+
+    async def post(self, body: dict[str, Any], token: str | None = None) -> httpx.Response:
+        self.keys += 1
+        headers = bearer(token or self.nurse_token) | {"Idempotency-Key": f"key-{self.keys}"}
+        return await self.client.post("/v1/ledger/events", json=body, headers=headers)
+
+    def event(self, type_: str, quantity: str = "10", **overrides: Any) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "registrant_id": self.registrant["id"],
+            "type": type_,
+            "location_id": self.vault["id"],
+            "lot_id": self.lot["id"],
+            "quantity": quantity,
+            "occurred_at": (START - timedelta(minutes=5)).isoformat(),
+        }
+        if type_ == "receipt":
+            body |= {"counterparty": SUPPLIER, "document_reference": "INV-1"}
+        return body | overrides
+
+    async def balance(self, **params: str) -> dict[str, str]:
+        response = await self.client.get(
+            "/v1/ledger/balances",
+            params={"registrant_id": self.registrant["id"], **params},
+            headers=bearer(self.nurse_token),
+        )
+        assert response.status_code == 200, response.text
+        return {item["location_id"]: item["quantity"] for item in response.json()["items"]}
+
+
+@pytest.fixture
+async def clinic(client, admin_token: str, token: TokenFactory) -> Clinic:
+    registrant = await create_registrant(client, admin_token)
+    rid = registrant["id"]
+    staff_path = f"/v1/registrants/{rid}/staff"
+    nurse = await create(
+        client,
+        staff_path,
+        staff_body(role="nurse", subject="nurse-1", name="Nora Nurse"),
+        admin_token,
+    )
+    witness = await create(
+        client,
+        staff_path,
+        staff_body(role="nurse", subject="nurse-2", name="Wes Witness"),
+        admin_token,
+    )
+    locations = f"/v1/registrants/{rid}/locations"
+    vault = await create(client, locations, location_body(name="Vault", kind="vault"), admin_token)
+    room = await create(
+        client, locations, location_body(name="Room 1", kind="procedure_room"), admin_token
+    )
+    nurse_token = token(["clinician"], [rid], sub="nurse-1", name="Nora Nurse")
+    product = await create(client, "/v1/products", injection_body(rid), nurse_token)
+    lot = await create(
+        client,
+        f"/v1/products/{product['id']}/lots",
+        {"lot_number": "L-100", "expires_on": "2027-01-31"},
+        nurse_token,
+    )
+    patient = await create(client, "/v1/patients", patient_body(rid), nurse_token)
+    return Clinic(
+        client=client,
+        registrant=registrant,
+        vault=vault,
+        room=room,
+        lot=lot,
+        product=product,
+        patient=patient,
+        nurse=nurse,
+        witness=witness,
+        nurse_token=nurse_token,
+        witness_token=token(["clinician"], [rid], sub="nurse-2", name="Wes Witness"),
+        officer_token=token(["compliance_officer"], [rid], sub="officer-1", name="Olive"),
+    )

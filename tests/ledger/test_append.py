@@ -1,0 +1,115 @@
+"""Appending movements: balances, the chain, reversals, instructions and records."""
+
+from datetime import timedelta
+
+from tests.conftest import START
+from tests.factories import assert_problem
+
+
+async def test_a_receipt_adds_and_an_administration_takes(clinic):
+    received = await clinic.post(clinic.event("receipt", "20"))
+    assert received.status_code == 201, received.text
+    given = await clinic.post(clinic.event("administer", "7.5", patient_id=clinic.patient["id"]))
+    assert given.status_code == 201, given.text
+    assert given.json()["mg"] == "375"
+    assert await clinic.balance() == {clinic.vault["id"]: "12.5"}
+
+
+async def test_a_movement_beyond_the_balance_is_refused_and_writes_nothing(clinic, probe):
+    await clinic.post(clinic.event("receipt", "5"))
+    before = await probe.business_rows()
+    refused = await clinic.post(clinic.event("administer", "5.001"))
+    assert_problem(refused, 409, "insufficient-stock")
+    assert await probe.business_rows() == before
+
+
+async def test_a_move_changes_both_locations(clinic):
+    await clinic.post(clinic.event("receipt", "10"))
+    moved = await clinic.post(clinic.event("move", "4", to_location_id=clinic.room["id"]))
+    assert moved.status_code == 201, moved.text
+    assert await clinic.balance() == {clinic.vault["id"]: "6", clinic.room["id"]: "4"}
+
+
+async def test_events_chain_from_genesis(clinic):
+    first = (await clinic.post(clinic.event("receipt"))).json()
+    second = (await clinic.post(clinic.event("administer", "1"))).json()
+    assert (first["sequence"], second["sequence"]) == (1, 2)
+    assert first["prev_hash"] == "0" * 64
+    assert second["prev_hash"] == first["hash"]
+
+
+async def test_a_reversal_restores_exactly_what_its_event_moved(clinic):
+    await clinic.post(clinic.event("receipt", "10"))
+    moved = (await clinic.post(clinic.event("move", "4", to_location_id=clinic.room["id"]))).json()
+    reversal = {
+        "registrant_id": clinic.registrant["id"],
+        "type": "reversal",
+        "reverses_event_id": moved["id"],
+        "reason": "entered against the wrong room",
+        "occurred_at": START.isoformat(),
+    }
+    undone = await clinic.post(reversal, clinic.officer_token)
+    assert undone.status_code == 201, undone.text
+    assert await clinic.balance() == {clinic.vault["id"]: "10"}
+    again = await clinic.post(reversal, clinic.officer_token)
+    assert_problem(again, 409, "already-reversed")
+
+
+async def test_an_unwitnessed_waste_instruction_is_refused_unless_overridden(clinic):
+    await clinic.post(clinic.event("receipt", "10"))
+    refused = await clinic.post(clinic.event("waste", "1"))
+    body = assert_problem(refused, 422, "witness-missing")
+    assert body["broken_rules"] == ["witness_missing"]
+    overridden = await clinic.post(
+        clinic.event("waste", "1", override_reason="second nurse called away to a code")
+    )
+    assert overridden.status_code == 201
+    assert overridden.json()["broken_rules"] == ["witness_missing"]
+
+
+async def test_a_late_entry_is_a_record_stored_with_the_rules_it_breaks(clinic):
+    await clinic.post(clinic.event("receipt", "10"))
+    late = START - timedelta(days=3)
+    stored = await clinic.post(clinic.event("waste", "1", occurred_at=late.isoformat()))
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["is_record"] is True
+    assert stored.json()["broken_rules"] == ["witness_missing"]
+
+
+async def test_a_witness_confirms_with_their_own_token(clinic):
+    await clinic.post(clinic.event("receipt", "10"))
+    waste = (
+        await clinic.post(clinic.event("waste", "0.5", witness_ids=[clinic.witness["id"]]))
+    ).json()
+    assert waste["witness_status"] == "unwitnessed"
+    path = f"/v1/ledger/events/{waste['id']}/witness-confirmations"
+    by_performer = await clinic.client.post(
+        path, headers={"Authorization": f"Bearer {clinic.nurse_token}"}
+    )
+    assert_problem(by_performer, 409, "not-a-witness")
+    confirmed = await clinic.client.post(
+        path, headers={"Authorization": f"Bearer {clinic.witness_token}"}
+    )
+    assert confirmed.status_code == 201, confirmed.text
+    assert confirmed.json()["witness_status"] == "witnessed"
+
+
+async def test_balance_as_of_an_instant_counts_only_what_had_occurred(clinic):
+    await clinic.post(
+        clinic.event("receipt", "10", occurred_at=(START - timedelta(hours=2)).isoformat())
+    )
+    await clinic.post(
+        clinic.event("administer", "3", occurred_at=(START - timedelta(hours=1)).isoformat())
+    )
+    between = (START - timedelta(minutes=90)).isoformat()
+    assert await clinic.balance(as_of=between) == {clinic.vault["id"]: "10"}
+    assert await clinic.balance() == {clinic.vault["id"]: "7"}
+
+
+async def test_ledger_writes_need_an_idempotency_key(clinic):
+    response = await clinic.client.post(
+        "/v1/ledger/events",
+        json=clinic.event("receipt"),
+        headers={"Authorization": f"Bearer {clinic.nurse_token}"},
+    )
+    assert_problem(response, 428, "precondition-required")
