@@ -17,6 +17,7 @@ from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.openapi import install_openapi
+from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
 from app.ops.router import router as ops_router
 from app.registry.router import router as registry_router
@@ -48,7 +49,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.token_verifier = TokenVerifier(settings)
     app.state.metrics = Metrics()
 
-    for router in (registry_router, catalog_router, ledger_router, ops_router):
+    routers = (registry_router, catalog_router, ledger_router, ledger_public_router, ops_router)
+    for router in routers:
         app.include_router(router)
 
     install_error_handlers(app)

@@ -5,7 +5,10 @@ from app.catalog.models import Lot, Product, ProductIngredient
 from app.core.db import Base
 from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
+from app.core.outbox import OutboxMessage
 from app.core.revisions import Revision
+from app.ledger.checkpoints import Checkpoint
+from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
@@ -15,11 +18,14 @@ __all__ = [
     "AuditEntry",
     "Balance",
     "ChainHead",
+    "Checkpoint",
     "IdempotencyRecord",
     "Job",
     "LedgerEvent",
     "Location",
     "Lot",
+    "MerkleNode",
+    "OutboxMessage",
     "Patient",
     "Posting",
     "Product",

@@ -9,17 +9,18 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import idempotency, jobs
+from app.core import idempotency, jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
+from app.ledger import checkpoints, keys, verification
 
 log = logging.getLogger("csledger.worker")
 
@@ -38,8 +39,49 @@ async def purge_idempotency_keys(
     return {"purged": await idempotency.purge_expired(session, now=clock.now())}
 
 
-HANDLERS: Mapping[str, JobHandler] = {"purge_idempotency_keys": purge_idempotency_keys}
-PERIODIC: tuple[Periodic, ...] = (Periodic("purge_idempotency_keys", timedelta(hours=1)),)
+def sign_checkpoints(settings: Settings) -> JobHandler:
+    async def handle(session: AsyncSession, job: jobs.ClaimedJob, clock: Clock) -> dict[str, Any]:
+        signer = keys.signer(settings)
+        made = 0
+        for registrant_id in await checkpoints.registrants_behind(session):
+            made += (
+                await checkpoints.make(session, registrant_id, signer=signer, now=clock.now())
+                is not None
+            )
+        return {"checkpoints": made}
+
+    return handle
+
+
+SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = {}
+"""In-process subscribers per outbox topic (reconciliation and webhooks subscribe here)."""
+
+
+def verify_ledger(settings: Settings) -> JobHandler:
+    async def handle(session: AsyncSession, job: jobs.ClaimedJob, clock: Clock) -> dict[str, Any]:
+        assert job.registrant_id is not None
+        published = {key["kid"]: key for key in keys.published_keys(settings)}
+        outcome = await verification.verify_registrant(session, job.registrant_id, keys=published)
+        return outcome.as_dict()
+
+    return handle
+
+
+def default_handlers(settings: Settings) -> dict[str, JobHandler]:
+    return {
+        "purge_idempotency_keys": purge_idempotency_keys,
+        "sign_checkpoints": sign_checkpoints(settings),
+        verification.JOB_KIND: verify_ledger(settings),
+    }
+
+
+def default_periodic(settings: Settings) -> tuple[Periodic, ...]:
+    return (
+        Periodic("purge_idempotency_keys", timedelta(hours=1)),
+        Periodic("sign_checkpoints", timedelta(minutes=settings.checkpoint_interval_minutes)),
+    )
+
+
 SCHEDULE_CHECK = timedelta(minutes=1)
 
 
@@ -56,14 +98,16 @@ class Worker:
         settings: Settings,
         clock: Clock,
         *,
-        handlers: Mapping[str, JobHandler] = HANDLERS,
-        periodic: tuple[Periodic, ...] = PERIODIC,
+        handlers: Mapping[str, JobHandler] | None = None,
+        periodic: tuple[Periodic, ...] | None = None,
+        subscribers: Mapping[str, Sequence[outbox.Subscriber]] | None = None,
         name: str | None = None,
     ) -> None:
         self.database = database
         self.clock = clock
-        self.handlers = handlers
-        self.periodic = periodic
+        self.handlers = default_handlers(settings) if handlers is None else handlers
+        self.periodic = default_periodic(settings) if periodic is None else periodic
+        self.subscribers = SUBSCRIBERS if subscribers is None else subscribers
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.lease = timedelta(seconds=settings.job_lease_seconds)
         self.poll_seconds = settings.worker_poll_seconds
@@ -78,15 +122,20 @@ class Worker:
         self._scheduled_at = now
 
     async def run_once(self) -> bool:
-        """Claim and run one due job; False when none is due."""
+        """Run one due job or dispatch one outbox message; False when there was neither."""
         async with self.database.transaction() as session:
             job = await jobs.claim(
                 session, worker=self.name, now=self.clock.now(), lease=self.lease
             )
-        if job is None:
-            return False
-        await self._run(job)
-        return True
+        if job is not None:
+            await self._run(job)
+            return True
+        return await self.dispatch_once()
+
+    async def dispatch_once(self) -> bool:
+        async with self.database.transaction() as session:
+            message = await outbox.dispatch_next(session, self.subscribers, now=self.clock.now())
+        return message is not None
 
     async def _run(self, job: jobs.ClaimedJob) -> None:
         handler = self.handlers.get(job.kind)

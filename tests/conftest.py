@@ -202,8 +202,12 @@ def clock() -> FrozenClock:
 
 
 @pytest.fixture
-def app_settings(database_url: str) -> Settings:
-    return Settings(environment=Environment.test, database_url=database_url)
+def app_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        environment=Environment.test,
+        database_url=database_url,
+        development_key_dir=tmp_path / "keys",
+    )
 
 
 @pytest.fixture

@@ -17,6 +17,8 @@ APPEND_ONLY = {
     "staff_registrations",
     "ledger_events",
     "ledger_postings",
+    "ledger_merkle_nodes",
+    "ledger_checkpoints",
     "ledger_witness_confirmations",
 }
 

@@ -8,12 +8,13 @@ What a token must be, all checked before a principal exists:
   accepts a token without ``exp`` or ``aud`` unless told to require them, so we tell it.
 """
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from jose import jwt
+from jose import jwk, jws, jwt
 from jose.exceptions import JOSEError
 from pydantic import BaseModel, Field, ValidationError
 
@@ -115,3 +116,49 @@ def mint_token(
         "exp": int((now + lifetime).timestamp()),
     }
     return str(jwt.encode(claims, key, algorithm=settings.jwt_algorithm))
+
+
+# Signed statements (JWS, ES256): the ledger's checkpoints are signed here so that python-jose
+# stays behind this one module.
+
+SIGNING_ALGORITHM = "ES256"
+
+
+def public_jwk(private_or_public_pem: str, *, kid: str) -> dict[str, str]:
+    """The public JWK of an ES256 key, with its ``kid``."""
+    key: Any = jwk.construct(private_or_public_pem, SIGNING_ALGORITHM)
+    fields = (key if key.is_public() else key.public_key()).to_dict()
+    return {name: str(fields[name]) for name in ("kty", "crv", "x", "y")} | {
+        "alg": SIGNING_ALGORITHM,
+        "use": "sig",
+        "kid": kid,
+    }
+
+
+def sign_statement(payload: dict[str, Any], *, private_pem: str, kid: str) -> str:
+    """A compact JWS of ``payload`` signed ES256, naming its key in the header."""
+    return str(
+        jws.sign(
+            payload,
+            private_pem,
+            algorithm=SIGNING_ALGORITHM,
+            headers={"kid": kid, "typ": "csledger-checkpoint+jws"},
+        )
+    )
+
+
+class StatementInvalid(ValueError):
+    pass
+
+
+def verify_statement(token: str, keys: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """The payload of a statement signed by one of ``keys`` (by kid); raises if it is not."""
+    try:
+        header = jws.get_unverified_header(token)
+        key = keys.get(str(header.get("kid")))
+        if key is None:
+            raise StatementInvalid(f"unknown signing key {header.get('kid')!r}")
+        payload = jws.verify(token, key, algorithms=[SIGNING_ALGORITHM])
+    except JOSEError as exc:
+        raise StatementInvalid(str(exc)) from exc
+    return dict(json.loads(payload))

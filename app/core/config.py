@@ -47,6 +47,16 @@ class Settings(BaseSettings):
     """A movement reported longer than this after it occurred is a record, not an instruction."""
     future_skew_seconds: int = Field(default=300, ge=0)
     """How far in the future occurred_at may lie (clock skew between systems)."""
+    checkpoint_key_file: Path | None = None
+    """PEM of the EC P-256 key that signs checkpoints (kept outside the database)."""
+    checkpoint_key_id: str | None = None
+    """``kid`` of that key; by default its RFC 7638 thumbprint."""
+    checkpoint_retired_jwks_file: Path | None = None
+    """A JWKS of public keys that signed earlier checkpoints, still served after rotation."""
+    checkpoint_interval_minutes: int = Field(default=15, ge=1)
+    development_key_dir: Path = Path("var/keys")
+    """Where a development checkpoint key is made when none is configured (never production)."""
+
     worker_in_process: bool = False
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=60, ge=5)
@@ -70,6 +80,8 @@ class Settings(BaseSettings):
                 raise ValueError("production refuses the development or a short JWT secret")
         elif self.jwt_public_key_file is None:
             raise ValueError("CSLEDGER_JWT_PUBLIC_KEY_FILE is required for " + self.jwt_algorithm)
+        if self.checkpoint_key_file is None:
+            raise ValueError("production needs CSLEDGER_CHECKPOINT_KEY_FILE to sign checkpoints")
         return self
 
 

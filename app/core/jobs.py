@@ -69,13 +69,14 @@ async def enqueue(
     run_after: datetime | None = None,
     dedupe_key: str | None = None,
     max_attempts: int = 10,
+    job_id: uuid.UUID | None = None,
 ) -> bool:
     """Queue a job; with ``dedupe_key``, a second job under the same key is silently dropped.
 
     Returns whether a job was added.
     """
     values = {
-        "id": uuid.uuid4(),
+        "id": job_id or uuid.uuid4(),
         "kind": kind,
         "registrant_id": registrant_id,
         "payload": payload or {},

@@ -39,9 +39,15 @@ def link(prev_hash: str, body: dict[str, Any], *, checked: bool = True) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + encoded).hexdigest()
 
 
-def first_break(events: Iterable[object], *, genesis: str) -> tuple[int, str] | None:
-    """The sequence of the first event whose link or hash does not hold, and why; else None."""
-    expected_prev, expected_sequence = genesis, 1
+def first_break(
+    events: Iterable[object], *, genesis: str, first_sequence: int = 1
+) -> tuple[int, str] | None:
+    """The sequence of the first event whose link or hash does not hold, and why; else None.
+
+    ``events`` in sequence order, starting at ``first_sequence`` whose predecessor's hash is
+    ``genesis`` (64 zeros for a whole chain).
+    """
+    expected_prev, expected_sequence = genesis, first_sequence
     for event in events:
         sequence: int = getattr(event, "sequence")  # noqa: B009
         if sequence != expected_sequence:

@@ -3,24 +3,41 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Query, Request, Response, status
 from pydantic import AwareDatetime, Field
+from sqlalchemy import select
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
+from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.core import jobs
 from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.errors import AppError, FieldError
+from app.core.errors import AppError, FieldError, NotFound
+from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import set_location
 from app.core.routing import api_router
 from app.core.schemas import InputModel, OutputModel
-from app.ledger import balances, queries, service
+from app.ledger import balances, keys, proofs, queries, service, verification
+from app.ledger.checkpoints import Checkpoint
 from app.ledger.models import LedgerEvent
-from app.ledger.schemas import BalanceOut, BalancesOut, EventCreate, EventOut
+from app.ledger.schemas import (
+    BalanceOut,
+    BalancesOut,
+    CheckpointOut,
+    ConsistencyProofOut,
+    EventCreate,
+    EventOut,
+    InclusionProofOut,
+    VerificationCreate,
+    VerificationOut,
+)
 from app.ledger.types import EventType
 from app.registry.service import get_registrant
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["ledger"])
+public_router = api_router(tags=["ledger"])
 MAX_BATCH = 1000
 
 
@@ -85,7 +102,7 @@ def _at_index(error: AppError, index: int) -> AppError:
         if e.pointer or not e.parameter
         else e
         for e in error.errors
-    ]
+    ] or [FieldError(pointer=prefix, detail=error.detail)]  # no field named: point at the event
     error.detail = f"events[{index}]: {error.detail}"
     error.extra = error.extra | {"index": index}
     return error
@@ -165,6 +182,111 @@ async def confirm_witness(
     await service.confirm_witness(session, event, service.Context.of(principal, clock, settings))
     confirmed = await queries.confirmations_of(session, [event.id])
     return queries.event_out(event, confirmed[event.id])
+
+
+@router.get("/ledger/proofs/inclusion", response_model=InclusionProofOut)
+async def inclusion_proof(
+    event_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    tree_size: Annotated[int | None, Query(ge=1)] = None,
+) -> InclusionProofOut:
+    """Proof that an event is in the registrant's tree of `tree_size` events (default: all)."""
+    event = await queries.get_event(session, event_id, principal=principal)
+    return await proofs.inclusion(session, event, tree_size)
+
+
+@router.get(
+    "/ledger/proofs/consistency", response_model=ConsistencyProofOut, response_model_by_alias=True
+)
+async def consistency_proof(
+    registrant_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    from_size: Annotated[int, Query(alias="from", ge=1)],
+    to_size: Annotated[int | None, Query(alias="to", ge=1)] = None,
+) -> ConsistencyProofOut:
+    """Proof that the tree of `to` events (default: all) extends the tree of `from` events."""
+    await get_registrant(session, registrant_id, principal=principal)
+    return await proofs.consistency(session, registrant_id, from_size, to_size)
+
+
+@router.get("/ledger/checkpoints", response_model=Page[CheckpointOut])
+async def list_checkpoints(
+    registrant_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """Signed tree heads, oldest first; keep one to check later ones with a consistency proof."""
+    await get_registrant(session, registrant_id, principal=principal)
+    statement = select(Checkpoint).where(Checkpoint.registrant_id == registrant_id)
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=Checkpoint.signed_at,
+        row_id=Checkpoint.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@public_router.get("/ledger/jwks.json")
+async def checkpoint_keys(settings: SettingsDep) -> dict[str, list[dict[str, str]]]:
+    """The public keys that sign checkpoints, current and retired (public, no token)."""
+    return {"keys": keys.published_keys(settings)}
+
+
+@router.post(
+    "/ledger/verifications",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Idempotent],
+    response_model=VerificationOut,
+)
+async def start_verification(
+    body: VerificationCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Job:
+    """Queue a verification of the registrant's chain, Merkle roots and checkpoints."""
+    await get_registrant(session, body.registrant_id, principal=principal)
+    principal.require(Permission.reports)
+    job_id = uuid.uuid4()
+    await jobs.enqueue(
+        session,
+        kind=verification.JOB_KIND,
+        now=clock.now(),
+        registrant_id=body.registrant_id,
+        job_id=job_id,
+        max_attempts=3,
+    )
+    await session.flush()
+    set_location(response, f"/v1/ledger/verifications/{job_id}")
+    return await _verification(session, job_id, principal)
+
+
+@router.get("/ledger/verifications/{verification_id}", response_model=VerificationOut)
+async def get_verification(
+    verification_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> Job:
+    return await _verification(session, verification_id, principal)
+
+
+async def _verification(session: SessionDep, job_id: uuid.UUID, principal: Principal) -> Job:
+    job = await session.get(Job, job_id)
+    if (
+        job is None
+        or job.kind != verification.JOB_KIND
+        or job.registrant_id is None
+        or not principal.sees(job.registrant_id)
+    ):
+        raise NotFound("verification not found")
+    principal.require(Permission.reports)
+    return job
 
 
 @router.get("/ledger/balances", response_model=BalancesOut)

@@ -188,3 +188,54 @@ class BalancesOut(OutputModel):
     registrant_id: uuid.UUID
     as_of: datetime | None
     items: list[BalanceOut]
+
+
+class InclusionProofOut(OutputModel):
+    """RFC 9162 inclusion proof: the event's hash is leaf ``leaf_index`` of the tree of
+    ``tree_size`` events whose root is ``root_hash`` (all hashes hex)."""
+
+    registrant_id: uuid.UUID
+    event_id: uuid.UUID
+    leaf_index: int
+    tree_size: int
+    event_hash: str
+    root_hash: str
+    audit_path: list[str]
+
+
+class ConsistencyProofOut(OutputModel):
+    """RFC 9162 consistency proof: the tree of ``to`` events extends the tree of ``from``."""
+
+    registrant_id: uuid.UUID
+    from_size: int = Field(serialization_alias="from")
+    to_size: int = Field(serialization_alias="to")
+    from_root: str
+    to_root: str
+    proof: list[str]
+
+
+class CheckpointOut(OutputModel):
+    """A signed statement of the tree: ``jws`` verifies with the key ``kid`` of the JWKS."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    tree_size: int
+    root_hash: str
+    signed_at: datetime
+    kid: str
+    jws: str
+
+
+class VerificationCreate(InputModel):
+    registrant_id: uuid.UUID
+
+
+class VerificationOut(OutputModel):
+    """A verification run: ``result`` names the first event that does not hold, if any."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID | None
+    status: str
+    created_at: datetime
+    finished_at: datetime | None
+    result: dict[str, Any] | None

@@ -18,11 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
+from app.core import outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import dialect_insert
 from app.core.errors import Conflict
-from app.ledger import balances, chain, rules
+from app.ledger import balances, chain, merkle_store, rules
 from app.ledger.models import (
     GENESIS_HASH,
     ChainHead,
@@ -276,10 +277,23 @@ async def _write(
             raise AlreadyReversed("the event has been reversed already") from exc
         raise
     await _insert_postings(session, row, changes)
+    await merkle_store.add_leaf(
+        session,
+        registrant_id=row["registrant_id"],
+        index=row["sequence"] - 1,
+        event_hash=row["hash"],
+    )
     await session.execute(
         update(ChainHead)
         .where(ChainHead.registrant_id == row["registrant_id"])
         .values(sequence=row["sequence"], hash=row["hash"])
+    )
+    await outbox.publish(
+        session,
+        topic=outbox.LEDGER_EVENT_APPENDED,
+        registrant_id=row["registrant_id"],
+        payload={"event_id": str(row["id"]), "sequence": row["sequence"], "type": row["type"]},
+        now=row["recorded_at"],
     )
     return row
 

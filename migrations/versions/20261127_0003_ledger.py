@@ -1,8 +1,9 @@
-"""The ledger: events, postings, balances, chain heads and witness confirmations.
+"""The ledger (events, postings, balances, chain heads, Merkle nodes, checkpoints, witness
+confirmations) and the outbox.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-27 15:56:50.608125
+Create Date: 2026-11-27 16:08:08.644792
 """
 
 from collections.abc import Sequence
@@ -12,7 +13,13 @@ from alembic import op
 
 from app.core.immutable import drop_append_only, make_append_only
 
-APPEND_ONLY = ("ledger_events", "ledger_postings", "ledger_witness_confirmations")
+APPEND_ONLY = (
+    "ledger_events",
+    "ledger_postings",
+    "ledger_merkle_nodes",
+    "ledger_checkpoints",
+    "ledger_witness_confirmations",
+)
 
 
 revision: str = "0003"
@@ -22,6 +29,54 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "ledger_checkpoints",
+        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("registrant_id", sa.Uuid(), nullable=False),
+        sa.Column("tree_size", sa.Integer(), nullable=False),
+        sa.Column("root_hash", sa.String(length=64), nullable=False),
+        sa.Column("signed_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("kid", sa.String(length=100), nullable=False),
+        sa.Column("jws", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_checkpoints")),
+    )
+    with op.batch_alter_table("ledger_checkpoints", schema=None) as batch_op:
+        batch_op.create_index(
+            "uq_ledger_checkpoints_registrant_id_tree_size",
+            ["registrant_id", "tree_size"],
+            unique=True,
+        )
+
+    op.create_table(
+        "ledger_merkle_nodes",
+        sa.Column("registrant_id", sa.Uuid(), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("index", sa.Integer(), nullable=False),
+        sa.Column("hash", sa.String(length=64), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "registrant_id", "level", "index", name=op.f("pk_ledger_merkle_nodes")
+        ),
+    )
+    op.create_table(
+        "outbox_messages",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            sa.Identity(always=False),
+            nullable=False,
+        ),
+        sa.Column("registrant_id", sa.Uuid(), nullable=True),
+        sa.Column("topic", sa.String(length=100), nullable=False),
+        sa.Column("payload", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("dispatched_at", sa.DateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_messages")),
+    )
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_outbox_messages_dispatched_at_id", ["dispatched_at", "id"], unique=False
+        )
+
     op.create_table(
         "ledger_heads",
         sa.Column("registrant_id", sa.Uuid(), nullable=False),
@@ -224,3 +279,12 @@ def downgrade() -> None:
     op.drop_table("ledger_events")
     op.drop_table("ledger_balances")
     op.drop_table("ledger_heads")
+    with op.batch_alter_table("outbox_messages", schema=None) as batch_op:
+        batch_op.drop_index("ix_outbox_messages_dispatched_at_id")
+
+    op.drop_table("outbox_messages")
+    op.drop_table("ledger_merkle_nodes")
+    with op.batch_alter_table("ledger_checkpoints", schema=None) as batch_op:
+        batch_op.drop_index("uq_ledger_checkpoints_registrant_id_tree_size")
+
+    op.drop_table("ledger_checkpoints")

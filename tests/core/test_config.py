@@ -1,5 +1,7 @@
 """Production refuses the unsafe defaults; everything else starts as documented."""
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -7,6 +9,7 @@ from app.core.config import DEFAULT_DATABASE_URL, DEVELOPMENT_SECRET, Environmen
 
 PG = "postgresql+asyncpg://csledger@db/csledger"
 STRONG_SECRET = "x" * 48
+KEY = Path("/etc/csledger/checkpoint.pem")
 
 
 def test_development_defaults():
@@ -30,6 +33,7 @@ def test_settings_come_from_the_environment(monkeypatch):
         ({"database_url": PG, "jwt_secret": DEVELOPMENT_SECRET}, "secret"),
         ({"database_url": PG, "jwt_secret": "short"}, "secret"),
         ({"database_url": PG, "jwt_algorithm": "RS256"}, "PUBLIC_KEY_FILE"),
+        ({"database_url": PG, "jwt_secret": STRONG_SECRET}, "CHECKPOINT_KEY_FILE"),
     ],
 )
 def test_production_refuses_unsafe_settings(overrides, reason):
@@ -39,6 +43,9 @@ def test_production_refuses_unsafe_settings(overrides, reason):
 
 def test_production_starts_with_postgresql_and_a_real_secret():
     settings = Settings(
-        environment=Environment.production, database_url=PG, jwt_secret=STRONG_SECRET
+        environment=Environment.production,
+        database_url=PG,
+        jwt_secret=STRONG_SECRET,
+        checkpoint_key_file=KEY,
     )
     assert settings.is_production

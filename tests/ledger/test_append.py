@@ -2,6 +2,9 @@
 
 from datetime import timedelta
 
+from sqlalchemy import select
+
+from app.core import outbox
 from tests.conftest import START
 from tests.factories import assert_problem
 
@@ -113,3 +116,20 @@ async def test_ledger_writes_need_an_idempotency_key(clinic):
         headers={"Authorization": f"Bearer {clinic.nurse_token}"},
     )
     assert_problem(response, 428, "precondition-required")
+
+
+async def test_every_ledger_event_is_announced(clinic, probe):
+    await clinic.post(clinic.event("receipt", "1"))
+    await clinic.post(clinic.event("administer", "1"))
+    async with probe.engine.connect() as connection:
+        rows = (
+            await connection.execute(
+                select(outbox.OutboxMessage.topic, outbox.OutboxMessage.payload).order_by(
+                    outbox.OutboxMessage.id
+                )
+            )
+        ).all()
+    assert [(topic, payload["sequence"]) for topic, payload in rows] == [
+        (outbox.LEDGER_EVENT_APPENDED, 1),
+        (outbox.LEDGER_EVENT_APPENDED, 2),
+    ]

@@ -1,0 +1,106 @@
+"""The transactional outbox: what happened, written in the transaction that made it happen.
+
+A change and its message commit together, so nothing is announced for a rolled-back change
+and nothing committed goes unannounced. The worker hands each message, in order of ``id``, to
+the in-process subscribers of its topic (at least once: a subscriber must tolerate a repeat)
+and marks it dispatched in the same transaction as the subscribers' own writes.
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Identity,
+    Index,
+    Integer,
+    String,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime
+
+LEDGER_EVENT_APPENDED = "ledger.event_appended"
+CHECKPOINT_PUBLISHED = "ledger.checkpoint_published"
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox_messages"
+    __table_args__ = (Index("ix_outbox_messages_dispatched_at_id", "dispatched_at", "id"),)
+
+    # SQLite numbers rows itself only for an INTEGER PRIMARY KEY.
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), Identity(), primary_key=True
+    )
+    registrant_id: Mapped[uuid.UUID | None]
+    topic: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    registrant_id: uuid.UUID | None
+    topic: str
+    payload: dict[str, Any]
+
+
+Subscriber = Callable[[AsyncSession, Message], Awaitable[None]]
+
+
+async def publish(
+    session: AsyncSession,
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    now: datetime,
+    registrant_id: uuid.UUID | None = None,
+) -> None:
+    """Write a message in the caller's transaction. Payloads carry ids, never patient data."""
+    await session.execute(
+        insert(OutboxMessage).values(
+            registrant_id=registrant_id, topic=topic, payload=payload, created_at=now
+        )
+    )
+
+
+async def dispatch_next(
+    session: AsyncSession,
+    subscribers: Mapping[str, Sequence[Subscriber]],
+    *,
+    now: datetime,
+) -> Message | None:
+    """Hand the oldest undispatched message to its subscribers; None when there is none."""
+    row = (
+        await session.execute(
+            select(
+                OutboxMessage.id,
+                OutboxMessage.registrant_id,
+                OutboxMessage.topic,
+                OutboxMessage.payload,
+            )
+            .where(OutboxMessage.dispatched_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    message = Message(*row)
+    for subscriber in subscribers.get(message.topic, ()):
+        await subscriber(session, message)
+    await session.execute(
+        update(OutboxMessage).where(OutboxMessage.id == message.id).values(dispatched_at=now)
+    )
+    return message
