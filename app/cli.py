@@ -1,0 +1,235 @@
+"""The ``csledger`` command: serve, migrate, worker, token, demo, openapi."""
+
+import asyncio
+import json
+import signal
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+from sqlalchemy import select
+
+from app.auth.permissions import Role
+from app.auth.tokens import ALL_REGISTRANTS, mint_token
+from app.core.clock import SystemClock
+from app.core.config import Settings, get_settings
+from app.core.db import Database, create_engine
+from app.core.jobs import ClaimedJob
+from app.core.logging import configure_logging
+from app.core.migrations import upgrade_to_head
+from app.demo import (
+    DemoNotLoadable,
+    DemoRegistrants,
+    DemoResult,
+    describe,
+    ensure_migrated,
+    find_demo,
+    load_demo,
+    token_banner,
+)
+from app.ledger import keys
+from app.ledger.models import ChainHead
+from app.ledger.verification import Outcome, verify_registrant
+from app.worker import Worker, sign_checkpoints
+
+_NO_JOB = ClaimedJob(uuid.UUID(int=0), "sign_checkpoints", None, {}, 1, 1)
+"""``csledger checkpoint`` runs the job's work directly, outside the queue."""
+
+cli = typer.Typer(help="Schedule III compliance ledger.", no_args_is_help=True)
+
+
+@cli.command()
+def migrate() -> None:
+    """Apply every migration (run once per deployment, before the replicas start)."""
+    settings = get_settings()
+    _ensure_sqlite_directory(settings.database_url)
+    upgrade_to_head(settings.database_url)
+    typer.echo("database at the latest migration")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Default: CSLEDGER_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Default: CSLEDGER_PORT")] = None,
+    workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
+) -> None:
+    """Serve the API with uvicorn (migrations are a separate step: csledger migrate)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    uvicorn.run(
+        "app.main:create_app_from_environment",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers,
+        log_config=None,
+        proxy_headers=True,
+    )
+
+
+@cli.command()
+def worker() -> None:
+    """Run the job worker until interrupted (any number may run on PostgreSQL)."""
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    asyncio.run(_run_worker(settings))
+
+
+async def _run_worker(settings: Settings) -> None:
+    database = Database(create_engine(settings))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await Worker(database, settings, SystemClock()).run(stop)
+    finally:
+        await database.dispose()
+
+
+@cli.command()
+def checkpoint() -> None:
+    """Sign a checkpoint for every registrant whose ledger grew since its last one."""
+    settings = get_settings()
+    made = asyncio.run(_sign_checkpoints(settings))
+    typer.echo(f"signed {made} checkpoint(s)")
+
+
+async def _sign_checkpoints(settings: Settings) -> int:
+    database = Database(create_engine(settings))
+    try:
+        async with database.transaction() as session:
+            result = await sign_checkpoints(settings)(session, _NO_JOB, SystemClock())
+    finally:
+        await database.dispose()
+    return int(result["checkpoints"])
+
+
+@cli.command()
+def verify(
+    registrant: Annotated[list[str] | None, typer.Option(help="Repeatable; default: all")] = None,
+) -> None:
+    """Verify every registrant's chain, Merkle roots and checkpoint signatures (exit 1 if any
+    does not hold, naming the first event that does not)."""
+    settings = get_settings()
+    outcomes = asyncio.run(_verify(settings, [uuid.UUID(r) for r in registrant or []]))
+    for outcome in outcomes:
+        if outcome.ok:
+            typer.echo(
+                f"{outcome.registrant_id}: ok ({outcome.events} events, "
+                f"{outcome.checkpoints} checkpoints)"
+            )
+        else:
+            typer.echo(f"{outcome.registrant_id}: FAILED at {outcome.sequence}: {outcome.failure}")
+    if not all(outcome.ok for outcome in outcomes):
+        raise typer.Exit(code=1)
+
+
+async def _verify(settings: Settings, registrant_ids: list[uuid.UUID]) -> list[Outcome]:
+    database = Database(create_engine(settings))
+    published = {key["kid"]: key for key in keys.published_keys(settings)}
+    try:
+        async with database.session(write=False) as session:
+            if not registrant_ids:
+                registrant_ids = list(
+                    (await session.scalars(select(ChainHead.registrant_id))).all()
+                )
+            return [
+                await verify_registrant(session, registrant_id, keys=published)
+                for registrant_id in registrant_ids
+            ]
+    finally:
+        await database.dispose()
+
+
+@cli.command()
+def token(
+    sub: Annotated[str, typer.Option(help="Token subject (links to staff.subject)")],
+    name: Annotated[str, typer.Option(help="Display name")],
+    role: Annotated[list[Role], typer.Option(help="Repeatable")],
+    registrant: Annotated[list[str], typer.Option(help='Repeatable; "*" for admin-only')],
+    hours: Annotated[int, typer.Option(help="Lifetime")] = 12,
+    private_key: Annotated[Path | None, typer.Option(help="PEM for RS256/ES256")] = None,
+) -> None:
+    """Mint a development token (refused in production)."""
+    settings = get_settings()
+    if settings.is_production:
+        typer.echo("tokens are not minted in production", err=True)
+        raise typer.Exit(code=2)
+    for value in registrant:
+        if value != ALL_REGISTRANTS:
+            uuid.UUID(value)
+    typer.echo(
+        mint_token(
+            settings,
+            subject=sub,
+            name=name,
+            roles=role,
+            registrants=registrant,
+            now=datetime.now(UTC),
+            lifetime=timedelta(hours=hours),
+            private_key_file=private_key,
+        )
+    )
+
+
+@cli.command()
+def demo(
+    print_tokens: Annotated[
+        bool, typer.Option("--print-tokens", help="Also print development tokens and the docs URL")
+    ] = False,
+) -> None:
+    """Load the demo clinic and pharmacy into a database with no registrant yet (idempotent)."""
+    settings = get_settings()
+    if settings.is_production:
+        typer.echo("the demo is not loaded in production", err=True)
+        raise typer.Exit(code=2)
+    try:
+        result, registrants = asyncio.run(_load_demo(settings))
+    except DemoNotLoadable as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo(describe(result) if result else "demo data already present")
+    if print_tokens:
+        typer.echo(token_banner(settings, registrants, now=datetime.now(UTC)))
+
+
+async def _load_demo(settings: Settings) -> tuple[DemoResult | None, DemoRegistrants | None]:
+    database = Database(create_engine(settings))
+    try:
+        await ensure_migrated(database)
+        result = await load_demo(database, SystemClock())
+        # A database loaded earlier (or holding other registrants) may still hold the demo.
+        return result, result.registrants if result else await find_demo(database)
+    finally:
+        await database.dispose()
+
+
+@cli.command()
+def openapi(
+    output: Annotated[Path, typer.Option(help="Where to write")] = Path("openapi/openapi.json"),
+) -> None:
+    """Write the OpenAPI document (compared with the app's by a test)."""
+    from app.main import create_app
+
+    document = create_app().openapi()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    typer.echo(f"wrote {output}")
+
+
+def _ensure_sqlite_directory(database_url: str) -> None:
+    prefix = "sqlite+aiosqlite:///"
+    if database_url.startswith(prefix):
+        Path(database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

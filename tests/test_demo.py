@@ -1,0 +1,174 @@
+"""The demo: what it loads, that it loads once, and that its printed tokens work."""
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect, text
+from typer.testing import CliRunner
+
+from app.cli import cli
+from app.core.clock import FrozenClock
+from app.core.config import Environment, Settings, get_settings
+from app.core.db import Database, create_engine
+from app.demo import DemoResult, find_demo, load_demo, token_banner
+from app.demo_data import CLINIC_DEA, PHARMACY_DEA
+from tests.conftest import START, bearer
+
+CREATED = {
+    "registrants": 2,
+    "audit_entries": 2,
+    "locations": 5,
+    "staff": 9,
+    "staff_registrations": 1,
+    "patients": 5,
+    "products": 7,
+    "product_ingredients": 4,
+    "lots": 7,
+}
+ROWS = {
+    "registrants": 2,
+    "audit_log": 2,
+    "locations": 5,
+    "staff": 9,
+    "staff_registrations": 1,
+    "patients": 5,
+    "products": 7,
+    "product_ingredients": 4,
+    "lots": 7,
+    # One first version per registrant, staff member and patient.
+    "revisions": 2 + 9 + 5,
+}
+JWT = re.compile(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", re.MULTILINE)
+
+
+@pytest.fixture
+async def database(app_settings: Settings) -> AsyncIterator[Database]:
+    db = Database(create_engine(app_settings))
+    yield db
+    await db.dispose()
+
+
+async def row_counts(database: Database) -> dict[str, int]:
+    """Rows in every table the migrations made (any not named in ROWS must stay empty)."""
+    async with database.engine.connect() as connection:
+        names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+        counts = {}
+        for name in sorted(set(names) - {"alembic_version"}):
+            query = text(f'SELECT count(*) FROM "{name}"')  # noqa: S608
+            counts[name] = int(await connection.scalar(query) or 0)
+    return counts
+
+
+def expected_rows(counts: dict[str, int]) -> dict[str, int]:
+    return {name: ROWS.get(name, 0) for name in counts}
+
+
+async def test_load_demo_creates_the_demo_once(database: Database) -> None:
+    result = await load_demo(database, FrozenClock(START))
+
+    assert result is not None
+    assert result.created == CREATED
+    counts = await row_counts(database)
+    assert counts == expected_rows(counts)
+    assert await find_demo(database) == result.registrants
+
+    assert await load_demo(database, FrozenClock(START + timedelta(days=1))) is None
+    assert await row_counts(database) == counts
+
+
+def tokens(banner: str) -> tuple[str, str]:
+    admin, staff = JWT.findall(banner)
+    return admin, staff
+
+
+async def loaded(database: Database) -> DemoResult:
+    result = await load_demo(database, FrozenClock(START))
+    assert result is not None
+    return result
+
+
+async def test_printed_admin_token_lists_both_demo_registrants(
+    database: Database, client, app_settings: Settings
+) -> None:
+    result = await loaded(database)
+    admin, _ = tokens(token_banner(app_settings, result.registrants, now=datetime.now(UTC)))
+
+    listed = await client.get("/v1/registrants", headers=bearer(admin))
+
+    assert listed.status_code == 200, listed.text
+    by_dea = {item["dea_number"]: item for item in listed.json()["items"]}
+    assert set(by_dea) == {CLINIC_DEA, PHARMACY_DEA}
+    clinic, pharmacy = by_dea[CLINIC_DEA], by_dea[PHARMACY_DEA]
+    assert clinic["id"] == str(result.registrants.clinic_id)
+    assert clinic["rems_certification_status"] == "certified"
+    assert clinic["registration_expires_on"] > START.date().isoformat()
+    assert pharmacy["id"] == str(result.registrants.pharmacy_id)
+    assert pharmacy["npi"] is not None
+    assert pharmacy["ncpdp"] is not None
+
+
+async def test_printed_staff_token_is_a_staff_member_of_both_registrants(
+    database: Database, client, app_settings: Settings
+) -> None:
+    result = await loaded(database)
+    _, staff = tokens(token_banner(app_settings, result.registrants, now=datetime.now(UTC)))
+
+    for registrant_id in result.registrants.ids:
+        found = await client.get(
+            f"/v1/registrants/{registrant_id}/staff",
+            params={"subject": "demo-staff"},
+            headers=bearer(staff),
+        )
+        assert found.status_code == 200, found.text
+        assert len(found.json()["items"]) == 1
+    patients = await client.get("/v1/patients", headers=bearer(staff))
+    assert len(patients.json()["items"]) == ROWS["patients"]
+
+
+def test_banner_without_the_demo_prints_the_admin_token_and_the_docs_url() -> None:
+    settings = Settings(environment=Environment.test, host="0.0.0.0", port=8123)  # noqa: S104
+
+    banner = token_banner(settings, None, now=datetime.now(UTC))
+
+    assert len(JWT.findall(banner)) == 1
+    assert "http://127.0.0.1:8123/docs" in banner
+
+
+@pytest.fixture
+def environment(monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[CliRunner]:
+    """The CLI reads settings from the environment, cached: point it at the test database."""
+    monkeypatch.setenv("CSLEDGER_DATABASE_URL", database_url)
+    monkeypatch.setenv("CSLEDGER_ENVIRONMENT", "test")
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+def test_demo_command_loads_once_then_prints_tokens(environment: CliRunner) -> None:
+    first = environment.invoke(cli, ["demo"])
+    assert first.exit_code == 0, first.output
+    assert first.output.startswith("loaded the demo:")
+
+    again = environment.invoke(cli, ["demo", "--print-tokens"])
+
+    assert again.exit_code == 0, again.output
+    assert again.output.startswith("demo data already present\n")
+    assert len(JWT.findall(again.output)) == 2
+    assert "http://127.0.0.1:8000/docs" in again.output
+
+
+def test_demo_command_refuses_an_unmigrated_database(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("CSLEDGER_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/empty.db")
+    get_settings.cache_clear()
+    try:
+        outcome = CliRunner().invoke(cli, ["demo"])
+    finally:
+        get_settings.cache_clear()
+
+    assert outcome.exit_code == 1
+    assert "csledger migrate" in outcome.output

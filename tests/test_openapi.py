@@ -1,0 +1,72 @@
+"""The committed contract (openapi/openapi.json) is the app's, and documents its problems."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.core.config import Environment, Settings
+from app.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
+from app.main import create_app
+
+COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
+HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
+# FHIR routes answer with OperationOutcome instead of problem details (DESIGN.md).
+PROBLEM_EXEMPT_PREFIXES = ("/v1/fhir/",)
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    settings = Settings(environment=Environment.test, database_url="sqlite+aiosqlite:///:memory:")
+    # Through JSON, as the file is written, so both sides have the same types (str keys, lists).
+    generated: dict[str, Any] = json.loads(json.dumps(create_app(settings).openapi()))
+    return generated
+
+
+def v1_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        if path.startswith("/v1/") and not path.startswith(PROBLEM_EXEMPT_PREFIXES)
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
+def test_committed_document_is_the_apps(document: dict[str, Any]) -> None:
+    committed = json.loads(COMMITTED.read_text())
+
+    assert committed == document, "openapi/openapi.json is stale: run `make openapi`"
+
+
+def test_problem_types_are_csledger_urns(document: dict[str, Any]) -> None:
+    problem_types = document["x-problem-types"]
+
+    assert problem_types
+    for problem in problem_types:
+        assert problem["type"].startswith(PROBLEM_TYPE_PREFIX), problem
+        assert problem["type"] != PROBLEM_TYPE_PREFIX, problem
+
+
+@pytest.mark.parametrize("status", ["401", "403", "404", "422"])
+def test_every_v1_operation_documents_its_problem_responses(
+    document: dict[str, Any], status: str
+) -> None:
+    operations = v1_operations(document)
+    problem_schema = {"$ref": "#/components/schemas/Problem"}
+
+    assert operations
+    undocumented = [
+        f"{method.upper()} {path}"
+        for path, method, operation in operations
+        if operation.get("responses", {}).get(status, {}).get("content", {}).get(PROBLEM_MEDIA_TYPE)
+        != {"schema": problem_schema}
+    ]
+    assert not undocumented, f"no {status} {PROBLEM_MEDIA_TYPE} response: {undocumented}"
+
+
+def test_the_readme_documents_every_setting():
+    readme = (COMMITTED.parents[1] / "README.md").read_text()
+    missing = [name for name in Settings.model_fields if f"CSLEDGER_{name.upper()}" not in readme]
+    assert missing == [], "add these settings to README.md's table"
