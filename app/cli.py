@@ -19,7 +19,7 @@ from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.jobs import ClaimedJob
 from app.core.logging import configure_logging
-from app.core.migrations import upgrade_to_head
+from app.core.migrations import grant_runtime_role, upgrade_to_head
 from app.demo import (
     DemoNotLoadable,
     DemoRegistrants,
@@ -48,6 +48,18 @@ def migrate() -> None:
     _ensure_sqlite_directory(settings.database_url)
     upgrade_to_head(settings.database_url)
     typer.echo("database at the latest migration")
+    role = settings.database_runtime_role
+    if role is not None and not settings.is_sqlite:
+        asyncio.run(_grant(settings, role))
+        typer.echo(f"role {role} may read, insert and update what is mutable, nothing more")
+
+
+async def _grant(settings: Settings, role: str) -> None:
+    engine = create_engine(settings)
+    try:
+        await grant_runtime_role(engine, role)
+    finally:
+        await engine.dispose()
 
 
 @cli.command()

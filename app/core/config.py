@@ -27,6 +27,9 @@ class Settings(BaseSettings):
     environment: Environment = Environment.development
     database_url: str = DEFAULT_DATABASE_URL
     database_pool_size: int = Field(default=10, ge=1)
+    database_runtime_role: str | None = None
+    """PostgreSQL role the service runs as; ``csledger migrate`` (run as the owner) grants it
+    only what the service needs."""
     sqlite_busy_timeout_ms: int = Field(default=5000, ge=0)
 
     jwt_algorithm: str = "HS256"

@@ -8,6 +8,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core.grants import grant_runtime_privileges
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -30,3 +32,9 @@ async def current_revision(engine: AsyncEngine) -> str | None:
     async with engine.connect() as connection:
         result = await connection.execute(text("SELECT version_num FROM alembic_version"))
         return result.scalar_one_or_none()
+
+
+async def grant_runtime_role(engine: AsyncEngine, role: str) -> None:
+    """After migrating (as the owner), restrict the runtime role to what the service needs."""
+    async with engine.begin() as connection:
+        await grant_runtime_privileges(connection, role)
