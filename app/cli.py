@@ -1,4 +1,5 @@
-"""The ``csledger`` command: serve, migrate, worker, token, demo, openapi."""
+"""The ``csledger`` command: serve, migrate, worker, checkpoint, verify, export, token, demo,
+openapi."""
 
 import asyncio
 import json
@@ -31,6 +32,7 @@ from app.demo import (
     token_banner,
 )
 from app.ledger import keys
+from app.ledger.export import export_lines, verify_file
 from app.ledger.models import ChainHead
 from app.ledger.verification import Outcome, verify_registrant
 from app.worker import Worker, sign_checkpoints
@@ -123,21 +125,32 @@ async def _sign_checkpoints(settings: Settings) -> int:
 @cli.command()
 def verify(
     registrant: Annotated[list[str] | None, typer.Option(help="Repeatable; default: all")] = None,
+    file: Annotated[Path | None, typer.Option(help="Verify an export offline instead")] = None,
+    keys_file: Annotated[
+        Path | None, typer.Option("--keys", help="Trusted JWKS for --file (default: its own)")
+    ] = None,
 ) -> None:
-    """Verify every registrant's chain, Merkle roots and checkpoint signatures (exit 1 if any
-    does not hold, naming the first event that does not)."""
-    settings = get_settings()
-    outcomes = asyncio.run(_verify(settings, [uuid.UUID(r) for r in registrant or []]))
+    """Verify chains, Merkle roots and checkpoint signatures; exit 1 naming the first event
+    that does not hold."""
+    if file is not None:
+        trusted = json.loads(keys_file.read_text())["keys"] if keys_file else None
+        outcomes = [asyncio.run(verify_file(file, trusted_keys=trusted))]
+    else:
+        registrant_ids = [uuid.UUID(r) for r in registrant or []]
+        outcomes = asyncio.run(_verify(get_settings(), registrant_ids))
     for outcome in outcomes:
-        if outcome.ok:
-            typer.echo(
-                f"{outcome.registrant_id}: ok ({outcome.events} events, "
-                f"{outcome.checkpoints} checkpoints)"
-            )
-        else:
-            typer.echo(f"{outcome.registrant_id}: FAILED at {outcome.sequence}: {outcome.failure}")
+        typer.echo(_describe(outcome))
     if not all(outcome.ok for outcome in outcomes):
         raise typer.Exit(code=1)
+
+
+def _describe(outcome: Outcome) -> str:
+    if outcome.ok:
+        return (
+            f"{outcome.registrant_id}: ok ({outcome.events} events, "
+            f"{outcome.checkpoints} checkpoints)"
+        )
+    return f"{outcome.registrant_id}: FAILED at {outcome.sequence}: {outcome.failure}"
 
 
 async def _verify(settings: Settings, registrant_ids: list[uuid.UUID]) -> list[Outcome]:
@@ -146,15 +159,45 @@ async def _verify(settings: Settings, registrant_ids: list[uuid.UUID]) -> list[O
     try:
         async with database.session(write=False) as session:
             if not registrant_ids:
-                registrant_ids = list(
-                    (await session.scalars(select(ChainHead.registrant_id))).all()
-                )
+                heads = await session.scalars(select(ChainHead.registrant_id))
+                registrant_ids = list(heads.all())
             return [
                 await verify_registrant(session, registrant_id, keys=published)
                 for registrant_id in registrant_ids
             ]
     finally:
         await database.dispose()
+
+
+@cli.command()
+def export(
+    registrant: Annotated[str, typer.Option(help="Registrant id")],
+    output: Annotated[Path, typer.Option(help="JSON Lines file to write")],
+) -> None:
+    """Write a registrant's ledger, checkpoints and signing keys for offline verification."""
+    settings = get_settings()
+    count = asyncio.run(_export(settings, uuid.UUID(registrant), output))
+    typer.echo(f"wrote {count} lines to {output}")
+
+
+async def _export(settings: Settings, registrant_id: uuid.UUID, output: Path) -> int:
+    database = Database(create_engine(settings))
+    count = 0
+    try:
+        async with database.session(write=False) as session:
+            lines = export_lines(
+                session,
+                registrant_id,
+                keys=keys.published_keys(settings),
+                now=SystemClock().now(),
+            )
+            with output.open("wb") as file:
+                async for line in lines:
+                    file.write(line)
+                    count += 1
+    finally:
+        await database.dispose()
+    return count
 
 
 @cli.command()

@@ -8,6 +8,7 @@ from the stored columns, so changing any column of a stored event breaks its has
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from app.core.canonical import canonical_json, canonical_json_unchecked
@@ -39,23 +40,50 @@ def link(prev_hash: str, body: dict[str, Any], *, checked: bool = True) -> str:
     return hashlib.sha256(prev_hash.encode("ascii") + encoded).hexdigest()
 
 
-def first_break(
-    events: Iterable[object], *, genesis: str, first_sequence: int = 1
-) -> tuple[int, str] | None:
-    """The sequence of the first event whose link or hash does not hold, and why; else None.
+@dataclass(frozen=True, slots=True)
+class Link:
+    """One event as the chain sees it: its place, its hashes and the body they cover."""
 
-    ``events`` in sequence order, starting at ``first_sequence`` whose predecessor's hash is
-    ``genesis`` (64 zeros for a whole chain).
-    """
-    expected_prev, expected_sequence = genesis, first_sequence
+    sequence: int
+    prev_hash: str
+    hash: str
+    body: dict[str, Any]
+
+
+def link_of(event: object) -> Link:
+    """The link of a stored event row."""
+    return Link(
+        sequence=getattr(event, "sequence"),  # noqa: B009
+        prev_hash=getattr(event, "prev_hash"),  # noqa: B009
+        hash=getattr(event, "hash"),  # noqa: B009
+        body=hashed_body(event),
+    )
+
+
+class Walker:
+    """Checks links one at a time, in sequence order, from the start of a chain."""
+
+    def __init__(self, genesis: str) -> None:
+        self.expected_prev = genesis
+        self.expected_sequence = 1
+
+    def check(self, current: Link) -> tuple[int, str] | None:
+        """(sequence, why) of the first thing wrong with ``current``; None if it holds."""
+        if current.sequence != self.expected_sequence:
+            return self.expected_sequence, f"sequence {self.expected_sequence} is missing"
+        if current.prev_hash != self.expected_prev:
+            return current.sequence, "prev_hash does not match the hash of the event before"
+        if link(self.expected_prev, current.body, checked=False) != current.hash:
+            return current.sequence, "hash does not match the event's content"
+        self.expected_prev, self.expected_sequence = current.hash, current.sequence + 1
+        return None
+
+
+def first_break(events: Iterable[object], *, genesis: str) -> tuple[int, str] | None:
+    """The sequence of the first stored event whose link or hash does not hold, and why."""
+    walker = Walker(genesis)
     for event in events:
-        sequence: int = getattr(event, "sequence")  # noqa: B009
-        if sequence != expected_sequence:
-            return expected_sequence, f"sequence {expected_sequence} is missing"
-        if getattr(event, "prev_hash") != expected_prev:  # noqa: B009
-            return sequence, "prev_hash does not match the hash of the event before"
-        computed = link(expected_prev, hashed_body(event), checked=False)
-        if computed != getattr(event, "hash"):  # noqa: B009
-            return sequence, "hash does not match the event's content"
-        expected_prev, expected_sequence = computed, sequence + 1
+        broken = walker.check(link_of(event))
+        if broken:
+            return broken
     return None

@@ -1,13 +1,16 @@
 """Verifying a registrant's ledger end to end, as an inspector would.
 
-Walks the events in sequence order once (streamed, constant memory): every event's link and
+One pass over the events in sequence order (streamed, constant memory): every event's link and
 hash (the chain), the Merkle root at every checkpointed size recomputed from the event hashes
-alone, and every checkpoint's signature against the published keys. Names the first thing that
-does not hold.
+alone, and every checkpoint's signature against keys the verifier trusts. Names the first
+thing that does not hold. The same walk serves the database (``csledger verify``, the
+verification job) and an export file (``csledger verify --file``, offline).
 """
 
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -47,12 +50,20 @@ class Outcome:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class SignedCheckpoint:
+    registrant_id: uuid.UUID
+    tree_size: int
+    root_hash: str
+    signed_at: datetime
+    jws: str
+
+
 class RunningRoot:
     """The RFC 9162 root of a growing list of leaves, from O(log n) complete subtrees."""
 
     def __init__(self) -> None:
         self.peaks: list[tuple[int, bytes]] = []  # (size, hash), sizes strictly decreasing
-        self.size = 0
 
     def add(self, leaf_data: bytes) -> None:
         size, value = 1, merkle.leaf_hash(leaf_data)
@@ -60,7 +71,6 @@ class RunningRoot:
             left_size, left = self.peaks.pop()
             size, value = left_size + size, merkle.node_hash(left, value)
         self.peaks.append((size, value))
-        self.size += 1
 
     def root(self) -> bytes:
         if not self.peaks:
@@ -71,42 +81,24 @@ class RunningRoot:
         return value
 
 
-async def verify_registrant(
-    session: AsyncSession, registrant_id: uuid.UUID, *, keys: dict[str, dict[str, str]]
+async def verify_links(
+    registrant_id: uuid.UUID,
+    links: AsyncIterator[chain.Link],
+    checkpoints: list[SignedCheckpoint],
+    keys: dict[str, dict[str, str]],
 ) -> Outcome:
-    checkpoints = list(
-        (
-            await session.scalars(
-                select(Checkpoint)
-                .where(Checkpoint.registrant_id == registrant_id)
-                .order_by(Checkpoint.tree_size)
-            )
-        ).all()
-    )
+    checkpoints = sorted(checkpoints, key=lambda c: c.tree_size)
     for checkpoint in checkpoints:
         failure = _signature_failure(checkpoint, keys)
         if failure:
             return Outcome(registrant_id, 0, len(checkpoints), failure, checkpoint.tree_size)
-    return await _walk(session, registrant_id, checkpoints)
-
-
-async def _walk(
-    session: AsyncSession, registrant_id: uuid.UUID, checkpoints: list[Checkpoint]
-) -> Outcome:
-    events = await session.stream_scalars(
-        select(LedgerEvent)
-        .where(LedgerEvent.registrant_id == registrant_id)
-        .order_by(LedgerEvent.sequence)
-        .execution_options(yield_per=_STREAM_CHUNK)
-    )
-    tree, pending = RunningRoot(), list(checkpoints)
-    expected_prev, count = GENESIS_HASH, 0
-    async for event in events:
-        broken = chain.first_break([event], genesis=expected_prev, first_sequence=count + 1)
+    walker, tree, pending, count = chain.Walker(GENESIS_HASH), RunningRoot(), list(checkpoints), 0
+    async for link in links:
+        broken = walker.check(link)
         if broken:
             return Outcome(registrant_id, count, len(checkpoints), broken[1], broken[0])
-        expected_prev, count = event.hash, count + 1
-        tree.add(bytes.fromhex(event.hash))
+        count += 1
+        tree.add(bytes.fromhex(link.hash))
         while pending and pending[0].tree_size == count:
             if pending.pop(0).root_hash != tree.root().hex():
                 failure = "the checkpoint's root does not match the events"
@@ -117,7 +109,42 @@ async def _walk(
     return Outcome(registrant_id, count, len(checkpoints))
 
 
-def _signature_failure(checkpoint: Checkpoint, keys: dict[str, dict[str, str]]) -> str | None:
+async def verify_registrant(
+    session: AsyncSession, registrant_id: uuid.UUID, *, keys: dict[str, dict[str, str]]
+) -> Outcome:
+    """Verify what the database holds for ``registrant_id``."""
+    rows = await session.scalars(
+        select(Checkpoint).where(Checkpoint.registrant_id == registrant_id)
+    )
+    checkpoints = [signed_checkpoint(row) for row in rows]
+    return await verify_links(registrant_id, _stored_links(session, registrant_id), checkpoints,
+                              keys)  # fmt: skip
+
+
+async def _stored_links(
+    session: AsyncSession, registrant_id: uuid.UUID
+) -> AsyncIterator[chain.Link]:
+    events = await session.stream_scalars(
+        select(LedgerEvent)
+        .where(LedgerEvent.registrant_id == registrant_id)
+        .order_by(LedgerEvent.sequence)
+        .execution_options(yield_per=_STREAM_CHUNK)
+    )
+    async for event in events:
+        yield chain.link_of(event)
+
+
+def signed_checkpoint(row: Checkpoint) -> SignedCheckpoint:
+    return SignedCheckpoint(
+        registrant_id=row.registrant_id,
+        tree_size=row.tree_size,
+        root_hash=row.root_hash,
+        signed_at=row.signed_at,
+        jws=row.jws,
+    )
+
+
+def _signature_failure(checkpoint: SignedCheckpoint, keys: dict[str, dict[str, str]]) -> str | None:
     try:
         payload = verify_statement(checkpoint.jws, keys)
     except StatementInvalid as exc:
