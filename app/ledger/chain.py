@@ -18,7 +18,8 @@ HASHED_FIELDS = (
     "id", "registrant_id", "sequence", "type", "location_id", "to_location_id", "product_id",
     "lot_id", "quantity", "mg", "occurred_at", "recorded_at", "performed_by", "witness_ids",
     "patient_id", "session_id", "prescription_id", "batch_id", "counterparty",
-    "document_reference", "reason", "details", "reverses_event_id", "is_record",
+    "document_reference", "reason", "details", "reverses_event_id", "transfer_event_id",
+    "is_record",
     "broken_rules", "override_reason", "principal_subject", "principal_name", "snapshot",
 )  # fmt: skip
 _QUANTITY_FIELDS = frozenset({"quantity", "mg"})

@@ -25,6 +25,7 @@ class LedgerEvent(Base):
         Index("ix_ledger_events_registrant_id_occurred_at", "registrant_id", "occurred_at"),
         Index("ix_ledger_events_registrant_id_type", "registrant_id", "type", "occurred_at"),
         Index("uq_ledger_events_reverses_event_id", "reverses_event_id", unique=True),
+        Index("uq_ledger_events_transfer_event_id", "transfer_event_id", unique=True),
         Index("ix_ledger_events_lot_id", "lot_id"),
         Index("ix_ledger_events_patient_id", "patient_id"),
     )
@@ -53,6 +54,8 @@ class LedgerEvent(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     """What only some types carry: loss discovery, destruction, count, adjust direction."""
     reverses_event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ledger_events.id"))
+    transfer_event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ledger_events.id"))
+    """On a transfer_in: the sender's transfer_out it receives."""
     is_record: Mapped[bool] = mapped_column(Boolean)
     """A fact reported after it happened (integration or late entry), never refused for
     compliance; False for an instruction given now."""

@@ -83,6 +83,8 @@ class EventReferences:
     patient: Patient | None
     performer: Staff | None
     witnesses: list[Staff]
+    sent_transfer: Any = None
+    """On a transfer_in: the sender's transfer_out (a LedgerEvent)."""
 
 
 def snapshot(refs: EventReferences, counterparty: dict[str, Any] | None) -> dict[str, Any]:

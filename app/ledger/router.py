@@ -19,7 +19,15 @@ from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import set_location
 from app.core.routing import api_router
 from app.core.schemas import InputModel, OutputModel
-from app.ledger import balances, keys, proofs, queries, service, verification
+from app.ledger import (
+    balances,
+    keys,
+    proofs,
+    queries,
+    service,
+    transfers,
+    verification,
+)
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.models import LedgerEvent
 from app.ledger.schemas import (
@@ -147,6 +155,29 @@ async def list_events(
         "items": [queries.event_out(e, confirmed[e.id]) for e in events],
         "next_cursor": next_cursor,
     }
+
+
+@router.get("/ledger/transfers/incoming", response_model=Page[EventOut])
+async def incoming_transfers(
+    registrant_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> dict[str, object]:
+    """Transfers other registrants sent to this one (by its DEA number), not yet received:
+    answer each with a transfer_in naming it in `transfer_event_id`."""
+    receiver = await get_registrant(session, registrant_id, principal=principal)
+    principal.require(Permission.inventory)
+    events, next_cursor = await paginate(
+        session,
+        transfers.incoming(receiver),
+        created_at=LedgerEvent.recorded_at,
+        row_id=LedgerEvent.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": [queries.event_out(e, []) for e in events], "next_cursor": next_cursor}
 
 
 @router.get("/ledger/events/{event_id}", response_model=EventOut)

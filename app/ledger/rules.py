@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
 from app.core.errors import AppError
@@ -25,6 +26,7 @@ class Rule(StrEnum):
     witness_is_performer = "witness_is_performer"
     counterparty_dea_invalid = "counterparty_dea_invalid"
     occurred_in_future = "occurred_in_future"
+    transfer_quantity_mismatch = "transfer_quantity_mismatch"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,8 @@ class Facts:
     performer_id: uuid.UUID | None
     witness_ids: tuple[uuid.UUID, ...]
     counterparty_dea_number: str | None
+    quantity: Decimal
+    transfer_sent_quantity: Decimal | None
 
 
 _TO_PATIENTS = frozenset({EventType.dispense, EventType.administer, EventType.move})
@@ -83,6 +87,11 @@ def _occurred_in_future(f: Facts) -> bool:
     return f.occurred_at > f.now + f.future_skew
 
 
+def _transfer_quantity_mismatch(f: Facts) -> bool:
+    """What arrives should be what was sent; a shortfall is a loss in transit to explain."""
+    return f.transfer_sent_quantity is not None and f.quantity != f.transfer_sent_quantity
+
+
 CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.lot_expired: _lot_expired,
     Rule.registration_expired: _registration_expired,
@@ -91,6 +100,7 @@ CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.witness_is_performer: _witness_is_performer,
     Rule.counterparty_dea_invalid: _counterparty_dea_invalid,
     Rule.occurred_in_future: _occurred_in_future,
+    Rule.transfer_quantity_mismatch: _transfer_quantity_mismatch,
 }
 
 
@@ -129,4 +139,7 @@ PROBLEMS: dict[Rule, type[ComplianceRuleBroken]] = {
         "A receipt or transfer needs the other party's valid DEA number."),
     Rule.occurred_in_future: _problem(Rule.occurred_in_future, "Occurred in the future",
                                       "occurred_at is later than now beyond the allowed skew."),
+    Rule.transfer_quantity_mismatch: _problem(
+        Rule.transfer_quantity_mismatch, "Transfer quantity mismatch",
+        "A transfer_in receives a different quantity than its transfer_out sent."),
 }  # fmt: skip

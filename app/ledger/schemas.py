@@ -66,6 +66,7 @@ _TYPE_DETAILS: dict[EventType, str] = {
     EventType.count: "count",
     EventType.adjust: "adjust_direction",
     EventType.reversal: "reverses_event_id",
+    EventType.transfer_in: "transfer_event_id",
 }
 """The field each type must carry (and no other type may)."""
 
@@ -98,6 +99,9 @@ class EventCreate(InputModel):
     destruction: DestructionDetails | None = None
     count: CountDetails | None = None
     reverses_event_id: uuid.UUID | None = None
+    transfer_event_id: uuid.UUID | None = Field(
+        default=None, description="On a transfer_in: the sender's transfer_out event."
+    )
 
     @model_validator(mode="after")
     def _fields_of_the_type(self) -> Self:
@@ -167,6 +171,7 @@ class EventOut(OutputModel):
     reason: str | None
     details: dict[str, Any]
     reverses_event_id: uuid.UUID | None
+    transfer_event_id: uuid.UUID | None
     is_record: bool
     broken_rules: list[str]
     override_reason: str | None

@@ -23,7 +23,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import dialect_insert
 from app.core.errors import Conflict
-from app.ledger import balances, chain, merkle_store, rules
+from app.ledger import balances, chain, merkle_store, rules, transfers
 from app.ledger.models import (
     GENESIS_HASH,
     ChainHead,
@@ -105,6 +105,10 @@ async def _references(
         performer=await _performer(session, data, rid, context.principal),
         witnesses=await owned_staff(session, data.witness_ids, registrant_id=rid,
                                     pointer="#/witness_ids"),
+        sent_transfer=(
+            await transfers.sent_to(session, data.transfer_event_id, receiver=registrant)
+            if data.transfer_event_id is not None else None
+        ),
     )  # fmt: skip
 
 
@@ -141,7 +145,9 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         product_schedule=refs.product.schedule,
         performer_id=refs.performer.id if refs.performer else None,
         witness_ids=tuple(data.witness_ids),
-        counterparty_dea_number=data.counterparty.dea_number if data.counterparty else None,
+        counterparty_dea_number=_counterparty(data, refs).get("dea_number"),
+        quantity=data.quantity or Decimal(0),
+        transfer_sent_quantity=refs.sent_transfer.quantity if refs.sent_transfer else None,
     )
     broken = rules.broken_rules(facts)
     if broken and not is_record(data, context) and data.override_reason is None:
@@ -164,9 +170,18 @@ def _details(data: EventCreate) -> dict[str, Any]:
     return found
 
 
+def _counterparty(data: EventCreate, refs: EventReferences) -> dict[str, Any]:
+    """As given; for a transfer_in not given, the sender as its own event shows it."""
+    if data.counterparty is not None:
+        return data.counterparty.model_dump(mode="json")
+    if refs.sent_transfer is not None:
+        return transfers.sender_as_counterparty(refs.sent_transfer)
+    return {}
+
+
 def _new_row(data: EventCreate, refs: EventReferences, context: Context) -> dict[str, Any]:
     assert data.quantity is not None
-    counterparty = data.counterparty.model_dump(mode="json") if data.counterparty else None
+    counterparty = _counterparty(data, refs) or None
     mg = (data.quantity * refs.product.strength_value).quantize(_MG_QUANTUM, ROUND_HALF_EVEN)
     return {
         "id": uuid.uuid4(),
@@ -191,6 +206,7 @@ def _new_row(data: EventCreate, refs: EventReferences, context: Context) -> dict
         "reason": data.reason,
         "details": _details(data),
         "reverses_event_id": None,
+        "transfer_event_id": data.transfer_event_id,
         "is_record": is_record(data, context),
         "broken_rules": _judge(data, refs, context),
         "override_reason": data.override_reason,
@@ -254,6 +270,7 @@ def _reversal_row(target: LedgerEvent, data: EventCreate, context: Context) -> d
         "reason": data.reason,
         "details": {},
         "reverses_event_id": target.id,
+        "transfer_event_id": None,
         "is_record": is_record(data, context),
         "broken_rules": [],
         "override_reason": None,
@@ -275,6 +292,8 @@ async def _write(
     except IntegrityError as exc:
         if row["reverses_event_id"] is not None:
             raise AlreadyReversed("the event has been reversed already") from exc
+        if row["transfer_event_id"] is not None:
+            raise transfers.AlreadyReceived("the transfer has been received already") from exc
         raise
     await _insert_postings(session, row, changes)
     await merkle_store.add_leaf(

@@ -3,7 +3,7 @@ confirmations) and the outbox.
 
 Revision ID: 0003
 Revises: 0002
-Create Date: 2026-11-27 16:08:08.644792
+Create Date: 2026-11-27 16:17:14.385327
 """
 
 from collections.abc import Sequence
@@ -137,6 +137,7 @@ def upgrade() -> None:
         sa.Column("reason", sa.Text(), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("reverses_event_id", sa.Uuid(), nullable=True),
+        sa.Column("transfer_event_id", sa.Uuid(), nullable=True),
         sa.Column("is_record", sa.Boolean(), nullable=False),
         sa.Column("broken_rules", sa.JSON(), nullable=False),
         sa.Column("override_reason", sa.Text(), nullable=True),
@@ -173,6 +174,11 @@ def upgrade() -> None:
             ["locations.id"],
             name=op.f("fk_ledger_events_to_location_id_locations"),
         ),
+        sa.ForeignKeyConstraint(
+            ["transfer_event_id"],
+            ["ledger_events.id"],
+            name=op.f("fk_ledger_events_transfer_event_id_ledger_events"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_events")),
     )
     with op.batch_alter_table("ledger_events", schema=None) as batch_op:
@@ -193,6 +199,9 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "uq_ledger_events_reverses_event_id", ["reverses_event_id"], unique=True
+        )
+        batch_op.create_index(
+            "uq_ledger_events_transfer_event_id", ["transfer_event_id"], unique=True
         )
 
     op.create_table(
@@ -269,6 +278,7 @@ def downgrade() -> None:
 
     op.drop_table("ledger_postings")
     with op.batch_alter_table("ledger_events", schema=None) as batch_op:
+        batch_op.drop_index("uq_ledger_events_transfer_event_id")
         batch_op.drop_index("uq_ledger_events_reverses_event_id")
         batch_op.drop_index("uq_ledger_events_registrant_id_sequence")
         batch_op.drop_index("ix_ledger_events_registrant_id_type")
