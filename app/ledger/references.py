@@ -83,6 +83,8 @@ class EventReferences:
     patient: Patient | None
     performer: Staff | None
     witnesses: list[Staff]
+    counter: Staff | None = None
+    """On a count: who counted."""
     sent_transfer: Any = None
     """On a transfer_in: the sender's transfer_out (a LedgerEvent)."""
 
@@ -127,6 +129,7 @@ def snapshot(refs: EventReferences, counterparty: dict[str, Any] | None) -> dict
             else None
         ),
         "performer": _person(refs.performer),
+        "counted_by": _person(refs.counter),
         "witnesses": [_person(w) for w in refs.witnesses],
         "counterparty": counterparty,
     }

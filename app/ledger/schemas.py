@@ -2,12 +2,13 @@
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
 
-from app.core.schemas import Address, InputModel, Name, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import Address, InputModel, Name, OutputModel, Quantity
 from app.ledger.types import DIRECTIONS, AdjustDirection, Direction, EventType, LossKind
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -80,7 +81,9 @@ class EventCreate(InputModel):
     location_id: uuid.UUID | None = None
     to_location_id: uuid.UUID | None = None
     lot_id: uuid.UUID | None = None
-    quantity: PositiveQuantity | None = None
+    quantity: Quantity | None = Field(
+        default=None, description="Greater than zero; a count may be zero (nothing on hand)."
+    )
     occurred_at: AwareDatetime
     performed_by: uuid.UUID | None = Field(
         default=None, description="Staff id; only integrations may name someone else."
@@ -102,6 +105,14 @@ class EventCreate(InputModel):
     transfer_event_id: uuid.UUID | None = Field(
         default=None, description="On a transfer_in: the sender's transfer_out event."
     )
+
+    @field_validator("quantity")
+    @classmethod
+    def _positive_unless_counted(cls, value: Decimal | None, info: ValidationInfo) -> Any:
+        counted = info.data.get("type") is EventType.count
+        if value is not None and (value < 0 or (value == 0 and not counted)):
+            raise ValueError("must be greater than zero (a count may be zero)")
+        return value
 
     @model_validator(mode="after")
     def _fields_of_the_type(self) -> Self:

@@ -105,6 +105,11 @@ async def _references(
         performer=await _performer(session, data, rid, context.principal),
         witnesses=await owned_staff(session, data.witness_ids, registrant_id=rid,
                                     pointer="#/witness_ids"),
+        counter=(
+            (await owned_staff(session, [data.count.counted_by], registrant_id=rid,
+                               pointer="#/count/counted_by"))[0]
+            if data.count is not None else None
+        ),
         sent_transfer=(
             await transfers.sent_to(session, data.transfer_event_id, receiver=registrant)
             if data.transfer_event_id is not None else None

@@ -133,3 +133,33 @@ async def test_every_ledger_event_is_announced(clinic, probe):
         (outbox.LEDGER_EVENT_APPENDED, 1),
         (outbox.LEDGER_EVENT_APPENDED, 2),
     ]
+
+
+async def test_a_count_may_find_nothing_but_a_movement_moves_something(clinic):
+    count = {
+        "inventory_id": "6a1f0e1e-0000-4000-8000-000000000001",
+        "inventory_kind": "initial",
+        "taken_at": "opening_of_business",
+        "exactness": "exact",
+        "counted_by": clinic.nurse["id"],
+    }
+    counted = await clinic.post(clinic.event("count", "0", count=count))
+    assert counted.status_code == 201, counted.text
+    assert await clinic.balance() == {}
+    refused = await clinic.post(clinic.event("receipt", "0"))
+    assert_problem(refused, 422, "invalid-input", pointer="#/quantity")
+
+
+async def test_a_count_names_who_counted_among_the_staff(clinic):
+    count = {
+        "inventory_id": "6a1f0e1e-0000-4000-8000-000000000002",
+        "inventory_kind": "biennial",
+        "taken_at": "close_of_business",
+        "exactness": "estimated",
+        "counted_by": clinic.patient["id"],
+    }
+    refused = await clinic.post(clinic.event("count", "3", count=count))
+    assert_problem(refused, 422, "invalid-reference", pointer="#/count/counted_by/0")
+    count["counted_by"] = clinic.witness["id"]
+    counted = await clinic.post(clinic.event("count", "3", count=count))
+    assert counted.json()["snapshot"]["counted_by"]["name"] == "Wes Witness"
