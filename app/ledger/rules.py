@@ -96,8 +96,9 @@ CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.lot_expired: _lot_expired,
     Rule.registration_expired: _registration_expired,
     Rule.schedule_not_authorised: _schedule_not_authorised,
-    Rule.witness_missing: _witness_missing,
+    # The more specific rule first: its problem type is the one an instruction is refused with.
     Rule.witness_is_performer: _witness_is_performer,
+    Rule.witness_missing: _witness_missing,
     Rule.counterparty_dea_invalid: _counterparty_dea_invalid,
     Rule.occurred_in_future: _occurred_in_future,
     Rule.transfer_quantity_mismatch: _transfer_quantity_mismatch,

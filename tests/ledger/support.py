@@ -1,0 +1,99 @@
+"""Helpers of the ledger tests: appending, and reading what was committed from the tables."""
+
+import uuid
+from collections import defaultdict
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.ledger import chain
+from app.ledger.models import GENESIS_HASH, Balance, LedgerEvent, Posting
+from tests.ledger.conftest import Clinic
+
+Key = tuple[uuid.UUID, uuid.UUID]
+"""(location id, lot id)."""
+
+
+def _uuid(value: uuid.UUID | str) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
+
+
+def key(location_id: uuid.UUID | str, lot_id: uuid.UUID | str) -> Key:
+    return _uuid(location_id), _uuid(lot_id)
+
+
+async def stored_chain(engine: AsyncEngine, registrant_id: uuid.UUID | str) -> list[LedgerEvent]:
+    """The registrant's events as stored, in chain order."""
+    async with AsyncSession(engine) as session:
+        statement = (
+            select(LedgerEvent)
+            .where(LedgerEvent.registrant_id == _uuid(registrant_id))
+            .order_by(LedgerEvent.sequence)
+        )
+        return list((await session.scalars(statement)).all())
+
+
+async def chain_break(
+    engine: AsyncEngine, registrant_id: uuid.UUID | str
+) -> tuple[int, str] | None:
+    """Where the stored chain first fails to verify, or None."""
+    return chain.first_break(await stored_chain(engine, registrant_id), genesis=GENESIS_HASH)
+
+
+async def balance_rows(engine: AsyncEngine, registrant_id: uuid.UUID | str) -> dict[Key, Decimal]:
+    """The ``ledger_balances`` rows, zeros included."""
+    statement = select(Balance.location_id, Balance.lot_id, Balance.quantity).where(
+        Balance.registrant_id == _uuid(registrant_id)
+    )
+    async with engine.connect() as connection:
+        return {(loc, lot): quantity for loc, lot, quantity in await connection.execute(statement)}
+
+
+async def posting_sums(engine: AsyncEngine, registrant_id: uuid.UUID | str) -> dict[Key, Decimal]:
+    """The sum of the postings per (location, lot): what the balances must equal."""
+    total = func.sum(Posting.delta)  # typed like its column: read back as a Decimal
+    statement = (
+        select(Posting.location_id, Posting.lot_id, total)
+        .where(Posting.registrant_id == _uuid(registrant_id))
+        .group_by(Posting.location_id, Posting.lot_id)
+    )
+    async with engine.connect() as connection:
+        return {(loc, lot): quantity for loc, lot, quantity in await connection.execute(statement)}
+
+
+async def lowest_running_balance(
+    engine: AsyncEngine, registrant_id: uuid.UUID | str
+) -> dict[Key, Decimal]:
+    """Per (location, lot), the lowest balance reached replaying the postings in chain order."""
+    statement = (
+        select(Posting.location_id, Posting.lot_id, Posting.delta)
+        .join(LedgerEvent, LedgerEvent.id == Posting.event_id)
+        .where(Posting.registrant_id == _uuid(registrant_id))
+        .order_by(LedgerEvent.sequence)
+    )
+    running: dict[Key, Decimal] = defaultdict(Decimal)
+    lowest: dict[Key, Decimal] = {}
+    async with engine.connect() as connection:
+        for loc, lot, delta in await connection.execute(statement):
+            running[loc, lot] += delta
+            lowest[loc, lot] = min(lowest.get((loc, lot), running[loc, lot]), running[loc, lot])
+    return lowest
+
+
+def reversal_body(registrant_id: str, event_id: str, occurred_at: str) -> dict[str, str]:
+    return {
+        "registrant_id": registrant_id,
+        "type": "reversal",
+        "reverses_event_id": event_id,
+        "reason": "entered against the wrong location",
+        "occurred_at": occurred_at,
+    }
+
+
+async def appended(clinic: Clinic, body: dict[str, Any], token: str | None = None) -> Any:
+    """POST ``body`` as an event (by the nurse unless ``token``), expecting 201; its JSON."""
+    response = await clinic.post(body, token)
+    assert response.status_code == 201, response.text
+    return response.json()

@@ -1,0 +1,143 @@
+"""Records that break compliance rules are stored with the rules they break; the same writes
+as instructions are refused with each rule's own problem, unless overridden."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from app.core.config import Settings
+from tests.conftest import START, bearer
+from tests.factories import PROBLEM_TYPE_PREFIX, assert_refused, create
+from tests.ledger.conftest import SUPPLIER, Clinic
+from tests.ledger.support import appended
+
+Body = dict[str, Any]
+OVERRIDE = "pharmacist confirmed by phone; paperwork to follow"
+
+
+@dataclass(frozen=True)
+class Scene:
+    clinic: Clinic
+    admin_token: str
+    settings: Settings
+
+
+async def receipt_without_supplier_dea_number(scene: Scene) -> Body:
+    supplier = {name: value for name, value in SUPPLIER.items() if name != "dea_number"}
+    return scene.clinic.event("receipt", counterparty=supplier)
+
+
+async def administration_of_an_expired_lot(scene: Scene) -> Body:
+    clinic = scene.clinic
+    expired = await create(
+        clinic.client,
+        f"/v1/products/{clinic.product['id']}/lots",
+        {"lot_number": "L-OLD", "expires_on": (START - timedelta(days=1)).date().isoformat()},
+        clinic.nurse_token,
+    )
+    await appended(clinic, clinic.event("receipt", lot_id=expired["id"]))
+    return clinic.event("administer", "1", lot_id=expired["id"], patient_id=clinic.patient["id"])
+
+
+async def move_under_an_expired_registration(scene: Scene) -> Body:
+    clinic = scene.clinic
+    await appended(clinic, clinic.event("receipt"))
+    lapsed = await clinic.client.patch(
+        f"/v1/registrants/{clinic.registrant['id']}",
+        json={"registration_expires_on": (START - timedelta(days=1)).date().isoformat()},
+        headers=bearer(scene.admin_token),
+    )
+    assert lapsed.status_code == 200, lapsed.text
+    return clinic.event("move", "1", to_location_id=clinic.room["id"])
+
+
+async def waste_witnessed_by_its_performer(scene: Scene) -> Body:
+    """Integrations name the performer; anyone else performs what they write."""
+    await appended(scene.clinic, scene.clinic.event("receipt"))
+    nurse = scene.clinic.nurse["id"]
+    return scene.clinic.event("waste", "1", performed_by=nurse, witness_ids=[nurse])
+
+
+async def receipt_beyond_the_future_skew(scene: Scene) -> Body:
+    beyond = START + timedelta(seconds=scene.settings.future_skew_seconds, microseconds=1)
+    return scene.clinic.event("receipt", occurred_at=beyond.isoformat())
+
+
+@dataclass(frozen=True)
+class Case:
+    """A write breaking ``rules``, made ready by ``prepare`` (which returns its body)."""
+
+    prepare: Callable[[Scene], Awaitable[Body]]
+    rules: list[str]
+    problem: str
+    """The problem an instruction is refused with: the first rule's."""
+
+
+CASES = [
+    Case(receipt_without_supplier_dea_number, ["counterparty_dea_invalid"],
+         "counterparty-dea-invalid"),
+    Case(administration_of_an_expired_lot, ["lot_expired"], "lot-expired"),
+    Case(move_under_an_expired_registration, ["registration_expired"], "registration-expired"),
+    Case(waste_witnessed_by_its_performer, ["witness_is_performer", "witness_missing"],
+         "witness-is-performer"),
+    Case(receipt_beyond_the_future_skew, ["occurred_in_future"], "occurred-in-future"),
+]  # fmt: skip
+each_case = pytest.mark.parametrize("case", CASES, ids=lambda case: case.prepare.__name__)
+
+
+@pytest.fixture
+def scene(clinic: Clinic, admin_token: str, app_settings: Settings) -> Scene:
+    return Scene(clinic, admin_token, app_settings)
+
+
+async def fetched(clinic: Clinic, event_id: str) -> Any:
+    response = await clinic.client.get(
+        f"/v1/ledger/events/{event_id}", headers=bearer(clinic.nurse_token)
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+@each_case
+async def test_an_integration_record_is_stored_with_the_rules_it_breaks(scene, token, case):
+    clinic = scene.clinic
+    body = await case.prepare(scene)
+    integration = token(["integration"], [clinic.registrant["id"]], sub="ehr-feed", name="EHR")
+    stored = await appended(clinic, body, integration)
+    for event in (stored, await fetched(clinic, stored["id"])):
+        assert event["is_record"] is True
+        assert event["broken_rules"] == case.rules
+        assert event["override_reason"] is None
+
+
+@each_case
+async def test_an_instruction_breaking_a_rule_is_refused_unless_overridden(scene, probe, case):
+    clinic = scene.clinic
+    body = await case.prepare(scene)
+    refused = await assert_refused(
+        clinic.client,
+        probe,
+        "POST",
+        "/v1/ledger/events",
+        status=422,
+        problem=PROBLEM_TYPE_PREFIX + case.problem,
+        subject="nurse-1",
+        headers=bearer(clinic.nurse_token) | {"Idempotency-Key": "refused"},
+        json=body,
+    )
+    assert refused.json()["broken_rules"] == case.rules
+
+    overridden = await appended(clinic, body | {"override_reason": OVERRIDE})
+    for event in (overridden, await fetched(clinic, overridden["id"])):
+        assert event["is_record"] is False
+        assert event["broken_rules"] == case.rules
+        assert event["override_reason"] == OVERRIDE
+
+
+async def test_an_instruction_within_the_future_skew_is_accepted(clinic, app_settings):
+    edge = START + timedelta(seconds=app_settings.future_skew_seconds)
+    stored = await appended(clinic, clinic.event("receipt", occurred_at=edge.isoformat()))
+    assert (stored["is_record"], stored["broken_rules"]) == (False, [])
