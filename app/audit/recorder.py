@@ -18,12 +18,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.audit.models import AuditEntry
 from app.auth.principal import Principal
 from app.core.clock import Clock
-from app.core.db import Database
+from app.core.db import Database, table_of
 from app.core.http import route_template
 
 log = logging.getLogger("csledger.audit")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _AUDITED_PREFIX = "/v1/"
+_INSERT_ENTRY = insert(table_of(AuditEntry))
 
 
 @dataclass(slots=True)
@@ -121,8 +122,7 @@ async def _record(scope: Scope, status: int, response_headers: Headers) -> None:
     }
     database: Database = scope["app"].state.database
     try:
-        async with database.transaction() as session:
-            await session.execute(insert(AuditEntry).values(**row))
+        await database.execute_alone(_INSERT_ENTRY, row)
     except Exception:
         log.exception("audit row not written", extra={"action": row["action"], "status": status})
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, MetaData, event
+from sqlalchemy import BigInteger, DateTime, MetaData, Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.pool import ConnectionPoolEntry
+from sqlalchemy.sql import Executable
 from sqlalchemy.types import TypeDecorator
 
 from app.core.config import Settings
@@ -44,6 +45,13 @@ _WRITE_OPTION = "csledger_write"
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class: statements built on it skip the ORM's per-call work."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -120,6 +128,7 @@ class Database:
             expire_on_commit=False,
             autoflush=False,
         )
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
 
     @asynccontextmanager
     async def session(self, *, write: bool) -> AsyncIterator[AsyncSession]:
@@ -137,6 +146,20 @@ class Database:
         async with self.session(write=True) as session:
             yield session
             await session.commit()
+
+    async def execute_alone(self, statement: Executable, parameters: dict[str, Any]) -> None:
+        """Run one write statement in a transaction of its own, committed when it returns.
+
+        PostgreSQL runs a statement sent outside a transaction (autocommit) as a transaction of
+        its own: the same atomic, durable commit as BEGIN, statement, COMMIT, in one round
+        trip instead of three. SQLite keeps its write transaction (BEGIN IMMEDIATE).
+        """
+        if self.engine.dialect.name != "postgresql":
+            async with self.transaction() as session:
+                await session.execute(statement, parameters)
+            return
+        async with self._autocommit.connect() as connection:
+            await connection.execute(statement, parameters)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, LargeBinary, String, delete, text
+from sqlalchemy import JSON, LargeBinary, String, delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime, dialect_name
+from app.core.db import Base, UTCDateTime, dialect_name, table_of
 from app.core.errors import AppError, Conflict
 
 HEADER = "Idempotency-Key"
@@ -54,6 +54,11 @@ class IdempotencyRecord(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# Built once: cheaper than a statement (or an ORM flush) per request.
+_INSERT_RECORD = insert(table_of(IdempotencyRecord))
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,9 +106,7 @@ async def begin(
 ) -> PendingKey:
     """Claim ``key`` for this request, or raise: replay, reused, or in flight."""
     if dialect_name(session) == "postgresql":
-        locked = await session.scalar(
-            text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": _lock_id(scope, key)}
-        )
+        locked = await session.scalar(_TRY_LOCK, {"id": _lock_id(scope, key)})
         if not locked:
             raise IdempotencyInFlight(headers={"Retry-After": "1"})
     record = await session.get(IdempotencyRecord, (scope, key))
@@ -123,7 +126,7 @@ async def begin(
     raise IdempotentReplay(StoredResponse(record.status_code, record.headers, record.body))
 
 
-def remember(
+async def remember(
     session: AsyncSession,
     pending: PendingKey,
     *,
@@ -134,17 +137,18 @@ def remember(
     ttl: timedelta,
 ) -> None:
     """Store the response under the key, in the transaction of the change it reports."""
-    session.add(
-        IdempotencyRecord(
-            scope=pending.scope,
-            key=pending.key,
-            fingerprint=pending.fingerprint,
-            status_code=status_code,
-            headers={k: v for k, v in headers.items() if k.lower() in _REPLAYED_HEADERS},
-            body=body,
-            created_at=now,
-            expires_at=now + ttl,
-        )
+    await session.execute(
+        _INSERT_RECORD,
+        {
+            "scope": pending.scope,
+            "key": pending.key,
+            "fingerprint": pending.fingerprint,
+            "status_code": status_code,
+            "headers": {k: v for k, v in headers.items() if k.lower() in _REPLAYED_HEADERS},
+            "body": body,
+            "created_at": now,
+            "expires_at": now + ttl,
+        },
     )
 
 

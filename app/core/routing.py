@@ -33,20 +33,20 @@ class UnitOfWorkRoute(APIRoute):
                 request.state.session = session
                 response = await handler(request)
                 if write:
-                    _remember_response(request, response)
+                    await _remember_response(request, response)
                     await session.commit()
                 return response
 
         return handle
 
 
-def _remember_response(request: Request, response: Response) -> None:
+async def _remember_response(request: Request, response: Response) -> None:
     pending: PendingKey | None = getattr(request.state, "idempotency", None)
     if pending is None:
         return
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
-    remember(
+    await remember(
         request.state.session,
         pending,
         status_code=response.status_code,

@@ -11,10 +11,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import dialect_insert
+from app.core.db import Quantity, dialect_insert, table_of
 from app.core.errors import Conflict
 from app.ledger.models import Balance, Posting
 
@@ -23,6 +23,19 @@ class InsufficientStock(Conflict):
     slug = "insufficient-stock"
     title = "Insufficient stock"
     description = "The movement would take a balance below zero; record the missing receipt first."
+
+
+_amount = bindparam("amount", type_=Quantity())
+_TAKE = (
+    update(table_of(Balance))
+    .where(
+        Balance.location_id == bindparam("take_location_id"),
+        Balance.lot_id == bindparam("take_lot_id"),
+        Balance.quantity >= _amount,
+    )
+    .values(quantity=Balance.quantity - _amount)
+)
+"""Built once, not per call (see app.ledger.service)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +49,9 @@ class Change:
 
 
 async def apply(session: AsyncSession, *, registrant_id: uuid.UUID, changes: list[Change]) -> None:
-    for change in changes:
+    """Apply ``changes``, locking their rows in one global order (by location, then lot), so
+    two movements touching the same rows in opposite orders never deadlock."""
+    for change in sorted(changes, key=lambda c: (c.location_id.int, c.lot_id.int)):
         if change.delta < 0:
             await _take(session, change)
         elif change.delta > 0:
@@ -45,13 +60,12 @@ async def apply(session: AsyncSession, *, registrant_id: uuid.UUID, changes: lis
 
 async def _take(session: AsyncSession, change: Change) -> None:
     result: Any = await session.execute(
-        update(Balance)
-        .where(
-            Balance.location_id == change.location_id,
-            Balance.lot_id == change.lot_id,
-            Balance.quantity >= -change.delta,
-        )
-        .values(quantity=Balance.quantity + change.delta)
+        _TAKE,
+        {
+            "take_location_id": change.location_id,
+            "take_lot_id": change.lot_id,
+            "amount": -change.delta,
+        },
     )
     if result.rowcount != 1:
         raise InsufficientStock(

@@ -8,7 +8,7 @@ from sqlalchemy import String, and_, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base
+from app.core.db import Base, table_of
 from app.ledger import merkle
 
 T = TypeVar("T")
@@ -23,6 +23,9 @@ class MerkleNode(Base):
     level: Mapped[int] = mapped_column(primary_key=True)
     index: Mapped[int] = mapped_column(primary_key=True)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+_INSERT_NODES = insert(table_of(MerkleNode))
 
 
 async def _fetch(
@@ -59,7 +62,7 @@ async def add_leaf(
         known[(level, position)] = value
         rows.append({"registrant_id": registrant_id, "level": level, "index": position,
                      "hash": value.hex()})  # fmt: skip
-    await session.execute(insert(MerkleNode), rows)
+    await session.execute(_INSERT_NODES, rows)
 
 
 async def compute(

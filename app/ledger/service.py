@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,7 +23,7 @@ from app.catalog.models import Lot, Product
 from app.core import outbox
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import dialect_insert
+from app.core.db import dialect_insert, dialect_name, table_of
 from app.core.errors import Conflict
 from app.ledger import balances, chain, merkle_store, rules, transfers
 from app.ledger.models import (
@@ -33,18 +35,29 @@ from app.ledger.models import (
 )
 from app.ledger.references import (
     EventReferences,
+    Preloaded,
     invalid,
     owned,
     owned_staff,
+    preload,
     snapshot,
     staff_of_subject,
 )
 from app.ledger.schemas import EventCreate
 from app.ledger.types import DIRECTIONS, PERMISSION_OF, AdjustDirection, Direction, EventType
-from app.registry.models import Location, Patient, Registrant
+from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.service import get_registrant
 
 _MG_QUANTUM = Decimal("0.001")
+# Built once: a statement made per call costs more Python than its round trip (its cache key is
+# recomputed and every value becomes a bound parameter object).
+_INSERT_EVENT = insert(table_of(LedgerEvent))
+_INSERT_POSTINGS = insert(table_of(Posting))
+_ADVANCE_HEAD = (
+    update(table_of(ChainHead))
+    .where(ChainHead.registrant_id == bindparam("head_registrant_id"))
+    .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash"))
+)
 
 
 class AlreadyReversed(Conflict):
@@ -68,18 +81,41 @@ class Context:
 
 async def append(session: AsyncSession, data: EventCreate, context: Context) -> dict[str, Any]:
     """Append one event; returns its row as a mapping of columns."""
+    loaded = await _preload(session, data, context)
     registrant = await get_registrant(session, data.registrant_id, principal=context.principal)
     context.principal.require(PERMISSION_OF[data.type])
     if data.type is EventType.reversal:
         return await _append_reversal(session, data, registrant, context)
-    refs = await _references(session, data, registrant, context)
+    refs = await _references(session, data, registrant, context, loaded.own_staff)
     row = _new_row(data, refs, context)
     changes = _changes(row, DIRECTIONS[data.type], data.adjust_direction)
     return await _write(session, row, changes)
 
 
+async def _preload(session: AsyncSession, data: EventCreate, context: Context) -> Preloaded:
+    """The caller's staff row, and what the checks read by id, in one round trip.
+
+    Nothing is read for a registrant the caller cannot see: get_registrant refuses it next.
+    """
+    if not context.principal.sees(data.registrant_id):
+        return Preloaded(())
+    return await preload(
+        session,
+        registrant_id=data.registrant_id,
+        location_id=data.location_id,
+        to_location_id=data.to_location_id,
+        lot_id=data.lot_id,
+        patient_id=data.patient_id,
+        subject=context.principal.subject,
+    )
+
+
 async def _references(
-    session: AsyncSession, data: EventCreate, registrant: Registrant, context: Context
+    session: AsyncSession,
+    data: EventCreate,
+    registrant: Registrant,
+    context: Context,
+    own_staff: Staff | None,
 ) -> EventReferences:
     rid = registrant.id
     assert data.location_id is not None
@@ -102,7 +138,7 @@ async def _references(
     return EventReferences(
         registrant=registrant, location=location, to_location=to_location, lot=lot,
         product=product, patient=patient,
-        performer=await _performer(session, data, rid, context.principal),
+        performer=await _performer(session, data, rid, context.principal, own_staff),
         witnesses=await owned_staff(session, data.witness_ids, registrant_id=rid,
                                     pointer="#/witness_ids"),
         counter=(
@@ -118,15 +154,19 @@ async def _references(
 
 
 async def _performer(
-    session: AsyncSession, data: EventCreate, registrant_id: uuid.UUID, principal: Principal
-) -> Any:
+    session: AsyncSession,
+    data: EventCreate,
+    registrant_id: uuid.UUID,
+    principal: Principal,
+    own_staff: Staff | None,
+) -> Staff | None:
     """Integrations may name the performer; everyone else performs what they write."""
     if principal.is_integration and data.performed_by is not None:
         [staff] = await owned_staff(
             session, [data.performed_by], registrant_id=registrant_id, pointer="#/performed_by"
         )
         return staff
-    return await staff_of_subject(session, registrant_id=registrant_id, subject=principal.subject)
+    return own_staff
 
 
 def is_record(data: EventCreate, context: Context) -> bool:
@@ -293,7 +333,7 @@ async def _write(
     row["prev_hash"] = head_hash
     row["hash"] = chain.link(head_hash, chain.hashed_body(row))
     try:
-        await session.execute(insert(LedgerEvent).values(**row))
+        await session.execute(_INSERT_EVENT, row)
     except IntegrityError as exc:
         if row["reverses_event_id"] is not None:
             raise AlreadyReversed("the event has been reversed already") from exc
@@ -308,9 +348,12 @@ async def _write(
         event_hash=row["hash"],
     )
     await session.execute(
-        update(ChainHead)
-        .where(ChainHead.registrant_id == row["registrant_id"])
-        .values(sequence=row["sequence"], hash=row["hash"])
+        _ADVANCE_HEAD,
+        {
+            "head_registrant_id": row["registrant_id"],
+            "new_sequence": row["sequence"],
+            "new_hash": row["hash"],
+        },
     )
     await outbox.publish(
         session,
@@ -322,20 +365,27 @@ async def _write(
     return row
 
 
-async def _lock_head(session: AsyncSession, registrant_id: uuid.UUID) -> tuple[int, str]:
-    """The registrant's chain head, locked until commit (SQLite: the write lock is held)."""
-    await session.execute(
-        dialect_insert(session)(ChainHead)
-        .values(registrant_id=registrant_id, sequence=0, hash=GENESIS_HASH)
-        .on_conflict_do_nothing(index_elements=["registrant_id"])
+def _lock_head_statement(dialect_insert_: Any) -> Any:
+    insert_head = dialect_insert_(ChainHead).values(
+        registrant_id=bindparam("head_registrant_id"), sequence=0, hash=GENESIS_HASH
     )
-    head = (
-        await session.execute(
-            select(ChainHead.sequence, ChainHead.hash)
-            .where(ChainHead.registrant_id == registrant_id)
-            .with_for_update()
-        )
-    ).one()
+    return insert_head.on_conflict_do_update(
+        index_elements=["registrant_id"], set_={"sequence": ChainHead.sequence}
+    ).returning(ChainHead.sequence, ChainHead.hash)
+
+
+_LOCK_HEAD = {"postgresql": _lock_head_statement(pg_insert),
+              "sqlite": _lock_head_statement(sqlite_insert)}  # fmt: skip
+
+
+async def _lock_head(session: AsyncSession, registrant_id: uuid.UUID) -> tuple[int, str]:
+    """The registrant's chain head, locked until commit (SQLite: the write lock is held).
+
+    One statement: the genesis head is inserted if there is none; otherwise the head is
+    "updated" to itself, which locks it as ``SELECT ... FOR UPDATE`` would and returns it.
+    """
+    statement = _LOCK_HEAD[dialect_name(session)]
+    head = (await session.execute(statement, {"head_registrant_id": registrant_id})).one()
     return int(head[0]), str(head[1])
 
 
@@ -345,7 +395,7 @@ async def _insert_postings(
     if not changes:
         return
     await session.execute(
-        insert(Posting),
+        _INSERT_POSTINGS,
         [
             {
                 "event_id": row["id"],
