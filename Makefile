@@ -12,7 +12,7 @@ PORT ?= 8000
 # serially (tests mostly wait on the databases). PYTEST_ARGS= runs it serially.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint format openapi constraints clean
+.PHONY: run test lint format openapi constraints clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,15 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+
+# The benchmark (issue 3; not part of make test): the service against a bare ASGI floor under
+# wrk, batch ingest and csledger verify, on PostgreSQL at BENCH_SERVER_URL (a database there is
+# created and dropped). Needs wrk: apt-get install -y wrk. See bench/README.md.
+BENCH_SERVER_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+BENCH_DURATION ?= 20
+BENCH_ARGS ?=
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --server-url $(BENCH_SERVER_URL) --duration $(BENCH_DURATION) $(BENCH_ARGS)
 
 # Rewrite the code in the house style, then fix what ruff can.
 format: $(STAMP)

@@ -1,0 +1,159 @@
+"""The table the run prints, and the figures it writes into bench/README.md."""
+
+import os
+import platform
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.load import LoadResult
+
+START_MARK = "<!-- bench:figures:start -->"
+END_MARK = "<!-- bench:figures:end -->"
+_MIB = 1024
+WORKER_RSS_TARGET_MIB = 300
+
+
+@dataclass(frozen=True, slots=True)
+class AppendRow:
+    scenario: str
+    target_ratio: float
+    service: LoadResult
+    service_rss_kib: int
+    floor: LoadResult
+    floor_rss_kib: int
+
+    @property
+    def ratio(self) -> float:
+        return self.service.ok_per_second / self.floor.ok_per_second
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFigures:
+    events: int
+    requests: int
+    seconds: float
+    streams: int
+    peak_rss_kib: int
+    target_per_second: float = 10_000
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyFigures:
+    events: int
+    seconds: float
+    peak_rss_kib: int
+    generate_seconds: float
+    output: str
+    target_per_second: float = 100_000
+    target_rss_mib: float = 300
+
+    @property
+    def per_second(self) -> float:
+        return self.events / self.seconds
+
+
+@dataclass(slots=True)
+class Figures:
+    appends: list[AppendRow] = field(default_factory=list)
+    batch: BatchFigures | None = None
+    verify: VerifyFigures | None = None
+    started: datetime = field(default_factory=lambda: datetime.now(UTC))
+    command: str = ""
+
+
+def _mib(kib: int) -> str:
+    return f"{kib / _MIB:.0f} MiB"
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "MISSED"
+
+
+def table(figures: Figures) -> str:
+    """A Markdown table: one row per measured thing, with its target and whether it is met."""
+    lines = [
+        "| scenario | events/s | p50 | p99 | peak RSS per worker | ratio to floor | target |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for row in figures.appends:
+        lines.append(_load_line(f"floor: {row.scenario}", row.floor, row.floor_rss_kib, "", ""))
+        ratio = f"{row.ratio:.2f}"
+        rss_ok = row.service_rss_kib <= WORKER_RSS_TARGET_MIB * _MIB
+        target = (
+            f">= {row.target_ratio} ({_met(row.ratio >= row.target_ratio)}); "
+            f"RSS <= {WORKER_RSS_TARGET_MIB} MiB ({_met(rss_ok)})"
+        )
+        lines.append(_load_line(row.scenario, row.service, row.service_rss_kib, ratio, target))
+    if figures.batch is not None:
+        batch = figures.batch
+        met = _met(batch.per_second >= batch.target_per_second)
+        target = f">= {batch.target_per_second:,.0f}/s ({met})"
+        lines.append(
+            f"| batch ingest, {batch.requests} x 1,000 events, {batch.streams} in flight "
+            f"| {batch.per_second:,.0f} | | | {_mib(batch.peak_rss_kib)} | | {target} |"
+        )
+    if figures.verify is not None:
+        verify = figures.verify
+        ok = verify.per_second >= verify.target_per_second
+        rss_ok = verify.peak_rss_kib <= verify.target_rss_mib * _MIB
+        lines.append(
+            f"| csledger verify, {verify.events:,} events | {verify.per_second:,.0f} | | "
+            f"| {_mib(verify.peak_rss_kib)} (the command) | "
+            f"| >= {verify.target_per_second:,.0f}/s ({_met(ok)}); "
+            f"<= {verify.target_rss_mib:.0f} MiB ({_met(rss_ok)}) |"
+        )
+    return "\n".join(lines)
+
+
+def _load_line(name: str, result: LoadResult, rss_kib: int, ratio: str, target: str) -> str:
+    failed = result.non_2xx + result.socket_errors
+    note = f" ({failed} failed)" if failed else ""
+    return (
+        f"| {name}{note} | {result.ok_per_second:,.0f} | {result.p50_ms:.1f} ms "
+        f"| {result.p99_ms:.1f} ms | {_mib(rss_kib)} | {ratio} | {target} |"
+    )
+
+
+def machine() -> str:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kib = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            memory_kib = int(line.split()[1])
+    return (
+        f"{os.cpu_count()} CPUs (nproc), {cpu}, {memory_kib / _MIB / _MIB:.1f} GiB memory, "
+        f"Linux {platform.release()}, Python {platform.python_version()}"
+    )
+
+
+def figures_section(figures: Figures) -> str:
+    when = figures.started.strftime("%Y-%m-%d %H:%M UTC")
+    lines = [START_MARK, f"Last run: {when}", "", f"Machine: {machine()}", "",
+             f"Command: `{figures.command}` (what `make bench` runs)", "",
+             table(figures)]  # fmt: skip
+    if figures.verify is not None:
+        lines += ["", f"`csledger verify` printed: `{figures.verify.output}`; generating the "
+                  f"chain took {figures.verify.generate_seconds:.0f} s."]  # fmt: skip
+    return "\n".join([*lines, END_MARK])
+
+
+def write_readme(path: Path, figures: Figures) -> None:
+    """Replace the figures between the marks (or append them) in ``path``."""
+    section = figures_section(figures)
+    text = path.read_text() if path.exists() else ""
+    pattern = re.compile(re.escape(START_MARK) + ".*?" + re.escape(END_MARK), re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text)
+    else:
+        text = text.rstrip("\n") + ("\n\n" if text else "") + section + "\n"
+    path.write_text(text)
