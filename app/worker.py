@@ -132,6 +132,14 @@ class Worker:
             return True
         return await self.dispatch_once()
 
+    async def run_until_idle(self) -> int:
+        """Schedule the periodic jobs, then run jobs and messages until none is due."""
+        await self.schedule_periodic()
+        done = 0
+        while await self.run_once():
+            done += 1
+        return done
+
     async def dispatch_once(self) -> bool:
         async with self.database.transaction() as session:
             message = await outbox.dispatch_next(session, self.subscribers, now=self.clock.now())

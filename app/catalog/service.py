@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
+from app.auth.scoping import within_registrants
 from app.catalog.models import Lot, Product, ProductIngredient
 from app.catalog.schemas import LotCreate, ProductCreate
 from app.catalog.substances import CONTROLS
-from app.core.db import flush_unique
+from app.core.db import flush_unique, where_given
 from app.core.errors import NotFound
 from app.registry.service import get_registrant
 
@@ -88,19 +89,13 @@ def products_query(
     compound_code: str | None,
     dosage_form: str | None,
 ) -> Select[Product]:
-    statement = select(Product)
-    if registrant_id is not None:
-        principal.ensure_registrant(registrant_id)
-        statement = statement.where(Product.registrant_id == registrant_id)
-    elif not principal.all_registrants:
-        statement = statement.where(Product.registrant_id.in_(principal.registrant_ids))
-    if ndc:
-        statement = statement.where(Product.ndc == ndc)
-    if compound_code:
-        statement = statement.where(Product.compound_code == compound_code)
-    if dosage_form:
-        statement = statement.where(Product.dosage_form == dosage_form)
-    return statement
+    statement = within_registrants(select(Product), Product.registrant_id, principal, registrant_id)
+    return where_given(
+        statement,
+        (Product.ndc, ndc),
+        (Product.compound_code, compound_code),
+        (Product.dosage_form, dosage_form),
+    )
 
 
 async def create_lot(

@@ -10,9 +10,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, MetaData, Table, event
+from sqlalchemy import BigInteger, DateTime, MetaData, Select, Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
@@ -41,6 +41,7 @@ NAMING_CONVENTION = {
 }
 
 _WRITE_OPTION = "csledger_write"
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 
 
 class Base(DeclarativeBase):
@@ -180,3 +181,11 @@ def dialect_name(session: AsyncSession) -> str:
 def dialect_insert(session: AsyncSession) -> Any:
     """The dialect's INSERT construct, which knows ``on_conflict_do_nothing/do_update``."""
     return pg_insert if dialect_name(session) == "postgresql" else sqlite_insert
+
+
+def where_given(statement: S, *filters: tuple[Any, object | None]) -> S:
+    """``statement`` narrowed by ``column == value`` for each filter whose value was given."""
+    for column, value in filters:
+        if value is not None:
+            statement = statement.where(column == value)
+    return statement

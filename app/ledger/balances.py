@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.db import Quantity, dialect_insert, table_of
+from app.core.db import Quantity, dialect_insert, table_of, where_given
 from app.core.errors import Conflict
 from app.ledger.models import Balance, Posting
 
@@ -99,13 +99,12 @@ async def current(
     product_id: uuid.UUID | None = None,
 ) -> list[Balance]:
     statement = select(Balance).where(Balance.registrant_id == registrant_id)
-    for column, value in (
+    statement = where_given(
+        statement,
         (Balance.location_id, location_id),
         (Balance.lot_id, lot_id),
         (Balance.product_id, product_id),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    )
     statement = statement.order_by(Balance.location_id, Balance.lot_id)
     return list((await session.scalars(statement)).all())
 
@@ -127,12 +126,11 @@ async def as_of(
         .group_by(Posting.location_id, Posting.lot_id, Posting.product_id)
         .order_by(Posting.location_id, Posting.lot_id)
     )
-    for column, value in (
+    statement = where_given(
+        statement,
         (Posting.location_id, location_id),
         (Posting.lot_id, lot_id),
         (Posting.product_id, product_id),
-    ):
-        if value is not None:
-            statement = statement.where(column == value)
+    )
     rows = (await session.execute(statement)).all()
     return [(row[0], row[1], row[2], row[3]) for row in rows if row[3] != 0]

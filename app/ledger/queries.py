@@ -9,6 +9,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
+from app.auth.scoping import within_registrants
+from app.core.db import where_given
 from app.core.errors import NotFound
 from app.ledger.models import LedgerEvent, WitnessConfirmation
 from app.ledger.schemas import EventOut, WitnessStatus
@@ -68,22 +70,17 @@ def events_query(
     occurred_from: datetime | None,
     occurred_to: datetime | None,
 ) -> Select[LedgerEvent]:
-    statement = select(LedgerEvent)
-    if registrant_id is not None:
-        principal.ensure_registrant(registrant_id)
-        statement = statement.where(LedgerEvent.registrant_id == registrant_id)
-    elif not principal.all_registrants:
-        statement = statement.where(LedgerEvent.registrant_id.in_(principal.registrant_ids))
-    equal_filters = (
+    statement = within_registrants(
+        select(LedgerEvent), LedgerEvent.registrant_id, principal, registrant_id
+    )
+    statement = where_given(
+        statement,
         (LedgerEvent.type, type),
         (LedgerEvent.location_id, location_id),
         (LedgerEvent.lot_id, lot_id),
         (LedgerEvent.product_id, product_id),
         (LedgerEvent.patient_id, patient_id),
     )
-    for column, value in equal_filters:
-        if value is not None:
-            statement = statement.where(column == value)
     if occurred_from is not None:
         statement = statement.where(LedgerEvent.occurred_at >= occurred_from)
     if occurred_to is not None:

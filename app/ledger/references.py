@@ -18,6 +18,9 @@ from app.core.errors import AppError, FieldError
 from app.registry.models import Location, Patient, Registrant, Staff
 
 Model = TypeVar("Model", Location, Lot, Patient, Staff, Product)
+_NAMES: dict[type, str] = {
+    Location: "location", Lot: "lot", Patient: "patient", Staff: "staff member", Product: "product",
+}  # fmt: skip
 
 
 class InvalidReference(AppError):
@@ -42,7 +45,7 @@ async def owned(
 ) -> Model:
     row = await session.get(model, row_id)
     if row is None or row.registrant_id != registrant_id:
-        raise invalid(pointer, model.__tablename__.rstrip("s"))
+        raise invalid(pointer, _NAMES.get(model, "record"))
     return row
 
 

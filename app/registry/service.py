@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
+from app.auth.scoping import within_registrants
 from app.core.changes import apply_changes, sent_changes
-from app.core.db import flush_unique
+from app.core.db import flush_unique, where_given
 from app.core.errors import InvalidInput, NotFound
 from app.core.revisions import record_revision
 from app.registry import schemas
@@ -83,16 +84,13 @@ async def get_registrant(
 def registrants_query(
     principal: Principal, *, kind: str | None, state: str | None, dea_number: str | None
 ) -> Select[Registrant]:
-    statement = select(Registrant)
-    if not principal.all_registrants:
-        statement = statement.where(Registrant.id.in_(principal.registrant_ids))
-    if kind:
-        statement = statement.where(Registrant.kind == kind)
-    if state:
-        statement = statement.where(Registrant.state == state.upper())
-    if dea_number:
-        statement = statement.where(Registrant.dea_number == dea_number.upper())
-    return statement
+    statement = within_registrants(select(Registrant), Registrant.id, principal, None)
+    return where_given(
+        statement,
+        (Registrant.kind, kind),
+        (Registrant.state, state and state.upper()),
+        (Registrant.dea_number, dea_number and dea_number.upper()),
+    )
 
 
 _REGISTRANT_REQUIRED = frozenset(
@@ -178,11 +176,7 @@ def locations_query(
 ) -> Select[Location]:
     principal.ensure_registrant(registrant_id)
     statement = select(Location).where(Location.registrant_id == registrant_id)
-    if kind:
-        statement = statement.where(Location.kind == kind)
-    if active is not None:
-        statement = statement.where(Location.active == active)
-    return statement
+    return where_given(statement, (Location.kind, kind), (Location.active, active))
 
 
 async def update_location(
@@ -253,13 +247,9 @@ def staff_query(
 ) -> Select[Staff]:
     principal.ensure_registrant(registrant_id)
     statement = select(Staff).where(Staff.registrant_id == registrant_id)
-    if role:
-        statement = statement.where(Staff.role == role)
-    if active is not None:
-        statement = statement.where(Staff.active == active)
-    if subject:
-        statement = statement.where(Staff.subject == subject)
-    return statement
+    return where_given(
+        statement, (Staff.role, role), (Staff.active, active), (Staff.subject, subject)
+    )
 
 
 async def update_staff(
@@ -377,15 +367,8 @@ def patients_query(
     principal: Principal, *, registrant_id: uuid.UUID | None, external_id: str | None
 ) -> Select[Patient]:
     principal.require(Permission.patients)
-    statement = select(Patient)
-    if registrant_id is not None:
-        principal.ensure_registrant(registrant_id)
-        statement = statement.where(Patient.registrant_id == registrant_id)
-    elif not principal.all_registrants:
-        statement = statement.where(Patient.registrant_id.in_(principal.registrant_ids))
-    if external_id:
-        statement = statement.where(Patient.external_id == external_id)
-    return statement
+    statement = within_registrants(select(Patient), Patient.registrant_id, principal, registrant_id)
+    return where_given(statement, (Patient.external_id, external_id))
 
 
 async def update_patient(

@@ -104,10 +104,7 @@ async def test_expired_keys_are_forgotten_and_purged_by_the_worker(
     body = registrant_body()
     await client.post("/v1/registrants", json=body, headers=_headers(admin_token, "k-6"))
     clock.advance(timedelta(hours=app.state.settings.idempotency_ttl_hours, seconds=1))
-    worker = Worker(app.state.database, app.state.settings, clock)
-    await worker.schedule_periodic()
-    while await worker.run_once():
-        pass
+    await Worker(app.state.database, app.state.settings, clock).run_until_idle()
     assert await _count(database_url, IdempotencyRecord) == 0
     again = await client.post("/v1/registrants", json=body, headers=_headers(admin_token, "k-6"))
     assert again.status_code == 409

@@ -34,8 +34,7 @@ async def test_subscribers_get_each_message_in_order(app, clock):
         periodic=(),
         subscribers={"t": [subscriber]},
     )
-    while await worker.run_once():
-        pass
+    await worker.run_until_idle()
     assert received == [("t", {"n": 0}), ("t", {"n": 1}), ("t", {"n": 2})]
 
 

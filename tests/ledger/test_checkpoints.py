@@ -23,10 +23,7 @@ async def _checkpoints(clinic) -> list[dict[str, Any]]:
 
 
 async def _sign(app, clock) -> None:
-    worker = Worker(app.state.database, app.state.settings, clock)
-    await worker.schedule_periodic()
-    while await worker.run_once():
-        pass
+    await Worker(app.state.database, app.state.settings, clock).run_until_idle()
 
 
 async def test_the_worker_signs_the_tree_once_per_size(clinic, app, clock):

@@ -20,10 +20,7 @@ async def _verify(app, clinic):
 
 
 async def _run_worker(app, clock) -> None:
-    worker = Worker(app.state.database, app.state.settings, clock)
-    await worker.schedule_periodic()
-    while await worker.run_once():
-        pass
+    await Worker(app.state.database, app.state.settings, clock).run_until_idle()
 
 
 def test_the_running_root_is_the_tree_root():
