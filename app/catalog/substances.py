@@ -1,6 +1,5 @@
 """Facts about the controlled substances and how their products are counted."""
 
-from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -20,9 +19,6 @@ CONTROLS: dict[Substance, Controlled] = {
     Substance.ketamine: Controlled(dea_code="7285", schedule="3N"),
     Substance.esketamine: Controlled(dea_code="7285", schedule="3N"),
 }
-
-KETAMINE_HCL_BASE_FRACTION = Decimal("0.8674")
-"""1 g of ketamine hydrochloride contains 0.8674 g of ketamine base (DOMAIN.md)."""
 
 
 class DosageForm(StrEnum):
@@ -62,8 +58,3 @@ STRENGTH_UNIT_OF_INVENTORY_UNIT: dict[InventoryUnit, str] = {
     InventoryUnit.g: "mg/g",
 }
 """Strength as the label states it is mg per inventory unit, so one number serves both."""
-
-
-def base_mg(mg: Decimal, basis: StrengthBasis) -> Decimal:
-    """mg of ketamine base in ``mg`` stated on the given basis."""
-    return mg if basis is StrengthBasis.base else mg * KETAMINE_HCL_BASE_FRACTION
