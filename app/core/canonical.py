@@ -43,8 +43,43 @@ def _default(value: Any) -> str:
     raise NotCanonical(f"{type(value).__name__} has no canonical form")
 
 
-def check(value: Any, path: str = "$") -> None:
+def check(value: Any) -> None:
     """Refuse what canonical JSON does not allow (floats, non-string keys, unknown types)."""
+    if not _allowed(value):
+        _explain(value, "$")  # the slow walk, for the path of what is wrong
+
+
+_PLAIN = frozenset({str, bool, type(None), uuid.UUID, date})
+
+
+def _allowed(value: Any) -> bool:
+    """Whether ``value`` has a canonical form: a fast walk on exact types, no messages.
+
+    Loops rather than ``all(...)`` and scalars tested in line: the write path checks every
+    event's body, and generators and calls are what it would cost."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or (type(item) not in _PLAIN and not _allowed(item)):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        for item in value:  # noqa: SIM110 - a loop, not all(): see above
+            if type(item) not in _PLAIN and not _allowed(item):
+                return False
+        return True
+    if kind is int:
+        return bool(_INT64_MIN <= value <= _INT64_MAX)
+    if isinstance(value, datetime):
+        return value.tzinfo is not None
+    # Subclasses (a driver's UUID, a str enum) have the canonical form of their base; floats and
+    # anything else go to the slow walk, which says what and where.
+    return isinstance(value, uuid.UUID | date | str)
+
+
+def _explain(value: Any, path: str) -> None:
     if isinstance(value, bool) or value is None or isinstance(value, str):
         return
     if isinstance(value, int):
@@ -57,10 +92,10 @@ def check(value: Any, path: str = "$") -> None:
         for key, item in value.items():
             if not isinstance(key, str):
                 raise NotCanonical(f"{path}: object keys must be strings")
-            check(item, f"{path}.{key}")
+            _explain(item, f"{path}.{key}")
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            check(item, f"{path}[{index}]")
+            _explain(item, f"{path}[{index}]")
     elif isinstance(value, datetime):
         if value.tzinfo is None:
             raise NotCanonical(f"{path}: timestamps must be timezone-aware")

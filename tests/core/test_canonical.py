@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.core import canonical
 from app.core.canonical import NotCanonical, canonical_json, canonical_json_unchecked
 
 aware_datetimes = st.datetimes(
@@ -78,3 +79,47 @@ def test_non_ascii_is_kept_as_utf8():
 def test_what_has_no_canonical_form_is_refused(value):
     with pytest.raises(NotCanonical):
         canonical_json(value)
+
+
+uncanonical = st.one_of(
+    st.floats(allow_nan=True),
+    st.integers(min_value=2**63),
+    st.integers(max_value=-(2**63) - 1),
+    st.binary(max_size=2),
+    st.datetimes(),  # naive
+)
+mixed_documents = st.recursive(
+    st.one_of(scalars, uncanonical),
+    lambda children: st.one_of(
+        st.lists(children, max_size=4),
+        st.tuples(children, children),
+        st.dictionaries(st.one_of(st.text(), st.integers()), children, max_size=4),
+    ),
+    max_leaves=20,
+)
+
+
+def refuses(value):
+    try:
+        canonical_json(value)
+    except NotCanonical:
+        return True
+    return False
+
+
+def refused_slowly(value):
+    try:
+        canonical._explain(value, "$")
+    except NotCanonical:
+        return True
+    return False
+
+
+@given(mixed_documents)
+def test_the_fast_check_refuses_exactly_what_the_explaining_walk_refuses(document):
+    assert refuses(document) == refused_slowly(document)
+
+
+def test_a_refusal_names_where_the_value_is():
+    with pytest.raises(NotCanonical, match=r"^\$\.outer\[1\]\.q: floats are not allowed"):
+        canonical_json({"outer": ["fine", {"q": 0.5}]})
