@@ -6,12 +6,14 @@ later tries to write fails at once with "database is locked" under a second writ
 waiting for the busy timeout. Reads stay deferred so they never wait for writers (WAL).
 """
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 
+import orjson
 from sqlalchemy import BigInteger, DateTime, MetaData, Select, Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -106,15 +108,26 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def json_text(value: Any) -> str:
+    """JSON columns' text: orjson's (compact UTF-8, several times faster than the json
+    module's); the json module only for what orjson declines, such as integers over 64 bits."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
+    json_options: dict[str, Any] = {"json_serializer": json_text}
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url)
+        engine = create_async_engine(settings.database_url, **json_options)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         pool_pre_ping=True,
+        **json_options,
     )
 
 
