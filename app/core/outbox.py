@@ -19,13 +19,13 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
-    insert,
     select,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.bulk import insert_rows
 from app.core.db import Base, UTCDateTime, table_of
 
 LEDGER_EVENT_APPENDED = "ledger.event_appended"
@@ -47,10 +47,6 @@ class OutboxMessage(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
-_INSERT_MESSAGE = insert(table_of(OutboxMessage))
-"""Built once: cheaper than a statement made per message."""
-
-
 @dataclass(frozen=True, slots=True)
 class Message:
     id: int
@@ -62,6 +58,17 @@ class Message:
 Subscriber = Callable[[AsyncSession, Message], Awaitable[None]]
 
 
+def message(
+    *,
+    topic: str,
+    payload: dict[str, Any],
+    now: datetime,
+    registrant_id: uuid.UUID | None = None,
+) -> dict[str, Any]:
+    """The row of a message. Payloads carry ids, never patient data."""
+    return {"registrant_id": registrant_id, "topic": topic, "payload": payload, "created_at": now}
+
+
 async def publish(
     session: AsyncSession,
     *,
@@ -70,11 +77,15 @@ async def publish(
     now: datetime,
     registrant_id: uuid.UUID | None = None,
 ) -> None:
-    """Write a message in the caller's transaction. Payloads carry ids, never patient data."""
-    await session.execute(
-        _INSERT_MESSAGE,
-        {"registrant_id": registrant_id, "topic": topic, "payload": payload, "created_at": now},
+    """Write a message in the caller's transaction."""
+    await publish_all(
+        session, [message(topic=topic, payload=payload, now=now, registrant_id=registrant_id)]
     )
+
+
+async def publish_all(session: AsyncSession, messages: Sequence[dict[str, Any]]) -> None:
+    """Write rows made by :func:`message`, in one statement, in the caller's transaction."""
+    await insert_rows(session, table_of(OutboxMessage), messages)
 
 
 async def dispatch_next(

@@ -2,16 +2,18 @@
 
 A removal is ``UPDATE ... SET quantity = quantity - q WHERE ... AND quantity >= q``: of two
 concurrent writers that would together take a balance below zero, one updates no row and is
-refused, without either reading the balance first.
+refused, without either reading the balance first. A batch locks the rows it touches once
+instead, and changes them in memory (:class:`HeldBook`).
 """
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Quantity, dialect_insert, table_of, where_given
@@ -38,24 +40,130 @@ _TAKE = (
 """Built once, not per call (see app.ledger.service)."""
 
 
+_ADD_TO = (
+    update(table_of(Balance))
+    .where(
+        Balance.location_id == bindparam("add_location_id"),
+        Balance.lot_id == bindparam("add_lot_id"),
+    )
+    .values(quantity=Balance.quantity + bindparam("delta", type_=Quantity()))
+)
+
+Key = tuple[uuid.UUID, uuid.UUID]
+"""(location, lot): one balance row."""
+
+
 @dataclass(frozen=True, slots=True)
 class Change:
     """A signed change to the balance of one (location, lot)."""
 
+    registrant_id: uuid.UUID
     location_id: uuid.UUID
     lot_id: uuid.UUID
     product_id: uuid.UUID
     delta: Decimal
 
+    @property
+    def key(self) -> Key:
+        return self.location_id, self.lot_id
 
-async def apply(session: AsyncSession, *, registrant_id: uuid.UUID, changes: list[Change]) -> None:
-    """Apply ``changes``, locking their rows in one global order (by location, then lot), so
-    two movements touching the same rows in opposite orders never deadlock."""
-    for change in sorted(changes, key=lambda c: (c.location_id.int, c.lot_id.int)):
-        if change.delta < 0:
-            await _take(session, change)
-        elif change.delta > 0:
-            await _add(session, registrant_id, change)
+
+def lock_order(key: Key) -> tuple[int, int]:
+    """The one global order in which balance rows are locked (PostgreSQL sorts uuids alike), so
+    two writers touching the same rows never deadlock."""
+    return key[0].int, key[1].int
+
+
+def _insufficient(change: Change) -> "InsufficientStock":
+    return InsufficientStock(
+        f"not enough of lot {change.lot_id} at location {change.location_id} "
+        f"to take {-change.delta}"
+    )
+
+
+class Book(Protocol):
+    """How an append changes balances: refuse a removal below zero, write the rest."""
+
+    async def apply(self, changes: list[Change]) -> None: ...
+
+    async def store(self) -> None: ...
+
+
+class ConditionalBook:
+    """One append: each change a conditional update, sent at once."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def apply(self, changes: list[Change]) -> None:
+        for change in sorted(changes, key=lambda c: lock_order(c.key)):
+            if change.delta < 0:
+                await _take(self._session, change)
+            elif change.delta > 0:
+                await _add(self._session, change)
+
+    async def store(self) -> None:
+        """Nothing is pending: every change was written when applied."""
+
+
+class HeldBook:
+    """Many appends in one transaction: the rows they touch are locked once (``hold``), changed
+    in memory in order, refused exactly when a conditional update would be, and written once.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._quantity: dict[Key, Decimal] = {}
+        """Each held row's quantity now."""
+        self._pending: dict[Key, Change] = {}
+        """Per row, the net change not yet written."""
+
+    async def hold(self, changes: Iterable[Change]) -> None:
+        """Lock the rows ``changes`` touch, creating at zero those there are none of, all in
+        lock order: a batch takes every balance lock it needs before any chain head, as a
+        single append does, or the two could deadlock."""
+        wanted = {c.key: c for c in changes if c.key not in self._quantity}
+        if not wanted:
+            return
+        ordered = [wanted[key] for key in sorted(wanted, key=lock_order)]
+        await self._session.execute(
+            dialect_insert(self._session)(Balance)
+            .values([{"registrant_id": c.registrant_id, "location_id": c.location_id,
+                      "lot_id": c.lot_id, "product_id": c.product_id, "quantity": Decimal(0)}
+                     for c in ordered])
+            .on_conflict_do_nothing(index_elements=["location_id", "lot_id"])
+        )  # fmt: skip
+        statement = (
+            select(Balance.location_id, Balance.lot_id, Balance.quantity)
+            .where(tuple_(Balance.location_id, Balance.lot_id).in_(list(wanted)))
+            .order_by(Balance.location_id, Balance.lot_id)
+            .with_for_update()
+        )
+        for location_id, lot_id, quantity in await self._session.execute(statement):
+            self._quantity[(location_id, lot_id)] = quantity
+
+    async def apply(self, changes: list[Change]) -> None:
+        for change in sorted(changes, key=lambda c: lock_order(c.key)):
+            if change.key not in self._quantity:  # not foreseen by the batch: held late
+                await self.hold([change])
+            after = self._quantity[change.key] + change.delta
+            if after < 0:
+                raise _insufficient(change)
+            self._quantity[change.key] = after
+            pending = self._pending.get(change.key)
+            self._pending[change.key] = (
+                replace(change, delta=pending.delta + change.delta) if pending else change
+            )
+
+    async def store(self) -> None:
+        updates = [
+            {"add_location_id": c.location_id, "add_lot_id": c.lot_id, "delta": c.delta}
+            for c in self._pending.values()
+            if c.delta != 0
+        ]
+        self._pending = {}
+        if updates:
+            await self._session.execute(_ADD_TO, updates)
 
 
 async def _take(session: AsyncSession, change: Change) -> None:
@@ -68,15 +176,12 @@ async def _take(session: AsyncSession, change: Change) -> None:
         },
     )
     if result.rowcount != 1:
-        raise InsufficientStock(
-            f"not enough of lot {change.lot_id} at location {change.location_id} "
-            f"to take {-change.delta}"
-        )
+        raise _insufficient(change)
 
 
-async def _add(session: AsyncSession, registrant_id: uuid.UUID, change: Change) -> None:
+async def _add(session: AsyncSession, change: Change) -> None:
     insert = dialect_insert(session)(Balance).values(
-        registrant_id=registrant_id,
+        registrant_id=change.registrant_id,
         location_id=change.location_id,
         lot_id=change.lot_id,
         product_id=change.product_id,

@@ -160,3 +160,51 @@ def verify_consistency(
         fn >>= 1
         sn >>= 1
     return sn == 0 and fr == old_root and sr == new_root
+
+
+def peaks(size: int) -> list[Node]:
+    """The complete subtrees a tree of ``size`` leaves is made of, largest (leftmost) first.
+
+    Every node a later leaf completes has, as its left child, either one of these or a node
+    completed after them.
+    """
+    found, start = [], 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            found.append((level, start >> level))
+            start += 1 << level
+    return found
+
+
+class RunningRoot:
+    """The RFC 9162 root of a growing list of leaves, from O(log n) complete subtrees."""
+
+    def __init__(self, peaks: list[tuple[int, bytes]] | None = None) -> None:
+        self.peaks: list[tuple[int, bytes]] = list(peaks or [])
+        """(size, hash) of the complete subtrees so far, sizes strictly decreasing."""
+
+    def add(self, leaf_data: bytes) -> None:
+        self.push(1, leaf_hash(leaf_data))
+
+    def push(self, size: int, value: bytes) -> None:
+        """Append a complete subtree of ``size`` leaves (a power of two, at most the size of
+        the last one pushed), merging equal neighbours as the tree does."""
+        while self.peaks and self.peaks[-1][0] == size:
+            left_size, left = self.peaks.pop()
+            size, value = left_size + size, node_hash(left, value)
+        self.peaks.append((size, value))
+
+    def root(self) -> bytes:
+        if not self.peaks:
+            return EMPTY_ROOT
+        value = self.peaks[-1][1]
+        for _, left in reversed(self.peaks[:-1]):
+            value = node_hash(left, value)
+        return value
+
+    def extended(self, peaks: list[tuple[int, bytes]]) -> "RunningRoot":
+        """A copy with ``peaks`` (smaller than every one here) pushed after these."""
+        tree = RunningRoot(self.peaks)
+        for size, value in peaks:
+            tree.push(size, value)
+        return tree

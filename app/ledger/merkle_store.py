@@ -4,10 +4,11 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from sqlalchemy import String, and_, insert, or_, select
+from sqlalchemy import String, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.bulk import insert_rows
 from app.core.db import Base, table_of
 from app.ledger import merkle
 
@@ -25,44 +26,74 @@ class MerkleNode(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-_INSERT_NODES = insert(table_of(MerkleNode))
-
-
 async def _fetch(
     session: AsyncSession, registrant_id: uuid.UUID, nodes: Iterable[merkle.Node]
 ) -> dict[merkle.Node, bytes]:
-    wanted = set(nodes)
+    found = await _fetch_many(session, {(registrant_id, level, index) for level, index in nodes})
+    return {(level, index): value for (_, level, index), value in found.items()}
+
+
+async def _fetch_many(
+    session: AsyncSession, wanted: set[tuple[uuid.UUID, int, int]]
+) -> dict[tuple[uuid.UUID, int, int], bytes]:
+    """Stored nodes by (registrant, level, index), in one query; all of them must exist."""
     if not wanted:
         return {}
-    statement = select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
-        MerkleNode.registrant_id == registrant_id,
-        or_(*(and_(MerkleNode.level == lv, MerkleNode.index == ix) for lv, ix in wanted)),
-    )
-    found = {(lv, ix): bytes.fromhex(h) for lv, ix, h in await session.execute(statement)}
+    key = tuple_(MerkleNode.registrant_id, MerkleNode.level, MerkleNode.index)
+    statement = select(MerkleNode.registrant_id, MerkleNode.level, MerkleNode.index,
+                       MerkleNode.hash).where(key.in_(wanted))  # fmt: skip
+    found = {(rid, lv, ix): bytes.fromhex(h) for rid, lv, ix, h in await session.execute(statement)}
     missing = wanted - found.keys()
     if missing:
-        raise LookupError(f"Merkle nodes missing: {sorted(missing)[:5]}")
+        raise LookupError(f"Merkle nodes missing: {sorted(missing, key=str)[:5]}")
     return found
 
 
-async def add_leaf(
-    session: AsyncSession, *, registrant_id: uuid.UUID, index: int, event_hash: str
-) -> None:
-    """Store leaf ``index`` and every subtree it completes."""
-    completed = merkle.nodes_completed_by(index)
-    known = await _fetch(session, registrant_id, merkle.needed_for(completed))
-    rows = []
-    for level, position in completed:
-        if level == 0:
-            value = merkle.leaf_hash(bytes.fromhex(event_hash))
-        else:
-            value = merkle.node_hash(
-                known[(level - 1, 2 * position)], known[(level - 1, 2 * position + 1)]
-            )
-        known[(level, position)] = value
-        rows.append({"registrant_id": registrant_id, "level": level, "index": position,
-                     "hash": value.hex()})  # fmt: skip
-    await session.execute(_INSERT_NODES, rows)
+class Growth:
+    """The leaves one transaction appends to a registrant's tree, hashed in memory.
+
+    Starts from the stored peaks of the tree as it was (one query); every node the new leaves
+    complete is computed from those and from nodes completed before it (see ``merkle.peaks``).
+    """
+
+    def __init__(self, registrant_id: uuid.UUID, size: int, peaks: dict[merkle.Node, bytes]):
+        self.registrant_id = registrant_id
+        self.size = size
+        self._known = peaks
+        self._rows: list[dict[str, object]] = []
+
+    @classmethod
+    async def start(
+        cls, session: AsyncSession, sizes: dict[uuid.UUID, int]
+    ) -> dict[uuid.UUID, "Growth"]:
+        """The growth of each registrant's tree from its size now, the peaks in one query."""
+        peaks = await _fetch_many(session, {(registrant_id, level, index)
+                                            for registrant_id, size in sizes.items()
+                                            for level, index in merkle.peaks(size)})  # fmt: skip
+        known: dict[uuid.UUID, dict[merkle.Node, bytes]] = {rid: {} for rid in sizes}
+        for (registrant_id, level, index), value in peaks.items():
+            known[registrant_id][(level, index)] = value
+        return {rid: cls(rid, size, known[rid]) for rid, size in sizes.items()}
+
+    def add(self, event_hash: str) -> None:
+        """Leaf ``size`` and every subtree it completes."""
+        known = self._known
+        for level, position in merkle.nodes_completed_by(self.size):
+            if level == 0:
+                value = merkle.leaf_hash(bytes.fromhex(event_hash))
+            else:
+                value = merkle.node_hash(
+                    known[(level - 1, 2 * position)], known[(level - 1, 2 * position + 1)]
+                )
+            known[(level, position)] = value
+            self._rows.append({"registrant_id": self.registrant_id, "level": level,
+                               "index": position, "hash": value.hex()})  # fmt: skip
+        self.size += 1
+
+    async def store(self, session: AsyncSession) -> None:
+        """Insert the nodes completed since the last call."""
+        await insert_rows(session, table_of(MerkleNode), self._rows)
+        self._rows = []
 
 
 async def compute(

@@ -13,7 +13,7 @@ from app.auth.scoping import within_registrants
 from app.core.db import where_given
 from app.core.errors import NotFound
 from app.ledger.models import LedgerEvent, WitnessConfirmation
-from app.ledger.schemas import EventOut, WitnessStatus
+from app.ledger.schemas import EventOut, EventReceipt, WitnessStatus
 from app.ledger.types import EventType
 
 _COLUMNS = tuple(column.key for column in LedgerEvent.__table__.columns)
@@ -37,16 +37,33 @@ async def confirmations_of(
 
 def event_out(row: Mapping[str, Any] | LedgerEvent, confirmed: list[uuid.UUID]) -> EventOut:
     values = dict(row) if isinstance(row, Mapping) else {c: getattr(row, c) for c in _COLUMNS}
-    named = {uuid.UUID(str(w)) for w in values["witness_ids"]}
-    if not named:
-        status = WitnessStatus.not_required
-    elif named <= set(confirmed):
-        status = WitnessStatus.witnessed
-    else:
-        status = WitnessStatus.unwitnessed
     return EventOut.model_validate(
-        values | {"witness_status": status, "confirmed_witness_ids": sorted(confirmed, key=str)}
+        values
+        | {
+            "witness_status": witness_status(values["witness_ids"], confirmed),
+            "confirmed_witness_ids": sorted(confirmed, key=str),
+        }
     )
+
+
+def receipt(row: Mapping[str, Any]) -> EventReceipt:
+    """The receipt of an event just appended (no witness has confirmed it yet)."""
+    return EventReceipt.model_validate(
+        {name: row[name] for name in _RECEIPT_FIELDS}
+        | {"witness_status": witness_status(row["witness_ids"], [])}
+    )
+
+
+_RECEIPT_FIELDS = tuple(name for name in EventReceipt.model_fields if name != "witness_status")
+
+
+def witness_status(witness_ids: Sequence[object], confirmed: Sequence[uuid.UUID]) -> WitnessStatus:
+    named = {uuid.UUID(str(w)) for w in witness_ids}
+    if not named:
+        return WitnessStatus.not_required
+    if named <= set(confirmed):
+        return WitnessStatus.witnessed
+    return WitnessStatus.unwitnessed
 
 
 async def get_event(

@@ -13,7 +13,7 @@ from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.core import jobs
 from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.errors import AppError, FieldError, NotFound
+from app.core.errors import NotFound
 from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import set_location
@@ -37,6 +37,7 @@ from app.ledger.schemas import (
     ConsistencyProofOut,
     EventCreate,
     EventOut,
+    EventReceipt,
     InclusionProofOut,
     VerificationCreate,
     VerificationOut,
@@ -76,7 +77,7 @@ class EventBatch(InputModel):
 
 
 class EventBatchOut(OutputModel):
-    items: list[EventOut]
+    items: list[EventReceipt]
 
 
 @router.post(
@@ -92,28 +93,13 @@ async def append_events(
     clock: ClockDep,
     settings: SettingsDep,
 ) -> EventBatchOut:
-    """Append up to 1,000 events, all or nothing; a refusal names the failing `index`."""
+    """Append up to 1,000 events, all or nothing; a refusal names the failing `index`.
+
+    Answers a receipt per event, in the order sent (each whole event is at
+    `GET /v1/ledger/events/{id}`)."""
     context = service.Context.of(principal, clock, settings)
-    rows = []
-    for index, event in enumerate(body.events):
-        try:
-            rows.append(await service.append(session, event, context))
-        except AppError as error:
-            raise _at_index(error, index) from error
-    return EventBatchOut(items=[queries.event_out(row, []) for row in rows])
-
-
-def _at_index(error: AppError, index: int) -> AppError:
-    prefix = f"#/events/{index}"
-    error.errors = [
-        FieldError(pointer=prefix + (e.pointer or "#").removeprefix("#"), detail=e.detail)
-        if e.pointer or not e.parameter
-        else e
-        for e in error.errors
-    ] or [FieldError(pointer=prefix, detail=error.detail)]  # no field named: point at the event
-    error.detail = f"events[{index}]: {error.detail}"
-    error.extra = error.extra | {"index": index}
-    return error
+    rows = await service.append_batch(session, body.events, context)
+    return EventBatchOut(items=[queries.receipt(row) for row in rows])
 
 
 @router.get("/ledger/events", response_model=Page[EventOut])

@@ -193,6 +193,22 @@ class EventOut(OutputModel):
     hash: str
 
 
+class EventReceipt(OutputModel):
+    """What a batch answers for each of its events, in the order sent: where the event landed
+    and what it broke. The whole event is at ``GET /v1/ledger/events/{id}``."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    sequence: int
+    type: EventType
+    occurred_at: datetime
+    recorded_at: datetime
+    is_record: bool
+    broken_rules: list[str]
+    witness_status: WitnessStatus
+    hash: str
+
+
 class BalanceOut(OutputModel):
     location_id: uuid.UUID
     lot_id: uuid.UUID

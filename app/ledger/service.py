@@ -4,60 +4,52 @@ One append is a handful of statements in the caller's transaction: load and chec
 weigh the compliance rules (refuse an instruction, flag a record), change the balances by
 conditional updates, then take the registrant's chain head (locked until commit), hash the
 event onto it and insert the event with its postings.
+
+A batch runs the same checks on each event in order, but loads the references of all of them
+at once, locks the balances and chain heads they touch once, and writes its rows in a few
+multi-row statements at the end: all or nothing, and a refusal names the failing event.
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
-from app.core import outbox
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import dialect_insert, dialect_name, table_of
-from app.core.errors import Conflict
-from app.ledger import balances, chain, merkle_store, rules, transfers
-from app.ledger.models import (
-    GENESIS_HASH,
-    ChainHead,
-    LedgerEvent,
-    Posting,
-    WitnessConfirmation,
-)
+from app.core.db import dialect_insert
+from app.core.errors import AppError, Conflict, FieldError
+from app.ledger import balances, rules, transfers
+from app.ledger.models import LedgerEvent, Posting, WitnessConfirmation
 from app.ledger.references import (
     EventReferences,
     Preloaded,
+    PreloadedMany,
+    Wanted,
     invalid,
     owned,
     owned_staff,
     preload,
+    preload_many,
     snapshot,
     staff_of_subject,
 )
 from app.ledger.schemas import EventCreate
 from app.ledger.types import DIRECTIONS, PERMISSION_OF, AdjustDirection, Direction, EventType
+from app.ledger.writes import PendingWrites
 from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.service import get_registrant
 
 _MG_QUANTUM = Decimal("0.001")
-# Built once: a statement made per call costs more Python than its round trip (its cache key is
-# recomputed and every value becomes a bound parameter object).
-_INSERT_EVENT = insert(table_of(LedgerEvent))
-_INSERT_POSTINGS = insert(table_of(Posting))
-_ADVANCE_HEAD = (
-    update(table_of(ChainHead))
-    .where(ChainHead.registrant_id == bindparam("head_registrant_id"))
-    .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash"))
-)
+_NONE = Decimal(0)
 
 
 class AlreadyReversed(Conflict):
@@ -81,32 +73,163 @@ class Context:
 
 async def append(session: AsyncSession, data: EventCreate, context: Context) -> dict[str, Any]:
     """Append one event; returns its row as a mapping of columns."""
-    loaded = await _preload(session, data, context)
-    registrant = await get_registrant(session, data.registrant_id, principal=context.principal)
-    context.principal.require(PERMISSION_OF[data.type])
-    if data.type is EventType.reversal:
-        return await _append_reversal(session, data, registrant, context)
-    refs = await _references(session, data, registrant, context, loaded.own_staff)
-    row = _new_row(data, refs, context)
-    changes = _changes(row, DIRECTIONS[data.type], data.adjust_direction)
-    return await _write(session, row, changes)
+    appender = Appender(session, context, balances.ConditionalBook(session))
+    row = await appender.add(data)
+    await appender.flush()
+    return row
 
 
-async def _preload(session: AsyncSession, data: EventCreate, context: Context) -> Preloaded:
-    """The caller's staff row, and what the checks read by id, in one round trip.
+async def append_batch(
+    session: AsyncSession, events: Sequence[EventCreate], context: Context
+) -> list[dict[str, Any]]:
+    """Append ``events`` in order, all or nothing; a refusal carries the failing ``index``."""
+    appender = Appender(session, context, balances.HeldBook(session))
+    await appender.prepare(events)
+    rows = []
+    for index, data in enumerate(events):
+        try:
+            rows.append(await appender.add(data))
+        except AppError as error:
+            raise _at_index(error, index) from error
+    await appender.flush()
+    return rows
 
-    Nothing is read for a registrant the caller cannot see: get_registrant refuses it next.
-    """
-    if not context.principal.sees(data.registrant_id):
-        return Preloaded(())
-    return await preload(
-        session,
-        registrant_id=data.registrant_id,
-        location_id=data.location_id,
-        to_location_id=data.to_location_id,
-        lot_id=data.lot_id,
-        patient_id=data.patient_id,
-        subject=context.principal.subject,
+
+def _at_index(error: AppError, index: int) -> AppError:
+    prefix = f"#/events/{index}"
+    error.errors = [
+        FieldError(pointer=prefix + (e.pointer or "#").removeprefix("#"), detail=e.detail)
+        if e.pointer or not e.parameter
+        else e
+        for e in error.errors
+    ] or [FieldError(pointer=prefix, detail=error.detail)]  # no field named: point at the event
+    error.detail = f"events[{index}]: {error.detail}"
+    error.extra = error.extra | {"index": index}
+    return error
+
+
+class Appender:
+    """Appends events in one transaction, through ``book`` for balances; call ``flush`` last."""
+
+    def __init__(self, session: AsyncSession, context: Context, book: balances.Book) -> None:
+        self._session = session
+        self._context = context
+        self._book = book
+        self._writes = PendingWrites(session)
+        self._batch: PreloadedMany | None = None
+        self._preloaded: Preloaded | None = None
+
+    async def prepare(self, events: Sequence[EventCreate]) -> None:
+        """For a batch (with a :class:`balances.HeldBook`): load what the events refer to and
+        lock the balances, then the chain heads, they touch, each in one order."""
+        assert isinstance(self._book, balances.HeldBook)
+        principal = self._context.principal
+        visible = {e.registrant_id for e in events if principal.sees(e.registrant_id)}
+        self._batch = await preload_many(self._session, _wanted(events, visible),
+                                         subject=principal.subject)  # fmt: skip
+        await self._book.hold(await self._rows_touched(events, visible))
+        await self._writes.lock_heads(visible)
+
+    async def _rows_touched(
+        self, events: Sequence[EventCreate], visible: set[uuid.UUID]
+    ) -> list[balances.Change]:
+        """The balance rows the events may change, as changes of zero: for each event, its
+        locations and lot where the registrant owns them (the checks refuse the rest later),
+        and for each reversal the rows its target posted to."""
+        assert self._batch is not None
+        owned_by = {row.id: row.registrant_id for row in self._batch.rows
+                    if isinstance(row, Location | Lot)}  # fmt: skip
+        product_of = {row.id: row.product_id for row in self._batch.rows if isinstance(row, Lot)}
+        touched = [
+            balances.Change(e.registrant_id, location_id, e.lot_id, product_of[e.lot_id], _NONE)
+            for e in events
+            if e.lot_id is not None and owned_by.get(e.lot_id) == e.registrant_id
+            for location_id in (e.location_id, e.to_location_id)
+            if location_id is not None and owned_by.get(location_id) == e.registrant_id
+        ]
+        targets = [e.reverses_event_id for e in events if e.reverses_event_id is not None]
+        if targets:
+            postings = await self._session.scalars(
+                select(Posting).where(Posting.event_id.in_(targets),
+                                      Posting.registrant_id.in_(visible))
+            )  # fmt: skip
+            touched.extend(
+                balances.Change(p.registrant_id, p.location_id, p.lot_id, p.product_id, _NONE)
+                for p in postings
+            )
+        return touched
+
+    async def add(self, data: EventCreate) -> dict[str, Any]:
+        """Check ``data`` and append it; returns its row as a mapping of columns."""
+        session, context = self._session, self._context
+        own_staff = await self._own_staff(data)
+        registrant = await get_registrant(session, data.registrant_id, principal=context.principal)
+        context.principal.require(PERMISSION_OF[data.type])
+        names_an_event = data.reverses_event_id is not None or data.transfer_event_id is not None
+        if names_an_event:
+            await self.flush()  # the event it names may be pending
+        if data.type is EventType.reversal:
+            row, changes = await _reversal(session, data, registrant, context)
+        else:
+            refs = await _references(session, data, registrant, context, own_staff)
+            row = _new_row(data, refs, context)
+            changes = _changes(row, DIRECTIONS[data.type], data.adjust_direction)
+        await self._book.apply(changes)
+        await self._writes.add(row, changes)
+        if names_an_event:
+            await self._flush_claim(row)
+        return row
+
+    async def flush(self) -> None:
+        await self._book.store()
+        await self._writes.flush()
+
+    async def _flush_claim(self, row: dict[str, Any]) -> None:
+        """Write an event that claims another (reverses it, receives it) on its own, so that a
+        concurrent claim of the same event is refused as this event's conflict."""
+        try:
+            await self.flush()
+        except IntegrityError as exc:
+            if row["reverses_event_id"] is not None:
+                raise AlreadyReversed("the event has been reversed already") from exc
+            raise transfers.AlreadyReceived("the transfer has been received already") from exc
+
+    async def _own_staff(self, data: EventCreate) -> Staff | None:
+        """The caller's staff row at the event's registrant (loaded with the checks' rows).
+
+        Nothing is read for a registrant the caller cannot see: get_registrant refuses it next.
+        """
+        if self._batch is not None:
+            return self._batch.own_staff.get(data.registrant_id)
+        principal = self._context.principal
+        if not principal.sees(data.registrant_id):
+            return None
+        self._preloaded = await preload(
+            self._session,
+            registrant_id=data.registrant_id,
+            location_id=data.location_id,
+            to_location_id=data.to_location_id,
+            lot_id=data.lot_id,
+            patient_id=data.patient_id,
+            subject=principal.subject,
+        )  # kept: the session holds the rows only weakly
+        return self._preloaded.own_staff
+
+
+def _wanted(events: Sequence[EventCreate], registrant_ids: set[uuid.UUID]) -> Wanted:
+    staff: set[uuid.UUID] = set()
+    for event in events:
+        staff.update(event.witness_ids)
+        if event.performed_by is not None:
+            staff.add(event.performed_by)
+        if event.count is not None:
+            staff.add(event.count.counted_by)
+    return Wanted(
+        registrant_ids=registrant_ids,
+        location_ids={i for e in events for i in (e.location_id, e.to_location_id) if i},
+        lot_ids={e.lot_id for e in events if e.lot_id},
+        patient_ids={e.patient_id for e in events if e.patient_id},
+        staff_ids=staff,
     )
 
 
@@ -265,8 +388,8 @@ def _changes(
     row: dict[str, Any], direction: Direction, adjust: AdjustDirection | None
 ) -> list[balances.Change]:
     def at(location_id: uuid.UUID, sign: int) -> balances.Change:
-        return balances.Change(location_id, row["lot_id"], row["product_id"],
-                               sign * row["quantity"])  # fmt: skip
+        return balances.Change(row["registrant_id"], location_id, row["lot_id"],
+                               row["product_id"], sign * row["quantity"])  # fmt: skip
 
     if direction is Direction.adds:
         return [at(row["location_id"], 1)]
@@ -279,9 +402,10 @@ def _changes(
     return []
 
 
-async def _append_reversal(
+async def _reversal(
     session: AsyncSession, data: EventCreate, registrant: Registrant, context: Context
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], list[balances.Change]]:
+    """The reversal's row and the changes that undo its target's postings."""
     assert data.reverses_event_id is not None
     target = await session.get(LedgerEvent, data.reverses_event_id)
     if target is None or target.registrant_id != registrant.id:
@@ -294,8 +418,9 @@ async def _append_reversal(
         raise AlreadyReversed(f"event {target.id} has been reversed already")
     postings = (await session.scalars(select(Posting).where(Posting.event_id == target.id))).all()
     row = _reversal_row(target, data, context)
-    undo = [balances.Change(p.location_id, p.lot_id, p.product_id, -p.delta) for p in postings]
-    return await _write(session, row, undo)
+    undo = [balances.Change(p.registrant_id, p.location_id, p.lot_id, p.product_id, -p.delta)
+            for p in postings]  # fmt: skip
+    return row, undo
 
 
 def _reversal_row(target: LedgerEvent, data: EventCreate, context: Context) -> dict[str, Any]:
@@ -322,93 +447,6 @@ def _reversal_row(target: LedgerEvent, data: EventCreate, context: Context) -> d
         "principal_subject": context.principal.subject,
         "principal_name": context.principal.name,
     }
-
-
-async def _write(
-    session: AsyncSession, row: dict[str, Any], changes: list[balances.Change]
-) -> dict[str, Any]:
-    await balances.apply(session, registrant_id=row["registrant_id"], changes=changes)
-    head_sequence, head_hash = await _lock_head(session, row["registrant_id"])
-    row["sequence"] = head_sequence + 1
-    row["prev_hash"] = head_hash
-    row["hash"] = chain.link(head_hash, chain.hashed_body(row))
-    try:
-        await session.execute(_INSERT_EVENT, row)
-    except IntegrityError as exc:
-        if row["reverses_event_id"] is not None:
-            raise AlreadyReversed("the event has been reversed already") from exc
-        if row["transfer_event_id"] is not None:
-            raise transfers.AlreadyReceived("the transfer has been received already") from exc
-        raise
-    await _insert_postings(session, row, changes)
-    await merkle_store.add_leaf(
-        session,
-        registrant_id=row["registrant_id"],
-        index=row["sequence"] - 1,
-        event_hash=row["hash"],
-    )
-    await session.execute(
-        _ADVANCE_HEAD,
-        {
-            "head_registrant_id": row["registrant_id"],
-            "new_sequence": row["sequence"],
-            "new_hash": row["hash"],
-        },
-    )
-    await outbox.publish(
-        session,
-        topic=outbox.LEDGER_EVENT_APPENDED,
-        registrant_id=row["registrant_id"],
-        payload={"event_id": str(row["id"]), "sequence": row["sequence"], "type": row["type"]},
-        now=row["recorded_at"],
-    )
-    return row
-
-
-def _lock_head_statement(dialect_insert_: Any) -> Any:
-    insert_head = dialect_insert_(ChainHead).values(
-        registrant_id=bindparam("head_registrant_id"), sequence=0, hash=GENESIS_HASH
-    )
-    return insert_head.on_conflict_do_update(
-        index_elements=["registrant_id"], set_={"sequence": ChainHead.sequence}
-    ).returning(ChainHead.sequence, ChainHead.hash)
-
-
-_LOCK_HEAD = {"postgresql": _lock_head_statement(pg_insert),
-              "sqlite": _lock_head_statement(sqlite_insert)}  # fmt: skip
-
-
-async def _lock_head(session: AsyncSession, registrant_id: uuid.UUID) -> tuple[int, str]:
-    """The registrant's chain head, locked until commit (SQLite: the write lock is held).
-
-    One statement: the genesis head is inserted if there is none; otherwise the head is
-    "updated" to itself, which locks it as ``SELECT ... FOR UPDATE`` would and returns it.
-    """
-    statement = _LOCK_HEAD[dialect_name(session)]
-    head = (await session.execute(statement, {"head_registrant_id": registrant_id})).one()
-    return int(head[0]), str(head[1])
-
-
-async def _insert_postings(
-    session: AsyncSession, row: dict[str, Any], changes: list[balances.Change]
-) -> None:
-    if not changes:
-        return
-    await session.execute(
-        _INSERT_POSTINGS,
-        [
-            {
-                "event_id": row["id"],
-                "location_id": change.location_id,
-                "registrant_id": row["registrant_id"],
-                "lot_id": change.lot_id,
-                "product_id": change.product_id,
-                "delta": change.delta,
-                "occurred_at": row["occurred_at"],
-            }
-            for change in changes
-        ],
-    )
 
 
 class NotAWitness(Conflict):

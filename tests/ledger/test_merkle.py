@@ -69,3 +69,32 @@ def test_consistency_proofs_verify_and_catch_a_rewritten_history(leaves, data):
     assert merkle.verify_consistency(old_size, new_size, old_root, new_root, proof)
     forged = reference_root([b"y" * 32, *leaves[1:old_size]])
     assert not merkle.verify_consistency(old_size, new_size, forged, new_root, proof)
+
+
+@given(st.integers(min_value=0, max_value=5000))
+def test_the_peaks_of_a_tree_are_the_aligned_complete_subtrees_covering_it(size):
+    peaks = merkle.peaks(size)
+    start = 0
+    for level, index in peaks:
+        assert index * 2**level == start  # contiguous, left to right, aligned
+        start += 2**level
+    assert start == size
+    assert [level for level, _ in peaks] == sorted({level for level, _ in peaks}, reverse=True)
+
+
+@given(leaf_lists, st.integers(min_value=0, max_value=70))
+def test_later_leaves_need_only_the_peaks_and_nodes_completed_after_them(leaves, split):
+    """What merkle_store.Growth relies on: from the peaks of the tree at ``split`` leaves,
+    every node the later leaves complete can be computed, and equals the stored one."""
+    split = min(split, len(leaves))
+    everything = stored_nodes(leaves)
+    known = {node: everything[node] for node in merkle.peaks(split)}
+    for index in range(split, len(leaves)):
+        for level, position in merkle.nodes_completed_by(index):
+            if level == 0:
+                known[(0, position)] = merkle.leaf_hash(leaves[index])
+            else:
+                known[(level, position)] = merkle.node_hash(
+                    known[(level - 1, 2 * position)], known[(level - 1, 2 * position + 1)]
+                )
+            assert known[(level, position)] == everything[(level, position)]

@@ -1,0 +1,139 @@
+"""What appends write besides balances, gathered per transaction and sent in a few statements.
+
+Each event is linked onto its registrant's chain head in memory: the head is locked once per
+transaction (and held until commit), so later events of the same transaction find it without
+a round trip. Events, postings, Merkle nodes, head updates and outbox messages wait here until
+:meth:`PendingWrites.flush` sends each kind as one multi-row statement; a single append sends
+the same statements as it would have one by one, a batch of a thousand sends not many more.
+"""
+
+import uuid
+from typing import Any
+
+from sqlalchemy import bindparam, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import outbox
+from app.core.bulk import insert_rows
+from app.core.db import dialect_insert, dialect_name, table_of
+from app.ledger import chain
+from app.ledger.balances import Change
+from app.ledger.merkle_store import Growth
+from app.ledger.models import GENESIS_HASH, ChainHead, LedgerEvent, Posting
+
+# Built once: a statement made per call costs more Python than its round trip (its cache key is
+# recomputed and every value becomes a bound parameter object).
+_ADVANCE_HEAD = (
+    update(table_of(ChainHead))
+    .where(ChainHead.registrant_id == bindparam("head_registrant_id"))
+    .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash"))
+)
+
+
+def _lock_heads_statement(dialect_insert: Any, rows: Any) -> Any:
+    """Insert each genesis head there is not one of, "update" the others to themselves (which
+    locks them as ``SELECT ... FOR UPDATE`` would, in the order given) and return them all."""
+    return (
+        dialect_insert(ChainHead)
+        .values(rows)
+        .on_conflict_do_update(
+            index_elements=["registrant_id"], set_={"sequence": ChainHead.sequence}
+        )
+        .returning(ChainHead.registrant_id, ChainHead.sequence, ChainHead.hash)
+    )
+
+
+_GENESIS = {"registrant_id": bindparam("head_registrant_id"), "sequence": 0, "hash": GENESIS_HASH}
+_LOCK_ONE_HEAD = {"postgresql": _lock_heads_statement(pg_insert, _GENESIS),
+                  "sqlite": _lock_heads_statement(sqlite_insert, _GENESIS)}  # fmt: skip
+"""A single append's statement, built once (as the statements above)."""
+
+
+def _lock_heads(session: AsyncSession, registrant_ids: list[uuid.UUID]) -> tuple[Any, Any]:
+    if len(registrant_ids) == 1:
+        return _LOCK_ONE_HEAD[dialect_name(session)], {"head_registrant_id": registrant_ids[0]}
+    rows = [{"registrant_id": rid, "sequence": 0, "hash": GENESIS_HASH} for rid in registrant_ids]
+    return _lock_heads_statement(dialect_insert(session), rows), None
+
+
+class PendingWrites:
+    """The chain heads, Merkle trees and rows of the appends in one transaction."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+        self._heads: dict[uuid.UUID, tuple[int, str]] = {}
+        self._trees: dict[uuid.UUID, Growth] = {}
+        self._advanced: set[uuid.UUID] = set()
+        self._events: list[dict[str, Any]] = []
+        self._postings: list[dict[str, Any]] = []
+        self._messages: list[dict[str, Any]] = []
+
+    async def lock_heads(self, registrant_ids: set[uuid.UUID]) -> None:
+        """Lock these registrants' chain heads until commit (SQLite: the write lock is held),
+        in one statement and one order, so that two batches naming the same registrants in
+        different orders cannot deadlock; and fetch the peaks of their Merkle trees."""
+        wanted = sorted(set(registrant_ids) - self._heads.keys(), key=lambda rid: rid.int)
+        if not wanted:
+            return
+        for registrant_id, sequence, hash_ in await self._session.execute(
+            *_lock_heads(self._session, wanted)
+        ):
+            self._heads[registrant_id] = int(sequence), str(hash_)
+        sizes = {rid: self._heads[rid][0] for rid in wanted}
+        self._trees.update(await Growth.start(self._session, sizes))
+
+    async def add(self, row: dict[str, Any], changes: list[Change]) -> None:
+        """Link ``row`` onto its registrant's chain (setting sequence, prev_hash and hash) and
+        hold it, its postings, its Merkle nodes and its outbox message for :meth:`flush`."""
+        registrant_id = row["registrant_id"]
+        await self.lock_heads({registrant_id})
+        sequence, prev_hash = self._heads[registrant_id]
+        row["sequence"] = sequence + 1
+        row["prev_hash"] = prev_hash
+        row["hash"] = chain.link(prev_hash, chain.hashed_body(row))
+        self._heads[registrant_id] = row["sequence"], row["hash"]
+        self._advanced.add(registrant_id)
+        tree = self._trees[registrant_id]
+        tree.add(row["hash"])
+        self._events.append(row)
+        self._postings.extend(_posting(row, change) for change in changes)
+        self._messages.append(
+            outbox.message(
+                topic=outbox.LEDGER_EVENT_APPENDED,
+                registrant_id=registrant_id,
+                payload={"event_id": str(row["id"]), "sequence": row["sequence"],
+                         "type": row["type"]},
+                now=row["recorded_at"],
+            )
+        )  # fmt: skip
+
+    async def flush(self) -> None:
+        """Send what is pending, each kind in one statement, events first."""
+        session = self._session
+        await insert_rows(session, table_of(LedgerEvent), self._events)
+        await insert_rows(session, table_of(Posting), self._postings)
+        for tree in self._trees.values():
+            await tree.store(session)
+        if self._advanced:
+            await session.execute(_ADVANCE_HEAD, [self._head_row(rid) for rid in self._advanced])
+        await outbox.publish_all(session, self._messages)
+        self._events, self._postings, self._messages = [], [], []
+        self._advanced = set()
+
+    def _head_row(self, registrant_id: uuid.UUID) -> dict[str, Any]:
+        sequence, hash_ = self._heads[registrant_id]
+        return {"head_registrant_id": registrant_id, "new_sequence": sequence, "new_hash": hash_}
+
+
+def _posting(row: dict[str, Any], change: Change) -> dict[str, Any]:
+    return {
+        "event_id": row["id"],
+        "location_id": change.location_id,
+        "registrant_id": row["registrant_id"],
+        "lot_id": change.lot_id,
+        "product_id": change.product_id,
+        "delta": change.delta,
+        "occurred_at": row["occurred_at"],
+    }
