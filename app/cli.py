@@ -3,6 +3,7 @@ openapi."""
 
 import asyncio
 import json
+import os
 import signal
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -129,6 +130,9 @@ def verify(
     keys_file: Annotated[
         Path | None, typer.Option("--keys", help="Trusted JWKS for --file (default: its own)")
     ] = None,
+    processes: Annotated[
+        int, typer.Option(min=0, help="Worker processes per chain (PostgreSQL); 0: one per CPU")
+    ] = 0,
 ) -> None:
     """Verify chains, Merkle roots and checkpoint signatures; exit 1 naming the first event
     that does not hold."""
@@ -137,7 +141,8 @@ def verify(
         outcomes = [asyncio.run(verify_file(file, trusted_keys=trusted))]
     else:
         registrant_ids = [uuid.UUID(r) for r in registrant or []]
-        outcomes = asyncio.run(_verify(get_settings(), registrant_ids))
+        processes = processes or os.cpu_count() or 1
+        outcomes = asyncio.run(_verify(get_settings(), registrant_ids, processes))
     for outcome in outcomes:
         typer.echo(_describe(outcome))
     if not all(outcome.ok for outcome in outcomes):
@@ -153,7 +158,9 @@ def _describe(outcome: Outcome) -> str:
     return f"{outcome.registrant_id}: FAILED at {outcome.sequence}: {outcome.failure}"
 
 
-async def _verify(settings: Settings, registrant_ids: list[uuid.UUID]) -> list[Outcome]:
+async def _verify(
+    settings: Settings, registrant_ids: list[uuid.UUID], processes: int
+) -> list[Outcome]:
     database = Database(create_engine(settings))
     published = {key["kid"]: key for key in keys.published_keys(settings)}
     try:
@@ -162,7 +169,7 @@ async def _verify(settings: Settings, registrant_ids: list[uuid.UUID]) -> list[O
                 heads = await session.scalars(select(ChainHead.registrant_id))
                 registrant_ids = list(heads.all())
             return [
-                await verify_registrant(session, registrant_id, keys=published)
+                await verify_registrant(session, registrant_id, keys=published, processes=processes)
                 for registrant_id in registrant_ids
             ]
     finally:

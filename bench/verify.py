@@ -25,12 +25,11 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
-import orjson
 
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.core.config import Settings
-from app.core.db import Database, create_engine
+from app.core.db import Database, create_engine, json_text
 from app.core.migrations import PROJECT_ROOT
 from app.core.quantity import to_minor
 from app.ledger import chain, merkle
@@ -40,7 +39,6 @@ from app.ledger.schemas import EventCreate
 from bench.seed import SUBJECT, Target, new_registrant, receipt
 
 _CHUNK = 20_000
-_JSON_COLUMNS = ("witness_ids", "counterparty", "details", "broken_rules", "snapshot")
 _EVENT_COLUMNS = tuple(column.name for column in LedgerEvent.__table__.columns)
 _VERIFY_TIMEOUT_S = 1800
 
@@ -117,8 +115,8 @@ def _event_record(row: dict[str, Any]) -> tuple[Any, ...]:
     values = dict(row)
     for name in ("quantity", "mg"):
         values[name] = to_minor(values[name])
-    for name in _JSON_COLUMNS:  # as the service stores them: None as JSON null
-        values[name] = orjson.dumps(values[name]).decode()
+    for name in chain.JSON_FIELDS:  # as the service stores them: None as JSON null
+        values[name] = json_text(values[name])
     return tuple(values[name] for name in _EVENT_COLUMNS)
 
 

@@ -23,6 +23,9 @@ HASHED_FIELDS = (
     "broken_rules", "override_reason", "principal_subject", "principal_name", "snapshot",
 )  # fmt: skip
 _QUANTITY_FIELDS = frozenset({"quantity", "mg"})
+JSON_FIELDS = ("witness_ids", "counterparty", "details", "broken_rules", "snapshot")
+"""The hashed fields stored as JSON."""
+CONTENT_CHANGED = "hash does not match the event's content"
 
 
 def hashed_body(event: Mapping[str, Any] | object) -> dict[str, Any]:
@@ -75,7 +78,7 @@ class Walker:
         if current.prev_hash != self.expected_prev:
             return current.sequence, "prev_hash does not match the hash of the event before"
         if link(self.expected_prev, current.body, checked=False) != current.hash:
-            return current.sequence, "hash does not match the event's content"
+            return current.sequence, CONTENT_CHANGED
         self.expected_prev, self.expected_sequence = current.hash, current.sequence + 1
         return None
 

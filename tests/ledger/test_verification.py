@@ -8,7 +8,8 @@ from sqlalchemy import text
 
 from app.auth.tokens import sign_statement
 from app.ledger import keys, merkle
-from app.ledger.verification import RunningRoot, verify_registrant
+from app.ledger.merkle import RunningRoot
+from app.ledger.verification import verify_registrant
 from app.worker import Worker
 from tests.conftest import bearer
 
