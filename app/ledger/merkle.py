@@ -176,6 +176,18 @@ def peaks(size: int) -> list[Node]:
     return found
 
 
+def stored_nodes_needed(size: int, leaves: int) -> set[Node]:
+    """The nodes of a tree of ``size`` leaves that appending ``leaves`` more reads: the left
+    siblings of the nodes they complete that the new leaves do not complete themselves (for
+    one leaf, its siblings up the tree; for many, at most the peaks)."""
+    completed, needed = set(), set()
+    for index in range(size, size + leaves):
+        nodes = nodes_completed_by(index)
+        completed.update(nodes)
+        needed.update(needed_for(nodes))
+    return needed - completed
+
+
 class RunningRoot:
     """The RFC 9162 root of a growing list of leaves, from O(log n) complete subtrees."""
 

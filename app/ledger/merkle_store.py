@@ -52,8 +52,9 @@ async def _fetch_many(
 class Growth:
     """The leaves one transaction appends to a registrant's tree, hashed in memory.
 
-    Starts from the stored peaks of the tree as it was (one query); every node the new leaves
-    complete is computed from those and from nodes completed before it (see ``merkle.peaks``).
+    Starts from the stored nodes the new leaves will need (one query: some of the peaks of the
+    tree as it was); every node they complete is computed from those and from nodes completed
+    before it (see ``merkle.peaks`` and ``merkle.stored_nodes_needed``).
     """
 
     def __init__(self, registrant_id: uuid.UUID, size: int, peaks: dict[merkle.Node, bytes]):
@@ -64,12 +65,13 @@ class Growth:
 
     @classmethod
     async def start(
-        cls, session: AsyncSession, sizes: dict[uuid.UUID, int]
+        cls, session: AsyncSession, sizes: dict[uuid.UUID, int], leaves: dict[uuid.UUID, int]
     ) -> dict[uuid.UUID, "Growth"]:
-        """The growth of each registrant's tree from its size now, the peaks in one query."""
-        peaks = await _fetch_many(session, {(registrant_id, level, index)
-                                            for registrant_id, size in sizes.items()
-                                            for level, index in merkle.peaks(size)})  # fmt: skip
+        """The growth of each registrant's tree from its size now by as many as ``leaves``,
+        the stored nodes that takes read in one query (a single append: its siblings only)."""
+        needed = {(rid, level, index) for rid, size in sizes.items()
+                  for level, index in merkle.stored_nodes_needed(size, leaves[rid])}  # fmt: skip
+        peaks = await _fetch_many(session, needed)
         known: dict[uuid.UUID, dict[merkle.Node, bytes]] = {rid: {} for rid in sizes}
         for (registrant_id, level, index), value in peaks.items():
             known[registrant_id][(level, index)] = value

@@ -70,11 +70,12 @@ class PendingWrites:
         self._postings: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
 
-    async def lock_heads(self, registrant_ids: set[uuid.UUID]) -> None:
-        """Lock these registrants' chain heads until commit (SQLite: the write lock is held),
-        in one statement and one order, so that two batches naming the same registrants in
-        different orders cannot deadlock; and fetch the peaks of their Merkle trees."""
-        wanted = sorted(set(registrant_ids) - self._heads.keys(), key=lambda rid: rid.int)
+    async def lock_heads(self, events: dict[uuid.UUID, int]) -> None:
+        """Lock the chain heads of these registrants (each appending up to so many events)
+        until commit (SQLite: the write lock is held), in one statement and one order, so that
+        two batches naming the same registrants in different orders cannot deadlock; and fetch
+        what their Merkle trees will need."""
+        wanted = sorted(events.keys() - self._heads.keys(), key=lambda rid: rid.int)
         if not wanted:
             return
         for registrant_id, sequence, hash_ in await self._session.execute(
@@ -82,13 +83,13 @@ class PendingWrites:
         ):
             self._heads[registrant_id] = int(sequence), str(hash_)
         sizes = {rid: self._heads[rid][0] for rid in wanted}
-        self._trees.update(await Growth.start(self._session, sizes))
+        self._trees.update(await Growth.start(self._session, sizes, events))
 
     async def add(self, row: dict[str, Any], changes: list[Change]) -> None:
         """Link ``row`` onto its registrant's chain (setting sequence, prev_hash and hash) and
         hold it, its postings, its Merkle nodes and its outbox message for :meth:`flush`."""
         registrant_id = row["registrant_id"]
-        await self.lock_heads({registrant_id})
+        await self.lock_heads({registrant_id: 1})
         sequence, prev_hash = self._heads[registrant_id]
         row["sequence"] = sequence + 1
         row["prev_hash"] = prev_hash

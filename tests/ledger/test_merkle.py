@@ -84,11 +84,14 @@ def test_the_peaks_of_a_tree_are_the_aligned_complete_subtrees_covering_it(size)
 
 @given(leaf_lists, st.integers(min_value=0, max_value=70))
 def test_later_leaves_need_only_the_peaks_and_nodes_completed_after_them(leaves, split):
-    """What merkle_store.Growth relies on: from the peaks of the tree at ``split`` leaves,
-    every node the later leaves complete can be computed, and equals the stored one."""
+    """What merkle_store.Growth relies on: from the stored nodes ``stored_nodes_needed`` names
+    (some of the peaks of the tree at ``split`` leaves), every node the later leaves complete
+    can be computed, and equals the stored one."""
     split = min(split, len(leaves))
     everything = stored_nodes(leaves)
-    known = {node: everything[node] for node in merkle.peaks(split)}
+    needed = merkle.stored_nodes_needed(split, len(leaves) - split)
+    assert needed <= set(merkle.peaks(split))
+    known = {node: everything[node] for node in needed}
     for index in range(split, len(leaves)):
         for level, position in merkle.nodes_completed_by(index):
             if level == 0:
