@@ -6,8 +6,9 @@ for SQLAlchemy; here the rows go as one array per column instead::
     INSERT INTO t (a, b) SELECT * FROM unnest(CAST(:c0 AS uuid[]), CAST(:c1 AS bigint[]))
 
 one statement, one round trip, the values converted by the same column types as any insert
-(quantities to thousandths, timestamps to UTC, JSON to text). SQLite runs in-process, where an
-executemany costs no round trips; it keeps one.
+(quantities to thousandths, timestamps to UTC, JSON to text); several such statements can go
+as one (:func:`run_together`). SQLite runs in-process, where an executemany costs no round
+trips; it keeps one.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -21,8 +22,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @dataclass(frozen=True, slots=True)
+class Part:
+    """One data-modifying statement (SQL with named parameters) of a :func:`run_together`."""
+
+    sql: str
+    parameters: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class _Plan:
-    statement: TextClause
+    sql: str
     processors: tuple[Callable[[Any], Any] | None, ...]
 
 
@@ -36,20 +45,47 @@ async def insert_rows(
     if dialect.name != "postgresql":
         await session.execute(insert(table), list(rows))
         return
+    part = insert_part(dialect, table, rows, tag="c")
+    await session.execute(_text(part.sql), part.parameters)
+
+
+def insert_part(
+    dialect: Dialect, table: Table, rows: Sequence[Mapping[str, Any]], tag: str
+) -> Part:
+    """PostgreSQL: the INSERT over arrays of ``rows`` (at least one), parameters named
+    ``tag`` and a number."""
     columns = tuple(rows[0])
-    plan = _plan(table, columns, dialect)
+    plan = _plan(table, columns, dialect, tag)
     arrays = {}
     for position, (name, process) in enumerate(zip(columns, plan.processors, strict=True)):
         values = [row[name] for row in rows]
-        arrays[f"c{position}"] = [process(v) for v in values] if process else values
-    await session.execute(plan.statement, arrays)
+        arrays[f"{tag}{position}"] = [process(v) for v in values] if process else values
+    return Part(plan.sql, arrays)
+
+
+async def run_together(session: AsyncSession, parts: Sequence[Part]) -> None:
+    """PostgreSQL: the parts as one statement, each a common table expression of it, sent in one
+    round trip. They run on one snapshot and see none of each other's rows, but constraints are
+    checked when the statement ends, so a row may reference one another part inserts."""
+    if len(parts) == 1:
+        await session.execute(_text(parts[0].sql), parts[0].parameters)
+    elif parts:
+        ctes = ", ".join(f"part_{index} AS ({part.sql})" for index, part in enumerate(parts))
+        parameters = {name: value for part in parts for name, value in part.parameters.items()}
+        await session.execute(_text(f"WITH {ctes} SELECT 1"), parameters)
+
+
+@lru_cache(maxsize=256)
+def _text(sql: str) -> TextClause:
+    """Parsed once per distinct statement (parsing finds the parameters with a regex)."""
+    return text(sql)
 
 
 @lru_cache(maxsize=64)
-def _plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Plan:
+def _plan(table: Table, columns: tuple[str, ...], dialect: Dialect, tag: str) -> _Plan:
     types = [table.columns[name].type for name in columns]
     arrays = ", ".join(
-        f"CAST(:c{position} AS {type_.compile(dialect=dialect)}[])"
+        f"CAST(:{tag}{position} AS {type_.compile(dialect=dialect)}[])"
         for position, type_ in enumerate(types)
     )
     names = ", ".join(dialect.identifier_preparer.quote(name) for name in columns)
@@ -57,6 +93,6 @@ def _plan(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Plan:
     # Only quoted identifiers and compiled type names are formatted in; values are parameters.
     sql = f"INSERT INTO {target} ({names}) SELECT * FROM unnest({arrays})"  # noqa: S608
     return _Plan(
-        statement=text(sql),
+        sql=sql,
         processors=tuple(type_.dialect_impl(dialect).bind_processor(dialect) for type_ in types),
     )

@@ -8,8 +8,7 @@ from sqlalchemy import String, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.bulk import insert_rows
-from app.core.db import Base, table_of
+from app.core.db import Base
 from app.ledger import merkle
 
 T = TypeVar("T")
@@ -92,10 +91,10 @@ class Growth:
                                "index": position, "hash": value.hex()})  # fmt: skip
         self.size += 1
 
-    async def store(self, session: AsyncSession) -> None:
-        """Insert the nodes completed since the last call."""
-        await insert_rows(session, table_of(MerkleNode), self._rows)
-        self._rows = []
+    def take_rows(self) -> list[dict[str, object]]:
+        """The rows of the nodes completed since the last call, for the caller to insert."""
+        rows, self._rows = self._rows, []
+        return rows
 
 
 async def compute(
