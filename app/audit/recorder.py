@@ -1,8 +1,11 @@
-"""Writes the audit row of a request in its own transaction, before the response starts.
+"""Writes the audit row of every request before its response starts.
 
-Its own transaction, so a refused or failed request (whose unit of work rolled back) still
-leaves its row; before the response starts, so a client never sees an answer whose audit row
-was not attempted. Routes add what only they know through :func:`note`.
+A write that succeeds writes its row in its own unit of work, committed with the change
+(:func:`record_in`): one commit, not two. Any other request, and a write whose commit
+failed, gets its row in a transaction of its own, so a refused or failed request (whose unit
+of work rolled back) still leaves its row. Before the response starts, so a client never
+sees an answer whose audit row was not attempted. Routes add what only they know through
+:func:`note`.
 """
 
 import logging
@@ -10,8 +13,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -25,6 +29,7 @@ log = logging.getLogger("csledger.audit")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _AUDITED_PREFIX = "/v1/"
 _INSERT_ENTRY = insert(table_of(AuditEntry))
+_COMMITTED_WITH_CHANGE = "audit_committed_with_change"
 
 
 @dataclass(slots=True)
@@ -71,7 +76,8 @@ class AuditMiddleware:
             nonlocal recorded
             if message["type"] == "http.response.start" and not recorded:
                 recorded = True
-                await _record(scope, message["status"], Headers(raw=message["headers"]))
+                if not scope.get("state", {}).get(_COMMITTED_WITH_CHANGE):
+                    await _record(scope, message["status"], Headers(raw=message["headers"]))
             await send(message)
 
         try:
@@ -90,16 +96,41 @@ def _kind(scope: Scope, status: int, audit_note: AuditNote) -> str | None:
     return audit_note.kind
 
 
+async def record_in(session: AsyncSession, request: Request, response: Response) -> None:
+    """Add a successful write's row to its unit of work; call :func:`committed` after commit."""
+    if not request.url.path.startswith(_AUDITED_PREFIX):
+        return
+    row = _row(request.scope, response.status_code, Headers(raw=response.raw_headers))
+    if row is not None:
+        await session.execute(_INSERT_ENTRY, row)
+
+
+def committed(request: Request) -> None:
+    """The unit of work holding the row committed: the middleware writes no other."""
+    setattr(request.state, _COMMITTED_WITH_CHANGE, True)
+
+
 async def _record(scope: Scope, status: int, response_headers: Headers) -> None:
+    row = _row(scope, status, response_headers)
+    if row is None:
+        return
+    database: Database = scope["app"].state.database
+    try:
+        await database.execute_alone(_INSERT_ENTRY, row)
+    except Exception:
+        log.exception("audit row not written", extra={"action": row["action"], "status": status})
+
+
+def _row(scope: Scope, status: int, response_headers: Headers) -> dict[str, Any] | None:
     state: dict[str, Any] = scope.setdefault("state", {})
     audit_note: AuditNote = state.get("audit") or AuditNote()
     kind = _kind(scope, status, audit_note)
     if kind is None:
-        return
+        return None
     principal: Principal | None = state.get("principal")
     path_params: dict[str, Any] = scope.get("path_params", {})
     query = QueryParams(scope.get("query_string", b""))
-    row = {
+    return {
         "id": uuid.uuid4(),
         "at": _clock(scope).now(),
         "request_id": state.get("request_id", "-"),
@@ -120,11 +151,6 @@ async def _record(scope: Scope, status: int, response_headers: Headers) -> None:
         "problem_type": state.get("problem_type"),
         "parameters": {key: query.getlist(key) for key in query},
     }
-    database: Database = scope["app"].state.database
-    try:
-        await database.execute_alone(_INSERT_ENTRY, row)
-    except Exception:
-        log.exception("audit row not written", extra={"action": row["action"], "status": status})
 
 
 def _clock(scope: Scope) -> Clock:

@@ -1,8 +1,8 @@
 """The edge of every request: one unit of work, committed once, after the response is built.
 
-Committing here rather than in a dependency means the stored idempotent response and the change
-it reports commit together, and a client never sees a success for a change that failed to
-commit. Every router uses :class:`UnitOfWorkRoute` (see :func:`api_router`).
+Committing here rather than in a dependency means the stored idempotent response, the audit
+row and the change they report commit together, and a client never sees a success for a change
+that failed to commit. Every router uses :class:`UnitOfWorkRoute` (see :func:`api_router`).
 """
 
 from collections.abc import Callable, Coroutine
@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 
+from app.audit import recorder as audit
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
@@ -34,7 +35,9 @@ class UnitOfWorkRoute(APIRoute):
                 response = await handler(request)
                 if write:
                     await _remember_response(request, response)
+                    await audit.record_in(session, request, response)
                     await session.commit()
+                    audit.committed(request)
                 return response
 
         return handle

@@ -1,4 +1,4 @@
-"""The audit log: every write, patient read and refusal, in its own transaction; append-only."""
+"""The audit log: every write (committed with it), patient read and refusal; append-only."""
 
 import pytest
 from sqlalchemy import text
@@ -93,3 +93,32 @@ async def test_the_audit_log_refuses_truncate(client, admin_token, probe):
         async with probe.engine.begin() as connection:
             await connection.execute(text("TRUNCATE audit_log"))
     assert await probe.audit_count() == 1
+
+
+@pytest.mark.fresh_database
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_a_write_whose_commit_fails_leaves_nothing_but_its_error_row(
+    client, admin_token, probe
+):
+    """A successful write's row commits with the change; when that commit fails, the row
+    goes with it, and the error gets a row of its own."""
+    async with probe.engine.begin() as connection:
+        await connection.execute(
+            text(
+                "CREATE FUNCTION refuse_at_commit() RETURNS trigger LANGUAGE plpgsql"
+                " AS $$ BEGIN RAISE EXCEPTION 'refused at commit'; END $$"
+            )
+        )
+        await connection.execute(
+            text(
+                "CREATE CONSTRAINT TRIGGER refuse_at_commit AFTER INSERT ON registrants"
+                " DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION refuse_at_commit()"
+            )
+        )
+    response = await client.post(
+        "/v1/registrants", json=registrant_body(), headers=bearer(admin_token)
+    )
+    assert response.status_code == 500
+    [row] = await probe.audit_rows(response.headers["x-request-id"])
+    assert (row.kind, row.status_code, row.action) == ("error", 500, "create_registrant")
+    assert (await probe.business_rows())["registrants"] == []
