@@ -81,51 +81,73 @@ async def run(job: Job) -> Result:
         async with connection.transaction(isolation="repeatable_read", readonly=True):
             await connection.execute(f"SET TRANSACTION SNAPSHOT '{_quoted(job.snapshot)}'")
             end = None if job.last else job.start + job.size - 1
-            rows = connection.cursor(job.sql, job.registrant_id, job.start, end,
-                                     prefetch=_PREFETCH)  # fmt: skip
-            return await _walk(job, rows)
+            cursor = await connection.cursor(job.sql, job.registrant_id, job.start, end)
+            walk = _Walk(job)
+            # Fetched in chunks, walked in a plain loop: iterating the cursor row by row costs
+            # an await per event.
+            while records := await cursor.fetch(_PREFETCH):
+                for record in records:
+                    if not walk.step(record):
+                        return walk.result()
+            return walk.result()
     finally:
         await connection.close()
 
 
-async def _walk(job: Job, rows: Any) -> Result:
-    names, count = chain.HASHED_FIELDS, len(chain.HASHED_FIELDS)
-    json_positions = [names.index(name) for name in chain.JSON_FIELDS]
-    sequence_position = names.index("sequence")
-    walker, tree, held = chain.Walker(""), merkle.RunningRoot(), 0
-    walker.expected_sequence = job.start
-    first_prev_hash: str | None = None
-    pending = list(job.checkpoint_sizes)
-    peaks_at: dict[int, list[tuple[int, bytes]]] = {}
-    async for record in rows:
+class _Walk:
+    """The links of one range, checked one record at a time."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.walker = chain.Walker("")
+        self.walker.expected_sequence = job.start
+        self.tree = merkle.RunningRoot()
+        self.held = 0
+        self.first_prev_hash: str | None = None
+        self.failure: tuple[int, str] | None = None
+        self.pending = list(job.checkpoint_sizes)
+        self.peaks_at: dict[int, list[tuple[int, bytes]]] = {}
+
+    def step(self, record: Any) -> bool:
+        """Check one event; False (and ``failure`` set) when it does not hold."""
         values = list(record)
-        body = dict(zip(names, values[:count], strict=True))
-        for position in json_positions:  # stored canonical: hashed as it is (see below)
+        body = dict(zip(_NAMES, values[:_COUNT], strict=True))
+        for position in _JSON_POSITIONS:  # stored canonical: hashed as it is (see below)
             text = values[position]
-            body[names[position]] = None if text is None else orjson.Fragment(text)
-        link = chain.Link(values[sequence_position], values[count], values[count + 1], body)
-        if held == 0 and link.sequence == job.start:
-            first_prev_hash = walker.expected_prev = link.prev_hash
-        broken = walker.check(link)
+            body[_NAMES[position]] = None if text is None else orjson.Fragment(text)
+        link = chain.Link(values[_SEQUENCE], values[_COUNT], values[_COUNT + 1], body)
+        if self.held == 0 and link.sequence == self.job.start:
+            self.first_prev_hash = self.walker.expected_prev = link.prev_hash
+        broken = self.walker.check(link)
         if broken and broken[1] == chain.CONTENT_CHANGED:
             # Stored JSON that is not in canonical form (equal, or changed): parse it and hash
             # the canonical form, as the definition says, before calling the event changed.
-            for position in json_positions:
-                body[names[position]] = parse_json_column(values[position])
-            broken = walker.check(link)
+            for position in _JSON_POSITIONS:
+                body[_NAMES[position]] = parse_json_column(values[position])
+            broken = self.walker.check(link)
         if broken:
-            return Result(job.start, held, first_prev_hash, None, broken, tree.peaks, peaks_at)
-        held += 1
-        tree.add(bytes.fromhex(link.hash))
-        while pending and pending[0] == job.start - 1 + held:
-            peaks_at[pending.pop(0)] = list(tree.peaks)
-    last_hash = walker.expected_prev if held else None
-    if not job.last and held < job.size:
-        missing = job.start + held
-        failure: tuple[int, str] | None = (missing, f"sequence {missing} is missing")
-    else:
-        failure = None
-    return Result(job.start, held, first_prev_hash, last_hash, failure, tree.peaks, peaks_at)
+            self.failure = broken
+            return False
+        self.held += 1
+        self.tree.add(bytes.fromhex(link.hash))
+        while self.pending and self.pending[0] == self.job.start - 1 + self.held:
+            self.peaks_at[self.pending.pop(0)] = list(self.tree.peaks)
+        return True
+
+    def result(self) -> Result:
+        job, held, failure = self.job, self.held, self.failure
+        if failure is None and not job.last and held < job.size:
+            missing = job.start + held
+            failure = (missing, f"sequence {missing} is missing")
+        last_hash = self.walker.expected_prev if held and self.failure is None else None
+        return Result(job.start, held, self.first_prev_hash, last_hash, failure, self.tree.peaks,
+                      self.peaks_at)  # fmt: skip
+
+
+_NAMES = chain.HASHED_FIELDS
+_COUNT = len(_NAMES)
+_JSON_POSITIONS = tuple(_NAMES.index(name) for name in chain.JSON_FIELDS)
+_SEQUENCE = _NAMES.index("sequence")
 
 
 def _quoted(snapshot: str) -> str:

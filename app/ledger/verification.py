@@ -159,7 +159,10 @@ async def _verify_in_ranges(
         return await _combine(registrant_id, [asyncio.ensure_future(ranges.run(job))], checkpoints)
     jobs = await _range_jobs(session, registrant_id, sizes, size=range_size)
     loop = asyncio.get_running_loop()
-    context = multiprocessing.get_context("spawn")  # a clean interpreter: no inherited loop
+    # A clean interpreter (no inherited event loop), forked from a server that has imported
+    # only the range walk, not the whole service.
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([ranges.__name__])
     with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=context) as pool:
         futures = [loop.run_in_executor(pool, ranges.verify_range, job) for job in jobs]
         try:
