@@ -2,6 +2,7 @@
 
 from app.audit.models import AuditEntry
 from app.catalog.models import Lot, Product, ProductIngredient
+from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.db import Base
 from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
@@ -19,6 +20,7 @@ __all__ = [
     "Balance",
     "ChainHead",
     "Checkpoint",
+    "Evaluation",
     "IdempotencyRecord",
     "Job",
     "LedgerEvent",
@@ -34,6 +36,7 @@ __all__ = [
     "Revision",
     "Staff",
     "StaffRegistration",
+    "TreatmentPlan",
     "WitnessConfirmation",
     "metadata",
 ]

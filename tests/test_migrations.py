@@ -20,6 +20,7 @@ APPEND_ONLY = {
     "ledger_merkle_nodes",
     "ledger_checkpoints",
     "ledger_witness_confirmations",
+    "evaluations",
 }
 
 

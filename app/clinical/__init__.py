@@ -1,0 +1,1 @@
+"""Clinical records: evaluations and treatment plans (sessions come next)."""

@@ -1,0 +1,179 @@
+"""Clinical routes: evaluations and treatment plans (prescribers)."""
+
+import uuid
+
+from fastapi import Request, Response, status
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, Idempotent
+from app.clinical import schemas, service
+from app.clinical.models import Evaluation, TreatmentPlan
+from app.core.deps import ClockDep, SessionDep
+from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.responses import set_location
+from app.core.revisions import list_revisions
+from app.core.routing import api_router
+from app.registry.schemas import RevisionOut
+
+router = api_router()
+
+
+@router.post(
+    "/evaluations",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    tags=["evaluations"],
+    response_model=schemas.EvaluationOut,
+)
+async def create_evaluation(
+    body: schemas.EvaluationCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> Evaluation:
+    """Record a prescriber's evaluation. Calling the patient a candidate despite a positive
+    screen, or without two failed adequate trials, needs `override_reason`."""
+    note(request, registrant_id=body.registrant_id, resource_type="evaluation")
+    evaluation = await service.create_evaluation(
+        session, data=body, principal=principal, now=clock.now()
+    )
+    set_location(response, f"/v1/evaluations/{evaluation.id}")
+    return evaluation
+
+
+@router.get("/evaluations", tags=["evaluations"], response_model=Page[schemas.EvaluationOut])
+async def list_evaluations(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+) -> dict[str, object]:
+    note(request, registrant_id=registrant_id, resource_type="evaluation", patient_read=True)
+    statement = service.evaluations_query(
+        principal, registrant_id=registrant_id, patient_id=patient_id
+    )
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=Evaluation.created_at,
+        row_id=Evaluation.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/evaluations/{evaluation_id}", tags=["evaluations"], response_model=schemas.EvaluationOut
+)
+async def get_evaluation(
+    evaluation_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> Evaluation:
+    note(request, resource_type="evaluation", resource_id=evaluation_id, patient_read=True)
+    evaluation = await service.get_evaluation(session, evaluation_id, principal=principal)
+    note(request, registrant_id=evaluation.registrant_id)
+    return evaluation
+
+
+@router.post(
+    "/treatment-plans",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    tags=["treatment-plans"],
+    response_model=schemas.TreatmentPlanOut,
+)
+async def create_treatment_plan(
+    body: schemas.TreatmentPlanCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> TreatmentPlan:
+    """Plan a patient's treatment on a candidate evaluation. The prescriber needs a DEA
+    registration covering schedule 3N; an IV dose outside 0.1 to 0.75 mg/kg needs
+    `override_reason`."""
+    note(request, registrant_id=body.registrant_id, resource_type="treatment_plan")
+    plan = await service.create_plan(session, data=body, principal=principal, now=clock.now())
+    set_location(response, f"/v1/treatment-plans/{plan.id}")
+    return plan
+
+
+@router.get(
+    "/treatment-plans", tags=["treatment-plans"], response_model=Page[schemas.TreatmentPlanOut]
+)
+async def list_treatment_plans(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    status: schemas.PlanStatus | None = None,
+) -> dict[str, object]:
+    note(request, registrant_id=registrant_id, resource_type="treatment_plan", patient_read=True)
+    statement = service.plans_query(
+        principal, registrant_id=registrant_id, patient_id=patient_id, status=status
+    )
+    items, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=TreatmentPlan.created_at,
+        row_id=TreatmentPlan.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get(
+    "/treatment-plans/{plan_id}", tags=["treatment-plans"], response_model=schemas.TreatmentPlanOut
+)
+async def get_treatment_plan(
+    plan_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> TreatmentPlan:
+    note(request, resource_type="treatment_plan", resource_id=plan_id, patient_read=True)
+    plan = await service.get_plan(session, plan_id, principal=principal)
+    note(request, registrant_id=plan.registrant_id)
+    return plan
+
+
+@router.patch(
+    "/treatment-plans/{plan_id}", tags=["treatment-plans"], response_model=schemas.TreatmentPlanOut
+)
+async def update_treatment_plan(
+    plan_id: uuid.UUID,
+    body: schemas.TreatmentPlanUpdate,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> TreatmentPlan:
+    """Complete or discontinue an active plan (forward only; every version is kept)."""
+    note(request, resource_type="treatment_plan", resource_id=plan_id)
+    plan = await service.update_plan(
+        session, plan_id, data=body, principal=principal, now=clock.now()
+    )
+    note(request, registrant_id=plan.registrant_id)
+    return plan
+
+
+@router.get(
+    "/treatment-plans/{plan_id}/history",
+    tags=["treatment-plans"],
+    response_model=list[RevisionOut],
+)
+async def treatment_plan_history(
+    plan_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> object:
+    note(request, resource_type="treatment_plan", resource_id=plan_id, patient_read=True)
+    plan = await service.get_plan(session, plan_id, principal=principal)
+    note(request, registrant_id=plan.registrant_id)
+    return await list_revisions(session, entity_type=TreatmentPlan.__tablename__,
+                                entity_id=plan.id)  # fmt: skip

@@ -1,0 +1,279 @@
+"""Evaluations and treatment plans: who may write them, what they rest on, what they break."""
+
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.auth.scoping import within_registrants
+from app.clinical import rules, schemas
+from app.clinical.models import Evaluation, TreatmentPlan
+from app.core.db import where_given
+from app.core.errors import AppError, Conflict, FieldError, InvalidInput, NotFound
+from app.core.revisions import record_revision
+from app.ledger.references import InvalidReference, invalid, owned, staff_of_subject
+from app.registry.enums import StaffRole
+from app.registry.models import Patient, Registrant, Staff, StaffRegistration
+from app.registry.service import get_registrant
+
+CONTROLLED_SCHEDULE = "3N"
+"""Ketamine's schedule: a prescriber's registration must cover it."""
+
+
+class PrescriberNotRegistered(AppError):
+    slug = "prescriber-not-registered"
+    status = 422
+    title = "Prescriber not registered"
+    description = (
+        "The prescriber has no DEA registration covering Schedule III non-narcotics that is "
+        "valid on the plan's dates; this is the law, not a clinical rule, and is not overridden."
+    )
+
+
+class EvaluationNotCandidate(AppError):
+    slug = "evaluation-not-candidate"
+    status = 422
+    title = "Evaluation does not make the patient a candidate"
+    description = "A treatment plan rests on an evaluation whose outcome is candidate."
+
+
+class PlanNotActive(Conflict):
+    slug = "plan-not-active"
+    title = "Plan not active"
+    description = "A plan's status moves forward only: a completed or discontinued plan stays so."
+
+
+async def _own_prescriber(
+    session: AsyncSession, registrant_id: uuid.UUID, named: uuid.UUID | None, principal: Principal
+) -> Staff:
+    """The caller's active staff row at the registrant, a prescriber's: prescribers write their
+    own records, and a prescriber token on a nurse's staff row does not make them one."""
+    staff = await staff_of_subject(session, registrant_id=registrant_id, subject=principal.subject)
+    if staff is None:
+        raise _not_the_prescriber("your token belongs to no active staff member of this registrant")
+    if named is not None and named != staff.id:
+        raise _not_the_prescriber("prescribers record their own evaluations and plans")
+    if staff.role != StaffRole.prescriber:
+        raise _not_the_prescriber(f"your staff row is a {staff.role}'s, not a prescriber's")
+    return staff
+
+
+def _not_the_prescriber(detail: str) -> InvalidReference:
+    return InvalidReference(detail, errors=[FieldError(pointer="#/prescriber_id", detail=detail)])
+
+
+def local_today(registrant: Registrant, now: datetime) -> date:
+    """Today where the registrant is: the day a clinician's "today" means."""
+    return now.astimezone(ZoneInfo(registrant.timezone)).date()
+
+
+# Evaluations
+
+
+async def create_evaluation(
+    session: AsyncSession, *, data: schemas.EvaluationCreate, principal: Principal, now: datetime
+) -> Evaluation:
+    registrant = await get_registrant(session, data.registrant_id, principal=principal)
+    principal.require(Permission.clinical_plans)
+    await owned(session, Patient, data.patient_id, registrant_id=registrant.id,
+                pointer="#/patient_id")  # fmt: skip
+    prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
+    if data.evaluated_on > local_today(registrant, now):
+        raise InvalidInput.at("#/evaluated_on", "an evaluation cannot be dated in the future")
+    facts = rules.EvaluationFacts(
+        candidate=data.outcome is schemas.EvaluationOutcome.candidate,
+        contraindications=frozenset(
+            name for name, present in data.contraindications.model_dump().items() if present
+        ),
+        trials=[
+            rules.Trial(
+                weeks=t.duration_weeks, failed=t.outcome is schemas.TrialOutcome.inadequate_response
+            )
+            for t in data.prior_treatments
+        ],
+    )
+    broken = rules.refuse_unless_overridden(rules.evaluation_breaks(facts), data.override_reason)
+    override_reason = data.override_reason if broken else None
+    evaluation = Evaluation(
+        id=uuid.uuid4(),
+        **data.model_dump(mode="json", exclude={"prescriber_id", "registrant_id", "patient_id",
+                                                "evaluated_on", "override_reason"}),
+        override_reason=override_reason,
+        registrant_id=registrant.id,
+        patient_id=data.patient_id,
+        prescriber_id=prescriber.id,
+        evaluated_on=data.evaluated_on,
+        broken_rules=broken,
+        recorded_by=principal.subject,
+        created_at=now,
+    )  # fmt: skip
+    session.add(evaluation)
+    await session.flush()
+    return evaluation
+
+
+async def get_evaluation(
+    session: AsyncSession, evaluation_id: uuid.UUID, *, principal: Principal
+) -> Evaluation:
+    principal.require(Permission.clinical_plans)
+    evaluation = await session.get(Evaluation, evaluation_id)
+    if evaluation is None or not principal.sees(evaluation.registrant_id):
+        raise NotFound("evaluation not found")
+    return evaluation
+
+
+def evaluations_query(
+    principal: Principal, *, registrant_id: uuid.UUID | None, patient_id: uuid.UUID | None
+) -> Select[Evaluation]:
+    principal.require(Permission.clinical_plans)
+    statement = within_registrants(
+        select(Evaluation), Evaluation.registrant_id, principal, registrant_id
+    )
+    return where_given(statement, (Evaluation.patient_id, patient_id))
+
+
+# Treatment plans
+
+
+async def _require_registration(
+    session: AsyncSession, prescriber: Staff, starts_on: date, today: date
+) -> None:
+    """A registration covering ketamine's schedule, not expired on the day the plan starts (or
+    today, if later): renewals are rows of their own, so any one of them may cover it."""
+    registrations = await session.scalars(
+        select(StaffRegistration).where(StaffRegistration.staff_id == prescriber.id)
+    )
+    needed_from = max(starts_on, today)
+    if not any(
+        CONTROLLED_SCHEDULE in r.schedules and r.expires_on >= needed_from for r in registrations
+    ):
+        raise PrescriberNotRegistered(
+            f"no registration of yours covering schedule {CONTROLLED_SCHEDULE} is valid on "
+            f"{needed_from.isoformat()}",
+            errors=[FieldError(pointer="#/starts_on", detail="no covering registration then")],
+        )
+
+
+async def _candidate_evaluation(
+    session: AsyncSession, data: schemas.TreatmentPlanCreate
+) -> Evaluation:
+    evaluation = await session.get(Evaluation, data.evaluation_id)
+    if (
+        evaluation is None
+        or evaluation.registrant_id != data.registrant_id
+        or evaluation.patient_id != data.patient_id
+    ):
+        raise invalid("#/evaluation_id", "evaluation of this patient")
+    if evaluation.outcome != schemas.EvaluationOutcome.candidate:
+        raise EvaluationNotCandidate(
+            f"evaluation {evaluation.id} found the patient not a candidate",
+            errors=[FieldError(pointer="#/evaluation_id", detail="not a candidate evaluation")],
+        )
+    return evaluation
+
+
+async def create_plan(
+    session: AsyncSession,
+    *,
+    data: schemas.TreatmentPlanCreate,
+    principal: Principal,
+    now: datetime,
+) -> TreatmentPlan:
+    registrant = await get_registrant(session, data.registrant_id, principal=principal)
+    principal.require(Permission.clinical_plans)
+    await owned(session, Patient, data.patient_id, registrant_id=registrant.id,
+                pointer="#/patient_id")  # fmt: skip
+    prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
+    evaluation = await _candidate_evaluation(session, data)
+    if data.starts_on < evaluation.evaluated_on:
+        raise InvalidInput.at("#/starts_on", "a plan cannot start before its evaluation")
+    await _require_registration(session, prescriber, data.starts_on, local_today(registrant, now))
+    broken = rules.refuse_unless_overridden(
+        rules.iv_dose_breaks(data.dose_mg_per_kg), data.override_reason
+    )
+    plan = TreatmentPlan(
+        id=uuid.uuid4(),
+        **data.model_dump(exclude={"prescriber_id", "override_reason"}),
+        override_reason=data.override_reason if broken else None,
+        prescriber_id=prescriber.id,
+        status=schemas.PlanStatus.active.value,
+        status_reason=None,
+        broken_rules=broken,
+        created_by=principal.subject,
+        version=1,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(plan)
+    await session.flush()
+    await _keep_revision(session, plan, principal, now)
+    return plan
+
+
+async def get_plan(
+    session: AsyncSession, plan_id: uuid.UUID, *, principal: Principal
+) -> TreatmentPlan:
+    principal.require(Permission.clinical_plans)
+    plan = await session.get(TreatmentPlan, plan_id)
+    if plan is None or not principal.sees(plan.registrant_id):
+        raise NotFound("treatment plan not found")
+    return plan
+
+
+def plans_query(
+    principal: Principal,
+    *,
+    registrant_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    status: schemas.PlanStatus | None,
+) -> Select[TreatmentPlan]:
+    principal.require(Permission.clinical_plans)
+    statement = within_registrants(
+        select(TreatmentPlan), TreatmentPlan.registrant_id, principal, registrant_id
+    )
+    return where_given(
+        statement,
+        (TreatmentPlan.patient_id, patient_id),
+        (TreatmentPlan.status, status.value if status else None),
+    )
+
+
+async def update_plan(
+    session: AsyncSession,
+    plan_id: uuid.UUID,
+    *,
+    data: schemas.TreatmentPlanUpdate,
+    principal: Principal,
+    now: datetime,
+) -> TreatmentPlan:
+    plan = await get_plan(session, plan_id, principal=principal)
+    if plan.status != schemas.PlanStatus.active:
+        raise PlanNotActive(f"the plan is {plan.status}")
+    if data.status is schemas.PlanStatus.active:
+        return plan  # already so: nothing changes, nothing is recorded
+    plan.status = data.status.value
+    plan.status_reason = data.status_reason
+    plan.version += 1
+    plan.updated_at = now
+    await session.flush()
+    await _keep_revision(session, plan, principal, now)
+    return plan
+
+
+async def _keep_revision(
+    session: AsyncSession, plan: TreatmentPlan, principal: Principal, now: datetime
+) -> None:
+    await record_revision(
+        session,
+        registrant_id=plan.registrant_id,
+        entity_type=TreatmentPlan.__tablename__,
+        entity_id=plan.id,
+        version=plan.version,
+        data=schemas.TreatmentPlanOut.model_validate(plan).model_dump(mode="json"),
+        changed_at=now,
+        changed_by=principal.subject,
+    )
