@@ -11,7 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
+from app.core import overrides
 from app.core.errors import AppError
+from app.core.overrides import problem_type
 
 USUAL_IV_MG_PER_KG = (Decimal("0.1"), Decimal("0.75"))
 """The reported range of IV doses (DOMAIN.md); the usual regimen is 0.5 mg/kg."""
@@ -70,12 +72,11 @@ class ClinicalRuleBroken(AppError):
     description = "The request breaks a clinical rule; the prescriber may send override_reason."
 
 
-def _problem(rule: ClinicalRule, title: str, description: str) -> type[ClinicalRuleBroken]:
-    attributes = {"slug": rule.value.replace("_", "-"), "title": title, "description": description}
-    return type(f"Problem_{rule.value}", (ClinicalRuleBroken,), attributes)
+def _problem(rule: ClinicalRule, title: str, description: str) -> type[AppError]:
+    return problem_type(ClinicalRuleBroken, rule, title, description)
 
 
-PROBLEMS: dict[ClinicalRule, type[ClinicalRuleBroken]] = {
+PROBLEMS: dict[ClinicalRule, type[AppError]] = {
     ClinicalRule.contraindication_present: _problem(
         ClinicalRule.contraindication_present, "Contraindication present",
         "The patient is called a candidate although a contraindication screen is positive."),
@@ -91,10 +92,5 @@ PROBLEMS: dict[ClinicalRule, type[ClinicalRuleBroken]] = {
 
 def refuse_unless_overridden(broken: list[ClinicalRule], override_reason: str | None) -> list[str]:
     """The broken rules to store; raises the first one's problem when nothing overrides it."""
-    if broken and override_reason is None:
-        first = broken[0]
-        raise PROBLEMS[first](
-            f"{first.value.replace('_', ' ')}: send override_reason to proceed anyway",
-            extra={"broken_rules": [rule.value for rule in broken]},
-        )
+    overrides.refuse_unless_overridden(PROBLEMS, broken, override_reason)
     return [rule.value for rule in broken]

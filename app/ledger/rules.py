@@ -15,6 +15,7 @@ from enum import StrEnum
 
 from app.core.errors import AppError
 from app.core.identifiers import validate_dea_number
+from app.core.overrides import problem_type
 from app.ledger.types import WITNESSES_REQUIRED, EventType
 
 
@@ -118,12 +119,11 @@ class ComplianceRuleBroken(AppError):
     description = "The action breaks a compliance rule; a permitted role may send override_reason."
 
 
-def _problem(rule: Rule, title: str, description: str) -> type[ComplianceRuleBroken]:
-    attributes = {"slug": rule.value.replace("_", "-"), "title": title, "description": description}
-    return type(f"Problem_{rule.value}", (ComplianceRuleBroken,), attributes)
+def _problem(rule: Rule, title: str, description: str) -> type[AppError]:
+    return problem_type(ComplianceRuleBroken, rule, title, description)
 
 
-PROBLEMS: dict[Rule, type[ComplianceRuleBroken]] = {
+PROBLEMS: dict[Rule, type[AppError]] = {
     Rule.lot_expired: _problem(Rule.lot_expired, "Lot expired",
                                "The lot expired before the movement's date."),
     Rule.registration_expired: _problem(Rule.registration_expired, "Registration expired",

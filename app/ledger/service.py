@@ -28,6 +28,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import dialect_insert
 from app.core.errors import AppError, Conflict, FieldError
+from app.core.overrides import refuse_unless_overridden
 from app.ledger import balances, rules, transfers
 from app.ledger.models import LedgerEvent, Posting, WitnessConfirmation
 from app.ledger.references import (
@@ -320,12 +321,8 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         transfer_sent_quantity=refs.sent_transfer.quantity if refs.sent_transfer else None,
     )
     broken = rules.broken_rules(facts)
-    if broken and not is_record(data, context) and data.override_reason is None:
-        first = broken[0]
-        raise rules.PROBLEMS[first](
-            f"{first.value.replace('_', ' ')}: send override_reason to proceed anyway",
-            extra={"broken_rules": [rule.value for rule in broken]},
-        )
+    if not is_record(data, context):
+        refuse_unless_overridden(rules.PROBLEMS, broken, data.override_reason)
     return [rule.value for rule in broken]
 
 

@@ -1,0 +1,34 @@
+"""Rules a permitted caller may override: one problem type per rule, refused unless excused.
+
+Both the ledger's compliance rules and the clinical rules work this way (DESIGN.md,
+"Instructions and records"): an instruction breaking a rule is refused with that rule's own
+problem type unless it carries ``override_reason``; what it overrode is stored with it.
+"""
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import TypeVar
+
+from app.core.errors import AppError
+
+Rule = TypeVar("Rule", bound=StrEnum)
+
+
+def problem_type(
+    base: type[AppError], rule: StrEnum, title: str, description: str
+) -> type[AppError]:
+    """The problem type of ``rule``: a subclass of ``base`` named after the rule."""
+    attributes = {"slug": rule.value.replace("_", "-"), "title": title, "description": description}
+    return type(f"Problem_{rule.value}", (base,), attributes)
+
+
+def refuse_unless_overridden(
+    problems: Mapping[Rule, type[AppError]], broken: Sequence[Rule], override_reason: str | None
+) -> None:
+    """Raise the first broken rule's problem (naming them all) unless overridden."""
+    if broken and override_reason is None:
+        first = broken[0]
+        raise problems[first](
+            f"{first.value.replace('_', ' ')}: send override_reason to proceed anyway",
+            extra={"broken_rules": [rule.value for rule in broken]},
+        )
