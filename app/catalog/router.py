@@ -11,7 +11,7 @@ from app.catalog.models import Lot, Product
 from app.catalog.schemas import LotCreate, LotOut, ProductCreate, ProductOut, product_out
 from app.catalog.substances import DosageForm
 from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.pagination import Cursor, Limit, Page, page_of, paginate
 from app.core.responses import set_location
 from app.core.routing import api_router
 from app.core.schemas import Ndc
@@ -114,10 +114,7 @@ async def list_lots(
 ) -> dict[str, object]:
     product = await service.get_product(session, product_id, principal=principal)
     statement = service.lots_query(product, lot_number=lot_number, expires_before=expires_before)
-    items, next_cursor = await paginate(
-        session, statement, created_at=Lot.created_at, row_id=Lot.id, limit=limit, cursor=cursor
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, Lot, limit=limit, cursor=cursor)
 
 
 @router.get("/products/{product_id}/lots/{lot_id}", response_model=LotOut)

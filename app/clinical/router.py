@@ -9,7 +9,7 @@ from app.auth.deps import CurrentPrincipal, Idempotent
 from app.clinical import schemas, service
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
 from app.core.routing import api_router
@@ -57,15 +57,7 @@ async def list_evaluations(
     statement = service.evaluations_query(
         principal, registrant_id=registrant_id, patient_id=patient_id
     )
-    items, next_cursor = await paginate(
-        session,
-        statement,
-        created_at=Evaluation.created_at,
-        row_id=Evaluation.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, Evaluation, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -121,15 +113,7 @@ async def list_treatment_plans(
     statement = service.plans_query(
         principal, registrant_id=registrant_id, patient_id=patient_id, status=status
     )
-    items, next_cursor = await paginate(
-        session,
-        statement,
-        created_at=TreatmentPlan.created_at,
-        row_id=TreatmentPlan.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, TreatmentPlan, limit=limit, cursor=cursor)
 
 
 @router.get(

@@ -74,3 +74,15 @@ async def paginate(
         return rows, None
     last: Any = rows[limit - 1]
     return rows[:limit], encode_cursor(getattr(last, created_at.key), getattr(last, row_id.key))
+
+
+async def page_of(
+    session: AsyncSession, statement: Select[Row], model: Any, *, limit: int, cursor: str | None
+) -> dict[str, object]:
+    """The API's page of ``statement`` over ``model`` (ordered by ``created_at``, then ``id``):
+    ``{"items": [...], "next_cursor": ...}``."""
+    items, next_cursor = await paginate(
+        session, statement, created_at=model.created_at, row_id=model.id, limit=limit,
+        cursor=cursor,
+    )  # fmt: skip
+    return {"items": items, "next_cursor": next_cursor}

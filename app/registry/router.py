@@ -7,7 +7,7 @@ from fastapi import Depends, Request, Response, status
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
 from app.core.routing import api_router
@@ -51,15 +51,7 @@ async def list_registrants(
     dea_number: str | None = None,
 ) -> dict[str, object]:
     statement = service.registrants_query(principal, kind=kind, state=state, dea_number=dea_number)
-    items, next_cursor = await paginate(
-        session,
-        statement,
-        created_at=Registrant.created_at,
-        row_id=Registrant.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, Registrant, limit=limit, cursor=cursor)
 
 
 @router.get(RegistrantPath, tags=["registrants"], response_model=schemas.RegistrantOut)
@@ -130,15 +122,7 @@ async def list_locations(
     statement = service.locations_query(
         registrant_id, principal=principal, kind=kind, active=active
     )
-    items, next_cursor = await paginate(
-        session,
-        statement,
-        created_at=Location.created_at,
-        row_id=Location.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, Location, limit=limit, cursor=cursor)
 
 
 @router.get(
@@ -208,15 +192,7 @@ async def list_staff(
     statement = service.staff_query(
         registrant_id, principal=principal, role=role, active=active, subject=subject
     )
-    items, next_cursor = await paginate(
-        session,
-        statement,
-        created_at=Staff.created_at,
-        row_id=Staff.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, Staff, limit=limit, cursor=cursor)
 
 
 StaffPath = RegistrantPath + "/staff/{staff_id}"
@@ -352,15 +328,7 @@ async def list_patients(
     statement = service.patients_query(
         principal, registrant_id=registrant_id, external_id=external_id
     )
-    items, next_cursor = await paginate(
-        session,
-        statement,
-        created_at=Patient.created_at,
-        row_id=Patient.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    return {"items": items, "next_cursor": next_cursor}
+    return await page_of(session, statement, Patient, limit=limit, cursor=cursor)
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], response_model=schemas.PatientOut)
