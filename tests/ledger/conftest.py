@@ -1,5 +1,6 @@
 """A registrant with what a movement refers to: locations, staff, a product and a lot."""
 
+import itertools
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -68,23 +69,28 @@ class Clinic:
         return {item["location_id"]: item["quantity"] for item in response.json()["items"]}
 
 
-@pytest.fixture
-async def clinic(client, admin_token: str, token: TokenFactory) -> Clinic:
-    registrant = await create_registrant(client, admin_token)
+_KEY_BLOCKS = itertools.count(0, 100_000)
+"""Where each opened clinic starts numbering its Idempotency-Keys: keys are scoped to the
+token's subject, and nurse-1 is a subject at every clinic."""
+
+
+async def open_clinic(
+    client: httpx.AsyncClient, admin_token: str, token: TokenFactory, name: str | None = None
+) -> Clinic:
+    """A registrant with nurse-1 and nurse-2, a vault and a room, a product, a lot and a
+    patient; opened again, the same token subjects are staff at each."""
+    names = {"name": name} if name else {}
+    registrant = await create_registrant(client, admin_token, **names)
     rid = registrant["id"]
     staff_path = f"/v1/registrants/{rid}/staff"
     nurse = await create(
-        client,
-        staff_path,
-        staff_body(role="nurse", subject="nurse-1", name="Nora Nurse"),
+        client, staff_path, staff_body(role="nurse", subject="nurse-1", name="Nora Nurse"),
         admin_token,
-    )
+    )  # fmt: skip
     witness = await create(
-        client,
-        staff_path,
-        staff_body(role="nurse", subject="nurse-2", name="Wes Witness"),
+        client, staff_path, staff_body(role="nurse", subject="nurse-2", name="Wes Witness"),
         admin_token,
-    )
+    )  # fmt: skip
     locations = f"/v1/registrants/{rid}/locations"
     vault = await create(client, locations, location_body(name="Vault", kind="vault"), admin_token)
     room = await create(
@@ -100,16 +106,14 @@ async def clinic(client, admin_token: str, token: TokenFactory) -> Clinic:
     )
     patient = await create(client, "/v1/patients", patient_body(rid), nurse_token)
     return Clinic(
-        client=client,
-        registrant=registrant,
-        vault=vault,
-        room=room,
-        lot=lot,
-        product=product,
-        patient=patient,
-        nurse=nurse,
-        witness=witness,
-        nurse_token=nurse_token,
+        client=client, registrant=registrant, vault=vault, room=room, lot=lot, product=product,
+        patient=patient, nurse=nurse, witness=witness, nurse_token=nurse_token,
         witness_token=token(["clinician"], [rid], sub="nurse-2", name="Wes Witness"),
         officer_token=token(["compliance_officer"], [rid], sub="officer-1", name="Olive"),
-    )
+        keys=next(_KEY_BLOCKS),
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def clinic(client, admin_token: str, token: TokenFactory) -> Clinic:
+    return await open_clinic(client, admin_token, token)

@@ -26,13 +26,8 @@ from tests.factories import (
     assert_problem,
     assert_refused,
     create,
-    create_registrant,
-    injection_body,
-    location_body,
-    patient_body,
-    staff_body,
 )
-from tests.ledger.conftest import Clinic
+from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import (
     appended,
     balance_rows,
@@ -105,49 +100,6 @@ def pointers(problem: Body) -> list[str]:
 
 
 # Setting up
-
-_KEY_BLOCKS = itertools.count(100_000, 100_000)
-"""Where each opened clinic starts numbering its Idempotency-Keys: keys are scoped to the
-token's subject, and nurse-1 is a subject at every clinic."""
-
-
-async def open_clinic(
-    client: httpx.AsyncClient, admin_token: str, token: TokenFactory, name: str
-) -> Clinic:
-    """A registrant set up as the ``clinic`` fixture sets one up (nurse-1, nurse-2, vault,
-    room, a product, a lot and a patient), so that one token may be staff at several."""
-    registrant = await create_registrant(client, admin_token, name=name)
-    rid = registrant["id"]
-    staff_path = f"/v1/registrants/{rid}/staff"
-    nurse = await create(
-        client, staff_path, staff_body(role="nurse", subject="nurse-1", name="Nora Nurse"),
-        admin_token,
-    )  # fmt: skip
-    witness = await create(
-        client, staff_path, staff_body(role="nurse", subject="nurse-2", name="Wes Witness"),
-        admin_token,
-    )  # fmt: skip
-    locations = f"/v1/registrants/{rid}/locations"
-    vault = await create(client, locations, location_body(name="Vault", kind="vault"), admin_token)
-    room = await create(
-        client, locations, location_body(name="Room 1", kind="procedure_room"), admin_token
-    )
-    nurse_token = token(["clinician"], [rid], sub="nurse-1", name="Nora Nurse")
-    product = await create(client, "/v1/products", injection_body(rid), nurse_token)
-    lot = await create(
-        client,
-        f"/v1/products/{product['id']}/lots",
-        {"lot_number": "L-100", "expires_on": "2027-01-31"},
-        nurse_token,
-    )
-    patient = await create(client, "/v1/patients", patient_body(rid), nurse_token)
-    return Clinic(
-        client=client, registrant=registrant, vault=vault, room=room, lot=lot, product=product,
-        patient=patient, nurse=nurse, witness=witness, nurse_token=nurse_token,
-        witness_token=token(["clinician"], [rid], sub="nurse-2", name="Wes Witness"),
-        officer_token=token(["compliance_officer"], [rid], sub="officer-1", name="Olive"),
-        keys=next(_KEY_BLOCKS),
-    )  # fmt: skip
 
 
 @pytest.fixture
