@@ -2,10 +2,10 @@
 
 import uuid
 
-from fastapi import Request, Response, status
+from fastapi import Depends, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.clinical import schemas, service
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.deps import ClockDep, SessionDep
@@ -15,7 +15,7 @@ from app.core.revisions import list_revisions
 from app.core.routing import api_router
 from app.registry.schemas import RevisionOut
 
-router = api_router()
+router = api_router(dependencies=[Depends(current_principal)])
 
 
 @router.post(

@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,8 +16,8 @@ from app.core.errors import AppError, Conflict, FieldError, InvalidInput, NotFou
 from app.core.revisions import record_revision
 from app.ledger.references import InvalidReference, invalid, owned, staff_of_subject
 from app.registry.enums import StaffRole
-from app.registry.models import Patient, Registrant, Staff, StaffRegistration
-from app.registry.service import get_registrant
+from app.registry.models import Patient, Staff, StaffRegistration
+from app.registry.service import get_registrant, local_date
 
 CONTROLLED_SCHEDULE = "3N"
 """Ketamine's schedule: a prescriber's registration must cover it."""
@@ -66,11 +65,6 @@ def _not_the_prescriber(detail: str) -> InvalidReference:
     return InvalidReference(detail, errors=[FieldError(pointer="#/prescriber_id", detail=detail)])
 
 
-def local_today(registrant: Registrant, now: datetime) -> date:
-    """Today where the registrant is: the day a clinician's "today" means."""
-    return now.astimezone(ZoneInfo(registrant.timezone)).date()
-
-
 # Evaluations
 
 
@@ -82,7 +76,7 @@ async def create_evaluation(
     await owned(session, Patient, data.patient_id, registrant_id=registrant.id,
                 pointer="#/patient_id")  # fmt: skip
     prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
-    if data.evaluated_on > local_today(registrant, now):
+    if data.evaluated_on > local_date(registrant, now):
         raise InvalidInput.at("#/evaluated_on", "an evaluation cannot be dated in the future")
     facts = rules.EvaluationFacts(
         candidate=data.outcome is schemas.EvaluationOutcome.candidate,
@@ -191,7 +185,7 @@ async def create_plan(
     evaluation = await _candidate_evaluation(session, data)
     if data.starts_on < evaluation.evaluated_on:
         raise InvalidInput.at("#/starts_on", "a plan cannot start before its evaluation")
-    await _require_registration(session, prescriber, data.starts_on, local_today(registrant, now))
+    await _require_registration(session, prescriber, data.starts_on, local_date(registrant, now))
     broken = rules.refuse_unless_overridden(
         rules.iv_dose_breaks(data.dose_mg_per_kg), data.override_reason
     )

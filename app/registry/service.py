@@ -1,8 +1,9 @@
 """Rules of the registry. Services flush, never commit; the request commits at the edge."""
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
 from sqlalchemy import Select, select
@@ -79,6 +80,11 @@ async def get_registrant(
     if registrant is None:
         raise NotFound("registrant not found")
     return registrant
+
+
+def local_date(registrant: Registrant, instant: datetime) -> date:
+    """The day ``instant`` falls on where the registrant is: the day its staff mean."""
+    return instant.astimezone(ZoneInfo(registrant.timezone)).date()
 
 
 def registrants_query(

@@ -653,3 +653,14 @@ async def test_today_is_the_registrant_s_own_day(clinic, probe):
     body = clinic.evaluation(evaluated_on=day_after)
     problem = await refused(clinic, probe, "/v1/evaluations", body, "invalid-input")
     assert [e["pointer"] for e in problem["errors"]] == ["#/evaluated_on"]
+
+
+@pytest.mark.parametrize("path", ["/v1/evaluations", "/v1/treatment-plans"])
+async def test_without_a_token_nothing_is_read_or_written(clinic, probe, path):
+    """Authentication comes first: no token is 401, before the idempotency key or the body."""
+    before = await probe.business_rows()
+    posted = await clinic.client.post(path, json={})
+    listed = await clinic.client.get(path)
+    assert (posted.status_code, listed.status_code) == (401, 401)
+    assert posted.json()["type"] == "urn:csledger:problem:unauthenticated"
+    assert await probe.business_rows() == before
