@@ -11,6 +11,7 @@ from app.core.revisions import Revision
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
+from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
 metadata = Base.metadata
@@ -20,6 +21,8 @@ __all__ = [
     "Balance",
     "ChainHead",
     "Checkpoint",
+    "CompoundingBatch",
+    "CompoundingIngredient",
     "Evaluation",
     "IdempotencyRecord",
     "Job",

@@ -21,6 +21,8 @@ APPEND_ONLY = {
     "ledger_checkpoints",
     "ledger_witness_confirmations",
     "evaluations",
+    "compounding_batches",
+    "compounding_ingredients",
 }
 
 

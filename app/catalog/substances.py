@@ -1,5 +1,6 @@
 """Facts about the controlled substances and how their products are counted."""
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
 
@@ -58,3 +59,18 @@ STRENGTH_UNIT_OF_INVENTORY_UNIT: dict[InventoryUnit, str] = {
     InventoryUnit.g: "mg/g",
 }
 """Strength as the label states it is mg per inventory unit, so one number serves both."""
+
+
+BASE_PER_SALT: dict[Substance, Decimal] = {
+    Substance.ketamine: Decimal("0.8674"),
+    Substance.esketamine: Decimal("0.8674"),
+}
+"""mg of base in 1 mg of the hydrochloride salt (DOMAIN.md): bulk powder is the salt, injection
+and esketamine labels state the base."""
+
+
+def base_mg(mg: Decimal, substance: str, basis: str) -> Decimal:
+    """``mg`` of a product whose strength has ``basis``, as mg of the base."""
+    if basis == StrengthBasis.salt:
+        return mg * BASE_PER_SALT[Substance(substance)]
+    return mg

@@ -3,6 +3,7 @@
 Every setting and its default is listed in README.md; keep the two in step.
 """
 
+from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -50,6 +51,8 @@ class Settings(BaseSettings):
     """A movement reported longer than this after it occurred is a record, not an instruction."""
     future_skew_seconds: int = Field(default=300, ge=0)
     """How far in the future occurred_at may lie (clock skew between systems)."""
+    compounding_yield_tolerance_percent: Decimal = Field(default=Decimal(2), ge=0, le=50)
+    """How far a compounding batch's mg out may differ from its mg in, both as base."""
     checkpoint_key_file: Path | None = None
     """PEM of the EC P-256 key that signs checkpoints (kept outside the database)."""
     checkpoint_key_id: str | None = None

@@ -23,12 +23,17 @@ def problem_type(
 
 
 def refuse_unless_overridden(
-    problems: Mapping[Rule, type[AppError]], broken: Sequence[Rule], override_reason: str | None
+    problems: Mapping[Rule, type[AppError]],
+    broken: Sequence[Rule],
+    override_reason: str | None,
+    *,
+    field: str = "override_reason",
 ) -> None:
-    """Raise the first broken rule's problem (naming them all) unless overridden."""
+    """Raise the first broken rule's problem (naming them all) unless overridden; the problem
+    names ``field``, the one the request sends its reason in."""
     if broken and override_reason is None:
         first = broken[0]
         raise problems[first](
-            f"{first.value.replace('_', ' ')}: send override_reason to proceed anyway",
+            f"{first.value.replace('_', ' ')}: send {field} to proceed anyway",
             extra={"broken_rules": [rule.value for rule in broken]},
         )

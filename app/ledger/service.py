@@ -72,6 +72,12 @@ class Context:
     def of(cls, principal: Principal, clock: Clock, settings: Settings) -> "Context":
         return cls(principal=principal, now=clock.now(), settings=settings)
 
+    def reports_record(self, occurred_at: datetime) -> bool:
+        """Whether what happened at ``occurred_at``, written now, is a record (a fact reported
+        after it happened: from an integration, or entered late) rather than an instruction."""
+        late = self.now - occurred_at > timedelta(hours=self.settings.late_entry_window_hours)
+        return self.principal.is_integration or late
+
 
 async def append(session: AsyncSession, data: EventCreate, context: Context) -> dict[str, Any]:
     """Append one event; returns its row as a mapping of columns."""
@@ -297,10 +303,7 @@ async def _performer(
 
 def is_record(data: EventCreate, context: Context) -> bool:
     """A fact reported after it happened: from an integration, or entered late."""
-    late = context.now - data.occurred_at > timedelta(
-        hours=context.settings.late_entry_window_hours
-    )
-    return context.principal.is_integration or late
+    return context.reports_record(data.occurred_at)
 
 
 def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[str]:

@@ -1,0 +1,1 @@
+"""Pharmacy records: compounding batches (prescriptions and fills come next)."""

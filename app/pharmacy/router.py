@@ -1,0 +1,90 @@
+"""Pharmacy routes: compounding batches (pharmacists and integrations)."""
+
+import uuid
+
+from fastapi import Depends, Request, Response, status
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.pagination import Cursor, Limit, Page, paginate
+from app.core.responses import set_location
+from app.core.routing import api_router
+from app.ledger import service as ledger
+from app.pharmacy import schemas, service
+from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["compounding-batches"])
+
+
+def _out(
+    batch: CompoundingBatch, ingredients: list[CompoundingIngredient], lot_number: str
+) -> schemas.CompoundingBatchOut:
+    return schemas.CompoundingBatchOut.model_validate(
+        {
+            **{column.key: getattr(batch, column.key) for column in _BATCH_COLUMNS},
+            "lot_number": lot_number,
+            "ingredients": [schemas.IngredientOut.model_validate(i) for i in ingredients],
+        }
+    )
+
+
+_BATCH_COLUMNS = tuple(CompoundingBatch.__table__.columns)
+
+
+@router.post(
+    "/compounding-batches",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.CompoundingBatchOut,
+)
+async def create_compounding_batch(
+    body: schemas.CompoundingBatchCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.CompoundingBatchOut:
+    """Record a batch: its bulk lots are consumed and its finished lot made, through the ledger,
+    in one transaction. mg in and out are compared as base; beyond the tolerance the batch
+    needs `yield_reason` and is flagged."""
+    note(request, registrant_id=body.registrant_id, resource_type="compounding_batch")
+    context = ledger.Context.of(principal, clock, settings)
+    batch, ingredients = await service.create_batch(session, data=body, context=context)
+    set_location(response, f"/v1/compounding-batches/{batch.id}")
+    return _out(batch, ingredients, body.lot_number)
+
+
+@router.get("/compounding-batches", response_model=Page[schemas.CompoundingBatchOut])
+async def list_compounding_batches(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+) -> dict[str, object]:
+    statement = service.batches_query(principal, registrant_id=registrant_id, product_id=product_id)
+    batches, next_cursor = await paginate(
+        session,
+        statement,
+        created_at=CompoundingBatch.created_at,
+        row_id=CompoundingBatch.id,
+        limit=limit,
+        cursor=cursor,
+    )
+    ingredients = await service.ingredients_by_batch(session, [b.id for b in batches])
+    lot_numbers = await service.lot_numbers(session, [b.finished_lot_id for b in batches])
+    items = [_out(b, ingredients[b.id], lot_numbers[b.finished_lot_id]) for b in batches]
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/compounding-batches/{batch_id}", response_model=schemas.CompoundingBatchOut)
+async def get_compounding_batch(
+    batch_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> schemas.CompoundingBatchOut:
+    batch, ingredients = await service.get_batch(session, batch_id, principal=principal)
+    lot_numbers = await service.lot_numbers(session, [batch.finished_lot_id])
+    return _out(batch, ingredients, lot_numbers[batch.finished_lot_id])

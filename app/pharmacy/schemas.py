@@ -1,0 +1,78 @@
+"""Compounding batches, as the API takes and shows them."""
+
+import uuid
+from datetime import date, datetime
+from typing import Annotated, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from app.core.schemas import InputModel, OutputModel, PositiveQuantity, Quantity
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+LotNumber = Annotated[str, Field(min_length=1, max_length=50)]
+
+
+class IngredientIn(InputModel):
+    lot_id: uuid.UUID
+    """A lot of bulk powder at the batch's location."""
+    quantity: PositiveQuantity = Field(examples=["30"])
+    """In the lot's inventory unit (g for bulk powder)."""
+
+
+class CompoundingBatchCreate(InputModel):
+    registrant_id: uuid.UUID
+    location_id: uuid.UUID
+    """Where the bulk is taken from and the finished units are put."""
+    product_id: uuid.UUID
+    """The compound made (a product with a compound code)."""
+    lot_number: LotNumber
+    """The finished lot's number; the lot is created with the batch."""
+    units: PositiveQuantity = Field(examples=["300"])
+    beyond_use_date: date
+    compounded_at: AwareDatetime
+    compounded_by: uuid.UUID | None = None
+    """An integration names the pharmacist who compounded; anyone else compounds what they
+    record (left out, or their own staff id)."""
+    checked_by: uuid.UUID
+    """The pharmacist who checked the batch: not the one who compounded it."""
+    ingredients: list[IngredientIn] = Field(min_length=1, max_length=20)
+    yield_reason: Reason | None = None
+    """Why the mg out differ from the mg in beyond the tolerance; kept and flagged. A record
+    (from an integration, or entered late) is never refused for its yield, only flagged."""
+
+    @model_validator(mode="after")
+    def _each_lot_once(self) -> Self:
+        lots = [ingredient.lot_id for ingredient in self.ingredients]
+        if len(set(lots)) != len(lots):
+            raise ValueError("name each ingredient lot once, with its whole quantity")
+        return self
+
+
+class IngredientOut(OutputModel):
+    lot_id: uuid.UUID
+    quantity: Quantity
+    mg_base: Quantity
+    consume_event_id: uuid.UUID
+
+
+class CompoundingBatchOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    location_id: uuid.UUID
+    product_id: uuid.UUID
+    finished_lot_id: uuid.UUID
+    lot_number: str
+    units: Quantity
+    beyond_use_date: date
+    compounded_at: datetime
+    compounded_by: uuid.UUID
+    checked_by: uuid.UUID
+    ingredients: list[IngredientOut]
+    mg_in_base: Quantity
+    mg_out_base: Quantity
+    yield_percent: Quantity
+    yield_reason: str | None
+    broken_rules: list[str]
+    produce_event_id: uuid.UUID
+    created_by: str
+    created_at: datetime
