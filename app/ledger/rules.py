@@ -34,6 +34,8 @@ class Rule(StrEnum):
 class Facts:
     type: EventType
     occurred_at: datetime
+    occurred_on: date
+    """The registrant's day at occurred_at: the day an expiry date is read against."""
     now: datetime
     future_skew: timedelta
     lot_expires_on: date
@@ -52,11 +54,11 @@ _WITH_COUNTERPARTY = frozenset({EventType.receipt, EventType.transfer_in, EventT
 
 
 def _lot_expired(f: Facts) -> bool:
-    return f.type in _TO_PATIENTS and f.lot_expires_on < f.occurred_at.date()
+    return f.type in _TO_PATIENTS and f.lot_expires_on < f.occurred_on
 
 
 def _registration_expired(f: Facts) -> bool:
-    return f.registration_expires_on < f.occurred_at.date()
+    return f.registration_expires_on < f.occurred_on
 
 
 def _schedule_not_authorised(f: Facts) -> bool:

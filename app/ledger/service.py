@@ -48,7 +48,7 @@ from app.ledger.schemas import EventCreate
 from app.ledger.types import DIRECTIONS, PERMISSION_OF, AdjustDirection, Direction, EventType
 from app.ledger.writes import PendingWrites
 from app.registry.models import Location, Patient, Registrant, Staff
-from app.registry.service import get_registrant
+from app.registry.service import get_registrant, local_date
 
 _MG_QUANTUM = Decimal("0.001")
 _NONE = Decimal(0)
@@ -311,6 +311,7 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
     facts = rules.Facts(
         type=data.type,
         occurred_at=data.occurred_at,
+        occurred_on=local_date(refs.registrant, data.occurred_at),
         now=context.now,
         future_skew=timedelta(seconds=context.settings.future_skew_seconds),
         lot_expires_on=refs.lot.expires_on,

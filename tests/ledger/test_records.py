@@ -10,7 +10,7 @@ import pytest
 
 from app.core.config import Settings
 from tests.conftest import START, bearer
-from tests.factories import PROBLEM_TYPE_PREFIX, assert_refused, create
+from tests.factories import PROBLEM_TYPE_PREFIX, assert_problem, assert_refused, create
 from tests.ledger.conftest import SUPPLIER, Clinic
 from tests.ledger.support import appended
 
@@ -141,3 +141,30 @@ async def test_an_instruction_within_the_future_skew_is_accepted(clinic, app_set
     edge = START + timedelta(seconds=app_settings.future_skew_seconds)
     stored = await appended(clinic, clinic.event("receipt", occurred_at=edge.isoformat()))
     assert (stored["is_record"], stored["broken_rules"]) == (False, [])
+
+
+@pytest.mark.parametrize(
+    ("occurred_at", "refused"),
+    [
+        ("2026-03-02T03:00:00Z", False),  # 1 March, 21:00 in Chicago: the lot's last day
+        ("2026-03-02T07:00:00Z", True),  # 2 March, 01:00 in Chicago: the day after
+    ],
+)
+async def test_an_expiry_date_is_read_on_the_registrant_s_own_day(
+    clinic: Clinic, occurred_at: str, refused: bool
+):
+    lot = await create(
+        clinic.client,
+        f"/v1/products/{clinic.product['id']}/lots",
+        {"lot_number": "L-LAST-DAY", "expires_on": "2026-03-01"},
+        clinic.nurse_token,
+    )
+    await appended(clinic, clinic.event("receipt", lot_id=lot["id"], occurred_at=occurred_at))
+    body = clinic.event("administer", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
+                        occurred_at=occurred_at)  # fmt: skip
+    response = await clinic.post(body)
+    if refused:
+        assert_problem(response, 422, "lot-expired")
+    else:
+        assert response.status_code == 201, response.text
+        assert response.json()["broken_rules"] == []
