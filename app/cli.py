@@ -263,7 +263,7 @@ async def _load_demo(settings: Settings) -> tuple[DemoResult | None, DemoRegistr
     database = Database(create_engine(settings))
     try:
         await ensure_migrated(database)
-        result = await load_demo(database, SystemClock())
+        result = await load_demo(database, SystemClock(), settings)
         # A database loaded earlier (or holding other registrants) may still hold the demo.
         return result, result.registrants if result else await find_demo(database)
     finally:

@@ -24,6 +24,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrations import current_revision, head_revision
+from app.demo_activity import load_activity
 from app.registry import service as registry
 from app.registry.models import Registrant
 from app.registry.schemas import (
@@ -184,7 +185,7 @@ async def ensure_migrated(database: Database) -> None:
         raise DemoNotLoadable(f"schema at {current}, not at head: run csledger migrate")
 
 
-async def load_demo(database: Database, clock: Clock) -> DemoResult | None:
+async def load_demo(database: Database, clock: Clock, settings: Settings) -> DemoResult | None:
     """Load the demo into a database without registrants; None (and no change) otherwise."""
     async with database.transaction() as session:
         # A write transaction (BEGIN IMMEDIATE on SQLite), so two loaders cannot both see empty.
@@ -194,7 +195,11 @@ async def load_demo(database: Database, clock: Clock) -> DemoResult | None:
         loader = _Loader(session, now)
         today = now.astimezone(ZoneInfo(demo_data.TIMEZONE)).date()
         registrants = await _load(loader, today)
-    return DemoResult(registrants=registrants, created=dict(loader.created))
+        activity = await load_activity(
+            session, settings, clinic_id=registrants.clinic_id,
+            pharmacy_id=registrants.pharmacy_id, now=now, today=today,
+        )  # fmt: skip
+    return DemoResult(registrants=registrants, created=dict(loader.created) | activity)
 
 
 async def find_demo(database: Database) -> DemoRegistrants | None:

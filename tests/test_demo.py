@@ -27,6 +27,11 @@ CREATED = {
     "products": 7,
     "product_ingredients": 4,
     "lots": 7,
+    # Three weeks of activity (app/demo_activity.py).
+    "receipts": 7,
+    "evaluations": 2,
+    "treatment_plans": 2,
+    "compounding_batches": 1,
 }
 ROWS = {
     "registrants": 2,
@@ -37,9 +42,24 @@ ROWS = {
     "patients": 5,
     "products": 7,
     "product_ingredients": 4,
-    "lots": 7,
-    # One first version per registrant, staff member and patient.
-    "revisions": 2 + 9 + 5,
+    # Seven received, and the troches a compounding batch made.
+    "lots": 7 + 1,
+    # One first version per registrant, staff member, patient and treatment plan.
+    "revisions": 2 + 9 + 5 + 2,
+    "evaluations": 2,
+    "treatment_plans": 2,
+    "compounding_batches": 1,
+    "compounding_ingredients": 1,
+    # Seven receipts, then the batch's one consume and one produce: five events at the clinic,
+    # four at the pharmacy, each a chain of its own.
+    "ledger_events": 7 + 2,
+    "ledger_postings": 7 + 2,
+    "outbox_messages": 7 + 2,
+    "ledger_heads": 2,
+    # A balance per lot received and the finished lot.
+    "ledger_balances": 7 + 1,
+    # Trees of 5 and 4 leaves: their leaves, and 3 complete subtrees above each.
+    "ledger_merkle_nodes": (5 + 3) + (4 + 3),
 }
 JWT = re.compile(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", re.MULTILINE)
 
@@ -66,8 +86,8 @@ def expected_rows(counts: dict[str, int]) -> dict[str, int]:
     return {name: ROWS.get(name, 0) for name in counts}
 
 
-async def test_load_demo_creates_the_demo_once(database: Database) -> None:
-    result = await load_demo(database, FrozenClock(START))
+async def test_load_demo_creates_the_demo_once(database: Database, app_settings: Settings) -> None:
+    result = await load_demo(database, FrozenClock(START), app_settings)
 
     assert result is not None
     assert result.created == CREATED
@@ -75,7 +95,7 @@ async def test_load_demo_creates_the_demo_once(database: Database) -> None:
     assert counts == expected_rows(counts)
     assert await find_demo(database) == result.registrants
 
-    assert await load_demo(database, FrozenClock(START + timedelta(days=1))) is None
+    assert await load_demo(database, FrozenClock(START + timedelta(days=1)), app_settings) is None
     assert await row_counts(database) == counts
 
 
@@ -84,8 +104,8 @@ def tokens(banner: str) -> tuple[str, str]:
     return admin, staff
 
 
-async def loaded(database: Database) -> DemoResult:
-    result = await load_demo(database, FrozenClock(START))
+async def loaded(database: Database, app_settings: Settings) -> DemoResult:
+    result = await load_demo(database, FrozenClock(START), app_settings)
     assert result is not None
     return result
 
@@ -93,7 +113,7 @@ async def loaded(database: Database) -> DemoResult:
 async def test_printed_admin_token_lists_both_demo_registrants(
     database: Database, client, app_settings: Settings
 ) -> None:
-    result = await loaded(database)
+    result = await loaded(database, app_settings)
     admin, _ = tokens(token_banner(app_settings, result.registrants, now=datetime.now(UTC)))
 
     listed = await client.get("/v1/registrants", headers=bearer(admin))
@@ -113,7 +133,7 @@ async def test_printed_admin_token_lists_both_demo_registrants(
 async def test_printed_staff_token_is_a_staff_member_of_both_registrants(
     database: Database, client, app_settings: Settings
 ) -> None:
-    result = await loaded(database)
+    result = await loaded(database, app_settings)
     _, staff = tokens(token_banner(app_settings, result.registrants, now=datetime.now(UTC)))
 
     for registrant_id in result.registrants.ids:
