@@ -5,7 +5,7 @@ Quantities are stored as integers of a fixed minor unit, thousandths of the inve
 them as decimal strings and takes strings or numbers.
 """
 
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 
 SCALE_DIGITS = 3
 MINOR_UNITS = 10**SCALE_DIGITS
@@ -28,6 +28,12 @@ def to_minor(value: Decimal | int | str) -> int:
     if scaled != scaled.to_integral_value():
         raise QuantityPrecisionError(f"at most {SCALE_DIGITS} decimal places")
     return int(scaled)
+
+
+def rounded(value: Decimal) -> Decimal:
+    """``value`` at the scale, half to even: for computed amounts (mg from a strength, mg of
+    base from mg of a salt), where exact input is not the question."""
+    return value.quantize(_QUANTUM, ROUND_HALF_EVEN)
 
 
 def from_minor(minor: int) -> Decimal:

@@ -162,24 +162,11 @@ def verify_consistency(
     return sn == 0 and fr == old_root and sr == new_root
 
 
-def peaks(size: int) -> list[Node]:
-    """The complete subtrees a tree of ``size`` leaves is made of, largest (leftmost) first.
-
-    Every node a later leaf completes has, as its left child, either one of these or a node
-    completed after them.
-    """
-    found, start = [], 0
-    for level in reversed(range(size.bit_length())):
-        if size >> level & 1:
-            found.append((level, start >> level))
-            start += 1 << level
-    return found
-
-
 def stored_nodes_needed(size: int, leaves: int) -> set[Node]:
     """The nodes of a tree of ``size`` leaves that appending ``leaves`` more reads: the left
     siblings of the nodes they complete that the new leaves do not complete themselves (for
-    one leaf, its siblings up the tree; for many, at most the peaks)."""
+    one leaf, its siblings up the tree; for many, some of the complete subtrees the tree of
+    ``size`` leaves is made of)."""
     completed, needed = set(), set()
     for index in range(size, size + leaves):
         nodes = nodes_completed_by(index)

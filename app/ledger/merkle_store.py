@@ -53,7 +53,7 @@ class Growth:
 
     Starts from the stored nodes the new leaves will need (one query: some of the peaks of the
     tree as it was); every node they complete is computed from those and from nodes completed
-    before it (see ``merkle.peaks`` and ``merkle.stored_nodes_needed``).
+    before it (see ``merkle.stored_nodes_needed``).
     """
 
     def __init__(self, registrant_id: uuid.UUID, size: int, peaks: dict[merkle.Node, bytes]):

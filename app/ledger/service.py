@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -29,6 +29,7 @@ from app.core.config import Settings
 from app.core.db import dialect_insert
 from app.core.errors import AppError, Conflict, FieldError
 from app.core.overrides import refuse_unless_overridden
+from app.core.quantity import rounded
 from app.ledger import balances, rules, transfers
 from app.ledger.models import LedgerEvent, Posting, WitnessConfirmation
 from app.ledger.references import (
@@ -50,7 +51,6 @@ from app.ledger.writes import PendingWrites
 from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.service import get_registrant, local_date
 
-_MG_QUANTUM = Decimal("0.001")
 _NONE = Decimal(0)
 
 
@@ -353,7 +353,7 @@ def _counterparty(data: EventCreate, refs: EventReferences) -> dict[str, Any]:
 def _new_row(data: EventCreate, refs: EventReferences, context: Context) -> dict[str, Any]:
     assert data.quantity is not None
     counterparty = _counterparty(data, refs) or None
-    mg = (data.quantity * refs.product.strength_value).quantize(_MG_QUANTUM, ROUND_HALF_EVEN)
+    mg = rounded(data.quantity * refs.product.strength_value)
     return {
         "id": uuid.uuid4(),
         "registrant_id": refs.registrant.id,

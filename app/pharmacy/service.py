@@ -4,7 +4,7 @@ the ledger; the mg that went in and came out compared as base (DOMAIN.md)."""
 import uuid
 from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from enum import StrEnum
 
 from sqlalchemy import Select, select
@@ -18,6 +18,7 @@ from app.catalog.substances import DosageForm, base_mg
 from app.core.db import flush_unique
 from app.core.errors import AppError, FieldError, InvalidInput, NotFound
 from app.core.overrides import problem_type, refuse_unless_overridden
+from app.core.quantity import rounded
 from app.ledger import service as ledger
 from app.ledger.references import invalid, owned, staff_of_subject
 from app.ledger.schemas import EventCreate
@@ -27,8 +28,6 @@ from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.registry.enums import StaffRole
 from app.registry.models import Location, Staff
 from app.registry.service import get_registrant, local_date
-
-_MG = Decimal("0.001")
 
 
 class CompoundingRule(StrEnum):
@@ -69,11 +68,7 @@ class _Ingredient:
     @property
     def mg_base(self) -> Decimal:
         mg = self.quantity * self.product.strength_value
-        return _mg(base_mg(mg, self.product.substance, self.product.strength_basis))
-
-
-def _mg(value: Decimal) -> Decimal:
-    return value.quantize(_MG, ROUND_HALF_EVEN)
+        return rounded(base_mg(mg, self.product.substance, self.product.strength_basis))
 
 
 async def create_batch(
@@ -97,7 +92,7 @@ async def create_batch(
     ]
     _check_dates_and_units(data, product, compounding_day)
     mg_in = sum((i.mg_base for i in ingredients), Decimal(0))
-    mg_out = _mg(base_mg(data.units * product.strength_value, product.substance,
+    mg_out = rounded(base_mg(data.units * product.strength_value, product.substance,
                          product.strength_basis))  # fmt: skip
     broken = _yield_breaks(mg_in, mg_out, context.settings.compounding_yield_tolerance_percent)
     if not context.reports_record(data.compounded_at):
@@ -124,7 +119,7 @@ async def create_batch(
         id=batch_id, registrant_id=rid, location_id=data.location_id, product_id=product.id,
         finished_lot_id=finished.id, units=data.units, beyond_use_date=data.beyond_use_date,
         compounded_at=data.compounded_at, compounded_by=compounder.id, checked_by=checker.id,
-        mg_in_base=mg_in, mg_out_base=mg_out, yield_percent=_mg(mg_out / mg_in * 100),
+        mg_in_base=mg_in, mg_out_base=mg_out, yield_percent=rounded(mg_out / mg_in * 100),
         yield_reason=data.yield_reason if broken else None,
         broken_rules=[rule.value for rule in broken], produce_event_id=produced["id"],
         created_by=principal.subject, created_at=context.now,
@@ -190,16 +185,21 @@ async def _compounder(
         staff = await staff_of_subject(session, registrant_id=rid, subject=principal.subject)
         if staff is not None and named not in (None, staff.id):
             raise invalid("#/compounded_by", "staff member: you record what you compounded")
-    if staff is None or not staff.active or staff.role != StaffRole.pharmacist:
+    if staff is None or not _active_pharmacist(staff):
         raise invalid("#/compounded_by", "active pharmacist (the compounder)")
     return staff
+
+
+def _active_pharmacist(staff: Staff) -> bool:
+    """Who may compound or check a batch."""
+    return staff.active and staff.role == StaffRole.pharmacist
 
 
 async def _checker(
     session: AsyncSession, rid: uuid.UUID, checker_id: uuid.UUID, compounder: Staff
 ) -> Staff:
     checker = await owned(session, Staff, checker_id, registrant_id=rid, pointer="#/checked_by")
-    if not checker.active or checker.role != StaffRole.pharmacist:
+    if not _active_pharmacist(checker):
         raise invalid("#/checked_by", "active pharmacist")
     if checker.id == compounder.id:
         raise InvalidInput.at(

@@ -71,15 +71,26 @@ def test_consistency_proofs_verify_and_catch_a_rewritten_history(leaves, data):
     assert not merkle.verify_consistency(old_size, new_size, forged, new_root, proof)
 
 
+def peaks(size: int) -> list[tuple[int, int]]:
+    """The complete subtrees a tree of ``size`` leaves is made of, largest (leftmost) first."""
+    found, start = [], 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            found.append((level, start >> level))
+            start += 1 << level
+    return found
+
+
 @given(st.integers(min_value=0, max_value=5000))
 def test_the_peaks_of_a_tree_are_the_aligned_complete_subtrees_covering_it(size):
-    peaks = merkle.peaks(size)
+    """The reference the next test measures stored_nodes_needed against."""
+    peaks_ = peaks(size)
     start = 0
-    for level, index in peaks:
+    for level, index in peaks_:
         assert index * 2**level == start  # contiguous, left to right, aligned
         start += 2**level
     assert start == size
-    assert [level for level, _ in peaks] == sorted({level for level, _ in peaks}, reverse=True)
+    assert [level for level, _ in peaks_] == sorted({level for level, _ in peaks_}, reverse=True)
 
 
 @given(leaf_lists, st.integers(min_value=0, max_value=70))
@@ -90,7 +101,7 @@ def test_later_leaves_need_only_the_peaks_and_nodes_completed_after_them(leaves,
     split = min(split, len(leaves))
     everything = stored_nodes(leaves)
     needed = merkle.stored_nodes_needed(split, len(leaves) - split)
-    assert needed <= set(merkle.peaks(split))
+    assert needed <= set(peaks(split))
     known = {node: everything[node] for node in needed}
     for index in range(split, len(leaves)):
         for level, position in merkle.nodes_completed_by(index):
