@@ -10,6 +10,7 @@ from app.audit.recorder import AuditMiddleware
 from app.auth.tokens import TokenVerifier
 from app.catalog.router import router as catalog_router
 from app.clinical.router import router as clinical_router
+from app.clinical.sessions.router import router as sessions_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
@@ -51,8 +52,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.token_verifier = TokenVerifier(settings)
     app.state.metrics = Metrics()
 
-    routers = (registry_router, catalog_router, clinical_router, pharmacy_router, ledger_router,
-               ledger_public_router, ops_router)  # fmt: skip
+    routers = (registry_router, catalog_router, clinical_router, sessions_router,
+               pharmacy_router, ledger_router, ledger_public_router, ops_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

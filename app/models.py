@@ -3,6 +3,7 @@
 from app.audit.models import AuditEntry
 from app.catalog.models import Lot, Product, ProductIngredient
 from app.clinical.models import Evaluation, TreatmentPlan
+from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
 from app.core.db import Base
 from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
@@ -37,9 +38,12 @@ __all__ = [
     "ProductIngredient",
     "Registrant",
     "Revision",
+    "SessionAdministration",
+    "SessionVitals",
     "Staff",
     "StaffRegistration",
     "TreatmentPlan",
+    "TreatmentSession",
     "WitnessConfirmation",
     "metadata",
 ]

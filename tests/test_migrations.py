@@ -23,6 +23,8 @@ APPEND_ONLY = {
     "evaluations",
     "compounding_batches",
     "compounding_ingredients",
+    "session_administrations",
+    "session_vitals",
 }
 
 

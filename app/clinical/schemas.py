@@ -74,11 +74,16 @@ class Contraindications(InputModel):
     hypersensitivity: bool
 
 
-class Vitals(InputModel):
+class VitalSigns(InputModel):
     systolic_mmhg: int = Field(ge=40, le=300)
     diastolic_mmhg: int = Field(ge=20, le=200)
     heart_rate_bpm: int = Field(ge=20, le=250)
     spo2_percent: int | None = Field(default=None, ge=50, le=100)
+
+
+class Vitals(VitalSigns):
+    """An evaluation's vital signs, with the weight taken that day."""
+
     weight_kg: PositiveQuantity | None = None
 
 

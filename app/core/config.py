@@ -53,6 +53,19 @@ class Settings(BaseSettings):
     """How far in the future occurred_at may lie (clock skew between systems)."""
     compounding_yield_tolerance_percent: Decimal = Field(default=Decimal(2), ge=0, le=50)
     """How far a compounding batch's mg out may differ from its mg in, both as base."""
+    iv_dose_tolerance_percent: Decimal = Field(default=Decimal(10), ge=0, le=100)
+    """How far above the plan's dose (mg/kg x the day's weight) an IV session may go."""
+    esketamine_max_predose_systolic: int = Field(default=140, ge=60, le=250)
+    esketamine_max_predose_diastolic: int = Field(default=90, ge=30, le=150)
+    """Blood pressure before the first esketamine device above which a prescriber decides."""
+    esketamine_monitoring_minutes: int = Field(default=120, ge=0)
+    """How long after the first esketamine device a patient is monitored before discharge."""
+    vitals_alert_systolic_above: int = Field(default=180, ge=60, le=300)
+    vitals_alert_diastolic_above: int = Field(default=110, ge=30, le=200)
+    vitals_alert_heart_rate_above: int = Field(default=120, ge=30, le=250)
+    vitals_alert_heart_rate_below: int = Field(default=50, ge=20, le=200)
+    vitals_alert_spo2_below: int = Field(default=92, ge=50, le=100)
+    """Clinic thresholds: a reading beyond one is kept with an alert naming it."""
     checkpoint_key_file: Path | None = None
     """PEM of the EC P-256 key that signs checkpoints (kept outside the database)."""
     checkpoint_key_id: str | None = None

@@ -30,6 +30,7 @@ from app.core.db import Base, UTCDateTime, table_of
 
 LEDGER_EVENT_APPENDED = "ledger.event_appended"
 CHECKPOINT_PUBLISHED = "ledger.checkpoint_published"
+SESSION_DISCHARGED = "clinical.session_discharged"
 
 
 class OutboxMessage(Base):

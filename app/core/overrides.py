@@ -5,7 +5,7 @@ Both the ledger's compliance rules and the clinical rules work this way (DESIGN.
 problem type unless it carries ``override_reason``; what it overrode is stored with it.
 """
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from enum import StrEnum
 from typing import TypeVar
 
@@ -28,9 +28,17 @@ def refuse_unless_overridden(
     override_reason: str | None,
     *,
     field: str = "override_reason",
+    never: Collection[Rule] = (),
 ) -> None:
     """Raise the first broken rule's problem (naming them all) unless overridden; the problem
-    names ``field``, the one the request sends its reason in."""
+    names ``field``, the one the request sends its reason in. Rules in ``never`` are the law
+    rather than a judgement: no reason excuses them."""
+    for rule in broken:
+        if rule in never:
+            raise problems[rule](
+                f"{rule.value.replace('_', ' ')}: no override allows this",
+                extra={"broken_rules": [rule.value for rule in broken]},
+            )
     if broken and override_reason is None:
         first = broken[0]
         raise problems[first](

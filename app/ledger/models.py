@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -28,6 +28,13 @@ class LedgerEvent(Base):
         Index("uq_ledger_events_transfer_event_id", "transfer_event_id", unique=True),
         Index("ix_ledger_events_lot_id", "lot_id"),
         Index("ix_ledger_events_patient_id", "patient_id"),
+        # Most events belong to no session: only those that do are indexed.
+        Index(
+            "ix_ledger_events_session_id",
+            "session_id",
+            postgresql_where=text("session_id IS NOT NULL"),
+            sqlite_where=text("session_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -14,8 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import identity_key
 
+from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
-from app.core.errors import AppError, FieldError
+from app.core.errors import AppError, FieldError, InvalidInput
 from app.registry.models import Location, Patient, Registrant, Staff
 
 Model = TypeVar("Model", Location, Lot, Patient, Staff, Product)
@@ -137,6 +138,33 @@ async def staff_of_subject(
             Staff.registrant_id == registrant_id, Staff.subject == subject, Staff.active
         )
     )
+
+
+async def acting_staff(
+    session: AsyncSession,
+    *,
+    registrant_id: uuid.UUID,
+    named: uuid.UUID | None,
+    principal: Principal,
+    pointer: str,
+) -> Staff:
+    """Who did what a request records: the active staff member an integration names, or the
+    caller's own active staff row (nobody else records someone else's work)."""
+    if principal.is_integration:
+        if named is None:
+            raise InvalidInput.at(pointer, "an integration names the staff member who did it")
+        named_staff = await owned(session, Staff, named, registrant_id=registrant_id,
+                                  pointer=pointer)  # fmt: skip
+        if not named_staff.active:
+            raise invalid(pointer, "active staff member")
+        return named_staff
+    staff = await staff_of_subject(session, registrant_id=registrant_id, subject=principal.subject)
+    if staff is None:
+        raise invalid(pointer, "active staff member with your token's subject")
+    if named not in (None, staff.id):
+        detail = "you record what you did yourself, not another staff member's work"
+        raise InvalidReference(detail, errors=[FieldError(pointer=pointer, detail=detail)])
+    return staff
 
 
 @dataclass(frozen=True, slots=True)

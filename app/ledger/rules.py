@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from app.catalog.substances import Substance
 from app.core.errors import AppError
 from app.core.identifiers import validate_dea_number
 from app.core.overrides import problem_type
@@ -28,6 +29,11 @@ class Rule(StrEnum):
     counterparty_dea_invalid = "counterparty_dea_invalid"
     occurred_in_future = "occurred_in_future"
     transfer_quantity_mismatch = "transfer_quantity_mismatch"
+    esketamine_dispensed = "esketamine_dispensed"
+
+
+NEVER_OVERRIDDEN = frozenset({Rule.esketamine_dispensed})
+"""The Spravato REMS: esketamine is never dispensed for home use, whatever the reason given."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,7 @@ class Facts:
     registration_expires_on: date
     authorised_schedules: frozenset[str]
     product_schedule: str
+    product_substance: str
     performer_id: uuid.UUID | None
     witness_ids: tuple[uuid.UUID, ...]
     counterparty_dea_number: str | None
@@ -95,6 +102,10 @@ def _transfer_quantity_mismatch(f: Facts) -> bool:
     return f.transfer_sent_quantity is not None and f.quantity != f.transfer_sent_quantity
 
 
+def _esketamine_dispensed(f: Facts) -> bool:
+    return f.type is EventType.dispense and f.product_substance == Substance.esketamine
+
+
 CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.lot_expired: _lot_expired,
     Rule.registration_expired: _registration_expired,
@@ -105,6 +116,7 @@ CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.counterparty_dea_invalid: _counterparty_dea_invalid,
     Rule.occurred_in_future: _occurred_in_future,
     Rule.transfer_quantity_mismatch: _transfer_quantity_mismatch,
+    Rule.esketamine_dispensed: _esketamine_dispensed,
 }
 
 
@@ -145,4 +157,8 @@ PROBLEMS: dict[Rule, type[AppError]] = {
     Rule.transfer_quantity_mismatch: _problem(
         Rule.transfer_quantity_mismatch, "Transfer quantity mismatch",
         "A transfer_in receives a different quantity than its transfer_out sent."),
+    Rule.esketamine_dispensed: _problem(
+        Rule.esketamine_dispensed, "Esketamine dispensed",
+        "Esketamine devices are administered in a REMS-certified setting, never dispensed for "
+        "home use; no override allows it."),
 }  # fmt: skip

@@ -27,7 +27,7 @@ from app.catalog.models import Lot, Product
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import dialect_insert
-from app.core.errors import AppError, Conflict, FieldError
+from app.core.errors import AppError, Conflict, FieldError, InvalidInput
 from app.core.overrides import refuse_unless_overridden
 from app.core.quantity import rounded
 from app.ledger import balances, rules, transfers
@@ -48,6 +48,7 @@ from app.ledger.references import (
 from app.ledger.schemas import EventCreate
 from app.ledger.types import DIRECTIONS, PERMISSION_OF, AdjustDirection, Direction, EventType
 from app.ledger.writes import PendingWrites
+from app.registry.enums import LocationKind
 from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.service import get_registrant, local_date
 
@@ -67,6 +68,9 @@ class Context:
     principal: Principal
     now: datetime
     settings: Settings
+    holding_session_id: uuid.UUID | None = None
+    """The session whose holding (an ``in_use`` location) this write may use: stock enters and
+    leaves a holding only through its own session's workflow."""
 
     @classmethod
     def of(cls, principal: Principal, clock: Clock, settings: Settings) -> "Context":
@@ -260,6 +264,9 @@ async def _references(
         to_location = await owned(
             session, Location, data.to_location_id, registrant_id=rid, pointer="#/to_location_id"
         )
+    for place, pointer in ((location, "#/location_id"), (to_location, "#/to_location_id")):
+        if place is not None and place.kind == LocationKind.in_use:
+            _check_holding(place, data, context, pointer)
     lot = await owned(session, Lot, data.lot_id, registrant_id=rid, pointer="#/lot_id")
     product = await owned(session, Product, lot.product_id, registrant_id=rid, pointer="#/lot_id")
     patient = None
@@ -283,6 +290,13 @@ async def _references(
             if data.transfer_event_id is not None else None
         ),
     )  # fmt: skip
+
+
+def _check_holding(holding: Location, data: EventCreate, context: Context, pointer: str) -> None:
+    """A session's holding is used by its own session's workflow, each event naming the session."""
+    if holding.session_id != context.holding_session_id or data.session_id != holding.session_id:
+        raise InvalidInput.at(pointer, "a session's holding is used through its session "
+                                       "(/v1/sessions/{id})")  # fmt: skip
 
 
 async def _performer(
@@ -318,6 +332,7 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         registration_expires_on=refs.registrant.registration_expires_on,
         authorised_schedules=frozenset(refs.registrant.schedules),
         product_schedule=refs.product.schedule,
+        product_substance=refs.product.substance,
         performer_id=refs.performer.id if refs.performer else None,
         witness_ids=tuple(data.witness_ids),
         counterparty_dea_number=_counterparty(data, refs).get("dea_number"),
@@ -326,7 +341,8 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
     )
     broken = rules.broken_rules(facts)
     if not is_record(data, context):
-        refuse_unless_overridden(rules.PROBLEMS, broken, data.override_reason)
+        refuse_unless_overridden(rules.PROBLEMS, broken, data.override_reason,
+                                 never=rules.NEVER_OVERRIDDEN)  # fmt: skip
     return [rule.value for rule in broken]
 
 

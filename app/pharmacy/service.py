@@ -20,7 +20,7 @@ from app.core.errors import AppError, FieldError, InvalidInput, NotFound
 from app.core.overrides import problem_type, refuse_unless_overridden
 from app.core.quantity import rounded
 from app.ledger import service as ledger
-from app.ledger.references import invalid, owned, staff_of_subject
+from app.ledger.references import acting_staff, invalid, owned
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.pharmacy import schemas
@@ -176,16 +176,9 @@ async def _compounder(
     session: AsyncSession, rid: uuid.UUID, named: uuid.UUID | None, principal: Principal
 ) -> Staff:
     """Who compounded: the pharmacist an integration names, or the caller's own staff row."""
-    if principal.is_integration:
-        if named is None:
-            raise InvalidInput.at("#/compounded_by", "an integration names who compounded")
-        staff: Staff | None = await owned(session, Staff, named, registrant_id=rid,
-                                          pointer="#/compounded_by")  # fmt: skip
-    else:
-        staff = await staff_of_subject(session, registrant_id=rid, subject=principal.subject)
-        if staff is not None and named not in (None, staff.id):
-            raise invalid("#/compounded_by", "staff member: you record what you compounded")
-    if staff is None or not _active_pharmacist(staff):
+    staff = await acting_staff(session, registrant_id=rid, named=named, principal=principal,
+                               pointer="#/compounded_by")  # fmt: skip
+    if not _active_pharmacist(staff):
         raise invalid("#/compounded_by", "active pharmacist (the compounder)")
     return staff
 

@@ -50,6 +50,8 @@ class Location(Base):
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    session_id: Mapped[uuid.UUID | None]
+    """The session an ``in_use`` holding belongs to (sessions live above the registry)."""
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

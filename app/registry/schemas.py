@@ -128,6 +128,9 @@ class LocationOut(OutputModel):
     name: str
     kind: LocationKind
     active: bool
+    session_id: uuid.UUID | None = Field(
+        description="For an in_use holding: the session it belongs to."
+    )
     created_at: datetime
 
 

@@ -195,6 +195,8 @@ async def update_location(
 ) -> Location:
     location = await get_location(session, registrant_id, location_id, principal=principal)
     principal.require(Permission.manage_locations_staff)
+    if location.session_id is not None:
+        raise InvalidInput.at("#", "a session's holding changes only with its session")
     apply_changes(location, sent_changes(data, required=frozenset({"name", "active"})))
     await flush_unique(session, pointer="#/name", detail="a location with this name exists")
     return location

@@ -1,0 +1,1 @@
+"""In-clinic sessions: IV ketamine infusions and esketamine (Spravato REMS) sessions."""

@@ -1,0 +1,298 @@
+"""Session routes (clinicians, prescribers, integrations): thin over the service."""
+
+import uuid
+from typing import Any
+
+from fastapi import Depends, Request, Response, status
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
+from app.clinical.sessions import schemas, service
+from app.clinical.sessions.models import TreatmentSession
+from app.clinical.sessions.views import session_out
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.pagination import Cursor, Limit, Page, page_of
+from app.core.responses import set_location
+from app.core.revisions import list_revisions
+from app.core.routing import api_router
+from app.ledger import service as ledger
+from app.registry.schemas import RevisionOut
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["sessions"])
+
+Context = ledger.Context
+
+
+def _context(principal: CurrentPrincipal, clock: ClockDep, settings: SettingsDep) -> Context:
+    return Context.of(principal, clock, settings)
+
+
+ContextDep = Depends(_context)
+
+
+@router.post(
+    "/sessions",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionOut,
+)
+async def create_session(
+    body: schemas.SessionCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionOut:
+    """Schedule a session under the patient's active IV or esketamine plan; it opens its own
+    holding. Esketamine needs a REMS-certified setting and an enrolled patient (never
+    overridden); a session outside the plan's dates or beyond its sessions per week or in
+    total needs a prescriber's `override_reason`."""
+    note(request, registrant_id=body.registrant_id, resource_type="session")
+    ts = await service.create_session(session, data=body, context=context)
+    set_location(response, f"/v1/sessions/{ts.id}")
+    return await session_out(session, ts)
+
+
+@router.get("/sessions", response_model=Page[schemas.SessionRecordOut])
+async def list_sessions(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    status: schemas.SessionStatus | None = None,
+) -> dict[str, object]:
+    """Sessions, newest first; each one whole at `GET /v1/sessions/{id}`."""
+    note(request, registrant_id=registrant_id, resource_type="session", patient_read=True)
+    statement = service.sessions_query(
+        principal, registrant_id=registrant_id, patient_id=patient_id, plan_id=plan_id,
+        status=status,
+    )  # fmt: skip
+    return await page_of(session, statement, TreatmentSession, limit=limit, cursor=cursor)
+
+
+@router.get("/sessions/{session_id}", response_model=schemas.SessionOut)
+async def get_session(
+    session_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> schemas.SessionOut:
+    note(request, resource_type="session", resource_id=session_id, patient_read=True)
+    ts = await service.get_session(session, session_id, principal=principal)
+    note(request, registrant_id=ts.registrant_id)
+    return await session_out(session, ts)
+
+
+@router.get("/sessions/{session_id}/history", response_model=list[RevisionOut])
+async def session_history(
+    session_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> object:
+    """Every version of the session's record, oldest first."""
+    note(request, resource_type="session", resource_id=session_id, patient_read=True)
+    ts = await service.get_session(session, session_id, principal=principal)
+    note(request, registrant_id=ts.registrant_id)
+    return await list_revisions(session, entity_type=TreatmentSession.__tablename__,
+                                entity_id=ts.id)  # fmt: skip
+
+
+async def _step_out(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    ts: TreatmentSession,
+    row: dict[str, Any],
+) -> schemas.SessionStepOut:
+    note(request, registrant_id=ts.registrant_id)
+    set_location(response, f"/v1/ledger/events/{row['id']}")
+    out = await session_out(session, ts)
+    event = next(e for e in out.events if e.id == row["id"])
+    return schemas.SessionStepOut(event=event, session=out)
+
+
+@router.post(
+    "/sessions/{session_id}/withdrawals",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionStepOut,
+)
+async def withdraw(
+    session_id: uuid.UUID,
+    body: schemas.WithdrawalCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionStepOut:
+    """Take stock from storage into the session's holding (a ledger `move`); the first
+    withdrawal starts the session."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts, row = await service.withdraw(session, session_id, body, context)
+    return await _step_out(request, response, session, ts, row)
+
+
+@router.post(
+    "/sessions/{session_id}/administrations",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionStepOut,
+)
+async def administer(
+    session_id: uuid.UUID,
+    body: schemas.AdministrationCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionStepOut:
+    """Give from the holding (a ledger `administer`): an IV infusion with its start and end,
+    or one esketamine device. A dose beyond the plan (IV: beyond the tolerance), an esketamine
+    device without a pre-dose blood pressure, above the threshold, or within 5 minutes of the
+    previous one needs a prescriber's `override_reason`. Once the dose is given the session
+    is observing."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts, row = await service.administer(session, session_id, body, context)
+    return await _step_out(request, response, session, ts, row)
+
+
+@router.post(
+    "/sessions/{session_id}/waste",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionStepOut,
+)
+async def waste(
+    session_id: uuid.UUID,
+    body: schemas.WasteCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionStepOut:
+    """Waste the unused remainder from the holding in front of a witness (not the waster),
+    who then confirms with their own token; until then the event is unwitnessed."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts, row = await service.waste(session, session_id, body, context)
+    return await _step_out(request, response, session, ts, row)
+
+
+@router.post(
+    "/sessions/{session_id}/returns",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionStepOut,
+)
+async def return_to_stock(
+    session_id: uuid.UUID,
+    body: schemas.ReturnCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionStepOut:
+    """Return unused, intact stock from the holding to storage."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts, row = await service.return_to_stock(session, session_id, body, context)
+    return await _step_out(request, response, session, ts, row)
+
+
+@router.post(
+    "/sessions/{session_id}/witness-confirmations",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionOut,
+)
+async def confirm_witness(
+    session_id: uuid.UUID,
+    body: schemas.WitnessConfirmationCreate,
+    request: Request,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionOut:
+    """The caller, a witness the session's event names, confirms it with their own token."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts = await service.confirm_witness(session, session_id, body.event_id, context)
+    note(request, registrant_id=ts.registrant_id)
+    return await session_out(session, ts)
+
+
+@router.post(
+    "/sessions/{session_id}/vitals",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.VitalsOut,
+)
+async def record_vitals(
+    session_id: uuid.UUID,
+    body: schemas.VitalsCreate,
+    request: Request,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> object:
+    """Record a reading (blood pressure, heart rate, SpO2) at any point of an open session;
+    beyond a clinic threshold it is kept with an alert."""
+    note(request, resource_type="session", resource_id=session_id)
+    vitals = await service.record_vitals(session, session_id, body, context)
+    note(request, registrant_id=vitals.registrant_id)
+    return vitals
+
+
+@router.post(
+    "/sessions/{session_id}/discharge",
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionOut,
+)
+async def discharge(
+    session_id: uuid.UUID,
+    body: schemas.DischargeCreate,
+    request: Request,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionOut:
+    """Discharge the patient. The holding must be empty or its remainder explained in
+    `unresolved_reason`. Esketamine: the clinical-stability assessment and observations are
+    required; discharge before the monitoring time, without the three blood pressures, or
+    of a patient assessed unstable needs a prescriber's `override_reason`."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts = await service.discharge(session, session_id, body, context)
+    note(request, registrant_id=ts.registrant_id)
+    return await session_out(session, ts)
+
+
+@router.post(
+    "/sessions/{session_id}/abort",
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionOut,
+)
+async def abort(
+    session_id: uuid.UUID,
+    body: schemas.AbortCreate,
+    request: Request,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionOut:
+    """End a session that will not be completed, with the reason; the holding as at discharge."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts = await service.abort(session, session_id, body, context)
+    note(request, registrant_id=ts.registrant_id)
+    return await session_out(session, ts)
+
+
+@router.post(
+    "/sessions/{session_id}/rems-submission",
+    dependencies=IdempotencyRequired,
+    response_model=schemas.SessionOut,
+)
+async def record_rems_submission(
+    session_id: uuid.UUID,
+    body: schemas.RemsSubmissionCreate,
+    request: Request,
+    session: SessionDep,
+    context: Context = ContextDep,
+) -> schemas.SessionOut:
+    """Record the day the esketamine session's Patient Monitoring Form was submitted to the
+    REMS (due within 7 days of the session)."""
+    note(request, resource_type="session", resource_id=session_id)
+    ts = await service.record_rems_submission(session, session_id, body, context)
+    note(request, registrant_id=ts.registrant_id)
+    return await session_out(session, ts)

@@ -1,0 +1,297 @@
+"""Sessions as the API takes and shows them."""
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from app.clinical.schemas import Modality, Reason, VitalSigns
+from app.core.schemas import InputModel, OutputModel, PositiveQuantity, Quantity
+from app.ledger.schemas import WitnessStatus
+
+Performer = Annotated[
+    uuid.UUID | None,
+    Field(description="Staff id; only integrations name someone else (and must name someone)."),
+]
+
+
+class SessionStatus(StrEnum):
+    """Forward only: scheduled, in progress (from the first withdrawal), observing (once the
+    dose is given), then discharged; or aborted from any of the first three."""
+
+    scheduled = "scheduled"
+    in_progress = "in_progress"
+    observing = "observing"
+    discharged = "discharged"
+    aborted = "aborted"
+
+
+class VitalsMoment(StrEnum):
+    pre_dose = "pre_dose"
+    post_dose = "post_dose"
+    """During monitoring after dosing; the one nearest 40 minutes after the first device is the
+    Patient Monitoring Form's."""
+    monitoring = "monitoring"
+    pre_discharge = "pre_discharge"
+
+
+class SessionCreate(InputModel):
+    registrant_id: uuid.UUID
+    patient_id: uuid.UUID
+    plan_id: uuid.UUID
+    """The patient's active IV or esketamine plan."""
+    location_id: uuid.UUID
+    """Where the session takes place (a procedure room)."""
+    scheduled_at: AwareDatetime
+    staff_ids: list[uuid.UUID] = Field(min_length=1, max_length=10)
+    """The staff present."""
+    weight_kg: PositiveQuantity | None = Field(default=None, examples=["70"])
+    """The weight recorded that day: an IV dose follows from it (required for IV)."""
+    override_reason: Reason | None = None
+
+
+class WithdrawalCreate(InputModel):
+    """Stock taken from storage into the session's holding: a ledger ``move``."""
+
+    lot_id: uuid.UUID
+    from_location_id: uuid.UUID
+    quantity: PositiveQuantity
+    occurred_at: AwareDatetime
+    performed_by: Performer = None
+
+
+class AdministrationCreate(InputModel):
+    """Given to the patient from the holding: a ledger ``administer``. ``quantity`` is in the
+    product's unit (mL of an injection, one esketamine device)."""
+
+    lot_id: uuid.UUID
+    quantity: PositiveQuantity
+    started_at: AwareDatetime
+    ended_at: AwareDatetime | None = None
+    """When an infusion ended (IV); the session then moves to observing."""
+    performed_by: Performer = None
+    override_reason: Reason | None = None
+
+    @model_validator(mode="after")
+    def _ends_after_start(self) -> "AdministrationCreate":
+        if self.ended_at is not None and self.ended_at < self.started_at:
+            raise ValueError("ended_at is before started_at")
+        return self
+
+
+class WasteCreate(InputModel):
+    """The unused remainder, destroyed in front of a witness who then confirms with their own
+    token (``POST /v1/sessions/{id}/witness-confirmations``)."""
+
+    lot_id: uuid.UUID
+    quantity: PositiveQuantity
+    occurred_at: AwareDatetime
+    witness_id: uuid.UUID
+    reason: Reason | None = None
+    performed_by: Performer = None
+
+
+class ReturnCreate(InputModel):
+    """Unused, intact stock going back from the holding to storage."""
+
+    lot_id: uuid.UUID
+    quantity: PositiveQuantity
+    to_location_id: uuid.UUID
+    occurred_at: AwareDatetime
+    performed_by: Performer = None
+
+
+class VitalsCreate(VitalSigns):
+    measured_at: AwareDatetime
+    moment: VitalsMoment
+    recorded_by: Performer = None
+
+
+class ClinicalStability(InputModel):
+    stable: bool
+    assessed_at: AwareDatetime
+    note: Reason | None = None
+
+
+class Observations(InputModel):
+    """What the Patient Monitoring Form asks was observed during the session."""
+
+    sedation: bool
+    dissociation: bool
+    respiratory_depression: bool
+    serious_adverse_events: list[Annotated[str, Field(min_length=1, max_length=500)]] = Field(
+        default=[], max_length=20
+    )
+
+
+class DischargeCreate(InputModel):
+    discharged_at: AwareDatetime
+    clinical_stability: ClinicalStability | None = None
+    """Required for esketamine."""
+    observations: Observations | None = None
+    """Required for esketamine."""
+    unresolved_reason: Reason | None = None
+    """Why stock is left in the holding, if any is (reconciliation flags it)."""
+    override_reason: Reason | None = None
+
+
+class AbortCreate(InputModel):
+    aborted_at: AwareDatetime
+    reason: Reason
+    unresolved_reason: Reason | None = None
+
+
+class RemsSubmissionCreate(InputModel):
+    submitted_on: date
+    reference: Annotated[str | None, Field(max_length=100)] = None
+
+
+class WitnessConfirmationCreate(InputModel):
+    event_id: uuid.UUID
+
+
+class BloodPressureOut(OutputModel):
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    measured_at: datetime
+
+
+class MonitoringFormOut(OutputModel):
+    """The Spravato REMS Patient Monitoring Form's data, due within 7 days of the session."""
+
+    dose_mg: Quantity
+    dose: str = Field(description="56, 84 or other")
+    lot_numbers: list[str]
+    first_device_at: datetime | None
+    monitoring_ended_at: datetime | None
+    total_minutes: int | None
+    bp_pre_dose: BloodPressureOut | None
+    bp_post_dose: BloodPressureOut | None
+    bp_pre_discharge: BloodPressureOut | None
+    sedation: bool | None
+    dissociation: bool | None
+    respiratory_depression: bool | None
+    serious_adverse_events: list[str] | None
+    missing: list[str]
+    due_on: date | None
+    submitted_on: date | None
+    submission_reference: str | None
+
+
+class AccountingOut(OutputModel):
+    """Where what was withdrawn went, in mg: withdrawn = administered + wasted + returned +
+    on hand (what is still in the holding)."""
+
+    withdrawn_mg: Quantity
+    administered_mg: Quantity
+    wasted_mg: Quantity
+    returned_mg: Quantity
+    on_hand_mg: Quantity
+    balanced: bool
+
+
+class SessionEventOut(OutputModel):
+    """One of the session's ledger events (the whole event: ``GET /v1/ledger/events/{id}``)."""
+
+    id: uuid.UUID
+    type: str
+    lot_id: uuid.UUID
+    quantity: Quantity
+    mg: Quantity
+    occurred_at: datetime
+    performed_by: uuid.UUID | None
+    witness_ids: list[uuid.UUID]
+    witness_status: WitnessStatus
+    reverses_event_id: uuid.UUID | None
+    broken_rules: list[str]
+
+
+class AdministrationOut(OutputModel):
+    id: uuid.UUID
+    event_id: uuid.UUID
+    lot_id: uuid.UUID
+    quantity: Quantity
+    mg: Quantity
+    started_at: datetime
+    ended_at: datetime | None
+    administered_by: uuid.UUID
+    broken_rules: list[str]
+    override_reason: str | None
+
+
+class VitalsOut(OutputModel):
+    id: uuid.UUID
+    session_id: uuid.UUID
+    measured_at: datetime
+    moment: VitalsMoment
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_percent: int | None
+    alerts: list[str]
+    recorded_by: uuid.UUID
+    created_at: datetime
+
+
+class BrokenRuleOut(OutputModel):
+    step: str
+    rules: list[str]
+    override_reason: str | None
+    record: bool
+    by: str
+    at: datetime
+
+
+class SessionRecordOut(OutputModel):
+    """The session's own row: what each version in its history holds."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    patient_id: uuid.UUID
+    plan_id: uuid.UUID
+    modality: Modality
+    location_id: uuid.UUID
+    holding_location_id: uuid.UUID
+    staff_ids: list[uuid.UUID]
+    status: SessionStatus
+    scheduled_at: datetime
+    weight_kg: Quantity | None
+    expected_dose_mg: Quantity
+    started_at: datetime | None
+    first_dose_at: datetime | None
+    dosing_ended_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    clinical_stability: ClinicalStability | None
+    observations: Observations | None
+    unresolved_mg: Quantity | None
+    unresolved_reason: str | None
+    broken_rules: list[BrokenRuleOut]
+    created_by: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    rems_submitted_on: date | None
+    rems_submission_reference: str | None
+
+
+class SessionOut(SessionRecordOut):
+    """The session with what its steps did: ledger events, administrations, vitals, where the
+    withdrawn stock went and, for esketamine, the Patient Monitoring Form."""
+
+    accounting: AccountingOut
+    events: list[SessionEventOut]
+    administrations: list[AdministrationOut]
+    vitals: list[VitalsOut]
+    monitoring_form: MonitoringFormOut | None = Field(
+        description="Esketamine sessions only: the REMS Patient Monitoring Form's data."
+    )
+
+
+class SessionStepOut(OutputModel):
+    """A step that moved stock: its ledger event, and the session after it."""
+
+    event: SessionEventOut
+    session: SessionOut

@@ -1,0 +1,176 @@
+"""What a session shows: its ledger events, where the withdrawn stock went (in mg), its
+administrations and vitals, and for esketamine the Patient Monitoring Form's data."""
+
+import uuid
+from collections.abc import Sequence
+from datetime import date, timedelta
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.catalog.models import Lot, Product
+from app.clinical.schemas import Modality
+from app.clinical.sessions import rules, schemas
+from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
+from app.core.quantity import rounded
+from app.ledger.models import Balance, LedgerEvent
+from app.ledger.queries import confirmations_of, witness_status
+from app.ledger.types import EventType
+from app.registry.models import Registrant
+from app.registry.service import local_date
+
+MONITORING_FORM_DUE_DAYS = 7
+"""The REMS Patient Monitoring Form is submitted within 7 days of the session (DOMAIN.md)."""
+
+_SIDE_OF: dict[EventType, str] = {
+    EventType.move: "withdrawn_mg",
+    EventType.administer: "administered_mg",
+    EventType.waste: "wasted_mg",
+    EventType.return_to_stock: "returned_mg",
+}
+"""Which column of the accounting each of a session's events adds to (its moves are all
+withdrawals into the holding)."""
+
+
+async def holding_on_hand_mg(db: AsyncSession, holding_id: uuid.UUID) -> Decimal:
+    """What is in the holding now, in mg, from the ledger's balances."""
+    rows = await db.execute(
+        select(Balance.quantity, Product.strength_value)
+        .join(Product, Product.id == Balance.product_id)
+        .where(Balance.location_id == holding_id)
+    )
+    return rounded(sum((quantity * strength for quantity, strength in rows), Decimal(0)))
+
+
+async def administrations_of(
+    db: AsyncSession, session_id: uuid.UUID
+) -> list[SessionAdministration]:
+    statement = (
+        select(SessionAdministration)
+        .where(SessionAdministration.session_id == session_id)
+        .order_by(SessionAdministration.started_at)
+    )
+    return list((await db.scalars(statement)).all())
+
+
+async def vitals_of(db: AsyncSession, session_id: uuid.UUID) -> list[SessionVitals]:
+    statement = (
+        select(SessionVitals)
+        .where(SessionVitals.session_id == session_id)
+        .order_by(SessionVitals.measured_at)
+    )
+    return list((await db.scalars(statement)).all())
+
+
+def reading(vitals: SessionVitals) -> rules.Reading:
+    pressure = rules.BloodPressure(vitals.systolic_mmhg, vitals.diastolic_mmhg)
+    return rules.Reading(vitals.measured_at, vitals.moment, pressure)
+
+
+async def session_out(db: AsyncSession, ts: TreatmentSession) -> schemas.SessionOut:
+    events = list(
+        await db.scalars(
+            select(LedgerEvent)
+            .where(LedgerEvent.session_id == ts.id)
+            .order_by(LedgerEvent.sequence)
+        )
+    )
+    confirmed = await confirmations_of(db, [e.id for e in events])
+    administrations = await administrations_of(db, ts.id)
+    vitals = await vitals_of(db, ts.id)
+    on_hand = await holding_on_hand_mg(db, ts.holding_location_id)
+    form = None
+    if ts.modality == Modality.esketamine_nasal:
+        form = await _monitoring_form(db, ts, administrations, vitals)
+    record = schemas.SessionRecordOut.model_validate(ts).model_dump()
+    return schemas.SessionOut(
+        **record,
+        accounting=accounting(events, on_hand),
+        events=[event_out(e, confirmed[e.id]) for e in events],
+        administrations=[schemas.AdministrationOut.model_validate(a) for a in administrations],
+        vitals=[schemas.VitalsOut.model_validate(v) for v in vitals],
+        monitoring_form=form,
+    )
+
+
+def event_out(event: LedgerEvent, confirmed: list[uuid.UUID]) -> schemas.SessionEventOut:
+    return schemas.SessionEventOut(
+        id=event.id, type=event.type, lot_id=event.lot_id, quantity=event.quantity, mg=event.mg,
+        occurred_at=event.occurred_at, performed_by=event.performed_by,
+        witness_ids=[uuid.UUID(w) for w in event.witness_ids],
+        witness_status=witness_status(event.witness_ids, confirmed),
+        reverses_event_id=event.reverses_event_id, broken_rules=event.broken_rules,
+    )  # fmt: skip
+
+
+def accounting(events: Sequence[LedgerEvent], on_hand_mg: Decimal) -> schemas.AccountingOut:
+    """Withdrawn against administered, wasted, returned and still on hand, in mg; an event
+    reversed (and its reversal) counts for nothing."""
+    reversed_ids = {e.reverses_event_id for e in events if e.reverses_event_id is not None}
+    totals = dict.fromkeys(_SIDE_OF.values(), Decimal(0))
+    for event in events:
+        side = _SIDE_OF.get(EventType(event.type))
+        if side is not None and event.id not in reversed_ids:
+            totals[side] += event.mg
+    accounted = totals["administered_mg"] + totals["wasted_mg"] + totals["returned_mg"] + on_hand_mg
+    return schemas.AccountingOut(
+        **totals, on_hand_mg=on_hand_mg, balanced=totals["withdrawn_mg"] == accounted
+    )
+
+
+async def _monitoring_form(
+    db: AsyncSession,
+    ts: TreatmentSession,
+    administrations: Sequence[SessionAdministration],
+    vitals: Sequence[SessionVitals],
+) -> schemas.MonitoringFormOut:
+    readings = rules.monitoring_readings([reading(v) for v in vitals], ts.first_dose_at)
+    dose_mg = sum((a.mg for a in administrations), Decimal(0))
+    lots = await db.scalars(
+        select(Lot.lot_number).where(Lot.id.in_({a.lot_id for a in administrations}))
+    )
+    observations = ts.observations or {}
+    missing = readings.missing + [
+        name for name in ("clinical_stability", "observations") if getattr(ts, name) is None
+    ]
+    return schemas.MonitoringFormOut(
+        dose_mg=dose_mg,
+        dose=str(dose_mg.normalize()) if dose_mg in (56, 84) else "other",
+        lot_numbers=sorted(lots),
+        first_device_at=ts.first_dose_at,
+        monitoring_ended_at=ts.ended_at,
+        total_minutes=(
+            int((ts.ended_at - ts.first_dose_at) / timedelta(minutes=1))
+            if ts.ended_at and ts.first_dose_at else None
+        ),
+        bp_pre_dose=_pressure(readings.pre_dose),
+        bp_post_dose=_pressure(readings.post_dose),
+        bp_pre_discharge=_pressure(readings.pre_discharge),
+        sedation=observations.get("sedation"),
+        dissociation=observations.get("dissociation"),
+        respiratory_depression=observations.get("respiratory_depression"),
+        serious_adverse_events=observations.get("serious_adverse_events"),
+        missing=missing,
+        due_on=await _form_due_on(db, ts),
+        submitted_on=ts.rems_submitted_on,
+        submission_reference=ts.rems_submission_reference,
+    )  # fmt: skip
+
+
+def _pressure(chosen: rules.Reading | None) -> schemas.BloodPressureOut | None:
+    if chosen is None:
+        return None
+    return schemas.BloodPressureOut(
+        systolic_mmhg=chosen.pressure.systolic,
+        diastolic_mmhg=chosen.pressure.diastolic,
+        measured_at=chosen.measured_at,
+    )
+
+
+async def _form_due_on(db: AsyncSession, ts: TreatmentSession) -> date | None:
+    if ts.status != schemas.SessionStatus.discharged or ts.ended_at is None:
+        return None
+    registrant = await db.get(Registrant, ts.registrant_id)
+    assert registrant is not None
+    return local_date(registrant, ts.ended_at) + timedelta(days=MONITORING_FORM_DUE_DAYS)
