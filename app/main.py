@@ -22,6 +22,7 @@ from app.core.openapi import install_openapi
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
 from app.ops.router import router as ops_router
+from app.pharmacy.prescriptions.router import router as prescriptions_router
 from app.pharmacy.router import router as pharmacy_router
 from app.registry.router import router as registry_router
 from app.worker import Worker
@@ -53,7 +54,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.metrics = Metrics()
 
     routers = (registry_router, catalog_router, clinical_router, sessions_router,
-               pharmacy_router, ledger_router, ledger_public_router, ops_router)  # fmt: skip
+               pharmacy_router, prescriptions_router, ledger_router, ledger_public_router,
+               ops_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

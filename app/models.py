@@ -13,6 +13,7 @@ from app.ledger.checkpoints import Checkpoint
 from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
+from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
 metadata = Base.metadata
@@ -34,6 +35,8 @@ __all__ = [
     "OutboxMessage",
     "Patient",
     "Posting",
+    "Prescription",
+    "PrescriptionFill",
     "Product",
     "ProductIngredient",
     "Registrant",

@@ -25,6 +25,7 @@ APPEND_ONLY = {
     "compounding_ingredients",
     "session_administrations",
     "session_vitals",
+    "prescription_fills",
 }
 
 

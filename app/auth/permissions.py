@@ -28,6 +28,9 @@ class Permission(StrEnum):
     sessions = "sessions"
     clinical_plans = "clinical_plans"
     pharmacy = "pharmacy"
+    read_prescriptions = "read_prescriptions"
+    """Read prescriptions and their fills: the pharmacy's own, or those a prescriber of one's
+    registrant wrote (matched by DEA number)."""
     destroy_loss_theft = "destroy_loss_theft"
     adjust_reverse_resolve = "adjust_reverse_resolve"
     reports = "reports"
@@ -53,6 +56,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.sessions: frozenset({_C, _PR, _I}),
     Permission.clinical_plans: frozenset({_PR}),
     Permission.pharmacy: frozenset({_P, _I}),
+    Permission.read_prescriptions: frozenset({_P, _PR, _CO, _I}),
     Permission.destroy_loss_theft: frozenset({_P, _C, _CO}),
     Permission.adjust_reverse_resolve: frozenset({_CO}),
     Permission.reports: frozenset({_CO, _A}),

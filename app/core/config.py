@@ -3,6 +3,7 @@
 Every setting and its default is listed in README.md; keep the two in step.
 """
 
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
@@ -60,6 +61,11 @@ class Settings(BaseSettings):
     """Blood pressure before the first esketamine device above which a prescriber decides."""
     esketamine_monitoring_minutes: int = Field(default=120, ge=0)
     """How long after the first esketamine device a patient is monitored before discharge."""
+    telemedicine_flexibility_ends_on: date = date(2026, 12, 31)
+    """The last day a telehealth prescription without an in-person evaluation is accepted
+    (the temporary rule at 21 CFR 1307.41)."""
+    early_refill_share_percent: int = Field(default=75, ge=0, le=100)
+    """A refill before this share of the previous fill's days supply has passed is early."""
     vitals_alert_systolic_above: int = Field(default=180, ge=60, le=300)
     vitals_alert_diastolic_above: int = Field(default=110, ge=30, le=200)
     vitals_alert_heart_rate_above: int = Field(default=120, ge=30, le=250)

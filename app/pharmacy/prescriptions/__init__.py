@@ -1,0 +1,1 @@
+"""Prescriptions a pharmacy receives, and their fills (dispenses through the ledger)."""

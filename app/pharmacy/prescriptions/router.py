@@ -1,0 +1,159 @@
+"""Prescription routes: pharmacists and integrations write; the prescriber's side reads."""
+
+import uuid
+from typing import Annotated
+
+from fastapi import Depends, Query, Request, Response, status
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.pagination import Cursor, Limit, Page, page_of
+from app.core.responses import set_location
+from app.core.revisions import list_revisions
+from app.core.routing import api_router
+from app.ledger import service as ledger
+from app.pharmacy.prescriptions import schemas, service
+from app.pharmacy.prescriptions.models import Prescription
+from app.registry.schemas import RevisionOut
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["prescriptions"])
+
+
+async def _out(session: SessionDep, rx: Prescription) -> schemas.PrescriptionOut:
+    fills = await service.fills_of(session, [rx.id])
+    return service.prescription_out(rx, fills[rx.id])
+
+
+@router.post(
+    "/prescriptions",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    response_model=schemas.PrescriptionOut,
+)
+async def create_prescription(
+    body: schemas.PrescriptionCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.PrescriptionOut:
+    """Record a prescription the pharmacy received (electronic, written, oral or fax) with the
+    1306.05 content and the prescriber as given. Refused: a prescriber whose registration had
+    expired on the day of issue or does not cover Schedule III, and a telehealth prescription
+    without an in-person evaluation issued after the telemedicine flexibility ended. An
+    integration's prescription is a record: stored with what it breaks."""
+    note(request, registrant_id=body.registrant_id, resource_type="prescription")
+    context = ledger.Context.of(principal, clock, settings)
+    rx = await service.create_prescription(session, data=body, context=context)
+    set_location(response, f"/v1/prescriptions/{rx.id}")
+    return await _out(session, rx)
+
+
+@router.get("/prescriptions", response_model=Page[schemas.PrescriptionRecordOut])
+async def list_prescriptions(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: Annotated[
+        uuid.UUID | None,
+        Query(
+            description="A pharmacy's own prescriptions, and those its registrant's "
+            "prescribers wrote anywhere."
+        ),
+    ] = None,
+    patient_id: uuid.UUID | None = None,
+    status: schemas.PrescriptionStatus | None = None,
+    prescriber_dea_number: str | None = None,
+) -> dict[str, object]:
+    note(request, registrant_id=registrant_id, resource_type="prescription", patient_read=True)
+    statement = service.prescriptions_query(
+        principal, registrant_id=registrant_id, patient_id=patient_id, status=status,
+        prescriber_dea_number=prescriber_dea_number,
+    )  # fmt: skip
+    return await page_of(session, statement, Prescription, limit=limit, cursor=cursor)
+
+
+@router.get("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)
+async def get_prescription(
+    prescription_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> schemas.PrescriptionOut:
+    """A prescription with its fills; readable by the pharmacy and by the registrant of its
+    prescriber."""
+    note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
+    rx = await service.get_prescription(session, prescription_id, principal=principal)
+    note(request, registrant_id=rx.registrant_id)
+    return await _out(session, rx)
+
+
+@router.get("/prescriptions/{prescription_id}/history", response_model=list[RevisionOut])
+async def prescription_history(
+    prescription_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+) -> object:
+    note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
+    rx = await service.get_prescription(session, prescription_id, principal=principal)
+    note(request, registrant_id=rx.registrant_id)
+    return await list_revisions(session, entity_type=Prescription.__tablename__,
+                                entity_id=rx.id)  # fmt: skip
+
+
+@router.post(
+    "/prescriptions/{prescription_id}/cancel",
+    dependencies=[Idempotent],
+    response_model=schemas.PrescriptionOut,
+)
+async def cancel_prescription(
+    prescription_id: uuid.UUID,
+    body: schemas.CancelCreate,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.PrescriptionOut:
+    """Cancel a prescription (it is kept, with every version): it is not filled again."""
+    note(request, resource_type="prescription", resource_id=prescription_id)
+    context = ledger.Context.of(principal, clock, settings)
+    rx = await service.cancel(session, prescription_id, body, context)
+    note(request, registrant_id=rx.registrant_id)
+    return await _out(session, rx)
+
+
+@router.post(
+    "/prescriptions/{prescription_id}/fills",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=IdempotencyRequired,
+    response_model=schemas.PrescriptionOut,
+)
+async def fill_prescription(
+    prescription_id: uuid.UUID,
+    body: schemas.FillCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.PrescriptionOut:
+    """Dispense a fill (the original, a refill or a partial fill): a ledger `dispense` from
+    the lot. Refused, each with its own problem: a cancelled prescription, refills exhausted,
+    fills past the total prescribed with refills, a fill more than six months after issue, a
+    prescriber registration expired, a lot expired or past its beyond-use date. An early
+    refill needs `early_refill_reason`. A fill entered in error is reversed in the ledger
+    (`POST /v1/ledger/events`, type `reversal`), and then counts for nothing."""
+    note(request, resource_type="prescription", resource_id=prescription_id)
+    context = ledger.Context.of(principal, clock, settings)
+    rx, made = await service.fill(session, prescription_id, body, context)
+    note(request, registrant_id=rx.registrant_id)
+    set_location(response, f"/v1/ledger/events/{made.event_id}")
+    return await _out(session, rx)

@@ -1,0 +1,156 @@
+"""Prescriptions and fills, as the API takes and shows them."""
+
+import uuid
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Self
+
+from pydantic import AwareDatetime, Field, model_validator
+
+from app.core.schemas import (
+    Address,
+    DeaNumber,
+    InputModel,
+    Name,
+    Npi,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
+from app.pharmacy.prescriptions.rules import MAX_REFILLS
+from app.registry.schemas import Schedules
+
+Reason = Annotated[str, Field(min_length=1, max_length=2000)]
+
+
+class Transmission(StrEnum):
+    electronic = "electronic"
+    written = "written"
+    oral = "oral"
+    fax = "fax"
+
+
+class Encounter(StrEnum):
+    """How the prescriber saw the patient for this prescription."""
+
+    in_person = "in_person"
+    telehealth_audio_video = "telehealth_audio_video"
+
+
+class PrescriptionStatus(StrEnum):
+    active = "active"
+    cancelled = "cancelled"
+
+
+class PrescriberAsGiven(InputModel):
+    """The prescriber as the prescription names them (1306.05): the pharmacy keeps it as
+    written, whoever employs them."""
+
+    name: Name
+    address: Address
+    dea_number: DeaNumber
+    dea_schedules: Schedules
+    dea_expires_on: date
+    npi: Npi | None = None
+
+
+class PrescriptionCreate(InputModel):
+    registrant_id: uuid.UUID
+    """The pharmacy that received it (and owns it)."""
+    rx_number: Annotated[str, Field(min_length=1, max_length=30, examples=["RX-104233"])]
+    """The pharmacy's own number for it, unique at the pharmacy."""
+    transmission: Transmission
+    external_rx_id: Annotated[str | None, Field(max_length=100)] = None
+    """The e-prescription's id (required for electronic ones)."""
+    patient_id: uuid.UUID
+    """A patient of the pharmacy (with their address)."""
+    product_id: uuid.UUID
+    """The drug, strength and form prescribed: a product of the pharmacy."""
+    quantity: PositiveQuantity = Field(examples=["30"])
+    """Per filling, in the product's unit."""
+    directions: Reason = Field(examples=["Dissolve one troche under the tongue as directed"])
+    issued_on: date
+    refills_authorized: int = Field(ge=0, le=MAX_REFILLS)
+    days_supply: int = Field(ge=1, le=365)
+    encounter: Encounter
+    in_person_evaluation_on: date | None = None
+    """The date of the prescriber's in-person evaluation, if there was one."""
+    prescriber: PrescriberAsGiven
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.transmission is Transmission.electronic and self.external_rx_id is None:
+            raise ValueError("an electronic prescription carries its external_rx_id")
+        if self.in_person_evaluation_on is not None and self.in_person_evaluation_on > (
+            self.issued_on
+        ):
+            raise ValueError("in_person_evaluation_on is after issued_on")
+        return self
+
+
+class CancelCreate(InputModel):
+    reason: Reason
+
+
+class FillCreate(InputModel):
+    lot_id: uuid.UUID
+    location_id: uuid.UUID
+    """Where the units are dispensed from."""
+    quantity: PositiveQuantity
+    filled_at: AwareDatetime
+    dispensed_by: uuid.UUID | None = None
+    """An integration names the pharmacist; anyone else dispenses what they record."""
+    early_refill_reason: Reason | None = None
+    """Why a refill comes before the configured share of the previous fill's days supply."""
+
+
+class FillOut(OutputModel):
+    id: uuid.UUID
+    prescription_id: uuid.UUID
+    event_id: uuid.UUID
+    lot_id: uuid.UUID
+    quantity: Quantity
+    filled_at: datetime
+    refill_number: int
+    partial: bool
+    dispensed_by: uuid.UUID
+    early_refill_reason: str | None
+    broken_rules: list[str]
+    reversed: bool = Field(description="Entered in error and reversed in the ledger.")
+    created_at: datetime
+
+
+class PrescriptionRecordOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    rx_number: str
+    transmission: Transmission
+    external_rx_id: str | None
+    patient_id: uuid.UUID
+    product_id: uuid.UUID
+    quantity: Quantity
+    directions: str
+    issued_on: date
+    refills_authorized: int
+    days_supply: int
+    encounter: Encounter
+    in_person_evaluation_on: date | None
+    prescriber: dict[str, Any]
+    status: PrescriptionStatus
+    status_reason: str | None
+    broken_rules: list[str]
+    is_record: bool
+    created_by: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class PrescriptionOut(PrescriptionRecordOut):
+    """The prescription with its fills and what is left of it."""
+
+    fills: list[FillOut]
+    dispensed: Quantity
+    remaining: Quantity
+    """What the refills still authorise (none once the six months are over)."""
+    fill_by: date = Field(description="The last day it may be filled (six months after issue).")

@@ -1,0 +1,301 @@
+"""Prescriptions a pharmacy receives (it is not an e-prescribing system) and their fills.
+
+The pharmacy owns a prescription; a registrant whose staff holds the prescriber's DEA number
+may read it and its fills; nobody else (DESIGN.md, sharing). A fill is a ``dispense`` event
+in the same transaction, with the prescription's row locked so that concurrent fills are
+counted one after the other; a fill entered in error is reversed in the ledger, and from
+then on counts for nothing.
+"""
+
+import uuid
+from datetime import date
+from decimal import Decimal
+
+from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.catalog.models import Lot, Product
+from app.catalog.substances import DosageForm, Substance
+from app.core.db import flush_unique, where_given
+from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.overrides import refuse_unless_overridden
+from app.core.revisions import record_revision
+from app.ledger import service as ledger
+from app.ledger.models import LedgerEvent
+from app.ledger.references import acting_staff, invalid, owned
+from app.ledger.schemas import EventCreate
+from app.ledger.types import EventType
+from app.pharmacy.prescriptions import rules, schemas
+from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
+from app.registry.enums import StaffRole
+from app.registry.models import Patient, Registrant, StaffRegistration
+from app.registry.service import get_registrant, local_date
+
+Status = schemas.PrescriptionStatus
+
+
+class PrescriptionNotActive(Conflict):
+    slug = "prescription-not-active"
+    title = "Prescription not active"
+    description = "A cancelled prescription stays cancelled."
+
+
+# Receiving
+
+
+async def create_prescription(
+    db: AsyncSession, *, data: schemas.PrescriptionCreate, context: ledger.Context
+) -> Prescription:
+    principal = context.principal
+    registrant = await get_registrant(db, data.registrant_id, principal=principal)
+    principal.require(Permission.pharmacy)
+    rid = registrant.id
+    await owned(db, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id")
+    await _dispensable(db, data.product_id, rid)
+    if data.issued_on > local_date(registrant, context.now):
+        raise InvalidInput.at("#/issued_on", "a prescription cannot be issued in the future")
+    facts = rules.ReceiptFacts(
+        telehealth=data.encounter is schemas.Encounter.telehealth_audio_video,
+        in_person_evaluation_on=data.in_person_evaluation_on,
+        issued_on=data.issued_on,
+        flexibility_ends_on=context.settings.telemedicine_flexibility_ends_on,
+        prescriber_expires_on=data.prescriber.dea_expires_on,
+        prescriber_schedules=frozenset(data.prescriber.dea_schedules),
+    )
+    broken = rules.receipt_breaks(facts)
+    record = principal.is_integration
+    if not record:
+        refuse_unless_overridden(rules.PROBLEMS, broken, None, never=rules.NEVER_OVERRIDDEN)
+    rx = Prescription(
+        id=uuid.uuid4(), **{name: getattr(data, name) for name in _COPIED},
+        prescriber=data.prescriber.model_dump(mode="json"),
+        prescriber_dea_number=data.prescriber.dea_number, status=Status.active.value,
+        status_reason=None, broken_rules=[rule.value for rule in broken], is_record=record,
+        created_by=principal.subject, version=1, created_at=context.now, updated_at=context.now,
+    )  # fmt: skip
+    db.add(rx)
+    await flush_unique(db, pointer="#/rx_number",
+                       detail="the pharmacy has a prescription with this number")  # fmt: skip
+    await _keep_revision(db, rx, context)
+    return rx
+
+
+_COPIED = tuple(name for name in schemas.PrescriptionCreate.model_fields if name != "prescriber")
+"""The fields of a prescription stored as received (values as parsed, not as serialised)."""
+
+
+async def _dispensable(db: AsyncSession, product_id: uuid.UUID, rid: uuid.UUID) -> Product:
+    """A finished product a pharmacy may hand to a patient: not bulk, never esketamine."""
+    product = await owned(db, Product, product_id, registrant_id=rid, pointer="#/product_id")
+    if product.substance == Substance.esketamine or product.dosage_form == DosageForm.bulk_powder:
+        raise invalid("#/product_id", "product dispensed to patients (esketamine never is)")
+    return product
+
+
+# Reading: the pharmacy's own, and the prescriber's side
+
+
+def _readable(principal: Principal, registrant_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """Owned by the registrants in view, or written by a prescriber registered at one of them
+    (``registrant_id`` narrows the view to that one registrant)."""
+    if registrant_id is not None:
+        principal.ensure_registrant(registrant_id)
+        in_view: ColumnElement[bool] = Prescription.registrant_id == registrant_id
+        holders = StaffRegistration.registrant_id == registrant_id
+    elif principal.all_registrants:
+        return Prescription.id.is_not(None)
+    else:
+        in_view = Prescription.registrant_id.in_(principal.registrant_ids)
+        holders = StaffRegistration.registrant_id.in_(principal.registrant_ids)
+    prescribed_here = exists().where(
+        StaffRegistration.dea_number == Prescription.prescriber_dea_number, holders
+    )
+    return in_view | prescribed_here
+
+
+async def get_prescription(
+    db: AsyncSession, rx_id: uuid.UUID, *, principal: Principal
+) -> Prescription:
+    rx = await db.scalar(
+        select(Prescription).where(Prescription.id == rx_id, _readable(principal, None))
+    )
+    if rx is None:
+        raise NotFound("prescription not found")
+    principal.require(Permission.read_prescriptions)
+    return rx
+
+
+async def _owned_prescription(
+    db: AsyncSession, rx_id: uuid.UUID, *, principal: Principal
+) -> Prescription:
+    """The pharmacy's own prescription, locked: only its owner changes or fills it."""
+    rx = await db.get(Prescription, rx_id, with_for_update=True, populate_existing=True)
+    if rx is None or not principal.sees(rx.registrant_id):
+        raise NotFound("prescription not found")
+    principal.require(Permission.pharmacy)
+    return rx
+
+
+def prescriptions_query(
+    principal: Principal,
+    *,
+    registrant_id: uuid.UUID | None,
+    patient_id: uuid.UUID | None,
+    status: Status | None,
+    prescriber_dea_number: str | None,
+) -> Select[Prescription]:
+    principal.require(Permission.read_prescriptions)
+    statement = select(Prescription).where(_readable(principal, registrant_id))
+    return where_given(
+        statement,
+        (Prescription.patient_id, patient_id),
+        (Prescription.status, status.value if status else None),
+        (Prescription.prescriber_dea_number, prescriber_dea_number),
+    )
+
+
+async def fills_of(
+    db: AsyncSession, rx_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, list[tuple[PrescriptionFill, bool]]]:
+    """Each prescription's fills in order, each with whether the ledger reversed it."""
+    reversal = aliased(LedgerEvent)
+    rows = await db.execute(
+        select(PrescriptionFill, reversal.id.is_not(None))
+        .outerjoin(reversal, reversal.reverses_event_id == PrescriptionFill.event_id)
+        .where(PrescriptionFill.prescription_id.in_(rx_ids))
+        .order_by(PrescriptionFill.filled_at, PrescriptionFill.created_at)
+    )
+    found: dict[uuid.UUID, list[tuple[PrescriptionFill, bool]]] = {i: [] for i in rx_ids}
+    for fill_row, reversed_ in rows:
+        found[fill_row.prescription_id].append((fill_row, bool(reversed_)))
+    return found
+
+
+# Changing
+
+
+async def cancel(
+    db: AsyncSession, rx_id: uuid.UUID, data: schemas.CancelCreate, context: ledger.Context
+) -> Prescription:
+    rx = await _owned_prescription(db, rx_id, principal=context.principal)
+    if rx.status != Status.active:
+        raise PrescriptionNotActive(f"the prescription is {rx.status}")
+    rx.status = Status.cancelled.value
+    rx.status_reason = data.reason
+    rx.version += 1
+    rx.updated_at = context.now
+    await db.flush()
+    await _keep_revision(db, rx, context)
+    return rx
+
+
+async def fill(
+    db: AsyncSession, rx_id: uuid.UUID, data: schemas.FillCreate, context: ledger.Context
+) -> tuple[Prescription, PrescriptionFill]:
+    principal = context.principal
+    rx = await _owned_prescription(db, rx_id, principal=principal)
+    registrant = await get_registrant(db, rx.registrant_id, principal=principal)
+    pharmacist = await acting_staff(db, registrant_id=rx.registrant_id, named=data.dispensed_by,
+                                    principal=principal, pointer="#/dispensed_by")  # fmt: skip
+    if pharmacist.role != StaffRole.pharmacist:
+        raise invalid("#/dispensed_by", "active pharmacist")
+    lot = await owned(db, Lot, data.lot_id, registrant_id=rx.registrant_id, pointer="#/lot_id")
+    if lot.product_id != rx.product_id:
+        raise invalid("#/lot_id", "lot of the prescribed product")
+    facts = await _fill_facts(db, rx, data, registrant, context)
+    broken = rules.fill_breaks(facts)
+    if not context.reports_record(data.filled_at):
+        refuse_unless_overridden(rules.PROBLEMS, broken, data.early_refill_reason,
+                                 field="early_refill_reason",
+                                 never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+    event = EventCreate(
+        registrant_id=rx.registrant_id, type=EventType.dispense, location_id=data.location_id,
+        lot_id=lot.id, quantity=data.quantity, occurred_at=data.filled_at,
+        performed_by=pharmacist.id, patient_id=rx.patient_id, prescription_id=rx.id,
+        document_reference=rx.rx_number,
+    )  # fmt: skip
+    row = await ledger.append(db, event, context)
+    early = rules.RxRule.early_refill in broken
+    made = PrescriptionFill(
+        id=uuid.uuid4(), registrant_id=rx.registrant_id, prescription_id=rx.id,
+        event_id=row["id"], lot_id=lot.id, quantity=data.quantity, filled_at=data.filled_at,
+        refill_number=rules.refill_number(rx.quantity, facts.dispensed_before),
+        partial=rules.is_partial(facts), dispensed_by=pharmacist.id,
+        early_refill_reason=data.early_refill_reason if early else None,
+        broken_rules=[rule.value for rule in broken], created_at=context.now,
+    )  # fmt: skip
+    db.add(made)
+    await db.flush()
+    return rx, made
+
+
+async def _fill_facts(
+    db: AsyncSession,
+    rx: Prescription,
+    data: schemas.FillCreate,
+    registrant: Registrant,
+    context: ledger.Context,
+) -> rules.FillFacts:
+    """The prescription's fills so far (those not reversed) and this one, on the pharmacy's
+    days."""
+    live = [f for f, reversed_ in (await fills_of(db, [rx.id]))[rx.id] if not reversed_]
+    previous = None
+    if live:
+        last = live[-1]
+        previous = rules.PreviousFill(local_date(registrant, last.filled_at), last.quantity)
+    return rules.FillFacts(
+        cancelled=rx.status == Status.cancelled,
+        issued_on=rx.issued_on,
+        day=local_date(registrant, data.filled_at),
+        quantity=data.quantity,
+        prescribed_quantity=rx.quantity,
+        refills_authorized=rx.refills_authorized,
+        dispensed_before=sum((f.quantity for f in live), Decimal(0)),
+        previous=previous,
+        days_supply=rx.days_supply,
+        early_share_percent=context.settings.early_refill_share_percent,
+        prescriber_expires_on=date.fromisoformat(rx.prescriber["dea_expires_on"]),
+    )
+
+
+async def _keep_revision(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
+    await record_revision(
+        db,
+        registrant_id=rx.registrant_id,
+        entity_type=Prescription.__tablename__,
+        entity_id=rx.id,
+        version=rx.version,
+        data=schemas.PrescriptionRecordOut.model_validate(rx).model_dump(mode="json"),
+        changed_at=context.now,
+        changed_by=context.principal.subject,
+    )
+
+
+# Showing
+
+
+def prescription_out(
+    rx: Prescription, fills: list[tuple[PrescriptionFill, bool]]
+) -> schemas.PrescriptionOut:
+    dispensed = sum((f.quantity for f, reversed_ in fills if not reversed_), Decimal(0))
+    total = rules.total_authorized(rx.quantity, rx.refills_authorized)
+    return schemas.PrescriptionOut(
+        **schemas.PrescriptionRecordOut.model_validate(rx).model_dump(),
+        fills=[fill_out(f, reversed_) for f, reversed_ in fills],
+        dispensed=dispensed,
+        remaining=max(total - dispensed, Decimal(0)),
+        fill_by=rules.six_months_after(rx.issued_on),
+    )
+
+
+def fill_out(made: PrescriptionFill, reversed_: bool) -> schemas.FillOut:
+    return schemas.FillOut.model_validate(
+        {column.key: getattr(made, column.key) for column in _FILL_COLUMNS}
+        | {"reversed": reversed_}
+    )
+
+
+_FILL_COLUMNS = tuple(PrescriptionFill.__table__.columns)
