@@ -2,7 +2,8 @@
 
 Stock received by the clinic (ketamine vials, esketamine kits) and by the pharmacy (bulk
 hydrochloride), each on an invoice from a registered distributor; a prescriber's evaluations
-and treatment plans (an IV infusion, an esketamine course); a compounding batch of troches.
+and treatment plans (an IV infusion, an esketamine course); a compounding batch of troches;
+then the sessions and prescriptions of app/demo_care.py.
 Every movement goes through the ledger, so the demo's chains, balances and checkpoints are
 real. Each write is done as the staff member who would do it.
 """
@@ -22,6 +23,7 @@ from app.catalog.models import Lot, Product
 from app.clinical import service as clinical
 from app.clinical.schemas import EvaluationCreate, TreatmentPlanCreate
 from app.core.config import Settings
+from app.demo_care import load_care
 from app.ledger import service as ledger
 from app.ledger.schemas import EventCreate
 from app.pharmacy import service as pharmacy
@@ -95,7 +97,9 @@ async def load_activity(
     )
     await _compound(session, settings, actors.pharmacist, cabinet, now, today)
     made["compounding_batches"] += 1
-    return made
+    return made | await load_care(
+        session, settings, clinic_id=clinic_id, pharmacy_id=pharmacy_id, today=today
+    )
 
 
 async def _receive(

@@ -32,11 +32,16 @@ CREATED = {
     "evaluations": 2,
     "treatment_plans": 2,
     "compounding_batches": 1,
+    # The care of app/demo_care.py.
+    "sessions": 4 + 3,
+    "prescriptions": 2,
+    "fills": 2,
 }
 ROWS = {
     "registrants": 2,
     "audit_log": 2,
-    "locations": 5,
+    # Five, and a holding per session.
+    "locations": 5 + 7,
     "staff": 9,
     "staff_registrations": 1,
     "patients": 5,
@@ -44,22 +49,36 @@ ROWS = {
     "product_ingredients": 4,
     # Seven received, and the troches a compounding batch made.
     "lots": 7 + 1,
-    # One first version per registrant, staff member, patient and treatment plan.
-    "revisions": 2 + 9 + 5 + 2,
+    # One first version per registrant, staff member, patient and treatment plan; per IV
+    # session five (scheduled, withdrawn, given, wasted, discharged), per esketamine session
+    # five (scheduled, withdrawn, two devices, discharged) and a sixth for the two monitoring
+    # forms submitted; one per prescription.
+    "revisions": 2 + 9 + 5 + 2 + 4 * 5 + 3 * 5 + 2 + 2,
     "evaluations": 2,
     "treatment_plans": 2,
     "compounding_batches": 1,
     "compounding_ingredients": 1,
-    # Seven receipts, then the batch's one consume and one produce: five events at the clinic,
-    # four at the pharmacy, each a chain of its own.
-    "ledger_events": 7 + 2,
-    "ledger_postings": 7 + 2,
-    "outbox_messages": 7 + 2,
+    "treatment_sessions": 7,
+    "session_administrations": 4 + 3 * 2,
+    # Three readings per infusion, four per esketamine session.
+    "session_vitals": 4 * 3 + 3 * 4,
+    "prescriptions": 2,
+    "prescription_fills": 2,
+    # Seven receipts and a batch's consume and produce; each infusion a withdrawal (a move),
+    # an administration and a waste, each esketamine session a withdrawal and two devices;
+    # the two fills. The clinic's chain has 5 + 12 + 9 events, the pharmacy's 4 + 2.
+    "ledger_events": 7 + 2 + 4 * 3 + 3 * 3 + 2,
+    # A move posts at both of its locations.
+    "ledger_postings": 7 + 2 + 4 * 4 + 3 * 4 + 2,
+    # One per event, and one per session discharged.
+    "outbox_messages": 7 + 2 + 4 * 3 + 3 * 3 + 2 + 7,
+    "ledger_witness_confirmations": 4,
     "ledger_heads": 2,
-    # A balance per lot received and the finished lot.
-    "ledger_balances": 7 + 1,
-    # Trees of 5 and 4 leaves: their leaves, and 3 complete subtrees above each.
-    "ledger_merkle_nodes": (5 + 3) + (4 + 3),
+    # A balance per lot received, the finished lot, and each session's holding (emptied).
+    "ledger_balances": 7 + 1 + 7,
+    # Trees of 26 and 6 leaves: their leaves, and the complete subtrees above them
+    # (26 = 16 + 8 + 2: 15 + 7 + 1; 6 = 4 + 2: 3 + 1).
+    "ledger_merkle_nodes": (26 + 23) + (6 + 4),
 }
 JWT = re.compile(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", re.MULTILINE)
 
