@@ -295,6 +295,12 @@ def _not_before_start(ts: TreatmentSession, when: datetime, pointer: str) -> Non
         raise InvalidInput.at(pointer, "before the session's first withdrawal")
 
 
+def _not_in_future(when: datetime, context: ledger.Context, pointer: str) -> None:
+    """What a session records has happened: no later than now, give or take the skew."""
+    if when > context.now + timedelta(seconds=context.settings.future_skew_seconds):
+        raise InvalidInput.at(pointer, "cannot lie in the future")
+
+
 async def _lot_for(db: AsyncSession, step: _Step, lot_id: uuid.UUID) -> tuple[Lot, Product]:
     """A lot of what the session's modality gives."""
     rid = step.ts.registrant_id
@@ -475,8 +481,7 @@ async def record_vitals(
 ) -> SessionVitals:
     step = await _begin(db, session_id, context, allowed=_OPEN, performer=data.recorded_by,
                         pointer="#/recorded_by")  # fmt: skip
-    if data.measured_at > context.now + timedelta(seconds=context.settings.future_skew_seconds):
-        raise InvalidInput.at("#/measured_at", "a reading cannot be taken in the future")
+    _not_in_future(data.measured_at, context, "#/measured_at")
     settings = context.settings
     limits = rules.VitalsThresholds(
         systolic_above=settings.vitals_alert_systolic_above,
@@ -508,6 +513,7 @@ async def discharge(
     step = await _begin(db, session_id, context, allowed=_UNDER_WAY, acts=False)
     ts = step.ts
     _check_discharge_content(step.modality, data)
+    _not_in_future(data.discharged_at, context, "#/discharged_at")
     if data.discharged_at < (ts.dosing_ended_at or ts.started_at or data.discharged_at):
         raise InvalidInput.at("#/discharged_at", "before the session's dosing ended")
     facts = rules.DischargeFacts(
@@ -565,6 +571,7 @@ async def abort(
     db: AsyncSession, session_id: uuid.UUID, data: schemas.AbortCreate, context: ledger.Context
 ) -> TreatmentSession:
     step = await _begin(db, session_id, context, allowed=_OPEN, acts=False)
+    _not_in_future(data.aborted_at, context, "#/aborted_at")
     await _close_holding(db, step.ts, data.unresolved_reason)
     step.ts.status = Status.aborted.value
     step.ts.ended_at = data.aborted_at
