@@ -10,7 +10,13 @@ import pytest
 
 from app.core.config import Settings
 from tests.conftest import START, bearer
-from tests.factories import PROBLEM_TYPE_PREFIX, assert_problem, assert_refused, create
+from tests.factories import (
+    PROBLEM_TYPE_PREFIX,
+    assert_problem,
+    assert_refused,
+    create,
+    nasal_spray_body,
+)
 from tests.ledger.conftest import SUPPLIER, Clinic
 from tests.ledger.support import appended
 
@@ -168,3 +174,35 @@ async def test_an_expiry_date_is_read_on_the_registrant_s_own_day(
     else:
         assert response.status_code == 201, response.text
         assert response.json()["broken_rules"] == []
+
+
+async def _esketamine_on_hand(clinic: Clinic) -> dict[str, Any]:
+    kit = await create(clinic.client, "/v1/products", nasal_spray_body(clinic.registrant["id"]),
+                       clinic.nurse_token)  # fmt: skip
+    lot_body = {"lot_number": "E-1", "expires_on": "2027-01-31"}
+    lot = await create(clinic.client, f"/v1/products/{kit['id']}/lots", lot_body,
+                       clinic.nurse_token)  # fmt: skip
+    await appended(clinic, clinic.event("receipt", "4", lot_id=lot["id"]))
+    return lot
+
+
+async def test_esketamine_is_never_dispensed_whatever_the_reason(clinic, token, probe):
+    lot = await _esketamine_on_hand(clinic)
+    pharmacist = token(["pharmacist"], [clinic.registrant["id"]], sub="rph-1", name="Rae")
+    body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
+                        override_reason=OVERRIDE)  # fmt: skip
+    refused = await assert_refused(
+        clinic.client, probe, "POST", "/v1/ledger/events", status=422,
+        problem=PROBLEM_TYPE_PREFIX + "esketamine-dispensed", subject="rph-1",
+        headers=bearer(pharmacist) | {"Idempotency-Key": "kit-home"}, json=body,
+    )  # fmt: skip
+    assert refused.json()["broken_rules"] == ["esketamine_dispensed"]
+
+
+async def test_an_integration_reporting_an_esketamine_dispense_is_stored_and_flagged(clinic, token):
+    lot = await _esketamine_on_hand(clinic)
+    integration = token(["integration"], [clinic.registrant["id"]], sub="ehr-feed", name="EHR")
+    body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
+                        performed_by=clinic.nurse["id"])  # fmt: skip
+    stored = await appended(clinic, body, integration)
+    assert (stored["is_record"], stored["broken_rules"]) == (True, ["esketamine_dispensed"])
