@@ -7,6 +7,7 @@ from fastapi import Depends, Query, Request, Response, status
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
+from app.core.clock import Clock
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
@@ -20,9 +21,10 @@ from app.registry.schemas import RevisionOut
 router = api_router(dependencies=[Depends(current_principal)], tags=["prescriptions"])
 
 
-async def _out(session: SessionDep, rx: Prescription) -> schemas.PrescriptionOut:
+async def _out(session: SessionDep, rx: Prescription, clock: Clock) -> schemas.PrescriptionOut:
     fills = await service.fills_of(session, [rx.id])
-    return service.prescription_out(rx, fills[rx.id])
+    today = await service.pharmacy_today(session, rx, clock.now())
+    return service.prescription_out(rx, fills[rx.id], today)
 
 
 @router.post(
@@ -49,7 +51,7 @@ async def create_prescription(
     context = ledger.Context.of(principal, clock, settings)
     rx = await service.create_prescription(session, data=body, context=context)
     set_location(response, f"/v1/prescriptions/{rx.id}")
-    return await _out(session, rx)
+    return await _out(session, rx, clock)
 
 
 @router.get("/prescriptions", response_model=Page[schemas.PrescriptionRecordOut])
@@ -84,13 +86,14 @@ async def get_prescription(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    clock: ClockDep,
 ) -> schemas.PrescriptionOut:
     """A prescription with its fills; readable by the pharmacy and by the registrant of its
     prescriber."""
     note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
     rx = await service.get_prescription(session, prescription_id, principal=principal)
     note(request, registrant_id=rx.registrant_id)
-    return await _out(session, rx)
+    return await _out(session, rx, clock)
 
 
 @router.get("/prescriptions/{prescription_id}/history", response_model=list[RevisionOut])
@@ -126,7 +129,7 @@ async def cancel_prescription(
     context = ledger.Context.of(principal, clock, settings)
     rx = await service.cancel(session, prescription_id, body, context)
     note(request, registrant_id=rx.registrant_id)
-    return await _out(session, rx)
+    return await _out(session, rx, clock)
 
 
 @router.post(
@@ -156,4 +159,4 @@ async def fill_prescription(
     rx, made = await service.fill(session, prescription_id, body, context)
     note(request, registrant_id=rx.registrant_id)
     set_location(response, f"/v1/ledger/events/{made.event_id}")
-    return await _out(session, rx)
+    return await _out(session, rx, clock)

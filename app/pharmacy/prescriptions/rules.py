@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from fractions import Fraction
 
 from app.core.errors import AppError
 from app.core.overrides import problem_type
@@ -33,6 +34,7 @@ class RxRule(StrEnum):
     refills_exhausted = "refills_exhausted"
     fill_after_six_months = "fill_after_six_months"
     fills_exceed_total = "fills_exceed_total"
+    filled_before_issue = "filled_before_issue"
     early_refill = "early_refill"
 
 
@@ -76,6 +78,8 @@ def receipt_breaks(f: ReceiptFacts) -> list[RxRule]:
 
 @dataclass(frozen=True, slots=True)
 class PreviousFill:
+    """The latest fill (not reversed) on or before this one's day."""
+
     day: date
     quantity: Decimal
 
@@ -116,8 +120,12 @@ def early_until(f: FillFacts) -> date | None:
     fill supplied (in proportion to its quantity) after it."""
     if f.previous is None:
         return None
-    supplied_days = f.days_supply * f.previous.quantity / f.prescribed_quantity
-    return f.previous.day + timedelta(days=math.ceil(supplied_days * f.early_share_percent / 100))
+    # Exact fractions: a share that is a whole number of days must not round up to the next.
+    share = (
+        Fraction(f.days_supply) * Fraction(f.previous.quantity) * f.early_share_percent
+        / (Fraction(f.prescribed_quantity) * 100)
+    )  # fmt: skip
+    return f.previous.day + timedelta(days=math.ceil(share))
 
 
 def fill_breaks(f: FillFacts) -> list[RxRule]:
@@ -131,6 +139,8 @@ def fill_breaks(f: FillFacts) -> list[RxRule]:
         broken.append(RxRule.fills_exceed_total)
     if f.day > six_months_after(f.issued_on):
         broken.append(RxRule.fill_after_six_months)
+    if f.day < f.issued_on:
+        broken.append(RxRule.filled_before_issue)
     if f.prescriber_expires_on < f.day:
         broken.append(RxRule.prescriber_registration_expired)
     until = early_until(f)
@@ -180,6 +190,9 @@ PROBLEMS: dict[RxRule, type[AppError]] = {
         RxRule.fills_exceed_total, "Fills exceed the total prescribed",
         "This fill would take the fills past the quantity prescribed with its refills "
         "(21 CFR 1306.23)."),
+    RxRule.filled_before_issue: _problem(
+        RxRule.filled_before_issue, "Filled before issue",
+        "A fill is dated before the prescription's date of issue."),
     RxRule.early_refill: _problem(
         RxRule.early_refill, "Early refill",
         "A refill before the configured share of the previous fill's days supply has passed "

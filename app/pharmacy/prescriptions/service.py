@@ -8,7 +8,7 @@ then on counts for nothing.
 """
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 
 from sqlalchemy import ColumnElement, Select, exists, select
@@ -242,9 +242,10 @@ async def _fill_facts(
     """The prescription's fills so far (those not reversed) and this one, on the pharmacy's
     days."""
     live = [f for f, reversed_ in (await fills_of(db, [rx.id]))[rx.id] if not reversed_]
+    before = [f for f in live if f.filled_at <= data.filled_at]  # a late entry has later ones
     previous = None
-    if live:
-        last = live[-1]
+    if before:
+        last = before[-1]
         previous = rules.PreviousFill(local_date(registrant, last.filled_at), last.quantity)
     return rules.FillFacts(
         cancelled=rx.status == Status.cancelled,
@@ -278,17 +279,29 @@ async def _keep_revision(db: AsyncSession, rx: Prescription, context: ledger.Con
 
 
 def prescription_out(
-    rx: Prescription, fills: list[tuple[PrescriptionFill, bool]]
+    rx: Prescription, fills: list[tuple[PrescriptionFill, bool]], today: date
 ) -> schemas.PrescriptionOut:
+    """The prescription and its fills; ``today`` is the pharmacy's: nothing remains to be
+    filled after the six months, nor of a cancelled prescription."""
     dispensed = sum((f.quantity for f, reversed_ in fills if not reversed_), Decimal(0))
     total = rules.total_authorized(rx.quantity, rx.refills_authorized)
+    fill_by = rules.six_months_after(rx.issued_on)
+    fillable = today <= fill_by and rx.status == Status.active
     return schemas.PrescriptionOut(
         **schemas.PrescriptionRecordOut.model_validate(rx).model_dump(),
         fills=[fill_out(f, reversed_) for f, reversed_ in fills],
         dispensed=dispensed,
-        remaining=max(total - dispensed, Decimal(0)),
-        fill_by=rules.six_months_after(rx.issued_on),
+        remaining=max(total - dispensed, Decimal(0)) if fillable else Decimal(0),
+        fill_by=fill_by,
     )
+
+
+async def pharmacy_today(db: AsyncSession, rx: Prescription, now: datetime) -> date:
+    """The day it is where the pharmacy is (read without the caller's tenancy: the
+    prescriber's side reads the prescription too)."""
+    registrant = await db.get(Registrant, rx.registrant_id)
+    assert registrant is not None
+    return local_date(registrant, now)
 
 
 def fill_out(made: PrescriptionFill, reversed_: bool) -> schemas.FillOut:
