@@ -1,6 +1,7 @@
 """Field types shared by the API schemas of every domain."""
 
 import zoneinfo
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -12,6 +13,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
+    field_validator,
 )
 
 from app.core.identifiers import normalize_ndc, validate_dea_number, validate_npi
@@ -162,9 +164,17 @@ Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are refused, so a typo never passes silently."""
+    """Request bodies: unknown fields are refused, so a typo never passes silently; instants
+    are taken in UTC, so what is answered is what is stored and read back."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _instants_in_utc(cls, value: Any) -> Any:
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            return value.astimezone(UTC)
+        return value
 
 
 class OutputModel(BaseModel):

@@ -264,6 +264,9 @@ async def _references(
         to_location = await owned(
             session, Location, data.to_location_id, registrant_id=rid, pointer="#/to_location_id"
         )
+    if data.session_id is not None and data.session_id != context.holding_session_id:
+        raise InvalidInput.at("#/session_id", "a session's events are written through the "
+                                              "session (/v1/sessions/{id})")  # fmt: skip
     for place, pointer in ((location, "#/location_id"), (to_location, "#/to_location_id")):
         if place is not None and place.kind == LocationKind.in_use:
             _check_holding(place, data, context, pointer)

@@ -143,6 +143,16 @@ class Ward:
         result: dict[str, Any] = response.json()
         return result
 
+    async def add_patient(self, **overrides: Any) -> dict[str, Any]:
+        """Another patient of the clinic (no REMS enrollment unless given)."""
+        body = patient_body(self.id, **overrides)
+        return await create(self.client, "/v1/patients", body, self.nurse_token)
+
+    async def add_plan(self, patient: dict[str, Any], **plan: Any) -> dict[str, Any]:
+        """A candidate evaluation of ``patient`` and a plan on it (``plan`` names the modality
+        and dose, and may change the sessions and dates)."""
+        return await _plan(self.client, self.prescriber_token, self.id, patient, **plan)
+
     async def vault_balance(self, lot: dict[str, Any]) -> str:
         response = await self.get(
             "/v1/ledger/balances", registrant_id=self.id, location_id=self.vault["id"],

@@ -65,7 +65,7 @@ async def list_sessions(
     plan_id: uuid.UUID | None = None,
     status: schemas.SessionStatus | None = None,
 ) -> dict[str, object]:
-    """Sessions, newest first; each one whole at `GET /v1/sessions/{id}`."""
+    """Sessions in the order they were recorded; each one whole at `GET /v1/sessions/{id}`."""
     note(request, registrant_id=registrant_id, resource_type="session", patient_read=True)
     statement = service.sessions_query(
         principal, registrant_id=registrant_id, patient_id=patient_id, plan_id=plan_id,

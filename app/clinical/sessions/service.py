@@ -332,8 +332,7 @@ async def _changed(db: AsyncSession, step: _Step) -> None:
 async def withdraw(
     db: AsyncSession, session_id: uuid.UUID, data: schemas.WithdrawalCreate, context: ledger.Context
 ) -> tuple[TreatmentSession, dict[str, Any]]:
-    step = await _begin(db, session_id, context, allowed=frozenset({Status.scheduled,
-                        Status.in_progress}), performer=data.performed_by)  # fmt: skip
+    step = await _begin(db, session_id, context, allowed=_OPEN, performer=data.performed_by)
     await _storage(db, step, data.from_location_id, "#/from_location_id")
     await _lot_for(db, step, data.lot_id)
     event = step.event(EventType.move, location_id=data.from_location_id,
@@ -353,8 +352,8 @@ async def administer(
     data: schemas.AdministrationCreate,
     context: ledger.Context,
 ) -> tuple[TreatmentSession, dict[str, Any]]:
-    step = await _begin(db, session_id, context, allowed=frozenset({Status.in_progress}),
-                        performer=data.performed_by)  # fmt: skip
+    # Observing too: a dose beyond the plan is the dose rule's to judge, not the state's.
+    step = await _begin(db, session_id, context, allowed=_UNDER_WAY, performer=data.performed_by)
     ts = step.ts
     _not_before_start(ts, data.started_at, "#/started_at")
     _lot, product = await _lot_for(db, step, data.lot_id)
@@ -391,7 +390,8 @@ async def administer(
     ts.first_dose_at = ts.first_dose_at or data.started_at
     if _dose_complete(step.modality, ts.expected_dose_mg, facts.given_before_mg + mg):
         ts.status = Status.observing.value
-        ts.dosing_ended_at = data.ended_at or data.started_at
+        ts.dosing_ended_at = max(ts.dosing_ended_at or data.started_at,
+                                 data.ended_at or data.started_at)  # fmt: skip
     await _changed(db, step)
     return ts, row
 
