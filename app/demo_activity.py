@@ -2,8 +2,8 @@
 
 Stock received by the clinic (ketamine vials, esketamine kits) and by the pharmacy (bulk
 hydrochloride), each on an invoice from a registered distributor; a prescriber's evaluations
-and treatment plans (an IV infusion, an esketamine course); a compounding batch of troches;
-then the sessions and prescriptions of app/demo_care.py.
+and treatment plans (an IV infusion, an esketamine course); a compounding batch of troches; a
+loss found at a count; then the sessions and prescriptions of app/demo_care.py.
 Every movement goes through the ledger, so the demo's chains, balances and checkpoints are
 real. Each write is done as the staff member who would do it.
 """
@@ -97,6 +97,8 @@ async def load_activity(
     )
     await _compound(session, settings, actors.pharmacist, cabinet, now, today)
     made["compounding_batches"] += 1
+    await _loss(session, settings, actors.clinician, vault, now - timedelta(days=6))
+    made["losses"] = 1
     return made | await load_care(
         session, settings, clinic_id=clinic_id, pharmacy_id=pharmacy_id, today=today
     )
@@ -116,6 +118,21 @@ async def _receive(
         "registrant_id": location.registrant_id, "type": "receipt", "location_id": location.id,
         "lot_id": lot.id, "quantity": quantity, "occurred_at": at, "counterparty": DISTRIBUTOR,
         "document_reference": f"INV-{lot_number}",
+    })  # fmt: skip
+    await ledger.append(session, event, ledger.Context(principal, at, settings))
+
+
+async def _loss(
+    session: AsyncSession, settings: Settings, principal: Principal, vault: Location, at: datetime
+) -> None:
+    """Half a mL of a 50 mg/mL vial missing at a count: the worker opens its discrepancy, on
+    the DEA's clocks, for the compliance officer to investigate."""
+    lot = await _lot(session, vault.registrant_id, "HB24071C")
+    event = EventCreate.model_validate({
+        "registrant_id": vault.registrant_id, "type": "loss", "location_id": vault.id,
+        "lot_id": lot.id, "quantity": "0.5", "occurred_at": at,
+        "reason": "vial short of its running balance at the end-of-day count",
+        "loss": {"discovered_at": at, "kind": "other"},
     })  # fmt: skip
     await ledger.append(session, event, ledger.Context(principal, at, settings))
 

@@ -24,6 +24,7 @@ from app.ledger.router import router as ledger_router
 from app.ops.router import router as ops_router
 from app.pharmacy.prescriptions.router import router as prescriptions_router
 from app.pharmacy.router import router as pharmacy_router
+from app.reconciliation.router import router as reconciliation_router
 from app.registry.router import router as registry_router
 from app.worker import Worker
 
@@ -55,7 +56,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     routers = (registry_router, catalog_router, clinical_router, sessions_router,
                pharmacy_router, prescriptions_router, ledger_router, ledger_public_router,
-               ops_router)  # fmt: skip
+               reconciliation_router, ops_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

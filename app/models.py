@@ -14,6 +14,7 @@ from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
+from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 
 metadata = Base.metadata
@@ -25,6 +26,8 @@ __all__ = [
     "Checkpoint",
     "CompoundingBatch",
     "CompoundingIngredient",
+    "Discrepancy",
+    "DiscrepancyTransition",
     "Evaluation",
     "IdempotencyRecord",
     "Job",

@@ -21,6 +21,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.ledger import checkpoints, keys, verification
+from app.reconciliation import service as reconciliation
 
 log = logging.getLogger("csledger.worker")
 
@@ -53,7 +54,9 @@ def sign_checkpoints(settings: Settings) -> JobHandler:
     return handle
 
 
-SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = {}
+SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = {
+    outbox.LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
+}
 """In-process subscribers per outbox topic (reconciliation and webhooks subscribe here)."""
 
 

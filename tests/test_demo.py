@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from typer.testing import CliRunner
 
 from app.cli import cli
@@ -15,6 +15,8 @@ from app.core.config import Environment, Settings, get_settings
 from app.core.db import Database, create_engine
 from app.demo import DemoResult, find_demo, load_demo, token_banner
 from app.demo_data import CLINIC_DEA, PHARMACY_DEA
+from app.reconciliation.models import Discrepancy
+from app.worker import Worker
 from tests.conftest import START, bearer
 
 CREATED = {
@@ -32,6 +34,7 @@ CREATED = {
     "evaluations": 2,
     "treatment_plans": 2,
     "compounding_batches": 1,
+    "losses": 1,
     # The care of app/demo_care.py.
     "sessions": 4 + 3,
     "prescriptions": 2,
@@ -64,21 +67,22 @@ ROWS = {
     "session_vitals": 4 * 3 + 3 * 4,
     "prescriptions": 2,
     "prescription_fills": 2,
-    # Seven receipts and a batch's consume and produce; each infusion a withdrawal (a move),
-    # an administration and a waste, each esketamine session a withdrawal and two devices;
-    # the two fills. The clinic's chain has 5 + 12 + 9 events, the pharmacy's 4 + 2.
-    "ledger_events": 7 + 2 + 4 * 3 + 3 * 3 + 2,
+    # Seven receipts, a batch's consume and produce and a loss; each infusion a withdrawal
+    # (a move), an administration and a waste, each esketamine session a withdrawal and two
+    # devices; the two fills. The clinic's chain has 5 + 1 + 12 + 9 events, the pharmacy's
+    # 4 + 2.
+    "ledger_events": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2,
     # A move posts at both of its locations.
-    "ledger_postings": 7 + 2 + 4 * 4 + 3 * 4 + 2,
+    "ledger_postings": 7 + 2 + 1 + 4 * 4 + 3 * 4 + 2,
     # One per event, and one per session discharged.
-    "outbox_messages": 7 + 2 + 4 * 3 + 3 * 3 + 2 + 7,
+    "outbox_messages": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 7,
     "ledger_witness_confirmations": 4,
     "ledger_heads": 2,
     # A balance per lot received, the finished lot, and each session's holding (emptied).
     "ledger_balances": 7 + 1 + 7,
-    # Trees of 26 and 6 leaves: their leaves, and the complete subtrees above them
-    # (26 = 16 + 8 + 2: 15 + 7 + 1; 6 = 4 + 2: 3 + 1).
-    "ledger_merkle_nodes": (26 + 23) + (6 + 4),
+    # Trees of 27 and 6 leaves: their leaves, and the complete subtrees above them
+    # (27 = 16 + 8 + 2 + 1: 15 + 7 + 1; 6 = 4 + 2: 3 + 1).
+    "ledger_merkle_nodes": (27 + 23) + (6 + 4),
 }
 JWT = re.compile(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", re.MULTILINE)
 
@@ -165,6 +169,18 @@ async def test_printed_staff_token_is_a_staff_member_of_both_registrants(
         assert len(found.json()["items"]) == 1
     patients = await client.get("/v1/patients", headers=bearer(staff))
     assert len(patients.json()["items"]) == ROWS["patients"]
+
+
+async def test_the_worker_opens_the_demos_loss_for_the_compliance_officer(
+    database: Database, app_settings: Settings
+) -> None:
+    result = await loaded(database, app_settings)
+    await Worker(database, app_settings, FrozenClock(START)).run_until_idle()
+    async with database.session(write=False) as session:
+        found = (await session.scalars(select(Discrepancy))).all()
+    assert [(d.registrant_id, d.rule, d.status, d.reportable) for d in found] == [
+        (result.registrants.clinic_id, "loss", "open", True)
+    ]
 
 
 def test_banner_without_the_demo_prints_the_admin_token_and_the_docs_url() -> None:

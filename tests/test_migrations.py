@@ -26,6 +26,7 @@ APPEND_ONLY = {
     "session_administrations",
     "session_vitals",
     "prescription_fills",
+    "discrepancy_transitions",
 }
 
 

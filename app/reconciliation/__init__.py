@@ -1,0 +1,1 @@
+"""Reconciliation: what does not add up, and the people who resolve it."""

@@ -1,0 +1,103 @@
+"""What a ledger event says on its own that needs a person to look at it (pure functions).
+
+Some findings need no reconciliation run: a theft or loss, an instruction whose compliance
+rule was overridden, a record stored with the rules it broke. Each opens its discrepancy
+through the outbox as the event is appended (DESIGN.md, "Instructions and records").
+"""
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from app.ledger.rules import Rule
+from app.ledger.types import EventType
+from app.reconciliation.workflow import Severity
+
+
+@dataclass(frozen=True, slots=True)
+class EventRule:
+    code: str
+    severity: Severity
+    cites: str
+
+
+THEFT = EventRule(
+    "theft", Severity.critical,
+    "21 CFR 1301.76(b): theft is always reported to the DEA (notice, then Form 106).",
+)  # fmt: skip
+LOSS = EventRule(
+    "loss", Severity.significant,
+    "21 CFR 1301.76(b): a significant loss is reported to the DEA (notice, then Form 106); "
+    "whether it is significant is for the compliance officer to decide.",
+)  # fmt: skip
+OVERRIDE_USED = EventRule(
+    "override_used", Severity.minor,
+    "DESIGN.md, instructions: an overridden compliance rule is kept and reviewed.",
+)  # fmt: skip
+
+BROKEN_RULE_SEVERITY: dict[Rule, Severity] = {
+    Rule.lot_expired: Severity.minor,
+    Rule.registration_expired: Severity.significant,
+    Rule.schedule_not_authorised: Severity.significant,
+    Rule.witness_missing: Severity.significant,
+    Rule.witness_is_performer: Severity.significant,
+    Rule.counterparty_dea_invalid: Severity.minor,
+    Rule.occurred_in_future: Severity.minor,
+    Rule.transfer_quantity_mismatch: Severity.significant,
+    Rule.esketamine_dispensed: Severity.critical,
+}
+"""How much a record breaking each ledger rule matters (21 CFR 1301.71: controls against
+diversion; a missing witness or a short transfer may hide one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFacts:
+    id: uuid.UUID
+    type: EventType
+    is_record: bool
+    broken_rules: tuple[str, ...]
+    override_reason: str | None
+    discovered_at: datetime | None
+    loss_kind: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    rule: str
+    severity: Severity
+    fingerprint: str
+    """Names the finding: the same one found again updates its open discrepancy."""
+    summary: str
+    reportable: bool = False
+    discovered_at: datetime | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def event_findings(f: EventFacts) -> list[Finding]:
+    found = []
+    if f.type is EventType.theft:
+        found.append(_finding(f, THEFT.code, THEFT.severity, "theft recorded", reportable=True))
+    elif f.type is EventType.loss:
+        summary = f"loss recorded ({f.loss_kind})"
+        found.append(_finding(f, LOSS.code, LOSS.severity, summary, reportable=True))
+    if f.override_reason is not None and f.broken_rules:
+        summary = f"{', '.join(f.broken_rules)} overridden: {f.override_reason}"
+        found.append(_finding(f, OVERRIDE_USED.code, OVERRIDE_USED.severity, summary))
+    if f.is_record:
+        for broken in f.broken_rules:
+            rule = Rule(broken)
+            summary = f"a record broke {rule.value.replace('_', ' ')}"
+            found.append(_finding(f, rule.value, BROKEN_RULE_SEVERITY[rule], summary))
+    return found
+
+
+def _finding(
+    f: EventFacts, code: str, severity: Severity, summary: str, *, reportable: bool = False
+) -> Finding:
+    return Finding(
+        rule=code, severity=severity, fingerprint=f"{code}:event:{f.id}",
+        summary=summary, reportable=reportable,
+        discovered_at=f.discovered_at if reportable else None,
+        details={"event_type": f.type.value, "broken_rules": list(f.broken_rules)},
+    )  # fmt: skip

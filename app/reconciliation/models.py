@@ -1,0 +1,86 @@
+"""Discrepancies (mutable: status and findings move, every version kept through transitions)
+and their transitions (append-only: who moved what, when, and why)."""
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime
+
+_OPEN = text("status NOT IN ('resolved', 'reported')")
+
+
+class Discrepancy(Base):
+    """Something that does not add up, found by a rule; ``fingerprint`` names the finding, so
+    finding it again updates the discrepancy still open rather than opening another."""
+
+    __tablename__ = "discrepancies"
+    __table_args__ = (
+        Index("ix_discrepancies_registrant_id_created_at", "registrant_id", "created_at", "id"),
+        Index("ix_discrepancies_registrant_id_status", "registrant_id", "status"),
+        # At most one discrepancy still open per finding.
+        Index("uq_discrepancies_open_fingerprint", "registrant_id", "fingerprint", unique=True,
+              postgresql_where=_OPEN, sqlite_where=_OPEN),
+    )  # fmt: skip
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    rule: Mapped[str] = mapped_column(String(60))
+    severity: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(30))
+    fingerprint: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(JSON)
+    event_ids: Mapped[list[str]] = mapped_column(JSON)
+    staff_ids: Mapped[list[str]] = mapped_column(JSON)
+    """Whose work it is about: none of them may move it."""
+    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id"))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
+    reportable: Mapped[bool] = mapped_column(Boolean)
+    """A theft or significant loss: reported to the DEA, on the clocks below."""
+    discovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    notice_due_on: Mapped[date | None] = mapped_column(Date)
+    form_106_due_on: Mapped[date | None] = mapped_column(Date)
+    reported_on: Mapped[date | None] = mapped_column(Date)
+    report_reference: Mapped[str | None] = mapped_column(String(100))
+    reason_code: Mapped[str | None] = mapped_column(String(40))
+    previous_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("discrepancies.id"))
+    """The closed discrepancy this one is a recurrence of."""
+    first_found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_found_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DiscrepancyTransition(Base):
+    __tablename__ = "discrepancy_transitions"
+    __table_args__ = (UniqueConstraint("discrepancy_id", "version"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    discrepancy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("discrepancies.id"))
+    version: Mapped[int]
+    """The discrepancy's version this transition made: their order, one transition each."""
+    from_status: Mapped[str] = mapped_column(String(30))
+    to_status: Mapped[str] = mapped_column(String(30))
+    reason_code: Mapped[str | None] = mapped_column(String(40))
+    note: Mapped[str | None] = mapped_column(Text)
+    reported_on: Mapped[date | None] = mapped_column(Date)
+    report_reference: Mapped[str | None] = mapped_column(String(100))
+    by_subject: Mapped[str] = mapped_column(String(200))
+    by_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,89 @@
+"""Discrepancy routes: compliance officers read and move them."""
+
+import uuid
+from datetime import datetime
+
+from fastapi import Depends, Request
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.core.deps import ClockDep, SessionDep
+from app.core.pagination import Cursor, Limit, Page, page_of
+from app.core.routing import api_router
+from app.ledger import queries as ledger_queries
+from app.ledger.models import LedgerEvent
+from app.reconciliation import schemas, service
+from app.reconciliation.models import Discrepancy
+from app.reconciliation.workflow import Severity, Status
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["discrepancies"])
+
+
+async def _detail(session: SessionDep, found: Discrepancy) -> schemas.DiscrepancyDetailOut:
+    ids = [uuid.UUID(e) for e in found.event_ids]
+    events = [e for e in [await session.get(LedgerEvent, i) for i in ids] if e is not None]
+    confirmed = await ledger_queries.confirmations_of(session, ids)
+    return schemas.DiscrepancyDetailOut(
+        **schemas.DiscrepancyOut.model_validate(found).model_dump(),
+        events=[ledger_queries.event_out(e, confirmed[e.id]) for e in events],
+        transitions=[schemas.TransitionOut.model_validate(t)
+                     for t in await service.transitions_of(session, found.id)],
+    )  # fmt: skip
+
+
+@router.get("/discrepancies", response_model=Page[schemas.DiscrepancyOut])
+async def list_discrepancies(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    status: Status | None = None,
+    severity: Severity | None = None,
+    rule: str | None = None,
+    product_id: uuid.UUID | None = None,
+    found_from: datetime | None = None,
+    found_to: datetime | None = None,
+) -> dict[str, object]:
+    """Discrepancies in the order they were opened (filters combine)."""
+    note(request, registrant_id=registrant_id, resource_type="discrepancy")
+    filters = schemas.DiscrepancyFilters(
+        registrant_id=registrant_id, status=status, severity=severity, rule=rule,
+        product_id=product_id, found_from=found_from, found_to=found_to,
+    )  # fmt: skip
+    statement = service.discrepancies_query(principal, filters)
+    return await page_of(session, statement, Discrepancy, limit=limit, cursor=cursor)
+
+
+@router.get("/discrepancies/{discrepancy_id}", response_model=schemas.DiscrepancyDetailOut)
+async def get_discrepancy(
+    discrepancy_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> schemas.DiscrepancyDetailOut:
+    note(request, resource_type="discrepancy", resource_id=discrepancy_id, patient_read=True)
+    found = await service.get_discrepancy(session, discrepancy_id, principal=principal)
+    note(request, registrant_id=found.registrant_id)
+    return await _detail(session, found)
+
+
+@router.post(
+    "/discrepancies/{discrepancy_id}/transitions",
+    dependencies=[Idempotent],
+    response_model=schemas.DiscrepancyDetailOut,
+)
+async def transition_discrepancy(
+    discrepancy_id: uuid.UUID,
+    body: schemas.TransitionCreate,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> schemas.DiscrepancyDetailOut:
+    """Move a discrepancy forward: acknowledge it; resolve it with a reason code, or find it
+    unable to reconcile; report it (Form 106 date and reference). A theft or significant loss
+    may be reported directly. Compliance officers only, never on their own work."""
+    note(request, resource_type="discrepancy", resource_id=discrepancy_id)
+    found = await service.transition(session, discrepancy_id, body, principal=principal,
+                                     now=clock.now())  # fmt: skip
+    note(request, registrant_id=found.registrant_id)
+    return await _detail(session, found)

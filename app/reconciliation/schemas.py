@@ -1,0 +1,84 @@
+"""Discrepancies and their transitions, as the API takes and shows them."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from pydantic import Field
+
+from app.core.schemas import InputModel, OutputModel
+from app.ledger.schemas import EventOut
+from app.reconciliation.workflow import ReasonCode, Severity, Status
+
+
+@dataclass(frozen=True, slots=True)
+class DiscrepancyFilters:
+    registrant_id: uuid.UUID | None = None
+    status: Status | None = None
+    severity: Severity | None = None
+    rule: str | None = None
+    product_id: uuid.UUID | None = None
+    found_from: datetime | None = None
+    found_to: datetime | None = None
+
+
+class TransitionCreate(InputModel):
+    to: Status
+    reason_code: ReasonCode | None = None
+    """Required to resolve."""
+    note: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    """Required with the reason code ``other``."""
+    reported_on: date | None = None
+    """To report: the date DEA Form 106 was filed."""
+    report_reference: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+
+
+class TransitionOut(OutputModel):
+    id: uuid.UUID
+    version: int
+    from_status: Status
+    to_status: Status
+    reason_code: ReasonCode | None
+    note: str | None
+    reported_on: date | None
+    report_reference: str | None
+    by_subject: str
+    by_name: str
+    at: datetime
+
+
+class DiscrepancyOut(OutputModel):
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    rule: str
+    severity: Severity
+    status: Status
+    summary: str
+    details: dict[str, Any]
+    event_ids: list[uuid.UUID]
+    staff_ids: list[uuid.UUID]
+    product_id: uuid.UUID | None
+    location_id: uuid.UUID | None
+    reportable: bool
+    discovered_at: datetime | None
+    notice_due_on: date | None
+    """Theft or significant loss: written notice to the DEA, one business day after discovery."""
+    form_106_due_on: date | None
+    """DEA Form 106, 45 days after discovery."""
+    reported_on: date | None
+    report_reference: str | None
+    reason_code: ReasonCode | None
+    previous_id: uuid.UUID | None
+    first_found_at: datetime
+    last_found_at: datetime
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class DiscrepancyDetailOut(DiscrepancyOut):
+    """The discrepancy with the ledger events behind it and every transition."""
+
+    events: list[EventOut]
+    transitions: list[TransitionOut]

@@ -1,0 +1,245 @@
+"""Discrepancies: opened (or brought up to date) by findings, moved by compliance officers.
+
+A finding that is still open is updated, not opened twice (a partial unique index keeps one
+open discrepancy per fingerprint, also under concurrent writers); one that recurs after its
+discrepancy was closed opens a new one linked to the old. Transitions move forward only, each
+kept with who and when; nobody moves a discrepancy about their own work.
+"""
+
+import uuid
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Select, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.auth.scoping import within_registrants
+from app.core.db import where_given
+from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.core.outbox import Message
+from app.ledger.models import LedgerEvent
+from app.ledger.references import staff_of_subject
+from app.ledger.types import EventType
+from app.reconciliation import clocks, findings, schemas
+from app.reconciliation.models import Discrepancy, DiscrepancyTransition
+from app.reconciliation.workflow import CLOSED, ReasonCode, Status, may_move
+from app.registry.models import Registrant
+
+
+class TransitionNotAllowed(Conflict):
+    slug = "transition-not-allowed"
+    title = "Transition not allowed"
+    description = (
+        "Discrepancies move forward only: open, acknowledged, then resolved or unable to "
+        "reconcile, then reported; a theft or significant loss may be reported directly."
+    )
+
+
+class OwnWork(PermissionDenied):
+    slug = "own-work"
+    title = "About your own work"
+    description = "Nobody moves a discrepancy about their own work (separation of duties)."
+
+
+# Opening
+
+
+async def record_finding(
+    db: AsyncSession,
+    *,
+    registrant_id: uuid.UUID,
+    finding: findings.Finding,
+    now: datetime,
+    event_ids: list[uuid.UUID],
+    staff_ids: list[uuid.UUID],
+    product_id: uuid.UUID | None = None,
+    location_id: uuid.UUID | None = None,
+) -> Discrepancy:
+    """Open a discrepancy for ``finding``, or bring its open one up to date."""
+    current = await _open_for(db, registrant_id, finding.fingerprint)
+    if current is not None:
+        current.last_found_at = now
+        current.summary = finding.summary
+        return current
+    previous = await db.scalar(
+        select(Discrepancy.id)
+        .where(Discrepancy.registrant_id == registrant_id,
+               Discrepancy.fingerprint == finding.fingerprint)
+        .order_by(Discrepancy.created_at.desc())
+        .limit(1)
+    )  # fmt: skip
+    opened = Discrepancy(
+        id=uuid.uuid4(), registrant_id=registrant_id, rule=finding.rule,
+        severity=finding.severity.value, status=Status.open.value,
+        fingerprint=finding.fingerprint, summary=finding.summary, details=finding.details,
+        event_ids=[str(e) for e in event_ids], staff_ids=[str(s) for s in staff_ids],
+        product_id=product_id, location_id=location_id, reportable=finding.reportable,
+        discovered_at=finding.discovered_at, previous_id=previous, first_found_at=now,
+        last_found_at=now, version=1, created_at=now, updated_at=now,
+        **await _clocks(db, registrant_id, finding.discovered_at),
+    )  # fmt: skip
+    try:
+        async with db.begin_nested():
+            db.add(opened)
+    except IntegrityError:  # opened meanwhile by a concurrent writer: update that one
+        found = await _open_for(db, registrant_id, finding.fingerprint)
+        assert found is not None
+        found.last_found_at = now
+        return found
+    return opened
+
+
+async def _open_for(
+    db: AsyncSession, registrant_id: uuid.UUID, fingerprint: str
+) -> Discrepancy | None:
+    return await db.scalar(
+        select(Discrepancy)
+        .where(Discrepancy.registrant_id == registrant_id,
+               Discrepancy.fingerprint == fingerprint,
+               Discrepancy.status.not_in([s.value for s in CLOSED]))
+        .with_for_update()
+    )  # fmt: skip
+
+
+async def _clocks(
+    db: AsyncSession, registrant_id: uuid.UUID, discovered_at: datetime | None
+) -> dict[str, date | None]:
+    """The DEA's due dates of a reportable finding, on the registrant's days."""
+    if discovered_at is None:
+        return {"notice_due_on": None, "form_106_due_on": None}
+    registrant = await db.get(Registrant, registrant_id)
+    assert registrant is not None
+    discovered_on = discovered_at.astimezone(ZoneInfo(registrant.timezone)).date()
+    holidays = frozenset(date.fromisoformat(day) for day in registrant.holidays)
+    return {
+        "notice_due_on": clocks.notice_due_on(discovered_on, holidays),
+        "form_106_due_on": clocks.form_106_due_on(discovered_on),
+    }
+
+
+async def on_event_appended(db: AsyncSession, message: Message) -> None:
+    """Outbox subscriber: open the discrepancies an event needs without a run."""
+    event = await db.get(LedgerEvent, uuid.UUID(message.payload["event_id"]))
+    assert event is not None
+    loss = event.details.get("loss") or {}
+    facts = findings.EventFacts(
+        id=event.id,
+        type=EventType(event.type),
+        is_record=event.is_record,
+        broken_rules=tuple(event.broken_rules),
+        override_reason=event.override_reason,
+        discovered_at=datetime.fromisoformat(loss["discovered_at"]) if loss else None,
+        loss_kind=loss.get("kind"),
+    )
+    staff = [s for s in (event.performed_by,) if s is not None]
+    for finding in findings.event_findings(facts):
+        await record_finding(
+            db, registrant_id=event.registrant_id, finding=finding, now=event.recorded_at,
+            event_ids=[event.id], staff_ids=staff, product_id=event.product_id,
+            location_id=event.location_id,
+        )  # fmt: skip
+
+
+# Reading
+
+
+async def get_discrepancy(
+    db: AsyncSession, discrepancy_id: uuid.UUID, *, principal: Principal, lock: bool = False
+) -> Discrepancy:
+    found = await db.get(Discrepancy, discrepancy_id, with_for_update=lock,
+                         populate_existing=lock)  # fmt: skip
+    if found is None or not principal.sees(found.registrant_id):
+        raise NotFound("discrepancy not found")
+    principal.require(Permission.reports)
+    return found
+
+
+def discrepancies_query(
+    principal: Principal, filters: schemas.DiscrepancyFilters
+) -> Select[Discrepancy]:
+    principal.require(Permission.reports)
+    statement = within_registrants(
+        select(Discrepancy), Discrepancy.registrant_id, principal, filters.registrant_id
+    )
+    statement = where_given(
+        statement,
+        (Discrepancy.status, filters.status.value if filters.status else None),
+        (Discrepancy.severity, filters.severity.value if filters.severity else None),
+        (Discrepancy.rule, filters.rule),
+        (Discrepancy.product_id, filters.product_id),
+    )
+    if filters.found_from is not None:
+        statement = statement.where(Discrepancy.last_found_at >= filters.found_from)
+    if filters.found_to is not None:
+        statement = statement.where(Discrepancy.first_found_at < filters.found_to)
+    return statement
+
+
+async def transitions_of(
+    db: AsyncSession, discrepancy_id: uuid.UUID
+) -> list[DiscrepancyTransition]:
+    rows = await db.scalars(
+        select(DiscrepancyTransition)
+        .where(DiscrepancyTransition.discrepancy_id == discrepancy_id)
+        .order_by(DiscrepancyTransition.version)
+    )
+    return list(rows)
+
+
+# Moving
+
+
+async def transition(
+    db: AsyncSession,
+    discrepancy_id: uuid.UUID,
+    data: schemas.TransitionCreate,
+    *,
+    principal: Principal,
+    now: datetime,
+) -> Discrepancy:
+    found = await get_discrepancy(db, discrepancy_id, principal=principal, lock=True)
+    principal.require(Permission.adjust_reverse_resolve)
+    current = Status(found.status)
+    if not may_move(current, data.to, reportable=found.reportable):
+        raise TransitionNotAllowed(
+            f"a discrepancy {current.value} does not move to {data.to.value}"
+        )
+    await _not_own_work(db, found, principal)
+    _check_content(data)
+    db.add(DiscrepancyTransition(
+        id=uuid.uuid4(), registrant_id=found.registrant_id, discrepancy_id=found.id,
+        version=found.version + 1, from_status=current.value, to_status=data.to.value,
+        reason_code=data.reason_code.value if data.reason_code else None, note=data.note,
+        reported_on=data.reported_on, report_reference=data.report_reference,
+        by_subject=principal.subject, by_name=principal.name, at=now,
+    ))  # fmt: skip
+    found.status = data.to.value
+    if data.reason_code is not None:
+        found.reason_code = data.reason_code.value
+    if data.to is Status.reported:
+        found.reported_on = data.reported_on
+        found.report_reference = data.report_reference
+    found.version += 1
+    found.updated_at = now
+    await db.flush()
+    return found
+
+
+async def _not_own_work(db: AsyncSession, found: Discrepancy, principal: Principal) -> None:
+    staff = await staff_of_subject(db, registrant_id=found.registrant_id,
+                                   subject=principal.subject)  # fmt: skip
+    if staff is not None and str(staff.id) in found.staff_ids:
+        raise OwnWork("this discrepancy is about your own work: another officer moves it")
+
+
+def _check_content(data: schemas.TransitionCreate) -> None:
+    """A resolution says why; a report says when and under which reference."""
+    if data.to is Status.resolved and data.reason_code is None:
+        raise InvalidInput.at("#/reason_code", "a resolution gives its reason code")
+    if data.reason_code is ReasonCode.other and data.note is None:
+        raise InvalidInput.at("#/note", "the reason 'other' is explained in a note")
+    if data.to is Status.reported and (data.reported_on is None or data.report_reference is None):
+        raise InvalidInput.at("#/reported_on", "a report gives its date and reference")

@@ -1,0 +1,60 @@
+"""A discrepancy's life: the statuses it moves through, and the reason codes that close it.
+
+open -> acknowledged -> resolved (with a reason code) or unable_to_reconcile -> reported (the
+Form 106 date and reference); a theft or significant loss may go straight to reported. Nothing
+moves back: a finding that recurs after resolution opens a new discrepancy linked to the old.
+"""
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+    unable_to_reconcile = "unable_to_reconcile"
+    reported = "reported"
+
+
+class Severity(StrEnum):
+    info = "info"
+    minor = "minor"
+    significant = "significant"
+    critical = "critical"
+
+
+class ReasonCode(StrEnum):
+    """Why a discrepancy is resolved (DOMAIN.md, the diversion-control products' one list)."""
+
+    not_charted = "not_charted"
+    charted_late = "charted_late"
+    """Documentation corrected."""
+    wrong_patient_charted = "wrong_patient_charted"
+    waste_documented_elsewhere = "waste_documented_elsewhere"
+    waste_outside_window = "waste_outside_window"
+    count_error = "count_error"
+    breakage_documented = "breakage_documented"
+    potential_diversion = "potential_diversion"
+    other = "other"
+    """With text."""
+
+
+NEXT: dict[Status, frozenset[Status]] = {
+    Status.open: frozenset({Status.acknowledged}),
+    Status.acknowledged: frozenset({Status.resolved, Status.unable_to_reconcile}),
+    Status.unable_to_reconcile: frozenset({Status.reported}),
+    Status.resolved: frozenset(),
+    Status.reported: frozenset(),
+}
+"""Where each status may go next."""
+
+STRAIGHT_TO_REPORTED = frozenset({Status.open, Status.acknowledged})
+"""Where a reportable discrepancy (a theft, a significant loss) may go straight to reported."""
+
+CLOSED = frozenset({Status.resolved, Status.reported})
+
+
+def may_move(current: Status, to: Status, *, reportable: bool) -> bool:
+    if to in NEXT[current]:
+        return True
+    return reportable and to is Status.reported and current in STRAIGHT_TO_REPORTED
