@@ -6,9 +6,9 @@ import json
 import os
 import signal
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 import uvicorn
@@ -36,6 +36,9 @@ from app.ledger import keys
 from app.ledger.export import export_lines, verify_file
 from app.ledger.models import ChainHead
 from app.ledger.verification import Outcome, verify_registrant
+from app.reconciliation import runs
+from app.registry.models import Registrant
+from app.registry.service import local_date
 from app.worker import Worker, sign_checkpoints
 
 _NO_JOB = ClaimedJob(uuid.UUID(int=0), "sign_checkpoints", None, {}, 1, 1)
@@ -121,6 +124,40 @@ async def _sign_checkpoints(settings: Settings) -> int:
     finally:
         await database.dispose()
     return int(result["checkpoints"])
+
+
+@cli.command()
+def reconcile(
+    registrant: Annotated[str, typer.Option(help="Registrant id")],
+    first_day: Annotated[
+        str | None, typer.Option("--from", help="First day (YYYY-MM-DD); default: yesterday")
+    ] = None,
+    last_day: Annotated[
+        str | None, typer.Option("--to", help="Last day, inclusive; default: the first")
+    ] = None,
+) -> None:
+    """Reconcile one registrant's days now (as the worker's runs do) and print what was found."""
+    settings = get_settings()
+    result = asyncio.run(_reconcile(settings, uuid.UUID(registrant), first_day, last_day))
+    typer.echo(json.dumps(result, indent=2))
+
+
+async def _reconcile(
+    settings: Settings, registrant_id: uuid.UUID, first_day: str | None, last_day: str | None
+) -> dict[str, Any]:
+    database = Database(create_engine(settings))
+    now = SystemClock().now()
+    try:
+        async with database.transaction() as session:
+            registrant = await session.get(Registrant, registrant_id)
+            if registrant is None:
+                raise typer.BadParameter(f"no registrant {registrant_id}")
+            today = local_date(registrant, now)
+            first = date.fromisoformat(first_day) if first_day else today - timedelta(days=1)
+            period = runs.Period(first, date.fromisoformat(last_day) if last_day else first)
+            return await runs.reconcile(session, registrant, period, settings, now)
+    finally:
+        await database.dispose()
 
 
 @cli.command()

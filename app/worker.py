@@ -21,6 +21,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.ledger import checkpoints, keys, verification
+from app.reconciliation import runs
 from app.reconciliation import service as reconciliation
 
 log = logging.getLogger("csledger.worker")
@@ -75,6 +76,8 @@ def default_handlers(settings: Settings) -> dict[str, JobHandler]:
         "purge_idempotency_keys": purge_idempotency_keys,
         "sign_checkpoints": sign_checkpoints(settings),
         verification.JOB_KIND: verify_ledger(settings),
+        runs.JOB_KIND: runs.job_handler(settings),
+        "schedule_reconciliation": runs.schedule_nightly,
     }
 
 
@@ -82,6 +85,7 @@ def default_periodic(settings: Settings) -> tuple[Periodic, ...]:
     return (
         Periodic("purge_idempotency_keys", timedelta(hours=1)),
         Periodic("sign_checkpoints", timedelta(minutes=settings.checkpoint_interval_minutes)),
+        Periodic("schedule_reconciliation", timedelta(hours=1)),
     )
 
 

@@ -175,7 +175,7 @@ async def test_the_worker_opens_the_demos_loss_for_the_compliance_officer(
     database: Database, app_settings: Settings
 ) -> None:
     result = await loaded(database, app_settings)
-    await Worker(database, app_settings, FrozenClock(START)).run_until_idle()
+    await Worker(database, app_settings, FrozenClock(START), periodic=()).run_until_idle()
     async with database.session(write=False) as session:
         found = (await session.scalars(select(Discrepancy))).all()
     assert [(d.registrant_id, d.rule, d.status, d.reportable) for d in found] == [

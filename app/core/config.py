@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     (the temporary rule at 21 CFR 1307.41)."""
     early_refill_share_percent: int = Field(default=75, ge=0, le=100)
     """A refill before this share of the previous fill's days supply has passed is early."""
+    count_variance_significant_percent: Decimal = Field(default=Decimal(5), ge=0, le=100)
+    """A count short of the expected balance by this share of the 30 days' usage there (or
+    more) is a significant discrepancy; less is minor."""
+    count_pattern_shortfalls: int = Field(default=3, ge=2)
+    count_pattern_window_days: int = Field(default=30, ge=1)
+    """This many short counts of one product at one location within the window make each
+    significant: a continuing pattern of small losses is significant."""
+    waste_window_minutes: int = Field(default=60, ge=0)
+    """Waste recorded later than this after the session's first withdrawal is flagged."""
+    inventory_warning_days: int = Field(default=30, ge=0)
+    """A biennial inventory due within this many days is flagged ahead."""
     vitals_alert_systolic_above: int = Field(default=180, ge=60, le=300)
     vitals_alert_diastolic_above: int = Field(default=110, ge=30, le=200)
     vitals_alert_heart_rate_above: int = Field(default=120, ge=30, le=250)

@@ -3,20 +3,25 @@
 import uuid
 from datetime import datetime
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response, status
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.auth.permissions import Permission
 from app.core.deps import ClockDep, SessionDep
+from app.core.errors import InvalidInput, NotFound
+from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, page_of
+from app.core.responses import set_location
 from app.core.routing import api_router
 from app.ledger import queries as ledger_queries
 from app.ledger.models import LedgerEvent
-from app.reconciliation import schemas, service
+from app.reconciliation import runs, schemas, service
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.workflow import Severity, Status
+from app.registry.service import get_registrant
 
-router = api_router(dependencies=[Depends(current_principal)], tags=["discrepancies"])
+router = api_router(dependencies=[Depends(current_principal)], tags=["reconciliation"])
 
 
 async def _detail(session: SessionDep, found: Discrepancy) -> schemas.DiscrepancyDetailOut:
@@ -87,3 +92,63 @@ async def transition_discrepancy(
                                      now=clock.now())  # fmt: skip
     note(request, registrant_id=found.registrant_id)
     return await _detail(session, found)
+
+
+def _run_out(job: Job) -> schemas.RunOut:
+    assert job.registrant_id is not None
+    return schemas.RunOut(
+        id=job.id, registrant_id=job.registrant_id, first_day=job.payload["first_day"],
+        last_day=job.payload["last_day"], requested_by=job.payload["requested_by"],
+        status=job.status, attempts=job.attempts, result=job.result, last_error=job.last_error,
+        created_at=job.created_at, finished_at=job.finished_at,
+    )  # fmt: skip
+
+
+async def _run(session: SessionDep, run_id: uuid.UUID, principal: CurrentPrincipal) -> Job:
+    job = await session.get(Job, run_id)
+    if (
+        job is None
+        or job.kind != runs.JOB_KIND
+        or job.registrant_id is None
+        or not principal.sees(job.registrant_id)
+    ):
+        raise NotFound("reconciliation run not found")
+    principal.require(Permission.adjust_reverse_resolve)
+    return job
+
+
+@router.post(
+    "/reconciliation/runs",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[Idempotent],
+    response_model=schemas.RunOut,
+)
+async def start_run(
+    body: schemas.RunCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> schemas.RunOut:
+    """Queue a reconciliation run of one registrant's days (the worker runs it; running a
+    period again updates its discrepancies rather than duplicating them)."""
+    note(request, registrant_id=body.registrant_id, resource_type="reconciliation_run")
+    await get_registrant(session, body.registrant_id, principal=principal)
+    principal.require(Permission.adjust_reverse_resolve)
+    if body.last_day < body.first_day:
+        raise InvalidInput.at("#/last_day", "before first_day")
+    period = runs.Period(body.first_day, body.last_day)
+    run_id = await runs.queue_run(session, body.registrant_id, period, clock.now(),
+                                  requested_by=principal.subject)  # fmt: skip
+    assert run_id is not None
+    await session.flush()
+    set_location(response, f"/v1/reconciliation/runs/{run_id}")
+    return _run_out(await _run(session, run_id, principal))
+
+
+@router.get("/reconciliation/runs/{run_id}", response_model=schemas.RunOut)
+async def get_run(
+    run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> schemas.RunOut:
+    return _run_out(await _run(session, run_id, principal))

@@ -82,3 +82,28 @@ class DiscrepancyDetailOut(DiscrepancyOut):
 
     events: list[EventOut]
     transitions: list[TransitionOut]
+
+
+class RunCreate(InputModel):
+    registrant_id: uuid.UUID
+    first_day: date
+    last_day: date
+    """Inclusive; days on the registrant's clock."""
+
+
+class RunOut(OutputModel):
+    """A reconciliation run: a job the worker claims; ``result`` when it has finished."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    first_day: date
+    last_day: date
+    requested_by: str
+    status: str = Field(description="queued, running, succeeded or failed")
+    attempts: int
+    result: dict[str, Any] | None = Field(
+        description="Findings per rule, discrepancies opened and updated, duration_ms."
+    )
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None

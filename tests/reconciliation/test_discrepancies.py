@@ -30,8 +30,9 @@ async def clinic(client, admin_token, token) -> Clinic:
 
 
 async def settled(app, clock) -> None:
-    """Let the worker hand every outbox message to its subscribers."""
-    await Worker(app.state.database, app.state.settings, clock).run_until_idle()
+    """Let the worker hand every outbox message to its subscribers (and nothing else: no
+    scheduled run)."""
+    await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
 
 
 async def discrepancies(clinic: Clinic, **params: str) -> list[dict[str, Any]]:

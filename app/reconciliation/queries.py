@@ -1,0 +1,211 @@
+"""The set-based reads a reconciliation run makes: one query per kind of fact, for one
+registrant and period, whatever the number of events."""
+
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.catalog.models import Lot
+from app.clinical.schemas import Modality
+from app.clinical.sessions.models import TreatmentSession
+from app.clinical.sessions.schemas import SessionStatus
+from app.clinical.sessions.views import MONITORING_FORM_DUE_DAYS
+from app.core.db import Quantity
+from app.ledger.models import Balance, LedgerEvent, Posting
+from app.ledger.queries import confirmations_of
+from app.ledger.schemas import InventoryKind
+from app.ledger.types import EventType
+from app.reconciliation import rules
+from app.registry.models import Registrant
+
+USAGE_DAYS = 30
+"""The usage a count's variance is weighed against: what left in the 30 days to the period's
+end."""
+_reversal = aliased(LedgerEvent)
+
+
+def _not_reversed(event: type[LedgerEvent] = LedgerEvent) -> ColumnElement[bool]:
+    return ~exists().where(_reversal.reverses_event_id == event.id)
+
+
+async def counts(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime, window: timedelta
+) -> list[rules.Count]:
+    """The period's counts, and those of the pattern window before it, each with the balance
+    the ledger expected at its instant and the usage at its location and lot."""
+    expected = type_coerce(
+        select(func.coalesce(func.sum(Posting.delta), literal(0)))
+        .where(Posting.registrant_id == rid, Posting.location_id == LedgerEvent.location_id,
+               Posting.lot_id == LedgerEvent.lot_id, Posting.occurred_at <= LedgerEvent.occurred_at)
+        .scalar_subquery(),
+        Quantity(),
+    )  # fmt: skip
+    rows = await db.execute(
+        select(LedgerEvent.id, LedgerEvent.location_id, LedgerEvent.product_id,
+               LedgerEvent.lot_id, LedgerEvent.occurred_at, LedgerEvent.quantity,
+               LedgerEvent.details, expected)
+        .where(LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.count.value,
+               LedgerEvent.occurred_at >= start - window, LedgerEvent.occurred_at < end,
+               _not_reversed())
+        .order_by(LedgerEvent.occurred_at)
+    )  # fmt: skip
+    usage = await _usage(db, rid, end)
+    return [
+        rules.Count(
+            event_id=row.id,
+            location_id=row.location_id,
+            product_id=row.product_id,
+            lot_id=row.lot_id,
+            occurred_at=row.occurred_at,
+            counted=row.quantity,
+            expected=row[-1],
+            usage=usage.get((row.location_id, row.lot_id), Decimal(0)),
+            in_period=row.occurred_at >= start,
+            counted_by=row.details.get("count", {}).get("counted_by"),
+        )
+        for row in rows
+    ]
+
+
+async def _usage(
+    db: AsyncSession, rid: uuid.UUID, end: datetime
+) -> dict[tuple[uuid.UUID, uuid.UUID], Decimal]:
+    taken = type_coerce(func.sum(-Posting.delta), Quantity())
+    rows = await db.execute(
+        select(Posting.location_id, Posting.lot_id, taken)
+        .where(Posting.registrant_id == rid, Posting.delta < 0,
+               Posting.occurred_at >= end - timedelta(days=USAGE_DAYS), Posting.occurred_at < end)
+        .group_by(Posting.location_id, Posting.lot_id)
+    )  # fmt: skip
+    return {(location, lot): quantity for location, lot, quantity in rows}
+
+
+async def session_ends(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
+) -> list[rules.SessionEnd]:
+    rows = await db.scalars(
+        select(TreatmentSession).where(
+            TreatmentSession.registrant_id == rid,
+            TreatmentSession.ended_at >= start,
+            TreatmentSession.ended_at < end,
+        )
+    )
+    return [
+        rules.SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids)) for ts in rows
+    ]
+
+
+async def waste(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
+) -> list[rules.Waste]:
+    """The period's waste of sessions, with who confirmed it and the session's first
+    withdrawal."""
+    events = list(
+        await db.scalars(
+            select(LedgerEvent).where(
+                LedgerEvent.registrant_id == rid,
+                LedgerEvent.type == EventType.waste.value,
+                LedgerEvent.session_id.is_not(None),
+                LedgerEvent.occurred_at >= start,
+                LedgerEvent.occurred_at < end,
+                _not_reversed(),
+            )
+        )
+    )
+    if not events:
+        return []
+    confirmed = await confirmations_of(db, [e.id for e in events])
+    withdrawals = await db.execute(
+        select(LedgerEvent.session_id, func.min(LedgerEvent.occurred_at))
+        .where(LedgerEvent.session_id.in_({e.session_id for e in events}),
+               LedgerEvent.type == EventType.move.value)
+        .group_by(LedgerEvent.session_id)
+    )  # fmt: skip
+    first_withdrawal = {session_id: at for session_id, at in withdrawals}
+    return [
+        rules.Waste(
+            event_id=e.id,
+            session_id=e.session_id,
+            performed_by=_text(e.performed_by),
+            witness_ids=tuple(e.witness_ids),
+            confirmed_by=tuple(str(s) for s in confirmed[e.id]),
+            recorded_at=e.recorded_at,
+            first_withdrawal_at=first_withdrawal.get(e.session_id, e.occurred_at),
+        )
+        for e in events
+        if e.session_id is not None
+    ]
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
+
+
+async def monitoring_forms(
+    db: AsyncSession, registrant: Registrant, start: datetime, end: datetime
+) -> list[rules.MonitoringForm]:
+    """The Patient Monitoring Forms of the esketamine sessions discharged in the period."""
+    zone = ZoneInfo(registrant.timezone)
+    rows = await db.scalars(
+        select(TreatmentSession).where(
+            TreatmentSession.registrant_id == registrant.id,
+            TreatmentSession.modality == Modality.esketamine_nasal.value,
+            TreatmentSession.status == SessionStatus.discharged.value,
+            TreatmentSession.ended_at >= start,
+            TreatmentSession.ended_at < end,
+        )
+    )
+    due = timedelta(days=MONITORING_FORM_DUE_DAYS)
+    return [
+        rules.MonitoringForm(
+            ts.id,
+            ts.ended_at.astimezone(zone).date() + due,
+            ts.rems_submitted_on,
+            tuple(ts.staff_ids),
+        )
+        for ts in rows
+        if ts.ended_at is not None
+    ]
+
+
+async def expired_stock(db: AsyncSession, rid: uuid.UUID, today: date) -> list[rules.ExpiredStock]:
+    rows = await db.execute(
+        select(Balance.location_id, Balance.lot_id, Balance.product_id, Lot.lot_number,
+               Lot.expires_on, Balance.quantity)
+        .join(Lot, Lot.id == Balance.lot_id)
+        .where(Balance.registrant_id == rid, Balance.quantity > 0, Lot.expires_on < today)
+    )  # fmt: skip
+    return [rules.ExpiredStock(*row) for row in rows]
+
+
+async def inventory_dates(
+    db: AsyncSession, registrant: Registrant
+) -> tuple[date | None, date | None]:
+    """The registrant's first day of activity, and the day of its last full (initial or
+    biennial) inventory, on its own days."""
+    zone = ZoneInfo(registrant.timezone)
+    kind = LedgerEvent.details["count"]["inventory_kind"].as_string()
+    first, last = (
+        await db.execute(
+            select(
+                func.min(LedgerEvent.occurred_at),
+                select(func.max(LedgerEvent.occurred_at))
+                .where(
+                    LedgerEvent.registrant_id == registrant.id,
+                    LedgerEvent.type == EventType.count.value,
+                    kind.in_([InventoryKind.initial.value, InventoryKind.biennial.value]),
+                )
+                .scalar_subquery(),
+            ).where(LedgerEvent.registrant_id == registrant.id)
+        )
+    ).one()
+
+    def day(instant: datetime | None) -> date | None:
+        return None if instant is None else instant.astimezone(zone).date()
+
+    return day(first), day(last)

@@ -1,0 +1,257 @@
+"""The reconciliation rules: pure functions over what a run's queries found, each with a
+stable code, a severity and the regulation or practice behind it.
+
+A rule returns findings; the run turns each into a discrepancy (or brings the open one up to
+date, by its fingerprint), so running a period again never duplicates one.
+"""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from app.reconciliation.findings import Finding
+from app.reconciliation.workflow import Severity
+
+INVENTORY_YEARS = 2
+"""A new full inventory at least every two years (21 CFR 1304.11(c))."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The settings the rules read (a state may be stricter than the federal floor)."""
+
+    significant_percent: Decimal
+    pattern_shortfalls: int
+    pattern_window: timedelta
+    waste_window: timedelta
+    inventory_warning: timedelta
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    event_id: uuid.UUID
+    location_id: uuid.UUID
+    product_id: uuid.UUID
+    lot_id: uuid.UUID
+    occurred_at: datetime
+    counted: Decimal
+    expected: Decimal
+    """The balance at the count's instant, from the ledger's postings."""
+    usage: Decimal
+    """What left that location and lot in the 30 days before the count."""
+    in_period: bool
+    """Counts before the period are read only for the pattern."""
+    counted_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    session_id: uuid.UUID
+    unresolved_mg: Decimal
+    staff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Waste:
+    event_id: uuid.UUID
+    session_id: uuid.UUID
+    performed_by: str | None
+    witness_ids: tuple[str, ...]
+    confirmed_by: tuple[str, ...]
+    recorded_at: datetime
+    first_withdrawal_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringForm:
+    session_id: uuid.UUID
+    due_on: date
+    submitted_on: date | None
+    staff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredStock:
+    location_id: uuid.UUID
+    lot_id: uuid.UUID
+    product_id: uuid.UUID
+    lot_number: str
+    expires_on: date
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a run found for one registrant and period."""
+
+    today: date
+    """The registrant's day when the run ran."""
+    first_activity_on: date | None
+    last_full_inventory_on: date | None
+    counts: Sequence[Count] = ()
+    session_ends: Sequence[SessionEnd] = ()
+    waste: Sequence[Waste] = ()
+    monitoring_forms: Sequence[MonitoringForm] = ()
+    expired_stock: Sequence[ExpiredStock] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A finding with what it is about (for the discrepancy's filters and separation of
+    duties)."""
+
+    finding: Finding
+    event_ids: tuple[uuid.UUID, ...] = ()
+    staff_ids: tuple[str, ...] = ()
+    product_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+
+
+def count_variance(facts: Facts, settings: Settings) -> list[Found]:
+    """A count that differs from the expected balance at its instant (21 CFR 1304.11, 1301.76:
+    a shortfall may be a loss). Severity by size against the usage there; a continuing pattern
+    of small shortfalls of one product at one location is significant (1301.76(b))."""
+    shortfalls: dict[tuple[uuid.UUID, uuid.UUID], list[datetime]] = defaultdict(list)
+    for count in facts.counts:
+        if count.counted < count.expected:
+            shortfalls[(count.location_id, count.product_id)].append(count.occurred_at)
+    found = []
+    for count in facts.counts:
+        variance = count.counted - count.expected
+        if not count.in_period or variance == 0:
+            continue
+        since = count.occurred_at - settings.pattern_window
+        pattern = sum(1 for at in shortfalls[(count.location_id, count.product_id)]
+                      if since < at <= count.occurred_at)  # fmt: skip
+        large = -variance * 100 >= settings.significant_percent * count.usage
+        significant = variance < 0 and (large or pattern >= settings.pattern_shortfalls)
+        kind = "short" if variance < 0 else "over"
+        found.append(Found(
+            Finding(rule="count_variance",
+                    severity=Severity.significant if significant else Severity.minor,
+                    fingerprint=f"count_variance:event:{count.event_id}",
+                    summary=f"count {kind} by {abs(variance)} against {count.expected} expected",
+                    reportable=significant,
+                    discovered_at=count.occurred_at if significant else None,
+                    details={"counted": str(count.counted), "expected": str(count.expected),
+                             "usage_30_days": str(count.usage),
+                             "shortfalls_in_window": pattern}),
+            event_ids=(count.event_id,), staff_ids=tuple(filter(None, [count.counted_by])),
+            product_id=count.product_id, location_id=count.location_id,
+        ))  # fmt: skip
+    return found
+
+
+def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
+    """A session discharged or aborted with stock still in its holding: withdrawn is not
+    administered + wasted + returned (four-way reconciliation, DOMAIN.md)."""
+    return [
+        Found(Finding(rule="holding_not_emptied", severity=Severity.significant,
+                      fingerprint=f"holding_not_emptied:session:{end.session_id}",
+                      summary=f"{end.unresolved_mg} mg left unresolved in the session's holding",
+                      details={"session_id": str(end.session_id)}),
+              staff_ids=end.staff_ids)
+        for end in facts.session_ends if end.unresolved_mg > 0
+    ]  # fmt: skip
+
+
+def waste_witnessing(facts: Facts, settings: Settings) -> list[Found]:
+    """Waste not confirmed by a witness other than the waster, or recorded later than the
+    window after the withdrawal (DEA's guidance on wastage; practice: witnessed and prompt)."""
+    found: list[Found] = []
+    for waste in facts.waste:
+        independent = set(waste.confirmed_by) - {waste.performed_by}
+        checks = [
+            ("waste_witnessed_by_waster", Severity.significant,
+             waste.performed_by is not None and waste.performed_by in waste.witness_ids,
+             "the waste names its waster as witness"),
+            ("waste_unwitnessed", Severity.significant, not independent,
+             "no witness other than the waster confirmed the waste"),
+            ("waste_late", Severity.minor,
+             waste.recorded_at - waste.first_withdrawal_at > settings.waste_window,
+             "waste recorded later than the window after the withdrawal"),
+        ]  # fmt: skip
+        found.extend(
+            Found(Finding(rule=code, severity=severity,
+                          fingerprint=f"{code}:event:{waste.event_id}", summary=summary,
+                          details={"session_id": str(waste.session_id)}),
+                  event_ids=(waste.event_id,),
+                  staff_ids=tuple(filter(None, [waste.performed_by])))
+            for code, severity, broken, summary in checks if broken
+        )  # fmt: skip
+    return found
+
+
+def monitoring_form_overdue(facts: Facts, settings: Settings) -> list[Found]:
+    """An esketamine session's Patient Monitoring Form not submitted within 7 days (Spravato
+    REMS)."""
+    return [
+        Found(Finding(rule="monitoring_form_overdue", severity=Severity.significant,
+                      fingerprint=f"monitoring_form_overdue:session:{form.session_id}",
+                      summary=f"monitoring form due {form.due_on.isoformat()}, "
+                              + (f"submitted {form.submitted_on.isoformat()}"
+                                 if form.submitted_on else "not submitted"),
+                      details={"session_id": str(form.session_id)}),
+              staff_ids=form.staff_ids)
+        for form in facts.monitoring_forms
+        if (form.submitted_on or facts.today) > form.due_on
+    ]  # fmt: skip
+
+
+def expired_stock_on_hand(facts: Facts, settings: Settings) -> list[Found]:
+    """Stock of an expired lot (or one past its beyond-use date) still on hand: to be destroyed
+    or returned (21 CFR Part 1317), never dispensed."""
+    return [
+        Found(Finding(rule="expired_stock_on_hand", severity=Severity.minor,
+                      fingerprint=f"expired_stock_on_hand:{stock.location_id}:{stock.lot_id}",
+                      summary=f"{stock.quantity} of lot {stock.lot_number}, expired "
+                              f"{stock.expires_on.isoformat()}, still on hand"),
+              product_id=stock.product_id, location_id=stock.location_id)
+        for stock in facts.expired_stock
+    ]  # fmt: skip
+
+
+def inventory_due(facts: Facts, settings: Settings) -> list[Found]:
+    """An initial inventory when handling begins, then a full one at least every two years
+    (21 CFR 1304.11(b), (c)): flagged when due within the warning, significant once overdue."""
+    if facts.last_full_inventory_on is None:
+        if facts.first_activity_on is None:
+            return []
+        due, what = facts.first_activity_on, "initial inventory"
+    else:
+        last = facts.last_full_inventory_on
+        due = _years_later(last, INVENTORY_YEARS)
+        what = "biennial inventory"
+    if facts.today < due - settings.inventory_warning:
+        return []
+    overdue = facts.today > due
+    return [Found(Finding(
+        rule="inventory_due", severity=Severity.significant if overdue else Severity.info,
+        fingerprint=f"inventory_due:{what.split()[0]}:{due.isoformat()}",
+        summary=f"{what} {'overdue since' if overdue else 'due'} {due.isoformat()}",
+    ))]  # fmt: skip
+
+
+def _years_later(day: date, years: int) -> date:
+    """The same day ``years`` on (29 February falls back to the 28th)."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
+    "count_variance": count_variance,
+    "holding_not_emptied": holding_not_emptied,
+    "waste_witnessing": waste_witnessing,
+    "monitoring_form_overdue": monitoring_form_overdue,
+    "expired_stock_on_hand": expired_stock_on_hand,
+    "inventory_due": inventory_due,
+}
+
+
+def evaluate(facts: Facts, settings: Settings) -> list[Found]:
+    return [found for rule in RULES.values() for found in rule(facts, settings)]
