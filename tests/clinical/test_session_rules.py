@@ -18,6 +18,7 @@ from app.clinical.sessions.rules import (
     DischargeFacts,
     MonitoringReadings,
     Reading,
+    Rems,
     SchedulingFacts,
     SessionRule,
     VitalsThresholds,
@@ -38,11 +39,12 @@ pressures = st.builds(BloodPressure, st.integers(40, 300), st.integers(20, 200))
 seconds_after_first_dose = st.integers(-3600, 3 * 3600)
 
 
-def scheduling(**changes) -> SchedulingFacts:
+def scheduling(setting_certified: bool = True, patient_enrolled: bool = True,
+               **changes) -> SchedulingFacts:  # fmt: skip
     """An enrolled patient's esketamine session in a certified setting, on the plan's first
     Monday, the first of its sessions."""
     facts = SchedulingFacts(
-        modality=ESKETAMINE, setting_certified=True, patient_enrolled=True,
+        modality=ESKETAMINE, rems=Rems(setting_certified, patient_enrolled),
         day=date(2026, 3, 2), plan_starts_on=date(2026, 3, 1), plan_ends_on=date(2026, 3, 31),
         sessions_that_week=0, sessions_per_week=2, sessions_so_far=0, total_sessions=6,
     )  # fmt: skip
@@ -52,7 +54,8 @@ def scheduling(**changes) -> SchedulingFacts:
 def administration(**changes) -> AdministrationFacts:
     """The first esketamine device of an 84 mg session, after a normal pre-dose reading."""
     facts = AdministrationFacts(
-        modality=ESKETAMINE, expected_dose_mg=Decimal(84), tolerance_percent=Decimal(10),
+        modality=ESKETAMINE, rems=Rems(True, True), expected_dose_mg=Decimal(84),
+        tolerance_percent=Decimal(10),
         given_before_mg=Decimal(0), mg=Decimal(28), started_at=FIRST_DOSE,
         previous_started_at=None, predose_pressure=NORMAL, max_predose=MAX_PREDOSE,
     )  # fmt: skip
@@ -371,3 +374,13 @@ def test_only_the_rems_rules_are_never_overridden():
     assert refused.value.slug == "rems-patient-not-enrolled"
     refuse_unless_overridden(rules.PROBLEMS, broken[:1], "a good reason",
                              never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+
+
+@given(st.booleans(), st.booleans())
+def test_each_esketamine_device_is_judged_against_the_rems_at_its_own_time(certified, enrolled):
+    broken = rules.administration_breaks(administration(rems=Rems(certified, enrolled)))
+    checks = ((SessionRule.rems_setting_not_certified, certified),
+              (SessionRule.rems_patient_not_enrolled, enrolled))  # fmt: skip
+    assert broken == [rule for rule, ok in checks if not ok]
+    iv = administration(modality=IV, rems=Rems(certified, enrolled), predose_pressure=None)
+    assert rules.administration_breaks(iv) == []

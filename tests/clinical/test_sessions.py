@@ -1015,6 +1015,25 @@ async def test_a_session_entered_late_is_a_record(ward: Ward):
     ]
 
 
+async def test_a_back_dated_session_does_not_carry_esketamine_past_the_rems(ward: Ward, probe):
+    """Scheduled two days ago, the session is a record (stored with what it broke); the
+    devices given now are instructions, judged against the REMS again, and refused."""
+    patient = await ward.add_patient()  # not enrolled
+    plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg="56",
+                               starts_on="2026-02-27")  # fmt: skip
+    body = ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"],
+                             scheduled_at="2026-02-28T09:00:00-06:00")  # fmt: skip
+    ts = (await ward.post("/v1/sessions", body)).json()
+    assert ts["broken_rules"][0]["rules"] == ["rems_patient_not_enrolled"]
+    await ward.vitals(ts, "pre_dose", 2)
+    await ward.withdraw(ts, "2", lot="device")
+    device = {"lot_id": ward.device_lot["id"], "quantity": "1", "started_at": at(10),
+              "override_reason": "patient insists"}  # fmt: skip
+    await refused(ward, probe, f"/v1/sessions/{ts['id']}/administrations", device,
+                  "rems-patient-not-enrolled", token=ward.prescriber_token,
+                  subject="prescriber-1")  # fmt: skip
+
+
 # Permissions and tenancy
 
 

@@ -16,8 +16,6 @@ from app.clinical.schemas import Modality
 from app.core.errors import AppError
 from app.core.overrides import problem_type
 
-ESKETAMINE_DEVICE_MG = Decimal(28)
-"""One single-use device, two sprays (DOMAIN.md)."""
 MINUTES_BETWEEN_DEVICES = 5
 POST_DOSE_READING_MINUTES = (30, 60)
 """The blood pressure "about 40 minutes" after the first device: a reading in this window."""
@@ -46,10 +44,29 @@ NEVER_OVERRIDDEN = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
-class SchedulingFacts:
-    modality: Modality
+class Rems:
+    """Where the Spravato REMS stands at a step's time: judged again at each esketamine
+    administration, so a session scheduled (or entered) earlier does not carry it past."""
+
     setting_certified: bool
     patient_enrolled: bool
+
+
+def _rems_breaks(modality: Modality, rems: Rems) -> list[SessionRule]:
+    if modality is not Modality.esketamine_nasal:
+        return []
+    broken = []
+    if not rems.setting_certified:
+        broken.append(SessionRule.rems_setting_not_certified)
+    if not rems.patient_enrolled:
+        broken.append(SessionRule.rems_patient_not_enrolled)
+    return broken
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulingFacts:
+    modality: Modality
+    rems: Rems
     day: date
     plan_starts_on: date
     plan_ends_on: date
@@ -61,12 +78,7 @@ class SchedulingFacts:
 
 
 def scheduling_breaks(f: SchedulingFacts) -> list[SessionRule]:
-    broken = []
-    if f.modality is Modality.esketamine_nasal:
-        if not f.setting_certified:
-            broken.append(SessionRule.rems_setting_not_certified)
-        if not f.patient_enrolled:
-            broken.append(SessionRule.rems_patient_not_enrolled)
+    broken = _rems_breaks(f.modality, f.rems)
     if not f.plan_starts_on <= f.day <= f.plan_ends_on:
         broken.append(SessionRule.outside_plan_dates)
     if f.sessions_that_week >= f.sessions_per_week or f.sessions_so_far >= f.total_sessions:
@@ -86,6 +98,7 @@ class BloodPressure:
 @dataclass(frozen=True, slots=True)
 class AdministrationFacts:
     modality: Modality
+    rems: Rems
     expected_dose_mg: Decimal
     tolerance_percent: Decimal
     given_before_mg: Decimal
@@ -98,7 +111,7 @@ class AdministrationFacts:
 
 
 def administration_breaks(f: AdministrationFacts) -> list[SessionRule]:
-    broken = []
+    broken = _rems_breaks(f.modality, f.rems)
     if _beyond_plan(f):
         broken.append(SessionRule.dose_beyond_plan)
     if f.modality is Modality.esketamine_nasal:

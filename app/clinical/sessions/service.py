@@ -102,8 +102,7 @@ async def create_session(
     modality = Modality(plan.modality)
     facts = rules.SchedulingFacts(
         modality=modality,
-        setting_certified=registrant.rems_certification_status == RemsCertificationStatus.certified,
-        patient_enrolled=patient.rems_enrollment_id is not None,
+        rems=_rems(registrant, patient),
         day=local_date(registrant, data.scheduled_at),
         plan_starts_on=plan.starts_on,
         plan_ends_on=plan.ends_on,
@@ -134,6 +133,12 @@ async def create_session(
     await db.flush()
     await _keep_revision(db, ts, context)
     return ts
+
+
+def _rems(registrant: Registrant, patient: Patient) -> rules.Rems:
+    certified = registrant.rems_certification_status == RemsCertificationStatus.certified
+    return rules.Rems(setting_certified=certified,
+                      patient_enrolled=patient.rems_enrollment_id is not None)  # fmt: skip
 
 
 async def _in_clinic_plan(db: AsyncSession, data: schemas.SessionCreate) -> TreatmentPlan:
@@ -361,8 +366,11 @@ async def administer(
     mg = rounded(base_mg(data.quantity * product.strength_value, product.substance,
                          product.strength_basis))  # fmt: skip
     given = await administrations_of(db, ts.id)
+    patient = await db.get(Patient, ts.patient_id)
+    assert patient is not None
     facts = rules.AdministrationFacts(
         modality=step.modality,
+        rems=_rems(step.registrant, patient),
         expected_dose_mg=ts.expected_dose_mg,
         tolerance_percent=context.settings.iv_dose_tolerance_percent,
         given_before_mg=sum((a.mg for a in given), Decimal(0)),
