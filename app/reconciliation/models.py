@@ -46,7 +46,9 @@ class Discrepancy(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     event_ids: Mapped[list[str]] = mapped_column(JSON)
     staff_ids: Mapped[list[str]] = mapped_column(JSON)
-    """Whose work it is about: none of them may move it."""
+    subjects: Mapped[list[str]] = mapped_column(JSON)
+    """Whose work it is about, as staff members and as token subjects (who recorded it):
+    none of them may move it."""
     product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id"))
     location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
     reportable: Mapped[bool] = mapped_column(Boolean)
@@ -54,6 +56,8 @@ class Discrepancy(Base):
     discovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     notice_due_on: Mapped[date | None] = mapped_column(Date)
     form_106_due_on: Mapped[date | None] = mapped_column(Date)
+    notice_given_on: Mapped[date | None] = mapped_column(Date)
+    """When the written notice reached the DEA field office."""
     reported_on: Mapped[date | None] = mapped_column(Date)
     report_reference: Mapped[str | None] = mapped_column(String(100))
     reason_code: Mapped[str | None] = mapped_column(String(40))
@@ -79,6 +83,7 @@ class DiscrepancyTransition(Base):
     to_status: Mapped[str] = mapped_column(String(30))
     reason_code: Mapped[str | None] = mapped_column(String(40))
     note: Mapped[str | None] = mapped_column(Text)
+    notice_given_on: Mapped[date | None] = mapped_column(Date)
     reported_on: Mapped[date | None] = mapped_column(Date)
     report_reference: Mapped[str | None] = mapped_column(String(100))
     by_subject: Mapped[str] = mapped_column(String(200))

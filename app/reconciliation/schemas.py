@@ -29,6 +29,8 @@ class TransitionCreate(InputModel):
     """Required to resolve."""
     note: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
     """Required with the reason code ``other``."""
+    notice_given_on: date | None = None
+    """To report a theft or significant loss: the day the written notice reached the DEA."""
     reported_on: date | None = None
     """To report: the date DEA Form 106 was filed."""
     report_reference: Annotated[str | None, Field(min_length=1, max_length=100)] = None
@@ -41,6 +43,7 @@ class TransitionOut(OutputModel):
     to_status: Status
     reason_code: ReasonCode | None
     note: str | None
+    notice_given_on: date | None
     reported_on: date | None
     report_reference: str | None
     by_subject: str
@@ -58,6 +61,7 @@ class DiscrepancyOut(OutputModel):
     details: dict[str, Any]
     event_ids: list[uuid.UUID]
     staff_ids: list[uuid.UUID]
+    subjects: list[str]
     product_id: uuid.UUID | None
     location_id: uuid.UUID | None
     reportable: bool
@@ -66,6 +70,7 @@ class DiscrepancyOut(OutputModel):
     """Theft or significant loss: written notice to the DEA, one business day after discovery."""
     form_106_due_on: date | None
     """DEA Form 106, 45 days after discovery."""
+    notice_given_on: date | None
     reported_on: date | None
     report_reference: str | None
     reason_code: ReasonCode | None

@@ -21,12 +21,11 @@ from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from app.core.outbox import Message
 from app.ledger.models import LedgerEvent
-from app.ledger.references import staff_of_subject
 from app.ledger.types import EventType
 from app.reconciliation import clocks, findings, schemas
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.reconciliation.workflow import CLOSED, ReasonCode, Status, may_move
-from app.registry.models import Registrant
+from app.registry.models import Registrant, Staff
 
 
 class TransitionNotAllowed(Conflict):
@@ -55,15 +54,14 @@ async def record_finding(
     now: datetime,
     event_ids: list[uuid.UUID],
     staff_ids: list[uuid.UUID],
+    subjects: list[str] | None = None,
     product_id: uuid.UUID | None = None,
     location_id: uuid.UUID | None = None,
 ) -> Discrepancy:
     """Open a discrepancy for ``finding``, or bring its open one up to date."""
     current = await _open_for(db, registrant_id, finding.fingerprint)
     if current is not None:
-        current.last_found_at = now
-        current.summary = finding.summary
-        return current
+        return _found_again(current, finding, now)
     previous = await db.scalar(
         select(Discrepancy.id)
         .where(Discrepancy.registrant_id == registrant_id,
@@ -76,9 +74,10 @@ async def record_finding(
         severity=finding.severity.value, status=Status.open.value,
         fingerprint=finding.fingerprint, summary=finding.summary, details=finding.details,
         event_ids=[str(e) for e in event_ids], staff_ids=[str(s) for s in staff_ids],
-        product_id=product_id, location_id=location_id, reportable=finding.reportable,
-        discovered_at=finding.discovered_at, previous_id=previous, first_found_at=now,
-        last_found_at=now, version=1, created_at=now, updated_at=now,
+        subjects=subjects or [], product_id=product_id, location_id=location_id,
+        reportable=finding.reportable, discovered_at=finding.discovered_at,
+        previous_id=previous, first_found_at=now, last_found_at=now, version=1,
+        created_at=now, updated_at=now,
         **await _clocks(db, registrant_id, finding.discovered_at),
     )  # fmt: skip
     try:
@@ -87,9 +86,15 @@ async def record_finding(
     except IntegrityError:  # opened meanwhile by a concurrent writer: update that one
         found = await _open_for(db, registrant_id, finding.fingerprint)
         assert found is not None
-        found.last_found_at = now
-        return found
+        return _found_again(found, finding, now)
     return opened
+
+
+def _found_again(found: Discrepancy, finding: findings.Finding, now: datetime) -> Discrepancy:
+    found.last_found_at = max(found.last_found_at, now)
+    found.summary = finding.summary
+    found.details = finding.details
+    return found
 
 
 async def _open_for(
@@ -134,12 +139,14 @@ async def on_event_appended(db: AsyncSession, message: Message) -> None:
         discovered_at=datetime.fromisoformat(loss["discovered_at"]) if loss else None,
         loss_kind=loss.get("kind"),
     )
-    staff = [s for s in (event.performed_by,) if s is not None]
+    # Whose work: who performed and who witnessed it, and whoever recorded it.
+    staff = [event.performed_by] if event.performed_by else []
+    staff += [uuid.UUID(w) for w in event.witness_ids]
     for finding in findings.event_findings(facts):
         await record_finding(
             db, registrant_id=event.registrant_id, finding=finding, now=event.recorded_at,
-            event_ids=[event.id], staff_ids=staff, product_id=event.product_id,
-            location_id=event.location_id,
+            event_ids=[event.id], staff_ids=staff, subjects=[event.principal_subject],
+            product_id=event.product_id, location_id=event.location_id,
         )  # fmt: skip
 
 
@@ -203,23 +210,27 @@ async def transition(
     found = await get_discrepancy(db, discrepancy_id, principal=principal, lock=True)
     principal.require(Permission.adjust_reverse_resolve)
     current = Status(found.status)
-    if not may_move(current, data.to, reportable=found.reportable):
+    if not may_move(current, data.to, rule=found.rule, reportable=found.reportable):
         raise TransitionNotAllowed(
             f"a discrepancy {current.value} does not move to {data.to.value}"
         )
     await _not_own_work(db, found, principal)
-    _check_content(data)
+    registrant = await db.get(Registrant, found.registrant_id)
+    assert registrant is not None
+    _check_content(data, found, registrant, now)
     db.add(DiscrepancyTransition(
         id=uuid.uuid4(), registrant_id=found.registrant_id, discrepancy_id=found.id,
         version=found.version + 1, from_status=current.value, to_status=data.to.value,
         reason_code=data.reason_code.value if data.reason_code else None, note=data.note,
-        reported_on=data.reported_on, report_reference=data.report_reference,
+        notice_given_on=data.notice_given_on, reported_on=data.reported_on,
+        report_reference=data.report_reference,
         by_subject=principal.subject, by_name=principal.name, at=now,
     ))  # fmt: skip
     found.status = data.to.value
     if data.reason_code is not None:
         found.reason_code = data.reason_code.value
     if data.to is Status.reported:
+        found.notice_given_on = data.notice_given_on
         found.reported_on = data.reported_on
         found.report_reference = data.report_reference
     found.version += 1
@@ -229,17 +240,35 @@ async def transition(
 
 
 async def _not_own_work(db: AsyncSession, found: Discrepancy, principal: Principal) -> None:
-    staff = await staff_of_subject(db, registrant_id=found.registrant_id,
-                                   subject=principal.subject)  # fmt: skip
-    if staff is not None and str(staff.id) in found.staff_ids:
+    """The caller recorded, performed or witnessed what it is about (as any staff row of
+    theirs at the registrant, active or not)."""
+    mine = await db.scalars(
+        select(Staff.id).where(Staff.registrant_id == found.registrant_id,
+                               Staff.subject == principal.subject)
+    )  # fmt: skip
+    if principal.subject in found.subjects or {str(i) for i in mine} & set(found.staff_ids):
         raise OwnWork("this discrepancy is about your own work: another officer moves it")
 
 
-def _check_content(data: schemas.TransitionCreate) -> None:
-    """A resolution says why; a report says when and under which reference."""
+def _check_content(
+    data: schemas.TransitionCreate, found: Discrepancy, registrant: Registrant, now: datetime
+) -> None:
+    """A resolution says why; a report says when (the notice too, for a theft or loss) and
+    under which reference, on days between the discovery and today."""
     if data.to is Status.resolved and data.reason_code is None:
         raise InvalidInput.at("#/reason_code", "a resolution gives its reason code")
     if data.reason_code is ReasonCode.other and data.note is None:
         raise InvalidInput.at("#/note", "the reason 'other' is explained in a note")
-    if data.to is Status.reported and (data.reported_on is None or data.report_reference is None):
+    if data.to is not Status.reported:
+        return
+    if data.reported_on is None or data.report_reference is None:
         raise InvalidInput.at("#/reported_on", "a report gives its date and reference")
+    if found.reportable and data.notice_given_on is None:
+        raise InvalidInput.at("#/notice_given_on", "the DEA's written notice comes first")
+    zone = ZoneInfo(registrant.timezone)
+    earliest = (found.discovered_at or found.first_found_at).astimezone(zone).date()
+    today = now.astimezone(zone).date()
+    for field in ("notice_given_on", "reported_on"):
+        day = getattr(data, field)
+        if day is not None and not earliest <= day <= today:
+            raise InvalidInput.at(f"#/{field}", "between the discovery and today")

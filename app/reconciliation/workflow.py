@@ -54,7 +54,13 @@ STRAIGHT_TO_REPORTED = frozenset({Status.open, Status.acknowledged})
 CLOSED = frozenset({Status.resolved, Status.reported})
 
 
-def may_move(current: Status, to: Status, *, reportable: bool) -> bool:
+MUST_BE_REPORTED = frozenset({"theft"})
+"""Rules whose discrepancies end only in a report: a theft is always reported (1301.76(b))."""
+
+
+def may_move(current: Status, to: Status, *, rule: str, reportable: bool) -> bool:
+    if rule in MUST_BE_REPORTED and to in (Status.resolved, Status.unable_to_reconcile):
+        return False
     if to in NEXT[current]:
         return True
     return reportable and to is Status.reported and current in STRAIGHT_TO_REPORTED

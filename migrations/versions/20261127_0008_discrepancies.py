@@ -2,7 +2,7 @@
 
 Revision ID: 0008
 Revises: 0007
-Create Date: 2026-11-27 21:45:04.859960
+Create Date: 2026-11-27 22:02:08.959463
 """
 
 from collections.abc import Sequence
@@ -34,12 +34,14 @@ def upgrade() -> None:
         sa.Column("details", sa.JSON(), nullable=False),
         sa.Column("event_ids", sa.JSON(), nullable=False),
         sa.Column("staff_ids", sa.JSON(), nullable=False),
+        sa.Column("subjects", sa.JSON(), nullable=False),
         sa.Column("product_id", sa.Uuid(), nullable=True),
         sa.Column("location_id", sa.Uuid(), nullable=True),
         sa.Column("reportable", sa.Boolean(), nullable=False),
         sa.Column("discovered_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("notice_due_on", sa.Date(), nullable=True),
         sa.Column("form_106_due_on", sa.Date(), nullable=True),
+        sa.Column("notice_given_on", sa.Date(), nullable=True),
         sa.Column("reported_on", sa.Date(), nullable=True),
         sa.Column("report_reference", sa.String(length=100), nullable=True),
         sa.Column("reason_code", sa.String(length=40), nullable=True),
@@ -94,6 +96,7 @@ def upgrade() -> None:
         sa.Column("to_status", sa.String(length=30), nullable=False),
         sa.Column("reason_code", sa.String(length=40), nullable=True),
         sa.Column("note", sa.Text(), nullable=True),
+        sa.Column("notice_given_on", sa.Date(), nullable=True),
         sa.Column("reported_on", sa.Date(), nullable=True),
         sa.Column("report_reference", sa.String(length=100), nullable=True),
         sa.Column("by_subject", sa.String(length=200), nullable=False),

@@ -170,6 +170,8 @@ def test_fills_that_break_nothing_never_exceed_the_total(
             assert broken == [RxRule.refills_exhausted]
         elif dispensed + quantity > total:
             assert broken == [RxRule.fills_exceed_total]
+        elif quantity > prescribed - dispensed % prescribed:
+            assert broken == [RxRule.fill_spans_fillings]
         else:
             assert broken == []
             number = refill_number(prescribed, dispensed)
@@ -239,7 +241,7 @@ def test_a_refill_is_early_exactly_before_early_until(
     days_supply: int, previous_quantity: Decimal, share: int
 ) -> None:
     base = facts(previous=PreviousFill(ISSUED, previous_quantity), days_supply=days_supply,
-                 early_share_percent=share, dispensed_before=previous_quantity,
+                 early_share_percent=share, dispensed_before=Decimal(30),
                  quantity=Decimal(1))  # fmt: skip
     until = early_until(base)
     assert until is not None
@@ -381,3 +383,23 @@ def test_each_rule_has_its_own_problem_and_only_an_early_refill_is_excused() -> 
         assert (problem.slug, problem.status) == (rule.value.replace("_", "-"), 422)
         assert issubclass(problem, rules.PrescriptionRuleBroken)
     assert set(RxRule) - NEVER_OVERRIDDEN == {RxRule.early_refill}
+
+
+@given(already=st.integers(min_value=1, max_value=29).map(Decimal),
+       day=st.integers(min_value=0, max_value=20))  # fmt: skip
+def test_completing_a_partly_filled_filling_is_never_early(already: Decimal, day: int) -> None:
+    fill = facts(previous=PreviousFill(ISSUED, Decimal(30)), dispensed_before=already,
+                 quantity=Decimal(30) - already, day=ISSUED + timedelta(days=day))  # fmt: skip
+    assert early_until(fill) is None
+    assert fill_breaks(fill) == []
+
+
+def test_one_dispensing_gives_no_more_than_what_is_left_of_its_filling() -> None:
+    assert fill_breaks(facts(dispensed_before=Decimal(25), quantity=Decimal(30),
+                             previous=None)) == [RxRule.fill_spans_fillings]  # fmt: skip
+    assert fill_breaks(facts(quantity=Decimal(60))) == [RxRule.fill_spans_fillings]
+
+
+def test_a_late_entry_counts_the_fills_after_it_toward_the_total() -> None:
+    late = facts(dispensed_before=Decimal(0), dispensed_later=Decimal(180), quantity=Decimal(1))
+    assert fill_breaks(late) == [RxRule.refills_exhausted]

@@ -431,6 +431,21 @@ async def test_the_pharmacy_and_the_prescribers_clinic_read_it_and_its_fills(
                   subject="prescriber-1")  # fmt: skip
 
 
+async def test_a_prescriber_who_left_the_clinic_no_longer_opens_its_view(dispensary, admin_token):
+    rx = await dispensary.receive()
+    officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id], sub="off-3")
+    staff = await dispensary.get(f"/v1/registrants/{dispensary.clinic_id}/staff", admin_token)
+    [prescriber] = [s for s in staff.json()["items"] if s["subject"] == "prescriber-1"]
+    left = await dispensary.client.patch(
+        f"/v1/registrants/{dispensary.clinic_id}/staff/{prescriber['id']}",
+        json={"active": False}, headers=bearer(admin_token),
+    )  # fmt: skip
+    assert left.status_code == 200, left.text
+    assert await listed(dispensary, officer, registrant_id=dispensary.clinic_id) == []
+    gone = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", officer)
+    assert_problem(gone, 404, "not-found")
+
+
 async def test_a_third_registrant_does_not_find_it_and_the_attempt_is_audited(
     dispensary, probe, admin_token
 ):
@@ -567,19 +582,36 @@ async def test_partial_fills_of_one_filling_share_its_refill_number(dispensary):
 async def test_fills_do_not_exceed_the_quantity_prescribed_with_its_refills(dispensary, probe):
     rx = await dispensary.receive(refills_authorized=1)  # 60 troches in all
     await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(0)), "25"))
-    await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(19)), "25"))
+    await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(1)), "5"))
+    await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(23)), "25"))
     body = dispensary.fill_body(dispensary.on(day(38)), "11")
     problem = await refused(dispensary, probe, fills_path(rx), body, "fills-exceed-total")
     assert problem["broken_rules"] == ["fills_exceed_total"]
 
-    shown = await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(38)), "10"))
+    shown = await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(38)), "5"))
     assert [(f["quantity"], f["refill_number"], f["partial"]) for f in shown["fills"]] == [
-        ("25", 0, True), ("25", 0, True), ("10", 1, True),
+        ("25", 0, True), ("5", 0, True), ("25", 1, True), ("5", 1, True),
     ]  # fmt: skip
     assert (shown["dispensed"], shown["remaining"]) == ("60", "0")
     body = dispensary.fill_body(dispensary.on(day(60)), "1")
     problem = await refused(dispensary, probe, fills_path(rx), body, "refills-exhausted")
     assert problem["broken_rules"] == ["refills_exhausted"]
+
+
+async def test_one_dispensing_stays_within_its_filling(dispensary, probe):
+    """Two fillings at once, or a partial fill's remainder and the next refill together, are
+    not one dispensing: each refill is recorded as its own."""
+    rx = await dispensary.receive()
+    both = dispensary.fill_body(dispensary.on(day(0)), "60")
+    await refused(dispensary, probe, fills_path(rx), both, "fill-spans-fillings")
+    await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(0)), "10"))
+    across = dispensary.fill_body(dispensary.on(day(2)), "30")
+    await refused(dispensary, probe, fills_path(rx), across, "fill-spans-fillings")
+    # Completing the partly filled original two days on is not an early refill.
+    shown = await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(2)), "20"))
+    assert [(f["refill_number"], f["broken_rules"]) for f in shown["fills"]] == [
+        (0, []), (0, []),
+    ]  # fmt: skip
 
 
 async def test_no_fill_more_than_six_months_after_issue(dispensary, probe):

@@ -146,16 +146,54 @@ async def test_a_discrepancy_moves_forward_and_keeps_every_transition(clinic, ap
     assert_problem(await move(clinic, found, to="acknowledged"), 409, "transition-not-allowed")
 
 
-async def test_a_theft_is_reported_straight_away_with_its_date_and_reference(clinic, app, clock):
+async def test_a_theft_is_reported_straight_away_with_its_notice_date_and_reference(
+    clinic, app, clock
+):
     _event, found = await stolen(clinic, app, clock)
     undated = await move(clinic, found, to="reported")
     assert_problem(undated, 422, "invalid-input", pointer="#/reported_on")
-    reported = await move(clinic, found, to="reported", reported_on="2026-03-02",
-                          report_reference="DEA-106-2026-0042")  # fmt: skip
+    report = {"to": "reported", "reported_on": "2026-03-02", "report_reference": "DEA-106-42"}
+    unnoticed = await move(clinic, found, **report)
+    assert_problem(unnoticed, 422, "invalid-input", pointer="#/notice_given_on")
+    early = await move(clinic, found, **report | {"notice_given_on": "2026-02-26"})
+    assert_problem(early, 422, "invalid-input", pointer="#/notice_given_on")
+    ahead = await move(clinic, found, **report | {"notice_given_on": "2026-03-02",
+                                                  "reported_on": "2026-03-03"})  # fmt: skip
+    assert_problem(ahead, 422, "invalid-input", pointer="#/reported_on")
+    reported = await move(clinic, found, **report | {"notice_given_on": "2026-03-02"})
     assert reported.status_code == 200, reported.text
-    assert (reported.json()["status"], reported.json()["report_reference"]) == (
-        "reported", "DEA-106-2026-0042",
+    shown = reported.json()
+    assert (shown["status"], shown["notice_given_on"], shown["report_reference"]) == (
+        "reported", "2026-03-02", "DEA-106-42",
     )  # fmt: skip
+
+
+async def test_a_theft_is_never_resolved_without_a_report(clinic, app, clock):
+    _event, found = await stolen(clinic, app, clock)
+    assert (await move(clinic, found, to="acknowledged")).status_code == 200
+    for to in ("resolved", "unable_to_reconcile"):
+        closing = await move(clinic, found, to=to, reason_code="count_error")
+        assert_problem(closing, 409, "transition-not-allowed")
+
+
+async def test_an_officer_does_not_move_what_they_recorded_themselves(
+    clinic, app, clock, token, probe
+):
+    """A compliance officer without a staff row records a loss: the token's subject is kept
+    with the discrepancy, and that officer does not move it."""
+    await appended(clinic, clinic.event("receipt"))
+    loss = clinic.event("loss", "1", loss={"discovered_at": START.isoformat(), "kind": "other"})
+    await appended(clinic, loss, clinic.officer_token)
+    await settled(app, clock)
+    [found] = await discrepancies(clinic)
+    assert found["subjects"] == ["officer-1"]
+    await assert_refused(
+        clinic.client, probe, "POST", f"/v1/discrepancies/{found['id']}/transitions",
+        status=403, problem=PROBLEM + "own-work", subject="officer-1",
+        headers=bearer(clinic.officer_token), json={"to": "acknowledged"},
+    )  # fmt: skip
+    second = token(["compliance_officer"], [clinic.registrant["id"]], sub="officer-2")
+    assert (await move(clinic, found, second, to="acknowledged")).status_code == 200
 
 
 async def test_what_is_not_reportable_goes_through_acknowledgement(clinic, app, clock):

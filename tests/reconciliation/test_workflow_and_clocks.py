@@ -37,10 +37,15 @@ def test_form_106_is_due_45_days_after_discovery(day):
     assert (form_106_due_on(day) - day).days == 45
 
 
-@given(st.sampled_from(Status), st.sampled_from(Status), st.booleans())
-def test_nothing_moves_back_or_out_of_a_closed_status(current, to, reportable):
+@given(
+    st.sampled_from(Status),
+    st.sampled_from(Status),
+    st.booleans(),
+    st.sampled_from(["theft", "loss", "count_variance"]),
+)
+def test_nothing_moves_back_or_out_of_a_closed_status(current, to, reportable, rule):
     order = list(Status)
-    if may_move(current, to, reportable=reportable):
+    if may_move(current, to, rule=rule, reportable=reportable):
         assert current not in CLOSED
         assert to != current
         assert order.index(to) > order.index(current) or to is Status.reported
@@ -48,8 +53,13 @@ def test_nothing_moves_back_or_out_of_a_closed_status(current, to, reportable):
 
 @given(st.sampled_from([Status.open, Status.acknowledged]))
 def test_only_a_reportable_discrepancy_goes_straight_to_reported(current):
-    assert may_move(current, Status.reported, reportable=True)
-    assert not may_move(current, Status.reported, reportable=False)
+    assert may_move(current, Status.reported, rule="loss", reportable=True)
+    assert not may_move(current, Status.reported, rule="override_used", reportable=False)
+
+
+@given(st.sampled_from(Status), st.sampled_from([Status.resolved, Status.unable_to_reconcile]))
+def test_a_theft_ends_only_in_a_report(current, to):
+    assert not may_move(current, to, rule="theft", reportable=True)
 
 
 def test_every_status_says_where_it_may_go():

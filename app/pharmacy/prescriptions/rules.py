@@ -35,6 +35,7 @@ class RxRule(StrEnum):
     fill_after_six_months = "fill_after_six_months"
     fills_exceed_total = "fills_exceed_total"
     filled_before_issue = "filled_before_issue"
+    fill_spans_fillings = "fill_spans_fillings"
     early_refill = "early_refill"
 
 
@@ -78,7 +79,7 @@ def receipt_breaks(f: ReceiptFacts) -> list[RxRule]:
 
 @dataclass(frozen=True, slots=True)
 class PreviousFill:
-    """The latest fill (not reversed) on or before this one's day."""
+    """A filling's first fill (not reversed): its day and the filling's quantity."""
 
     day: date
     quantity: Decimal
@@ -94,11 +95,15 @@ class FillFacts:
     prescribed_quantity: Decimal
     refills_authorized: int
     dispensed_before: Decimal
-    """What the prescription's earlier fills (not reversed) dispensed."""
+    """What the prescription's fills (not reversed) up to this one's time dispensed."""
     previous: PreviousFill | None
+    """The start of the previous filling, if there was one."""
     days_supply: int
     early_share_percent: int
     prescriber_expires_on: date
+    dispensed_later: Decimal = Decimal(0)
+    """What fills dated after this one dispensed (this one is a late entry): they count
+    toward the total, not toward this fill's place."""
 
 
 def total_authorized(prescribed_quantity: Decimal, refills_authorized: int) -> Decimal:
@@ -115,10 +120,17 @@ def is_partial(f: FillFacts) -> bool:
     return f.quantity < f.prescribed_quantity or f.dispensed_before % f.prescribed_quantity != 0
 
 
+def starts_filling(f: FillFacts) -> bool:
+    """Whether this fill begins a filling (the original or a refill) rather than completing
+    a partly filled one."""
+    return f.dispensed_before % f.prescribed_quantity == 0
+
+
 def early_until(f: FillFacts) -> date | None:
     """The first day a refill is not early: the configured share of the days the previous
-    fill supplied (in proportion to its quantity) after it."""
-    if f.previous is None:
+    filling supplied (in proportion to its quantity) after it began. Completing a partly
+    filled filling is never early."""
+    if f.previous is None or not starts_filling(f):
         return None
     # Exact fractions: a share that is a whole number of days must not round up to the next.
     share = (
@@ -132,11 +144,14 @@ def fill_breaks(f: FillFacts) -> list[RxRule]:
     broken = []
     if f.cancelled:
         broken.append(RxRule.prescription_cancelled)
-    remaining = total_authorized(f.prescribed_quantity, f.refills_authorized) - f.dispensed_before
+    dispensed = f.dispensed_before + f.dispensed_later
+    remaining = total_authorized(f.prescribed_quantity, f.refills_authorized) - dispensed
     if remaining <= 0:
         broken.append(RxRule.refills_exhausted)
     elif f.quantity > remaining:
         broken.append(RxRule.fills_exceed_total)
+    elif f.quantity > f.prescribed_quantity - f.dispensed_before % f.prescribed_quantity:
+        broken.append(RxRule.fill_spans_fillings)
     if f.day > six_months_after(f.issued_on):
         broken.append(RxRule.fill_after_six_months)
     if f.day < f.issued_on:
@@ -193,6 +208,10 @@ PROBLEMS: dict[RxRule, type[AppError]] = {
     RxRule.filled_before_issue: _problem(
         RxRule.filled_before_issue, "Filled before issue",
         "A fill is dated before the prescription's date of issue."),
+    RxRule.fill_spans_fillings: _problem(
+        RxRule.fill_spans_fillings, "Fill spans fillings",
+        "One dispensing gives no more than what is left of the current filling (the original "
+        "or a refill): each refill is its own dispensing, recorded as such (1306.22)."),
     RxRule.early_refill: _problem(
         RxRule.early_refill, "Early refill",
         "A refill before the configured share of the previous fill's days supply has passed "

@@ -31,7 +31,7 @@ from app.ledger.types import EventType
 from app.pharmacy.prescriptions import rules, schemas
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.enums import StaffRole
-from app.registry.models import Patient, Registrant, StaffRegistration
+from app.registry.models import Patient, Registrant, Staff, StaffRegistration
 from app.registry.service import get_registrant, local_date
 
 Status = schemas.PrescriptionStatus
@@ -110,9 +110,12 @@ def _readable(principal: Principal, registrant_id: uuid.UUID | None) -> ColumnEl
     else:
         in_view = Prescription.registrant_id.in_(principal.registrant_ids)
         holders = StaffRegistration.registrant_id.in_(principal.registrant_ids)
+    # The prescriber still works there: an active prescriber holding the DEA number.
     prescribed_here = exists().where(
-        StaffRegistration.dea_number == Prescription.prescriber_dea_number, holders
-    )
+        StaffRegistration.dea_number == Prescription.prescriber_dea_number, holders,
+        Staff.id == StaffRegistration.staff_id, Staff.active,
+        Staff.role == StaffRole.prescriber.value,
+    )  # fmt: skip
     return in_view | prescribed_here
 
 
@@ -243,10 +246,7 @@ async def _fill_facts(
     days."""
     live = [f for f, reversed_ in (await fills_of(db, [rx.id]))[rx.id] if not reversed_]
     before = [f for f in live if f.filled_at <= data.filled_at]  # a late entry has later ones
-    previous = None
-    if before:
-        last = before[-1]
-        previous = rules.PreviousFill(local_date(registrant, last.filled_at), last.quantity)
+    previous = _previous_filling(before, rx.quantity, registrant)
     return rules.FillFacts(
         cancelled=rx.status == Status.cancelled,
         issued_on=rx.issued_on,
@@ -254,12 +254,28 @@ async def _fill_facts(
         quantity=data.quantity,
         prescribed_quantity=rx.quantity,
         refills_authorized=rx.refills_authorized,
-        dispensed_before=sum((f.quantity for f in live), Decimal(0)),
+        dispensed_before=sum((f.quantity for f in before), Decimal(0)),
+        dispensed_later=sum((f.quantity for f in live if f not in before), Decimal(0)),
         previous=previous,
         days_supply=rx.days_supply,
         early_share_percent=context.settings.early_refill_share_percent,
         prescriber_expires_on=date.fromisoformat(rx.prescriber["dea_expires_on"]),
     )
+
+
+def _previous_filling(
+    before: list[PrescriptionFill], prescribed: Decimal, registrant: Registrant
+) -> rules.PreviousFill | None:
+    """The first fill of the last filling begun before this fill (only read when this fill
+    begins the next filling)."""
+    dispensed, start = Decimal(0), None
+    for made in before:
+        if dispensed % prescribed == 0:
+            start = made
+        dispensed += made.quantity
+    if start is None:
+        return None
+    return rules.PreviousFill(local_date(registrant, start.filled_at), prescribed)
 
 
 async def _keep_revision(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
