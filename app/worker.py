@@ -57,6 +57,7 @@ def sign_checkpoints(settings: Settings) -> JobHandler:
 
 SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = {
     outbox.LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
+    outbox.RULES_BROKEN: (reconciliation.on_rules_broken,),
 }
 """In-process subscribers per outbox topic (reconciliation and webhooks subscribe here)."""
 

@@ -31,6 +31,9 @@ from app.core.db import Base, UTCDateTime, table_of
 LEDGER_EVENT_APPENDED = "ledger.event_appended"
 CHECKPOINT_PUBLISHED = "ledger.checkpoint_published"
 SESSION_DISCHARGED = "clinical.session_discharged"
+RULES_BROKEN = "workflow.rules_broken"
+"""A workflow step (a session's, a prescription's or a fill's) broke rules: overridden, or
+stored as a record. Reconciliation opens its discrepancy."""
 
 
 class OutboxMessage(Base):

@@ -101,3 +101,44 @@ def _finding(
         discovered_at=f.discovered_at if reportable else None,
         details={"event_type": f.type.value, "broken_rules": list(f.broken_rules)},
     )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class StepFacts:
+    """A workflow step that broke rules (a session's, a prescription's or a fill's)."""
+
+    subject: str
+    subject_id: str
+    step: str
+    rules: tuple[str, ...]
+    override_reason: str | None
+    record: bool
+
+
+STEP_RULE_SEVERITY: dict[str, Severity] = {
+    "rems_setting_not_certified": Severity.critical,
+    "rems_patient_not_enrolled": Severity.critical,
+    "early_refill": Severity.minor,
+    "devices_too_close": Severity.minor,
+    "outside_plan_dates": Severity.minor,
+}
+"""Workflow rules whose records weigh other than significant (the REMS is the law; the rest of
+the 1306 and clinical rules a record breaks are significant)."""
+
+
+def step_findings(f: StepFacts) -> list[Finding]:
+    """An overridden step is one finding to review; a record, one per rule it broke."""
+    where = f"{f.subject}:{f.subject_id}:{f.step}"
+    details: dict[str, Any] = {f"{f.subject}_id": f.subject_id, "step": f.step,
+                               "rules": list(f.rules)}  # fmt: skip
+    if not f.record:
+        summary = f"{', '.join(f.rules)} overridden at {f.step}: {f.override_reason}"
+        return [Finding(rule=OVERRIDE_USED.code, severity=OVERRIDE_USED.severity,
+                        fingerprint=f"{OVERRIDE_USED.code}:{where}", summary=summary,
+                        details=details)]  # fmt: skip
+    return [
+        Finding(rule=rule, severity=STEP_RULE_SEVERITY.get(rule, Severity.significant),
+                fingerprint=f"{rule}:{where}", details=details,
+                summary=f"a {f.subject} record broke {rule.replace('_', ' ')} at {f.step}")
+        for rule in f.rules
+    ]  # fmt: skip

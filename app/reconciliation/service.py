@@ -150,6 +150,24 @@ async def on_event_appended(db: AsyncSession, message: Message) -> None:
         )  # fmt: skip
 
 
+async def on_rules_broken(db: AsyncSession, message: Message) -> None:
+    """Outbox subscriber: open the discrepancies of a workflow step that broke rules."""
+    payload = message.payload
+    facts = findings.StepFacts(
+        subject=payload["subject"], subject_id=payload["subject_id"], step=payload["step"],
+        rules=tuple(payload["rules"]), override_reason=payload["override_reason"],
+        record=payload["record"],
+    )  # fmt: skip
+    assert message.registrant_id is not None
+    for finding in findings.step_findings(facts):
+        await record_finding(
+            db, registrant_id=message.registrant_id, finding=finding,
+            now=datetime.fromisoformat(payload["at"]),
+            event_ids=[uuid.UUID(e) for e in payload["event_ids"]],
+            staff_ids=[uuid.UUID(s) for s in payload["staff_ids"]], subjects=[payload["by"]],
+        )  # fmt: skip
+
+
 # Reading
 
 

@@ -132,7 +132,23 @@ async def create_session(
     db.add(ts)
     await db.flush()
     await _keep_revision(db, ts, context)
+    await _announce(db, ts, broken, context)
     return ts
+
+
+async def _announce(
+    db: AsyncSession,
+    ts: TreatmentSession,
+    entries: list[dict[str, Any]],
+    context: ledger.Context,
+    event_ids: tuple[uuid.UUID, ...] = (),
+) -> None:
+    """Tell reconciliation, through the outbox, what a step broke (ids only, no patient data)."""
+    for entry in entries:
+        payload = {"subject": "session", "subject_id": str(ts.id), **entry,
+                   "staff_ids": ts.staff_ids, "event_ids": [str(e) for e in event_ids]}  # fmt: skip
+        await outbox.publish(db, topic=outbox.RULES_BROKEN, registrant_id=ts.registrant_id,
+                             payload=payload, now=context.now)  # fmt: skip
 
 
 def _rems(registrant: Registrant, patient: Patient) -> rules.Rems:
@@ -395,6 +411,7 @@ async def administer(
         override_reason=data.override_reason if entry else None, created_at=context.now,
     ))  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
+    await _announce(db, ts, entry, context, (row["id"],))
     ts.first_dose_at = ts.first_dose_at or data.started_at
     if _dose_complete(step.modality, ts.expected_dose_mg, facts.given_before_mg + mg):
         ts.status = Status.observing.value
@@ -537,6 +554,7 @@ async def discharge(
     entry = _judge(rules.discharge_breaks(facts), data.override_reason, context,
                    step="discharge", when=data.discharged_at)  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
+    await _announce(db, ts, entry, context)
     await _close_holding(db, ts, data.unresolved_reason)
     ts.status = Status.discharged.value
     ts.ended_at = data.discharged_at

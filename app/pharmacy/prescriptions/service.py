@@ -19,6 +19,7 @@ from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, Substance
+from app.core import outbox
 from app.core.db import flush_unique, where_given
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.overrides import refuse_unless_overridden
@@ -80,7 +81,33 @@ async def create_prescription(
     await flush_unique(db, pointer="#/rx_number",
                        detail="the pharmacy has a prescription with this number")  # fmt: skip
     await _keep_revision(db, rx, context)
+    await _announce(db, rx, "receipt", broken, context, record=record)
     return rx
+
+
+async def _announce(
+    db: AsyncSession,
+    rx: Prescription,
+    step: str,
+    broken: list[rules.RxRule],
+    context: ledger.Context,
+    *,
+    record: bool,
+    override_reason: str | None = None,
+    event_ids: tuple[uuid.UUID, ...] = (),
+    staff_ids: tuple[uuid.UUID, ...] = (),
+) -> None:
+    """Tell reconciliation, through the outbox, what a step broke (ids only, no patient data)."""
+    if not broken:
+        return
+    payload = {
+        "subject": "prescription", "subject_id": str(rx.id), "step": step,
+        "rules": [rule.value for rule in broken], "override_reason": override_reason,
+        "record": record, "by": context.principal.subject, "at": context.now.isoformat(),
+        "staff_ids": [str(s) for s in staff_ids], "event_ids": [str(e) for e in event_ids],
+    }  # fmt: skip
+    await outbox.publish(db, topic=outbox.RULES_BROKEN, registrant_id=rx.registrant_id,
+                         payload=payload, now=context.now)  # fmt: skip
 
 
 _COPIED = tuple(name for name in schemas.PrescriptionCreate.model_fields if name != "prescriber")
@@ -232,6 +259,10 @@ async def fill(
     )  # fmt: skip
     db.add(made)
     await db.flush()
+    await _announce(db, rx, f"fill {made.id}", broken, context,
+                    record=context.reports_record(data.filled_at),
+                    override_reason=made.early_refill_reason, event_ids=(made.event_id,),
+                    staff_ids=(pharmacist.id,))  # fmt: skip
     return rx, made
 
 
