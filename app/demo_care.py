@@ -76,11 +76,11 @@ async def load_care(
     for index, days_ago in enumerate(ESKETAMINE_SESSION_DAYS):
         submitted = index < len(ESKETAMINE_SESSION_DAYS) - UNSUBMITTED_FORMS
         await _esketamine(session, clinic, today - timedelta(days=days_ago), submitted)
-    filled = await _prescriptions(session, settings, pharmacy_id, today)
+    prescribed = await _prescriptions(session, settings, pharmacy_id, today)
     return {
         "sessions": len(IV_SESSION_DAYS) + len(ESKETAMINE_SESSION_DAYS),
-        "prescriptions": filled,
-        "fills": filled,
+        "prescriptions": prescribed,
+        "fills": prescribed,  # each filled once
     }
 
 

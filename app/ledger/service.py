@@ -264,6 +264,7 @@ async def _references(
         to_location = await owned(
             session, Location, data.to_location_id, registrant_id=rid, pointer="#/to_location_id"
         )
+    _check_discovery(data, context)
     if data.session_id is not None and data.session_id != context.holding_session_id:
         raise InvalidInput.at("#/session_id", "a session's events are written through the "
                                               "session (/v1/sessions/{id})")  # fmt: skip
@@ -293,6 +294,16 @@ async def _references(
             if data.transfer_event_id is not None else None
         ),
     )  # fmt: skip
+
+
+def _check_discovery(data: EventCreate, context: Context) -> None:
+    """A loss is discovered when it has happened and by now: the DEA's clocks run from the
+    discovery, so it is not moved later (an integrity rule: records too)."""
+    if data.loss is None:
+        return
+    skew = timedelta(seconds=context.settings.future_skew_seconds)
+    if not data.occurred_at <= data.loss.discovered_at <= context.now + skew:
+        raise InvalidInput.at("#/loss/discovered_at", "between occurred_at and now")
 
 
 def _check_holding(holding: Location, data: EventCreate, context: Context, pointer: str) -> None:

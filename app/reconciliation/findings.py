@@ -19,22 +19,15 @@ from app.reconciliation.workflow import Severity
 class EventRule:
     code: str
     severity: Severity
-    cites: str
 
 
-THEFT = EventRule(
-    "theft", Severity.critical,
-    "21 CFR 1301.76(b): theft is always reported to the DEA (notice, then Form 106).",
-)  # fmt: skip
-LOSS = EventRule(
-    "loss", Severity.significant,
-    "21 CFR 1301.76(b): a significant loss is reported to the DEA (notice, then Form 106); "
-    "whether it is significant is for the compliance officer to decide.",
-)  # fmt: skip
-OVERRIDE_USED = EventRule(
-    "override_used", Severity.minor,
-    "DESIGN.md, instructions: an overridden compliance rule is kept and reviewed.",
-)  # fmt: skip
+THEFT = EventRule("theft", Severity.critical)
+"""21 CFR 1301.76(b): theft is always reported to the DEA (notice, then Form 106)."""
+LOSS = EventRule("loss", Severity.significant)
+"""21 CFR 1301.76(b): a significant loss is reported to the DEA (notice, then Form 106);
+whether it is significant is for the compliance officer to decide."""
+OVERRIDE_USED = EventRule("override_used", Severity.minor)
+"""DESIGN.md, instructions: an overridden rule is kept and reviewed."""
 
 BROKEN_RULE_SEVERITY: dict[Rule, Severity] = {
     Rule.lot_expired: Severity.minor,

@@ -1,9 +1,9 @@
 """Discrepancy routes: compliance officers read and move them."""
 
 import uuid
-from datetime import datetime
 
 from fastapi import Depends, Request, Response, status
+from pydantic import AwareDatetime
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
@@ -48,8 +48,8 @@ async def list_discrepancies(
     severity: Severity | None = None,
     rule: str | None = None,
     product_id: uuid.UUID | None = None,
-    found_from: datetime | None = None,
-    found_to: datetime | None = None,
+    found_from: AwareDatetime | None = None,
+    found_to: AwareDatetime | None = None,
 ) -> dict[str, object]:
     """Discrepancies in the order they were opened (filters combine)."""
     note(request, registrant_id=registrant_id, resource_type="discrepancy")

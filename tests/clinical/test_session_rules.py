@@ -384,3 +384,15 @@ def test_each_esketamine_device_is_judged_against_the_rems_at_its_own_time(certi
     assert broken == [rule for rule, ok in checks if not ok]
     iv = administration(modality=IV, rems=Rems(certified, enrolled), predose_pressure=None)
     assert rules.administration_breaks(iv) == []
+
+
+def test_the_pre_discharge_reading_lies_between_the_first_device_and_the_discharge():
+    discharge_at = FIRST_DOSE + timedelta(hours=2)
+    early = reading("pre_discharge", -300)
+    late = reading("pre_discharge", 3 * 3600)
+    proper = reading("pre_discharge", 7000)
+    found = rules.monitoring_readings([early, proper, late], FIRST_DOSE, discharge_at)
+    assert found.pre_discharge == proper
+    assert rules.monitoring_readings([early, late], FIRST_DOSE, discharge_at).missing == [
+        "pre_dose", "post_dose", "pre_discharge",
+    ]  # fmt: skip

@@ -90,7 +90,9 @@ def waste_body(ward: Ward, quantity: str, minutes: float = 52, **extra: Any) -> 
 
 
 def discharge_body(minutes: float, **extra: Any) -> dict[str, Any]:
-    return {"discharged_at": at(minutes), "clinical_stability": STABLE,
+    """Discharged ``minutes`` after T0, assessed stable then (or at 125, if later)."""
+    stable = STABLE | {"assessed_at": at(min(minutes, 125))}
+    return {"discharged_at": at(minutes), "clinical_stability": stable,
             "observations": OBSERVED} | extra  # fmt: skip
 
 
@@ -687,6 +689,15 @@ async def test_an_esketamine_discharge_before_120_minutes_needs_a_prescriber(
         entry("discharge", ["monitoring_too_short"], OVERRIDE, record=False, by=PRESCRIBER)
     ]
     assert done["monitoring_form"]["total_minutes"] == 119
+
+
+async def test_the_stability_assessment_belongs_to_the_monitoring(ward: Ward, probe):
+    ts = await monitored(ward)
+    path = f"/v1/sessions/{ts['id']}/discharge"
+    for assessed in (5, 131):  # before the first device; after the discharge
+        body = discharge_body(130) | {"clinical_stability": STABLE | {"assessed_at": at(assessed)}}
+        problem = await refused(ward, probe, path, body, "invalid-input")
+        assert pointers(problem) == ["#/clinical_stability/assessed_at"], assessed
 
 
 async def test_an_esketamine_discharge_at_exactly_120_minutes_is_allowed(ward: Ward, probe):

@@ -54,7 +54,8 @@ async def move(clinic: Clinic, found: dict[str, Any], token: str | None = None, 
 
 async def stolen(clinic: Clinic, app, clock, discovered_at: str = FRIDAY_EVENING) -> Any:
     await appended(clinic, clinic.event("receipt"))
-    theft = clinic.event("theft", "2", loss={"discovered_at": discovered_at, "kind": "theft"})
+    theft = clinic.event("theft", "2", loss={"discovered_at": discovered_at, "kind": "theft"},
+                         occurred_at="2026-02-27T18:00:00Z")  # fmt: skip
     event = await appended(clinic, theft)
     await settled(app, clock)
     [found] = await discrepancies(clinic)
@@ -70,6 +71,18 @@ async def test_a_theft_opens_a_critical_discrepancy_on_the_deas_clocks(clinic, a
     assert found["staff_ids"] == [clinic.nurse["id"]]
     # Discovered on a Friday: written notice by Monday, Form 106 within 45 days.
     assert (found["notice_due_on"], found["form_106_due_on"]) == ("2026-03-02", "2026-04-13")
+
+
+async def test_a_loss_is_discovered_after_it_happened_and_by_now(clinic, probe):
+    await appended(clinic, clinic.event("receipt"))
+    for discovered in ("2026-02-27T17:59:59Z", "2026-03-02T15:05:01Z"):
+        loss = clinic.event("loss", "1", occurred_at="2026-02-27T18:00:00Z",
+                            loss={"discovered_at": discovered, "kind": "other"})  # fmt: skip
+        await assert_refused(
+            clinic.client, probe, "POST", "/v1/ledger/events", status=422,
+            problem=PROBLEM + "invalid-input", subject="nurse-1", json=loss,
+            headers=bearer(clinic.nurse_token) | {"Idempotency-Key": f"loss-{discovered}"},
+        )  # fmt: skip
 
 
 async def test_the_notice_skips_the_registrants_holidays(clinic, app, clock, admin_token):

@@ -6,6 +6,8 @@ from typing import Any
 
 import pytest
 
+from app.ledger.rules import Rule
+from app.reconciliation.findings import BROKEN_RULE_SEVERITY
 from app.worker import Worker
 from tests.clinical.ward import Ward, at, open_ward
 from tests.conftest import bearer
@@ -86,3 +88,7 @@ async def test_a_step_that_breaks_nothing_opens_nothing(dispensary, app, clock, 
     await settled(app, clock)
     officer = token(["compliance_officer"], [dispensary.id], sub="rph-officer")
     assert await discrepancies(dispensary.client, dispensary.id, officer) == []
+
+
+def test_every_ledger_rule_has_a_severity_for_the_records_that_break_it():
+    assert set(BROKEN_RULE_SEVERITY) == set(Rule)

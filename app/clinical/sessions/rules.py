@@ -166,10 +166,11 @@ class MonitoringReadings:
 
 
 def monitoring_readings(
-    readings: Sequence[Reading], first_dose_at: datetime | None
+    readings: Sequence[Reading], first_dose_at: datetime | None, until: datetime | None = None
 ) -> MonitoringReadings:
     """The last pre-dose reading before the first device; the post-dose reading nearest 40
-    minutes after it, within the window; the last pre-discharge reading."""
+    minutes after it, within the window; the last pre-discharge reading after the first
+    device and no later than ``until`` (the discharge)."""
 
     def of(moment: str) -> list[Reading]:
         return sorted((r for r in readings if r.moment == moment), key=lambda r: r.measured_at)
@@ -181,7 +182,11 @@ def monitoring_readings(
         in_window = [r for r in of("post_dose") if low <= r.measured_at <= high]
         target = first_dose_at + timedelta(minutes=40)
         post_dose = min(in_window, key=lambda r: abs(r.measured_at - target), default=None)
-    pre_discharge = of("pre_discharge")
+    pre_discharge = [
+        r for r in of("pre_discharge")
+        if (first_dose_at is None or r.measured_at >= first_dose_at)
+        and (until is None or r.measured_at <= until)
+    ]  # fmt: skip
     return MonitoringReadings(
         pre_dose=before[-1] if before else None,
         post_dose=post_dose,

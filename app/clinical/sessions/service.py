@@ -541,13 +541,14 @@ async def discharge(
     _not_in_future(data.discharged_at, context, "#/discharged_at")
     if data.discharged_at < (ts.dosing_ended_at or ts.started_at or data.discharged_at):
         raise InvalidInput.at("#/discharged_at", "before the session's dosing ended")
+    _check_assessment(ts, data)
     facts = rules.DischargeFacts(
         modality=step.modality,
         first_dose_at=ts.first_dose_at,
         discharged_at=data.discharged_at,
         monitoring_minutes=context.settings.esketamine_monitoring_minutes,
         readings=rules.monitoring_readings(
-            [reading(v) for v in await vitals_of(db, ts.id)], ts.first_dose_at
+            [reading(v) for v in await vitals_of(db, ts.id)], ts.first_dose_at, data.discharged_at
         ),
         stable=data.clinical_stability is None or data.clinical_stability.stable,
     )
@@ -567,6 +568,19 @@ async def discharge(
                          payload={"session_id": str(ts.id), "patient_id": str(ts.patient_id)},
                          now=context.now)  # fmt: skip
     return ts
+
+
+def _check_assessment(ts: TreatmentSession, data: schemas.DischargeCreate) -> None:
+    """The stability assessment belongs to this session's monitoring: after dosing began,
+    no later than the discharge."""
+    stability = data.clinical_stability
+    began = ts.first_dose_at or ts.started_at
+    if stability is not None and not (
+        (began is None or stability.assessed_at >= began)
+        and stability.assessed_at <= data.discharged_at
+    ):
+        raise InvalidInput.at("#/clinical_stability/assessed_at",
+                              "between the first dose and the discharge")  # fmt: skip
 
 
 def _check_discharge_content(modality: Modality, data: schemas.DischargeCreate) -> None:

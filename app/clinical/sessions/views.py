@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Lot, Product
-from app.clinical.schemas import Modality
+from app.clinical.schemas import ESKETAMINE_DOSES_MG, Modality
 from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
 from app.core.quantity import rounded
@@ -125,7 +125,8 @@ async def _monitoring_form(
     administrations: Sequence[SessionAdministration],
     vitals: Sequence[SessionVitals],
 ) -> schemas.MonitoringFormOut:
-    readings = rules.monitoring_readings([reading(v) for v in vitals], ts.first_dose_at)
+    readings = rules.monitoring_readings([reading(v) for v in vitals], ts.first_dose_at,
+                                         ts.ended_at)  # fmt: skip
     dose_mg = sum((a.mg for a in administrations), Decimal(0))
     lots = await db.scalars(
         select(Lot.lot_number).where(Lot.id.in_({a.lot_id for a in administrations}))
@@ -136,7 +137,7 @@ async def _monitoring_form(
     ]
     return schemas.MonitoringFormOut(
         dose_mg=dose_mg,
-        dose=str(dose_mg.normalize()) if dose_mg in (56, 84) else "other",
+        dose=str(dose_mg.normalize()) if dose_mg in ESKETAMINE_DOSES_MG else "other",
         lot_numbers=sorted(lots),
         first_device_at=ts.first_dose_at,
         monitoring_ended_at=ts.ended_at,
