@@ -155,6 +155,8 @@ async def _reconcile(
             today = local_date(registrant, now)
             first = date.fromisoformat(first_day) if first_day else today - timedelta(days=1)
             period = runs.Period(first, date.fromisoformat(last_day) if last_day else first)
+            if period.last < period.first:
+                raise typer.BadParameter("--to is before --from")
             return await runs.reconcile(session, registrant, period, settings, now)
     finally:
         await database.dispose()

@@ -4,6 +4,7 @@ registrant and period, whatever the number of events."""
 import uuid
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
@@ -24,8 +25,8 @@ from app.reconciliation import rules
 from app.registry.models import Registrant
 
 USAGE_DAYS = 30
-"""The usage a count's variance is weighed against: what left in the 30 days to the period's
-end."""
+"""The usage a count's variance is weighed against: what left its place in the 30 days before
+it."""
 _reversal = aliased(LedgerEvent)
 
 
@@ -54,7 +55,8 @@ async def counts(
                _not_reversed())
         .order_by(LedgerEvent.occurred_at)
     )  # fmt: skip
-    usage = await _usage(db, rid, end)
+    found = list(rows)
+    usage = await _usage_before(db, rid, found)
     return [
         rules.Count(
             event_id=row.id,
@@ -64,25 +66,41 @@ async def counts(
             occurred_at=row.occurred_at,
             counted=row.quantity,
             expected=row[-1],
-            usage=usage.get((row.location_id, row.lot_id), Decimal(0)),
+            usage=usage[row.id],
             in_period=row.occurred_at >= start,
             counted_by=row.details.get("count", {}).get("counted_by"),
         )
-        for row in rows
+        for row in found
     ]
 
 
-async def _usage(
-    db: AsyncSession, rid: uuid.UUID, end: datetime
-) -> dict[tuple[uuid.UUID, uuid.UUID], Decimal]:
-    taken = type_coerce(func.sum(-Posting.delta), Quantity())
-    rows = await db.execute(
-        select(Posting.location_id, Posting.lot_id, taken)
+async def _usage_before(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
+    """Per count, what left its location and lot in the 30 days before it: one read of the
+    outgoing postings at the counted places, summed per count here."""
+    if not counts:
+        return {}
+    window = timedelta(days=USAGE_DAYS)
+    places = {(row.location_id, row.lot_id) for row in counts}
+    taken = await db.execute(
+        select(Posting.location_id, Posting.lot_id, Posting.occurred_at, Posting.delta)
         .where(Posting.registrant_id == rid, Posting.delta < 0,
-               Posting.occurred_at >= end - timedelta(days=USAGE_DAYS), Posting.occurred_at < end)
-        .group_by(Posting.location_id, Posting.lot_id)
+               Posting.location_id.in_({location for location, _ in places}),
+               Posting.lot_id.in_({lot for _, lot in places}),
+               Posting.occurred_at >= min(row.occurred_at for row in counts) - window,
+               Posting.occurred_at <= max(row.occurred_at for row in counts))
     )  # fmt: skip
-    return {(location, lot): quantity for location, lot, quantity in rows}
+    by_place: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[datetime, Decimal]]] = {}
+    for location, lot, at, delta in taken:
+        by_place.setdefault((location, lot), []).append((at, -delta))
+    return {
+        row.id: _taken(by_place.get((row.location_id, row.lot_id), []),
+                       row.occurred_at - window, row.occurred_at)
+        for row in counts
+    }  # fmt: skip
+
+
+def _taken(outgoing: list[tuple[datetime, Decimal]], since: datetime, until: datetime) -> Decimal:
+    return sum((quantity for at, quantity in outgoing if since <= at <= until), Decimal(0))
 
 
 async def session_ends(
@@ -149,14 +167,15 @@ def _text(value: uuid.UUID | None) -> str | None:
 async def monitoring_forms(
     db: AsyncSession, registrant: Registrant, start: datetime, end: datetime
 ) -> list[rules.MonitoringForm]:
-    """The Patient Monitoring Forms of the esketamine sessions discharged in the period."""
+    """The Patient Monitoring Forms falling due in the period (or after it): those of the
+    esketamine sessions discharged in it or in the week before it."""
     zone = ZoneInfo(registrant.timezone)
     rows = await db.scalars(
         select(TreatmentSession).where(
             TreatmentSession.registrant_id == registrant.id,
             TreatmentSession.modality == Modality.esketamine_nasal.value,
             TreatmentSession.status == SessionStatus.discharged.value,
-            TreatmentSession.ended_at >= start,
+            TreatmentSession.ended_at >= start - timedelta(days=MONITORING_FORM_DUE_DAYS + 1),
             TreatmentSession.ended_at < end,
         )
     )

@@ -62,12 +62,12 @@ async def reconcile(
     found = rules.evaluate(facts, rule_settings(settings))
     opened = 0
     for item in found:
-        discrepancy = await record_finding(
+        recorded = await record_finding(
             db, registrant_id=registrant.id, finding=item.finding, now=now,
             event_ids=list(item.event_ids), staff_ids=[uuid.UUID(s) for s in item.staff_ids],
             product_id=item.product_id, location_id=item.location_id,
         )  # fmt: skip
-        opened += discrepancy.first_found_at == now and discrepancy.version == 1
+        opened += recorded.opened
     return {
         "registrant_id": str(registrant.id),
         "first_day": period.first.isoformat(),

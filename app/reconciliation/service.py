@@ -8,6 +8,7 @@ kept with who and when; nobody moves a discrepancy about their own work.
 
 import uuid
 from datetime import date, datetime
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, select
@@ -46,6 +47,12 @@ class OwnWork(PermissionDenied):
 # Opening
 
 
+class Recorded(NamedTuple):
+    discrepancy: Discrepancy
+    opened: bool
+    """A new discrepancy, rather than an open one brought up to date."""
+
+
 async def record_finding(
     db: AsyncSession,
     *,
@@ -57,11 +64,11 @@ async def record_finding(
     subjects: list[str] | None = None,
     product_id: uuid.UUID | None = None,
     location_id: uuid.UUID | None = None,
-) -> Discrepancy:
+) -> Recorded:
     """Open a discrepancy for ``finding``, or bring its open one up to date."""
     current = await _open_for(db, registrant_id, finding.fingerprint)
     if current is not None:
-        return _found_again(current, finding, now)
+        return Recorded(await _found_again(db, current, finding, now), opened=False)
     previous = await db.scalar(
         select(Discrepancy.id)
         .where(Discrepancy.registrant_id == registrant_id,
@@ -86,14 +93,24 @@ async def record_finding(
     except IntegrityError:  # opened meanwhile by a concurrent writer: update that one
         found = await _open_for(db, registrant_id, finding.fingerprint)
         assert found is not None
-        return _found_again(found, finding, now)
-    return opened
+        return Recorded(await _found_again(db, found, finding, now), opened=False)
+    return Recorded(opened, opened=True)
 
 
-def _found_again(found: Discrepancy, finding: findings.Finding, now: datetime) -> Discrepancy:
+async def _found_again(
+    db: AsyncSession, found: Discrepancy, finding: findings.Finding, now: datetime
+) -> Discrepancy:
+    """The finding as it stands now: what it says, how much it weighs (an inventory due
+    becomes overdue, a pattern of shortfalls grows), and, once reportable, the DEA's clocks."""
     found.last_found_at = max(found.last_found_at, now)
     found.summary = finding.summary
     found.details = finding.details
+    found.severity = finding.severity.value
+    if finding.reportable and not found.reportable:
+        found.reportable = True
+        found.discovered_at = finding.discovered_at
+        for name, day in (await _clocks(db, found.registrant_id, finding.discovered_at)).items():
+            setattr(found, name, day)
     return found
 
 

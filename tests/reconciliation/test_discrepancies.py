@@ -259,7 +259,7 @@ async def _record(app, clinic: Clinic, at: datetime) -> uuid.UUID:
             session, registrant_id=uuid.UUID(clinic.registrant["id"]), finding=_finding(),
             now=at, event_ids=[], staff_ids=[],
         )  # fmt: skip
-        return found.id
+        return found.discrepancy.id
 
 
 async def test_a_finding_found_again_updates_its_open_discrepancy(clinic, app):

@@ -381,7 +381,7 @@ async def administer(
     _check_administered_quantity(step.modality, data)
     mg = rounded(base_mg(data.quantity * product.strength_value, product.substance,
                          product.strength_basis))  # fmt: skip
-    given = await administrations_of(db, ts.id)
+    given = await administrations_of(db, ts.id, reversed_too=False)  # the dose so far
     patient = await db.get(Patient, ts.patient_id)
     assert patient is not None
     facts = rules.AdministrationFacts(

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.catalog.models import Lot, Product
 from app.clinical.schemas import ESKETAMINE_DOSES_MG, Modality
@@ -44,13 +45,19 @@ async def holding_on_hand_mg(db: AsyncSession, holding_id: uuid.UUID) -> Decimal
 
 
 async def administrations_of(
-    db: AsyncSession, session_id: uuid.UUID
+    db: AsyncSession, session_id: uuid.UUID, *, reversed_too: bool = True
 ) -> list[SessionAdministration]:
+    """The session's administrations in order; without those the ledger has reversed (given
+    in error), unless ``reversed_too``."""
     statement = (
         select(SessionAdministration)
         .where(SessionAdministration.session_id == session_id)
         .order_by(SessionAdministration.started_at)
     )
+    if not reversed_too:
+        reversal = aliased(LedgerEvent)
+        undone = exists().where(reversal.reverses_event_id == SessionAdministration.event_id)
+        statement = statement.where(~undone)
     return list((await db.scalars(statement)).all())
 
 
@@ -82,7 +89,8 @@ async def session_out(db: AsyncSession, ts: TreatmentSession) -> schemas.Session
     on_hand = await holding_on_hand_mg(db, ts.holding_location_id)
     form = None
     if ts.modality == Modality.esketamine_nasal:
-        form = await _monitoring_form(db, ts, administrations, vitals)
+        given = await administrations_of(db, ts.id, reversed_too=False)
+        form = await _monitoring_form(db, ts, given, vitals)
     record = schemas.SessionRecordOut.model_validate(ts).model_dump()
     return schemas.SessionOut(
         **record,

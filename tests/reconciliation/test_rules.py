@@ -1,0 +1,455 @@
+"""The reconciliation rules as pure functions over facts: each with facts that break it, facts
+that do not, and the boundaries in between (Hypothesis where a property says more than an
+example)."""
+
+import uuid
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.reconciliation import rules
+from app.reconciliation.rules import (
+    Count,
+    ExpiredStock,
+    Facts,
+    MonitoringForm,
+    SessionEnd,
+    Waste,
+)
+from app.reconciliation.workflow import Severity
+
+SETTINGS = rules.Settings(
+    significant_percent=Decimal(5),
+    pattern_shortfalls=3,
+    pattern_window=timedelta(days=30),
+    waste_window=timedelta(minutes=60),
+    inventory_warning=timedelta(days=30),
+)
+"""The defaults of app.core.config."""
+TODAY = date(2026, 3, 2)
+NOON = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+VAULT, ROOM = uuid.UUID(int=1), uuid.UUID(int=2)
+KETAMINE, ESKETAMINE = uuid.UUID(int=11), uuid.UUID(int=12)
+LOT = uuid.UUID(int=21)
+NURSE, WITNESS = str(uuid.UUID(int=31)), str(uuid.UUID(int=32))
+RANK = {Severity.info: 0, Severity.minor: 1, Severity.significant: 2, Severity.critical: 3}
+
+quantities = st.decimals(min_value=0, max_value=10_000, places=3)
+positive = st.decimals(min_value=Decimal("0.001"), max_value=10_000, places=3)
+
+
+def facts(**given: object) -> Facts:
+    """Facts of a registrant whose inventory is up to date, with ``given`` added."""
+    base = Facts(today=TODAY, first_activity_on=date(2026, 1, 5),
+                 last_full_inventory_on=date(2026, 1, 5))  # fmt: skip
+    return replace(base, **given)  # type: ignore[arg-type]
+
+
+def count(
+    counted: Decimal | int | str,
+    expected: Decimal | int | str = 50,
+    usage: Decimal | int | str = 100,
+    *,
+    at: datetime = NOON,
+    location: uuid.UUID = VAULT,
+    product: uuid.UUID = KETAMINE,
+    in_period: bool = True,
+    counted_by: str | None = NURSE,
+) -> Count:
+    return Count(
+        event_id=uuid.uuid4(), location_id=location, product_id=product, lot_id=LOT,
+        occurred_at=at, counted=Decimal(counted), expected=Decimal(expected),
+        usage=Decimal(usage), in_period=in_period, counted_by=counted_by,
+    )  # fmt: skip
+
+
+def variances(*counts: Count) -> list[rules.Found]:
+    return rules.count_variance(facts(counts=counts), SETTINGS)
+
+
+# count_variance
+
+
+@given(quantities, quantities, st.integers(min_value=0, max_value=5))
+def test_an_exact_count_is_never_flagged(quantity, usage, earlier_shortfalls):
+    earlier = [count(Decimal(0), Decimal(1), at=NOON - timedelta(days=n + 1), in_period=False)
+               for n in range(earlier_shortfalls)]  # fmt: skip
+    assert variances(*earlier, count(quantity, quantity, usage)) == []
+
+
+def test_a_short_count_is_found_with_what_was_counted_and_expected():
+    short = count("49", "50", "100")
+    [found] = variances(short)
+    assert found.finding.rule == "count_variance"
+    assert (found.finding.severity, found.finding.reportable, found.finding.discovered_at) == (
+        Severity.minor, False, None,
+    )  # fmt: skip
+    assert found.finding.fingerprint == f"count_variance:event:{short.event_id}"
+    assert found.finding.summary == "count short by 1 against 50 expected"
+    assert found.finding.details == {"counted": "49", "expected": "50", "usage_30_days": "100",
+                                     "shortfalls_in_window": 1}  # fmt: skip
+    assert (found.event_ids, found.staff_ids) == ((short.event_id,), (NURSE,))
+    assert (found.product_id, found.location_id) == (KETAMINE, VAULT)
+
+
+def test_a_shortfall_of_the_significant_percent_of_the_usage_is_significant_and_reportable():
+    at_threshold = count("45", "50", "100")  # 5 short: 5 % of the 100 used
+    just_below = count("45.001", "50", "100")
+    [significant] = variances(at_threshold)
+    [minor] = variances(just_below)
+    assert (significant.finding.severity, significant.finding.reportable) == (
+        Severity.significant, True,
+    )  # fmt: skip
+    assert significant.finding.discovered_at == NOON
+    assert (minor.finding.severity, minor.finding.reportable, minor.finding.discovered_at) == (
+        Severity.minor, False, None,
+    )  # fmt: skip
+
+
+def test_a_shortfall_where_nothing_was_used_is_significant():
+    [found] = variances(count("49.999", "50", "0"))
+    assert (found.finding.severity, found.finding.reportable) == (Severity.significant, True)
+
+
+@given(positive, st.decimals(min_value=0, max_value=1000, places=3))
+def test_an_overage_is_minor_and_never_reportable(excess, usage):
+    [found] = variances(count(Decimal(50) + excess, Decimal(50), usage))
+    assert (found.finding.severity, found.finding.reportable) == (Severity.minor, False)
+    assert found.finding.summary.startswith("count over by ")
+    assert (
+        Decimal(found.finding.details["counted"]) - Decimal(found.finding.details["expected"])
+        == excess
+    )
+
+
+@given(positive, positive, quantities)
+def test_the_severity_never_falls_as_the_shortfall_grows(first, second, usage):
+    smaller, larger = sorted((first, second))
+    expected = Decimal(20_000)
+    [less] = variances(count(expected - smaller, expected, usage))
+    [more] = variances(count(expected - larger, expected, usage))
+    assert RANK[less.finding.severity] <= RANK[more.finding.severity]
+    large = larger * 100 >= SETTINGS.significant_percent * usage
+    assert more.finding.severity is (Severity.significant if large else Severity.minor)
+
+
+def test_counts_before_the_period_feed_the_pattern_but_are_not_found_themselves():
+    before = count("49", at=NOON - timedelta(days=3), in_period=False)
+    assert variances(before) == []
+
+
+other_counts = st.lists(
+    st.tuples(
+        st.sampled_from([VAULT, ROOM]),
+        st.sampled_from([KETAMINE, ESKETAMINE]),
+        st.integers(min_value=-40 * 24, max_value=-1),  # hours before the count judged
+        st.booleans(),  # short, or exact
+    ),
+    max_size=8,
+)
+
+
+@given(other_counts)
+def test_the_pattern_counts_shortfalls_of_the_location_and_product_within_the_window(others):
+    earlier = [
+        count("49" if short else "50", at=NOON + timedelta(hours=hours), location=location,
+              product=product, in_period=False)
+        for location, product, hours, short in others
+    ]  # fmt: skip
+    judged = count("49.9", "50", "100")  # alone: 0.1 % of the usage, minor
+    [found] = variances(*earlier, judged)
+    within = sum(
+        1 for location, product, hours, short in others
+        if short and (location, product) == (VAULT, KETAMINE) and hours > -30 * 24
+    )  # fmt: skip
+    assert found.finding.details["shortfalls_in_window"] == within + 1
+    escalated = within + 1 >= SETTINGS.pattern_shortfalls
+    assert found.finding.severity is (Severity.significant if escalated else Severity.minor)
+    assert found.finding.reportable is escalated
+
+
+def test_the_third_small_shortfall_in_thirty_days_escalates_and_the_window_is_open_at_its_start():
+    def at(days: float) -> datetime:
+        return NOON - timedelta(days=days)
+
+    third = count("49.9", "50", "100")
+    edge = [count("49", at=at(30), in_period=False), count("49", at=at(10), in_period=False)]
+    inside = [count("49", at=at(29.99), in_period=False), count("49", at=at(10), in_period=False)]
+    [outside_window] = variances(*edge, third)
+    [within_window] = variances(*inside, third)
+    assert (outside_window.finding.severity, outside_window.finding.details["shortfalls_in_window"]
+            ) == (Severity.minor, 2)  # fmt: skip
+    assert (within_window.finding.severity, within_window.finding.details["shortfalls_in_window"]
+            ) == (Severity.significant, 3)  # fmt: skip
+
+
+def test_later_shortfalls_do_not_escalate_an_earlier_count():
+    first = count("49.9", "50", "100", at=NOON - timedelta(days=2))
+    later = [count("49", at=NOON - timedelta(days=1)), count("49", at=NOON)]
+    found = {f.event_ids[0]: f for f in variances(first, *later)}
+    assert found[first.event_id].finding.severity is Severity.minor
+    assert found[first.event_id].finding.details["shortfalls_in_window"] == 1
+
+
+def test_a_count_nobody_is_named_for_names_no_staff():
+    [found] = variances(count("49", counted_by=None))
+    assert found.staff_ids == ()
+
+
+# holding_not_emptied
+
+
+def test_a_session_ended_with_stock_in_its_holding_is_found():
+    left = SessionEnd(uuid.uuid4(), Decimal(15), (NURSE, WITNESS))
+    empty = SessionEnd(uuid.uuid4(), Decimal(0), (NURSE,))
+    [found] = rules.holding_not_emptied(facts(session_ends=[left, empty]), SETTINGS)
+    assert (found.finding.rule, found.finding.severity) == ("holding_not_emptied",
+                                                            Severity.significant)  # fmt: skip
+    assert found.finding.fingerprint == f"holding_not_emptied:session:{left.session_id}"
+    assert found.finding.summary == "15 mg left unresolved in the session's holding"
+    assert found.finding.details == {"session_id": str(left.session_id)}
+    assert found.staff_ids == (NURSE, WITNESS)
+
+
+# waste_witnessing
+
+
+def waste(
+    *,
+    performed_by: str | None = NURSE,
+    witnesses: tuple[str, ...] = (WITNESS,),
+    confirmed: tuple[str, ...] = (WITNESS,),
+    minutes_after_withdrawal: float = 45,
+) -> Waste:
+    withdrawn = NOON - timedelta(hours=2)
+    return Waste(
+        event_id=uuid.uuid4(), session_id=uuid.uuid4(), performed_by=performed_by,
+        witness_ids=witnesses, confirmed_by=confirmed,
+        recorded_at=withdrawn + timedelta(minutes=minutes_after_withdrawal),
+        first_withdrawal_at=withdrawn,
+    )  # fmt: skip
+
+
+def waste_rules(*wastes: Waste) -> list[tuple[str, Severity]]:
+    found = rules.waste_witnessing(facts(waste=wastes), SETTINGS)
+    return [(f.finding.rule, f.finding.severity) for f in found]
+
+
+def test_waste_confirmed_by_its_witness_in_time_is_clean():
+    assert waste_rules(waste()) == []
+
+
+def test_waste_nobody_confirmed_is_unwitnessed():
+    unconfirmed = waste(confirmed=())
+    [found] = rules.waste_witnessing(facts(waste=[unconfirmed]), SETTINGS)
+    assert (found.finding.rule, found.finding.severity) == ("waste_unwitnessed",
+                                                            Severity.significant)  # fmt: skip
+    assert found.finding.fingerprint == f"waste_unwitnessed:event:{unconfirmed.event_id}"
+    assert found.finding.details == {"session_id": str(unconfirmed.session_id)}
+    assert (found.event_ids, found.staff_ids) == ((unconfirmed.event_id,), (NURSE,))
+
+
+def test_a_confirmation_by_the_waster_alone_leaves_it_unwitnessed():
+    assert waste_rules(waste(witnesses=(NURSE,), confirmed=(NURSE,))) == [
+        ("waste_witnessed_by_waster", Severity.significant),
+        ("waste_unwitnessed", Severity.significant),
+    ]
+
+
+def test_a_waste_naming_its_waster_among_its_witnesses_is_found_though_another_confirmed():
+    assert waste_rules(waste(witnesses=(NURSE, WITNESS), confirmed=(WITNESS,))) == [
+        ("waste_witnessed_by_waster", Severity.significant),
+    ]
+
+
+def test_waste_of_nobody_named_is_not_witnessed_by_its_waster():
+    assert waste_rules(waste(performed_by=None, witnesses=(WITNESS,), confirmed=())) == [
+        ("waste_unwitnessed", Severity.significant),
+    ]
+
+
+@given(st.integers(min_value=0, max_value=600))
+def test_waste_recorded_later_than_the_window_after_the_withdrawal_is_late(minutes):
+    found = waste_rules(waste(minutes_after_withdrawal=minutes))
+    assert found == ([("waste_late", Severity.minor)] if minutes > 60 else [])
+
+
+def test_waste_recorded_a_second_past_the_window_is_late():
+    assert waste_rules(waste(minutes_after_withdrawal=60 + 1 / 60)) == [
+        ("waste_late", Severity.minor)
+    ]
+
+
+# monitoring_form_overdue
+
+
+DUE = date(2026, 3, 9)
+
+
+def form(submitted_on: date | None) -> MonitoringForm:
+    return MonitoringForm(uuid.uuid4(), DUE, submitted_on, (NURSE,))
+
+
+def overdue(submitted_on: date | None, today: date) -> list[rules.Found]:
+    return rules.monitoring_form_overdue(facts(today=today, monitoring_forms=[form(submitted_on)]),
+                                         SETTINGS)  # fmt: skip
+
+
+@given(st.integers(min_value=-7, max_value=0), st.integers(min_value=0, max_value=400))
+def test_a_form_submitted_by_its_due_day_is_never_overdue(submitted, later):
+    submitted_on = DUE + timedelta(days=submitted)
+    assert overdue(submitted_on, submitted_on + timedelta(days=later)) == []
+
+
+@given(st.integers(min_value=1, max_value=30), st.integers(min_value=0, max_value=30))
+def test_a_form_submitted_after_its_due_day_stays_overdue(late, later):
+    submitted_on = DUE + timedelta(days=late)
+    [found] = overdue(submitted_on, submitted_on + timedelta(days=later))
+    assert found.finding.summary == (
+        f"monitoring form due 2026-03-09, submitted {submitted_on.isoformat()}"
+    )
+
+
+@given(st.integers(min_value=-7, max_value=30))
+def test_an_unsubmitted_form_is_overdue_only_once_today_is_past_its_due_day(days):
+    found = overdue(None, DUE + timedelta(days=days))
+    assert len(found) == (1 if days > 0 else 0)
+
+
+def test_an_overdue_form_is_a_significant_finding_about_the_sessions_staff():
+    late = form(None)
+    [found] = rules.monitoring_form_overdue(
+        facts(today=date(2026, 3, 10), monitoring_forms=[late]), SETTINGS
+    )
+    assert (found.finding.rule, found.finding.severity) == ("monitoring_form_overdue",
+                                                            Severity.significant)  # fmt: skip
+    assert found.finding.fingerprint == f"monitoring_form_overdue:session:{late.session_id}"
+    assert found.finding.summary == "monitoring form due 2026-03-09, not submitted"
+    assert found.finding.details == {"session_id": str(late.session_id)}
+    assert found.staff_ids == (NURSE,)
+
+
+# expired_stock_on_hand
+
+
+def test_each_expired_lot_on_hand_is_a_minor_finding_of_its_location_and_lot():
+    stock = [
+        ExpiredStock(VAULT, LOT, KETAMINE, "L-OLD", date(2026, 3, 1), Decimal(5)),
+        ExpiredStock(ROOM, LOT, KETAMINE, "L-OLD", date(2026, 3, 1), Decimal("0.5")),
+    ]
+    found = rules.expired_stock_on_hand(facts(expired_stock=stock), SETTINGS)
+    assert [(f.finding.rule, f.finding.severity, f.finding.fingerprint, f.finding.summary,
+             f.product_id, f.location_id) for f in found] == [
+        ("expired_stock_on_hand", Severity.minor, f"expired_stock_on_hand:{VAULT}:{LOT}",
+         "5 of lot L-OLD, expired 2026-03-01, still on hand", KETAMINE, VAULT),
+        ("expired_stock_on_hand", Severity.minor, f"expired_stock_on_hand:{ROOM}:{LOT}",
+         "0.5 of lot L-OLD, expired 2026-03-01, still on hand", KETAMINE, ROOM),
+    ]  # fmt: skip
+
+
+# inventory_due
+
+
+def inventory(today: date, first: date | None, last: date | None) -> list[tuple[Severity, str]]:
+    found = rules.inventory_due(
+        facts(today=today, first_activity_on=first, last_full_inventory_on=last), SETTINGS
+    )
+    assert all(f.finding.rule == "inventory_due" for f in found)
+    return [(f.finding.severity, f.finding.summary) for f in found]
+
+
+def test_a_registrant_without_activity_owes_no_inventory():
+    assert inventory(TODAY, None, None) == []
+
+
+@given(st.integers(min_value=-400, max_value=400))
+def test_the_initial_inventory_is_flagged_within_the_warning_and_significant_once_overdue(days):
+    first = date(2026, 3, 2)
+    found = inventory(first + timedelta(days=days), first, None)
+    if days < -30:
+        assert found == []
+    elif days <= 0:
+        assert found == [(Severity.info, "initial inventory due 2026-03-02")]
+    else:
+        assert found == [(Severity.significant, "initial inventory overdue since 2026-03-02")]
+
+
+not_29_february = st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)).filter(
+    lambda day: (day.month, day.day) != (2, 29)
+)
+
+
+@given(not_29_february, st.integers(min_value=-400, max_value=400))
+def test_the_biennial_inventory_is_due_two_years_after_the_last(last, days):
+    due = last.replace(year=last.year + 2)
+    found = inventory(due + timedelta(days=days), date(2019, 1, 1), last)
+    if days < -30:
+        assert found == []
+    elif days <= 0:
+        assert found == [(Severity.info, f"biennial inventory due {due.isoformat()}")]
+    else:
+        assert found == [(Severity.significant, f"biennial inventory overdue since {due}")]
+
+
+def test_the_inventory_warning_opens_thirty_days_before_the_due_day():
+    last = date(2026, 3, 2)
+    assert inventory(date(2028, 1, 31), None, last) == []
+    assert inventory(date(2028, 2, 1), None, last) == [
+        (Severity.info, "biennial inventory due 2028-03-02")
+    ]
+    assert inventory(date(2028, 3, 2), None, last) == [
+        (Severity.info, "biennial inventory due 2028-03-02")
+    ]
+    assert inventory(date(2028, 3, 3), None, last) == [
+        (Severity.significant, "biennial inventory overdue since 2028-03-02")
+    ]
+
+
+def test_an_inventory_on_29_february_is_due_again_on_28_february():
+    assert inventory(date(2030, 3, 1), None, date(2028, 2, 29)) == [
+        (Severity.significant, "biennial inventory overdue since 2030-02-28")
+    ]
+
+
+def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
+    [initial] = rules.inventory_due(
+        facts(today=TODAY, first_activity_on=TODAY, last_full_inventory_on=None), SETTINGS
+    )
+    [biennial] = rules.inventory_due(
+        facts(today=TODAY, last_full_inventory_on=date(2024, 3, 1)), SETTINGS
+    )
+    assert initial.finding.fingerprint == "inventory_due:initial:2026-03-02"
+    assert biennial.finding.fingerprint == "inventory_due:biennial:2026-03-01"
+    assert (initial.event_ids, initial.staff_ids, initial.product_id) == ((), (), None)
+
+
+# Every rule at once
+
+
+def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
+    assert set(rules.RULES) == {
+        "count_variance", "holding_not_emptied", "waste_witnessing",
+        "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
+    }  # fmt: skip
+    clean = facts(
+        counts=[count("50", "50")],
+        session_ends=[SessionEnd(uuid.uuid4(), Decimal(0), (NURSE,))],
+        waste=[waste()],
+        monitoring_forms=[form(DUE)],
+    )
+    assert rules.evaluate(clean, SETTINGS) == []
+    broken = facts(
+        today=date(2026, 3, 10), first_activity_on=date(2026, 3, 1), last_full_inventory_on=None,
+        counts=[count("40", "50")],
+        session_ends=[SessionEnd(uuid.uuid4(), Decimal(1), (NURSE,))],
+        waste=[waste(confirmed=(), minutes_after_withdrawal=90)],
+        monitoring_forms=[form(None)],
+        expired_stock=[ExpiredStock(VAULT, LOT, KETAMINE, "L-OLD", date(2026, 3, 1), Decimal(1))],
+    )  # fmt: skip
+    assert [f.finding.rule for f in rules.evaluate(broken, SETTINGS)] == [
+        "count_variance", "holding_not_emptied", "waste_unwitnessed", "waste_late",
+        "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
+    ]  # fmt: skip

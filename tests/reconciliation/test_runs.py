@@ -1,0 +1,731 @@
+"""Reconciliation runs through HTTP and the worker, on both databases: each rule with data that
+breaks it and clean data that raises nothing, runs of a period again, the API, the nightly
+schedule and ``csledger reconcile``."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner
+
+from app.auth.permissions import Role
+from app.auth.principal import Principal
+from app.cli import cli
+from app.core.clock import FrozenClock
+from app.core.config import get_settings
+from app.core.jobs import Job
+from app.ledger import service as ledger
+from app.ledger.schemas import EventCreate
+from app.ledger.types import EventType
+from app.worker import Periodic, Worker, default_periodic
+from tests.clinical.ward import T0, Ward, at, open_ward
+from tests.conftest import START, bearer
+from tests.factories import assert_problem, assert_refused, create, create_registrant
+from tests.ledger.conftest import Clinic, open_clinic
+from tests.ledger.support import appended
+
+DAY = "2026-03-02"
+"""The frozen clock's day in Chicago (START is 09:00 there)."""
+CHICAGO = ZoneInfo("America/Chicago")
+PROBLEM = "urn:csledger:problem:"
+STABLE = {"stable": True, "assessed_at": at(125)}
+OBSERVED = {"sedation": False, "dissociation": True, "respiratory_depression": False}
+
+
+class Place(Protocol):
+    """A clinic or a ward: a registrant, the client and a compliance officer's token."""
+
+    client: httpx.AsyncClient
+    registrant: dict[str, Any]
+    officer_token: str
+
+
+def chicago(day: str, hour: int, minute: int = 0) -> datetime:
+    """``hour`` on ``day`` in Chicago (the registrants' timezone)."""
+    local = datetime.fromisoformat(f"{day}T{hour:02d}:{minute:02d}:00")
+    return local.replace(tzinfo=CHICAGO).astimezone(UTC)
+
+
+async def worked(app: Any, clock: FrozenClock, *, periodic: tuple[Periodic, ...] = ()) -> int:
+    """Run the worker until idle (without the periodic jobs unless given)."""
+    worker = Worker(app.state.database, app.state.settings, clock, periodic=periodic)
+    return await worker.run_until_idle()
+
+
+async def started(place: Place, first: str = DAY, last: str | None = None) -> httpx.Response:
+    body = {"registrant_id": place.registrant["id"], "first_day": first, "last_day": last or first}
+    return await place.client.post("/v1/reconciliation/runs", json=body,
+                                   headers=bearer(place.officer_token))  # fmt: skip
+
+
+async def shown(place: Place, run_id: str, token: str | None = None) -> httpx.Response:
+    return await place.client.get(f"/v1/reconciliation/runs/{run_id}",
+                                  headers=bearer(token or place.officer_token))  # fmt: skip
+
+
+async def reconciled(
+    place: Place, app: Any, clock: FrozenClock, first: str = DAY, last: str | None = None
+) -> dict[str, Any]:
+    """Queue a run of the period through the API, let the worker run it; its result."""
+    response = await started(place, first, last)
+    assert response.status_code == 202, response.text
+    await worked(app, clock)
+    run = await shown(place, response.json()["id"])
+    assert run.status_code == 200, run.text
+    assert run.json()["status"] == "succeeded", run.json()
+    result: dict[str, Any] = run.json()["result"]
+    assert result["duration_ms"] >= 0
+    return result
+
+
+async def listed(place: Place, **params: str) -> list[dict[str, Any]]:
+    response = await place.client.get(
+        "/v1/discrepancies", params={"registrant_id": place.registrant["id"], **params},
+        headers=bearer(place.officer_token),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    items: list[dict[str, Any]] = response.json()["items"]
+    return items
+
+
+async def resolve(place: Place, found: dict[str, Any]) -> dict[str, Any]:
+    """Acknowledge, then resolve ``found`` as a count error (as the compliance officer)."""
+    path = f"/v1/discrepancies/{found['id']}/transitions"
+    headers = bearer(place.officer_token)
+    acknowledged = await place.client.post(path, json={"to": "acknowledged"}, headers=headers)
+    assert acknowledged.status_code == 200, acknowledged.text
+    resolved = await place.client.post(path, json={"to": "resolved", "reason_code": "count_error"},
+                                       headers=headers)  # fmt: skip
+    assert resolved.status_code == 200, resolved.text
+    body: dict[str, Any] = resolved.json()
+    return body
+
+
+async def jobs_of(app: Any, kind: str) -> list[Job]:
+    async with app.state.database.transaction() as session:
+        rows = await session.scalars(select(Job).where(Job.kind == kind).order_by(Job.created_at))
+        return list(rows)
+
+
+def numbers(details: dict[str, Any]) -> dict[str, Any]:
+    """A discrepancy's details with its decimal strings read as numbers."""
+    return {k: Decimal(v) if isinstance(v, str) else v for k, v in details.items()}
+
+
+def count_body(
+    registrant_id: str,
+    location_id: str,
+    lot_id: str,
+    counter_id: str,
+    counted: str,
+    when: datetime | str,
+    kind: str = "ad_hoc",
+) -> dict[str, Any]:
+    return {
+        "registrant_id": registrant_id, "type": "count", "location_id": location_id,
+        "lot_id": lot_id, "quantity": counted,
+        "occurred_at": when if isinstance(when, str) else when.isoformat(),
+        "count": {"inventory_id": str(uuid.uuid4()), "inventory_kind": kind,
+                  "taken_at": "close_of_business", "exactness": "exact",
+                  "counted_by": counter_id},
+    }  # fmt: skip
+
+
+async def counted(
+    clinic: Clinic,
+    quantity: str,
+    when: datetime,
+    kind: str = "ad_hoc",
+    location: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    body = count_body(clinic.registrant["id"], (location or clinic.vault)["id"],
+                      clinic.lot["id"], clinic.nurse["id"], quantity, when, kind)  # fmt: skip
+    event: dict[str, Any] = await appended(clinic, body)
+    return event
+
+
+async def received(
+    clinic: Clinic, quantity: str, when: datetime, lot: dict[str, Any] | None = None
+):
+    body = clinic.event("receipt", quantity, occurred_at=when.isoformat(),
+                        lot_id=(lot or clinic.lot)["id"])  # fmt: skip
+    return await appended(clinic, body)
+
+
+async def moved(clinic: Clinic, quantity: str, when: datetime) -> None:
+    await appended(clinic, clinic.event("move", quantity, occurred_at=when.isoformat(),
+                                        to_location_id=clinic.room["id"]))  # fmt: skip
+
+
+async def new_lot(clinic: Clinic, number: str, expires_on: str) -> dict[str, Any]:
+    return await create(clinic.client, f"/v1/products/{clinic.product['id']}/lots",
+                        {"lot_number": number, "expires_on": expires_on},
+                        clinic.nurse_token)  # fmt: skip
+
+
+@pytest.fixture
+async def clinic(client, admin_token, token) -> Clinic:
+    return await open_clinic(client, admin_token, token)
+
+
+async def inventoried(ward: Ward) -> None:
+    """The ward's initial inventory, before the day's sessions: each lot as received."""
+    for lot, quantity in ((ward.vial_lot, "50"), (ward.device_lot, "12")):
+        body = count_body(ward.id, ward.vault["id"], lot["id"], ward.nurse["id"], quantity,
+                          at(-30), "initial")  # fmt: skip
+        response = await ward.post("/v1/ledger/events", body)
+        assert response.status_code == 201, response.text
+
+
+async def ward_at(client, admin_token, token, clock: FrozenClock, now: datetime) -> Ward:
+    """An inventoried ward opened with the clock at ``now`` (left there)."""
+    clock.set(now)
+    ward = await open_ward(client, admin_token, token)
+    await inventoried(ward)
+    return ward
+
+
+@pytest.fixture
+async def ward(client, admin_token, token, clock) -> Ward:
+    return await ward_at(client, admin_token, token, clock, START)
+
+
+@pytest.fixture
+async def prompt_ward(client, admin_token, token, clock) -> Ward:
+    """A ward whose clock stands at 04:55, 55 minutes into the day's session: waste entered
+    now is within the hour after its withdrawal (at 04:05)."""
+    return await ward_at(client, admin_token, token, clock, T0 + timedelta(minutes=55))
+
+
+async def infused(ward: Ward, withdrawn: str = "1", given: str = "0.7") -> dict[str, Any]:
+    """An IV session: ``withdrawn`` mL drawn at 5 minutes, ``given`` mL infused from 10 to 50."""
+    ts = await ward.open_session("iv")
+    await ward.withdraw(ts, withdrawn)
+    await ward.step(ts, "administrations", {"lot_id": ward.vial_lot["id"], "quantity": given,
+                                            "started_at": at(10), "ended_at": at(50)})  # fmt: skip
+    return ts
+
+
+async def wasted(ward: Ward, ts: dict[str, Any], quantity: str = "0.3") -> dict[str, Any]:
+    step = await ward.step(ts, "waste", {"lot_id": ward.vial_lot["id"], "quantity": quantity,
+                                         "occurred_at": at(52),
+                                         "witness_id": ward.witness["id"]})  # fmt: skip
+    event: dict[str, Any] = step["event"]
+    return event
+
+
+async def confirmed(ward: Ward, ts: dict[str, Any], event: dict[str, Any]) -> None:
+    await ward.step(ts, "witness-confirmations", {"event_id": event["id"]}, ward.witness_token)
+
+
+async def discharged_esketamine(ward: Ward) -> dict[str, Any]:
+    """An 84 mg esketamine session (devices at 10, 15, 20) discharged at 130 minutes."""
+    ts = await ward.open_session("esketamine")
+    await ward.vitals(ts, "pre_dose", 2)
+    await ward.withdraw(ts, "3", lot="device")
+    for minutes in (10, 15, 20):
+        await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+                                                "started_at": at(minutes)})  # fmt: skip
+    await ward.vitals(ts, "post_dose", 50)
+    await ward.vitals(ts, "pre_discharge", 128)
+    await ward.step(ts, "discharge", {"discharged_at": at(130), "clinical_stability": STABLE,
+                                      "observations": OBSERVED})  # fmt: skip
+    return ts
+
+
+# count_variance
+
+
+async def test_an_exact_count_opens_nothing(clinic, app, clock):
+    await received(clinic, "10", START - timedelta(minutes=10))
+    await counted(clinic, "10", START - timedelta(minutes=5), "initial")
+    result = await reconciled(clinic, app, clock)
+    assert (result["findings"], result["opened"], result["updated"]) == ({}, 0, 0)
+    assert await listed(clinic) == []
+
+
+async def test_a_short_count_opens_a_discrepancy_sized_against_the_usage(clinic, app, clock):
+    """100 mL received, 50 moved to the room (the vault's usage): a count 1 short is minor,
+    one 10 short (20 % of the usage) significant and reportable."""
+    await received(clinic, "100", START - timedelta(minutes=60))
+    await moved(clinic, "50", START - timedelta(minutes=50))
+    small = await counted(clinic, "49", START - timedelta(minutes=40), "initial")
+    large = await counted(clinic, "40", START - timedelta(minutes=30))
+    result = await reconciled(clinic, app, clock)
+    assert (result["findings"], result["opened"], result["updated"]) == (
+        {"count_variance": 2}, 2, 0,
+    )  # fmt: skip
+
+    found = {d["event_ids"][0]: d for d in await listed(clinic, rule="count_variance")}
+    minor, significant = found[small["id"]], found[large["id"]]
+    assert numbers(minor["details"]) == {"counted": 49, "expected": 50, "usage_30_days": 50,
+                                         "shortfalls_in_window": 1}  # fmt: skip
+    assert (minor["severity"], minor["reportable"], minor["discovered_at"]) == (
+        "minor", False, None,
+    )  # fmt: skip
+    assert numbers(significant["details"]) == {"counted": 40, "expected": 50,
+                                               "usage_30_days": 50,
+                                               "shortfalls_in_window": 2}  # fmt: skip
+    assert (significant["severity"], significant["reportable"]) == ("significant", True)
+    assert significant["discovered_at"] == "2026-03-02T14:30:00Z"
+    assert (significant["notice_due_on"], significant["form_106_due_on"]) == (
+        "2026-03-03", "2026-04-16",
+    )  # fmt: skip
+    for d in (minor, significant):
+        assert (d["status"], d["staff_ids"]) == ("open", [clinic.nurse["id"]])
+        assert (d["product_id"], d["location_id"]) == (clinic.product["id"], clinic.vault["id"])
+
+
+async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_significant(
+    clinic, app, clock
+):
+    """Vault counts each 1 short of 900 or 800 with 100 used: the one of 20 February has one
+    earlier shortfall within 30 days, that of 2 March two (15 January is outside the window,
+    and a shortfall in the room is another location's)."""
+    await received(clinic, "1000", datetime(2026, 1, 1, 18, tzinfo=UTC))
+    await counted(clinic, "999", datetime(2026, 1, 15, 18, tzinfo=UTC), "initial")
+    await moved(clinic, "100", datetime(2026, 2, 5, 18, tzinfo=UTC))
+    await counted(clinic, "899", datetime(2026, 2, 10, 18, tzinfo=UTC))
+    february = await counted(clinic, "899", datetime(2026, 2, 20, 18, tzinfo=UTC))
+    await counted(clinic, "99", datetime(2026, 2, 25, 18, tzinfo=UTC), location=clinic.room)
+    await moved(clinic, "100", datetime(2026, 2, 28, 18, tzinfo=UTC))
+    march = await counted(clinic, "799", START - timedelta(minutes=5))
+
+    earlier = await reconciled(clinic, app, clock, "2026-02-20")
+    assert earlier["findings"] == {"count_variance": 1}
+    [minor] = await listed(clinic)
+    assert (minor["event_ids"], minor["severity"], minor["reportable"]) == (
+        [february["id"]], "minor", False,
+    )  # fmt: skip
+    assert numbers(minor["details"]) == {"counted": 899, "expected": 900, "usage_30_days": 100,
+                                         "shortfalls_in_window": 2}  # fmt: skip
+
+    clock.advance(timedelta(minutes=1))
+    result = await reconciled(clinic, app, clock)
+    assert (result["findings"], result["opened"]) == ({"count_variance": 1}, 1)
+    [escalated] = await listed(clinic, severity="significant")
+    assert (escalated["event_ids"], escalated["reportable"]) == ([march["id"]], True)
+    assert numbers(escalated["details"]) == {"counted": 799, "expected": 800,
+                                             "usage_30_days": 200,
+                                             "shortfalls_in_window": 3}  # fmt: skip
+
+
+async def test_a_count_is_weighed_against_the_usage_before_it(clinic, app, clock):
+    await received(clinic, "100", START - timedelta(minutes=60))
+    await counted(clinic, "97", START - timedelta(minutes=50), "initial")  # nothing used yet
+    await moved(clinic, "90", START - timedelta(minutes=40))
+    assert (await reconciled(clinic, app, clock))["findings"] == {"count_variance": 1}
+    [found] = await listed(clinic)
+    assert numbers(found["details"])["usage_30_days"] == 0
+    assert (found["severity"], found["reportable"]) == ("significant", True)
+
+
+# holding_not_emptied
+
+
+async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: Ward, app, clock):
+    left = await infused(ward)  # 50 mg drawn, 35 given: 15 left
+    await ward.step(left, "discharge", {"discharged_at": at(100),
+                                        "unresolved_reason": "vial sent to pharmacy"})  # fmt: skip
+    clean = await infused(ward, withdrawn="0.7")
+    await ward.step(clean, "discharge", {"discharged_at": at(100)})
+
+    result = await reconciled(ward, app, clock)
+    assert result["findings"] == {"holding_not_emptied": 1}
+    [found] = await listed(ward)
+    assert (found["rule"], found["severity"], found["details"]) == (
+        "holding_not_emptied", "significant", {"session_id": left["id"]},
+    )  # fmt: skip
+    assert Decimal(found["summary"].split(" mg ")[0]) == 15
+    assert found["summary"].endswith(" mg left unresolved in the session's holding")
+    assert found["staff_ids"] == [ward.nurse["id"], ward.witness["id"]]
+
+
+# waste_witnessing
+
+
+async def test_waste_is_unwitnessed_until_its_witness_confirms_it(prompt_ward: Ward, app, clock):
+    ward = prompt_ward
+    ts = await infused(ward)
+    waste = await wasted(ward, ts)
+    result = await reconciled(ward, app, clock)
+    assert result["findings"] == {"waste_unwitnessed": 1}
+    [found] = await listed(ward)
+    assert (found["rule"], found["severity"], found["event_ids"], found["staff_ids"]) == (
+        "waste_unwitnessed", "significant", [waste["id"]], [ward.nurse["id"]],
+    )  # fmt: skip
+    assert found["details"] == {"session_id": ts["id"]}
+
+    await confirmed(ward, ts, waste)
+    clock.advance(timedelta(minutes=1))
+    assert (await reconciled(ward, app, clock))["findings"] == {}
+
+
+async def test_an_integration_record_naming_the_waster_as_witness_is_found(
+    prompt_ward: Ward, app, clock
+):
+    """The session's waste step refuses such a waste; an integration's record reaches the
+    ledger with the session's holding (as the session workflow writes it)."""
+    ward = prompt_ward
+    ts = await infused(ward)
+    integration = Principal(subject="emr-bridge", name="EMR bridge",
+                            roles=frozenset({Role.integration}),
+                            registrant_ids=frozenset({uuid.UUID(ward.id)}))  # fmt: skip
+    nurse = uuid.UUID(ward.nurse["id"])
+    event = EventCreate(
+        registrant_id=uuid.UUID(ward.id), type=EventType.waste,
+        location_id=uuid.UUID(ts["holding_location_id"]), lot_id=uuid.UUID(ward.vial_lot["id"]),
+        quantity=Decimal("0.3"), occurred_at=datetime.fromisoformat(at(52)), performed_by=nurse,
+        witness_ids=[nurse], patient_id=uuid.UUID(ts["patient_id"]), session_id=uuid.UUID(ts["id"]),
+    )  # fmt: skip
+    context = ledger.Context(principal=integration, now=clock.now(), settings=app.state.settings,
+                             holding_session_id=uuid.UUID(ts["id"]))  # fmt: skip
+    async with app.state.database.transaction() as session:
+        row = await ledger.append(session, event, context)
+
+    result = await reconciled(ward, app, clock)
+    assert result["findings"] == {"waste_witnessed_by_waster": 1, "waste_unwitnessed": 1}
+    [found] = await listed(ward, rule="waste_witnessed_by_waster")
+    assert (found["severity"], found["event_ids"], found["staff_ids"]) == (
+        "significant", [str(row["id"])], [ward.nurse["id"]],
+    )  # fmt: skip
+
+
+async def test_waste_entered_more_than_an_hour_after_the_withdrawal_is_late(ward: Ward, app, clock):
+    """The clock stands at 09:00: the waste of 04:52 is entered 4 h 55 min after the
+    withdrawal of 04:05."""
+    assert app.state.settings.waste_window_minutes == 60
+    ts = await infused(ward)
+    waste = await wasted(ward, ts)
+    await confirmed(ward, ts, waste)
+    result = await reconciled(ward, app, clock)
+    assert result["findings"] == {"waste_late": 1}
+    [found] = await listed(ward)
+    assert (found["rule"], found["severity"], found["event_ids"]) == (
+        "waste_late", "minor", [waste["id"]],
+    )  # fmt: skip
+
+
+# monitoring_form_overdue
+
+
+async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: Ward, app, clock):
+    late = await discharged_esketamine(ward)
+    in_time = await discharged_esketamine(ward)
+    await ward.step(in_time, "rems-submission", {"submitted_on": DAY, "reference": "PMF-1"})
+
+    clock.set(chicago("2026-03-09", 23, 59))  # the due day
+    assert (await reconciled(ward, app, clock))["findings"] == {}
+    clock.set(chicago("2026-03-10", 0, 1))
+    result = await reconciled(ward, app, clock)
+    assert (result["findings"], result["opened"]) == ({"monitoring_form_overdue": 1}, 1)
+    [found] = await listed(ward)
+    assert (found["rule"], found["severity"], found["details"]) == (
+        "monitoring_form_overdue", "significant", {"session_id": late["id"]},
+    )  # fmt: skip
+    assert found["summary"] == "monitoring form due 2026-03-09, not submitted"
+    assert found["staff_ids"] == [ward.nurse["id"], ward.witness["id"]]
+
+
+async def test_the_nightly_runs_flag_a_monitoring_form_left_unsubmitted(ward: Ward, app, clock):
+    await discharged_esketamine(ward)
+    for day in range(3, 12):  # each night from 3 to 11 March, at 03:00 in Chicago
+        clock.set(chicago(f"2026-03-{day:02d}", 3))
+        await worked(app, clock, periodic=default_periodic(app.state.settings))
+    runs = await jobs_of(app, "reconciliation_run")
+    assert len(runs) == 9
+    assert [d["rule"] for d in await listed(ward)] == ["monitoring_form_overdue"]
+
+
+# expired_stock_on_hand
+
+
+async def test_stock_of_a_lot_expired_before_today_is_found(clinic, app, clock):
+    old = await new_lot(clinic, "L-OLD", "2026-03-01")
+    today = await new_lot(clinic, "L-TODAY", DAY)
+    await received(clinic, "10", START - timedelta(minutes=30))
+    await received(clinic, "5", START - timedelta(minutes=30), old)
+    await received(clinic, "3", START - timedelta(minutes=30), today)
+    for lot, quantity in ((clinic.lot, "10"), (old, "5"), (today, "3")):
+        body = count_body(clinic.registrant["id"], clinic.vault["id"], lot["id"],
+                          clinic.nurse["id"], quantity, START - timedelta(minutes=20),
+                          "initial")  # fmt: skip
+        await appended(clinic, body)
+
+    result = await reconciled(clinic, app, clock)
+    assert result["findings"] == {"expired_stock_on_hand": 1}
+    [found] = await listed(clinic)
+    assert (found["rule"], found["severity"], found["product_id"], found["location_id"]) == (
+        "expired_stock_on_hand", "minor", clinic.product["id"], clinic.vault["id"],
+    )  # fmt: skip
+    quantity, rest = found["summary"].split(" ", 1)
+    assert Decimal(quantity) == 5
+    assert rest == "of lot L-OLD, expired 2026-03-01, still on hand"
+
+
+# inventory_due
+
+
+async def test_activity_without_an_initial_inventory_is_found_until_one_is_taken(
+    clinic, app, clock
+):
+    await received(clinic, "10", datetime(2026, 2, 20, 18, tzinfo=UTC))
+    result = await reconciled(clinic, app, clock)
+    assert result["findings"] == {"inventory_due": 1}
+    [found] = await listed(clinic)
+    assert (found["rule"], found["severity"], found["summary"]) == (
+        "inventory_due", "significant", "initial inventory overdue since 2026-02-20",
+    )  # fmt: skip
+
+    await counted(clinic, "10", START - timedelta(minutes=5), "initial")
+    clock.advance(timedelta(minutes=1))
+    assert (await reconciled(clinic, app, clock))["findings"] == {}
+    clock.set(chicago("2028-01-31", 23, 59))  # the biennial one is due on 2 March 2028
+    assert (await reconciled(clinic, app, clock))["findings"] == {
+        "expired_stock_on_hand": 1  # the lot expired on 31 January 2027
+    }
+    clock.set(chicago("2028-02-01", 0, 1))  # 30 days before
+    due = await reconciled(clinic, app, clock)
+    assert due["findings"] == {"expired_stock_on_hand": 1, "inventory_due": 1}
+    [biennial] = await listed(clinic, rule="inventory_due", severity="info")
+    assert biennial["summary"] == "biennial inventory due 2028-03-02"
+
+
+# Running a period again
+
+
+async def short_count(clinic: Clinic) -> dict[str, Any]:
+    """10 mL received and counted 9 at once: a significant shortfall (nothing was used)."""
+    await received(clinic, "10", START - timedelta(minutes=10))
+    return await counted(clinic, "9", START - timedelta(minutes=5))
+
+
+async def test_a_period_run_again_updates_its_discrepancies_and_opens_none(clinic, app, clock):
+    count = await short_count(clinic)
+    first = await reconciled(clinic, app, clock)
+    found = {"count_variance": 1, "inventory_due": 1}
+    assert (first["findings"], first["opened"], first["updated"]) == (found, 2, 0)
+    opened = {d["id"]: d for d in await listed(clinic)}
+
+    clock.advance(timedelta(hours=1))
+    again = await reconciled(clinic, app, clock)
+    assert (again["findings"], again["opened"], again["updated"]) == (found, 0, 2)
+    updated = {d["id"]: d for d in await listed(clinic)}
+    assert updated.keys() == opened.keys()
+    assert {(d["rule"], d["status"], d["first_found_at"], d["last_found_at"], d["version"])
+            for d in updated.values()} == {
+        ("count_variance", "open", "2026-03-02T15:00:00Z", "2026-03-02T16:00:00Z", 1),
+        ("inventory_due", "open", "2026-03-02T15:00:00Z", "2026-03-02T16:00:00Z", 1),
+    }  # fmt: skip
+
+    [variance] = [d for d in updated.values() if d["rule"] == "count_variance"]
+    await resolve(clinic, variance)
+    clock.advance(timedelta(hours=1))
+    third = await reconciled(clinic, app, clock)
+    assert (third["findings"], third["opened"], third["updated"]) == (found, 1, 1)
+    [recurred] = await listed(clinic, rule="count_variance", status="open")
+    assert recurred["id"] != variance["id"]
+    assert (recurred["previous_id"], recurred["event_ids"], recurred["first_found_at"]) == (
+        variance["id"], [count["id"]], "2026-03-02T17:00:00Z",
+    )  # fmt: skip
+    [old] = await listed(clinic, rule="count_variance", status="resolved")
+    assert (old["id"], old["previous_id"]) == (variance["id"], None)
+
+
+async def test_a_period_run_again_at_the_same_instant_opens_nothing(clinic, app, clock):
+    await short_count(clinic)
+    assert (await reconciled(clinic, app, clock))["opened"] == 2
+    again = await reconciled(clinic, app, clock)
+    assert (again["opened"], again["updated"]) == (0, 2)
+    assert len(await listed(clinic)) == 2
+
+
+async def test_an_inventory_due_becomes_significant_once_overdue(clinic, app, clock):
+    await received(clinic, "10", START - timedelta(minutes=10))
+    await reconciled(clinic, app, clock)
+    [due] = await listed(clinic)
+    assert (due["severity"], due["summary"]) == ("info", "initial inventory due 2026-03-02")
+    clock.set(chicago("2026-03-03", 9))
+    assert (await reconciled(clinic, app, clock))["updated"] == 1
+    [overdue] = await listed(clinic)
+    assert overdue["summary"] == "initial inventory overdue since 2026-03-02"
+    assert (overdue["id"], overdue["severity"]) == (due["id"], "significant")
+
+
+# The API
+
+
+async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clock):
+    """Counts (each short, nothing used) just before, at the start and at the end of a
+    two-day period: those within it are found."""
+    await received(clinic, "10", datetime(2026, 2, 20, 18, tzinfo=UTC))
+    await counted(clinic, "9", chicago("2026-02-28", 23, 59))
+    first = await counted(clinic, "9", chicago("2026-03-01", 0))
+    last = await counted(clinic, "8", START - timedelta(minutes=5), "initial")
+    response = await started(clinic, "2026-03-01", DAY)
+    assert response.status_code == 202, response.text
+    run = response.json()
+    assert response.headers["location"] == f"/v1/reconciliation/runs/{run['id']}"
+    assert run == {
+        "id": run["id"], "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01",
+        "last_day": DAY, "requested_by": "officer-1", "status": "queued", "attempts": 0,
+        "result": None, "last_error": None, "created_at": "2026-03-02T15:00:00Z",
+        "finished_at": None,
+    }  # fmt: skip
+    assert (await shown(clinic, run["id"])).json() == run
+
+    clock.advance(timedelta(minutes=2))
+    await worked(app, clock)
+    done = (await shown(clinic, run["id"])).json()
+    assert (done["status"], done["attempts"], done["finished_at"], done["last_error"]) == (
+        "succeeded", 1, "2026-03-02T15:02:00Z", None,
+    )  # fmt: skip
+    result = done["result"]
+    assert isinstance(result.pop("duration_ms"), int)
+    assert result == {
+        "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01", "last_day": DAY,
+        "findings": {"count_variance": 2}, "opened": 2, "updated": 0,
+    }  # fmt: skip
+    assert sorted(d["event_ids"][0] for d in await listed(clinic)) == sorted(
+        [first["id"], last["id"]]
+    )
+
+
+async def test_a_retried_request_queues_one_run(clinic, app, clock):
+    headers = bearer(clinic.officer_token) | {"Idempotency-Key": "run-1"}
+    body = {"registrant_id": clinic.registrant["id"], "first_day": DAY, "last_day": DAY}
+    responses = [
+        await clinic.client.post("/v1/reconciliation/runs", json=body, headers=headers)
+        for _ in range(2)
+    ]
+    assert [r.status_code for r in responses] == [202, 202]
+    assert responses[0].json()["id"] == responses[1].json()["id"]
+    assert [str(j.id) for j in await jobs_of(app, "reconciliation_run")] == [
+        responses[0].json()["id"]
+    ]
+
+
+async def test_a_run_is_refused_backwards_to_clinicians_and_to_other_registrants(
+    clinic, app, clock, token, admin_token, probe
+):
+    path, rid = "/v1/reconciliation/runs", clinic.registrant["id"]
+    backwards = {"registrant_id": rid, "first_day": DAY, "last_day": "2026-03-01"}
+    refused = await assert_refused(
+        clinic.client, probe, "POST", path, status=422, problem=PROBLEM + "invalid-input",
+        subject="officer-1", headers=bearer(clinic.officer_token), json=backwards,
+    )  # fmt: skip
+    assert [e["pointer"] for e in refused.json()["errors"]] == ["#/last_day"]
+    body = {"registrant_id": rid, "first_day": DAY, "last_day": DAY}
+    await assert_refused(
+        clinic.client, probe, "POST", path, status=403, problem=PROBLEM + "permission-denied",
+        subject="nurse-1", headers=bearer(clinic.nurse_token), json=body,
+    )  # fmt: skip
+    other = await create_registrant(clinic.client, admin_token)
+    stranger = token(["compliance_officer"], [other["id"]], sub="officer-9")
+    await assert_refused(
+        clinic.client, probe, "POST", path, status=404, problem=PROBLEM + "not-found",
+        subject="officer-9", headers=bearer(stranger), json=body,
+    )  # fmt: skip
+
+    queued = await started(clinic)
+    assert queued.status_code == 202, queued.text
+    run_id = queued.json()["id"]
+    assert_problem(await shown(clinic, run_id, clinic.nurse_token), 403, "permission-denied")
+    assert_problem(await shown(clinic, run_id, stranger), 404, "not-found")
+    assert_problem(await shown(clinic, str(uuid.uuid4())), 404, "not-found")
+    assert len(await jobs_of(app, "reconciliation_run")) == 1
+
+
+# The nightly schedule
+
+
+async def test_the_schedule_queues_each_registrants_previous_day_once_its_night_has_come(
+    clinic, app, clock, admin_token
+):
+    west = await create_registrant(clinic.client, admin_token, timezone="America/Los_Angeles")
+    await short_count(clinic)
+    periodic = default_periodic(app.state.settings)
+
+    async def night(hour: int, minute: int = 0) -> list[tuple[str, str, str, str]]:
+        """Run the worker at ``hour`` on 3 March in Chicago; every run so far."""
+        clock.set(chicago("2026-03-03", hour, minute))
+        await worked(app, clock, periodic=periodic)
+        return [(str(j.registrant_id), j.payload["first_day"], j.payload["last_day"], j.status)
+                for j in await jobs_of(app, "reconciliation_run")]  # fmt: skip
+
+    # 01:30 in Chicago is 23:30 on 2 March in Los Angeles: its 1 March is over.
+    west_before = (west["id"], "2026-03-01", "2026-03-01", "succeeded")
+    assert await night(1, 30) == [west_before]
+    chicago_run = (clinic.registrant["id"], DAY, DAY, "succeeded")
+    assert await night(3) == [west_before, chicago_run]  # 01:00 in Los Angeles
+    assert await night(3, 30) == [west_before, chicago_run]  # the hour's schedule ran already
+    west_run = (west["id"], DAY, DAY, "succeeded")
+    assert await night(4, 30) == [west_before, chicago_run, west_run]  # 02:30 in Los Angeles
+    assert len(await night(23)) == 3  # 4 March has come nowhere
+    schedules = await jobs_of(app, "schedule_reconciliation")
+    assert [j.result for j in schedules] == [{"queued": 1}, {"queued": 1}, {"queued": 1},
+                                             {"queued": 0}]  # fmt: skip
+
+    [_, first, _] = await jobs_of(app, "reconciliation_run")
+    run = (await shown(clinic, str(first.id))).json()
+    assert (run["requested_by"], run["status"], run["first_day"]) == ("schedule", "succeeded", DAY)
+    assert (run["result"]["findings"], run["result"]["opened"]) == (
+        {"count_variance": 1, "inventory_due": 1}, 2,
+    )  # fmt: skip
+    assert_problem(await shown(clinic, str(schedules[0].id)), 404, "not-found")
+
+
+# csledger reconcile
+
+
+@pytest.fixture
+def runner(monkeypatch, database_url, app_settings) -> Iterator[CliRunner]:
+    monkeypatch.setenv("CSLEDGER_DATABASE_URL", database_url)
+    monkeypatch.setenv("CSLEDGER_ENVIRONMENT", "test")
+    monkeypatch.setenv("CSLEDGER_DEVELOPMENT_KEY_DIR", str(app_settings.development_key_dir))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()
+
+
+async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
+    """The command runs now (the system's clock): a lot that never expires keeps the result
+    the same whatever the day."""
+    lot = await new_lot(clinic, "L-2099", "2099-12-31")
+    await received(clinic, "10", START - timedelta(minutes=10), lot)
+    short = await appended(clinic, count_body(
+        clinic.registrant["id"], clinic.vault["id"], lot["id"], clinic.nurse["id"], "9",
+        START - timedelta(minutes=5),
+    ))  # fmt: skip
+    rid = clinic.registrant["id"]
+    args = ["reconcile", "--registrant", rid, "--from", DAY, "--to", DAY]
+    result = await asyncio.to_thread(runner.invoke, cli, args)
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.output)
+    assert isinstance(printed.pop("duration_ms"), int)
+    assert printed == {
+        "registrant_id": rid, "first_day": DAY, "last_day": DAY,
+        "findings": {"count_variance": 1, "inventory_due": 1}, "opened": 2, "updated": 0,
+    }  # fmt: skip
+    [found] = await listed(clinic, rule="count_variance")
+    assert found["event_ids"] == [short["id"]]
+
+    missing = str(uuid.uuid4())
+    refused = await asyncio.to_thread(runner.invoke, cli, ["reconcile", "--registrant", missing])
+    assert refused.exit_code == 2
+    assert f"no registrant {missing}" in refused.output
+
+
+async def test_csledger_reconcile_refuses_a_period_ending_before_it_starts(runner, clinic):
+    args = ["reconcile", "--registrant", clinic.registrant["id"], "--from", DAY,
+            "--to", "2026-03-01"]  # fmt: skip
+    result = await asyncio.to_thread(runner.invoke, cli, args)
+    assert result.exit_code == 2, result.output
