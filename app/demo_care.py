@@ -22,8 +22,10 @@ from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.clinical.models import TreatmentPlan
+from app.clinical.sessions import ending as session_ending
 from app.clinical.sessions import schemas as session_schemas
 from app.clinical.sessions import service as sessions
+from app.clinical.sessions import steps as session_steps
 from app.core.config import Settings
 from app.ledger import service as ledger
 from app.pharmacy.prescriptions import schemas as rx_schemas
@@ -179,7 +181,7 @@ async def _esketamine(session: AsyncSession, clinic: _Clinic, day: date, submitt
             submitted_on=day + timedelta(days=1), reference=f"PMF-{day:%y%m%d}"
         )
         later = clinic.at(day + timedelta(days=1), 10)
-        await sessions.record_rems_submission(
+        await session_ending.record_rems_submission(
             session, sid, submission, clinic.context(clinic.clinician, later)
         )
 
@@ -199,17 +201,17 @@ async def _run(
         context = clinic.context(clinic.clinician, at)
         if what == "vitals":
             vitals = session_schemas.VitalsCreate.model_validate(body | {"measured_at": at})
-            await sessions.record_vitals(session, sid, vitals, context)
+            await session_steps.record_vitals(session, sid, vitals, context)
         elif what == "withdraw":
             withdrawal = session_schemas.WithdrawalCreate.model_validate(body | {"occurred_at": at})
-            await sessions.withdraw(session, sid, withdrawal, context)
+            await session_steps.withdraw(session, sid, withdrawal, context)
         elif what == "administer":
             given = session_schemas.AdministrationCreate.model_validate(body | {"started_at": at})
-            await sessions.administer(session, sid, given, context)
+            await session_steps.administer(session, sid, given, context)
         else:
             waste = session_schemas.WasteCreate.model_validate(body | {"occurred_at": at})
-            _ts, row = await sessions.waste(session, sid, waste, context)
-            await sessions.confirm_witness(session, sid, row["id"],
+            _ts, row = await session_steps.waste(session, sid, waste, context)
+            await session_steps.confirm_witness(session, sid, row["id"],
                                            clinic.context(clinic.nurse, at))  # fmt: skip
 
 
@@ -225,7 +227,7 @@ async def _discharge(
         "clinical_stability": {"stable": True, "assessed_at": at - timedelta(minutes=3),
                                "note": "alert, oriented, ambulating; escorted home"},
     })  # fmt: skip
-    await sessions.discharge(session, sid, data, clinic.context(clinic.clinician, at))
+    await session_ending.discharge(session, sid, data, clinic.context(clinic.clinician, at))
 
 
 # The pharmacy

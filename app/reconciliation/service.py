@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import within_registrants
+from app.auth.scoping import get_scoped, within_registrants
 from app.core.db import where_given
-from app.core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from app.core.errors import Conflict, InvalidInput, PermissionDenied
 from app.core.outbox import Message
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
@@ -191,10 +191,8 @@ async def on_rules_broken(db: AsyncSession, message: Message) -> None:
 async def get_discrepancy(
     db: AsyncSession, discrepancy_id: uuid.UUID, *, principal: Principal, lock: bool = False
 ) -> Discrepancy:
-    found = await db.get(Discrepancy, discrepancy_id, with_for_update=lock,
-                         populate_existing=lock)  # fmt: skip
-    if found is None or not principal.sees(found.registrant_id):
-        raise NotFound("discrepancy not found")
+    found = await get_scoped(db, Discrepancy, discrepancy_id, principal, what="discrepancy",
+                             lock=lock)  # fmt: skip
     principal.require(Permission.reports)
     return found
 

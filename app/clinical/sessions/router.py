@@ -7,7 +7,7 @@ from fastapi import Depends, Request, Response, status
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
-from app.clinical.sessions import schemas, service
+from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.views import session_out
 from app.core.deps import ClockDep, SessionDep, SettingsDep
@@ -127,7 +127,7 @@ async def withdraw(
     """Take stock from storage into the session's holding (a ledger `move`); the first
     withdrawal starts the session."""
     note(request, resource_type="session", resource_id=session_id)
-    ts, row = await service.withdraw(session, session_id, body, context)
+    ts, row = await steps.withdraw(session, session_id, body, context)
     return await _step_out(request, response, session, ts, row)
 
 
@@ -151,7 +151,7 @@ async def administer(
     previous one needs a prescriber's `override_reason`. Once the dose is given the session
     is observing."""
     note(request, resource_type="session", resource_id=session_id)
-    ts, row = await service.administer(session, session_id, body, context)
+    ts, row = await steps.administer(session, session_id, body, context)
     return await _step_out(request, response, session, ts, row)
 
 
@@ -172,7 +172,7 @@ async def waste(
     """Waste the unused remainder from the holding in front of a witness (not the waster),
     who then confirms with their own token; until then the event is unwitnessed."""
     note(request, resource_type="session", resource_id=session_id)
-    ts, row = await service.waste(session, session_id, body, context)
+    ts, row = await steps.waste(session, session_id, body, context)
     return await _step_out(request, response, session, ts, row)
 
 
@@ -192,7 +192,7 @@ async def return_to_stock(
 ) -> schemas.SessionStepOut:
     """Return unused, intact stock from the holding to storage."""
     note(request, resource_type="session", resource_id=session_id)
-    ts, row = await service.return_to_stock(session, session_id, body, context)
+    ts, row = await steps.return_to_stock(session, session_id, body, context)
     return await _step_out(request, response, session, ts, row)
 
 
@@ -211,7 +211,7 @@ async def confirm_witness(
 ) -> schemas.SessionOut:
     """The caller, a witness the session's event names, confirms it with their own token."""
     note(request, resource_type="session", resource_id=session_id)
-    ts = await service.confirm_witness(session, session_id, body.event_id, context)
+    ts = await steps.confirm_witness(session, session_id, body.event_id, context)
     note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
@@ -232,7 +232,7 @@ async def record_vitals(
     """Record a reading (blood pressure, heart rate, SpO2) at any point of an open session;
     beyond a clinic threshold it is kept with an alert."""
     note(request, resource_type="session", resource_id=session_id)
-    vitals = await service.record_vitals(session, session_id, body, context)
+    vitals = await steps.record_vitals(session, session_id, body, context)
     note(request, registrant_id=vitals.registrant_id)
     return vitals
 
@@ -254,7 +254,7 @@ async def discharge(
     required; discharge before the monitoring time, without the three blood pressures, or
     of a patient assessed unstable needs a prescriber's `override_reason`."""
     note(request, resource_type="session", resource_id=session_id)
-    ts = await service.discharge(session, session_id, body, context)
+    ts = await ending.discharge(session, session_id, body, context)
     note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
@@ -273,7 +273,7 @@ async def abort(
 ) -> schemas.SessionOut:
     """End a session that will not be completed, with the reason; the holding as at discharge."""
     note(request, resource_type="session", resource_id=session_id)
-    ts = await service.abort(session, session_id, body, context)
+    ts = await ending.abort(session, session_id, body, context)
     note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
@@ -293,6 +293,6 @@ async def record_rems_submission(
     """Record the day the esketamine session's Patient Monitoring Form was submitted to the
     REMS (due within 7 days of the session)."""
     note(request, resource_type="session", resource_id=session_id)
-    ts = await service.record_rems_submission(session, session_id, body, context)
+    ts = await ending.record_rems_submission(session, session_id, body, context)
     note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
+from app.auth.scoping import get_scoped
 from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, Substance
 from app.core import outbox
@@ -162,9 +163,7 @@ async def _owned_prescription(
     db: AsyncSession, rx_id: uuid.UUID, *, principal: Principal
 ) -> Prescription:
     """The pharmacy's own prescription, locked: only its owner changes or fills it."""
-    rx = await db.get(Prescription, rx_id, with_for_update=True, populate_existing=True)
-    if rx is None or not principal.sees(rx.registrant_id):
-        raise NotFound("prescription not found")
+    rx = await get_scoped(db, Prescription, rx_id, principal, what="prescription", lock=True)
     principal.require(Permission.pharmacy)
     return rx
 
