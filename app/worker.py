@@ -21,7 +21,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.ledger import checkpoints, keys, verification
-from app.reconciliation import runs
+from app.reconciliation import findings, runs
 from app.reconciliation import service as reconciliation
 
 log = logging.getLogger("csledger.worker")
@@ -67,6 +67,12 @@ def verify_ledger(settings: Settings) -> JobHandler:
         assert job.registrant_id is not None
         published = {key["kid"]: key for key in keys.published_keys(settings)}
         outcome = await verification.verify_registrant(session, job.registrant_id, keys=published)
+        if not outcome.ok:
+            await reconciliation.record_finding(
+                session, registrant_id=job.registrant_id, finding=findings.verification_failed(
+                    outcome.failure or "", outcome.sequence),
+                now=clock.now(), event_ids=[], staff_ids=[],
+            )  # fmt: skip
         return outcome.as_dict()
 
     return handle

@@ -87,6 +87,34 @@ async def publish(
     )
 
 
+async def announce_broken_rules(
+    session: AsyncSession,
+    *,
+    registrant_id: uuid.UUID,
+    subject: str,
+    subject_id: uuid.UUID,
+    step: str,
+    rules: Sequence[str],
+    override_reason: str | None,
+    record: bool,
+    by: str,
+    at: datetime,
+    staff_ids: Sequence[object] = (),
+    event_ids: Sequence[uuid.UUID] = (),
+) -> None:
+    """Tell reconciliation that a workflow step broke ``rules`` (overridden, or a record):
+    one message in the step's transaction, carrying ids, never patient data."""
+    if not rules:
+        return
+    payload = {
+        "subject": subject, "subject_id": str(subject_id), "step": step, "rules": list(rules),
+        "override_reason": override_reason, "record": record, "by": by, "at": at.isoformat(),
+        "staff_ids": [str(s) for s in staff_ids], "event_ids": [str(e) for e in event_ids],
+    }  # fmt: skip
+    await publish(session, topic=RULES_BROKEN, registrant_id=registrant_id, payload=payload,
+                  now=at)  # fmt: skip
+
+
 async def publish_all(session: AsyncSession, messages: Sequence[dict[str, Any]]) -> None:
     """Write rows made by :func:`message`, in one statement, in the caller's transaction."""
     await insert_rows(session, table_of(OutboxMessage), messages)

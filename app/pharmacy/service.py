@@ -15,6 +15,7 @@ from app.auth.principal import Principal
 from app.auth.scoping import within_registrants
 from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, base_mg
+from app.core import outbox
 from app.core.db import flush_unique
 from app.core.errors import AppError, FieldError, InvalidInput, NotFound
 from app.core.overrides import problem_type, refuse_unless_overridden
@@ -135,6 +136,13 @@ async def create_batch(
     ]  # fmt: skip
     session.add_all(rows)
     await session.flush()
+    await outbox.announce_broken_rules(
+        session, registrant_id=rid, subject="compounding_batch", subject_id=batch_id,
+        step="compounding", rules=batch.broken_rules,
+        override_reason=batch.yield_reason, record=context.reports_record(data.compounded_at),
+        by=principal.subject, at=context.now, staff_ids=(compounder.id, checker.id),
+        event_ids=[produced["id"], *(event["id"] for event in consumed)],
+    )  # fmt: skip
     return batch, rows
 
 

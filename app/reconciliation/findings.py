@@ -135,3 +135,13 @@ def step_findings(f: StepFacts) -> list[Finding]:
                 summary=f"a {f.subject} record broke {rule.replace('_', ' ')} at {f.step}")
         for rule in f.rules
     ]  # fmt: skip
+
+
+def verification_failed(failure: str, sequence: int | None) -> Finding:
+    """The ledger's chain, Merkle tree or checkpoints do not hold: the records can no longer be
+    shown untouched (critical; DESIGN.md, tamper evidence)."""
+    return Finding(
+        rule="ledger_verification_failed", severity=Severity.critical,
+        fingerprint=f"ledger_verification_failed:{sequence}", summary=failure,
+        details={"failure": failure, "sequence": sequence},
+    )  # fmt: skip

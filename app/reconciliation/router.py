@@ -48,6 +48,7 @@ async def list_discrepancies(
     severity: Severity | None = None,
     rule: str | None = None,
     product_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
     found_from: AwareDatetime | None = None,
     found_to: AwareDatetime | None = None,
 ) -> dict[str, object]:
@@ -55,7 +56,7 @@ async def list_discrepancies(
     note(request, registrant_id=registrant_id, resource_type="discrepancy")
     filters = schemas.DiscrepancyFilters(
         registrant_id=registrant_id, status=status, severity=severity, rule=rule,
-        product_id=product_id, found_from=found_from, found_to=found_to,
+        product_id=product_id, staff_id=staff_id, found_from=found_from, found_to=found_to,
     )  # fmt: skip
     statement = service.discrepancies_query(principal, filters)
     return await page_of(session, statement, Discrepancy, limit=limit, cursor=cursor)

@@ -19,6 +19,7 @@ class DiscrepancyFilters:
     severity: Severity | None = None
     rule: str | None = None
     product_id: uuid.UUID | None = None
+    staff_id: uuid.UUID | None = None
     found_from: datetime | None = None
     found_to: datetime | None = None
 

@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, String, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -211,6 +211,10 @@ def discrepancies_query(
         (Discrepancy.rule, filters.rule),
         (Discrepancy.product_id, filters.product_id),
     )
+    if filters.staff_id is not None:  # whose work it is about (a JSON list of ids)
+        statement = statement.where(
+            cast(Discrepancy.staff_ids, String).contains(str(filters.staff_id))
+        )
     if filters.found_from is not None:
         statement = statement.where(Discrepancy.last_found_at >= filters.found_from)
     if filters.found_to is not None:

@@ -106,3 +106,31 @@ async def test_a_ledger_re_signed_with_another_key_is_caught(clinic, app, clock,
     outcome = await _verify(app, clinic)
     assert not outcome.ok
     assert "signature" in (outcome.failure or "")
+
+
+async def test_a_failed_verification_opens_a_critical_discrepancy(
+    clinic, app, clock, dialect, probe
+):
+    for _ in range(3):
+        await clinic.post(clinic.event("receipt", "1"))
+    async with probe.engine.begin() as connection:
+        if dialect == "sqlite":
+            await connection.execute(text("DROP TRIGGER ledger_events_no_update"))
+        else:
+            await connection.execute(text("SET LOCAL session_replication_role = replica"))
+        await connection.execute(
+            text("UPDATE ledger_events SET quantity = 5000 WHERE sequence = 2")
+        )
+    started = await clinic.client.post(
+        "/v1/ledger/verifications", json={"registrant_id": clinic.registrant["id"]},
+        headers=bearer(clinic.officer_token),
+    )  # fmt: skip
+    assert started.status_code == 202, started.text
+    await _run_worker(app, clock)
+    listed = await clinic.client.get(
+        "/v1/discrepancies", params={"registrant_id": clinic.registrant["id"],
+                                     "rule": "ledger_verification_failed"},
+        headers=bearer(clinic.officer_token),
+    )  # fmt: skip
+    [found] = listed.json()["items"]
+    assert (found["severity"], found["details"]["sequence"]) == ("critical", 2)

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy.exc import DBAPIError
 
 from app.core.config import Settings
+from app.worker import Worker
 from tests.conftest import START, DatabaseProbe, TokenFactory, bearer
 from tests.factories import (
     assert_problem,
@@ -335,6 +336,21 @@ async def test_a_yield_beyond_the_tolerance_needs_a_reason_and_is_kept(pharmacy)
     body = accepted.json()
     assert (body["yield_percent"], body["broken_rules"], body["yield_reason"]) == (
         "96.667", ["yield_outside_tolerance"], reason,
+    )  # fmt: skip
+
+
+async def test_a_yield_excused_by_its_reason_is_opened_for_review(pharmacy, app, clock):
+    reason = "10 troches failed weight check and were destroyed"
+    accepted = await pharmacy.post("/v1/compounding-batches",
+                                   pharmacy.batch(units="290", yield_reason=reason))  # fmt: skip
+    assert accepted.status_code == 201, accepted.text
+    await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
+    officer = pharmacy.make_token(["compliance_officer"], [pharmacy.id], sub="officer-1")
+    listed = await pharmacy.get("/v1/discrepancies", officer, registrant_id=pharmacy.id)
+    [found] = listed.json()["items"]
+    assert (found["rule"], found["details"]["compounding_batch_id"], found["summary"]) == (
+        "override_used", accepted.json()["id"],
+        f"yield_outside_tolerance overridden at compounding: {reason}",
     )  # fmt: skip
 
 

@@ -85,6 +85,14 @@ async def test_a_loss_is_discovered_after_it_happened_and_by_now(clinic, probe):
         )  # fmt: skip
 
 
+async def test_discrepancies_are_found_by_whose_work_they_are_about(clinic, app, clock):
+    _event, found = await stolen(clinic, app, clock)
+    assert [d["id"] for d in await discrepancies(clinic, staff_id=clinic.nurse["id"])] == [
+        found["id"]
+    ]
+    assert await discrepancies(clinic, staff_id=clinic.witness["id"]) == []
+
+
 async def test_the_notice_skips_the_registrants_holidays(clinic, app, clock, admin_token):
     patched = await clinic.client.patch(
         f"/v1/registrants/{clinic.registrant['id']}", json={"holidays": ["2026-03-02"]},

@@ -122,12 +122,14 @@ async def announce(
     context: ledger.Context,
     event_ids: tuple[uuid.UUID, ...] = (),
 ) -> None:
-    """Tell reconciliation, through the outbox, what a step broke (ids only, no patient data)."""
+    """Tell reconciliation what a step broke (the entries of :func:`judge`)."""
     for entry in entries:
-        payload = {"subject": "session", "subject_id": str(ts.id), **entry,
-                   "staff_ids": ts.staff_ids, "event_ids": [str(e) for e in event_ids]}  # fmt: skip
-        await outbox.publish(db, topic=outbox.RULES_BROKEN, registrant_id=ts.registrant_id,
-                             payload=payload, now=context.now)  # fmt: skip
+        await outbox.announce_broken_rules(
+            db, registrant_id=ts.registrant_id, subject="session", subject_id=ts.id,
+            step=entry["step"], rules=entry["rules"], override_reason=entry["override_reason"],
+            record=entry["record"], by=entry["by"], at=context.now, staff_ids=ts.staff_ids,
+            event_ids=event_ids,
+        )  # fmt: skip
 
 
 def rems_now(registrant: Registrant, patient: Patient) -> rules.Rems:

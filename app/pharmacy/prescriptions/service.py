@@ -98,17 +98,12 @@ async def _announce(
     event_ids: tuple[uuid.UUID, ...] = (),
     staff_ids: tuple[uuid.UUID, ...] = (),
 ) -> None:
-    """Tell reconciliation, through the outbox, what a step broke (ids only, no patient data)."""
-    if not broken:
-        return
-    payload = {
-        "subject": "prescription", "subject_id": str(rx.id), "step": step,
-        "rules": [rule.value for rule in broken], "override_reason": override_reason,
-        "record": record, "by": context.principal.subject, "at": context.now.isoformat(),
-        "staff_ids": [str(s) for s in staff_ids], "event_ids": [str(e) for e in event_ids],
-    }  # fmt: skip
-    await outbox.publish(db, topic=outbox.RULES_BROKEN, registrant_id=rx.registrant_id,
-                         payload=payload, now=context.now)  # fmt: skip
+    """Tell reconciliation what a step broke."""
+    await outbox.announce_broken_rules(
+        db, registrant_id=rx.registrant_id, subject="prescription", subject_id=rx.id, step=step,
+        rules=[rule.value for rule in broken], override_reason=override_reason, record=record,
+        by=context.principal.subject, at=context.now, staff_ids=staff_ids, event_ids=event_ids,
+    )  # fmt: skip
 
 
 _COPIED = tuple(name for name in schemas.PrescriptionCreate.model_fields if name != "prescriber")
