@@ -113,9 +113,33 @@ async def session_ends(
             TreatmentSession.ended_at < end,
         )
     )
+    ended = list(rows)
+    given = await _esketamine_given(db, [ts.id for ts in ended if _discharged_esketamine(ts)])
     return [
-        rules.SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids)) for ts in rows
-    ]
+        rules.SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids),
+                         given.get(ts.id, Decimal(0)) if _discharged_esketamine(ts) else None)
+        for ts in ended
+    ]  # fmt: skip
+
+
+def _discharged_esketamine(ts: TreatmentSession) -> bool:
+    return ts.modality == Modality.esketamine_nasal and ts.status == SessionStatus.discharged.value
+
+
+async def _esketamine_given(
+    db: AsyncSession, session_ids: list[uuid.UUID]
+) -> dict[uuid.UUID, Decimal]:
+    """mg administered per session, from the ledger (reversed administrations excluded)."""
+    if not session_ids:
+        return {}
+    total = type_coerce(func.sum(LedgerEvent.mg), Quantity())
+    rows = await db.execute(
+        select(LedgerEvent.session_id, total)
+        .where(LedgerEvent.session_id.in_(session_ids),
+               LedgerEvent.type == EventType.administer.value, _not_reversed())
+        .group_by(LedgerEvent.session_id)
+    )  # fmt: skip
+    return {session_id: mg for session_id, mg in rows if session_id is not None}
 
 
 async def waste(

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+from app.clinical.schemas import ESKETAMINE_DOSES_MG
 from app.reconciliation.findings import Finding
 from app.reconciliation.workflow import Severity
 
@@ -52,6 +53,8 @@ class SessionEnd:
     session_id: uuid.UUID
     unresolved_mg: Decimal
     staff_ids: tuple[str, ...]
+    esketamine_mg: Decimal | None = None
+    """What an esketamine session that was discharged gave (None for any other)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +161,20 @@ def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
     ]  # fmt: skip
 
 
+def esketamine_dose_unusual(facts: Facts, settings: Settings) -> list[Found]:
+    """An esketamine session discharged after a dose other than 56 or 84 mg (two or three
+    devices; Spravato labelling): a device withdrawn and not given, or one too many."""
+    return [
+        Found(Finding(rule="esketamine_dose_unusual", severity=Severity.significant,
+                      fingerprint=f"esketamine_dose_unusual:session:{end.session_id}",
+                      summary=f"{end.esketamine_mg} mg of esketamine given, not 56 or 84",
+                      details={"session_id": str(end.session_id)}),
+              staff_ids=end.staff_ids)
+        for end in facts.session_ends
+        if end.esketamine_mg is not None and end.esketamine_mg not in ESKETAMINE_DOSES_MG
+    ]  # fmt: skip
+
+
 def waste_witnessing(facts: Facts, settings: Settings) -> list[Found]:
     """Waste not confirmed by a witness other than the waster, or recorded later than the
     window after the withdrawal (DEA's guidance on wastage; practice: witnessed and prompt)."""
@@ -246,6 +263,7 @@ def _years_later(day: date, years: int) -> date:
 RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
     "count_variance": count_variance,
     "holding_not_emptied": holding_not_emptied,
+    "esketamine_dose_unusual": esketamine_dose_unusual,
     "waste_witnessing": waste_witnessing,
     "monitoring_form_overdue": monitoring_form_overdue,
     "expired_stock_on_hand": expired_stock_on_hand,

@@ -7,6 +7,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -431,7 +432,7 @@ def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
 
 def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     assert set(rules.RULES) == {
-        "count_variance", "holding_not_emptied", "waste_witnessing",
+        "count_variance", "holding_not_emptied", "esketamine_dose_unusual", "waste_witnessing",
         "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
     }  # fmt: skip
     clean = facts(
@@ -453,3 +454,17 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
         "count_variance", "holding_not_emptied", "waste_unwitnessed", "waste_late",
         "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("given", "flagged"), [("56", False), ("84", False), ("28", True), ("112", True), ("0", True)]
+)
+def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(given, flagged):
+    end = rules.SessionEnd(uuid.uuid4(), Decimal(0), (), esketamine_mg=Decimal(given))
+    iv = rules.SessionEnd(uuid.uuid4(), Decimal(0), ())
+    facts = rules.Facts(today=date(2026, 3, 2), first_activity_on=None,
+                        last_full_inventory_on=None, session_ends=[end, iv])  # fmt: skip
+    found = rules.esketamine_dose_unusual(facts, SETTINGS)
+    assert [f.finding.fingerprint for f in found] == (
+        [f"esketamine_dose_unusual:session:{end.session_id}"] if flagged else []
+    )

@@ -417,6 +417,25 @@ async def test_waste_entered_more_than_an_hour_after_the_withdrawal_is_late(ward
 # monitoring_form_overdue
 
 
+async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: Ward, app, clock):
+    """Two or three devices make a dose (56 or 84 mg); one is not a dose the label knows."""
+    ts = await ward.open_session("esketamine")
+    await ward.vitals(ts, "pre_dose", 2)
+    await ward.withdraw(ts, "1", lot="device")
+    await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+                                            "started_at": at(10)})  # fmt: skip
+    await ward.vitals(ts, "post_dose", 50)
+    await ward.vitals(ts, "pre_discharge", 128)
+    await ward.step(ts, "discharge", {"discharged_at": at(130), "clinical_stability": STABLE,
+                                      "observations": OBSERVED})  # fmt: skip
+    assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
+    [found] = await listed(ward)
+    assert (found["severity"], found["details"]) == ("significant", {"session_id": ts["id"]})
+    # A full dose, 56 or 84 mg, is not found.
+    await discharged_esketamine(ward)
+    assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
+
+
 async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: Ward, app, clock):
     late = await discharged_esketamine(ward)
     in_time = await discharged_esketamine(ward)
