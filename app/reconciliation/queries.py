@@ -17,12 +17,13 @@ from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.schemas import SessionStatus
 from app.clinical.sessions.views import MONITORING_FORM_DUE_DAYS
 from app.core.db import Quantity
+from app.core.quantity import rounded
 from app.ledger.models import Balance, LedgerEvent, Posting
 from app.ledger.queries import confirmations_of
 from app.ledger.schemas import InventoryKind
 from app.ledger.types import EventType
 from app.reconciliation import rules
-from app.registry.models import Registrant
+from app.registry.models import Registrant, Staff
 
 USAGE_DAYS = 30
 """The usage a count's variance is weighed against: what left its place in the 30 days before
@@ -252,3 +253,36 @@ async def inventory_dates(
         return None if instant is None else instant.astimezone(zone).date()
 
     return day(first), day(last)
+
+
+_PEER_MEASURES = {EventType.waste.value: "waste", EventType.move.value: "withdrawn"}
+
+
+async def peer_stats(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
+) -> list[rules.PeerStat]:
+    """Per member of staff and product, the mg wasted and withdrawn in sessions over the
+    window, divided by the sessions they took part in (two grouped queries)."""
+    in_window = (
+        LedgerEvent.registrant_id == rid, LedgerEvent.session_id.is_not(None),
+        LedgerEvent.occurred_at >= start, LedgerEvent.occurred_at < end,
+    )  # fmt: skip
+    took_part = dict(
+        (staff_id, count) for staff_id, count in await db.execute(
+            select(LedgerEvent.performed_by, func.count(func.distinct(LedgerEvent.session_id)))
+            .where(*in_window).group_by(LedgerEvent.performed_by)
+        )
+    )  # fmt: skip
+    total = type_coerce(func.sum(LedgerEvent.mg), Quantity())
+    rows = await db.execute(
+        select(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id, LedgerEvent.type,
+               total)
+        .join(Staff, Staff.id == LedgerEvent.performed_by)
+        .where(*in_window, LedgerEvent.type.in_(list(_PEER_MEASURES)), _not_reversed())
+        .group_by(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id, LedgerEvent.type)
+    )  # fmt: skip
+    return [
+        rules.PeerStat(str(staff_id), role, product_id, _PEER_MEASURES[kind],
+                       rounded(mg / took_part[staff_id]))
+        for staff_id, role, product_id, kind, mg in rows
+    ]  # fmt: skip

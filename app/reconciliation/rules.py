@@ -29,6 +29,7 @@ class Settings:
     pattern_window: timedelta
     waste_window: timedelta
     inventory_warning: timedelta
+    peer_outlier_z: Decimal = Decimal("3.5")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +88,18 @@ class ExpiredStock:
 
 
 @dataclass(frozen=True, slots=True)
+class PeerStat:
+    """One member of staff's amount per session of a product over the peer window."""
+
+    staff_id: str
+    role: str
+    product_id: uuid.UUID
+    measure: str
+    """"waste" or "withdrawn"."""
+    per_session: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What a run found for one registrant and period."""
 
@@ -99,6 +112,7 @@ class Facts:
     waste: Sequence[Waste] = ()
     monitoring_forms: Sequence[MonitoringForm] = ()
     expired_stock: Sequence[ExpiredStock] = ()
+    peer_stats: Sequence[PeerStat] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,6 +266,53 @@ def inventory_due(facts: Facts, settings: Settings) -> list[Found]:
     ))]  # fmt: skip
 
 
+PEERS_NEEDED = 3
+"""Fewer peers than this (the person included) make no comparison."""
+MAD_SCALE = Decimal("0.6745")
+"""Scales the median absolute deviation to a standard deviation (normal data)."""
+
+
+def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
+    """Staff whose waste or withdrawals per session of a product lie far from their peers'
+    (same registrant and role): a robust z-score (median and median absolute deviation)
+    beyond the threshold. Flagged for review, not accused (what diversion-control products
+    do, DOMAIN.md)."""
+    groups: dict[tuple[str, uuid.UUID, str], list[PeerStat]] = defaultdict(list)
+    for stat in facts.peer_stats:
+        groups[(stat.role, stat.product_id, stat.measure)].append(stat)
+    found = []
+    for (_role, product_id, measure), stats in groups.items():
+        for stat, z in _robust_z(stats):
+            if z > settings.peer_outlier_z:
+                found.append(Found(
+                    Finding(rule="peer_outlier", severity=Severity.info,
+                            fingerprint=f"peer_outlier:{measure}:{stat.staff_id}:{product_id}",
+                            summary=f"{measure} per session {stat.per_session}, robust z "
+                                    f"{z.quantize(Decimal('0.1'))} among {len(stats)} peers",
+                            details={"measure": measure, "per_session": str(stat.per_session),
+                                     "robust_z": str(z.quantize(Decimal("0.01")))}),
+                    staff_ids=(stat.staff_id,), product_id=product_id,
+                ))  # fmt: skip
+    return found
+
+
+def _robust_z(stats: Sequence[PeerStat]) -> list[tuple[PeerStat, Decimal]]:
+    if len(stats) < PEERS_NEEDED:
+        return []
+    values = [s.per_session for s in stats]
+    middle = _median(values)
+    spread = _median([abs(v - middle) for v in values])
+    if spread == 0:
+        return []
+    return [(s, MAD_SCALE * (s.per_session - middle) / spread) for s in stats]
+
+
+def _median(values: Sequence[Decimal]) -> Decimal:
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+
+
 def _years_later(day: date, years: int) -> date:
     """The same day ``years`` on (29 February falls back to the 28th)."""
     try:
@@ -268,6 +329,7 @@ RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
     "monitoring_form_overdue": monitoring_form_overdue,
     "expired_stock_on_hand": expired_stock_on_hand,
     "inventory_due": inventory_due,
+    "peer_outliers": peer_outliers,
 }
 
 

@@ -50,6 +50,7 @@ def rule_settings(settings: Settings) -> rules.Settings:
         pattern_window=timedelta(days=settings.count_pattern_window_days),
         waste_window=timedelta(minutes=settings.waste_window_minutes),
         inventory_warning=timedelta(days=settings.inventory_warning_days),
+        peer_outlier_z=settings.peer_outlier_z,
     )
 
 
@@ -96,6 +97,9 @@ async def gather(
         waste=await queries.waste(db, rid, start, end),
         monitoring_forms=await queries.monitoring_forms(db, registrant, start, end),
         expired_stock=await queries.expired_stock(db, rid, today),
+        peer_stats=await queries.peer_stats(
+            db, rid, end - timedelta(days=settings.peer_window_days), end
+        ),
     )
 
 

@@ -433,7 +433,7 @@ def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
 def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     assert set(rules.RULES) == {
         "count_variance", "holding_not_emptied", "esketamine_dose_unusual", "waste_witnessing",
-        "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
+        "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due", "peer_outliers",
     }  # fmt: skip
     clean = facts(
         counts=[count("50", "50")],
@@ -468,3 +468,36 @@ def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(gi
     assert [f.finding.fingerprint for f in found] == (
         [f"esketamine_dose_unusual:session:{end.session_id}"] if flagged else []
     )
+
+
+def peer(staff: str, per_session: str, measure: str = "waste") -> rules.PeerStat:
+    return rules.PeerStat(staff, "nurse", PRODUCT, measure, Decimal(per_session))
+
+
+PRODUCT = uuid.uuid4()
+
+
+def test_a_member_of_staff_far_above_their_peers_is_flagged_for_review():
+    stats = [peer("a", "10"), peer("b", "12"), peer("c", "11"), peer("d", "13"), peer("e", "60")]
+    found = rules.peer_outliers(facts(peer_stats=stats), SETTINGS)
+    assert [(f.staff_ids, f.finding.severity, f.finding.rule) for f in found] == [
+        (("e",), Severity.info, "peer_outlier")
+    ]
+    assert found[0].finding.fingerprint == f"peer_outlier:waste:e:{PRODUCT}"
+
+
+def test_too_few_peers_or_no_spread_make_no_comparison():
+    assert rules.peer_outliers(facts(peer_stats=[peer("a", "1"), peer("b", "90")]), SETTINGS) == []
+    same = [peer(name, "5") for name in "abcd"]
+    assert rules.peer_outliers(facts(peer_stats=same), SETTINGS) == []
+
+
+@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=3, max_size=12))
+def test_nobody_at_or_below_the_median_is_an_outlier(values):
+    stats = [peer(str(n), str(v)) for n, v in enumerate(values)]
+    flagged = {f.staff_ids[0] for f in rules.peer_outliers(facts(peer_stats=stats), SETTINGS)}
+    middle = sorted(values)[len(values) // 2]
+    assert all(int(values[int(name)]) > middle for name in flagged) or not flagged
+    # Measures and roles are compared separately: the same numbers as withdrawals add nothing.
+    mixed = stats + [peer(str(n), str(v), "withdrawn") for n, v in enumerate(values)]
+    assert len(rules.peer_outliers(facts(peer_stats=mixed), SETTINGS)) == 2 * len(flagged)

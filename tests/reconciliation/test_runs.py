@@ -28,7 +28,13 @@ from app.ledger.types import EventType
 from app.worker import Periodic, Worker, default_periodic
 from tests.clinical.ward import T0, Ward, at, open_ward
 from tests.conftest import START, bearer
-from tests.factories import assert_problem, assert_refused, create, create_registrant
+from tests.factories import (
+    assert_problem,
+    assert_refused,
+    create,
+    create_registrant,
+    staff_body,
+)
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended
 
@@ -434,6 +440,43 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     # A full dose, 56 or 84 mg, is not found.
     await discharged_esketamine(ward)
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
+
+
+async def test_a_nurse_wasting_far_more_per_session_than_their_peers_is_flagged(
+    ward: Ward, app, clock, admin_token
+):
+    """Four nurses, a session each, 2 mL withdrawn: three waste 10 to 20 mg, one 65 mg (a
+    robust z about 6.4, beyond 3.5); their withdrawals are alike, so only the waste is
+    flagged, for review."""
+    nurses = [(ward.nurse, ward.nurse_token)]
+    for subject in ("nurse-3", "nurse-4", "nurse-5"):
+        staff = await create(ward.client, f"/v1/registrants/{ward.id}/staff",
+                             staff_body(role="nurse", subject=subject), admin_token)  # fmt: skip
+        nurses.append((staff, ward.token(["clinician"], [ward.id], sub=subject)))
+    vial = ward.vial_lot["id"]
+    for (_staff, token), waste_ml in zip(nurses, ("0.2", "0.3", "0.4", "1.3"), strict=True):
+        patient = await ward.add_patient(weight_kg="70")
+        plan = await ward.add_plan(patient, modality="iv_infusion", dose_mg_per_kg="0.5")
+        body = ward.session_body("iv", patient_id=patient["id"], plan_id=plan["id"])
+        ts = (await ward.post("/v1/sessions", body, token)).json()
+        steps = [
+            ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": "2",
+                             "occurred_at": at(5)}),
+            ("administrations", {"quantity": "0.7", "started_at": at(10), "ended_at": at(50)}),
+            ("waste", {"quantity": waste_ml, "occurred_at": at(52),
+                       "witness_id": ward.witness["id"]}),
+            ("returns", {"quantity": str(Decimal("1.3") - Decimal(waste_ml)),
+                         "to_location_id": ward.vault["id"], "occurred_at": at(53)}),
+        ]  # fmt: skip
+        for what, fields in steps:
+            if Decimal(fields["quantity"]) > 0:
+                await ward.step(ts, what, {"lot_id": vial, **fields}, token)
+    result = await reconciled(ward, app, clock)
+    assert result["findings"].get("peer_outlier") == 1, result
+    [found] = [d for d in await listed(ward) if d["rule"] == "peer_outlier"]
+    assert (found["severity"], found["staff_ids"], found["details"]["measure"]) == (
+        "info", [nurses[3][0]["id"]], "waste",
+    )  # fmt: skip
 
 
 async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: Ward, app, clock):
