@@ -40,13 +40,20 @@ async def counts(
 ) -> list[rules.Count]:
     """The period's counts, and those of the pattern window before it, each with the balance
     the ledger expected at its instant and the usage at its location and lot."""
-    expected = type_coerce(
-        select(func.coalesce(func.sum(Posting.delta), literal(0)))
-        .where(Posting.registrant_id == rid, Posting.location_id == LedgerEvent.location_id,
-               Posting.lot_id == LedgerEvent.lot_id, Posting.occurred_at <= LedgerEvent.occurred_at)
-        .scalar_subquery(),
-        Quantity(),
+    # The balance at the count's instant is the balance now less what moved there since: on a
+    # long history a recent count reads a few postings, not all those before it.
+    now = (
+        select(func.coalesce(func.sum(Balance.quantity), literal(0)))
+        .where(Balance.location_id == LedgerEvent.location_id, Balance.lot_id == LedgerEvent.lot_id)
+        .scalar_subquery()
     )  # fmt: skip
+    since = (
+        select(func.coalesce(func.sum(Posting.delta), literal(0)))
+        .where(Posting.registrant_id == rid, Posting.occurred_at > LedgerEvent.occurred_at,
+               Posting.location_id == LedgerEvent.location_id, Posting.lot_id == LedgerEvent.lot_id)
+        .scalar_subquery()
+    )  # fmt: skip
+    expected = type_coerce(now - since, Quantity())
     rows = await db.execute(
         select(LedgerEvent.id, LedgerEvent.location_id, LedgerEvent.product_id,
                LedgerEvent.lot_id, LedgerEvent.occurred_at, LedgerEvent.quantity,
