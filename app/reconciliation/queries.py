@@ -23,6 +23,8 @@ from app.ledger.queries import confirmations_of
 from app.ledger.schemas import InventoryKind
 from app.ledger.types import EventType
 from app.reconciliation import rules
+from app.reconciliation.models import Discrepancy
+from app.reconciliation.workflow import Status
 from app.registry.models import Registrant, Staff
 
 USAGE_DAYS = 30
@@ -293,3 +295,26 @@ async def peer_stats(
                        rounded(mg / took_part[staff_id]))
         for staff_id, role, product_id, kind, mg in rows
     ]  # fmt: skip
+
+
+async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[rules.OpenReport]:
+    """The registrant's reportable discrepancies not yet reported."""
+    rows = await db.scalars(
+        select(Discrepancy).where(
+            Discrepancy.registrant_id == rid,
+            Discrepancy.reportable.is_(True),
+            Discrepancy.status != Status.reported.value,
+            Discrepancy.notice_due_on.is_not(None),
+        )
+    )
+    return [
+        rules.OpenReport(
+            d.id,
+            d.notice_due_on,
+            d.notice_given_on is not None,
+            d.form_106_due_on,
+            tuple(d.staff_ids),
+        )
+        for d in rows
+        if d.notice_due_on is not None and d.form_106_due_on is not None
+    ]

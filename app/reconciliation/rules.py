@@ -100,6 +100,17 @@ class PeerStat:
 
 
 @dataclass(frozen=True, slots=True)
+class OpenReport:
+    """A theft or significant loss not yet reported, with the DEA's due dates."""
+
+    discrepancy_id: uuid.UUID
+    notice_due_on: date
+    notice_given: bool
+    form_106_due_on: date
+    staff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What a run found for one registrant and period."""
 
@@ -113,6 +124,7 @@ class Facts:
     monitoring_forms: Sequence[MonitoringForm] = ()
     expired_stock: Sequence[ExpiredStock] = ()
     peer_stats: Sequence[PeerStat] = ()
+    open_reports: Sequence[OpenReport] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +278,26 @@ def inventory_due(facts: Facts, settings: Settings) -> list[Found]:
     ))]  # fmt: skip
 
 
+def dea_report_overdue(facts: Facts, settings: Settings) -> list[Found]:
+    """A theft or significant loss whose written notice (one business day after discovery) or
+    DEA Form 106 (45 days) is past due and not given (21 CFR 1301.76(b))."""
+    found = []
+    for report in facts.open_reports:
+        late = [what for what, due, done in (
+            ("written notice", report.notice_due_on, report.notice_given),
+            ("DEA Form 106", report.form_106_due_on, False),
+        ) if facts.today > due and not done]  # fmt: skip
+        if late:
+            found.append(Found(
+                Finding(rule="dea_report_overdue", severity=Severity.critical,
+                        fingerprint=f"dea_report_overdue:{report.discrepancy_id}",
+                        summary=f"{' and '.join(late)} overdue",
+                        details={"discrepancy_id": str(report.discrepancy_id), "late": late}),
+                staff_ids=report.staff_ids,
+            ))  # fmt: skip
+    return found
+
+
 PEERS_NEEDED = 3
 """Fewer peers than this (the person included) make no comparison."""
 MAD_SCALE = Decimal("0.6745")
@@ -330,6 +362,7 @@ RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
     "expired_stock_on_hand": expired_stock_on_hand,
     "inventory_due": inventory_due,
     "peer_outliers": peer_outliers,
+    "dea_report_overdue": dea_report_overdue,
 }
 
 

@@ -100,6 +100,7 @@ async def gather(
         peer_stats=await queries.peer_stats(
             db, rid, end - timedelta(days=settings.peer_window_days), end
         ),
+        open_reports=await queries.open_reports(db, rid),
     )
 
 

@@ -4,15 +4,16 @@ did not do the work."""
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from app.core.outbox import Message
-from app.reconciliation import service
+from app.reconciliation import runs, service
 from app.reconciliation.findings import Finding
 from app.reconciliation.workflow import Severity
+from app.registry.models import Registrant
 from app.worker import Worker
 from tests.conftest import START, bearer
 from tests.factories import assert_problem, assert_refused, create_registrant
@@ -312,3 +313,25 @@ async def test_two_officers_moving_one_discrepancy_at_once_make_one_transition(
     shown = (await clinic.client.get(f"/v1/discrepancies/{found['id']}",
                                      headers=bearer(clinic.officer_token))).json()  # fmt: skip
     assert [(t["version"], t["to_status"]) for t in shown["transitions"]] == [(2, "acknowledged")]
+
+
+async def test_a_theft_not_reported_in_time_is_flagged_overdue(clinic, app, clock):
+    """Discovered on Friday 27 February: notice due Monday 2 March, Form 106 by 13 April."""
+    _event, found = await stolen(clinic, app, clock)
+    clock.set(datetime(2026, 3, 3, 15, tzinfo=UTC))  # Tuesday, no notice given
+    period = runs.Period(date(2026, 3, 2), date(2026, 3, 2))
+    async with app.state.database.transaction() as session:
+        registrant = await session.get(Registrant, uuid.UUID(clinic.registrant["id"]))
+        result = await runs.reconcile(session, registrant, period, app.state.settings, clock.now())
+    assert result["findings"].get("dea_report_overdue") == 1
+    [overdue] = await discrepancies(clinic, rule="dea_report_overdue")
+    assert (overdue["severity"], overdue["summary"], overdue["details"]["discrepancy_id"]) == (
+        "critical", "written notice overdue", found["id"],
+    )  # fmt: skip
+    reported = await move(clinic, found, to="reported", notice_given_on="2026-03-02",
+                          reported_on="2026-03-03", report_reference="DEA-106-7")  # fmt: skip
+    assert reported.status_code == 200, reported.text
+    async with app.state.database.transaction() as session:
+        registrant = await session.get(Registrant, uuid.UUID(clinic.registrant["id"]))
+        again = await runs.reconcile(session, registrant, period, app.state.settings, clock.now())
+    assert "dea_report_overdue" not in again["findings"]

@@ -434,6 +434,7 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     assert set(rules.RULES) == {
         "count_variance", "holding_not_emptied", "esketamine_dose_unusual", "waste_witnessing",
         "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due", "peer_outliers",
+        "dea_report_overdue",
     }  # fmt: skip
     clean = facts(
         counts=[count("50", "50")],
@@ -501,3 +502,17 @@ def test_nobody_at_or_below_the_median_is_an_outlier(values):
     # Measures and roles are compared separately: the same numbers as withdrawals add nothing.
     mixed = stats + [peer(str(n), str(v), "withdrawn") for n, v in enumerate(values)]
     assert len(rules.peer_outliers(facts(peer_stats=mixed), SETTINGS)) == 2 * len(flagged)
+
+
+def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
+    report = rules.OpenReport(uuid.uuid4(), date(2026, 3, 2), False, date(2026, 4, 13), ())
+
+    def late(today: date, notice_given: bool = False) -> list[str]:
+        given = replace(report, notice_given=notice_given)
+        found = rules.dea_report_overdue(facts(today=today, open_reports=[given]), SETTINGS)
+        return [str(f.finding.details["late"]) for f in found]
+
+    assert late(date(2026, 3, 2)) == []
+    assert late(date(2026, 3, 3)) == ["['written notice']"]
+    assert late(date(2026, 3, 3), notice_given=True) == []
+    assert late(date(2026, 4, 14), notice_given=True) == ["['DEA Form 106']"]
