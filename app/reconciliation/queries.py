@@ -7,7 +7,18 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, exists, func, literal, select, type_coerce
+from sqlalchemy import (
+    ColumnElement,
+    Uuid,
+    cast,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    type_coerce,
+    union_all,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -42,24 +53,10 @@ async def counts(
 ) -> list[rules.Count]:
     """The period's counts, and those of the pattern window before it, each with the balance
     the ledger expected at its instant and the usage at its location and lot."""
-    # The balance at the count's instant is the balance now less what moved there since: on a
-    # long history a recent count reads a few postings, not all those before it.
-    now = (
-        select(func.coalesce(func.sum(Balance.quantity), literal(0)))
-        .where(Balance.location_id == LedgerEvent.location_id, Balance.lot_id == LedgerEvent.lot_id)
-        .scalar_subquery()
-    )  # fmt: skip
-    since = (
-        select(func.coalesce(func.sum(Posting.delta), literal(0)))
-        .where(Posting.registrant_id == rid, Posting.occurred_at > LedgerEvent.occurred_at,
-               Posting.location_id == LedgerEvent.location_id, Posting.lot_id == LedgerEvent.lot_id)
-        .scalar_subquery()
-    )  # fmt: skip
-    expected = type_coerce(now - since, Quantity())
     rows = await db.execute(
         select(LedgerEvent.id, LedgerEvent.location_id, LedgerEvent.product_id,
                LedgerEvent.lot_id, LedgerEvent.occurred_at, LedgerEvent.quantity,
-               LedgerEvent.details, expected)
+               LedgerEvent.details)
         .where(LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.count.value,
                LedgerEvent.occurred_at >= start - window, LedgerEvent.occurred_at < end,
                _not_reversed())
@@ -67,6 +64,7 @@ async def counts(
     )  # fmt: skip
     found = list(rows)
     usage = await _usage_before(db, rid, found)
+    expected = await _expected_at(db, rid, found)
     return [
         rules.Count(
             event_id=row.id,
@@ -75,13 +73,57 @@ async def counts(
             lot_id=row.lot_id,
             occurred_at=row.occurred_at,
             counted=row.quantity,
-            expected=row[-1],
+            expected=expected[row.id],
             usage=usage[row.id],
             in_period=row.occurred_at >= start,
             counted_by=row.details.get("count", {}).get("counted_by"),
         )
         for row in found
     ]
+
+
+async def _expected_at(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
+    """Per count, the balance the ledger expected at its instant: the balance now less what
+    moved at its place after it. One pass, in the database, over the postings since the
+    earliest count: a running sum from the newest, read where each count falls."""
+    if not counts:
+        return {}
+    places = {(row.location_id, row.lot_id) for row in counts}
+    locations, lots = {location for location, _ in places}, {lot for _, lot in places}
+    at_places = (Posting.location_id.in_(locations), Posting.lot_id.in_(lots))
+    marks = union_all(
+        select(Posting.location_id, Posting.lot_id, Posting.occurred_at, Posting.delta,
+               cast(null(), Uuid()).label("count_id"), literal(0).label("is_count"))
+        .where(Posting.registrant_id == rid, *at_places,
+               Posting.occurred_at > min(row.occurred_at for row in counts)),
+        select(LedgerEvent.location_id, LedgerEvent.lot_id, LedgerEvent.occurred_at,
+               literal(0), LedgerEvent.id, literal(1))
+        .where(LedgerEvent.id.in_([row.id for row in counts])),
+    ).subquery()  # fmt: skip
+    # Newest first; at one instant the count before the postings, which are not after it.
+    after = func.sum(marks.c.delta).over(
+        partition_by=(marks.c.location_id, marks.c.lot_id),
+        order_by=(marks.c.occurred_at.desc(), marks.c.is_count.desc()),
+        rows=(None, 0),
+    )
+    running = select(marks.c.count_id, type_coerce(after, Quantity()).label("after")).subquery()
+    moved_after = dict(
+        (count_id, quantity) for count_id, quantity in await db.execute(
+            select(running.c.count_id, running.c.after).where(running.c.count_id.is_not(None))
+        )
+    )  # fmt: skip
+    balances = {
+        (location, lot): quantity for location, lot, quantity in await db.execute(
+            select(Balance.location_id, Balance.lot_id, Balance.quantity)
+            .where(Balance.registrant_id == rid, Balance.location_id.in_(locations),
+                   Balance.lot_id.in_(lots))
+        )
+    }  # fmt: skip
+    return {
+        row.id: balances.get((row.location_id, row.lot_id), Decimal(0))
+        - (moved_after.get(row.id) or Decimal(0))
+        for row in counts
+    }
 
 
 async def _usage_before(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
