@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.load import LoadResult
+from bench.reconcile import Reconciled
 
 START_MARK = "<!-- bench:figures:start -->"
 END_MARK = "<!-- bench:figures:end -->"
@@ -63,6 +64,7 @@ class Figures:
     appends: list[AppendRow] = field(default_factory=list)
     batch: BatchFigures | None = None
     verify: VerifyFigures | None = None
+    reconcile: Reconciled | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     command: str = ""
 
@@ -108,7 +110,25 @@ def table(figures: Figures) -> str:
             f"| >= {verify.target_per_second:,.0f}/s ({_met(ok)}); "
             f"<= {verify.target_rss_mib:.0f} MiB ({_met(rss_ok)}) |"
         )
+    if figures.reconcile is not None:
+        lines += _reconcile_lines(figures.reconcile)
     return "\n".join(lines)
+
+
+def _reconcile_lines(done: Reconciled) -> list[str]:
+    full_ok = done.full_seconds <= done.target_full_seconds
+    rss_ok = done.full_rss_kib <= done.target_rss_mib * _MIB
+    nightly_ok = done.nightly_seconds <= done.target_nightly_seconds
+    return [
+        f"| csledger reconcile, a year of {done.events:,} events (recall {done.recall:.0%}, "
+        f"{done.extra} extra) | {done.full_seconds:.1f} s (run {done.full_run_ms:,} ms) | | "
+        f"| {_mib(done.full_rss_kib)} (the command) | "
+        f"| <= {done.target_full_seconds:.0f} s ({_met(full_ok)}); "
+        f"<= {done.target_rss_mib:.0f} MiB ({_met(rss_ok)}) |",
+        f"| csledger reconcile, its last day | {done.nightly_seconds:.1f} s "
+        f"(run {done.nightly_run_ms:,} ms) | | | | "
+        f"| <= {done.target_nightly_seconds:.0f} s ({_met(nightly_ok)}) |",
+    ]
 
 
 def _load_line(name: str, result: LoadResult, rss_kib: int, ratio: str, target: str) -> str:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.config import Settings
-from bench import floor, ingest, report, servers, verify
+from bench import floor, ingest, reconcile, report, servers, verify
 from bench.database import BenchDatabase
 from bench.load import Load, LoadResult, require_wrk, run_wrk
 from bench.seed import Target, bench_settings, seed, seed_floor, token, write_targets
@@ -54,7 +54,9 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     add("--batch-requests", type=int, default=10, help="batch requests of 1,000 events")
     add("--batch-streams", type=int, default=2, help="batch requests in flight at once")
     add("--verify-events", type=int, default=1_000_000, help="events in the verified chain")
-    add("--skip", action="append", default=[], choices=["append", "batch", "verify"])
+    add("--reconcile-events", type=int, default=1_000_000, help="events in the reconciled year")
+    add("--skip", action="append", default=[],
+        choices=["append", "batch", "verify", "reconcile"])  # fmt: skip
     add("--readme", type=Path, default=Path(__file__).with_name("README.md"))
     return parser.parse_args(argv)
 
@@ -182,6 +184,11 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
         done = verify.run(bench.settings, database.dsn, events=args.verify_events)
         figures.verify = report.VerifyFigures(done.events, done.seconds, done.peak_rss_kib,
                                               done.generate_seconds, done.output)  # fmt: skip
+    if "reconcile" not in args.skip:
+        print(f"reconcile: generating a year of {args.reconcile_events:,} events, then timing "
+              "a full and a nightly run ...", flush=True)  # fmt: skip
+        figures.reconcile = reconcile.run(bench.settings, database.dsn,
+                                          events=args.reconcile_events)  # fmt: skip
     return figures
 
 

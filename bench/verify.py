@@ -111,7 +111,7 @@ class _Tree:
         return rows
 
 
-def _event_record(row: dict[str, Any]) -> tuple[Any, ...]:
+def event_record(row: dict[str, Any]) -> tuple[Any, ...]:
     values = dict(row)
     for name in ("quantity", "mg"):
         values[name] = to_minor(values[name])
@@ -137,15 +137,15 @@ async def _copy(dsn: str, target: Target, template: dict[str, Any], count: int) 
         rid, delta = target.registrant_id, -to_minor(template["quantity"])
         events, postings, nodes, last = [], [], [], template
         for row in _copies(template, count):
-            events.append(_event_record(row))
+            events.append(event_record(row))
             postings.append((row["id"], row["location_id"], rid, row["lot_id"],
                              row["product_id"], delta, row["occurred_at"]))  # fmt: skip
             nodes += [(rid, *node) for node in tree.add(row["sequence"] - 1, row["hash"])]
             last = row
             if len(events) >= _CHUNK:
-                await _write(connection, events, postings, nodes)
+                await write(connection, events, postings, nodes)
                 events, postings, nodes = [], [], []
-        await _write(connection, events, postings, nodes)
+        await write(connection, events, postings, nodes)
         await connection.execute(
             "UPDATE ledger_heads SET sequence = $2, hash = $3 WHERE registrant_id = $1",
             rid, last["sequence"], last["hash"],
@@ -159,7 +159,7 @@ async def _copy(dsn: str, target: Target, template: dict[str, Any], count: int) 
         await connection.close()
 
 
-async def _write(connection: Any, events: list[Any], postings: list[Any], nodes: list[Any]) -> None:
+async def write(connection: Any, events: list[Any], postings: list[Any], nodes: list[Any]) -> None:
     async with connection.transaction():
         await connection.copy_records_to_table(
             "ledger_events", records=events, columns=_EVENT_COLUMNS
@@ -210,10 +210,15 @@ def _environment(settings: Settings) -> dict[str, str]:
 
 def time_verify(settings: Settings, registrant_id: uuid.UUID) -> tuple[float, int, str]:
     """Wall seconds, peak RSS (KiB) and output of ``csledger verify --registrant``."""
+    return timed(["verify", "--registrant", str(registrant_id)], settings)
+
+
+def timed(arguments: list[str], settings: Settings) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS (KiB) and output of ``csledger`` with ``arguments``."""
     with tempfile.TemporaryFile("w+") as output:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "verify", "--registrant", str(registrant_id)],
+            [sys.executable, "-m", "app.cli", *arguments],
             cwd=PROJECT_ROOT,
             env=os.environ | _environment(settings),
             stdout=output,
@@ -231,7 +236,7 @@ def time_verify(settings: Settings, registrant_id: uuid.UUID) -> tuple[float, in
         output.seek(0)
         printed = output.read().strip()
     if process.returncode != 0:
-        raise RuntimeError(f"csledger verify exited {process.returncode}:\n{printed}")
+        raise RuntimeError(f"csledger {arguments[0]} exited {process.returncode}:\n{printed}")
     return seconds, usage.ru_maxrss, printed
 
 

@@ -126,33 +126,28 @@ async def _expected_at(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> d
     }
 
 
+_USAGE_PER_STATEMENT = 200
+"""Counts whose usage one statement sums (each a small aggregate, six parameters)."""
+
+
 async def _usage_before(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
-    """Per count, what left its location and lot in the 30 days before it: one read of the
-    outgoing postings at the counted places, summed per count here."""
-    if not counts:
-        return {}
+    """Per count, what left its location and lot in the 30 days before it: an aggregate per
+    count over the postings index, many to a statement, summed in the database."""
     window = timedelta(days=USAGE_DAYS)
-    places = {(row.location_id, row.lot_id) for row in counts}
-    taken = await db.execute(
-        select(Posting.location_id, Posting.lot_id, Posting.occurred_at, Posting.delta)
-        .where(Posting.registrant_id == rid, Posting.delta < 0,
-               Posting.location_id.in_({location for location, _ in places}),
-               Posting.lot_id.in_({lot for _, lot in places}),
-               Posting.occurred_at >= min(row.occurred_at for row in counts) - window,
-               Posting.occurred_at <= max(row.occurred_at for row in counts))
-    )  # fmt: skip
-    by_place: dict[tuple[uuid.UUID, uuid.UUID], list[tuple[datetime, Decimal]]] = {}
-    for location, lot, at, delta in taken:
-        by_place.setdefault((location, lot), []).append((at, -delta))
-    return {
-        row.id: _taken(by_place.get((row.location_id, row.lot_id), []),
-                       row.occurred_at - window, row.occurred_at)
-        for row in counts
-    }  # fmt: skip
-
-
-def _taken(outgoing: list[tuple[datetime, Decimal]], since: datetime, until: datetime) -> Decimal:
-    return sum((quantity for at, quantity in outgoing if since <= at <= until), Decimal(0))
+    taken = type_coerce(func.coalesce(func.sum(-Posting.delta), literal(0)), Quantity())
+    usage: dict[Any, Decimal] = {}
+    for first in range(0, len(counts), _USAGE_PER_STATEMENT):
+        parts = [
+            select(literal(str(row.id)).label("count_id"), taken.label("taken"))
+            .where(Posting.registrant_id == rid, Posting.location_id == row.location_id,
+                   Posting.lot_id == row.lot_id, Posting.delta < 0,
+                   Posting.occurred_at >= row.occurred_at - window,
+                   Posting.occurred_at <= row.occurred_at)
+            for row in counts[first:first + _USAGE_PER_STATEMENT]
+        ]  # fmt: skip
+        rows = await db.execute(union_all(*parts)) if len(parts) > 1 else await db.execute(parts[0])
+        usage.update((uuid.UUID(count_id), quantity) for count_id, quantity in rows)
+    return usage
 
 
 async def session_ends(
