@@ -109,9 +109,10 @@ async def _templates(
 
 def _history(
     given: dict[str, Any], counted: dict[str, Any], stock: Decimal, events: int,
-    first_day: date, planted: set[int],
+    first_day: date, planted: set[int], short_counts: set[uuid.UUID],
 ) -> Iterator[dict[str, Any]]:  # fmt: skip
-    """Events 4 onward: each day its administrations from 08:00, then the count at 18:00."""
+    """Events 4 onward: each day its administrations from 08:00, then the count at 18:00 (the
+    ids of the short ones are added to ``short_counts``)."""
     per_day = max((events - 3) // DAYS - 1, 1)
     balance = stock - DOSE
     sequence, prev_hash = counted["sequence"], counted["hash"]
@@ -130,6 +131,8 @@ def _history(
         closing = (opening + timedelta(hours=10)).astimezone(UTC)
         row = _copy(counted, sequence, prev_hash, closing, quantity=balance - short)
         prev_hash = row["hash"]
+        if short:
+            short_counts.add(row["id"])
         yield row
 
 
@@ -184,18 +187,24 @@ def _planted(count: int) -> set[int]:
     return {round(n * (DAYS - 1) / max(count - 1, 1)) for n in range(count)}
 
 
-async def _recall(dsn: str, target: Target, planted_days: set[int]) -> tuple[int, int]:
+async def _recall(dsn: str, target: Target, short_counts: set[uuid.UUID]) -> tuple[int, int]:
+    """The planted short counts found, and the findings that follow from none of them (a
+    significant shortfall's DEA clocks running out follows from it)."""
     connection = await asyncpg.connect(dsn)
     try:
         rows = await connection.fetch(
-            "SELECT rule, event_ids FROM discrepancies WHERE registrant_id = $1",
+            "SELECT id, rule, event_ids, details FROM discrepancies WHERE registrant_id = $1",
             target.registrant_id,
         )
     finally:
         await connection.close()
-    found = sum(1 for r in rows if r["rule"] == "count_variance")
-    extra = len(rows) - found
-    return min(found, len(planted_days)), extra + max(found - len(planted_days), 0)
+    found = {row["id"] for row in rows if row["rule"] == "count_variance"
+             and {uuid.UUID(e) for e in json.loads(row["event_ids"])} <= short_counts}  # fmt: skip
+    following = {
+        row["id"] for row in rows if row["rule"] == "dea_report_overdue"
+        and uuid.UUID(json.loads(row["details"])["discrepancy_id"]) in found
+    }  # fmt: skip
+    return len(found), len(rows) - len(found) - len(following)
 
 
 def run(settings: Settings, dsn: str, *, events: int, planted: int = 24) -> Reconciled:
@@ -203,8 +212,8 @@ def run(settings: Settings, dsn: str, *, events: int, planted: int = 24) -> Reco
     first_day = datetime.now(ZONE).date() - timedelta(days=DAYS + 1)
     stock = DOSE * events * 2
     target, given, counted = asyncio.run(_templates(settings, stock, first_day))
-    days = _planted(planted)
-    history = _history(given, counted, stock, events, first_day, days)
+    days, short_counts = _planted(planted), set[uuid.UUID]()
+    history = _history(given, counted, stock, events, first_day, days, short_counts)
     made = asyncio.run(_write_history(dsn, target, history))
     generated = time.perf_counter() - started
     last_day = first_day + timedelta(days=DAYS)
@@ -214,7 +223,7 @@ def run(settings: Settings, dsn: str, *, events: int, planted: int = 24) -> Reco
     nightly = ["reconcile", "--registrant", str(target.registrant_id),
                "--from", last_day.isoformat(), "--to", last_day.isoformat()]  # fmt: skip
     nightly_seconds, _, nightly_output = verify.timed(nightly, settings)
-    found, extra = asyncio.run(_recall(dsn, target, days))
+    found, extra = asyncio.run(_recall(dsn, target, short_counts))
     return Reconciled(
         events=made, planted=len(days), found=found, extra=extra, full_seconds=full_seconds,
         full_rss_kib=full_rss, full_run_ms=json.loads(output)["duration_ms"],
