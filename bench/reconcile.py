@@ -3,8 +3,8 @@
 The first events go through ``app.ledger.service.append``: a receipt, an administration and a
 count (the templates). The rest copy them, hashed and linked onto the chain by the ledger's own
 functions, and are written with COPY: administrations spread over 365 days at one vault and
-lot, and a count at the close of every business day. On ``planted`` days (spread over the
-year) the count is short of the balance; every other count is exact. Merkle nodes are not made
+lot, and a count at the close of every day. On ``planted`` days (spread over the year) the
+count is short of the balance; every other count is exact. Merkle nodes are not made
 for the copies (reconciliation never reads them).
 
 Then the real command runs twice, timed with its peak RSS: over the whole year, and over its
