@@ -124,6 +124,7 @@ class Worker:
         self.subscribers = SUBSCRIBERS if subscribers is None else subscribers
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.lease = timedelta(seconds=settings.job_lease_seconds)
+        self.outbox_max_attempts = settings.outbox_max_attempts
         self.poll_seconds = settings.worker_poll_seconds
         self._scheduled_at: datetime | None = None
 
@@ -155,8 +156,17 @@ class Worker:
         return done
 
     async def dispatch_once(self) -> bool:
-        async with self.database.transaction() as session:
-            message = await outbox.dispatch_next(session, self.subscribers, now=self.clock.now())
+        try:
+            async with self.database.transaction() as session:
+                message = await outbox.dispatch_next(
+                    session, self.subscribers, now=self.clock.now()
+                )
+        except outbox.SubscriberFailed as failure:
+            log.exception("outbox subscriber failed", extra={"message_id": failure.message_id})
+            async with self.database.transaction() as session:
+                await outbox.record_failure(session, failure, now=self.clock.now(),
+                                            max_attempts=self.outbox_max_attempts)  # fmt: skip
+            return True
         return message is not None
 
     async def _run(self, job: jobs.ClaimedJob) -> None:

@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     worker_in_process: bool = False
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=60, ge=5)
+    outbox_max_attempts: int = Field(default=5, ge=1)
+    """Failed dispatches of one outbox message before it is set aside (with its error), so
+    the messages after it are not held back."""
 
     @property
     def is_sqlite(self) -> bool:

@@ -49,6 +49,21 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     dispatched_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    """Dispatches whose subscribers failed."""
+    last_error: Mapped[str | None] = mapped_column(String(2000))
+    dead_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    """Set aside after too many failures, so the messages after it are not held back; kept
+    with its error for an operator to see."""
+
+
+class SubscriberFailed(Exception):
+    """A subscriber raised while handling ``message_id``: the dispatch is rolled back."""
+
+    def __init__(self, message_id: int, error: BaseException) -> None:
+        super().__init__(f"outbox message {message_id}: {error!r}")
+        self.message_id = message_id
+        self.error = error
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +150,7 @@ async def dispatch_next(
                 OutboxMessage.topic,
                 OutboxMessage.payload,
             )
-            .where(OutboxMessage.dispatched_at.is_(None))
+            .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.dead_at.is_(None))
             .order_by(OutboxMessage.id)
             .limit(1)
             .with_for_update(skip_locked=True)
@@ -144,9 +159,28 @@ async def dispatch_next(
     if row is None:
         return None
     message = Message(*row)
-    for subscriber in subscribers.get(message.topic, ()):
-        await subscriber(session, message)
+    try:
+        for subscriber in subscribers.get(message.topic, ()):
+            await subscriber(session, message)
+    except Exception as exc:
+        raise SubscriberFailed(message.id, exc) from exc
     await session.execute(
         update(OutboxMessage).where(OutboxMessage.id == message.id).values(dispatched_at=now)
     )
     return message
+
+
+async def record_failure(
+    session: AsyncSession, failure: SubscriberFailed, *, now: datetime, max_attempts: int
+) -> bool:
+    """Count a failed dispatch (in a transaction of its own, the failed one rolled back);
+    after ``max_attempts`` the message is set aside. Returns whether it was."""
+    row = await session.get(OutboxMessage, failure.message_id, with_for_update=True)
+    if row is None:
+        return False
+    row.attempts += 1
+    row.last_error = repr(failure.error)[:2000]
+    if row.attempts >= max_attempts:
+        row.dead_at = now
+    await session.flush()
+    return row.dead_at is not None
