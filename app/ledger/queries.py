@@ -5,8 +5,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from app.auth.principal import Principal
 from app.auth.scoping import within_registrants
@@ -17,6 +18,15 @@ from app.ledger.schemas import EventOut, EventReceipt, WitnessStatus
 from app.ledger.types import EventType
 
 _COLUMNS = tuple(column.key for column in LedgerEvent.__table__.columns)
+_reversal = aliased(LedgerEvent)
+
+
+def was_reversed(
+    event_id: ColumnElement[uuid.UUID] | QueryableAttribute[uuid.UUID],
+) -> ColumnElement[bool]:
+    """Whether a reversal names the event ``event_id`` (a correlated EXISTS): an event given,
+    dispensed or moved in error, and undone, counts for nothing."""
+    return exists().where(_reversal.reverses_event_id == event_id)
 
 
 async def confirmations_of(

@@ -11,7 +11,6 @@ from sqlalchemy import (
     ColumnElement,
     Uuid,
     cast,
-    exists,
     func,
     literal,
     null,
@@ -20,7 +19,6 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.catalog.models import Lot
 from app.clinical.schemas import Modality
@@ -30,7 +28,7 @@ from app.clinical.sessions.views import MONITORING_FORM_DUE_DAYS
 from app.core.db import Quantity
 from app.core.quantity import rounded
 from app.ledger.models import Balance, LedgerEvent, Posting
-from app.ledger.queries import confirmations_of
+from app.ledger.queries import confirmations_of, was_reversed
 from app.ledger.schemas import InventoryKind
 from app.ledger.types import EventType
 from app.reconciliation import rules
@@ -41,11 +39,10 @@ from app.registry.models import Registrant, Staff
 USAGE_DAYS = 30
 """The usage a count's variance is weighed against: what left its place in the 30 days before
 it."""
-_reversal = aliased(LedgerEvent)
 
 
-def _not_reversed(event: type[LedgerEvent] = LedgerEvent) -> ColumnElement[bool]:
-    return ~exists().where(_reversal.reverses_event_id == event.id)
+def _not_reversed() -> ColumnElement[bool]:
+    return ~was_reversed(LedgerEvent.id)
 
 
 async def counts(

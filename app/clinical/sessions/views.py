@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.catalog.models import Lot, Product
 from app.clinical.schemas import ESKETAMINE_DOSES_MG, Modality
@@ -16,7 +15,7 @@ from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
 from app.core.quantity import rounded
 from app.ledger.models import Balance, LedgerEvent
-from app.ledger.queries import confirmations_of, witness_status
+from app.ledger.queries import confirmations_of, was_reversed, witness_status
 from app.ledger.types import EventType
 from app.registry.models import Registrant
 from app.registry.service import local_date
@@ -55,9 +54,7 @@ async def administrations_of(
         .order_by(SessionAdministration.started_at)
     )
     if not reversed_too:
-        reversal = aliased(LedgerEvent)
-        undone = exists().where(reversal.reverses_event_id == SessionAdministration.event_id)
-        statement = statement.where(~undone)
+        statement = statement.where(~was_reversed(SessionAdministration.event_id))
     return list((await db.scalars(statement)).all())
 
 

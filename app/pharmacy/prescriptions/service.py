@@ -13,7 +13,6 @@ from decimal import Decimal
 
 from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
@@ -26,7 +25,7 @@ from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.overrides import refuse_unless_overridden
 from app.core.revisions import record_revision
 from app.ledger import service as ledger
-from app.ledger.models import LedgerEvent
+from app.ledger.queries import was_reversed
 from app.ledger.references import acting_staff, invalid, owned
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
@@ -185,10 +184,8 @@ async def fills_of(
     db: AsyncSession, rx_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, list[tuple[PrescriptionFill, bool]]]:
     """Each prescription's fills in order, each with whether the ledger reversed it."""
-    reversal = aliased(LedgerEvent)
     rows = await db.execute(
-        select(PrescriptionFill, reversal.id.is_not(None))
-        .outerjoin(reversal, reversal.reverses_event_id == PrescriptionFill.event_id)
+        select(PrescriptionFill, was_reversed(PrescriptionFill.event_id))
         .where(PrescriptionFill.prescription_id.in_(rx_ids))
         .order_by(PrescriptionFill.filled_at, PrescriptionFill.created_at)
     )
