@@ -14,7 +14,7 @@ from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.db import where_given
 from app.core.errors import AppError, Conflict, FieldError, InvalidInput, NotFound
 from app.core.revisions import record_revision
-from app.ledger.references import InvalidReference, invalid, owned, staff_of_subject
+from app.ledger.references import InvalidReference, acting_staff, invalid, owned
 from app.registry.enums import StaffRole
 from app.registry.models import Patient, Staff, StaffRegistration
 from app.registry.service import get_registrant, local_date
@@ -51,18 +51,13 @@ async def _own_prescriber(
 ) -> Staff:
     """The caller's active staff row at the registrant, a prescriber's: prescribers write their
     own records, and a prescriber token on a nurse's staff row does not make them one."""
-    staff = await staff_of_subject(session, registrant_id=registrant_id, subject=principal.subject)
-    if staff is None:
-        raise _not_the_prescriber("your token belongs to no active staff member of this registrant")
-    if named is not None and named != staff.id:
-        raise _not_the_prescriber("prescribers record their own evaluations and plans")
+    staff = await acting_staff(session, registrant_id=registrant_id, named=named,
+                               principal=principal, pointer="#/prescriber_id")  # fmt: skip
     if staff.role != StaffRole.prescriber:
-        raise _not_the_prescriber(f"your staff row is a {staff.role}'s, not a prescriber's")
+        detail = f"your staff row is a {staff.role}'s, not a prescriber's"
+        raise InvalidReference(detail, errors=[FieldError(pointer="#/prescriber_id",
+                                                          detail=detail)])  # fmt: skip
     return staff
-
-
-def _not_the_prescriber(detail: str) -> InvalidReference:
-    return InvalidReference(detail, errors=[FieldError(pointer="#/prescriber_id", detail=detail)])
 
 
 # Evaluations
