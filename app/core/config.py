@@ -77,8 +77,9 @@ class Settings(BaseSettings):
     """Waste recorded later than this after the session's first withdrawal is flagged."""
     peer_window_days: int = Field(default=30, ge=1)
     peer_outlier_z: Decimal = Field(default=Decimal("3.5"), gt=0)
-    """Staff whose waste or withdrawals per session for a product lie beyond this robust
-    z-score among peers of the same role (over the window) are flagged for review."""
+    """Staff whose waste, withdrawals or discrepancies per session for a product lie beyond
+    this robust z-score among peers of the same role (over the window) are flagged for
+    review."""
     inventory_warning_days: int = Field(default=30, ge=0)
     """A biennial inventory due within this many days is flagged ahead."""
     vitals_alert_systolic_above: int = Field(default=180, ge=60, le=300)

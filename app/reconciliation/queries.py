@@ -2,6 +2,7 @@
 registrant and period, whatever the number of events."""
 
 import uuid
+from collections import Counter, defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -299,36 +300,101 @@ async def inventory_dates(
 
 
 _PEER_MEASURES = {EventType.waste.value: "waste", EventType.move.value: "withdrawn"}
+DISCREPANCIES = "discrepancies"
 
 
 async def peer_stats(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
 ) -> list[rules.PeerStat]:
     """Per member of staff and product, the mg wasted and withdrawn in sessions over the
-    window, divided by the sessions they took part in (two grouped queries)."""
+    window and the discrepancies about those sessions that name them, each divided by the
+    sessions of that product they took part in (none is zero: whoever took part is a peer)."""
     in_window = (
         LedgerEvent.registrant_id == rid, LedgerEvent.session_id.is_not(None),
         LedgerEvent.occurred_at >= start, LedgerEvent.occurred_at < end,
     )  # fmt: skip
-    took_part = dict(
-        (staff_id, count) for staff_id, count in await db.execute(
-            select(LedgerEvent.performed_by, func.count(func.distinct(LedgerEvent.session_id)))
-            .where(*in_window).group_by(LedgerEvent.performed_by)
+    took_part = {
+        (str(staff_id), product_id): (role, sessions) for staff_id, role, product_id, sessions
+        in await db.execute(
+            select(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id,
+                   func.count(func.distinct(LedgerEvent.session_id)))
+            .join(Staff, Staff.id == LedgerEvent.performed_by).where(*in_window)
+            .group_by(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id)
         )
-    )  # fmt: skip
+    }  # fmt: skip
     total = type_coerce(func.sum(LedgerEvent.mg), Quantity())
-    rows = await db.execute(
-        select(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id, LedgerEvent.type,
-               total)
-        .join(Staff, Staff.id == LedgerEvent.performed_by)
-        .where(*in_window, LedgerEvent.type.in_(list(_PEER_MEASURES)), _not_reversed())
-        .group_by(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id, LedgerEvent.type)
-    )  # fmt: skip
+    amounts = {
+        (str(staff_id), product_id, _PEER_MEASURES[kind]): mg for staff_id, product_id, kind, mg
+        in await db.execute(
+            select(LedgerEvent.performed_by, LedgerEvent.product_id, LedgerEvent.type, total)
+            .where(*in_window, LedgerEvent.type.in_(list(_PEER_MEASURES)), _not_reversed())
+            .group_by(LedgerEvent.performed_by, LedgerEvent.product_id, LedgerEvent.type)
+        )
+    }  # fmt: skip
+    named = await _session_discrepancies_naming(db, rid, start, end)
     return [
-        rules.PeerStat(str(staff_id), role, product_id, _PEER_MEASURES[kind],
-                       rounded(mg / took_part[staff_id]))
-        for staff_id, role, product_id, kind, mg in rows
+        rules.PeerStat(staff_id, role, product_id, measure, rounded(amount / sessions))
+        for (staff_id, product_id), (role, sessions) in took_part.items()
+        for measure, amount in [
+            *((m, amounts.get((staff_id, product_id, m), Decimal(0)))
+              for m in _PEER_MEASURES.values()),
+            (DISCREPANCIES, Decimal(named[(staff_id, product_id)])),
+        ]
     ]  # fmt: skip
+
+
+async def _session_discrepancies_naming(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
+) -> Counter[tuple[str, uuid.UUID]]:
+    """Per member of staff and product, the discrepancies first found in the window that are
+    about a session of that product and name them."""
+    found = list(await db.execute(
+        select(Discrepancy.details, Discrepancy.event_ids, Discrepancy.staff_ids)
+        .where(Discrepancy.registrant_id == rid, Discrepancy.rule != rules.PEER_OUTLIER,
+               Discrepancy.first_found_at >= start, Discrepancy.first_found_at < end)
+    ))  # fmt: skip
+    about = await _sessions_about(db, [(details, events) for details, events, _ in found])
+    products = await _products_of_sessions(db, set().union(*about))
+    named: Counter[tuple[str, uuid.UUID]] = Counter()
+    for (_, _, staff_ids), sessions in zip(found, about, strict=True):
+        of = set().union(*(products[s] for s in sessions))
+        named.update((staff_id, product_id) for staff_id in set(staff_ids) for product_id in of)
+    return named
+
+
+async def _sessions_about(
+    db: AsyncSession, discrepancies: list[tuple[dict[str, Any], list[str]]]
+) -> list[set[uuid.UUID]]:
+    """The sessions each discrepancy is about: the one its details name (a session's rules),
+    and those its events were made in (a ledger rule broken at a session's step)."""
+    event_ids = {uuid.UUID(e) for _, events in discrepancies for e in events}
+    session_of: dict[uuid.UUID, uuid.UUID] = {}
+    if event_ids:
+        rows = await db.execute(
+            select(LedgerEvent.id, LedgerEvent.session_id)
+            .where(LedgerEvent.id.in_(event_ids), LedgerEvent.session_id.is_not(None))
+        )  # fmt: skip
+        session_of = {event: session for event, session in rows if session is not None}
+    return [
+        ({uuid.UUID(details["session_id"])} if "session_id" in details else set())
+        | {session_of[e] for e in map(uuid.UUID, events) if e in session_of}
+        for details, events in discrepancies
+    ]
+
+
+async def _products_of_sessions(
+    db: AsyncSession, session_ids: set[uuid.UUID]
+) -> defaultdict[uuid.UUID, set[uuid.UUID]]:
+    products: defaultdict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+    if session_ids:
+        rows = await db.execute(
+            select(LedgerEvent.session_id, LedgerEvent.product_id).distinct()
+            .where(LedgerEvent.session_id.in_(session_ids))
+        )  # fmt: skip
+        for session_id, product_id in rows:
+            if session_id is not None:
+                products[session_id].add(product_id)
+    return products
 
 
 async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[rules.OpenReport]:

@@ -95,7 +95,7 @@ class PeerStat:
     role: str
     product_id: uuid.UUID
     measure: str
-    """"waste" or "withdrawn"."""
+    """"waste" or "withdrawn" (mg), or "discrepancies" (those about sessions naming them)."""
     per_session: Decimal
 
 
@@ -298,17 +298,22 @@ def dea_report_overdue(facts: Facts, settings: Settings) -> list[Found]:
     return found
 
 
+PEER_OUTLIER = "peer_outlier"
 PEERS_NEEDED = 3
 """Fewer peers than this (the person included) make no comparison."""
 MAD_SCALE = Decimal("0.6745")
 """Scales the median absolute deviation to a standard deviation (normal data)."""
+MEAN_AD_SCALE = Decimal("1.253314")
+"""Scales the mean absolute deviation to a standard deviation (normal data): the spread used
+when more than half the peers share the median, as with discrepancies, which most have none
+of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
 
 
 def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
-    """Staff whose waste or withdrawals per session of a product lie far from their peers'
-    (same registrant and role): a robust z-score (median and median absolute deviation)
-    beyond the threshold. Flagged for review, not accused (what diversion-control products
-    do, DOMAIN.md)."""
+    """Staff whose waste, withdrawals or discrepancies per session of a product lie far from
+    their peers' (same registrant and role): a robust z-score (median and median absolute
+    deviation) beyond the threshold. Flagged for review, not accused (what diversion-control
+    products do, DOMAIN.md)."""
     groups: dict[tuple[str, uuid.UUID, str], list[PeerStat]] = defaultdict(list)
     for stat in facts.peer_stats:
         groups[(stat.role, stat.product_id, stat.measure)].append(stat)
@@ -317,7 +322,7 @@ def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
         for stat, z in _robust_z(stats):
             if z > settings.peer_outlier_z:
                 found.append(Found(
-                    Finding(rule="peer_outlier", severity=Severity.info,
+                    Finding(rule=PEER_OUTLIER, severity=Severity.info,
                             fingerprint=f"peer_outlier:{measure}:{stat.staff_id}:{product_id}",
                             summary=f"{measure} per session {stat.per_session}, robust z "
                                     f"{z.quantize(Decimal('0.1'))} among {len(stats)} peers",
@@ -333,10 +338,12 @@ def _robust_z(stats: Sequence[PeerStat]) -> list[tuple[PeerStat, Decimal]]:
         return []
     values = [s.per_session for s in stats]
     middle = _median(values)
-    spread = _median([abs(v - middle) for v in values])
-    if spread == 0:
-        return []
-    return [(s, MAD_SCALE * (s.per_session - middle) / spread) for s in stats]
+    deviations = [abs(v - middle) for v in values]
+    if (spread := _median(deviations)) != 0:
+        return [(s, MAD_SCALE * (s.per_session - middle) / spread) for s in stats]
+    if (mean_spread := sum(deviations, Decimal(0)) / len(deviations)) != 0:
+        return [(s, (s.per_session - middle) / (MEAN_AD_SCALE * mean_spread)) for s in stats]
+    return []
 
 
 def _median(values: Sequence[Decimal]) -> Decimal:

@@ -516,3 +516,13 @@ def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
     assert late(date(2026, 3, 3)) == ["['written notice']"]
     assert late(date(2026, 3, 3), notice_given=True) == []
     assert late(date(2026, 4, 14), notice_given=True) == ["['DEA Form 106']"]
+
+
+def test_when_most_peers_share_the_median_the_mean_deviation_measures_the_spread():
+    """Discrepancies per session: most staff have none, so the median absolute deviation is
+    0; one in five at 1 lies about 4.0 mean deviations out (flagged), one in four about 3.2
+    (not, under 3.5)."""
+    five = [peer(name, "0", "discrepancies") for name in "abcd"] + [peer("e", "1", "discrepancies")]
+    [found] = rules.peer_outliers(facts(peer_stats=five), SETTINGS)
+    assert (found.staff_ids, found.finding.details["robust_z"]) == (("e",), "3.99")
+    assert rules.peer_outliers(facts(peer_stats=five[1:]), SETTINGS) == []

@@ -442,40 +442,82 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
 
 
+async def more_nurses(ward: Ward, admin_token: str, count: int) -> list[tuple[dict[str, Any], str]]:
+    """The ward's nurse and ``count`` more, each with a token of their own."""
+    nurses = [(ward.nurse, ward.nurse_token)]
+    for n in range(count):
+        subject = f"nurse-{n + 3}"
+        staff = await create(ward.client, f"/v1/registrants/{ward.id}/staff",
+                             staff_body(role="nurse", subject=subject), admin_token)  # fmt: skip
+        nurses.append((staff, ward.token(["clinician"], [ward.id], sub=subject)))
+    return nurses
+
+
+async def infusion_by(
+    ward: Ward, token: str, waste_ml: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A session of its own patient run with ``token``: 2 mL withdrawn, 0.7 infused,
+    ``waste_ml`` wasted (witnessed, unconfirmed) and the rest returned; the session and its
+    waste event."""
+    patient = await ward.add_patient(weight_kg="70")
+    plan = await ward.add_plan(patient, modality="iv_infusion", dose_mg_per_kg="0.5")
+    body = ward.session_body("iv", patient_id=patient["id"], plan_id=plan["id"])
+    ts = (await ward.post("/v1/sessions", body, token)).json()
+    steps = [
+        ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": "2",
+                         "occurred_at": at(5)}),
+        ("administrations", {"quantity": "0.7", "started_at": at(10), "ended_at": at(50)}),
+        ("waste", {"quantity": waste_ml, "occurred_at": at(52),
+                   "witness_id": ward.witness["id"]}),
+        ("returns", {"quantity": str(Decimal("1.3") - Decimal(waste_ml)),
+                     "to_location_id": ward.vault["id"], "occurred_at": at(53)}),
+    ]  # fmt: skip
+    waste = None
+    for what, fields in steps:
+        if Decimal(fields["quantity"]) > 0:
+            done = await ward.step(ts, what, {"lot_id": ward.vial_lot["id"], **fields}, token)
+            waste = done["event"] if what == "waste" else waste
+    return ts, waste
+
+
 async def test_a_nurse_wasting_far_more_per_session_than_their_peers_is_flagged(
     ward: Ward, app, clock, admin_token
 ):
     """Four nurses, a session each, 2 mL withdrawn: three waste 10 to 20 mg, one 65 mg (a
     robust z about 6.4, beyond 3.5); their withdrawals are alike, so only the waste is
     flagged, for review."""
-    nurses = [(ward.nurse, ward.nurse_token)]
-    for subject in ("nurse-3", "nurse-4", "nurse-5"):
-        staff = await create(ward.client, f"/v1/registrants/{ward.id}/staff",
-                             staff_body(role="nurse", subject=subject), admin_token)  # fmt: skip
-        nurses.append((staff, ward.token(["clinician"], [ward.id], sub=subject)))
-    vial = ward.vial_lot["id"]
+    nurses = await more_nurses(ward, admin_token, 3)
     for (_staff, token), waste_ml in zip(nurses, ("0.2", "0.3", "0.4", "1.3"), strict=True):
-        patient = await ward.add_patient(weight_kg="70")
-        plan = await ward.add_plan(patient, modality="iv_infusion", dose_mg_per_kg="0.5")
-        body = ward.session_body("iv", patient_id=patient["id"], plan_id=plan["id"])
-        ts = (await ward.post("/v1/sessions", body, token)).json()
-        steps = [
-            ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": "2",
-                             "occurred_at": at(5)}),
-            ("administrations", {"quantity": "0.7", "started_at": at(10), "ended_at": at(50)}),
-            ("waste", {"quantity": waste_ml, "occurred_at": at(52),
-                       "witness_id": ward.witness["id"]}),
-            ("returns", {"quantity": str(Decimal("1.3") - Decimal(waste_ml)),
-                         "to_location_id": ward.vault["id"], "occurred_at": at(53)}),
-        ]  # fmt: skip
-        for what, fields in steps:
-            if Decimal(fields["quantity"]) > 0:
-                await ward.step(ts, what, {"lot_id": vial, **fields}, token)
+        await infusion_by(ward, token, waste_ml)
     result = await reconciled(ward, app, clock)
     assert result["findings"].get("peer_outlier") == 1, result
     [found] = [d for d in await listed(ward) if d["rule"] == "peer_outlier"]
     assert (found["severity"], found["staff_ids"], found["details"]["measure"]) == (
         "info", [nurses[3][0]["id"]], "waste",
+    )  # fmt: skip
+
+
+async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_is_flagged(
+    prompt_ward: Ward, app, clock, admin_token
+):
+    """Five nurses waste alike, and four wastes are confirmed by the witness: the fifth nurse's
+    unwitnessed waste is a discrepancy in one session of one, against none for the others
+    (most peers at the median: the mean absolute deviation gives a z about 4.0). The run that
+    found the discrepancy compares what was found before it; the next one flags the nurse."""
+    ward = prompt_ward
+    nurses = await more_nurses(ward, admin_token, 4)
+    for index, (_staff, token) in enumerate(nurses):
+        ts, waste = await infusion_by(ward, token, "0.3")
+        assert waste is not None
+        if index < 4:
+            await confirmed(ward, ts, waste)
+    assert (await reconciled(ward, app, clock))["findings"] == {"waste_unwitnessed": 1}
+    result = await reconciled(ward, app, clock)
+    assert result["findings"] == {"waste_unwitnessed": 1, "peer_outlier": 1}, result
+    [found] = [d for d in await listed(ward) if d["rule"] == "peer_outlier"]
+    details = found["details"]
+    assert (found["staff_ids"], details["measure"], Decimal(details["per_session"])) == (
+        [nurses[4][0]["id"]], "discrepancies", Decimal(1),
     )  # fmt: skip
 
 
