@@ -164,7 +164,17 @@ def figures_section(figures: Figures) -> str:
     if figures.verify is not None:
         lines += ["", f"`csledger verify` printed: `{figures.verify.output}`; generating the "
                   f"chain took {figures.verify.generate_seconds:.0f} s."]  # fmt: skip
+    if figures.reconcile is not None:
+        lines += ["", _planted_line(figures.reconcile)]
     return "\n".join([*lines, END_MARK])
+
+
+def _planted_line(done: Reconciled) -> str:
+    found = ", ".join(f"{rule} {hit}/{of}" for rule, (hit, of) in done.by_rule.items())
+    return (
+        f"The reconciled year held {done.sessions:,} sessions; generating it took "
+        f"{done.generate_seconds:.0f} s. Planted anomalies found, per rule: {found}."
+    )
 
 
 def write_readme(path: Path, figures: Figures) -> None:

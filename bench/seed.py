@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -95,8 +96,11 @@ async def seed(settings: Settings, *, registrants: int, stock: Decimal = STOCK) 
     return targets
 
 
-async def new_registrant(session: AsyncSession, *, serial: int, now: datetime) -> Target:
-    """A registrant with a vault, the token subject's staff row, a product and a lot."""
+async def new_registrant(
+    session: AsyncSession, *, serial: int, now: datetime, **fields: Any
+) -> Target:
+    """A registrant with a vault, the token subject's staff row, a product and a lot;
+    ``fields`` add to the registrant's."""
     registrant = await registry.create_registrant(
         session,
         data=RegistrantCreate.model_validate(
@@ -108,6 +112,7 @@ async def new_registrant(session: AsyncSession, *, serial: int, now: datetime) -
                 "registration_expires_on": (now + timedelta(days=3650)).date(),
                 "address": ADDRESS,
                 "timezone": "America/Chicago",
+                **fields,
             }
         ),
         principal=LOADER,

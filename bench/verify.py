@@ -91,7 +91,7 @@ def _copies(template: dict[str, Any], count: int) -> Iterator[dict[str, Any]]:
         yield row
 
 
-class _Tree:
+class Tree:
     """Merkle nodes as ``merkle_store.add_leaf`` stores them, keeping only pending siblings."""
 
     def __init__(self, pending: dict[merkle.Node, bytes]) -> None:
@@ -120,7 +120,7 @@ def event_record(row: dict[str, Any]) -> tuple[Any, ...]:
     return tuple(values[name] for name in _EVENT_COLUMNS)
 
 
-async def _pending_nodes(connection: Any, registrant_id: uuid.UUID) -> dict[merkle.Node, bytes]:
+async def pending_nodes(connection: Any, registrant_id: uuid.UUID) -> dict[merkle.Node, bytes]:
     rows = await connection.fetch(
         "SELECT level, index, hash FROM ledger_merkle_nodes WHERE registrant_id = $1",
         registrant_id,
@@ -133,7 +133,7 @@ async def _pending_nodes(connection: Any, registrant_id: uuid.UUID) -> dict[merk
 async def _copy(dsn: str, target: Target, template: dict[str, Any], count: int) -> None:
     connection = await asyncpg.connect(dsn)
     try:
-        tree = _Tree(await _pending_nodes(connection, target.registrant_id))
+        tree = Tree(await pending_nodes(connection, target.registrant_id))
         rid, delta = target.registrant_id, -to_minor(template["quantity"])
         events, postings, nodes, last = [], [], [], template
         for row in _copies(template, count):
