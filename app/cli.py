@@ -8,38 +8,23 @@ import signal
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-import uvicorn
-from sqlalchemy import select
 
 from app.auth.permissions import Role
-from app.auth.tokens import ALL_REGISTRANTS, mint_token
 from app.core.clock import SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.jobs import ClaimedJob
 from app.core.logging import configure_logging
-from app.core.migrations import grant_runtime_role, upgrade_to_head
-from app.demo import (
-    DemoNotLoadable,
-    DemoRegistrants,
-    DemoResult,
-    describe,
-    ensure_migrated,
-    find_demo,
-    load_demo,
-    token_banner,
-)
 from app.ledger import keys
-from app.ledger.export import export_lines, verify_file
-from app.ledger.models import ChainHead
-from app.ledger.verification import Outcome, verify_registrant
-from app.reconciliation import runs
-from app.registry.models import Registrant
-from app.registry.service import local_date
-from app.worker import Worker, sign_checkpoints
+
+# Each command imports what only it needs: a command starts in about half the time when it
+# does not load the web server, the demo, the worker and the migrations as well.
+if TYPE_CHECKING:
+    from app.demo import DemoRegistrants, DemoResult
+    from app.ledger.verification import Outcome
 
 _NO_JOB = ClaimedJob(uuid.UUID(int=0), "sign_checkpoints", None, {}, 1, 1)
 """``csledger checkpoint`` runs the job's work directly, outside the queue."""
@@ -50,6 +35,8 @@ cli = typer.Typer(help="Schedule III compliance ledger.", no_args_is_help=True)
 @cli.command()
 def migrate() -> None:
     """Apply every migration (run once per deployment, before the replicas start)."""
+    from app.core.migrations import upgrade_to_head
+
     settings = get_settings()
     _ensure_sqlite_directory(settings.database_url)
     upgrade_to_head(settings.database_url)
@@ -61,6 +48,8 @@ def migrate() -> None:
 
 
 async def _grant(settings: Settings, role: str) -> None:
+    from app.core.migrations import grant_runtime_role
+
     engine = create_engine(settings)
     try:
         await grant_runtime_role(engine, role)
@@ -75,6 +64,8 @@ def serve(
     workers: Annotated[int, typer.Option(help="Worker processes")] = 1,
 ) -> None:
     """Serve the API with uvicorn (migrations are a separate step: csledger migrate)."""
+    import uvicorn
+
     settings = get_settings()
     configure_logging(settings.log_level)
     uvicorn.run(
@@ -97,6 +88,8 @@ def worker() -> None:
 
 
 async def _run_worker(settings: Settings) -> None:
+    from app.worker import Worker
+
     database = Database(create_engine(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -117,6 +110,8 @@ def checkpoint() -> None:
 
 
 async def _sign_checkpoints(settings: Settings) -> int:
+    from app.worker import sign_checkpoints
+
     database = Database(create_engine(settings))
     try:
         async with database.transaction() as session:
@@ -145,6 +140,10 @@ def reconcile(
 async def _reconcile(
     settings: Settings, registrant_id: uuid.UUID, first_day: str | None, last_day: str | None
 ) -> dict[str, Any]:
+    from app.reconciliation import runs
+    from app.registry.models import Registrant
+    from app.registry.service import local_date
+
     database = Database(create_engine(settings))
     now = SystemClock().now()
     try:
@@ -175,6 +174,8 @@ def verify(
 ) -> None:
     """Verify chains, Merkle roots and checkpoint signatures; exit 1 naming the first event
     that does not hold."""
+    from app.ledger.export import verify_file
+
     if file is not None:
         trusted = json.loads(keys_file.read_text())["keys"] if keys_file else None
         outcomes = [asyncio.run(verify_file(file, trusted_keys=trusted))]
@@ -188,7 +189,7 @@ def verify(
         raise typer.Exit(code=1)
 
 
-def _describe(outcome: Outcome) -> str:
+def _describe(outcome: "Outcome") -> str:
     if outcome.ok:
         return (
             f"{outcome.registrant_id}: ok ({outcome.events} events, "
@@ -199,7 +200,12 @@ def _describe(outcome: Outcome) -> str:
 
 async def _verify(
     settings: Settings, registrant_ids: list[uuid.UUID], processes: int
-) -> list[Outcome]:
+) -> list["Outcome"]:
+    from sqlalchemy import select
+
+    from app.ledger.models import ChainHead
+    from app.ledger.verification import verify_registrant
+
     database = Database(create_engine(settings))
     published = {key["kid"]: key for key in keys.published_keys(settings)}
     try:
@@ -227,6 +233,8 @@ def export(
 
 
 async def _export(settings: Settings, registrant_id: uuid.UUID, output: Path) -> int:
+    from app.ledger.export import export_lines
+
     database = Database(create_engine(settings))
     count = 0
     try:
@@ -256,6 +264,8 @@ def token(
     private_key: Annotated[Path | None, typer.Option(help="PEM for RS256/ES256")] = None,
 ) -> None:
     """Mint a development token (refused in production)."""
+    from app.auth.tokens import ALL_REGISTRANTS, mint_token
+
     settings = get_settings()
     if settings.is_production:
         typer.echo("tokens are not minted in production", err=True)
@@ -284,6 +294,8 @@ def demo(
     ] = False,
 ) -> None:
     """Load the demo clinic and pharmacy into a database with no registrant yet (idempotent)."""
+    from app.demo import DemoNotLoadable, describe, token_banner
+
     settings = get_settings()
     if settings.is_production:
         typer.echo("the demo is not loaded in production", err=True)
@@ -298,7 +310,11 @@ def demo(
         typer.echo(token_banner(settings, registrants, now=datetime.now(UTC)))
 
 
-async def _load_demo(settings: Settings) -> tuple[DemoResult | None, DemoRegistrants | None]:
+async def _load_demo(
+    settings: Settings,
+) -> tuple["DemoResult | None", "DemoRegistrants | None"]:
+    from app.demo import ensure_migrated, find_demo, load_demo
+
     database = Database(create_engine(settings))
     try:
         await ensure_migrated(database)
