@@ -14,6 +14,8 @@ counted, exactly. Planted, each with the fingerprint of the discrepancy that sho
   (``esketamine_dose_unusual``);
 - an esketamine Patient Monitoring Form never submitted (``monitoring_form_overdue``);
 - a lot expiring mid-year with stock still on hand (``expired_stock_on_hand``);
+- three decreases of the book within three weeks, written off by the compliance officer
+  (``adjustment_pattern``, on the third);
 - in the peer window (the last 30 days) one nurse withdrawing and wasting twice and four times
   what the others do per IV session (``peer_outlier``, both measures).
 
@@ -55,6 +57,8 @@ PEER_WINDOW_DAYS = 30
 """The service's default ``peer_window_days``."""
 IV_PLANTS = ("waste_unwitnessed", "waste_late", "holding_not_emptied")
 ESKETAMINE_PLANTS = ("esketamine_dose_unusual", "monitoring_form_overdue")
+WRITE_OFF_DAYS = (60, 70, 80)
+"""Days of the year on which 0.5 mL of the session vials is written off."""
 PLANT_EVERY = 20
 """Every 20th session of a modality (from the 10th) carries the next anomaly in turn."""
 SCREENING = dict.fromkeys(
@@ -100,6 +104,7 @@ class Clinic:
     vial_lot: uuid.UUID
     device_lot: uuid.UUID
     nurses: list[Person]
+    officer: Person
     iv: list[Treated]
     esketamine: list[Treated]
     planted: set[str] = field(default_factory=set)
@@ -151,7 +156,8 @@ async def prepare(
         vial_product=vials,
         vial_lot=await _received(db, stocker, target, vials, "SESSION-VIALS", "500", a_year_on),
         device_lot=await _received(db, stocker, target, kits, "SPRAVATO-1", "1000", a_year_on),
-        nurses=nurses, iv=[], esketamine=[],
+        nurses=nurses, officer=await _staff(db, rid, "bench-officer", "compliance_officer", now),
+        iv=[], esketamine=[],
     )  # fmt: skip
     expiring = await _received(db, stocker, target, vials, "EXPIRING-1", "10",
                                first_day + timedelta(days=150))  # fmt: skip
@@ -169,7 +175,7 @@ async def _staff(
 ) -> Person:
     data = StaffCreate.model_validate({"name": subject, "role": role, "subject": subject})
     staff = await registry.create_staff(db, rid, data=data, principal=LOADER, now=now)
-    token_role = Role.prescriber if role == "prescriber" else Role.clinician
+    token_role = Role(role) if role in ("prescriber", "compliance_officer") else Role.clinician
     return Person(staff.id, Principal(subject, subject, frozenset({token_role}),
                                       frozenset({rid})))  # fmt: skip
 
@@ -264,6 +270,9 @@ async def run_year(
                 ordinals = {kind: n + 1 for kind, n in ordinals.items()}
             elif day.weekday() == 4:
                 await _counts(db, clinic, clinic.at(day, 18))
+            if (day - first_day).days in WRITE_OFF_DAYS:
+                last = (day - first_day).days == WRITE_OFF_DAYS[-1]
+                await _write_off(db, clinic, clinic.at(day, 17), planted=last)
         day += timedelta(days=1)
 
 
@@ -406,6 +415,17 @@ class _Acts:
                                    "note": STABLE_NOTE},
         })  # fmt: skip
         await ending.discharge(self.db, self.sid, data, self.context(minutes))
+
+
+async def _write_off(db: AsyncSession, clinic: Clinic, at: datetime, *, planted: bool) -> None:
+    """0.5 mL of the session vials taken off the book (the last makes the pattern)."""
+    event = await ledger.append(db, EventCreate.model_validate({
+        "registrant_id": clinic.registrant_id, "type": "adjust", "adjust_direction": "decrease",
+        "location_id": clinic.vault, "lot_id": clinic.vial_lot, "quantity": "0.5",
+        "occurred_at": at, "reason": "a vial found cracked",
+    }), clinic.context(clinic.officer, at))  # fmt: skip
+    if planted:
+        clinic.planted.add(f"adjustment_pattern:event:{event['id']}")
 
 
 async def _counts(db: AsyncSession, clinic: Clinic, at: datetime) -> None:

@@ -268,6 +268,7 @@ def run(settings: Settings, dsn: str, *, events: int, planted: int = 24) -> Reco
 
 def _by_rule(planted: set[str], found: set[str]) -> dict[str, tuple[int, int]]:
     """Fingerprints begin with their rule's code."""
+
     def of(rule: str, among: set[str]) -> int:
         return sum(1 for fingerprint in among if fingerprint.startswith(f"{rule}:"))
 

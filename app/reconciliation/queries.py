@@ -26,12 +26,12 @@ from app.clinical.schemas import Modality
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.schemas import SessionStatus
 from app.clinical.sessions.views import MONITORING_FORM_DUE_DAYS
-from app.core.db import Quantity
+from app.core.db import Quantity, UTCDateTime
 from app.core.quantity import rounded
 from app.ledger.models import Balance, LedgerEvent, Posting
 from app.ledger.queries import confirmations_of, was_reversed
 from app.ledger.schemas import InventoryKind
-from app.ledger.types import EventType
+from app.ledger.types import AdjustDirection, EventType
 from app.reconciliation import rules
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.workflow import Status
@@ -61,7 +61,8 @@ async def counts(
         .order_by(LedgerEvent.occurred_at)
     )  # fmt: skip
     found = list(rows)
-    usage = await _usage_before(db, rid, found)
+    # Counts before the period only show a pattern: whether they were short, not by how much.
+    usage = await _usage_before(db, rid, [row for row in found if row.occurred_at >= start])
     expected = await _expected_at(db, rid, found)
     return [
         rules.Count(
@@ -72,12 +73,33 @@ async def counts(
             occurred_at=row.occurred_at,
             counted=row.quantity,
             expected=expected[row.id],
-            usage=usage[row.id],
+            usage=usage.get(row.id, Decimal(0)),
             in_period=row.occurred_at >= start,
             counted_by=row.details.get("count", {}).get("counted_by"),
         )
         for row in found
     ]
+
+
+async def adjustments(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime, window: timedelta
+) -> list[rules.Adjustment]:
+    """The period's decreases of the book, and those of the pattern window before it."""
+    direction = LedgerEvent.details["adjust_direction"].as_string()
+    rows = await db.execute(
+        select(LedgerEvent.id, LedgerEvent.location_id, LedgerEvent.product_id,
+               LedgerEvent.occurred_at, LedgerEvent.quantity, LedgerEvent.performed_by)
+        .where(LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.adjust.value,
+               direction == AdjustDirection.decrease.value,
+               LedgerEvent.occurred_at >= start - window, LedgerEvent.occurred_at < end,
+               _not_reversed())
+        .order_by(LedgerEvent.occurred_at)
+    )  # fmt: skip
+    return [
+        rules.Adjustment(row.id, row.location_id, row.product_id, row.occurred_at, row.quantity,
+                         _text(row.performed_by), in_period=row.occurred_at >= start)
+        for row in rows
+    ]  # fmt: skip
 
 
 async def _expected_at(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
@@ -124,28 +146,62 @@ async def _expected_at(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> d
     }
 
 
-_USAGE_PER_STATEMENT = 200
-"""Counts whose usage one statement sums (each a small aggregate, six parameters)."""
+_COUNTS_PER_STATEMENT = 200
+"""Counts whose usage one statement reads: two marks each, within SQLite's 500 compound
+SELECTs."""
+_BEFORE_WINDOW, _OUTFLOW, _AT_COUNT = 0, 1, 2
+"""At one instant: the mark of a window's start sorts before the outflows (an outflow at the
+start is in the window), the mark at a count after them (one at the count's instant is too)."""
 
 
 async def _usage_before(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
-    """Per count, what left its location and lot in the 30 days before it: an aggregate per
-    count over the postings index, many to a statement, summed in the database."""
-    window = timedelta(days=USAGE_DAYS)
-    taken = type_coerce(func.coalesce(func.sum(-Posting.delta), literal(0)), Quantity())
+    """Per count, what left its location and lot in the 30 days before it."""
     usage: dict[Any, Decimal] = {}
-    for first in range(0, len(counts), _USAGE_PER_STATEMENT):
-        parts = [
-            select(literal(str(row.id)).label("count_id"), taken.label("taken"))
-            .where(Posting.registrant_id == rid, Posting.location_id == row.location_id,
-                   Posting.lot_id == row.lot_id, Posting.delta < 0,
-                   Posting.occurred_at >= row.occurred_at - window,
-                   Posting.occurred_at <= row.occurred_at)
-            for row in counts[first:first + _USAGE_PER_STATEMENT]
-        ]  # fmt: skip
-        rows = await db.execute(union_all(*parts)) if len(parts) > 1 else await db.execute(parts[0])
-        usage.update((uuid.UUID(count_id), quantity) for count_id, quantity in rows)
+    for first in range(0, len(counts), _COUNTS_PER_STATEMENT):
+        usage |= await _usage_of(db, rid, counts[first : first + _COUNTS_PER_STATEMENT])
     return usage
+
+
+async def _usage_of(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
+    """One pass over the outflows from 30 days before the earliest count to the latest: a
+    running total per place, read at each count and 30 days before it (usage is the
+    difference). Overlapping windows are not summed again for every count."""
+    window = timedelta(days=USAGE_DAYS)
+    places = {(row.location_id, row.lot_id) for row in counts}
+    outflows = select(
+        Posting.location_id, Posting.lot_id, Posting.occurred_at, (-Posting.delta).label("taken"),
+        cast(null(), Uuid()).label("count_id"), literal(_OUTFLOW).label("tie"),
+    ).where(
+        Posting.registrant_id == rid, Posting.delta < 0,
+        Posting.location_id.in_({location for location, _ in places}),
+        Posting.lot_id.in_({lot for _, lot in places}),
+        Posting.occurred_at >= min(row.occurred_at for row in counts) - window,
+        Posting.occurred_at <= max(row.occurred_at for row in counts),
+    )  # fmt: skip
+    marks = [
+        select(literal(row.location_id, Uuid()), literal(row.lot_id, Uuid()),
+               literal(instant, UTCDateTime()), literal(0), literal(row.id, Uuid()),
+               literal(tie))
+        for row in counts
+        for instant, tie in ((row.occurred_at - window, _BEFORE_WINDOW),
+                             (row.occurred_at, _AT_COUNT))
+    ]  # fmt: skip
+    union = union_all(outflows, *marks).subquery()
+    taken_so_far = func.sum(union.c.taken).over(
+        partition_by=(union.c.location_id, union.c.lot_id),
+        order_by=(union.c.occurred_at, union.c.tie),
+        rows=(None, 0),
+    )
+    running = select(union.c.count_id, union.c.tie,
+                     type_coerce(taken_so_far, Quantity()).label("taken")).subquery()  # fmt: skip
+    read = await db.execute(
+        select(running.c.count_id, running.c.tie, running.c.taken)
+        .where(running.c.count_id.is_not(None))
+    )  # fmt: skip
+    totals = {(count_id, tie): taken or Decimal(0) for count_id, tie, taken in read}
+    return {
+        row.id: totals[(row.id, _AT_COUNT)] - totals[(row.id, _BEFORE_WINDOW)] for row in counts
+    }
 
 
 async def session_ends(

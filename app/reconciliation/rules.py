@@ -43,10 +43,24 @@ class Count:
     expected: Decimal
     """The balance at the count's instant, from the ledger's postings."""
     usage: Decimal
-    """What left that location and lot in the 30 days before the count."""
+    """What left that location and lot in the 30 days before the count (read for the
+    period's counts only: zero for the pattern's earlier ones)."""
     in_period: bool
     """Counts before the period are read only for the pattern."""
     counted_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """A decrease of the book (an ``adjust`` event), in the period or the window before it."""
+
+    event_id: uuid.UUID
+    location_id: uuid.UUID
+    product_id: uuid.UUID
+    occurred_at: datetime
+    quantity: Decimal
+    performed_by: str | None
+    in_period: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +133,7 @@ class Facts:
     first_activity_on: date | None
     last_full_inventory_on: date | None
     counts: Sequence[Count] = ()
+    adjustments: Sequence[Adjustment] = ()
     session_ends: Sequence[SessionEnd] = ()
     waste: Sequence[Waste] = ()
     monitoring_forms: Sequence[MonitoringForm] = ()
@@ -170,6 +185,37 @@ def count_variance(facts: Facts, settings: Settings) -> list[Found]:
                              "shortfalls_in_window": pattern}),
             event_ids=(count.event_id,), staff_ids=tuple(filter(None, [count.counted_by])),
             product_id=count.product_id, location_id=count.location_id,
+        ))  # fmt: skip
+    return found
+
+
+def adjustment_pattern(facts: Facts, settings: Settings) -> list[Found]:
+    """Decreases of the book for one product at one location, repeated within the window: a
+    continuing pattern of small losses is significant, and reported (21 CFR 1301.76(b)). Each
+    decrease that reaches the pattern is a finding; one alone is not (it needs a reason and
+    the permission to adjust)."""
+    found = []
+    for adjustment in facts.adjustments:
+        if not adjustment.in_period:
+            continue
+        since = adjustment.occurred_at - settings.pattern_window
+        in_window = [other for other in facts.adjustments
+                     if (other.location_id, other.product_id)
+                     == (adjustment.location_id, adjustment.product_id)
+                     and since < other.occurred_at <= adjustment.occurred_at]  # fmt: skip
+        if len(in_window) < settings.pattern_shortfalls:
+            continue
+        found.append(Found(
+            Finding(rule="adjustment_pattern", severity=Severity.significant,
+                    fingerprint=f"adjustment_pattern:event:{adjustment.event_id}",
+                    summary=f"{len(in_window)} decreases of the book within "
+                            f"{settings.pattern_window.days} days, this one "
+                            f"{adjustment.quantity}",
+                    reportable=True, discovered_at=adjustment.occurred_at,
+                    details={"event_ids": [str(a.event_id) for a in in_window]}),
+            event_ids=tuple(a.event_id for a in in_window),
+            staff_ids=tuple(sorted({a.performed_by for a in in_window if a.performed_by})),
+            product_id=adjustment.product_id, location_id=adjustment.location_id,
         ))  # fmt: skip
     return found
 
@@ -362,6 +408,7 @@ def _years_later(day: date, years: int) -> date:
 
 RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
     "count_variance": count_variance,
+    "adjustment_pattern": adjustment_pattern,
     "holding_not_emptied": holding_not_emptied,
     "esketamine_dose_unusual": esketamine_dose_unusual,
     "waste_witnessing": waste_witnessing,

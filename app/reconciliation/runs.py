@@ -93,6 +93,7 @@ async def gather(
         first_activity_on=first_activity,
         last_full_inventory_on=last_inventory,
         counts=await queries.counts(db, rid, start, end, window),
+        adjustments=await queries.adjustments(db, rid, start, end, window),
         session_ends=await queries.session_ends(db, rid, start, end),
         waste=await queries.waste(db, rid, start, end),
         monitoring_forms=await queries.monitoring_forms(db, registrant, start, end),

@@ -427,14 +427,62 @@ def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
     assert (initial.event_ids, initial.staff_ids, initial.product_id) == ((), (), None)
 
 
+# adjustment_pattern
+
+
+def decrease(
+    days_before: float = 0, *, location: uuid.UUID = VAULT, product: uuid.UUID = KETAMINE,
+    in_period: bool = True,
+) -> rules.Adjustment:  # fmt: skip
+    return rules.Adjustment(uuid.uuid4(), location, product,
+                            NOON - timedelta(days=days_before), Decimal("0.5"), NURSE,
+                            in_period)  # fmt: skip
+
+
+def test_the_third_decrease_of_the_book_within_the_window_is_a_significant_loss():
+    first, second = decrease(20, in_period=False), decrease(10, in_period=False)
+    third = decrease(0)
+    [found] = rules.adjustment_pattern(facts(adjustments=[first, second, third]), SETTINGS)
+    assert (found.finding.rule, found.finding.severity, found.finding.reportable) == (
+        "adjustment_pattern", Severity.significant, True,
+    )  # fmt: skip
+    assert found.finding.discovered_at == third.occurred_at
+    assert found.event_ids == (first.event_id, second.event_id, third.event_id)
+    assert (found.staff_ids, found.location_id) == ((NURSE,), VAULT)
+    assert found.finding.fingerprint == f"adjustment_pattern:event:{third.event_id}"
+
+
+def test_decreases_apart_in_time_place_or_product_make_no_pattern():
+    spread = [decrease(31, in_period=False), decrease(15, in_period=False), decrease(0)]
+    elsewhere = [decrease(10, location=ROOM), decrease(5, product=ESKETAMINE), decrease(0)]
+    for adjustments in (spread, elsewhere, [decrease(1), decrease(0)]):
+        assert rules.adjustment_pattern(facts(adjustments=adjustments), SETTINGS) == []
+
+
+@given(st.lists(st.integers(min_value=0, max_value=90), max_size=12))
+def test_a_decrease_is_found_exactly_when_its_window_holds_the_pattern(days_before):
+    adjustments = [decrease(d) for d in days_before]
+    flagged = {
+        f.finding.fingerprint
+        for f in rules.adjustment_pattern(facts(adjustments=adjustments), SETTINGS)
+    }
+    for a in adjustments:
+        window = [
+            b
+            for b in adjustments
+            if a.occurred_at - SETTINGS.pattern_window < b.occurred_at <= a.occurred_at
+        ]
+        assert (len(window) >= 3) == (f"adjustment_pattern:event:{a.event_id}" in flagged)
+
+
 # Every rule at once
 
 
 def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     assert set(rules.RULES) == {
-        "count_variance", "holding_not_emptied", "esketamine_dose_unusual", "waste_witnessing",
-        "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due", "peer_outliers",
-        "dea_report_overdue",
+        "count_variance", "adjustment_pattern", "holding_not_emptied", "esketamine_dose_unusual",
+        "waste_witnessing", "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
+        "peer_outliers", "dea_report_overdue",
     }  # fmt: skip
     clean = facts(
         counts=[count("50", "50")],

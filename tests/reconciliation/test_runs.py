@@ -36,7 +36,7 @@ from tests.factories import (
     staff_body,
 )
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.ledger.support import appended
+from tests.ledger.support import appended, reversal_body
 
 DAY = "2026-03-02"
 """The frozen clock's day in Chicago (START is 09:00 there)."""
@@ -322,6 +322,53 @@ async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_signifi
     assert numbers(escalated["details"]) == {"counted": 799, "expected": 800,
                                              "usage_30_days": 200,
                                              "shortfalls_in_window": 3}  # fmt: skip
+
+
+async def decreased(
+    clinic: Clinic, when: datetime, location: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The compliance officer takes 0.5 mL off the book at ``location`` (the vault)."""
+    body = clinic.event("adjust", "0.5", adjust_direction="decrease", occurred_at=when.isoformat(),
+                        location_id=(location or clinic.vault)["id"],
+                        reason="a vial's loss written off")  # fmt: skip
+    event: dict[str, Any] = await appended(clinic, body, clinic.officer_token)
+    return event
+
+
+async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_significant(
+    clinic, app, clock
+):
+    """Decreases at the vault on 10 and 20 February and 2 March make a pattern by the third;
+    an increase, a decrease in the room and a reversed one (1 March) are no part of it."""
+    await received(clinic, "100", datetime(2026, 1, 1, 18, tzinfo=UTC))
+    await counted(clinic, "100", datetime(2026, 1, 1, 19, tzinfo=UTC), "initial")
+    await moved(clinic, "10", datetime(2026, 1, 2, 18, tzinfo=UTC))
+    first = await decreased(clinic, datetime(2026, 2, 10, 18, tzinfo=UTC))
+    second = await decreased(clinic, datetime(2026, 2, 20, 18, tzinfo=UTC))
+    increase = clinic.event(
+        "adjust",
+        "1",
+        adjust_direction="increase",
+        reason="a vial found",
+        occurred_at=datetime(2026, 2, 22, 18, tzinfo=UTC).isoformat(),
+    )
+    await appended(clinic, increase, clinic.officer_token)
+    await decreased(clinic, datetime(2026, 2, 25, 18, tzinfo=UTC), clinic.room)
+    undone = await decreased(clinic, datetime(2026, 3, 1, 18, tzinfo=UTC))
+    await appended(clinic, reversal_body(clinic.registrant["id"], undone["id"],
+                                         datetime(2026, 3, 1, 19, tzinfo=UTC).isoformat()),
+                   clinic.officer_token)  # fmt: skip
+    third = await decreased(clinic, START - timedelta(minutes=5))
+
+    assert (await reconciled(clinic, app, clock, "2026-02-20", "2026-03-01"))["findings"] == {}
+    result = await reconciled(clinic, app, clock)
+    assert result["findings"] == {"adjustment_pattern": 1}
+    [found] = await listed(clinic, rule="adjustment_pattern")
+    assert found["event_ids"] == [first["id"], second["id"], third["id"]]
+    assert (found["severity"], found["reportable"], found["discovered_at"]) == (
+        "significant", True, "2026-03-02T14:55:00Z",
+    )  # fmt: skip
+    assert (found["product_id"], found["location_id"]) == (clinic.product["id"], clinic.vault["id"])
 
 
 async def test_a_count_is_weighed_against_the_usage_before_it(clinic, app, clock):
