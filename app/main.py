@@ -26,6 +26,7 @@ from app.pharmacy.prescriptions.router import router as prescriptions_router
 from app.pharmacy.router import router as pharmacy_router
 from app.reconciliation.router import router as reconciliation_router
 from app.registry.router import router as registry_router
+from app.reports.router import router as reports_router
 from app.worker import Worker
 
 API_VERSION = "0.1.0"
@@ -56,7 +57,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     routers = (registry_router, catalog_router, clinical_router, sessions_router,
                pharmacy_router, prescriptions_router, ledger_router, ledger_public_router,
-               reconciliation_router, ops_router)  # fmt: skip
+               reconciliation_router, reports_router, ops_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

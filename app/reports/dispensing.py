@@ -1,0 +1,158 @@
+"""The dispensing and administration log: the "readily retrievable" record of 21 CFR
+1304.22(c), one row per dispense or administration.
+
+The facts a DEA record needs (substance, form and strength, patient name and address, who
+dispensed or administered) come from each event's snapshot, as they were when it happened;
+the prescription (Rx number, prescriber as written, refill) and, for a session's dose, the
+plan's prescriber are joined in. A reversed event stays in the log, with the reversal that
+undid it.
+"""
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import RowMapping, Select, Text, and_, cast, exists, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.clinical.models import TreatmentPlan
+from app.clinical.sessions.models import TreatmentSession
+from app.ledger.models import LedgerEvent
+from app.ledger.types import EventType
+from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
+from app.registry.models import Staff, StaffRegistration
+from app.reports.scope import Scope
+from app.reports.snapshots import address_line, product_fields
+from app.reports.streaming import mapped
+from app.reports.tabular import Column, Row, field
+
+TYPES = (EventType.dispense.value, EventType.administer.value)
+NAME = "dispensing_log"
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    product_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+    staff_id: uuid.UUID | None = None
+    """Who dispensed or administered."""
+    prescriber_dea_number: str | None = None
+    """The prescription's prescriber, or for a session's dose the plan's prescriber."""
+
+
+_reversal = aliased(LedgerEvent)
+_plan_prescriber = aliased(Staff)
+
+
+def statement(
+    scope: Scope, start: datetime, end: datetime, filters: Filters
+) -> Select[*tuple[Any, ...]]:
+    """The period's dispenses and administrations, in the order they happened."""
+    event = LedgerEvent
+    query: Select[*tuple[Any, ...]] = (
+        select(
+            event.id, event.sequence, event.type, event.occurred_at, event.quantity, event.mg,
+            event.patient_id, event.performed_by, event.session_id, event.prescription_id,
+            event.location_id, event.lot_id, event.product_id, event.is_record,
+            cast(event.snapshot, Text).label("snapshot"),
+            cast(event.broken_rules, Text).label("broken_rules"),
+            Prescription.rx_number, Prescription.prescriber_dea_number,
+            cast(Prescription.prescriber, Text).label("prescriber"),
+            PrescriptionFill.refill_number,
+            _plan_prescriber.name.label("plan_prescriber_name"),
+            _plan_prescriber.npi.label("plan_prescriber_npi"),
+            _reversal.id.label("reversed_by"),
+        )
+        .outerjoin(Prescription, Prescription.id == event.prescription_id)
+        .outerjoin(PrescriptionFill, PrescriptionFill.event_id == event.id)
+        .outerjoin(TreatmentSession, TreatmentSession.id == event.session_id)
+        .outerjoin(TreatmentPlan, TreatmentPlan.id == TreatmentSession.plan_id)
+        .outerjoin(_plan_prescriber, _plan_prescriber.id == TreatmentPlan.prescriber_id)
+        .outerjoin(_reversal, _reversal.reverses_event_id == event.id)
+        .where(event.registrant_id == scope.registrant.id, event.type.in_(TYPES),
+               event.occurred_at >= start, event.occurred_at < end)
+        .order_by(event.occurred_at, event.sequence)
+    )  # fmt: skip
+    if filters.product_id is not None:
+        query = query.where(event.product_id == filters.product_id)
+    if filters.patient_id is not None:
+        query = query.where(event.patient_id == filters.patient_id)
+    if filters.staff_id is not None:
+        query = query.where(event.performed_by == filters.staff_id)
+    if filters.prescriber_dea_number is not None:
+        query = query.where(_prescribed_by(filters.prescriber_dea_number))
+    return query
+
+
+def _prescribed_by(dea_number: str) -> Any:
+    plan_prescriber_holds = exists().where(
+        StaffRegistration.staff_id == TreatmentPlan.prescriber_id,
+        StaffRegistration.dea_number == dea_number,
+    )
+    return or_(
+        Prescription.prescriber_dea_number == dea_number,
+        and_(TreatmentPlan.id.is_not(None), plan_prescriber_holds),
+    )
+
+
+def rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> AsyncIterator[Row]:
+    return mapped(db, query, lambda row: _flattened(row, scope))
+
+
+def _flattened(row: RowMapping, scope: Scope) -> Row:
+    snapshot = orjson.loads(row["snapshot"])
+    patient = snapshot["patient"] or {}
+    performer = snapshot["performer"] or {}
+    prescriber = orjson.loads(row["prescriber"]) if row["prescriber"] else {}
+    return {
+        **row,
+        "occurred_at": scope.local(row["occurred_at"]),
+        **product_fields(snapshot["product"]),
+        "lot_number": snapshot["lot"]["lot_number"],
+        "patient_name": patient.get("name"),
+        "patient_address": address_line(patient.get("address")),
+        "prescriber_name": prescriber.get("name") or row["plan_prescriber_name"],
+        "prescriber_npi": prescriber.get("npi") or row["plan_prescriber_npi"],
+        "performer_name": performer.get("name"),
+        "witnesses": [w["name"] for w in snapshot["witnesses"]],
+        "location": snapshot["location"]["name"],
+        "broken_rules": orjson.loads(row["broken_rules"]),
+    }
+
+
+COLUMNS: list[Column] = [
+    field("event_id", "Event", "the ledger event", source="id"),
+    field("sequence", "Sequence", "its place in the registrant's chain"),
+    field("type", "Type", "dispense or administer"),
+    field("occurred_at", "Date and time", "when it happened, on the registrant's clock"),
+    field("substance", "Substance"),
+    field("product", "Product", "name as recorded"),
+    field("ndc", "NDC", "NDC, or the compound code of a compounded product"),
+    field("dosage_form", "Form"),
+    field("strength", "Strength"),
+    field("lot_number", "Lot"),
+    field("quantity", "Quantity", "in the product's inventory unit"),
+    field("unit", "Unit"),
+    field("mg", "mg", "mg of the substance"),
+    field("patient_id", "Patient id"),
+    field("patient_name", "Patient"),
+    field("patient_address", "Patient address"),
+    field("prescription_id", "Prescription id"),
+    field("rx_number", "Rx number"),
+    field("refill_number", "Refill", "0 for the original fill"),
+    field("prescriber_name", "Prescriber", "as written, or the plan's prescriber"),
+    field("prescriber_npi", "Prescriber NPI"),
+    field("prescriber_dea_number", "Prescriber DEA number"),
+    field("performed_by", "Staff id", "who dispensed or administered"),
+    field("performer_name", "Dispensed or administered by"),
+    field("witnesses", "Witnesses"),
+    field("session_id", "Session id"),
+    field("location", "Location"),
+    field("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
+    field("is_record", "Record", "reported after the fact rather than instructed"),
+    field("broken_rules", "Broken rules"),
+]

@@ -1,0 +1,99 @@
+"""Receipts: what came in and from whom (21 CFR 1304.22(a)(2)(iii), (iv)), one row per
+receipt from a supplier or transfer in from another registrant, with the supplier's name,
+address and DEA number as the event recorded them, the invoice, and the number of containers.
+"""
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import RowMapping, Select, Text, cast, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from app.core.quantity import rounded
+from app.ledger.models import LedgerEvent
+from app.ledger.types import EventType
+from app.reports.scope import Scope
+from app.reports.snapshots import address_line, product_fields, quantity
+from app.reports.streaming import mapped
+from app.reports.tabular import Column, Row, field
+
+TYPES = (EventType.receipt.value, EventType.transfer_in.value)
+NAME = "receipts"
+
+_reversal = aliased(LedgerEvent)
+
+
+def statement(scope: Scope, start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
+    """The period's receipts and transfers in, in the order they happened."""
+    event = LedgerEvent
+    return (
+        select(
+            event.id, event.sequence, event.type, event.occurred_at, event.quantity,
+            event.document_reference, event.is_record,
+            cast(event.snapshot, Text).label("snapshot"),
+            cast(event.broken_rules, Text).label("broken_rules"),
+            _reversal.id.label("reversed_by"),
+        )
+        .outerjoin(_reversal, _reversal.reverses_event_id == event.id)
+        .where(event.registrant_id == scope.registrant.id, event.type.in_(TYPES),
+               event.occurred_at >= start, event.occurred_at < end)
+        .order_by(event.occurred_at, event.sequence)
+    )  # fmt: skip
+
+
+def rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> AsyncIterator[Row]:
+    return mapped(db, query, lambda row: _flattened(row, scope))
+
+
+def _flattened(row: RowMapping, scope: Scope) -> Row:
+    snapshot = orjson.loads(row["snapshot"])
+    product, supplier = snapshot["product"], snapshot["counterparty"] or {}
+    package = Decimal(product["package_size"])
+    received_by = snapshot["performer"] or {}
+    return {
+        **row,
+        "occurred_at": scope.local(row["occurred_at"]),
+        "supplier_name": supplier.get("name"),
+        "supplier_address": address_line(supplier.get("address")),
+        "supplier_dea_number": supplier.get("dea_number"),
+        **product_fields(product),
+        "package_size": quantity(product["package_size"]),
+        "containers": rounded(row["quantity"] / package),
+        "lot_number": snapshot["lot"]["lot_number"],
+        "expires_on": snapshot["lot"]["expires_on"],
+        "location": snapshot["location"]["name"],
+        "received_by": received_by.get("name"),
+        "broken_rules": orjson.loads(row["broken_rules"]),
+    }
+
+
+COLUMNS: list[Column] = [
+    field("event_id", "Event", "the ledger event", source="id"),
+    field("sequence", "Sequence", "its place in the registrant's chain"),
+    field("type", "Type", "receipt, or transfer_in from another registrant"),
+    field("occurred_at", "Date received", "on the registrant's clock"),
+    field("supplier_name", "Supplier"),
+    field("supplier_address", "Supplier address"),
+    field("supplier_dea_number", "Supplier DEA number"),
+    field("document_reference", "Invoice", "invoice or DEA Form 222 number"),
+    field("substance", "Substance"),
+    field("product", "Product"),
+    field("ndc", "NDC", "NDC, or the compound code of a compounded product"),
+    field("dosage_form", "Form"),
+    field("strength", "Strength"),
+    field("package_size", "Container size", "inventory units per commercial container"),
+    field("quantity", "Quantity", "in the product's inventory unit"),
+    field("unit", "Unit"),
+    field("containers", "Containers", "quantity over container size"),
+    field("lot_number", "Lot"),
+    field("expires_on", "Expires"),
+    field("location", "Received at"),
+    field("received_by", "Received by"),
+    field("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
+    field("is_record", "Record", "reported after the fact rather than instructed"),
+    field("broken_rules", "Broken rules", "e.g. a supplier without a valid DEA number"),
+]

@@ -1,0 +1,104 @@
+"""Report routes: compliance officers pull a registrant's records, each pull audited."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.responses import StreamingResponse
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, current_principal
+from app.core.deps import ClockDep, SessionDep
+from app.core.routing import api_router
+from app.reports import dispensing, receipts
+from app.reports.scope import Scope, check_period, report_scope
+from app.reports.streaming import documented, streamed
+from app.reports.tabular import Format
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
+
+FirstDay = Annotated[date, Query(alias="from", description="First day, on the registrant's clock")]
+LastDay = Annotated[date, Query(alias="to", description="Last day, inclusive")]
+FormatParam = Annotated[Format, Query(alias="format", description="json, jsonl or csv")]
+_PERIOD = {"period": {"type": "object", "properties": {"from": {}, "to": {}}}}
+
+
+@dataclass(frozen=True, slots=True)
+class _Period:
+    scope: Scope
+    start: datetime
+    end: datetime
+    head: dict[str, Any]
+
+
+async def _period(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
+    registrant_id: uuid.UUID, first_day: date, last_day: date, report: str,
+) -> _Period:  # fmt: skip
+    """A report of a period: audited as a report pull, of a registrant the caller sees."""
+    note(request, registrant_id=registrant_id, resource_type="report", resource_id=report,
+         report=True)  # fmt: skip
+    scope = await report_scope(session, registrant_id, principal, clock.now())
+    check_period(first_day, last_day)
+    start, end = scope.day_bounds(first_day, last_day)
+    period = {"from": first_day.isoformat(), "to": last_day.isoformat()}
+    return _Period(scope, start, end, scope.header(report, period=period))
+
+
+@router.get(
+    "/reports/dispensing-log",
+    response_class=StreamingResponse,
+    responses=documented(dispensing.COLUMNS, _PERIOD),
+)
+async def dispensing_log(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+    product_id: uuid.UUID | None = None,
+    patient_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+    prescriber_dea_number: Annotated[str | None, Query(max_length=9)] = None,
+) -> StreamingResponse:
+    """Every dispense and administration of the period (21 CFR 1304.22(c)): substance, form and
+    strength, quantity, patient, date, who dispensed or administered, the prescription and
+    its prescriber; filters combine."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, dispensing.NAME)  # fmt: skip
+    filters = dispensing.Filters(
+        product_id=product_id, patient_id=patient_id, staff_id=staff_id,
+        prescriber_dea_number=prescriber_dea_number,
+    )  # fmt: skip
+    query = dispensing.statement(period.scope, period.start, period.end, filters)
+    return streamed(request, fmt, period.head, dispensing.COLUMNS,
+                    lambda db: dispensing.rows(db, query, period.scope))  # fmt: skip
+
+
+@router.get(
+    "/reports/receipts",
+    response_class=StreamingResponse,
+    responses=documented(receipts.COLUMNS, _PERIOD),
+)
+async def receipts_report(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """Every receipt and transfer in of the period (21 CFR 1304.22(a)(2)): the supplier's name,
+    address and DEA number, the invoice, what came in and how many containers."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, receipts.NAME)  # fmt: skip
+    query = receipts.statement(period.scope, period.start, period.end)
+    return streamed(request, fmt, period.head, receipts.COLUMNS,
+                    lambda db: receipts.rows(db, query, period.scope))  # fmt: skip

@@ -1,0 +1,73 @@
+"""What a report is about: one registrant (seen by the caller, or 404), and a period of its own
+days or an instant, with the header every format prints."""
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.core.errors import FieldError, InvalidInput
+from app.registry.models import Registrant
+from app.registry.service import get_registrant
+
+
+@dataclass(frozen=True, slots=True)
+class Scope:
+    registrant: Registrant
+    generated_at: datetime
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.registrant.timezone)
+
+    def local(self, instant: datetime) -> datetime:
+        """An instant on the registrant's clock (RFC 3339 with its offset when printed)."""
+        return instant.astimezone(self.zone)
+
+    def day_bounds(self, first: date, last: date) -> tuple[datetime, datetime]:
+        """From the start of ``first`` to the end of ``last``, on the registrant's days."""
+        start = datetime.combine(first, datetime.min.time(), self.zone)
+        end = datetime.combine(last + timedelta(days=1), datetime.min.time(), self.zone)
+        return start.astimezone(UTC), end.astimezone(UTC)
+
+    def header(self, report: str, **about: Any) -> dict[str, Any]:
+        """Who the report is of, what it is and when it was made; ``about`` adds its period
+        or instant."""
+        registrant = self.registrant
+        return {
+            "report": report,
+            "registrant": {
+                "id": str(registrant.id),
+                "name": registrant.name,
+                "dea_number": registrant.dea_number,
+                "address": registrant.address,
+                "timezone": registrant.timezone,
+            },
+            **{key: _plain(value) for key, value in about.items()},
+            "generated_at": self.local(self.generated_at).isoformat(),
+        }
+
+
+def _plain(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date | datetime) else value
+
+
+async def report_scope(
+    db: AsyncSession, registrant_id: uuid.UUID, principal: Principal, now: datetime
+) -> Scope:
+    """The registrant, if the caller sees it (404 otherwise, like any other resource), and
+    may pull its reports."""
+    registrant = await get_registrant(db, registrant_id, principal=principal)
+    principal.require(Permission.reports)
+    return Scope(registrant, now)
+
+
+def check_period(first: date, last: date) -> None:
+    if last < first:
+        detail = "the last day is before the first"
+        raise InvalidInput(detail, errors=[FieldError(parameter="to", detail=detail)])

@@ -1,0 +1,93 @@
+"""A report's response: streamed from a read-only unit of work of its own, since the body is
+written after the route returns and its request's unit of work has closed."""
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy import RowMapping, Select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.db import Database
+from app.reports.tabular import (
+    MEDIA_TYPES,
+    Column,
+    Format,
+    Row,
+    csv_stream,
+    json_stream,
+    jsonl_stream,
+)
+
+RowSource = Callable[[AsyncSession], AsyncIterator[Row]]
+
+
+async def mapped(
+    db: AsyncSession, query: Select[*tuple[Any, ...]], flatten: Callable[[RowMapping], Row]
+) -> AsyncIterator[Row]:
+    """``query``'s rows, streamed from the database (a server-side cursor on PostgreSQL),
+    each made a report row by ``flatten``."""
+    result = await db.stream(query.execution_options(yield_per=1000))
+    async for row in result.mappings():
+        yield flatten(row)
+
+
+def streamed(
+    request: Request,
+    fmt: Format,
+    head: dict[str, Any],
+    columns: Sequence[Column],
+    rows: RowSource,
+) -> StreamingResponse:
+    database: Database = request.app.state.database
+
+    async def body() -> AsyncIterator[bytes]:
+        async with database.session(write=False) as db:
+            source = rows(db)
+            if fmt is Format.csv:
+                chunks = csv_stream(columns, source)
+            elif fmt is Format.jsonl:
+                chunks = jsonl_stream(columns, source)
+            else:
+                chunks = json_stream(head, columns, source)
+            async for chunk in chunks:
+                yield chunk
+
+    headers = {}
+    if fmt is not Format.json:
+        filename = f"{head['report']}-{head['registrant']['dea_number']}.{fmt.value}"
+        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return StreamingResponse(body(), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+def documented(columns: Sequence[Column], about: dict[str, Any]) -> dict[int | str, Any]:
+    """The OpenAPI description of a report's 200 answer in every format, from its columns."""
+    item = {
+        "type": "object",
+        "properties": {
+            column.name: {"title": column.title, "description": column.description}
+            for column in columns
+        },
+    }
+    document = {
+        "type": "object",
+        "properties": {
+            "report": {"type": "string"},
+            "registrant": {"type": "object"},
+            **about,
+            "generated_at": {"type": "string", "format": "date-time"},
+            "items": {"type": "array", "items": item},
+        },
+    }
+    return {
+        200: {
+            "description": "The report: JSON (the default), JSON Lines (one item per line) or "
+            "CSV (a title row, then one row per item), streamed.",
+            "content": {
+                MEDIA_TYPES[Format.json]: {"schema": document},
+                MEDIA_TYPES[Format.jsonl]: {"schema": item},
+                MEDIA_TYPES[Format.csv]: {"schema": {"type": "string"}},
+            },
+        }
+    }
