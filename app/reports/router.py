@@ -7,12 +7,15 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import StreamingResponse
+from pydantic import AwareDatetime
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, current_principal
-from app.core.deps import ClockDep, SessionDep
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.errors import FieldError, InvalidInput
 from app.core.routing import api_router
-from app.reports import dispensing, receipts
+from app.ledger.schemas import CountTime, InventoryKind
+from app.reports import dispensing, inventory, receipts
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import documented, streamed
 from app.reports.tabular import Format
@@ -23,6 +26,11 @@ FirstDay = Annotated[date, Query(alias="from", description="First day, on the re
 LastDay = Annotated[date, Query(alias="to", description="Last day, inclusive")]
 FormatParam = Annotated[Format, Query(alias="format", description="json, jsonl or csv")]
 _PERIOD = {"period": {"type": "object", "properties": {"from": {}, "to": {}}}}
+_INSTANT = {
+    "as_of": {"type": "string", "format": "date-time"},
+    "inventory_kind": {"type": "string"},
+    "taken_at": {"type": "string"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,3 +110,40 @@ async def receipts_report(
     query = receipts.statement(period.scope, period.start, period.end)
     return streamed(request, fmt, period.head, receipts.COLUMNS,
                     lambda db: receipts.rows(db, query, period.scope))  # fmt: skip
+
+
+@router.get(
+    "/reports/inventory",
+    response_class=StreamingResponse,
+    responses=documented(inventory.COLUMNS, _INSTANT),
+)
+async def inventory_report(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+    registrant_id: uuid.UUID,
+    as_of: Annotated[AwareDatetime, Query(description="The instant (RFC 3339 with offset)")],
+    kind: InventoryKind = InventoryKind.ad_hoc,
+    taken_at: CountTime = CountTime.close_of_business,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """What the ledger held at each location and lot at ``as_of``: each substance, form,
+    strength, container size and lot, set beside the physical count nearest that instant
+    (21 CFR 1304.11). ``kind`` and ``taken_at`` say which inventory it stands for."""
+    note(request, registrant_id=registrant_id, resource_type="report",
+         resource_id=inventory.NAME, report=True)  # fmt: skip
+    scope = await report_scope(session, registrant_id, principal, clock.now())
+    if as_of > clock.now():
+        detail = "an inventory is of an instant that has passed"
+        raise InvalidInput(detail, errors=[FieldError(parameter="as_of", detail=detail)])
+    state = scope.registrant.address.get("state")
+    options = inventory.Options(
+        exact_counts_required=state in settings.inventory_exact_count_states
+    )
+    found = await inventory.rows(session, scope, as_of, options)
+    head = scope.header(inventory.NAME, as_of=scope.local(as_of), inventory_kind=kind.value,
+                        taken_at=taken_at.value)  # fmt: skip
+    return streamed(request, fmt, head, inventory.COLUMNS,
+                    lambda _db: inventory.streamed_rows(found))  # fmt: skip

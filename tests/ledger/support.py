@@ -2,6 +2,7 @@
 
 import uuid
 from collections import defaultdict
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -97,3 +98,22 @@ async def appended(clinic: Clinic, body: dict[str, Any], token: str | None = Non
     response = await clinic.post(body, token)
     assert response.status_code == 201, response.text
     return response.json()
+
+
+def count_body(
+    registrant_id: str,
+    location_id: str,
+    lot_id: str,
+    counter_id: str,
+    counted: str,
+    when: datetime | str,
+    kind: str = "ad_hoc",
+) -> dict[str, Any]:
+    return {
+        "registrant_id": registrant_id, "type": "count", "location_id": location_id,
+        "lot_id": lot_id, "quantity": counted,
+        "occurred_at": when if isinstance(when, str) else when.isoformat(),
+        "count": {"inventory_id": str(uuid.uuid4()), "inventory_kind": kind,
+                  "taken_at": "close_of_business", "exactness": "exact",
+                  "counted_by": counter_id},
+    }  # fmt: skip

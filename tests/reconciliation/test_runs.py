@@ -36,7 +36,7 @@ from tests.factories import (
     staff_body,
 )
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.ledger.support import appended, reversal_body
+from tests.ledger.support import appended, count_body, reversal_body
 
 DAY = "2026-03-02"
 """The frozen clock's day in Chicago (START is 09:00 there)."""
@@ -124,25 +124,6 @@ async def jobs_of(app: Any, kind: str) -> list[Job]:
 def numbers(details: dict[str, Any]) -> dict[str, Any]:
     """A discrepancy's details with its decimal strings read as numbers."""
     return {k: Decimal(v) if isinstance(v, str) else v for k, v in details.items()}
-
-
-def count_body(
-    registrant_id: str,
-    location_id: str,
-    lot_id: str,
-    counter_id: str,
-    counted: str,
-    when: datetime | str,
-    kind: str = "ad_hoc",
-) -> dict[str, Any]:
-    return {
-        "registrant_id": registrant_id, "type": "count", "location_id": location_id,
-        "lot_id": lot_id, "quantity": counted,
-        "occurred_at": when if isinstance(when, str) else when.isoformat(),
-        "count": {"inventory_id": str(uuid.uuid4()), "inventory_kind": kind,
-                  "taken_at": "close_of_business", "exactness": "exact",
-                  "counted_by": counter_id},
-    }  # fmt: skip
 
 
 async def counted(
