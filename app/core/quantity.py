@@ -44,3 +44,11 @@ def format_quantity(value: Decimal) -> str:
     """The decimal string shown to clients: no exponent, no trailing zeros ("12.5", "100")."""
     text = format(value.quantize(_QUANTUM), "f")
     return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def format_minor(minor: int) -> str:
+    """A stored quantity (minor units) as :func:`format_quantity` shows it, without making a
+    decimal: what a report of a million rows formats."""
+    whole, part = divmod(abs(minor), MINOR_UNITS)
+    sign = "-" if minor < 0 else ""
+    return f"{sign}{whole}.{part:0{SCALE_DIGITS}d}".rstrip("0") if part else f"{sign}{whole}"

@@ -9,18 +9,29 @@ undid it.
 """
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import RowMapping, Select, Text, and_, cast, exists, or_, select
+from sqlalchemy import (
+    BigInteger,
+    RowMapping,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    or_,
+    select,
+    type_coerce,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.clinical.models import TreatmentPlan
 from app.clinical.sessions.models import TreatmentSession
+from app.core.quantity import format_minor
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
@@ -28,7 +39,7 @@ from app.registry.models import Staff, StaffRegistration
 from app.reports.scope import Scope
 from app.reports.snapshots import address_line, product_fields
 from app.reports.streaming import mapped
-from app.reports.tabular import Column, Row, field
+from app.reports.tabular import Chunks, Column, Row
 
 TYPES = (EventType.dispense.value, EventType.administer.value)
 NAME = "dispensing_log"
@@ -55,9 +66,11 @@ def statement(
     event = LedgerEvent
     query: Select[*tuple[Any, ...]] = (
         select(
-            event.id, event.sequence, event.type, event.occurred_at, event.quantity, event.mg,
+            event.id, event.sequence, event.type, event.occurred_at,
+            type_coerce(event.quantity, BigInteger).label("quantity"),
+            type_coerce(event.mg, BigInteger).label("mg"),
             event.patient_id, event.performed_by, event.session_id, event.prescription_id,
-            event.location_id, event.lot_id, event.product_id, event.is_record,
+            event.is_record,
             cast(event.snapshot, Text).label("snapshot"),
             cast(event.broken_rules, Text).label("broken_rules"),
             Prescription.rx_number, Prescription.prescriber_dea_number,
@@ -99,7 +112,7 @@ def _prescribed_by(dea_number: str) -> Any:
     )
 
 
-def rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> AsyncIterator[Row]:
+def rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> Chunks:
     return mapped(db, query, lambda row: _flattened(row, scope))
 
 
@@ -109,50 +122,63 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
     performer = snapshot["performer"] or {}
     prescriber = orjson.loads(row["prescriber"]) if row["prescriber"] else {}
     return {
-        **row,
+        "event_id": row["id"],
+        "sequence": row["sequence"],
+        "type": row["type"],
         "occurred_at": scope.local(row["occurred_at"]),
         **product_fields(snapshot["product"]),
         "lot_number": snapshot["lot"]["lot_number"],
+        "quantity": format_minor(row["quantity"]),
+        "mg": format_minor(row["mg"]),
+        "patient_id": row["patient_id"],
         "patient_name": patient.get("name"),
         "patient_address": address_line(patient.get("address")),
+        "prescription_id": row["prescription_id"],
+        "rx_number": row["rx_number"],
+        "refill_number": row["refill_number"],
         "prescriber_name": prescriber.get("name") or row["plan_prescriber_name"],
         "prescriber_npi": prescriber.get("npi") or row["plan_prescriber_npi"],
+        "prescriber_dea_number": row["prescriber_dea_number"],
+        "performed_by": row["performed_by"],
         "performer_name": performer.get("name"),
         "witnesses": [w["name"] for w in snapshot["witnesses"]],
+        "session_id": row["session_id"],
         "location": snapshot["location"]["name"],
+        "reversed_by": row["reversed_by"],
+        "is_record": row["is_record"],
         "broken_rules": orjson.loads(row["broken_rules"]),
     }
 
 
 COLUMNS: list[Column] = [
-    field("event_id", "Event", "the ledger event", source="id"),
-    field("sequence", "Sequence", "its place in the registrant's chain"),
-    field("type", "Type", "dispense or administer"),
-    field("occurred_at", "Date and time", "when it happened, on the registrant's clock"),
-    field("substance", "Substance"),
-    field("product", "Product", "name as recorded"),
-    field("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    field("dosage_form", "Form"),
-    field("strength", "Strength"),
-    field("lot_number", "Lot"),
-    field("quantity", "Quantity", "in the product's inventory unit"),
-    field("unit", "Unit"),
-    field("mg", "mg", "mg of the substance"),
-    field("patient_id", "Patient id"),
-    field("patient_name", "Patient"),
-    field("patient_address", "Patient address"),
-    field("prescription_id", "Prescription id"),
-    field("rx_number", "Rx number"),
-    field("refill_number", "Refill", "0 for the original fill"),
-    field("prescriber_name", "Prescriber", "as written, or the plan's prescriber"),
-    field("prescriber_npi", "Prescriber NPI"),
-    field("prescriber_dea_number", "Prescriber DEA number"),
-    field("performed_by", "Staff id", "who dispensed or administered"),
-    field("performer_name", "Dispensed or administered by"),
-    field("witnesses", "Witnesses"),
-    field("session_id", "Session id"),
-    field("location", "Location"),
-    field("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
-    field("is_record", "Record", "reported after the fact rather than instructed"),
-    field("broken_rules", "Broken rules"),
+    Column("event_id", "Event", "the ledger event"),
+    Column("sequence", "Sequence", "its place in the registrant's chain"),
+    Column("type", "Type", "dispense or administer"),
+    Column("occurred_at", "Date and time", "when it happened, on the registrant's clock"),
+    Column("substance", "Substance"),
+    Column("product", "Product", "name as recorded"),
+    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
+    Column("dosage_form", "Form"),
+    Column("strength", "Strength"),
+    Column("lot_number", "Lot"),
+    Column("quantity", "Quantity", "in the product's inventory unit"),
+    Column("unit", "Unit"),
+    Column("mg", "mg", "mg of the substance"),
+    Column("patient_id", "Patient id"),
+    Column("patient_name", "Patient"),
+    Column("patient_address", "Patient address"),
+    Column("prescription_id", "Prescription id"),
+    Column("rx_number", "Rx number"),
+    Column("refill_number", "Refill", "0 for the original fill"),
+    Column("prescriber_name", "Prescriber", "as written, or the plan's prescriber"),
+    Column("prescriber_npi", "Prescriber NPI"),
+    Column("prescriber_dea_number", "Prescriber DEA number"),
+    Column("performed_by", "Staff id", "who dispensed or administered"),
+    Column("performer_name", "Dispensed or administered by"),
+    Column("witnesses", "Witnesses"),
+    Column("session_id", "Session id"),
+    Column("location", "Location"),
+    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
+    Column("is_record", "Record", "reported after the fact rather than instructed"),
+    Column("broken_rules", "Broken rules"),
 ]

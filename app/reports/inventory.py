@@ -8,7 +8,6 @@ instant, so a count that agreed then reads as agreeing.
 """
 
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -28,7 +27,7 @@ from app.reconciliation.queries import expected_at
 from app.registry.models import Location
 from app.reports.scope import Scope
 from app.reports.snapshots import quantity
-from app.reports.tabular import Column, Row, field
+from app.reports.tabular import Chunks, Column, Row
 
 NAME = "inventory"
 EXACT_ABOVE_UNITS = 1000
@@ -164,29 +163,29 @@ def _count_cells(scope: Scope, count: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-async def streamed_rows(found: list[Row]) -> AsyncIterator[Row]:
-    for row in found:
-        yield row
+async def as_chunks(found: list[Row]) -> Chunks:
+    """Rows computed at once (an inventory has a row per place), as the writers take them."""
+    yield found
 
 
 COLUMNS: list[Column] = [
-    field("location", "Location"),
-    field("substance", "Substance"),
-    field("product", "Product"),
-    field("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    field("dosage_form", "Form"),
-    field("strength", "Strength"),
-    field("package_size", "Container size", "inventory units per commercial container"),
-    field("lot_number", "Lot"),
-    field("expires_on", "Expires"),
-    field("on_hand", "On hand", "the ledger's balance at the instant"),
-    field("unit", "Unit"),
-    field("containers", "Containers", "on hand over container size"),
-    field("count_method", "Count", "exact, or estimated allowed (21 CFR 1304.11(e)(3))"),
-    field("count_event_id", "Nearest count", "the count of this place nearest the instant"),
-    field("counted_at", "Counted at"),
-    field("counted", "Counted"),
-    field("expected_at_count", "Ledger at count", "what the ledger held when it was counted"),
-    field("count_kind", "Count kind", "inventory kind, time of day, exactness"),
-    field("counted_by", "Counted by"),
+    Column("location", "Location"),
+    Column("substance", "Substance"),
+    Column("product", "Product"),
+    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
+    Column("dosage_form", "Form"),
+    Column("strength", "Strength"),
+    Column("package_size", "Container size", "inventory units per commercial container"),
+    Column("lot_number", "Lot"),
+    Column("expires_on", "Expires"),
+    Column("on_hand", "On hand", "the ledger's balance at the instant"),
+    Column("unit", "Unit"),
+    Column("containers", "Containers", "on hand over container size"),
+    Column("count_method", "Count", "exact, or estimated allowed (21 CFR 1304.11(e)(3))"),
+    Column("count_event_id", "Nearest count", "the count of this place nearest the instant"),
+    Column("counted_at", "Counted at"),
+    Column("counted", "Counted"),
+    Column("expected_at_count", "Ledger at count", "what the ledger held when it was counted"),
+    Column("count_kind", "Count kind", "inventory kind, time of day, exactness"),
+    Column("counted_by", "Counted by"),
 ]

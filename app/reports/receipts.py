@@ -3,7 +3,6 @@ receipt from a supplier or transfer in from another registrant, with the supplie
 address and DEA number as the event recorded them, the invoice, and the number of containers.
 """
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,7 @@ from app.ledger.types import EventType
 from app.reports.scope import Scope
 from app.reports.snapshots import address_line, product_fields, quantity
 from app.reports.streaming import mapped
-from app.reports.tabular import Column, Row, field
+from app.reports.tabular import Chunks, Column, Row
 
 TYPES = (EventType.receipt.value, EventType.transfer_in.value)
 NAME = "receipts"
@@ -45,7 +44,7 @@ def statement(scope: Scope, start: datetime, end: datetime) -> Select[*tuple[Any
     )  # fmt: skip
 
 
-def rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> AsyncIterator[Row]:
+def rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> Chunks:
     return mapped(db, query, lambda row: _flattened(row, scope))
 
 
@@ -56,6 +55,7 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
     received_by = snapshot["performer"] or {}
     return {
         **row,
+        "event_id": row["id"],
         "occurred_at": scope.local(row["occurred_at"]),
         "supplier_name": supplier.get("name"),
         "supplier_address": address_line(supplier.get("address")),
@@ -72,28 +72,28 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
 
 
 COLUMNS: list[Column] = [
-    field("event_id", "Event", "the ledger event", source="id"),
-    field("sequence", "Sequence", "its place in the registrant's chain"),
-    field("type", "Type", "receipt, or transfer_in from another registrant"),
-    field("occurred_at", "Date received", "on the registrant's clock"),
-    field("supplier_name", "Supplier"),
-    field("supplier_address", "Supplier address"),
-    field("supplier_dea_number", "Supplier DEA number"),
-    field("document_reference", "Invoice", "invoice or DEA Form 222 number"),
-    field("substance", "Substance"),
-    field("product", "Product"),
-    field("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    field("dosage_form", "Form"),
-    field("strength", "Strength"),
-    field("package_size", "Container size", "inventory units per commercial container"),
-    field("quantity", "Quantity", "in the product's inventory unit"),
-    field("unit", "Unit"),
-    field("containers", "Containers", "quantity over container size"),
-    field("lot_number", "Lot"),
-    field("expires_on", "Expires"),
-    field("location", "Received at"),
-    field("received_by", "Received by"),
-    field("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
-    field("is_record", "Record", "reported after the fact rather than instructed"),
-    field("broken_rules", "Broken rules", "e.g. a supplier without a valid DEA number"),
+    Column("event_id", "Event", "the ledger event"),
+    Column("sequence", "Sequence", "its place in the registrant's chain"),
+    Column("type", "Type", "receipt, or transfer_in from another registrant"),
+    Column("occurred_at", "Date received", "on the registrant's clock"),
+    Column("supplier_name", "Supplier"),
+    Column("supplier_address", "Supplier address"),
+    Column("supplier_dea_number", "Supplier DEA number"),
+    Column("document_reference", "Invoice", "invoice or DEA Form 222 number"),
+    Column("substance", "Substance"),
+    Column("product", "Product"),
+    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
+    Column("dosage_form", "Form"),
+    Column("strength", "Strength"),
+    Column("package_size", "Container size", "inventory units per commercial container"),
+    Column("quantity", "Quantity", "in the product's inventory unit"),
+    Column("unit", "Unit"),
+    Column("containers", "Containers", "quantity over container size"),
+    Column("lot_number", "Lot"),
+    Column("expires_on", "Expires"),
+    Column("location", "Received at"),
+    Column("received_by", "Received by"),
+    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
+    Column("is_record", "Record", "reported after the fact rather than instructed"),
+    Column("broken_rules", "Broken rules", "e.g. a supplier without a valid DEA number"),
 ]

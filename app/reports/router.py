@@ -146,4 +146,4 @@ async def inventory_report(
     head = scope.header(inventory.NAME, as_of=scope.local(as_of), inventory_kind=kind.value,
                         taken_at=taken_at.value)  # fmt: skip
     return streamed(request, fmt, head, inventory.COLUMNS,
-                    lambda _db: inventory.streamed_rows(found))  # fmt: skip
+                    lambda _db: inventory.as_chunks(found))  # fmt: skip

@@ -2,7 +2,7 @@
 days or an instant, with the header every format prints."""
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,10 +20,11 @@ from app.registry.service import get_registrant
 class Scope:
     registrant: Registrant
     generated_at: datetime
+    zone: ZoneInfo = field(init=False)
+    """The registrant's time zone (looked up once: every row of a report reads it)."""
 
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.registrant.timezone)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "zone", ZoneInfo(self.registrant.timezone))
 
     def local(self, instant: datetime) -> datetime:
         """An instant on the registrant's clock (RFC 3339 with its offset when printed)."""

@@ -1,6 +1,7 @@
 """Reading an event's snapshot: the DEA-record facts as they were when it happened."""
 
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from app.core.quantity import format_quantity
@@ -18,6 +19,7 @@ def product_fields(product: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@lru_cache(maxsize=1024)
 def quantity(stored: str) -> str:
     """A snapshot's decimal ("100.000") as the API shows quantities ("100")."""
     return format_quantity(Decimal(stored))

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.db import Database
 from app.reports.tabular import (
     MEDIA_TYPES,
+    Chunks,
     Column,
     Format,
     Row,
@@ -20,17 +21,20 @@ from app.reports.tabular import (
     jsonl_stream,
 )
 
-RowSource = Callable[[AsyncSession], AsyncIterator[Row]]
+RowSource = Callable[[AsyncSession], Chunks]
+FETCH_ROWS = 1000
+"""Rows fetched from the database, and written to the client, at a time."""
 
 
 async def mapped(
     db: AsyncSession, query: Select[*tuple[Any, ...]], flatten: Callable[[RowMapping], Row]
-) -> AsyncIterator[Row]:
-    """``query``'s rows, streamed from the database (a server-side cursor on PostgreSQL),
-    each made a report row by ``flatten``."""
-    result = await db.stream(query.execution_options(yield_per=1000))
-    async for row in result.mappings():
-        yield flatten(row)
+) -> Chunks:
+    """``query``'s rows, streamed from the database (a server-side cursor on PostgreSQL) as
+    plain rows, without the ORM's per-row work, each made a report row by ``flatten``."""
+    connection = await db.connection()
+    result = await connection.stream(query.execution_options(yield_per=FETCH_ROWS))
+    async for partition in result.mappings().partitions(FETCH_ROWS):
+        yield [flatten(row) for row in partition]
 
 
 def streamed(

@@ -8,7 +8,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from app.core.quantity import QuantityPrecisionError, format_quantity, from_minor, to_minor
+from app.core.quantity import (
+    QuantityPrecisionError,
+    format_minor,
+    format_quantity,
+    from_minor,
+    to_minor,
+)
 from app.core.schemas import PositiveQuantity, Quantity
 
 LIMIT = 10**12
@@ -119,3 +125,8 @@ def test_quantity_refuses_json_numbers_too_large_to_be_exact(value):
     with pytest.raises(ValidationError, match="as decimal strings"):
         quantity_adapter.validate_python(value)
     assert quantity_adapter.validate_python(str(int(value))) == Decimal(int(value))
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_a_stored_quantity_is_formatted_as_its_decimal_would_be(minor):
+    assert format_minor(minor) == format_quantity(from_minor(minor))
