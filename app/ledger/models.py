@@ -88,6 +88,10 @@ class Posting(Base):
             "location_id",
             "lot_id",
         ),
+        # A place's balance at an instant read from the index alone (delta is in it).
+        Index(
+            "ix_ledger_postings_place_occurred_at", "location_id", "lot_id", "occurred_at", "delta"
+        ),
     )
 
     event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_events.id"), primary_key=True)

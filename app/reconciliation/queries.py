@@ -63,7 +63,7 @@ async def counts(
     found = list(rows)
     # Counts before the period only show a pattern: whether they were short, not by how much.
     usage = await _usage_before(db, rid, [row for row in found if row.occurred_at >= start])
-    expected = await expected_at(db, rid, found)
+    expected = await _expected_at(db, rid, found)
     return [
         rules.Count(
             event_id=row.id,
@@ -102,7 +102,7 @@ async def adjustments(
     ]  # fmt: skip
 
 
-async def expected_at(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
+async def _expected_at(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict[Any, Decimal]:
     """Per count, the balance the ledger expected at its instant: the balance now less what
     moved at its place after it. One pass, in the database, over the postings since the
     earliest count: a running sum from the newest, read where each count falls."""

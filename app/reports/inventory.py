@@ -3,8 +3,9 @@ lot then, each beside the physical count nearest in time, for an initial, bienni
 inventory taken at the opening or close of business.
 
 On hand is the sum of the postings up to the instant. Beside it, the count of that place
-nearest the instant (before or after it), with what the ledger expected at that count's own
-instant, so a count that agreed then reads as agreeing.
+nearest the instant (before or after it), with what the ledger held at that count's own
+instant, so a count that agreed then reads as agreeing. Both are sums of postings up to an
+instant, read from the index of postings by place and instant.
 """
 
 import uuid
@@ -14,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 import orjson
-from sqlalchemy import Text, cast, func, select, type_coerce
+from sqlalchemy import Text, Uuid, cast, func, literal, select, type_coerce, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Lot, Product
@@ -23,7 +24,6 @@ from app.core.quantity import rounded
 from app.ledger.models import LedgerEvent, Posting
 from app.ledger.queries import was_reversed
 from app.ledger.types import EventType
-from app.reconciliation.queries import expected_at
 from app.registry.models import Location
 from app.reports.scope import Scope
 from app.reports.snapshots import quantity
@@ -97,8 +97,24 @@ async def _nearest_counts(
             or abs(row.occurred_at - as_of) < abs(nearest[place].occurred_at - as_of)
         ):
             nearest[place] = row
-    expected = await expected_at(db, rid, list(nearest.values()))
+    expected = await _held_at_counts(db, list(nearest.values()))
     return {place: {"row": row, "expected": expected[row.id]} for place, row in nearest.items()}
+
+
+async def _held_at_counts(db: AsyncSession, counts: list[Any]) -> dict[uuid.UUID, Decimal]:
+    """What the ledger held at each count's place and instant: a sum over the postings
+    index of that place up to it, one aggregate per count (an inventory has few)."""
+    if not counts:
+        return {}
+    held = type_coerce(func.coalesce(func.sum(Posting.delta), 0), Quantity())
+    parts = [
+        select(literal(count.id, Uuid()).label("count_id"), held.label("held"))
+        .where(Posting.location_id == count.location_id, Posting.lot_id == count.lot_id,
+               Posting.occurred_at <= count.occurred_at)
+        for count in counts
+    ]  # fmt: skip
+    statement = union_all(*parts) if len(parts) > 1 else parts[0]
+    return {count_id: value for count_id, value in await db.execute(statement)}
 
 
 async def _count_beside(
