@@ -15,7 +15,9 @@ from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import FieldError, InvalidInput
 from app.core.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
-from app.reports import dispensing, inventory, receipts
+from app.reconciliation.workflow import Status
+from app.registry.service import local_date
+from app.reports import dispensing, inventory, receipts, trails
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import documented, streamed
 from app.reports.tabular import Format
@@ -147,3 +149,53 @@ async def inventory_report(
                         taken_at=taken_at.value)  # fmt: skip
     return streamed(request, fmt, head, inventory.COLUMNS,
                     lambda _db: inventory.as_chunks(found))  # fmt: skip
+
+
+@router.get(
+    "/reports/discrepancies",
+    response_class=StreamingResponse,
+    responses=documented(trails.DISCREPANCY_COLUMNS, _PERIOD),
+)
+async def discrepancies_report(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    status: Status | None = None,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """The discrepancies first found in the period: each with its history of transitions,
+    the DEA's deadlines for a theft or significant loss, and which of them have passed."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, trails.DISCREPANCIES)  # fmt: skip
+    query = trails.discrepancies_statement(period.scope, period.start, period.end, status)
+    today = local_date(period.scope.registrant, clock.now())
+    return streamed(request, fmt, period.head, trails.DISCREPANCY_COLUMNS,
+                    lambda db: trails.discrepancy_rows(db, query, period.scope, today))  # fmt: skip
+
+
+@router.get(
+    "/reports/audit-trail",
+    response_class=StreamingResponse,
+    responses=documented(trails.AUDIT_COLUMNS, _PERIOD),
+)
+async def audit_trail(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """Every request about the registrant in the period: writes, reads of patient data,
+    report pulls (this one too) and refusals, with who, when, what and its parameters."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, trails.AUDIT_TRAIL)  # fmt: skip
+    query = trails.audit_statement(period.scope, period.start, period.end)
+    return streamed(request, fmt, period.head, trails.AUDIT_COLUMNS,
+                    lambda db: trails.audit_rows(db, query, period.scope))  # fmt: skip

@@ -1,0 +1,157 @@
+"""Two reports of what people did: the discrepancies found in a period with their histories
+and the DEA's deadlines, and the audit trail of every request (writes, reads of patient data,
+report pulls and refusals)."""
+
+import uuid
+from collections import defaultdict
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import RowMapping, Select, Text, cast, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.audit.models import AuditEntry
+from app.reconciliation.models import Discrepancy, DiscrepancyTransition
+from app.reconciliation.workflow import Status
+from app.reports.scope import Scope
+from app.reports.streaming import FETCH_ROWS, mapped
+from app.reports.tabular import Chunks, Column, Row
+
+DISCREPANCIES = "discrepancies"
+AUDIT_TRAIL = "audit_trail"
+
+
+def discrepancies_statement(
+    scope: Scope, start: datetime, end: datetime, status: Status | None
+) -> Select[*tuple[Any, ...]]:
+    """The discrepancies first found in the period, in the order they were found."""
+    query = (
+        select(Discrepancy)
+        .where(Discrepancy.registrant_id == scope.registrant.id,
+               Discrepancy.first_found_at >= start, Discrepancy.first_found_at < end)
+        .order_by(Discrepancy.first_found_at, Discrepancy.id)
+    )  # fmt: skip
+    return query if status is None else query.where(Discrepancy.status == status.value)
+
+
+async def discrepancy_rows(
+    db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope, today: date
+) -> Chunks:
+    """Each discrepancy with its transitions (one query per fetch) and what is overdue."""
+    result = await db.stream_scalars(query.execution_options(yield_per=FETCH_ROWS))
+    async for partition in result.partitions(FETCH_ROWS):
+        histories = await _histories(db, [d.id for d in partition], scope)
+        yield [_discrepancy_row(d, histories[d.id], today, scope) for d in partition]
+
+
+async def _histories(
+    db: AsyncSession, ids: list[uuid.UUID], scope: Scope
+) -> dict[uuid.UUID, list[str]]:
+    found: dict[uuid.UUID, list[str]] = defaultdict(list)
+    rows = await db.scalars(
+        select(DiscrepancyTransition)
+        .where(DiscrepancyTransition.discrepancy_id.in_(ids))
+        .order_by(DiscrepancyTransition.discrepancy_id, DiscrepancyTransition.version)
+    )
+    for t in rows:
+        reason = f" ({t.reason_code})" if t.reason_code else ""
+        found[t.discrepancy_id].append(
+            f"{scope.local(t.at).isoformat()} {t.from_status} -> {t.to_status}{reason} "
+            f"by {t.by_name}"
+        )
+    return found
+
+
+def _discrepancy_row(d: Discrepancy, history: list[str], today: date, scope: Scope) -> Row:
+    open_report = d.reportable and d.status != Status.reported.value
+    late = [what for what, due, done in (
+        ("written notice", d.notice_due_on, d.notice_given_on),
+        ("DEA Form 106", d.form_106_due_on, d.reported_on),
+    ) if open_report and due is not None and done is None and today > due]  # fmt: skip
+    return {
+        "discrepancy_id": d.id, "rule": d.rule, "severity": d.severity, "status": d.status,
+        "summary": d.summary, "product_id": d.product_id, "location_id": d.location_id,
+        "staff_ids": list(d.staff_ids), "first_found_at": scope.local(d.first_found_at),
+        "last_found_at": scope.local(d.last_found_at),
+        "discovered_at": d.discovered_at and scope.local(d.discovered_at),
+        "reportable": d.reportable, "notice_due_on": d.notice_due_on,
+        "notice_given_on": d.notice_given_on, "form_106_due_on": d.form_106_due_on,
+        "reported_on": d.reported_on, "report_reference": d.report_reference,
+        "reason_code": d.reason_code, "overdue": late, "previous_id": d.previous_id,
+        "history": history,
+    }  # fmt: skip
+
+
+DISCREPANCY_COLUMNS: list[Column] = [
+    Column("discrepancy_id", "Discrepancy"),
+    Column("rule", "Rule"),
+    Column("severity", "Severity"),
+    Column("status", "Status"),
+    Column("summary", "Summary"),
+    Column("product_id", "Product id"),
+    Column("location_id", "Location id"),
+    Column("staff_ids", "Staff ids", "whose work it is about"),
+    Column("first_found_at", "First found"),
+    Column("last_found_at", "Last found"),
+    Column("discovered_at", "Discovered", "a theft's or significant loss's discovery"),
+    Column("reportable", "Reportable", "a theft or significant loss, reported to the DEA"),
+    Column("notice_due_on", "Notice due", "written notice: one business day after discovery"),
+    Column("notice_given_on", "Notice given"),
+    Column("form_106_due_on", "Form 106 due", "45 days after discovery"),
+    Column("reported_on", "Reported"),
+    Column("report_reference", "Report reference"),
+    Column("reason_code", "Reason code"),
+    Column("overdue", "Overdue", "the DEA deadlines passed without the notice or report"),
+    Column("previous_id", "Recurrence of", "the closed discrepancy this one recurs"),
+    Column("history", "History", "every transition: when, from, to, reason, by whom"),
+]
+
+
+def audit_statement(scope: Scope, start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
+    entry = AuditEntry
+    return (
+        select(entry.id, entry.at, entry.request_id, entry.subject, entry.subject_name,
+               cast(entry.roles, Text).label("roles"), entry.method, entry.route, entry.path,
+               entry.action, entry.kind, entry.resource_type, entry.resource_id,
+               entry.status_code, entry.problem_type,
+               cast(entry.parameters, Text).label("parameters"))
+        .where(entry.registrant_id == scope.registrant.id, entry.at >= start, entry.at < end)
+        .order_by(entry.at, entry.id)
+    )  # fmt: skip
+
+
+def audit_rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> Chunks:
+    return mapped(db, query, lambda row: _audit_row(row, scope))
+
+
+def _audit_row(row: RowMapping, scope: Scope) -> Row:
+    return {
+        **row,
+        "entry_id": row["id"],
+        "at": scope.local(row["at"]),
+        "roles": orjson.loads(row["roles"]),
+        "parameters": orjson.dumps(
+            orjson.loads(row["parameters"]), option=orjson.OPT_SORT_KEYS
+        ).decode(),
+    }
+
+
+AUDIT_COLUMNS: list[Column] = [
+    Column("entry_id", "Entry"),
+    Column("at", "At", "when, on the registrant's clock"),
+    Column("request_id", "Request"),
+    Column("subject", "Subject", "the token's subject"),
+    Column("subject_name", "Name"),
+    Column("roles", "Roles"),
+    Column("method", "Method"),
+    Column("route", "Route"),
+    Column("path", "Path"),
+    Column("action", "Action"),
+    Column("kind", "Kind", "write, patient_read, report, refused or error"),
+    Column("resource_type", "Resource type"),
+    Column("resource_id", "Resource id"),
+    Column("status_code", "Status"),
+    Column("problem_type", "Problem", "why it was refused"),
+    Column("parameters", "Parameters", "the query parameters, as JSON"),
+]
