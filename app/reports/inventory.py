@@ -27,7 +27,7 @@ from app.ledger.types import EventType
 from app.registry.models import Location
 from app.reports.scope import Scope
 from app.reports.snapshots import quantity
-from app.reports.tabular import Chunks, Column, Row
+from app.reports.tabular import Column, Row
 
 NAME = "inventory"
 EXACT_ABOVE_UNITS = 1000
@@ -177,11 +177,6 @@ def _count_cells(scope: Scope, count: dict[str, Any] | None) -> dict[str, Any]:
         "count_kind": f"{details['inventory_kind']}, {details['taken_at']}, {details['exactness']}",
         "counted_by": counter.get("name"),
     }
-
-
-async def as_chunks(found: list[Row]) -> Chunks:
-    """Rows computed at once (an inventory has a row per place), as the writers take them."""
-    yield found
 
 
 COLUMNS: list[Column] = [

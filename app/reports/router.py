@@ -15,11 +15,12 @@ from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import FieldError, InvalidInput
 from app.core.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
+from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import dispensing, inventory, receipts, trails
+from app.reports import dea_forms, dispensing, inventory, receipts, trails
 from app.reports.scope import Scope, check_period, report_scope
-from app.reports.streaming import documented, streamed
+from app.reports.streaming import as_chunks, documented, streamed
 from app.reports.tabular import Format
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
@@ -148,7 +149,7 @@ async def inventory_report(
     head = scope.header(inventory.NAME, as_of=scope.local(as_of), inventory_kind=kind.value,
                         taken_at=taken_at.value)  # fmt: skip
     return streamed(request, fmt, head, inventory.COLUMNS,
-                    lambda _db: inventory.as_chunks(found))  # fmt: skip
+                    lambda _db: as_chunks(found))  # fmt: skip
 
 
 @router.get(
@@ -199,3 +200,59 @@ async def audit_trail(
     query = trails.audit_statement(period.scope, period.start, period.end)
     return streamed(request, fmt, period.head, trails.AUDIT_COLUMNS,
                     lambda db: trails.audit_rows(db, query, period.scope))  # fmt: skip
+
+
+@router.get(
+    "/reports/dea-form-41",
+    response_class=StreamingResponse,
+    responses=documented(dea_forms.FORM_41_COLUMNS, _PERIOD),
+)
+async def dea_form_41(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """DEA Form 41 data for the period's destructions (21 CFR 1317): per item the NDC (or
+    DEA code), name, strength, form, package quantity, full and partial packages and total
+    destroyed; the date, method and place, and the two witnesses."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, dea_forms.FORM_41)  # fmt: skip
+    query = dea_forms.destructions_statement(period.scope, period.start, period.end)
+    return streamed(request, fmt, period.head, dea_forms.FORM_41_COLUMNS,
+                    lambda db: dea_forms.destruction_rows(db, query, period.scope))  # fmt: skip
+
+
+_FORM_106: dict[str, Any] = {
+    name: {"type": "string"} for name in ("discrepancy_id", "date_of_discovery", "type_of_loss",
+                                          "notice_due_on", "form_106_due_on", "summary")
+}  # fmt: skip
+
+
+@router.get(
+    "/reports/dea-form-106",
+    response_class=StreamingResponse,
+    responses=documented(dea_forms.FORM_106_COLUMNS, _FORM_106),
+)
+async def dea_form_106(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    discrepancy_id: uuid.UUID,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """DEA Form 106 data for a theft or significant loss (21 CFR 1301.76(b)): the registrant,
+    the date of discovery, the type of loss and, per item, the NDC (or DEA code), name,
+    strength, form and quantity lost; with the notice and filing dates."""
+    note(request, resource_type="report", resource_id=dea_forms.FORM_106, report=True)
+    discrepancy = await get_discrepancy(session, discrepancy_id, principal=principal)
+    note(request, registrant_id=discrepancy.registrant_id)
+    scope = await report_scope(session, discrepancy.registrant_id, principal, clock.now())
+    fields, lost = await dea_forms.form_106(session, discrepancy, scope)
+    head = scope.header(dea_forms.FORM_106, **fields)
+    return streamed(request, fmt, head, dea_forms.FORM_106_COLUMNS, lambda _db: as_chunks(lost))

@@ -37,6 +37,11 @@ async def mapped(
         yield [flatten(row) for row in partition]
 
 
+async def as_chunks(rows: list[Row]) -> Chunks:
+    """Rows computed at once (an inventory, a form's items: a few), as the writers take them."""
+    yield rows
+
+
 def streamed(
     request: Request,
     fmt: Format,
