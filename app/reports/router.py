@@ -18,7 +18,7 @@ from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import dea_forms, dispensing, inventory, receipts, trails
+from app.reports import dea_forms, dispensing, inventory, receipts, rems, trails
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import as_chunks, documented, streamed
 from app.reports.tabular import Format
@@ -256,3 +256,28 @@ async def dea_form_106(
     fields, lost = await dea_forms.form_106(session, discrepancy, scope)
     head = scope.header(dea_forms.FORM_106, **fields)
     return streamed(request, fmt, head, dea_forms.FORM_106_COLUMNS, lambda _db: as_chunks(lost))
+
+
+@router.get(
+    "/reports/rems-monitoring",
+    response_class=StreamingResponse,
+    responses=documented(rems.COLUMNS, _PERIOD),
+)
+async def rems_monitoring(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """Every esketamine session scheduled in the period with its Spravato REMS Patient
+    Monitoring Form data and whether the form was submitted within its 7 days."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, rems.NAME)  # fmt: skip
+    query = rems.statement(period.scope, period.start, period.end)
+    today = local_date(period.scope.registrant, clock.now())
+    return streamed(request, fmt, period.head, rems.COLUMNS,
+                    lambda db: rems.rows(db, query, period.scope, today))  # fmt: skip

@@ -48,23 +48,49 @@ async def administrations_of(
 ) -> list[SessionAdministration]:
     """The session's administrations in order; without those the ledger has reversed (given
     in error), unless ``reversed_too``."""
+    return (await administrations_of_sessions(db, [session_id], reversed_too=reversed_too))[
+        session_id
+    ]
+
+
+async def administrations_of_sessions(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID], *, reversed_too: bool = True
+) -> dict[uuid.UUID, list[SessionAdministration]]:
+    """:func:`administrations_of` for many sessions in one query."""
     statement = (
         select(SessionAdministration)
-        .where(SessionAdministration.session_id == session_id)
+        .where(SessionAdministration.session_id.in_(session_ids))
         .order_by(SessionAdministration.started_at)
     )
     if not reversed_too:
         statement = statement.where(~was_reversed(SessionAdministration.event_id))
-    return list((await db.scalars(statement)).all())
+    found: dict[uuid.UUID, list[SessionAdministration]] = {i: [] for i in session_ids}
+    for administration in await db.scalars(statement):
+        found[administration.session_id].append(administration)
+    return found
 
 
 async def vitals_of(db: AsyncSession, session_id: uuid.UUID) -> list[SessionVitals]:
+    return (await vitals_of_sessions(db, [session_id]))[session_id]
+
+
+async def vitals_of_sessions(
+    db: AsyncSession, session_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, list[SessionVitals]]:
     statement = (
         select(SessionVitals)
-        .where(SessionVitals.session_id == session_id)
+        .where(SessionVitals.session_id.in_(session_ids))
         .order_by(SessionVitals.measured_at)
     )
-    return list((await db.scalars(statement)).all())
+    found: dict[uuid.UUID, list[SessionVitals]] = {i: [] for i in session_ids}
+    for vitals in await db.scalars(statement):
+        found[vitals.session_id].append(vitals)
+    return found
+
+
+async def lot_numbers(db: AsyncSession, lot_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    rows = await db.execute(select(Lot.id, Lot.lot_number).where(Lot.id.in_(lot_ids)))
+    return {lot_id: number for lot_id, number in rows}
 
 
 def reading(vitals: SessionVitals) -> rules.Reading:
@@ -87,7 +113,10 @@ async def session_out(db: AsyncSession, ts: TreatmentSession) -> schemas.Session
     form = None
     if ts.modality == Modality.esketamine_nasal:
         given = await administrations_of(db, ts.id, reversed_too=False)
-        form = await _monitoring_form(db, ts, given, vitals)
+        registrant = await db.get(Registrant, ts.registrant_id)
+        assert registrant is not None
+        lots = await lot_numbers(db, {a.lot_id for a in given})
+        form = monitoring_form(ts, registrant, given, vitals, lots)
     record = schemas.SessionRecordOut.model_validate(ts).model_dump()
     return schemas.SessionOut(
         **record,
@@ -124,18 +153,18 @@ def accounting(events: Sequence[LedgerEvent], on_hand_mg: Decimal) -> schemas.Ac
     )
 
 
-async def _monitoring_form(
-    db: AsyncSession,
+def monitoring_form(
     ts: TreatmentSession,
+    registrant: Registrant,
     administrations: Sequence[SessionAdministration],
     vitals: Sequence[SessionVitals],
+    lots: dict[uuid.UUID, str],
 ) -> schemas.MonitoringFormOut:
+    """The Spravato REMS Patient Monitoring Form of an esketamine session, from what was
+    given (not reversed), its vitals and the numbers of its lots."""
     readings = rules.monitoring_readings([reading(v) for v in vitals], ts.first_dose_at,
                                          ts.ended_at)  # fmt: skip
     dose_mg = sum((a.mg for a in administrations), Decimal(0))
-    lots = await db.scalars(
-        select(Lot.lot_number).where(Lot.id.in_({a.lot_id for a in administrations}))
-    )
     observations = ts.observations or {}
     missing = readings.missing + [
         name for name in ("clinical_stability", "observations") if getattr(ts, name) is None
@@ -143,7 +172,7 @@ async def _monitoring_form(
     return schemas.MonitoringFormOut(
         dose_mg=dose_mg,
         dose=str(dose_mg.normalize()) if dose_mg in ESKETAMINE_DOSES_MG else "other",
-        lot_numbers=sorted(lots),
+        lot_numbers=sorted({lots[a.lot_id] for a in administrations}),
         first_device_at=ts.first_dose_at,
         monitoring_ended_at=ts.ended_at,
         total_minutes=(
@@ -158,7 +187,7 @@ async def _monitoring_form(
         respiratory_depression=observations.get("respiratory_depression"),
         serious_adverse_events=observations.get("serious_adverse_events"),
         missing=missing,
-        due_on=await _form_due_on(db, ts),
+        due_on=_form_due_on(ts, registrant),
         submitted_on=ts.rems_submitted_on,
         submission_reference=ts.rems_submission_reference,
     )  # fmt: skip
@@ -174,9 +203,7 @@ def _pressure(chosen: rules.Reading | None) -> schemas.BloodPressureOut | None:
     )
 
 
-async def _form_due_on(db: AsyncSession, ts: TreatmentSession) -> date | None:
+def _form_due_on(ts: TreatmentSession, registrant: Registrant) -> date | None:
     if ts.status != schemas.SessionStatus.discharged or ts.ended_at is None:
         return None
-    registrant = await db.get(Registrant, ts.registrant_id)
-    assert registrant is not None
     return local_date(registrant, ts.ended_at) + timedelta(days=MONITORING_FORM_DUE_DAYS)

@@ -1,0 +1,80 @@
+"""The Spravato REMS monitoring report on both databases: each esketamine session's Patient
+Monitoring Form data and whether the form went in within its 7 days."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from tests.clinical.ward import Ward, at, open_ward
+from tests.conftest import bearer
+
+STABLE = {"stable": True, "assessed_at": at(125)}
+OBSERVED = {"sedation": False, "dissociation": True, "respiratory_depression": False}
+
+
+@pytest.fixture
+async def ward(client, admin_token, token) -> Ward:
+    return await open_ward(client, admin_token, token)
+
+
+async def discharged(ward: Ward) -> dict[str, Any]:
+    """84 mg (devices at 04:10, 04:15 and 04:20 in Chicago), blood pressure before, after and
+    before discharge at 06:20."""
+    ts = await ward.open_session("esketamine")
+    await ward.vitals(ts, "pre_dose", 2, systolic=126, diastolic=80)
+    await ward.withdraw(ts, "3", lot="device")
+    for minutes in (10, 15, 20):
+        await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+                                                "started_at": at(minutes)})  # fmt: skip
+    await ward.vitals(ts, "post_dose", 50, systolic=138, diastolic=88)
+    await ward.vitals(ts, "pre_discharge", 128)
+    await ward.step(ts, "discharge", {"discharged_at": at(130), "clinical_stability": STABLE,
+                                      "observations": OBSERVED})  # fmt: skip
+    return ts
+
+
+async def monitoring(ward: Ward) -> list[dict[str, Any]]:
+    response = await ward.client.get(
+        "/v1/reports/rems-monitoring",
+        params={"registrant_id": ward.id, "from": "2026-03-01", "to": "2026-03-31"},
+        headers=bearer(ward.officer_token),
+    )  # fmt: skip
+    assert response.status_code == 200, response.text
+    found: list[dict[str, Any]] = response.json()["items"]
+    return found
+
+
+async def test_each_sessions_monitoring_form_and_its_submission(ward: Ward, clock):
+    submitted = await discharged(ward)
+    await ward.step(submitted, "rems-submission", {"submitted_on": "2026-03-02",
+                                                   "reference": "PMF-1"})  # fmt: skip
+    pending = await discharged(ward)
+    first, second = await monitoring(ward)
+    assert first["session_id"] == submitted["id"]
+    assert {key: first[key] for key in (
+        "status", "patient_id", "rems_enrollment_id", "dose_mg", "dose", "lot_numbers",
+        "first_device_at", "monitoring_ended_at", "total_minutes", "bp_pre_dose",
+        "bp_post_dose", "bp_pre_discharge", "sedation", "dissociation",
+        "respiratory_depression", "missing", "due_on", "submitted_on",
+        "submission_reference", "submission",
+    )} == {
+        "status": "discharged", "patient_id": ward.esketamine_patient["id"],
+        "rems_enrollment_id": "REMS-P-7731", "dose_mg": "84", "dose": "84",
+        "lot_numbers": [ward.device_lot["lot_number"]],
+        "first_device_at": "2026-03-02T04:10:00-06:00",
+        "monitoring_ended_at": "2026-03-02T06:10:00-06:00", "total_minutes": 120,
+        "bp_pre_dose": "126/80 at 04:02", "bp_post_dose": "138/88 at 04:50",
+        "bp_pre_discharge": "128/82 at 06:08", "sedation": False, "dissociation": True,
+        "respiratory_depression": False, "missing": [], "due_on": "2026-03-09",
+        "submitted_on": "2026-03-02", "submission_reference": "PMF-1",
+        "submission": "submitted",
+    }  # fmt: skip
+    assert (second["session_id"], second["submission"]) == (pending["id"], "due")
+    clock.set(datetime(2026, 3, 10, 15, tzinfo=UTC))
+    assert [row["submission"] for row in await monitoring(ward)] == ["submitted", "overdue"]
+
+
+async def test_an_iv_session_is_no_part_of_it(ward: Ward):
+    await ward.open_session("iv")
+    assert await monitoring(ward) == []
