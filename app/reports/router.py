@@ -18,7 +18,7 @@ from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import dea_forms, dispensing, inventory, receipts, rems, trails
+from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import as_chunks, documented, streamed
 from app.reports.tabular import Format
@@ -281,3 +281,28 @@ async def rems_monitoring(
     today = local_date(period.scope.registrant, clock.now())
     return streamed(request, fmt, period.head, rems.COLUMNS,
                     lambda db: rems.rows(db, query, period.scope, today))  # fmt: skip
+
+
+@router.get(
+    "/reports/compounding-batches",
+    response_class=StreamingResponse,
+    responses=documented(batches.COLUMNS, _PERIOD),
+)
+async def compounding_batches_report(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+) -> StreamingResponse:
+    """Every batch compounded in the period: the bulk lots and quantities that went in, the
+    finished lot and units, mg of base in and out and the yield, who compounded and checked
+    it, and its beyond-use date."""
+    period = await _period(request, session, principal, clock, registrant_id, first_day,
+                           last_day, batches.NAME)  # fmt: skip
+    query = batches.statement(period.scope, period.start, period.end)
+    return streamed(request, fmt, period.head, batches.COLUMNS,
+                    lambda db: batches.rows(db, query, period.scope))  # fmt: skip
