@@ -82,6 +82,8 @@ class Settings(BaseSettings):
     review."""
     inventory_warning_days: int = Field(default=30, ge=0)
     """A biennial inventory due within this many days is flagged ahead."""
+    report_pdf_max_rows: int = Field(default=5000, ge=1)
+    """Longer reports are refused as PDF (made whole in memory) and pointed to CSV."""
     inventory_exact_count_states: list[str] = Field(default_factory=list)
     """States (two letters) whose rules require an exact count of every schedule in an
     inventory; elsewhere Schedules III to V may be estimated (21 CFR 1304.11(e)(3))."""

@@ -21,6 +21,7 @@ from app.reports.streaming import FETCH_ROWS
 from app.reports.tabular import Chunks, Column, Row
 
 NAME = "compounding_batches"
+TITLE = "Compounding batch records"
 
 _compounder = aliased(Staff)
 _checker = aliased(Staff)
@@ -88,7 +89,7 @@ def _row(row: Any, ingredients: list[str], scope: Scope) -> Row:
 
 
 COLUMNS: list[Column] = [
-    Column("batch_id", "Batch"),
+    Column("batch_id", "Batch", printed=False),
     Column("compounded_at", "Compounded"),
     Column("product", "Product"),
     Column("lot_number", "Finished lot"),

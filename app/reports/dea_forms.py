@@ -23,7 +23,9 @@ from app.reports.streaming import mapped
 from app.reports.tabular import Chunks, Column, Row
 
 FORM_41 = "dea_form_41"
+FORM_41_TITLE = "DEA Form 41 data: controlled substances destroyed"
 FORM_106 = "dea_form_106"
+FORM_106_TITLE = "DEA Form 106 data: theft or loss of controlled substances"
 KETAMINE_DEA_CODE = "7285"
 """What Form 41 names a product without an NDC by (a compounded or bulk ketamine)."""
 
@@ -87,11 +89,11 @@ def _destroyed(row: RowMapping, scope: Scope) -> Row:
 
 
 FORM_41_COLUMNS: list[Column] = [
-    Column("event_id", "Event"),
+    Column("event_id", "Event", printed=False),
     Column("destroyed_at", "Date destroyed"),
     Column("code", "NDC or DEA code", "the NDC, or the substance's DEA code without one"),
     Column("product", "Name"),
-    Column("substance", "Substance"),
+    Column("substance", "Substance", printed=False),
     Column("strength", "Strength"),
     Column("dosage_form", "Form"),
     Column("package_size", "Package quantity", "units per full package"),
@@ -105,7 +107,12 @@ FORM_41_COLUMNS: list[Column] = [
     Column("place", "Place of destruction"),
     Column("witnesses", "Witnesses", "the two employees who witnessed it"),
     Column("destroyed_by", "Destroyed by"),
-    Column("reversed_by", "Reversed by", "the reversal that undid the record, if one did"),
+    Column(
+        "reversed_by",
+        "Reversed by",
+        "the reversal that undid the record, if one did",
+        printed=False,
+    ),
 ]
 
 

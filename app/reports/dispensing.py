@@ -43,6 +43,7 @@ from app.reports.tabular import Chunks, Column, Row
 
 TYPES = (EventType.dispense.value, EventType.administer.value)
 NAME = "dispensing_log"
+TITLE = "Dispensing and administration log"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,11 +152,11 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
 
 
 COLUMNS: list[Column] = [
-    Column("event_id", "Event", "the ledger event"),
+    Column("event_id", "Event", "the ledger event", printed=False),
     Column("sequence", "Sequence", "its place in the registrant's chain"),
     Column("type", "Type", "dispense or administer"),
     Column("occurred_at", "Date and time", "when it happened, on the registrant's clock"),
-    Column("substance", "Substance"),
+    Column("substance", "Substance", printed=False),
     Column("product", "Product", "name as recorded"),
     Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
     Column("dosage_form", "Form"),
@@ -164,21 +165,21 @@ COLUMNS: list[Column] = [
     Column("quantity", "Quantity", "in the product's inventory unit"),
     Column("unit", "Unit"),
     Column("mg", "mg", "mg of the substance"),
-    Column("patient_id", "Patient id"),
+    Column("patient_id", "Patient id", printed=False),
     Column("patient_name", "Patient"),
     Column("patient_address", "Patient address"),
-    Column("prescription_id", "Prescription id"),
+    Column("prescription_id", "Prescription id", printed=False),
     Column("rx_number", "Rx number"),
     Column("refill_number", "Refill", "0 for the original fill"),
     Column("prescriber_name", "Prescriber", "as written, or the plan's prescriber"),
     Column("prescriber_npi", "Prescriber NPI"),
     Column("prescriber_dea_number", "Prescriber DEA number"),
-    Column("performed_by", "Staff id", "who dispensed or administered"),
+    Column("performed_by", "Staff id", "who dispensed or administered", printed=False),
     Column("performer_name", "Dispensed or administered by"),
     Column("witnesses", "Witnesses"),
-    Column("session_id", "Session id"),
+    Column("session_id", "Session id", printed=False),
     Column("location", "Location"),
-    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
-    Column("is_record", "Record", "reported after the fact rather than instructed"),
+    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did", printed=False),
+    Column("is_record", "Record", "reported after the fact rather than instructed", printed=False),
     Column("broken_rules", "Broken rules"),
 ]

@@ -30,6 +30,7 @@ from app.reports.snapshots import quantity
 from app.reports.tabular import Column, Row
 
 NAME = "inventory"
+TITLE = "Inventory"
 EXACT_ABOVE_UNITS = 1000
 """Schedules III to V may be estimated, but an opened container of more than 1,000 tablets or
 capsules is counted exactly (21 CFR 1304.11(e)(3))."""
@@ -181,7 +182,7 @@ def _count_cells(scope: Scope, count: dict[str, Any] | None) -> dict[str, Any]:
 
 COLUMNS: list[Column] = [
     Column("location", "Location"),
-    Column("substance", "Substance"),
+    Column("substance", "Substance", printed=False),
     Column("product", "Product"),
     Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
     Column("dosage_form", "Form"),
@@ -193,7 +194,12 @@ COLUMNS: list[Column] = [
     Column("unit", "Unit"),
     Column("containers", "Containers", "on hand over container size"),
     Column("count_method", "Count", "exact, or estimated allowed (21 CFR 1304.11(e)(3))"),
-    Column("count_event_id", "Nearest count", "the count of this place nearest the instant"),
+    Column(
+        "count_event_id",
+        "Nearest count",
+        "the count of this place nearest the instant",
+        printed=False,
+    ),
     Column("counted_at", "Counted at"),
     Column("counted", "Counted"),
     Column("expected_at_count", "Ledger at count", "what the ledger held when it was counted"),

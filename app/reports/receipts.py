@@ -22,6 +22,7 @@ from app.reports.tabular import Chunks, Column, Row
 
 TYPES = (EventType.receipt.value, EventType.transfer_in.value)
 NAME = "receipts"
+TITLE = "Receipts"
 
 _reversal = aliased(LedgerEvent)
 
@@ -72,7 +73,7 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
 
 
 COLUMNS: list[Column] = [
-    Column("event_id", "Event", "the ledger event"),
+    Column("event_id", "Event", "the ledger event", printed=False),
     Column("sequence", "Sequence", "its place in the registrant's chain"),
     Column("type", "Type", "receipt, or transfer_in from another registrant"),
     Column("occurred_at", "Date received", "on the registrant's clock"),
@@ -80,7 +81,7 @@ COLUMNS: list[Column] = [
     Column("supplier_address", "Supplier address"),
     Column("supplier_dea_number", "Supplier DEA number"),
     Column("document_reference", "Invoice", "invoice or DEA Form 222 number"),
-    Column("substance", "Substance"),
+    Column("substance", "Substance", printed=False),
     Column("product", "Product"),
     Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
     Column("dosage_form", "Form"),
@@ -93,7 +94,7 @@ COLUMNS: list[Column] = [
     Column("expires_on", "Expires"),
     Column("location", "Received at"),
     Column("received_by", "Received by"),
-    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did"),
-    Column("is_record", "Record", "reported after the fact rather than instructed"),
+    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did", printed=False),
+    Column("is_record", "Record", "reported after the fact rather than instructed", printed=False),
     Column("broken_rules", "Broken rules", "e.g. a supplier without a valid DEA number"),
 ]

@@ -23,6 +23,7 @@ from app.reports.streaming import FETCH_ROWS
 from app.reports.tabular import Chunks, Column, Row
 
 NAME = "rems_monitoring"
+TITLE = "Spravato REMS patient monitoring"
 
 
 def statement(scope: Scope, start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
@@ -108,10 +109,10 @@ def _submission(form: MonitoringFormOut, today: date) -> str:
 
 
 COLUMNS: list[Column] = [
-    Column("session_id", "Session"),
+    Column("session_id", "Session", printed=False),
     Column("status", "Session status"),
     Column("scheduled_at", "Scheduled"),
-    Column("patient_id", "Patient id"),
+    Column("patient_id", "Patient id", printed=False),
     Column("patient_name", "Patient"),
     Column("rems_enrollment_id", "REMS patient id"),
     Column("dose_mg", "Dose (mg)"),

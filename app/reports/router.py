@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
@@ -20,14 +20,14 @@ from app.reconciliation.workflow import Status
 from app.registry.service import local_date
 from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails
 from app.reports.scope import Scope, check_period, report_scope
-from app.reports.streaming import as_chunks, documented, streamed
+from app.reports.streaming import as_chunks, documented, respond
 from app.reports.tabular import Format
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
 
 FirstDay = Annotated[date, Query(alias="from", description="First day, on the registrant's clock")]
 LastDay = Annotated[date, Query(alias="to", description="Last day, inclusive")]
-FormatParam = Annotated[Format, Query(alias="format", description="json, jsonl or csv")]
+FormatParam = Annotated[Format, Query(alias="format", description="json, jsonl, csv or pdf")]
 _PERIOD = {"period": {"type": "object", "properties": {"from": {}, "to": {}}}}
 _INSTANT = {
     "as_of": {"type": "string", "format": "date-time"},
@@ -76,7 +76,7 @@ async def dispensing_log(
     patient_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
     prescriber_dea_number: Annotated[str | None, Query(max_length=9)] = None,
-) -> StreamingResponse:
+) -> Response:
     """Every dispense and administration of the period (21 CFR 1304.22(c)): substance, form and
     strength, quantity, patient, date, who dispensed or administered, the prescription and
     its prescriber; filters combine."""
@@ -87,8 +87,14 @@ async def dispensing_log(
         prescriber_dea_number=prescriber_dea_number,
     )  # fmt: skip
     query = dispensing.statement(period.scope, period.start, period.end, filters)
-    return streamed(request, fmt, period.head, dispensing.COLUMNS,
-                    lambda db: dispensing.rows(db, query, period.scope))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        dispensing.COLUMNS,
+        lambda db: dispensing.rows(db, query, period.scope),
+        title=dispensing.TITLE,
+    )
 
 
 @router.get(
@@ -105,14 +111,20 @@ async def receipts_report(
     first_day: FirstDay,
     last_day: LastDay,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """Every receipt and transfer in of the period (21 CFR 1304.22(a)(2)): the supplier's name,
     address and DEA number, the invoice, what came in and how many containers."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, receipts.NAME)  # fmt: skip
     query = receipts.statement(period.scope, period.start, period.end)
-    return streamed(request, fmt, period.head, receipts.COLUMNS,
-                    lambda db: receipts.rows(db, query, period.scope))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        receipts.COLUMNS,
+        lambda db: receipts.rows(db, query, period.scope),
+        title=receipts.TITLE,
+    )
 
 
 @router.get(
@@ -131,7 +143,7 @@ async def inventory_report(
     kind: InventoryKind = InventoryKind.ad_hoc,
     taken_at: CountTime = CountTime.close_of_business,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """What the ledger held at each location and lot at ``as_of``: each substance, form,
     strength, container size and lot, set beside the physical count nearest that instant
     (21 CFR 1304.11). ``kind`` and ``taken_at`` say which inventory it stands for."""
@@ -148,8 +160,9 @@ async def inventory_report(
     found = await inventory.rows(session, scope, as_of, options)
     head = scope.header(inventory.NAME, as_of=scope.local(as_of), inventory_kind=kind.value,
                         taken_at=taken_at.value)  # fmt: skip
-    return streamed(request, fmt, head, inventory.COLUMNS,
-                    lambda _db: as_chunks(found))  # fmt: skip
+    return await respond(
+        request, fmt, head, inventory.COLUMNS, lambda _db: as_chunks(found), title=inventory.TITLE
+    )
 
 
 @router.get(
@@ -167,15 +180,21 @@ async def discrepancies_report(
     last_day: LastDay,
     status: Status | None = None,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """The discrepancies first found in the period: each with its history of transitions,
     the DEA's deadlines for a theft or significant loss, and which of them have passed."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, trails.DISCREPANCIES)  # fmt: skip
     query = trails.discrepancies_statement(period.scope, period.start, period.end, status)
     today = local_date(period.scope.registrant, clock.now())
-    return streamed(request, fmt, period.head, trails.DISCREPANCY_COLUMNS,
-                    lambda db: trails.discrepancy_rows(db, query, period.scope, today))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        trails.DISCREPANCY_COLUMNS,
+        lambda db: trails.discrepancy_rows(db, query, period.scope, today),
+        title=trails.DISCREPANCIES_TITLE,
+    )
 
 
 @router.get(
@@ -192,14 +211,20 @@ async def audit_trail(
     first_day: FirstDay,
     last_day: LastDay,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """Every request about the registrant in the period: writes, reads of patient data,
     report pulls (this one too) and refusals, with who, when, what and its parameters."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, trails.AUDIT_TRAIL)  # fmt: skip
     query = trails.audit_statement(period.scope, period.start, period.end)
-    return streamed(request, fmt, period.head, trails.AUDIT_COLUMNS,
-                    lambda db: trails.audit_rows(db, query, period.scope))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        trails.AUDIT_COLUMNS,
+        lambda db: trails.audit_rows(db, query, period.scope),
+        title=trails.AUDIT_TRAIL_TITLE,
+    )
 
 
 @router.get(
@@ -216,15 +241,21 @@ async def dea_form_41(
     first_day: FirstDay,
     last_day: LastDay,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """DEA Form 41 data for the period's destructions (21 CFR 1317): per item the NDC (or
     DEA code), name, strength, form, package quantity, full and partial packages and total
     destroyed; the date, method and place, and the two witnesses."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, dea_forms.FORM_41)  # fmt: skip
     query = dea_forms.destructions_statement(period.scope, period.start, period.end)
-    return streamed(request, fmt, period.head, dea_forms.FORM_41_COLUMNS,
-                    lambda db: dea_forms.destruction_rows(db, query, period.scope))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        dea_forms.FORM_41_COLUMNS,
+        lambda db: dea_forms.destruction_rows(db, query, period.scope),
+        title=dea_forms.FORM_41_TITLE,
+    )
 
 
 _FORM_106: dict[str, Any] = {
@@ -245,7 +276,7 @@ async def dea_form_106(
     clock: ClockDep,
     discrepancy_id: uuid.UUID,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """DEA Form 106 data for a theft or significant loss (21 CFR 1301.76(b)): the registrant,
     the date of discovery, the type of loss and, per item, the NDC (or DEA code), name,
     strength, form and quantity lost; with the notice and filing dates."""
@@ -255,7 +286,14 @@ async def dea_form_106(
     scope = await report_scope(session, discrepancy.registrant_id, principal, clock.now())
     fields, lost = await dea_forms.form_106(session, discrepancy, scope)
     head = scope.header(dea_forms.FORM_106, **fields)
-    return streamed(request, fmt, head, dea_forms.FORM_106_COLUMNS, lambda _db: as_chunks(lost))
+    return await respond(
+        request,
+        fmt,
+        head,
+        dea_forms.FORM_106_COLUMNS,
+        lambda _db: as_chunks(lost),
+        title=dea_forms.FORM_106_TITLE,
+    )
 
 
 @router.get(
@@ -272,15 +310,21 @@ async def rems_monitoring(
     first_day: FirstDay,
     last_day: LastDay,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """Every esketamine session scheduled in the period with its Spravato REMS Patient
     Monitoring Form data and whether the form was submitted within its 7 days."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, rems.NAME)  # fmt: skip
     query = rems.statement(period.scope, period.start, period.end)
     today = local_date(period.scope.registrant, clock.now())
-    return streamed(request, fmt, period.head, rems.COLUMNS,
-                    lambda db: rems.rows(db, query, period.scope, today))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        rems.COLUMNS,
+        lambda db: rems.rows(db, query, period.scope, today),
+        title=rems.TITLE,
+    )
 
 
 @router.get(
@@ -297,12 +341,18 @@ async def compounding_batches_report(
     first_day: FirstDay,
     last_day: LastDay,
     fmt: FormatParam = Format.json,
-) -> StreamingResponse:
+) -> Response:
     """Every batch compounded in the period: the bulk lots and quantities that went in, the
     finished lot and units, mg of base in and out and the yield, who compounded and checked
     it, and its beyond-use date."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, batches.NAME)  # fmt: skip
     query = batches.statement(period.scope, period.start, period.end)
-    return streamed(request, fmt, period.head, batches.COLUMNS,
-                    lambda db: batches.rows(db, query, period.scope))  # fmt: skip
+    return await respond(
+        request,
+        fmt,
+        period.head,
+        batches.COLUMNS,
+        lambda db: batches.rows(db, query, period.scope),
+        title=batches.TITLE,
+    )

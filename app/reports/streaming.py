@@ -1,15 +1,17 @@
 """A report's response: streamed from a read-only unit of work of its own, since the body is
 written after the route returns and its request's unit of work has closed."""
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
-from fastapi import Request
+from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import RowMapping, Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
+from app.reports import pdf
 from app.reports.tabular import (
     MEDIA_TYPES,
     Chunks,
@@ -42,14 +44,27 @@ async def as_chunks(rows: list[Row]) -> Chunks:
     yield rows
 
 
-def streamed(
+async def respond(
     request: Request,
     fmt: Format,
     head: dict[str, Any],
     columns: Sequence[Column],
     rows: RowSource,
-) -> StreamingResponse:
+    *,
+    title: str,
+) -> Response:
+    """The report in ``fmt``: JSON, JSON Lines and CSV streamed; a PDF made whole, when it
+    is short enough to print."""
     database: Database = request.app.state.database
+    filename = f"{head['report']}-{head['registrant']['dea_number']}.{fmt.value}"
+    headers = {} if fmt is Format.json else {
+        "Content-Disposition": f'attachment; filename="{filename}"'
+    }  # fmt: skip
+    if fmt is Format.pdf:
+        limit: int = request.app.state.settings.report_pdf_max_rows
+        found = await _collected(database, rows, limit)
+        printed = await asyncio.to_thread(pdf.render, head, title, columns, found)
+        return Response(printed, media_type=MEDIA_TYPES[fmt], headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
         async with database.session(write=False) as db:
@@ -63,11 +78,19 @@ def streamed(
             async for chunk in chunks:
                 yield chunk
 
-    headers = {}
-    if fmt is not Format.json:
-        filename = f"{head['report']}-{head['registrant']['dea_number']}.{fmt.value}"
-        headers["Content-Disposition"] = f'attachment; filename="{filename}"'
     return StreamingResponse(body(), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+async def _collected(database: Database, rows: RowSource, limit: int) -> list[Row]:
+    found: list[Row] = []
+    async with database.session(write=False) as db:
+        async for chunk in rows(db):
+            found.extend(chunk)
+            if len(found) > limit:
+                raise pdf.PdfTooLong(
+                    f"more than {limit} rows: ask for format=csv or format=jsonl, which stream"
+                )
+    return found
 
 
 def documented(columns: Sequence[Column], about: dict[str, Any]) -> dict[int | str, Any]:
@@ -92,11 +115,13 @@ def documented(columns: Sequence[Column], about: dict[str, Any]) -> dict[int | s
     return {
         200: {
             "description": "The report: JSON (the default), JSON Lines (one item per line) or "
-            "CSV (a title row, then one row per item), streamed.",
+            "CSV (a title row, then one row per item), streamed; or PDF, printed, when it has "
+            "no more rows than the service prints (a pdf-too-long problem otherwise).",
             "content": {
                 MEDIA_TYPES[Format.json]: {"schema": document},
                 MEDIA_TYPES[Format.jsonl]: {"schema": item},
                 MEDIA_TYPES[Format.csv]: {"schema": {"type": "string"}},
+                MEDIA_TYPES[Format.pdf]: {"schema": {"type": "string", "format": "binary"}},
             },
         }
     }

@@ -30,12 +30,14 @@ class Format(StrEnum):
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    pdf = "pdf"
 
 
 MEDIA_TYPES = {
     Format.json: "application/json",
     Format.jsonl: "application/jsonl",
     Format.csv: "text/csv; charset=utf-8",
+    Format.pdf: "application/pdf",
 }
 
 
@@ -45,6 +47,8 @@ class Column:
     """The row's field, and the item's key in JSON."""
     title: str
     description: str = ""
+    printed: bool = True
+    """Printed in the PDF (ids, which a printed page cannot follow, are not)."""
 
 
 class _Converters(dict[type, Callable[[Any], Any]]):
@@ -97,6 +101,11 @@ async def csv_stream(columns: Sequence[Column], chunks: Chunks) -> AsyncIterator
     async for chunk in chunks:
         writer.writerows(_converted(_values(names, row), _CSV_TEXT) for row in chunk)
         yield _drain(buffer)
+
+
+def printed_cells(columns: Sequence[Column], row: Row) -> list[str]:
+    """A row's cells as the printed page shows them: as in CSV."""
+    return [str(cell) for cell in _converted(_values([c.name for c in columns], row), _CSV_TEXT)]
 
 
 def _drain(buffer: io.StringIO) -> bytes:

@@ -19,7 +19,9 @@ from app.reports.streaming import FETCH_ROWS, mapped
 from app.reports.tabular import Chunks, Column, Row
 
 DISCREPANCIES = "discrepancies"
+DISCREPANCIES_TITLE = "Discrepancies"
 AUDIT_TRAIL = "audit_trail"
+AUDIT_TRAIL_TITLE = "Audit trail"
 
 
 def discrepancies_statement(
@@ -84,14 +86,14 @@ def _discrepancy_row(d: Discrepancy, history: list[str], today: date, scope: Sco
 
 
 DISCREPANCY_COLUMNS: list[Column] = [
-    Column("discrepancy_id", "Discrepancy"),
+    Column("discrepancy_id", "Discrepancy", printed=False),
     Column("rule", "Rule"),
     Column("severity", "Severity"),
     Column("status", "Status"),
     Column("summary", "Summary"),
-    Column("product_id", "Product id"),
-    Column("location_id", "Location id"),
-    Column("staff_ids", "Staff ids", "whose work it is about"),
+    Column("product_id", "Product id", printed=False),
+    Column("location_id", "Location id", printed=False),
+    Column("staff_ids", "Staff ids", "whose work it is about", printed=False),
     Column("first_found_at", "First found"),
     Column("last_found_at", "Last found"),
     Column("discovered_at", "Discovered", "a theft's or significant loss's discovery"),
@@ -103,7 +105,7 @@ DISCREPANCY_COLUMNS: list[Column] = [
     Column("report_reference", "Report reference"),
     Column("reason_code", "Reason code"),
     Column("overdue", "Overdue", "the DEA deadlines passed without the notice or report"),
-    Column("previous_id", "Recurrence of", "the closed discrepancy this one recurs"),
+    Column("previous_id", "Recurrence of", "the closed discrepancy this one recurs", printed=False),
     Column("history", "History", "every transition: when, from, to, reason, by whom"),
 ]
 
@@ -138,15 +140,15 @@ def _audit_row(row: RowMapping, scope: Scope) -> Row:
 
 
 AUDIT_COLUMNS: list[Column] = [
-    Column("entry_id", "Entry"),
+    Column("entry_id", "Entry", printed=False),
     Column("at", "At", "when, on the registrant's clock"),
-    Column("request_id", "Request"),
+    Column("request_id", "Request", printed=False),
     Column("subject", "Subject", "the token's subject"),
     Column("subject_name", "Name"),
     Column("roles", "Roles"),
     Column("method", "Method"),
-    Column("route", "Route"),
-    Column("path", "Path"),
+    Column("route", "Route", printed=False),
+    Column("path", "Path", printed=False),
     Column("action", "Action"),
     Column("kind", "Kind", "write, patient_read, report, refused or error"),
     Column("resource_type", "Resource type"),
