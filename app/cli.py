@@ -1,5 +1,5 @@
-"""The ``csledger`` command: serve, migrate, worker, checkpoint, verify, export, token, demo,
-openapi."""
+"""The ``csledger`` command: serve, migrate, worker, checkpoint, reconcile, pdmp, verify,
+export, token, demo, openapi."""
 
 import asyncio
 import json
@@ -157,6 +157,49 @@ async def _reconcile(
             if period.last < period.first:
                 raise typer.BadParameter("--to is before --from")
             return await runs.reconcile(session, registrant, period, settings, now)
+    finally:
+        await database.dispose()
+
+
+@cli.command()
+def pdmp(
+    registrant: Annotated[str, typer.Option(help="The pharmacy's registrant id")],
+    day: Annotated[str, typer.Option("--date", help="Its day to report (YYYY-MM-DD)")],
+    output: Annotated[
+        Path | None, typer.Option(help="Write here (default: standard output)")
+    ] = None,
+) -> None:
+    """Write a pharmacy's ASAP 4.2A file for a day, kept as a submission as the API keeps it."""
+    from app.core.errors import AppError
+
+    try:
+        control, content = asyncio.run(
+            _pdmp(get_settings(), uuid.UUID(registrant), date.fromisoformat(day))
+        )
+    except AppError as exc:
+        typer.echo(exc.detail, err=True)
+        raise typer.Exit(code=1) from exc
+    if output is None:
+        typer.echo(content, nl=False)
+        return
+    output.write_text(content)
+    typer.echo(f"wrote {output} (control number {control})")
+
+
+async def _pdmp(settings: Settings, registrant_id: uuid.UUID, day: date) -> tuple[str, str]:
+    from app.registry.models import Registrant
+    from app.reports import pdmp as pdmp_file
+    from app.reports.scope import Scope
+
+    database = Database(create_engine(settings))
+    try:
+        async with database.transaction() as session:
+            found = await session.get(Registrant, registrant_id)
+            if found is None:
+                raise typer.BadParameter(f"no registrant {registrant_id}")
+            scope = Scope(found, SystemClock().now())
+            made = await pdmp_file.generate(session, scope, day, settings, by="csledger pdmp")
+            return made.control_number, made.content
     finally:
         await database.dispose()
 

@@ -16,6 +16,7 @@ from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
+from app.reports.models import PdmpSubmission
 
 metadata = Base.metadata
 
@@ -37,6 +38,7 @@ __all__ = [
     "MerkleNode",
     "OutboxMessage",
     "Patient",
+    "PdmpSubmission",
     "Posting",
     "Prescription",
     "PrescriptionFill",

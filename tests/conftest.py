@@ -22,12 +22,13 @@ from alembic import command
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Row, func, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from typer.testing import CliRunner
 
 from app.audit.models import AuditEntry
 from app.auth.permissions import Role
 from app.auth.tokens import mint_token
 from app.core.clock import FrozenClock
-from app.core.config import Environment, Settings
+from app.core.config import Environment, Settings, get_settings
 from app.core.migrations import alembic_config
 from app.main import create_app
 from app.models import metadata
@@ -292,3 +293,15 @@ async def probe(database_url: str) -> AsyncIterator[DatabaseProbe]:
     engine = create_async_engine(database_url)
     yield DatabaseProbe(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def runner(monkeypatch, database_url, app_settings) -> Iterator[CliRunner]:
+    """``csledger`` commands against the test's database (each runs its own event loop: call
+    it from a thread, ``asyncio.to_thread``)."""
+    monkeypatch.setenv("CSLEDGER_DATABASE_URL", database_url)
+    monkeypatch.setenv("CSLEDGER_ENVIRONMENT", "test")
+    monkeypatch.setenv("CSLEDGER_DEVELOPMENT_KEY_DIR", str(app_settings.development_key_dir))
+    get_settings.cache_clear()
+    yield CliRunner()
+    get_settings.cache_clear()

@@ -13,6 +13,7 @@ from tests.conftest import migrate
 
 APPEND_ONLY = {
     "audit_log",
+    "pdmp_submissions",
     "revisions",
     "staff_registrations",
     "ledger_events",

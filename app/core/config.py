@@ -8,7 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Self
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     review."""
     inventory_warning_days: int = Field(default=30, ge=0)
     """A biennial inventory due within this many days is flagged ahead."""
+    pdmp_asap_version: str = "4.2A"
+    """The state PDMP's profile: TH01's version, the segment terminator (TH09), DSP07 for a
+    compound, the shape of a zero report and the file type (P production, T test)."""
+    pdmp_segment_terminator: str = Field(default="~", min_length=1, max_length=1)
+    pdmp_compound_qualifier: str = "06"
+    pdmp_zero_report: Literal["patient_zero", "header_only"] = "patient_zero"
+    pdmp_file_type: Literal["P", "T"] = "P"
     report_pdf_max_rows: int = Field(default=5000, ge=1)
     """Longer reports are refused as PDF (made whole in memory) and pointed to CSV."""
     inventory_exact_count_states: list[str] = Field(default_factory=list)

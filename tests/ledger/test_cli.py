@@ -3,26 +3,13 @@
 import asyncio
 import base64
 import json
-from collections.abc import Iterator
 
-import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner, Result
 
 from app.auth.tokens import sign_statement
 from app.cli import cli
-from app.core.config import get_settings
 from app.ledger import keys
-
-
-@pytest.fixture
-def runner(monkeypatch, database_url, app_settings) -> Iterator[CliRunner]:
-    monkeypatch.setenv("CSLEDGER_DATABASE_URL", database_url)
-    monkeypatch.setenv("CSLEDGER_ENVIRONMENT", "test")
-    monkeypatch.setenv("CSLEDGER_DEVELOPMENT_KEY_DIR", str(app_settings.development_key_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 async def run(runner: CliRunner, *args: str) -> Result:

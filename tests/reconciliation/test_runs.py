@@ -5,7 +5,6 @@ schedule and ``csledger reconcile``."""
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
@@ -14,13 +13,11 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 from sqlalchemy import select
-from typer.testing import CliRunner
 
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.cli import cli
 from app.core.clock import FrozenClock
-from app.core.config import get_settings
 from app.core.jobs import Job
 from app.ledger import service as ledger
 from app.ledger.schemas import EventCreate
@@ -816,16 +813,6 @@ async def test_the_schedule_queues_each_registrants_previous_day_once_its_night_
 
 
 # csledger reconcile
-
-
-@pytest.fixture
-def runner(monkeypatch, database_url, app_settings) -> Iterator[CliRunner]:
-    monkeypatch.setenv("CSLEDGER_DATABASE_URL", database_url)
-    monkeypatch.setenv("CSLEDGER_ENVIRONMENT", "test")
-    monkeypatch.setenv("CSLEDGER_DEVELOPMENT_KEY_DIR", str(app_settings.development_key_dir))
-    get_settings.cache_clear()
-    yield CliRunner()
-    get_settings.cache_clear()
 
 
 async def test_csledger_reconcile_prints_what_it_found(runner, clinic):

@@ -1,0 +1,162 @@
+"""ASAP 4.2A, the file a pharmacy sends its state's prescription monitoring program (PDMP):
+pure functions from a day's dispenses to the file's text.
+
+A file is segments, fields separated by ``*``, each segment ended by the terminator declared
+in TH09. In order: TH (header), IS (information source), PHA (pharmacy); per dispense PAT
+(patient), DSP (dispensing), PRE (prescriber) and, for a compound, one CDI per ingredient;
+then TP (pharmacy trailer: the segments from PHA to TP, both counted) and TT (transaction
+trailer: TH02's control number again, and every segment from TH to TT). A day with nothing to
+report is a zero report, in the shape the state's profile names. A dispense reversed in the
+ledger is sent as a void (DSP01 ``02``) carrying the original's Rx number, fill date,
+quantity and refill number, under the same pharmacy.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+NO_NDC = "99999"
+"""A product id for what has no NDC: a compound in DSP08, an ingredient without one in CDI03."""
+
+
+class ZeroReport(StrEnum):
+    patient_zero = "patient_zero"
+    """One PAT whose PAT07 is "Report" and PAT08 "Zero", and one DSP with the day in DSP05."""
+    header_only = "header_only"
+    """TH, IS, PHA, TP and TT, and no detail."""
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What a state's dispenser guide fixes."""
+
+    version: str = "4.2A"
+    segment_terminator: str = "~"
+    compound_qualifier: str = "06"
+    """DSP07 for a compound (whose ingredients follow in CDI segments)."""
+    compound_product_id: str = NO_NDC
+    """DSP08 for a compound (as :data:`NO_NDC`)."""
+    zero_report: ZeroReport = ZeroReport.patient_zero
+    file_type: str = "P"
+    """TH07: P production, T test."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pharmacy:
+    npi: str
+    ncpdp: str
+    dea_number: str
+    name: str
+    address: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingredient:
+    ndc: str
+    quantity: str
+    unit_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Dispense:
+    status: str
+    """DSP01: 00 new, 01 revise, 02 void."""
+    patient_id: str
+    patient_last: str
+    patient_first: str
+    patient_address: dict[str, str]
+    date_of_birth: date
+    gender: str
+    rx_number: str
+    written_on: date
+    refills_authorized: int
+    filled_on: date
+    refill_number: int
+    product_id: str | None
+    """The NDC; None for a compound, whose ingredients say what it is."""
+    quantity: str
+    days_supply: int
+    unit_code: str
+    transmission_code: str
+    partial_fill: str
+    pharmacist_npi: str
+    prescriber_npi: str
+    prescriber_dea_number: str
+    prescriber_last: str
+    prescriber_first: str
+    ingredients: Sequence[Ingredient] = field(default_factory=tuple)
+
+
+UNIT_CODES = {"each": "01", "mL": "02", "g": "03"}
+"""DSP11 and CDI05: drug dosage units."""
+TRANSMISSION_CODES = {"written": "01", "oral": "02", "fax": "03", "electronic": "04"}
+"""DSP12: how the prescription reached the pharmacy."""
+GENDER_CODES = {"female": "F", "male": "M"}
+
+
+def ccyymmdd(day: date) -> str:
+    return day.strftime("%Y%m%d")
+
+
+def file_text(
+    profile: Profile,
+    control_number: str,
+    created_at: datetime,
+    pharmacy: Pharmacy,
+    dispenses: Sequence[Dispense],
+    report_date: date,
+) -> str:
+    """The whole file: every segment ended by the profile's terminator."""
+    detail = [_segment("PHA", pharmacy.npi, pharmacy.ncpdp, pharmacy.dea_number, pharmacy.name,
+                       pharmacy.address.get("line1", ""), pharmacy.address.get("line2") or "",
+                       pharmacy.address.get("city", ""), pharmacy.address.get("state", ""),
+                       pharmacy.address.get("postal_code", "").replace("-", ""))]  # fmt: skip
+    for dispense in dispenses:
+        detail += _dispense_segments(profile, dispense)
+    if not dispenses and profile.zero_report is ZeroReport.patient_zero:
+        detail += [_segment("PAT", "", "", "", "", "", "", "Report", "Zero"),
+                   _segment("DSP", "", "", "", "", ccyymmdd(report_date))]  # fmt: skip
+    detail.append(_segment("TP", str(len(detail) + 1)))
+    header = [
+        _segment("TH", profile.version, control_number, "01", "", ccyymmdd(created_at.date()),
+                 created_at.strftime("%H%M%S"), profile.file_type, "",
+                 profile.segment_terminator),
+        _segment("IS", pharmacy.ncpdp or pharmacy.npi, pharmacy.name),
+    ]  # fmt: skip
+    segments = [*header, *detail]
+    segments.append(_segment("TT", control_number, str(len(segments) + 1)))
+    # TH09 declares the terminator, then ends the header like any segment: "~~".
+    return "".join(segment + profile.segment_terminator for segment in segments)
+
+
+def _dispense_segments(profile: Profile, d: Dispense) -> list[str]:
+    compound = d.product_id is None
+    address = d.patient_address
+    segments = [
+        _segment("PAT", "", "", "", "", "", "", d.patient_last, d.patient_first, "", "", "",
+                 address.get("line1", ""), address.get("line2") or "", address.get("city", ""),
+                 address.get("state", ""), address.get("postal_code", "").replace("-", ""), "",
+                 ccyymmdd(d.date_of_birth), GENDER_CODES.get(d.gender, "U"), "01"),
+        _segment("DSP", d.status, d.rx_number, ccyymmdd(d.written_on), str(d.refills_authorized),
+                 ccyymmdd(d.filled_on), str(d.refill_number),
+                 profile.compound_qualifier if compound else "01",
+                 profile.compound_product_id if compound else d.product_id or "",
+                 d.quantity, str(d.days_supply), d.unit_code, d.transmission_code,
+                 d.partial_fill, d.pharmacist_npi),
+        _segment("PRE", d.prescriber_npi, d.prescriber_dea_number, "", "", d.prescriber_last,
+                 d.prescriber_first),
+    ]  # fmt: skip
+    segments += [
+        _segment("CDI", str(n), "01", i.ndc, i.quantity, i.unit_code)
+        for n, i in enumerate(d.ingredients, start=1)
+    ]
+    return segments
+
+
+def _segment(name: str, *fields: str) -> str:
+    """A segment without its terminator; trailing empty fields are left off."""
+    values = list(fields)
+    while values and values[-1] == "":
+        values.pop()
+    return "*".join([name, *values])

@@ -1,0 +1,160 @@
+"""PDMP files (ASAP 4.2A) on both databases: a day's fills, a zero report, a void, every file
+kept under the next control number, the state profile a setting, and ``csledger pdmp``; every
+file through the validator."""
+
+import asyncio
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.cli import cli
+from app.reports.models import PdmpSubmission
+from tests.conftest import bearer
+from tests.factories import assert_problem, create_registrant
+from tests.ledger.support import reversal_body
+from tests.pharmacy.dispensary import Dispensary, open_dispensary
+from tests.reports.asap_validator import Invalid, parse, validate
+
+PDMP = "/v1/reports/pdmp"
+
+
+@pytest.fixture
+async def dispensary(client, admin_token, token, clock) -> Dispensary:
+    return await open_dispensary(client, admin_token, token, clock)
+
+
+def officer(dispensary: Dispensary) -> str:
+    return dispensary.make_token(["compliance_officer"], [dispensary.id], sub="officer-rx")
+
+
+async def pdmp(dispensary: Dispensary, day: str, token: str | None = None) -> Any:
+    return await dispensary.client.get(PDMP, params={"registrant_id": dispensary.id,
+                                                     "date": day},
+                                       headers=bearer(token or officer(dispensary)))  # fmt: skip
+
+
+async def filled(dispensary: Dispensary, day: date, **fill: str) -> dict[str, Any]:
+    rx = await dispensary.receive()
+    response = await dispensary.fill(rx, dispensary.fill_body(dispensary.on(day), **fill))
+    assert response.status_code == 201, response.text
+    return rx | {"fill": response.json()["fills"][-1]}
+
+
+async def test_a_days_fills_of_a_compound(dispensary: Dispensary):
+    rx = await filled(dispensary, date(2026, 3, 2))
+    response = await pdmp(dispensary, "2026-03-02")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/plain; charset=utf-8"
+    assert response.headers["x-control-number"] == "000000001"
+    file = validate(response.text)
+    [pha] = file.named("PHA")
+    [pat] = file.named("PAT")
+    [dsp] = file.named("DSP")
+    [pre] = file.named("PRE")
+    assert (pat[7], pat[8], pat[12], pat[18], pat[19]) == (
+        "Lovelace", "Ada", "100 Main St", "19801210", "F",
+    )  # fmt: skip
+    assert dsp[1:14] == ["00", rx["rx_number"], "20260302", "5", "20260302", "0", "06", "99999",
+                         "30", "30", "01", "04", "00"]  # fmt: skip
+    assert dsp[14] == "1245319599"
+    assert (pre[1], pre[2], pre[5], pre[6]) == (
+        "1245319599", dispensary.prescriber_dea_number, "Hopper", "Grace",
+    )  # fmt: skip
+    # 30 troches, each of 115.3 mg ketamine HCl, 0.9 g of base and 2.5 mg of flavouring.
+    assert [cdi[1:] for cdi in file.named("CDI")] == [
+        ["1", "01", "99999", "3.459", "03"], ["2", "01", "99999", "27", "03"],
+        ["3", "01", "99999", "0.075", "03"],
+    ]  # fmt: skip
+    assert pha[3] == (await dispensary.get(f"/v1/registrants/{dispensary.id}")).json()[
+        "dea_number"]  # fmt: skip
+
+
+async def test_a_day_without_fills_is_a_zero_report_and_each_file_is_kept(
+    dispensary: Dispensary, probe
+):
+    first = await pdmp(dispensary, "2026-03-01")
+    file = validate(first.text)
+    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "PAT", "DSP", "TP", "TT"]
+    [pat], [dsp] = file.named("PAT"), file.named("DSP")
+    assert (pat[7], pat[8], dsp[5]) == ("Report", "Zero", "20260301")
+    again = await pdmp(dispensary, "2026-03-01")
+    assert (first.headers["x-control-number"], again.headers["x-control-number"]) == (
+        "000000001", "000000002",
+    )  # fmt: skip
+    async with probe.engine.connect() as connection:
+        kept = list(await connection.execute(
+            select(PdmpSubmission.__table__).order_by(PdmpSubmission.control_number)))  # fmt: skip
+    assert [(k.control_number, k.content, k.dispenses, k.voids) for k in kept] == [
+        ("000000001", first.text, 0, 0), ("000000002", again.text, 0, 0),
+    ]  # fmt: skip
+
+
+async def test_a_fill_reversed_later_is_voided_on_the_day_of_its_reversal(dispensary: Dispensary):
+    rx = await filled(dispensary, date(2026, 3, 2))
+    dispensary.on(date(2026, 3, 4))
+    undone = await dispensary.client.post(
+        "/v1/ledger/events",
+        json=reversal_body(dispensary.id, rx["fill"]["event_id"],
+                           dispensary.clock.now().isoformat()),
+        headers=bearer(officer(dispensary)) | {"Idempotency-Key": "void-1"},
+    )  # fmt: skip
+    assert undone.status_code == 201, undone.text
+    file = validate((await pdmp(dispensary, "2026-03-04")).text)
+    [dsp] = file.named("DSP")
+    # The void matches the original: Rx number, fill date, quantity and refill number.
+    assert (dsp[1], dsp[2], dsp[5], dsp[9], dsp[6]) == ("02", rx["rx_number"], "20260302", "30",
+                                                        "0")  # fmt: skip
+    assert len(validate((await pdmp(dispensary, "2026-03-03")).text).named("PRE")) == 0
+
+
+async def test_the_state_profile_is_a_setting(dispensary: Dispensary, app):
+    app.state.settings = app.state.settings.model_copy(update={
+        "pdmp_segment_terminator": "^", "pdmp_zero_report": "header_only",
+        "pdmp_file_type": "T"})  # fmt: skip
+    text = (await pdmp(dispensary, "2026-03-01")).text
+    file = validate(text)
+    assert file.terminator == "^"
+    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "TP", "TT"]
+    assert file.segments[0][7] == "T"
+    assert "~" not in text
+
+
+def test_the_validator_refuses_what_is_wrong():
+    good = ("TH*4.2A*000000001*01**20260302*100000*P**~~IS*1*X~PHA***FK0000012*X~"
+            "PAT*******Report*Zero~DSP*****20260302~TP*4~TT*000000001*7~")  # fmt: skip
+    validate(good)
+    for wrong in (good.replace("TP*4", "TP*5"), good.replace("TT*000000001", "TT*000000002"),
+                  good.replace("FK0000012", "FK0000013"), good.replace("~TP*4", "~PRE~TP*4"),
+                  good.replace("20260302~TP", "2026032~TP"), good[:-1]):  # fmt: skip
+        with pytest.raises(Invalid):
+            validate(wrong)
+    assert parse(good).terminator == "~"
+
+
+async def test_only_a_pharmacy_and_only_its_officers(dispensary: Dispensary, admin_token):
+    clinic_officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id],
+                                           sub="officer-clinic")  # fmt: skip
+    refused = await dispensary.client.get(PDMP, params={"registrant_id": dispensary.clinic_id,
+                                                        "date": "2026-03-02"},
+                                          headers=bearer(clinic_officer))  # fmt: skip
+    assert_problem(refused, 422, "not-a-pharmacy")
+    stranger = await create_registrant(dispensary.client, admin_token)
+    elsewhere = dispensary.make_token(["compliance_officer"], [stranger["id"]], sub="other")
+    assert_problem(await pdmp(dispensary, "2026-03-02", elsewhere), 404, "not-found")
+
+
+async def test_csledger_pdmp_writes_the_same_file(dispensary: Dispensary, tmp_path, runner):
+    await filled(dispensary, date(2026, 3, 2))
+    by_api = (await pdmp(dispensary, "2026-03-02")).text
+    output = tmp_path / "pdmp.txt"
+    arguments = ["pdmp", "--registrant", dispensary.id, "--date", "2026-03-02",
+                 "--output", str(output)]  # fmt: skip
+    result = await asyncio.to_thread(runner.invoke, cli, arguments)
+    assert result.exit_code == 0, result.output
+    assert "control number 000000002" in result.output
+    by_command = validate(output.read_text())
+    api = parse(by_api)
+    assert by_command.segments[3:-2] == api.segments[3:-2]  # the same detail
+    assert by_command.segments[0][2] == "000000002"
