@@ -59,6 +59,9 @@ class Reconciled:
     sessions: int
     by_rule: dict[str, tuple[int, int]]
     """Per rule, the planted anomalies found and planted."""
+    registrant_id: uuid.UUID
+    first_day: date
+    last_day: date
     full_seconds: float
     full_rss_kib: int
     full_run_ms: int
@@ -263,6 +266,7 @@ def run(settings: Settings, dsn: str, *, events: int, planted: int = 24) -> Reco
         full_seconds=full_seconds, full_rss_kib=full_rss,
         full_run_ms=json.loads(output)["duration_ms"], nightly_seconds=nightly_seconds,
         nightly_run_ms=json.loads(nightly_output)["duration_ms"], generate_seconds=generated,
+        registrant_id=templates.target.registrant_id, first_day=first_day, last_day=last_day,
     )  # fmt: skip
 
 

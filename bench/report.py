@@ -9,6 +9,7 @@ from pathlib import Path
 
 from bench.load import LoadResult
 from bench.reconcile import Reconciled
+from bench.reports import Reported
 
 START_MARK = "<!-- bench:figures:start -->"
 END_MARK = "<!-- bench:figures:end -->"
@@ -65,6 +66,7 @@ class Figures:
     batch: BatchFigures | None = None
     verify: VerifyFigures | None = None
     reconcile: Reconciled | None = None
+    reports: Reported | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     command: str = ""
 
@@ -112,7 +114,23 @@ def table(figures: Figures) -> str:
         )
     if figures.reconcile is not None:
         lines += _reconcile_lines(figures.reconcile)
+    if figures.reports is not None:
+        lines += _report_lines(figures.reports)
     return "\n".join(lines)
+
+
+def _report_lines(done: Reported) -> list[str]:
+    fast = done.rows_per_second >= done.target_rows_per_second
+    slowest = max(done.inventory_seconds, default=0.0)
+    quick = slowest < done.target_inventory_seconds
+    times = ", ".join(f"{s * 1000:.0f} ms" for s in done.inventory_seconds)
+    return [
+        f"| dispensing log as CSV, {done.rows:,} rows ({done.megabytes:.0f} MB) "
+        f"| {done.rows_per_second:,.0f} rows/s | | | {_mib(done.peak_rss_kib)} | "
+        f"| >= {done.target_rows_per_second:,.0f} rows/s ({_met(fast)}) |",
+        f"| inventory as of an instant (start, middle, end of the year) | {times} | | | | "
+        f"| < {done.target_inventory_seconds:.0f} s ({_met(quick)}) |",
+    ]
 
 
 def _reconcile_lines(done: Reconciled) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.config import Settings
-from bench import floor, ingest, reconcile, report, servers, verify
+from bench import floor, ingest, reconcile, report, reports, servers, verify
 from bench.database import BenchDatabase
 from bench.load import Load, LoadResult, require_wrk, run_wrk
 from bench.seed import Target, bench_settings, seed, seed_floor, token, write_targets
@@ -56,7 +56,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     add("--verify-events", type=int, default=1_000_000, help="events in the verified chain")
     add("--reconcile-events", type=int, default=1_000_000, help="events in the reconciled year")
     add("--skip", action="append", default=[],
-        choices=["append", "batch", "verify", "reconcile"])  # fmt: skip
+        choices=["append", "batch", "verify", "reconcile", "reports"])  # fmt: skip
     add("--readme", type=Path, default=Path(__file__).with_name("README.md"))
     return parser.parse_args(argv)
 
@@ -189,6 +189,12 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
               "a full and a nightly run ...", flush=True)  # fmt: skip
         figures.reconcile = reconcile.run(bench.settings, database.dsn,
                                           events=args.reconcile_events)  # fmt: skip
+        if "reports" not in args.skip:
+            print("reports: the reconciled year's dispensing log as CSV, and inventories ...",
+                  flush=True)  # fmt: skip
+            year = figures.reconcile
+            figures.reports = reports.run(bench, year.registrant_id, year.first_day,
+                                          year.last_day)  # fmt: skip
     return figures
 
 

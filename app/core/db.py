@@ -177,6 +177,10 @@ class Database:
         async with self._autocommit.connect() as connection:
             await connection.execute(statement, parameters)
 
+    @property
+    def is_postgresql(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 

@@ -89,6 +89,7 @@ async def dispensing_log(
         prescriber_dea_number=prescriber_dea_number,
     )  # fmt: skip
     query = dispensing.statement(period.scope, period.start, period.end, filters)
+    by_database = dispensing.csv_statement(period.scope, period.start, period.end, filters)
     return await respond(
         request,
         fmt,
@@ -96,6 +97,7 @@ async def dispensing_log(
         dispensing.COLUMNS,
         lambda db: dispensing.rows(db, query, period.scope),
         title=dispensing.TITLE,
+        csv_by_database=by_database,
     )
 
 

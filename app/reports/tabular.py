@@ -92,10 +92,12 @@ def _values(names: Sequence[str], row: Row) -> list[Any]:
 
 
 async def csv_stream(columns: Sequence[Column], chunks: Chunks) -> AsyncIterator[bytes]:
-    """RFC 4180 CSV: a title row, then one row per item; lists joined with "; "."""
+    """CSV (RFC 4180, lines ending in LF): a title row, then one row per item; lists joined
+    with "; "."""
     names = [column.name for column in columns]
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    # Lines end as PostgreSQL's COPY ends them, so a report reads the same on either database.
+    writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow([column.title for column in columns])
     yield _drain(buffer)
     async for chunk in chunks:

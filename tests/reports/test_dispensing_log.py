@@ -117,6 +117,17 @@ async def test_the_same_log_as_json_lines_and_csv(dispensary: Dispensary):
         assert row == [_csv(value) for value in item.values()]
 
 
+async def same_as_csv(
+    client: httpx.AsyncClient, token: str, rid: str, expected: list[Any], **params: str
+) -> None:
+    """The log as CSV holds the JSON items' values, cell for cell (on PostgreSQL the
+    database writes it)."""
+    table = await pulled(client, token, rid, format="csv", **params)
+    assert table.status_code == 200, table.text
+    _titles, *rows = list(csv.reader(io.StringIO(table.text)))
+    assert rows == [[_csv(value) for value in item.values()] for item in expected]
+
+
 def _csv(value: Any) -> str:
     if value is None:
         return ""
@@ -132,7 +143,7 @@ async def test_a_period_of_the_registrants_own_days_and_a_reversed_fill(dispensa
     reversal keeps it in the log, naming the reversal."""
     rx, _ = await filled_twice(dispensary)
     dispensary.clock.set(datetime(2026, 4, 20, 16, tzinfo=CHICAGO))
-    late = datetime(2026, 3, 31, 23, 30, tzinfo=CHICAGO).isoformat()
+    late = datetime(2026, 3, 31, 23, 30, 0, 250000, tzinfo=CHICAGO).isoformat()
     response = await dispensary.fill(rx, dispensary.fill_body(late, early_refill_reason="travel"))
     assert response.status_code == 201, response.text
     event_id = response.json()["fills"][-1]["event_id"]
@@ -145,8 +156,9 @@ async def test_a_period_of_the_registrants_own_days_and_a_reversed_fill(dispensa
     assert undone.status_code == 201, undone.text
 
     march = await items(dispensary.client, token, dispensary.id)
-    assert [i["occurred_at"] for i in march][-1] == "2026-03-31T23:30:00-05:00"
+    assert [i["occurred_at"] for i in march][-1] == "2026-03-31T23:30:00.250000-05:00"
     assert march[-1]["reversed_by"] == undone.json()["id"]
+    await same_as_csv(dispensary.client, token, dispensary.id, march)
     april = {"from": "2026-04-01", "to": "2026-04-30"}
     assert await items(dispensary.client, token, dispensary.id, **april) == []
 
@@ -197,6 +209,7 @@ async def test_a_sessions_infusion_names_the_plans_prescriber(ward: Ward):
     assert occurred.utcoffset() == timedelta(hours=-6)
     by_number = await items(ward.client, ward.officer_token, ward.id, prescriber_dea_number=number)
     assert by_number == [administration]
+    await same_as_csv(ward.client, ward.officer_token, ward.id, log)
 
 
 async def test_only_the_registrants_compliance_officers_pull_it_and_every_pull_is_audited(
