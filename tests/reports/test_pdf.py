@@ -71,3 +71,25 @@ async def test_a_pdf_past_the_row_limit_is_refused_and_points_to_csv(dispensary:
     problem = assert_problem(refused, 422, "pdf-too-long")
     assert "format=csv" in problem["detail"]
     assert (await pulled(dispensary, "dispensing-log", format="csv")).status_code == 200
+
+
+@pytest.mark.parametrize(("report", "title", "params"), [
+    ("receipts", "Receipts", MARCH),
+    ("inventory", "Inventory", {"as_of": "2026-03-02T20:00:00Z"}),
+    ("discrepancies", "Discrepancies", MARCH),
+    ("audit-trail", "Audit trail", MARCH),
+    ("dea-form-41", "DEA Form 41 data", MARCH),
+    ("rems-monitoring", "Spravato REMS patient monitoring", MARCH),
+    ("compounding-batches", "Compounding batch records", MARCH),
+])  # fmt: skip
+async def test_every_report_prints(dispensary: Dispensary, report, title, params):
+    await filled_twice(dispensary)
+    registrant = (await dispensary.get(f"/v1/registrants/{dispensary.id}")).json()
+    response = await dispensary.client.get(
+        f"/v1/reports/{report}", params={"registrant_id": dispensary.id, "format": "pdf", **params},
+        headers=bearer(officer(dispensary)),
+    )  # fmt: skip
+    first, *_ = pages(response)
+    assert title in first
+    assert registrant["name"] in first
+    assert f"DEA registration {registrant['dea_number']}" in first
