@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
+from functools import partial
 
 NO_NDC = "99999"
 """A product id for what has no NDC: a compound in DSP08, an ingredient without one in CDI03."""
@@ -88,10 +89,11 @@ class Dispense:
     ingredients: Sequence[Ingredient] = field(default_factory=tuple)
 
 
-UNIT_CODES = {"each": "01", "mL": "02", "g": "03"}
-"""DSP11 and CDI05: drug dosage units."""
-TRANSMISSION_CODES = {"written": "01", "oral": "02", "fax": "03", "electronic": "04"}
-"""DSP12: how the prescription reached the pharmacy."""
+UNIT_CODES = {"each": "01", "device": "01", "mL": "02", "g": "03"}
+"""DSP11 and CDI05: drug dosage units (a nasal-spray device is counted as each)."""
+TRANSMISSION_CODES = {"written": "01", "oral": "02", "fax": "04", "electronic": "05"}
+"""DSP12: how the prescription reached the pharmacy (01 written, 02 telephone, 03 telephone
+emergency, 04 fax, 05 electronic, 06 transferred)."""
 GENDER_CODES = {"female": "F", "male": "M"}
 
 
@@ -108,55 +110,66 @@ def file_text(
     report_date: date,
 ) -> str:
     """The whole file: every segment ended by the profile's terminator."""
-    detail = [_segment("PHA", pharmacy.npi, pharmacy.ncpdp, pharmacy.dea_number, pharmacy.name,
-                       pharmacy.address.get("line1", ""), pharmacy.address.get("line2") or "",
-                       pharmacy.address.get("city", ""), pharmacy.address.get("state", ""),
-                       pharmacy.address.get("postal_code", "").replace("-", ""))]  # fmt: skip
+    segment = partial(_segment, terminator=profile.segment_terminator)
+    address = pharmacy.address
+    detail = [segment("PHA", pharmacy.npi, pharmacy.ncpdp, pharmacy.dea_number, pharmacy.name,
+                      address.get("line1", ""), address.get("line2") or "",
+                      address.get("city", ""), address.get("state", ""),
+                      address.get("postal_code", "").replace("-", ""))]  # fmt: skip
     for dispense in dispenses:
         detail += _dispense_segments(profile, dispense)
     if not dispenses and profile.zero_report is ZeroReport.patient_zero:
-        detail += [_segment("PAT", "", "", "", "", "", "", "Report", "Zero"),
-                   _segment("DSP", "", "", "", "", ccyymmdd(report_date))]  # fmt: skip
-    detail.append(_segment("TP", str(len(detail) + 1)))
+        detail += [segment("PAT", "", "", "", "", "", "", "Report", "Zero"),
+                   segment("DSP", "", "", "", "", ccyymmdd(report_date))]  # fmt: skip
+    detail.append(segment("TP", str(len(detail) + 1)))
+    # TH09 declares the terminator (so it is not cleaned out), then ends TH like any segment.
     header = [
-        _segment("TH", profile.version, control_number, "01", "", ccyymmdd(created_at.date()),
-                 created_at.strftime("%H%M%S"), profile.file_type, "",
-                 profile.segment_terminator),
-        _segment("IS", pharmacy.ncpdp or pharmacy.npi, pharmacy.name),
+        "*".join(["TH", profile.version, control_number, "01", "", ccyymmdd(created_at.date()),
+                  created_at.strftime("%H%M%S"), profile.file_type, "",
+                  profile.segment_terminator]),
+        segment("IS", pharmacy.ncpdp or pharmacy.npi, pharmacy.name),
     ]  # fmt: skip
     segments = [*header, *detail]
-    segments.append(_segment("TT", control_number, str(len(segments) + 1)))
-    # TH09 declares the terminator, then ends the header like any segment: "~~".
-    return "".join(segment + profile.segment_terminator for segment in segments)
+    segments.append(segment("TT", control_number, str(len(segments) + 1)))
+    return "".join(text + profile.segment_terminator for text in segments)
 
 
 def _dispense_segments(profile: Profile, d: Dispense) -> list[str]:
+    segment = partial(_segment, terminator=profile.segment_terminator)
     compound = d.product_id is None
     address = d.patient_address
     segments = [
-        _segment("PAT", "", "", "", "", "", "", d.patient_last, d.patient_first, "", "", "",
-                 address.get("line1", ""), address.get("line2") or "", address.get("city", ""),
-                 address.get("state", ""), address.get("postal_code", "").replace("-", ""), "",
-                 ccyymmdd(d.date_of_birth), GENDER_CODES.get(d.gender, "U"), "01"),
-        _segment("DSP", d.status, d.rx_number, ccyymmdd(d.written_on), str(d.refills_authorized),
-                 ccyymmdd(d.filled_on), str(d.refill_number),
-                 profile.compound_qualifier if compound else "01",
-                 profile.compound_product_id if compound else d.product_id or "",
-                 d.quantity, str(d.days_supply), d.unit_code, d.transmission_code,
-                 d.partial_fill, d.pharmacist_npi),
-        _segment("PRE", d.prescriber_npi, d.prescriber_dea_number, "", "", d.prescriber_last,
-                 d.prescriber_first),
+        segment("PAT", "", "", "", "", "", "", d.patient_last, d.patient_first, "", "", "",
+                address.get("line1", ""), address.get("line2") or "", address.get("city", ""),
+                address.get("state", ""), address.get("postal_code", "").replace("-", ""), "",
+                ccyymmdd(d.date_of_birth), GENDER_CODES.get(d.gender, "U"), "01"),
+        segment("DSP", d.status, d.rx_number, ccyymmdd(d.written_on), str(d.refills_authorized),
+                ccyymmdd(d.filled_on), str(d.refill_number),
+                profile.compound_qualifier if compound else "01",
+                profile.compound_product_id if compound else d.product_id or "",
+                d.quantity, str(d.days_supply), d.unit_code, d.transmission_code,
+                d.partial_fill, d.pharmacist_npi),
+        segment("PRE", d.prescriber_npi, d.prescriber_dea_number, "", "", d.prescriber_last,
+                d.prescriber_first),
     ]  # fmt: skip
     segments += [
-        _segment("CDI", str(n), "01", i.ndc, i.quantity, i.unit_code)
+        segment("CDI", str(n), "01", i.ndc, i.quantity, i.unit_code)
         for n, i in enumerate(d.ingredients, start=1)
     ]
     return segments
 
 
-def _segment(name: str, *fields: str) -> str:
-    """A segment without its terminator; trailing empty fields are left off."""
-    values = list(fields)
+def _segment(name: str, *fields: str, terminator: str) -> str:
+    """A segment without its terminator; trailing empty fields are left off. A field's own
+    separator, terminator or line break (in a name or an address) would end it early: each
+    becomes a space."""
+    values = [_clean(value, terminator) for value in fields]
     while values and values[-1] == "":
         values.pop()
     return "*".join([name, *values])
+
+
+def _clean(value: str, terminator: str) -> str:
+    for character in ("*", terminator, "\r", "\n"):
+        value = value.replace(character, " ")
+    return value

@@ -122,6 +122,14 @@ _LOSS_TYPES = {"theft": "theft", "loss_in_transit": "loss in transit",
                "employee_pilferage": "employee pilferage", "other": "other"}  # fmt: skip
 
 
+def _mg_per_unit(event: LedgerEvent) -> Decimal:
+    """mg in one inventory unit, as the event reckoned it; from the product's strength when
+    the event moved nothing (a count of nothing)."""
+    if event.quantity:
+        return event.mg / event.quantity
+    return Decimal(event.snapshot["product"]["strength"])
+
+
 async def form_106(
     db: AsyncSession, discrepancy: Discrepancy, scope: Scope
 ) -> tuple[dict[str, Any], list[Row]]:
@@ -166,12 +174,12 @@ def _lost(event: LedgerEvent, discrepancy: Discrepancy, scope: Scope) -> Row:
         "code": product["ndc"] or product["dea_code"] or KETAMINE_DEA_CODE,
         "lot_number": event.snapshot["lot"]["lot_number"],
         "quantity_lost": lost,
-        "mg_lost": rounded(lost * event.mg / event.quantity) if event.quantity else Decimal(0),
+        "mg_lost": rounded(lost * _mg_per_unit(event)),
     }
 
 
 FORM_106_COLUMNS: list[Column] = [
-    Column("event_id", "Event"),
+    Column("event_id", "Event", printed=False),
     Column("occurred_at", "Occurred"),
     Column("recorded_as", "Recorded as", "theft, loss, a count's shortfall or a decrease"),
     Column("code", "NDC or DEA code"),

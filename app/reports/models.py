@@ -22,5 +22,8 @@ class PdmpSubmission(Base):
     dispenses: Mapped[int]
     voids: Mapped[int]
     content: Mapped[str] = mapped_column(Text)
+    detail_sha256: Mapped[str] = mapped_column(String(64))
+    """What the file reports (profile, pharmacy, day, dispenses): the same day asked again
+    with nothing changed returns this submission rather than sending it twice."""
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

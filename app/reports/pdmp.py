@@ -3,18 +3,19 @@ dispenses, the fills reversed that day as voids, or a zero report; kept as a sub
 the next control number, as generated.
 """
 
+import hashlib
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.catalog.models import Product, ProductIngredient
 from app.core.config import Settings
-from app.core.errors import AppError
+from app.core.errors import AppError, FieldError, InvalidInput
 from app.core.quantity import format_quantity, rounded
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
@@ -49,22 +50,39 @@ def profile(settings: Settings) -> asap.Profile:
 async def generate(
     db: AsyncSession, scope: Scope, day: date, settings: Settings, *, by: str
 ) -> PdmpSubmission:
-    """The day's file, stored as a submission under the registrant's next control number
-    (its row locked meanwhile, so two files never share one)."""
+    """The day's file, stored as a submission under the registrant's next control number. The
+    same day asked again with nothing changed is the same submission (a retried request sends
+    nothing twice); a day with a fill entered or reversed since is a new one."""
     registrant = scope.registrant
     if registrant.kind != RegistrantKind.pharmacy.value:
         raise NotAPharmacy(f"{registrant.name} is a {registrant.kind}")
-    await db.execute(select(Registrant.id).where(Registrant.id == registrant.id).with_for_update())
+    if day >= scope.local(scope.generated_at).date():
+        detail = "a day is reported once it has ended"
+        raise InvalidInput(detail, errors=[FieldError(parameter="date", detail=detail)])
+    # Two files never share a control number; ledger writes (which only share the row's key)
+    # go on meanwhile.
+    await db.execute(select(Registrant.id).where(Registrant.id == registrant.id)
+                     .with_for_update(key_share=True))  # fmt: skip
     start, end = scope.day_bounds(day, day)
     dispenses = await _reported(db, scope, start, end)
+    state = profile(settings)
+    digest = hashlib.sha256(repr((state, registrant.dea_number, day, dispenses)).encode())
+    previous = await db.scalar(
+        select(PdmpSubmission)
+        .where(PdmpSubmission.registrant_id == registrant.id, PdmpSubmission.report_date == day)
+        .order_by(PdmpSubmission.created_at.desc(), PdmpSubmission.control_number.desc())
+        .limit(1)
+    )
+    if previous is not None and previous.detail_sha256 == digest.hexdigest():
+        return previous
     control = await _next_control_number(db, registrant.id)
-    content = asap.file_text(profile(settings), control, scope.local(scope.generated_at),
+    content = asap.file_text(state, control, scope.local(scope.generated_at),
                              _pharmacy(registrant), dispenses, day)  # fmt: skip
     submission = PdmpSubmission(
         id=uuid.uuid4(), registrant_id=registrant.id, report_date=day, control_number=control,
         dispenses=sum(1 for d in dispenses if d.status == NEW),
-        voids=sum(1 for d in dispenses if d.status == VOID), content=content, created_by=by,
-        created_at=scope.generated_at,
+        voids=sum(1 for d in dispenses if d.status == VOID), content=content,
+        detail_sha256=digest.hexdigest(), created_by=by, created_at=scope.generated_at,
     )  # fmt: skip
     db.add(submission)
     await db.flush()
@@ -87,19 +105,25 @@ def _pharmacy(registrant: Registrant) -> asap.Pharmacy:
 async def _reported(
     db: AsyncSession, scope: Scope, start: datetime, end: datetime
 ) -> list[asap.Dispense]:
-    """The day's fills (new) and the fills reversed that day (voids), in the ledger's order."""
+    """The day's fills (new) and the fills reversed that day (voids), in the ledger's order;
+    a fill reversed the day it was made is neither (nothing was dispensed)."""
     rid = scope.registrant.id
-    filled = (LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.dispense.value,
-              LedgerEvent.occurred_at >= start, LedgerEvent.occurred_at < end)  # fmt: skip
-    new = await db.execute(_fills().where(*filled).order_by(LedgerEvent.sequence))
-    reversals = (
+    that_day = (LedgerEvent.occurred_at >= start, LedgerEvent.occurred_at < end)
+    reversed_that_day = (
         select(_original.reverses_event_id)
         .where(_original.registrant_id == rid, _original.type == EventType.reversal.value,
                _original.occurred_at >= start, _original.occurred_at < end)
     )  # fmt: skip
+    new = await db.execute(
+        _fills()
+        .where(LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.dispense.value,
+               *that_day, LedgerEvent.id.not_in(reversed_that_day))
+        .order_by(LedgerEvent.sequence)
+    )  # fmt: skip
     voided = await db.execute(
-        _fills().where(LedgerEvent.id.in_(reversals)).order_by(LedgerEvent.sequence)
-    )
+        _fills().where(LedgerEvent.id.in_(reversed_that_day), ~and_(*that_day))
+        .order_by(LedgerEvent.sequence)
+    )  # fmt: skip
     rows = [(NEW, row) for row in new] + [(VOID, row) for row in voided]
     ingredients = await _ingredients(db, {row.Product.id for _, row in rows})
     return [_dispense(status, row, ingredients, scope) for status, row in rows]
@@ -107,9 +131,19 @@ async def _reported(
 
 def _fills() -> Select[*tuple[Any, ...]]:
     pharmacist = aliased(Staff)
+    earlier = aliased(PrescriptionFill)
+    # DSP13 numbers the partial fills of a prescription's filling: 01, 02, ...
+    partial_number = (
+        select(func.count())
+        .where(earlier.prescription_id == PrescriptionFill.prescription_id,
+               earlier.refill_number == PrescriptionFill.refill_number,
+               earlier.partial.is_(True), earlier.filled_at <= PrescriptionFill.filled_at)
+        .correlate(PrescriptionFill)
+        .scalar_subquery()
+    )  # fmt: skip
     return (
         select(LedgerEvent, PrescriptionFill, Prescription, Patient, Product,
-               pharmacist.npi.label("pharmacist_npi"))
+               pharmacist.npi.label("pharmacist_npi"), partial_number.label("partial_number"))
         .join(PrescriptionFill, PrescriptionFill.event_id == LedgerEvent.id)
         .join(Prescription, Prescription.id == PrescriptionFill.prescription_id)
         .join(Patient, Patient.id == Prescription.patient_id)
@@ -147,7 +181,8 @@ def _dispense(
         product_id=product.ndc, quantity=format_quantity(fill.quantity),
         days_supply=rx.days_supply, unit_code=asap.UNIT_CODES[product.inventory_unit],
         transmission_code=asap.TRANSMISSION_CODES[rx.transmission],
-        partial_fill="01" if fill.partial else "00", pharmacist_npi=row.pharmacist_npi or "",
+        partial_fill=f"{row.partial_number:02d}" if fill.partial else "00",
+        pharmacist_npi=row.pharmacist_npi or "",
         prescriber_npi=rx.prescriber.get("npi") or "",
         prescriber_dea_number=rx.prescriber_dea_number, prescriber_last=prescriber_last,
         prescriber_first=prescriber_first,

@@ -217,7 +217,8 @@ async def audit_trail(
     fmt: FormatParam = Format.json,
 ) -> Response:
     """Every request about the registrant in the period: writes, reads of patient data,
-    report pulls (this one too) and refusals, with who, when, what and its parameters."""
+    report pulls and refusals, with who, when, what and its parameters. A streamed trail
+    (JSON, JSON Lines, CSV) holds its own pull, written before it; a PDF does not."""
     period = await _period(request, session, principal, clock, registrant_id, first_day,
                            last_day, trails.AUDIT_TRAIL)  # fmt: skip
     query = trails.audit_statement(period.scope, period.start, period.end)

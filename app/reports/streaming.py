@@ -2,6 +2,7 @@
 written after the route returns and its request's unit of work has closed."""
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
@@ -113,19 +114,40 @@ async def _copied(
             await chunks.put(bytes(data))  # the driver's buffer is its own
 
         async def copy() -> None:
-            try:
-                await driver.copy_from_query(str(compiled), *arguments, output=kept,
-                                             format="csv", header=True)  # fmt: skip
-            finally:
-                await chunks.put(None)
+            await driver.copy_from_query(str(compiled), *arguments, output=kept,
+                                         format="csv", header=True)  # fmt: skip
+            await chunks.put(None)  # the end, only when the copy ends by itself
 
         task = asyncio.create_task(copy())
         try:
-            while (chunk := await chunks.get()) is not None:
+            while (chunk := await _next_chunk(chunks, task)) is not None:
                 yield chunk
-            await task
         finally:
-            task.cancel()
+            if not task.done():
+                # The client went away: stop the copy before the connection is given back,
+                # and give it back broken (a COPY cut short leaves it mid-protocol).
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
+                await connection.invalidate()
+
+
+async def _next_chunk(
+    chunks: asyncio.Queue[bytes | None], copy: asyncio.Task[None]
+) -> bytes | None:
+    """The copy's next chunk (None at its end), or its error if it failed (it then puts no
+    end). What it queued before it finished is read first."""
+    while True:
+        if not chunks.empty():
+            return chunks.get_nowait()
+        if copy.done():
+            copy.result()  # raises what stopped the copy
+            return None
+        getter = asyncio.ensure_future(chunks.get())
+        await asyncio.wait({getter, copy}, return_when=asyncio.FIRST_COMPLETED)
+        if getter.done():
+            return getter.result()
+        getter.cancel()  # the copy ended first: look again (the queue keeps its items)
 
 
 async def _collected(database: Database, rows: RowSource, limit: int) -> list[Row]:

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("dispenses", sa.Integer(), nullable=False),
         sa.Column("voids", sa.Integer(), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("detail_sha256", sa.String(length=64), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(

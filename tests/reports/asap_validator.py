@@ -83,7 +83,7 @@ def _dispense(segments: list[list[str]], index: int, compound_qualifier: str) ->
     _positive(dsp[9], "DSP09")
     _check(dsp[10].isdigit(), "DSP10: days")
     _check(dsp[11] in ("01", "02", "03"), "DSP11: 01, 02 or 03")
-    _check(dsp[12] in ("01", "02", "03", "04", "05"), "DSP12")
+    _check(dsp[12] in ("01", "02", "03", "04", "05", "06", "99"), "DSP12")
     _check(re.fullmatch(r"\d{2}", dsp[13]) is not None, "DSP13")
     prescriber = segments[index + 1]
     _check(prescriber[0] == "PRE", "PRE follows DSP")

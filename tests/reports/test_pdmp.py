@@ -3,7 +3,7 @@ kept under the next control number, the state profile a setting, and ``csledger 
 file through the validator."""
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -36,9 +36,12 @@ async def pdmp(dispensary: Dispensary, day: str, token: str | None = None) -> An
 
 
 async def filled(dispensary: Dispensary, day: date, **fill: str) -> dict[str, Any]:
+    """A prescription filled on ``day``; the clock then stands on the next day (a day is
+    reported once it has ended)."""
     rx = await dispensary.receive()
     response = await dispensary.fill(rx, dispensary.fill_body(dispensary.on(day), **fill))
     assert response.status_code == 201, response.text
+    dispensary.on(day + timedelta(days=1))
     return rx | {"fill": response.json()["fills"][-1]}
 
 
@@ -57,7 +60,7 @@ async def test_a_days_fills_of_a_compound(dispensary: Dispensary):
         "Lovelace", "Ada", "100 Main St", "19801210", "F",
     )  # fmt: skip
     assert dsp[1:14] == ["00", rx["rx_number"], "20260302", "5", "20260302", "0", "06", "99999",
-                         "30", "30", "01", "04", "00"]  # fmt: skip
+                         "30", "30", "01", "05", "00"]  # fmt: skip
     assert dsp[14] == "1245319599"
     assert (pre[1], pre[2], pre[5], pre[6]) == (
         "1245319599", dispensary.prescriber_dea_number, "Hopper", "Grace",
@@ -79,16 +82,23 @@ async def test_a_day_without_fills_is_a_zero_report_and_each_file_is_kept(
     assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "PAT", "DSP", "TP", "TT"]
     [pat], [dsp] = file.named("PAT"), file.named("DSP")
     assert (pat[7], pat[8], dsp[5]) == ("Report", "Zero", "20260301")
+    # Asked again with nothing changed (a retry): the same file, sent once.
     again = await pdmp(dispensary, "2026-03-01")
-    assert (first.headers["x-control-number"], again.headers["x-control-number"]) == (
-        "000000001", "000000002",
-    )  # fmt: skip
+    assert (again.text, again.headers["x-control-number"]) == (first.text, "000000001")
+    await filled(dispensary, date(2026, 3, 2))
+    second_day = await pdmp(dispensary, "2026-03-02")
+    assert second_day.headers["x-control-number"] == "000000002"
     async with probe.engine.connect() as connection:
         kept = list(await connection.execute(
             select(PdmpSubmission.__table__).order_by(PdmpSubmission.control_number)))  # fmt: skip
     assert [(k.control_number, k.content, k.dispenses, k.voids) for k in kept] == [
-        ("000000001", first.text, 0, 0), ("000000002", again.text, 0, 0),
+        ("000000001", first.text, 0, 0), ("000000002", second_day.text, 1, 0),
     ]  # fmt: skip
+
+
+async def test_a_day_not_yet_over_is_not_reported(dispensary: Dispensary):
+    problem = assert_problem(await pdmp(dispensary, "2026-03-02"), 422, "invalid-input")
+    assert problem["errors"][0]["parameter"] == "date"
 
 
 async def test_a_fill_reversed_later_is_voided_on_the_day_of_its_reversal(dispensary: Dispensary):
@@ -101,12 +111,26 @@ async def test_a_fill_reversed_later_is_voided_on_the_day_of_its_reversal(dispen
         headers=bearer(officer(dispensary)) | {"Idempotency-Key": "void-1"},
     )  # fmt: skip
     assert undone.status_code == 201, undone.text
+    dispensary.on(date(2026, 3, 5))
     file = validate((await pdmp(dispensary, "2026-03-04")).text)
     [dsp] = file.named("DSP")
     # The void matches the original: Rx number, fill date, quantity and refill number.
     assert (dsp[1], dsp[2], dsp[5], dsp[9], dsp[6]) == ("02", rx["rx_number"], "20260302", "30",
                                                         "0")  # fmt: skip
     assert len(validate((await pdmp(dispensary, "2026-03-03")).text).named("PRE")) == 0
+
+
+async def test_a_fill_reversed_the_day_it_was_made_is_not_reported(dispensary: Dispensary):
+    rx = await filled(dispensary, date(2026, 3, 2))
+    undone = await dispensary.client.post(
+        "/v1/ledger/events",
+        json=reversal_body(dispensary.id, rx["fill"]["event_id"], "2026-03-02T22:00:00Z"),
+        headers=bearer(officer(dispensary)) | {"Idempotency-Key": "void-same-day"},
+    )  # fmt: skip
+    assert undone.status_code == 201, undone.text
+    file = validate((await pdmp(dispensary, "2026-03-02")).text)
+    [pat] = file.named("PAT")
+    assert (pat[7], pat[8]) == ("Report", "Zero")
 
 
 async def test_the_state_profile_is_a_setting(dispensary: Dispensary, app):
@@ -153,8 +177,7 @@ async def test_csledger_pdmp_writes_the_same_file(dispensary: Dispensary, tmp_pa
                  "--output", str(output)]  # fmt: skip
     result = await asyncio.to_thread(runner.invoke, cli, arguments)
     assert result.exit_code == 0, result.output
-    assert "control number 000000002" in result.output
-    by_command = validate(output.read_text())
-    api = parse(by_api)
-    assert by_command.segments[3:-2] == api.segments[3:-2]  # the same detail
-    assert by_command.segments[0][2] == "000000002"
+    # Nothing changed since the API made it: the same submission, the same file.
+    assert "control number 000000001" in result.output
+    assert output.read_text() == by_api
+    validate(by_api)
