@@ -17,7 +17,7 @@ from app.core.quantity import format_quantity
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.registry.models import Staff
 from app.reports.scope import Scope
-from app.reports.streaming import FETCH_ROWS
+from app.reports.streaming import FETCH_ROWS, RowSource
 from app.reports.tabular import Chunks, Column, Row
 
 NAME = "compounding_batches"
@@ -86,6 +86,11 @@ def _row(row: Any, ingredients: list[str], scope: Scope) -> Row:
         "checked_by": row.checked_by_name,
         "broken_rules": list(batch.broken_rules),
     }
+
+
+def source(scope: Scope, start: datetime, end: datetime) -> RowSource:
+    query = statement(scope, start, end)
+    return lambda db: rows(db, query, scope)
 
 
 COLUMNS: list[Column] = [

@@ -19,7 +19,7 @@ from app.ledger.types import EventType
 from app.reconciliation.models import Discrepancy
 from app.reports.scope import Scope
 from app.reports.snapshots import product_fields, quantity
-from app.reports.streaming import mapped
+from app.reports.streaming import RowSource, mapped
 from app.reports.tabular import Chunks, Column, Row
 
 FORM_41 = "dea_form_41"
@@ -86,6 +86,11 @@ def _destroyed(row: RowMapping, scope: Scope) -> Row:
         "destroyed_by": (snapshot["performer"] or {}).get("name"),
         "reversed_by": row["reversed_by"],
     }
+
+
+def destruction_source(scope: Scope, start: datetime, end: datetime) -> RowSource:
+    query = destructions_statement(scope, start, end)
+    return lambda db: destruction_rows(db, query, scope)
 
 
 FORM_41_COLUMNS: list[Column] = [

@@ -17,7 +17,7 @@ from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.reports.scope import Scope
 from app.reports.snapshots import address_line, product_fields, quantity
-from app.reports.streaming import mapped
+from app.reports.streaming import RowSource, mapped
 from app.reports.tabular import Chunks, Column, Row
 
 TYPES = (EventType.receipt.value, EventType.transfer_in.value)
@@ -70,6 +70,11 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
         "received_by": received_by.get("name"),
         "broken_rules": orjson.loads(row["broken_rules"]),
     }
+
+
+def source(scope: Scope, start: datetime, end: datetime) -> RowSource:
+    query = statement(scope, start, end)
+    return lambda db: rows(db, query, scope)
 
 
 COLUMNS: list[Column] = [

@@ -19,7 +19,7 @@ from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.schemas import BloodPressureOut, MonitoringFormOut
 from app.registry.models import Patient
 from app.reports.scope import Scope
-from app.reports.streaming import FETCH_ROWS
+from app.reports.streaming import FETCH_ROWS, RowSource
 from app.reports.tabular import Chunks, Column, Row
 
 NAME = "rems_monitoring"
@@ -106,6 +106,13 @@ def _submission(form: MonitoringFormOut, today: date) -> str:
     if form.submitted_on is not None:
         return "submitted" if form.submitted_on <= form.due_on else "late"
     return "overdue" if today > form.due_on else "due"
+
+
+def source(scope: Scope, start: datetime, end: datetime) -> RowSource:
+    """Whether a form is overdue is judged on the registrant's day the report is made."""
+    query = statement(scope, start, end)
+    today = scope.local(scope.generated_at).date()
+    return lambda db: rows(db, query, scope, today)
 
 
 COLUMNS: list[Column] = [

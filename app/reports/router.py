@@ -21,8 +21,8 @@ from app.reconciliation.workflow import Status
 from app.registry.service import local_date
 from app.reports import batches, dea_forms, dispensing, inventory, pdmp, receipts, rems, trails
 from app.reports.scope import Scope, check_period, report_scope
-from app.reports.streaming import as_chunks, documented, respond
-from app.reports.tabular import Format
+from app.reports.streaming import PeriodSource, as_chunks, documented, respond
+from app.reports.tabular import Column, Format
 
 ASAP_MEDIA_TYPE = "text/plain; charset=utf-8"
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
@@ -102,36 +102,6 @@ async def dispensing_log(
 
 
 @router.get(
-    "/reports/receipts",
-    response_class=StreamingResponse,
-    responses=documented(receipts.COLUMNS, _PERIOD),
-)
-async def receipts_report(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
-    fmt: FormatParam = Format.json,
-) -> Response:
-    """Every receipt and transfer in of the period (21 CFR 1304.22(a)(2)): the supplier's name,
-    address and DEA number, the invoice, what came in and how many containers."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, receipts.NAME)  # fmt: skip
-    query = receipts.statement(period.scope, period.start, period.end)
-    return await respond(
-        request,
-        fmt,
-        period.head,
-        receipts.COLUMNS,
-        lambda db: receipts.rows(db, query, period.scope),
-        title=receipts.TITLE,
-    )
-
-
-@router.get(
     "/reports/inventory",
     response_class=StreamingResponse,
     responses=documented(inventory.COLUMNS, _INSTANT),
@@ -201,68 +171,6 @@ async def discrepancies_report(
     )
 
 
-@router.get(
-    "/reports/audit-trail",
-    response_class=StreamingResponse,
-    responses=documented(trails.AUDIT_COLUMNS, _PERIOD),
-)
-async def audit_trail(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
-    fmt: FormatParam = Format.json,
-) -> Response:
-    """Every request about the registrant in the period: writes, reads of patient data,
-    report pulls and refusals, with who, when, what and its parameters. A streamed trail
-    (JSON, JSON Lines, CSV) holds its own pull, written before it; a PDF does not."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, trails.AUDIT_TRAIL)  # fmt: skip
-    query = trails.audit_statement(period.scope, period.start, period.end)
-    return await respond(
-        request,
-        fmt,
-        period.head,
-        trails.AUDIT_COLUMNS,
-        lambda db: trails.audit_rows(db, query, period.scope),
-        title=trails.AUDIT_TRAIL_TITLE,
-    )
-
-
-@router.get(
-    "/reports/dea-form-41",
-    response_class=StreamingResponse,
-    responses=documented(dea_forms.FORM_41_COLUMNS, _PERIOD),
-)
-async def dea_form_41(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
-    fmt: FormatParam = Format.json,
-) -> Response:
-    """DEA Form 41 data for the period's destructions (21 CFR 1317): per item the NDC (or
-    DEA code), name, strength, form, package quantity, full and partial packages and total
-    destroyed; the date, method and place, and the two witnesses."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, dea_forms.FORM_41)  # fmt: skip
-    query = dea_forms.destructions_statement(period.scope, period.start, period.end)
-    return await respond(
-        request,
-        fmt,
-        period.head,
-        dea_forms.FORM_41_COLUMNS,
-        lambda db: dea_forms.destruction_rows(db, query, period.scope),
-        title=dea_forms.FORM_41_TITLE,
-    )
-
-
 _FORM_106: dict[str, Any] = {
     name: {"type": "string"} for name in ("discrepancy_id", "date_of_discovery", "type_of_loss",
                                           "notice_due_on", "form_106_due_on", "summary")
@@ -302,68 +210,6 @@ async def dea_form_106(
 
 
 @router.get(
-    "/reports/rems-monitoring",
-    response_class=StreamingResponse,
-    responses=documented(rems.COLUMNS, _PERIOD),
-)
-async def rems_monitoring(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
-    fmt: FormatParam = Format.json,
-) -> Response:
-    """Every esketamine session scheduled in the period with its Spravato REMS Patient
-    Monitoring Form data and whether the form was submitted within its 7 days."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, rems.NAME)  # fmt: skip
-    query = rems.statement(period.scope, period.start, period.end)
-    today = local_date(period.scope.registrant, clock.now())
-    return await respond(
-        request,
-        fmt,
-        period.head,
-        rems.COLUMNS,
-        lambda db: rems.rows(db, query, period.scope, today),
-        title=rems.TITLE,
-    )
-
-
-@router.get(
-    "/reports/compounding-batches",
-    response_class=StreamingResponse,
-    responses=documented(batches.COLUMNS, _PERIOD),
-)
-async def compounding_batches_report(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
-    fmt: FormatParam = Format.json,
-) -> Response:
-    """Every batch compounded in the period: the bulk lots and quantities that went in, the
-    finished lot and units, mg of base in and out and the yield, who compounded and checked
-    it, and its beyond-use date."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, batches.NAME)  # fmt: skip
-    query = batches.statement(period.scope, period.start, period.end)
-    return await respond(
-        request,
-        fmt,
-        period.head,
-        batches.COLUMNS,
-        lambda db: batches.rows(db, query, period.scope),
-        title=batches.TITLE,
-    )
-
-
-@router.get(
     "/reports/pdmp",
     response_class=PlainTextResponse,
     responses={200: {"description": "The ASAP file", "content": {ASAP_MEDIA_TYPE: {}}}},
@@ -392,3 +238,79 @@ async def pdmp_file(
         "Content-Disposition": f'attachment; filename="{filename}"',
         "X-Control-Number": made.control_number,
     })  # fmt: skip
+
+
+def _period_report(
+    path: str, name: str, title: str, columns: list[Column], source: PeriodSource, doc: str
+) -> None:
+    """A report of a period with no parameter of its own: the route, its name (the audit
+    log's action) and its OpenAPI description."""
+
+    async def report(
+        request: Request,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        clock: ClockDep,
+        registrant_id: uuid.UUID,
+        first_day: FirstDay,
+        last_day: LastDay,
+        fmt: FormatParam = Format.json,
+    ) -> Response:
+        period = await _period(request, session, principal, clock, registrant_id, first_day,
+                               last_day, name)  # fmt: skip
+        rows = source(period.scope, period.start, period.end)
+        return await respond(request, fmt, period.head, columns, rows, title=title)
+
+    router.add_api_route(path, report, methods=["GET"], name=f"{name}_report",
+                         response_class=StreamingResponse, description=doc,
+                         responses=documented(columns, _PERIOD))  # fmt: skip
+
+
+_period_report(
+    "/reports/receipts",
+    receipts.NAME,
+    receipts.TITLE,
+    receipts.COLUMNS,
+    receipts.source,
+    "Every receipt and transfer in of the period (21 CFR 1304.22(a)(2)): the supplier's name, "
+    "address and DEA number, the invoice, what came in and how many containers.",
+)
+_period_report(
+    "/reports/audit-trail",
+    trails.AUDIT_TRAIL,
+    trails.AUDIT_TRAIL_TITLE,
+    trails.AUDIT_COLUMNS,
+    trails.audit_source,
+    "Every request about the registrant in the period: writes, reads of patient data, report "
+    "pulls and refusals, with who, when, what and its parameters. A streamed trail (JSON, "
+    "JSON Lines, CSV) holds its own pull, written before it; a PDF does not.",
+)
+_period_report(
+    "/reports/dea-form-41",
+    dea_forms.FORM_41,
+    dea_forms.FORM_41_TITLE,
+    dea_forms.FORM_41_COLUMNS,
+    dea_forms.destruction_source,
+    "DEA Form 41 data for the period's destructions (21 CFR 1317): per item the NDC (or DEA "
+    "code), name, strength, form, package quantity, full and partial packages and total "
+    "destroyed; the date, method and place, and the two witnesses.",
+)
+_period_report(
+    "/reports/rems-monitoring",
+    rems.NAME,
+    rems.TITLE,
+    rems.COLUMNS,
+    rems.source,
+    "Every esketamine session scheduled in the period with its Spravato REMS Patient "
+    "Monitoring Form data and whether the form was submitted within its 7 days.",
+)
+_period_report(
+    "/reports/compounding-batches",
+    batches.NAME,
+    batches.TITLE,
+    batches.COLUMNS,
+    batches.source,
+    "Every batch compounded in the period: the bulk lots and quantities that went in, the "
+    "finished lot and units, mg of base in and out and the yield, who compounded and checked "
+    "it, and its beyond-use date.",
+)

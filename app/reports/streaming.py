@@ -4,6 +4,7 @@ written after the route returns and its request's unit of work has closed."""
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request, Response
@@ -13,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
 from app.reports import pdf
+from app.reports.scope import Scope
 from app.reports.tabular import (
     MEDIA_TYPES,
     Chunks,
@@ -25,6 +27,8 @@ from app.reports.tabular import (
 )
 
 RowSource = Callable[[AsyncSession], Chunks]
+PeriodSource = Callable[[Scope, datetime, datetime], RowSource]
+"""A report's rows for a registrant and the bounds of a period of its days."""
 FETCH_ROWS = 1000
 """Rows fetched from the database, and written to the client, at a time."""
 

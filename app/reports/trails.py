@@ -15,7 +15,7 @@ from app.audit.models import AuditEntry
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.reconciliation.workflow import Status
 from app.reports.scope import Scope
-from app.reports.streaming import FETCH_ROWS, mapped
+from app.reports.streaming import FETCH_ROWS, RowSource, mapped
 from app.reports.tabular import Chunks, Column, Row
 
 DISCREPANCIES = "discrepancies"
@@ -137,6 +137,11 @@ def _audit_row(row: RowMapping, scope: Scope) -> Row:
             orjson.loads(row["parameters"]), option=orjson.OPT_SORT_KEYS
         ).decode(),
     }
+
+
+def audit_source(scope: Scope, start: datetime, end: datetime) -> RowSource:
+    query = audit_statement(scope, start, end)
+    return lambda db: audit_rows(db, query, scope)
 
 
 AUDIT_COLUMNS: list[Column] = [

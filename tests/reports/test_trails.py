@@ -96,7 +96,7 @@ async def test_the_audit_trail_holds_writes_report_pulls_and_refusals(clinic: Cl
         ("write", "append_event", 201),
         ("refused", "receipts_report", 403),
         ("report", "receipts_report", 200),
-        ("report", "audit_trail", 200),
+        ("report", "audit_trail_report", 200),
     ]
     write, refusal, pull, itself = trail[-4:]
     assert (write["subject"], write["roles"], write["method"]) == ("nurse-1", ["clinician"], "POST")
