@@ -96,25 +96,31 @@ async def csv_stream(columns: Sequence[Column], chunks: Chunks) -> AsyncIterator
     with "; "."""
     names = [column.name for column in columns]
     buffer = io.StringIO()
-    # Lines end as PostgreSQL's COPY ends them, so a report reads the same on either database.
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([column.title for column in columns])
-    yield _drain(buffer)
+    writer = csv.writer(buffer, lineterminator=_CRLF)
+    yield _csv_line(writer, buffer, [column.title for column in columns]).encode()
     async for chunk in chunks:
-        writer.writerows(_converted(_values(names, row), _CSV_TEXT) for row in chunk)
-        yield _drain(buffer)
+        lines = [_csv_line(writer, buffer, _converted(_values(names, row), _CSV_TEXT))
+                 for row in chunk]  # fmt: skip
+        yield "".join(lines).encode()
+
+
+_CRLF = "\r\n"
+
+
+def _csv_line(writer: Any, buffer: io.StringIO, cells: list[Any]) -> str:
+    """One record, ending in LF as PostgreSQL's COPY ends them (so a report reads the same on
+    either database). It is written ending in CRLF and cut back, so that a cell holding a
+    carriage return alone is quoted, as COPY quotes it."""
+    writer.writerow(cells)
+    line = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return line[: -len(_CRLF)] + "\n"
 
 
 def printed_cells(columns: Sequence[Column], row: Row) -> list[str]:
     """A row's cells as the printed page shows them: as in CSV."""
     return [str(cell) for cell in _converted(_values([c.name for c in columns], row), _CSV_TEXT)]
-
-
-def _drain(buffer: io.StringIO) -> bytes:
-    data = buffer.getvalue().encode()
-    buffer.seek(0)
-    buffer.truncate()
-    return data
 
 
 def items(columns: Sequence[Column], chunk: Sequence[Row]) -> list[dict[str, Any]]:

@@ -181,3 +181,19 @@ async def test_csledger_pdmp_writes_the_same_file(dispensary: Dispensary, tmp_pa
     assert "control number 000000001" in result.output
     assert output.read_text() == by_api
     validate(by_api)
+
+
+async def test_partial_fills_of_one_filling_are_numbered(dispensary: Dispensary):
+    """Ten troches on 2 March and the other twenty on 10 March: partial fills 01 and 02 of the
+    original filling (DSP13)."""
+    rx = await dispensary.receive()
+    for day, quantity in ((date(2026, 3, 2), "10"), (date(2026, 3, 10), "20")):
+        body = dispensary.fill_body(dispensary.on(day), quantity)
+        response = await dispensary.fill(rx, body)
+        assert response.status_code == 201, response.text
+    dispensary.on(date(2026, 3, 11))
+    numbers = []
+    for reported in ("2026-03-02", "2026-03-10"):
+        [dsp] = validate((await pdmp(dispensary, reported)).text).named("DSP")
+        numbers.append((dsp[6], dsp[9], dsp[13]))
+    assert numbers == [("0", "10", "01"), ("0", "20", "02")]
