@@ -53,8 +53,6 @@ from bench.seed import ADDRESS, LOADER, SUPPLIER, Target
 
 ZONE = ZoneInfo("America/Chicago")
 NURSES = 5
-PEER_WINDOW_DAYS = 30
-"""The service's default ``peer_window_days``."""
 IV_PLANTS = ("waste_unwitnessed", "waste_late", "holding_not_emptied")
 ESKETAMINE_PLANTS = ("esketamine_dose_unusual", "monitoring_form_overdue")
 WRITE_OFF_DAYS = (60, 70, 80)
@@ -256,7 +254,7 @@ async def run_year(
     transaction: Callable[[], Any], clinic: Clinic, first_day: date, last_day: date
 ) -> None:
     """The year's sessions and Friday counts, a day to a transaction."""
-    peer_from = last_day - timedelta(days=PEER_WINDOW_DAYS - 1)
+    peer_from = last_day - timedelta(days=clinic.settings.peer_window_days - 1)
     ordinals = {"iv": 0, "esketamine": 0}
     day = first_day + timedelta(days=1)
     while day <= last_day:

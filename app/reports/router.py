@@ -1,6 +1,7 @@
 """Report routes: compliance officers pull a registrant's records, each pull audited."""
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Annotated, Any
@@ -46,18 +47,28 @@ class _Period:
     head: dict[str, Any]
 
 
-async def _period(
-    request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
-    registrant_id: uuid.UUID, first_day: date, last_day: date, report: str,
-) -> _Period:  # fmt: skip
-    """A report of a period: audited as a report pull, of a registrant the caller sees."""
-    note(request, registrant_id=registrant_id, resource_type="report", resource_id=report,
-         report=True)  # fmt: skip
-    scope = await report_scope(session, registrant_id, principal, clock.now())
-    check_period(first_day, last_day)
-    start, end = scope.day_bounds(first_day, last_day)
-    period = {"from": first_day.isoformat(), "to": last_day.isoformat()}
-    return _Period(scope, start, end, scope.header(report, period=period))
+def period_of(report: str) -> Callable[..., Awaitable[_Period]]:
+    """The dependency of a report of a period: the registrant (seen by the caller, who may
+    pull its reports) and the bounds of its days, the pull noted for the audit log."""
+
+    async def period(
+        request: Request,
+        session: SessionDep,
+        principal: CurrentPrincipal,
+        clock: ClockDep,
+        registrant_id: uuid.UUID,
+        first_day: FirstDay,
+        last_day: LastDay,
+    ) -> _Period:
+        note(request, registrant_id=registrant_id, resource_type="report", resource_id=report,
+             report=True)  # fmt: skip
+        scope = await report_scope(session, registrant_id, principal, clock.now())
+        check_period(first_day, last_day)
+        start, end = scope.day_bounds(first_day, last_day)
+        days = {"from": first_day.isoformat(), "to": last_day.isoformat()}
+        return _Period(scope, start, end, scope.header(report, period=days))
+
+    return period
 
 
 @router.get(
@@ -67,12 +78,7 @@ async def _period(
 )
 async def dispensing_log(
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
+    period: Annotated[_Period, Depends(period_of(dispensing.NAME))],
     fmt: FormatParam = Format.json,
     product_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
@@ -82,8 +88,6 @@ async def dispensing_log(
     """Every dispense and administration of the period (21 CFR 1304.22(c)): substance, form and
     strength, quantity, patient, date, who dispensed or administered, the prescription and
     its prescriber; filters combine."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, dispensing.NAME)  # fmt: skip
     filters = dispensing.Filters(
         product_id=product_id, patient_id=patient_id, staff_id=staff_id,
         prescriber_dea_number=prescriber_dea_number,
@@ -146,19 +150,13 @@ async def inventory_report(
 )
 async def discrepancies_report(
     request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    period: Annotated[_Period, Depends(period_of(trails.DISCREPANCIES))],
     clock: ClockDep,
-    registrant_id: uuid.UUID,
-    first_day: FirstDay,
-    last_day: LastDay,
     status: Status | None = None,
     fmt: FormatParam = Format.json,
 ) -> Response:
     """The discrepancies first found in the period: each with its history of transitions,
     the DEA's deadlines for a theft or significant loss, and which of them have passed."""
-    period = await _period(request, session, principal, clock, registrant_id, first_day,
-                           last_day, trails.DISCREPANCIES)  # fmt: skip
     query = trails.discrepancies_statement(period.scope, period.start, period.end, status)
     today = local_date(period.scope.registrant, clock.now())
     return await respond(
@@ -248,16 +246,9 @@ def _period_report(
 
     async def report(
         request: Request,
-        session: SessionDep,
-        principal: CurrentPrincipal,
-        clock: ClockDep,
-        registrant_id: uuid.UUID,
-        first_day: FirstDay,
-        last_day: LastDay,
+        period: Annotated[_Period, Depends(period_of(name))],
         fmt: FormatParam = Format.json,
     ) -> Response:
-        period = await _period(request, session, principal, clock, registrant_id, first_day,
-                               last_day, name)  # fmt: skip
         rows = source(period.scope, period.start, period.end)
         return await respond(request, fmt, period.head, columns, rows, title=title)
 
