@@ -1,0 +1,1 @@
+"""Integrations: signed outbound webhooks and inbound FHIR R4 from EHRs."""
