@@ -74,8 +74,8 @@ ROWS = {
     "ledger_events": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2,
     # A move posts at both of its locations.
     "ledger_postings": 7 + 2 + 1 + 4 * 4 + 3 * 4 + 2,
-    # One per event, and one per session discharged.
-    "outbox_messages": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 7,
+    # One per event, one per session discharged and one per prescription filled.
+    "outbox_messages": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 7 + 2,
     "ledger_witness_confirmations": 4,
     "ledger_heads": 2,
     # A balance per lot received, the finished lot, and each session's holding (emptied).

@@ -31,6 +31,11 @@ from app.core.db import Base, UTCDateTime, table_of
 LEDGER_EVENT_APPENDED = "ledger.event_appended"
 CHECKPOINT_PUBLISHED = "ledger.checkpoint_published"
 SESSION_DISCHARGED = "clinical.session_discharged"
+PRESCRIPTION_FILLED = "pharmacy.prescription_filled"
+DISCREPANCY_OPENED = "reconciliation.discrepancy_opened"
+DISCREPANCY_TRANSITIONED = "reconciliation.discrepancy_transitioned"
+RECONCILIATION_RUN_FINISHED = "reconciliation.run_finished"
+WEBHOOK_ENDPOINT_DISABLED = "webhooks.endpoint_disabled"
 RULES_BROKEN = "workflow.rules_broken"
 """A workflow step (a session's, a prescription's or a fill's) broke rules: overridden, or
 stored as a record. Reconciliation opens its discrepancy."""
@@ -72,6 +77,7 @@ class Message:
     registrant_id: uuid.UUID | None
     topic: str
     payload: dict[str, Any]
+    created_at: datetime
 
 
 Subscriber = Callable[[AsyncSession, Message], Awaitable[None]]
@@ -149,6 +155,7 @@ async def dispatch_next(
                 OutboxMessage.registrant_id,
                 OutboxMessage.topic,
                 OutboxMessage.payload,
+                OutboxMessage.created_at,
             )
             .where(OutboxMessage.dispatched_at.is_(None), OutboxMessage.dead_at.is_(None))
             .order_by(OutboxMessage.id)

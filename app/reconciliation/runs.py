@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import jobs
+from app.core import jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
@@ -55,9 +55,16 @@ def rule_settings(settings: Settings) -> rules.Settings:
 
 
 async def reconcile(
-    db: AsyncSession, registrant: Registrant, period: Period, settings: Settings, now: datetime
+    db: AsyncSession,
+    registrant: Registrant,
+    period: Period,
+    settings: Settings,
+    now: datetime,
+    *,
+    run_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """Run every rule over ``period``; returns what was found, per rule, and how long it took."""
+    """Run every rule over ``period``; returns what was found, per rule, and how long it took
+    (also announced, as the run finished, to the outbox)."""
     began = perf_counter()
     facts = await gather(db, registrant, period, settings, now)
     found = rules.evaluate(facts, rule_settings(settings))
@@ -69,7 +76,8 @@ async def reconcile(
             product_id=item.product_id, location_id=item.location_id,
         )  # fmt: skip
         opened += recorded.opened
-    return {
+    summary = {
+        "run_id": None if run_id is None else str(run_id),
         "registrant_id": str(registrant.id),
         "first_day": period.first.isoformat(),
         "last_day": period.last.isoformat(),
@@ -78,6 +86,9 @@ async def reconcile(
         "updated": len(found) - opened,
         "duration_ms": round((perf_counter() - began) * 1000),
     }
+    await outbox.publish(db, topic=outbox.RECONCILIATION_RUN_FINISHED,
+                         registrant_id=registrant.id, payload=summary, now=now)  # fmt: skip
+    return summary
 
 
 async def gather(
@@ -115,7 +126,7 @@ def job_handler(settings: Settings) -> RunHandler:
         assert registrant is not None
         period = Period(date.fromisoformat(job.payload["first_day"]),
                         date.fromisoformat(job.payload["last_day"]))  # fmt: skip
-        return await reconcile(db, registrant, period, settings, clock.now())
+        return await reconcile(db, registrant, period, settings, clock.now(), run_id=job.id)
 
     return handle
 

@@ -8,7 +8,7 @@ kept with who and when; nobody moves a discrepancy about their own work.
 
 import uuid
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, String, cast, select
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, within_registrants
+from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput, PermissionDenied
 from app.core.outbox import Message
@@ -94,7 +95,18 @@ async def record_finding(
         found = await _open_for(db, registrant_id, finding.fingerprint)
         assert found is not None
         return Recorded(await _found_again(db, found, finding, now), opened=False)
+    await _announce(db, outbox.DISCREPANCY_OPENED, opened, now, {})
     return Recorded(opened, opened=True)
+
+
+async def _announce(
+    db: AsyncSession, topic: str, found: Discrepancy, now: datetime, extra: dict[str, Any]
+) -> None:
+    payload = {"discrepancy_id": str(found.id), "rule": found.rule, "severity": found.severity,
+               "status": found.status, "reportable": found.reportable,
+               "version": found.version, **extra}  # fmt: skip
+    await outbox.publish(db, topic=topic, registrant_id=found.registrant_id, payload=payload,
+                         now=now)  # fmt: skip
 
 
 async def _found_again(
@@ -273,6 +285,8 @@ async def transition(
     found.version += 1
     found.updated_at = now
     await db.flush()
+    await _announce(db, outbox.DISCREPANCY_TRANSITIONED, found, now,
+                    {"from_status": current.value, "reason_code": found.reason_code})  # fmt: skip
     return found
 
 

@@ -135,7 +135,8 @@ async def test_an_override_and_a_record_breaking_rules_each_open_theirs(clinic, 
 async def test_a_message_handed_over_twice_opens_one_discrepancy(clinic, app, clock):
     event, found = await stolen(clinic, app, clock)
     message = Message(id=0, registrant_id=uuid.UUID(clinic.registrant["id"]),
-                      topic="ledger.event_appended", payload={"event_id": event["id"]})  # fmt: skip
+                      topic="ledger.event_appended", payload={"event_id": event["id"]},
+                      created_at=clock.now())  # fmt: skip
     async with app.state.database.transaction() as session:
         await service.on_event_appended(session, message)
     assert [d["id"] for d in await discrepancies(clinic)] == [found["id"]]

@@ -720,6 +720,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
     result = done["result"]
     assert isinstance(result.pop("duration_ms"), int)
     assert result == {
+        "run_id": run["id"],
         "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01", "last_day": DAY,
         "findings": {"count_variance": 2}, "opened": 2, "updated": 0,
     }  # fmt: skip
@@ -831,7 +832,7 @@ async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
     printed = json.loads(result.output)
     assert isinstance(printed.pop("duration_ms"), int)
     assert printed == {
-        "registrant_id": rid, "first_day": DAY, "last_day": DAY,
+        "run_id": None, "registrant_id": rid, "first_day": DAY, "last_day": DAY,
         "findings": {"count_variance": 1, "inventory_due": 1}, "opened": 2, "updated": 0,
     }  # fmt: skip
     [found] = await listed(clinic, rule="count_variance")

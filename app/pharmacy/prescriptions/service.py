@@ -10,6 +10,7 @@ then on counts for nothing.
 import uuid
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -254,7 +255,17 @@ async def fill(
                     record=context.reports_record(data.filled_at),
                     override_reason=made.early_refill_reason, event_ids=(made.event_id,),
                     staff_ids=(pharmacist.id,))  # fmt: skip
+    await outbox.publish(db, topic=outbox.PRESCRIPTION_FILLED, registrant_id=rx.registrant_id,
+                         payload=_filled(rx, made), now=context.now)  # fmt: skip
     return rx, made
+
+
+def _filled(rx: Prescription, made: PrescriptionFill) -> dict[str, Any]:
+    return {"prescription_id": str(rx.id), "fill_id": str(made.id), "event_id": str(made.event_id),
+            "patient_id": str(rx.patient_id), "product_id": str(rx.product_id),
+            "quantity": str(made.quantity), "refill_number": made.refill_number,
+            "partial": made.partial, "filled_at": made.filled_at.isoformat(),
+            "broken_rules": made.broken_rules}  # fmt: skip
 
 
 async def _fill_facts(
