@@ -177,7 +177,8 @@ class Appender:
         session, context = self._session, self._context
         own_staff = await self._own_staff(data)
         registrant = await get_registrant(session, data.registrant_id, principal=context.principal)
-        context.principal.require(PERMISSION_OF[data.type])
+        if not _withdrawal_of_a_record(data, context.principal):
+            context.principal.require(PERMISSION_OF[data.type])
         names_an_event = data.reverses_event_id is not None or data.transfer_event_id is not None
         if names_an_event:
             await self.flush()  # the event it names may be pending
@@ -443,6 +444,8 @@ async def _reversal(
     target = await session.get(LedgerEvent, data.reverses_event_id)
     if target is None or target.registrant_id != registrant.id:
         raise invalid("#/reverses_event_id", "ledger event")
+    if _withdrawal_of_a_record(data, context.principal) and not _sent_by(target, context):
+        context.principal.require(PERMISSION_OF[data.type])
     if target.type == EventType.reversal:
         raise invalid("#/reverses_event_id", "reversible event (a reversal is not)")
     if await session.scalar(
@@ -454,6 +457,21 @@ async def _reversal(
     undo = [balances.Change(p.registrant_id, p.location_id, p.lot_id, p.product_id, -p.delta)
             for p in postings]  # fmt: skip
     return row, undo
+
+
+def _withdrawal_of_a_record(data: EventCreate, principal: Principal) -> bool:
+    """An integration reversing: allowed (without the permission to reverse) only for a record
+    it sent itself, which its source declares entered in error; checked once the event is
+    read (:func:`_sent_by`)."""
+    return (
+        data.type is EventType.reversal
+        and principal.is_integration
+        and not principal.can(PERMISSION_OF[EventType.reversal])
+    )
+
+
+def _sent_by(target: LedgerEvent, context: Context) -> bool:
+    return target.is_record and target.principal_subject == context.principal.subject
 
 
 def _reversal_row(target: LedgerEvent, data: EventCreate, context: Context) -> dict[str, Any]:

@@ -206,3 +206,29 @@ async def test_an_integration_reporting_an_esketamine_dispense_is_stored_and_fla
                         performed_by=clinic.nurse["id"])  # fmt: skip
     stored = await appended(clinic, body, integration)
     assert (stored["is_record"], stored["broken_rules"]) == (True, ["esketamine_dispensed"])
+
+
+async def test_an_integration_withdraws_only_a_record_it_sent_itself(clinic, token, probe):
+    """An EHR's entered-in-error: the source of a record may reverse it, and nothing else."""
+    rid = clinic.registrant["id"]
+    ehr = token(["integration"], [rid], sub="ehr-1", name="EHR")
+    other = token(["integration"], [rid], sub="ehr-2", name="Another EHR")
+    await appended(clinic, clinic.event("receipt", "20"))
+    given = await appended(clinic, clinic.event(
+        "administer", "2", patient_id=clinic.patient["id"], performed_by=clinic.nurse["id"],
+    ), ehr)  # fmt: skip
+    by_nurse = await appended(clinic, clinic.event("administer", "1"))
+
+    def reversal(event: Body) -> Body:
+        return {"registrant_id": rid, "type": "reversal", "reverses_event_id": event["id"],
+                "reason": "entered in error", "occurred_at": START.isoformat()}  # fmt: skip
+
+    for sender, event in ((other, given), (ehr, by_nurse)):
+        await assert_refused(
+            clinic.client, probe, "POST", "/v1/ledger/events", status=403,
+            problem=PROBLEM_TYPE_PREFIX + "permission-denied", json=reversal(event),
+            subject="ehr-2" if sender is other else "ehr-1",
+            headers=bearer(sender) | {"Idempotency-Key": f"undo-{event['id']}"},
+        )  # fmt: skip
+    withdrawn = await appended(clinic, reversal(given), ehr)
+    assert (withdrawn["reverses_event_id"], withdrawn["is_record"]) == (given["id"], True)
