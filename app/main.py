@@ -14,11 +14,15 @@ from app.clinical.sessions.router import router as sessions_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine
-from app.core.handlers import install_error_handlers
+from app.core.handlers import install_error_handlers, use_problem_format
 from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
 from app.core.openapi import install_openapi
+from app.integrations.fhir import outcome as fhir_outcome
+from app.integrations.fhir.router import router as fhir_router
+from app.integrations.fhir.senders_router import router as fhir_senders_router
+from app.integrations.webhooks.router import router as webhooks_router
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
 from app.ops.router import router as ops_router
@@ -57,11 +61,13 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
     routers = (registry_router, catalog_router, clinical_router, sessions_router,
                pharmacy_router, prescriptions_router, ledger_router, ledger_public_router,
-               reconciliation_router, reports_router, ops_router)  # fmt: skip
+               reconciliation_router, reports_router, webhooks_router, fhir_router,
+               fhir_senders_router, ops_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 
     install_error_handlers(app)
+    use_problem_format(app, fhir_outcome.PROBLEM_FORMAT)
     # Added innermost first: the request id wraps the audit, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)

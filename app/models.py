@@ -9,6 +9,8 @@ from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
 from app.core.outbox import OutboxMessage
 from app.core.revisions import Revision
+from app.integrations.fhir.models import FhirResource, FhirSender
+from app.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
@@ -30,6 +32,8 @@ __all__ = [
     "Discrepancy",
     "DiscrepancyTransition",
     "Evaluation",
+    "FhirResource",
+    "FhirSender",
     "IdempotencyRecord",
     "Job",
     "LedgerEvent",
@@ -52,6 +56,9 @@ __all__ = [
     "StaffRegistration",
     "TreatmentPlan",
     "TreatmentSession",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "WitnessConfirmation",
     "metadata",
 ]

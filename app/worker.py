@@ -20,6 +20,9 @@ from app.core import idempotency, jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
+from app.integrations.webhooks import events as webhook_events
+from app.integrations.webhooks import fanout
+from app.integrations.webhooks.delivery import Deliverer
 from app.ledger import checkpoints, keys, verification
 from app.reconciliation import findings, runs
 from app.reconciliation import service as reconciliation
@@ -55,11 +58,19 @@ def sign_checkpoints(settings: Settings) -> JobHandler:
     return handle
 
 
-SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = {
-    outbox.LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
-    outbox.RULES_BROKEN: (reconciliation.on_rules_broken,),
-}
-"""In-process subscribers per outbox topic (reconciliation and webhooks subscribe here)."""
+def _subscribers() -> dict[str, tuple[outbox.Subscriber, ...]]:
+    found: dict[str, tuple[outbox.Subscriber, ...]] = {
+        outbox.LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
+        outbox.RULES_BROKEN: (reconciliation.on_rules_broken,),
+    }
+    for topic in webhook_events.TOPICS:
+        found[topic] = (*found.get(topic, ()), fanout.on_message)
+    return found
+
+
+SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = _subscribers()
+"""In-process subscribers per outbox topic: reconciliation, then webhooks (whose deliveries
+carry what reconciliation opened in the same dispatch only through its own messages)."""
 
 
 def verify_ledger(settings: Settings) -> JobHandler:
@@ -126,6 +137,7 @@ class Worker:
         self.lease = timedelta(seconds=settings.job_lease_seconds)
         self.outbox_max_attempts = settings.outbox_max_attempts
         self.poll_seconds = settings.worker_poll_seconds
+        self.deliverer = Deliverer(database, settings, clock, name=self.name)
         self._scheduled_at: datetime | None = None
 
     async def schedule_periodic(self) -> None:
@@ -148,11 +160,15 @@ class Worker:
         return await self.dispatch_once()
 
     async def run_until_idle(self) -> int:
-        """Schedule the periodic jobs, then run jobs and messages until none is due."""
+        """Schedule the periodic jobs, then run jobs, messages and webhook deliveries until
+        none is due."""
         await self.schedule_periodic()
         done = 0
-        while await self.run_once():
-            done += 1
+        try:
+            while await self.run_once() or await self.deliverer.deliver_batch():
+                done += 1
+        finally:
+            await self.deliverer.aclose()
         return done
 
     async def dispatch_once(self) -> bool:
@@ -183,7 +199,12 @@ class Worker:
                 await jobs.fail(session, job, now=self.clock.now(), error=repr(exc))
 
     async def run(self, stop: asyncio.Event) -> None:
+        """Jobs and outbox messages in one loop; webhook deliveries in lanes of their own."""
         log.info("worker started", extra={"worker": self.name})
+        await asyncio.gather(self._run_jobs(stop), self.deliverer.run(stop, self.poll_seconds))
+        log.info("worker stopped", extra={"worker": self.name})
+
+    async def _run_jobs(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             try:
                 if self._schedule_due():
@@ -194,7 +215,6 @@ class Worker:
                 log.exception("worker loop error; retrying")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=self.poll_seconds)
-        log.info("worker stopped", extra={"worker": self.name})
 
     def _schedule_due(self) -> bool:
         last = self._scheduled_at

@@ -10,6 +10,7 @@ from pathlib import Path
 from bench.load import LoadResult
 from bench.reconcile import Reconciled
 from bench.reports import Reported
+from bench.webhooks import Delivered
 
 START_MARK = "<!-- bench:figures:start -->"
 END_MARK = "<!-- bench:figures:end -->"
@@ -60,6 +61,20 @@ class VerifyFigures:
         return self.events / self.seconds
 
 
+@dataclass(frozen=True, slots=True)
+class OutboxCost:
+    """The same appends with and without the ledger's outbox rows, one after the other."""
+
+    with_outbox: LoadResult
+    without_outbox: LoadResult
+    target_added: float = 0.10
+
+    @property
+    def added(self) -> float:
+        """How much longer an append takes with its outbox row (throughput ratio - 1)."""
+        return self.without_outbox.ok_per_second / self.with_outbox.ok_per_second - 1
+
+
 @dataclass(slots=True)
 class Figures:
     appends: list[AppendRow] = field(default_factory=list)
@@ -67,6 +82,8 @@ class Figures:
     verify: VerifyFigures | None = None
     reconcile: Reconciled | None = None
     reports: Reported | None = None
+    outbox: OutboxCost | None = None
+    webhooks: Delivered | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
     command: str = ""
 
@@ -116,7 +133,32 @@ def table(figures: Figures) -> str:
         lines += _reconcile_lines(figures.reconcile)
     if figures.reports is not None:
         lines += _report_lines(figures.reports)
+    if figures.outbox is not None:
+        lines += _outbox_lines(figures.outbox)
+    if figures.webhooks is not None:
+        lines += _webhook_lines(figures.webhooks)
     return "\n".join(lines)
+
+
+def _outbox_lines(cost: OutboxCost) -> list[str]:
+    met = _met(cost.added < cost.target_added)
+    return [
+        _load_line("single appends, 20 registrants, without outbox rows", cost.without_outbox,
+                   0, "", ""),
+        _load_line("the same, with them (the service)", cost.with_outbox, 0,
+                   f"+{cost.added:.1%} per append", f"< {cost.target_added:.0%} ({met})"),
+    ]  # fmt: skip
+
+
+def _webhook_lines(done: Delivered) -> list[str]:
+    met = _met(done.per_second >= done.target_per_second)
+    return [
+        f"| webhooks: fan-out of {done.events:,} events to {done.endpoints} endpoints "
+        f"| {done.deliveries / done.fanout_seconds:,.0f} deliveries/s | | | | | |",
+        f"| webhooks: one worker sending {done.deliveries:,} deliveries ({done.verified:,} "
+        f"verified by the receiver) | {done.per_second:,.0f} | | | {_mib(done.peak_rss_kib)} "
+        f"| | >= {done.target_per_second:,.0f}/s ({met}) |",
+    ]
 
 
 def _report_lines(done: Reported) -> list[str]:

@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.config import Settings
-from bench import floor, ingest, reconcile, report, reports, servers, verify
+from bench import floor, ingest, reconcile, report, reports, servers, verify, webhooks
 from bench.database import BenchDatabase
 from bench.load import Load, LoadResult, require_wrk, run_wrk
 from bench.seed import Target, bench_settings, seed, seed_floor, token, write_targets
@@ -55,8 +55,10 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     add("--batch-streams", type=int, default=2, help="batch requests in flight at once")
     add("--verify-events", type=int, default=1_000_000, help="events in the verified chain")
     add("--reconcile-events", type=int, default=1_000_000, help="events in the reconciled year")
+    add("--webhook-events", type=int, default=2_000, help="events sent to 10 endpoints each")
     add("--skip", action="append", default=[],
-        choices=["append", "batch", "verify", "reconcile", "reports"])  # fmt: skip
+        choices=["append", "outbox", "batch", "webhooks", "verify", "reconcile",
+                 "reports"])  # fmt: skip
     add("--readme", type=Path, default=Path(__file__).with_name("README.md"))
     return parser.parse_args(argv)
 
@@ -70,7 +72,7 @@ def _stop_on_sigterm() -> None:
 
 def main(argv: list[str]) -> int:
     args = _arguments(argv)
-    if "append" not in args.skip:
+    if {"append", "outbox"} - set(args.skip):
         require_wrk()
     _stop_on_sigterm()
     workdir = Path(tempfile.mkdtemp(prefix="csledger-bench-"))
@@ -176,6 +178,15 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
                     scenario.name, scenario.target_ratio, service, service_rss, floor, floor_rss
                 )
             )
+    if "outbox" not in args.skip:
+        print("the outbox's cost: appends without its rows, then with them ...", flush=True)
+        without, _ = _appends(bench, servers.WITHOUT_OUTBOX, hot=False)
+        with_outbox, _ = _appends(bench, servers.APP, hot=False)
+        figures.outbox = report.OutboxCost(with_outbox, without)
+    if "webhooks" not in args.skip:
+        print(f"webhooks: {args.webhook_events:,} events to {webhooks.ENDPOINTS} endpoints, "
+              "fanned out, then sent by one worker ...", flush=True)  # fmt: skip
+        figures.webhooks = webhooks.run(bench, events=args.webhook_events)
     if "batch" not in args.skip:
         print(f"batch ingest: {args.batch_requests} requests of 1,000 events ...", flush=True)
         figures.batch = _batch(bench)

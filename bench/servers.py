@@ -17,6 +17,7 @@ from app.core.migrations import PROJECT_ROOT
 
 APP = ["app.main:create_app_from_environment", "--factory"]
 FLOOR = ["bench.floor:app"]
+WITHOUT_OUTBOX = ["bench.without_outbox:create_app", "--factory"]
 _READY_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 15.0
 
@@ -93,10 +94,17 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    target: list[str], *, env: dict[str, str], log: Path, ready_path: str, workers: int = 2
+    target: list[str],
+    *,
+    env: dict[str, str],
+    log: Path,
+    ready_path: str,
+    workers: int = 2,
+    port: int | None = None,
 ) -> Iterator[Server]:
-    """uvicorn ``target`` with ``workers`` processes on a free loopback port, stopped on exit."""
-    port = free_port()
+    """uvicorn ``target`` with ``workers`` processes on a loopback port (a free one unless
+    given), stopped on exit."""
+    port = port or free_port()
     command = [sys.executable, "-m", "uvicorn", *target, "--workers", str(workers),
                "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]  # fmt: skip
     with log.open("ab") as log_file:
@@ -123,7 +131,8 @@ def _wait_ready(server: Server, path: str, workers: int) -> None:
             raise RuntimeError(f"uvicorn exited with {server.process.returncode}; see its log")
         try:
             with urllib.request.urlopen(server.url + path, timeout=2) as response:  # noqa: S310
-                if response.status == 200 and len(server.workers()) >= workers:
+                # One worker is the master itself: uvicorn spawns none.
+                if response.status == 200 and (workers == 1 or len(server.workers()) >= workers):
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass

@@ -28,6 +28,7 @@ APPEND_ONLY = {
     "session_vitals",
     "prescription_fills",
     "discrepancy_transitions",
+    "webhook_attempts",
 }
 
 

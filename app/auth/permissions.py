@@ -34,6 +34,10 @@ class Permission(StrEnum):
     destroy_loss_theft = "destroy_loss_theft"
     adjust_reverse_resolve = "adjust_reverse_resolve"
     reports = "reports"
+    fhir_records = "fhir_records"
+    """Send FHIR MedicationAdministration and MedicationDispense records, and read them back."""
+    manage_fhir_senders = "manage_fhir_senders"
+    """Enable an integration as a FHIR sender at a registrant, with its location."""
 
 
 _ALL_ROLES = frozenset(Role)
@@ -60,6 +64,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.destroy_loss_theft: frozenset({_P, _C, _CO}),
     Permission.adjust_reverse_resolve: frozenset({_CO}),
     Permission.reports: frozenset({_CO, _A}),
+    Permission.fhir_records: frozenset({_I}),
+    Permission.manage_fhir_senders: frozenset({_A}),
 }
 
 

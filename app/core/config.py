@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     significant: a continuing pattern of small losses is significant."""
     waste_window_minutes: int = Field(default=60, ge=0)
     """Waste recorded later than this after the session's first withdrawal is flagged."""
+    fhir_withdrawal_window_hours: int = Field(default=12, ge=0)
+    """A FHIR administration outside a session is flagged unless stock of its lot was moved
+    into the sender's location within this many hours before it (a withdrawal)."""
     peer_window_days: int = Field(default=30, ge=1)
     peer_outlier_z: Decimal = Field(default=Decimal("3.5"), gt=0)
     """Staff whose waste, withdrawals or discrepancies per session for a product lie beyond
@@ -116,6 +119,35 @@ class Settings(BaseSettings):
     outbox_max_attempts: int = Field(default=5, ge=1)
     """Failed dispatches of one outbox message before it is set aside (with its error), so
     the messages after it are not held back."""
+
+    webhook_allow_private_networks: bool | None = None
+    """Whether endpoints may be http and on loopback or private networks; by default only in
+    development and test (never advisable in production: it opens the door to SSRF)."""
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
+    webhook_retry_schedule_seconds: tuple[int, ...] = Field(
+        default=(5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 72000), min_length=1
+    )
+    """Waits after each failed attempt (here: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h,
+    20 h: about three days); each is spread by the jitter. After the last, the delivery fails."""
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    """Each wait is drawn from (1 - jitter, 1 + jitter) times its step, so the retries of
+    many deliveries after an outage do not arrive at once."""
+    webhook_disable_after_failures: int = Field(default=20, ge=1)
+    webhook_disable_after_hours: float = Field(default=24.0, ge=0)
+    """An endpoint is disabled when both hold: that many attempts in a row failed, and the
+    first of them is that old (a short outage under heavy traffic does not disable it)."""
+    webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
+    """After a rotation, how long the previous secret still signs deliveries too."""
+    webhook_delivery_batch: int = Field(default=50, ge=1, le=1000)
+    webhook_delivery_lanes: int = Field(default=4, ge=1, le=64)
+    """A worker sends up to ``lanes`` batches at once, so one slow endpoint holds back one
+    lane, not the worker."""
+
+    @property
+    def webhooks_may_reach_private_networks(self) -> bool:
+        if self.webhook_allow_private_networks is not None:
+            return self.webhook_allow_private_networks
+        return not self.is_production
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,11 +1,14 @@
 """Turn every failure into an ``application/problem+json`` answer.
 
 Unexpected errors are answered by ``RequestContextMiddleware`` (app.core.http), which logs them
-with the request id; their message, a stack trace or SQL never reach the client.
+with the request id; their message, a stack trace or SQL never reach the client. Routes under
+a prefix given a :class:`ProblemFormat` (FHIR's, whose errors are an ``OperationOutcome``) are
+answered in that format instead, by the same handlers.
 """
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -13,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.core.errors import (
@@ -34,21 +38,36 @@ log = logging.getLogger("csledger.errors")
 _VALUE_ERROR_PREFIX = "Value error, "
 
 
-class ProblemResponse(Response):
-    media_type = PROBLEM_MEDIA_TYPE
+@dataclass(frozen=True, slots=True)
+class ProblemFormat:
+    """Another answer than problem details for the routes under ``prefix``."""
 
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+    prefix: str
+    media_type: str
+    render: Callable[..., bytes]
+    """``render(error, *, instance, request_id)``: the body answering ``error``."""
 
 
-def problem_response(request: Request, error: AppError) -> ProblemResponse:
+def use_problem_format(app: FastAPI, problem_format: ProblemFormat) -> None:
+    app.state.problem_formats = (*getattr(app.state, "problem_formats", ()), problem_format)
+
+
+def problem_content(
+    app_state: State, path: str, error: AppError, request_id: str
+) -> tuple[str, bytes]:
+    """The media type and body answering ``error`` on ``path``."""
+    for found in getattr(app_state, "problem_formats", ()):
+        if path.startswith(found.prefix):
+            return found.media_type, found.render(error, instance=path, request_id=request_id)
+    body = problem_body(error, instance=path, request_id=request_id)
+    return PROBLEM_MEDIA_TYPE, orjson.dumps(body)
+
+
+def problem_response(request: Request, error: AppError) -> Response:
     request_id = getattr(request.state, "request_id", "-")
     request.state.problem_type = error.type_uri()
-    return ProblemResponse(
-        problem_body(error, instance=request.url.path, request_id=request_id),
-        status_code=error.status,
-        headers=error.headers,
-    )
+    media_type, body = problem_content(request.app.state, request.url.path, error, request_id)
+    return Response(body, status_code=error.status, headers=error.headers, media_type=media_type)
 
 
 def field_errors(raw: Sequence[Any]) -> list[FieldError]:
@@ -69,7 +88,7 @@ def json_pointer(parts: Sequence[str]) -> str:
     return "#/" + "/".join(escaped) if parts else "#"
 
 
-async def _app_error(request: Request, exc: Exception) -> ProblemResponse:
+async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
     return problem_response(request, exc)
 
@@ -81,7 +100,7 @@ async def _replay(request: Request, exc: Exception) -> Response:
     return Response(stored.body, status_code=stored.status_code, headers=headers)
 
 
-async def _validation_error(request: Request, exc: Exception) -> ProblemResponse:
+async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     errors = field_errors(exc.errors())
     detail = "; ".join(
@@ -99,7 +118,7 @@ _HTTP_PROBLEMS: dict[int, type[AppError]] = {
 }
 
 
-async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc.__cause__, AppError):  # e.g. the body limit, hit while FastAPI reads
         return problem_response(request, exc.__cause__)
@@ -111,7 +130,7 @@ async def _http_error(request: Request, exc: Exception) -> ProblemResponse:
     return problem_response(request, AppError())
 
 
-async def _database_error(request: Request, exc: Exception) -> ProblemResponse:
+async def _database_error(request: Request, exc: Exception) -> Response:
     if isinstance(exc, IntegrityError):
         log.warning("integrity error reached the edge", exc_info=exc)
         return problem_response(request, Conflict("the change conflicts with existing data"))
@@ -128,7 +147,7 @@ def _is_unavailable(exc: Exception) -> bool:
     return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
-async def _unexpected(request: Request, exc: Exception) -> ProblemResponse:
+async def _unexpected(request: Request, exc: Exception) -> Response:
     log.error("unexpected error", exc_info=exc)
     return problem_response(request, AppError())
 

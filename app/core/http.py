@@ -6,11 +6,11 @@ import time
 import uuid
 from typing import Any
 
-import orjson
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, PayloadTooLarge, problem_body
+from app.core.errors import AppError, PayloadTooLarge
+from app.core.handlers import problem_content
 from app.core.logging import request_id_var
 from app.core.metrics import Metrics
 
@@ -77,9 +77,9 @@ async def send_problem(scope: Scope, send: Send, error: AppError) -> None:
     state = scope.setdefault("state", {})
     state["problem_type"] = error.type_uri()
     request_id = state.get("request_id", "-")
-    body = orjson.dumps(problem_body(error, instance=scope["path"], request_id=request_id))
+    media_type, body = problem_content(scope["app"].state, scope["path"], error, request_id)
     headers = [
-        (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+        (b"content-type", media_type.encode()),
         (b"content-length", str(len(body)).encode()),
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})

@@ -120,6 +120,22 @@ ACTIONS: dict[str, tuple[Permission, Callable[[Tenant], Request]]] = {
             staff_registration_body(),
         ),
     ),
+    "create webhook endpoint": (
+        Permission.manage_webhooks,
+        lambda t: (
+            "POST",
+            "/v1/webhooks/endpoints",
+            {
+                "registrant_id": t.registrant,
+                "url": "https://ehr.example.com/hooks",
+                "event_types": ["ledger.event.dispense"],
+            },
+        ),
+    ),
+    "list webhook deliveries": (
+        Permission.manage_webhooks,
+        lambda t: ("GET", f"/v1/webhooks/deliveries?registrant_id={t.registrant}", None),
+    ),
     "create patient": (
         Permission.patients,
         lambda t: ("POST", "/v1/patients", patient_body(t.registrant)),

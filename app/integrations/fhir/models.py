@@ -1,0 +1,76 @@
+"""What FHIR senders are allowed to do, and every resource they sent."""
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.db import Base, UTCDateTime
+
+
+class FhirSender(Base):
+    """An integration (by its token subject) enabled to send FHIR to one registrant, and the
+    location its administrations outside a session and its dispenses draw from. Every version
+    is kept (revisions)."""
+
+    __tablename__ = "fhir_senders"
+    __table_args__ = (
+        UniqueConstraint("registrant_id", "subject"),
+        Index("ix_fhir_senders_registrant_id_created_at", "registrant_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    subject: Mapped[str] = mapped_column(String(200))
+    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FhirResource(Base):
+    """One resource a sender sent, as last received (without ``id`` and ``meta``), and what it
+    became. Unique per registrant, sender, type and business identifier, so a resource sent
+    twice, even at once, is stored and moves stock once. Status changes keep every version
+    (revisions)."""
+
+    __tablename__ = "fhir_resources"
+    __table_args__ = (
+        UniqueConstraint(
+            "registrant_id",
+            "sender",
+            "resource_type",
+            "identifier_system",
+            "identifier_value",
+            name="uq_fhir_resources_sender_identifier",
+        ),  # named: the conventional name passes PostgreSQL's 63 characters
+        Index("ix_fhir_resources_registrant_id_created_at", "registrant_id", "created_at", "id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    sender: Mapped[str] = mapped_column(String(200))
+    resource_type: Mapped[str] = mapped_column(String(40))
+    identifier_system: Mapped[str] = mapped_column(String(255))
+    identifier_value: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(30))
+    digest: Mapped[str] = mapped_column(String(64))
+    """SHA-256 of the resource's canonical JSON: a repeat with the same content is a retry."""
+    resource: Mapped[dict[str, Any]] = mapped_column(JSON)
+    event_ids: Mapped[list[str]] = mapped_column(JSON)
+    """The ledger events it made (administer or dispense), in order."""
+    reversal_event_ids: Mapped[list[str]] = mapped_column(JSON)
+    """The reversals of those events, once it was entered in error."""
+    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("treatment_sessions.id"))
+    session_administration_ids: Mapped[list[str]] = mapped_column(JSON)
+    prescription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescriptions.id"))
+    fill_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescription_fills.id"))
+    broken_rules: Mapped[list[str]] = mapped_column(JSON)
+    """The rules of this mapping it broke (no matching withdrawal or prescription), stored
+    and flagged; the ledger's and the workflows' own rules are on their rows."""
+    version: Mapped[int] = mapped_column(default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,140 @@
+"""/v1/fhir: MedicationAdministration and MedicationDispense in R4 JSON, from integrations.
+
+The body is read as bytes and parsed by the service, so every refusal (not JSON, not R4, a
+field at fault) is an OperationOutcome naming the element; nothing here is FastAPI's own
+body validation.
+"""
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request, Response
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.routing import API_PREFIX, UnitOfWorkRoute
+from app.integrations.fhir import service
+from app.integrations.fhir.models import FhirResource
+from app.integrations.fhir.outcome import FHIR_MEDIA_TYPE
+from app.integrations.fhir.parsing import ACCEPTED_MEDIA_TYPES, MODELS
+from app.ledger import service as ledger
+
+LEDGER_EVENT_EXTENSION = "urn:csledger:fhir:ledger-event"
+"""An extension of the stored resource naming each ledger event it made."""
+LEDGER_REVERSAL_EXTENSION = "urn:csledger:fhir:ledger-reversal"
+"""One naming each reversal of those, once it was entered in error."""
+
+_OUTCOME: dict[str, Any] = {"description": "An R4 OperationOutcome.",
+            "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}  # fmt: skip
+_RESOURCE: dict[str, Any] = {"description": "The stored resource (R4 JSON).",
+             "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}  # fmt: skip
+_BODY = {"requestBody": {"required": True, "content": {
+    media_type: {"schema": {"type": "object"}} for media_type in sorted(ACCEPTED_MEDIA_TYPES)
+}}}  # fmt: skip
+
+router = APIRouter(
+    prefix=API_PREFIX, route_class=UnitOfWorkRoute, dependencies=[Depends(current_principal)],
+    tags=["fhir"], responses={status: _OUTCOME for status in (401, 403, 404, 409, 413, 415, 422)},
+)  # fmt: skip
+
+Endpoint = Callable[..., Awaitable[Response]]
+
+
+def representation(row: FhirResource) -> dict[str, Any]:
+    """The stored resource as served: the sender's, with our ``id`` and ``meta`` and an
+    extension naming each ledger event it made."""
+    resource = dict(row.resource)
+    ours = [{"url": LEDGER_EVENT_EXTENSION, "valueString": e} for e in row.event_ids] + [
+        {"url": LEDGER_REVERSAL_EXTENSION, "valueString": e} for e in row.reversal_event_ids
+    ]
+    extension = [*resource.pop("extension", []), *ours]
+    updated = row.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return {
+        "resourceType": resource.pop("resourceType"), "id": str(row.id),
+        "meta": {"versionId": str(row.version), "lastUpdated": updated},
+        **resource, **({"extension": extension} if extension else {}),
+    }  # fmt: skip
+
+
+def _answer(request: Request, received: service.Received) -> Response:
+    row = received.row
+    note(request, registrant_id=row.registrant_id, resource_type=row.resource_type,
+         resource_id=row.id)  # fmt: skip
+    headers = {"ETag": f'W/"{row.version}"'}
+    if received.created:
+        headers["Location"] = f"{API_PREFIX}/fhir/{row.resource_type}/{row.id}"
+    return Response(orjson.dumps(representation(row)), status_code=201 if received.created
+                    else 200, headers=headers, media_type=FHIR_MEDIA_TYPE)  # fmt: skip
+
+
+def _request(resource_type: str, request: Request, body: bytes, registrant_id: uuid.UUID | None
+             ) -> service.Submission:  # fmt: skip
+    return service.Submission(resource_type, body, request.headers.get("content-type"),
+                           registrant_id)  # fmt: skip
+
+
+def _create(resource_type: str) -> Endpoint:
+    async def create(
+        request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
+        settings: SettingsDep, registrant_id: uuid.UUID | None = None,
+    ) -> Response:  # fmt: skip
+        context = ledger.Context.of(principal, clock, settings)
+        incoming = _request(resource_type, request, await request.body(), registrant_id)
+        return _answer(request, await service.receive(session, incoming, context))
+
+    create.__doc__ = (
+        f"Record a {resource_type} (R4 JSON). 201 with the stored resource the first time; the "
+        "same identifier and content again from the same sender: 200 with what was stored; "
+        "other content under that identifier: 409 (a status change is the conditional PUT). "
+        "`registrant_id` may be left out when the token names one registrant."
+    )
+    return create
+
+
+def _update(resource_type: str) -> Endpoint:
+    async def update(
+        request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
+        settings: SettingsDep, identifier: str, registrant_id: uuid.UUID | None = None,
+    ) -> Response:  # fmt: skip
+        context = ledger.Context.of(principal, clock, settings)
+        incoming = _request(resource_type, request, await request.body(), registrant_id)
+        return _answer(request, await service.update(session, incoming, identifier, context))
+
+    update.__doc__ = (
+        f"Conditional update of a {resource_type} by `identifier=system|value`: a status "
+        "change (`entered-in-error` reverses what it moved in the ledger). An identifier not "
+        "stored yet creates the resource (201), as FHIR's conditional update does."
+    )
+    return update
+
+
+def _read(resource_type: str) -> Endpoint:
+    async def read(
+        resource_id: uuid.UUID, request: Request, session: SessionDep,
+        principal: CurrentPrincipal,
+    ) -> Response:  # fmt: skip
+        note(request, resource_type=resource_type, resource_id=resource_id, patient_read=True)
+        row = await service.get_resource(session, resource_type, resource_id,
+                                         principal=principal)  # fmt: skip
+        note(request, registrant_id=row.registrant_id)
+        return Response(orjson.dumps(representation(row)), media_type=FHIR_MEDIA_TYPE,
+                        headers={"ETag": f'W/"{row.version}"'})  # fmt: skip
+
+    read.__doc__ = f"The stored {resource_type}, as the Location of its creation names it."
+    return read
+
+
+for _type in MODELS:
+    _path = f"/fhir/{_type}"
+    _answers: dict[int | str, dict[str, Any]] = {200: _RESOURCE, 201: _RESOURCE}
+    router.add_api_route(_path, _create(_type), methods=["POST"], name=f"create_{_type}",
+                         status_code=201, dependencies=[Idempotent], responses=_answers,
+                         openapi_extra=_BODY)  # fmt: skip
+    router.add_api_route(_path, _update(_type), methods=["PUT"], name=f"update_{_type}",
+                         responses=_answers, openapi_extra=_BODY)  # fmt: skip
+    router.add_api_route(_path + "/{resource_id}", _read(_type), methods=["GET"],
+                         name=f"read_{_type}", responses={200: _RESOURCE})  # fmt: skip

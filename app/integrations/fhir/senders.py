@@ -1,0 +1,103 @@
+"""FHIR senders: which integration may send FHIR to a registrant, and from which location its
+administrations outside a session and its dispenses draw. Set by an admin; every version kept."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.auth.scoping import get_scoped, within_registrants
+from app.core.db import flush_unique
+from app.core.revisions import record_revision
+from app.integrations.fhir import schemas
+from app.integrations.fhir.models import FhirSender
+from app.integrations.fhir.outcome import FhirSenderNotConfigured
+from app.ledger.references import invalid, owned
+from app.registry.enums import LocationKind
+from app.registry.models import Location
+from app.registry.service import get_registrant
+
+
+async def create_sender(
+    db: AsyncSession, *, data: schemas.SenderCreate, principal: Principal, now: datetime
+) -> FhirSender:
+    await get_registrant(db, data.registrant_id, principal=principal)
+    principal.require(Permission.manage_fhir_senders)
+    await _stock_location(db, data.registrant_id, data.location_id)
+    sender = FhirSender(
+        id=uuid.uuid4(), registrant_id=data.registrant_id, subject=data.subject,
+        location_id=data.location_id, active=True, version=1, created_at=now, updated_at=now,
+    )  # fmt: skip
+    db.add(sender)
+    detail = "this subject is a FHIR sender at the registrant already"
+    await flush_unique(db, pointer="#/subject", detail=detail)
+    await _keep_revision(db, sender, principal)
+    return sender
+
+
+async def get_sender(db: AsyncSession, sender_id: uuid.UUID, *, principal: Principal) -> FhirSender:
+    sender = await get_scoped(db, FhirSender, sender_id, principal, what="FHIR sender")
+    principal.require(Permission.manage_fhir_senders)
+    return sender
+
+
+async def update_sender(
+    db: AsyncSession,
+    sender_id: uuid.UUID,
+    *,
+    data: schemas.SenderUpdate,
+    principal: Principal,
+    now: datetime,
+) -> FhirSender:
+    sender = await get_sender(db, sender_id, principal=principal)
+    if data.location_id is not None:
+        await _stock_location(db, sender.registrant_id, data.location_id)
+        sender.location_id = data.location_id
+    if data.active is not None:
+        sender.active = data.active
+    sender.version += 1
+    sender.updated_at = now
+    await db.flush()
+    await _keep_revision(db, sender, principal)
+    return sender
+
+
+def senders_query(principal: Principal, registrant_id: uuid.UUID | None) -> Select[FhirSender]:
+    principal.require(Permission.manage_fhir_senders)
+    return within_registrants(select(FhirSender), FhirSender.registrant_id, principal,
+                              registrant_id)  # fmt: skip
+
+
+async def active_sender(db: AsyncSession, registrant_id: uuid.UUID, subject: str) -> FhirSender:
+    """The caller's sender configuration at the registrant, or 403."""
+    sender = await db.scalar(
+        select(FhirSender).where(FhirSender.registrant_id == registrant_id,
+                                 FhirSender.subject == subject, FhirSender.active)
+    )  # fmt: skip
+    if sender is None:
+        raise FhirSenderNotConfigured.at(
+            "forbidden", "this integration is not an active FHIR sender at the registrant (an "
+            "admin enables it at /v1/integrations/fhir-senders)",
+        )  # fmt: skip
+    return sender
+
+
+async def _stock_location(
+    db: AsyncSession, registrant_id: uuid.UUID, location_id: uuid.UUID
+) -> None:
+    location = await owned(db, Location, location_id, registrant_id=registrant_id,
+                           pointer="#/location_id")  # fmt: skip
+    if location.kind == LocationKind.in_use or not location.active:
+        raise invalid("#/location_id", "active location that is not a session's holding")
+
+
+async def _keep_revision(db: AsyncSession, sender: FhirSender, principal: Principal) -> None:
+    await record_revision(
+        db, registrant_id=sender.registrant_id, entity_type=FhirSender.__tablename__,
+        entity_id=sender.id, version=sender.version,
+        data=schemas.SenderOut.model_validate(sender).model_dump(mode="json"),
+        changed_at=sender.updated_at, changed_by=principal.subject,
+    )  # fmt: skip

@@ -1,0 +1,269 @@
+"""Receiving FHIR resources: each stored once per registrant, sender, type and business
+identifier (a concurrent duplicate waits for the first and is answered with what it stored),
+mapped onto the ledger as a record, its status changed later by conditional update."""
+
+import hashlib
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
+from app.core import outbox
+from app.core.db import dialect_insert
+from app.core.errors import NotFound
+from app.core.revisions import record_revision
+from app.integrations.fhir import records, resolve, senders
+from app.integrations.fhir.mapping import (
+    ENTERED_IN_ERROR,
+    Facts,
+    content_digest_source,
+    facts_of,
+    movement_of,
+)
+from app.integrations.fhir.models import FhirResource, FhirSender
+from app.integrations.fhir.outcome import FhirIdentifierConflict, FhirRefusal
+from app.integrations.fhir.parsing import check_media_type, parse
+from app.ledger import service as ledger
+from app.registry.models import Registrant
+from app.registry.service import get_registrant
+
+_KEY = ("registrant_id", "sender", "resource_type", "identifier_system", "identifier_value")
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    row: FhirResource
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """A request's resource, validated, and who sent it to which registrant."""
+
+    facts: Facts
+    content: dict[str, Any]
+    """The resource as sent, without ``id`` and ``meta``."""
+    digest: str
+    registrant: Registrant
+    sender: FhirSender
+
+    def key(self) -> dict[str, Any]:
+        return {"registrant_id": self.registrant.id, "sender": self.sender.subject,
+                "resource_type": self.facts.resource_type,
+                "identifier_system": self.facts.identifier.system,
+                "identifier_value": self.facts.identifier.value}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What a request sent, as received."""
+
+    resource_type: str
+    body: bytes
+    content_type: str | None
+    registrant_id: uuid.UUID | None
+
+
+async def receive(db: AsyncSession, request: Submission, context: ledger.Context) -> Received:
+    """POST: store and map a resource; a repeat with the same content is answered with what
+    was stored, one with other content is refused (a status change is a PUT)."""
+    incoming = await _incoming(db, request, context.principal)
+    existing = await _find(db, incoming)
+    if existing is not None:
+        return Received(_repeated(existing, incoming), created=False)
+    return await _create(db, incoming, context)
+
+
+async def update(
+    db: AsyncSession, request: Submission, identifier: str, context: ledger.Context
+) -> Received:
+    """Conditional PUT by identifier: a status change of a stored resource, or (unknown
+    identifier) the resource created as a POST would."""
+    incoming = await _incoming(db, request, context.principal)
+    _check_searched(identifier, incoming.facts)
+    row = await _find(db, incoming, lock=True)
+    if row is None:
+        return await _create(db, incoming, context)
+    if _without_status(row.resource) != _without_status(incoming.content):
+        raise FhirIdentifierConflict.at(
+            "conflict", "only the status of a stored resource changes; anything else is sent "
+            "as a new resource with its own identifier", incoming.facts.resource_type,
+        )  # fmt: skip
+    if row.status != incoming.facts.status:
+        await _change_status(db, row, incoming, context)
+    return Received(row, created=False)
+
+
+async def get_resource(
+    db: AsyncSession, resource_type: str, resource_id: uuid.UUID, *, principal: Principal
+) -> FhirResource:
+    row = await db.get(FhirResource, resource_id)
+    if row is None or row.resource_type != resource_type or not principal.sees(row.registrant_id):
+        raise NotFound(f"{resource_type}/{resource_id} not found")
+    principal.require(Permission.fhir_records)
+    return row
+
+
+# Receiving
+
+
+async def _incoming(db: AsyncSession, request: Submission, principal: Principal) -> Incoming:
+    registrant = await _registrant(db, request.registrant_id, principal)
+    principal.require(Permission.fhir_records)
+    sender = await senders.active_sender(db, registrant.id, principal.subject)
+    check_media_type(request.content_type)
+    resource, raw = parse(request.body, request.resource_type)
+    content = content_digest_source(raw)
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return Incoming(facts_of(resource), content, digest, registrant, sender)
+
+
+async def _registrant(
+    db: AsyncSession, registrant_id: uuid.UUID | None, principal: Principal
+) -> Registrant:
+    """The one named by ``registrant_id``, else the token's only registrant."""
+    if registrant_id is None:
+        principal.require(Permission.fhir_records)
+        if len(principal.registrant_ids) != 1:
+            raise FhirRefusal.at("required", "the token names several registrants: name one "
+                                 "with ?registrant_id=")  # fmt: skip
+        [registrant_id] = principal.registrant_ids
+    return await get_registrant(db, registrant_id, principal=principal)
+
+
+async def _find(db: AsyncSession, incoming: Incoming, *, lock: bool = False) -> FhirResource | None:
+    statement = select(FhirResource).filter_by(**incoming.key())
+    if lock:
+        statement = statement.with_for_update()
+    found: FhirResource | None = await db.scalar(
+        statement.execution_options(populate_existing=True)
+    )
+    return found
+
+
+def _repeated(existing: FhirResource, incoming: Incoming) -> FhirResource:
+    if existing.digest != incoming.digest:
+        raise FhirIdentifierConflict.at(
+            "conflict", f"this sender already sent {existing.resource_type} "
+            f"{incoming.facts.identifier} with other content; change its status with PUT "
+            f"/v1/fhir/{existing.resource_type}?identifier={incoming.facts.identifier}",
+            f"{existing.resource_type}.identifier",
+        )  # fmt: skip
+    return existing
+
+
+async def _create(db: AsyncSession, incoming: Incoming, context: ledger.Context) -> Received:
+    facts = incoming.facts
+    refs = await resolve.references(db, incoming.registrant.id, facts)
+    movement = movement_of(facts) if facts.moves_stock else None
+    row = await _claim(db, incoming, context)
+    if row is None:  # a concurrent request stored it first, and has committed
+        existing = await _find(db, incoming)
+        assert existing is not None
+        return Received(_repeated(existing, incoming), created=False)
+    if movement is not None:
+        made = await records.move_stock(db, movement, refs, incoming.sender, context)
+        await _apply(db, row, made, context)
+    await _keep_revision(db, row, context)
+    return Received(row, created=True)
+
+
+async def _claim(
+    db: AsyncSession, incoming: Incoming, context: ledger.Context
+) -> FhirResource | None:
+    """Insert the row, or nothing if its key is taken. On PostgreSQL a concurrent insert of the
+    same key waits for the first transaction: nothing if it commits, the row if it rolls back."""
+    values = incoming.key() | {
+        "id": uuid.uuid4(), "status": incoming.facts.status, "digest": incoming.digest,
+        "resource": incoming.content, "event_ids": [], "reversal_event_ids": [],
+        "session_administration_ids": [], "broken_rules": [], "version": 1,
+        "created_at": context.now, "updated_at": context.now,
+    }  # fmt: skip
+    statement = (
+        dialect_insert(db)(FhirResource).values(**values)
+        .on_conflict_do_nothing(index_elements=list(_KEY)).returning(FhirResource.id)
+    )  # fmt: skip
+    claimed = await db.scalar(statement)
+    return None if claimed is None else await db.get(FhirResource, claimed)
+
+
+async def _apply(
+    db: AsyncSession, row: FhirResource, made: records.Made, context: ledger.Context
+) -> None:
+    row.event_ids = [*row.event_ids, *(str(e) for e in made.event_ids)]
+    row.session_id = made.session_id
+    row.session_administration_ids = [str(a) for a in made.session_administration_ids]
+    row.prescription_id = made.prescription_id
+    row.fill_id = made.fill_id
+    await _flag(db, row, made.broken_rules, context, made.staff_ids, made.event_ids)
+
+
+async def _flag(
+    db: AsyncSession,
+    row: FhirResource,
+    broken: list[records.MappingRule],
+    context: ledger.Context,
+    staff_ids: list[uuid.UUID],
+    event_ids: list[uuid.UUID],
+) -> None:
+    """Keep what the record broke and tell reconciliation, which opens its discrepancy."""
+    row.broken_rules = [*row.broken_rules, *(rule.value for rule in broken)]
+    await db.flush()
+    await outbox.announce_broken_rules(
+        db, registrant_id=row.registrant_id, subject="fhir_resource", subject_id=row.id,
+        step=row.resource_type, rules=[rule.value for rule in broken], override_reason=None,
+        record=True, by=context.principal.subject, at=context.now, staff_ids=staff_ids,
+        event_ids=event_ids,
+    )  # fmt: skip
+
+
+# Changing the status
+
+
+def _check_searched(identifier: str, facts: Facts) -> None:
+    system, bar, value = identifier.partition("|")
+    if not bar or system != facts.identifier.system or value != facts.identifier.value:
+        detail = f"?identifier={identifier} is not the resource's identifier ({facts.identifier})"
+        raise FhirRefusal.at("invalid", detail, facts.at("identifier"))
+
+
+def _without_status(content: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in content.items() if key != "status"}
+
+
+async def _change_status(
+    db: AsyncSession, row: FhirResource, incoming: Incoming, context: ledger.Context
+) -> None:
+    facts = incoming.facts
+    if row.status == ENTERED_IN_ERROR:
+        raise FhirIdentifierConflict.at("business-rule", "a resource entered in error stays so",
+                                        facts.at("status"))  # fmt: skip
+    if facts.status == ENTERED_IN_ERROR and row.event_ids:
+        reversals = await records.reverse(db, row, context)
+        row.reversal_event_ids = [*row.reversal_event_ids, *(str(r) for r in reversals)]
+        await _flag(db, row, [records.MappingRule.entered_in_error], context, [], reversals)
+    elif facts.moves_stock and not row.event_ids:
+        refs = await resolve.references(db, row.registrant_id, facts)
+        made = await records.move_stock(db, movement_of(facts), refs, incoming.sender, context)
+        await _apply(db, row, made, context)
+    row.status, row.resource, row.digest = facts.status, incoming.content, incoming.digest
+    row.version += 1
+    row.updated_at = context.now
+    await db.flush()
+    await _keep_revision(db, row, context)
+
+
+async def _keep_revision(db: AsyncSession, row: FhirResource, context: ledger.Context) -> None:
+    data = {"status": row.status, "digest": row.digest, "resource": row.resource,
+            "event_ids": row.event_ids, "reversal_event_ids": row.reversal_event_ids,
+            "broken_rules": row.broken_rules}  # fmt: skip
+    await record_revision(
+        db, registrant_id=row.registrant_id, entity_type=FhirResource.__tablename__,
+        entity_id=row.id, version=row.version, data=data, changed_at=context.now,
+        changed_by=context.principal.subject,
+    )  # fmt: skip

@@ -1,0 +1,131 @@
+"""The envelope each delivery carries, and the data of each event type.
+
+Version 1 of the envelope: ``{"id", "type", "version", "time", "registrant_id", "sequence",
+"data"}`` and, for an endpoint that asks, ``"fhir"`` (the R4 resource of a dispense or an
+administration). ``data`` carries ids; an endpoint allowed patient data also gets
+``data.patient`` (and a ledger event's ``snapshot``, the patient and prescription as they were).
+"""
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core import outbox
+from app.core.schemas import OutputModel
+from app.ledger.models import LedgerEvent
+from app.ledger.types import EventType
+from app.registry.models import Patient
+from app.registry.schemas import PatientOut
+
+VERSION = 1
+
+
+class LedgerEventData(OutputModel):
+    """A ledger event as webhooks carry it: the whole event but the snapshot."""
+
+    id: uuid.UUID
+    registrant_id: uuid.UUID
+    sequence: int
+    type: EventType
+    location_id: uuid.UUID
+    to_location_id: uuid.UUID | None
+    product_id: uuid.UUID
+    lot_id: uuid.UUID
+    quantity: Decimal
+    mg: Decimal
+    occurred_at: datetime
+    recorded_at: datetime
+    performed_by: uuid.UUID | None
+    witness_ids: list[uuid.UUID]
+    patient_id: uuid.UUID | None
+    session_id: uuid.UUID | None
+    prescription_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+    document_reference: str | None
+    reverses_event_id: uuid.UUID | None
+    transfer_event_id: uuid.UUID | None
+    is_record: bool
+    broken_rules: list[str]
+    hash: str
+
+
+class Envelope(OutputModel):
+    """What a webhook receiver gets (version 1)."""
+
+    id: str
+    type: str
+    version: int = VERSION
+    time: datetime
+    registrant_id: uuid.UUID
+    sequence: int
+    """Counts this endpoint's deliveries from 1: order by it, since retries arrive late."""
+    data: dict[str, Any]
+    fhir: dict[str, Any] | None = None
+
+
+def message_id(delivery_id: uuid.UUID) -> str:
+    """The ``webhook-id`` and envelope ``id`` of a delivery, the same at every attempt."""
+    return f"msg_{delivery_id.hex}"
+
+
+def body(envelope: dict[str, Any]) -> str:
+    return orjson.dumps(envelope).decode()
+
+
+def carries_patient_data(sent: str) -> bool:
+    data = orjson.loads(sent)["data"]
+    return "patient" in data or "snapshot" in data
+
+
+class DataSource:
+    """The data of one outbox message, read once however many endpoints receive it."""
+
+    def __init__(self, session: AsyncSession, message: outbox.Message) -> None:
+        self.session = session
+        self.message = message
+        self._event: LedgerEvent | None = None
+        self._fhir: dict[bool, dict[str, Any] | None] = {}
+
+    async def data(self, *, include_patient_data: bool) -> dict[str, Any]:
+        if self.message.topic != outbox.LEDGER_EVENT_APPENDED:
+            found = dict(self.message.payload)
+        else:
+            event = await self.event()
+            found = LedgerEventData.model_validate(event).model_dump(mode="json")
+            if include_patient_data:
+                found["snapshot"] = event.snapshot
+        patient_id = found.get("patient_id")
+        if include_patient_data and patient_id:
+            found["patient"] = await self._patient(uuid.UUID(str(patient_id)))
+        return found
+
+    async def fhir(self, *, include_patient_data: bool) -> dict[str, Any] | None:
+        if self.message.topic != outbox.LEDGER_EVENT_APPENDED:
+            return None
+        if include_patient_data not in self._fhir:
+            from app.integrations.fhir.outbound import resource_of_event
+
+            event = await self.event()
+            self._fhir[include_patient_data] = await resource_of_event(
+                self.session, event.id, include_patient_data=include_patient_data
+            )
+        return self._fhir[include_patient_data]
+
+    async def event(self) -> LedgerEvent:
+        if self._event is None:
+            event_id = uuid.UUID(self.message.payload["event_id"])
+            self._event = (
+                await self.session.scalars(select(LedgerEvent).where(LedgerEvent.id == event_id))
+            ).one()
+        return self._event
+
+    async def _patient(self, patient_id: uuid.UUID) -> dict[str, Any] | None:
+        patient = await self.session.get(Patient, patient_id)
+        return (
+            None if patient is None else PatientOut.model_validate(patient).model_dump(mode="json")
+        )

@@ -1,0 +1,182 @@
+"""Webhook routes (administrators): endpoints, deliveries and their attempts, redelivery."""
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, Response, status
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.pagination import Cursor, Limit, Page, page_of, paginate
+from app.core.responses import set_location
+from app.core.revisions import list_revisions
+from app.core.routing import api_router
+from app.integrations.webhooks import addresses, deliveries, endpoints, payloads, schemas
+from app.integrations.webhooks.events import WebhookEventType
+from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.registry.schemas import RevisionOut
+
+router = api_router(dependencies=[Depends(current_principal)], tags=["webhooks"])
+EndpointPath = "/webhooks/endpoints/{endpoint_id}"
+DeliveryPath = "/webhooks/deliveries/{delivery_id}"
+
+
+def _resolver(request: Request) -> addresses.Resolver:
+    """How host names are resolved for the SSRF check (the system's, unless replaced)."""
+    resolver: addresses.Resolver = getattr(
+        request.app.state, "webhook_resolver", addresses.system_resolver
+    )
+    return resolver
+
+
+ResolverDep = Annotated[addresses.Resolver, Depends(_resolver)]
+
+
+@router.post("/webhooks/endpoints", status_code=status.HTTP_201_CREATED,
+             dependencies=[Idempotent], response_model=schemas.EndpointWithSecret)  # fmt: skip
+async def create_endpoint(
+    body: schemas.EndpointCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    clock: ClockDep,
+    resolver: ResolverDep,
+) -> dict[str, Any]:
+    """Subscribe a URL to event types. The answer carries the signing secret, shown only
+    this once."""
+    endpoint, secret = await endpoints.create(
+        session, body, principal=principal, settings=settings, now=clock.now(), resolver=resolver
+    )
+    set_location(response, f"/v1/webhooks/endpoints/{endpoint.id}")
+    return _with_secret(endpoint, secret)
+
+
+@router.get("/webhooks/endpoints", response_model=Page[schemas.EndpointOut])
+async def list_endpoints(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    enabled: bool | None = None,
+) -> dict[str, object]:
+    statement = endpoints.listed(principal, registrant_id=registrant_id, enabled=enabled)
+    return await page_of(session, statement, WebhookEndpoint, limit=limit, cursor=cursor)
+
+
+@router.get(EndpointPath, response_model=schemas.EndpointOut)
+async def get_endpoint(
+    endpoint_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> WebhookEndpoint:
+    return await endpoints.get(session, endpoint_id, principal=principal)
+
+
+@router.patch(EndpointPath, response_model=schemas.EndpointOut)
+async def update_endpoint(
+    endpoint_id: uuid.UUID,
+    body: schemas.EndpointUpdate,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    clock: ClockDep,
+    resolver: ResolverDep,
+) -> WebhookEndpoint:
+    """Change the URL, the event types or what payloads include; disable (its pending
+    deliveries fail) or enable again. The previous version stays in the history."""
+    return await endpoints.change(session, endpoint_id, body, principal=principal,
+                                  settings=settings, now=clock.now(),
+                                  resolver=resolver)  # fmt: skip
+
+
+@router.get(EndpointPath + "/history", response_model=list[RevisionOut])
+async def endpoint_history(
+    endpoint_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> object:
+    endpoint = await endpoints.get(session, endpoint_id, principal=principal)
+    return await list_revisions(session, entity_type="webhook_endpoints", entity_id=endpoint.id)
+
+
+@router.post(EndpointPath + "/secret-rotations", status_code=status.HTTP_201_CREATED,
+             dependencies=[Idempotent], response_model=schemas.EndpointWithSecret)  # fmt: skip
+async def rotate_secret(
+    endpoint_id: uuid.UUID,
+    body: schemas.SecretRotation,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    settings: SettingsDep,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """A new secret, shown only this once. Until ``previous_secret_expires_at`` deliveries
+    are signed with both, so receivers can switch without losing one."""
+    endpoint, secret = await endpoints.rotate_secret(
+        session, endpoint_id, body, principal=principal, settings=settings, now=clock.now()
+    )
+    return _with_secret(endpoint, secret)
+
+
+@router.post(EndpointPath + "/redeliveries", status_code=status.HTTP_202_ACCEPTED,
+             dependencies=[Idempotent], response_model=schemas.RedeliveryOut)  # fmt: skip
+async def redeliver_since(
+    endpoint_id: uuid.UUID,
+    body: schemas.Redelivery,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+) -> dict[str, Any]:
+    """Send again every event of the endpoint's types since a time, including those it
+    missed while disabled. Each keeps its ``webhook-id``; missed ones get new sequence numbers."""
+    queued = await deliveries.redeliver_since(
+        session, endpoint_id, body.since, principal=principal, now=clock.now()
+    )
+    return {"endpoint_id": endpoint_id, "since": body.since, "queued": queued}
+
+
+@router.get("/webhooks/deliveries", response_model=Page[schemas.DeliveryOut])
+async def list_deliveries(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    endpoint_id: uuid.UUID | None = None,
+    status: schemas.DeliveryStatus | None = None,
+    event_type: WebhookEventType | None = None,
+) -> dict[str, object]:
+    """Deliveries, oldest first, each with every attempt (status code, duration, the start
+    of the answer)."""
+    statement = deliveries.listed(principal, registrant_id=registrant_id,
+                                  endpoint_id=endpoint_id, status=status,
+                                  event_type=event_type)  # fmt: skip
+    found, next_cursor = await paginate(session, statement, created_at=WebhookDelivery.created_at,
+                                        row_id=WebhookDelivery.id, limit=limit,
+                                        cursor=cursor)  # fmt: skip
+    return {"items": await deliveries.shown(session, found), "next_cursor": next_cursor}
+
+
+@router.get(DeliveryPath, response_model=schemas.DeliveryWithBody)
+async def get_delivery(
+    delivery_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """One delivery with its attempts and the envelope as sent (a read of patient data, in
+    the audit log, when the endpoint was sent any)."""
+    found = await deliveries.get(session, delivery_id, principal=principal)
+    note(request, registrant_id=found.registrant_id, resource_type="webhook_delivery",
+         resource_id=found.id, patient_read=payloads.carries_patient_data(found.body))  # fmt: skip
+    return {**(await deliveries.shown(session, [found]))[0], "body": found.body}
+
+
+@router.post(DeliveryPath + "/redeliveries", status_code=status.HTTP_202_ACCEPTED,
+             dependencies=[Idempotent], response_model=schemas.DeliveryOut)  # fmt: skip
+async def redeliver(
+    delivery_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep
+) -> dict[str, Any]:
+    """Send one delivery again now, from the start of the retry schedule, same ``webhook-id``."""
+    found = await deliveries.redeliver(session, delivery_id, principal=principal, now=clock.now())
+    return (await deliveries.shown(session, [found]))[0]
+
+
+def _with_secret(endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
+    shown = schemas.EndpointOut.model_validate(endpoint).model_dump()
+    return {**shown, "secret": secret}
