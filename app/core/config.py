@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     first of them is that old (a short outage under heavy traffic does not disable it)."""
     webhook_secret_overlap_hours: float = Field(default=24.0, ge=0, le=24 * 30)
     """After a rotation, how long the previous secret still signs deliveries too."""
-    webhook_delivery_batch: int = Field(default=50, ge=1, le=1000)
+    webhook_delivery_batch: int = Field(default=25, ge=1, le=1000)
     webhook_delivery_lanes: int = Field(default=4, ge=1, le=64)
     """A worker sends up to ``lanes`` batches at once, so one slow endpoint holds back one
     lane, not the worker."""

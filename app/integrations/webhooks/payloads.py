@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import outbox
 from app.core.schemas import OutputModel
+from app.integrations.fhir.outbound import resource_of_event
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.registry.models import Patient
@@ -108,8 +109,6 @@ class DataSource:
         if self.message.topic != outbox.LEDGER_EVENT_APPENDED:
             return None
         if include_patient_data not in self._fhir:
-            from app.integrations.fhir.outbound import resource_of_event
-
             event = await self.event()
             self._fhir[include_patient_data] = await resource_of_event(
                 self.session, event.id, include_patient_data=include_patient_data
