@@ -170,6 +170,8 @@ class Settings(BaseSettings):
             raise ValueError("CSLEDGER_JWT_PUBLIC_KEY_FILE is required for " + self.jwt_algorithm)
         if self.checkpoint_key_file is None:
             raise ValueError("production needs CSLEDGER_CHECKPOINT_KEY_FILE to sign checkpoints")
+        if self.webhook_allow_private_networks:
+            raise ValueError("production refuses webhooks to private networks (SSRF)")
         return self
 
 

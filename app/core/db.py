@@ -120,16 +120,18 @@ def json_text(value: Any) -> str:
 
 
 def create_engine(settings: Settings) -> AsyncEngine:
-    json_options: dict[str, Any] = {"json_serializer": json_text}
+    # Statement parameters stay out of error messages: they carry patient data and secrets,
+    # and errors reach the logs (and an outbox message's last_error).
+    engine_options: dict[str, Any] = {"json_serializer": json_text, "hide_parameters": True}
     if settings.is_sqlite:
-        engine = create_async_engine(settings.database_url, **json_options)
+        engine = create_async_engine(settings.database_url, **engine_options)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
     return create_async_engine(
         settings.database_url,
         pool_size=settings.database_pool_size,
         pool_pre_ping=True,
-        **json_options,
+        **engine_options,
     )
 
 

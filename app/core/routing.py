@@ -43,6 +43,12 @@ class UnitOfWorkRoute(APIRoute):
         return handle
 
 
+def replay_differently(request: Request, body: bytes) -> None:
+    """Keep ``body``, not the response, for a replay of this request's Idempotency-Key: what
+    is shown only once (a secret) is never stored."""
+    request.state.replay_body = body
+
+
 async def _remember_response(request: Request, response: Response) -> None:
     pending: PendingKey | None = getattr(request.state, "idempotency", None)
     if pending is None:
@@ -54,7 +60,7 @@ async def _remember_response(request: Request, response: Response) -> None:
         pending,
         status_code=response.status_code,
         headers=dict(response.headers),
-        body=bytes(response.body),
+        body=getattr(request.state, "replay_body", None) or bytes(response.body),
         now=clock.now(),
         ttl=timedelta(hours=settings.idempotency_ttl_hours),
     )

@@ -12,7 +12,7 @@ import ipaddress
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -37,7 +37,13 @@ async def system_resolver(host: str, port: int) -> list[str]:
 
 def parse(url: str, *, allow_private: bool) -> tuple[str, int]:
     """The host and port of ``url``, refusing what no endpoint may be."""
-    parts = urlsplit(url)
+    try:
+        return _host_and_port(urlsplit(url), allow_private=allow_private)
+    except (ValueError, UnicodeError) as exc:  # a malformed host or port
+        raise AddressRefused(f"the URL cannot be sent to: {exc}") from exc
+
+
+def _host_and_port(parts: SplitResult, *, allow_private: bool) -> tuple[str, int]:
     allowed = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed:
         raise AddressRefused(f"the scheme must be {' or '.join(allowed)}")
@@ -45,17 +51,24 @@ def parse(url: str, *, allow_private: bool) -> tuple[str, int]:
         raise AddressRefused("the URL names no host")
     if parts.username or parts.password:
         raise AddressRefused("credentials in the URL are refused; the signature authenticates")
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-    except ValueError as exc:
-        raise AddressRefused("the port is not a number from 1 to 65535") from exc
-    return parts.hostname, port
+    return parts.hostname, parts.port or (443 if parts.scheme == "https" else 80)
+
+
+_EMBEDDING = tuple(ipaddress.ip_network(n) for n in (
+    "64:ff9b::/96", "64:ff9b:1::/48",  # NAT64: an IPv4 address behind a translator
+    "::/96",  # IPv4-compatible (deprecated), a loopback or private IPv4 in disguise
+))  # fmt: skip
 
 
 def is_public(address: IPAddress) -> bool:
-    mapped = getattr(address, "ipv4_mapped", None)
-    if mapped is not None:
-        return is_public(mapped)
+    """Whether ``address`` is on the public internet, IPv4 inside IPv6 unwrapped (mapped,
+    6to4, Teredo) and translated or compatible forms refused outright."""
+    if isinstance(address, ipaddress.IPv6Address):
+        inner = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if inner is not None:
+            return is_public(inner)
+        if any(address in network for network in _EMBEDDING):
+            return False
     return address.is_global and not address.is_multicast
 
 
@@ -81,5 +94,5 @@ async def _resolved(host: str, port: int, resolver: Resolver) -> list[str]:
         pass
     try:
         return await resolver(host, port)
-    except OSError as exc:
+    except (OSError, UnicodeError) as exc:  # UnicodeError: a label IDNA cannot encode
         raise AddressRefused(f"the host {host} does not resolve") from exc

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
@@ -24,6 +24,11 @@ REDELIVERY_PAGE = 500
 class EndpointDisabled(Conflict):
     slug = "webhook-endpoint-disabled"
     title = "The webhook endpoint is disabled"
+
+
+class BeingSent(Conflict):
+    slug = "webhook-delivery-in-flight"
+    title = "The delivery is being sent"
 
 
 def listed(
@@ -78,14 +83,13 @@ def _fields(delivery: WebhookDelivery) -> dict[str, Any]:
 async def redeliver(
     session: AsyncSession, delivery_id: uuid.UUID, *, principal: Principal, now: datetime
 ) -> WebhookDelivery:
-    """Send one delivery again, from the start of the retry schedule, with the same id."""
-    delivery = await get(session, delivery_id, principal=principal, lock=True)
-    endpoint = await session.get(WebhookEndpoint, delivery.endpoint_id, with_for_update=True)
-    assert endpoint is not None
-    _ensure_enabled(endpoint)
-    await session.execute(
-        update(WebhookDelivery).where(WebhookDelivery.id == delivery.id).values(_requeued(now))
-    )
+    """Send one delivery again, from the start of the retry schedule, with the same id and
+    the envelope as the endpoint's settings now allow."""
+    delivery = await get(session, delivery_id, principal=principal)
+    endpoint = await _locked(session, delivery.endpoint_id)
+    requeued = await _requeue(session, endpoint, now, WebhookDelivery.id == delivery.id)
+    if not requeued:
+        raise BeingSent("the delivery is being sent now: ask again once its attempt is recorded")
     await session.refresh(delivery)
     return delivery
 
@@ -98,20 +102,43 @@ async def redeliver_since(
     principal: Principal,
     now: datetime,
 ) -> int:
-    """Every event of the endpoint's types since ``since`` sent again: its deliveries queued
-    from the start of the schedule, and deliveries made for the events it missed while
-    disabled. Returns how many are queued."""
-    # Locked first, as the outbox dispatch locks it before fanning a message out: a message
-    # dispatched meanwhile either has its delivery already or is left to the dispatch.
-    endpoint = await endpoints.get(session, endpoint_id, principal=principal, lock=True)
-    _ensure_enabled(endpoint)
-    requeued = await session.execute(
+    """Every event of the endpoint's types since ``since`` (no earlier than the endpoint)
+    sent again: its deliveries queued from the start of the schedule, and deliveries made for
+    the events it missed while disabled. Returns how many are queued."""
+    found = await endpoints.get(session, endpoint_id, principal=principal)
+    endpoint = await _locked(session, found.id)
+    since = max(since, endpoint.created_at)
+    requeued = await _requeue(session, endpoint, now, WebhookDelivery.created_at >= since)
+    return len(requeued) + await _deliver_missed(session, endpoint, since)
+
+
+async def _locked(session: AsyncSession, endpoint_id: uuid.UUID) -> WebhookEndpoint:
+    """The endpoint, enabled, locked as the outbox dispatch locks it before fanning a
+    message out (so a message dispatched meanwhile either has its delivery already or is
+    left to the dispatch), and before any of its deliveries (the worker's order)."""
+    endpoint = await session.get(WebhookEndpoint, endpoint_id, populate_existing=True,
+                                 with_for_update={"key_share": True})  # fmt: skip
+    assert endpoint is not None
+    if not endpoint.enabled:
+        raise EndpointDisabled("the endpoint is disabled: enable it, then ask again")
+    return endpoint
+
+
+async def _requeue(
+    session: AsyncSession, endpoint: WebhookEndpoint, now: datetime, which: Any
+) -> list[uuid.UUID]:
+    """Queue again the endpoint's deliveries ``which`` not being sent right now (their
+    attempt would be lost), their envelopes rebuilt; returns their ids."""
+    not_in_flight = or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now)
+    ids = list(await session.scalars(
         update(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.created_at >= since)
-        .values(_requeued(now))
-    )
-    made = await _deliver_missed(session, endpoint, since)
-    return int(getattr(requeued, "rowcount", 0)) + made
+        .where(WebhookDelivery.endpoint_id == endpoint.id, which, not_in_flight)
+        .values(status=fanout.PENDING, retry_step=0, next_attempt_at=now, lease_until=None,
+                leased_by=None, updated_at=now)
+        .returning(WebhookDelivery.id)
+    ))  # fmt: skip
+    await fanout.rebuild_bodies(session, endpoint, ids)
+    return ids
 
 
 async def _deliver_missed(session: AsyncSession, endpoint: WebhookEndpoint, since: datetime) -> int:
@@ -145,14 +172,3 @@ def _missed(endpoint: WebhookEndpoint, since: datetime, after: int) -> Select[An
         .order_by(message.id)
         .limit(REDELIVERY_PAGE)
     )  # fmt: skip
-
-
-def _ensure_enabled(endpoint: WebhookEndpoint) -> None:
-    if not endpoint.enabled:
-        raise EndpointDisabled("the endpoint is disabled: enable it, then ask again")
-
-
-def _requeued(now: datetime) -> dict[str, Any]:
-    """A delivery queued again: due now, from the start of the retry schedule."""
-    return {"status": fanout.PENDING, "retry_step": 0, "next_attempt_at": now,
-            "lease_until": None, "leased_by": None, "updated_at": now}  # fmt: skip

@@ -44,6 +44,8 @@ class Claimed:
     retry_step: int
     url: str
     secrets: tuple[str, ...]
+    lease: str
+    """Who holds the delivery: this claim alone (another lane of the same worker is another)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,11 +151,12 @@ class Deliverer:
         ids = list((await session.scalars(due)).all())
         if not ids:
             return []
+        lease = f"{self.name[:80]}/{uuid.uuid4().hex[:16]}"
         rows = (
             await session.execute(
                 update(WebhookDelivery)
                 .where(WebhookDelivery.id.in_(ids))
-                .values(lease_until=now + self.lease, leased_by=self.name)
+                .values(lease_until=now + self.lease, leased_by=lease)
                 .returning(
                     WebhookDelivery.id,
                     WebhookDelivery.registrant_id,
@@ -164,7 +167,7 @@ class Deliverer:
             )
         ).all()
         targets = await self._endpoints(session, {row.endpoint_id for row in rows}, now)
-        return [Claimed(*row, *targets[row.endpoint_id]) for row in rows]
+        return [Claimed(*row, *targets[row.endpoint_id], lease) for row in rows]
 
     async def _endpoints(
         self, session: AsyncSession, ids: set[uuid.UUID], now: datetime
@@ -175,16 +178,22 @@ class Deliverer:
     # Sending
 
     async def _send(self, claimed: Claimed) -> Outcome:
+        """One attempt, whatever happens: the outcome is recorded, never raised."""
         attempted_at = self.clock.now()
         started = perf_counter()
         status_code = excerpt = error = None
         try:
-            status_code, excerpt = await self._post(claimed)
+            # The whole attempt (lookup, connection, a receiver trickling its answer) within
+            # the timeout, so it ends before its lease does.
+            async with asyncio.timeout(self.timeout):
+                status_code, excerpt = await self._post(claimed)
         except addresses.AddressRefused as exc:
             error = f"refused: {exc}"
-        except httpx.TimeoutException:
+        except TimeoutError:
             error = f"no answer within {self.timeout:g} s"
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # a receiver's fault or ours: a failed attempt either way
+            if not isinstance(exc, httpx.HTTPError):
+                endpoints.log.exception("webhook attempt failed", extra={"delivery": claimed.id})
             error = f"{type(exc).__name__}: {exc}"[:500]
         duration_ms = round((perf_counter() - started) * 1000)
         return Outcome(claimed, attempted_at, duration_ms, status_code, excerpt, error)
@@ -233,7 +242,7 @@ class Deliverer:
         """The parameters of :data:`_SETTLE` for a delivery after an attempt."""
         claimed = outcome.claimed
         settled: dict[str, object] = {
-            "b_id": claimed.id, "b_worker": self.name, "b_status": PENDING,
+            "b_id": claimed.id, "b_lease": claimed.lease, "b_status": PENDING,
             "b_retry_step": claimed.retry_step, "b_next_attempt_at": None,
             "b_delivered_at": None, "b_status_code": outcome.status_code,
             "b_error": outcome.error, "b_at": outcome.attempted_at,
@@ -257,7 +266,7 @@ _DELIVERIES = table_of(WebhookDelivery)
 _SETTLE = (
     update(_DELIVERIES)
     .where(_DELIVERIES.c.id == bindparam("b_id"),
-           _DELIVERIES.c.leased_by == bindparam("b_worker"))
+           _DELIVERIES.c.leased_by == bindparam("b_lease"))
     .values(
         status=bindparam("b_status"), retry_step=bindparam("b_retry_step"),
         next_attempt_at=bindparam("b_next_attempt_at"),

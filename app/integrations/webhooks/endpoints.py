@@ -18,6 +18,7 @@ from app.core.db import where_given
 from app.core.errors import InvalidInput
 from app.core.revisions import record_revision
 from app.integrations.webhooks import addresses, schemas, signing
+from app.integrations.webhooks import fanout
 from app.integrations.webhooks.fanout import FAILED, PENDING
 from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.registry.service import get_registrant
@@ -89,8 +90,11 @@ async def change(
         changes["url"] = await _checked_url(data.url, settings, resolver)
     enabling = changes.get("enabled") is True and not endpoint.enabled
     disabling = changes.pop("enabled", None) is False and endpoint.enabled
+    contents = (endpoint.include_patient_data, endpoint.include_fhir)
     if not apply_changes(endpoint, changes) and not (enabling or disabling):
         return endpoint
+    if contents != (endpoint.include_patient_data, endpoint.include_fhir):
+        await _rebuild_pending(session, endpoint)
     if enabling:
         _enable(endpoint)
     if disabling:
@@ -167,6 +171,17 @@ async def record_disabled(
     """Disabled by the worker (a run of failures): disabled and a new version kept."""
     await disable(session, endpoint, reason=reason, now=now)
     await _changed(session, endpoint, by="csledger-worker", now=now)
+
+
+async def _rebuild_pending(session: AsyncSession, endpoint: WebhookEndpoint) -> None:
+    """What is still to be sent goes as the endpoint now allows: patient data turned off is
+    never sent again, even in a retry."""
+    pending = await session.scalars(
+        select(WebhookDelivery.id).where(
+            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == PENDING
+        )
+    )
+    await fanout.rebuild_bodies(session, endpoint, list(pending))
 
 
 def _enable(endpoint: WebhookEndpoint) -> None:

@@ -60,23 +60,60 @@ async def make_deliveries(
     for endpoint in endpoints:
         sequence = await _next_sequence(session, endpoint.id)
         delivery_id = uuid.uuid4()
-        envelope = payloads.Envelope(
-            id=payloads.message_id(delivery_id), type=event_type, time=message.created_at,
-            registrant_id=endpoint.registrant_id, sequence=sequence,
-            data=await source.data(include_patient_data=endpoint.include_patient_data),
-            fhir=await source.fhir(include_patient_data=endpoint.include_patient_data)
-            if endpoint.include_fhir else None,
-        )  # fmt: skip
+        body = await envelope_body(source, event_type, endpoint, delivery_id, sequence)
         rows.append({
             "id": delivery_id, "registrant_id": endpoint.registrant_id,
             "endpoint_id": endpoint.id, "outbox_message_id": message.id,
-            "event_type": event_type, "sequence": sequence,
-            "body": payloads.body(envelope.model_dump(mode="json", exclude_none=True)),
+            "event_type": event_type, "sequence": sequence, "body": body,
             "status": PENDING, "attempt_count": 0, "retry_step": 0, "next_attempt_at": now,
             "created_at": now, "updated_at": now,
         })  # fmt: skip
     await insert_rows(session, table_of(WebhookDelivery), rows)
     return len(rows)
+
+
+async def envelope_body(
+    source: payloads.DataSource,
+    event_type: str,
+    endpoint: WebhookEndpoint,
+    delivery_id: uuid.UUID,
+    sequence: int,
+) -> str:
+    """The envelope of one delivery, with what the endpoint is allowed to receive now."""
+    include_patient_data = endpoint.include_patient_data
+    fhir = (
+        await source.fhir(include_patient_data=include_patient_data)
+        if endpoint.include_fhir
+        else None
+    )
+    envelope = payloads.Envelope(
+        id=payloads.message_id(delivery_id), type=event_type, time=source.message.created_at,
+        registrant_id=endpoint.registrant_id, sequence=sequence,
+        data=await source.data(include_patient_data=include_patient_data),
+        fhir=fhir,
+    )  # fmt: skip
+    return payloads.body(envelope.model_dump(mode="json", exclude_none=True))
+
+
+async def rebuild_bodies(
+    session: AsyncSession, endpoint: WebhookEndpoint, ids: Sequence[uuid.UUID]
+) -> None:
+    """The deliveries ``ids`` of ``endpoint`` with their envelopes as its settings now allow
+    (the same id and sequence): what it may no longer receive is never sent, even again."""
+    message = outbox.OutboxMessage
+    rows = (await session.execute(
+        select(WebhookDelivery.id, WebhookDelivery.event_type, WebhookDelivery.sequence,
+               message.id, message.registrant_id, message.topic, message.payload,
+               message.created_at)
+        .join(message, message.id == WebhookDelivery.outbox_message_id)
+        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.id.in_(ids))
+    )).all()  # fmt: skip
+    for delivery_id, event_type, sequence, *fields in rows:
+        source = payloads.DataSource(session, outbox.Message(*fields))
+        body = await envelope_body(source, event_type, endpoint, delivery_id, sequence)
+        await session.execute(
+            update(WebhookDelivery).where(WebhookDelivery.id == delivery_id).values(body=body)
+        )
 
 
 async def _next_sequence(session: AsyncSession, endpoint_id: uuid.UUID) -> int:

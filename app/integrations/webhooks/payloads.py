@@ -6,6 +6,7 @@ administration). ``data`` carries ids; an endpoint allowed patient data also get
 ``data.patient`` (and a ledger event's ``snapshot``, the patient and prescription as they were).
 """
 
+import logging
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -22,6 +23,8 @@ from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.registry.models import Patient
 from app.registry.schemas import PatientOut
+
+log = logging.getLogger("csledger.webhooks")
 
 VERSION = 1
 
@@ -109,11 +112,21 @@ class DataSource:
         if self.message.topic != outbox.LEDGER_EVENT_APPENDED:
             return None
         if include_patient_data not in self._fhir:
-            event = await self.event()
-            self._fhir[include_patient_data] = await resource_of_event(
-                self.session, event.id, include_patient_data=include_patient_data
-            )
+            self._fhir[include_patient_data] = await self._resource(include_patient_data)
         return self._fhir[include_patient_data]
+
+    async def _resource(self, include_patient_data: bool) -> dict[str, Any] | None:
+        """The event's FHIR resource, or None (logged) when it cannot be made: the event is
+        still delivered, and the dispatch it shares with reconciliation not failed."""
+        event = await self.event()
+        try:
+            async with self.session.begin_nested():
+                return await resource_of_event(
+                    self.session, event.id, include_patient_data=include_patient_data
+                )
+        except Exception:
+            log.exception("no FHIR resource for a webhook", extra={"event_id": str(event.id)})
+            return None
 
     async def event(self) -> LedgerEvent:
         if self._event is None:

@@ -11,7 +11,7 @@ from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of, paginate
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
-from app.core.routing import api_router
+from app.core.routing import api_router, replay_differently
 from app.integrations.webhooks import addresses, deliveries, endpoints, payloads, schemas
 from app.integrations.webhooks.events import WebhookEventType
 from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
@@ -37,6 +37,7 @@ ResolverDep = Annotated[addresses.Resolver, Depends(_resolver)]
              dependencies=[Idempotent], response_model=schemas.EndpointWithSecret)  # fmt: skip
 async def create_endpoint(
     body: schemas.EndpointCreate,
+    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -50,7 +51,7 @@ async def create_endpoint(
         session, body, principal=principal, settings=settings, now=clock.now(), resolver=resolver
     )
     set_location(response, f"/v1/webhooks/endpoints/{endpoint.id}")
-    return _with_secret(endpoint, secret)
+    return _shown_once(request, endpoint, secret)
 
 
 @router.get("/webhooks/endpoints", response_model=Page[schemas.EndpointOut])
@@ -103,6 +104,7 @@ async def endpoint_history(
 async def rotate_secret(
     endpoint_id: uuid.UUID,
     body: schemas.SecretRotation,
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     settings: SettingsDep,
@@ -113,7 +115,7 @@ async def rotate_secret(
     endpoint, secret = await endpoints.rotate_secret(
         session, endpoint_id, body, principal=principal, settings=settings, now=clock.now()
     )
-    return _with_secret(endpoint, secret)
+    return _shown_once(request, endpoint, secret)
 
 
 @router.post(EndpointPath + "/redeliveries", status_code=status.HTTP_202_ACCEPTED,
@@ -177,6 +179,9 @@ async def redeliver(
     return (await deliveries.shown(session, [found]))[0]
 
 
-def _with_secret(endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
+def _shown_once(request: Request, endpoint: WebhookEndpoint, secret: str) -> dict[str, Any]:
+    """The endpoint with its secret; a replay of the request answers it with ``secret`` null."""
     shown = schemas.EndpointOut.model_validate(endpoint).model_dump()
+    replay = schemas.EndpointWithSecret.model_validate({**shown, "secret": None})
+    replay_differently(request, replay.model_dump_json().encode())
     return {**shown, "secret": secret}

@@ -68,8 +68,9 @@ class EndpointOut(OutputModel):
 
 
 class EndpointWithSecret(EndpointOut):
-    secret: str
-    """``whsec_`` + base64 of the signing key. Shown only now: store it."""
+    secret: str | None
+    """``whsec_`` + base64 of the signing key. Shown only now: store it. A replay of the
+    request (its Idempotency-Key again) answers null: the secret is never kept for it."""
 
 
 class SecretRotation(InputModel):

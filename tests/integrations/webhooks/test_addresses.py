@@ -28,6 +28,18 @@ def test_no_address_of_a_private_or_special_range_is_public(address: Any):
         assert not addresses.is_public(ipaddress.IPv6Address(f"::ffff:{address}"))
 
 
+@pytest.mark.parametrize("text", [
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "64:ff9b:1::a00:1",
+    "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo of 10.0.0.1
+    "::127.0.0.1",  # IPv4-compatible
+    "::ffff:10.0.0.1",
+])  # fmt: skip
+def test_ipv4_inside_ipv6_is_judged_by_what_it_carries(text: str):
+    assert not addresses.is_public(ipaddress.ip_address(text))
+
+
 @pytest.mark.parametrize("text", ["93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"])
 def test_a_public_address_is_public(text: str):
     assert addresses.is_public(ipaddress.ip_address(text))
@@ -45,7 +57,8 @@ def _deliverer(app_settings: Any, clock: Any, resolved: list[str],
 
 
 def _claimed(url: str) -> Claimed:
-    return Claimed(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "{}", 0, url, (new_secret(),))
+    return Claimed(uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), "{}", 0, url, (new_secret(),),
+                   "test/1")  # fmt: skip
 
 
 async def test_a_send_goes_to_the_checked_address_under_the_hosts_name(app_settings, clock):
@@ -98,3 +111,23 @@ async def test_a_long_answer_is_cut_to_an_excerpt(app_settings, clock):
     outcome = await deliverer._send(_claimed("https://ehr.example.com/hooks"))
     await deliverer.aclose()
     assert outcome.excerpt == "é" * 1000
+
+
+async def test_an_attempt_that_raises_is_a_failed_attempt_not_a_lost_batch(app_settings, clock):
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("a bug of ours")
+
+    deliverer = _deliverer(app_settings, clock, ["93.184.216.34"], broken)
+    outcome = await deliverer._send(_claimed("https://ehr.example.com/hooks"))
+    await deliverer.aclose()
+    assert not outcome.succeeded
+    assert outcome.error == "RuntimeError: a bug of ours"
+
+
+@pytest.mark.parametrize("url", [
+    f"https://{'a' * 64}.example.com/hook",  # a label longer than IDNA allows
+    "https://ehr.example.com:99999/hook",
+])  # fmt: skip
+async def test_a_url_no_one_can_send_to_is_refused(url: str):
+    with pytest.raises(addresses.AddressRefused):
+        await addresses.target(url, allow_private=False, resolver=addresses.system_resolver)

@@ -20,7 +20,8 @@ async def test_every_committed_event_arrives_signed_in_sequence(hooks: Hooks):
     events = [await hooks.receipt(str(n)) for n in (10, 20, 30)]
     await hooks.work()
 
-    received = hooks.receiver.of(name)
+    # Sent at once, they arrive in any order: receivers order them by sequence.
+    received = sorted(hooks.receiver.of(name), key=lambda item: item.envelope["sequence"])
     assert [item.verified for item in received] == [True, True, True]
     envelopes = [item.envelope for item in received]
     assert [e["sequence"] for e in envelopes] == [1, 2, 3]
@@ -231,7 +232,7 @@ async def test_a_redelivery_since_a_time_includes_what_was_missed_while_disabled
     assert response.status_code == 202, response.text
     assert response.json()["queued"] == 2
     await hooks.work()
-    envelopes = [r.envelope for r in hooks.receiver.of(name)]
+    envelopes = sorted((r.envelope for r in hooks.receiver.of(name)), key=lambda e: e["sequence"])
     assert [e["data"]["id"] for e in envelopes] == [before["id"], *(m["id"] for m in missed)]
     assert [e["sequence"] for e in envelopes] == [1, 2, 3]
 
@@ -285,3 +286,46 @@ async def test_patient_data_goes_only_to_an_endpoint_allowed_it(hooks: Hooks):
     assert {"patient", "snapshot"}.isdisjoint(without.envelope["data"])
     shown = with_data.envelope["data"]["patient"]
     assert (shown["id"], shown["family_name"]) == (patient["id"], patient["family_name"])
+
+
+async def test_patient_data_turned_off_is_not_sent_again_even_in_a_retry(hooks: Hooks):
+    endpoint, name = await hooks.endpoint("ledger.event.administer", include_patient_data=True)
+    await hooks.receipt("20")
+    patient = hooks.clinic.patient
+    given = hooks.clinic.event("administer", "1", patient_id=patient["id"])
+    assert (await hooks.clinic.post(given)).status_code == 201
+    hooks.receiver.answers[name] = 503
+    await hooks.work()
+    await _patch(hooks, endpoint, include_patient_data=False)
+    del hooks.receiver.answers[name]
+    hooks.clock.advance(timedelta(seconds=10))
+    await hooks.work()
+    first, retried = hooks.receiver.of(name)
+    assert patient["family_name"].encode() in first.body
+    assert patient["family_name"].encode() not in retried.body
+    assert (retried.webhook_id, retried.envelope["sequence"]) == (first.webhook_id, 1)
+    [delivery] = await hooks.deliveries(endpoint)
+    shown = await hooks.get(f"/v1/webhooks/deliveries/{delivery['id']}")
+    assert patient["family_name"] not in shown["body"]
+
+
+async def test_a_delivery_being_sent_is_not_queued_again(hooks: Hooks):
+    endpoint, _ = await hooks.endpoint("ledger.event.receipt")
+    await hooks.receipt()
+    worker = Worker(hooks.app.state.database, hooks.app.state.settings, hooks.clock,
+                    periodic=(), name="busy")  # fmt: skip
+    while await worker.run_once():
+        pass
+    async with hooks.app.state.database.transaction() as session:
+        [claimed] = await worker.deliverer._claim(session)
+    response = await hooks.client.post(
+        f"/v1/webhooks/deliveries/{claimed.id}/redeliveries",
+        headers=bearer(hooks.admin_token) | {"Idempotency-Key": "in-flight"},
+    )
+    assert response.status_code == 409, response.text
+    assert response.json()["type"].endswith("webhook-delivery-in-flight")
+    stranger = await hooks.client.get(
+        f"/v1/webhooks/deliveries/{claimed.id}", headers=bearer(hooks.clinic.officer_token)
+    )
+    assert stranger.status_code == 403, stranger.text
+    assert endpoint["id"] == str(claimed.endpoint_id)

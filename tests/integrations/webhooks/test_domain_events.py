@@ -7,14 +7,20 @@ from tests.clinical.test_sessions import discharge_body, monitored
 from tests.clinical.ward import open_ward
 from tests.conftest import bearer
 from tests.integrations.webhooks.conftest import Hooks
+from tests.integrations.webhooks.receiver import Received
 from tests.pharmacy.dispensary import open_dispensary
 from tests.reconciliation.test_discrepancies import move, stolen
 
 
-def _types(hooks: Hooks, name: str) -> list[str]:
-    received = hooks.receiver.of(name)
+def _received(hooks: Hooks, name: str) -> list[Received]:
+    """In sequence: deliveries sent together arrive in any order."""
+    received = sorted(hooks.receiver.of(name), key=lambda item: item.envelope["sequence"])
     assert all(item.verified for item in received)
-    return [item.envelope["type"] for item in received]
+    return received
+
+
+def _types(hooks: Hooks, name: str) -> list[str]:
+    return [item.envelope["type"] for item in _received(hooks, name)]
 
 
 async def test_discrepancies_runs_and_checkpoints(hooks: Hooks):
@@ -39,7 +45,7 @@ async def test_discrepancies_runs_and_checkpoints(hooks: Hooks):
         "discrepancy.opened", "discrepancy.transitioned", "ledger.checkpoint.published",
         "reconciliation.run.finished",
     }  # fmt: skip
-    by_type = {r.envelope["type"]: r.envelope["data"] for r in reversed(hooks.receiver.of(name))}
+    by_type = {r.envelope["type"]: r.envelope["data"] for r in reversed(_received(hooks, name))}
     assert by_type["discrepancy.opened"]["discrepancy_id"] == found["id"]
     assert by_type["discrepancy.opened"]["rule"] == "theft"
     transitioned = by_type["discrepancy.transitioned"]
@@ -58,7 +64,7 @@ async def test_a_fill_is_announced(client, admin_token, token, clock, hooks: Hoo
     await hooks.work()
     assert _types(hooks, name) == ["ledger.event.dispense", "prescription.filled"]
     fill = filled.json()["fills"][-1]
-    data = hooks.receiver.of(name)[1].envelope["data"]
+    data = _received(hooks, name)[1].envelope["data"]
     assert (data["prescription_id"], data["fill_id"], data["event_id"]) == (
         rx["id"], fill["id"], fill["event_id"],
     )  # fmt: skip

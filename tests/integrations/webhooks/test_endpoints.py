@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app.main import create_app
 from tests.conftest import bearer
@@ -155,3 +156,14 @@ async def test_outside_development_a_public_https_url_is_taken(hooks: Hooks, pro
     response = await client.post(ENDPOINTS, json=_body(hooks), headers=bearer(
         hooks.admin_token) | {"Idempotency-Key": "fine"})  # fmt: skip
     assert response.status_code == 201, response.text
+
+
+async def test_a_replay_answers_the_endpoint_without_its_secret(hooks: Hooks, probe):
+    headers = bearer(hooks.admin_token) | {"Idempotency-Key": "make-once"}
+    first = await hooks.client.post(ENDPOINTS, json=_body(hooks), headers=headers)
+    again = await hooks.client.post(ENDPOINTS, json=_body(hooks), headers=headers)
+    assert (first.status_code, again.status_code) == (201, 201)
+    assert again.json() == first.json() | {"secret": None}
+    async with probe.engine.connect() as connection:
+        kept = await connection.scalar(text("SELECT body FROM idempotency_keys"))
+    assert first.json()["secret"] not in str(kept)
