@@ -66,7 +66,9 @@ class OutboxCost:
     """The same appends with and without the ledger's outbox rows, one after the other."""
 
     with_outbox: LoadResult
+    with_rss_kib: int
     without_outbox: LoadResult
+    without_rss_kib: int
     target_added: float = 0.10
 
     @property
@@ -144,8 +146,8 @@ def _outbox_lines(cost: OutboxCost) -> list[str]:
     met = _met(cost.added < cost.target_added)
     return [
         _load_line("single appends, 20 registrants, without outbox rows", cost.without_outbox,
-                   0, "", ""),
-        _load_line("the same, with them (the service)", cost.with_outbox, 0,
+                   cost.without_rss_kib, "", ""),
+        _load_line("the same, with them (the service)", cost.with_outbox, cost.with_rss_kib,
                    f"+{cost.added:.1%} per append", f"< {cost.target_added:.0%} ({met})"),
     ]  # fmt: skip
 

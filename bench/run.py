@@ -180,9 +180,9 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
             )
     if "outbox" not in args.skip:
         print("the outbox's cost: appends without its rows, then with them ...", flush=True)
-        without, _ = _appends(bench, servers.WITHOUT_OUTBOX, hot=False)
-        with_outbox, _ = _appends(bench, servers.APP, hot=False)
-        figures.outbox = report.OutboxCost(with_outbox, without)
+        without, without_rss = _appends(bench, servers.WITHOUT_OUTBOX, hot=False)
+        with_outbox, with_rss = _appends(bench, servers.APP, hot=False)
+        figures.outbox = report.OutboxCost(with_outbox, with_rss, without, without_rss)
     if "webhooks" not in args.skip:
         print(f"webhooks: {args.webhook_events:,} events to {webhooks.ENDPOINTS} endpoints, "
               "fanned out, then sent by one worker ...", flush=True)  # fmt: skip

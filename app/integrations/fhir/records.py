@@ -18,6 +18,7 @@ from app.catalog.models import Lot, Product
 from app.clinical.sessions import steps
 from app.clinical.sessions.models import SessionAdministration, TreatmentSession
 from app.clinical.sessions.schemas import AdministrationCreate
+from app.clinical.sessions.service import UNDER_WAY, Status
 from app.integrations.fhir.mapping import Movement
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.outcome import FhirRefusal, FhirUnknownReference
@@ -44,6 +45,13 @@ class MappingRule(StrEnum):
     """A dispense naming a prescription of another patient or product."""
     entered_in_error = "entered_in_error"
     """The sender withdrew a resource that had moved stock: its movements were reversed."""
+    session_not_under_way = "session_not_under_way"
+    """An administration naming a session not under way (charted after its discharge, in an
+    aborted session, or before it began): stored without moving stock (the session's holding
+    is closed or empty), for a compliance officer to reconcile with the session."""
+    status_withdrawn = "status_withdrawn"
+    """A resource that moved stock now says it did not happen (not-done, stopped, cancelled,
+    declined, on-hold): the movement stays, and a compliance officer decides."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +119,8 @@ async def _in_session(
     if ts.patient_id != parts.patient.id:
         raise FhirRefusal.at("business-rule", "the session is another patient's",
                              facts.at("context.identifier"))  # fmt: skip
+    if Status(ts.status) not in UNDER_WAY:  # a record is stored, never refused
+        return Made([], [parts.performer.id], [MappingRule.session_not_under_way], session_id=ts.id)
     counted = parts.product.inventory_unit in COUNTED_UNITS
     if not counted and facts.ended_at is None:
         raise FhirRefusal.at("required", "an infusion is recorded with its end",

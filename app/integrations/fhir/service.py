@@ -251,6 +251,9 @@ async def _change_status(
         refs = await resolve.references(db, row.registrant_id, facts)
         made = await records.move_stock(db, movement_of(facts), refs, incoming.sender, context)
         await _apply(db, row, made, context)
+    elif row.event_ids and not facts.moves_stock and not row.reversal_event_ids:
+        moved = [uuid.UUID(event_id) for event_id in row.event_ids]
+        await _flag(db, row, [records.MappingRule.status_withdrawn], context, [], moved)
     row.status, row.resource, row.digest = facts.status, incoming.content, incoming.digest
     row.version += 1
     row.updated_at = context.now

@@ -16,7 +16,12 @@ from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict
 from app.integrations.webhooks import endpoints, events, fanout, payloads
-from app.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.integrations.webhooks.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 REDELIVERY_PAGE = 500
 
@@ -133,7 +138,7 @@ async def _requeue(
     ids = list(await session.scalars(
         update(WebhookDelivery)
         .where(WebhookDelivery.endpoint_id == endpoint.id, which, not_in_flight)
-        .values(status=fanout.PENDING, retry_step=0, next_attempt_at=now, lease_until=None,
+        .values(status=DeliveryStatus.pending, retry_step=0, next_attempt_at=now, lease_until=None,
                 leased_by=None, updated_at=now)
         .returning(WebhookDelivery.id)
     ))  # fmt: skip

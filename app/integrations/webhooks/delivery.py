@@ -27,8 +27,12 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database, UTCDateTime, table_of
 from app.integrations.webhooks import addresses, endpoints, health, payloads, signing
-from app.integrations.webhooks.fanout import DELIVERED, FAILED, PENDING
-from app.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.integrations.webhooks.models import (
+    DeliveryStatus,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 EXCERPT_CHARS = 1000
 LEASE_MARGIN = timedelta(seconds=30)
@@ -139,7 +143,7 @@ class Deliverer:
             select(WebhookDelivery.id)
             .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
             .where(
-                WebhookDelivery.status == PENDING,
+                WebhookDelivery.status == DeliveryStatus.pending,
                 WebhookDelivery.next_attempt_at <= now,
                 or_(WebhookDelivery.lease_until.is_(None), WebhookDelivery.lease_until < now),
                 WebhookEndpoint.enabled,
@@ -242,13 +246,16 @@ class Deliverer:
         """The parameters of :data:`_SETTLE` for a delivery after an attempt."""
         claimed = outcome.claimed
         settled: dict[str, object] = {
-            "b_id": claimed.id, "b_lease": claimed.lease, "b_status": PENDING,
+            "b_id": claimed.id, "b_lease": claimed.lease, "b_status": DeliveryStatus.pending,
             "b_retry_step": claimed.retry_step, "b_next_attempt_at": None,
             "b_delivered_at": None, "b_status_code": outcome.status_code,
             "b_error": outcome.error, "b_at": outcome.attempted_at,
         }  # fmt: skip
         if outcome.succeeded:
-            return settled | {"b_status": DELIVERED, "b_delivered_at": outcome.attempted_at}
+            return settled | {
+                "b_status": DeliveryStatus.delivered,
+                "b_delivered_at": outcome.attempted_at,
+            }
         return settled | self._retry(outcome)
 
     def _retry(self, outcome: Outcome) -> dict[str, object]:
@@ -256,7 +263,7 @@ class Deliverer:
         step = outcome.claimed.retry_step
         schedule = self.settings.webhook_retry_schedule_seconds
         if step >= len(schedule):
-            return {"b_retry_step": step + 1, "b_status": FAILED}
+            return {"b_retry_step": step + 1, "b_status": DeliveryStatus.failed}
         wait = retry_wait(schedule[step], self.settings.webhook_retry_jitter)
         return {"b_retry_step": step + 1, "b_next_attempt_at": outcome.attempted_at + wait}
 

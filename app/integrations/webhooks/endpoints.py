@@ -17,10 +17,8 @@ from app.core.config import Settings
 from app.core.db import where_given
 from app.core.errors import InvalidInput
 from app.core.revisions import record_revision
-from app.integrations.webhooks import addresses, schemas, signing
-from app.integrations.webhooks import fanout
-from app.integrations.webhooks.fanout import FAILED, PENDING
-from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.integrations.webhooks import addresses, fanout, schemas, signing
+from app.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.registry.service import get_registrant
 
 log = logging.getLogger("csledger.webhooks")
@@ -144,9 +142,12 @@ async def disable(
     endpoint.disabled_reason = reason[:500]
     await session.execute(
         update(WebhookDelivery)
-        .where(WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == PENDING)
+        .where(
+            WebhookDelivery.endpoint_id == endpoint.id,
+            WebhookDelivery.status == DeliveryStatus.pending,
+        )
         .values(
-            status=FAILED,
+            status=DeliveryStatus.failed,
             next_attempt_at=None,
             lease_until=None,
             leased_by=None,
@@ -178,7 +179,8 @@ async def _rebuild_pending(session: AsyncSession, endpoint: WebhookEndpoint) -> 
     never sent again, even in a retry."""
     pending = await session.scalars(
         select(WebhookDelivery.id).where(
-            WebhookDelivery.endpoint_id == endpoint.id, WebhookDelivery.status == PENDING
+            WebhookDelivery.endpoint_id == endpoint.id,
+            WebhookDelivery.status == DeliveryStatus.pending,
         )
     )
     await fanout.rebuild_bodies(session, endpoint, list(pending))

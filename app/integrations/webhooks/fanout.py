@@ -16,11 +16,7 @@ from app.core import outbox
 from app.core.bulk import insert_rows
 from app.core.db import table_of
 from app.integrations.webhooks import events, payloads
-from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
-
-PENDING = "pending"
-DELIVERED = "delivered"
-FAILED = "failed"
+from app.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 
 
 async def on_message(session: AsyncSession, message: outbox.Message) -> None:
@@ -65,8 +61,8 @@ async def make_deliveries(
             "id": delivery_id, "registrant_id": endpoint.registrant_id,
             "endpoint_id": endpoint.id, "outbox_message_id": message.id,
             "event_type": event_type, "sequence": sequence, "body": body,
-            "status": PENDING, "attempt_count": 0, "retry_step": 0, "next_attempt_at": now,
-            "created_at": now, "updated_at": now,
+            "status": DeliveryStatus.pending, "attempt_count": 0, "retry_step": 0,
+            "next_attempt_at": now, "created_at": now, "updated_at": now,
         })  # fmt: skip
     await insert_rows(session, table_of(WebhookDelivery), rows)
     return len(rows)

@@ -7,11 +7,21 @@ never rewritten.
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
+
+
+class DeliveryStatus(StrEnum):
+    pending = "pending"
+    """Due at ``next_attempt_at`` (or being sent, under a lease)."""
+    delivered = "delivered"
+    """The receiver answered 2xx."""
+    failed = "failed"
+    """The retries ran out, or the endpoint was disabled."""
 
 
 class WebhookEndpoint(Base):

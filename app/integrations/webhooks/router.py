@@ -14,7 +14,7 @@ from app.core.revisions import list_revisions
 from app.core.routing import api_router, replay_differently
 from app.integrations.webhooks import addresses, deliveries, endpoints, payloads, schemas
 from app.integrations.webhooks.events import WebhookEventType
-from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["webhooks"])
@@ -143,7 +143,7 @@ async def list_deliveries(
     cursor: Cursor = None,
     registrant_id: uuid.UUID | None = None,
     endpoint_id: uuid.UUID | None = None,
-    status: schemas.DeliveryStatus | None = None,
+    status: DeliveryStatus | None = None,
     event_type: WebhookEventType | None = None,
 ) -> dict[str, object]:
     """Deliveries, oldest first, each with every attempt (status code, duration, the start

@@ -2,12 +2,13 @@
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AnyUrl, Field, UrlConstraints, field_validator
 
 from app.core.schemas import InputModel, OutputModel
 from app.integrations.webhooks.events import WebhookEventType
+from app.integrations.webhooks.models import DeliveryStatus
 
 EndpointUrl = Annotated[AnyUrl, UrlConstraints(max_length=2000, allowed_schemes=["https", "http"])]
 EventTypes = Annotated[list[WebhookEventType], Field(min_length=1, max_length=100)]
@@ -88,9 +89,6 @@ class RedeliveryOut(OutputModel):
     endpoint_id: uuid.UUID
     since: datetime
     queued: int
-
-
-DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 
 class AttemptOut(OutputModel):

@@ -66,6 +66,19 @@ async def test_a_ketamine_infusion_in_its_session_is_the_sessions_administration
     assert read.json() == stored
 
 
+async def test_an_administration_in_a_session_not_under_way_is_stored_and_flagged(
+    client, ward, ehr, probe
+):
+    ts = await ward.open_session("iv")  # scheduled: nothing withdrawn into its holding
+    response = await send(client, "POST", infusion(ward, ehr, session_id=ts["id"]), ehr.token)
+    assert response.status_code == 201, response.text
+    assert ledger_event_ids(response.json()) == []
+    async with probe.engine.connect() as connection:
+        flagged = await connection.scalar(select(FhirResource.broken_rules))
+    assert flagged == ["session_not_under_way"]
+    assert (await ward.session(ts))["administrations"] == []
+
+
 async def test_an_esketamine_56_mg_dose_is_two_devices_given_in_its_session(client, ward, ehr):
     patient = await ward.add_patient(rems_enrollment_id="REMS-P-9001")
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg="56")

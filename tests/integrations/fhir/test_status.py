@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from tests.clinical.ward import Ward, at
 from tests.conftest import bearer
@@ -126,7 +127,7 @@ async def test_entered_in_error_reverses_what_the_resource_moved(client, stocked
     assert again.json()["issue"][0]["code"] == "business-rule"
 
 
-async def test_another_status_change_is_stored_without_moving_stock(
+async def test_a_status_change_is_stored_and_one_undoing_a_movement_flagged(
     client, stocked_room, ehr, probe
 ):
     resource = infusion(stocked_room, ehr) | {"status": "in-progress"}
@@ -143,7 +144,10 @@ async def test_another_status_change_is_stored_without_moving_stock(
     on_hold = await send(client, "PUT", resource | {"status": "on-hold"}, ehr.token, **query)
     assert on_hold.status_code == 200, on_hold.text
     assert on_hold.json()["meta"]["versionId"] == "3"
-    assert await room_balance(stocked_room) == "1.3"
+    assert await room_balance(stocked_room) == "1.3"  # the stock stays moved ...
+    async with probe.engine.connect() as connection:
+        flagged = await connection.scalar(text("SELECT broken_rules FROM fhir_resources"))
+    assert "status_withdrawn" in str(flagged)  # ... and a compliance officer decides
     before = await probe.business_rows()
     same = await send(client, "PUT", resource | {"status": "on-hold"}, ehr.token, **query)
     assert same.status_code == 200, same.text
