@@ -7,9 +7,9 @@ answered in that format instead, by the same handlers.
 """
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from fastapi import FastAPI, Request
@@ -38,14 +38,18 @@ log = logging.getLogger("csledger.errors")
 _VALUE_ERROR_PREFIX = "Value error, "
 
 
+class Renderer(Protocol):
+    def __call__(self, error: AppError, *, instance: str, request_id: str) -> bytes: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ProblemFormat:
     """Another answer than problem details for the routes under ``prefix``."""
 
     prefix: str
     media_type: str
-    render: Callable[..., bytes]
-    """``render(error, *, instance, request_id)``: the body answering ``error``."""
+    render: Renderer
+    """The body answering an error."""
 
 
 def use_problem_format(app: FastAPI, problem_format: ProblemFormat) -> None:

@@ -14,9 +14,10 @@ import orjson
 
 from app.core.errors import AppError
 from app.core.handlers import ProblemFormat
+from app.core.routing import API_PREFIX
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
-FHIR_PATH_PREFIX = "/v1/fhir/"
+FHIR_PATH_PREFIX = f"{API_PREFIX}/fhir/"
 
 _CODE_OF_STATUS = {
     400: "structure", 401: "login", 403: "forbidden", 404: "not-found", 405: "not-supported",

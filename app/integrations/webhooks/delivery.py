@@ -35,6 +35,8 @@ from app.integrations.webhooks.models import (
 )
 
 EXCERPT_CHARS = 1000
+MAX_UTF8_BYTES = 4
+"""The most bytes one character takes in UTF-8."""
 LEASE_MARGIN = timedelta(seconds=30)
 USER_AGENT = "csledger-webhooks/1"
 
@@ -309,6 +311,6 @@ async def _excerpt(response: httpx.Response) -> str:
     read = bytearray()
     async for chunk in response.aiter_bytes():
         read.extend(chunk)
-        if len(read) >= EXCERPT_CHARS * 4:
+        if len(read) >= EXCERPT_CHARS * MAX_UTF8_BYTES:  # enough bytes for the characters
             break
     return bytes(read).decode("utf-8", errors="replace")[:EXCERPT_CHARS]
