@@ -22,6 +22,7 @@ from app.core.openapi import install_openapi
 from app.integrations.fhir import outcome as fhir_outcome
 from app.integrations.fhir.router import router as fhir_router
 from app.integrations.fhir.senders_router import router as fhir_senders_router
+from app.integrations.webhooks.router import document_deliveries
 from app.integrations.webhooks.router import router as webhooks_router
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
@@ -66,6 +67,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     for router in routers:
         app.include_router(router)
 
+    document_deliveries(app)
     install_error_handlers(app)
     use_problem_format(app, fhir_outcome.PROBLEM_FORMAT)
     # Added innermost first: the request id wraps the audit, which wraps the body limit.

@@ -43,9 +43,12 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         summary=app.summary,
         description=(
             "Every error is an RFC 9457 problem (`application/problem+json`) whose `type` is one "
-            "of `x-problem-types`. Quantities are decimal strings; timestamps RFC 3339."
+            "of `x-problem-types`, except under `/v1/fhir/` (a FHIR `OperationOutcome`). "
+            "Quantities are decimal strings; timestamps RFC 3339. What webhook endpoints "
+            "receive is under `webhooks`."
         ),
         routes=app.routes,
+        webhooks=app.webhooks.routes,
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, FastAPI, Header, Request, Response, status
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
@@ -185,3 +185,46 @@ def _shown_once(request: Request, endpoint: WebhookEndpoint, secret: str) -> dic
     replay = schemas.EndpointWithSecret.model_validate({**shown, "secret": None})
     replay_differently(request, replay.model_dump_json().encode())
     return {**shown, "secret": secret}
+
+
+def document_deliveries(app: FastAPI) -> None:
+    """What a receiver gets, in the OpenAPI document's ``webhooks`` (nothing is served)."""
+
+    @app.webhooks.post("csledger-event", tags=["webhooks"], status_code=status.HTTP_204_NO_CONTENT)
+    def delivery(
+        envelope: payloads.Envelope,
+        webhook_id: Annotated[
+            str,
+            Header(
+                alias="webhook-id",
+                description=(
+                    "The envelope's id: the same at every attempt and redelivery "
+                    "(deduplicate on it)."
+                ),
+            ),
+        ],
+        webhook_timestamp: Annotated[
+            int,
+            Header(
+                alias="webhook-timestamp",
+                description=(
+                    "Unix seconds when this attempt was signed; refuse one too far from your clock."
+                ),
+            ),
+        ],
+        webhook_signature: Annotated[
+            str,
+            Header(
+                alias="webhook-signature",
+                description=(
+                    "`v1,` + base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}`, "
+                    "keyed with the base64-decoded part of the endpoint's `whsec_` secret; "
+                    "during a rotation's overlap, two signatures separated by a space (accept "
+                    "either)."
+                ),
+            ),
+        ],
+    ) -> None:
+        """A POST to each subscribed endpoint per event (Standard Webhooks). Answer 2xx within
+        the timeout; anything else is retried with backoff for about three days. Deliveries
+        can arrive late and out of order: order them by ``sequence``."""

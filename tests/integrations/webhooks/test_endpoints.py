@@ -167,3 +167,15 @@ async def test_a_replay_answers_the_endpoint_without_its_secret(hooks: Hooks, pr
     async with probe.engine.connect() as connection:
         kept = await connection.scalar(text("SELECT body FROM idempotency_keys"))
     assert first.json()["secret"] not in str(kept)
+
+
+async def test_the_openapi_document_shows_receivers_what_they_get(client):
+    document = (await client.get("/openapi.json")).json()
+    delivery = document["webhooks"]["csledger-event"]["post"]
+    headers = {p["name"] for p in delivery["parameters"] if p["in"] == "header"}
+    assert headers == {"webhook-id", "webhook-timestamp", "webhook-signature"}
+    body = delivery["requestBody"]["content"]["application/json"]["schema"]
+    envelope = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
+    assert {"id", "type", "version", "time", "registrant_id", "sequence", "data"} <= set(
+        envelope["properties"]
+    )
