@@ -1,13 +1,16 @@
 """Deliveries to a real receiver: signed, retried, leased, disabled, redelivered."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from app.auth.permissions import Role
 from app.auth.principal import Principal
+from app.integrations.webhooks.models import WebhookAttempt
 from app.ledger import service as ledger
 from app.ledger.schemas import EventCreate
 from app.worker import Worker
@@ -329,3 +332,38 @@ async def test_a_delivery_being_sent_is_not_queued_again(hooks: Hooks):
     )
     assert stranger.status_code == 403, stranger.text
     assert endpoint["id"] == str(claimed.endpoint_id)
+
+
+async def test_an_endpoint_asking_for_fhir_gets_the_resource_of_the_event(hooks: Hooks):
+    _, name = await hooks.endpoint("ledger.event.administer", include_fhir=True)
+    await hooks.receipt("20")
+    patient = hooks.clinic.patient
+    given = hooks.clinic.event("administer", "1", patient_id=patient["id"])
+    assert (await hooks.clinic.post(given)).status_code == 201
+    await hooks.work()
+    [received] = hooks.receiver.of(name)
+    resource = received.envelope["fhir"]
+    assert resource["resourceType"] == "MedicationAdministration"
+    assert resource["subject"]["reference"] == f"Patient/{patient['id']}"
+    assert patient["family_name"].encode() not in received.body
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_workers_at_once_share_the_deliveries_and_send_each_once(hooks: Hooks):
+    settings = hooks.app.state.settings
+    endpoints = [await hooks.endpoint("ledger.event.receipt") for _ in range(3)]
+    for _ in range(20):
+        await hooks.receipt("1")
+    workers = [Worker(hooks.app.state.database, settings, hooks.clock, periodic=(),
+                      name=f"worker-{n}") for n in range(3)]  # fmt: skip
+    while await workers[0].run_once():  # the fan-out: 60 deliveries
+        pass
+    while sum(await asyncio.gather(*(w.deliverer.deliver_batch() for w in workers))):
+        pass
+    for worker in workers:
+        await worker.deliverer.aclose()
+    ids = [r.webhook_id for _, name in endpoints for r in hooks.receiver.of(name)]
+    assert len(ids) == len(set(ids)) == 60
+    async with hooks.app.state.database.session(write=False) as session:
+        senders = set(await session.scalars(select(WebhookAttempt.worker)))
+    assert len(senders) > 1  # the load was shared
