@@ -2,14 +2,13 @@
 
 Version 1 of the envelope: ``{"id", "type", "version", "time", "registrant_id", "sequence",
 "data"}`` and, for an endpoint that asks, ``"fhir"`` (the R4 resource of a dispense or an
-administration). ``data`` carries ids; an endpoint allowed patient data also gets
-``data.patient`` (and a ledger event's ``snapshot``, the patient and prescription as they were).
+administration). ``data`` carries ids (a ledger event as the API shows it, without its
+snapshot); an endpoint allowed patient data also gets ``data.patient`` and the snapshot.
 """
 
 import logging
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 import orjson
@@ -19,43 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core import outbox
 from app.core.schemas import OutputModel
 from app.integrations.fhir.outbound import resource_of_event
+from app.ledger import queries
 from app.ledger.models import LedgerEvent
-from app.ledger.types import EventType
 from app.registry.models import Patient
 from app.registry.schemas import PatientOut
 
 log = logging.getLogger("csledger.webhooks")
 
 VERSION = 1
-
-
-class LedgerEventData(OutputModel):
-    """A ledger event as webhooks carry it: the whole event but the snapshot."""
-
-    id: uuid.UUID
-    registrant_id: uuid.UUID
-    sequence: int
-    type: EventType
-    location_id: uuid.UUID
-    to_location_id: uuid.UUID | None
-    product_id: uuid.UUID
-    lot_id: uuid.UUID
-    quantity: Decimal
-    mg: Decimal
-    occurred_at: datetime
-    recorded_at: datetime
-    performed_by: uuid.UUID | None
-    witness_ids: list[uuid.UUID]
-    patient_id: uuid.UUID | None
-    session_id: uuid.UUID | None
-    prescription_id: uuid.UUID | None
-    batch_id: uuid.UUID | None
-    document_reference: str | None
-    reverses_event_id: uuid.UUID | None
-    transfer_event_id: uuid.UUID | None
-    is_record: bool
-    broken_rules: list[str]
-    hash: str
 
 
 class Envelope(OutputModel):
@@ -100,9 +70,12 @@ class DataSource:
             found = dict(self.message.payload)
         else:
             event = await self.event()
-            found = LedgerEventData.model_validate(event).model_dump(mode="json")
-            if include_patient_data:
-                found["snapshot"] = event.snapshot
+            confirmed = await queries.confirmations_of(self.session, [event.id])
+            # The event as GET /v1/ledger/events/{id} shows it; the snapshot (the patient and
+            # prescription as they were) only where patient data may go.
+            hidden = set() if include_patient_data else {"snapshot"}
+            shown = queries.event_out(event, confirmed[event.id])
+            found = shown.model_dump(mode="json", exclude=hidden)
         patient_id = found.get("patient_id")
         if include_patient_data and patient_id:
             found["patient"] = await self._patient(uuid.UUID(str(patient_id)))
