@@ -1,7 +1,7 @@
 """Writes the audit row of every request before its response starts.
 
 A write that succeeds writes its row in its own unit of work, committed with the change
-(:func:`record_in`): one commit, not two. Any other request, and a write whose commit
+(:func:`row_of_write`): one commit, not two. Any other request, and a write whose commit
 failed, gets its row in a transaction of its own, so a refused or failed request (whose unit
 of work rolled back) still leaves its row. Before the response starts, so a client never
 sees an answer whose audit row was not attempted. Routes add what only they know through
@@ -15,7 +15,6 @@ from typing import Any
 
 from fastapi import Request, Response
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -96,13 +95,11 @@ def _kind(scope: Scope, status: int, audit_note: AuditNote) -> str | None:
     return audit_note.kind
 
 
-async def record_in(session: AsyncSession, request: Request, response: Response) -> None:
-    """Add a successful write's row to its unit of work; call :func:`committed` after commit."""
+def row_of_write(request: Request, response: Response) -> dict[str, Any] | None:
+    """A successful write's row, for its unit of work to insert (then call :func:`committed`)."""
     if not request.url.path.startswith(_AUDITED_PREFIX):
-        return
-    row = _row(request.scope, response.status_code, Headers(raw=response.raw_headers))
-    if row is not None:
-        await session.execute(_INSERT_ENTRY, row)
+        return None
+    return _row(request.scope, response.status_code, Headers(raw=response.raw_headers))
 
 
 def committed(request: Request) -> None:

@@ -6,9 +6,14 @@ What a token must be, all checked before a principal exists:
   so ``none`` and HS256-signed-with-the-RSA-public-key are refused);
 - carrying ``sub``, ``name``, ``roles``, ``registrants``, ``iss``, ``aud`` and ``exp``; python-jose
   accepts a token without ``exp`` or ``aud`` unless told to require them, so we tell it.
+
+A client sends the same token with every request until it expires, so a token accepted once is
+remembered (the exact string, up to ``_REMEMBERED`` of them) until its ``exp`` and the leeway
+pass: a signature check and a claims validation per request become a dictionary lookup.
 """
 
 import json
+import time
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +30,8 @@ from app.core.errors import Unauthenticated
 
 ALL_REGISTRANTS = "*"
 _REQUIRED = ("sub", "name", "roles", "registrants", "iss", "aud", "exp")
+_REMEMBERED = 1024
+"""Accepted tokens kept, the oldest forgotten first: at most ``jwt_max_bytes`` each."""
 
 
 class Claims(BaseModel):
@@ -36,6 +43,8 @@ class Claims(BaseModel):
 
 class TokenVerifier:
     def __init__(self, settings: Settings) -> None:
+        self._accepted: dict[str, tuple[Principal, float]] = {}
+        """Token -> (its principal, the instant it stops being accepted)."""
         self._algorithm = settings.jwt_algorithm
         self._key = _verification_key(settings)
         self._issuer = settings.jwt_issuer
@@ -44,6 +53,23 @@ class TokenVerifier:
         self._leeway = settings.jwt_leeway_seconds
 
     def verify(self, token: str) -> Principal:
+        remembered = self._accepted.get(token)
+        if remembered is not None:
+            principal, until = remembered
+            if time.time() <= until:  # as python-jose checks exp, and with its clock
+                return principal
+            del self._accepted[token]
+        principal, expires_at = self._decode(token)
+        self._remember(token, principal, expires_at + self._leeway)
+        return principal
+
+    def _remember(self, token: str, principal: Principal, until: float) -> None:
+        if len(self._accepted) >= _REMEMBERED:
+            del self._accepted[next(iter(self._accepted))]
+        self._accepted[token] = principal, until
+
+    def _decode(self, token: str) -> tuple[Principal, float]:
+        """Check the token whole: size, signature, then claims; its principal and ``exp``."""
         if len(token.encode()) > self._max_bytes:
             raise Unauthenticated("token too large")
         try:
@@ -57,7 +83,7 @@ class TokenVerifier:
             )
         except (JOSEError, ValueError, TypeError) as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return _principal(claims)
+        return _principal(claims), float(claims["exp"])
 
 
 def _verification_key(settings: Settings) -> str:

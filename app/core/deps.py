@@ -1,4 +1,8 @@
-"""Request-scoped dependencies: the unit of work's session, the clock, the settings."""
+"""Request-scoped dependencies: the unit of work's session, the clock, the settings.
+
+Each is ``async``: FastAPI runs a plain ``def`` dependency in a thread pool, a thread hop per
+dependency per request for what is an attribute read.
+"""
 
 from typing import Annotated
 
@@ -9,18 +13,18 @@ from app.core.clock import Clock
 from app.core.config import Settings
 
 
-def request_session(request: Request) -> AsyncSession:
+async def request_session(request: Request) -> AsyncSession:
     """The session the edge (``UnitOfWorkRoute``) opened for this request."""
     session: AsyncSession = request.state.session
     return session
 
 
-def get_clock(request: Request) -> Clock:
+async def get_clock(request: Request) -> Clock:
     clock: Clock = request.app.state.clock
     return clock
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 

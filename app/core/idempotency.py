@@ -18,11 +18,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, LargeBinary, String, delete, insert, text
+from sqlalchemy import JSON, LargeBinary, String, delete, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime, dialect_name, table_of
+from app.core.db import Base, UTCDateTime, dialect_name
 from app.core.errors import AppError, Conflict
 
 HEADER = "Idempotency-Key"
@@ -56,8 +56,7 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
-# Built once: cheaper than a statement (or an ORM flush) per request.
-_INSERT_RECORD = insert(table_of(IdempotencyRecord))
+# Built once: cheaper than a statement per request.
 _TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
 
 
@@ -126,8 +125,7 @@ async def begin(
     raise IdempotentReplay(StoredResponse(record.status_code, record.headers, record.body))
 
 
-async def remember(
-    session: AsyncSession,
+def stored_response(
     pending: PendingKey,
     *,
     status_code: int,
@@ -135,21 +133,19 @@ async def remember(
     body: bytes,
     now: datetime,
     ttl: timedelta,
-) -> None:
-    """Store the response under the key, in the transaction of the change it reports."""
-    await session.execute(
-        _INSERT_RECORD,
-        {
-            "scope": pending.scope,
-            "key": pending.key,
-            "fingerprint": pending.fingerprint,
-            "status_code": status_code,
-            "headers": {k: v for k, v in headers.items() if k.lower() in _REPLAYED_HEADERS},
-            "body": body,
-            "created_at": now,
-            "expires_at": now + ttl,
-        },
-    )
+) -> dict[str, Any]:
+    """The row that stores the response under the key, for the caller to insert in the
+    transaction of the change it reports."""
+    return {
+        "scope": pending.scope,
+        "key": pending.key,
+        "fingerprint": pending.fingerprint,
+        "status_code": status_code,
+        "headers": {k: v for k, v in headers.items() if k.lower() in _REPLAYED_HEADERS},
+        "body": body,
+        "created_at": now,
+        "expires_at": now + ttl,
+    }
 
 
 async def purge_expired(session: AsyncSession, *, now: datetime) -> int:

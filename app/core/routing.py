@@ -11,14 +11,19 @@ from typing import Any
 
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import recorder as audit
+from app.audit.models import AuditEntry
+from app.core import bulk
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import Database
-from app.core.idempotency import PendingKey, remember
+from app.core.db import Database, table_of
+from app.core.idempotency import IdempotencyRecord, PendingKey, stored_response
 from app.core.openapi import PROBLEM_RESPONSES
 
+_IDEMPOTENCY = table_of(IdempotencyRecord)
+_AUDIT = table_of(AuditEntry)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/v1"
 
@@ -34,8 +39,7 @@ class UnitOfWorkRoute(APIRoute):
                 request.state.session = session
                 response = await handler(request)
                 if write:
-                    await _remember_response(request, response)
-                    await audit.record_in(session, request, response)
+                    await _record_write(session, request, response)
                     await session.commit()
                     audit.committed(request)
                 return response
@@ -49,14 +53,22 @@ def replay_differently(request: Request, body: bytes) -> None:
     request.state.replay_body = body
 
 
-async def _remember_response(request: Request, response: Response) -> None:
+async def _record_write(session: AsyncSession, request: Request, response: Response) -> None:
+    """The response stored for a replay of its Idempotency-Key and the audit row, inserted
+    together (one round trip on PostgreSQL, while the change's locks are still held)."""
+    rows = [(table, row) for table, row in ((_IDEMPOTENCY, _stored_response(request, response)),
+                                            (_AUDIT, audit.row_of_write(request, response)))
+            if row is not None]  # fmt: skip
+    await bulk.insert_into_each(session, rows)
+
+
+def _stored_response(request: Request, response: Response) -> dict[str, Any] | None:
     pending: PendingKey | None = getattr(request.state, "idempotency", None)
     if pending is None:
-        return
+        return None
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
-    await remember(
-        request.state.session,
+    return stored_response(
         pending,
         status_code=response.status_code,
         headers=dict(response.headers),

@@ -4,6 +4,7 @@ Each refused token varies one thing from a valid baseline that is itself accepte
 with the same write (a new patient), so each refusal also shows that nothing was written.
 """
 
+import asyncio
 import base64
 import hmac
 import json
@@ -22,8 +23,12 @@ from fastapi import FastAPI
 from fastapi.routing import iter_route_contexts
 from jose import jwt
 
+from app.auth import tokens
+from app.auth.principal import Principal
+from app.auth.tokens import TokenVerifier
 from app.core.clock import Clock
 from app.core.config import Environment, Settings
+from app.core.errors import Unauthenticated
 from app.integrations.fhir.outcome import FHIR_PATH_PREFIX
 from app.main import create_app
 from tests.conftest import DatabaseProbe, bearer
@@ -290,3 +295,50 @@ async def test_every_v1_route_needs_a_token(app, client, probe):
     assert {("GET", "/v1/registrants"), ("POST", "/v1/patients")} <= set(routes)
     for method, path in routes:
         await assert_refused(client, probe, method, path, status=401, problem=UNAUTHENTICATED)
+
+
+# Remembered tokens: accepted from memory only while they would be accepted anew
+
+
+async def test_a_remembered_token_is_refused_once_past_its_exp_and_the_leeway(app_settings):
+    settings = app_settings.model_copy(update={"jwt_leeway_seconds": 0})
+    claims = baseline_claims(settings, str(uuid.uuid4())) | {"exp": int(time.time()) + 1}
+    verifier = TokenVerifier(settings)
+    token = signed(claims, settings)
+    assert verifier.verify(token).subject == SUBJECT
+    assert verifier.verify(token).subject == SUBJECT  # from memory
+    await asyncio.sleep(claims["exp"] + 1 - time.time() + 0.05)  # python-jose counts whole seconds
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+
+
+def test_a_refused_token_is_not_remembered(app_settings):
+    """A token refused for now (not yet valid) is checked whole again when it is sent again."""
+    claims = baseline_claims(app_settings, str(uuid.uuid4()))
+    not_before = claims["iat"] + app_settings.jwt_leeway_seconds + 60
+    token = signed(claims | {"nbf": not_before}, app_settings)
+    verifier = TokenVerifier(app_settings)
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+    with pytest.raises(Unauthenticated):
+        verifier.verify(token)
+
+
+def test_remembered_tokens_are_bounded_and_the_oldest_forgotten(app_settings, monkeypatch):
+    monkeypatch.setattr(tokens, "_REMEMBERED", 3)
+    verifier = TokenVerifier(app_settings)
+    decoded: list[str] = []
+    decode = verifier._decode
+
+    def counted(token: str) -> tuple[Principal, float]:
+        decoded.append(token)
+        return decode(token)
+
+    monkeypatch.setattr(verifier, "_decode", counted)
+    made = [signed(baseline_claims(app_settings, str(uuid.uuid4())), app_settings)
+            for _ in range(4)]  # fmt: skip
+    for token in [*made, made[3], made[1], made[0]]:
+        verifier.verify(token)
+    assert decoded == [*made, made[0]]  # the fourth forgot the first; the others were at hand
