@@ -27,6 +27,9 @@ class Part:
 
     sql: str
     parameters: dict[str, Any]
+    check: Callable[[int], None] | None = None
+    """Given the number of rows the statement returned (its SQL ends in ``RETURNING``); raises
+    when that number says the write must not stand (a conditional update that matched none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,28 +69,59 @@ def insert_part(
 async def run_together(session: AsyncSession, parts: Sequence[Part]) -> None:
     """PostgreSQL: the parts as one statement, each a common table expression of it, sent in one
     round trip. They run on one snapshot and see none of each other's rows, but constraints are
-    checked when the statement ends, so a row may reference one another part inserts."""
-    if len(parts) == 1:
+    checked when the statement ends, so a row may reference one another part inserts. Each
+    part's ``check`` is then given its count of rows."""
+    if not parts:
+        return
+    checked = [part for part in parts if part.check is not None]
+    if len(parts) == 1 and not checked:
         await session.execute(_text(parts[0].sql), parts[0].parameters)
-    elif parts:
-        ctes = ", ".join(f"part_{index} AS ({part.sql})" for index, part in enumerate(parts))
-        parameters = {name: value for part in parts for name, value in part.parameters.items()}
-        await session.execute(_text(f"WITH {ctes} SELECT 1"), parameters)
+        return
+    ctes = ", ".join(f"part_{index} AS ({part.sql})" for index, part in enumerate(parts))
+    counts = ", ".join(f"(SELECT count(*) FROM part_{index})"  # noqa: S608 - numbers only
+                       for index, part in enumerate(parts) if part.check is not None)  # fmt: skip
+    parameters = {name: value for part in parts for name, value in part.parameters.items()}
+    result = await session.execute(_text(f"WITH {ctes} SELECT {counts or 1}"), parameters)
+    row = result.one()
+    for part, count in zip(checked, row if checked else (), strict=True):
+        assert part.check is not None
+        part.check(int(count))
+
+
+DEFERRED = "bulk_deferred_parts"
+"""Where a session keeps the parts :func:`defer` left for its unit of work to send."""
+
+
+def defer(session: AsyncSession, parts: Sequence[Part]) -> None:
+    """Leave ``parts`` for the unit of work, which sends them with the rows it writes last
+    (:func:`take_deferred`): one round trip fewer while the writer holds its locks. Only for a
+    write after which the request reads nothing it wrote."""
+    session.info.setdefault(DEFERRED, []).extend(parts)
+
+
+def take_deferred(session: AsyncSession) -> list[Part]:
+    """The parts deferred in ``session``, now the caller's to send."""
+    parts: list[Part] = session.info.pop(DEFERRED, [])
+    return parts
 
 
 async def insert_into_each(
-    session: AsyncSession, rows: Sequence[tuple[Table, Mapping[str, Any]]]
+    session: AsyncSession,
+    rows: Sequence[tuple[Table, Mapping[str, Any]]],
+    *,
+    with_parts: Sequence[Part] = (),
 ) -> None:
     """One row into each of several tables: on PostgreSQL in one round trip
-    (:func:`run_together`), elsewhere a statement each."""
+    (:func:`run_together`, with ``with_parts`` first), elsewhere a statement each."""
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
+        assert not with_parts, "parts are PostgreSQL's"
         for table, row in rows:
             await session.execute(_insert(table), dict(row))
         return
     parts = [insert_part(dialect, table, [row], tag=f"t{index}_")
              for index, (table, row) in enumerate(rows)]  # fmt: skip
-    await run_together(session, parts)
+    await run_together(session, [*with_parts, *parts])
 
 
 @lru_cache(maxsize=64)

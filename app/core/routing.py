@@ -55,11 +55,13 @@ def replay_differently(request: Request, body: bytes) -> None:
 
 async def _record_write(session: AsyncSession, request: Request, response: Response) -> None:
     """The response stored for a replay of its Idempotency-Key and the audit row, inserted
-    together (one round trip on PostgreSQL, while the change's locks are still held)."""
+    together and with the writes the endpoint deferred (:func:`bulk.defer`): one round trip
+    on PostgreSQL, while the change's locks are held. A deferred write refused when sent
+    (too little stock) raises here, and the whole unit of work is rolled back."""
     rows = [(table, row) for table, row in ((_IDEMPOTENCY, _stored_response(request, response)),
                                             (_AUDIT, audit.row_of_write(request, response)))
             if row is not None]  # fmt: skip
-    await bulk.insert_into_each(session, rows)
+    await bulk.insert_into_each(session, rows, with_parts=bulk.take_deferred(session))
 
 
 def _stored_response(request: Request, response: Response) -> dict[str, Any] | None:

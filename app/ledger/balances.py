@@ -2,8 +2,14 @@
 
 A removal is ``UPDATE ... SET quantity = quantity - q WHERE ... AND quantity >= q``: of two
 concurrent writers that would together take a balance below zero, one updates no row and is
-refused, without either reading the balance first. A batch locks the rows it touches once
+refused, without either reading the balance first. On PostgreSQL a single append sends these
+updates inside the statement that writes its event (:class:`DeferredBook`); on SQLite each
+is sent when applied (:class:`ConditionalBook`). A batch locks the rows it touches once
 instead, and changes them in memory (:class:`HeldBook`).
+
+Every writer locks its registrant's chain head before any balance row of that registrant (a
+balance row belongs to one registrant), so two writers never wait on each other's rows in
+opposite orders.
 """
 
 import uuid
@@ -16,8 +22,10 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.bulk import Part
 from app.core.db import Quantity, dialect_insert, table_of, where_given
 from app.core.errors import Conflict
+from app.core.quantity import to_minor
 from app.ledger.models import Balance, Posting
 
 
@@ -86,7 +94,9 @@ class Book(Protocol):
 
     async def apply(self, changes: list[Change]) -> None: ...
 
-    async def store(self) -> None: ...
+    async def store(self) -> list[Part]:
+        """Write what is pending, or return it as parts to send with the events' writes."""
+        ...
 
 
 class ConditionalBook:
@@ -102,8 +112,26 @@ class ConditionalBook:
             elif change.delta > 0:
                 await _add(self._session, change)
 
-    async def store(self) -> None:
+    async def store(self) -> list[Part]:
         """Nothing is pending: every change was written when applied."""
+        return []
+
+
+class DeferredBook:
+    """One append on PostgreSQL: each change a conditional update sent as a part of the
+    statement that writes the event; a removal that finds too little refuses it then."""
+
+    def __init__(self) -> None:
+        self._pending: list[Change] = []
+
+    async def apply(self, changes: list[Change]) -> None:
+        self._pending.extend(change for change in changes if change.delta != 0)
+
+    async def store(self) -> list[Part]:
+        parts = [_take_part(change, index) if change.delta < 0 else _add_part(change, index)
+                 for index, change in enumerate(self._pending)]  # fmt: skip
+        self._pending = []
+        return parts
 
 
 class HeldBook:
@@ -120,8 +148,7 @@ class HeldBook:
 
     async def hold(self, changes: Iterable[Change]) -> None:
         """Lock the rows ``changes`` touch, creating at zero those there are none of, all in
-        lock order: a batch takes every balance lock it needs before any chain head, as a
-        single append does, or the two could deadlock."""
+        lock order (after the chain heads of their registrants, as every writer does)."""
         wanted = {c.key: c for c in changes if c.key not in self._quantity}
         if not wanted:
             return
@@ -155,7 +182,7 @@ class HeldBook:
                 replace(change, delta=pending.delta + change.delta) if pending else change
             )
 
-    async def store(self) -> None:
+    async def store(self) -> list[Part]:
         updates = [
             {"add_location_id": c.location_id, "add_lot_id": c.lot_id, "delta": c.delta}
             for c in self._pending.values()
@@ -164,6 +191,39 @@ class HeldBook:
         self._pending = {}
         if updates:
             await self._session.execute(_ADD_TO, updates)
+        return []
+
+
+_TAKE_SQL = (
+    "UPDATE ledger_balances SET quantity = quantity - :b{n}_amount"
+    " WHERE location_id = :b{n}_location AND lot_id = :b{n}_lot AND quantity >= :b{n}_amount"
+    " RETURNING 1"
+)
+_ADD_SQL = (
+    "INSERT INTO ledger_balances (registrant_id, location_id, lot_id, product_id, quantity)"
+    " VALUES (:b{n}_registrant, :b{n}_location, :b{n}_lot, :b{n}_product, :b{n}_amount)"
+    " ON CONFLICT (location_id, lot_id) DO UPDATE"
+    " SET quantity = ledger_balances.quantity + EXCLUDED.quantity"
+)
+"""The conditional take and the add of :data:`_TAKE` and :func:`_add`, as parts of one
+statement (``{n}`` numbers each change's parameters)."""
+
+
+def _take_part(change: Change, n: int) -> Part:
+    def check(rows: int) -> None:
+        if rows != 1:
+            raise _insufficient(change)
+
+    parameters = {f"b{n}_amount": to_minor(-change.delta), f"b{n}_location": change.location_id,
+                  f"b{n}_lot": change.lot_id}  # fmt: skip
+    return Part(_TAKE_SQL.format(n=n), parameters, check)
+
+
+def _add_part(change: Change, n: int) -> Part:
+    parameters = {f"b{n}_registrant": change.registrant_id, f"b{n}_location": change.location_id,
+                  f"b{n}_lot": change.lot_id, f"b{n}_product": change.product_id,
+                  f"b{n}_amount": to_minor(change.delta)}  # fmt: skip
+    return Part(_ADD_SQL.format(n=n), parameters)
 
 
 async def _take(session: AsyncSession, change: Change) -> None:

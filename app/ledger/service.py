@@ -26,7 +26,7 @@ from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import dialect_insert
+from app.core.db import dialect_insert, dialect_name
 from app.core.errors import AppError, Conflict, FieldError, InvalidInput
 from app.core.overrides import refuse_unless_overridden
 from app.core.quantity import rounded
@@ -83,11 +83,19 @@ class Context:
         return self.principal.is_integration or late
 
 
-async def append(session: AsyncSession, data: EventCreate, context: Context) -> dict[str, Any]:
-    """Append one event; returns its row as a mapping of columns."""
-    appender = Appender(session, context, balances.ConditionalBook(session))
+async def append(
+    session: AsyncSession, data: EventCreate, context: Context, *, defer_writes: bool = False
+) -> dict[str, Any]:
+    """Append one event; returns its row as a mapping of columns.
+
+    ``defer_writes``: on PostgreSQL, leave the event's writes (and its balance changes, whose
+    refusal then comes when they are sent) for the unit of work to send with its last rows
+    (:func:`bulk.defer`); only for a request that reads nothing it wrote afterwards."""
+    postgresql = dialect_name(session) == "postgresql"
+    book = balances.DeferredBook() if postgresql else balances.ConditionalBook(session)
+    appender = Appender(session, context, book)
     row = await appender.add(data)
-    await appender.flush()
+    await appender.flush(defer=defer_writes and postgresql)
     return row
 
 
@@ -133,15 +141,15 @@ class Appender:
 
     async def prepare(self, events: Sequence[EventCreate]) -> None:
         """For a batch (with a :class:`balances.HeldBook`): load what the events refer to and
-        lock the balances, then the chain heads, they touch, each in one order."""
+        lock the chain heads, then the balances, they touch, each in one order."""
         assert isinstance(self._book, balances.HeldBook)
         principal = self._context.principal
         visible = {e.registrant_id for e in events if principal.sees(e.registrant_id)}
         self._batch = await preload_many(self._session, _wanted(events, visible),
                                          subject=principal.subject)  # fmt: skip
-        await self._book.hold(await self._rows_touched(events, visible))
         await self._writes.lock_heads(Counter(e.registrant_id for e in events
                                               if e.registrant_id in visible))  # fmt: skip
+        await self._book.hold(await self._rows_touched(events, visible))
 
     async def _rows_touched(
         self, events: Sequence[EventCreate], visible: set[uuid.UUID]
@@ -194,9 +202,8 @@ class Appender:
             await self._flush_claim(row)
         return row
 
-    async def flush(self) -> None:
-        await self._book.store()
-        await self._writes.flush()
+    async def flush(self, *, defer: bool = False) -> None:
+        await self._writes.flush(await self._book.store(), defer=defer)
 
     async def _flush_claim(self, row: dict[str, Any]) -> None:
         """Write an event that claims another (reverses it, receives it) on its own, so that a

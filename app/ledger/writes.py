@@ -3,11 +3,13 @@
 Each event is linked onto its registrant's chain head in memory: the head is locked once per
 transaction (and held until commit), so later events of the same transaction find it without
 a round trip. Events, postings, Merkle nodes, head updates and outbox messages wait here until
-:meth:`PendingWrites.flush` sends each kind as one multi-row statement; a single append sends
-the same statements as it would have one by one, a batch of a thousand sends not many more.
+:meth:`PendingWrites.flush` sends them, each kind as one multi-row statement (on PostgreSQL all
+kinds as one statement); a single append sends the same statements as it would have one by
+one, a batch of a thousand sends not many more.
 """
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -111,14 +113,21 @@ class PendingWrites:
             )
         )  # fmt: skip
 
-    async def flush(self) -> None:
-        """Send what is pending: on PostgreSQL as one statement, elsewhere a statement per
-        kind, events first."""
+    async def flush(self, with_parts: Sequence[bulk.Part] = (), *, defer: bool = False) -> None:
+        """Send what is pending: on PostgreSQL as one statement, after ``with_parts`` (the
+        balances' changes), or left for the unit of work to send (``defer``, see
+        :func:`bulk.defer`); elsewhere a statement per kind, events first."""
         nodes = [row for tree in self._trees.values() for row in tree.take_rows()]
         heads = [self._head_row(rid) for rid in self._advanced]
         if dialect_name(self._session) == "postgresql":
-            await self._flush_as_one(nodes, heads)
+            parts = [*with_parts, *self._parts(nodes, heads)]
+            if defer:
+                bulk.defer(self._session, parts)
+            else:
+                await bulk.run_together(self._session, parts)
         else:
+            assert not with_parts, "parts are PostgreSQL's"
+            assert not defer, "deferring is PostgreSQL's"
             session = self._session
             await insert_rows(session, table_of(LedgerEvent), self._events)
             await insert_rows(session, table_of(Posting), self._postings)
@@ -129,10 +138,10 @@ class PendingWrites:
         self._events, self._postings, self._messages = [], [], []
         self._advanced = set()
 
-    async def _flush_as_one(self, nodes: list[dict[str, Any]], heads: list[dict[str, Any]]) -> None:
-        """Events, postings, Merkle nodes, heads and outbox messages in one round trip (five
-        before): the writes of an append happen while its balance and chain head are locked,
-        so every round trip saved shortens the queue for the same registrant."""
+    def _parts(self, nodes: list[dict[str, Any]], heads: list[dict[str, Any]]) -> list[bulk.Part]:
+        """Events, postings, Merkle nodes, heads and outbox messages as parts of one statement
+        (five round trips before): the writes of an append happen while its chain head and
+        balances are locked, so every round trip saved shortens the queue for them."""
         dialect = self._session.get_bind().dialect
         tables = ((LedgerEvent, self._events, "e"), (Posting, self._postings, "p"),
                   (MerkleNode, nodes, "n"), (OutboxMessage, self._messages, "o"))  # fmt: skip
@@ -140,7 +149,7 @@ class PendingWrites:
                  for model, rows, tag in tables if rows]  # fmt: skip
         if heads:
             parts.append(_advance_heads(heads))
-        await bulk.run_together(self._session, parts)
+        return parts
 
     def _head_row(self, registrant_id: uuid.UUID) -> dict[str, Any]:
         sequence, hash_ = self._heads[registrant_id]

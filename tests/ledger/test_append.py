@@ -5,7 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.core import outbox
-from tests.conftest import START
+from tests.conftest import START, bearer
 from tests.factories import assert_problem
 
 
@@ -24,6 +24,23 @@ async def test_a_movement_beyond_the_balance_is_refused_and_writes_nothing(clini
     refused = await clinic.post(clinic.event("administer", "5.001"))
     assert_problem(refused, 409, "insufficient-stock")
     assert await probe.business_rows() == before
+
+
+async def test_a_refused_take_leaves_its_audit_row_and_no_key_so_a_retry_can_succeed(clinic, probe):
+    """On PostgreSQL the take is sent with the audit row, after the answer was built: its
+    refusal must still roll all of it back, then be audited as refused."""
+    headers = bearer(clinic.nurse_token) | {"Idempotency-Key": "take-once"}
+    take = clinic.event("administer", "5")
+    refused = await clinic.client.post("/v1/ledger/events", json=take, headers=headers)
+    assert_problem(refused, 409, "insufficient-stock")
+    (audit,) = await probe.audit_rows(refused.headers["x-request-id"])
+    assert (audit.kind, audit.status_code) == ("refused", 409)
+    assert audit.problem_type == "urn:csledger:problem:insufficient-stock"
+    await clinic.post(clinic.event("receipt", "5"))
+    retried = await clinic.client.post("/v1/ledger/events", json=take, headers=headers)
+    assert retried.status_code == 201, retried.text
+    assert retried.json()["sequence"] == 2  # after the receipt: the refusal took no number
+    assert await clinic.balance() == {}  # all taken
 
 
 async def test_a_move_changes_both_locations(clinic):
