@@ -184,8 +184,9 @@ async def _write_history(dsn: str, target: Target, rows: Iterator[dict[str, Any]
         await verify.write(connection, events, postings, nodes)
         assert last is not None
         await connection.execute(
-            "UPDATE ledger_heads SET sequence = $2, hash = $3 WHERE registrant_id = $1",
-            rid, last["sequence"], last["hash"],
+            "UPDATE ledger_heads SET sequence = $2, hash = $3, peaks = $4::json"
+            " WHERE registrant_id = $1",
+            rid, last["sequence"], last["hash"], tree.peaks(last["sequence"]),
         )  # fmt: skip
         await connection.execute(
             "UPDATE ledger_balances SET quantity = (SELECT sum(delta) FROM ledger_postings "

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 import asyncpg
+import orjson
 
 from app.auth.permissions import Role
 from app.auth.principal import Principal
@@ -92,7 +93,7 @@ def _copies(template: dict[str, Any], count: int) -> Iterator[dict[str, Any]]:
 
 
 class Tree:
-    """Merkle nodes as ``merkle_store.add_leaf`` stores them, keeping only pending siblings."""
+    """Merkle nodes as ``merkle_store.Growth`` stores them, keeping only the peaks."""
 
     def __init__(self, pending: dict[merkle.Node, bytes]) -> None:
         self.pending = pending
@@ -110,6 +111,10 @@ class Tree:
             rows.append((level, position, value.hex()))
         return rows
 
+    def peaks(self, size: int) -> str:
+        """The peaks' hashes as the chain head keeps them (JSON), at ``size`` leaves."""
+        return json_text([self.pending[node].hex() for node in merkle.peaks(size)])
+
 
 def event_record(row: dict[str, Any]) -> tuple[Any, ...]:
     values = dict(row)
@@ -121,13 +126,12 @@ def event_record(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def pending_nodes(connection: Any, registrant_id: uuid.UUID) -> dict[merkle.Node, bytes]:
-    rows = await connection.fetch(
-        "SELECT level, index, hash FROM ledger_merkle_nodes WHERE registrant_id = $1",
-        registrant_id,
+    """The peaks of the registrant's tree, from its chain head."""
+    head = await connection.fetchrow(
+        "SELECT sequence, peaks FROM ledger_heads WHERE registrant_id = $1", registrant_id
     )
-    stored = {(r["level"], r["index"]): bytes.fromhex(r["hash"]) for r in rows}
-    parents = {(level - 1, 2 * index + side) for level, index in stored for side in (0, 1)}
-    return {node: value for node, value in stored.items() if node not in parents}
+    hashes = orjson.loads(head["peaks"])
+    return dict(zip(merkle.peaks(head["sequence"]), map(bytes.fromhex, hashes), strict=True))
 
 
 async def _copy(dsn: str, target: Target, template: dict[str, Any], count: int) -> None:
@@ -147,8 +151,9 @@ async def _copy(dsn: str, target: Target, template: dict[str, Any], count: int) 
                 events, postings, nodes = [], [], []
         await write(connection, events, postings, nodes)
         await connection.execute(
-            "UPDATE ledger_heads SET sequence = $2, hash = $3 WHERE registrant_id = $1",
-            rid, last["sequence"], last["hash"],
+            "UPDATE ledger_heads SET sequence = $2, hash = $3, peaks = $4::json"
+            " WHERE registrant_id = $1",
+            rid, last["sequence"], last["hash"], tree.peaks(last["sequence"]),
         )  # fmt: skip
         await connection.execute(
             "UPDATE ledger_balances SET quantity = quantity + $3 "

@@ -162,17 +162,12 @@ def verify_consistency(
     return sn == 0 and fr == old_root and sr == new_root
 
 
-def stored_nodes_needed(size: int, leaves: int) -> set[Node]:
-    """The nodes of a tree of ``size`` leaves that appending ``leaves`` more reads: the left
-    siblings of the nodes they complete that the new leaves do not complete themselves (for
-    one leaf, its siblings up the tree; for many, some of the complete subtrees the tree of
-    ``size`` leaves is made of)."""
-    completed, needed = set(), set()
-    for index in range(size, size + leaves):
-        nodes = nodes_completed_by(index)
-        completed.update(nodes)
-        needed.update(needed_for(nodes))
-    return needed - completed
+def peaks(size: int) -> list[Node]:
+    """The complete subtrees a tree of ``size`` leaves is made of, largest (leftmost) first:
+    one per bit set in ``size``. Appending to the tree needs only these (and what it
+    completes itself)."""
+    return [(level, (size >> level) - 1)
+            for level in reversed(range(size.bit_length())) if size >> level & 1]  # fmt: skip
 
 
 class RunningRoot:

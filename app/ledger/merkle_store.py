@@ -51,30 +51,15 @@ async def _fetch_many(
 class Growth:
     """The leaves one transaction appends to a registrant's tree, hashed in memory.
 
-    Starts from the stored nodes the new leaves will need (one query: some of the peaks of the
-    tree as it was); every node they complete is computed from those and from nodes completed
-    before it (see ``merkle.stored_nodes_needed``).
+    Starts from the peaks of the tree as it was (kept on its chain head); every node the new
+    leaves complete is computed from those and from nodes completed before it.
     """
 
-    def __init__(self, registrant_id: uuid.UUID, size: int, peaks: dict[merkle.Node, bytes]):
+    def __init__(self, registrant_id: uuid.UUID, size: int, peaks: list[str]) -> None:
         self.registrant_id = registrant_id
         self.size = size
-        self._known = peaks
+        self._known = dict(zip(merkle.peaks(size), map(bytes.fromhex, peaks), strict=True))
         self._rows: list[dict[str, object]] = []
-
-    @classmethod
-    async def start(
-        cls, session: AsyncSession, sizes: dict[uuid.UUID, int], leaves: dict[uuid.UUID, int]
-    ) -> dict[uuid.UUID, "Growth"]:
-        """The growth of each registrant's tree from its size now by as many as ``leaves``,
-        the stored nodes that takes read in one query (a single append: its siblings only)."""
-        needed = {(rid, level, index) for rid, size in sizes.items()
-                  for level, index in merkle.stored_nodes_needed(size, leaves[rid])}  # fmt: skip
-        peaks = await _fetch_many(session, needed)
-        known: dict[uuid.UUID, dict[merkle.Node, bytes]] = {rid: {} for rid in sizes}
-        for (registrant_id, level, index), value in peaks.items():
-            known[registrant_id][(level, index)] = value
-        return {rid: cls(rid, size, known[rid]) for rid, size in sizes.items()}
 
     def add(self, event_hash: str) -> None:
         """Leaf ``size`` and every subtree it completes."""
@@ -90,6 +75,10 @@ class Growth:
             self._rows.append({"registrant_id": self.registrant_id, "level": level,
                                "index": position, "hash": value.hex()})  # fmt: skip
         self.size += 1
+
+    def peaks(self) -> list[str]:
+        """The hashes of the tree's peaks now, for its chain head."""
+        return [self._known[node].hex() for node in merkle.peaks(self.size)]
 
     def take_rows(self) -> list[dict[str, object]]:
         """The rows of the nodes completed since the last call, for the caller to insert."""

@@ -116,13 +116,18 @@ class Balance(Base):
 
 
 class ChainHead(Base):
-    """The last event of a registrant's chain: appends lock this row, one at a time."""
+    """The last event of a registrant's chain: appends lock this row, one at a time.
+
+    It also keeps the hashes of its Merkle tree's peaks (``merkle.peaks(sequence)``, largest
+    first), copies of stored nodes: all an append needs to extend the tree, read with the lock
+    instead of in a query of their own."""
 
     __tablename__ = "ledger_heads"
 
     registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"), primary_key=True)
     sequence: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+    peaks: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
 
 
 class WitnessConfirmation(Base):

@@ -11,7 +11,6 @@ multi-row statements at the end: all or nothing, and a refusal names the failing
 """
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -147,8 +146,8 @@ class Appender:
         visible = {e.registrant_id for e in events if principal.sees(e.registrant_id)}
         self._batch = await preload_many(self._session, _wanted(events, visible),
                                          subject=principal.subject)  # fmt: skip
-        await self._writes.lock_heads(Counter(e.registrant_id for e in events
-                                              if e.registrant_id in visible))  # fmt: skip
+        await self._writes.lock_heads(e.registrant_id for e in events
+                                      if e.registrant_id in visible)  # fmt: skip
         await self._book.hold(await self._rows_touched(events, visible))
 
     async def _rows_touched(

@@ -9,7 +9,7 @@ one, a batch of a thousand sends not many more.
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, update
@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import bulk, outbox
 from app.core.bulk import insert_rows
-from app.core.db import dialect_insert, dialect_name, table_of
+from app.core.db import dialect_insert, dialect_name, json_text, table_of
 from app.core.outbox import OutboxMessage
 from app.ledger import chain
 from app.ledger.balances import Change
@@ -31,20 +31,22 @@ from app.ledger.models import GENESIS_HASH, ChainHead, LedgerEvent, Posting
 _ADVANCE_HEAD = (
     update(table_of(ChainHead))
     .where(ChainHead.registrant_id == bindparam("head_registrant_id"))
-    .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash"))
-)
+    .values(sequence=bindparam("new_sequence"), hash=bindparam("new_hash"),
+            peaks=bindparam("new_peaks", type_=ChainHead.peaks.type))
+)  # fmt: skip
 
 
 def _lock_heads_statement(dialect_insert: Any, rows: Any) -> Any:
     """Insert each genesis head there is not one of, "update" the others to themselves (which
-    locks them as ``SELECT ... FOR UPDATE`` would, in the order given) and return them all."""
+    locks them as ``SELECT ... FOR UPDATE`` would, in the order given) and return them all,
+    with their Merkle peaks."""
     return (
         dialect_insert(ChainHead)
         .values(rows)
         .on_conflict_do_update(
             index_elements=["registrant_id"], set_={"sequence": ChainHead.sequence}
         )
-        .returning(ChainHead.registrant_id, ChainHead.sequence, ChainHead.hash)
+        .returning(ChainHead.registrant_id, ChainHead.sequence, ChainHead.hash, ChainHead.peaks)
     )
 
 
@@ -73,26 +75,24 @@ class PendingWrites:
         self._postings: list[dict[str, Any]] = []
         self._messages: list[dict[str, Any]] = []
 
-    async def lock_heads(self, events: dict[uuid.UUID, int]) -> None:
-        """Lock the chain heads of these registrants (each appending up to so many events)
-        until commit (SQLite: the write lock is held), in one statement and one order, so that
-        two batches naming the same registrants in different orders cannot deadlock; and fetch
-        what their Merkle trees will need."""
-        wanted = sorted(events.keys() - self._heads.keys(), key=lambda rid: rid.int)
+    async def lock_heads(self, registrant_ids: Iterable[uuid.UUID]) -> None:
+        """Lock the chain heads of these registrants until commit (SQLite: the write lock is
+        held), in one statement and one order, so that two batches naming the same
+        registrants in different orders cannot deadlock; their Merkle trees grow from the
+        peaks the heads keep."""
+        wanted = sorted(set(registrant_ids) - self._heads.keys(), key=lambda rid: rid.int)
         if not wanted:
             return
-        for registrant_id, sequence, hash_ in await self._session.execute(
-            *_lock_heads(self._session, wanted)
-        ):
+        locked = await self._session.execute(*_lock_heads(self._session, wanted))
+        for registrant_id, sequence, hash_, peaks in locked:
             self._heads[registrant_id] = int(sequence), str(hash_)
-        sizes = {rid: self._heads[rid][0] for rid in wanted}
-        self._trees.update(await Growth.start(self._session, sizes, events))
+            self._trees[registrant_id] = Growth(registrant_id, int(sequence), peaks)
 
     async def add(self, row: dict[str, Any], changes: list[Change]) -> None:
         """Link ``row`` onto its registrant's chain (setting sequence, prev_hash and hash) and
         hold it, its postings, its Merkle nodes and its outbox message for :meth:`flush`."""
         registrant_id = row["registrant_id"]
-        await self.lock_heads({registrant_id: 1})
+        await self.lock_heads([registrant_id])
         sequence, prev_hash = self._heads[registrant_id]
         row["sequence"] = sequence + 1
         row["prev_hash"] = prev_hash
@@ -153,14 +153,16 @@ class PendingWrites:
 
     def _head_row(self, registrant_id: uuid.UUID) -> dict[str, Any]:
         sequence, hash_ = self._heads[registrant_id]
-        return {"head_registrant_id": registrant_id, "new_sequence": sequence, "new_hash": hash_}
+        return {"head_registrant_id": registrant_id, "new_sequence": sequence, "new_hash": hash_,
+                "new_peaks": self._trees[registrant_id].peaks()}  # fmt: skip
 
 
 _ADVANCE_HEADS_SQL = (
     f"UPDATE {ChainHead.__tablename__} AS head"  # noqa: S608 - a table name; values are parameters
-    " SET sequence = new.sequence, hash = new.hash"
+    " SET sequence = new.sequence, hash = new.hash, peaks = new.peaks"
     " FROM unnest(CAST(:head_ids AS uuid[]), CAST(:head_sequences AS bigint[]),"
-    " CAST(:head_hashes AS varchar[])) AS new(registrant_id, sequence, hash)"
+    " CAST(:head_hashes AS varchar[]), CAST(:head_peaks AS json[]))"
+    " AS new(registrant_id, sequence, hash, peaks)"
     " WHERE head.registrant_id = new.registrant_id"
 )
 
@@ -171,6 +173,7 @@ def _advance_heads(heads: list[dict[str, Any]]) -> bulk.Part:
         "head_ids": [row["head_registrant_id"] for row in heads],
         "head_sequences": [row["new_sequence"] for row in heads],
         "head_hashes": [row["new_hash"] for row in heads],
+        "head_peaks": [json_text(row["new_peaks"]) for row in heads],
     })  # fmt: skip
 
 

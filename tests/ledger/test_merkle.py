@@ -1,11 +1,13 @@
 """RFC 9162 trees from stored subtree hashes, against a tree computed from the leaves alone."""
 
 import hashlib
+import uuid
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from app.ledger import merkle
+from app.ledger.merkle_store import Growth
 
 
 def reference_root(leaves: list[bytes]) -> bytes:
@@ -71,8 +73,9 @@ def test_consistency_proofs_verify_and_catch_a_rewritten_history(leaves, data):
     assert not merkle.verify_consistency(old_size, new_size, forged, new_root, proof)
 
 
-def peaks(size: int) -> list[tuple[int, int]]:
-    """The complete subtrees a tree of ``size`` leaves is made of, largest (leftmost) first."""
+def reference_peaks(size: int) -> list[tuple[int, int]]:
+    """The complete subtrees a tree of ``size`` leaves is made of, largest (leftmost) first,
+    found by walking the leaves from the left."""
     found, start = [], 0
     for level in reversed(range(size.bit_length())):
         if size >> level & 1:
@@ -83,32 +86,29 @@ def peaks(size: int) -> list[tuple[int, int]]:
 
 @given(st.integers(min_value=0, max_value=5000))
 def test_the_peaks_of_a_tree_are_the_aligned_complete_subtrees_covering_it(size):
-    """The reference the next test measures stored_nodes_needed against."""
-    peaks_ = peaks(size)
+    peaks = merkle.peaks(size)
+    assert peaks == reference_peaks(size)
     start = 0
-    for level, index in peaks_:
+    for level, index in peaks:
         assert index * 2**level == start  # contiguous, left to right, aligned
         start += 2**level
     assert start == size
-    assert [level for level, _ in peaks_] == sorted({level for level, _ in peaks_}, reverse=True)
+    assert [level for level, _ in peaks] == sorted({level for level, _ in peaks}, reverse=True)
 
 
 @given(leaf_lists, st.integers(min_value=0, max_value=70))
-def test_later_leaves_need_only_the_peaks_and_nodes_completed_after_them(leaves, split):
-    """What merkle_store.Growth relies on: from the stored nodes ``stored_nodes_needed`` names
-    (some of the peaks of the tree at ``split`` leaves), every node the later leaves complete
-    can be computed, and equals the stored one."""
+def test_a_tree_grown_from_its_peaks_stores_the_nodes_of_the_whole_tree(leaves, split):
+    """What an append relies on: from the peaks its chain head keeps, every node the later
+    leaves complete is computed equal to the whole tree's, and so are the new peaks."""
     split = min(split, len(leaves))
     everything = stored_nodes(leaves)
-    needed = merkle.stored_nodes_needed(split, len(leaves) - split)
-    assert needed <= set(peaks(split))
-    known = {node: everything[node] for node in needed}
-    for index in range(split, len(leaves)):
-        for level, position in merkle.nodes_completed_by(index):
-            if level == 0:
-                known[(0, position)] = merkle.leaf_hash(leaves[index])
-            else:
-                known[(level, position)] = merkle.node_hash(
-                    known[(level - 1, 2 * position)], known[(level - 1, 2 * position + 1)]
-                )
-            assert known[(level, position)] == everything[(level, position)]
+    registrant_id = uuid.uuid4()
+    growth = Growth(registrant_id, split, [everything[n].hex() for n in merkle.peaks(split)])
+    for leaf in leaves[split:]:
+        growth.add(leaf.hex())
+    grown = {(int(str(row["level"])), int(str(row["index"]))): bytes.fromhex(str(row["hash"]))
+             for row in growth.take_rows()}  # fmt: skip
+    completed = {node for index in range(split, len(leaves))
+                 for node in merkle.nodes_completed_by(index)}  # fmt: skip
+    assert grown == {node: everything[node] for node in completed}
+    assert growth.peaks() == [everything[n].hex() for n in merkle.peaks(len(leaves))]
