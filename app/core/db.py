@@ -18,7 +18,7 @@ from sqlalchemy import BigInteger, DateTime, MetaData, Select, Table, event
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DisconnectionError, IntegrityError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -127,12 +127,21 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(settings.database_url, **engine_options)
         _configure_sqlite(engine, settings.sqlite_busy_timeout_ms)
         return engine
-    return create_async_engine(
-        settings.database_url,
-        pool_size=settings.database_pool_size,
-        pool_pre_ping=True,
-        **engine_options,
+    engine = create_async_engine(
+        settings.database_url, pool_size=settings.database_pool_size, **engine_options
     )
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+    """Replace a pooled connection the server has closed (a restart, a terminated backend)
+    before a request gets it. asyncpg knows without asking the server, so this costs no
+    round trip, where ``pool_pre_ping`` sends one per checkout: under load, a sixth of the
+    service's time went to those pings and the statements' own sends. A connection lost
+    silently (the network) fails its request with a 503, and the pool is then renewed."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise DisconnectionError("the server closed this connection")
 
 
 class Database:

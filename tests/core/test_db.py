@@ -13,8 +13,8 @@ from app.core.config import Environment, Settings
 from app.core.db import Database, create_engine
 from app.core.jobs import Job, enqueue
 from app.registry.models import Patient
-from tests.conftest import START, bearer
-from tests.factories import create_registrant, patient_body
+from tests.conftest import START, admin_execute, bearer
+from tests.factories import create_registrant, patient_body, registrant_body
 
 
 @pytest.fixture
@@ -75,3 +75,25 @@ async def test_concurrent_sqlite_writers_wait_instead_of_failing(database):
 async def test_ids_are_uuids(client, admin_token):
     registrant = await create_registrant(client, admin_token)
     assert uuid.UUID(registrant["id"]).version == 4
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_pooled_connections_the_server_closed_are_replaced_before_use(
+    client, admin_token, database_url
+):
+    """Every backend of the service's pool terminated (as a restart would): the next
+    requests are served on new connections, none of them answered with an error."""
+    for _ in range(3):
+        created = await client.post("/v1/registrants", json=registrant_body(),
+                                    headers=bearer(admin_token))  # fmt: skip
+        assert created.status_code == 201, created.text
+    name = database_url.rsplit("/", 1)[1]
+    terminate = (
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"  # noqa: S608 - a test database
+        f" WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+    )
+    admin_execute(terminate)
+    await asyncio.sleep(0.2)  # the pooled connections read the server's goodbye
+    for _ in range(3):
+        listed = await client.get("/v1/registrants", headers=bearer(admin_token))
+        assert listed.status_code == 200, listed.text
