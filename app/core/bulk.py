@@ -105,30 +105,6 @@ def take_deferred(session: AsyncSession) -> list[Part]:
     return parts
 
 
-async def insert_into_each(
-    session: AsyncSession,
-    rows: Sequence[tuple[Table, Mapping[str, Any]]],
-    *,
-    with_parts: Sequence[Part] = (),
-) -> None:
-    """One row into each of several tables: on PostgreSQL in one round trip
-    (:func:`run_together`, with ``with_parts`` first), elsewhere a statement each."""
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        assert not with_parts, "parts are PostgreSQL's"
-        for table, row in rows:
-            await session.execute(_insert(table), dict(row))
-        return
-    parts = [insert_part(dialect, table, [row], tag=f"t{index}_")
-             for index, (table, row) in enumerate(rows)]  # fmt: skip
-    await run_together(session, [*with_parts, *parts])
-
-
-@lru_cache(maxsize=64)
-def _insert(table: Table) -> Any:
-    return insert(table)
-
-
 @lru_cache(maxsize=256)
 def _text(sql: str) -> TextClause:
     """Parsed once per distinct statement (parsing finds the parameters with a regex)."""

@@ -10,6 +10,12 @@ key behind. Then:
 - same key while the first is still running: 409 ``idempotency-in-flight`` on PostgreSQL (a
   transaction-scoped advisory lock on the key); SQLite serialises writers, so the second simply
   waits for the first and is replayed.
+
+On PostgreSQL the lock is taken and the key looked up in one statement, whose snapshot may
+predate the commit of a first request that released the lock a moment before: the second
+request then runs, and its response's row, inserted only if no other is there
+(:func:`storing_part`), finds the first one's and refuses it as in flight (all of its work
+rolled back); its retry is replayed.
 """
 
 import hashlib
@@ -18,11 +24,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, LargeBinary, String, delete, text
+from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, delete, text
+from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.db import Base, UTCDateTime, dialect_name
+from app.core.bulk import Part, insert_part
+from app.core.db import Base, UTCDateTime, dialect_name, table_of
 from app.core.errors import AppError, Conflict
 
 HEADER = "Idempotency-Key"
@@ -56,8 +64,16 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
+_TABLE = table_of(IdempotencyRecord)
 # Built once: cheaper than a statement per request.
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
+_LOCK_AND_FIND = text(
+    "SELECT pg_try_advisory_xact_lock(:id) AS locked, stored.fingerprint, stored.status_code,"
+    " stored.headers, stored.body, stored.expires_at FROM (SELECT 1) AS one"
+    " LEFT JOIN idempotency_keys AS stored ON stored.scope = :scope AND stored.key = :key"
+).columns(
+    locked=Boolean(), fingerprint=String(), status_code=Integer(), headers=JSON(),
+    body=LargeBinary(), expires_at=UTCDateTime(),
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,15 +116,24 @@ def _lock_id(scope: str, key: str) -> int:
     return int.from_bytes(raw, "big", signed=True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Found:
+    fingerprint: str
+    status_code: int
+    headers: dict[str, str]
+    body: bytes
+    expires_at: datetime
+
+
 async def begin(
     session: AsyncSession, *, scope: str, key: str, request_fingerprint: str, now: datetime
 ) -> PendingKey:
     """Claim ``key`` for this request, or raise: replay, reused, or in flight."""
+    record: _Found | IdempotencyRecord | None
     if dialect_name(session) == "postgresql":
-        locked = await session.scalar(_TRY_LOCK, {"id": _lock_id(scope, key)})
-        if not locked:
-            raise IdempotencyInFlight(headers={"Retry-After": "1"})
-    record = await session.get(IdempotencyRecord, (scope, key))
+        record = await _lock_and_find(session, scope, key)
+    else:
+        record = await session.get(IdempotencyRecord, (scope, key))
     if record is not None and record.expires_at <= now:
         await session.execute(
             delete(IdempotencyRecord).where(
@@ -123,6 +148,21 @@ async def begin(
             "this Idempotency-Key was used for a different request; use a new key"
         )
     raise IdempotentReplay(StoredResponse(record.status_code, record.headers, record.body))
+
+
+async def _lock_and_find(session: AsyncSession, scope: str, key: str) -> _Found | None:
+    """PostgreSQL: the key's lock, or 409 in flight; and its stored response, if any."""
+    parameters = {"id": _lock_id(scope, key), "scope": scope, "key": key}
+    row = (await session.execute(_LOCK_AND_FIND, parameters)).one()
+    if not row.locked:
+        raise _in_flight()
+    if row.fingerprint is None:
+        return None
+    return _Found(row.fingerprint, row.status_code, row.headers, row.body, row.expires_at)
+
+
+def _in_flight() -> IdempotencyInFlight:
+    return IdempotencyInFlight(headers={"Retry-After": "1"})
 
 
 def stored_response(
@@ -146,6 +186,19 @@ def stored_response(
         "created_at": now,
         "expires_at": now + ttl,
     }
+
+
+def storing_part(dialect: Dialect, row: dict[str, Any]) -> Part:
+    """PostgreSQL: the insert of :func:`stored_response`'s row as a part of a statement
+    (:func:`bulk.run_together`), refusing the request as in flight when a response is
+    already stored under the key (see the module's docstring)."""
+    part = insert_part(dialect, _TABLE, [row], tag="k")
+    return Part(part.sql + " ON CONFLICT DO NOTHING RETURNING 1", part.parameters, _stored_once)
+
+
+def _stored_once(rows: int) -> None:
+    if rows != 1:
+        raise _in_flight()
 
 
 async def purge_expired(session: AsyncSession, *, now: datetime) -> int:

@@ -15,11 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import recorder as audit
 from app.audit.models import AuditEntry
-from app.core import bulk
+from app.core import bulk, idempotency
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database, table_of
-from app.core.idempotency import IdempotencyRecord, PendingKey, stored_response
+from app.core.idempotency import IdempotencyRecord, PendingKey
 from app.core.openapi import PROBLEM_RESPONSES
 
 _IDEMPOTENCY = table_of(IdempotencyRecord)
@@ -56,12 +56,21 @@ def replay_differently(request: Request, body: bytes) -> None:
 async def _record_write(session: AsyncSession, request: Request, response: Response) -> None:
     """The response stored for a replay of its Idempotency-Key and the audit row, inserted
     together and with the writes the endpoint deferred (:func:`bulk.defer`): one round trip
-    on PostgreSQL, while the change's locks are held. A deferred write refused when sent
-    (too little stock) raises here, and the whole unit of work is rolled back."""
-    rows = [(table, row) for table, row in ((_IDEMPOTENCY, _stored_response(request, response)),
-                                            (_AUDIT, audit.row_of_write(request, response)))
-            if row is not None]  # fmt: skip
-    await bulk.insert_into_each(session, rows, with_parts=bulk.take_deferred(session))
+    on PostgreSQL, while the change's locks are held. A part refused when sent (too little
+    stock; a key stored meanwhile) raises here, and the whole unit of work is rolled back."""
+    stored, audited = _stored_response(request, response), audit.row_of_write(request, response)
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        for table, row in ((_IDEMPOTENCY, stored), (_AUDIT, audited)):
+            if row is not None:
+                await bulk.insert_rows(session, table, [row])
+        return
+    parts = bulk.take_deferred(session)
+    if stored is not None:
+        parts.append(idempotency.storing_part(dialect, stored))
+    if audited is not None:
+        parts.append(bulk.insert_part(dialect, _AUDIT, [audited], tag="a"))
+    await bulk.run_together(session, parts)
 
 
 def _stored_response(request: Request, response: Response) -> dict[str, Any] | None:
@@ -70,7 +79,7 @@ def _stored_response(request: Request, response: Response) -> dict[str, Any] | N
         return None
     settings: Settings = request.app.state.settings
     clock: Clock = request.app.state.clock
-    return stored_response(
+    return idempotency.stored_response(
         pending,
         status_code=response.status_code,
         headers=dict(response.headers),

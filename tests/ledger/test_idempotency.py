@@ -4,7 +4,9 @@ import asyncio
 from typing import Any
 
 import httpx
+import pytest
 
+from app.core import idempotency
 from tests.conftest import bearer
 from tests.factories import assert_problem
 from tests.ledger.conftest import Clinic
@@ -80,3 +82,29 @@ async def test_a_batch_within_the_balance_is_appended_whole(clinic):
     assert accepted.status_code == 201, accepted.text
     assert [event["sequence"] for event in accepted.json()["items"]] == [2, 3]
     assert await clinic.balance() == {clinic.vault["id"]: "1"}
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_a_key_stored_after_the_lookup_refuses_the_second_append_as_in_flight(
+    clinic, probe, monkeypatch
+):
+    """The lookup's snapshot may predate the first request's commit (which released the key's
+    lock a moment before): the second runs, finds the stored key when it stores its own
+    (with its event, in one statement), and is rolled back whole; its retry is replayed."""
+    body = clinic.event("receipt", "10")
+    first = await post(clinic, "/v1/ledger/events", body, "race")
+    assert first.status_code == 201, first.text
+    written = await probe.business_rows()
+    find = idempotency._lock_and_find
+
+    async def stale(session: Any, scope: str, key: str) -> None:
+        await find(session, scope, key)  # takes the lock, as the real one does
+        return None  # and, as a stale snapshot would, does not see the stored key
+
+    monkeypatch.setattr(idempotency, "_lock_and_find", stale)
+    second = await post(clinic, "/v1/ledger/events", body, "race")
+    assert_problem(second, 409, "idempotency-in-flight")
+    assert await probe.business_rows() == written
+    monkeypatch.undo()
+    retried = await post(clinic, "/v1/ledger/events", body, "race")
+    assert (retried.status_code, retried.json()) == (201, first.json())
