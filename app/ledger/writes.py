@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -50,6 +50,14 @@ def _lock_heads_statement(dialect_insert: Any, rows: Any) -> Any:
     )
 
 
+_LOCK_EXISTING_HEAD = (
+    select(ChainHead.registrant_id, ChainHead.sequence, ChainHead.hash, ChainHead.peaks)
+    .where(ChainHead.registrant_id == bindparam("head_registrant_id"))
+    .with_for_update()
+)
+"""A single append's lock on a head that exists: taken without rewriting the row, which the
+upsert does (a new version of it, peaks and all, for every append, besides its update)."""
+
 _GENESIS = {"registrant_id": bindparam("head_registrant_id"), "sequence": 0, "hash": GENESIS_HASH}
 _LOCK_ONE_HEAD = {"postgresql": _lock_heads_statement(pg_insert, _GENESIS),
                   "sqlite": _lock_heads_statement(sqlite_insert, _GENESIS)}  # fmt: skip
@@ -83,7 +91,12 @@ class PendingWrites:
         wanted = sorted(set(registrant_ids) - self._heads.keys(), key=lambda rid: rid.int)
         if not wanted:
             return
-        locked = await self._session.execute(*_lock_heads(self._session, wanted))
+        locked: Sequence[Any] = ()
+        if len(wanted) == 1:
+            parameters = {"head_registrant_id": wanted[0]}
+            locked = (await self._session.execute(_LOCK_EXISTING_HEAD, parameters)).all()
+        if not locked:  # a batch, or a registrant's first event
+            locked = (await self._session.execute(*_lock_heads(self._session, wanted))).all()
         for registrant_id, sequence, hash_, peaks in locked:
             self._heads[registrant_id] = int(sequence), str(hash_)
             self._trees[registrant_id] = Growth(registrant_id, int(sequence), peaks)
