@@ -50,9 +50,10 @@ def _lock_heads_statement(dialect_insert: Any, rows: Any) -> Any:
     )
 
 
+_HEADS = table_of(ChainHead)
 _LOCK_EXISTING_HEAD = (
-    select(ChainHead.registrant_id, ChainHead.sequence, ChainHead.hash, ChainHead.peaks)
-    .where(ChainHead.registrant_id == bindparam("head_registrant_id"))
+    select(_HEADS.c.registrant_id, _HEADS.c.sequence, _HEADS.c.hash, _HEADS.c.peaks)
+    .where(_HEADS.c.registrant_id == bindparam("head_registrant_id"))
     .with_for_update()
 )
 """A single append's lock on a head that exists: taken without rewriting the row, which the
