@@ -16,7 +16,7 @@ from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, paginate
-from app.core.responses import set_location
+from app.core.responses import serialized, set_location
 from app.core.routing import api_router
 from app.core.schemas import InputModel, OutputModel
 from app.ledger import (
@@ -59,20 +59,19 @@ MAX_BATCH = 1000
 async def append_event(
     body: EventCreate,
     request: Request,
-    response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
     settings: SettingsDep,
-) -> EventOut:
+) -> Response:
     """Append one stock movement (an Idempotency-Key is required)."""
     note(request, registrant_id=body.registrant_id, resource_type="ledger_event")
     context = service.Context.of(principal, clock, settings)
     # The answer is built from the row in memory; its writes go with the audit row (the hot
     # path of every pharmacy system: one round trip fewer while the chain head is locked).
     row = await service.append(session, body, context, defer_writes=True)
-    set_location(response, f"/v1/ledger/events/{row['id']}")
-    return queries.event_out(row, [])
+    return serialized(queries.event_out(row, []), status_code=status.HTTP_201_CREATED,
+                      location=f"/v1/ledger/events/{row['id']}")  # fmt: skip
 
 
 class EventBatch(InputModel):
@@ -95,14 +94,15 @@ async def append_events(
     principal: CurrentPrincipal,
     clock: ClockDep,
     settings: SettingsDep,
-) -> EventBatchOut:
+) -> Response:
     """Append up to 1,000 events, all or nothing; a refusal names the failing `index`.
 
     Answers a receipt per event, in the order sent (each whole event is at
     `GET /v1/ledger/events/{id}`)."""
     context = service.Context.of(principal, clock, settings)
     rows = await service.append_batch(session, body.events, context)
-    return EventBatchOut(items=[queries.receipt(row) for row in rows])
+    receipts = EventBatchOut.model_construct(items=[queries.receipt(row) for row in rows])
+    return serialized(receipts, status_code=status.HTTP_201_CREATED)
 
 
 @router.get("/ledger/events", response_model=Page[EventOut])
