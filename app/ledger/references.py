@@ -12,10 +12,10 @@ from typing import Any, TypeVar
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
-from sqlalchemy.orm.util import identity_key
 
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
+from app.core.db import held
 from app.core.errors import AppError, FieldError, InvalidInput
 from app.registry.models import Location, Patient, Registrant, Staff
 
@@ -45,7 +45,7 @@ async def owned(
     registrant_id: uuid.UUID,
     pointer: str,
 ) -> Model:
-    row = _loaded(session, model, row_id) or await session.get(model, row_id)
+    row = held(session, model, row_id) or await session.get(model, row_id)
     if row is None or row.registrant_id != registrant_id:
         raise invalid(pointer, _NAMES.get(model, "record"))
     return row
@@ -57,7 +57,7 @@ async def owned_staff(
     """Staff rows in the order of ``ids``, all active members of the registrant."""
     if not ids:
         return []
-    rows = {staff_id: row for staff_id in ids if (row := _loaded(session, Staff, staff_id))}
+    rows = {staff_id: row for staff_id in ids if (row := held(session, Staff, staff_id))}
     missing = [staff_id for staff_id in ids if staff_id not in rows]
     if missing:
         statement = select(Staff).where(Staff.id.in_(missing))
@@ -68,12 +68,6 @@ async def owned_staff(
         if staff_id not in found:
             raise invalid(f"{pointer}/{index}", "active staff member")
     return [found[staff_id] for staff_id in ids]
-
-
-def _loaded(session: AsyncSession, model: type[Model], row_id: uuid.UUID) -> Model | None:
-    """The row if the session holds it already (as ``session.get`` would find it)."""
-    row: Model | None = session.identity_map.get(identity_key(model, row_id))
-    return row
 
 
 _to_location = aliased(Location)

@@ -13,7 +13,7 @@ from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.scoping import within_registrants
 from app.core.changes import apply_changes, sent_changes
-from app.core.db import flush_unique, where_given
+from app.core.db import flush_unique, held, where_given
 from app.core.errors import InvalidInput, NotFound
 from app.core.revisions import record_revision
 from app.registry import schemas
@@ -76,7 +76,9 @@ async def get_registrant(
     session: AsyncSession, registrant_id: uuid.UUID, *, principal: Principal
 ) -> Registrant:
     principal.ensure_registrant(registrant_id)
-    registrant = await session.get(Registrant, registrant_id)
+    registrant = held(session, Registrant, registrant_id) or await session.get(
+        Registrant, registrant_id
+    )
     if registrant is None:
         raise NotFound("registrant not found")
     return registrant
