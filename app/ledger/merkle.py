@@ -10,7 +10,7 @@ Pure functions; storage is in :mod:`app.ledger.merkle_store`.
 """
 
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 Node = tuple[int, int]
 """(level, index) of a complete subtree."""
@@ -101,11 +101,6 @@ def nodes_completed_by(index: int) -> list[Node]:
         level += 1
         completed.append((level, index))
     return completed
-
-
-def needed_for(nodes: Iterable[Node]) -> list[Node]:
-    """The left siblings whose hashes computing ``nodes`` (from nodes_completed_by) needs."""
-    return [(level - 1, 2 * index) for level, index in nodes if level > 0]
 
 
 def verify_inclusion(

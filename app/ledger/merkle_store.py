@@ -28,23 +28,20 @@ class MerkleNode(Base):
 async def _fetch(
     session: AsyncSession, registrant_id: uuid.UUID, nodes: Iterable[merkle.Node]
 ) -> dict[merkle.Node, bytes]:
-    found = await _fetch_many(session, {(registrant_id, level, index) for level, index in nodes})
-    return {(level, index): value for (_, level, index), value in found.items()}
-
-
-async def _fetch_many(
-    session: AsyncSession, wanted: set[tuple[uuid.UUID, int, int]]
-) -> dict[tuple[uuid.UUID, int, int], bytes]:
-    """Stored nodes by (registrant, level, index), in one query; all of them must exist."""
+    """Stored nodes of a registrant's tree by (level, index), in one query; all must exist."""
+    wanted = set(nodes)
     if not wanted:
         return {}
-    key = tuple_(MerkleNode.registrant_id, MerkleNode.level, MerkleNode.index)
-    statement = select(MerkleNode.registrant_id, MerkleNode.level, MerkleNode.index,
-                       MerkleNode.hash).where(key.in_(wanted))  # fmt: skip
-    found = {(rid, lv, ix): bytes.fromhex(h) for rid, lv, ix, h in await session.execute(statement)}
+    key = tuple_(MerkleNode.level, MerkleNode.index)
+    statement = select(MerkleNode.level, MerkleNode.index, MerkleNode.hash).where(
+        MerkleNode.registrant_id == registrant_id, key.in_(wanted)
+    )
+    found = {
+        (level, index): bytes.fromhex(h) for level, index, h in await session.execute(statement)
+    }
     missing = wanted - found.keys()
     if missing:
-        raise LookupError(f"Merkle nodes missing: {sorted(missing, key=str)[:5]}")
+        raise LookupError(f"Merkle nodes missing: {sorted(missing)[:5]}")
     return found
 
 

@@ -27,15 +27,13 @@ def stored_nodes(leaves: list[bytes]) -> dict[tuple[int, int], bytes]:
     """What appending the leaves one by one stores."""
     nodes: dict[tuple[int, int], bytes] = {}
     for index, leaf in enumerate(leaves):
-        completed = merkle.nodes_completed_by(index)
-        for level, position in completed:
+        for level, position in merkle.nodes_completed_by(index):
             if level == 0:
                 nodes[(0, position)] = merkle.leaf_hash(leaf)
             else:
                 left = nodes[(level - 1, 2 * position)]
                 right = nodes[(level - 1, 2 * position + 1)]
                 nodes[(level, position)] = merkle.node_hash(left, right)
-        assert set(merkle.needed_for(completed)) <= set(nodes)
     return nodes
 
 
