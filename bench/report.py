@@ -148,7 +148,7 @@ def _outbox_lines(cost: OutboxCost) -> list[str]:
         _load_line("single appends, 20 registrants, without outbox rows", cost.without_outbox,
                    cost.without_rss_kib, "", ""),
         _load_line("the same, with them (the service)", cost.with_outbox, cost.with_rss_kib,
-                   f"+{cost.added:.1%} per append", f"< {cost.target_added:.0%} ({met})"),
+                   f"{cost.added:+.1%} per append", f"< {cost.target_added:.0%} ({met})"),
     ]  # fmt: skip
 
 
