@@ -119,7 +119,9 @@ class ConditionalBook:
 
 class DeferredBook:
     """One append on PostgreSQL: each change a conditional update sent as a part of the
-    statement that writes the event; a removal that finds too little refuses it then."""
+    statement that writes the event; a removal that finds too little refuses it then. The
+    statement's other writes are undone with the transaction, which an error rolls back
+    (the unit of work's rule: nothing catches a refused append and commits)."""
 
     def __init__(self) -> None:
         self._pending: list[Change] = []

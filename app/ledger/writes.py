@@ -62,7 +62,7 @@ upsert does (a new version of it, peaks and all, for every append, besides its u
 _GENESIS = {"registrant_id": bindparam("head_registrant_id"), "sequence": 0, "hash": GENESIS_HASH}
 _LOCK_ONE_HEAD = {"postgresql": _lock_heads_statement(pg_insert, _GENESIS),
                   "sqlite": _lock_heads_statement(sqlite_insert, _GENESIS)}  # fmt: skip
-"""A single append's statement, built once (as the statements above)."""
+"""A registrant's first head, created and locked; built once, as the statements above."""
 
 
 def _lock_heads(session: AsyncSession, registrant_ids: list[uuid.UUID]) -> tuple[Any, Any]:
