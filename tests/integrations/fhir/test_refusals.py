@@ -13,6 +13,7 @@ from app.integrations.fhir.outcome import FHIR_PATH_PREFIX
 from tests.auth.test_tokens import v1_routes
 from tests.clinical.ward import Ward, at
 from tests.conftest import DatabaseProbe, bearer
+from tests.factories import create, staff_body
 from tests.integrations.fhir.support import FHIR_JSON, Sender, ketamine_infusion
 
 PATH = "/v1/fhir/MedicationAdministration"
@@ -165,6 +166,17 @@ async def test_an_unknown_reference(client, ward, ehr, probe, change, expression
     await refused(client, probe, orjson.dumps(resource), fhir_headers(ehr), status=422,
                   code="not-found", problem="fhir-unknown-reference",
                   expression=expression)  # fmt: skip
+
+
+async def test_a_performer_whose_npi_two_active_staff_share_is_refused(
+    client, admin_token, ward, ehr, probe
+):
+    """Which of them gave the dose is not the service's guess to make."""
+    twin = staff_body(role="nurse", subject=None, name="Frances Field", npi=ehr.npi)
+    await create(client, f"/v1/registrants/{ward.id}/staff", twin, admin_token)
+    await refused(client, probe, orjson.dumps(infusion(ward, ehr)), fhir_headers(ehr),
+                  status=422, code="multiple-matches", problem="fhir-invalid",
+                  expression="MedicationAdministration.performer")  # fmt: skip
 
 
 async def test_a_movement_missing_its_amount(client, ward, ehr, probe):
