@@ -64,7 +64,8 @@ class IdempotencyRecord(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
 
 
-_TABLE = table_of(IdempotencyRecord)
+TABLE = table_of(IdempotencyRecord)
+"""The stored responses' table, for the unit of work that inserts their rows."""
 # Built once: cheaper than a statement per request.
 _LOCK_AND_FIND = text(
     "SELECT pg_try_advisory_xact_lock(:id) AS locked, stored.fingerprint, stored.status_code,"
@@ -192,7 +193,7 @@ def storing_part(dialect: Dialect, row: dict[str, Any]) -> Part:
     """PostgreSQL: the insert of :func:`stored_response`'s row as a part of a statement
     (:func:`bulk.run_together`), refusing the request as in flight when a response is
     already stored under the key (see the module's docstring)."""
-    part = insert_part(dialect, _TABLE, [row], tag="k")
+    part = insert_part(dialect, TABLE, [row], tag="k")
     return Part(part.sql + " ON CONFLICT DO NOTHING RETURNING 1", part.parameters, _stored_once)
 
 

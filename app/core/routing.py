@@ -19,10 +19,9 @@ from app.core import bulk, idempotency
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database, table_of
-from app.core.idempotency import IdempotencyRecord, PendingKey
+from app.core.idempotency import PendingKey
 from app.core.openapi import PROBLEM_RESPONSES
 
-_IDEMPOTENCY = table_of(IdempotencyRecord)
 _AUDIT = table_of(AuditEntry)
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/v1"
@@ -61,7 +60,7 @@ async def _record_write(session: AsyncSession, request: Request, response: Respo
     stored, audited = _stored_response(request, response), audit.row_of_write(request, response)
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        for table, row in ((_IDEMPOTENCY, stored), (_AUDIT, audited)):
+        for table, row in ((idempotency.TABLE, stored), (_AUDIT, audited)):
             if row is not None:
                 await bulk.insert_rows(session, table, [row])
         return

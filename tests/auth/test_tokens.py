@@ -314,21 +314,8 @@ async def test_a_remembered_token_is_refused_once_past_its_exp_and_the_leeway(ap
         verifier.verify(token)
 
 
-def test_a_refused_token_is_not_remembered(app_settings):
-    """A token refused for now (not yet valid) is checked whole again when it is sent again."""
-    claims = baseline_claims(app_settings, str(uuid.uuid4()))
-    not_before = claims["iat"] + app_settings.jwt_leeway_seconds + 60
-    token = signed(claims | {"nbf": not_before}, app_settings)
-    verifier = TokenVerifier(app_settings)
-    with pytest.raises(Unauthenticated):
-        verifier.verify(token)
-    with pytest.raises(Unauthenticated):
-        verifier.verify(token)
-
-
-def test_remembered_tokens_are_bounded_and_the_oldest_forgotten(app_settings, monkeypatch):
-    monkeypatch.setattr(tokens, "_REMEMBERED", 3)
-    verifier = TokenVerifier(app_settings)
+def counting_decodes(verifier: TokenVerifier, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens ``verifier`` checks whole from now on, in order (those not from memory)."""
     decoded: list[str] = []
     decode = verifier._decode
 
@@ -337,6 +324,26 @@ def test_remembered_tokens_are_bounded_and_the_oldest_forgotten(app_settings, mo
         return decode(token)
 
     monkeypatch.setattr(verifier, "_decode", counted)
+    return decoded
+
+
+def test_a_refused_token_is_not_remembered(app_settings, monkeypatch):
+    """A token refused for now (not yet valid) is checked whole again when it is sent again."""
+    claims = baseline_claims(app_settings, str(uuid.uuid4()))
+    not_before = claims["iat"] + app_settings.jwt_leeway_seconds + 60
+    token = signed(claims | {"nbf": not_before}, app_settings)
+    verifier = TokenVerifier(app_settings)
+    decoded = counting_decodes(verifier, monkeypatch)
+    for _ in range(2):
+        with pytest.raises(Unauthenticated):
+            verifier.verify(token)
+    assert decoded == [token, token]
+
+
+def test_remembered_tokens_are_bounded_and_the_oldest_forgotten(app_settings, monkeypatch):
+    monkeypatch.setattr(tokens, "_REMEMBERED", 3)
+    verifier = TokenVerifier(app_settings)
+    decoded = counting_decodes(verifier, monkeypatch)
     made = [signed(baseline_claims(app_settings, str(uuid.uuid4())), app_settings)
             for _ in range(4)]  # fmt: skip
     for token in [*made, made[3], made[1], made[0]]:
