@@ -12,14 +12,16 @@ balance row belongs to one registrant), so two writers never wait on each other'
 opposite orders.
 """
 
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from functools import lru_cache
+from typing import Protocol
 
-from sqlalchemy import bindparam, func, select, tuple_, update
+from sqlalchemy import TextClause, Uuid, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.bulk import Part
@@ -33,19 +35,6 @@ class InsufficientStock(Conflict):
     slug = "insufficient-stock"
     title = "Insufficient stock"
     description = "The movement would take a balance below zero; record the missing receipt first."
-
-
-_amount = bindparam("amount", type_=Quantity())
-_TAKE = (
-    update(table_of(Balance))
-    .where(
-        Balance.location_id == bindparam("take_location_id"),
-        Balance.lot_id == bindparam("take_lot_id"),
-        Balance.quantity >= _amount,
-    )
-    .values(quantity=Balance.quantity - _amount)
-)
-"""Built once, not per call (see app.ledger.service)."""
 
 
 _ADD_TO = (
@@ -100,17 +89,19 @@ class Book(Protocol):
 
 
 class ConditionalBook:
-    """One append: each change a conditional update, sent at once."""
+    """One append on SQLite: each change's statement (the parts :class:`DeferredBook` sends
+    on PostgreSQL) sent at once, a removal refused as soon as it finds too little."""
 
     def __init__(self, session: AsyncSession) -> None:
         self._session = session
 
     async def apply(self, changes: list[Change]) -> None:
-        for change in sorted(changes, key=lambda c: lock_order(c.key)):
-            if change.delta < 0:
-                await _take(self._session, change)
-            elif change.delta > 0:
-                await _add(self._session, change)
+        ordered = sorted(changes, key=lambda c: lock_order(c.key))
+        for n, change in enumerate(c for c in ordered if c.delta != 0):
+            part = _part(change, n)
+            result = await self._session.execute(_typed(part.sql), part.parameters)
+            if part.check is not None:
+                part.check(len(result.all()))
 
     async def store(self) -> list[Part]:
         """Nothing is pending: every change was written when applied."""
@@ -130,8 +121,7 @@ class DeferredBook:
         self._pending.extend(change for change in changes if change.delta != 0)
 
     async def store(self) -> list[Part]:
-        parts = [_take_part(change, index) if change.delta < 0 else _add_part(change, index)
-                 for index, change in enumerate(self._pending)]  # fmt: skip
+        parts = [_part(change, n) for n, change in enumerate(self._pending)]
         self._pending = []
         return parts
 
@@ -207,54 +197,35 @@ _ADD_SQL = (
     " ON CONFLICT (location_id, lot_id) DO UPDATE"
     " SET quantity = ledger_balances.quantity + EXCLUDED.quantity"
 )
-"""The conditional take and the add of :data:`_TAKE` and :func:`_add`, as parts of one
-statement (``{n}`` numbers each change's parameters)."""
+"""A removal (conditional: it changes no row when there is too little) and an addition (to
+a row made at zero when there is none), on both dialects: sent at once on SQLite, as parts
+of the event's statement on PostgreSQL. ``{n}`` numbers each change's parameters."""
 
 
-def _take_part(change: Change, n: int) -> Part:
+def _part(change: Change, n: int) -> Part:
+    """The statement of ``change``, with its parameters (amounts in minor units)."""
+    ids = {f"b{n}_location": change.location_id, f"b{n}_lot": change.lot_id}
+    if change.delta > 0:
+        added = {f"b{n}_registrant": change.registrant_id, f"b{n}_product": change.product_id,
+                 f"b{n}_amount": to_minor(change.delta)}  # fmt: skip
+        return Part(_ADD_SQL.format(n=n), ids | added)
+
     def check(rows: int) -> None:
         if rows != 1:
             raise _insufficient(change)
 
-    parameters = {f"b{n}_amount": to_minor(-change.delta), f"b{n}_location": change.location_id,
-                  f"b{n}_lot": change.lot_id}  # fmt: skip
-    return Part(_TAKE_SQL.format(n=n), parameters, check)
+    return Part(_TAKE_SQL.format(n=n), ids | {f"b{n}_amount": to_minor(-change.delta)}, check)
 
 
-def _add_part(change: Change, n: int) -> Part:
-    parameters = {f"b{n}_registrant": change.registrant_id, f"b{n}_location": change.location_id,
-                  f"b{n}_lot": change.lot_id, f"b{n}_product": change.product_id,
-                  f"b{n}_amount": to_minor(change.delta)}  # fmt: skip
-    return Part(_ADD_SQL.format(n=n), parameters)
+@lru_cache(maxsize=64)
+def _typed(sql: str) -> TextClause:
+    """``sql`` with its ids typed, for a driver that keeps UUIDs as text (SQLite); asyncpg
+    infers them from the columns."""
+    ids = [bindparam(name, type_=Uuid()) for name in _ID_PARAMETER.findall(sql)]
+    return text(sql).bindparams(*ids)
 
 
-async def _take(session: AsyncSession, change: Change) -> None:
-    result: Any = await session.execute(
-        _TAKE,
-        {
-            "take_location_id": change.location_id,
-            "take_lot_id": change.lot_id,
-            "amount": -change.delta,
-        },
-    )
-    if result.rowcount != 1:
-        raise _insufficient(change)
-
-
-async def _add(session: AsyncSession, change: Change) -> None:
-    insert = dialect_insert(session)(Balance).values(
-        registrant_id=change.registrant_id,
-        location_id=change.location_id,
-        lot_id=change.lot_id,
-        product_id=change.product_id,
-        quantity=change.delta,
-    )
-    await session.execute(
-        insert.on_conflict_do_update(
-            index_elements=["location_id", "lot_id"],
-            set_={"quantity": Balance.quantity + insert.excluded.quantity},
-        )
-    )
+_ID_PARAMETER = re.compile(r":(b\d+_(?:location|lot|registrant|product))\b")
 
 
 async def current(
