@@ -206,7 +206,9 @@ async def _pdmp(settings: Settings, registrant_id: uuid.UUID, day: date) -> tupl
 
 @cli.command()
 def verify(
-    registrant: Annotated[list[str] | None, typer.Option(help="Repeatable; default: all")] = None,
+    registrant: Annotated[
+        list[str] | None, typer.Option(help="Repeatable; default: every registrant")
+    ] = None,
     file: Annotated[Path | None, typer.Option(help="Verify an export offline instead")] = None,
     keys_file: Annotated[
         Path | None, typer.Option("--keys", help="Trusted JWKS for --file (default: its own)")
@@ -223,7 +225,7 @@ def verify(
         trusted = json.loads(keys_file.read_text())["keys"] if keys_file else None
         outcomes = [asyncio.run(verify_file(file, trusted_keys=trusted))]
     else:
-        registrant_ids = [uuid.UUID(r) for r in registrant or []]
+        registrant_ids = [_registrant_id(r) for r in registrant or []]
         processes = processes or os.cpu_count() or 1
         outcomes = asyncio.run(_verify(get_settings(), registrant_ids, processes))
     for outcome in outcomes:
@@ -232,13 +234,22 @@ def verify(
         raise typer.Exit(code=1)
 
 
+def _registrant_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a registrant id (a UUID)") from exc
+
+
 def _describe(outcome: "Outcome") -> str:
     if outcome.ok:
         return (
             f"{outcome.registrant_id}: ok ({outcome.events} events, "
             f"{outcome.checkpoints} checkpoints)"
         )
-    return f"{outcome.registrant_id}: FAILED at {outcome.sequence}: {outcome.failure}"
+    at = "" if outcome.sequence is None else f" at {outcome.sequence}"
+    event = f" (event {outcome.event_id})" if outcome.event_id else ""
+    return f"{outcome.registrant_id}: FAILED{at}{event}: {outcome.failure}"
 
 
 async def _verify(
@@ -246,19 +257,20 @@ async def _verify(
 ) -> list["Outcome"]:
     from sqlalchemy import select
 
-    from app.ledger.models import ChainHead
-    from app.ledger.verification import verify_registrant
+    from app.ledger.verification import Outcome, verify_registrant
+    from app.registry.models import Registrant
 
     database = Database(create_engine(settings))
     published = {key["kid"]: key for key in keys.published_keys(settings)}
     try:
         async with database.session(write=False) as session:
-            if not registrant_ids:
-                heads = await session.scalars(select(ChainHead.registrant_id))
-                registrant_ids = list(heads.all())
+            known = await session.scalars(select(Registrant.id).order_by(Registrant.created_at))
+            existing = list(known.all())
             return [
                 await verify_registrant(session, registrant_id, keys=published, processes=processes)
-                for registrant_id in registrant_ids
+                if registrant_id in existing
+                else Outcome(registrant_id, 0, 0, "no such registrant")
+                for registrant_id in registrant_ids or existing
             ]
     finally:
         await database.dispose()
@@ -271,7 +283,7 @@ def export(
 ) -> None:
     """Write a registrant's ledger, checkpoints and signing keys for offline verification."""
     settings = get_settings()
-    count = asyncio.run(_export(settings, uuid.UUID(registrant), output))
+    count = asyncio.run(_export(settings, _registrant_id(registrant), output))
     typer.echo(f"wrote {count} lines to {output}")
 
 

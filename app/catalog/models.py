@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -21,7 +21,7 @@ class Product(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     name: Mapped[str] = mapped_column(String(200))
     ndc: Mapped[str | None] = mapped_column(String(11))
     compound_code: Mapped[str | None] = mapped_column(String(50))
@@ -42,7 +42,7 @@ class ProductIngredient(Base):
 
     __tablename__ = "product_ingredients"
 
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"), primary_key=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"), primary_key=True)
     position: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     ndc: Mapped[str | None] = mapped_column(String(11))
@@ -58,8 +58,8 @@ class Lot(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"), index=True)
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"), index=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
     lot_number: Mapped[str] = mapped_column(String(50))
     expires_on: Mapped[date] = mapped_column(Date)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -21,9 +21,9 @@ class Evaluation(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
-    prescriber_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("patients.id"))
+    prescriber_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
     evaluated_on: Mapped[date] = mapped_column(Date)
     in_person: Mapped[bool] = mapped_column(Boolean)
     prior_treatments: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -47,10 +47,10 @@ class TreatmentPlan(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
-    prescriber_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
-    evaluation_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("evaluations.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("patients.id"))
+    prescriber_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
+    evaluation_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("evaluations.id"))
     modality: Mapped[str] = mapped_column(String(30))
     dose_mg_per_kg: Mapped[Decimal | None] = mapped_column(Quantity())
     dose_mg: Mapped[Decimal | None] = mapped_column(Quantity())

@@ -9,7 +9,7 @@ from the stored columns, so changing any column of a stored event breaks its has
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.core.canonical import canonical_json, canonical_json_unchecked
 from app.core.quantity import to_minor
@@ -26,6 +26,7 @@ _QUANTITY_FIELDS = frozenset({"quantity", "mg"})
 JSON_FIELDS = ("witness_ids", "counterparty", "details", "broken_rules", "snapshot")
 """The hashed fields stored as JSON."""
 CONTENT_CHANGED = "hash does not match the event's content"
+PREV_HASH_CHANGED = "prev_hash does not match the hash of the event before"
 
 
 def hashed_body(event: Mapping[str, Any] | object) -> dict[str, Any]:
@@ -64,6 +65,15 @@ def link_of(event: object) -> Link:
     )
 
 
+class Break(NamedTuple):
+    """Where a chain stops holding: the sequence, why, and the id of the event found there
+    (None when that sequence is missing)."""
+
+    sequence: int
+    why: str
+    event_id: str | None = None
+
+
 class Walker:
     """Checks links one at a time, in sequence order, from the start of a chain."""
 
@@ -71,20 +81,21 @@ class Walker:
         self.expected_prev = genesis
         self.expected_sequence = 1
 
-    def check(self, current: Link) -> tuple[int, str] | None:
-        """(sequence, why) of the first thing wrong with ``current``; None if it holds."""
+    def check(self, current: Link) -> Break | None:
+        """The first thing wrong with ``current``; None if it holds."""
         if current.sequence != self.expected_sequence:
-            return self.expected_sequence, f"sequence {self.expected_sequence} is missing"
+            return Break(self.expected_sequence, f"sequence {self.expected_sequence} is missing")
+        event_id = str(current.body["id"])
         if current.prev_hash != self.expected_prev:
-            return current.sequence, "prev_hash does not match the hash of the event before"
+            return Break(current.sequence, PREV_HASH_CHANGED, event_id)
         if link(self.expected_prev, current.body, checked=False) != current.hash:
-            return current.sequence, CONTENT_CHANGED
+            return Break(current.sequence, CONTENT_CHANGED, event_id)
         self.expected_prev, self.expected_sequence = current.hash, current.sequence + 1
         return None
 
 
-def first_break(events: Iterable[object], *, genesis: str) -> tuple[int, str] | None:
-    """The sequence of the first stored event whose link or hash does not hold, and why."""
+def first_break(events: Iterable[object], *, genesis: str) -> Break | None:
+    """The first stored event whose link or hash does not hold, and why."""
     walker = Walker(genesis)
     for event in events:
         broken = walker.check(link_of(event))

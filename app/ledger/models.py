@@ -10,7 +10,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, String, Text, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -38,20 +38,20 @@ class LedgerEvent(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     sequence: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(20))
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
-    to_location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
-    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lots.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("locations.id"))
+    to_location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("locations.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
+    lot_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("lots.id"))
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     mg: Mapped[Decimal] = mapped_column(Quantity())
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    performed_by: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("staff.id"))
+    performed_by: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("staff.id"))
     witness_ids: Mapped[list[str]] = mapped_column(JSON)
-    patient_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("patients.id"))
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("patients.id"))
     session_id: Mapped[uuid.UUID | None]
     prescription_id: Mapped[uuid.UUID | None]
     batch_id: Mapped[uuid.UUID | None]
@@ -60,8 +60,12 @@ class LedgerEvent(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     details: Mapped[dict[str, Any]] = mapped_column(JSON)
     """What only some types carry: loss discovery, destruction, count, adjust direction."""
-    reverses_event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ledger_events.id"))
-    transfer_event_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("ledger_events.id"))
+    reverses_event_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("ledger_events.id")
+    )
+    transfer_event_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("ledger_events.id")
+    )
     """On a transfer_in: the sender's transfer_out it receives."""
     is_record: Mapped[bool] = mapped_column(Boolean)
     """A fact reported after it happened (integration or late entry), never refused for
@@ -94,11 +98,15 @@ class Posting(Base):
         ),
     )
 
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_events.id"), primary_key=True)
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"), primary_key=True)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lots.id"))
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("ledger_events.id"), primary_key=True
+    )
+    location_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("locations.id"), primary_key=True
+    )
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    lot_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("lots.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
     delta: Mapped[Decimal] = mapped_column(Quantity())
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -108,10 +116,12 @@ class Balance(Base):
 
     __tablename__ = "ledger_balances"
 
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"), primary_key=True)
-    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lots.id"), primary_key=True)
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("locations.id"), primary_key=True
+    )
+    lot_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("lots.id"), primary_key=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
     quantity: Mapped[Decimal] = mapped_column(Quantity())
 
 
@@ -124,7 +134,9 @@ class ChainHead(Base):
 
     __tablename__ = "ledger_heads"
 
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"), primary_key=True)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("registrants.id"), primary_key=True
+    )
     sequence: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
     peaks: Mapped[list[str]] = mapped_column(JSON, server_default=text("'[]'"))
@@ -135,8 +147,10 @@ class WitnessConfirmation(Base):
 
     __tablename__ = "ledger_witness_confirmations"
 
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_events.id"), primary_key=True)
-    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"), primary_key=True)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("ledger_events.id"), primary_key=True
+    )
+    staff_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"), primary_key=True)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     subject: Mapped[str] = mapped_column(String(200))
     confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -53,8 +53,9 @@ class Result:
     """Events from ``start`` on that held, in order, before any failure."""
     first_prev_hash: str | None
     """The ``prev_hash`` of the event at ``start`` (to match the range before)."""
+    first_event_id: str | None
     last_hash: str | None
-    failure: tuple[int, str] | None
+    failure: chain.Break | None
     peaks: list[tuple[int, bytes]] = field(default_factory=list)
     """The peaks of this range's part of the tree, over the events that held."""
     peaks_at: dict[int, list[tuple[int, bytes]]] = field(default_factory=dict)
@@ -104,7 +105,8 @@ class _Walk:
         self.tree = merkle.RunningRoot()
         self.held = 0
         self.first_prev_hash: str | None = None
-        self.failure: tuple[int, str] | None = None
+        self.first_event_id: str | None = None
+        self.failure: chain.Break | None = None
         self.pending = list(job.checkpoint_sizes)
         self.peaks_at: dict[int, list[tuple[int, bytes]]] = {}
 
@@ -118,8 +120,9 @@ class _Walk:
         link = chain.Link(values[_SEQUENCE], values[_COUNT], values[_COUNT + 1], body)
         if self.held == 0 and link.sequence == self.job.start:
             self.first_prev_hash = self.walker.expected_prev = link.prev_hash
+            self.first_event_id = str(body["id"])
         broken = self.walker.check(link)
-        if broken and broken[1] == chain.CONTENT_CHANGED:
+        if broken and broken.why == chain.CONTENT_CHANGED:
             # Stored JSON that is not in canonical form (equal, or changed): parse it and hash
             # the canonical form, as the definition says, before calling the event changed.
             for position in _JSON_POSITIONS:
@@ -138,10 +141,10 @@ class _Walk:
         job, held, failure = self.job, self.held, self.failure
         if failure is None and not job.last and held < job.size:
             missing = job.start + held
-            failure = (missing, f"sequence {missing} is missing")
+            failure = chain.Break(missing, f"sequence {missing} is missing")
         last_hash = self.walker.expected_prev if held and self.failure is None else None
-        return Result(job.start, held, self.first_prev_hash, last_hash, failure, self.tree.peaks,
-                      self.peaks_at)  # fmt: skip
+        return Result(job.start, held, self.first_prev_hash, self.first_event_id, last_hash,
+                      failure, self.tree.peaks, self.peaks_at)  # fmt: skip
 
 
 _NAMES = chain.HASHED_FIELDS

@@ -46,6 +46,13 @@ class Outcome:
     failure: str | None = None
     sequence: int | None = None
     """The first event (or checkpoint size) that does not hold."""
+    event_id: str | None = None
+    """The id of the event at ``sequence`` when that event is what does not hold."""
+
+    @classmethod
+    def broken(cls, registrant_id: uuid.UUID, events: int, checkpoints: int,
+               at: chain.Break) -> "Outcome":  # fmt: skip
+        return cls(registrant_id, events, checkpoints, at.why, at.sequence, at.event_id)
 
     @property
     def ok(self) -> bool:
@@ -59,6 +66,7 @@ class Outcome:
             "checkpoints": self.checkpoints,
             "failure": self.failure,
             "sequence": self.sequence,
+            "event_id": self.event_id,
         }
 
 
@@ -86,7 +94,7 @@ async def verify_links(
     async for link in links:
         broken = walker.check(link)
         if broken:
-            return Outcome(registrant_id, count, len(checkpoints), broken[1], broken[0])
+            return Outcome.broken(registrant_id, count, len(checkpoints), broken)
         count += 1
         tree.add(bytes.fromhex(link.hash))
         while pending and pending[0].tree_size == count:
@@ -212,8 +220,8 @@ async def _combine(
     for future in futures:
         result = await future
         if result.first_prev_hash is not None and result.first_prev_hash != prev_hash:
-            failure = "prev_hash does not match the hash of the event before"
-            return Outcome(registrant_id, count, len(checkpoints), failure, result.start)
+            at = chain.Break(result.start, chain.PREV_HASH_CHANGED, result.first_event_id)
+            return Outcome.broken(registrant_id, count, len(checkpoints), at)
         for size, peaks in sorted(result.peaks_at.items()):
             root = tree.extended(peaks).root().hex()
             while pending and pending[0].tree_size == size:
@@ -222,8 +230,7 @@ async def _combine(
                     return Outcome(registrant_id, size, len(checkpoints), failure, size)
         count += result.held
         if result.failure:
-            sequence, failure = result.failure
-            return Outcome(registrant_id, count, len(checkpoints), failure, sequence)
+            return Outcome.broken(registrant_id, count, len(checkpoints), result.failure)
         tree = tree.extended(result.peaks)
         prev_hash = result.last_hash or prev_hash
     return _end(registrant_id, count, checkpoints, pending)
@@ -251,10 +258,7 @@ def _canonical_text_sql() -> str:
     """The events of a registrant with every hashed column as its canonical JSON value, made
     by PostgreSQL: ids and JSON as text, timestamps formatted, quantities as the stored
     integers. Read through the driver directly, each row costs Python a few microseconds
-    instead of a type conversion per column (verification reads millions).
-
-    Made on first use, once every model is loaded: a foreign key column takes its type from
-    the column it references."""
+    instead of a type conversion per column (verification reads millions)."""
     columns = []
     for name in (*chain.HASHED_FIELDS, "prev_hash", "hash"):
         type_ = table_of(LedgerEvent).columns[name].type

@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -37,7 +38,7 @@ class Discrepancy(Base):
     )  # fmt: skip
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     rule: Mapped[str] = mapped_column(String(60))
     severity: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(30))
@@ -49,8 +50,8 @@ class Discrepancy(Base):
     subjects: Mapped[list[str]] = mapped_column(JSON)
     """Whose work it is about, as staff members and as token subjects (who recorded it):
     none of them may move it."""
-    product_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("products.id"))
-    location_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("locations.id"))
+    product_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("products.id"))
+    location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("locations.id"))
     reportable: Mapped[bool] = mapped_column(Boolean)
     """A theft or significant loss: reported to the DEA, on the clocks below."""
     discovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -61,7 +62,7 @@ class Discrepancy(Base):
     reported_on: Mapped[date | None] = mapped_column(Date)
     report_reference: Mapped[str | None] = mapped_column(String(100))
     reason_code: Mapped[str | None] = mapped_column(String(40))
-    previous_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("discrepancies.id"))
+    previous_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("discrepancies.id"))
     """The closed discrepancy this one is a recurrence of."""
     first_found_at: Mapped[datetime] = mapped_column(UTCDateTime())
     last_found_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -75,8 +76,8 @@ class DiscrepancyTransition(Base):
     __table_args__ = (UniqueConstraint("discrepancy_id", "version"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    discrepancy_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("discrepancies.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    discrepancy_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("discrepancies.id"))
     version: Mapped[int]
     """The discrepancy's version this transition made: their order, one transition each."""
     from_status: Mapped[str] = mapped_column(String(30))

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -46,7 +46,7 @@ class Location(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     name: Mapped[str] = mapped_column(String(100))
     kind: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
@@ -65,7 +65,7 @@ class Staff(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(30))
     subject: Mapped[str | None] = mapped_column(String(200))
@@ -86,8 +86,8 @@ class StaffRegistration(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    staff_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    staff_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
     dea_number: Mapped[str] = mapped_column(String(9), index=True)
     schedules: Mapped[list[str]] = mapped_column(JSON)
     expires_on: Mapped[date] = mapped_column(Date)
@@ -106,7 +106,7 @@ class Patient(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     external_id: Mapped[str] = mapped_column(String(64))
     given_name: Mapped[str] = mapped_column(String(100))
     family_name: Mapped[str] = mapped_column(String(100))

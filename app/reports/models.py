@@ -4,7 +4,7 @@ number, for which day."""
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -15,7 +15,7 @@ class PdmpSubmission(Base):
     __table_args__ = (UniqueConstraint("registrant_id", "control_number"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     report_date: Mapped[date] = mapped_column(Date)
     control_number: Mapped[str] = mapped_column(String(9))
     """TH02 and TT01: the registrant's files numbered from 1, nine digits."""

@@ -36,9 +36,7 @@ async def stored_chain(engine: AsyncEngine, registrant_id: uuid.UUID | str) -> l
         return list((await session.scalars(statement)).all())
 
 
-async def chain_break(
-    engine: AsyncEngine, registrant_id: uuid.UUID | str
-) -> tuple[int, str] | None:
+async def chain_break(engine: AsyncEngine, registrant_id: uuid.UUID | str) -> chain.Break | None:
     """Where the stored chain first fails to verify, or None."""
     return chain.first_break(await stored_chain(engine, registrant_id), genesis=GENESIS_HASH)
 

@@ -72,7 +72,7 @@ async def test_an_edited_export_names_the_event(runner, clinic, tmp_path):
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     verified = await run(runner, "verify", "--file", str(path))
     assert verified.exit_code == 1
-    assert "FAILED at 3: hash does not match" in verified.output
+    assert f"FAILED at 3 (event {lines[5]['body']['id']}): hash does not match" in verified.output
 
 
 async def test_an_export_re_signed_by_a_stranger_fails_against_trusted_keys(

@@ -60,6 +60,7 @@ async def test_a_clean_ledger_verifies_through_the_api(clinic, app, clock):
         "checkpoints": 1,
         "failure": None,
         "sequence": None,
+        "event_id": None,
     }
 
 
@@ -80,11 +81,12 @@ async def test_a_changed_quantity_is_named(clinic, app, dialect, probe):
             await connection.execute(text("DROP TRIGGER ledger_events_no_update"))
         else:
             await connection.execute(text("SET LOCAL session_replication_role = replica"))
-        await connection.execute(
-            text("UPDATE ledger_events SET quantity = 5000 WHERE sequence = 2")
+        changed = await connection.execute(
+            text("UPDATE ledger_events SET quantity = 5000 WHERE sequence = 2 RETURNING id")
         )
+        event_id = uuid.UUID(str(changed.scalar_one()))
     outcome = await _verify(app, clinic)
-    assert (outcome.ok, outcome.sequence) == (False, 2)
+    assert (outcome.ok, outcome.sequence, outcome.event_id) == (False, 2, str(event_id))
     assert "content" in (outcome.failure or "")
 
 

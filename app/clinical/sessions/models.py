@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -26,12 +26,12 @@ class TreatmentSession(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
-    plan_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_plans.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("patients.id"))
+    plan_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("treatment_plans.id"))
     modality: Mapped[str] = mapped_column(String(30))
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
-    holding_location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("locations.id"))
+    holding_location_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("locations.id"))
     staff_ids: Mapped[list[str]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20))
     scheduled_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -65,15 +65,15 @@ class SessionAdministration(Base):
     __table_args__ = (Index("ix_session_administrations_session_id", "session_id", "started_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"))
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_events.id"), unique=True)
-    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lots.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("treatment_sessions.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("ledger_events.id"), unique=True)
+    lot_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("lots.id"))
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     mg: Mapped[Decimal] = mapped_column(Quantity())
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    administered_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    administered_by: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
     broken_rules: Mapped[list[str]] = mapped_column(JSON)
     override_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -86,8 +86,8 @@ class SessionVitals(Base):
     __table_args__ = (Index("ix_session_vitals_session_id", "session_id", "measured_at"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("treatment_sessions.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    session_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("treatment_sessions.id"))
     measured_at: Mapped[datetime] = mapped_column(UTCDateTime())
     moment: Mapped[str] = mapped_column(String(20))
     systolic_mmhg: Mapped[int]
@@ -95,5 +95,5 @@ class SessionVitals(Base):
     heart_rate_bpm: Mapped[int]
     spo2_percent: Mapped[int | None]
     alerts: Mapped[list[str]] = mapped_column(JSON)
-    recorded_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    recorded_by: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -22,9 +22,9 @@ class FhirSender(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     subject: Mapped[str] = mapped_column(String(200))
-    location_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("locations.id"))
+    location_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("locations.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -51,7 +51,7 @@ class FhirResource(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     sender: Mapped[str] = mapped_column(String(200))
     resource_type: Mapped[str] = mapped_column(String(40))
     identifier_system: Mapped[str] = mapped_column(String(255))
@@ -64,10 +64,10 @@ class FhirResource(Base):
     """The ledger events it made (administer or dispense), in order."""
     reversal_event_ids: Mapped[list[str]] = mapped_column(JSON)
     """The reversals of those events, once it was entered in error."""
-    session_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("treatment_sessions.id"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("treatment_sessions.id"))
     session_administration_ids: Mapped[list[str]] = mapped_column(JSON)
-    prescription_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescriptions.id"))
-    fill_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("prescription_fills.id"))
+    prescription_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("prescriptions.id"))
+    fill_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("prescription_fills.id"))
     broken_rules: Mapped[list[str]] = mapped_column(JSON)
     """The rules of this mapping it broke (no matching withdrawal or prescription), stored
     and flagged; the ledger's and the workflows' own rules are on their rows."""

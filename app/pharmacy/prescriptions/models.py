@@ -5,7 +5,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -24,12 +24,12 @@ class Prescription(Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     rx_number: Mapped[str] = mapped_column(String(30))
     transmission: Mapped[str] = mapped_column(String(20))
     external_rx_id: Mapped[str | None] = mapped_column(String(100))
-    patient_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("patients.id"))
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id"))
+    patient_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("patients.id"))
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     directions: Mapped[str] = mapped_column(Text)
     issued_on: Mapped[date] = mapped_column(Date)
@@ -60,16 +60,16 @@ class PrescriptionFill(Base):
     __table_args__ = (Index("ix_prescription_fills_prescription_id", "prescription_id"),)
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
-    registrant_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("registrants.id"))
-    prescription_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("prescriptions.id"))
-    event_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("ledger_events.id"), unique=True)
-    lot_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("lots.id"))
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    prescription_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("prescriptions.id"))
+    event_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("ledger_events.id"), unique=True)
+    lot_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("lots.id"))
     quantity: Mapped[Decimal] = mapped_column(Quantity())
     filled_at: Mapped[datetime] = mapped_column(UTCDateTime())
     refill_number: Mapped[int]
     """0 for the original; a partial fill carries the number of the filling it is part of."""
     partial: Mapped[bool]
-    dispensed_by: Mapped[uuid.UUID] = mapped_column(ForeignKey("staff.id"))
+    dispensed_by: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
     early_refill_reason: Mapped[str | None] = mapped_column(Text)
     broken_rules: Mapped[list[str]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
