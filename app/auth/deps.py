@@ -46,7 +46,11 @@ async def _claim_idempotency_key(
         scope=principal.subject,
         key=key,
         request_fingerprint=idempotency.fingerprint(
-            request.method, request.url.path, await request.body()
+            request.method,
+            request.url.path,
+            request.url.query,
+            await request.body(),
+            authority=principal.authority,
         ),
         now=clock.now(),
     )

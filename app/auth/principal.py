@@ -32,5 +32,14 @@ class Principal:
             raise NotFound(f"{what} not found")
 
     @property
+    def authority(self) -> str:
+        """What this token lets its subject do, as one canonical string: its roles and the
+        registrants it names."""
+        registrants = (
+            "*" if self.all_registrants else ",".join(sorted(map(str, self.registrant_ids)))
+        )
+        return f"{','.join(sorted(self.roles))}|{registrants}"
+
+    @property
     def is_integration(self) -> bool:
         return Role.integration in self.roles

@@ -5,8 +5,9 @@ A client sends ``Idempotency-Key``. Keys are scoped to the caller and kept
 reports, so a stored answer always means a committed change and a rolled-back change leaves no
 key behind. Then:
 
-- same key, same request (method, path and parsed JSON body): the stored response is replayed;
-- same key, another request: 422 ``idempotency-key-reused``;
+- same key, same request (method, path, query, parsed JSON body, and the caller's roles and
+  registrants): the stored response is replayed;
+- same key, another request (another target, body or authority): 422 ``idempotency-key-reused``;
 - same key while the first is still running: 409 ``idempotency-in-flight`` on PostgreSQL (a
   transaction-scoped advisory lock on the key); SQLite serialises writers, so the second simply
   waits for the first and is replayed.
@@ -22,6 +23,7 @@ import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, delete, text
@@ -101,13 +103,18 @@ class PendingKey:
     fingerprint: str
 
 
-def fingerprint(method: str, path: str, body: bytes) -> str:
-    """The request's identity: method, path and the body parsed (key order and spacing ignored)."""
+def fingerprint(method: str, path: str, query: str, body: bytes, *, authority: str) -> str:
+    """The request's identity: method, the whole target (path and query, its parameters in
+    order), the body parsed (key order and spacing ignored) and the authority the caller
+    acted with. A key sent again to another target, or by the same subject holding other
+    registrants or roles, is another request: refused as reused, never answered with what
+    the first one was shown."""
     try:
         canonical = orjson.dumps(orjson.loads(body), option=orjson.OPT_SORT_KEYS) if body else b""
     except orjson.JSONDecodeError:
         canonical = body
-    digest = hashlib.sha256(f"{method} {path}\n".encode())
+    parameters = sorted(parse_qsl(query, keep_blank_values=True))
+    digest = hashlib.sha256(f"{method} {path}?{urlencode(parameters)}\n{authority}\n".encode())
     digest.update(canonical)
     return digest.hexdigest()
 

@@ -109,3 +109,30 @@ async def test_expired_keys_are_forgotten_and_purged_by_the_worker(
     again = await client.post("/v1/registrants", json=body, headers=_headers(admin_token, "k-6"))
     assert again.status_code == 409
     assert again.json()["type"] == "urn:csledger:problem:already-exists"
+
+
+async def test_the_same_key_and_body_for_another_target_is_refused(
+    client, admin_token, database_url
+):
+    """The key covers the whole request target: a query of its own makes another request."""
+    body = registrant_body()
+    first = await client.post("/v1/registrants", json=body, headers=_headers(admin_token, "k-6"))
+    elsewhere = await client.post(
+        "/v1/registrants?dry_run=true", json=body, headers=_headers(admin_token, "k-6")
+    )
+    assert first.status_code == 201
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["type"] == "urn:csledger:problem:idempotency-key-reused"
+    assert await _count(database_url, Registrant) == 1
+
+
+async def test_parameters_in_another_order_are_the_same_target(client, admin_token):
+    body = registrant_body()
+    first = await client.post(
+        "/v1/registrants?a=1&b=2", json=body, headers=_headers(admin_token, "k-7")
+    )
+    again = await client.post(
+        "/v1/registrants?b=2&a=1", json=body, headers=_headers(admin_token, "k-7")
+    )
+    assert again.status_code == 201
+    assert again.json()["id"] == first.json()["id"]

@@ -249,3 +249,32 @@ async def test_every_fhir_route_needs_a_token(app, client, probe):
         assert response.headers["www-authenticate"].startswith("Bearer ")
         assert response.json()["issue"][0]["code"] == "login"
         assert await probe.audit_count() == audited + 1
+
+
+async def test_a_key_replayed_for_another_registrant_never_answers_the_first(
+    client, admin_token, token, ward, ehr, dispensary, probe
+):
+    """One EHR subject at two registrants, one Idempotency-Key: the same body sent for B (or
+    by a token naming only B) is refused as reused, never answered with A's resource."""
+    both = token(["integration"], [ward.id, dispensary.id], sub="ehr-1", name="Hospital EHR")
+    await create(client, "/v1/integrations/fhir-senders",
+                 {"registrant_id": dispensary.id, "subject": "ehr-1",
+                  "location_id": dispensary.shelf["id"]}, admin_token)  # fmt: skip
+    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault["id"],
+            "to_location_id": ward.room["id"], "lot_id": ward.vial_lot["id"], "quantity": "2",
+            "occurred_at": at(0)}  # fmt: skip
+    assert (await ward.post("/v1/ledger/events", move)).status_code == 201
+    body = orjson.dumps(infusion(ward, ehr))
+    keyed = bearer(both) | {"Content-Type": FHIR_JSON, "Idempotency-Key": "ma-1"}
+    first = await client.post(PATH, content=body, headers=keyed, params={"registrant_id": ward.id})
+    assert first.status_code == 201, first.text
+    only_b = token(["integration"], [dispensary.id], sub="ehr-1", name="Hospital EHR")
+    for headers, params in [
+        (keyed, {"registrant_id": dispensary.id}),
+        (keyed | bearer(only_b), {"registrant_id": ward.id}),
+    ]:
+        before = await probe.business_rows()
+        again = await client.post(PATH, content=body, headers=headers, params=params)
+        assert again.status_code == 422, again.text
+        assert first.json()["id"] not in again.text
+        assert await probe.business_rows() == before
