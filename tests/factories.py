@@ -234,8 +234,12 @@ async def assert_refused(
     if status == 401:
         assert response.headers["www-authenticate"].startswith("Bearer ")
     assert await probe.business_rows() == rows_before, f"{method} {url} wrote a row"
-    assert await probe.audit_count() == audited_before + 1
-    (audit,) = await probe.audit_rows(body["request_id"])
-    assert (audit.method, audit.path, audit.kind) == (method, response.url.path, "refused")
-    assert (audit.status_code, audit.problem_type, audit.subject) == (status, problem, subject)
+    audits = await probe.audit_rows(body["request_id"])
+    # A row for each registrant the request touched (or the platform's, when none).
+    assert audits
+    assert await probe.audit_count() == audited_before + len(audits)
+    assert len({audit.registrant_id for audit in audits}) == len(audits)
+    for audit in audits:
+        assert (audit.method, audit.path, audit.kind) == (method, response.url.path, "refused")
+        assert (audit.status_code, audit.problem_type, audit.subject) == (status, problem, subject)
     return response

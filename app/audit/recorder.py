@@ -1,11 +1,12 @@
 """Writes the audit row of every request before its response starts.
 
-A write that succeeds writes its row in its own unit of work, committed with the change
-(:func:`row_of_write`): one commit, not two. Any other request, and a write whose commit
-failed, gets its row in a transaction of its own, so a refused or failed request (whose unit
-of work rolled back) still leaves its row. Before the response starts, so a client never
-sees an answer whose audit row was not attempted. Routes add what only they know through
-:func:`note`.
+A write that succeeds writes its rows in its own unit of work, committed with the change
+(:func:`rows_of_write`): one commit, not two. A request has a row for each registrant it
+touched (see :func:`_rows`), so each registrant's audit trail holds it. Any other request,
+and a write whose commit failed, gets its rows in a transaction of their own, so a refused
+or failed request (whose unit of work rolled back) still leaves them. Before the response
+starts, so a client never sees an answer whose audit row was not attempted. Routes add what
+only they know through :func:`note`.
 """
 
 import logging
@@ -18,6 +19,7 @@ from sqlalchemy import insert
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from app.audit import owners
 from app.audit.models import AuditEntry
 from app.auth.principal import Principal
 from app.core.clock import Clock
@@ -70,20 +72,29 @@ class AuditMiddleware:
             await self.app(scope, receive, send)
             return
         recorded = False
+        body: list[bytes] = []
+
+        async def receive_and_keep() -> Message:
+            # The body's chunks are kept (not copied): a refusal names whom it was aimed at.
+            message = await receive()
+            if message["type"] == "http.request":
+                body.append(message.get("body", b""))
+            return message
 
         async def send_after_audit(message: Message) -> None:
             nonlocal recorded
             if message["type"] == "http.response.start" and not recorded:
                 recorded = True
                 if not scope.get("state", {}).get(_COMMITTED_WITH_CHANGE):
-                    await _record(scope, message["status"], Headers(raw=message["headers"]))
+                    headers = Headers(raw=message["headers"])
+                    await _record(scope, message["status"], headers, body)
             await send(message)
 
         try:
-            await self.app(scope, receive, send_after_audit)
+            await self.app(scope, receive_and_keep, send_after_audit)
         except Exception:
             if not recorded:
-                await _record(scope, 500, Headers())
+                await _record(scope, 500, Headers(), body)
             raise
 
 
@@ -95,11 +106,12 @@ def _kind(scope: Scope, status: int, audit_note: AuditNote) -> str | None:
     return audit_note.kind
 
 
-def row_of_write(request: Request, response: Response) -> dict[str, Any] | None:
-    """A successful write's row, for its unit of work to insert (then call :func:`committed`)."""
+def rows_of_write(request: Request, response: Response) -> list[dict[str, Any]]:
+    """A successful write's rows, for its unit of work to insert (then call
+    :func:`committed`)."""
     if not request.url.path.startswith(_AUDITED_PREFIX):
-        return None
-    return _row(request.scope, response.status_code, Headers(raw=response.raw_headers))
+        return []
+    return _rows(request.scope, response.status_code, Headers(raw=response.raw_headers))
 
 
 def committed(request: Request) -> None:
@@ -107,36 +119,52 @@ def committed(request: Request) -> None:
     setattr(request.state, _COMMITTED_WITH_CHANGE, True)
 
 
-async def _record(scope: Scope, status: int, response_headers: Headers) -> None:
-    row = _row(scope, status, response_headers)
-    if row is None:
+async def _record(scope: Scope, status: int, response_headers: Headers, body: list[bytes]) -> None:
+    rows = _rows(scope, status, response_headers)
+    if not rows:
         return
     database: Database = scope["app"].state.database
+    if status >= 400 and rows[0]["registrant_id"] is None:
+        aimed_at = await _aimed_at(scope, database, body)
+        rows = [rows[0] | {"id": uuid.uuid4(), "registrant_id": r} for r in aimed_at] or rows
+    # One statement, so a request's rows are written together or not at all.
+    statement, parameters = (_INSERT_ENTRY, rows[0]) if len(rows) == 1 else (
+        _INSERT_ENTRY.values(rows), {})  # fmt: skip
     try:
-        await database.execute_alone(_INSERT_ENTRY, row)
+        await database.execute_alone(statement, parameters)
     except Exception:
-        log.exception("audit row not written", extra={"action": row["action"], "status": status})
+        log.exception("audit row not written",
+                      extra={"action": rows[0]["action"], "status": status})  # fmt: skip
 
 
-def _row(scope: Scope, status: int, response_headers: Headers) -> dict[str, Any] | None:
+async def _aimed_at(scope: Scope, database: Database, body: list[bytes]) -> list[uuid.UUID]:
+    """A refused request that touched no registrant: the owner of the object its path names,
+    else the registrants its body names (see :mod:`app.audit.owners`)."""
+    path_owners: owners.PathOwners = getattr(scope["app"].state, "path_owners", {})
+    try:
+        found = await owners.owner_of_path(database, path_owners, scope.get("path_params", {}))
+    except Exception:  # the database away: the row is still written, as the platform's
+        log.warning("owner of a refused request's path not found", exc_info=True)
+        found = None
+    return [found] if found else owners.claimed_in_body(b"".join(body))
+
+
+def _rows(scope: Scope, status: int, response_headers: Headers) -> list[dict[str, Any]]:
+    """The request's rows: one for each registrant it touched, the same but for that
+    registrant, or a single one of the platform's (no registrant) when it touched none."""
     state: dict[str, Any] = scope.setdefault("state", {})
     audit_note: AuditNote = state.get("audit") or AuditNote()
     kind = _kind(scope, status, audit_note)
     if kind is None:
-        return None
+        return []
     principal: Principal | None = state.get("principal")
-    path_params: dict[str, Any] = scope.get("path_params", {})
     query = QueryParams(scope.get("query_string", b""))
-    return {
-        "id": uuid.uuid4(),
+    row = {
         "at": _clock(scope).now(),
         "request_id": state.get("request_id", "-"),
         "subject": principal.subject if principal else None,
         "subject_name": principal.name if principal else None,
         "roles": sorted(principal.roles) if principal else [],
-        "registrant_id": audit_note.registrant_id
-        or _uuid(path_params.get("registrant_id"))
-        or _uuid(query.get("registrant_id")),
         "method": scope["method"],
         "route": route_template(scope),
         "path": scope["path"],
@@ -148,6 +176,21 @@ def _row(scope: Scope, status: int, response_headers: Headers) -> dict[str, Any]
         "problem_type": state.get("problem_type"),
         "parameters": {key: query.getlist(key) for key in query},
     }
+    registrants: list[uuid.UUID | None] = [*_touched(scope, audit_note, principal, query)]
+    return [row | {"id": uuid.uuid4(), "registrant_id": r} for r in registrants or [None]]
+
+
+def _touched(
+    scope: Scope, audit_note: AuditNote, principal: Principal | None, query: QueryParams
+) -> list[uuid.UUID]:
+    """The registrants the request named or whose data it asked about, each once, in order:
+    what the route noted, the path's and the query's registrant, then every registrant a
+    tenancy check was asked about (allowed or refused)."""
+    path_params: dict[str, Any] = scope.get("path_params", {})
+    touched = principal.touched if principal else {}
+    named = [audit_note.registrant_id, owners.as_uuid(path_params.get("registrant_id")),
+             owners.as_uuid(query.get("registrant_id")), *touched]  # fmt: skip
+    return list(dict.fromkeys(r for r in named if r is not None))
 
 
 def _clock(scope: Scope) -> Clock:
@@ -163,12 +206,3 @@ def _action(scope: Scope) -> str:
 def _created_id(headers: Headers) -> str | None:
     location = headers.get("location")
     return location.rstrip("/").rsplit("/", 1)[-1] if location else None
-
-
-def _uuid(value: object) -> uuid.UUID | None:
-    if isinstance(value, uuid.UUID):
-        return value
-    try:
-        return uuid.UUID(str(value)) if value else None
-    except ValueError:
-        return None

@@ -21,7 +21,7 @@ async def current_principal(
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise Unauthenticated("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
-    principal = verifier.verify(credentials.credentials)
+    principal = verifier.verify(credentials.credentials).for_request()
     request.state.principal = principal
     return principal
 

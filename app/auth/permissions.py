@@ -29,8 +29,8 @@ class Permission(StrEnum):
     clinical_plans = "clinical_plans"
     pharmacy = "pharmacy"
     read_prescriptions = "read_prescriptions"
-    """Read prescriptions and their fills: the pharmacy's own, or those a prescriber of one's
-    registrant wrote (matched by DEA number)."""
+    """Read prescriptions and their fills: the pharmacy's own, or those a pharmacy linked to
+    one's registrant as their issuer."""
     destroy_loss_theft = "destroy_loss_theft"
     adjust_reverse_resolve = "adjust_reverse_resolve"
     reports = "reports"
@@ -38,6 +38,8 @@ class Permission(StrEnum):
     """Send FHIR MedicationAdministration and MedicationDispense records, and read them back."""
     manage_fhir_senders = "manage_fhir_senders"
     """Enable an integration as a FHIR sender at a registrant, with its location."""
+    platform_audit = "platform_audit"
+    """Read the audit trail of requests that touched no registrant (a platform admin's)."""
 
 
 _ALL_ROLES = frozenset(Role)
@@ -66,6 +68,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.reports: frozenset({_CO, _A}),
     Permission.fhir_records: frozenset({_I}),
     Permission.manage_fhir_senders: frozenset({_A}),
+    Permission.platform_audit: frozenset({_A}),
 }
 
 

@@ -1,7 +1,8 @@
 """Who is calling, and which registrants they may see."""
 
+import dataclasses
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from app.auth.permissions import Permission, Role, allows
 from app.core.errors import NotFound, PermissionDenied
@@ -15,6 +16,19 @@ class Principal:
     registrant_ids: frozenset[uuid.UUID]
     all_registrants: bool = False
     """Only a platform admin token (roles exactly {admin}) may carry the "*" registrant."""
+    touched: dict[uuid.UUID, None] = field(default_factory=dict, compare=False, repr=False)
+    """The registrants whose data this request asked about, allowed or refused, in order (a
+    dict as an ordered set): the audit log attributes the request to each of them. Every
+    tenancy check goes through :meth:`sees`, which notes its registrant here."""
+
+    def for_request(self) -> "Principal":
+        """This principal with nothing touched yet: a token's principal is remembered across
+        requests, and what one request touched must not follow the next."""
+        return dataclasses.replace(self, touched={})
+
+    def touches(self, registrant_id: uuid.UUID) -> None:
+        """Note that this request reads or writes ``registrant_id``'s data."""
+        self.touched[registrant_id] = None
 
     def can(self, permission: Permission) -> bool:
         return allows(self.roles, permission)
@@ -24,6 +38,9 @@ class Principal:
             raise PermissionDenied(f"none of your roles may {permission.value.replace('_', ' ')}")
 
     def sees(self, registrant_id: uuid.UUID) -> bool:
+        """Whether the token names ``registrant_id``; asked only about data this request
+        reads or writes, so the registrant is noted as touched either way."""
+        self.touches(registrant_id)
         return self.all_registrants or registrant_id in self.registrant_ids
 
     def ensure_registrant(self, registrant_id: uuid.UUID, *, what: str = "registrant") -> None:

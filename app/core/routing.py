@@ -57,18 +57,19 @@ async def _record_write(session: AsyncSession, request: Request, response: Respo
     together and with the writes the endpoint deferred (:func:`bulk.defer`): one round trip
     on PostgreSQL, while the change's locks are held. A part refused when sent (too little
     stock; a key stored meanwhile) raises here, and the whole unit of work is rolled back."""
-    stored, audited = _stored_response(request, response), audit.row_of_write(request, response)
+    stored, audited = _stored_response(request, response), audit.rows_of_write(request, response)
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        for table, row in ((idempotency.TABLE, stored), (_AUDIT, audited)):
-            if row is not None:
-                await bulk.insert_rows(session, table, [row])
+        if stored is not None:
+            await bulk.insert_rows(session, idempotency.TABLE, [stored])
+        if audited:
+            await bulk.insert_rows(session, _AUDIT, audited)
         return
     parts = bulk.take_deferred(session)
     if stored is not None:
         parts.append(idempotency.storing_part(dialect, stored))
-    if audited is not None:
-        parts.append(bulk.insert_part(dialect, _AUDIT, [audited], tag="a"))
+    if audited:
+        parts.append(bulk.insert_part(dialect, _AUDIT, audited, tag="a"))
     await bulk.run_together(session, parts)
 
 

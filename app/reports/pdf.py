@@ -108,7 +108,8 @@ def _header(canvas: Canvas, page: tuple[float, float], head: dict[str, Any], tit
     canvas.drawString(MARGIN, top - 11, registrant["name"])
     canvas.setFont("Helvetica", 8.5)
     canvas.drawString(MARGIN, top - 23, address_line(registrant["address"]) or "")
-    canvas.drawString(MARGIN, top - 34, f"DEA registration {registrant['dea_number']}")
+    if registrant["dea_number"]:
+        canvas.drawString(MARGIN, top - 34, f"DEA registration {registrant['dea_number']}")
     canvas.setFont("Helvetica-Bold", 11)
     canvas.drawRightString(page[0] - MARGIN, top - 11, title)
     canvas.setFont("Helvetica", 8.5)

@@ -3,7 +3,7 @@
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
@@ -12,9 +12,10 @@ from pydantic import AwareDatetime
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, current_principal
+from app.auth.permissions import Permission
 from app.core.db import Database
 from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.errors import FieldError, InvalidInput
+from app.core.errors import FieldError, InvalidInput, PermissionDenied
 from app.core.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
@@ -276,6 +277,39 @@ _period_report(
     "pulls and refusals, with who, when, what and its parameters. A streamed trail (JSON, "
     "JSON Lines, CSV) holds its own pull, written before it; a PDF does not.",
 )
+
+
+@router.get(
+    "/reports/platform-audit-trail",
+    response_class=StreamingResponse,
+    responses=documented(trails.AUDIT_COLUMNS, _PERIOD),
+)
+async def platform_audit_trail(
+    request: Request,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    first_day: FirstDay,
+    last_day: LastDay,
+    fmt: FormatParam = Format.json,
+) -> Response:
+    """Every request that touched no registrant in the period (days in UTC): actions on the
+    platform itself, and requests naming nothing that exists. For platform admins (an admin
+    token naming every registrant); a registrant's own requests are in its audit trail."""
+    note(request, resource_type="report", resource_id=trails.PLATFORM_AUDIT_TRAIL, report=True)
+    principal.require(Permission.platform_audit)
+    if not principal.all_registrants:
+        raise PermissionDenied("the platform's audit trail is for a token naming every registrant")
+    check_period(first_day, last_day)
+    start = datetime.combine(first_day, time.min, UTC)
+    end = datetime.combine(last_day + timedelta(days=1), time.min, UTC)
+    head = {"report": trails.PLATFORM_AUDIT_TRAIL, "registrant": trails.PLATFORM,
+            "period": {"from": first_day.isoformat(), "to": last_day.isoformat()},
+            "generated_at": clock.now().isoformat()}  # fmt: skip
+    rows = trails.platform_audit_source(start, end)
+    return await respond(request, fmt, head, trails.AUDIT_COLUMNS, rows,
+                         title=trails.PLATFORM_AUDIT_TRAIL_TITLE)  # fmt: skip
+
+
 _period_report(
     "/reports/dea-form-41",
     dea_forms.FORM_41,

@@ -63,7 +63,7 @@ async def respond(
     is short enough to print. On PostgreSQL, a report that gives ``csv_by_database`` (its
     cells formatted in SQL, :mod:`app.reports.pg_text`) has its CSV written by the database."""
     database: Database = request.app.state.database
-    filename = f"{head['report']}-{head['registrant']['dea_number']}.{fmt.value}"
+    filename = f"{head['report']}-{head['registrant']['dea_number'] or 'platform'}.{fmt.value}"
     headers = {} if fmt is Format.json else {
         "Content-Disposition": f'attachment; filename="{filename}"'
     }  # fmt: skip

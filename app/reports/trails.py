@@ -4,7 +4,7 @@ report pulls and refusals)."""
 
 import uuid
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import orjson
@@ -22,6 +22,11 @@ DISCREPANCIES = "discrepancies"
 DISCREPANCIES_TITLE = "Discrepancies"
 AUDIT_TRAIL = "audit_trail"
 AUDIT_TRAIL_TITLE = "Audit trail"
+PLATFORM_AUDIT_TRAIL = "platform_audit_trail"
+PLATFORM_AUDIT_TRAIL_TITLE = "Platform audit trail"
+PLATFORM = {"id": None, "name": "csledger platform", "dea_number": None, "address": None,
+            "timezone": "UTC"}  # fmt: skip
+"""What a report's header says of its registrant, for the platform's trail."""
 
 
 def discrepancies_statement(
@@ -110,28 +115,34 @@ DISCREPANCY_COLUMNS: list[Column] = [
 ]
 
 
-def audit_statement(scope: Scope, start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
+def audit_statement(
+    registrant_id: uuid.UUID | None, start: datetime, end: datetime
+) -> Select[*tuple[Any, ...]]:
+    """The registrant's rows of the period; with None, the platform's (rows of requests that
+    touched no registrant)."""
     entry = AuditEntry
+    whose = entry.registrant_id.is_(None) if registrant_id is None else (
+        entry.registrant_id == registrant_id)  # fmt: skip
     return (
         select(entry.id, entry.at, entry.request_id, entry.subject, entry.subject_name,
                cast(entry.roles, Text).label("roles"), entry.method, entry.route, entry.path,
                entry.action, entry.kind, entry.resource_type, entry.resource_id,
                entry.status_code, entry.problem_type,
                cast(entry.parameters, Text).label("parameters"))
-        .where(entry.registrant_id == scope.registrant.id, entry.at >= start, entry.at < end)
+        .where(whose, entry.at >= start, entry.at < end)
         .order_by(entry.at, entry.id)
     )  # fmt: skip
 
 
-def audit_rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> Chunks:
-    return mapped(db, query, lambda row: _audit_row(row, scope))
+def audit_rows(db: AsyncSession, query: Select[*tuple[Any, ...]], zone: tzinfo) -> Chunks:
+    return mapped(db, query, lambda row: _audit_row(row, zone))
 
 
-def _audit_row(row: RowMapping, scope: Scope) -> Row:
+def _audit_row(row: RowMapping, zone: tzinfo) -> Row:
     return {
         **row,
         "entry_id": row["id"],
-        "at": scope.local(row["at"]),
+        "at": row["at"].astimezone(zone),
         "roles": orjson.loads(row["roles"]),
         "parameters": orjson.dumps(
             orjson.loads(row["parameters"]), option=orjson.OPT_SORT_KEYS
@@ -140,8 +151,14 @@ def _audit_row(row: RowMapping, scope: Scope) -> Row:
 
 
 def audit_source(scope: Scope, start: datetime, end: datetime) -> RowSource:
-    query = audit_statement(scope, start, end)
-    return lambda db: audit_rows(db, query, scope)
+    query = audit_statement(scope.registrant.id, start, end)
+    return lambda db: audit_rows(db, query, scope.zone)
+
+
+def platform_audit_source(start: datetime, end: datetime) -> RowSource:
+    """The platform's trail, its instants in UTC (it has no clock of its own)."""
+    query = audit_statement(None, start, end)
+    return lambda db: audit_rows(db, query, UTC)
 
 
 AUDIT_COLUMNS: list[Column] = [
