@@ -78,7 +78,7 @@ async def load_care(
     for index, days_ago in enumerate(ESKETAMINE_SESSION_DAYS):
         submitted = index < len(ESKETAMINE_SESSION_DAYS) - UNSUBMITTED_FORMS
         await _esketamine(session, clinic, today - timedelta(days=days_ago), submitted)
-    prescribed = await _prescriptions(session, settings, pharmacy_id, today)
+    prescribed = await _prescriptions(session, settings, pharmacy_id, clinic_id, today)
     return {
         "sessions": len(IV_SESSION_DAYS) + len(ESKETAMINE_SESSION_DAYS),
         "prescriptions": prescribed,
@@ -234,10 +234,15 @@ async def _discharge(
 
 
 async def _prescriptions(
-    session: AsyncSession, settings: Settings, pharmacy_id: uuid.UUID, today: date
+    session: AsyncSession,
+    settings: Settings,
+    pharmacy_id: uuid.UUID,
+    clinic_id: uuid.UUID,
+    today: date,
 ) -> int:
     """Two troche prescriptions from the clinic's prescriber, each filled once: Taylor
-    Brooks's original fill, and Priya Nair's first fill, a partial one."""
+    Brooks's original fill, and Priya Nair's first fill, a partial one. The pharmacy links
+    each to the clinic, which then reads them and their fills."""
     pharmacist = _principal("demo-pharmacy-pharmacist", Role.pharmacist, pharmacy_id)
     registrant = await session.get(Registrant, pharmacy_id)
     assert registrant is not None
@@ -266,7 +271,7 @@ async def _prescriptions(
             "issued_on": issued, "refills_authorized": 2, "days_supply": 30,
             "encounter": "telehealth_audio_video",
             "in_person_evaluation_on": issued - timedelta(days=30),
-            "prescriber": _prescriber(today),
+            "prescriber": _prescriber(today), "issuer_registrant_id": clinic_id,
         })  # fmt: skip
         rx = await prescriptions.create_prescription(session, data=data, context=context)
         fill = rx_schemas.FillCreate.model_validate({

@@ -22,7 +22,7 @@ async def dispensary(client, admin_token, token, clock) -> Dispensary:
 async def test_a_troche_prescription_filled_to_its_limit_and_a_sixth_refill_refused(
     dispensary: Dispensary, admin_token: str
 ):
-    rx = await dispensary.receive()
+    rx = await dispensary.receive(issuer_registrant_id=dispensary.clinic_id)
     assert (rx["status"], rx["remaining"], rx["fill_by"]) == ("active", "180", "2026-09-02")
 
     for number, day in enumerate(FILL_DAYS[:6]):
@@ -45,7 +45,7 @@ async def test_a_troche_prescription_filled_to_its_limit_and_a_sixth_refill_refu
     assert {e["document_reference"] for e in items} == {rx["rx_number"]}
     assert {e["patient_id"] for e in items} == {dispensary.patient["id"]}
 
-    # The prescriber's clinic reads it and its fills; another registrant does not see it.
+    # The clinic the pharmacy linked it to reads it and its fills; another registrant does not.
     seen = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", dispensary.prescriber_token)
     assert seen.status_code == 200, seen.text
     assert len(seen.json()["fills"]) == 6

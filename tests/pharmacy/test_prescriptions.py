@@ -26,6 +26,7 @@ from tests.factories import (
     nasal_spray_body,
     patient_body,
     staff_body,
+    staff_registration_body,
     troche_body,
     walk_pages,
 )
@@ -175,7 +176,7 @@ async def test_a_prescription_is_kept_and_shown_with_its_1306_05_content(dispens
     body = dispensary.prescription(
         rx_number="RX-104233", external_rx_id="SS-88123", quantity="30",
         directions="Dissolve one troche under the tongue before sessions as directed",
-        refills_authorized=2, days_supply=30,
+        refills_authorized=2, days_supply=30, issuer_registrant_id=dispensary.clinic_id,
     )  # fmt: skip
     response = await dispensary.post(PRESCRIPTIONS, body)
     assert response.status_code == 201, response.text
@@ -393,57 +394,112 @@ async def test_only_pharmacists_and_integrations_receive_cancel_and_fill(dispens
 # Reading and sharing
 
 
-async def test_the_pharmacy_and_the_prescribers_clinic_read_it_and_its_fills(
+async def test_the_pharmacy_and_the_clinic_it_linked_read_it_and_its_fills(
     dispensary, probe, admin_token
 ):
-    rx = await dispensary.receive()
-    unknown_prescriber = dispensary.prescriber(dea_number=dea_number("MK"))
-    elsewhere_written = await receive_in_turn(dispensary, prescriber=unknown_prescriber)
+    rx = await dispensary.receive(issuer_registrant_id=dispensary.clinic_id)
+    unlinked = await receive_in_turn(dispensary)
     shown = await filled(dispensary, rx, dispensary.fill_body(dispensary.on(day(0))))
+    assert shown["issuer_registrant_id"] == dispensary.clinic_id
 
     response = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", dispensary.prescriber_token)
     assert response.status_code == 200, response.text
     assert response.json() == shown
     assert fill_facts(response.json()["fills"][0]) == ("30", 0, False, [], None, False)
-    (audit,) = await probe.audit_rows(response.headers["x-request-id"])
-    assert (audit.kind, audit.subject, str(audit.registrant_id)) == (
-        "patient_read", "prescriber-1", dispensary.id,
-    )  # fmt: skip
+    # A read across registrants is in the owner's audit trail, and in the reader's.
+    audited = await probe.audit_rows(response.headers["x-request-id"])
+    assert sorted((a.kind, a.subject, str(a.registrant_id)) for a in audited) == sorted([
+        ("patient_read", "prescriber-1", dispensary.id),
+        ("patient_read", "prescriber-1", dispensary.clinic_id),
+    ])  # fmt: skip
     assert await read(dispensary, rx) == shown
 
-    # The clinic's list holds what its prescriber wrote, not the pharmacy's other prescriptions.
+    # The clinic's list holds what the pharmacy linked to it, nothing else of the pharmacy's.
     clinic = {"registrant_id": dispensary.clinic_id}
     assert await listed(dispensary, dispensary.prescriber_token, **clinic) == [rx["id"]]
     assert await listed(dispensary, dispensary.prescriber_token) == [rx["id"]]
     assert_problem(
-        await dispensary.get(f"{PRESCRIPTIONS}/{elsewhere_written['id']}",
-                             dispensary.prescriber_token),
+        await dispensary.get(f"{PRESCRIPTIONS}/{unlinked['id']}", dispensary.prescriber_token),
         404, "not-found",
     )  # fmt: skip
-    assert await listed(dispensary, registrant_id=dispensary.id) == [
-        rx["id"], elsewhere_written["id"],
-    ]  # fmt: skip
+    assert await listed(dispensary, registrant_id=dispensary.id) == [rx["id"], unlinked["id"]]
     officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id], sub="off-2")
     assert await listed(dispensary, officer, **clinic) == [rx["id"]]
-    # Reading is not changing: the clinic does not cancel the pharmacy's prescription.
+    # Reading is not changing: the clinic neither cancels nor re-links the prescription.
     await refused(dispensary, probe, f"{PRESCRIPTIONS}/{rx['id']}/cancel", {"reason": "stop"},
                   "not-found", status=404, token=dispensary.prescriber_token,
                   subject="prescriber-1")  # fmt: skip
-
-
-async def test_a_prescriber_who_left_the_clinic_no_longer_opens_its_view(dispensary, admin_token):
-    rx = await dispensary.receive()
-    officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id], sub="off-3")
-    staff = await dispensary.get(f"/v1/registrants/{dispensary.clinic_id}/staff", admin_token)
-    [prescriber] = [s for s in staff.json()["items"] if s["subject"] == "prescriber-1"]
-    left = await dispensary.client.patch(
-        f"/v1/registrants/{dispensary.clinic_id}/staff/{prescriber['id']}",
-        json={"active": False}, headers=bearer(admin_token),
+    relinked = await dispensary.client.patch(
+        f"{PRESCRIPTIONS}/{rx['id']}", json={"issuer_registrant_id": None},
+        headers=bearer(officer),
     )  # fmt: skip
-    assert left.status_code == 200, left.text
+    assert_problem(relinked, 404, "not-found")
+
+
+async def test_the_pharmacy_removing_the_link_ends_the_clinics_view(dispensary, probe):
+    rx = await dispensary.receive(issuer_registrant_id=dispensary.clinic_id)
+    officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id], sub="off-3")
+    assert await listed(dispensary, officer, registrant_id=dispensary.clinic_id) == [rx["id"]]
+    unlinked = await dispensary.client.patch(
+        f"{PRESCRIPTIONS}/{rx['id']}", json={"issuer_registrant_id": None},
+        headers=bearer(dispensary.token),
+    )  # fmt: skip
+    assert unlinked.status_code == 200, unlinked.text
+    assert (unlinked.json()["issuer_registrant_id"], unlinked.json()["version"]) == (None, 2)
     assert await listed(dispensary, officer, registrant_id=dispensary.clinic_id) == []
-    gone = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", officer)
-    assert_problem(gone, 404, "not-found")
+    assert_problem(await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", officer), 404, "not-found")
+    history = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}/history")
+    assert [v["data"]["issuer_registrant_id"] for v in history.json()] == [
+        dispensary.clinic_id, None,
+    ]  # fmt: skip
+
+
+async def test_a_registrant_cannot_open_a_view_with_data_it_wrote_itself(
+    dispensary, probe, admin_token
+):
+    """A registrant created for the purpose gives its own prescriber the DEA number of the
+    clinic's prescriber: that opens nothing, not even the clinic's own view."""
+    linked = await dispensary.receive(issuer_registrant_id=dispensary.clinic_id)
+    unlinked = await receive_in_turn(dispensary)
+    intruder_id, _ = await stranger(dispensary, admin_token)
+    officer = dispensary.make_token(["compliance_officer"], [intruder_id], sub="off-9")
+    prescriber = await create(
+        dispensary.client, f"/v1/registrants/{intruder_id}/staff",
+        staff_body(role="prescriber", subject="prescriber-9"), officer,
+    )  # fmt: skip
+    await create(
+        dispensary.client,
+        f"/v1/registrants/{intruder_id}/staff/{prescriber['id']}/registrations",
+        staff_registration_body(dea_number=dispensary.prescriber_dea_number), officer,
+    )  # fmt: skip
+    reader = dispensary.make_token(["pharmacist", "prescriber"], [intruder_id], sub="prescriber-9")
+    assert await listed(dispensary, reader) == []
+    assert await listed(dispensary, reader, registrant_id=intruder_id) == []
+    assert await listed(dispensary, reader,
+                        prescriber_dea_number=dispensary.prescriber_dea_number) == []  # fmt: skip
+    for rx in (linked, unlinked):
+        assert_problem(await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", reader), 404,
+                       "not-found")  # fmt: skip
+    clinic_officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id],
+                                           sub="off-4")  # fmt: skip
+    assert await listed(dispensary, clinic_officer) == [linked["id"]]
+
+
+@pytest.mark.parametrize("issuer", ["itself", "nowhere"])
+async def test_a_link_names_another_registrant_that_exists(dispensary, probe, issuer):
+    target = dispensary.id if issuer == "itself" else str(uuid.uuid4())
+    problem = await refused(dispensary, probe, PRESCRIPTIONS,
+                            dispensary.prescription(issuer_registrant_id=target),
+                            "invalid-reference")  # fmt: skip
+    assert pointers(problem) == ["#/issuer_registrant_id"]
+    rx = await dispensary.receive()
+    before = await probe.business_rows()
+    relinked = await dispensary.client.patch(
+        f"{PRESCRIPTIONS}/{rx['id']}", json={"issuer_registrant_id": target},
+        headers=bearer(dispensary.token),
+    )  # fmt: skip
+    assert_problem(relinked, 422, "invalid-reference")
+    assert await probe.business_rows() == before
 
 
 async def test_a_third_registrant_does_not_find_it_and_the_attempt_is_audited(
@@ -509,7 +565,7 @@ async def test_the_list_is_paged_in_the_order_received(dispensary):
 
 
 async def test_the_history_keeps_the_active_and_the_cancelled_versions(dispensary):
-    rx = await dispensary.receive()
+    rx = await dispensary.receive(issuer_registrant_id=dispensary.clinic_id)
     dispensary.clock.advance(timedelta(hours=2))
     reason = "Prescriber cancelled: therapy changed"
     response = await dispensary.post(f"{PRESCRIPTIONS}/{rx['id']}/cancel", {"reason": reason})

@@ -21,6 +21,7 @@ class Prescription(Base):
         Index("ix_prescriptions_registrant_id_created_at", "registrant_id", "created_at", "id"),
         Index("ix_prescriptions_prescriber_dea_number", "prescriber_dea_number"),
         Index("ix_prescriptions_patient_id", "patient_id"),
+        Index("ix_prescriptions_issuer_registrant_id", "issuer_registrant_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
@@ -40,7 +41,12 @@ class Prescription(Base):
     prescriber: Mapped[dict[str, Any]] = mapped_column(JSON)
     """As written: name, address, DEA number with its schedules and expiry, NPI."""
     prescriber_dea_number: Mapped[str] = mapped_column(String(9))
-    """The prescriber's DEA number again, indexed: a registrant whose staff holds it may read."""
+    """The prescriber's DEA number again, indexed, to find prescriptions by prescriber."""
+    issuer_registrant_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("registrants.id")
+    )
+    """The issuing clinic's registrant, as the pharmacy (the owner) linked it: it may read the
+    prescription and its fills. Nothing the clinic writes itself opens that view."""
     status: Mapped[str] = mapped_column(String(20))
     status_reason: Mapped[str | None] = mapped_column(Text)
     broken_rules: Mapped[list[str]] = mapped_column(JSON)

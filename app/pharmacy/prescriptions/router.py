@@ -1,7 +1,7 @@
 """Prescription routes: pharmacists and integrations write; the prescriber's side reads."""
 
 import uuid
-from typing import Annotated
+from typing import Annotated, cast
 
 from fastapi import Depends, Query, Request, Response, status
 
@@ -64,8 +64,8 @@ async def list_prescriptions(
     registrant_id: Annotated[
         uuid.UUID | None,
         Query(
-            description="A pharmacy's own prescriptions, and those its registrant's "
-            "prescribers wrote anywhere."
+            description="A pharmacy's own prescriptions, and those pharmacies linked to this "
+            "registrant as their issuer."
         ),
     ] = None,
     patient_id: uuid.UUID | None = None,
@@ -77,7 +77,9 @@ async def list_prescriptions(
         principal, registrant_id=registrant_id, patient_id=patient_id, status=status,
         prescriber_dea_number=prescriber_dea_number,
     )  # fmt: skip
-    return await page_of(session, statement, Prescription, limit=limit, cursor=cursor)
+    page = await page_of(session, statement, Prescription, limit=limit, cursor=cursor)
+    service.shown_to(principal, cast(list[Prescription], page["items"]))
+    return page
 
 
 @router.get("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)
@@ -88,8 +90,8 @@ async def get_prescription(
     principal: CurrentPrincipal,
     clock: ClockDep,
 ) -> schemas.PrescriptionOut:
-    """A prescription with its fills; readable by the pharmacy and by the registrant of its
-    prescriber."""
+    """A prescription with its fills; readable by the pharmacy and by the issuing clinic's
+    registrant the pharmacy linked it to."""
     note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
     rx = await service.get_prescription(session, prescription_id, principal=principal)
     note(request, registrant_id=rx.registrant_id)
@@ -108,6 +110,26 @@ async def prescription_history(
     note(request, registrant_id=rx.registrant_id)
     return await list_revisions(session, entity_type=Prescription.__tablename__,
                                 entity_id=rx.id)  # fmt: skip
+
+
+@router.patch("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)
+async def link_prescription_issuer(
+    prescription_id: uuid.UUID,
+    body: schemas.IssuerLink,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.PrescriptionOut:
+    """The pharmacy shares its prescription with the issuing clinic's registrant (which may
+    then read it and its fills), moves the link, or removes it (`null`). Every version is
+    kept."""
+    note(request, resource_type="prescription", resource_id=prescription_id)
+    context = ledger.Context.of(principal, clock, settings)
+    rx = await service.link_issuer(session, prescription_id, body, context)
+    note(request, registrant_id=rx.registrant_id)
+    return await _out(session, rx, clock)
 
 
 @router.post(

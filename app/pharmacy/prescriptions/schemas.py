@@ -76,6 +76,12 @@ class PrescriptionCreate(InputModel):
     in_person_evaluation_on: date | None = None
     """The date of the prescriber's in-person evaluation, if there was one."""
     prescriber: PrescriberAsGiven
+    issuer_registrant_id: uuid.UUID | None = Field(
+        default=None,
+        description="The issuing clinic's registrant, if it uses csledger: it may then read "
+        "this prescription and its fills (every read audited at the pharmacy). Only the "
+        "pharmacy decides; it may change or remove the link later.",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
@@ -90,6 +96,12 @@ class PrescriptionCreate(InputModel):
 
 class CancelCreate(InputModel):
     reason: Reason
+
+
+class IssuerLink(InputModel):
+    """The registrant the pharmacy shares the prescription with (null: nobody)."""
+
+    issuer_registrant_id: uuid.UUID | None
 
 
 class FillCreate(InputModel):
@@ -136,6 +148,7 @@ class PrescriptionRecordOut(OutputModel):
     encounter: Encounter
     in_person_evaluation_on: date | None
     prescriber: dict[str, Any]
+    issuer_registrant_id: uuid.UUID | None
     status: PrescriptionStatus
     status_reason: str | None
     broken_rules: list[str]

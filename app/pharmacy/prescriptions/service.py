@@ -1,18 +1,22 @@
 """Prescriptions a pharmacy receives (it is not an e-prescribing system) and their fills.
 
-The pharmacy owns a prescription; a registrant whose staff holds the prescriber's DEA number
-may read it and its fills; nobody else (DESIGN.md, sharing). A fill is a ``dispense`` event
-in the same transaction, with the prescription's row locked so that concurrent fills are
-counted one after the other; a fill entered in error is reversed in the ledger, and from
-then on counts for nothing.
+The pharmacy owns a prescription and may link it to the issuing clinic's registrant, which may
+then read it and its fills; nobody else (docs/tenancy.md). Sharing rests on the owner's
+decision alone, never on data the reader wrote (such as a DEA number any registrant can give
+its own staff), and every read across registrants is audited at the owner too.
+
+A fill is a ``dispense`` event in the same transaction, with the prescription's row locked
+so that concurrent fills are counted one after the other; a fill entered in error is
+reversed in the ledger, and from then on counts for nothing.
 """
 
 import uuid
+from collections.abc import Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, exists, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
@@ -22,18 +26,18 @@ from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, Substance
 from app.core import outbox
 from app.core.db import flush_unique, where_given
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.core.overrides import refuse_unless_overridden
 from app.core.revisions import record_revision
 from app.ledger import service as ledger
 from app.ledger.queries import was_reversed
-from app.ledger.references import acting_staff, invalid, owned
+from app.ledger.references import InvalidReference, acting_staff, invalid, owned
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.pharmacy.prescriptions import rules, schemas
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.enums import StaffRole
-from app.registry.models import Patient, Registrant, Staff, StaffRegistration
+from app.registry.models import Patient, Registrant
 from app.registry.service import get_registrant, local_date
 
 Status = schemas.PrescriptionStatus
@@ -57,6 +61,7 @@ async def create_prescription(
     rid = registrant.id
     await owned(db, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id")
     await _dispensable(db, data.product_id, rid)
+    await _check_issuer(db, data.issuer_registrant_id, owner_id=rid)
     if data.issued_on > local_date(registrant, context.now):
         raise InvalidInput.at("#/issued_on", "a prescription cannot be issued in the future")
     facts = rules.ReceiptFacts(
@@ -118,28 +123,33 @@ async def _dispensable(db: AsyncSession, product_id: uuid.UUID, rid: uuid.UUID) 
     return product
 
 
-# Reading: the pharmacy's own, and the prescriber's side
+async def _check_issuer(
+    db: AsyncSession, issuer_id: uuid.UUID | None, *, owner_id: uuid.UUID
+) -> None:
+    """A registrant to share with: another one, that exists."""
+    if issuer_id is None:
+        return
+    if issuer_id == owner_id or await db.get(Registrant, issuer_id) is None:
+        detail = "no such registrant other than the pharmacy"
+        pointer = "#/issuer_registrant_id"
+        raise InvalidReference(detail, errors=[FieldError(pointer=pointer, detail=detail)])
+
+
+# Reading: the pharmacy's own, and the issuing clinic's side
 
 
 def _readable(principal: Principal, registrant_id: uuid.UUID | None) -> ColumnElement[bool]:
-    """Owned by the registrants in view, or written by a prescriber registered at one of them
-    (``registrant_id`` narrows the view to that one registrant)."""
+    """Owned by the registrants in view, or linked by its pharmacy to one of them as the
+    issuer (``registrant_id`` narrows the view to that one registrant)."""
     if registrant_id is not None:
         principal.ensure_registrant(registrant_id)
-        in_view: ColumnElement[bool] = Prescription.registrant_id == registrant_id
-        holders = StaffRegistration.registrant_id == registrant_id
-    elif principal.all_registrants:
+        return (Prescription.registrant_id == registrant_id) | (
+            Prescription.issuer_registrant_id == registrant_id
+        )
+    if principal.all_registrants:
         return Prescription.id.is_not(None)
-    else:
-        in_view = Prescription.registrant_id.in_(principal.registrant_ids)
-        holders = StaffRegistration.registrant_id.in_(principal.registrant_ids)
-    # The prescriber still works there: an active prescriber holding the DEA number.
-    prescribed_here = exists().where(
-        StaffRegistration.dea_number == Prescription.prescriber_dea_number, holders,
-        Staff.id == StaffRegistration.staff_id, Staff.active,
-        Staff.role == StaffRole.prescriber.value,
-    )  # fmt: skip
-    return in_view | prescribed_here
+    in_view = principal.registrant_ids
+    return Prescription.registrant_id.in_(in_view) | Prescription.issuer_registrant_id.in_(in_view)
 
 
 async def get_prescription(
@@ -151,7 +161,17 @@ async def get_prescription(
     if rx is None:
         raise NotFound("prescription not found")
     principal.require(Permission.read_prescriptions)
+    shown_to(principal, [rx])
     return rx
+
+
+def shown_to(principal: Principal, shown: Iterable[Prescription]) -> None:
+    """Note whose prescriptions were read: the pharmacy's always, and the issuer's when read
+    through the link, so a read across registrants is in both audit trails."""
+    for rx in shown:
+        principal.touches(rx.registrant_id)
+        if rx.issuer_registrant_id in principal.registrant_ids:
+            principal.touches(rx.issuer_registrant_id)
 
 
 async def _owned_prescription(
@@ -197,6 +217,22 @@ async def fills_of(
 
 
 # Changing
+
+
+async def link_issuer(
+    db: AsyncSession, rx_id: uuid.UUID, data: schemas.IssuerLink, context: ledger.Context
+) -> Prescription:
+    """Share the prescription with its issuing clinic's registrant, or stop sharing it."""
+    rx = await _owned_prescription(db, rx_id, principal=context.principal)
+    await _check_issuer(db, data.issuer_registrant_id, owner_id=rx.registrant_id)
+    if rx.issuer_registrant_id == data.issuer_registrant_id:
+        return rx
+    rx.issuer_registrant_id = data.issuer_registrant_id
+    rx.version += 1
+    rx.updated_at = context.now
+    await db.flush()
+    await _keep_revision(db, rx, context)
+    return rx
 
 
 async def cancel(
