@@ -262,14 +262,14 @@ def snapshot(refs: EventReferences, counterparty: dict[str, Any] | None) -> dict
             if patient
             else None
         ),
-        "performer": _person(refs.performer),
-        "counted_by": _person(refs.counter),
-        "witnesses": [_person(w) for w in refs.witnesses],
+        "performer": person(refs.performer),
+        "counted_by": person(refs.counter),
+        "witnesses": [person(w) for w in refs.witnesses],
         "counterparty": counterparty,
     }
 
 
-def _person(staff: Staff | None) -> dict[str, Any] | None:
+def person(staff: Staff | None) -> dict[str, Any] | None:
     if staff is None:
         return None
     return {"id": str(staff.id), "name": staff.name, "role": staff.role, "npi": staff.npi}

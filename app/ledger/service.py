@@ -39,6 +39,7 @@ from app.ledger.references import (
     invalid,
     owned,
     owned_staff,
+    person,
     preload,
     preload_many,
     snapshot,
@@ -58,6 +59,16 @@ class AlreadyReversed(Conflict):
     slug = "already-reversed"
     title = "Already reversed"
     description = "The event named by reverses_event_id has been reversed already."
+
+
+class ReversalByItsAuthor(AppError):
+    slug = "reversal-by-its-author"
+    status = 403
+    title = "Reversal of one's own event"
+    description = (
+        "Nobody reverses their own work alone: another person reverses it, or the reversal "
+        "names a co-signer in witness_ids, who confirms with their own token."
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +201,7 @@ class Appender:
         if names_an_event:
             await self.flush()  # the event it names may be pending
         if data.type is EventType.reversal:
-            row, changes = await _reversal(session, data, registrant, context)
+            row, changes = await _reversal(session, data, registrant, context, own_staff)
         else:
             refs = await _references(session, data, registrant, context, own_staff)
             row = _new_row(data, refs, context)
@@ -443,23 +454,32 @@ def _changes(
 
 
 async def _reversal(
-    session: AsyncSession, data: EventCreate, registrant: Registrant, context: Context
+    session: AsyncSession,
+    data: EventCreate,
+    registrant: Registrant,
+    context: Context,
+    own_staff: Staff | None,
 ) -> tuple[dict[str, Any], list[balances.Change]]:
     """The reversal's row and the changes that undo its target's postings."""
     assert data.reverses_event_id is not None
     target = await session.get(LedgerEvent, data.reverses_event_id)
     if target is None or target.registrant_id != registrant.id:
         raise invalid("#/reverses_event_id", "ledger event")
-    if _withdrawal_of_a_record(data, context.principal) and not _sent_by(target, context):
+    withdrawn_by_its_sender = _sent_by(target, context) and context.principal.is_integration
+    if _withdrawal_of_a_record(data, context.principal) and not withdrawn_by_its_sender:
         context.principal.require(PERMISSION_OF[data.type])
     if target.type == EventType.reversal:
         raise invalid("#/reverses_event_id", "reversible event (a reversal is not)")
+    cosigners = await owned_staff(session, data.witness_ids, registrant_id=registrant.id,
+                                  pointer="#/witness_ids")  # fmt: skip
+    if not withdrawn_by_its_sender:
+        _check_separation(target, context.principal, own_staff, cosigners)
     if await session.scalar(
         select(LedgerEvent.id).where(LedgerEvent.reverses_event_id == target.id)
     ):
         raise AlreadyReversed(f"event {target.id} has been reversed already")
     postings = (await session.scalars(select(Posting).where(Posting.event_id == target.id))).all()
-    row = _reversal_row(target, data, context)
+    row = _reversal_row(target, data, context, own_staff, cosigners)
     undo = [balances.Change(p.registrant_id, p.location_id, p.lot_id, p.product_id, -p.delta)
             for p in postings]  # fmt: skip
     return row, undo
@@ -480,18 +500,51 @@ def _sent_by(target: LedgerEvent, context: Context) -> bool:
     return target.is_record and target.principal_subject == context.principal.subject
 
 
-def _reversal_row(target: LedgerEvent, data: EventCreate, context: Context) -> dict[str, Any]:
+def authored_by(target: LedgerEvent, subject: str, staff_id: uuid.UUID | None) -> bool:
+    """Whether ``target`` is the work of this person: they recorded it (their token's
+    subject), or it names them as its performer."""
+    performed = staff_id is not None and target.performed_by == staff_id
+    return target.principal_subject == subject or performed
+
+
+def _check_separation(
+    target: LedgerEvent, principal: Principal, own_staff: Staff | None, cosigners: list[Staff]
+) -> None:
+    """Separation of duties (21 CFR 1301.71, controls against diversion): the author of an
+    event reverses it only with a co-signer, a second person who confirms with their own
+    token (as a witness confirms a waste). An integration withdrawing its own record is not
+    asked (its source declared it entered in error)."""
+    if not authored_by(target, principal.subject, own_staff.id if own_staff else None):
+        return
+    others = [staff for staff in cosigners if own_staff is None or staff.id != own_staff.id]
+    if not others:
+        raise ReversalByItsAuthor(
+            "you recorded or performed this event: another person reverses it, or name a "
+            "co-signer in witness_ids who confirms with their own token"
+        )
+
+
+def _reversal_row(
+    target: LedgerEvent,
+    data: EventCreate,
+    context: Context,
+    own_staff: Staff | None,
+    cosigners: list[Staff],
+) -> dict[str, Any]:
+    """What the reversal undoes, as its target recorded it; who reversed and co-signed it."""
     copied = ("registrant_id", "location_id", "to_location_id", "product_id", "lot_id",
-              "quantity", "mg", "patient_id", "session_id", "prescription_id", "batch_id",
-              "snapshot")  # fmt: skip
+              "quantity", "mg", "patient_id", "session_id", "prescription_id",
+              "batch_id")  # fmt: skip
+    people = {"performer": person(own_staff), "witnesses": [person(w) for w in cosigners]}
     return {
         **{name: getattr(target, name) for name in copied},
+        "snapshot": target.snapshot | people,
         "id": uuid.uuid4(),
         "type": EventType.reversal.value,
         "occurred_at": data.occurred_at,
         "recorded_at": context.now,
-        "performed_by": None,
-        "witness_ids": [],
+        "performed_by": own_staff.id if own_staff else None,
+        "witness_ids": [str(w) for w in data.witness_ids],
         "counterparty": None,
         "document_reference": data.document_reference,
         "reason": data.reason,

@@ -28,6 +28,11 @@ LOSS = EventRule("loss", Severity.significant)
 whether it is significant is for the compliance officer to decide."""
 OVERRIDE_USED = EventRule("override_used", Severity.minor)
 """DESIGN.md, instructions: an overridden rule is kept and reviewed."""
+REVERSAL = EventRule("reversal", Severity.minor)
+"""Separation of duties: every reversal is reviewed by a person, who sees what it undid."""
+REVERSAL_BY_ITS_AUTHOR = EventRule("reversal", Severity.significant)
+"""A reversal by the author of the event it undoes, co-signed by a second person: the same
+review, weighed higher (undoing one's own record is how a diversion would be hidden)."""
 
 BROKEN_RULE_SEVERITY: dict[Rule, Severity] = {
     Rule.lot_expired: Severity.minor,
@@ -53,6 +58,18 @@ class EventFacts:
     override_reason: str | None
     discovered_at: datetime | None
     loss_kind: str | None
+    reason: str | None = None
+    reverses: "Reversed | None" = None
+    """What a reversal undid."""
+
+
+@dataclass(frozen=True, slots=True)
+class Reversed:
+    """The event a reversal undid, and whether its author undid it."""
+
+    id: uuid.UUID
+    type: str
+    by_its_author: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +91,8 @@ def event_findings(f: EventFacts) -> list[Finding]:
     elif f.type is EventType.loss:
         summary = f"loss recorded ({f.loss_kind})"
         found.append(_finding(f, LOSS.code, LOSS.severity, summary, reportable=True))
+    if f.reverses is not None:
+        found.append(_reversal_finding(f, f.reverses))
     if f.override_reason is not None and f.broken_rules:
         summary = f"{', '.join(f.broken_rules)} overridden: {f.override_reason}"
         found.append(_finding(f, OVERRIDE_USED.code, OVERRIDE_USED.severity, summary))
@@ -83,6 +102,18 @@ def event_findings(f: EventFacts) -> list[Finding]:
             summary = f"a record broke {rule.value.replace('_', ' ')}"
             found.append(_finding(f, rule.value, BROKEN_RULE_SEVERITY[rule], summary))
     return found
+
+
+def _reversal_finding(f: EventFacts, undone: Reversed) -> Finding:
+    rule = REVERSAL_BY_ITS_AUTHOR if undone.by_its_author else REVERSAL
+    by = "by its own author, co-signed" if undone.by_its_author else "by another person"
+    summary = f"{undone.type} event {undone.id} reversed {by}: {f.reason}"
+    finding = _finding(f, rule.code, rule.severity, summary)
+    details = finding.details | {"reversed_event_id": str(undone.id),
+                                 "reversed_event_type": undone.type,
+                                 "by_its_author": undone.by_its_author}  # fmt: skip
+    return Finding(finding.rule, finding.severity, finding.fingerprint, finding.summary,
+                   details=details)  # fmt: skip
 
 
 def _finding(

@@ -416,8 +416,12 @@ async def test_a_reversal_needs_the_stock_earlier_events_of_the_batch_left(clini
     received = await appended(clinic, clinic.event("receipt", "10"))
     moved = await appended(clinic, clinic.event("move", "4", to_location_id=clinic.room["id"]))
     nurse = nurse_at(token, clinic)
-    undo_receipt = reversal_body(clinic.registrant["id"], received["id"], START.isoformat())
-    undo_move = reversal_body(clinic.registrant["id"], moved["id"], START.isoformat())
+    # Nora undoes her own events: each reversal names her co-signer.
+    co_signed = {"witness_ids": [clinic.witness["id"]]}
+    undo_receipt = reversal_body(clinic.registrant["id"], received["id"], START.isoformat()) | (
+        co_signed
+    )
+    undo_move = reversal_body(clinic.registrant["id"], moved["id"], START.isoformat()) | co_signed
 
     problem = await refused_batch(
         clinic.client, probe, nurse, [clinic.event("administer", "1"), undo_receipt],
@@ -438,7 +442,10 @@ async def test_a_batch_reverses_its_own_earlier_event_once(clinic, probe, token,
         return [
             clinic.event("receipt", "10"),
             clinic.event("move", "4", to_location_id=clinic.room["id"]),
-            *(reversal_body(rid, moved, at) for _ in range(times)),
+            *(
+                reversal_body(rid, moved, at) | {"witness_ids": [clinic.witness["id"]]}
+                for _ in range(times)
+            ),
         ]
 
     problem = await refused_batch(
@@ -695,7 +702,9 @@ async def test_concurrent_batch_reversals_and_appends_at_the_reversed_location_a
     ]
 
     at = START.isoformat()
-    batches = [[clinic.event("receipt", "1"), reversal_body(rid, move["id"], at)] for move in moves]
+    co_signed = {"witness_ids": [clinic.witness["id"]]}
+    batches = [[clinic.event("receipt", "1"), reversal_body(rid, move["id"], at) | co_signed]
+               for move in moves]  # fmt: skip
     take = clinic.event("administer", "0.5", location_id=clinic.room["id"])
 
     responses = await asyncio.gather(

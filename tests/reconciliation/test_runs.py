@@ -334,8 +334,8 @@ async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_si
     await decreased(clinic, datetime(2026, 2, 25, 18, tzinfo=UTC), clinic.room)
     undone = await decreased(clinic, datetime(2026, 3, 1, 18, tzinfo=UTC))
     await appended(clinic, reversal_body(clinic.registrant["id"], undone["id"],
-                                         datetime(2026, 3, 1, 19, tzinfo=UTC).isoformat()),
-                   clinic.officer_token)  # fmt: skip
+                                         datetime(2026, 3, 1, 19, tzinfo=UTC).isoformat())
+                   | {"witness_ids": [clinic.witness["id"]]}, clinic.officer_token)  # fmt: skip
     third = await decreased(clinic, START - timedelta(minutes=5))
 
     assert (await reconciled(clinic, app, clock, "2026-02-20", "2026-03-01"))["findings"] == {}
