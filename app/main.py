@@ -27,6 +27,7 @@ from app.core.openapi import install_openapi
 from app.integrations.fhir import outcome as fhir_outcome
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.router import router as fhir_router
+from app.integrations.fhir.senders import integration_scopes
 from app.integrations.fhir.senders_router import router as fhir_senders_router
 from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.integrations.webhooks.router import document_deliveries
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.token_verifier = TokenVerifier(settings)
     app.state.metrics = Metrics()
     app.state.path_owners = PATH_OWNERS
+    app.state.integration_scopes = integration_scopes
 
     # Requests are matched against routes in order: the ledger's, the busiest (every system's
     # appends), come first, which saves about 0.1 ms per append here. No two routers share a path.

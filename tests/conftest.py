@@ -305,3 +305,30 @@ def runner(monkeypatch, database_url, app_settings) -> Iterator[CliRunner]:
     get_settings.cache_clear()
     yield CliRunner()
     get_settings.cache_clear()
+
+
+IntegrationFactory = Callable[..., Coroutine[Any, Any, str]]
+
+
+@pytest.fixture
+def integration_at(client, admin_token: str, token: TokenFactory) -> IntegrationFactory:
+    """``await integration_at(registrant_id, *scopes, sub=..., name=...)``: an integration an
+    admin configured at the registrant with ``scopes`` (its FHIR location: the registrant's
+    first active place that is not a session's holding), and its token."""
+
+    async def make(
+        registrant_id: str, *scopes: str, sub: str = "ehr-feed", name: str = "EHR"
+    ) -> str:
+        admin = bearer(admin_token)
+        places = await client.get(f"/v1/registrants/{registrant_id}/locations", headers=admin)
+        assert places.status_code == 200, places.text
+        [place, *_] = [p for p in places.json()["items"] if p["kind"] != "in_use" and p["active"]]
+        configured = await client.post(
+            "/v1/integrations/fhir-senders", headers=admin,
+            json={"registrant_id": registrant_id, "subject": sub, "location_id": place["id"],
+                  "scopes": list(scopes)},
+        )  # fmt: skip
+        assert configured.status_code == 201, configured.text
+        return token(["integration"], [registrant_id], sub=sub, name=name)
+
+    return make

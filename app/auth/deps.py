@@ -1,10 +1,14 @@
 """FastAPI dependencies for the caller's identity."""
 
+import uuid
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.permissions import IntegrationScope
 from app.auth.principal import Principal
 from app.auth.tokens import TokenVerifier
 from app.core import idempotency
@@ -22,8 +26,27 @@ async def current_principal(
         raise Unauthenticated("a bearer token is required")
     verifier: TokenVerifier = request.app.state.token_verifier
     principal = verifier.verify(credentials.credentials).for_request()
+    if principal.is_integration:
+        principal = principal.with_scopes(await _integration_scopes(request, principal))
     request.state.principal = principal
     return principal
+
+
+ScopeLoader = Callable[
+    [AsyncSession, Principal], Awaitable[dict[uuid.UUID, frozenset[IntegrationScope]]]
+]
+"""Reads an integration's scopes per registrant (its configuration lives with the
+integrations; ``app.main`` hands the reader over as ``app.state.integration_scopes``)."""
+
+
+async def _integration_scopes(
+    request: Request, principal: Principal
+) -> dict[uuid.UUID, frozenset[IntegrationScope]]:
+    load: ScopeLoader | None = getattr(request.app.state, "integration_scopes", None)
+    session: AsyncSession | None = getattr(request.state, "session", None)
+    if load is None or session is None:
+        return {}
+    return await load(session, principal)
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

@@ -22,7 +22,10 @@ class Permission(StrEnum):
     manage_registrants = "manage_registrants"
     manage_webhooks = "manage_webhooks"
     manage_locations_staff = "manage_locations_staff"
+    read_patients = "read_patients"
+    """List and read patients and their history."""
     patients = "patients"
+    """Create and change patients."""
     inventory = "inventory"
     """Products, lots, receipts, moves, transfers, counts."""
     sessions = "sessions"
@@ -57,6 +60,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.manage_registrants: frozenset({_A}),
     Permission.manage_webhooks: frozenset({_A}),
     Permission.manage_locations_staff: frozenset({_CO, _A}),
+    Permission.read_patients: frozenset({_P, _C, _PR, _I}),
     Permission.patients: frozenset({_P, _C, _PR, _I}),
     Permission.inventory: frozenset({_P, _C, _I}),
     Permission.sessions: frozenset({_C, _PR, _I}),
@@ -74,3 +78,60 @@ GRANTS: dict[Permission, frozenset[Role]] = {
 
 def allows(roles: frozenset[Role], permission: Permission) -> bool:
     return not roles.isdisjoint(GRANTS[permission])
+
+
+class IntegrationScope(StrEnum):
+    """What one integration may do at one registrant, beyond what its role allows anybody:
+    granted by an admin with its configuration (``/v1/integrations/fhir-senders``)."""
+
+    send_administrations = "send_administrations"
+    send_dispenses = "send_dispenses"
+    read_own_records = "read_own_records"
+    read_patients = "read_patients"
+    write_patients = "write_patients"
+    ledger = "ledger"
+    sessions = "sessions"
+    pharmacy = "pharmacy"
+
+
+SCOPE_MEANS: dict[IntegrationScope, str] = {
+    IntegrationScope.send_administrations: "send FHIR MedicationAdministration records (and "
+    "the session steps and administrations they map to)",
+    IntegrationScope.send_dispenses: "send FHIR MedicationDispense records (and the fills they "
+    "map to)",
+    IntegrationScope.read_own_records: "read back the FHIR resources it sent itself",
+    IntegrationScope.read_patients: "list and read patients (names, birth dates, addresses) "
+    "and their history; matching a patient by identifier inside a FHIR record needs no scope",
+    IntegrationScope.write_patients: "create and change patients",
+    IntegrationScope.ledger: "products, lots, receipts, moves, transfers and counts over REST",
+    IntegrationScope.sessions: "session steps over REST",
+    IntegrationScope.pharmacy: "prescriptions, fills and compounding batches over REST, and "
+    "reading them",
+}
+"""What each scope grants, as the OpenAPI document says it."""
+
+LEAST_SCOPES = (IntegrationScope.send_administrations, IntegrationScope.send_dispenses)
+"""What an integration is configured with when nothing more is asked: sending its records."""
+
+SCOPE_OF: dict[Permission, IntegrationScope] = {
+    Permission.read_patients: IntegrationScope.read_patients,
+    Permission.patients: IntegrationScope.write_patients,
+    Permission.inventory: IntegrationScope.ledger,
+    Permission.sessions: IntegrationScope.sessions,
+    Permission.pharmacy: IntegrationScope.pharmacy,
+    Permission.read_prescriptions: IntegrationScope.pharmacy,
+}
+"""The scope an integration needs, at the registrant it acts at, for a permission its role
+grants. A permission not listed needs no scope (reading reference data; FHIR records, whose
+scopes are per resource type)."""
+
+WORKFLOW_IMPLIES: dict[IntegrationScope, frozenset[IntegrationScope]] = {
+    IntegrationScope.send_administrations: frozenset(
+        {IntegrationScope.sessions, IntegrationScope.ledger}
+    ),
+    IntegrationScope.send_dispenses: frozenset({IntegrationScope.pharmacy}),
+    IntegrationScope.sessions: frozenset({IntegrationScope.ledger}),
+}
+"""What a workflow does in an integration's name beyond its own scope, granted for that
+workflow alone: a FHIR administration's session step or administration from its location, a
+FHIR dispense's fill, a session step's move of stock into or out of its holding."""

@@ -366,18 +366,18 @@ async def create_patient(
 async def get_patient(
     session: AsyncSession, patient_id: uuid.UUID, *, principal: Principal
 ) -> Patient:
-    principal.require(Permission.patients)
     patient = await session.get(Patient, patient_id)
     if patient is None or not principal.sees(patient.registrant_id):
         raise NotFound("patient not found")
+    principal.require(Permission.read_patients)
     return patient
 
 
 def patients_query(
     principal: Principal, *, registrant_id: uuid.UUID | None, external_id: str | None
 ) -> Select[Patient]:
-    principal.require(Permission.patients)
     statement = within_registrants(select(Patient), Patient.registrant_id, principal, registrant_id)
+    principal.require(Permission.read_patients)
     return where_given(statement, (Patient.external_id, external_id))
 
 
@@ -390,6 +390,7 @@ async def update_patient(
     now: datetime,
 ) -> Patient:
     patient = await get_patient(session, patient_id, principal=principal)
+    principal.require(Permission.patients)
     changes = sent_changes(
         data, required=frozenset({"given_name", "family_name", "date_of_birth", "sex", "address"})
     )

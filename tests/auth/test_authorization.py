@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.auth.permissions import GRANTS, Permission, Role
+from app.auth.permissions import GRANTS, IntegrationScope, Permission, Role
 from tests.conftest import TokenFactory, bearer
 from tests.factories import (
     assert_refused,
@@ -198,9 +198,11 @@ async def test_a_role_without_the_permission_is_denied(client, probe, token, ten
 
 @pytest.mark.parametrize(("permission", "request_to"), ACTIONS.values(), ids=list(ACTIONS))
 async def test_exactly_the_roles_granted_the_permission_may_act(
-    client, probe, token, tenant, permission, request_to
+    client, probe, token, tenant, permission, request_to, integration_at
 ):
-    """Each role alone, on its own registrant: allowed as ``GRANTS`` says, else 403."""
+    """Each role alone, on its own registrant: allowed as ``GRANTS`` says, else 403 (the
+    integration configured there with every scope)."""
+    await integration_at(tenant.registrant, *IntegrationScope, sub=f"{Role.integration}-1")
     for role in Role:
         subject = f"{role}-1"
         headers = as_caller(token([role], [tenant.registrant], sub=subject))

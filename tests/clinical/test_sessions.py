@@ -960,10 +960,10 @@ async def test_an_iv_session_has_no_monitoring_form_to_submit(ward: Ward, probe)
 # Records
 
 
-async def test_an_integrations_step_is_a_record_kept_with_what_it_broke(ward: Ward):
-    integration = ward.token(["integration"], [ward.id], sub="emr-bridge")
+async def test_an_integrations_step_is_a_record_kept_with_what_it_broke(ward: Ward, integration_at):
+    bridge = await integration_at(ward.id, "sessions", sub="emr-bridge")
     body = ward.session_body("iv", scheduled_at="2026-04-02T09:00:00-05:00")
-    created = await ward.post("/v1/sessions", body, integration)
+    created = await ward.post("/v1/sessions", body, bridge)
     assert created.status_code == 201, created.text
     ts = created.json()
     assert ts["broken_rules"] == [
@@ -976,10 +976,10 @@ async def test_an_integrations_step_is_a_record_kept_with_what_it_broke(ward: Wa
         "occurred_at": at(5),
         "performed_by": ward.nurse["id"],
     }
-    await ward.step(ts, "withdrawals", withdrawal, integration)
+    await ward.step(ts, "withdrawals", withdrawal, bridge)
     given = await ward.step(ts, "administrations", infusion(
         ward, "1", performed_by=ward.nurse["id"], override_reason="ignored for a record"
-    ), integration)  # fmt: skip
+    ), bridge)  # fmt: skip
     assert given["session"]["broken_rules"][1] == entry(
         "administration", ["dose_beyond_plan"], None, record=True, by="emr-bridge"
     )
@@ -987,7 +987,7 @@ async def test_an_integrations_step_is_a_record_kept_with_what_it_broke(ward: Wa
         "administered_by"
     ] == ward.nurse["id"]  # fmt: skip
 
-    rems = await ward.post("/v1/sessions", await an_unenrolled_patient(ward), integration)
+    rems = await ward.post("/v1/sessions", await an_unenrolled_patient(ward), bridge)
     assert rems.status_code == 201, rems.text
     assert rems.json()["broken_rules"] == [
         entry("scheduling", ["rems_patient_not_enrolled"], None, record=True, by="emr-bridge")
@@ -995,9 +995,9 @@ async def test_an_integrations_step_is_a_record_kept_with_what_it_broke(ward: Wa
 
 
 async def test_an_integration_names_who_performed_the_step_and_a_clinician_does_not(
-    ward: Ward, probe
+    ward: Ward, probe, integration_at
 ):
-    integration = ward.token(["integration"], [ward.id], sub="emr-bridge")
+    integration = await integration_at(ward.id, "sessions", sub="emr-bridge")
     ts = await ward.open_session("iv")
     body = {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
             "quantity": "1", "occurred_at": at(5)}  # fmt: skip

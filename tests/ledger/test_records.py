@@ -108,10 +108,12 @@ async def fetched(clinic: Clinic, event_id: str) -> Any:
 
 
 @each_case
-async def test_an_integration_record_is_stored_with_the_rules_it_breaks(scene, token, case):
+async def test_an_integration_record_is_stored_with_the_rules_it_breaks(
+    scene, integration_at, case
+):
     clinic = scene.clinic
     body = await case.prepare(scene)
-    integration = token(["integration"], [clinic.registrant["id"]], sub="ehr-feed", name="EHR")
+    integration = await integration_at(clinic.registrant["id"], "ledger", "sessions")
     stored = await appended(clinic, body, integration)
     for event in (stored, await fetched(clinic, stored["id"])):
         assert event["is_record"] is True
@@ -199,20 +201,22 @@ async def test_esketamine_is_never_dispensed_whatever_the_reason(clinic, token, 
     assert refused.json()["broken_rules"] == ["esketamine_dispensed"]
 
 
-async def test_an_integration_reporting_an_esketamine_dispense_is_stored_and_flagged(clinic, token):
+async def test_an_integration_reporting_an_esketamine_dispense_is_stored_and_flagged(
+    clinic, integration_at
+):
     lot = await _esketamine_on_hand(clinic)
-    integration = token(["integration"], [clinic.registrant["id"]], sub="ehr-feed", name="EHR")
+    integration = await integration_at(clinic.registrant["id"], "pharmacy")
     body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
                         performed_by=clinic.nurse["id"])  # fmt: skip
     stored = await appended(clinic, body, integration)
     assert (stored["is_record"], stored["broken_rules"]) == (True, ["esketamine_dispensed"])
 
 
-async def test_an_integration_withdraws_only_a_record_it_sent_itself(clinic, token, probe):
+async def test_an_integration_withdraws_only_a_record_it_sent_itself(clinic, integration_at, probe):
     """An EHR's entered-in-error: the source of a record may reverse it, and nothing else."""
     rid = clinic.registrant["id"]
-    ehr = token(["integration"], [rid], sub="ehr-1", name="EHR")
-    other = token(["integration"], [rid], sub="ehr-2", name="Another EHR")
+    ehr = await integration_at(rid, "sessions", sub="ehr-1")
+    other = await integration_at(rid, "sessions", sub="ehr-2", name="Another EHR")
     await appended(clinic, clinic.event("receipt", "20"))
     given = await appended(clinic, clinic.event(
         "administer", "2", patient_id=clinic.patient["id"], performed_by=clinic.nurse["id"],

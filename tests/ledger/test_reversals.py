@@ -76,8 +76,8 @@ async def test_the_author_reverses_it_with_a_co_signer_who_confirms(clinic, toke
     assert shown.json()["witness_status"] == "witnessed"
 
 
-async def test_an_integration_withdraws_its_own_record_alone(clinic, token):
-    ehr = token(["integration"], [clinic.registrant["id"]], sub="ehr-feed", name="EHR")
+async def test_an_integration_withdraws_its_own_record_alone(clinic, integration_at):
+    ehr = await integration_at(clinic.registrant["id"], "ledger")
     record = await appended(clinic, clinic.event("receipt", "3", performed_by=clinic.nurse["id"]),
                             ehr)  # fmt: skip
     body = reversal_body(clinic.registrant["id"], record["id"], START.isoformat())

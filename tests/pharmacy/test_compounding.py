@@ -406,8 +406,10 @@ async def test_a_reason_for_a_yield_within_the_tolerance_is_not_kept(pharmacy):
     )  # fmt: skip
 
 
-async def test_an_integrations_record_is_flagged_not_refused_for_its_yield(pharmacy):
-    integration = pharmacy.make_token(["integration"], [pharmacy.id], sub="pharmacy-system")
+async def test_an_integrations_record_is_flagged_not_refused_for_its_yield(
+    pharmacy, integration_at
+):
+    integration = await integration_at(pharmacy.id, "pharmacy", sub="pharmacy-system")
     batch = await pharmacy.compound(
         integration, units="290", compounded_by=pharmacy.compounder["id"]
     )
@@ -425,8 +427,8 @@ async def test_a_batch_entered_late_is_flagged_not_refused_for_its_yield(pharmac
     assert (batch["broken_rules"], batch["yield_reason"]) == (["yield_outside_tolerance"], None)
 
 
-async def test_an_integrations_batch_moves_stock_in_the_compounders_name(pharmacy):
-    integration = pharmacy.make_token(["integration"], [pharmacy.id], sub="pharmacy-system")
+async def test_an_integrations_batch_moves_stock_in_the_compounders_name(pharmacy, integration_at):
+    integration = await integration_at(pharmacy.id, "pharmacy", sub="pharmacy-system")
     batch = await pharmacy.compound(integration, compounded_by=pharmacy.compounder["id"])
     events = await pharmacy.events(type="compound_consume") + await pharmacy.events(
         type="compound_produce"
@@ -512,8 +514,8 @@ async def test_a_pharmacist_records_only_what_they_compounded(pharmacy, probe):
     assert named["compounded_by"] == pharmacy.compounder["id"]
 
 
-async def test_an_integration_names_who_compounded(pharmacy, probe):
-    integration = pharmacy.make_token(["integration"], [pharmacy.id], sub="pharmacy-system")
+async def test_an_integration_names_who_compounded(pharmacy, probe, integration_at):
+    integration = await integration_at(pharmacy.id, "pharmacy", sub="pharmacy-system")
     problem = await refused(
         pharmacy, probe, pharmacy.batch(), "invalid-input",
         token=integration, subject="pharmacy-system",

@@ -146,8 +146,10 @@ async def shelf_balance(dispensary: Dispensary) -> Decimal:
     return Decimal(items[0]["quantity"]) if items else Decimal(0)
 
 
-def integration_token(dispensary: Dispensary) -> str:
-    return dispensary.make_token(["integration"], [dispensary.id], sub=INTEGRATION)
+@pytest.fixture
+async def pharmacy_system(dispensary: Dispensary, integration_at) -> str:
+    """The pharmacy's own system, configured to write prescriptions and fills."""
+    return str(await integration_at(dispensary.id, "pharmacy", sub=INTEGRATION))
 
 
 async def add_staff(
@@ -276,10 +278,10 @@ async def test_a_prescriber_not_registered_for_schedule_iii(dispensary, probe):
 
 
 async def test_an_integrations_prescription_is_kept_with_the_rules_it_breaks(
-    dispensary, flexibility_ended
+    dispensary, flexibility_ended, pharmacy_system
 ):
     rx = await receive_as(
-        dispensary, integration_token(dispensary),
+        dispensary, pharmacy_system,
         encounter="telehealth_audio_video", in_person_evaluation_on=None,
         prescriber=dispensary.prescriber(dea_expires_on="2026-02-28", dea_schedules=["4"]),
     )  # fmt: skip
@@ -291,7 +293,7 @@ async def test_an_integrations_prescription_is_kept_with_the_rules_it_breaks(
     ]
     assert (await read(dispensary, rx))["broken_rules"] == rx["broken_rules"]
 
-    clean = await receive_as(dispensary, integration_token(dispensary))
+    clean = await receive_as(dispensary, pharmacy_system)
     assert (clean["is_record"], clean["broken_rules"]) == (True, [])
 
 
@@ -756,7 +758,7 @@ async def a_technicians_token(dispensary: Dispensary, admin_token: str) -> tuple
     return technician["id"], dispensary.make_token(["pharmacist"], [dispensary.id], sub="tech-1")
 
 
-async def test_only_a_pharmacist_dispenses(dispensary, probe, admin_token):
+async def test_only_a_pharmacist_dispenses(dispensary, probe, admin_token, pharmacy_system):
     rx = await dispensary.receive()
     technician_id, technician = await a_technicians_token(dispensary, admin_token)
     body = dispensary.fill_body(dispensary.on(day(0)))
@@ -764,7 +766,7 @@ async def test_only_a_pharmacist_dispenses(dispensary, probe, admin_token):
                             token=technician, subject="tech-1")  # fmt: skip
     assert pointers(problem) == ["#/dispensed_by"]
 
-    integration = integration_token(dispensary)
+    integration = pharmacy_system
     by_technician = body | {"dispensed_by": technician_id}
     problem = await refused(dispensary, probe, fills_path(rx), by_technician, "invalid-reference",
                             token=integration, subject=INTEGRATION)  # fmt: skip
@@ -787,9 +789,11 @@ async def test_a_pharmacist_records_only_their_own_fill(dispensary, probe, admin
     assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist["id"]
 
 
-async def test_an_integration_names_the_pharmacist_who_dispensed(dispensary, probe):
+async def test_an_integration_names_the_pharmacist_who_dispensed(
+    dispensary, probe, pharmacy_system
+):
     rx = await dispensary.receive()
-    integration = integration_token(dispensary)
+    integration = pharmacy_system
     body = dispensary.fill_body(dispensary.on(day(0)))
     problem = await refused(dispensary, probe, fills_path(rx), body, "invalid-input",
                             token=integration, subject=INTEGRATION)  # fmt: skip
@@ -908,11 +912,11 @@ async def test_a_reversed_fill_counts_for_nothing_and_its_refill_is_dispensed_ag
 # Records
 
 
-async def test_an_integrations_fill_is_kept_with_the_rules_it_breaks(dispensary):
+async def test_an_integrations_fill_is_kept_with_the_rules_it_breaks(dispensary, pharmacy_system):
     rx = await dispensary.receive()
     body = dispensary.fill_body(dispensary.on(date(2026, 9, 3)),
                                 dispensed_by=dispensary.pharmacist["id"])  # fmt: skip
-    shown = await filled(dispensary, rx, body, integration_token(dispensary))
+    shown = await filled(dispensary, rx, body, pharmacy_system)
     assert fill_facts(shown["fills"][0]) == (
         "30", 0, False, ["fill_after_six_months"], None, False,
     )  # fmt: skip

@@ -111,13 +111,15 @@ async def test_a_clean_instruction_opens_nothing(clinic, app, clock):
     assert await discrepancies(clinic) == []
 
 
-async def test_an_override_and_a_record_breaking_rules_each_open_theirs(clinic, app, clock, token):
+async def test_an_override_and_a_record_breaking_rules_each_open_theirs(
+    clinic, app, clock, integration_at
+):
     supplier = {"name": "No DEA Wholesale", "address": {"line1": "1 Road", "city": "Austin",
                 "state": "TX", "postal_code": "78701"}}  # fmt: skip
     overridden = await appended(clinic, clinic.event(
         "receipt", counterparty=supplier, override_reason="supplier's number on the box",
     ))  # fmt: skip
-    integration = token(["integration"], [clinic.registrant["id"]], sub="ehr", name="EHR")
+    integration = await integration_at(clinic.registrant["id"], "sessions", sub="ehr")
     nurse = clinic.nurse["id"]
     recorded = await appended(clinic, clinic.event(
         "waste", "1", performed_by=nurse, witness_ids=[nurse],

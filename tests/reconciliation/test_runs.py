@@ -14,7 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from app.auth.permissions import Role
+from app.auth.permissions import IntegrationScope, Role
 from app.auth.principal import Principal
 from app.cli import cli
 from app.core.clock import FrozenClock
@@ -407,9 +407,11 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
     ledger with the session's holding (as the session workflow writes it)."""
     ward = prompt_ward
     ts = await infused(ward)
+    at_ward = uuid.UUID(ward.id)
     integration = Principal(subject="emr-bridge", name="EMR bridge",
                             roles=frozenset({Role.integration}),
-                            registrant_ids=frozenset({uuid.UUID(ward.id)}))  # fmt: skip
+                            registrant_ids=frozenset({at_ward}),
+                            scopes={at_ward: frozenset({IntegrationScope.sessions})})  # fmt: skip
     nurse = uuid.UUID(ward.nurse["id"])
     event = EventCreate(
         registrant_id=uuid.UUID(ward.id), type=EventType.waste,

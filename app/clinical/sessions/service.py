@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.permissions import Permission
+from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, within_registrants
 from app.catalog.substances import DosageForm, Substance
@@ -283,7 +283,9 @@ async def begin_step(
     if acts:
         staff = await acting_staff(db, registrant_id=ts.registrant_id, named=performer,
                                    principal=context.principal, pointer=pointer)  # fmt: skip
-    return Step(ts, registrant, staff, dataclasses.replace(context, holding_session_id=ts.id))
+    principal = context.principal.acting_through(IntegrationScope.sessions, ts.registrant_id)
+    step_context = dataclasses.replace(context, principal=principal, holding_session_id=ts.id)
+    return Step(ts, registrant, staff, step_context)
 
 
 UNDER_WAY = frozenset({Status.in_progress, Status.observing})

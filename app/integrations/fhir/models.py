@@ -11,9 +11,10 @@ from app.core.db import Base, UTCDateTime
 
 
 class FhirSender(Base):
-    """An integration (by its token subject) enabled to send FHIR to one registrant, and the
-    location its administrations outside a session and its dispenses draw from. Every version
-    is kept (revisions)."""
+    """An integration (by its token subject) configured at one registrant: the scopes it is
+    granted there (least privilege: nothing its configuration does not grant), and the
+    location its FHIR administrations outside a session and its dispenses draw from. Every
+    version is kept (revisions)."""
 
     __tablename__ = "fhir_senders"
     __table_args__ = (
@@ -25,6 +26,8 @@ class FhirSender(Base):
     registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
     subject: Mapped[str] = mapped_column(String(200))
     location_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("locations.id"))
+    scopes: Mapped[list[str]] = mapped_column(JSON)
+    """IntegrationScope values (app/auth/permissions.py), sorted."""
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -91,6 +91,16 @@ class FhirSenderNotConfigured(FhirRefusal):
     description = "An admin has not enabled this integration as a FHIR sender at the registrant."
 
 
+class FhirScopeNotGranted(FhirRefusal):
+    slug = "fhir-scope-not-granted"
+    status = 403
+    title = "Scope not granted"
+    description = (
+        "The integration's configuration at the registrant does not grant what this request "
+        "does (a resource type to send, reading its records back)."
+    )
+
+
 class UnsupportedMediaType(FhirRefusal):
     slug = "unsupported-media-type"
     status = 415

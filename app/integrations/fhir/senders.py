@@ -1,5 +1,6 @@
-"""FHIR senders: which integration may send FHIR to a registrant, and from which location its
-administrations outside a session and its dispenses draw. Set by an admin; every version kept."""
+"""Integrations configured at a registrant (FHIR senders): the scopes each is granted there,
+and the location its FHIR administrations outside a session and its dispenses draw from.
+Set by an admin; every version kept."""
 
 import uuid
 from datetime import datetime
@@ -7,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.permissions import Permission
+from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, within_registrants
 from app.core.db import flush_unique
@@ -29,7 +30,8 @@ async def create_sender(
     await _stock_location(db, data.registrant_id, data.location_id)
     sender = FhirSender(
         id=uuid.uuid4(), registrant_id=data.registrant_id, subject=data.subject,
-        location_id=data.location_id, active=True, version=1, created_at=now, updated_at=now,
+        location_id=data.location_id, scopes=[scope.value for scope in data.scopes],
+        active=True, version=1, created_at=now, updated_at=now,
     )  # fmt: skip
     db.add(sender)
     detail = "this subject is a FHIR sender at the registrant already"
@@ -56,6 +58,8 @@ async def update_sender(
     if data.location_id is not None:
         await _stock_location(db, sender.registrant_id, data.location_id)
         sender.location_id = data.location_id
+    if data.scopes is not None:
+        sender.scopes = [scope.value for scope in data.scopes]
     if data.active is not None:
         sender.active = data.active
     sender.version += 1
@@ -69,6 +73,20 @@ def senders_query(principal: Principal, registrant_id: uuid.UUID | None) -> Sele
     principal.require(Permission.manage_fhir_senders)
     return within_registrants(select(FhirSender), FhirSender.registrant_id, principal,
                               registrant_id)  # fmt: skip
+
+
+async def integration_scopes(
+    db: AsyncSession, principal: Principal
+) -> dict[uuid.UUID, frozenset[IntegrationScope]]:
+    """The integration's scopes at each registrant its token names where it is configured
+    and active (app.auth.deps reads them for every request of an integration)."""
+    rows = await db.execute(
+        select(FhirSender.registrant_id, FhirSender.scopes).where(
+            FhirSender.subject == principal.subject, FhirSender.active,
+            FhirSender.registrant_id.in_(principal.registrant_ids),
+        )
+    )  # fmt: skip
+    return {rid: frozenset(map(IntegrationScope, scopes)) for rid, scopes in rows}
 
 
 async def active_sender(db: AsyncSession, registrant_id: uuid.UUID, subject: str) -> FhirSender:

@@ -2,6 +2,7 @@
 identifier (a concurrent duplicate waits for the first and is answered with what it stored),
 mapped onto the ledger as a record, its status changed later by conditional update."""
 
+import dataclasses
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -11,7 +12,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.permissions import Permission
+from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.core import outbox
 from app.core.db import dialect_insert
@@ -26,7 +27,11 @@ from app.integrations.fhir.mapping import (
     movement_of,
 )
 from app.integrations.fhir.models import FhirResource, FhirSender
-from app.integrations.fhir.outcome import FhirIdentifierConflict, FhirRefusal
+from app.integrations.fhir.outcome import (
+    FhirIdentifierConflict,
+    FhirRefusal,
+    FhirScopeNotGranted,
+)
 from app.integrations.fhir.parsing import check_media_type, parse
 from app.ledger import service as ledger
 from app.registry.models import Registrant
@@ -73,6 +78,7 @@ async def receive(db: AsyncSession, request: Submission, context: ledger.Context
     """POST: store and map a resource; a repeat with the same content is answered with what
     was stored, one with other content is refused (a status change is a PUT)."""
     incoming = await _incoming(db, request, context.principal)
+    context = _mapping_as(incoming, context)
     existing = await _find(db, incoming)
     if existing is not None:
         return Received(_repeated(existing, incoming), created=False)
@@ -85,6 +91,7 @@ async def update(
     """Conditional PUT by identifier: a status change of a stored resource, or (unknown
     identifier) the resource created as a POST would."""
     incoming = await _incoming(db, request, context.principal)
+    context = _mapping_as(incoming, context)
     _check_searched(identifier, incoming.facts)
     row = await _find(db, incoming, lock=True)
     if row is None:
@@ -102,11 +109,42 @@ async def update(
 async def get_resource(
     db: AsyncSession, resource_type: str, resource_id: uuid.UUID, *, principal: Principal
 ) -> FhirResource:
+    """A resource the calling integration sent itself (another sender's is not found)."""
     row = await db.get(FhirResource, resource_id)
     if row is None or row.resource_type != resource_type or not principal.sees(row.registrant_id):
         raise NotFound(f"{resource_type}/{resource_id} not found")
     principal.require(Permission.fhir_records)
+    if row.sender != principal.subject:
+        raise NotFound(f"{resource_type}/{resource_id} not found")
+    if not principal.scoped(IntegrationScope.read_own_records):
+        raise FhirScopeNotGranted.at(
+            "forbidden", f"reading records back needs the scope {IntegrationScope.read_own_records}"
+        )
     return row
+
+
+_SENDS: dict[str, IntegrationScope] = {
+    "MedicationAdministration": IntegrationScope.send_administrations,
+    "MedicationDispense": IntegrationScope.send_dispenses,
+}
+"""The scope that sending each resource type needs."""
+
+
+def _check_send_scope(sender: FhirSender, resource_type: str) -> IntegrationScope:
+    scope = _SENDS[resource_type]
+    if scope.value not in sender.scopes:
+        raise FhirScopeNotGranted.at(
+            "forbidden", f"this integration may not send {resource_type} here: its "
+            f"configuration does not grant the scope {scope.value}", resource_type,
+        )  # fmt: skip
+    return scope
+
+
+def _mapping_as(incoming: Incoming, context: ledger.Context) -> ledger.Context:
+    """The context a record's mapping acts in: the integration, holding at the registrant
+    what its send scope implies (a session step, a fill), for this record alone."""
+    scope, at = _SENDS[incoming.facts.resource_type], incoming.registrant.id
+    return dataclasses.replace(context, principal=context.principal.acting_through(scope, at))
 
 
 # Receiving
@@ -116,6 +154,7 @@ async def _incoming(db: AsyncSession, request: Submission, principal: Principal)
     registrant = await _registrant(db, request.registrant_id, principal)
     principal.require(Permission.fhir_records)
     sender = await senders.active_sender(db, registrant.id, principal.subject)
+    _check_send_scope(sender, request.resource_type)
     check_media_type(request.content_type)
     resource, raw = parse(request.body, request.resource_type)
     content = content_digest_source(raw)

@@ -33,6 +33,10 @@ def npi() -> str:
     return digits + check
 
 
+READ_BACK = ("send_administrations", "send_dispenses", "read_own_records")
+"""A sender that sends both resource types and reads them back."""
+
+
 @dataclass
 class Sender:
     """An integration enabled at a registrant: its token and the staff member it names."""
@@ -56,11 +60,13 @@ async def enable_sender(
     *,
     role: str,
     subject: str = "ehr-1",
+    scopes: tuple[str, ...] = READ_BACK,
 ) -> Sender:
     staff = await create(client, f"/v1/registrants/{registrant_id}/staff",
                          staff_body(role=role, subject=None, name="Fiona Field", npi=npi()),
                          admin_token)  # fmt: skip
-    body = {"registrant_id": registrant_id, "subject": subject, "location_id": location_id}
+    body = {"registrant_id": registrant_id, "subject": subject, "location_id": location_id,
+            "scopes": list(scopes)}  # fmt: skip
     sender = await create(client, "/v1/integrations/fhir-senders", body, admin_token)
     integration = token(["integration"], [registrant_id], sub=subject, name="Hospital EHR")
     return Sender(registrant_id, integration, staff, sender)
