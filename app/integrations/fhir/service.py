@@ -130,14 +130,13 @@ _SENDS: dict[str, IntegrationScope] = {
 """The scope that sending each resource type needs."""
 
 
-def _check_send_scope(sender: FhirSender, resource_type: str) -> IntegrationScope:
+def _check_send_scope(sender: FhirSender, resource_type: str) -> None:
     scope = _SENDS[resource_type]
     if scope.value not in sender.scopes:
         raise FhirScopeNotGranted.at(
             "forbidden", f"this integration may not send {resource_type} here: its "
             f"configuration does not grant the scope {scope.value}", resource_type,
         )  # fmt: skip
-    return scope
 
 
 def _mapping_as(incoming: Incoming, context: ledger.Context) -> ledger.Context:
