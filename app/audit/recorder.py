@@ -22,6 +22,7 @@ from app.audit.models import AuditEntry
 from app.auth.principal import Principal
 from app.core.clock import Clock
 from app.core.db import Database, table_of
+from app.core.faults import answer_to
 from app.core.http import route_template
 
 log = logging.getLogger("csledger.audit")
@@ -81,9 +82,11 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, receive, send_after_audit)
-        except Exception:
-            if not recorded:
-                await _record(scope, 500, Headers())
+        except Exception as exc:
+            if not recorded:  # the answer RequestContextMiddleware will give
+                error = answer_to(exc)
+                scope.setdefault("state", {})["problem_type"] = error.type_uri()
+                await _record(scope, error.status, Headers())
             raise
 
 
