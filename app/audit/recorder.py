@@ -24,6 +24,7 @@ from app.core.clock import Clock
 from app.core.db import Database, table_of
 from app.core.faults import answer_to
 from app.core.http import route_template
+from app.core.metrics import Metrics
 
 log = logging.getLogger("csledger.audit")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -117,8 +118,25 @@ async def _record(scope: Scope, status: int, response_headers: Headers) -> None:
     database: Database = scope["app"].state.database
     try:
         await database.execute_alone(_INSERT_ENTRY, row)
-    except Exception:
-        log.exception("audit row not written", extra={"action": row["action"], "status": status})
+    except Exception as exc:
+        _keep_unwritten(scope, row, exc)
+
+
+_LOGGED_OF_UNWRITTEN = ("request_id", "at", "subject", "roles", "registrant_id", "method", "route",
+                        "action", "kind", "resource_type", "resource_id", "status_code",
+                        "problem_type")  # fmt: skip
+"""What the log keeps of an audit row that could not be written: all but the subject's name,
+the path and the query's parameters, which may carry personal data the log must not."""
+
+
+def _keep_unwritten(scope: Scope, row: dict[str, Any], exc: Exception) -> None:
+    """An audit row the database would not take (it is away, most likely: the request was
+    then refused with a 503 too): kept in the log instead, and counted on /metrics for an
+    alert, so that no refusal goes unaccounted for."""
+    metrics: Metrics = scope["app"].state.metrics
+    metrics.audit_rows_unwritten.inc()
+    logged = {name: row[name] for name in _LOGGED_OF_UNWRITTEN}
+    log.error("audit row not written", exc_info=exc, extra={"audit": logged})
 
 
 def _row(scope: Scope, status: int, response_headers: Headers) -> dict[str, Any] | None:

@@ -1,23 +1,33 @@
 """The database failing to serve told apart from what a retry would not mend: by the driver's
 exception types and SQLSTATEs, on exceptions as the drivers raise them, through SQLAlchemy, a
-backend terminated and a SQLite database locked by another connection."""
+backend terminated and a SQLite database locked by another connection. A write refused while
+the database is locked is a 503 whose audit row is logged and counted instead, and its retry
+is stored once."""
 
 import socket
 import sqlite3
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
 import asyncpg
+import httpx
 import pytest
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
+from app.core.clock import FrozenClock
 from app.core.config import Environment, Settings
 from app.core.db import Database, create_engine
 from app.core.faults import is_database_unavailable
 from app.ledger.models import LedgerEvent
-from tests.conftest import admin_execute
+from app.main import create_app
+from tests.conftest import DatabaseProbe, admin_execute, bearer
+from tests.ledger.conftest import Clinic, open_clinic
+from tests.outages import assert_unavailable, logged_unwritten, unwritten_audit_rows
+
+EVENTS = "/v1/ledger/events"
 
 
 def raised_by_sqlalchemy(driver_error: Exception) -> sa_exc.DBAPIError:
@@ -135,3 +145,46 @@ async def test_a_terminated_backend_is_unavailable_a_failed_statement_is_not(dat
         await database.dispose()
     assert not is_database_unavailable(failed.value)
     assert is_database_unavailable(terminated.value)
+
+
+@pytest.fixture
+async def clinic(client, admin_token, token) -> Clinic:
+    return await open_clinic(client, admin_token, token)
+
+
+async def stored_events(probe: DatabaseProbe, clinic: Clinic) -> list[str]:
+    registrant_id = uuid.UUID(clinic.registrant["id"])
+    statement = select(LedgerEvent.id).where(LedgerEvent.registrant_id == registrant_id)
+    async with probe.engine.connect() as connection:
+        return [str(found) for found in await connection.scalars(statement)]
+
+
+@pytest.fixture
+async def impatient(app_settings: Settings, clock: FrozenClock) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a service whose SQLite writers wait for a lock a millisecond only."""
+    settings = app_settings.model_copy(update={"sqlite_busy_timeout_ms": 1})
+    application = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://csledger.test") as c:
+        yield c
+    await application.state.database.dispose()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_a_sqlite_database_locked_past_the_busy_timeout_is_a_503(
+    clinic: Clinic,
+    impatient: httpx.AsyncClient,
+    database_url: str,
+    probe: DatabaseProbe,
+    caplog: pytest.LogCaptureFixture,
+):
+    receipt = clinic.event("receipt")
+    headers = bearer(clinic.nurse_token) | {"Idempotency-Key": "while-locked"}
+    with locked(database_url):
+        refused = await impatient.post(EVENTS, json=receipt, headers=headers)
+    assert_unavailable(refused)
+    logged_unwritten(caplog, refused)
+    assert await unwritten_audit_rows(impatient) == 1
+    stored = await impatient.post(EVENTS, json=receipt, headers=headers)
+    assert stored.status_code == 201, stored.text
+    assert await stored_events(probe, clinic) == [stored.json()["id"]]
