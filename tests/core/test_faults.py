@@ -1,8 +1,11 @@
-"""The database failing to serve told apart from what a retry would not mend: by the driver's
-exception types and SQLSTATEs, on exceptions as the drivers raise them, through SQLAlchemy, a
-backend terminated and a SQLite database locked by another connection. A write refused while
-the database is locked is a 503 whose audit row is logged and counted instead, and its retry
-is stored once."""
+"""A database that fails to serve is answered 503 with Retry-After, wherever that is met, and
+nothing else is; the refusals it leaves unaudited are logged and counted; a write it cut off
+is stored once its client retries, never lost once acknowledged and never twice.
+
+The interruptions are real: a proxy between the service and PostgreSQL cut at each step of
+an append (tests/proxy.py), a backend terminated, a SQLite database locked by another
+connection.
+"""
 
 import socket
 import sqlite3
@@ -24,8 +27,15 @@ from app.core.faults import is_database_unavailable
 from app.ledger.models import LedgerEvent
 from app.main import create_app
 from tests.conftest import DatabaseProbe, admin_execute, bearer
+from tests.factories import assert_problem
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.outages import assert_unavailable, logged_unwritten, unwritten_audit_rows
+from tests.outages import (
+    assert_unavailable,
+    logged_unwritten,
+    until_served,
+    unwritten_audit_rows,
+)
+from tests.proxy import CuttableProxy
 
 EVENTS = "/v1/ledger/events"
 
@@ -188,3 +198,70 @@ async def test_a_sqlite_database_locked_past_the_busy_timeout_is_a_503(
     stored = await impatient.post(EVENTS, json=receipt, headers=headers)
     assert stored.status_code == 201, stored.text
     assert await stored_events(probe, clinic) == [stored.json()["id"]]
+
+
+STEPS: dict[str, tuple[bytes, bool] | None] = {
+    "before the request": None,
+    "at the Idempotency-Key's claim": (b"pg_try_advisory_xact_lock", False),
+    "after the claim, at the ledger's head": (b"FROM ledger_heads", False),
+    "at the write of the change with its audit row": (b"INSERT INTO audit_log", False),
+    "at the commit, which never reaches the server": (b"COMMIT", False),
+    "at the commit, whose answer never comes back": (b"COMMIT", True),
+}
+"""Where a restart cuts an append off: the marker of the statement the proxy stops at, and
+whether that statement reaches the server (None: the server is away before it starts)."""
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+@pytest.mark.parametrize("step", STEPS)
+async def test_an_append_cut_off_at_any_step_is_a_503_and_its_retry_is_stored_once(
+    step: str,
+    clinic: Clinic,
+    proxy: CuttableProxy,
+    proxied: httpx.AsyncClient,
+    probe: DatabaseProbe,
+    caplog: pytest.LogCaptureFixture,
+):
+    trap = STEPS[step]
+    if trap is None:
+        proxy.cut()
+    else:
+        proxy.cut_at(trap[0], delivered=trap[1])
+    receipt = clinic.event("receipt")
+    headers = bearer(clinic.nurse_token) | {"Idempotency-Key": "during-a-restart"}
+
+    refused = await proxied.post(EVENTS, json=receipt, headers=headers)
+
+    assert_unavailable(refused)
+    assert proxy.refusing, "the request went through before the cut"
+    kept = logged_unwritten(caplog, refused)
+    assert (kept["method"], kept["route"], kept["subject"]) == ("POST", EVENTS, "nurse-1")
+    assert await unwritten_audit_rows(proxied) == 1
+    proxy.restore()
+    stored = await until_served(lambda: proxied.post(EVENTS, json=receipt, headers=headers))
+    assert stored.status_code == 201, stored.text
+    committed_unanswered = trap == (b"COMMIT", True)
+    assert stored.headers.get("idempotent-replayed") == ("true" if committed_unanswered else None)
+    assert await stored_events(probe, clinic) == [stored.json()["id"]]
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_a_refusal_whose_audit_row_is_cut_off_keeps_its_answer_and_is_logged(
+    clinic: Clinic,
+    proxy: CuttableProxy,
+    proxied: httpx.AsyncClient,
+    probe: DatabaseProbe,
+    caplog: pytest.LogCaptureFixture,
+):
+    proxy.cut_at(b"INSERT INTO audit_log", delivered=False)
+    unknown_lot = clinic.event("receipt", lot_id="7d0c1d55-7a41-4b4e-8e49-2f6a1b0e9d10")
+    headers = bearer(clinic.nurse_token) | {"Idempotency-Key": "refused"}
+
+    refused = await proxied.post(EVENTS, json=unknown_lot, headers=headers)
+
+    assert_problem(refused, 422, "invalid-reference")
+    assert proxy.refusing, "the audit row was written"
+    kept = logged_unwritten(caplog, refused)
+    assert (kept["kind"], kept["problem_type"]) == ("refused", refused.json()["type"])
+    assert await unwritten_audit_rows(proxied) == 1
+    assert await probe.audit_rows(refused.headers["x-request-id"]) == []
