@@ -21,6 +21,7 @@ import pytest
 from alembic import command
 from hypothesis import HealthCheck, settings
 from sqlalchemy import Row, func, inspect, select, text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from typer.testing import CliRunner
 
@@ -32,6 +33,7 @@ from app.core.config import Environment, Settings, get_settings
 from app.core.migrations import alembic_config
 from app.main import create_app
 from app.models import metadata
+from tests.proxy import CuttableProxy
 
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -195,6 +197,30 @@ def database_url(dialect: str, request: pytest.FixtureRequest, tmp_path: Path) -
     name = databases.take()
     yield _async_url(name)
     databases.give_back(name)
+
+
+@pytest.fixture
+async def proxy(database_url: str) -> AsyncIterator[CuttableProxy]:
+    """A proxy a test can cut, in front of the PostgreSQL server of the test's database."""
+    server = make_url(database_url)
+    found = CuttableProxy(server.host or "localhost", server.port or 5432)
+    await found.start()
+    yield found
+    await found.close()
+
+
+@pytest.fixture
+async def proxied(
+    app_settings: Settings, database_url: str, proxy: CuttableProxy, clock: FrozenClock
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a service that reaches the test's database through ``proxy``; ``client``
+    reaches the same database directly, to set the stage."""
+    settings = app_settings.model_copy(update={"database_url": proxy.url(database_url)})
+    application = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=application)
+    async with httpx.AsyncClient(transport=transport, base_url="http://csledger.test") as c:
+        yield c
+    await application.state.database.dispose()
 
 
 @pytest.fixture

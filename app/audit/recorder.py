@@ -24,7 +24,9 @@ from app.audit.models import AuditEntry
 from app.auth.principal import Principal
 from app.core.clock import Clock
 from app.core.db import Database, table_of
+from app.core.faults import answer_to
 from app.core.http import route_template
+from app.core.metrics import Metrics
 
 log = logging.getLogger("csledger.audit")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -92,9 +94,11 @@ class AuditMiddleware:
 
         try:
             await self.app(scope, receive_and_keep, send_after_audit)
-        except Exception:
-            if not recorded:
-                await _record(scope, 500, Headers(), body)
+        except Exception as exc:
+            if not recorded:  # the answer RequestContextMiddleware will give
+                error = answer_to(exc)
+                scope.setdefault("state", {})["problem_type"] = error.type_uri()
+                await _record(scope, error.status, Headers(), body)
             raise
 
 
@@ -132,9 +136,26 @@ async def _record(scope: Scope, status: int, response_headers: Headers, body: li
         _INSERT_ENTRY.values(rows), {})  # fmt: skip
     try:
         await database.execute_alone(statement, parameters)
-    except Exception:
-        log.exception("audit row not written",
-                      extra={"action": rows[0]["action"], "status": status})  # fmt: skip
+    except Exception as exc:
+        _keep_unwritten(scope, rows, exc)
+
+
+_LOGGED_OF_UNWRITTEN = ("request_id", "at", "subject", "roles", "registrant_id", "method", "route",
+                        "action", "kind", "resource_type", "resource_id", "status_code",
+                        "problem_type")  # fmt: skip
+"""What the log keeps of an audit row that could not be written: all but the subject's name,
+the path and the query's parameters, which may carry personal data the log must not."""
+
+
+def _keep_unwritten(scope: Scope, rows: list[dict[str, Any]], exc: Exception) -> None:
+    """Audit rows the database would not take (it is away, most likely: the request was then
+    refused with a 503 too): kept in the log instead, and counted on /metrics for an alert,
+    so that no refusal goes unaccounted for."""
+    metrics: Metrics = scope["app"].state.metrics
+    for row in rows:
+        metrics.audit_rows_unwritten.inc()
+        logged = {name: row[name] for name in _LOGGED_OF_UNWRITTEN}
+        log.error("audit row not written", exc_info=exc, extra={"audit": logged})
 
 
 async def _aimed_at(scope: Scope, database: Database, body: list[bytes]) -> list[uuid.UUID]:

@@ -138,13 +138,26 @@ class PayloadTooLarge(AppError):
     description = "The request is larger than this endpoint accepts."
 
 
+RETRY_AFTER_SECONDS = 1
+"""The ``Retry-After`` of a 503. The database's outages this answers are short: SQLite's busy
+writer is done in milliseconds, and a PostgreSQL restart or failover in a few seconds, after
+which the pool's first checkout replaces the connections the server closed. A second brings a
+client back while the outage ends, without hammering a server that is starting, and a retry
+with the same Idempotency-Key is safe however soon it comes."""
+
+
 class ServiceUnavailable(AppError):
     slug = "service-unavailable"
     status = 503
     title = "Service unavailable"
     description = "The database is unreachable or busy; retry after the given delay."
 
-    def __init__(self, detail: str | None = None, *, retry_after_seconds: int = 1) -> None:
+    def __init__(
+        self,
+        detail: str = "the database is unavailable",
+        *,
+        retry_after_seconds: int = RETRY_AFTER_SECONDS,
+    ) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after_seconds)})
 
 

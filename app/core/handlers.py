@@ -1,9 +1,10 @@
 """Turn every failure into an ``application/problem+json`` answer.
 
-Unexpected errors are answered by ``RequestContextMiddleware`` (app.core.http), which logs them
-with the request id; their message, a stack trace or SQL never reach the client. Routes under
-a prefix given a :class:`ProblemFormat` (FHIR's, whose errors are an ``OperationOutcome``) are
-answered in that format instead, by the same handlers.
+Any other exception is answered by ``RequestContextMiddleware`` (app.core.http), which logs it
+with the request id: 503 when the database failed to serve, wherever that was met
+(:func:`app.core.faults.answer_to`), else 500; its message, a stack trace or SQL never reach
+the client. Routes under a prefix given a :class:`ProblemFormat` (FHIR's, whose errors are an
+``OperationOutcome``) are answered in that format instead, by the same handlers.
 """
 
 import logging
@@ -15,7 +16,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -29,7 +30,6 @@ from app.core.errors import (
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
     problem_body,
 )
 from app.core.idempotency import IdempotentReplay
@@ -134,26 +134,9 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return problem_response(request, AppError())
 
 
-async def _database_error(request: Request, exc: Exception) -> Response:
-    if isinstance(exc, IntegrityError):
-        log.warning("integrity error reached the edge", exc_info=exc)
-        return problem_response(request, Conflict("the change conflicts with existing data"))
-    if not _is_unavailable(exc):
-        return await _unexpected(request, exc)
-    log.error("database unavailable", exc_info=exc)
-    return problem_response(request, ServiceUnavailable("the database is unavailable"))
-
-
-def _is_unavailable(exc: Exception) -> bool:
-    """Connection lost or refused, or SQLite busy past its timeout: worth a retry."""
-    if isinstance(exc, OperationalError | InterfaceError | ConnectionError | TimeoutError):
-        return True
-    return isinstance(exc, DBAPIError) and exc.connection_invalidated
-
-
-async def _unexpected(request: Request, exc: Exception) -> Response:
-    log.error("unexpected error", exc_info=exc)
-    return problem_response(request, AppError())
+async def _integrity_error(request: Request, exc: Exception) -> Response:
+    log.warning("integrity error reached the edge", exc_info=exc)
+    return problem_response(request, Conflict("the change conflicts with existing data"))
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -161,7 +144,4 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IdempotentReplay, _replay)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    for db_error in (IntegrityError, OperationalError, InterfaceError, DBAPIError):
-        app.add_exception_handler(db_error, _database_error)
-    app.add_exception_handler(ConnectionError, _database_error)
-    app.add_exception_handler(TimeoutError, _database_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)

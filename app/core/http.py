@@ -9,7 +9,8 @@ from typing import Any
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app.core.errors import AppError, PayloadTooLarge
+from app.core.errors import AppError, PayloadTooLarge, ServiceUnavailable
+from app.core.faults import answer_to
 from app.core.handlers import problem_content
 from app.core.logging import request_id_var
 from app.core.metrics import Metrics
@@ -48,12 +49,13 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, receive, send_with_id)
-        except Exception:
+        except Exception as exc:
             # Answered here, not re-raised: the server would log it a second time without
             # the request id, and the client would get a plain-text 500.
-            log.exception("unexpected error")
+            error = answer_to(exc)
+            _log_failure(exc, error)
             if status_sent is None:
-                await send_problem(scope, send_with_id, AppError())
+                await send_problem(scope, send_with_id, error)
         finally:
             elapsed = time.perf_counter() - started
             route = route_template(scope)
@@ -72,6 +74,13 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+def _log_failure(exc: Exception, error: AppError) -> None:
+    if isinstance(error, ServiceUnavailable):
+        log.warning("database unavailable", exc_info=exc)
+    else:
+        log.error("unexpected error", exc_info=exc)
+
+
 async def send_problem(scope: Scope, send: Send, error: AppError) -> None:
     """Answer with ``error`` from middleware, where no exception handler runs."""
     state = scope.setdefault("state", {})
@@ -81,6 +90,7 @@ async def send_problem(scope: Scope, send: Send, error: AppError) -> None:
     headers = [
         (b"content-type", media_type.encode()),
         (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in error.headers.items()),
     ]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

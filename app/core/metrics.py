@@ -1,4 +1,5 @@
-"""Prometheus metrics: request counts and latencies by route template (never by raw path)."""
+"""Prometheus metrics: request counts and latencies by route template (never by raw path), and
+the audit rows that could not be written."""
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
@@ -16,6 +17,12 @@ class Metrics:
             "csledger_http_request_duration_seconds",
             "HTTP request latency by method and route.",
             ["method", "route"],
+            registry=self.registry,
+        )
+        self.audit_rows_unwritten = Counter(
+            "csledger_audit_rows_unwritten_total",
+            "Audit rows the database would not take (most likely away), kept in the log "
+            "instead: any increase deserves an alert.",
             registry=self.registry,
         )
 

@@ -1,15 +1,20 @@
 """A report's response: streamed from a read-only unit of work of its own, since the body is
-written after the route returns and its request's unit of work has closed."""
+written after the route returns and its request's unit of work has closed.
+
+A stream is started in the route, up to its first rows, before the response starts: a database
+that fails to serve is then answered with a status (503), where after a 200's headers only a
+cut connection could tell the client.
+"""
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy import RowMapping, Select, func, select
+from sqlalchemy import RowMapping, Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.db import Database
@@ -26,6 +31,7 @@ from app.reports.tabular import (
     jsonl_stream,
 )
 
+T = TypeVar("T")
 RowSource = Callable[[AsyncSession], Chunks]
 PeriodSource = Callable[[Scope, datetime, datetime], RowSource]
 """A report's rows for a registrant and the bounds of a period of its days."""
@@ -42,6 +48,19 @@ async def mapped(
     result = await connection.stream(query.execution_options(yield_per=FETCH_ROWS))
     async for partition in result.mappings().partitions(FETCH_ROWS):
         yield [flatten(row) for row in partition]
+
+
+_ANSWER = text("SELECT 1 AS database_answers")
+
+
+async def read_after_start(db: AsyncSession, chunks: Chunks) -> Chunks:
+    """``chunks``, but read only once the response has started (a report that must see what
+    the audit log writes then): first an empty chunk, made when the database has answered, so
+    that a database away is still answered with a 503 before the response starts."""
+    await db.execute(_ANSWER)
+    yield []
+    async for chunk in chunks:
+        yield chunk
 
 
 async def as_chunks(rows: list[Row]) -> Chunks:
@@ -63,6 +82,9 @@ async def respond(
     is short enough to print. On PostgreSQL, a report that gives ``csv_by_database`` (its
     cells formatted in SQL, :mod:`app.reports.pg_text`) has its CSV written by the database."""
     database: Database = request.app.state.database
+    # The route has read what it needed: its connection goes back to the pool before the
+    # report takes one, so that a report holds one connection at a time, not two.
+    await request.state.session.close()
     filename = f"{head['report']}-{head['registrant']['dea_number'] or 'platform'}.{fmt.value}"
     headers = {} if fmt is Format.json else {
         "Content-Disposition": f'attachment; filename="{filename}"'
@@ -75,12 +97,12 @@ async def respond(
 
     if fmt is Format.csv and csv_by_database is not None and database.is_postgresql:
         zone = head["registrant"]["timezone"]
-        return StreamingResponse(_copied(database, csv_by_database, zone),
-                                 media_type=MEDIA_TYPES[fmt], headers=headers)  # fmt: skip
+        copied = await started(_copied(database, csv_by_database, zone))
+        return StreamingResponse(copied, media_type=MEDIA_TYPES[fmt], headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
         async with database.session(write=False) as db:
-            source = rows(db)
+            source = await started(rows(db))  # no byte is written before the rows come
             if fmt is Format.csv:
                 chunks = csv_stream(columns, source)
             elif fmt is Format.jsonl:
@@ -90,7 +112,24 @@ async def respond(
             async for chunk in chunks:
                 yield chunk
 
-    return StreamingResponse(body(), media_type=MEDIA_TYPES[fmt], headers=headers)
+    return StreamingResponse(await started(body()), media_type=MEDIA_TYPES[fmt], headers=headers)
+
+
+async def started(items: AsyncIterator[T]) -> AsyncIterator[T]:
+    """``items``, its first one made now: what fails to start fails here (see the module's
+    docstring)."""
+    try:
+        first = await anext(items)
+    except StopAsyncIteration:
+        return _resumed((), items)
+    return _resumed((first,), items)
+
+
+async def _resumed(made: tuple[T, ...], rest: AsyncIterator[T]) -> AsyncIterator[T]:
+    for item in made:
+        yield item
+    async for item in rest:
+        yield item
 
 
 COPY_QUEUE = 8

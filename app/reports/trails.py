@@ -15,7 +15,7 @@ from app.audit.models import AuditEntry
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.reconciliation.workflow import Status
 from app.reports.scope import Scope
-from app.reports.streaming import FETCH_ROWS, RowSource, mapped
+from app.reports.streaming import FETCH_ROWS, RowSource, mapped, read_after_start
 from app.reports.tabular import Chunks, Column, Row
 
 DISCREPANCIES = "discrepancies"
@@ -135,7 +135,9 @@ def audit_statement(
 
 
 def audit_rows(db: AsyncSession, query: Select[*tuple[Any, ...]], zone: tzinfo) -> Chunks:
-    return mapped(db, query, lambda row: _audit_row(row, zone))
+    """The trail's rows, read once its response has started: the pull's own audit row,
+    written then, is in the trail it reads."""
+    return read_after_start(db, mapped(db, query, lambda row: _audit_row(row, zone)))
 
 
 def _audit_row(row: RowMapping, zone: tzinfo) -> Row:

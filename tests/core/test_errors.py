@@ -1,15 +1,21 @@
 """Every failure is an RFC 9457 problem; nothing internal reaches the client."""
 
 import logging
+import sqlite3
 
+import asyncpg
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import exc as sa_exc
 
 from app.core.config import Environment, Settings
+from app.core.errors import RETRY_AFTER_SECONDS, ServiceUnavailable
+from app.integrations.fhir.outcome import FHIR_MEDIA_TYPE
 from app.main import create_app
 from tests.conftest import bearer
 from tests.factories import assert_problem
+from tests.outages import assert_unavailable
 
 
 async def test_an_unknown_path_is_a_not_found_problem(client):
@@ -88,10 +94,65 @@ async def test_an_unreachable_database_is_a_retryable_problem(admin_token):
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         response = await c.get("/v1/registrants", headers=bearer(admin_token))
         ready = await c.get("/readyz")
-    assert_problem(response, 503, "service-unavailable")
-    assert response.headers["retry-after"] == "1"
+    assert_unavailable(response)
     assert_problem(ready, 503, "service-unavailable")
     await app.state.database.dispose()
+
+
+RAISED_WHEN_AWAY = {
+    "no pooled connection in time": sa_exc.TimeoutError("QueuePool limit of size 10 reached"),
+    "server starting up": asyncpg.CannotConnectNowError("the database system is starting up"),
+    "every address refused": OSError("Multiple exceptions: [Errno 111] ..., [Errno 99] ..."),
+}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("exc", RAISED_WHEN_AWAY.values(), ids=RAISED_WHEN_AWAY.keys())
+async def test_the_database_failing_to_serve_is_a_503_wherever_it_is_raised(
+    app, client, admin_token, probe, exc
+):
+    """Raised where no handler knows it (a route of no unit of work, the driver's own error):
+    answered 503 all the same, and audited so."""
+
+    async def fail() -> None:
+        raise exc
+
+    app.add_api_route("/v1/outage", fail)
+    response = await client.get("/v1/outage", headers=bearer(admin_token))
+    assert_unavailable(response)
+    [row] = await probe.audit_rows(response.headers["x-request-id"])
+    assert (row.kind, row.status_code) == ("error", 503)
+    assert row.problem_type == ServiceUnavailable.type_uri()
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_a_503_under_fhir_is_a_transient_operation_outcome(app, client, admin_token):
+    async def fail() -> None:
+        raise asyncpg.CannotConnectNowError("the database system is starting up")
+
+    app.add_api_route("/v1/fhir/outage", fail)
+    response = await client.get("/v1/fhir/outage", headers=bearer(admin_token))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == FHIR_MEDIA_TYPE
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    [issue] = response.json()["issue"]
+    assert (issue["severity"], issue["code"]) == ("fatal", "transient")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_a_statement_the_database_refuses_is_a_500_not_a_503(
+    app, client, admin_token, caplog
+):
+    async def fail() -> None:
+        missing = sqlite3.OperationalError("no such table: ledger_evnets")
+        raise sa_exc.OperationalError("SELECT * FROM ledger_evnets", None, missing)
+
+    app.add_api_route("/v1/typo", fail)
+    with caplog.at_level(logging.ERROR):
+        response = await client.get("/v1/typo", headers=bearer(admin_token))
+    assert_problem(response, 500, "internal-error")
+    assert "retry-after" not in response.headers
+    assert any(record.getMessage() == "unexpected error" for record in caplog.records)
 
 
 async def test_an_oversized_body_is_refused_before_it_is_read(client, admin_token, app, probe):

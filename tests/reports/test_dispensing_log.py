@@ -16,6 +16,7 @@ from tests.clinical.ward import Ward, at, open_ward
 from tests.conftest import bearer
 from tests.factories import assert_problem, create_registrant
 from tests.ledger.support import reversal_body
+from tests.outages import assert_unavailable
 from tests.pharmacy.dispensary import Dispensary, open_dispensary
 
 LOG = "/v1/reports/dispensing-log"
@@ -244,3 +245,22 @@ async def test_a_malformed_pull_is_a_problem(dispensary: Dispensary):
     assert_problem(await pulled(client, token, rid, format="xlsx"), 422, "invalid-input")
     missing = await client.get(LOG, params={"registrant_id": rid}, headers=bearer(token))
     assert_problem(missing, 422, "invalid-input")
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+@pytest.mark.parametrize(
+    ("fmt", "query"),
+    [("json", b"FROM ledger_events"), ("csv", b"COPY (")],
+    ids=["streamed by the service", "copied by the database"],
+)
+async def test_a_log_whose_rows_cannot_be_read_is_a_503_before_its_first_byte(
+    client, admin_token, token, proxy, proxied, fmt, query
+):
+    """The database cut off when the stream asks for its rows, after the route's own
+    queries: a 503, not a 200 whose body breaks off."""
+    rid = (await create_registrant(client, admin_token))["id"]
+    officer_token = token(["compliance_officer"], [rid])
+    proxy.cut_at(query, delivered=False)
+    response = await pulled(proxied, officer_token, rid, format=fmt)
+    assert_unavailable(response)
+    assert proxy.refusing, "the rows were read"

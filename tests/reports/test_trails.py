@@ -10,6 +10,7 @@ from app.worker import Worker
 from tests.conftest import bearer
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended
+from tests.outages import assert_unavailable
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
 
@@ -107,3 +108,17 @@ async def test_the_audit_trail_holds_writes_report_pulls_and_refusals(clinic: Cl
         + '"],"to":["2026-03-31"]}'
     )
     assert itself["at"].endswith("-06:00")
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_a_trail_the_database_cannot_serve_is_a_503_before_it_starts(
+    clinic: Clinic, proxy, proxied
+):
+    """Its rows are read once the response has started (see the test above), but the
+    database has answered its stream before: away, it is a 503, not a 200 broken off."""
+    proxy.cut_at(b"database_answers", delivered=False)
+    response = await proxied.get("/v1/reports/audit-trail",
+                                 params={"registrant_id": clinic.registrant["id"], **MARCH},
+                                 headers=bearer(clinic.officer_token))  # fmt: skip
+    assert_unavailable(response)
+    assert proxy.refusing, "the stream was served"

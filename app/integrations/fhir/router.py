@@ -38,7 +38,8 @@ _BODY = {"requestBody": {"required": True, "content": {
 
 router = APIRouter(
     prefix=API_PREFIX, route_class=UnitOfWorkRoute, dependencies=[Depends(current_principal)],
-    tags=["fhir"], responses={status: _OUTCOME for status in (401, 403, 404, 409, 413, 415, 422)},
+    tags=["fhir"],
+    responses={status: _OUTCOME for status in (401, 403, 404, 409, 413, 415, 422, 503)},
 )  # fmt: skip
 
 Endpoint = Callable[..., Awaitable[Response]]

@@ -8,13 +8,14 @@ import orjson
 import pytest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
-from app.core.errors import PROBLEM_TYPE_PREFIX
+from app.core.errors import PROBLEM_TYPE_PREFIX, RETRY_AFTER_SECONDS
 from app.integrations.fhir.outcome import FHIR_PATH_PREFIX
 from tests.auth.test_tokens import v1_routes
 from tests.clinical.ward import Ward, at
 from tests.conftest import DatabaseProbe, bearer
 from tests.factories import create, staff_body
 from tests.integrations.fhir.support import FHIR_JSON, Sender, ketamine_infusion
+from tests.outages import logged_unwritten, until_served
 
 PATH = "/v1/fhir/MedicationAdministration"
 NOWHERE = "7d0c1d55-7a41-4b4e-8e49-2f6a1b0e9d10"
@@ -278,3 +279,31 @@ async def test_a_key_replayed_for_another_registrant_never_answers_the_first(
         assert again.status_code == 422, again.text
         assert first.json()["id"] not in again.text
         assert await probe.business_rows() == before
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_a_database_restarting_is_a_transient_outcome_and_the_retry_is_stored(
+    ward, ehr, proxy, proxied, caplog
+):
+    """The database cut off at the Idempotency-Key's claim (a restart): 503 as an
+    OperationOutcome, Retry-After; the same request again, once it is back, is stored."""
+    ts = await ward.open_session("iv")
+    await ward.withdraw(ts, "1")
+    body = orjson.dumps(ketamine_infusion(
+        mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
+        lot_number=ward.vial_lot["lot_number"], start=at(10), end=at(50), session_id=ts["id"],
+    ))  # fmt: skip
+    headers = fhir_headers(ehr) | {"Idempotency-Key": "infusion-during-a-restart"}
+    proxy.cut_at(b"pg_try_advisory_xact_lock", delivered=False)
+    response = await proxied.post(PATH, content=body, headers=headers)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == FHIR_JSON
+    assert response.headers["retry-after"] == str(RETRY_AFTER_SECONDS)
+    outcome = response.json()
+    OperationOutcome.model_validate(outcome)
+    [issue] = outcome["issue"]
+    assert (issue["severity"], issue["code"]) == ("fatal", "transient")
+    logged_unwritten(caplog, response)
+    proxy.restore()
+    stored = await until_served(lambda: proxied.post(PATH, content=body, headers=headers))
+    assert stored.status_code == 201, stored.text
