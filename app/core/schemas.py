@@ -16,8 +16,9 @@ from pydantic import (
     field_validator,
 )
 
+from app.core import quantity
 from app.core.identifiers import normalize_ndc, validate_dea_number, validate_npi
-from app.core.quantity import QuantityPrecisionError, format_quantity, to_minor
+from app.core.quantity import bounded, format_quantity, parse_quantity, to_minor
 
 US_STATES = frozenset(
     {
@@ -81,39 +82,62 @@ US_STATES = frozenset(
 )
 
 
-# A JSON number arrives as a binary float: past this size its digits are no longer exact.
-_LARGEST_EXACT_FLOAT = 1e12
-
-
 def _parse_quantity(value: Any) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
-        raise ValueError("a quantity is a decimal string or a number")
-    if isinstance(value, float) and abs(value) >= _LARGEST_EXACT_FLOAT:
-        raise ValueError("send quantities this large as decimal strings")
-    text = repr(value) if isinstance(value, float) else str(value).strip()
+    if isinstance(value, str):
+        return parse_quantity(value)
+    if isinstance(value, Decimal):
+        # Never from a request (JSON has no decimals): a row read back or an amount computed
+        # here, which may exceed what a client sends (a total of mg).
+        to_minor(value)
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(
+            f'send a quantity as a decimal string such as "{_as_decimal_string(value)}", not a '
+            "JSON number, whose digits a binary float may have changed"
+        )
+    raise ValueError(quantity.GRAMMAR)
+
+
+def _as_decimal_string(number: float) -> str:
+    """``number`` as the string to send instead ("1", not "1.0"), if it is a quantity at all."""
     try:
-        to_minor(text)
-    except QuantityPrecisionError as exc:
-        raise ValueError(str(exc)) from exc
-    return Decimal(text)
+        return format_quantity(bounded(Decimal(repr(number))))
+    except (ValueError, ArithmeticError):  # out of bounds, or an integer too long for repr()
+        return "12.5"
 
 
-_QUANTITY_INPUT_SCHEMA = WithJsonSchema(
-    {
-        "anyOf": [{"type": "string", "pattern": r"^-?\d+(\.\d{1,3})?$"}, {"type": "number"}],
-        "examples": ["12.5"],
-    },
-    mode="validation",
+_QUANTITY_DESCRIPTION = (
+    f"A decimal string: ASCII digits, at most {quantity.SCALE_DIGITS} decimal places, no sign, "
+    f"exponent or leading zero, at most {format_quantity(quantity.LARGEST)} (so that a "
+    "quantity times a strength, in thousandths, fits 64 bits). Never a JSON number."
 )
-
 Quantity = Annotated[
     Decimal,
     BeforeValidator(_parse_quantity),
     PlainSerializer(format_quantity, return_type=str),
-    _QUANTITY_INPUT_SCHEMA,
-    WithJsonSchema({"type": "string", "examples": ["12.5"]}, mode="serialization"),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": quantity.PATTERN,
+            "maxLength": quantity.MAX_LENGTH,
+            "description": _QUANTITY_DESCRIPTION,
+            "examples": ["12.5"],
+        },
+        mode="validation",
+    ),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": r"^-?(0|[1-9][0-9]*)(\.[0-9]{1,3})?$",
+            "description": "A decimal string without trailing zeros; an amount computed here "
+            "(a total of mg) may pass the bound of what is taken.",
+            "examples": ["12.5"],
+        },
+        mode="serialization",
+    ),
 ]
-"""A decimal with at most 3 places: a string or number in, a decimal string out."""
+"""A decimal with at most 3 places: a decimal string of :data:`quantity.PATTERN` in, a decimal
+string out."""
 
 
 def _positive(value: Decimal) -> Decimal:

@@ -10,8 +10,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit.models import AuditEntry
 from tests.conftest import bearer
-from tests.factories import assert_problem, create, create_registrant, patient_body, walk_pages
+from tests.factories import (
+    assert_problem,
+    assert_refused,
+    create,
+    create_registrant,
+    patient_body,
+    walk_pages,
+)
 
+INVALID_INPUT = "urn:csledger:problem:invalid-input"
 GIVEN_NAME = "Wilhelmina"
 FAMILY_NAME = "Quackenbush"
 
@@ -37,7 +45,7 @@ async def registrant(client, admin_token) -> dict[str, Any]:
 
 @pytest.fixture
 def clinician(token, registrant) -> str:
-    return str(token(["clinician"], [registrant["id"]]))
+    return str(token(["clinician"], [registrant["id"]], sub="clinician-1"))
 
 
 async def test_create_answers_201_with_location_and_reads_back(client, registrant, clinician):
@@ -56,13 +64,15 @@ async def test_create_answers_201_with_location_and_reads_back(client, registran
     assert fetched.json() == created
 
 
-async def test_weight_given_as_a_number_comes_back_as_a_decimal_string(
-    client, registrant, clinician
+async def test_weight_given_as_a_number_is_refused_with_the_string_to_send(
+    client, registrant, clinician, probe
 ):
-    patient = await create(
-        client, "/v1/patients", patient_body(registrant["id"], weight_kg=82.25), clinician
-    )
-    assert patient["weight_kg"] == "82.25"
+    response = await assert_refused(
+        client, probe, "POST", "/v1/patients", status=422, problem=INVALID_INPUT,
+        subject="clinician-1", headers=bearer(clinician),
+        json=patient_body(registrant["id"], weight_kg=82.25), pointer="#/weight_kg",
+    )  # fmt: skip
+    assert 'such as "82.25"' in response.json()["errors"][0]["detail"]
 
 
 async def test_weight_finer_than_thousandths_is_refused(client, registrant, clinician):
