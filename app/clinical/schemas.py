@@ -8,7 +8,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from app.core.schemas import InputModel, Name, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import Day, InputModel, Name, OutputModel, PositiveQuantity, Quantity
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 ESKETAMINE_DOSES_MG = (Decimal(56), Decimal(84))
@@ -92,7 +92,7 @@ class EvaluationCreate(InputModel):
     patient_id: uuid.UUID
     prescriber_id: uuid.UUID | None = None
     """The caller's own staff row; left out, it is found from the token."""
-    evaluated_on: date
+    evaluated_on: Day
     in_person: bool
     prior_treatments: list[PriorTreatment] = Field(max_length=50)
     contraindications: Contraindications
@@ -152,8 +152,8 @@ class TreatmentPlanCreate(InputModel):
     units_per_dose: PositiveQuantity | None = Field(default=None, examples=["1"])
     sessions_per_week: int = Field(ge=1, le=7)
     total_sessions: int = Field(ge=1, le=1000)
-    starts_on: date
-    ends_on: date
+    starts_on: Day
+    ends_on: Day
     override_reason: Reason | None = None
     """Kept with the rules it overrides; with none broken, it is not kept."""
 

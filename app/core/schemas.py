@@ -1,7 +1,7 @@
 """Field types shared by the API schemas of every domain."""
 
 import zoneinfo
-from datetime import UTC, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -13,10 +13,9 @@ from pydantic import (
     Field,
     PlainSerializer,
     WithJsonSchema,
-    field_validator,
 )
 
-from app.core import quantity
+from app.core import instants, quantity
 from app.core.identifiers import normalize_ndc, validate_dea_number, validate_npi
 from app.core.quantity import bounded, format_quantity, parse_quantity, to_minor
 
@@ -187,18 +186,59 @@ Timezone = Annotated[str, AfterValidator(_timezone), Field(examples=["America/Ch
 Name = Annotated[str, Field(min_length=1, max_length=200)]
 
 
+def _parse_instant(value: Any) -> datetime:
+    if isinstance(value, str):
+        return instants.parse_instant(value)
+    if isinstance(value, datetime):  # from our own code, never from JSON
+        return instants.checked_instant(value)
+    raise ValueError(instants.INSTANT_GRAMMAR)
+
+
+def _parse_day(value: Any) -> date:
+    if isinstance(value, str):
+        return instants.parse_day(value)
+    if isinstance(value, date) and not isinstance(value, datetime):  # from our own code
+        return instants.checked_day(value)
+    raise ValueError(instants.DAY_GRAMMAR)
+
+
+Instant = Annotated[
+    datetime,
+    BeforeValidator(_parse_instant),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": instants.INSTANT_PATTERN,
+            "description": f"RFC 3339 with its offset, {instants.INSTANT_RANGE}.",
+            "examples": ["2026-03-02T09:30:00-06:00"],
+        },
+        mode="validation",
+    ),
+]
+"""An instant in, in UTC: an RFC 3339 string within the range of :mod:`app.core.instants`,
+in a body or a query alike."""
+Day = Annotated[
+    date,
+    BeforeValidator(_parse_day),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date",
+            "pattern": instants.DAY_PATTERN,
+            "description": f"YYYY-MM-DD, {instants.DAY_RANGE}.",
+            "examples": ["2026-03-02"],
+        },
+        mode="validation",
+    ),
+]
+"""A calendar day in: ``YYYY-MM-DD`` within the range of :mod:`app.core.instants`."""
+
+
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are refused, so a typo never passes silently; instants
-    are taken in UTC, so what is answered is what is stored and read back."""
+    """Request bodies: unknown fields are refused, so a typo never passes silently."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    @field_validator("*", mode="after")
-    @classmethod
-    def _instants_in_utc(cls, value: Any) -> Any:
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            return value.astimezone(UTC)
-        return value
 
 
 class OutputModel(BaseModel):

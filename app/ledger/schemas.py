@@ -6,9 +6,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from app.core.schemas import Address, InputModel, Name, OutputModel, Quantity
+from app.core.schemas import Address, InputModel, Instant, Name, OutputModel, Quantity
 from app.ledger.types import DIRECTIONS, AdjustDirection, Direction, EventType, LossKind
 
 Text = Annotated[str, Field(min_length=1, max_length=2000)]
@@ -23,7 +23,7 @@ class Counterparty(InputModel):
 
 
 class LossDetails(InputModel):
-    discovered_at: AwareDatetime
+    discovered_at: Instant
     kind: LossKind
 
 
@@ -84,7 +84,7 @@ class EventCreate(InputModel):
     quantity: Quantity | None = Field(
         default=None, description="Greater than zero; a count may be zero (nothing on hand)."
     )
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     performed_by: uuid.UUID | None = Field(
         default=None, description="Staff id; only integrations may name someone else."
     )

@@ -4,9 +4,9 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from app.core.schemas import InputModel, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import Day, InputModel, Instant, OutputModel, PositiveQuantity, Quantity
 
 Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 LotNumber = Annotated[str, Field(min_length=1, max_length=50)]
@@ -28,8 +28,8 @@ class CompoundingBatchCreate(InputModel):
     lot_number: LotNumber
     """The finished lot's number; the lot is created with the batch."""
     units: PositiveQuantity = Field(examples=["300"])
-    beyond_use_date: date
-    compounded_at: AwareDatetime
+    beyond_use_date: Day
+    compounded_at: Instant
     compounded_by: uuid.UUID | None = None
     """An integration names the pharmacist who compounded; anyone else compounds what they
     record (left out, or their own staff id)."""

@@ -77,3 +77,74 @@ async def test_the_largest_quantity_is_taken_and_shown_as_sent(clinic):
     response = await clinic.post(clinic.event("receipt", "9999999.999"))
     assert response.status_code == 201, response.text
     assert response.json()["quantity"] == "9999999.999"
+
+
+INSTANTS = {
+    "year one": "0001-01-01T00:00:00Z",
+    "year 388": "0388-06-25T20:09:05Z",
+    "before the range": "1999-12-31T23:59:59Z",
+    "after the range": "2100-01-01T00:00:00Z",
+    "an offset with seconds": "2026-03-02T14:00:00-00:00:36",
+    "no offset": "2026-03-02T14:00:00",
+    "no seconds": "2026-03-02T14:00Z",
+    "a date alone": "2026-03-02",
+    "basic format": "20260302T140000Z",
+    "an ordinal date": "2026-061T14:00:00Z",
+    "a week date": "2026-W10-1T14:00:00Z",
+    "an offset without a colon": "2026-03-02T14:00:00+0000",
+    "finer than microseconds": "2026-03-02T14:00:00.1234567Z",
+    "a leading space": " 2026-03-02T14:00:00Z",
+    "fullwidth digits": "\uff12026-03-02T14:00:00Z",
+}
+
+
+@pytest.mark.parametrize("instant", INSTANTS.values(), ids=INSTANTS.keys())
+async def test_an_instant_outside_rfc_3339_or_the_range_is_refused(clinic, probe, instant):
+    await refused(
+        clinic, probe, body=clinic.event("receipt", occurred_at=instant), pointer="#/occurred_at"
+    )
+
+
+async def test_an_instant_sent_as_a_number_is_refused(clinic, probe):
+    await refused(
+        clinic, probe, body=clinic.event("receipt", occurred_at=1772460000),
+        pointer="#/occurred_at",
+    )  # fmt: skip
+
+
+async def test_rfc_3339_with_a_space_lower_case_letters_and_an_offset_is_taken(clinic):
+    response = await clinic.post(clinic.event("receipt", occurred_at="2026-03-02 08:50:00.5-06:00"))
+    assert response.status_code == 201, response.text
+    assert response.json()["occurred_at"].startswith("2026-03-02T14:50:00.5")
+    lower = await clinic.post(clinic.event("receipt", occurred_at="2026-03-02t14:51:00z"))
+    assert lower.status_code == 201, lower.text
+
+
+QUERY_INSTANTS = {
+    "year 388": "0388-06-25T20:09:05Z",
+    "year 388 with an offset in seconds": "0388-06-25T14:18:28.945952-05:50:36",
+    "no offset": "2026-03-02T14:00:00",
+    "a date alone": "2026-03-02",
+    "a number": "1772460000",
+    "after the range": "2100-01-01T00:00:00Z",
+}
+
+
+@pytest.mark.parametrize("instant", QUERY_INSTANTS.values(), ids=QUERY_INSTANTS.keys())
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [
+        ("/v1/ledger/balances", "as_of"),
+        ("/v1/ledger/events", "occurred_from"),
+        ("/v1/ledger/events", "occurred_to"),
+    ],
+)
+async def test_an_instant_in_a_query_is_held_to_the_same_grammar(
+    clinic, probe, path, parameter, instant
+):
+    query = {"registrant_id": clinic.registrant["id"], parameter: instant}
+    url = clinic.client.build_request("GET", path, params=query).url
+    await assert_refused(
+        clinic.client, probe, "GET", str(url), status=422, problem=INVALID, subject="nurse-1",
+        headers=bearer(clinic.nurse_token), parameter=parameter,
+    )  # fmt: skip

@@ -5,10 +5,10 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from app.clinical.schemas import Modality, Reason, VitalSigns
-from app.core.schemas import InputModel, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import Day, InputModel, Instant, OutputModel, PositiveQuantity, Quantity
 from app.ledger.schemas import WitnessStatus
 
 Performer = Annotated[
@@ -44,7 +44,7 @@ class SessionCreate(InputModel):
     """The patient's active IV or esketamine plan."""
     location_id: uuid.UUID
     """Where the session takes place (a procedure room)."""
-    scheduled_at: AwareDatetime
+    scheduled_at: Instant
     staff_ids: list[uuid.UUID] = Field(min_length=1, max_length=10)
     """The staff present."""
     weight_kg: PositiveQuantity | None = Field(default=None, examples=["70"])
@@ -58,7 +58,7 @@ class WithdrawalCreate(InputModel):
     lot_id: uuid.UUID
     from_location_id: uuid.UUID
     quantity: PositiveQuantity
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     performed_by: Performer = None
 
 
@@ -68,8 +68,8 @@ class AdministrationCreate(InputModel):
 
     lot_id: uuid.UUID
     quantity: PositiveQuantity
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
     """When an infusion ended (IV); the session then moves to observing."""
     performed_by: Performer = None
     override_reason: Reason | None = None
@@ -87,7 +87,7 @@ class WasteCreate(InputModel):
 
     lot_id: uuid.UUID
     quantity: PositiveQuantity
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     witness_id: uuid.UUID
     reason: Reason | None = None
     performed_by: Performer = None
@@ -99,19 +99,19 @@ class ReturnCreate(InputModel):
     lot_id: uuid.UUID
     quantity: PositiveQuantity
     to_location_id: uuid.UUID
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     performed_by: Performer = None
 
 
 class VitalsCreate(VitalSigns):
-    measured_at: AwareDatetime
+    measured_at: Instant
     moment: VitalsMoment
     recorded_by: Performer = None
 
 
 class ClinicalStability(InputModel):
     stable: bool
-    assessed_at: AwareDatetime
+    assessed_at: Instant
     note: Reason | None = None
 
 
@@ -127,7 +127,7 @@ class Observations(InputModel):
 
 
 class DischargeCreate(InputModel):
-    discharged_at: AwareDatetime
+    discharged_at: Instant
     clinical_stability: ClinicalStability | None = None
     """Required for esketamine."""
     observations: Observations | None = None
@@ -138,13 +138,13 @@ class DischargeCreate(InputModel):
 
 
 class AbortCreate(InputModel):
-    aborted_at: AwareDatetime
+    aborted_at: Instant
     reason: Reason
     unresolved_reason: Reason | None = None
 
 
 class RemsSubmissionCreate(InputModel):
-    submitted_on: date
+    submitted_on: Day
     reference: Annotated[str | None, Field(max_length=100)] = None
 
 

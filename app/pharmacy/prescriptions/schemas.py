@@ -5,12 +5,14 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from app.core.schemas import (
     Address,
+    Day,
     DeaNumber,
     InputModel,
+    Instant,
     Name,
     Npi,
     OutputModel,
@@ -50,7 +52,7 @@ class PrescriberAsGiven(InputModel):
     address: Address
     dea_number: DeaNumber
     dea_schedules: Schedules
-    dea_expires_on: date
+    dea_expires_on: Day
     npi: Npi | None = None
 
 
@@ -69,11 +71,11 @@ class PrescriptionCreate(InputModel):
     quantity: PositiveQuantity = Field(examples=["30"])
     """Per filling, in the product's unit."""
     directions: Reason = Field(examples=["Dissolve one troche under the tongue as directed"])
-    issued_on: date
+    issued_on: Day
     refills_authorized: int = Field(ge=0, le=MAX_REFILLS)
     days_supply: int = Field(ge=1, le=365)
     encounter: Encounter
-    in_person_evaluation_on: date | None = None
+    in_person_evaluation_on: Day | None = None
     """The date of the prescriber's in-person evaluation, if there was one."""
     prescriber: PrescriberAsGiven
 
@@ -97,7 +99,7 @@ class FillCreate(InputModel):
     location_id: uuid.UUID
     """Where the units are dispensed from."""
     quantity: PositiveQuantity
-    filled_at: AwareDatetime
+    filled_at: Instant
     dispensed_by: uuid.UUID | None = None
     """An integration names the pharmacist; anyone else dispenses what they record."""
     early_refill_reason: Reason | None = None
