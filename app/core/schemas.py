@@ -1,9 +1,12 @@
 """Field types shared by the API schemas of every domain."""
 
+import re
 import zoneinfo
+from collections.abc import Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from types import UnionType
+from typing import Annotated, Any, ClassVar, Union, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -12,8 +15,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
+from pydantic.fields import FieldInfo
 
 from app.core import instants, quantity
 from app.core.identifiers import normalize_ndc, validate_dea_number, validate_npi
@@ -235,10 +241,79 @@ Day = Annotated[
 """A calendar day in: ``YYYY-MM-DD`` within the range of :mod:`app.core.instants`."""
 
 
+class MultiLine:
+    """Marks a text type whose value may run over several lines: a tab, a line feed or a
+    carriage return is taken in it, where every other text refuses them."""
+
+
+FreeText = Annotated[str, Field(min_length=1, max_length=2000), MultiLine()]
+"""A reason, a note, directions: prose, of as many lines as it needs."""
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+"""Control characters (C0, DEL, C1), and surrogates, which are no characters on their own and
+cannot be stored as UTF-8; the second takes tab, line feed and carriage return."""
+
+
+def _refuse_control_characters(text: str, *, multi_line: bool) -> None:
+    found = (_CONTROL_BUT_LINES if multi_line else _CONTROL).search(text)
+    if found is not None:
+        character = ord(found.group())
+        kind = "a lone surrogate" if 0xD800 <= character <= 0xDFFF else "a control character"
+        raise ValueError(f"{kind} (U+{character:04X}) at position {found.start()}; text here "
+                         "is printable characters only")  # fmt: skip
+
+
+def _alternatives(annotation: Any) -> Iterator[Any]:
+    """What a field's value may be, through ``| None`` and ``Annotated``: each type, and each
+    piece of metadata."""
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        yield from metadata
+        yield from _alternatives(base)
+    elif get_origin(annotation) in (Union, UnionType):
+        for member in get_args(annotation):
+            yield from _alternatives(member)
+    else:
+        yield annotation
+
+
+def _is_multi_line(field: FieldInfo) -> bool:
+    return any(
+        isinstance(part, MultiLine) for part in (*field.metadata, *_alternatives(field.annotation))
+    )
+
+
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are refused, so a typo never passes silently."""
+    """Request bodies, taken as sent. Unknown fields are refused, so a typo never passes
+    silently; text holds no control character (a NUL, an escape sequence), nor a line break
+    but in :data:`FreeText`."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    multi_line_fields: ClassVar[frozenset[str]] = frozenset()
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        fields = cls.model_fields.items()
+        cls.multi_line_fields = frozenset(name for name, field in fields if _is_multi_line(field))
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_sent(cls, value: Any, info: ValidationInfo) -> Any:
+        """Before any other check, so that nothing (whitespace stripped) hides what was sent.
+        Every field of every body passes here, so printable text (nearly all) is let through
+        by ``str.isprintable`` alone: it is false for every control character and surrogate
+        (and for some harmless characters, then looked at again)."""
+        if isinstance(value, str):
+            if not value.isprintable():
+                multi_line = info.field_name in cls.multi_line_fields
+                _refuse_control_characters(value, multi_line=multi_line)
+        elif isinstance(value, list):
+            for item in value:
+                if isinstance(item, str) and not item.isprintable():
+                    _refuse_control_characters(item, multi_line=False)
+        return value
 
 
 class OutputModel(BaseModel):

@@ -8,10 +8,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from app.core.schemas import Address, InputModel, Instant, Name, OutputModel, Quantity
+from app.core.schemas import Address, FreeText, InputModel, Instant, Name, OutputModel, Quantity
 from app.ledger.types import DIRECTIONS, AdjustDirection, Direction, EventType, LossKind
-
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class Counterparty(InputModel):
@@ -95,8 +93,8 @@ class EventCreate(InputModel):
     batch_id: uuid.UUID | None = None
     counterparty: Counterparty | None = None
     document_reference: Annotated[str | None, Field(max_length=100)] = None
-    reason: Text | None = None
-    override_reason: Text | None = None
+    reason: FreeText | None = None
+    override_reason: FreeText | None = None
     adjust_direction: AdjustDirection | None = None
     loss: LossDetails | None = None
     destruction: DestructionDetails | None = None

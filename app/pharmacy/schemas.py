@@ -6,9 +6,16 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
-from app.core.schemas import Day, InputModel, Instant, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import (
+    Day,
+    FreeText,
+    InputModel,
+    Instant,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
 
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 LotNumber = Annotated[str, Field(min_length=1, max_length=50)]
 
 
@@ -36,7 +43,7 @@ class CompoundingBatchCreate(InputModel):
     checked_by: uuid.UUID
     """The pharmacist who checked the batch: not the one who compounded it."""
     ingredients: list[IngredientIn] = Field(min_length=1, max_length=20)
-    yield_reason: Reason | None = None
+    yield_reason: FreeText | None = None
     """Why the mg out differ from the mg in beyond the tolerance; kept and flagged. A record
     (from an integration, or entered late) is never refused for its yield, only flagged."""
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.core.schemas import Day, InputModel, OutputModel
+from app.core.schemas import Day, FreeText, InputModel, OutputModel
 from app.ledger.schemas import EventOut
 from app.reconciliation.workflow import ReasonCode, Severity, Status
 
@@ -28,7 +28,7 @@ class TransitionCreate(InputModel):
     to: Status
     reason_code: ReasonCode | None = None
     """Required to resolve."""
-    note: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    note: FreeText | None = None
     """Required with the reason code ``other``."""
     notice_given_on: Day | None = None
     """To report a theft or significant loss: the day the written notice reached the DEA."""

@@ -1,11 +1,14 @@
-"""Every instant and day of the API, in a body or a query, is of one grammar: an Instant or
-a Day."""
+"""Every request body is taken as sent: text without control characters, and every instant
+and day, in a body or a query, of one grammar."""
 
 from datetime import date, datetime
 from typing import Annotated, Any, get_args
 
+import pytest
 from fastapi.dependencies.utils import get_flat_params
 from fastapi.routing import iter_route_contexts
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import (
     AwareDatetime,
     FutureDate,
@@ -13,11 +16,71 @@ from pydantic import (
     NaiveDatetime,
     PastDate,
     PastDatetime,
+    ValidationError,
 )
 from pydantic.fields import FieldInfo
 
-from app.core.schemas import Day, InputModel, Instant
+from app.core.schemas import Day, FreeText, InputModel, Instant, Name
 from app.main import create_app
+
+
+class Child(InputModel):
+    name: Name
+
+
+class Note(InputModel):
+    title: Name
+    body: FreeText | None = None
+    tags: list[str] = []
+    child: Child | None = None
+
+
+def refused_at(data: dict[str, Any], message: str) -> tuple[str | int, ...]:
+    with pytest.raises(ValidationError, match=message) as refused:
+        Note.model_validate(data)
+    (error,) = refused.value.errors()
+    return tuple(error["loc"])
+
+
+controls = st.characters(categories=["Cc"])
+"""C0, DEL and C1: exactly Unicode's control characters."""
+surrogates = st.characters(categories=["Cs"])
+printable = st.text(st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=20)
+
+
+@given(before=printable, control=controls, after=printable)
+def test_a_control_character_is_refused_in_a_line_of_text(before, control, after):
+    text = before + control + after
+    assert refused_at({"title": text}, "a control character") == ("title",)
+    assert refused_at({"title": "t", "tags": ["ok", text]}, "a control character") == ("tags",)
+    assert refused_at({"title": "t", "child": {"name": text}}, "control") == ("child", "name")
+
+
+@given(before=printable, control=controls, after=printable)
+def test_free_text_takes_tab_and_line_breaks_and_no_other_control(before, control, after):
+    text = before + control + after
+    if control in "\t\n\r":
+        assert Note(title="t", body=text).body == text.strip()
+    else:
+        assert refused_at({"title": "t", "body": text}, "a control character") == ("body",)
+
+
+@given(surrogate=surrogates)
+def test_a_lone_surrogate_is_refused(surrogate):
+    assert refused_at({"title": f"a{surrogate}b"}, "a lone surrogate") == ("title",)
+
+
+@given(text=printable.filter(str.strip))
+def test_printable_text_is_taken_without_its_surrounding_spaces(text):
+    assert Note(title=text).title == text.strip()
+
+
+def test_the_refusal_names_the_character_and_where_it_is():
+    with pytest.raises(ValidationError, match=r"U\+0000\) at position 3"):
+        Note(title="INV\x00-1")
+
+
+# Every instant and day of the API, in a body or a query, is an Instant or a Day
 
 INSTANT_CHECK, DAY_CHECK = get_args(Instant)[1], get_args(Day)[1]
 

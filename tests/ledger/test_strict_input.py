@@ -5,6 +5,7 @@ now a 422 problem pointing at what is wrong, and writes nothing but its audit ro
 """
 
 import itertools
+import json
 from typing import Any
 
 import pytest
@@ -148,3 +149,37 @@ async def test_an_instant_in_a_query_is_held_to_the_same_grammar(
         clinic.client, probe, "GET", str(url), status=422, problem=INVALID, subject="nurse-1",
         headers=bearer(clinic.nurse_token), parameter=parameter,
     )  # fmt: skip
+
+
+TEXT = {
+    "NUL in document_reference": ({"document_reference": "INV-\x001"}, "#/document_reference"),
+    "NUL in a reason": ({"reason": "found \x00 in the vault"}, "#/reason"),
+    "a newline in document_reference": ({"document_reference": "INV-1\n"}, "#/document_reference"),
+    "DEL in document_reference": ({"document_reference": "INV\x7f1"}, "#/document_reference"),
+    "a C1 control in a reason": ({"reason": "found\x85here"}, "#/reason"),
+    "a lone surrogate in a reason": ({"reason": "found \ud800 here"}, "#/reason"),
+}
+
+
+@pytest.mark.parametrize(("fields", "pointer"), TEXT.values(), ids=TEXT.keys())
+async def test_text_with_a_control_character_is_refused(clinic, probe, fields, pointer):
+    # The json module escapes what it writes, a lone surrogate too (which orjson refuses).
+    body = json.dumps(clinic.event("receipt") | fields).encode()
+    await refused(clinic, probe, content=body, pointer=pointer)
+
+
+async def test_a_control_character_in_a_nested_field_is_pointed_at(clinic, probe):
+    body = clinic.event("receipt")
+    body["counterparty"] = body["counterparty"] | {"name": "Midwest\x00Pharma"}
+    await refused(clinic, probe, body=body, pointer="#/counterparty/name")
+
+
+async def test_a_reason_may_run_over_several_lines(clinic):
+    await clinic.post(clinic.event("receipt", "10"))
+    adjusted = clinic.event(
+        "adjust", "1", adjust_direction="decrease",
+        reason="Recount after the audit:\r\n\tone vial short.\nSee the log.",
+    )  # fmt: skip
+    response = await clinic.post(adjusted, clinic.officer_token)
+    assert response.status_code == 201, response.text
+    assert response.json()["reason"] == adjusted["reason"]

@@ -75,6 +75,34 @@ async def test_weight_given_as_a_number_is_refused_with_the_string_to_send(
     assert 'such as "82.25"' in response.json()["errors"][0]["detail"]
 
 
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [("given_name", "Ada\x00"), ("family_name", "Love\x00lace"), ("given_name", "Ada\x1b[2J"),
+     ("family_name", "Love\nlace")],
+    ids=["NUL at the end", "NUL inside", "an escape sequence", "a line feed"],
+)  # fmt: skip
+async def test_a_name_with_a_control_character_is_refused(
+    client, registrant, clinician, probe, field, name
+):
+    await assert_refused(
+        client, probe, "POST", "/v1/patients", status=422, problem=INVALID_INPUT,
+        subject="clinician-1", headers=bearer(clinician),
+        json=patient_body(registrant["id"], **{field: name}), pointer=f"#/{field}",
+    )  # fmt: skip
+
+
+async def test_a_changed_name_with_a_control_character_is_refused(
+    client, registrant, clinician, probe
+):
+    patient = await create(client, "/v1/patients", patient_body(registrant["id"]), clinician)
+    await assert_refused(
+        client, probe, "PATCH", f"/v1/patients/{patient['id']}", status=422,
+        problem=INVALID_INPUT, subject="clinician-1",
+        headers=bearer(clinician) | {"If-Match": str(patient["version"])},
+        json={"family_name": "Love\x00lace"}, pointer="#/family_name",
+    )  # fmt: skip
+
+
 async def test_weight_finer_than_thousandths_is_refused(client, registrant, clinician):
     response = await client.post(
         "/v1/patients",

@@ -7,8 +7,16 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from app.clinical.schemas import Modality, Reason, VitalSigns
-from app.core.schemas import Day, InputModel, Instant, OutputModel, PositiveQuantity, Quantity
+from app.clinical.schemas import Modality, VitalSigns
+from app.core.schemas import (
+    Day,
+    FreeText,
+    InputModel,
+    Instant,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
 from app.ledger.schemas import WitnessStatus
 
 Performer = Annotated[
@@ -49,7 +57,7 @@ class SessionCreate(InputModel):
     """The staff present."""
     weight_kg: PositiveQuantity | None = Field(default=None, examples=["70"])
     """The weight recorded that day: an IV dose follows from it (required for IV)."""
-    override_reason: Reason | None = None
+    override_reason: FreeText | None = None
 
 
 class WithdrawalCreate(InputModel):
@@ -72,7 +80,7 @@ class AdministrationCreate(InputModel):
     ended_at: Instant | None = None
     """When an infusion ended (IV); the session then moves to observing."""
     performed_by: Performer = None
-    override_reason: Reason | None = None
+    override_reason: FreeText | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "AdministrationCreate":
@@ -89,7 +97,7 @@ class WasteCreate(InputModel):
     quantity: PositiveQuantity
     occurred_at: Instant
     witness_id: uuid.UUID
-    reason: Reason | None = None
+    reason: FreeText | None = None
     performed_by: Performer = None
 
 
@@ -112,7 +120,7 @@ class VitalsCreate(VitalSigns):
 class ClinicalStability(InputModel):
     stable: bool
     assessed_at: Instant
-    note: Reason | None = None
+    note: FreeText | None = None
 
 
 class Observations(InputModel):
@@ -132,15 +140,15 @@ class DischargeCreate(InputModel):
     """Required for esketamine."""
     observations: Observations | None = None
     """Required for esketamine."""
-    unresolved_reason: Reason | None = None
+    unresolved_reason: FreeText | None = None
     """Why stock is left in the holding, if any is (reconciliation flags it)."""
-    override_reason: Reason | None = None
+    override_reason: FreeText | None = None
 
 
 class AbortCreate(InputModel):
     aborted_at: Instant
-    reason: Reason
-    unresolved_reason: Reason | None = None
+    reason: FreeText
+    unresolved_reason: FreeText | None = None
 
 
 class RemsSubmissionCreate(InputModel):

@@ -11,6 +11,7 @@ from app.core.schemas import (
     Address,
     Day,
     DeaNumber,
+    FreeText,
     InputModel,
     Instant,
     Name,
@@ -21,8 +22,6 @@ from app.core.schemas import (
 )
 from app.pharmacy.prescriptions.rules import MAX_REFILLS
 from app.registry.schemas import Schedules
-
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class Transmission(StrEnum):
@@ -70,7 +69,7 @@ class PrescriptionCreate(InputModel):
     """The drug, strength and form prescribed: a product of the pharmacy."""
     quantity: PositiveQuantity = Field(examples=["30"])
     """Per filling, in the product's unit."""
-    directions: Reason = Field(examples=["Dissolve one troche under the tongue as directed"])
+    directions: FreeText = Field(examples=["Dissolve one troche under the tongue as directed"])
     issued_on: Day
     refills_authorized: int = Field(ge=0, le=MAX_REFILLS)
     days_supply: int = Field(ge=1, le=365)
@@ -91,7 +90,7 @@ class PrescriptionCreate(InputModel):
 
 
 class CancelCreate(InputModel):
-    reason: Reason
+    reason: FreeText
 
 
 class FillCreate(InputModel):
@@ -102,7 +101,7 @@ class FillCreate(InputModel):
     filled_at: Instant
     dispensed_by: uuid.UUID | None = None
     """An integration names the pharmacist; anyone else dispenses what they record."""
-    early_refill_reason: Reason | None = None
+    early_refill_reason: FreeText | None = None
     """Why a refill comes before the configured share of the previous fill's days supply."""
 
 
