@@ -264,6 +264,23 @@ def _refuse_control_characters(text: str, *, multi_line: bool) -> None:
                          "is printable characters only")  # fmt: skip
 
 
+_JSON_TYPES: dict[type, tuple[tuple[type, ...], str]] = {
+    bool: ((bool,), "true or false"),
+    int: ((int,), "a JSON integer"),
+    float: ((int, float), "a JSON number"),
+}
+"""What a field of each type takes: the JSON type itself, never a string ("1_000", "yes") nor
+another type pydantic would convert (1.5 or true for an integer)."""
+
+
+_JSON_NAMES = {str: "a string", bool: "true or false", int: "an integer", float: "a number",
+               list: "an array", dict: "an object"}  # fmt: skip
+
+
+def _sent_as(value: Any) -> str:
+    return _JSON_NAMES.get(type(value), "another type")
+
+
 def _alternatives(annotation: Any) -> Iterator[Any]:
     """What a field's value may be, through ``| None`` and ``Annotated``: each type, and each
     piece of metadata."""
@@ -284,27 +301,36 @@ def _is_multi_line(field: FieldInfo) -> bool:
     )
 
 
+def _json_type(field: FieldInfo) -> tuple[tuple[type, ...], str] | None:
+    kinds = {part for part in _alternatives(field.annotation) if isinstance(part, type)}
+    kinds.discard(type(None))
+    return _JSON_TYPES.get(kinds.pop()) if len(kinds) == 1 else None
+
+
 class InputModel(BaseModel):
-    """Request bodies, taken as sent. Unknown fields are refused, so a typo never passes
-    silently; text holds no control character (a NUL, an escape sequence), nor a line break
-    but in :data:`FreeText`."""
+    """Request bodies, taken as JSON says and no more. Unknown fields are refused, so a typo
+    never passes silently; text holds no control character (a NUL, an escape sequence), nor a
+    line break but in :data:`FreeText`; a boolean, integer or number field takes that JSON type
+    only (see :data:`_JSON_TYPES`)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
     multi_line_fields: ClassVar[frozenset[str]] = frozenset()
+    json_types: ClassVar[dict[str, tuple[tuple[type, ...], str]]] = {}
 
     @classmethod
     def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         fields = cls.model_fields.items()
         cls.multi_line_fields = frozenset(name for name, field in fields if _is_multi_line(field))
+        cls.json_types = {name: taken for name, field in fields if (taken := _json_type(field))}
 
     @field_validator("*", mode="before")
     @classmethod
     def _as_sent(cls, value: Any, info: ValidationInfo) -> Any:
-        """Before any other check, so that nothing (whitespace stripped) hides what was sent.
-        Every field of every body passes here, so printable text (nearly all) is let through
-        by ``str.isprintable`` alone: it is false for every control character and surrogate
-        (and for some harmless characters, then looked at again)."""
+        """Before any other check, so that nothing (whitespace stripped, a string converted)
+        hides what was sent. Every field of every body passes here, so printable text (nearly
+        all) is let through by ``str.isprintable`` alone: it is false for every control
+        character and surrogate (and for some harmless characters, then looked at again)."""
         if isinstance(value, str):
             if not value.isprintable():
                 multi_line = info.field_name in cls.multi_line_fields
@@ -313,6 +339,10 @@ class InputModel(BaseModel):
             for item in value:
                 if isinstance(item, str) and not item.isprintable():
                     _refuse_control_characters(item, multi_line=False)
+        if cls.json_types and value is not None:
+            json_type = cls.json_types.get(info.field_name or "")
+            if json_type is not None and type(value) not in json_type[0]:
+                raise ValueError(f"{json_type[1]}, not {_sent_as(value)}")
         return value
 
 

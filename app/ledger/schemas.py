@@ -25,11 +25,16 @@ class LossDetails(InputModel):
     kind: LossKind
 
 
+Packages = Annotated[int, Field(ge=0, le=1_000_000)]
+"""A count of packages: the bound is far past any destruction, and keeps it a number every
+report and column takes."""
+
+
 class DestructionDetails(InputModel):
     method: Annotated[str, Field(min_length=1, max_length=200, examples=["incineration"])]
     place: Annotated[str, Field(min_length=1, max_length=200)]
-    full_packages: Annotated[int, Field(ge=0)]
-    partial_packages: Annotated[int, Field(ge=0)]
+    full_packages: Packages
+    partial_packages: Packages
 
 
 class InventoryKind(StrEnum):

@@ -1,5 +1,6 @@
-"""Every request body is taken as sent: text without control characters, and every instant
-and day, in a body or a query, of one grammar."""
+"""Every request body is taken as sent: text without control characters, JSON's own types for
+booleans, integers and numbers, and every instant and day, in a body or a query, of one
+grammar."""
 
 from datetime import date, datetime
 from typing import Annotated, Any, get_args
@@ -32,6 +33,9 @@ class Note(InputModel):
     title: Name
     body: FreeText | None = None
     tags: list[str] = []
+    count: int | None = None
+    ratio: float | None = None
+    flag: bool = False
     child: Child | None = None
 
 
@@ -78,6 +82,30 @@ def test_printable_text_is_taken_without_its_surrounding_spaces(text):
 def test_the_refusal_names_the_character_and_where_it_is():
     with pytest.raises(ValidationError, match=r"U\+0000\) at position 3"):
         Note(title="INV\x00-1")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("count", "1", "a JSON integer, not a string"),
+        ("count", "1_000", "a JSON integer, not a string"),
+        ("count", 1.0, "a JSON integer, not a number"),
+        ("count", True, "a JSON integer, not true or false"),
+        ("ratio", "1.5", "a JSON number, not a string"),
+        ("ratio", False, "a JSON number, not true or false"),
+        ("flag", "true", "true or false, not a string"),
+        ("flag", "yes", "true or false, not a string"),
+        ("flag", 1, "true or false, not an integer"),
+    ],
+)
+def test_a_boolean_integer_or_number_field_takes_that_json_type_only(field, value, message):
+    assert refused_at({"title": "t", field: value}, message) == (field,)
+
+
+def test_json_types_are_taken_as_they_are():
+    note = Note(title="t", count=3, ratio=1, flag=True)
+    assert (note.count, note.ratio, note.flag) == (3, 1.0, True)
+    assert Note(title="t", ratio=0.25, count=None).ratio == 0.25
 
 
 # Every instant and day of the API, in a body or a query, is an Instant or a Day

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import bearer
-from tests.factories import assert_refused
+from tests.factories import assert_refused, create, staff_body
 from tests.ledger.conftest import Clinic
 
 _KEYS = itertools.count(1)
@@ -183,3 +183,20 @@ async def test_a_reason_may_run_over_several_lines(clinic):
     response = await clinic.post(adjusted, clinic.officer_token)
     assert response.status_code == 201, response.text
     assert response.json()["reason"] == adjusted["reason"]
+
+
+@pytest.mark.parametrize(
+    "packages", [1e40, 9999999999999999999, 10**6 + 1, 1.5, "1", "1_000", True]
+)
+async def test_a_count_of_packages_is_a_bounded_json_integer(clinic, probe, admin_token, packages):
+    """A destruction witnessed by two, as it must be, so that only the count is wrong."""
+    second = await create(
+        clinic.client, f"/v1/registrants/{clinic.registrant['id']}/staff",
+        staff_body(role="nurse", subject="nurse-3", name="Tess Third"), admin_token,
+    )  # fmt: skip
+    await clinic.post(clinic.event("receipt", "10"))
+    destruction = {"method": "incineration", "place": "reverse distributor",
+                   "full_packages": packages, "partial_packages": 1}  # fmt: skip
+    body = clinic.event("destroy", "1", witness_ids=[clinic.witness["id"], second["id"]],
+                        destruction=destruction)  # fmt: skip
+    await refused(clinic, probe, body=body, pointer="#/destruction/full_packages")
