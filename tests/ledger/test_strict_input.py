@@ -8,6 +8,7 @@ import itertools
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.conftest import bearer
@@ -200,3 +201,25 @@ async def test_a_count_of_packages_is_a_bounded_json_integer(clinic, probe, admi
     body = clinic.event("destroy", "1", witness_ids=[clinic.witness["id"], second["id"]],
                         destruction=destruction)  # fmt: skip
     await refused(clinic, probe, body=body, pointer="#/destruction/full_packages")
+
+
+async def test_a_key_given_twice_is_refused_not_last_one_wins(clinic, probe):
+    body = orjson.dumps(clinic.event("receipt", "1")).decode()
+    twice = body[:-1] + ', "quantity": "1000"}'
+    await refused(clinic, probe, content=twice.encode(), pointer="#/quantity")
+
+
+async def test_a_key_given_twice_in_a_nested_object_is_pointed_at(clinic, probe):
+    body = clinic.event("receipt")
+    text = orjson.dumps(body).decode().replace('"name":', '"name":"Other","name":', 1)
+    await refused(clinic, probe, content=text.encode(), pointer="#/counterparty/name")
+
+
+async def test_a_key_given_twice_in_a_batch_is_pointed_at(clinic, probe):
+    first = orjson.dumps(clinic.event("receipt", "1")).decode()
+    twice = first[:-1] + ', "quantity": "1000"}'
+    batch = f'{{"events": [{orjson.dumps(clinic.event("receipt")).decode()}, {twice}]}}'
+    await refused(
+        clinic, probe, content=batch.encode(), pointer="#/events/1/quantity",
+        path="/v1/ledger/events:batch",
+    )  # fmt: skip

@@ -109,6 +109,23 @@ async def test_a_dose_that_is_not_a_number(client, ward, ehr, probe):
                   expression="MedicationAdministration.dosage.dose.value")  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "dose", [b"1e1000", b"1" + b"0" * 100, b"NaN"], ids=["1e1000", "a googol", "NaN"]
+)
+async def test_a_number_the_body_may_not_hold(client, ward, ehr, probe, dose):
+    body = orjson.dumps(infusion(ward, ehr)).replace(b'"value":35', b'"value":' + dose, 1)
+    await refused(client, probe, body, fhir_headers(ehr), status=422, code="structure",
+                  problem="fhir-invalid",
+                  expression="MedicationAdministration.dosage.dose.value")  # fmt: skip
+
+
+async def test_a_key_given_twice(client, ward, ehr, probe):
+    body = orjson.dumps(infusion(ward, ehr)).replace(b'"value":35', b'"value":3,"value":35', 1)
+    await refused(client, probe, body, fhir_headers(ehr), status=422, code="structure",
+                  problem="fhir-invalid",
+                  expression="MedicationAdministration.dosage.dose.value")  # fmt: skip
+
+
 async def test_an_unknown_status(client, ward, ehr, probe):
     resource = infusion(ward, ehr) | {"status": "given"}
     await refused(client, probe, orjson.dumps(resource), fhir_headers(ehr), status=422,
