@@ -264,6 +264,31 @@ def _refuse_control_characters(text: str, *, multi_line: bool) -> None:
                          "is printable characters only")  # fmt: skip
 
 
+def _one_printable_line(text: str) -> str:
+    if not text.isprintable():
+        _refuse_control_characters(text, multi_line=False)
+    return text
+
+
+QueryText = Annotated[str, AfterValidator(_one_printable_line)]
+"""Text in a query parameter: one line without control characters, as in a body (a NUL would
+reach the database's text)."""
+
+_ASCII_INTEGER = re.compile(r"[0-9]{1,19}")
+
+
+def _ascii_integer(value: Any) -> Any:
+    if isinstance(value, str) and _ASCII_INTEGER.fullmatch(value) is None:
+        raise ValueError("an integer in ASCII digits (no sign, separator or spaces)")
+    return value
+
+
+IN_ASCII_DIGITS = BeforeValidator(_ascii_integer)
+"""An integer query parameter's last metadata, after its ``Query(...)``: ASCII digits only,
+where pydantic would also take "1_000", " 10" or "+5". (Placed after the bounds, so that the
+OpenAPI document states them as its minimum and maximum.)"""
+
+
 _JSON_TYPES: dict[type, tuple[tuple[type, ...], str]] = {
     bool: ((bool,), "true or false"),
     int: ((int,), "a JSON integer"),

@@ -18,7 +18,7 @@ from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import serialized, set_location
 from app.core.routing import api_router
-from app.core.schemas import InputModel, Instant, OutputModel
+from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
 from app.ledger import (
     balances,
     keys,
@@ -209,7 +209,7 @@ async def inclusion_proof(
     event_id: uuid.UUID,
     session: SessionDep,
     principal: CurrentPrincipal,
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1), IN_ASCII_DIGITS] = None,
 ) -> InclusionProofOut:
     """Proof that an event is in the registrant's tree of `tree_size` events (default: all)."""
     event = await queries.get_event(session, event_id, principal=principal)
@@ -223,8 +223,8 @@ async def consistency_proof(
     registrant_id: uuid.UUID,
     session: SessionDep,
     principal: CurrentPrincipal,
-    from_size: Annotated[int, Query(alias="from", ge=1)],
-    to_size: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    from_size: Annotated[int, Query(alias="from", ge=1), IN_ASCII_DIGITS],
+    to_size: Annotated[int | None, Query(alias="to", ge=1), IN_ASCII_DIGITS] = None,
 ) -> ConsistencyProofOut:
     """Proof that the tree of `to` events (default: all) extends the tree of `from` events."""
     await get_registrant(session, registrant_id, principal=principal)

@@ -15,7 +15,7 @@ from app.core.db import Database
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import FieldError, InvalidInput
 from app.core.routing import api_router
-from app.core.schemas import Day, Instant
+from app.core.schemas import Day, Instant, QueryText
 from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
@@ -83,7 +83,7 @@ async def dispensing_log(
     product_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
-    prescriber_dea_number: Annotated[str | None, Query(max_length=9)] = None,
+    prescriber_dea_number: Annotated[QueryText | None, Query(max_length=9)] = None,
 ) -> Response:
     """Every dispense and administration of the period (21 CFR 1304.22(c)): substance, form and
     strength, quantity, patient, date, who dispensed or administered, the prescription and

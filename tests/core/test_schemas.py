@@ -17,6 +17,7 @@ from pydantic import (
     NaiveDatetime,
     PastDate,
     PastDatetime,
+    TypeAdapter,
     ValidationError,
 )
 from pydantic.fields import FieldInfo
@@ -183,3 +184,41 @@ def test_the_guard_sees_a_plain_instant_or_day():
     assert wrong_in(AwareDatetime) == ["datetime"]
     assert wrong_in(Instant | None) == []
     assert wrong_in(Annotated[list[Day], "x"]) == []
+
+
+def query_parameters() -> list[tuple[Any, Any, Any]]:
+    app = create_app()
+    return [
+        (route.path, parameter.alias, parameter.field_info)
+        for route in iter_route_contexts(app.routes)
+        if getattr(route, "dependant", None) is not None
+        for parameter in route.dependant.query_params
+    ]
+
+
+def taken(field: FieldInfo, value: str) -> bool:
+    annotation: Any = field.annotation
+    if field.metadata:
+        annotation = Annotated[annotation, *field.metadata]
+    adapter: TypeAdapter[Any] = TypeAdapter(annotation)
+    try:
+        adapter.validate_python(value)
+    except ValidationError:
+        return False
+    return True
+
+
+def test_every_text_and_integer_of_every_query_is_held_as_in_a_body():
+    """A NUL in a query reached PostgreSQL's text (a 500); "1_0" was a page of ten."""
+    parameters = query_parameters()
+    texts = [(path, name) for path, name, field in parameters if str in parts(field.annotation)]
+    integers = [(path, name) for path, name, field in parameters if int in parts(field.annotation)]
+    assert texts
+    assert integers
+    wrong = [
+        f"{path} {name}"
+        for path, name, field in parameters
+        if (str in parts(field.annotation) and taken(field, "a\x00b"))
+        or (int in parts(field.annotation) and (taken(field, "1_0") or taken(field, " 10")))
+    ]
+    assert wrong == []

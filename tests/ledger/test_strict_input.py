@@ -223,3 +223,19 @@ async def test_a_key_given_twice_in_a_batch_is_pointed_at(clinic, probe):
         clinic, probe, content=batch.encode(), pointer="#/events/1/quantity",
         path="/v1/ledger/events:batch",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("value", ["1_0", " 10", "+10", "\uff11\uff10", "1e1"])
+@pytest.mark.parametrize(
+    ("path", "parameter"),
+    [("/v1/ledger/events", "limit"), ("/v1/ledger/proofs/consistency", "from")],
+)
+async def test_an_integer_in_a_query_is_written_in_ascii_digits(
+    clinic, probe, path, parameter, value
+):
+    query = {"registrant_id": clinic.registrant["id"], "from": "1", "to": "1", parameter: value}
+    url = clinic.client.build_request("GET", path, params=query).url
+    await assert_refused(
+        clinic.client, probe, "GET", str(url), status=422, problem=INVALID, subject="nurse-1",
+        headers=bearer(clinic.nurse_token), parameter=parameter,
+    )  # fmt: skip

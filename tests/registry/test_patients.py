@@ -252,3 +252,14 @@ async def test_audit_rows_never_hold_the_patients_name(client, registrant, clini
         text = repr(row).lower()
         assert GIVEN_NAME.lower() not in text
         assert FAMILY_NAME.lower() not in text
+
+
+async def test_a_query_with_a_control_character_is_refused(client, registrant, clinician, probe):
+    """A NUL reached PostgreSQL's text: a 500."""
+    url = client.build_request(
+        "GET", "/v1/patients", params={"registrant_id": registrant["id"], "external_id": "MRN\x00"}
+    ).url
+    await assert_refused(
+        client, probe, "GET", str(url), status=422, problem=INVALID_INPUT,
+        subject="clinician-1", headers=bearer(clinician), parameter="external_id",
+    )  # fmt: skip
