@@ -380,4 +380,4 @@ class Address(InputModel):
     line2: Annotated[str | None, Field(max_length=200)] = None
     city: Annotated[str, Field(min_length=1, max_length=100)]
     state: UsState
-    postal_code: Annotated[str, Field(pattern=r"^\d{5}(-\d{4})?$")]
+    postal_code: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")]

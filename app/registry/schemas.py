@@ -46,7 +46,7 @@ class RegistrantCreate(InputModel):
     timezone: Timezone
     holidays: list[Day] = []
     npi: Npi | None = None
-    ncpdp: Annotated[str | None, Field(pattern=r"^\d{7}$")] = None
+    ncpdp: Annotated[str | None, Field(pattern=r"^[0-9]{7}$")] = None
     rems_certification_id: Annotated[str | None, Field(max_length=50)] = None
     rems_certification_status: RemsCertificationStatus = RemsCertificationStatus.not_certified
 
@@ -72,7 +72,7 @@ class RegistrantUpdate(InputModel):
     timezone: Timezone | None = None
     holidays: list[Day] | None = None
     npi: Npi | None = None
-    ncpdp: Annotated[str | None, Field(pattern=r"^\d{7}$")] = None
+    ncpdp: Annotated[str | None, Field(pattern=r"^[0-9]{7}$")] = None
     rems_certification_id: Annotated[str | None, Field(max_length=50)] = None
     rems_certification_status: RemsCertificationStatus | None = None
 

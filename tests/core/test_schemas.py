@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from app.core.schemas import Day, FreeText, InputModel, Instant, Name
+from app.core.schemas import Address, Day, FreeText, InputModel, Instant, Name
 from app.main import create_app
 
 
@@ -107,6 +107,16 @@ def test_json_types_are_taken_as_they_are():
     note = Note(title="t", count=3, ratio=1, flag=True)
     assert (note.count, note.ratio, note.flag) == (3, 1.0, True)
     assert Note(title="t", ratio=0.25, count=None).ratio == 0.25
+
+
+@pytest.mark.parametrize(
+    "code", ["\uff17\uff18\uff17\uff10\uff11", "\u0667\u0668\u0667\u0660\u0661"]
+)
+def test_a_postal_code_is_written_in_ascii_digits(code):
+    address = {"line1": "100 Main St", "city": "Austin", "state": "TX"}
+    assert Address(**address, postal_code="78701-1234").postal_code == "78701-1234"
+    with pytest.raises(ValidationError, match="pattern"):
+        Address(**address, postal_code=code)
 
 
 # Every instant and day of the API, in a body or a query, is an Instant or a Day
