@@ -214,7 +214,7 @@ def _esketamine_kit(clinic_id: uuid.UUID, ndc: str, devices: int) -> ProductCrea
         dosage_form="nasal_spray",
         strength={"value": "28", "unit": "mg", "basis": "base"},
         inventory_unit="device",
-        package_size=devices,
+        package_size=str(devices),
     )
 
 

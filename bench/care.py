@@ -192,7 +192,7 @@ def _esketamine_kit(rid: uuid.UUID) -> ProductCreate:
         "registrant_id": rid, "name": "Spravato (esketamine) nasal spray 56 mg kit",
         "ndc": "50458-028-02", "substance": "esketamine", "dosage_form": "nasal_spray",
         "strength": {"value": "28", "unit": "mg", "basis": "base"},
-        "inventory_unit": "device", "package_size": 2,
+        "inventory_unit": "device", "package_size": "2",
     })  # fmt: skip
 
 

@@ -222,15 +222,28 @@ async def assert_refused(
     subject: str | None = None,
     headers: dict[str, str] | None = None,
     json: dict[str, Any] | None = None,
+    content: bytes | None = None,
+    pointer: str | None = None,
+    parameter: str | None = None,
 ) -> httpx.Response:
     """Send a request that must be refused with ``problem`` and leave nothing but its audit row.
 
     The row names the request, its status, its problem and (for a valid token) who sent it.
+    ``content`` sends a body as raw bytes (JSON that ``json`` cannot express, such as a key
+    given twice); ``pointer`` or ``parameter`` names the field the refusal must point to.
     """
     rows_before = await probe.business_rows()
     audited_before = await probe.audit_count()
-    response = await client.request(method, url, headers=headers, json=json)
-    body = assert_problem(response, status, problem.removeprefix(PROBLEM_TYPE_PREFIX))
+    if content is not None:
+        headers = {"Content-Type": "application/json", **(headers or {})}
+    response = await client.request(method, url, headers=headers, json=json, content=content)
+    body = assert_problem(
+        response,
+        status,
+        problem.removeprefix(PROBLEM_TYPE_PREFIX),
+        pointer=pointer,
+        parameter=parameter,
+    )
     if status == 401:
         assert response.headers["www-authenticate"].startswith("Bearer ")
     assert await probe.business_rows() == rows_before, f"{method} {url} wrote a row"

@@ -1,7 +1,6 @@
 """Catalog routes: products and their lots."""
 
 import uuid
-from datetime import date
 
 from fastapi import Depends, Response, status
 
@@ -14,7 +13,7 @@ from app.core.deps import ClockDep, SessionDep
 from app.core.pagination import Cursor, Limit, Page, page_of, paginate
 from app.core.responses import set_location
 from app.core.routing import api_router
-from app.core.schemas import Ndc
+from app.core.schemas import Day, Ndc, QueryText
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["products"])
 
@@ -47,7 +46,7 @@ async def list_products(
     cursor: Cursor = None,
     registrant_id: uuid.UUID | None = None,
     ndc: Ndc | None = None,
-    compound_code: str | None = None,
+    compound_code: QueryText | None = None,
     dosage_form: DosageForm | None = None,
 ) -> dict[str, object]:
     statement = service.products_query(
@@ -109,8 +108,8 @@ async def list_lots(
     principal: CurrentPrincipal,
     limit: Limit = 50,
     cursor: Cursor = None,
-    lot_number: str | None = None,
-    expires_before: date | None = None,
+    lot_number: QueryText | None = None,
+    expires_before: Day | None = None,
 ) -> dict[str, object]:
     product = await service.get_product(session, product_id, principal=principal)
     statement = service.lots_query(product, lot_number=lot_number, expires_before=expires_before)

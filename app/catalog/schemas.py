@@ -18,7 +18,15 @@ from app.catalog.substances import (
     Substance,
 )
 from app.core.identifiers import format_ndc
-from app.core.schemas import InputModel, Name, Ndc, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import (
+    Day,
+    InputModel,
+    Name,
+    Ndc,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
 
 
 class IngredientUnit(StrEnum):
@@ -114,7 +122,7 @@ class ProductOut(OutputModel):
 
 class LotCreate(InputModel):
     lot_number: Annotated[str, Field(min_length=1, max_length=50)]
-    expires_on: date
+    expires_on: Day
 
 
 class LotOut(OutputModel):

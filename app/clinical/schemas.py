@@ -4,13 +4,20 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Self
+from typing import Self
 
 from pydantic import Field, model_validator
 
-from app.core.schemas import InputModel, Name, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import (
+    Day,
+    FreeText,
+    InputModel,
+    Name,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
 
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 ESKETAMINE_DOSES_MG = (Decimal(56), Decimal(84))
 """Two or three 28 mg devices (DOMAIN.md)."""
 
@@ -92,14 +99,14 @@ class EvaluationCreate(InputModel):
     patient_id: uuid.UUID
     prescriber_id: uuid.UUID | None = None
     """The caller's own staff row; left out, it is found from the token."""
-    evaluated_on: date
+    evaluated_on: Day
     in_person: bool
     prior_treatments: list[PriorTreatment] = Field(max_length=50)
     contraindications: Contraindications
     vitals: Vitals
     outcome: EvaluationOutcome
-    outcome_reason: Reason | None = None
-    override_reason: Reason | None = None
+    outcome_reason: FreeText | None = None
+    override_reason: FreeText | None = None
     """Kept with the rules it overrides; with none broken, it is not kept."""
 
     @model_validator(mode="after")
@@ -152,9 +159,9 @@ class TreatmentPlanCreate(InputModel):
     units_per_dose: PositiveQuantity | None = Field(default=None, examples=["1"])
     sessions_per_week: int = Field(ge=1, le=7)
     total_sessions: int = Field(ge=1, le=1000)
-    starts_on: date
-    ends_on: date
-    override_reason: Reason | None = None
+    starts_on: Day
+    ends_on: Day
+    override_reason: FreeText | None = None
     """Kept with the rules it overrides; with none broken, it is not kept."""
 
     @model_validator(mode="after")
@@ -177,7 +184,7 @@ class TreatmentPlanUpdate(InputModel):
     """A status change: forward only, from active."""
 
     status: PlanStatus
-    status_reason: Reason | None = None
+    status_reason: FreeText | None = None
 
     @model_validator(mode="after")
     def _reason_for_discontinuing(self) -> Self:

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.core import strict_json
 from app.core.errors import (
     PROBLEM_MEDIA_TYPE,
     AppError,
@@ -106,6 +107,9 @@ async def _replay(request: Request, exc: Exception) -> Response:
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
+    if isinstance(exc.body, strict_json.Refused):  # in place of a body (StrictJsonRequest)
+        pointer = json_pointer([str(part) for part in exc.body.path])
+        return problem_response(request, InvalidInput.at(pointer, exc.body.detail))
     errors = field_errors(exc.errors())
     detail = "; ".join(
         f"{e.pointer or e.parameter}: {e.detail}" if (e.pointer or e.parameter) else e.detail

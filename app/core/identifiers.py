@@ -1,7 +1,9 @@
 """Check the identifiers the regulations use: DEA registration numbers, NPIs and NDCs.
 
 Each function returns the normalised value or raises ``ValueError`` with a message meant for
-the client (it becomes the ``detail`` of the field error).
+the client (it becomes the ``detail`` of the field error). Digits are ASCII digits: a regular
+expression's digit class and ``str.isdigit`` take fullwidth or Arabic-Indic ones too, and would
+store an NDC that no lookup finds.
 """
 
 import re
@@ -9,9 +11,10 @@ import re
 # First letter by registrant type (DOMAIN.md): A, B, F, G practitioners, pharmacies, hospitals
 # and clinics; M mid-level practitioners; P, R manufacturers, distributors, reverse distributors.
 DEA_FIRST_LETTERS = frozenset("ABFGMPR")
-_DEA = re.compile(r"^([A-Z])([A-Z9])(\d{7})$")
-_NPI = re.compile(r"^\d{10}$")
-_NDC_DASHED = re.compile(r"^(\d{4,5})-(\d{3,4})-(\d{1,2})$")
+_DEA = re.compile(r"([A-Z])([A-Z9])([0-9]{7})")
+_NPI = re.compile(r"[0-9]{10}")
+_NDC_DASHED = re.compile(r"([0-9]{4,5})-([0-9]{3,4})-([0-9]{1,2})")
+_DIGITS = re.compile(r"[0-9]+")
 _NDC_SEGMENT_LENGTHS = {(4, 4, 2), (5, 3, 2), (5, 4, 1)}
 NPI_PREFIX = "80840"
 
@@ -24,7 +27,7 @@ def dea_check_digit(digits: str) -> int:
 
 def validate_dea_number(value: str) -> str:
     number = value.strip().upper()
-    match = _DEA.match(number)
+    match = _DEA.fullmatch(number)
     if match is None:
         raise ValueError("a DEA number is 2 letters and 7 digits")
     first, _, digits = match.groups()
@@ -47,7 +50,7 @@ def luhn_valid(digits: str) -> bool:
 
 def validate_npi(value: str) -> str:
     npi = value.strip()
-    if not _NPI.match(npi):
+    if not _NPI.fullmatch(npi):
         raise ValueError("an NPI is 10 digits")
     if not luhn_valid(NPI_PREFIX + npi):
         raise ValueError("NPI check digit does not match")
@@ -60,13 +63,13 @@ def normalize_ndc(value: str) -> str:
     A 10-digit NDC without dashes is refused: it could be 4-4-2, 5-3-2 or 5-4-1.
     """
     ndc = value.strip()
-    if ndc.isdigit():
+    if _DIGITS.fullmatch(ndc):
         if len(ndc) == 11:
             return ndc
         if len(ndc) == 10:
             raise ValueError("a 10-digit NDC needs its dashes (4-4-2, 5-3-2 or 5-4-1)")
         raise ValueError("an NDC has 10 digits with dashes or 11 digits")
-    match = _NDC_DASHED.match(ndc)
+    match = _NDC_DASHED.fullmatch(ndc)
     if match is None:
         raise ValueError("an NDC is 4-4-2, 5-3-2 or 5-4-1 with dashes, or 11 digits")
     labeler, product, package = match.groups()

@@ -18,15 +18,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import FieldError, InvalidInput
+from app.core.schemas import IN_ASCII_DIGITS, QueryText
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 T = TypeVar("T")
 Row = TypeVar("Row")
 
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")]
+Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page."), IN_ASCII_DIGITS]
 Cursor = Annotated[
-    str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    QueryText | None, Query(max_length=200, description="`next_cursor` of the previous page.")
 ]
 
 

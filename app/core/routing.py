@@ -2,7 +2,8 @@
 
 Committing here rather than in a dependency means the stored idempotent response, the audit
 row and the change they report commit together, and a client never sees a success for a change
-that failed to commit. Every router uses :class:`UnitOfWorkRoute` (see :func:`api_router`).
+that failed to commit. Every router uses :class:`UnitOfWorkRoute` (see :func:`api_router`),
+which also reads every JSON body strictly (:mod:`app.core.strict_json`).
 """
 
 from collections.abc import Callable, Coroutine
@@ -15,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import recorder as audit
 from app.audit.models import AuditEntry
-from app.core import bulk, idempotency
+from app.core import bulk, idempotency, strict_json
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database, table_of
@@ -27,12 +28,29 @@ READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 API_PREFIX = "/v1"
 
 
+class StrictJsonRequest(Request):
+    """A request whose JSON body is read by :func:`strict_json.loads`: a key given twice (the
+    json module would keep the last), NaN, Infinity or a number past every bound is refused."""
+
+    async def json(self) -> Any:
+        """The body, or the :class:`strict_json.Refused` error in its place: no model takes
+        that, so FastAPI refuses the request once its dependencies (the token) are checked,
+        and the validation handler answers with the error's pointer."""
+        if not hasattr(self, "_strict_json"):
+            try:
+                self._strict_json = strict_json.loads(await self.body())
+            except strict_json.Refused as refused:
+                self._strict_json = refused
+        return self._strict_json
+
+
 class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         write = not (self.methods or set()) <= READ_METHODS
 
         async def handle(request: Request) -> Response:
+            request = StrictJsonRequest(request.scope, request.receive)
             database: Database = request.app.state.database
             async with database.session(write=write) as session:
                 request.state.session = session

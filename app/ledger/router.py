@@ -4,7 +4,7 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Query, Request, Response, status
-from pydantic import AwareDatetime, Field
+from pydantic import Field
 from sqlalchemy import select
 
 from app.audit.recorder import note
@@ -18,7 +18,7 @@ from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import serialized, set_location
 from app.core.routing import api_router
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
 from app.ledger import (
     balances,
     keys,
@@ -117,8 +117,8 @@ async def list_events(
     lot_id: uuid.UUID | None = None,
     product_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
-    occurred_from: AwareDatetime | None = None,
-    occurred_to: AwareDatetime | None = None,
+    occurred_from: Instant | None = None,
+    occurred_to: Instant | None = None,
 ) -> dict[str, object]:
     statement = queries.events_query(
         principal,
@@ -209,7 +209,7 @@ async def inclusion_proof(
     event_id: uuid.UUID,
     session: SessionDep,
     principal: CurrentPrincipal,
-    tree_size: Annotated[int | None, Query(ge=1)] = None,
+    tree_size: Annotated[int | None, Query(ge=1), IN_ASCII_DIGITS] = None,
 ) -> InclusionProofOut:
     """Proof that an event is in the registrant's tree of `tree_size` events (default: all)."""
     event = await queries.get_event(session, event_id, principal=principal)
@@ -223,8 +223,8 @@ async def consistency_proof(
     registrant_id: uuid.UUID,
     session: SessionDep,
     principal: CurrentPrincipal,
-    from_size: Annotated[int, Query(alias="from", ge=1)],
-    to_size: Annotated[int | None, Query(alias="to", ge=1)] = None,
+    from_size: Annotated[int, Query(alias="from", ge=1), IN_ASCII_DIGITS],
+    to_size: Annotated[int | None, Query(alias="to", ge=1), IN_ASCII_DIGITS] = None,
 ) -> ConsistencyProofOut:
     """Proof that the tree of `to` events (default: all) extends the tree of `from` events."""
     await get_registrant(session, registrant_id, principal=principal)
@@ -314,7 +314,7 @@ async def get_balances(
     registrant_id: uuid.UUID,
     session: SessionDep,
     principal: CurrentPrincipal,
-    as_of: AwareDatetime | None = None,
+    as_of: Instant | None = None,
     location_id: uuid.UUID | None = None,
     lot_id: uuid.UUID | None = None,
     product_id: uuid.UUID | None = None,

@@ -6,12 +6,10 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from app.core.schemas import Address, InputModel, Name, OutputModel, Quantity
+from app.core.schemas import Address, FreeText, InputModel, Instant, Name, OutputModel, Quantity
 from app.ledger.types import DIRECTIONS, AdjustDirection, Direction, EventType, LossKind
-
-Text = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class Counterparty(InputModel):
@@ -23,15 +21,20 @@ class Counterparty(InputModel):
 
 
 class LossDetails(InputModel):
-    discovered_at: AwareDatetime
+    discovered_at: Instant
     kind: LossKind
+
+
+Packages = Annotated[int, Field(ge=0, le=1_000_000)]
+"""A count of packages: the bound is far past any destruction, and keeps it a number every
+report and column takes."""
 
 
 class DestructionDetails(InputModel):
     method: Annotated[str, Field(min_length=1, max_length=200, examples=["incineration"])]
     place: Annotated[str, Field(min_length=1, max_length=200)]
-    full_packages: Annotated[int, Field(ge=0)]
-    partial_packages: Annotated[int, Field(ge=0)]
+    full_packages: Packages
+    partial_packages: Packages
 
 
 class InventoryKind(StrEnum):
@@ -84,7 +87,7 @@ class EventCreate(InputModel):
     quantity: Quantity | None = Field(
         default=None, description="Greater than zero; a count may be zero (nothing on hand)."
     )
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     performed_by: uuid.UUID | None = Field(
         default=None, description="Staff id; only integrations may name someone else."
     )
@@ -95,8 +98,8 @@ class EventCreate(InputModel):
     batch_id: uuid.UUID | None = None
     counterparty: Counterparty | None = None
     document_reference: Annotated[str | None, Field(max_length=100)] = None
-    reason: Text | None = None
-    override_reason: Text | None = None
+    reason: FreeText | None = None
+    override_reason: FreeText | None = None
     adjust_direction: AdjustDirection | None = None
     loss: LossDetails | None = None
     destruction: DestructionDetails | None = None

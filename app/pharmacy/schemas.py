@@ -4,11 +4,18 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from app.core.schemas import InputModel, OutputModel, PositiveQuantity, Quantity
+from app.core.schemas import (
+    Day,
+    FreeText,
+    InputModel,
+    Instant,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
 
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 LotNumber = Annotated[str, Field(min_length=1, max_length=50)]
 
 
@@ -28,15 +35,15 @@ class CompoundingBatchCreate(InputModel):
     lot_number: LotNumber
     """The finished lot's number; the lot is created with the batch."""
     units: PositiveQuantity = Field(examples=["300"])
-    beyond_use_date: date
-    compounded_at: AwareDatetime
+    beyond_use_date: Day
+    compounded_at: Instant
     compounded_by: uuid.UUID | None = None
     """An integration names the pharmacist who compounded; anyone else compounds what they
     record (left out, or their own staff id)."""
     checked_by: uuid.UUID
     """The pharmacist who checked the batch: not the one who compounded it."""
     ingredients: list[IngredientIn] = Field(min_length=1, max_length=20)
-    yield_reason: Reason | None = None
+    yield_reason: FreeText | None = None
     """Why the mg out differ from the mg in beyond the tolerance; kept and flagged. A record
     (from an integration, or entered late) is never refused for its yield, only flagged."""
 

@@ -3,7 +3,6 @@
 import uuid
 
 from fastapi import Depends, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
@@ -14,6 +13,7 @@ from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
 from app.core.routing import api_router
+from app.core.schemas import Instant, QueryText
 from app.ledger import queries as ledger_queries
 from app.ledger.models import LedgerEvent
 from app.reconciliation import runs, schemas, service
@@ -46,11 +46,11 @@ async def list_discrepancies(
     registrant_id: uuid.UUID | None = None,
     status: Status | None = None,
     severity: Severity | None = None,
-    rule: str | None = None,
+    rule: QueryText | None = None,
     product_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
-    found_from: AwareDatetime | None = None,
-    found_to: AwareDatetime | None = None,
+    found_from: Instant | None = None,
+    found_to: Instant | None = None,
 ) -> dict[str, object]:
     """Discrepancies in the order they were opened (filters combine)."""
     note(request, registrant_id=registrant_id, resource_type="discrepancy")

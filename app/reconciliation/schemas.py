@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import Day, FreeText, InputModel, OutputModel
 from app.ledger.schemas import EventOut
 from app.reconciliation.workflow import ReasonCode, Severity, Status
 
@@ -28,11 +28,11 @@ class TransitionCreate(InputModel):
     to: Status
     reason_code: ReasonCode | None = None
     """Required to resolve."""
-    note: Annotated[str | None, Field(min_length=1, max_length=2000)] = None
+    note: FreeText | None = None
     """Required with the reason code ``other``."""
-    notice_given_on: date | None = None
+    notice_given_on: Day | None = None
     """To report a theft or significant loss: the day the written notice reached the DEA."""
-    reported_on: date | None = None
+    reported_on: Day | None = None
     """To report: the date DEA Form 106 was filed."""
     report_reference: Annotated[str | None, Field(min_length=1, max_length=100)] = None
 
@@ -92,8 +92,8 @@ class DiscrepancyDetailOut(DiscrepancyOut):
 
 class RunCreate(InputModel):
     registrant_id: uuid.UUID
-    first_day: date
-    last_day: date
+    first_day: Day
+    last_day: Day
     """Inclusive; days on the registrant's clock."""
 
 

@@ -11,6 +11,7 @@ from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
 from app.core.routing import api_router
+from app.core.schemas import QueryText
 from app.registry import schemas, service
 from app.registry.enums import LocationKind, RegistrantKind, StaffRole
 from app.registry.models import Location, Patient, Registrant, Staff
@@ -47,8 +48,8 @@ async def list_registrants(
     limit: Limit = 50,
     cursor: Cursor = None,
     kind: RegistrantKind | None = None,
-    state: str | None = None,
-    dea_number: str | None = None,
+    state: QueryText | None = None,
+    dea_number: QueryText | None = None,
 ) -> dict[str, object]:
     statement = service.registrants_query(principal, kind=kind, state=state, dea_number=dea_number)
     return await page_of(session, statement, Registrant, limit=limit, cursor=cursor)
@@ -187,7 +188,7 @@ async def list_staff(
     cursor: Cursor = None,
     role: StaffRole | None = None,
     active: bool | None = None,
-    subject: str | None = None,
+    subject: QueryText | None = None,
 ) -> dict[str, object]:
     statement = service.staff_query(
         registrant_id, principal=principal, role=role, active=active, subject=subject
@@ -322,7 +323,7 @@ async def list_patients(
     limit: Limit = 50,
     cursor: Cursor = None,
     registrant_id: uuid.UUID | None = None,
-    external_id: str | None = None,
+    external_id: QueryText | None = None,
 ) -> dict[str, object]:
     note(request, registrant_id=registrant_id, resource_type="patient", patient_read=True)
     statement = service.patients_query(

@@ -8,6 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from app.core.schemas import (
     Address,
+    Day,
     DeaNumber,
     InputModel,
     Name,
@@ -40,12 +41,12 @@ class RegistrantCreate(InputModel):
     kind: RegistrantKind
     dea_number: DeaNumber
     schedules: Schedules
-    registration_expires_on: date
+    registration_expires_on: Day
     address: Address
     timezone: Timezone
-    holidays: list[date] = []
+    holidays: list[Day] = []
     npi: Npi | None = None
-    ncpdp: Annotated[str | None, Field(pattern=r"^\d{7}$")] = None
+    ncpdp: Annotated[str | None, Field(pattern=r"^[0-9]{7}$")] = None
     rems_certification_id: Annotated[str | None, Field(max_length=50)] = None
     rems_certification_status: RemsCertificationStatus = RemsCertificationStatus.not_certified
 
@@ -66,12 +67,12 @@ class RegistrantUpdate(InputModel):
 
     name: Name | None = None
     schedules: Schedules | None = None
-    registration_expires_on: date | None = None
+    registration_expires_on: Day | None = None
     address: Address | None = None
     timezone: Timezone | None = None
-    holidays: list[date] | None = None
+    holidays: list[Day] | None = None
     npi: Npi | None = None
-    ncpdp: Annotated[str | None, Field(pattern=r"^\d{7}$")] = None
+    ncpdp: Annotated[str | None, Field(pattern=r"^[0-9]{7}$")] = None
     rems_certification_id: Annotated[str | None, Field(max_length=50)] = None
     rems_certification_status: RemsCertificationStatus | None = None
 
@@ -169,7 +170,7 @@ class StaffOut(OutputModel):
 class StaffRegistrationCreate(InputModel):
     dea_number: DeaNumber
     schedules: Schedules
-    expires_on: date
+    expires_on: Day
     state: UsState | None = None
 
     _schedules = field_validator("schedules")(_unique_sorted)
@@ -191,7 +192,7 @@ class PatientCreate(InputModel):
     external_id: Annotated[str, Field(min_length=1, max_length=64, description="MRN or EHR id")]
     given_name: Annotated[str, Field(min_length=1, max_length=100)]
     family_name: Annotated[str, Field(min_length=1, max_length=100)]
-    date_of_birth: date
+    date_of_birth: Day
     sex: Sex
     address: Address
     weight_kg: PositiveQuantity | None = None
@@ -201,7 +202,7 @@ class PatientCreate(InputModel):
 class PatientUpdate(InputModel):
     given_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     family_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
-    date_of_birth: date | None = None
+    date_of_birth: Day | None = None
     sex: Sex | None = None
     address: Address | None = None
     weight_kg: PositiveQuantity | None = None

@@ -3,12 +3,11 @@
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import PlainTextResponse, StreamingResponse
-from pydantic import AwareDatetime
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, current_principal
@@ -17,6 +16,7 @@ from app.core.db import Database
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import FieldError, InvalidInput, PermissionDenied
 from app.core.routing import api_router
+from app.core.schemas import Day, Instant, QueryText
 from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
@@ -29,8 +29,8 @@ from app.reports.tabular import Column, Format
 ASAP_MEDIA_TYPE = "text/plain; charset=utf-8"
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
 
-FirstDay = Annotated[date, Query(alias="from", description="First day, on the registrant's clock")]
-LastDay = Annotated[date, Query(alias="to", description="Last day, inclusive")]
+FirstDay = Annotated[Day, Query(alias="from", description="First day, on the registrant's clock")]
+LastDay = Annotated[Day, Query(alias="to", description="Last day, inclusive")]
 FormatParam = Annotated[Format, Query(alias="format", description="json, jsonl, csv or pdf")]
 _PERIOD = {"period": {"type": "object", "properties": {"from": {}, "to": {}}}}
 _INSTANT = {
@@ -84,7 +84,7 @@ async def dispensing_log(
     product_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
-    prescriber_dea_number: Annotated[str | None, Query(max_length=9)] = None,
+    prescriber_dea_number: Annotated[QueryText | None, Query(max_length=9)] = None,
 ) -> Response:
     """Every dispense and administration of the period (21 CFR 1304.22(c)): substance, form and
     strength, quantity, patient, date, who dispensed or administered, the prescription and
@@ -118,7 +118,7 @@ async def inventory_report(
     clock: ClockDep,
     settings: SettingsDep,
     registrant_id: uuid.UUID,
-    as_of: Annotated[AwareDatetime, Query(description="The instant (RFC 3339 with offset)")],
+    as_of: Annotated[Instant, Query(description="The instant (RFC 3339 with offset)")],
     kind: InventoryKind = InventoryKind.ad_hoc,
     taken_at: CountTime = CountTime.close_of_business,
     fmt: FormatParam = Format.json,
@@ -220,7 +220,7 @@ async def pdmp_file(
     clock: ClockDep,
     settings: SettingsDep,
     registrant_id: uuid.UUID,
-    day: Annotated[date, Query(alias="date", description="The pharmacy's day to report")],
+    day: Annotated[Day, Query(alias="date", description="The pharmacy's day to report")],
 ) -> Response:
     """The pharmacy's ASAP 4.2A file for the day (the state's profile is a setting): its
     fills, the fills reversed that day as voids, or a zero report. Every file is kept as a

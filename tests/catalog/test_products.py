@@ -172,12 +172,15 @@ def test_form_unit_and_strength_unit_must_agree(overrides, message):
 
 
 @pytest.mark.parametrize(
-    "overrides",
-    [{"strength": {"value": "0", "unit": "mg/mL", "basis": "base"}}, {"package_size": "-1"}],
+    ("overrides", "message"),
+    [
+        ({"strength": {"value": "0", "unit": "mg/mL", "basis": "base"}}, "greater than zero"),
+        ({"package_size": "-1"}, "never negative"),
+    ],
     ids=["zero-strength", "negative-package"],
 )
-def test_strength_and_package_size_must_be_positive(overrides):
-    assert_body_refused(injection_body(ANY_REGISTRANT, **overrides), "greater than zero")
+def test_strength_and_package_size_must_be_positive(overrides, message):
+    assert_body_refused(injection_body(ANY_REGISTRANT, **overrides), message)
 
 
 @pytest.mark.parametrize(

@@ -48,7 +48,7 @@ async def test_quantities_are_exact_decimals(client, admin_token, token, databas
     clinician = token(["clinician"], [registrant["id"]])
     created = await client.post(
         "/v1/patients",
-        json=patient_body(registrant["id"], weight_kg=0.1),
+        json=patient_body(registrant["id"], weight_kg="0.1"),
         headers=bearer(clinician),
     )
     assert created.json()["weight_kg"] == "0.1"

@@ -186,3 +186,29 @@ def test_formatted_ndc_reads_back_to_the_same_eleven_digits(case):
     assert [len(segment) for segment in formatted.split("-")] == [5, 4, 2]
     assert formatted.replace("-", "") == eleven
     assert normalize_ndc(formatted) == eleven
+
+
+# Digits are ASCII digits
+
+OTHER_DIGITS = {
+    "fullwidth": "".join(chr(0xFF10 + n) for n in range(10)),
+    "arabic-indic": "".join(chr(0x0660 + n) for n in range(10)),
+}
+
+
+def in_other_digits(text: str, script: str) -> str:
+    return "".join(OTHER_DIGITS[script][int(c)] if c.isascii() and c.isdigit() else c
+                   for c in text)  # fmt: skip
+
+
+@pytest.mark.parametrize("script", sorted(OTHER_DIGITS))
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [(validate_dea_number, "AP5836727"), (validate_npi, "1245319599"),
+     (normalize_ndc, "50458-028-02"), (normalize_ndc, "50458002802")],
+    ids=["dea", "npi", "dashed ndc", "11-digit ndc"],
+)  # fmt: skip
+def test_an_identifier_written_in_other_digits_is_refused(check, value, script):
+    assert check(value)
+    with pytest.raises(ValueError, match=r"digits|is 2 letters"):
+        check(in_other_digits(value, script))

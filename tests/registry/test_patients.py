@@ -10,8 +10,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.audit.models import AuditEntry
 from tests.conftest import bearer
-from tests.factories import assert_problem, create, create_registrant, patient_body, walk_pages
+from tests.factories import (
+    assert_problem,
+    assert_refused,
+    create,
+    create_registrant,
+    patient_body,
+    walk_pages,
+)
 
+INVALID_INPUT = "urn:csledger:problem:invalid-input"
 GIVEN_NAME = "Wilhelmina"
 FAMILY_NAME = "Quackenbush"
 
@@ -37,7 +45,7 @@ async def registrant(client, admin_token) -> dict[str, Any]:
 
 @pytest.fixture
 def clinician(token, registrant) -> str:
-    return str(token(["clinician"], [registrant["id"]]))
+    return str(token(["clinician"], [registrant["id"]], sub="clinician-1"))
 
 
 async def test_create_answers_201_with_location_and_reads_back(client, registrant, clinician):
@@ -56,13 +64,43 @@ async def test_create_answers_201_with_location_and_reads_back(client, registran
     assert fetched.json() == created
 
 
-async def test_weight_given_as_a_number_comes_back_as_a_decimal_string(
-    client, registrant, clinician
+async def test_weight_given_as_a_number_is_refused_with_the_string_to_send(
+    client, registrant, clinician, probe
 ):
-    patient = await create(
-        client, "/v1/patients", patient_body(registrant["id"], weight_kg=82.25), clinician
-    )
-    assert patient["weight_kg"] == "82.25"
+    response = await assert_refused(
+        client, probe, "POST", "/v1/patients", status=422, problem=INVALID_INPUT,
+        subject="clinician-1", headers=bearer(clinician),
+        json=patient_body(registrant["id"], weight_kg=82.25), pointer="#/weight_kg",
+    )  # fmt: skip
+    assert 'such as "82.25"' in response.json()["errors"][0]["detail"]
+
+
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [("given_name", "Ada\x00"), ("family_name", "Love\x00lace"), ("given_name", "Ada\x1b[2J"),
+     ("family_name", "Love\nlace")],
+    ids=["NUL at the end", "NUL inside", "an escape sequence", "a line feed"],
+)  # fmt: skip
+async def test_a_name_with_a_control_character_is_refused(
+    client, registrant, clinician, probe, field, name
+):
+    await assert_refused(
+        client, probe, "POST", "/v1/patients", status=422, problem=INVALID_INPUT,
+        subject="clinician-1", headers=bearer(clinician),
+        json=patient_body(registrant["id"], **{field: name}), pointer=f"#/{field}",
+    )  # fmt: skip
+
+
+async def test_a_changed_name_with_a_control_character_is_refused(
+    client, registrant, clinician, probe
+):
+    patient = await create(client, "/v1/patients", patient_body(registrant["id"]), clinician)
+    await assert_refused(
+        client, probe, "PATCH", f"/v1/patients/{patient['id']}", status=422,
+        problem=INVALID_INPUT, subject="clinician-1",
+        headers=bearer(clinician) | {"If-Match": str(patient["version"])},
+        json={"family_name": "Love\x00lace"}, pointer="#/family_name",
+    )  # fmt: skip
 
 
 async def test_weight_finer_than_thousandths_is_refused(client, registrant, clinician):
@@ -214,3 +252,14 @@ async def test_audit_rows_never_hold_the_patients_name(client, registrant, clini
         text = repr(row).lower()
         assert GIVEN_NAME.lower() not in text
         assert FAMILY_NAME.lower() not in text
+
+
+async def test_a_query_with_a_control_character_is_refused(client, registrant, clinician, probe):
+    """A NUL reached PostgreSQL's text: a 500."""
+    url = client.build_request(
+        "GET", "/v1/patients", params={"registrant_id": registrant["id"], "external_id": "MRN\x00"}
+    ).url
+    await assert_refused(
+        client, probe, "GET", str(url), status=422, problem=INVALID_INPUT,
+        subject="clinician-1", headers=bearer(clinician), parameter="external_id",
+    )  # fmt: skip

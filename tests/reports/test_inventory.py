@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import START, bearer
-from tests.factories import assert_problem
+from tests.factories import assert_problem, assert_refused
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended, count_body, reversal_body
 
@@ -121,3 +121,21 @@ async def test_as_csv_and_refused_for_a_future_instant_or_another_registrant(
         headers=bearer(other.officer_token),
     )  # fmt: skip
     assert_problem(elsewhere, 404, "not-found")
+
+
+@pytest.mark.parametrize(
+    "as_of",
+    ["0388-06-25T20:09:05Z", "0388-06-25T14:18:28.945952-05:50:36", "2026-03-02T00:00:00",
+     "2026-03-02", "1772409600", "2026-03-02T00:00:00+0000"],
+    ids=["year 388", "year 388 on a local mean time", "no offset", "a date alone", "a number",
+         "an offset without a colon"],
+)  # fmt: skip
+async def test_an_instant_not_of_rfc_3339_or_out_of_range_is_refused(clinic: Clinic, probe, as_of):
+    url = clinic.client.build_request(
+        "GET", INVENTORY, params={"registrant_id": clinic.registrant["id"], "as_of": as_of}
+    ).url
+    await assert_refused(
+        clinic.client, probe, "GET", str(url), status=422,
+        problem="urn:csledger:problem:invalid-input", subject="officer-1",
+        headers=bearer(clinic.officer_token), parameter="as_of",
+    )  # fmt: skip

@@ -5,10 +5,18 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from app.clinical.schemas import Modality, Reason, VitalSigns
-from app.core.schemas import InputModel, OutputModel, PositiveQuantity, Quantity
+from app.clinical.schemas import Modality, VitalSigns
+from app.core.schemas import (
+    Day,
+    FreeText,
+    InputModel,
+    Instant,
+    OutputModel,
+    PositiveQuantity,
+    Quantity,
+)
 from app.ledger.schemas import WitnessStatus
 
 Performer = Annotated[
@@ -44,12 +52,12 @@ class SessionCreate(InputModel):
     """The patient's active IV or esketamine plan."""
     location_id: uuid.UUID
     """Where the session takes place (a procedure room)."""
-    scheduled_at: AwareDatetime
+    scheduled_at: Instant
     staff_ids: list[uuid.UUID] = Field(min_length=1, max_length=10)
     """The staff present."""
     weight_kg: PositiveQuantity | None = Field(default=None, examples=["70"])
     """The weight recorded that day: an IV dose follows from it (required for IV)."""
-    override_reason: Reason | None = None
+    override_reason: FreeText | None = None
 
 
 class WithdrawalCreate(InputModel):
@@ -58,7 +66,7 @@ class WithdrawalCreate(InputModel):
     lot_id: uuid.UUID
     from_location_id: uuid.UUID
     quantity: PositiveQuantity
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     performed_by: Performer = None
 
 
@@ -68,11 +76,11 @@ class AdministrationCreate(InputModel):
 
     lot_id: uuid.UUID
     quantity: PositiveQuantity
-    started_at: AwareDatetime
-    ended_at: AwareDatetime | None = None
+    started_at: Instant
+    ended_at: Instant | None = None
     """When an infusion ended (IV); the session then moves to observing."""
     performed_by: Performer = None
-    override_reason: Reason | None = None
+    override_reason: FreeText | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "AdministrationCreate":
@@ -87,9 +95,9 @@ class WasteCreate(InputModel):
 
     lot_id: uuid.UUID
     quantity: PositiveQuantity
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     witness_id: uuid.UUID
-    reason: Reason | None = None
+    reason: FreeText | None = None
     performed_by: Performer = None
 
 
@@ -99,20 +107,20 @@ class ReturnCreate(InputModel):
     lot_id: uuid.UUID
     quantity: PositiveQuantity
     to_location_id: uuid.UUID
-    occurred_at: AwareDatetime
+    occurred_at: Instant
     performed_by: Performer = None
 
 
 class VitalsCreate(VitalSigns):
-    measured_at: AwareDatetime
+    measured_at: Instant
     moment: VitalsMoment
     recorded_by: Performer = None
 
 
 class ClinicalStability(InputModel):
     stable: bool
-    assessed_at: AwareDatetime
-    note: Reason | None = None
+    assessed_at: Instant
+    note: FreeText | None = None
 
 
 class Observations(InputModel):
@@ -127,24 +135,24 @@ class Observations(InputModel):
 
 
 class DischargeCreate(InputModel):
-    discharged_at: AwareDatetime
+    discharged_at: Instant
     clinical_stability: ClinicalStability | None = None
     """Required for esketamine."""
     observations: Observations | None = None
     """Required for esketamine."""
-    unresolved_reason: Reason | None = None
+    unresolved_reason: FreeText | None = None
     """Why stock is left in the holding, if any is (reconciliation flags it)."""
-    override_reason: Reason | None = None
+    override_reason: FreeText | None = None
 
 
 class AbortCreate(InputModel):
-    aborted_at: AwareDatetime
-    reason: Reason
-    unresolved_reason: Reason | None = None
+    aborted_at: Instant
+    reason: FreeText
+    unresolved_reason: FreeText | None = None
 
 
 class RemsSubmissionCreate(InputModel):
-    submitted_on: date
+    submitted_on: Day
     reference: Annotated[str | None, Field(max_length=100)] = None
 
 

@@ -11,6 +11,8 @@ from typing import Any
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 
 from app.core.identifiers import normalize_ndc
+from app.core.instants import InstantError, checked_instant
+from app.core.quantity import QuantityError, bounded
 from app.integrations.fhir.outcome import FhirRefusal
 from app.integrations.fhir.parsing import ADMINISTRATION, Resource
 
@@ -242,7 +244,11 @@ def _amount(quantity: Any, expression: str) -> Amount | None:
         return None
     if quantity.system not in (None, UCUM_SYSTEM) or quantity.value <= 0:
         raise FhirRefusal.at("value", "a positive UCUM quantity is expected", expression)
-    return Amount(Decimal(quantity.value), str(quantity.code or quantity.unit or ""))
+    try:
+        value = bounded(Decimal(quantity.value))
+    except QuantityError as exc:
+        raise FhirRefusal.at("value", f"{quantity.value}: {exc}", expression) from exc
+    return Amount(value, str(quantity.code or quantity.unit or ""))
 
 
 def _effective(resource: Any, name: str) -> tuple[datetime | None, datetime | None]:
@@ -263,7 +269,10 @@ def _instant(value: Any, expression: str) -> datetime | None:
         return None
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise FhirRefusal.at("value", "a date and time with its offset is needed", expression)
-    return value
+    try:
+        return checked_instant(value)
+    except InstantError as exc:
+        raise FhirRefusal.at("value", f"{value.isoformat()}: {exc}", expression) from exc
 
 
 def _session(context: Any, name: str) -> uuid.UUID | None:

@@ -5,11 +5,11 @@ models (wire-compatible with R4 for these resources)."""
 from collections.abc import Sequence
 from typing import Any
 
-import orjson
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from fhir.resources.R4B.medicationdispense import MedicationDispense
 from pydantic import ValidationError
 
+from app.core import strict_json
 from app.integrations.fhir.outcome import (
     FhirRefusal,
     FhirWrongVersion,
@@ -63,8 +63,11 @@ def check_media_type(content_type: str | None) -> None:
 def parse(body: bytes, resource_type: str) -> tuple[Resource, dict[str, Any]]:
     """The validated resource and the JSON it came from."""
     try:
-        raw = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        raw = strict_json.loads(body)
+    except strict_json.Refused as refused:
+        raise FhirRefusal.at("structure", refused.detail,
+                             fhir_path(resource_type, refused.path)) from refused  # fmt: skip
+    except ValueError as exc:  # json.JSONDecodeError, or bytes that are not UTF-8
         raise FhirRefusal.at("structure", f"the body is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise FhirRefusal.at("structure", f"the body is not a {resource_type} resource")

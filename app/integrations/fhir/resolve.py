@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Lot, Product
-from app.core.quantity import rounded
+from app.core.quantity import QuantityError, bounded, rounded
 from app.integrations.fhir.mapping import Amount, Facts, Medication, PatientRef
 from app.integrations.fhir.outcome import FhirRefusal, FhirUnknownReference
 from app.registry.models import Patient, Staff
@@ -105,4 +105,8 @@ def inventory_quantity(amount: Amount, product: Product, expression: str) -> Dec
     if quantity <= 0 or (counted and quantity != quantity.to_integral_value()):
         raise FhirRefusal.at("value", f"{amount.value} {amount.unit} is not a whole number of "
                              f"{product.inventory_unit}", expression)  # fmt: skip
-    return quantity
+    try:
+        return bounded(quantity)
+    except QuantityError as exc:
+        raise FhirRefusal.at("value", f"{amount.value} {amount.unit} is {quantity} "
+                             f"{product.inventory_unit}: {exc}", expression) from exc  # fmt: skip

@@ -17,6 +17,7 @@ from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.routing import API_PREFIX, UnitOfWorkRoute
+from app.core.schemas import QueryText
 from app.integrations.fhir import service
 from app.integrations.fhir.models import FhirResource
 from app.integrations.fhir.outcome import FHIR_MEDIA_TYPE
@@ -99,7 +100,7 @@ def _create(resource_type: str) -> Endpoint:
 def _update(resource_type: str) -> Endpoint:
     async def update(
         request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
-        settings: SettingsDep, identifier: str, registrant_id: uuid.UUID | None = None,
+        settings: SettingsDep, identifier: QueryText, registrant_id: uuid.UUID | None = None,
     ) -> Response:  # fmt: skip
         context = ledger.Context.of(principal, clock, settings)
         incoming = _request(resource_type, request, await request.body(), registrant_id)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import AnyUrl, Field, UrlConstraints, field_validator
 
-from app.core.schemas import InputModel, OutputModel
+from app.core.schemas import InputModel, Instant, OutputModel
 from app.integrations.webhooks.events import WebhookEventType
 from app.integrations.webhooks.models import DeliveryStatus
 
@@ -80,7 +80,7 @@ class SecretRotation(InputModel):
 
 
 class Redelivery(InputModel):
-    since: datetime
+    since: Instant
     """Every event of the endpoint's types from then on is sent again (or for the first time,
     if it happened while the endpoint was disabled)."""
 

@@ -13,6 +13,7 @@ from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
 from app.core.routing import api_router
+from app.core.schemas import QueryText
 from app.ledger import service as ledger
 from app.pharmacy.prescriptions import schemas, service
 from app.pharmacy.prescriptions.models import Prescription
@@ -70,7 +71,7 @@ async def list_prescriptions(
     ] = None,
     patient_id: uuid.UUID | None = None,
     status: schemas.PrescriptionStatus | None = None,
-    prescriber_dea_number: str | None = None,
+    prescriber_dea_number: QueryText | None = None,
 ) -> dict[str, object]:
     note(request, registrant_id=registrant_id, resource_type="prescription", patient_read=True)
     statement = service.prescriptions_query(

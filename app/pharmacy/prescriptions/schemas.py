@@ -5,12 +5,15 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Self
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
 from app.core.schemas import (
     Address,
+    Day,
     DeaNumber,
+    FreeText,
     InputModel,
+    Instant,
     Name,
     Npi,
     OutputModel,
@@ -19,8 +22,6 @@ from app.core.schemas import (
 )
 from app.pharmacy.prescriptions.rules import MAX_REFILLS
 from app.registry.schemas import Schedules
-
-Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 
 
 class Transmission(StrEnum):
@@ -50,7 +51,7 @@ class PrescriberAsGiven(InputModel):
     address: Address
     dea_number: DeaNumber
     dea_schedules: Schedules
-    dea_expires_on: date
+    dea_expires_on: Day
     npi: Npi | None = None
 
 
@@ -68,12 +69,12 @@ class PrescriptionCreate(InputModel):
     """The drug, strength and form prescribed: a product of the pharmacy."""
     quantity: PositiveQuantity = Field(examples=["30"])
     """Per filling, in the product's unit."""
-    directions: Reason = Field(examples=["Dissolve one troche under the tongue as directed"])
-    issued_on: date
+    directions: FreeText = Field(examples=["Dissolve one troche under the tongue as directed"])
+    issued_on: Day
     refills_authorized: int = Field(ge=0, le=MAX_REFILLS)
     days_supply: int = Field(ge=1, le=365)
     encounter: Encounter
-    in_person_evaluation_on: date | None = None
+    in_person_evaluation_on: Day | None = None
     """The date of the prescriber's in-person evaluation, if there was one."""
     prescriber: PrescriberAsGiven
     issuer_registrant_id: uuid.UUID | None = Field(
@@ -95,7 +96,7 @@ class PrescriptionCreate(InputModel):
 
 
 class CancelCreate(InputModel):
-    reason: Reason
+    reason: FreeText
 
 
 class IssuerLink(InputModel):
@@ -109,10 +110,10 @@ class FillCreate(InputModel):
     location_id: uuid.UUID
     """Where the units are dispensed from."""
     quantity: PositiveQuantity
-    filled_at: AwareDatetime
+    filled_at: Instant
     dispensed_by: uuid.UUID | None = None
     """An integration names the pharmacist; anyone else dispenses what they record."""
-    early_refill_reason: Reason | None = None
+    early_refill_reason: FreeText | None = None
     """Why a refill comes before the configured share of the previous fill's days supply."""
 
 
