@@ -228,10 +228,7 @@ async def link_issuer(
     if rx.issuer_registrant_id == data.issuer_registrant_id:
         return rx
     rx.issuer_registrant_id = data.issuer_registrant_id
-    rx.version += 1
-    rx.updated_at = context.now
-    await db.flush()
-    await _keep_revision(db, rx, context)
+    await _new_version(db, rx, context)
     return rx
 
 
@@ -243,10 +240,7 @@ async def cancel(
         raise PrescriptionNotActive(f"the prescription is {rx.status}")
     rx.status = Status.cancelled.value
     rx.status_reason = data.reason
-    rx.version += 1
-    rx.updated_at = context.now
-    await db.flush()
-    await _keep_revision(db, rx, context)
+    await _new_version(db, rx, context)
     return rx
 
 
@@ -345,6 +339,14 @@ def _previous_filling(
     if start is None:
         return None
     return rules.PreviousFill(local_date(registrant, start.filled_at), prescribed)
+
+
+async def _new_version(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
+    """The prescription as changed: its next version, kept with every other."""
+    rx.version += 1
+    rx.updated_at = context.now
+    await db.flush()
+    await _keep_revision(db, rx, context)
 
 
 async def _keep_revision(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
