@@ -18,9 +18,12 @@ Domains add their own subclasses; each registers itself and is listed in the Ope
 """
 
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:  # the database module raises these errors itself
+    from app.core.db import Database
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:csledger:problem:"
@@ -64,6 +67,11 @@ class AppError(Exception):
     @classmethod
     def type_uri(cls) -> str:
         return PROBLEM_TYPE_PREFIX + cls.slug
+
+    async def explained(self, database: "Database") -> None:
+        """Complete ``detail`` and ``extra`` with what a person reads (names, numbers), from
+        the database, once the refused request's work was rolled back. A problem raised where
+        only ids are at hand overrides it; the handler answers without it should it fail."""
 
 
 AppError.registry[AppError.slug] = AppError

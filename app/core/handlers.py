@@ -95,6 +95,10 @@ def json_pointer(parts: Sequence[str]) -> str:
 
 async def _app_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, AppError)
+    try:
+        await exc.explained(request.app.state.database)
+    except Exception:  # the refusal stands as raised: its ids name what a name would have
+        log.warning("problem %s not explained", exc.slug, exc_info=True)
     return problem_response(request, exc)
 
 

@@ -24,17 +24,61 @@ from typing import Protocol
 from sqlalchemy import TextClause, Uuid, bindparam, func, select, text, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.catalog.models import Lot, Product
 from app.core.bulk import Part
-from app.core.db import Quantity, dialect_insert, table_of, where_given
+from app.core.db import Database, Quantity, dialect_insert, table_of, where_given
 from app.core.errors import Conflict
-from app.core.quantity import to_minor
+from app.core.quantity import format_quantity, to_minor
 from app.ledger.models import Balance, Posting
+from app.registry.models import Location
 
 
 class InsufficientStock(Conflict):
     slug = "insufficient-stock"
     title = "Insufficient stock"
-    description = "The movement would take a balance below zero; record the missing receipt first."
+    description = (
+        "The movement would take a balance below zero; record the missing receipt first. "
+        "Names the lot (`lot_id`, `lot_number`) and the place (`location_id`, "
+        "`location_name`), with what was `on_hand` and what was `requested`."
+    )
+
+    def __init__(self, change: "Change") -> None:
+        self.change = change
+        self.requested = format_quantity(-change.delta)
+        self.plain = (
+            f"not enough of lot {change.lot_id} at location {change.location_id} "
+            f"to take {self.requested}"
+        )
+        super().__init__(self.plain, extra={
+            "lot_id": str(change.lot_id), "location_id": str(change.location_id),
+            "requested": self.requested,
+        })  # fmt: skip
+
+    async def explained(self, database: Database) -> None:
+        """The lot's number, the place's name, the unit and what was on hand (read once the
+        refused work was rolled back: the balance every other writer saw)."""
+        change = self.change
+        statement = (
+            select(Lot.lot_number, Location.name, Product.inventory_unit, Balance.quantity)
+            .select_from(Lot)
+            .join(Product, Product.id == Lot.product_id)
+            .join(Location, Location.id == change.location_id)
+            .outerjoin(
+                Balance, (Balance.lot_id == Lot.id) & (Balance.location_id == change.location_id)
+            )
+            .where(Lot.id == change.lot_id)
+        )
+        async with database.session(write=False) as session:
+            found = (await session.execute(statement)).first()
+        if found is None:
+            return
+        lot_number, place, unit, balance = found
+        on_hand = format_quantity(balance or Decimal(0))
+        named = (f"not enough of lot {lot_number} at {place}: {on_hand} {unit} on hand, "
+                 f"{self.requested} {unit} requested")  # fmt: skip
+        self.detail = self.detail.replace(self.plain, named)
+        self.extra |= {"lot_number": lot_number, "location_name": place, "on_hand": on_hand,
+                       "unit": unit}  # fmt: skip
 
 
 _ADD_TO = (
@@ -72,10 +116,7 @@ def lock_order(key: Key) -> tuple[int, int]:
 
 
 def _insufficient(change: Change) -> "InsufficientStock":
-    return InsufficientStock(
-        f"not enough of lot {change.lot_id} at location {change.location_id} "
-        f"to take {-change.delta}"
-    )
+    return InsufficientStock(change)
 
 
 class Book(Protocol):

@@ -26,6 +26,25 @@ async def test_a_movement_beyond_the_balance_is_refused_and_writes_nothing(clini
     assert await probe.business_rows() == before
 
 
+async def test_a_refusal_for_too_little_names_the_lot_the_place_and_the_numbers(clinic):
+    await clinic.post(clinic.event("receipt", "5"))
+    alone = await clinic.post(clinic.event("administer", "7.25"))
+    batched = await clinic.client.post(
+        "/v1/ledger/events:batch", json={"events": [clinic.event("administer", "7.25")]},
+        headers=bearer(clinic.nurse_token) | {"Idempotency-Key": "batch-too-much"},
+    )  # fmt: skip
+    for refused, prefix in ((alone, ""), (batched, "events[0]: ")):
+        problem = assert_problem(refused, 409, "insufficient-stock")
+        assert problem["detail"] == (
+            f"{prefix}not enough of lot L-100 at Vault: 5 mL on hand, 7.25 mL requested"
+        )
+        named = {k: problem[k] for k in ("lot_number", "location_name", "on_hand", "requested",
+                                         "unit", "lot_id", "location_id")}  # fmt: skip
+        assert named == {"lot_number": "L-100", "location_name": "Vault", "on_hand": "5",
+                         "requested": "7.25", "unit": "mL", "lot_id": clinic.lot["id"],
+                         "location_id": clinic.vault["id"]}  # fmt: skip
+
+
 async def test_a_refused_take_leaves_its_audit_row_and_no_key_so_a_retry_can_succeed(clinic, probe):
     """On PostgreSQL the take is sent with the audit row, after the answer was built: its
     refusal must still roll all of it back, then be audited as refused."""
