@@ -29,6 +29,26 @@ def was_reversed(
     return exists().where(_reversal.reverses_event_id == event_id)
 
 
+Invoice = tuple[uuid.UUID, uuid.UUID, str, str]
+"""What names a supplier's invoice for a lot: registrant, lot, invoice number, supplier's DEA
+number."""
+
+
+async def invoice_received(session: AsyncSession, invoice: Invoice) -> bool:
+    """Whether a receipt of ``invoice`` is on the ledger and not reversed."""
+    registrant_id, lot_id, number, supplier_dea = invoice
+    found = await session.scalar(
+        select(LedgerEvent.id).where(
+            LedgerEvent.registrant_id == registrant_id, LedgerEvent.lot_id == lot_id,
+            LedgerEvent.type == EventType.receipt.value,
+            LedgerEvent.document_reference == number,
+            LedgerEvent.counterparty["dea_number"].as_string() == supplier_dea,
+            ~was_reversed(LedgerEvent.id),
+        ).limit(1)
+    )  # fmt: skip
+    return found is not None
+
+
 async def confirmations_of(
     session: AsyncSession, event_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[uuid.UUID]]:

@@ -221,6 +221,8 @@ class EventReferences:
     """On a count: who counted."""
     sent_transfer: Any = None
     """On a transfer_in: the sender's transfer_out (a LedgerEvent)."""
+    invoice_received_before: bool = False
+    """On a receipt: whether its invoice is on the ledger already."""
 
 
 def snapshot(refs: EventReferences, counterparty: dict[str, Any] | None) -> dict[str, Any]:

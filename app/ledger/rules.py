@@ -30,6 +30,7 @@ class Rule(StrEnum):
     occurred_in_future = "occurred_in_future"
     transfer_quantity_mismatch = "transfer_quantity_mismatch"
     esketamine_dispensed = "esketamine_dispensed"
+    invoice_received_before = "invoice_received_before"
 
 
 NEVER_OVERRIDDEN = frozenset({Rule.esketamine_dispensed})
@@ -54,6 +55,9 @@ class Facts:
     counterparty_dea_number: str | None
     quantity: Decimal
     transfer_sent_quantity: Decimal | None
+    invoice_received_before: bool = False
+    """A receipt whose invoice (the supplier's DEA number, the invoice's number, the lot) is
+    on the ledger already, and not reversed."""
 
 
 _TO_PATIENTS = frozenset({EventType.dispense, EventType.administer, EventType.move})
@@ -106,6 +110,12 @@ def _esketamine_dispensed(f: Facts) -> bool:
     return f.type is EventType.dispense and f.product_substance == Substance.esketamine
 
 
+def _invoice_received_before(f: Facts) -> bool:
+    """The same invoice received twice is one shipment counted twice, unless a second
+    delivery really came under one invoice number (say so in override_reason)."""
+    return f.type is EventType.receipt and f.invoice_received_before
+
+
 CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.lot_expired: _lot_expired,
     Rule.registration_expired: _registration_expired,
@@ -117,6 +127,7 @@ CHECKS: dict[Rule, Callable[[Facts], bool]] = {
     Rule.occurred_in_future: _occurred_in_future,
     Rule.transfer_quantity_mismatch: _transfer_quantity_mismatch,
     Rule.esketamine_dispensed: _esketamine_dispensed,
+    Rule.invoice_received_before: _invoice_received_before,
 }
 
 
@@ -161,4 +172,8 @@ PROBLEMS: dict[Rule, type[AppError]] = {
         Rule.esketamine_dispensed, "Esketamine dispensed",
         "Esketamine devices are administered in a REMS-certified setting, never dispensed for "
         "home use; no override allows it."),
+    Rule.invoice_received_before: _problem(
+        Rule.invoice_received_before, "Invoice received before",
+        "A receipt of this supplier's invoice for this lot is on the ledger already: the same "
+        "shipment counted twice? Send override_reason if a second delivery came under it."),
 }  # fmt: skip

@@ -10,6 +10,7 @@ at once, locks the balances and chain heads they touch once, and writes its rows
 multi-row statements at the end: all or nothing, and a refusal names the failing event.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from app.core.db import dialect_insert, dialect_name
 from app.core.errors import AppError, Conflict, FieldError, InvalidInput
 from app.core.overrides import refuse_unless_overridden
 from app.core.quantity import rounded
-from app.ledger import balances, rules, transfers
+from app.ledger import balances, queries, rules, transfers
 from app.ledger.models import LedgerEvent, Posting, WitnessConfirmation
 from app.ledger.references import (
     EventReferences,
@@ -147,6 +148,7 @@ class Appender:
         self._book = book
         self._writes = PendingWrites(session)
         self._batch: PreloadedMany | None = None
+        self._invoices: set[queries.Invoice] = set()
         self._preloaded: Preloaded | None = None
 
     async def prepare(self, events: Sequence[EventCreate]) -> None:
@@ -204,6 +206,9 @@ class Appender:
             row, changes = await _reversal(session, data, registrant, context, own_staff)
         else:
             refs = await _references(session, data, registrant, context, own_staff)
+            if data.type is EventType.receipt:
+                received = await self._invoice_received(data)
+                refs = dataclasses.replace(refs, invoice_received_before=received)
             row = _new_row(data, refs, context)
             changes = _changes(row, DIRECTIONS[data.type], data.adjust_direction)
         await self._book.apply(changes)
@@ -211,6 +216,17 @@ class Appender:
         if names_an_event:
             await self._flush_claim(row)
         return row
+
+    async def _invoice_received(self, data: EventCreate) -> bool:
+        """Whether the receipt's invoice is on the ledger, or among the events this append
+        wrote before it (a batch's are not in the database yet)."""
+        invoice = _invoice_of(data)
+        if invoice is None:
+            return False
+        if invoice in self._invoices:
+            return True
+        self._invoices.add(invoice)
+        return await queries.invoice_received(self._session, invoice)
 
     async def flush(self, *, defer: bool = False) -> None:
         await self._writes.flush(await self._book.store(), defer=defer)
@@ -245,6 +261,15 @@ class Appender:
             subject=principal.subject,
         )  # kept: the session holds the rows only weakly
         return self._preloaded.own_staff
+
+
+def _invoice_of(data: EventCreate) -> queries.Invoice | None:
+    """The invoice a receipt names, when it names one whole (its number and the supplier's
+    DEA number)."""
+    supplier_dea = data.counterparty.dea_number if data.counterparty else None
+    if data.lot_id is None or data.document_reference is None or supplier_dea is None:
+        return None
+    return data.registrant_id, data.lot_id, data.document_reference, supplier_dea
 
 
 def _wanted(events: Sequence[EventCreate], registrant_ids: set[uuid.UUID]) -> Wanted:
@@ -370,6 +395,7 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         counterparty_dea_number=_counterparty(data, refs).get("dea_number"),
         quantity=data.quantity or Decimal(0),
         transfer_sent_quantity=refs.sent_transfer.quantity if refs.sent_transfer else None,
+        invoice_received_before=refs.invoice_received_before,
     )
     broken = rules.broken_rules(facts)
     if not is_record(data, context):

@@ -44,6 +44,7 @@ BROKEN_RULE_SEVERITY: dict[Rule, Severity] = {
     Rule.occurred_in_future: Severity.minor,
     Rule.transfer_quantity_mismatch: Severity.significant,
     Rule.esketamine_dispensed: Severity.critical,
+    Rule.invoice_received_before: Severity.significant,
 }
 """How much a record breaking each ledger rule matters (21 CFR 1301.71: controls against
 diversion; a missing witness or a short transfer may hide one)."""

@@ -56,7 +56,7 @@ class Clinic:
             "occurred_at": (START - timedelta(minutes=5)).isoformat(),
         }
         if type_ == "receipt":
-            body |= {"counterparty": SUPPLIER, "document_reference": "INV-1"}
+            body |= {"counterparty": SUPPLIER, "document_reference": f"INV-{next(_INVOICES)}"}
         return body | overrides
 
     async def balance(self, **params: str) -> dict[str, str]:
@@ -69,6 +69,8 @@ class Clinic:
         return {item["location_id"]: item["quantity"] for item in response.json()["items"]}
 
 
+_INVOICES = itertools.count(1)
+"""Each receipt on an invoice of its own: one invoice received twice is a duplicate."""
 _KEY_BLOCKS = itertools.count(0, 100_000)
 """Where each opened clinic starts numbering its Idempotency-Keys: keys are scoped to the
 token's subject, and nurse-1 is a subject at every clinic."""

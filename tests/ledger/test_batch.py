@@ -735,11 +735,12 @@ async def test_concurrent_first_receipts_of_a_lot_by_batch_and_append_all_finish
         for n in range(6)
     ]
 
-    receipts = [clinic.event("receipt", "1", lot_id=lot["id"]) for lot in lots]
+    def receipts() -> list[Body]:
+        return [clinic.event("receipt", "1", lot_id=lot["id"]) for lot in lots]
 
     responses = await asyncio.gather(
-        *(send_batch(clinic.client, clinic.nurse_token, [receipt]) for receipt in receipts),
-        *(clinic.post(receipt) for receipt in receipts),
+        *(send_batch(clinic.client, clinic.nurse_token, [receipt]) for receipt in receipts()),
+        *(clinic.post(receipt) for receipt in receipts()),
     )
 
     assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses]

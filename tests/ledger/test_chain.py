@@ -92,7 +92,8 @@ async def append_every_kind_of_field(clinic: Clinic) -> list[tuple[int, str]]:
         "counted_by": clinic.nurse["id"],
     }
     bodies = [
-        clinic.event("receipt", "20", occurred_at="2026-03-02T08:50:00.123456-06:00"),
+        clinic.event("receipt", "20", occurred_at="2026-03-02T08:50:00.123456-06:00",
+                     document_reference="INV-TWINS"),
         clinic.event("move", "6.5", to_location_id=room),
         clinic.event("administer", "2.25", location_id=room, patient_id=clinic.patient["id"]),
         clinic.event("waste", "0.125", location_id=room, witness_ids=[clinic.witness["id"]],

@@ -91,7 +91,8 @@ async def test_a_key_stored_after_the_lookup_refuses_the_second_append_as_in_fli
     """The lookup's snapshot may predate the first request's commit (which released the key's
     lock a moment before): the second runs, finds the stored key when it stores its own
     (with its event, in one statement), and is rolled back whole; its retry is replayed."""
-    body = clinic.event("receipt", "10")
+    await post(clinic, "/v1/ledger/events", clinic.event("receipt", "10"), "stock")
+    body = clinic.event("administer", "1")
     first = await post(clinic, "/v1/ledger/events", body, "race")
     assert first.status_code == 201, first.text
     written = await probe.business_rows()

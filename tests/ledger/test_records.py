@@ -67,6 +67,13 @@ async def waste_witnessed_by_its_performer(scene: Scene) -> Body:
     return scene.clinic.event("waste", "1", performed_by=nurse, witness_ids=[nurse])
 
 
+async def receipt_of_an_invoice_received_before(scene: Scene) -> Body:
+    """The supplier's invoice for this lot is on the ledger already: the same shipment?"""
+    first = scene.clinic.event("receipt")
+    await appended(scene.clinic, first)
+    return first | {"quantity": "5"}
+
+
 async def receipt_beyond_the_future_skew(scene: Scene) -> Body:
     beyond = START + timedelta(seconds=scene.settings.future_skew_seconds, microseconds=1)
     return scene.clinic.event("receipt", occurred_at=beyond.isoformat())
@@ -90,6 +97,8 @@ CASES = [
     Case(waste_witnessed_by_its_performer, ["witness_is_performer", "witness_missing"],
          "witness-is-performer"),
     Case(receipt_beyond_the_future_skew, ["occurred_in_future"], "occurred-in-future"),
+    Case(receipt_of_an_invoice_received_before, ["invoice_received_before"],
+         "invoice-received-before"),
 ]  # fmt: skip
 each_case = pytest.mark.parametrize("case", CASES, ids=lambda case: case.prepare.__name__)
 
@@ -236,3 +245,27 @@ async def test_an_integration_withdraws_only_a_record_it_sent_itself(clinic, int
         )  # fmt: skip
     withdrawn = await appended(clinic, reversal(given), ehr)
     assert (withdrawn["reverses_event_id"], withdrawn["is_record"]) == (given["id"], True)
+
+
+async def test_an_invoice_received_and_reversed_may_be_received_again(clinic, token):
+    first = await appended(clinic, clinic.event("receipt", "4"))
+    officer = token(["compliance_officer"], [clinic.registrant["id"]], sub="officer-1")
+    await appended(clinic, {"registrant_id": clinic.registrant["id"], "type": "reversal",
+                            "reverses_event_id": first["id"], "reason": "wrong lot entered",
+                            "occurred_at": START.isoformat()}, officer)  # fmt: skip
+    body = {name: first[name] for name in ("registrant_id", "location_id", "lot_id",
+                                           "document_reference", "counterparty")}  # fmt: skip
+    again = await appended(clinic, body | {"type": "receipt", "quantity": "4",
+                                           "occurred_at": START.isoformat()})  # fmt: skip
+    assert again["broken_rules"] == []
+
+
+async def test_one_batch_holding_an_invoice_twice_is_refused(clinic, probe):
+    receipt = clinic.event("receipt", "3")
+    refused = await assert_refused(
+        clinic.client, probe, "POST", "/v1/ledger/events:batch", status=422,
+        problem=PROBLEM_TYPE_PREFIX + "invoice-received-before", subject="nurse-1",
+        headers=bearer(clinic.nurse_token) | {"Idempotency-Key": "twice"},
+        json={"events": [receipt, receipt | {"quantity": "2"}]},
+    )  # fmt: skip
+    assert refused.json()["index"] == 1

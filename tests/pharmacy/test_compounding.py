@@ -141,7 +141,7 @@ class Pharmacy:
             "counterparty": {"name": "Spectrum Chemical", "dea_number": "PK1234563",
                              "address": {"line1": "14422 S San Pedro St", "city": "Gardena",
                                          "state": "CA", "postal_code": "90248"}},
-            "document_reference": "INV-5521",
+            "document_reference": f"INV-{lot['lot_number']}-{quantity}",
         }  # fmt: skip
         response = await self.post("/v1/ledger/events", receipt)
         assert response.status_code == 201, response.text
