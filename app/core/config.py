@@ -73,6 +73,10 @@ class Settings(BaseSettings):
     count_pattern_window_days: int = Field(default=30, ge=1)
     """This many short counts of one product at one location within the window make each
     significant: a continuing pattern of small losses is significant."""
+    session_expected_minutes: int = Field(default=120, ge=1, le=24 * 60)
+    """How long a session not yet ended is taken to last from its start (or scheduled time),
+    when telling whether two sessions of one patient overlap (esketamine's monitoring alone
+    is two hours)."""
     waste_window_minutes: int = Field(default=60, ge=0)
     """Waste recorded later than this after the session's first withdrawal is flagged."""
     fhir_withdrawal_window_hours: int = Field(default=12, ge=0)

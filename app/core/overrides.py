@@ -29,19 +29,28 @@ def refuse_unless_overridden(
     *,
     field: str = "override_reason",
     never: Collection[Rule] = (),
+    why: Mapping[Rule, str] | None = None,
 ) -> None:
     """Raise the first broken rule's problem (naming them all) unless overridden; the problem
-    names ``field``, the one the request sends its reason in. Rules in ``never`` are the law
-    rather than a judgement: no reason excuses them."""
+    names ``field``, the one the request sends its reason in, and says ``why`` the rule is
+    broken when given (the numbers a person reads). Rules in ``never`` are the law rather
+    than a judgement: no reason excuses them."""
     for rule in broken:
         if rule in never:
             raise problems[rule](
-                f"{rule.value.replace('_', ' ')}: no override allows this",
+                f"{_broken(rule, why)}no override allows this",
                 extra={"broken_rules": [rule.value for rule in broken]},
             )
     if broken and override_reason is None:
         first = broken[0]
         raise problems[first](
-            f"{first.value.replace('_', ' ')}: send {field} to proceed anyway",
+            f"{_broken(first, why)}send {field} to proceed anyway",
             extra={"broken_rules": [rule.value for rule in broken]},
         )
+
+
+def _broken(rule: Rule, why: Mapping[Rule, str] | None) -> str:
+    """The rule, and why it is broken when that is known, as a problem's detail begins."""
+    said = rule.value.replace("_", " ")
+    reason = (why or {}).get(rule)
+    return f"{said}: {reason}; " if reason else f"{said}: "

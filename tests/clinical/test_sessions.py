@@ -110,10 +110,12 @@ async def infused(ward: Ward, quantity: str = "0.7", withdrawn: str = "1") -> di
     return ts
 
 
-async def dosed(ward: Ward, devices: int = 3, withdrawn: str = "3") -> dict[str, Any]:
+async def dosed(
+    ward: Ward, devices: int = 3, withdrawn: str = "3", scheduled_at: str = at(0)
+) -> dict[str, Any]:
     """An esketamine session: a pre-dose reading, then ``devices`` devices 5 minutes apart
     from 10 minutes on."""
-    ts = await ward.open_session("esketamine")
+    ts = await ward.open_session("esketamine", scheduled_at=scheduled_at)
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, withdrawn, lot="device")
     for n in range(devices):
@@ -262,6 +264,11 @@ async def test_a_third_session_in_a_week_of_a_two_per_week_plan_needs_an_overrid
     friday = ward.session_body("iv", scheduled_at="2026-03-06T09:00:00-06:00")
     problem = await refused(ward, probe, "/v1/sessions", friday, "plan-sessions-exceeded")
     assert problem["broken_rules"] == ["plan_sessions_exceeded"]
+    assert problem["detail"] == (
+        "plan sessions exceeded: 2 of the plan's 2 sessions a week are held or scheduled in the "
+        "week of Mon 02 Mar 2026 to Sun 08 Mar 2026 (America/Chicago); send override_reason "
+        "to proceed anyway"
+    )
     overridden = friday | {"override_reason": OVERRIDE}
     await refused(ward, probe, "/v1/sessions", overridden, "permission-denied", status=403)
     response = await ward.post("/v1/sessions", overridden, ward.prescriber_token)
@@ -292,7 +299,7 @@ async def test_the_week_runs_monday_to_sunday_on_the_clinics_clock(ward: Ward):
     sunday = ward.session_body("iv", scheduled_at="2026-03-08T23:45:00-05:00")
     response = await ward.post("/v1/sessions", sunday)
     assert_problem(response, 422, "plan-sessions-exceeded")
-    monday = await ward.open_session("iv", scheduled_at="2026-03-09T00:15:00-05:00")
+    monday = await ward.open_session("iv", scheduled_at="2026-03-09T02:00:00-05:00")
     assert monday["broken_rules"] == []
 
 
@@ -646,7 +653,7 @@ async def test_only_the_named_witness_confirms_with_their_own_token(ward: Ward, 
 async def test_a_witness_confirms_only_an_event_of_the_session(ward: Ward, probe):
     first = await infused(ward)
     wasted = await ward.step(first, "waste", waste_body(ward, "0.3"))
-    second = await ward.open_session("iv", scheduled_at=at(60))
+    second = await ward.open_session("iv", scheduled_at=at(180))
     path = f"/v1/sessions/{second['id']}/witness-confirmations"
     problem = await refused(
         ward, probe, path, {"event_id": wasted["event"]["id"]}, "invalid-reference",
@@ -731,7 +738,7 @@ async def test_a_discharge_needs_the_post_dose_reading_of_the_monitoring_form(wa
     assert done["monitoring_form"]["missing"] == []
     assert done["monitoring_form"]["bp_post_dose"]["measured_at"] == at(40).replace("+00:00", "Z")
 
-    unread = await dosed(ward)
+    unread = await dosed(ward, scheduled_at=at(180))
     done = await ward.step(
         unread, "discharge", discharge_body(130, override_reason=OVERRIDE), ward.prescriber_token
     )
@@ -1214,3 +1221,31 @@ async def test_the_list_pages_through_every_session_once(ward: Ward, clock: Froz
                                 params={"plan_id": ward.esketamine_plan["id"],
                                         "status": "scheduled"})  # fmt: skip
     assert sorted(item["id"] for item in narrowed) == sorted(made)
+
+
+async def test_a_patient_in_a_session_is_not_scheduled_into_another(
+    ward: Ward, probe, integration_at
+):
+    """A session ended at 130 minutes, started with its withdrawal at 5: another one for the
+    same patient at 100 is refused as an instruction (naming the first's hours) and kept,
+    flagged, as a record; at 140, after the first ended, it is in order."""
+    first = await monitored(ward)
+    await ward.step(first, "discharge", discharge_body(130))
+    overlapping = ward.session_body("esketamine", scheduled_at=at(100))
+    problem = await refused(ward, probe, "/v1/sessions", overlapping, "patient-sessions-overlap")
+    assert problem["broken_rules"] == ["patient_sessions_overlap"]
+    assert "another session 02 Mar 04:05 to 06:10 CST" in problem["detail"]
+
+    after = await ward.open_session("esketamine", scheduled_at=at(140))
+    assert after["broken_rules"] == []
+
+    # The plan's two sessions of the week are now held: the record breaks that rule too.
+    bridge = await integration_at(ward.id, "sessions", sub="emr-bridge")
+    recorded = await ward.post("/v1/sessions", overlapping, bridge)
+    assert recorded.status_code == 201, recorded.text
+    assert recorded.json()["broken_rules"] == [entry(
+        "scheduling", ["plan_sessions_exceeded", "patient_sessions_overlap"], None,
+        record=True, by="emr-bridge",
+    )]  # fmt: skip
+    other_patient = await ward.open_session("iv", scheduled_at=at(100))
+    assert other_patient["broken_rules"] == []

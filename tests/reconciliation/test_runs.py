@@ -189,9 +189,16 @@ async def prompt_ward(client, admin_token, token, clock) -> Ward:
     return await ward_at(client, admin_token, token, clock, T0 + timedelta(minutes=55))
 
 
-async def infused(ward: Ward, withdrawn: str = "1", given: str = "0.7") -> dict[str, Any]:
+SECOND = at(180)
+"""When a test's second session of one patient is scheduled: after the first has ended (one
+patient is not in two sessions at once)."""
+
+
+async def infused(
+    ward: Ward, withdrawn: str = "1", given: str = "0.7", scheduled_at: str = at(0)
+) -> dict[str, Any]:
     """An IV session: ``withdrawn`` mL drawn at 5 minutes, ``given`` mL infused from 10 to 50."""
-    ts = await ward.open_session("iv")
+    ts = await ward.open_session("iv", scheduled_at=scheduled_at)
     await ward.withdraw(ts, withdrawn)
     await ward.step(ts, "administrations", {"lot_id": ward.vial_lot["id"], "quantity": given,
                                             "started_at": at(10), "ended_at": at(50)})  # fmt: skip
@@ -210,9 +217,9 @@ async def confirmed(ward: Ward, ts: dict[str, Any], event: dict[str, Any]) -> No
     await ward.step(ts, "witness-confirmations", {"event_id": event["id"]}, ward.witness_token)
 
 
-async def discharged_esketamine(ward: Ward) -> dict[str, Any]:
+async def discharged_esketamine(ward: Ward, scheduled_at: str = at(0)) -> dict[str, Any]:
     """An 84 mg esketamine session (devices at 10, 15, 20) discharged at 130 minutes."""
-    ts = await ward.open_session("esketamine")
+    ts = await ward.open_session("esketamine", scheduled_at=scheduled_at)
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "3", lot="device")
     for minutes in (10, 15, 20):
@@ -366,7 +373,7 @@ async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: War
     left = await infused(ward)  # 50 mg drawn, 35 given: 15 left
     await ward.step(left, "discharge", {"discharged_at": at(100),
                                         "unresolved_reason": "vial sent to pharmacy"})  # fmt: skip
-    clean = await infused(ward, withdrawn="0.7")
+    clean = await infused(ward, withdrawn="0.7", scheduled_at=SECOND)
     await ward.step(clean, "discharge", {"discharged_at": at(100)})
 
     result = await reconciled(ward, app, clock)
@@ -465,7 +472,7 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     [found] = await listed(ward)
     assert (found["severity"], found["details"]) == ("significant", {"session_id": ts["id"]})
     # A full dose, 56 or 84 mg, is not found.
-    await discharged_esketamine(ward)
+    await discharged_esketamine(ward, scheduled_at=SECOND)
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
 
 
@@ -550,7 +557,7 @@ async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_
 
 async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: Ward, app, clock):
     late = await discharged_esketamine(ward)
-    in_time = await discharged_esketamine(ward)
+    in_time = await discharged_esketamine(ward, scheduled_at=SECOND)
     await ward.step(in_time, "rems-submission", {"submitted_on": DAY, "reference": "PMF-1"})
 
     clock.set(chicago("2026-03-09", 23, 59))  # the due day

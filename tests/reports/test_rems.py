@@ -18,10 +18,10 @@ async def ward(client, admin_token, token) -> Ward:
     return await open_ward(client, admin_token, token)
 
 
-async def discharged(ward: Ward) -> dict[str, Any]:
+async def discharged(ward: Ward, scheduled_at: str = at(0)) -> dict[str, Any]:
     """84 mg (devices at 04:10, 04:15 and 04:20 in Chicago), blood pressure before, after and
     before discharge at 06:20."""
-    ts = await ward.open_session("esketamine")
+    ts = await ward.open_session("esketamine", scheduled_at=scheduled_at)
     await ward.vitals(ts, "pre_dose", 2, systolic=126, diastolic=80)
     await ward.withdraw(ts, "3", lot="device")
     for minutes in (10, 15, 20):
@@ -49,7 +49,7 @@ async def test_each_sessions_monitoring_form_and_its_submission(ward: Ward, cloc
     submitted = await discharged(ward)
     await ward.step(submitted, "rems-submission", {"submitted_on": "2026-03-02",
                                                    "reference": "PMF-1"})  # fmt: skip
-    pending = await discharged(ward)
+    pending = await discharged(ward, scheduled_at=at(180))  # after the first ended
     forms = {row["session_id"]: row for row in await monitoring(ward)}
     first, second = forms[submitted["id"]], forms[pending["id"]]
     assert {key: first[key] for key in (

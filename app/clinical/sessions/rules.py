@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from app.clinical.schemas import Modality
 from app.core.errors import AppError
@@ -26,6 +27,7 @@ class SessionRule(StrEnum):
     rems_patient_not_enrolled = "rems_patient_not_enrolled"
     outside_plan_dates = "outside_plan_dates"
     plan_sessions_exceeded = "plan_sessions_exceeded"
+    patient_sessions_overlap = "patient_sessions_overlap"
     dose_beyond_plan = "dose_beyond_plan"
     predose_blood_pressure_missing = "predose_blood_pressure_missing"
     blood_pressure_above_threshold = "blood_pressure_above_threshold"
@@ -75,6 +77,20 @@ class SchedulingFacts:
     sessions_per_week: int
     sessions_so_far: int
     total_sessions: int
+    overlapping: tuple["Span", ...] = ()
+    """The patient's other sessions (not aborted) whose time overlaps the new one's."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """When a session takes the patient's time: from its start (or scheduled time) to its
+    end, or, not ended yet, for as long as a session is expected to last."""
+
+    start: datetime
+    end: datetime
+
+    def overlaps(self, other: "Span") -> bool:
+        return self.start < other.end and other.start < self.end
 
 
 def scheduling_breaks(f: SchedulingFacts) -> list[SessionRule]:
@@ -83,7 +99,32 @@ def scheduling_breaks(f: SchedulingFacts) -> list[SessionRule]:
         broken.append(SessionRule.outside_plan_dates)
     if f.sessions_that_week >= f.sessions_per_week or f.sessions_so_far >= f.total_sessions:
         broken.append(SessionRule.plan_sessions_exceeded)
+    if f.overlapping:
+        broken.append(SessionRule.patient_sessions_overlap)
     return broken
+
+
+def scheduling_explained(f: SchedulingFacts, zone: ZoneInfo) -> dict[SessionRule, str]:
+    """What a person reads of each scheduling rule broken: the numbers, on the registrant's
+    clock."""
+    monday = f.day - timedelta(days=f.day.weekday())
+    week = f"the week of {monday:%a %d %b %Y} to {monday + timedelta(days=6):%a %d %b %Y}"
+    if f.sessions_that_week >= f.sessions_per_week:
+        exceeded = (f"{f.sessions_that_week} of the plan's {f.sessions_per_week} sessions a "
+                    f"week are held or scheduled in {week} ({zone.key})")  # fmt: skip
+    else:
+        exceeded = (f"all {f.total_sessions} of the plan's sessions are held or scheduled "
+                    f"({f.sessions_so_far} so far)")  # fmt: skip
+    spans = ", ".join(f"{s.start.astimezone(zone):%d %b %H:%M} to "
+                      f"{s.end.astimezone(zone):%H:%M %Z}" for s in f.overlapping)  # fmt: skip
+    return {
+        SessionRule.plan_sessions_exceeded: exceeded,
+        SessionRule.outside_plan_dates: (
+            f"{f.day:%d %b %Y} is outside the plan's {f.plan_starts_on:%d %b %Y} to "
+            f"{f.plan_ends_on:%d %b %Y}"
+        ),
+        SessionRule.patient_sessions_overlap: f"the patient is in another session {spans}",
+    }
 
 
 # Administration
@@ -271,6 +312,10 @@ PROBLEMS: dict[SessionRule, type[AppError]] = {
     SessionRule.plan_sessions_exceeded: _problem(
         SessionRule.plan_sessions_exceeded, "More sessions than planned",
         "The plan's sessions for that week, or in total, have all been held or scheduled."),
+    SessionRule.patient_sessions_overlap: _problem(
+        SessionRule.patient_sessions_overlap, "The patient's sessions overlap",
+        "The patient is in another session at that time (one not ended is taken to last "
+        "session_expected_minutes from its start)."),
     SessionRule.dose_beyond_plan: _problem(
         SessionRule.dose_beyond_plan, "Dose beyond the plan",
         "The session's total dose would exceed the planned dose (IV: beyond the tolerance)."),

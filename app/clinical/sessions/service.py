@@ -87,10 +87,12 @@ async def create_session(
         plan_ends_on=plan.ends_on,
         sessions_per_week=plan.sessions_per_week,
         total_sessions=plan.total_sessions,
+        overlapping=await _overlapping(db, patient.id, data.scheduled_at, context),
         **await _plan_sessions(db, plan, registrant, data.scheduled_at),
     )
+    why = rules.scheduling_explained(facts, ZoneInfo(registrant.timezone))
     broken = judge(rules.scheduling_breaks(facts), data.override_reason, context,
-                    step="scheduling", when=data.scheduled_at)  # fmt: skip
+                   step="scheduling", when=data.scheduled_at, why=why)  # fmt: skip
     session_id = uuid.uuid4()
     holding = Location(
         id=uuid.uuid4(), registrant_id=rid, name=f"Session {session_id}",
@@ -182,6 +184,32 @@ async def _plan_sessions(
     return {"sessions_that_week": that_week or 0, "sessions_so_far": so_far or 0}
 
 
+async def _overlapping(
+    db: AsyncSession, patient_id: uuid.UUID, at: datetime, context: ledger.Context
+) -> tuple[rules.Span, ...]:
+    """The patient's sessions (not aborted) whose time overlaps a session starting ``at``."""
+    expected = timedelta(minutes=context.settings.session_expected_minutes)
+    nearby = await db.execute(
+        select(TreatmentSession.scheduled_at, TreatmentSession.started_at,
+               TreatmentSession.ended_at)
+        .where(TreatmentSession.patient_id == patient_id,
+               TreatmentSession.status != Status.aborted,
+               TreatmentSession.scheduled_at.between(at - timedelta(days=1),
+                                                     at + timedelta(days=1)))
+        .order_by(TreatmentSession.scheduled_at)
+    )  # fmt: skip
+    new = rules.Span(at, at + expected)
+    spans = [_span(scheduled, started, ended, expected) for scheduled, started, ended in nearby]
+    return tuple(span for span in spans if span.overlaps(new))
+
+
+def _span(
+    scheduled: datetime, started: datetime | None, ended: datetime | None, expected: timedelta
+) -> rules.Span:
+    start = started or scheduled
+    return rules.Span(start, ended or start + expected)
+
+
 def judge(
     broken: list[SessionRule],
     override_reason: str | None,
@@ -189,15 +217,17 @@ def judge(
     *,
     step: str,
     when: datetime,
+    why: dict[SessionRule, str] | None = None,
 ) -> list[dict[str, Any]]:
     """What the step broke, as an entry of the session's ``broken_rules``: an instruction is
-    refused unless a prescriber overrides it; a record is kept with what it broke."""
+    refused (saying ``why`` when known) unless a prescriber overrides it; a record is kept
+    with what it broke."""
     if not broken:
         return []
     record = context.reports_record(when)
     if not record:
         refuse_unless_overridden(rules.PROBLEMS, broken, override_reason,
-                                 never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+                                 never=rules.NEVER_OVERRIDDEN, why=why)  # fmt: skip
         context.principal.require(Permission.clinical_plans)  # a prescriber's call
     return [{
         "step": step, "rules": [rule.value for rule in broken],
