@@ -207,6 +207,8 @@ async def test_a_prescription_is_kept_and_shown_with_its_1306_05_content(dispens
         "dispensed": "0",
         "remaining": "90",
         "fill_by": "2026-09-02",
+        "fillable": True,
+        "not_fillable_because": None,
     }
     assert (rx["patient_id"], rx["product_id"], rx["issued_on"]) == (
         dispensary.patient["id"], dispensary.troche["id"], "2026-03-02",
@@ -1049,3 +1051,20 @@ async def test_concurrent_partial_fills_past_the_total_dispense_once(dispensary)
     assert (shown["dispensed"], shown["remaining"]) == ("20", "10")
     assert [e["quantity"] for e in await dispenses(dispensary)] == ["20"]
     assert await shelf_balance(dispensary) == Decimal(280)
+
+
+async def test_a_prescription_received_after_its_six_months_says_it_cannot_be_filled(
+    dispensary, probe
+):
+    stale = await dispensary.receive(issued_on=(ISSUED - timedelta(days=200)).isoformat(),
+                                     in_person_evaluation_on="2025-08-01")  # fmt: skip
+    assert stale["status"] == "active"
+    assert (stale["fillable"], stale["remaining"]) == (False, "0")
+    assert stale["not_fillable_because"].startswith("more than six months after issue")
+    fresh = await receive_in_turn(dispensary)
+    assert (fresh["fillable"], fresh["not_fillable_because"]) == (True, None)
+    cancelled = await dispensary.post(f"{PRESCRIPTIONS}/{fresh['id']}/cancel",
+                                      {"reason": "prescriber asked"})  # fmt: skip
+    assert (cancelled.json()["fillable"], cancelled.json()["not_fillable_because"]) == (
+        False, "cancelled",
+    )  # fmt: skip

@@ -42,6 +42,19 @@ class RxRule(StrEnum):
 NEVER_OVERRIDDEN = frozenset(RxRule) - {RxRule.early_refill}
 
 
+def not_fillable_because(
+    *, cancelled: bool, today: date, fill_by: date, remaining: Decimal
+) -> str | None:
+    """Why no fill may be dispensed today, as a pharmacist reads it; None while one may."""
+    if cancelled:
+        return "cancelled"
+    if today > fill_by:
+        return f"more than six months after issue: the last day to fill was {fill_by:%d %b %Y}"
+    if remaining <= 0:
+        return "the quantity prescribed with its refills has been dispensed"
+    return None
+
+
 def six_months_after(issued_on: date) -> date:
     """The last day a Schedule III prescription may be filled: the same day six months on, or
     that month's last day when it has no such day (31 August: 28 or 29 February)."""

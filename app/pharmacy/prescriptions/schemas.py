@@ -168,3 +168,12 @@ class PrescriptionOut(PrescriptionRecordOut):
     remaining: Quantity
     """What the refills still authorise (none once the six months are over)."""
     fill_by: date = Field(description="The last day it may be filled (six months after issue).")
+    fillable: bool = Field(
+        description="Whether a fill may be dispensed today (the pharmacy's day): said from the "
+        "moment the prescription is received, so one received after its six months shows it."
+    )
+    not_fillable_because: str | None = Field(
+        description="Why not, when it may not: cancelled, past its six months, or dispensed "
+        "in full with its refills.",
+        examples=["more than six months after issue: the last day to fill was 02 Sep 2026"],
+    )

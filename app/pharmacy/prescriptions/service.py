@@ -373,13 +373,18 @@ def prescription_out(
     dispensed = sum((f.quantity for f, reversed_ in fills if not reversed_), Decimal(0))
     total = rules.total_authorized(rx.quantity, rx.refills_authorized)
     fill_by = rules.six_months_after(rx.issued_on)
-    fillable = today <= fill_by and rx.status == Status.active
+    in_time = today <= fill_by and rx.status == Status.active
+    remaining = max(total - dispensed, Decimal(0)) if in_time else Decimal(0)
+    because = rules.not_fillable_because(cancelled=rx.status == Status.cancelled, today=today,
+                                         fill_by=fill_by, remaining=remaining)  # fmt: skip
     return schemas.PrescriptionOut(
         **schemas.PrescriptionRecordOut.model_validate(rx).model_dump(),
         fills=[fill_out(f, reversed_) for f, reversed_ in fills],
         dispensed=dispensed,
-        remaining=max(total - dispensed, Decimal(0)) if fillable else Decimal(0),
+        remaining=remaining,
         fill_by=fill_by,
+        fillable=because is None,
+        not_fillable_because=because,
     )
 
 
