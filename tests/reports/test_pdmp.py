@@ -4,12 +4,14 @@ file through the validator."""
 
 import asyncio
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from sqlalchemy import select
 
 from app.cli import cli
+from app.core.config import Settings
+from app.reports import asap
 from app.reports.models import PdmpSubmission
 from tests.conftest import bearer
 from tests.factories import assert_problem, create_registrant
@@ -79,9 +81,11 @@ async def test_a_day_without_fills_is_a_zero_report_and_each_file_is_kept(
 ):
     first = await pdmp(dispensary, "2026-03-01")
     file = validate(first.text)
-    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "PAT", "DSP", "TP", "TT"]
-    [pat], [dsp] = file.named("PAT"), file.named("DSP")
-    assert (pat[7], pat[8], dsp[5]) == ("Report", "Zero", "20260301")
+    # The shape the states' dispenser guides show: PAT, DSP with the day, an empty PRE.
+    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "PAT", "DSP", "PRE", "TP", "TT"]
+    [pat], [dsp], [pre] = file.named("PAT"), file.named("DSP"), file.named("PRE")
+    assert (pat[7], pat[8], dsp[5], pre) == ("REPORT", "ZERO", "20260301", ["PRE", ""])
+    assert "~PRE*~TP*5~TT*000000001*8~" in first.text
     # Asked again with nothing changed (a retry): the same file, sent once.
     again = await pdmp(dispensary, "2026-03-01")
     assert (again.text, again.headers["x-control-number"]) == (first.text, "000000001")
@@ -117,7 +121,8 @@ async def test_a_fill_reversed_later_is_voided_on_the_day_of_its_reversal(dispen
     # The void matches the original: Rx number, fill date, quantity and refill number.
     assert (dsp[1], dsp[2], dsp[5], dsp[9], dsp[6]) == ("02", rx["rx_number"], "20260302", "30",
                                                         "0")  # fmt: skip
-    assert len(validate((await pdmp(dispensary, "2026-03-03")).text).named("PRE")) == 0
+    [pat] = validate((await pdmp(dispensary, "2026-03-03")).text).named("PAT")
+    assert (pat[7], pat[8]) == ("REPORT", "ZERO")
 
 
 async def test_a_fill_reversed_the_day_it_was_made_is_not_reported(dispensary: Dispensary):
@@ -130,7 +135,35 @@ async def test_a_fill_reversed_the_day_it_was_made_is_not_reported(dispensary: D
     assert undone.status_code == 201, undone.text
     file = validate((await pdmp(dispensary, "2026-03-02")).text)
     [pat] = file.named("PAT")
-    assert (pat[7], pat[8]) == ("Report", "Zero")
+    assert (pat[7], pat[8]) == ("REPORT", "ZERO")
+
+
+@pytest.mark.parametrize(
+    ("shape", "detail"),
+    [
+        ("pat_dsp_pre", ["PAT", "DSP", "PRE"]),
+        ("pat_dsp_pre_cdi_air", ["PAT", "DSP", "PRE", "CDI", "AIR"]),
+        ("pat_dsp", ["PAT", "DSP"]),
+        ("header_only", []),
+    ],
+)
+async def test_every_shape_of_a_zero_report_is_a_valid_file(
+    dispensary: Dispensary, app, shape, detail
+):
+    app.state.settings = app.state.settings.model_copy(update={"pdmp_zero_report": shape})
+    text = (await pdmp(dispensary, "2026-03-01")).text
+    file = validate(text)
+    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", *detail, "TP", "TT"]
+    # TP counts PHA to TP; TT every segment, TH to TT.
+    assert text.endswith(f"~TP*{len(detail) + 2}~TT*000000001*{len(detail) + 5}~")
+    for empty in detail[2:]:
+        assert f"~{empty}*~" in text
+
+
+def test_the_zero_report_shapes_of_the_settings_are_those_asap_writes():
+    setting = Settings.model_fields["pdmp_zero_report"]
+    assert set(get_args(setting.annotation)) == set(asap.ZeroReport)
+    assert setting.default == asap.Profile().zero_report
 
 
 async def test_the_state_profile_is_a_setting(dispensary: Dispensary, app):
@@ -147,11 +180,18 @@ async def test_the_state_profile_is_a_setting(dispensary: Dispensary, app):
 
 def test_the_validator_refuses_what_is_wrong():
     good = ("TH*4.2A*000000001*01**20260302*100000*P**~~IS*1*X~PHA***FK0000012*X~"
-            "PAT*******Report*Zero~DSP*****20260302~TP*4~TT*000000001*7~")  # fmt: skip
+            "PAT*******REPORT*ZERO~DSP*****20260302~PRE*~TP*5~TT*000000001*8~")  # fmt: skip
     validate(good)
-    for wrong in (good.replace("TP*4", "TP*5"), good.replace("TT*000000001", "TT*000000002"),
-                  good.replace("FK0000012", "FK0000013"), good.replace("~TP*4", "~PRE~TP*4"),
-                  good.replace("20260302~TP", "2026032~TP"), good[:-1]):  # fmt: skip
+    validate(good.replace("PRE*~TP*5~TT*000000001*8", "TP*4~TT*000000001*7"))
+    validate(good.replace("PRE*~TP*5~TT*000000001*8", "PRE*~CDI*~AIR*~TP*7~TT*000000001*10"))
+    for wrong in (good.replace("TP*5", "TP*6"), good.replace("TT*000000001", "TT*000000002"),
+                  good.replace("*8~", "*9~"), good.replace("FK0000012", "FK0000013"),
+                  good.replace("~PRE*~", "~PRE*1245319599~"),
+                  good.replace("~PRE*~TP*5", "~PRE*~CDI*1~TP*6").replace("*8~", "*9~"),
+                  good.replace("~PRE*~TP*5", "~CDI*~TP*5"),
+                  good.replace("~DSP*****20260302~PRE*~", "~PRE*~DSP*****20260302~"),
+                  good.replace("*REPORT*", "*DOE*"), good.replace("PAT*", "PAT*1"),
+                  good.replace("20260302~PRE", "2026032~PRE"), good[:-1]):  # fmt: skip
         with pytest.raises(Invalid):
             validate(wrong)
     assert parse(good).terminator == "~"
