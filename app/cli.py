@@ -188,7 +188,7 @@ def pdmp(
 
 async def _pdmp(settings: Settings, registrant_id: uuid.UUID, day: date) -> tuple[str, str]:
     from app.registry.models import Registrant
-    from app.reports import pdmp as pdmp_file
+    from app.reports.pdmp import day as pdmp_file
     from app.reports.scope import Scope
 
     database = Database(create_engine(settings))

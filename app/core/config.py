@@ -94,7 +94,7 @@ class Settings(BaseSettings):
         "pat_dsp_pre"
     )
     """The zero report's shape, named by its segments between PHA and TP (the values of
-    ``app.reports.asap.ZeroReport``, which says what each holds)."""
+    ``app.reports.pdmp.asap.ZeroReport``, which says what each holds)."""
     pdmp_file_type: Literal["P", "T"] = "P"
     report_pdf_max_rows: int = Field(default=5000, ge=1)
     """Longer reports are refused as PDF (made whole in memory) and pointed to CSV."""

@@ -21,7 +21,8 @@ from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import batches, dea_forms, dispensing, inventory, pdmp, receipts, rems, trails
+from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails
+from app.reports.pdmp import day as pdmp
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import PeriodSource, as_chunks, documented, respond
 from app.reports.tabular import Column, Format

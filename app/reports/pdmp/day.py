@@ -22,8 +22,8 @@ from app.ledger.types import EventType
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.enums import RegistrantKind
 from app.registry.models import Patient, Registrant, Staff
-from app.reports import asap
-from app.reports.models import PdmpSubmission
+from app.reports.pdmp import asap
+from app.reports.pdmp.models import PdmpSubmission
 from app.reports.scope import Scope
 
 NEW, VOID = "00", "02"

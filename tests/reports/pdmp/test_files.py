@@ -11,13 +11,13 @@ from sqlalchemy import select
 
 from app.cli import cli
 from app.core.config import Settings
-from app.reports import asap
-from app.reports.models import PdmpSubmission
+from app.reports.pdmp import asap
+from app.reports.pdmp.models import PdmpSubmission
 from tests.conftest import bearer
 from tests.factories import assert_problem, create_registrant
 from tests.ledger.support import reversal_body
 from tests.pharmacy.dispensary import Dispensary, open_dispensary
-from tests.reports.asap_validator import Invalid, parse, validate
+from tests.reports.pdmp.asap_validator import Invalid, parse, validate
 
 PDMP = "/v1/reports/pdmp"
 
