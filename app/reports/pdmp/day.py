@@ -82,6 +82,7 @@ async def generate(
         id=uuid.uuid4(), registrant_id=registrant.id, report_date=day, control_number=control,
         dispenses=sum(1 for d in dispenses if d.status == NEW),
         voids=sum(1 for d in dispenses if d.status == VOID), content=content,
+        content_sha256=hashlib.sha256(content.encode()).hexdigest(),
         detail_sha256=digest.hexdigest(), created_by=by, created_at=scope.generated_at,
     )  # fmt: skip
     db.add(submission)
