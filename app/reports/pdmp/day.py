@@ -153,6 +153,38 @@ async def _reported(
     return [_dispense(status, row, ingredients, scope) for status, row in rows]
 
 
+async def first_fill_day(db: AsyncSession, scope: Scope) -> date | None:
+    """The day the pharmacy first filled a prescription: it has reported to its PDMP since."""
+    first = await db.scalar(_fill_instants(scope).order_by(LedgerEvent.occurred_at).limit(1))
+    return None if first is None else scope.local(first).date()
+
+
+async def days_with_fills(db: AsyncSession, scope: Scope, first: date, last: date) -> set[date]:
+    """The days from ``first`` to ``last`` whose file has more than a zero report to carry: a
+    prescription filled, or a fill reversed (see :func:`_reported`)."""
+    start, end = scope.day_bounds(first, last)
+    filled = _fill_instants(scope).where(LedgerEvent.occurred_at >= start,
+                                         LedgerEvent.occurred_at < end)  # fmt: skip
+    undone = (
+        select(_original.occurred_at)
+        .join(PrescriptionFill, PrescriptionFill.event_id == _original.reverses_event_id)
+        .where(_original.registrant_id == scope.registrant.id,
+               _original.type == EventType.reversal.value,
+               _original.occurred_at >= start, _original.occurred_at < end)
+    )  # fmt: skip
+    instants = [*await db.scalars(filled), *await db.scalars(undone)]
+    return {scope.local(instant).date() for instant in instants}
+
+
+def _fill_instants(scope: Scope) -> Select[datetime]:
+    return (
+        select(LedgerEvent.occurred_at)
+        .join(PrescriptionFill, PrescriptionFill.event_id == LedgerEvent.id)
+        .where(LedgerEvent.registrant_id == scope.registrant.id,
+               LedgerEvent.type == EventType.dispense.value)
+    )  # fmt: skip
+
+
 def _fills() -> Select[*tuple[Any, ...]]:
     pharmacist = aliased(Staff)
     earlier = aliased(PrescriptionFill)

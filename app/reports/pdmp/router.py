@@ -1,5 +1,5 @@
 """PDMP routes: a day's file previewed (nothing kept) or submitted (kept, under a control
-number), and what the state answered about each submission."""
+number), what the state answered about each submission, and the days still to report."""
 
 import base64
 import hashlib
@@ -18,7 +18,7 @@ from app.core.responses import set_location
 from app.core.routing import api_router
 from app.core.schemas import Day
 from app.registry.models import Registrant
-from app.reports.pdmp import schemas, submissions
+from app.reports.pdmp import outstanding, schemas, submissions
 from app.reports.pdmp.day import day_report
 from app.reports.pdmp.models import PdmpSubmission
 from app.reports.pdmp.submissions import Author
@@ -167,3 +167,25 @@ async def record_pdmp_response(
     note(request, registrant_id=found.registrant_id)
     [shown] = await submissions.submissions_out(session, [found])
     return shown
+
+
+@router.get("/pdmp/outstanding-days", response_model=schemas.PdmpOutstandingDaysOut)
+async def pdmp_outstanding_days(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: Annotated[
+        Day | None, Query(alias="from", description="Default: the day of the first fill")
+    ] = None,
+    last_day: Annotated[Day | None, Query(alias="to", description="Default: yesterday")] = None,
+) -> schemas.PdmpOutstandingDaysOut:
+    """The pharmacy's days to report that the state has not accepted a file of: each business
+    day (weekends and the registrant's holidays aside) and any other day with a fill or a
+    reversal of one, since its first fill; each not submitted, awaiting the state's response,
+    or rejected (with its latest submission)."""
+    note(request, registrant_id=registrant_id, resource_type="pdmp_outstanding_days")
+    scope = await report_scope(session, registrant_id, principal, clock.now(),
+                               permission=Permission.read_pdmp)  # fmt: skip
+    return await outstanding.outstanding_days(session, scope, first_day, last_day)

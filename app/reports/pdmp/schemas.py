@@ -1,4 +1,5 @@
-"""PDMP submissions and the state's responses, as the API takes and shows them."""
+"""PDMP submissions, the state's responses and the days still to report, as the API takes and
+shows them."""
 
 import uuid
 from datetime import date, datetime
@@ -20,6 +21,14 @@ class PdmpSubmissionStatus(StrEnum):
 
     awaiting_response = "awaiting_response"
     accepted = "accepted"
+    rejected = "rejected"
+
+
+class PdmpDayStatus(StrEnum):
+    """Where a day stands that the state has not accepted a file of."""
+
+    not_submitted = "not_submitted"
+    awaiting_response = "awaiting_response"
     rejected = "rejected"
 
 
@@ -99,3 +108,20 @@ class PdmpSubmissionOut(OutputModel):
     created_by: str
     created_by_name: str | None
     created_at: datetime
+
+
+class PdmpOutstandingDay(OutputModel):
+    date: date
+    status: PdmpDayStatus
+    submission_id: uuid.UUID | None
+    """The day's latest submission, if it has one."""
+
+
+class PdmpOutstandingDaysOut(OutputModel):
+    """The days to report (business days, and any day with a fill or a reversal of one) from
+    ``from`` to ``to`` that the state has not accepted a file of, oldest first."""
+
+    registrant_id: uuid.UUID
+    first_day: date | None = Field(serialization_alias="from")
+    last_day: date = Field(serialization_alias="to")
+    days: list[PdmpOutstandingDay]

@@ -146,6 +146,19 @@ async def latest_of_days(
     return {end.report_date: end for end in ends}
 
 
+async def statuses(
+    db: AsyncSession, submission_ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, PdmpSubmissionStatus]:
+    """Each submission's status, from the state's responses to it."""
+    outcomes: dict[uuid.UUID, list[str]] = {i: [] for i in submission_ids}
+    for submission_id, outcome in await db.execute(
+        select(PdmpResponse.submission_id, PdmpResponse.outcome)
+        .where(PdmpResponse.submission_id.in_(outcomes))
+    ):  # fmt: skip
+        outcomes[submission_id].append(outcome)
+    return {i: status_of(found) for i, found in outcomes.items()}
+
+
 async def _ensure_first(db: AsyncSession, latest: PdmpSubmission | None) -> None:
     if latest is None:
         return

@@ -12,6 +12,7 @@ from tests.pharmacy.dispensary import Dispensary
 
 PREVIEW = "/v1/reports/pdmp"
 SUBMISSIONS = "/v1/pdmp/submissions"
+OUTSTANDING = "/v1/pdmp/outstanding-days"
 _KEYS = itertools.count(1)
 
 
