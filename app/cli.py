@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -168,40 +169,93 @@ def pdmp(
     output: Annotated[
         Path | None, typer.Option(help="Write here (default: standard output)")
     ] = None,
+    submit: Annotated[
+        bool, typer.Option("--submit", help="Submit the day: keep the file under a control number")
+    ] = False,
+    corrects: Annotated[
+        str | None, typer.Option(help="With --submit: the rejected submission this corrects")
+    ] = None,
 ) -> None:
-    """Write a pharmacy's ASAP 4.2A file for a day, kept as a submission as the API keeps it."""
+    """Write a pharmacy's ASAP 4.2A file for a day: a preview (nothing kept, a test file under
+    control number 000000000), or with --submit the file submitted, kept as the API keeps it."""
     from app.core.errors import AppError
 
+    if corrects is not None and not submit:
+        raise typer.BadParameter("--corrects goes with --submit")
+    request = _PdmpRequest(_registrant_id(registrant), _day(day, "--date"),
+                           _submission_id(corrects) if corrects else None)  # fmt: skip
     try:
-        control, content = asyncio.run(
-            _pdmp(get_settings(), uuid.UUID(registrant), date.fromisoformat(day))
-        )
+        content, made = asyncio.run(_pdmp(get_settings(), request, submit=submit))
     except AppError as exc:
         typer.echo(exc.detail, err=True)
         raise typer.Exit(code=1) from exc
+    what = "a preview: nothing kept" if made is None else (
+        f"submission {made[0]}, control number {made[1]}")  # fmt: skip
+    # The file's bytes exactly (UTF-8), whatever the locale's encoding; what it is on the side.
     if output is None:
-        typer.echo(content, nl=False)
-        return
-    output.write_text(content)
-    typer.echo(f"wrote {output} (control number {control})")
+        typer.echo(content.encode(), nl=False)
+        typer.echo(what, err=True)
+    else:
+        output.write_bytes(content.encode())
+        typer.echo(f"wrote {output} ({what})")
 
 
-async def _pdmp(settings: Settings, registrant_id: uuid.UUID, day: date) -> tuple[str, str]:
+@dataclass(frozen=True, slots=True)
+class _PdmpRequest:
+    registrant_id: uuid.UUID
+    day: date
+    corrects: uuid.UUID | None
+
+
+async def _pdmp(
+    settings: Settings, request: _PdmpRequest, *, submit: bool
+) -> tuple[str, tuple[uuid.UUID, str] | None]:
+    """The day's preview, or its file submitted (with the submission's id and control
+    number)."""
     from app.registry.models import Registrant
-    from app.reports import pdmp as pdmp_file
+    from app.reports.pdmp import submissions
+    from app.reports.pdmp.day import day_report
     from app.reports.scope import Scope
 
     database = Database(create_engine(settings))
     try:
         async with database.transaction() as session:
-            found = await session.get(Registrant, registrant_id)
+            found = await session.get(Registrant, request.registrant_id)
             if found is None:
-                raise typer.BadParameter(f"no registrant {registrant_id}")
+                raise typer.BadParameter(f"no registrant {request.registrant_id}")
             scope = Scope(found, SystemClock().now())
-            made = await pdmp_file.generate(session, scope, day, settings, by="csledger pdmp")
-            return made.control_number, made.content
+            reported = await day_report(session, scope, request.day, settings, field="--date")
+            if not submit:
+                return reported.preview(), None
+            by = submissions.Author("csledger pdmp", _operating_system_user())
+            made = await submissions.submit(session, reported, corrects=request.corrects, by=by)
+            return made.content, (made.id, made.control_number)
     finally:
         await database.dispose()
+
+
+def _day(value: str, option: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{option}: {value!r} is not a day (YYYY-MM-DD)") from exc
+
+
+def _submission_id(value: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a submission id (a UUID)") from exc
+
+
+def _operating_system_user() -> str | None:
+    """Who ran the command, as far as the machine knows (kept as the submitter's name)."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no user name in the environment nor the password database
+        return None
 
 
 @cli.command()

@@ -44,6 +44,8 @@ from app.reconciliation.models import Discrepancy
 from app.reconciliation.router import router as reconciliation_router
 from app.registry.models import Location, Patient, Staff, StaffRegistration
 from app.registry.router import router as registry_router
+from app.reports.pdmp.models import PdmpSubmission
+from app.reports.pdmp.router import router as pdmp_router
 from app.reports.router import router as reports_router
 from app.worker import Worker
 
@@ -59,7 +61,7 @@ PATH_OWNERS: PathOwners = {
         "prescription_id": Prescription, "product_id": Product,
         "registration_id": StaffRegistration, "resource_id": FhirResource, "run_id": Job,
         "sender_id": FhirSender, "session_id": TreatmentSession, "staff_id": Staff,
-        "verification_id": Job,
+        "submission_id": PdmpSubmission, "verification_id": Job,
     }.items()
 }  # fmt: skip
 """Which table each path parameter names: a refused request is audited at its owner
@@ -95,7 +97,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # appends), come first, which saves about 0.1 ms per append here. No two routers share a path.
     routers = (ledger_router, ledger_public_router, registry_router, catalog_router,
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
-               reconciliation_router, reports_router, webhooks_router, fhir_router,
+               reconciliation_router, reports_router, pdmp_router, webhooks_router, fhir_router,
                fhir_senders_router, ops_router)  # fmt: skip
     for router in routers:
         app.include_router(router)

@@ -18,7 +18,7 @@ from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
-from app.reports.models import PdmpSubmission
+from app.reports.pdmp.models import PdmpResponse, PdmpSubmission
 
 metadata = Base.metadata
 
@@ -42,6 +42,7 @@ __all__ = [
     "MerkleNode",
     "OutboxMessage",
     "Patient",
+    "PdmpResponse",
     "PdmpSubmission",
     "Posting",
     "Prescription",

@@ -14,6 +14,7 @@ from tests.conftest import migrate
 APPEND_ONLY = {
     "audit_log",
     "pdmp_submissions",
+    "pdmp_responses",
     "revisions",
     "staff_registrations",
     "ledger_events",

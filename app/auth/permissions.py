@@ -37,6 +37,10 @@ class Permission(StrEnum):
     destroy_loss_theft = "destroy_loss_theft"
     adjust_reverse_resolve = "adjust_reverse_resolve"
     reports = "reports"
+    read_pdmp = "read_pdmp"
+    """Preview a pharmacy's PDMP file of a day, read its submissions and the days to report."""
+    pdmp_submissions = "pdmp_submissions"
+    """Submit a pharmacy's PDMP file of a day, and record what the state answered."""
     fhir_records = "fhir_records"
     """Send FHIR MedicationAdministration and MedicationDispense records, and read them back."""
     manage_fhir_senders = "manage_fhir_senders"
@@ -70,6 +74,8 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.destroy_loss_theft: frozenset({_P, _C, _CO}),
     Permission.adjust_reverse_resolve: frozenset({_CO}),
     Permission.reports: frozenset({_CO, _A}),
+    Permission.read_pdmp: frozenset({_P, _CO, _A}),
+    Permission.pdmp_submissions: frozenset({_P, _CO}),
     Permission.fhir_records: frozenset({_I}),
     Permission.manage_fhir_senders: frozenset({_A}),
     Permission.platform_audit: frozenset({_A}),

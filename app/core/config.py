@@ -94,7 +94,11 @@ class Settings(BaseSettings):
     compound, the shape of a zero report and the file type (P production, T test)."""
     pdmp_segment_terminator: str = Field(default="~", min_length=1, max_length=1)
     pdmp_compound_qualifier: str = "06"
-    pdmp_zero_report: Literal["patient_zero", "header_only"] = "patient_zero"
+    pdmp_zero_report: Literal["pat_dsp_pre", "pat_dsp_pre_cdi_air", "pat_dsp", "header_only"] = (
+        "pat_dsp_pre"
+    )
+    """The zero report's shape, named by its segments between PHA and TP (the values of
+    ``app.reports.pdmp.asap.ZeroReport``, which says what each holds)."""
     pdmp_file_type: Literal["P", "T"] = "P"
     report_pdf_max_rows: int = Field(default=5000, ge=1)
     """Longer reports are refused as PDF (made whole in memory) and pointed to CSV."""

@@ -6,10 +6,14 @@ from datetime import date, timedelta
 FORM_106_DAYS = 45
 
 
+def is_business_day(day: date, holidays: frozenset[date]) -> bool:
+    """Neither a weekend day nor one of the registrant's ``holidays``."""
+    return day.weekday() < 5 and day not in holidays
+
+
 def next_business_day(day: date, holidays: frozenset[date]) -> date:
-    """The first day after ``day`` that is neither a weekend day nor one of ``holidays``."""
     following = day + timedelta(days=1)
-    while following.weekday() >= 5 or following in holidays:
+    while not is_business_day(following, holidays):
         following += timedelta(days=1)
     return following
 

@@ -29,6 +29,7 @@ from app.reconciliation import clocks, findings, schemas
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.reconciliation.workflow import CLOSED, ReasonCode, Status, may_move
 from app.registry.models import Registrant, Staff
+from app.registry.service import holidays_of
 
 
 class TransitionNotAllowed(Conflict):
@@ -148,9 +149,8 @@ async def _clocks(
     registrant = await db.get(Registrant, registrant_id)
     assert registrant is not None
     discovered_on = discovered_at.astimezone(ZoneInfo(registrant.timezone)).date()
-    holidays = frozenset(date.fromisoformat(day) for day in registrant.holidays)
     return {
-        "notice_due_on": clocks.notice_due_on(discovered_on, holidays),
+        "notice_due_on": clocks.notice_due_on(discovered_on, holidays_of(registrant)),
         "form_106_due_on": clocks.form_106_due_on(discovered_on),
     }
 

@@ -89,6 +89,11 @@ def local_date(registrant: Registrant, instant: datetime) -> date:
     return instant.astimezone(ZoneInfo(registrant.timezone)).date()
 
 
+def holidays_of(registrant: Registrant) -> frozenset[date]:
+    """The days the registrant is closed besides weekends: not business days."""
+    return frozenset(date.fromisoformat(day) for day in registrant.holidays)
+
+
 def registrants_query(
     principal: Principal, *, kind: str | None, state: str | None, dea_number: str | None
 ) -> Select[Registrant]:

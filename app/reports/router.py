@@ -7,12 +7,11 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, current_principal
 from app.auth.permissions import Permission
-from app.core.db import Database
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import FieldError, InvalidInput, PermissionDenied
 from app.core.routing import api_router
@@ -21,12 +20,11 @@ from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import batches, dea_forms, dispensing, inventory, pdmp, receipts, rems, trails
+from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import PeriodSource, as_chunks, documented, respond
 from app.reports.tabular import Column, Format
 
-ASAP_MEDIA_TYPE = "text/plain; charset=utf-8"
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
 
 FirstDay = Annotated[Day, Query(alias="from", description="First day, on the registrant's clock")]
@@ -206,37 +204,6 @@ async def dea_form_106(
         lambda _db: as_chunks(lost),
         title=dea_forms.FORM_106_TITLE,
     )
-
-
-@router.get(
-    "/reports/pdmp",
-    response_class=PlainTextResponse,
-    responses={200: {"description": "The ASAP file", "content": {ASAP_MEDIA_TYPE: {}}}},
-)
-async def pdmp_file(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
-    registrant_id: uuid.UUID,
-    day: Annotated[Day, Query(alias="date", description="The pharmacy's day to report")],
-) -> Response:
-    """The pharmacy's ASAP 4.2A file for the day (the state's profile is a setting): its
-    fills, the fills reversed that day as voids, or a zero report. Every file is kept as a
-    submission under the pharmacy's next control number (``X-Control-Number``)."""
-    note(request, registrant_id=registrant_id, resource_type="report", resource_id="pdmp",
-         report=True)  # fmt: skip
-    await report_scope(session, registrant_id, principal, clock.now())
-    database: Database = request.app.state.database
-    async with database.transaction() as db:
-        scope = await report_scope(db, registrant_id, principal, clock.now())
-        made = await pdmp.generate(db, scope, day, settings, by=principal.subject)
-    filename = f"pdmp-{scope.registrant.dea_number}-{day:%Y%m%d}-{made.control_number}.txt"
-    return Response(made.content, media_type=ASAP_MEDIA_TYPE, headers={
-        "Content-Disposition": f'attachment; filename="{filename}"',
-        "X-Control-Number": made.control_number,
-    })  # fmt: skip
 
 
 def _period_report(

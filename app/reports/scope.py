@@ -59,12 +59,17 @@ def _plain(value: Any) -> Any:
 
 
 async def report_scope(
-    db: AsyncSession, registrant_id: uuid.UUID, principal: Principal, now: datetime
+    db: AsyncSession,
+    registrant_id: uuid.UUID,
+    principal: Principal,
+    now: datetime,
+    *,
+    permission: Permission = Permission.reports,
 ) -> Scope:
     """The registrant, if the caller sees it (404 otherwise, like any other resource), and
-    may pull its reports."""
+    may pull its reports (or do what ``permission`` names)."""
     registrant = await get_registrant(db, registrant_id, principal=principal)
-    principal.require(Permission.reports)
+    principal.require(permission)
     return Scope(registrant, now)
 
 

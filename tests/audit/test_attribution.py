@@ -19,6 +19,9 @@ from app.core.clock import FrozenClock
 from app.core.db import table_of
 from app.demo import DemoRegistrants, load_demo
 from app.main import PATH_OWNERS
+from app.registry.models import Registrant
+from app.reports.pdmp import day, submissions
+from app.reports.scope import Scope
 from app.worker import Worker
 from tests.conftest import START, TokenFactory, bearer
 from tests.factories import create, injection_body
@@ -72,7 +75,19 @@ async def demo_world(app: Any, client: httpx.AsyncClient, admin_token: str) -> D
                  {"registrant_id": clinic, "url": "http://127.0.0.1:9/hooks",
                   "event_types": ["discrepancy.opened"]}, admin_token)  # fmt: skip
     await Worker(database, settings, FrozenClock(START), periodic=()).run_until_idle()
+    await _pdmp_submission(app, loaded.registrants.pharmacy_id)
     return loaded.registrants
+
+
+async def _pdmp_submission(app: Any, pharmacy_id: uuid.UUID) -> None:
+    """The pharmacy's file of the day before, submitted."""
+    async with app.state.database.transaction() as session:
+        pharmacy = await session.get(Registrant, pharmacy_id)
+        assert pharmacy is not None
+        reported = await day.day_report(session, Scope(pharmacy, START), FIRST_DAY,
+                                      app.state.settings, field="date")  # fmt: skip
+        await submissions.submit(session, reported, corrects=None,
+                                 by=submissions.Author("officer", "Olive Officer"))  # fmt: skip
 
 
 async def an_object(app: Any, parameter: str) -> tuple[str, str]:

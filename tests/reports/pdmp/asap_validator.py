@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-ORDER = re.compile(r"^TH IS PHA( PAT DSP( PRE( CDI)*)?)* TP TT$")
-"""A zero report's PAT and DSP carry no PRE; a compound's DSP is followed by its CDIs."""
+ORDER = re.compile(r"^TH IS PHA( PAT DSP( PRE( CDI)*( AIR)?)?)* TP TT$")
+"""Per dispense PAT, DSP, PRE, a compound's CDIs and an AIR; a zero report's PAT and DSP may
+be followed by an empty PRE, CDI and AIR, or by nothing."""
+ZERO_REPORT_TRAILERS = ((), ("PRE",), ("PRE", "CDI", "AIR"))
+"""What may follow a zero report's DSP, every segment empty: the shapes the states' guides
+show."""
 
 
 @dataclass(frozen=True)
@@ -57,18 +61,36 @@ def validate(text: str, *, compound_qualifier: str = "06", version: str = "4.2A"
     _field(pha, 3, "PHA03")
     _dea(pha[3], "PHA03")
     _field(pha, 4, "PHA04")
+    if any(_is_zero_patient(pat) for pat in parsed.named("PAT")):
+        _zero_report(parsed.segments[3:-2])
+        return parsed
     for index, segment in enumerate(parsed.segments):
         if segment[0] == "DSP":
             _dispense(parsed.segments, index, compound_qualifier)
     return parsed
 
 
+def _is_zero_patient(pat: list[str]) -> bool:
+    return (_get(pat, 7), _get(pat, 8)) == ("REPORT", "ZERO")
+
+
+def _zero_report(detail: list[list[str]]) -> None:
+    """A zero report is the file's only detail: a PAT of nothing but "REPORT" "ZERO", a DSP of
+    nothing but the day in DSP05, then one of the trailers, each segment empty."""
+    _check(len(detail) >= 2 and [s[0] for s in detail[:2]] == ["PAT", "DSP"],
+           "a zero report is a PAT and a DSP")  # fmt: skip
+    pat, dsp, *trailer = detail
+    _check(pat[1:7] == [""] * 6 and len(pat) == 9, "a zero report's PAT: PAT07 and PAT08 only")
+    _check(len(dsp) == 6 and all(f == "" for f in dsp[1:5]), "a zero report's DSP: DSP05")
+    _date(dsp[5], "DSP05")
+    names = tuple(s[0] for s in trailer)
+    _check(names in ZERO_REPORT_TRAILERS, f"a zero report's DSP followed by {names}")
+    for segment in trailer:
+        _check(all(f == "" for f in segment[1:]), f"a zero report's {segment[0]} is empty")
+
+
 def _dispense(segments: list[list[str]], index: int, compound_qualifier: str) -> None:
     patient, dsp = segments[index - 1], segments[index]
-    if _get(patient, 7) == "Report" and _get(patient, 8) == "Zero":
-        _check(len(dsp) == 6 and all(f == "" for f in dsp[1:5]), "a zero report's DSP: DSP05")
-        _date(dsp[5], "DSP05")
-        return
     _field(patient, 7, "PAT07")
     _field(patient, 8, "PAT08")
     _date(_get(patient, 18), "PAT18")

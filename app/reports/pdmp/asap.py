@@ -6,9 +6,9 @@ in TH09. In order: TH (header), IS (information source), PHA (pharmacy); per dis
 (patient), DSP (dispensing), PRE (prescriber) and, for a compound, one CDI per ingredient;
 then TP (pharmacy trailer: the segments from PHA to TP, both counted) and TT (transaction
 trailer: TH02's control number again, and every segment from TH to TT). A day with nothing to
-report is a zero report, in the shape the state's profile names. A dispense reversed in the
-ledger is sent as a void (DSP01 ``02``) carrying the original's Rx number, fill date,
-quantity and refill number, under the same pharmacy.
+report is a zero report, in the shape the state's profile names (:class:`ZeroReport`). A
+dispense reversed in the ledger is sent as a void (DSP01 ``02``) carrying the original's Rx
+number, fill date, quantity and refill number, under the same pharmacy.
 """
 
 from collections.abc import Sequence
@@ -22,10 +22,28 @@ NO_NDC = "99999"
 
 
 class ZeroReport(StrEnum):
-    patient_zero = "patient_zero"
-    """One PAT whose PAT07 is "Report" and PAT08 "Zero", and one DSP with the day in DSP05."""
+    """The shape of a zero report, named by the segments between PHA and TP. Every shape but
+    ``header_only`` has one PAT whose PAT07 is "REPORT" and PAT08 "ZERO" and one DSP with the
+    day in DSP05; the segments after them are empty."""
+
+    pat_dsp_pre = "pat_dsp_pre"
+    """PAT, DSP and an empty PRE: the zero report the states' dispenser guides show."""
+    pat_dsp_pre_cdi_air = "pat_dsp_pre_cdi_air"
+    """PAT, DSP and an empty PRE, CDI and AIR, for a guide that prints every segment."""
+    pat_dsp = "pat_dsp"
+    """PAT and DSP alone (this service's zero report until the guides' shape was adopted)."""
     header_only = "header_only"
     """TH, IS, PHA, TP and TT, and no detail."""
+
+
+ZERO_REPORT_EMPTY_SEGMENTS: dict[ZeroReport, tuple[str, ...]] = {
+    ZeroReport.pat_dsp_pre: ("PRE",),
+    ZeroReport.pat_dsp_pre_cdi_air: ("PRE", "CDI", "AIR"),
+    ZeroReport.pat_dsp: (),
+}
+"""The empty segments that follow a zero report's PAT and DSP, in each shape that has them."""
+ZERO_PATIENT = ("REPORT", "ZERO")
+"""PAT07 and PAT08 of a zero report, in capitals as the guides print them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +56,7 @@ class Profile:
     """DSP07 for a compound (whose ingredients follow in CDI segments)."""
     compound_product_id: str = NO_NDC
     """DSP08 for a compound (as :data:`NO_NDC`)."""
-    zero_report: ZeroReport = ZeroReport.patient_zero
+    zero_report: ZeroReport = ZeroReport.pat_dsp_pre
     file_type: str = "P"
     """TH07: P production, T test."""
 
@@ -118,9 +136,8 @@ def file_text(
                       address.get("postal_code", "").replace("-", ""))]  # fmt: skip
     for dispense in dispenses:
         detail += _dispense_segments(profile, dispense)
-    if not dispenses and profile.zero_report is ZeroReport.patient_zero:
-        detail += [segment("PAT", "", "", "", "", "", "", "Report", "Zero"),
-                   segment("DSP", "", "", "", "", ccyymmdd(report_date))]  # fmt: skip
+    if not dispenses:
+        detail += _zero_report(profile, report_date)
     detail.append(segment("TP", str(len(detail) + 1)))
     # TH09 declares the terminator (so it is not cleaned out), then ends TH like any segment.
     header = [
@@ -157,6 +174,19 @@ def _dispense_segments(profile: Profile, d: Dispense) -> list[str]:
         for n, i in enumerate(d.ingredients, start=1)
     ]
     return segments
+
+
+def _zero_report(profile: Profile, report_date: date) -> list[str]:
+    """The detail of a day with nothing to report, in the profile's shape."""
+    if profile.zero_report is ZeroReport.header_only:
+        return []
+    segment = partial(_segment, terminator=profile.segment_terminator)
+    return [
+        segment("PAT", "", "", "", "", "", "", *ZERO_PATIENT),
+        segment("DSP", "", "", "", "", ccyymmdd(report_date)),
+        # An empty segment is printed as the guides print it: its name and one empty field.
+        *(f"{name}*" for name in ZERO_REPORT_EMPTY_SEGMENTS[profile.zero_report]),
+    ]
 
 
 def _segment(name: str, *fields: str, terminator: str) -> str:

@@ -1,48 +1,22 @@
-"""PDMP files (ASAP 4.2A) on both databases: a day's fills, a zero report, a void, every file
-kept under the next control number, the state profile a setting, and ``csledger pdmp``; every
-file through the validator."""
+"""PDMP files (ASAP 4.2A) on both databases: a day's fills, a zero report in every shape, a
+void, the state profile a setting; every file through the validator. Files are read as
+previews, which are the files submitted but for their control number and file type (see
+test_submissions.py)."""
 
-import asyncio
-from datetime import date, timedelta
-from typing import Any
+from datetime import date
+from typing import get_args
 
 import pytest
-from sqlalchemy import select
 
-from app.cli import cli
-from app.reports.models import PdmpSubmission
+from app.core.config import Settings
+from app.reports.pdmp import asap
 from tests.conftest import bearer
 from tests.factories import assert_problem, create_registrant
 from tests.ledger.support import reversal_body
-from tests.pharmacy.dispensary import Dispensary, open_dispensary
-from tests.reports.asap_validator import Invalid, parse, validate
-
-PDMP = "/v1/reports/pdmp"
-
-
-@pytest.fixture
-async def dispensary(client, admin_token, token, clock) -> Dispensary:
-    return await open_dispensary(client, admin_token, token, clock)
-
-
-def officer(dispensary: Dispensary) -> str:
-    return dispensary.make_token(["compliance_officer"], [dispensary.id], sub="officer-rx")
-
-
-async def pdmp(dispensary: Dispensary, day: str, token: str | None = None) -> Any:
-    return await dispensary.client.get(PDMP, params={"registrant_id": dispensary.id,
-                                                     "date": day},
-                                       headers=bearer(token or officer(dispensary)))  # fmt: skip
-
-
-async def filled(dispensary: Dispensary, day: date, **fill: str) -> dict[str, Any]:
-    """A prescription filled on ``day``; the clock then stands on the next day (a day is
-    reported once it has ended)."""
-    rx = await dispensary.receive()
-    response = await dispensary.fill(rx, dispensary.fill_body(dispensary.on(day), **fill))
-    assert response.status_code == 201, response.text
-    dispensary.on(day + timedelta(days=1))
-    return rx | {"fill": response.json()["fills"][-1]}
+from tests.pharmacy.dispensary import Dispensary
+from tests.reports.pdmp.asap_validator import Invalid, parse, validate
+from tests.reports.pdmp.support import PREVIEW, filled, officer
+from tests.reports.pdmp.support import preview as pdmp
 
 
 async def test_a_days_fills_of_a_compound(dispensary: Dispensary):
@@ -50,7 +24,6 @@ async def test_a_days_fills_of_a_compound(dispensary: Dispensary):
     response = await pdmp(dispensary, "2026-03-02")
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/plain; charset=utf-8"
-    assert response.headers["x-control-number"] == "000000001"
     file = validate(response.text)
     [pha] = file.named("PHA")
     [pat] = file.named("PAT")
@@ -74,26 +47,14 @@ async def test_a_days_fills_of_a_compound(dispensary: Dispensary):
         "dea_number"]  # fmt: skip
 
 
-async def test_a_day_without_fills_is_a_zero_report_and_each_file_is_kept(
-    dispensary: Dispensary, probe
-):
-    first = await pdmp(dispensary, "2026-03-01")
-    file = validate(first.text)
-    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "PAT", "DSP", "TP", "TT"]
-    [pat], [dsp] = file.named("PAT"), file.named("DSP")
-    assert (pat[7], pat[8], dsp[5]) == ("Report", "Zero", "20260301")
-    # Asked again with nothing changed (a retry): the same file, sent once.
-    again = await pdmp(dispensary, "2026-03-01")
-    assert (again.text, again.headers["x-control-number"]) == (first.text, "000000001")
-    await filled(dispensary, date(2026, 3, 2))
-    second_day = await pdmp(dispensary, "2026-03-02")
-    assert second_day.headers["x-control-number"] == "000000002"
-    async with probe.engine.connect() as connection:
-        kept = list(await connection.execute(
-            select(PdmpSubmission.__table__).order_by(PdmpSubmission.control_number)))  # fmt: skip
-    assert [(k.control_number, k.content, k.dispenses, k.voids) for k in kept] == [
-        ("000000001", first.text, 0, 0), ("000000002", second_day.text, 1, 0),
-    ]  # fmt: skip
+async def test_a_day_without_fills_is_a_zero_report(dispensary: Dispensary):
+    text = (await pdmp(dispensary, "2026-03-01")).text
+    file = validate(text)
+    # The shape the states' dispenser guides show: PAT, DSP with the day, an empty PRE.
+    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "PAT", "DSP", "PRE", "TP", "TT"]
+    [pat], [dsp], [pre] = file.named("PAT"), file.named("DSP"), file.named("PRE")
+    assert (pat[7], pat[8], dsp[5], pre) == ("REPORT", "ZERO", "20260301", ["PRE", ""])
+    assert text.endswith("~PRE*~TP*5~TT*000000000*8~")
 
 
 async def test_a_day_not_yet_over_is_not_reported(dispensary: Dispensary):
@@ -117,7 +78,8 @@ async def test_a_fill_reversed_later_is_voided_on_the_day_of_its_reversal(dispen
     # The void matches the original: Rx number, fill date, quantity and refill number.
     assert (dsp[1], dsp[2], dsp[5], dsp[9], dsp[6]) == ("02", rx["rx_number"], "20260302", "30",
                                                         "0")  # fmt: skip
-    assert len(validate((await pdmp(dispensary, "2026-03-03")).text).named("PRE")) == 0
+    [pat] = validate((await pdmp(dispensary, "2026-03-03")).text).named("PAT")
+    assert (pat[7], pat[8]) == ("REPORT", "ZERO")
 
 
 async def test_a_fill_reversed_the_day_it_was_made_is_not_reported(dispensary: Dispensary):
@@ -130,28 +92,63 @@ async def test_a_fill_reversed_the_day_it_was_made_is_not_reported(dispensary: D
     assert undone.status_code == 201, undone.text
     file = validate((await pdmp(dispensary, "2026-03-02")).text)
     [pat] = file.named("PAT")
-    assert (pat[7], pat[8]) == ("Report", "Zero")
+    assert (pat[7], pat[8]) == ("REPORT", "ZERO")
+
+
+@pytest.mark.parametrize(
+    ("shape", "detail"),
+    [
+        ("pat_dsp_pre", ["PAT", "DSP", "PRE"]),
+        ("pat_dsp_pre_cdi_air", ["PAT", "DSP", "PRE", "CDI", "AIR"]),
+        ("pat_dsp", ["PAT", "DSP"]),
+        ("header_only", []),
+    ],
+)
+async def test_every_shape_of_a_zero_report_is_a_valid_file(
+    dispensary: Dispensary, app, shape, detail
+):
+    app.state.settings = app.state.settings.model_copy(update={"pdmp_zero_report": shape})
+    text = (await pdmp(dispensary, "2026-03-01")).text
+    file = validate(text)
+    assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", *detail, "TP", "TT"]
+    # TP counts PHA to TP; TT every segment, TH to TT.
+    assert text.endswith(f"~TP*{len(detail) + 2}~TT*000000000*{len(detail) + 5}~")
+    for empty in detail[2:]:
+        assert f"~{empty}*~" in text
+
+
+def test_the_zero_report_shapes_of_the_settings_are_those_asap_writes():
+    setting = Settings.model_fields["pdmp_zero_report"]
+    assert set(get_args(setting.annotation)) == set(asap.ZeroReport)
+    assert setting.default == asap.Profile().zero_report
 
 
 async def test_the_state_profile_is_a_setting(dispensary: Dispensary, app):
+    """(The file type, TH07, is a setting too: see test_submissions.py, since a preview is
+    always a test file.)"""
     app.state.settings = app.state.settings.model_copy(update={
-        "pdmp_segment_terminator": "^", "pdmp_zero_report": "header_only",
-        "pdmp_file_type": "T"})  # fmt: skip
+        "pdmp_segment_terminator": "^", "pdmp_zero_report": "header_only"})  # fmt: skip
     text = (await pdmp(dispensary, "2026-03-01")).text
     file = validate(text)
     assert file.terminator == "^"
     assert [s[0] for s in file.segments] == ["TH", "IS", "PHA", "TP", "TT"]
-    assert file.segments[0][7] == "T"
     assert "~" not in text
 
 
 def test_the_validator_refuses_what_is_wrong():
     good = ("TH*4.2A*000000001*01**20260302*100000*P**~~IS*1*X~PHA***FK0000012*X~"
-            "PAT*******Report*Zero~DSP*****20260302~TP*4~TT*000000001*7~")  # fmt: skip
+            "PAT*******REPORT*ZERO~DSP*****20260302~PRE*~TP*5~TT*000000001*8~")  # fmt: skip
     validate(good)
-    for wrong in (good.replace("TP*4", "TP*5"), good.replace("TT*000000001", "TT*000000002"),
-                  good.replace("FK0000012", "FK0000013"), good.replace("~TP*4", "~PRE~TP*4"),
-                  good.replace("20260302~TP", "2026032~TP"), good[:-1]):  # fmt: skip
+    validate(good.replace("PRE*~TP*5~TT*000000001*8", "TP*4~TT*000000001*7"))
+    validate(good.replace("PRE*~TP*5~TT*000000001*8", "PRE*~CDI*~AIR*~TP*7~TT*000000001*10"))
+    for wrong in (good.replace("TP*5", "TP*6"), good.replace("TT*000000001", "TT*000000002"),
+                  good.replace("*8~", "*9~"), good.replace("FK0000012", "FK0000013"),
+                  good.replace("~PRE*~", "~PRE*1245319599~"),
+                  good.replace("~PRE*~TP*5", "~PRE*~CDI*1~TP*6").replace("*8~", "*9~"),
+                  good.replace("~PRE*~TP*5", "~CDI*~TP*5"),
+                  good.replace("~DSP*****20260302~PRE*~", "~PRE*~DSP*****20260302~"),
+                  good.replace("*REPORT*", "*DOE*"), good.replace("PAT*", "PAT*1"),
+                  good.replace("20260302~PRE", "2026032~PRE"), good[:-1]):  # fmt: skip
         with pytest.raises(Invalid):
             validate(wrong)
     assert parse(good).terminator == "~"
@@ -160,27 +157,13 @@ def test_the_validator_refuses_what_is_wrong():
 async def test_only_a_pharmacy_and_only_its_officers(dispensary: Dispensary, admin_token):
     clinic_officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id],
                                            sub="officer-clinic")  # fmt: skip
-    refused = await dispensary.client.get(PDMP, params={"registrant_id": dispensary.clinic_id,
+    refused = await dispensary.client.get(PREVIEW, params={"registrant_id": dispensary.clinic_id,
                                                         "date": "2026-03-02"},
                                           headers=bearer(clinic_officer))  # fmt: skip
     assert_problem(refused, 422, "not-a-pharmacy")
     stranger = await create_registrant(dispensary.client, admin_token)
     elsewhere = dispensary.make_token(["compliance_officer"], [stranger["id"]], sub="other")
     assert_problem(await pdmp(dispensary, "2026-03-02", elsewhere), 404, "not-found")
-
-
-async def test_csledger_pdmp_writes_the_same_file(dispensary: Dispensary, tmp_path, runner):
-    await filled(dispensary, date(2026, 3, 2))
-    by_api = (await pdmp(dispensary, "2026-03-02")).text
-    output = tmp_path / "pdmp.txt"
-    arguments = ["pdmp", "--registrant", dispensary.id, "--date", "2026-03-02",
-                 "--output", str(output)]  # fmt: skip
-    result = await asyncio.to_thread(runner.invoke, cli, arguments)
-    assert result.exit_code == 0, result.output
-    # Nothing changed since the API made it: the same submission, the same file.
-    assert "control number 000000001" in result.output
-    assert output.read_text() == by_api
-    validate(by_api)
 
 
 async def test_partial_fills_of_one_filling_are_numbered(dispensary: Dispensary):

@@ -1,10 +1,12 @@
-"""A pharmacy's PDMP file for one of its days: the prescriptions it filled that day as new
-dispenses, the fills reversed that day as voids, or a zero report; kept as a submission under
-the next control number, as generated.
-"""
+"""A pharmacy's day as its PDMP takes it: the prescriptions it filled that day as new
+dispenses, the fills reversed that day as voids, or a zero report; and the ASAP file of that
+day, under a control number or as a preview."""
 
+import dataclasses
 import hashlib
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -22,11 +24,15 @@ from app.ledger.types import EventType
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.enums import RegistrantKind
 from app.registry.models import Patient, Registrant, Staff
-from app.reports import asap
-from app.reports.models import PdmpSubmission
+from app.reports.pdmp import asap
 from app.reports.scope import Scope
 
 NEW, VOID = "00", "02"
+PREVIEW_CONTROL_NUMBER = "000000000"
+"""TH02 of a preview: a number never issued, since a pharmacy's files are numbered from 1."""
+PREVIEW_FILE_TYPE = "T"
+"""TH07 of a preview: a test file, which a state that received one by mistake would process
+as a test and keep nothing of."""
 _original = aliased(LedgerEvent)
 
 
@@ -47,53 +53,71 @@ def profile(settings: Settings) -> asap.Profile:
     )
 
 
-async def generate(
-    db: AsyncSession, scope: Scope, day: date, settings: Settings, *, by: str
-) -> PdmpSubmission:
-    """The day's file, stored as a submission under the registrant's next control number. The
-    same day asked again with nothing changed is the same submission (a retried request sends
-    nothing twice); a day with a fill entered or reversed since is a new one."""
-    registrant = scope.registrant
+@dataclass(frozen=True, slots=True)
+class DayReport:
+    """What one of a pharmacy's days reports, in its state's profile."""
+
+    scope: Scope
+    day: date
+    profile: asap.Profile
+    dispenses: Sequence[asap.Dispense]
+
+    @property
+    def new_count(self) -> int:
+        """How many dispenses it reports as new (DSP01 ``00``)."""
+        return sum(1 for d in self.dispenses if d.status == NEW)
+
+    @property
+    def void_count(self) -> int:
+        """How many earlier dispenses it voids (DSP01 ``02``)."""
+        return sum(1 for d in self.dispenses if d.status == VOID)
+
+    @property
+    def detail_sha256(self) -> str:
+        """What the file reports (profile, pharmacy, day, dispenses), whatever its control
+        number and time of creation."""
+        reported = (self.profile, self.scope.registrant.dea_number, self.day, self.dispenses)
+        return hashlib.sha256(repr(reported).encode()).hexdigest()
+
+    def file(self, control_number: str) -> str:
+        """The file to send under ``control_number``, created at the scope's instant."""
+        return self._file(self.profile, control_number)
+
+    def preview(self) -> str:
+        """The file as it would be sent, marked so that it is never taken for one that was:
+        a test file (TH07 ``T``) under a control number never issued."""
+        test = dataclasses.replace(self.profile, file_type=PREVIEW_FILE_TYPE)
+        return self._file(test, PREVIEW_CONTROL_NUMBER)
+
+    def _file(self, state: asap.Profile, control_number: str) -> str:
+        created_at = self.scope.local(self.scope.generated_at)
+        pharmacy = _pharmacy(self.scope.registrant)
+        return asap.file_text(state, control_number, created_at, pharmacy, self.dispenses,
+                              self.day)  # fmt: skip
+
+
+def ensure_pharmacy(registrant: Registrant) -> None:
     if registrant.kind != RegistrantKind.pharmacy.value:
         raise NotAPharmacy(f"{registrant.name} is a {registrant.kind}")
+
+
+def ensure_ended(scope: Scope, day: date, *, field: str) -> None:
+    """A day is reported once it has ended on the registrant's clock. ``field`` names where
+    the day was given: a query parameter (``date``) or a pointer into the body."""
     if day >= scope.local(scope.generated_at).date():
         detail = "a day is reported once it has ended"
-        raise InvalidInput(detail, errors=[FieldError(parameter="date", detail=detail)])
-    # Two files never share a control number; ledger writes (which only share the row's key)
-    # go on meanwhile.
-    await db.execute(select(Registrant.id).where(Registrant.id == registrant.id)
-                     .with_for_update(key_share=True))  # fmt: skip
+        at = {"pointer": field} if field.startswith("#/") else {"parameter": field}
+        raise InvalidInput(detail, errors=[FieldError(detail=detail, **at)])
+
+
+async def day_report(
+    db: AsyncSession, scope: Scope, day: date, settings: Settings, *, field: str
+) -> DayReport:
+    """What the pharmacy's ``day`` reports (a day that has ended: see :func:`ensure_ended`)."""
+    ensure_pharmacy(scope.registrant)
+    ensure_ended(scope, day, field=field)
     start, end = scope.day_bounds(day, day)
-    dispenses = await _reported(db, scope, start, end)
-    state = profile(settings)
-    digest = hashlib.sha256(repr((state, registrant.dea_number, day, dispenses)).encode())
-    previous = await db.scalar(
-        select(PdmpSubmission)
-        .where(PdmpSubmission.registrant_id == registrant.id, PdmpSubmission.report_date == day)
-        .order_by(PdmpSubmission.created_at.desc(), PdmpSubmission.control_number.desc())
-        .limit(1)
-    )
-    if previous is not None and previous.detail_sha256 == digest.hexdigest():
-        return previous
-    control = await _next_control_number(db, registrant.id)
-    content = asap.file_text(state, control, scope.local(scope.generated_at),
-                             _pharmacy(registrant), dispenses, day)  # fmt: skip
-    submission = PdmpSubmission(
-        id=uuid.uuid4(), registrant_id=registrant.id, report_date=day, control_number=control,
-        dispenses=sum(1 for d in dispenses if d.status == NEW),
-        voids=sum(1 for d in dispenses if d.status == VOID), content=content,
-        detail_sha256=digest.hexdigest(), created_by=by, created_at=scope.generated_at,
-    )  # fmt: skip
-    db.add(submission)
-    await db.flush()
-    return submission
-
-
-async def _next_control_number(db: AsyncSession, registrant_id: uuid.UUID) -> str:
-    made = await db.scalar(
-        select(func.count()).where(PdmpSubmission.registrant_id == registrant_id)
-    )
-    return f"{(made or 0) + 1:09d}"
+    return DayReport(scope, day, profile(settings), await _reported(db, scope, start, end))
 
 
 def _pharmacy(registrant: Registrant) -> asap.Pharmacy:
@@ -127,6 +151,38 @@ async def _reported(
     rows = [(NEW, row) for row in new] + [(VOID, row) for row in voided]
     ingredients = await _ingredients(db, {row.Product.id for _, row in rows})
     return [_dispense(status, row, ingredients, scope) for status, row in rows]
+
+
+async def first_fill_day(db: AsyncSession, scope: Scope) -> date | None:
+    """The day the pharmacy first filled a prescription: it has reported to its PDMP since."""
+    first = await db.scalar(_fill_instants(scope).order_by(LedgerEvent.occurred_at).limit(1))
+    return None if first is None else scope.local(first).date()
+
+
+async def days_with_fills(db: AsyncSession, scope: Scope, first: date, last: date) -> set[date]:
+    """The days from ``first`` to ``last`` whose file has more than a zero report to carry: a
+    prescription filled, or a fill reversed (see :func:`_reported`)."""
+    start, end = scope.day_bounds(first, last)
+    filled = _fill_instants(scope).where(LedgerEvent.occurred_at >= start,
+                                         LedgerEvent.occurred_at < end)  # fmt: skip
+    undone = (
+        select(_original.occurred_at)
+        .join(PrescriptionFill, PrescriptionFill.event_id == _original.reverses_event_id)
+        .where(_original.registrant_id == scope.registrant.id,
+               _original.type == EventType.reversal.value,
+               _original.occurred_at >= start, _original.occurred_at < end)
+    )  # fmt: skip
+    instants = [*await db.scalars(filled), *await db.scalars(undone)]
+    return {scope.local(instant).date() for instant in instants}
+
+
+def _fill_instants(scope: Scope) -> Select[datetime]:
+    return (
+        select(LedgerEvent.occurred_at)
+        .join(PrescriptionFill, PrescriptionFill.event_id == LedgerEvent.id)
+        .where(LedgerEvent.registrant_id == scope.registrant.id,
+               LedgerEvent.type == EventType.dispense.value)
+    )  # fmt: skip
 
 
 def _fills() -> Select[*tuple[Any, ...]]:

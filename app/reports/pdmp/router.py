@@ -1,0 +1,191 @@
+"""PDMP routes: a day's file previewed (nothing kept) or submitted (kept, under a control
+number), what the state answered about each submission, and the days still to report."""
+
+import base64
+import hashlib
+import uuid
+from typing import Annotated, Any, cast
+
+from fastapi import Depends, Query, Request, Response, status
+from fastapi.responses import PlainTextResponse
+
+from app.audit.recorder import note
+from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.auth.permissions import Permission
+from app.core.deps import ClockDep, SessionDep, SettingsDep
+from app.core.pagination import Cursor, Limit, Page, page_of
+from app.core.responses import set_location
+from app.core.routing import api_router
+from app.core.schemas import Day
+from app.registry.models import Registrant
+from app.reports.pdmp import outstanding, schemas, submissions
+from app.reports.pdmp.day import day_report
+from app.reports.pdmp.models import PdmpSubmission
+from app.reports.pdmp.submissions import Author
+from app.reports.scope import report_scope
+
+ASAP_MEDIA_TYPE = "text/plain; charset=utf-8"
+_ASAP_FILE: dict[int | str, dict[str, Any]] = {
+    200: {"description": "The ASAP file", "content": {ASAP_MEDIA_TYPE: {}}}
+}
+router = api_router(dependencies=[Depends(current_principal)], tags=["pdmp"])
+
+DayParam = Annotated[Day, Query(alias="date", description="The pharmacy's day to report")]
+
+
+@router.get("/reports/pdmp", response_class=PlainTextResponse, responses=_ASAP_FILE)
+async def preview_pdmp_file(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+    registrant_id: uuid.UUID,
+    day: DayParam,
+) -> Response:
+    """A preview of the pharmacy's ASAP 4.2A file for the day, in the state's profile (a
+    setting): its fills, the fills reversed that day as voids, or a zero report. Nothing is
+    kept and no control number is used: the preview is a test file (TH07 `T`) under control
+    number 000000000, never issued, so that it is not taken for a file that was sent, nor
+    processed as one if it were. `POST /v1/pdmp/submissions` submits the day."""
+    note(request, registrant_id=registrant_id, resource_type="report", resource_id="pdmp",
+         report=True)  # fmt: skip
+    scope = await report_scope(session, registrant_id, principal, clock.now(),
+                               permission=Permission.read_pdmp)  # fmt: skip
+    report = await day_report(session, scope, day, settings, field="date")
+    filename = f"pdmp-{scope.registrant.dea_number}-{day:%Y%m%d}-preview.txt"
+    disposition = f'attachment; filename="{filename}"'
+    return Response(report.preview(), media_type=ASAP_MEDIA_TYPE,
+                    headers={"Content-Disposition": disposition})  # fmt: skip
+
+
+@router.post(
+    "/pdmp/submissions",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    response_model=schemas.PdmpSubmissionOut,
+)
+async def submit_pdmp_file(
+    body: schemas.PdmpSubmissionCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.PdmpSubmissionOut:
+    """Submit the pharmacy's file of a day that has ended: made under its next control number
+    and kept as it is to be sent (its bytes at `file_url`, with their SHA-256). A day is
+    submitted once; once the state rejected its file, the next is the correction of that one
+    (`corrects_submission_id`). Pharmacists and compliance officers."""
+    note(request, registrant_id=body.registrant_id, resource_type="pdmp_submission")
+    scope = await report_scope(session, body.registrant_id, principal, clock.now(),
+                               permission=Permission.pdmp_submissions)  # fmt: skip
+    report = await day_report(session, scope, body.report_date, settings, field="#/report_date")
+    made = await submissions.submit(session, report, corrects=body.corrects_submission_id,
+                                    by=Author.of(principal))  # fmt: skip
+    set_location(response, f"/v1/pdmp/submissions/{made.id}")
+    [shown] = await submissions.submissions_out(session, [made])
+    return shown
+
+
+@router.get("/pdmp/submissions", response_model=Page[schemas.PdmpSubmissionOut])
+async def list_pdmp_submissions(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    day: Annotated[Day | None, Query(alias="date", description="Only this day's")] = None,
+) -> dict[str, object]:
+    """The files submitted, in the order they were made, with the state's responses."""
+    note(request, registrant_id=registrant_id, resource_type="pdmp_submission")
+    statement = submissions.submissions_query(principal, registrant_id, day)
+    page = await page_of(session, statement, PdmpSubmission, limit=limit, cursor=cursor)
+    items = cast(list[PdmpSubmission], page["items"])
+    return page | {"items": await submissions.submissions_out(session, items)}
+
+
+@router.get("/pdmp/submissions/{submission_id}", response_model=schemas.PdmpSubmissionOut)
+async def get_pdmp_submission(
+    submission_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> schemas.PdmpSubmissionOut:
+    note(request, resource_type="pdmp_submission", resource_id=submission_id)
+    found = await submissions.get_submission(session, submission_id, principal=principal)
+    note(request, registrant_id=found.registrant_id)
+    [shown] = await submissions.submissions_out(session, [found])
+    return shown
+
+
+@router.get(
+    "/pdmp/submissions/{submission_id}/file",
+    response_class=PlainTextResponse,
+    responses=_ASAP_FILE,
+)
+async def pdmp_submission_file(
+    submission_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> Response:
+    """The submitted file, byte for byte; `Repr-Digest` carries the SHA-256 of what is served
+    (RFC 9530), to compare with the submission's `content_sha256`."""
+    note(request, resource_type="pdmp_submission", resource_id=submission_id, report=True)
+    found = await submissions.get_submission(session, submission_id, principal=principal)
+    note(request, registrant_id=found.registrant_id)
+    registrant = await session.get(Registrant, found.registrant_id)
+    assert registrant is not None
+    content = found.content.encode()
+    digest = base64.b64encode(hashlib.sha256(content).digest()).decode()
+    return Response(content, media_type=ASAP_MEDIA_TYPE, headers={
+        "Content-Disposition":
+            f'attachment; filename="{submissions.file_name(found, registrant)}"',
+        "X-Control-Number": found.control_number,
+        "Repr-Digest": f"sha-256=:{digest}:",
+    })  # fmt: skip
+
+
+@router.post(
+    "/pdmp/submissions/{submission_id}/responses",
+    dependencies=[Idempotent],
+    response_model=schemas.PdmpSubmissionOut,
+)
+async def record_pdmp_response(
+    submission_id: uuid.UUID,
+    body: schemas.PdmpResponseCreate,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.PdmpSubmissionOut:
+    """Record what the state answered about a submission: accepted, or rejected with the
+    errors it listed. Kept as the submission's history, from which its status follows; an
+    accepted submission, or one corrected by another, takes no more. Pharmacists and
+    compliance officers."""
+    note(request, resource_type="pdmp_submission", resource_id=submission_id)
+    found = await submissions.record_response(session, submission_id, body, principal=principal,
+                                              settings=settings, now=clock.now())  # fmt: skip
+    note(request, registrant_id=found.registrant_id)
+    [shown] = await submissions.submissions_out(session, [found])
+    return shown
+
+
+@router.get("/pdmp/outstanding-days", response_model=schemas.PdmpOutstandingDaysOut)
+async def pdmp_outstanding_days(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    registrant_id: uuid.UUID,
+    first_day: Annotated[
+        Day | None, Query(alias="from", description="Default: the day of the first fill")
+    ] = None,
+    last_day: Annotated[Day | None, Query(alias="to", description="Default: yesterday")] = None,
+) -> schemas.PdmpOutstandingDaysOut:
+    """The pharmacy's days to report that the state has not accepted a file of: each business
+    day (weekends and the registrant's holidays aside) and any other day with a fill or a
+    reversal of one, since its first fill; each not submitted, awaiting the state's response,
+    or rejected (with its latest submission)."""
+    note(request, registrant_id=registrant_id, resource_type="pdmp_outstanding_days")
+    scope = await report_scope(session, registrant_id, principal, clock.now(),
+                               permission=Permission.read_pdmp)  # fmt: skip
+    return await outstanding.outstanding_days(session, scope, first_day, last_day)
