@@ -51,6 +51,17 @@ async def test_malformed_json_points_at_the_body(client, admin_token):
     assert body["errors"][0]["pointer"].startswith("#")
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_a_body_that_is_not_text_is_invalid_input(client, admin_token):
+    """Not JSON, as any other body that is not: 422, never a 400 no operation documents."""
+    response = await client.post(
+        "/v1/registrants",
+        content=b'{"name": "\xff\xfe"}',
+        headers=bearer(admin_token) | {"content-type": "application/json"},
+    )
+    assert_problem(response, 422, "invalid-input", pointer="#")
+
+
 async def test_each_invalid_field_gets_a_pointer(client, admin_token):
     response = await client.post(
         "/v1/registrants",
