@@ -23,7 +23,7 @@ from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.jobs import Job
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.openapi import install_openapi
+from app.core.openapi import install_openapi, operation_id
 from app.integrations.fhir import outcome as fhir_outcome
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.router import router as fhir_router
@@ -82,6 +82,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         summary="Schedule III controlled-substance compliance ledger.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.database = database

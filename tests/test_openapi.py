@@ -1,6 +1,7 @@
 """The committed contract (openapi/openapi.json) is the app's, and documents its problems."""
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -70,3 +71,27 @@ def test_the_readme_documents_every_setting():
     readme = (COMMITTED.parents[1] / "README.md").read_text()
     missing = [name for name in Settings.model_fields if f"CSLEDGER_{name.upper()}" not in readme]
     assert missing == [], "add these settings to README.md's table"
+
+
+OPERATION_ID = re.compile(r"^[a-z][a-z0-9]*(_[a-z0-9]+)*$")
+
+
+def operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [
+        (path, method, operation)
+        for path, item in document["paths"].items()
+        for method, operation in item.items()
+        if method in HTTP_METHODS
+    ]
+
+
+def test_operation_ids_are_readable_and_unique(document: dict[str, Any]) -> None:
+    """What a generated client names its methods: `list_registrants`, not
+    `list_registrants_v1_registrants_get`; two operations never share one."""
+    ids = [operation["operationId"] for _, _, operation in operations(document)]
+
+    unreadable = [found for found in ids if not OPERATION_ID.match(found)]
+    assert not unreadable
+    assert [found for found in ids if "_v1_" in found or found.endswith(("_get", "_post"))] == []
+    assert len(ids) == len(set(ids)), sorted(found for found in ids if ids.count(found) > 1)
+    assert {"list_registrants", "fill_prescription", "create_medication_dispense"} <= set(ids)

@@ -1,10 +1,12 @@
 """The OpenAPI document: problem responses as ``application/problem+json``, every problem type
 listed (``x-problem-types``), and bearer authentication declared."""
 
+import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, Problem
 
@@ -22,6 +24,19 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: _problem("Invalid input; `errors` points at each invalid field."),
     503: _problem("Database unavailable; retry after `Retry-After` seconds."),
 }
+
+
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+
+
+def operation_id(route: APIRoute) -> str:
+    """A route's operation id: its name in snake case (``list_registrants``; the FHIR route
+    ``create_MedicationAdministration`` is ``create_medication_administration``).
+
+    The name is also the audit log's ``action``, so it stays as it is; a route whose name alone
+    would not say what it does across the whole API declares ``operation_id`` itself. A test
+    holds every id unique."""
+    return _WORD_BOUNDARY.sub("_", route.name).lower()
 
 
 def problem_types() -> list[dict[str, Any]]:

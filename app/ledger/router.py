@@ -180,6 +180,7 @@ async def get_event(
 
 @router.post(
     "/ledger/events/{event_id}/witness-confirmations",
+    operation_id="confirm_event_witness",
     status_code=status.HTTP_201_CREATED,
     response_model=EventOut,
 )
