@@ -2,13 +2,17 @@
 
 import json
 import re
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
+from pydantic import BaseModel, create_model
 
 from app.core.config import Environment, Settings
 from app.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
+from app.core.openapi import build_openapi
 from app.main import create_app
 
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
@@ -95,3 +99,39 @@ def test_operation_ids_are_readable_and_unique(document: dict[str, Any]) -> None
     assert [found for found in ids if "_v1_" in found or found.endswith(("_get", "_post"))] == []
     assert len(ids) == len(set(ids)), sorted(found for found in ids if ids.count(found) > 1)
     assert {"list_registrants", "fill_prescription", "create_medication_dispense"} <= set(ids)
+
+
+SCHEMA_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
+
+
+def test_schema_names_are_readable_and_each_names_one_model(document: dict[str, Any]) -> None:
+    """No `Page_RegistrantOut_`, `app__pharmacy__schemas__IngredientOut` or `Vitals-Output`,
+    which generators turn into class names or drop."""
+    schemas = document["components"]["schemas"]
+
+    assert [name for name in schemas if not SCHEMA_NAME.match(name)] == []
+    titles = [schema.get("title", name) for name, schema in schemas.items()]
+    assert len(titles) == len(set(titles))
+    assert {"RegistrantPage", "BatchIngredientOut", "IngredientOut", "EvaluationOut"} <= set(
+        schemas
+    )
+
+
+def test_two_models_of_one_name_are_refused_when_the_document_is_built() -> None:
+    """Rather than named after their modules, as FastAPI would name them."""
+
+    def model(module: str, value: type) -> type[BaseModel]:
+        return create_model("Twin", __module__=module, value=(value, ...))
+
+    def accepting(body_model: type[BaseModel]) -> Callable[..., Awaitable[None]]:
+        async def endpoint(body: body_model) -> None:  # type: ignore[valid-type]
+            return None
+
+        return endpoint
+
+    app = FastAPI()
+    app.add_api_route("/first", accepting(model("app.first", int)), methods=["POST"])
+    app.add_api_route("/second", accepting(model("app.second", str)), methods=["POST"])
+
+    with pytest.raises(TypeError, match="Twin"):
+        build_openapi(app)

@@ -94,6 +94,16 @@ class Vitals(VitalSigns):
     weight_kg: PositiveQuantity | None = None
 
 
+class EvaluationVitalsOut(OutputModel):
+    """An evaluation's vital signs as recorded (:class:`Vitals` as served)."""
+
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_percent: int | None = None
+    weight_kg: Quantity | None = None
+
+
 class EvaluationCreate(InputModel):
     registrant_id: uuid.UUID
     patient_id: uuid.UUID
@@ -125,7 +135,7 @@ class EvaluationOut(OutputModel):
     in_person: bool
     prior_treatments: list[PriorTreatment]
     contraindications: Contraindications
-    vitals: Vitals
+    vitals: EvaluationVitalsOut
     outcome: EvaluationOutcome
     outcome_reason: str | None
     broken_rules: list[str]

@@ -70,7 +70,37 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     for name, schema in schemas["Problem"].pop("$defs", {}).items():
         schemas.setdefault(name, schema)
     document["x-problem-types"] = problem_types()
-    return document
+    return _named_by_title(document)
+
+
+_SCHEMA_REF = "#/components/schemas/"
+
+
+def _named_by_title(document: dict[str, Any]) -> dict[str, Any]:
+    """Every schema named by its model's name (its ``title``): FastAPI names a generic model's
+    schema ``Page_RegistrantOut_`` where the model says ``RegistrantPage``. Two schemas of one
+    name (two models of one class name, or a model whose input and output differ, which
+    FastAPI would call ``X-Input`` and ``X-Output``) are refused here: each needs a name."""
+    schemas: dict[str, Any] = document["components"]["schemas"]
+    names = {old: schema.get("title", old) for old, schema in schemas.items()}
+    taken = [name for name in names.values() if list(names.values()).count(name) > 1]
+    if taken:
+        raise TypeError(f"two schemas are named {sorted(set(taken))}: name each model apart")
+    refs = {_SCHEMA_REF + old: _SCHEMA_REF + new for old, new in names.items() if old != new}
+    document["components"]["schemas"] = {names[old]: schema for old, schema in schemas.items()}
+    renamed: dict[str, Any] = _with_refs(document, refs)
+    return renamed
+
+
+def _with_refs(found: Any, refs: dict[str, str]) -> Any:
+    if isinstance(found, dict):
+        return {
+            key: refs.get(value, value) if key == "$ref" else _with_refs(value, refs)
+            for key, value in found.items()
+        }
+    if isinstance(found, list):
+        return [_with_refs(item, refs) for item in found]
+    return found
 
 
 def install_openapi(app: FastAPI) -> None:

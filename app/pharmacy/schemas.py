@@ -55,7 +55,9 @@ class CompoundingBatchCreate(InputModel):
         return self
 
 
-class IngredientOut(OutputModel):
+class BatchIngredientOut(OutputModel):
+    """A bulk lot a batch used, and the event that consumed it."""
+
     lot_id: uuid.UUID
     quantity: Quantity
     mg_base: Quantity
@@ -74,7 +76,7 @@ class CompoundingBatchOut(OutputModel):
     compounded_at: datetime
     compounded_by: uuid.UUID
     checked_by: uuid.UUID
-    ingredients: list[IngredientOut]
+    ingredients: list[BatchIngredientOut]
     mg_in_base: Quantity
     mg_out_base: Quantity
     yield_percent: Quantity

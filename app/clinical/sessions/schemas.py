@@ -123,6 +123,14 @@ class ClinicalStability(InputModel):
     note: FreeText | None = None
 
 
+class ClinicalStabilityOut(OutputModel):
+    """:class:`ClinicalStability` as served."""
+
+    stable: bool
+    assessed_at: datetime
+    note: str | None = None
+
+
 class Observations(InputModel):
     """What the Patient Monitoring Form asks was observed during the session."""
 
@@ -272,7 +280,7 @@ class SessionRecordOut(OutputModel):
     dosing_ended_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
-    clinical_stability: ClinicalStability | None
+    clinical_stability: ClinicalStabilityOut | None
     observations: Observations | None
     unresolved_mg: Quantity | None
     unresolved_reason: str | None
