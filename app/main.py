@@ -23,8 +23,9 @@ from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.jobs import Job
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.openapi import install_openapi, operation_id
+from app.core.openapi import add_schemas, install_openapi, operation_id
 from app.integrations.fhir import outcome as fhir_outcome
+from app.integrations.fhir.documented import RESOURCE_SCHEMAS as FHIR_RESOURCES
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.router import router as fhir_router
 from app.integrations.fhir.senders import integration_scopes
@@ -104,6 +105,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     document_deliveries(app)
     install_error_handlers(app)
     use_problem_format(app, fhir_outcome.PROBLEM_FORMAT)
+    add_schemas(app, FHIR_RESOURCES)
     # Added innermost first: the request id wraps the audit, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)

@@ -14,6 +14,7 @@ from app.core.config import Environment, Settings
 from app.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
 from app.core.openapi import build_openapi
 from app.main import create_app
+from tests.conftest import bearer
 
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
@@ -30,12 +31,13 @@ def document() -> dict[str, Any]:
 
 
 def v1_operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """The operations under /v1 that need a token (the checkpoints' keys are public)."""
     return [
         (path, method, operation)
         for path, item in document["paths"].items()
         if path.startswith("/v1/") and not path.startswith(PROBLEM_EXEMPT_PREFIXES)
         for method, operation in item.items()
-        if method in HTTP_METHODS
+        if method in HTTP_METHODS and operation.get("security")
     ]
 
 
@@ -135,3 +137,77 @@ def test_two_models_of_one_name_are_refused_when_the_document_is_built() -> None
 
     with pytest.raises(TypeError, match="Twin"):
         build_openapi(app)
+
+
+def problem_statuses(operation: dict[str, Any]) -> set[str]:
+    return {status for status in operation["responses"] if not status.startswith("2")}
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_an_idempotency_key_is_documented_required_where_its_absence_is_428(
+    app, client, admin_token
+) -> None:
+    """Every write, sent without the header (and without a body: the header is checked
+    first), answers 428 exactly where the document says the header is required."""
+    document = app.openapi()
+    answered_428, documented_required = set(), set()
+    for path, method, operation in operations(document):
+        if method not in {"post", "put", "patch"} or not operation.get("security"):
+            continue
+        concrete = path.replace("{", "").replace("}", "")  # ids that name nothing
+        response = await client.request(method, concrete, headers=bearer(admin_token))
+        if response.status_code == 428:
+            answered_428.add((method, path))
+        [header] = [
+            p for p in operation.get("parameters", []) if p["name"] == "Idempotency-Key"
+        ] or [{}]
+        if header.get("required"):
+            documented_required.add((method, path))
+            assert "428" in operation["responses"], (method, path)
+            assert header["schema"]["type"] == "string", (method, path)
+        else:
+            assert "428" not in operation["responses"], (method, path)
+
+    assert len(answered_428) > 10
+    assert answered_428 == documented_required
+
+
+def test_each_operation_documents_what_its_shape_can_answer(document: dict[str, Any]) -> None:
+    """A write can conflict (409), a body be too large (413), a path name nothing (404)."""
+    for path, method, operation in operations(document):
+        statuses = problem_statuses(operation)
+        where = f"{method.upper()} {path}"
+        if method in {"post", "put", "patch", "delete"}:
+            assert "409" in statuses, where
+        if "requestBody" in operation:
+            assert {"413", "422"} <= statuses, where
+        if "{" in path:
+            assert {"404", "422"} <= statuses, where
+        for status in statuses:
+            content = operation["responses"][status]["content"]
+            expected = (
+                "application/fhir+json" if path.startswith("/v1/fhir/") else PROBLEM_MEDIA_TYPE
+            )
+            assert list(content) == [expected], (where, status)
+
+
+def test_the_problem_schema_documents_its_extension_members(document: dict[str, Any]) -> None:
+    problem = document["components"]["schemas"]["Problem"]
+
+    assert {"errors", "broken_rules", "index"} <= set(problem["properties"])
+    assert problem["additionalProperties"] is False
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_the_fhir_operations_take_and_answer_their_own_resource(document: dict[str, Any]) -> None:
+    """Two resource types, four request bodies: none shared, so a generated client keeps
+    them apart."""
+    for resource_type in ("MedicationAdministration", "MedicationDispense"):
+        ref = {"$ref": f"#/components/schemas/{resource_type}"}
+        for method in ("post", "put"):
+            operation = document["paths"][f"/v1/fhir/{resource_type}"][method]
+            bodies = operation["requestBody"]["content"].values()
+            assert [body["schema"] for body in bodies] == [ref, ref]
+            assert (
+                operation["responses"]["200"]["content"]["application/fhir+json"]["schema"] == ref
+            )

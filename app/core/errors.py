@@ -20,7 +20,7 @@ Domains add their own subclasses; each registers itself and is listed in the Ope
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_TYPE_PREFIX = "urn:csledger:problem:"
@@ -169,19 +169,38 @@ class MethodNotAllowed(AppError):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document, with the extension members some problems carry. A member
+    no field here names is refused (``extra="forbid"``), so each is documented."""
 
-    type: str = Field(examples=[InvalidInput.type_uri()])
-    title: str
-    status: int
-    detail: str
-    instance: str
-    request_id: str
-    errors: list[FieldError] | None = None
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(
+        description="One of the document's `x-problem-types`: what went wrong, for a program.",
+        examples=[InvalidInput.type_uri()],
+    )
+    title: str = Field(examples=[InvalidInput.title])
+    status: int = Field(examples=[InvalidInput.status])
+    detail: str = Field(examples=["name: String should have at least 1 character"])
+    instance: str = Field(description="The request's path.", examples=["/v1/registrants"])
+    request_id: str = Field(description="As in `X-Request-ID`: what to tell support.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Invalid input: each invalid field, by pointer or name."
+    )
+    broken_rules: list[str] | None = Field(
+        default=None,
+        description=(
+            "A rule refused: every rule the request broke. An `override_reason` excuses them, "
+            "unless the problem says none may."
+        ),
+        examples=[["dose_beyond_plan"]],
+    )
+    index: int | None = Field(
+        default=None, description="A batch refused: the position of the event at fault."
+    )
 
 
 def problem_body(error: AppError, *, instance: str, request_id: str) -> dict[str, Any]:
-    body = Problem(
+    return Problem(
         type=error.type_uri(),
         title=error.title,
         status=error.status,
@@ -189,6 +208,5 @@ def problem_body(error: AppError, *, instance: str, request_id: str) -> dict[str
         instance=instance,
         request_id=request_id,
         errors=error.errors or None,
+        **error.extra,
     ).model_dump(exclude_none=True)
-    body.update(error.extra)
-    return body

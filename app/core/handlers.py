@@ -52,6 +52,9 @@ class ProblemFormat:
     media_type: str
     render: Renderer
     """The body answering an error."""
+    schema_name: str
+    schema: dict[str, Any]
+    """The body's JSON schema, a component of the OpenAPI document under ``schema_name``."""
 
 
 def use_problem_format(app: FastAPI, problem_format: ProblemFormat) -> None:

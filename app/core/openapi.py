@@ -1,28 +1,48 @@
-"""The OpenAPI document: problem responses as ``application/problem+json``, every problem type
-listed (``x-problem-types``), and bearer authentication declared."""
+"""The OpenAPI document: every status an operation can answer documented with its problem
+schema (:mod:`app.core.answers`), every problem type listed (``x-problem-types``), readable
+operation ids and schema names, and bearer authentication declared."""
 
 import re
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.core.errors import PROBLEM_MEDIA_TYPE, AppError, Problem
+from app.core.answers import required_headers_of, statuses_of
+from app.core.errors import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS, AppError, Problem
+from app.core.handlers import ProblemFormat
 
-_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_SCHEMA_REF = "#/components/schemas/"
 
+WHY: dict[int, str] = {
+    401: "Missing, malformed or expired token.",
+    403: "None of the caller's roles grants this action.",
+    404: "Not found, or another registrant's.",
+    409: (
+        "The request conflicts with what is stored (a unique identifier taken, a state that "
+        "does not allow it), or a request with this `Idempotency-Key` is still in flight: "
+        "retry after `Retry-After`."
+    ),
+    413: "The body is larger than `max_body_bytes`.",
+    415: "The body is not of a media type this operation takes.",
+    422: (
+        "Invalid input (`errors` points at each invalid field), a rule broken "
+        "(`broken_rules`), or an `Idempotency-Key` reused for another request."
+    ),
+    428: "The `Idempotency-Key` header is missing: this write needs one.",
+    503: "The database failed to serve; send the same request again after `Retry-After`.",
+}
+"""What each status means, as every operation that can answer it documents it."""
 
-def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {"schema": _PROBLEM_REF}}}
-
-
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _problem("Missing, malformed or expired token."),
-    403: _problem("None of the caller's roles grants this action."),
-    404: _problem("Not found, or another registrant's."),
-    422: _problem("Invalid input; `errors` points at each invalid field."),
-    503: _problem("Database unavailable; retry after `Retry-After` seconds."),
+_HEADERS: dict[int, dict[str, Any]] = {
+    503: {
+        "Retry-After": {
+            "description": "Seconds to wait before sending the same request again.",
+            "required": True,
+            "schema": {"type": "integer", "example": RETRY_AFTER_SECONDS},
+        }
+    },
 }
 
 
@@ -66,14 +86,59 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         webhooks=app.webhooks.routes,
     )
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+    for fastapi_own in ("HTTPValidationError", "ValidationError"):  # a 422 here is a problem
+        schemas.pop(fastapi_own, None)
+    schemas["Problem"] = Problem.model_json_schema(ref_template=_SCHEMA_REF + "{model}")
     for name, schema in schemas["Problem"].pop("$defs", {}).items():
         schemas.setdefault(name, schema)
+    schemas.update(getattr(app.state, "openapi_schemas", {}))
+    formats: tuple[ProblemFormat, ...] = getattr(app.state, "problem_formats", ())
+    for problem_format in formats:
+        schemas[problem_format.schema_name] = problem_format.schema
+    for route in _api_routes(app):
+        for method in sorted(route.methods or ()):
+            operation = document["paths"][route.path_format][method.lower()]
+            _document_answers(operation, route, formats)
     document["x-problem-types"] = problem_types()
     return _named_by_title(document)
 
 
-_SCHEMA_REF = "#/components/schemas/"
+def _api_routes(app: FastAPI) -> list[APIRoute]:
+    contexts = iter_route_contexts(app.routes)
+    found = [context.original_route for context in contexts]
+    return [route for route in found if isinstance(route, APIRoute) and route.include_in_schema]
+
+
+def _document_answers(
+    operation: dict[str, Any], route: APIRoute, formats: tuple[ProblemFormat, ...]
+) -> None:
+    """Each status ``route`` can answer, with the problem schema of its path (an
+    ``OperationOutcome`` under /v1/fhir/), and each header it requires marked required."""
+    media_type, schema_name = PROBLEM_MEDIA_TYPE, "Problem"
+    for problem_format in formats:
+        if route.path_format.startswith(problem_format.prefix):
+            media_type, schema_name = problem_format.media_type, problem_format.schema_name
+    content = {media_type: {"schema": {"$ref": _SCHEMA_REF + schema_name}}}
+    responses = operation.setdefault("responses", {})
+    for status in sorted(statuses_of(route)):
+        declared = route.responses.get(status, {})
+        responses[str(status)] = {
+            "description": declared.get("description", WHY[status]),
+            **({"headers": _HEADERS[status]} if status in _HEADERS else {}),
+            "content": content,
+        }
+    required = required_headers_of(route)
+    for parameter in operation.get("parameters", ()):
+        if parameter["in"] == "header" and parameter["name"] in required:
+            parameter["required"] = True
+            parameter["schema"] = _not_null(parameter["schema"])
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without the ``null`` an optional parameter's has."""
+    branches: list[dict[str, Any]] = schema.get("anyOf", [schema])
+    (kept,) = [branch for branch in branches if branch.get("type") != "null"]
+    return {key: value for key, value in schema.items() if key != "anyOf"} | kept
 
 
 def _named_by_title(document: dict[str, Any]) -> dict[str, Any]:
@@ -101,6 +166,11 @@ def _with_refs(found: Any, refs: dict[str, str]) -> Any:
     if isinstance(found, list):
         return [_with_refs(item, refs) for item in found]
     return found
+
+
+def add_schemas(app: FastAPI, schemas: dict[str, dict[str, Any]]) -> None:
+    """Components no model declares (the FHIR resources, which the service reads itself)."""
+    app.state.openapi_schemas = getattr(app.state, "openapi_schemas", {}) | schemas
 
 
 def install_openapi(app: FastAPI) -> None:

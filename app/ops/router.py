@@ -4,6 +4,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
+from app.core.answers import answering
 from app.core.db import Database
 from app.core.errors import ServiceUnavailable
 from app.core.metrics import Metrics
@@ -18,7 +19,10 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", responses={503: {"description": "Not ready"}})
+@router.get(
+    "/readyz", responses={503: {"description": "Not ready: the database is away or behind."}}
+)
+@answering(503)
 async def readyz(request: Request) -> dict[str, str]:
     """Ready for traffic: the database answers and its schema is at the migrations' head."""
     database: Database = request.app.state.database
