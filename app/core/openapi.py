@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from app.core.answers import required_headers_of, statuses_of
 from app.core.errors import PROBLEM_MEDIA_TYPE, RETRY_AFTER_SECONDS, AppError, Problem
+from app.core.examples import add_answer_examples
 from app.core.handlers import ProblemFormat
 
 _SCHEMA_REF = "#/components/schemas/"
@@ -100,7 +101,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             operation = document["paths"][route.path_format][method.lower()]
             _document_answers(operation, route, formats)
     document["x-problem-types"] = problem_types()
-    return _named_by_title(document)
+    named = _named_by_title(document)
+    add_answer_examples(named)
+    return named
 
 
 def _api_routes(app: FastAPI) -> list[APIRoute]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request, Response
-from fastapi.responses import PlainTextResponse, StreamingResponse
+from fastapi.responses import StreamingResponse
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, current_principal
@@ -210,8 +210,18 @@ async def dea_form_106(
 
 @router.get(
     "/reports/pdmp",
-    response_class=PlainTextResponse,
-    responses={200: {"description": "The ASAP file", "content": {ASAP_MEDIA_TYPE: {}}}},
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The ASAP file",
+            "content": {
+                ASAP_MEDIA_TYPE: {
+                    "schema": {"type": "string"},
+                    "example": "TH*4.2A*1000000001*01**20260302*090000*P**~\nTT*1*~\n",
+                }
+            },
+        }
+    },
 )
 async def pdmp_file(
     request: Request,
