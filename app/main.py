@@ -36,6 +36,7 @@ from app.integrations.webhooks.router import router as webhooks_router
 from app.ledger.models import LedgerEvent
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
+from app.ops.docs import router as docs_router
 from app.ops.router import router as ops_router
 from app.pharmacy.models import CompoundingBatch
 from app.pharmacy.prescriptions.models import Prescription
@@ -83,6 +84,8 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         summary="Schedule III controlled-substance compliance ledger.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        docs_url=None,  # served by app.ops.docs, from the service's own assets
+        redoc_url=None,
         generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
@@ -98,7 +101,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     routers = (ledger_router, ledger_public_router, registry_router, catalog_router,
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
                reconciliation_router, reports_router, webhooks_router, fhir_router,
-               fhir_senders_router, ops_router)  # fmt: skip
+               fhir_senders_router, ops_router, docs_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 
