@@ -211,3 +211,13 @@ def test_the_fhir_operations_take_and_answer_their_own_resource(document: dict[s
             assert (
                 operation["responses"]["200"]["content"]["application/fhir+json"]["schema"] == ref
             )
+
+
+def test_every_reference_names_a_schema_of_the_document(document: dict[str, Any]) -> None:
+    """A dangling `$ref` stops ReDoc and generators (FastAPI's HTTPValidationError, dropped
+    from the components, was still named by the webhook's 422)."""
+    schemas = document["components"]["schemas"]
+    refs = set(re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(document)))
+
+    assert refs
+    assert sorted(refs - set(schemas)) == []

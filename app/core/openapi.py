@@ -89,6 +89,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for fastapi_own in ("HTTPValidationError", "ValidationError"):  # a 422 here is a problem
         schemas.pop(fastapi_own, None)
+    for item in document.get("webhooks", {}).values():
+        for delivery in item.values():  # what a receiver answers is its own affair
+            delivery["responses"].pop("422", None)
     schemas["Problem"] = Problem.model_json_schema(ref_template=_SCHEMA_REF + "{model}")
     for name, schema in schemas["Problem"].pop("$defs", {}).items():
         schemas.setdefault(name, schema)
