@@ -1,13 +1,20 @@
-"""The service answers as its OpenAPI document says: a bounded schemathesis run over every
-operation, against a real server with the demo loaded, for an admin and for the demo staff.
+"""The service answers as its OpenAPI document says, and a client generated from the document
+works, against a real server with the demo loaded.
+
+The schemathesis run covers every operation, for an admin and for the demo staff.
 
 Each run has a time budget (``RUN_SECONDS``): the examples phase (each example of the
 document), the coverage phase (boundaries, missing and unsupported methods) and fuzzing, as
 far as the budget goes. The two runs go to the two xdist workers side by side.
 """
 
+import importlib
+import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +26,7 @@ from app.auth.permissions import Role
 from tests.conftest import TokenFactory
 from tests.served import Served, serving
 
+DOCUMENT = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 RUN_SECONDS = int(os.environ.get("CSLEDGER_CONTRACT_SECONDS", "25"))
 SEED = int(os.environ.get("CSLEDGER_CONTRACT_SEED", "20260302"))
 
@@ -95,3 +103,58 @@ def test_every_answer_is_one_the_document_describes(served: Served, token, who: 
     found: list[Any] = failures(schemathesis.engine.from_schema(schema).execute())
 
     assert found == [], f"seed {SEED}:\n" + "\n".join(found)
+
+
+def generate_client(output: Path) -> str:
+    """openapi-python-client's output for openapi/openapi.json into ``output``; any warning it
+    gives fails. Its hooks format the code with ruff, found beside this Python."""
+    tools = Path(sys.executable).parent
+    done = subprocess.run(  # noqa: S603 (our own tool, our own arguments)
+        [tools / "openapi-python-client", "generate", "--path", DOCUMENT, "--meta", "none",
+         "--output-path", output, "--fail-on-warning"],
+        capture_output=True, text=True, timeout=120, check=False,
+        env=os.environ | {"PATH": f"{tools}{os.pathsep}{os.environ.get('PATH', '')}"},
+    )  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 0, said
+    assert "warning" not in said.lower(), said
+    return said
+
+
+@pytest.fixture
+def generated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """The generated client's package name, importable for the test and forgotten after."""
+    generate_client(tmp_path / "csledger_client")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield "csledger_client"
+    for module in [name for name in sys.modules if name.split(".")[0] == "csledger_client"]:
+        del sys.modules[module]
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+def test_a_client_generated_from_the_document_builds_cleanly_and_calls_the_service(
+    served: Served, admin_token: str, generated: str
+) -> None:
+    package = importlib.import_module(generated)
+    create_registrant = importlib.import_module(f"{generated}.api.registrants.create_registrant")
+    list_registrants = importlib.import_module(f"{generated}.api.registrants.list_registrants")
+    models = importlib.import_module(f"{generated}.models")
+    example = json_example("RegistrantCreate")
+
+    with package.AuthenticatedClient(base_url=served.url, token=admin_token) as client:
+        body = models.RegistrantCreate.from_dict(example)
+        created = create_registrant.sync(client=client, body=body)
+        page = list_registrants.sync(client=client, limit=50)
+
+    assert isinstance(created, models.RegistrantOut), created
+    assert created.name == example["name"]
+    assert created.kind == models.RegistrantKind.CLINIC
+    assert isinstance(page, models.RegistrantPage), page
+    listed = {registrant.id for registrant in page.items}
+    assert {created.id, *served.demo.ids} <= listed
+
+
+def json_example(schema_name: str) -> dict[str, Any]:
+    document = json.loads(DOCUMENT.read_text())
+    example: dict[str, Any] = document["components"]["schemas"][schema_name]["examples"][0]
+    return example
