@@ -86,19 +86,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         routes=app.routes,
         webhooks=app.webhooks.routes,
     )
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
-    for fastapi_own in ("HTTPValidationError", "ValidationError"):  # a 422 here is a problem
-        schemas.pop(fastapi_own, None)
-    for item in document.get("webhooks", {}).values():
-        for delivery in item.values():  # what a receiver answers is its own affair
-            delivery["responses"].pop("422", None)
-    schemas["Problem"] = Problem.model_json_schema(ref_template=_SCHEMA_REF + "{model}")
-    for name, schema in schemas["Problem"].pop("$defs", {}).items():
-        schemas.setdefault(name, schema)
-    schemas.update(getattr(app.state, "openapi_schemas", {}))
+    _drop_fastapi_validation_errors(document)
+    _add_components(app, document["components"]["schemas"])
     formats: tuple[ProblemFormat, ...] = getattr(app.state, "problem_formats", ())
-    for problem_format in formats:
-        schemas[problem_format.schema_name] = problem_format.schema
     for route in _api_routes(app):
         for method in sorted(route.methods or ()):
             operation = document["paths"][route.path_format][method.lower()]
@@ -107,6 +97,27 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     named = _named_by_title(document)
     add_answer_examples(named)
     return named
+
+
+def _drop_fastapi_validation_errors(document: dict[str, Any]) -> None:
+    """FastAPI's 422 schema, never answered here: a 422 is a problem, documented as one."""
+    schemas = document["components"]["schemas"]
+    for fastapi_own in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(fastapi_own, None)
+    for item in document.get("webhooks", {}).values():
+        for delivery in item.values():  # what a receiver answers is its own affair
+            delivery["responses"].pop("422", None)
+
+
+def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
+    """The schemas no route's model brings: the problem, each problem format's (FHIR's
+    OperationOutcome) and those added with :func:`add_schemas`."""
+    schemas["Problem"] = Problem.model_json_schema(ref_template=_SCHEMA_REF + "{model}")
+    for name, schema in schemas["Problem"].pop("$defs", {}).items():
+        schemas.setdefault(name, schema)
+    for problem_format in getattr(app.state, "problem_formats", ()):
+        schemas[problem_format.schema_name] = problem_format.schema
+    schemas.update(getattr(app.state, "openapi_schemas", {}))
 
 
 def _api_routes(app: FastAPI) -> list[APIRoute]:
