@@ -23,8 +23,9 @@ from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.jobs import Job
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.openapi import install_openapi
+from app.core.openapi import add_schemas, install_openapi, operation_id
 from app.integrations.fhir import outcome as fhir_outcome
+from app.integrations.fhir.documented import RESOURCE_SCHEMAS as FHIR_RESOURCES
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.router import router as fhir_router
 from app.integrations.fhir.senders import integration_scopes
@@ -35,6 +36,7 @@ from app.integrations.webhooks.router import router as webhooks_router
 from app.ledger.models import LedgerEvent
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
+from app.ops.docs import router as docs_router
 from app.ops.router import router as ops_router
 from app.pharmacy.models import CompoundingBatch
 from app.pharmacy.prescriptions.models import Prescription
@@ -84,6 +86,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
         summary="Schedule III controlled-substance compliance ledger.",
         lifespan=lifespan,
         openapi_url="/openapi.json",
+        docs_url=None,  # served by app.ops.docs, from the service's own assets
+        redoc_url=None,
+        generate_unique_id_function=operation_id,
     )
     app.state.settings = settings
     app.state.database = database
@@ -98,13 +103,14 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     routers = (ledger_router, ledger_public_router, registry_router, catalog_router,
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
                reconciliation_router, reports_router, pdmp_router, webhooks_router, fhir_router,
-               fhir_senders_router, ops_router)  # fmt: skip
+               fhir_senders_router, ops_router, docs_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 
     document_deliveries(app)
     install_error_handlers(app)
     use_problem_format(app, fhir_outcome.PROBLEM_FORMAT)
+    add_schemas(app, FHIR_RESOURCES)
     # Added innermost first: the request id wraps the audit, which wraps the body limit.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(AuditMiddleware)

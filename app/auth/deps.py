@@ -12,12 +12,14 @@ from app.auth.permissions import IntegrationScope
 from app.auth.principal import Principal
 from app.auth.tokens import TokenVerifier
 from app.core import idempotency
+from app.core.answers import answering
 from app.core.deps import ClockDep, SessionDep
 from app.core.errors import PreconditionRequired, Unauthenticated
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the identity provider.")
 
 
+@answering(401, 403, 404, 503)  # the token; what it may do and see; an integration's scopes
 async def current_principal(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
@@ -52,15 +54,29 @@ async def _integration_scopes(
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias=idempotency.HEADER,
+        min_length=1,
+        max_length=idempotency.MAX_KEY_LENGTH,
+        description=(
+            "A key of the caller's choosing, new for each change (a UUID): the same request "
+            "sent again with it is answered with the first answer (`Idempotent-Replayed: "
+            "true`), never made twice."
+        ),
+        examples=["0b4c2f1e-8a52-4d2b-9a1f-5f3c1d2e7a90"],
+    ),
+]
+
+
+@answering(409, 422)  # a request with this key in flight; the key used for another request
 async def _claim_idempotency_key(
     request: Request,
     principal: CurrentPrincipal,
     session: SessionDep,
     clock: ClockDep,
-    key: Annotated[
-        str | None,
-        Header(alias=idempotency.HEADER, min_length=1, max_length=idempotency.MAX_KEY_LENGTH),
-    ] = None,
+    key: IdempotencyKey = None,
 ) -> None:
     if key is None:
         return
@@ -79,8 +95,9 @@ async def _claim_idempotency_key(
     )
 
 
+@answering(428, required_header=idempotency.HEADER)
 async def _require_idempotency_key(
-    key: Annotated[str | None, Header(alias=idempotency.HEADER)] = None,
+    key: IdempotencyKey = None,
 ) -> None:
     if key is None:
         raise PreconditionRequired(f"this request needs an {idempotency.HEADER} header")

@@ -17,6 +17,7 @@ from app.catalog.substances import (
     StrengthBasis,
     Substance,
 )
+from app.core.examples import example
 from app.core.identifiers import format_ndc
 from app.core.schemas import (
     Day,
@@ -50,6 +51,19 @@ class Ingredient(InputModel):
 
 
 class ProductCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "name": "Ketamine HCl injection 50 mg/mL, 10 mL vial",
+            "ndc": "0409-2051-05",
+            "substance": "ketamine",
+            "dosage_form": "injection",
+            "strength": {"value": "50", "unit": "mg/mL", "basis": "base"},
+            "inventory_unit": "mL",
+            "package_size": "10",
+        }
+    )
+
     registrant_id: uuid.UUID
     name: Name
     ndc: Ndc | None = None
@@ -121,6 +135,8 @@ class ProductOut(OutputModel):
 
 
 class LotCreate(InputModel):
+    model_config = example({"lot_number": "KX2291", "expires_on": "2027-06-30"})
+
     lot_number: Annotated[str, Field(min_length=1, max_length=50)]
     expires_on: Day
 

@@ -8,6 +8,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from app.core.examples import example
 from app.core.schemas import (
     Day,
     FreeText,
@@ -94,7 +95,59 @@ class Vitals(VitalSigns):
     weight_kg: PositiveQuantity | None = None
 
 
+class EvaluationVitalsOut(OutputModel):
+    """An evaluation's vital signs as recorded (:class:`Vitals` as served)."""
+
+    systolic_mmhg: int
+    diastolic_mmhg: int
+    heart_rate_bpm: int
+    spo2_percent: int | None = None
+    weight_kg: Quantity | None = None
+
+
 class EvaluationCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "patient_id": "3fa0b4c5-6d7e-4f80-9b92-ad1e2f3a4b55",
+            "evaluated_on": "2026-02-23",
+            "in_person": True,
+            "prior_treatments": [
+                {
+                    "treatment_class": "ssri",
+                    "agent": "sertraline",
+                    "duration_weeks": 10,
+                    "outcome": "inadequate_response",
+                },
+                {
+                    "treatment_class": "snri",
+                    "agent": "venlafaxine",
+                    "duration_weeks": 8,
+                    "outcome": "inadequate_response",
+                },
+            ],
+            "contraindications": {
+                "uncontrolled_hypertension": False,
+                "psychosis_history": False,
+                "cardiovascular_disease": False,
+                "cerebrovascular_disease": False,
+                "pregnancy": False,
+                "active_substance_use_disorder": False,
+                "aneurysmal_vascular_disease_or_avm": False,
+                "intracerebral_hemorrhage_history": False,
+                "hypersensitivity": False,
+            },
+            "vitals": {
+                "systolic_mmhg": 124,
+                "diastolic_mmhg": 80,
+                "heart_rate_bpm": 70,
+                "spo2_percent": 98,
+                "weight_kg": "70",
+            },
+            "outcome": "candidate",
+        }
+    )
+
     registrant_id: uuid.UUID
     patient_id: uuid.UUID
     prescriber_id: uuid.UUID | None = None
@@ -125,7 +178,7 @@ class EvaluationOut(OutputModel):
     in_person: bool
     prior_treatments: list[PriorTreatment]
     contraindications: Contraindications
-    vitals: Vitals
+    vitals: EvaluationVitalsOut
     outcome: EvaluationOutcome
     outcome_reason: str | None
     broken_rules: list[str]
@@ -143,6 +196,20 @@ _ALL_DOSE_FIELDS = frozenset().union(*_DOSE_FIELDS.values())
 
 
 class TreatmentPlanCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "patient_id": "3fa0b4c5-6d7e-4f80-9b92-ad1e2f3a4b55",
+            "evaluation_id": "d34a5e6f-6778-492a-953c-47b2c3d4e5ff",
+            "modality": "iv_infusion",
+            "dose_mg_per_kg": "0.5",
+            "sessions_per_week": 2,
+            "total_sessions": 6,
+            "starts_on": "2026-03-02",
+            "ends_on": "2026-03-31",
+        }
+    )
+
     registrant_id: uuid.UUID
     patient_id: uuid.UUID
     evaluation_id: uuid.UUID
@@ -182,6 +249,10 @@ class TreatmentPlanCreate(InputModel):
 
 class TreatmentPlanUpdate(InputModel):
     """A status change: forward only, from active."""
+
+    model_config = example(
+        {"status": "completed", "status_reason": "course of six infusions given"}
+    )
 
     status: PlanStatus
     status_reason: FreeText | None = None

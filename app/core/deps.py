@@ -9,10 +9,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core.answers import answering
 from app.core.clock import Clock
 from app.core.config import Settings
 
 
+@answering(503)
 async def request_session(request: Request) -> AsyncSession:
     """The session the edge (``UnitOfWorkRoute``) opened for this request."""
     session: AsyncSession = request.state.session

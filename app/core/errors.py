@@ -18,9 +18,10 @@ Domains add their own subclasses; each registers itself and is listed in the Ope
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 if TYPE_CHECKING:  # the database module raises these errors itself
     from app.core.db import Database
@@ -42,6 +43,9 @@ class AppError(Exception):
     status: ClassVar[int] = 500
     title: ClassVar[str] = "Internal error"
     description: ClassVar[str] = "Something failed on our side; the request id helps us find it."
+    members: ClassVar[dict[str, "Member"]] = {}
+    """The extension members this problem carries beyond those every problem may
+    (:class:`Problem`): listed, with what each says, in the OpenAPI document's Problem."""
     registry: ClassVar[dict[str, type["AppError"]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -176,19 +180,50 @@ class MethodNotAllowed(AppError):
     description = "The resource exists but does not accept this method (the ledger never updates)."
 
 
-class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+@dataclass(frozen=True, slots=True)
+class Member:
+    """An extension member of a problem document: its JSON type and what it says."""
 
-    type: str = Field(examples=[InvalidInput.type_uri()])
-    title: str
-    status: int
-    detail: str
-    instance: str
-    request_id: str
-    errors: list[FieldError] | None = None
+    type: str
+    description: str
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem document, with the extension members some problems carry. A member
+    no field here names is refused (``extra="forbid"``), so each is documented."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: str = Field(
+        description="One of the document's `x-problem-types`: what went wrong, for a program.",
+        examples=[InvalidInput.type_uri()],
+    )
+    title: str = Field(examples=[InvalidInput.title])
+    status: int = Field(examples=[InvalidInput.status])
+    detail: str = Field(examples=["name: String should have at least 1 character"])
+    instance: str = Field(description="The request's path.", examples=["/v1/registrants"])
+    request_id: str = Field(description="As in `X-Request-ID`: what to tell support.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="Invalid input: each invalid field, by pointer or name."
+    )
+    broken_rules: list[str] | None = Field(
+        default=None,
+        description=(
+            "A rule refused: every rule the request broke. An `override_reason` excuses them, "
+            "unless the problem says none may."
+        ),
+        examples=[["dose_beyond_plan"]],
+    )
+    index: int | None = Field(
+        default=None, description="A batch refused: the position of the event at fault."
+    )
 
 
 def problem_body(error: AppError, *, instance: str, request_id: str) -> dict[str, Any]:
+    """The problem document of ``error``: the standard members, validated, then the
+    members its class declares (:attr:`AppError.members`), as given."""
+    common = {name: error.extra[name] for name in _COMMON_MEMBERS if name in error.extra}
+    declared = {name: value for name, value in error.extra.items() if name not in common}
     body = Problem(
         type=error.type_uri(),
         title=error.title,
@@ -197,6 +232,22 @@ def problem_body(error: AppError, *, instance: str, request_id: str) -> dict[str
         instance=instance,
         request_id=request_id,
         errors=error.errors or None,
+        **common,
     ).model_dump(exclude_none=True)
-    body.update(error.extra)
-    return body
+    return body | declared
+
+
+def declared_members() -> dict[str, "Member"]:
+    """Every extension member some problem declares, for the Problem schema (a member two
+    problems declare says one thing)."""
+    found: dict[str, Member] = {}
+    for error in AppError.registry.values():
+        for name, member in error.members.items():
+            if found.setdefault(name, member) != member:
+                raise TypeError(f"the problem member {name!r} is declared twice, differently")
+    return found
+
+
+_COMMON_MEMBERS = frozenset(Problem.model_fields) - {"type", "title", "status", "detail"}
+"""Members any problem may carry, validated by :class:`Problem` (``errors``,
+``broken_rules``, ``index``...)."""

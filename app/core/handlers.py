@@ -16,6 +16,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import IntegrityError
 from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -51,6 +52,9 @@ class ProblemFormat:
     media_type: str
     render: Renderer
     """The body answering an error."""
+    schema_name: str
+    schema: dict[str, Any]
+    """The body's JSON schema, a component of the OpenAPI document under ``schema_name``."""
 
 
 def use_problem_format(app: FastAPI, problem_format: ProblemFormat) -> None:
@@ -125,7 +129,6 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 _HTTP_PROBLEMS: dict[int, type[AppError]] = {
     400: BadRequest,
     404: NotFound,
-    405: MethodNotAllowed,
     413: PayloadTooLarge,
 }
 
@@ -134,12 +137,29 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if isinstance(exc.__cause__, AppError):  # e.g. the body limit, hit while FastAPI reads
         return problem_response(request, exc.__cause__)
+    if exc.status_code == 405:
+        return problem_response(request, _method_not_allowed(request))
     known = _HTTP_PROBLEMS.get(exc.status_code)
     if known is not None:
         return problem_response(request, known(str(exc.detail)))
     if 400 <= exc.status_code < 500:
         return problem_response(request, BadRequest(str(exc.detail)))
     return problem_response(request, AppError())
+
+
+def _method_not_allowed(request: Request) -> MethodNotAllowed:
+    """405 with ``Allow`` naming every method of the path (RFC 9110, 15.5.6). Starlette's own
+    names only those of the first route matching the path, while each method of a path here
+    is a route of its own."""
+    path = request.url.path
+    allowed = sorted(
+        method
+        for route in iter_route_contexts(request.app.routes)
+        if route.path_regex.match(path)
+        for method in route.methods or ()
+    )
+    detail = f"{request.method} is not allowed here; allowed: {', '.join(allowed)}"
+    return MethodNotAllowed(detail, headers={"Allow": ", ".join(allowed)})
 
 
 async def _integrity_error(request: Request, exc: Exception) -> Response:

@@ -35,6 +35,13 @@ class Page(BaseModel, Generic[T]):
     items: list[T]
     next_cursor: str | None
 
+    @classmethod
+    def model_parametrized_name(cls, params: tuple[Any, ...]) -> str:
+        """``RegistrantPage`` for ``Page[RegistrantOut]``: the schema's name in the OpenAPI
+        document, where ``Page_RegistrantOut_`` would be a generated client's class name."""
+        (item,) = params
+        return f"{item.__name__.removesuffix('Out')}Page"
+
 
 def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
     raw = orjson.dumps([created_at.isoformat(), str(row_id)])

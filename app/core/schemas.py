@@ -376,8 +376,8 @@ class OutputModel(BaseModel):
 
 
 class Address(InputModel):
-    line1: Annotated[str, Field(min_length=1, max_length=200)]
-    line2: Annotated[str | None, Field(max_length=200)] = None
-    city: Annotated[str, Field(min_length=1, max_length=100)]
+    line1: Annotated[str, Field(min_length=1, max_length=200, examples=["100 Main St"])]
+    line2: Annotated[str | None, Field(max_length=200, examples=["Suite 200"])] = None
+    city: Annotated[str, Field(min_length=1, max_length=100, examples=["Austin"])]
     state: UsState
-    postal_code: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$")]
+    postal_code: Annotated[str, Field(pattern=r"^[0-9]{5}(-[0-9]{4})?$", examples=["78701"])]

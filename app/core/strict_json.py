@@ -32,7 +32,11 @@ def loads(document: bytes | str) -> Any:
     """``document`` parsed, or :class:`Refused` at the first thing it may not hold; a syntax
     error is the json module's :class:`json.JSONDecodeError`."""
     if not isinstance(document, str):  # as json.loads reads bytes
-        document = document.decode(json.detect_encoding(document), "surrogatepass")
+        try:
+            document = document.decode(json.detect_encoding(document), "surrogatepass")
+        except UnicodeDecodeError as error:
+            detail = f"the body is not text (byte {error.start}): send JSON in UTF-8"
+            raise Refused((), detail) from None
     try:
         return _DECODER.decode(document)
     except _Found:

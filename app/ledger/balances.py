@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog.models import Lot, Product
 from app.core.bulk import Part
 from app.core.db import Database, Quantity, dialect_insert, table_of, where_given
-from app.core.errors import Conflict
+from app.core.errors import Conflict, Member
 from app.core.quantity import format_quantity, to_minor
 from app.ledger.models import Balance, Posting
 from app.registry.models import Location
@@ -41,6 +41,15 @@ class InsufficientStock(Conflict):
         "Names the lot (`lot_id`, `lot_number`) and the place (`location_id`, "
         "`location_name`), with what was `on_hand` and what was `requested`."
     )
+    members = {
+        "lot_id": Member("string", "Insufficient stock: the lot."),
+        "lot_number": Member("string", "Insufficient stock: the lot's number."),
+        "location_id": Member("string", "Insufficient stock: the location."),
+        "location_name": Member("string", "Insufficient stock: the location's name."),
+        "on_hand": Member("string", "Insufficient stock: what was there, a decimal string."),
+        "requested": Member("string", "Insufficient stock: what was asked, a decimal string."),
+        "unit": Member("string", "Insufficient stock: the product's inventory unit."),
+    }
 
     def __init__(self, change: "Change") -> None:
         self.change = change

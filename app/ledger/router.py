@@ -14,6 +14,7 @@ from app.auth.principal import Principal
 from app.core import jobs
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
+from app.core.examples import example
 from app.core.jobs import Job
 from app.core.pagination import Cursor, Limit, Page, paginate
 from app.core.responses import serialized, set_location
@@ -75,6 +76,41 @@ async def append_event(
 
 
 class EventBatch(InputModel):
+    model_config = example(
+        {
+            "events": [
+                {
+                    "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+                    "type": "receipt",
+                    "occurred_at": "2026-03-02T09:30:00-06:00",
+                    "location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
+                    "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+                    "quantity": "100",
+                    "document_reference": "INV-20260302-118",
+                    "counterparty": {
+                        "name": "Lone Star Medical Supply",
+                        "address": {
+                            "line1": "100 Main St",
+                            "city": "Austin",
+                            "state": "TX",
+                            "postal_code": "78701",
+                        },
+                        "dea_number": "RD2468014",
+                    },
+                },
+                {
+                    "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+                    "type": "move",
+                    "occurred_at": "2026-03-02T09:35:00-06:00",
+                    "location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
+                    "to_location_id": "1d8e2f3a-4b5c-4d6e-9f70-8b9c0d1e2f33",
+                    "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+                    "quantity": "20",
+                },
+            ]
+        }
+    )
+
     events: Annotated[list[EventCreate], Field(min_length=1, max_length=MAX_BATCH)]
 
 
@@ -180,6 +216,7 @@ async def get_event(
 
 @router.post(
     "/ledger/events/{event_id}/witness-confirmations",
+    operation_id="confirm_event_witness",
     status_code=status.HTTP_201_CREATED,
     response_model=EventOut,
 )

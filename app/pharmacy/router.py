@@ -24,7 +24,7 @@ def _out(
         {
             **{column.key: getattr(batch, column.key) for column in _BATCH_COLUMNS},
             "lot_number": lot_number,
-            "ingredients": [schemas.IngredientOut.model_validate(i) for i in ingredients],
+            "ingredients": [schemas.BatchIngredientOut.model_validate(i) for i in ingredients],
         }
     )
 

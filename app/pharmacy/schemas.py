@@ -6,6 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
+from app.core.examples import example
 from app.core.schemas import (
     Day,
     FreeText,
@@ -27,6 +28,22 @@ class IngredientIn(InputModel):
 
 
 class CompoundingBatchCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "91ab3c5d-7e2f-4a6b-8c9d-0e1f2a3b4c55",
+            "location_id": "2e9f3a4b-5c6d-4e7f-8a81-9c0d1e2f3a44",
+            "product_id": "9f061a2b-2334-45e6-91f8-037e8f90a1bb",
+            "lot_number": "B2026-014",
+            "units": "300",
+            "beyond_use_date": "2026-05-31",
+            "compounded_at": "2026-03-02T11:00:00-06:00",
+            "checked_by": "7de4f809-0112-43c4-9fd6-e15c6d7e8f99",
+            "ingredients": [
+                {"lot_id": "c2394d5e-5667-4819-842b-36a1b2c3d4ee", "quantity": "34.588"}
+            ],
+        }
+    )
+
     registrant_id: uuid.UUID
     location_id: uuid.UUID
     """Where the bulk is taken from and the finished units are put."""
@@ -55,7 +72,9 @@ class CompoundingBatchCreate(InputModel):
         return self
 
 
-class IngredientOut(OutputModel):
+class BatchIngredientOut(OutputModel):
+    """A bulk lot a batch used, and the event that consumed it."""
+
     lot_id: uuid.UUID
     quantity: Quantity
     mg_base: Quantity
@@ -74,7 +93,7 @@ class CompoundingBatchOut(OutputModel):
     compounded_at: datetime
     compounded_by: uuid.UUID
     checked_by: uuid.UUID
-    ingredients: list[IngredientOut]
+    ingredients: list[BatchIngredientOut]
     mg_in_base: Quantity
     mg_out_base: Quantity
     yield_percent: Quantity

@@ -120,6 +120,7 @@ async def _run(session: SessionDep, run_id: uuid.UUID, principal: CurrentPrincip
 
 @router.post(
     "/reconciliation/runs",
+    operation_id="start_reconciliation_run",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[Idempotent],
     response_model=schemas.RunOut,
@@ -148,7 +149,11 @@ async def start_run(
     return _run_out(await _run(session, run_id, principal))
 
 
-@router.get("/reconciliation/runs/{run_id}", response_model=schemas.RunOut)
+@router.get(
+    "/reconciliation/runs/{run_id}",
+    operation_id="get_reconciliation_run",
+    response_model=schemas.RunOut,
+)
 async def get_run(
     run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.RunOut:

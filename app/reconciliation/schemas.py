@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from app.core.examples import example
 from app.core.schemas import Day, FreeText, InputModel, OutputModel
 from app.ledger.schemas import EventOut
 from app.reconciliation.workflow import ReasonCode, Severity, Status
@@ -25,6 +26,8 @@ class DiscrepancyFilters:
 
 
 class TransitionCreate(InputModel):
+    model_config = example({"to": "acknowledged", "note": "counting again with the pharmacist"})
+
     to: Status
     reason_code: ReasonCode | None = None
     """Required to resolve."""
@@ -91,6 +94,14 @@ class DiscrepancyDetailOut(DiscrepancyOut):
 
 
 class RunCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "first_day": "2026-03-01",
+            "last_day": "2026-03-01",
+        }
+    )
+
     registrant_id: uuid.UUID
     first_day: Day
     last_day: Day

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import Field, field_validator, model_validator
 
+from app.core.examples import example
 from app.core.schemas import (
     Address,
     Day,
@@ -37,6 +38,23 @@ def _unique_sorted(values: list[Schedule]) -> list[Schedule]:
 
 
 class RegistrantCreate(InputModel):
+    model_config = example(
+        {
+            "name": "Hill Country Ketamine Clinic",
+            "kind": "clinic",
+            "dea_number": "FK1234563",
+            "schedules": ["3N", "4"],
+            "registration_expires_on": "2027-06-30",
+            "address": {
+                "line1": "100 Main St",
+                "city": "Austin",
+                "state": "TX",
+                "postal_code": "78701",
+            },
+            "timezone": "America/Chicago",
+        }
+    )
+
     name: Name
     kind: RegistrantKind
     dea_number: DeaNumber
@@ -64,6 +82,8 @@ class RegistrantCreate(InputModel):
 
 class RegistrantUpdate(InputModel):
     """A renewal or a change: only the fields given change; the previous version is kept."""
+
+    model_config = example({"holidays": ["2026-12-25"]})
 
     name: Name | None = None
     schedules: Schedules | None = None
@@ -107,6 +127,8 @@ class RevisionOut(OutputModel):
 
 
 class LocationCreate(InputModel):
+    model_config = example({"name": "Main vault", "kind": "vault"})
+
     name: Annotated[str, Field(min_length=1, max_length=100)]
     kind: LocationKind
 
@@ -119,6 +141,8 @@ class LocationCreate(InputModel):
 
 
 class LocationUpdate(InputModel):
+    model_config = example({"name": "Vault A"})
+
     name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     active: bool | None = None
 
@@ -136,6 +160,10 @@ class LocationOut(OutputModel):
 
 
 class StaffCreate(InputModel):
+    model_config = example(
+        {"name": "Fiona Field, RN", "role": "nurse", "npi": "1234567893", "subject": "ffield"}
+    )
+
     name: Name
     role: StaffRole
     subject: Annotated[str | None, Field(min_length=1, max_length=200)] = None
@@ -145,6 +173,8 @@ class StaffCreate(InputModel):
 
 
 class StaffUpdate(InputModel):
+    model_config = example({"active": False})
+
     name: Name | None = None
     role: StaffRole | None = None
     subject: Annotated[str | None, Field(min_length=1, max_length=200)] = None
@@ -168,6 +198,10 @@ class StaffOut(OutputModel):
 
 
 class StaffRegistrationCreate(InputModel):
+    model_config = example(
+        {"dea_number": "BM7654329", "schedules": ["3N"], "expires_on": "2027-06-30", "state": "TX"}
+    )
+
     dea_number: DeaNumber
     schedules: Schedules
     expires_on: Day
@@ -188,6 +222,24 @@ class StaffRegistrationOut(OutputModel):
 
 
 class PatientCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "external_id": "MRN-0042",
+            "given_name": "Ada",
+            "family_name": "Lovelace",
+            "date_of_birth": "1980-12-10",
+            "sex": "female",
+            "address": {
+                "line1": "100 Main St",
+                "city": "Austin",
+                "state": "TX",
+                "postal_code": "78701",
+            },
+            "weight_kg": "70",
+        }
+    )
+
     registrant_id: uuid.UUID
     external_id: Annotated[str, Field(min_length=1, max_length=64, description="MRN or EHR id")]
     given_name: Annotated[str, Field(min_length=1, max_length=100)]
@@ -200,6 +252,8 @@ class PatientCreate(InputModel):
 
 
 class PatientUpdate(InputModel):
+    model_config = example({"weight_kg": "68.5"})
+
     given_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     family_name: Annotated[str | None, Field(min_length=1, max_length=100)] = None
     date_of_birth: Day | None = None

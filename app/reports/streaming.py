@@ -232,7 +232,10 @@ def documented(columns: Sequence[Column], about: dict[str, Any]) -> dict[int | s
             "content": {
                 MEDIA_TYPES[Format.json]: {"schema": document},
                 MEDIA_TYPES[Format.jsonl]: {"schema": item},
-                MEDIA_TYPES[Format.csv]: {"schema": {"type": "string"}},
+                MEDIA_TYPES[Format.csv]: {
+                    "schema": {"type": "string"},
+                    "example": ",".join(column.title for column in columns) + "\r\n",
+                },
                 MEDIA_TYPES[Format.pdf]: {"schema": {"type": "string", "format": "binary"}},
             },
         }

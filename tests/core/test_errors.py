@@ -27,6 +27,20 @@ async def test_a_method_the_resource_lacks_is_a_problem(client, admin_token):
     assert_problem(response, 405, "method-not-allowed")
 
 
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_every_405_names_all_the_methods_its_path_allows(app, client, admin_token):
+    """Each method of a path is a route of its own: Allow names them all, on every path."""
+    documented = app.openapi()["paths"]
+    for path, item in documented.items():
+        methods = {method.upper() for method in item} & {"GET", "POST", "PUT", "PATCH"}
+        concrete = path.replace("{", "").replace("}", "")  # any value matches the route
+        response = await client.request("DELETE", concrete, headers=bearer(admin_token))
+        assert response.status_code == 405, path
+        assert set(response.headers["allow"].split(", ")) == methods, path
+        expected = FHIR_MEDIA_TYPE if path.startswith("/v1/fhir/") else "application/problem+json"
+        assert response.headers["content-type"] == expected, path
+
+
 async def test_malformed_json_points_at_the_body(client, admin_token):
     response = await client.post(
         "/v1/registrants",
@@ -35,6 +49,17 @@ async def test_malformed_json_points_at_the_body(client, admin_token):
     )
     body = assert_problem(response, 422, "invalid-input")
     assert body["errors"][0]["pointer"].startswith("#")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite"], indirect=True)
+async def test_a_body_that_is_not_text_is_invalid_input(client, admin_token):
+    """Not JSON, as any other body that is not: 422, never a 400 no operation documents."""
+    response = await client.post(
+        "/v1/registrants",
+        content=b'{"name": "\xff\xfe"}',
+        headers=bearer(admin_token) | {"content-type": "application/json"},
+    )
+    assert_problem(response, 422, "invalid-input", pointer="#")
 
 
 async def test_each_invalid_field_gets_a_pointer(client, admin_token):

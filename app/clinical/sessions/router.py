@@ -112,6 +112,7 @@ async def _step_out(
 
 @router.post(
     "/sessions/{session_id}/withdrawals",
+    operation_id="record_session_withdrawal",
     status_code=status.HTTP_201_CREATED,
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
@@ -133,6 +134,7 @@ async def withdraw(
 
 @router.post(
     "/sessions/{session_id}/administrations",
+    operation_id="record_session_administration",
     status_code=status.HTTP_201_CREATED,
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
@@ -157,6 +159,7 @@ async def administer(
 
 @router.post(
     "/sessions/{session_id}/waste",
+    operation_id="record_session_waste",
     status_code=status.HTTP_201_CREATED,
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
@@ -178,6 +181,7 @@ async def waste(
 
 @router.post(
     "/sessions/{session_id}/returns",
+    operation_id="record_session_return",
     status_code=status.HTTP_201_CREATED,
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
@@ -198,6 +202,7 @@ async def return_to_stock(
 
 @router.post(
     "/sessions/{session_id}/witness-confirmations",
+    operation_id="confirm_session_witness",
     status_code=status.HTTP_201_CREATED,
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
@@ -218,6 +223,7 @@ async def confirm_witness(
 
 @router.post(
     "/sessions/{session_id}/vitals",
+    operation_id="record_session_vitals",
     status_code=status.HTTP_201_CREATED,
     dependencies=IdempotencyRequired,
     response_model=schemas.VitalsOut,
@@ -239,6 +245,7 @@ async def record_vitals(
 
 @router.post(
     "/sessions/{session_id}/discharge",
+    operation_id="discharge_session",
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )
@@ -261,6 +268,7 @@ async def discharge(
 
 @router.post(
     "/sessions/{session_id}/abort",
+    operation_id="abort_session",
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, model_validator
 
 from app.clinical.schemas import Modality, VitalSigns
+from app.core.examples import example
 from app.core.schemas import (
     Day,
     FreeText,
@@ -46,6 +47,21 @@ class VitalsMoment(StrEnum):
 
 
 class SessionCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "patient_id": "3fa0b4c5-6d7e-4f80-9b92-ad1e2f3a4b55",
+            "plan_id": "e45b6f70-7889-4a3b-a64d-58c3d4e5f600",
+            "location_id": "1d8e2f3a-4b5c-4d6e-9f70-8b9c0d1e2f33",
+            "scheduled_at": "2026-03-02T09:00:00-06:00",
+            "staff_ids": [
+                "5bc2d6e7-8f90-41a2-9db4-cf3a4b5c6d77",
+                "6cd3e7f8-9001-42b3-8ec5-d04b5c6d7e88",
+            ],
+            "weight_kg": "70",
+        }
+    )
+
     registrant_id: uuid.UUID
     patient_id: uuid.UUID
     plan_id: uuid.UUID
@@ -63,6 +79,15 @@ class SessionCreate(InputModel):
 class WithdrawalCreate(InputModel):
     """Stock taken from storage into the session's holding: a ledger ``move``."""
 
+    model_config = example(
+        {
+            "from_location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
+            "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+            "quantity": "10",
+            "occurred_at": "2026-03-02T09:25:00-06:00",
+        }
+    )
+
     lot_id: uuid.UUID
     from_location_id: uuid.UUID
     quantity: PositiveQuantity
@@ -73,6 +98,15 @@ class WithdrawalCreate(InputModel):
 class AdministrationCreate(InputModel):
     """Given to the patient from the holding: a ledger ``administer``. ``quantity`` is in the
     product's unit (mL of an injection, one esketamine device)."""
+
+    model_config = example(
+        {
+            "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+            "quantity": "0.7",
+            "started_at": "2026-03-02T09:30:00-06:00",
+            "ended_at": "2026-03-02T10:10:00-06:00",
+        }
+    )
 
     lot_id: uuid.UUID
     quantity: PositiveQuantity
@@ -93,6 +127,16 @@ class WasteCreate(InputModel):
     """The unused remainder, destroyed in front of a witness who then confirms with their own
     token (``POST /v1/sessions/{id}/witness-confirmations``)."""
 
+    model_config = example(
+        {
+            "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+            "quantity": "9.3",
+            "occurred_at": "2026-03-02T10:15:00-06:00",
+            "witness_id": "6cd3e7f8-9001-42b3-8ec5-d04b5c6d7e88",
+            "reason": "remainder of the vial after the infusion",
+        }
+    )
+
     lot_id: uuid.UUID
     quantity: PositiveQuantity
     occurred_at: Instant
@@ -104,6 +148,15 @@ class WasteCreate(InputModel):
 class ReturnCreate(InputModel):
     """Unused, intact stock going back from the holding to storage."""
 
+    model_config = example(
+        {
+            "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+            "quantity": "10",
+            "occurred_at": "2026-03-02T10:20:00-06:00",
+            "to_location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
+        }
+    )
+
     lot_id: uuid.UUID
     quantity: PositiveQuantity
     to_location_id: uuid.UUID
@@ -112,6 +165,17 @@ class ReturnCreate(InputModel):
 
 
 class VitalsCreate(VitalSigns):
+    model_config = example(
+        {
+            "measured_at": "2026-03-02T09:20:00-06:00",
+            "moment": "pre_dose",
+            "systolic_mmhg": 128,
+            "diastolic_mmhg": 82,
+            "heart_rate_bpm": 74,
+            "spo2_percent": 98,
+        }
+    )
+
     measured_at: Instant
     moment: VitalsMoment
     recorded_by: Performer = None
@@ -121,6 +185,14 @@ class ClinicalStability(InputModel):
     stable: bool
     assessed_at: Instant
     note: FreeText | None = None
+
+
+class ClinicalStabilityOut(OutputModel):
+    """:class:`ClinicalStability` as served."""
+
+    stable: bool
+    assessed_at: datetime
+    note: str | None = None
 
 
 class Observations(InputModel):
@@ -135,6 +207,18 @@ class Observations(InputModel):
 
 
 class DischargeCreate(InputModel):
+    model_config = example(
+        {
+            "discharged_at": "2026-03-02T11:45:00-06:00",
+            "clinical_stability": {"stable": True, "assessed_at": "2026-03-02T11:40:00-06:00"},
+            "observations": {
+                "sedation": False,
+                "dissociation": True,
+                "respiratory_depression": False,
+            },
+        }
+    )
+
     discharged_at: Instant
     clinical_stability: ClinicalStability | None = None
     """Required for esketamine."""
@@ -146,17 +230,28 @@ class DischargeCreate(InputModel):
 
 
 class AbortCreate(InputModel):
+    model_config = example(
+        {
+            "aborted_at": "2026-03-02T09:10:00-06:00",
+            "reason": "blood pressure too high to dose today",
+        }
+    )
+
     aborted_at: Instant
     reason: FreeText
     unresolved_reason: FreeText | None = None
 
 
 class RemsSubmissionCreate(InputModel):
+    model_config = example({"submitted_on": "2026-03-04", "reference": "PMF-55812"})
+
     submitted_on: Day
     reference: Annotated[str | None, Field(max_length=100)] = None
 
 
 class WitnessConfirmationCreate(InputModel):
+    model_config = example({"event_id": "067d8192-9aab-4c5d-886f-7ae5f6071822"})
+
     event_id: uuid.UUID
 
 
@@ -272,7 +367,7 @@ class SessionRecordOut(OutputModel):
     dosing_ended_at: datetime | None
     ended_at: datetime | None
     end_reason: str | None
-    clinical_stability: ClinicalStability | None
+    clinical_stability: ClinicalStabilityOut | None
     observations: Observations | None
     unresolved_mg: Quantity | None
     unresolved_reason: str | None

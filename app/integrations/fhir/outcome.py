@@ -130,5 +130,32 @@ def render(error: AppError, *, instance: str, request_id: str) -> bytes:
     return orjson.dumps(outcome_of(error))
 
 
-PROBLEM_FORMAT = ProblemFormat(FHIR_PATH_PREFIX, FHIR_MEDIA_TYPE, render)
+OUTCOME_SCHEMA: dict[str, Any] = {
+    "title": "OperationOutcome",
+    "description": "An R4 OperationOutcome: each issue with its FHIRPath `expression` where "
+    "one element is at fault.",
+    "type": "object",
+    "required": ["resourceType", "issue"],
+    "properties": {
+        "resourceType": {"const": "OperationOutcome"},
+        "issue": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["severity", "code", "diagnostics"],
+                "properties": {
+                    "severity": {"enum": ["fatal", "error", "warning", "information"]},
+                    "code": {"type": "string", "examples": ["required"]},
+                    "diagnostics": {"type": "string"},
+                    "expression": {"type": "array", "items": {"type": "string"}},
+                },
+            },
+        },
+    },
+}
+
+PROBLEM_FORMAT = ProblemFormat(
+    FHIR_PATH_PREFIX, FHIR_MEDIA_TYPE, render, "OperationOutcome", OUTCOME_SCHEMA
+)
 """Errors under /v1/fhir/ are answered as OperationOutcome (DESIGN.md, errors)."""

@@ -12,9 +12,11 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.core.answers import answering
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.routing import API_PREFIX, UnitOfWorkRoute
 from app.core.schemas import QueryText
@@ -29,18 +31,32 @@ LEDGER_EVENT_EXTENSION = "urn:csledger:fhir:ledger-event"
 LEDGER_REVERSAL_EXTENSION = "urn:csledger:fhir:ledger-reversal"
 """One naming each reversal of those, once it was entered in error."""
 
-_OUTCOME: dict[str, Any] = {"description": "An R4 OperationOutcome.",
-            "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}  # fmt: skip
-_RESOURCE: dict[str, Any] = {"description": "The stored resource (R4 JSON).",
-             "content": {FHIR_MEDIA_TYPE: {"schema": {"type": "object"}}}}  # fmt: skip
-_BODY = {"requestBody": {"required": True, "content": {
-    media_type: {"schema": {"type": "object"}} for media_type in sorted(ACCEPTED_MEDIA_TYPES)
-}}}  # fmt: skip
+_BODY_TYPES = sorted(ACCEPTED_MEDIA_TYPES)
+
+
+class FhirJson(JSONResponse):
+    """What these routes answer, as the document shows it (each builds its own ``Response``)."""
+
+    media_type = FHIR_MEDIA_TYPE
+
+
+def _resource(resource_type: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{resource_type}"}
+
+
+def _stored(resource_type: str) -> dict[str, Any]:
+    return {"description": f"The stored {resource_type} (R4 JSON).",
+            "content": {FHIR_MEDIA_TYPE: {"schema": _resource(resource_type)}}}  # fmt: skip
+
+
+def _body(resource_type: str) -> dict[str, Any]:
+    media_types = {media_type: {"schema": _resource(resource_type)} for media_type in _BODY_TYPES}
+    return {"requestBody": {"required": True, "content": media_types}}
+
 
 router = APIRouter(
     prefix=API_PREFIX, route_class=UnitOfWorkRoute, dependencies=[Depends(current_principal)],
     tags=["fhir"],
-    responses={status: _OUTCOME for status in (401, 403, 404, 409, 413, 415, 422, 503)},
 )  # fmt: skip
 
 Endpoint = Callable[..., Awaitable[Response]]
@@ -80,6 +96,7 @@ def _request(resource_type: str, request: Request, body: bytes, registrant_id: u
 
 
 def _create(resource_type: str) -> Endpoint:
+    @answering(413, 415, 422)  # the body, read here: too large, not JSON, not R4
     async def create(
         request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
         settings: SettingsDep, registrant_id: uuid.UUID | None = None,
@@ -98,6 +115,7 @@ def _create(resource_type: str) -> Endpoint:
 
 
 def _update(resource_type: str) -> Endpoint:
+    @answering(413, 415, 422)
     async def update(
         request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
         settings: SettingsDep, identifier: QueryText, registrant_id: uuid.UUID | None = None,
@@ -132,11 +150,13 @@ def _read(resource_type: str) -> Endpoint:
 
 for _type in MODELS:
     _path = f"/fhir/{_type}"
-    _answers: dict[int | str, dict[str, Any]] = {200: _RESOURCE, 201: _RESOURCE}
+    _answers: dict[int | str, dict[str, Any]] = {200: _stored(_type), 201: _stored(_type)}
     router.add_api_route(_path, _create(_type), methods=["POST"], name=f"create_{_type}",
                          status_code=201, dependencies=[Idempotent], responses=_answers,
-                         openapi_extra=_BODY)  # fmt: skip
+                         response_class=FhirJson, openapi_extra=_body(_type))  # fmt: skip
     router.add_api_route(_path, _update(_type), methods=["PUT"], name=f"update_{_type}",
-                         responses=_answers, openapi_extra=_BODY)  # fmt: skip
+                         responses=_answers, response_class=FhirJson,
+                         openapi_extra=_body(_type))  # fmt: skip
     router.add_api_route(_path + "/{resource_id}", _read(_type), methods=["GET"],
-                         name=f"read_{_type}", responses={200: _RESOURCE})  # fmt: skip
+                         name=f"read_{_type}", responses={200: _stored(_type)},
+                         response_class=FhirJson)  # fmt: skip

@@ -7,6 +7,7 @@ from typing import Annotated
 from pydantic import AfterValidator, Field
 
 from app.auth.permissions import LEAST_SCOPES, SCOPE_MEANS, IntegrationScope
+from app.core.examples import example
 from app.core.schemas import InputModel, OutputModel
 
 Subject = Annotated[str, Field(min_length=1, max_length=200, examples=["ehr-epic-prod"])]
@@ -31,6 +32,15 @@ Scopes = Annotated[
 class SenderCreate(InputModel):
     """An integration configured at a registrant."""
 
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "subject": "ehr-feed",
+            "location_id": "1d8e2f3a-4b5c-4d6e-9f70-8b9c0d1e2f33",
+            "scopes": ["send_administrations"],
+        }
+    )
+
     registrant_id: uuid.UUID
     subject: Subject
     """The integration's token subject (``sub``)."""
@@ -40,6 +50,8 @@ class SenderCreate(InputModel):
 
 
 class SenderUpdate(InputModel):
+    model_config = example({"scopes": ["send_administrations", "read_own_records"]})
+
     location_id: uuid.UUID | None = None
     scopes: Scopes | None = None
     """The scopes it has from now on (all of them: what is left out is withdrawn)."""

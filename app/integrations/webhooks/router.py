@@ -33,7 +33,8 @@ def _resolver(request: Request) -> addresses.Resolver:
 ResolverDep = Annotated[addresses.Resolver, Depends(_resolver)]
 
 
-@router.post("/webhooks/endpoints", status_code=status.HTTP_201_CREATED,
+@router.post("/webhooks/endpoints", operation_id="create_webhook_endpoint",
+             status_code=status.HTTP_201_CREATED,
              dependencies=[Idempotent], response_model=schemas.EndpointWithSecret)  # fmt: skip
 async def create_endpoint(
     body: schemas.EndpointCreate,
@@ -54,7 +55,11 @@ async def create_endpoint(
     return _shown_once(request, endpoint, secret)
 
 
-@router.get("/webhooks/endpoints", response_model=Page[schemas.EndpointOut])
+@router.get(
+    "/webhooks/endpoints",
+    operation_id="list_webhook_endpoints",
+    response_model=Page[schemas.EndpointOut],
+)
 async def list_endpoints(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -67,14 +72,16 @@ async def list_endpoints(
     return await page_of(session, statement, WebhookEndpoint, limit=limit, cursor=cursor)
 
 
-@router.get(EndpointPath, response_model=schemas.EndpointOut)
+@router.get(EndpointPath, operation_id="get_webhook_endpoint", response_model=schemas.EndpointOut)
 async def get_endpoint(
     endpoint_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> WebhookEndpoint:
     return await endpoints.get(session, endpoint_id, principal=principal)
 
 
-@router.patch(EndpointPath, response_model=schemas.EndpointOut)
+@router.patch(
+    EndpointPath, operation_id="update_webhook_endpoint", response_model=schemas.EndpointOut
+)
 async def update_endpoint(
     endpoint_id: uuid.UUID,
     body: schemas.EndpointUpdate,
@@ -91,7 +98,11 @@ async def update_endpoint(
                                   resolver=resolver)  # fmt: skip
 
 
-@router.get(EndpointPath + "/history", response_model=list[RevisionOut])
+@router.get(
+    EndpointPath + "/history",
+    operation_id="webhook_endpoint_history",
+    response_model=list[RevisionOut],
+)
 async def endpoint_history(
     endpoint_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> object:
@@ -99,7 +110,8 @@ async def endpoint_history(
     return await list_revisions(session, entity_type="webhook_endpoints", entity_id=endpoint.id)
 
 
-@router.post(EndpointPath + "/secret-rotations", status_code=status.HTTP_201_CREATED,
+@router.post(EndpointPath + "/secret-rotations", operation_id="rotate_webhook_secret",
+             status_code=status.HTTP_201_CREATED,
              dependencies=[Idempotent], response_model=schemas.EndpointWithSecret)  # fmt: skip
 async def rotate_secret(
     endpoint_id: uuid.UUID,
@@ -118,7 +130,8 @@ async def rotate_secret(
     return _shown_once(request, endpoint, secret)
 
 
-@router.post(EndpointPath + "/redeliveries", status_code=status.HTTP_202_ACCEPTED,
+@router.post(EndpointPath + "/redeliveries", operation_id="redeliver_webhook_endpoint_since",
+             status_code=status.HTTP_202_ACCEPTED,
              dependencies=[Idempotent], response_model=schemas.RedeliveryOut)  # fmt: skip
 async def redeliver_since(
     endpoint_id: uuid.UUID,
@@ -135,7 +148,11 @@ async def redeliver_since(
     return {"endpoint_id": endpoint_id, "since": body.since, "queued": queued}
 
 
-@router.get("/webhooks/deliveries", response_model=Page[schemas.DeliveryOut])
+@router.get(
+    "/webhooks/deliveries",
+    operation_id="list_webhook_deliveries",
+    response_model=Page[schemas.DeliveryOut],
+)
 async def list_deliveries(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -157,7 +174,9 @@ async def list_deliveries(
     return {"items": await deliveries.shown(session, found), "next_cursor": next_cursor}
 
 
-@router.get(DeliveryPath, response_model=schemas.DeliveryWithBody)
+@router.get(
+    DeliveryPath, operation_id="get_webhook_delivery", response_model=schemas.DeliveryWithBody
+)
 async def get_delivery(
     delivery_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -169,7 +188,8 @@ async def get_delivery(
     return {**(await deliveries.shown(session, [found]))[0], "body": found.body}
 
 
-@router.post(DeliveryPath + "/redeliveries", status_code=status.HTTP_202_ACCEPTED,
+@router.post(DeliveryPath + "/redeliveries", operation_id="redeliver_webhook_delivery",
+             status_code=status.HTTP_202_ACCEPTED,
              dependencies=[Idempotent], response_model=schemas.DeliveryOut)  # fmt: skip
 async def redeliver(
     delivery_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep

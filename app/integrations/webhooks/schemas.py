@@ -6,6 +6,7 @@ from typing import Annotated
 
 from pydantic import AnyUrl, Field, UrlConstraints, field_validator
 
+from app.core.examples import example
 from app.core.schemas import InputModel, Instant, OutputModel
 from app.integrations.webhooks.events import WebhookEventType
 from app.integrations.webhooks.models import DeliveryStatus
@@ -20,6 +21,15 @@ def _unique(event_types: list[str] | None) -> list[str] | None:
 
 
 class EndpointCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+            "url": "https://ehr.example.org/hooks/csledger",
+            "event_types": ["ledger.event.administer", "ledger.event.waste"],
+            "description": "EHR medication reconciliation",
+        }
+    )
+
     registrant_id: uuid.UUID
     url: EndpointUrl
     """https outside development; the host must resolve to public addresses only."""
@@ -36,6 +46,8 @@ class EndpointCreate(InputModel):
 
 class EndpointUpdate(InputModel):
     """Only the fields given change; enabling again starts a new run of failures."""
+
+    model_config = example({"enabled": False})
 
     url: EndpointUrl | None = None
     event_types: EventTypes | None = None
@@ -75,11 +87,15 @@ class EndpointWithSecret(EndpointOut):
 
 
 class SecretRotation(InputModel):
+    model_config = example({"overlap_hours": 24})
+
     overlap_hours: Annotated[float | None, Field(ge=0, le=24 * 30)] = None
     """How long the previous secret still signs too (by default the configured overlap)."""
 
 
 class Redelivery(InputModel):
+    model_config = example({"since": "2026-03-01T00:00:00-06:00"})
+
     since: Instant
     """Every event of the endpoint's types from then on is sent again (or for the first time,
     if it happened while the endpoint was disabled)."""

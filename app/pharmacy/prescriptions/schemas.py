@@ -7,6 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
+from app.core.examples import example
 from app.core.schemas import (
     Address,
     Day,
@@ -56,6 +57,37 @@ class PrescriberAsGiven(InputModel):
 
 
 class PrescriptionCreate(InputModel):
+    model_config = example(
+        {
+            "registrant_id": "91ab3c5d-7e2f-4a6b-8c9d-0e1f2a3b4c55",
+            "patient_id": "3fa0b4c5-6d7e-4f80-9b92-ad1e2f3a4b55",
+            "product_id": "9f061a2b-2334-45e6-91f8-037e8f90a1bb",
+            "rx_number": "RX-100231",
+            "transmission": "electronic",
+            "external_rx_id": "SS-7781234",
+            "issued_on": "2026-02-27",
+            "prescriber": {
+                "name": "Dr. Maya Reyes",
+                "address": {
+                    "line1": "100 Main St",
+                    "city": "Austin",
+                    "state": "TX",
+                    "postal_code": "78701",
+                },
+                "dea_number": "BM7654329",
+                "dea_schedules": ["2", "2N", "3", "3N", "4", "5"],
+                "dea_expires_on": "2027-06-30",
+                "npi": "1234567893",
+            },
+            "quantity": "30",
+            "directions": "Dissolve one troche under the tongue before each session",
+            "days_supply": 30,
+            "refills_authorized": 1,
+            "encounter": "telehealth_audio_video",
+            "in_person_evaluation_on": "2026-02-23",
+        }
+    )
+
     registrant_id: uuid.UUID
     """The pharmacy that received it (and owns it)."""
     rx_number: Annotated[str, Field(min_length=1, max_length=30, examples=["RX-104233"])]
@@ -96,16 +128,29 @@ class PrescriptionCreate(InputModel):
 
 
 class CancelCreate(InputModel):
+    model_config = example({"reason": "the prescriber cancelled it by phone"})
+
     reason: FreeText
 
 
 class IssuerLink(InputModel):
     """The registrant the pharmacy shares the prescription with (null: nobody)."""
 
+    model_config = example({"issuer_registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11"})
+
     issuer_registrant_id: uuid.UUID | None
 
 
 class FillCreate(InputModel):
+    model_config = example(
+        {
+            "location_id": "2e9f3a4b-5c6d-4e7f-8a81-9c0d1e2f3a44",
+            "lot_id": "b1283c4d-4556-4708-b31a-2590a1b2c3dd",
+            "quantity": "30",
+            "filled_at": "2026-03-02T16:30:00-06:00",
+        }
+    )
+
     lot_id: uuid.UUID
     location_id: uuid.UUID
     """Where the units are dispensed from."""

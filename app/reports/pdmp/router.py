@@ -7,7 +7,6 @@ import uuid
 from typing import Annotated, Any, cast
 
 from fastapi import Depends, Query, Request, Response, status
-from fastapi.responses import PlainTextResponse
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
@@ -26,14 +25,24 @@ from app.reports.scope import report_scope
 
 ASAP_MEDIA_TYPE = "text/plain; charset=utf-8"
 _ASAP_FILE: dict[int | str, dict[str, Any]] = {
-    200: {"description": "The ASAP file", "content": {ASAP_MEDIA_TYPE: {}}}
+    200: {
+        "description": "The ASAP file",
+        "content": {
+            ASAP_MEDIA_TYPE: {
+                "schema": {"type": "string"},
+                "example": "TH*4.2A*000000000*01**20260302*090000*T**~\nTT*000000000*14~\n",
+            }
+        },
+    }
 }
+"""A text answer (not JSON): documented once, with its media type only (the document lists
+no plain text answer it never sends)."""
 router = api_router(dependencies=[Depends(current_principal)], tags=["pdmp"])
 
 DayParam = Annotated[Day, Query(alias="date", description="The pharmacy's day to report")]
 
 
-@router.get("/reports/pdmp", response_class=PlainTextResponse, responses=_ASAP_FILE)
+@router.get("/reports/pdmp", response_class=Response, responses=_ASAP_FILE)
 async def preview_pdmp_file(
     request: Request,
     session: SessionDep,
@@ -120,7 +129,7 @@ async def get_pdmp_submission(
 
 @router.get(
     "/pdmp/submissions/{submission_id}/file",
-    response_class=PlainTextResponse,
+    response_class=Response,
     responses=_ASAP_FILE,
 )
 async def pdmp_submission_file(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from app.core.examples import example
 from app.core.schemas import Day, FreeText, InputModel, Instant, OutputModel
 
 
@@ -33,6 +34,10 @@ class PdmpDayStatus(StrEnum):
 
 
 class PdmpSubmissionCreate(InputModel):
+    model_config = example({
+        "registrant_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6", "report_date": "2026-03-02",
+    })  # fmt: skip
+
     registrant_id: uuid.UUID
     report_date: Annotated[Day, Field(description="The pharmacy's day to report (ended).")]
     corrects_submission_id: uuid.UUID | None = Field(
@@ -56,6 +61,12 @@ class PdmpResponseError(InputModel):
 
 
 class PdmpResponseCreate(InputModel):
+    model_config = example({
+        "outcome": "rejected", "state_reference": "TX-PMP-20260303-0042",
+        "errors": [{"message": "Date filled is after the file's creation date",
+                    "code": "E104", "element": "DSP05", "rx_number": "RX-260101"}],
+    })  # fmt: skip
+
     outcome: PdmpResponseOutcome
     errors: Annotated[list[PdmpResponseError], Field(max_length=1000)] = []
     """Required to record a rejection; an acceptance carries none."""

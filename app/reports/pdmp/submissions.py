@@ -21,7 +21,7 @@ from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, within_registrants
 from app.core.config import Settings
-from app.core.errors import AppError, FieldError, InvalidInput, NotFound
+from app.core.errors import AppError, FieldError, InvalidInput, Member, NotFound
 from app.registry.models import Registrant
 from app.reports.pdmp.day import DayReport
 from app.reports.pdmp.models import PdmpResponse, PdmpSubmission
@@ -43,6 +43,10 @@ class DayAlreadySubmitted(AppError):
         "rejects a day's file, the next is its correction (`corrects_submission_id`). "
         "`submission_id` names the day's latest submission."
     )
+    members = {
+        "submission_id": Member("string", "PDMP: the day's latest submission."),
+        "submission_status": Member("string", "PDMP: where that submission stands."),
+    }
 
 
 class NotCorrectable(AppError):
@@ -60,6 +64,11 @@ class SubmissionClosed(AppError):
         "The state accepted this submission, or it was corrected by another: responses are "
         "recorded against the day's latest submission until one is accepted."
     )
+    members = {
+        "corrected_by_submission_id": Member(
+            "string", "PDMP: the submission that corrected this one."
+        ),
+    }
 
 
 @dataclass(frozen=True, slots=True)
