@@ -25,6 +25,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrations import current_revision, head_revision
 from app.demo_activity import load_activity
+from app.demo_compliance import report_the_loss
 from app.registry import service as registry
 from app.registry.models import Registrant
 from app.registry.schemas import (
@@ -199,7 +200,9 @@ async def load_demo(database: Database, clock: Clock, settings: Settings) -> Dem
             session, settings, clinic_id=registrants.clinic_id,
             pharmacy_id=registrants.pharmacy_id, now=now, today=today,
         )  # fmt: skip
-    return DemoResult(registrants=registrants, created=dict(loader.created) | activity)
+        await report_the_loss(session, clinic_id=registrants.clinic_id, now=now)
+    created = dict(loader.created) | activity | {"dea_reports": 1}
+    return DemoResult(registrants=registrants, created=created)
 
 
 async def find_demo(database: Database) -> DemoRegistrants | None:

@@ -1,21 +1,25 @@
 """Three weeks of activity for the demo, made through the same services as the API.
 
 Stock received by the clinic (ketamine vials, esketamine kits) and by the pharmacy (bulk
-hydrochloride), each on an invoice from a registered distributor; a prescriber's evaluations
-and treatment plans (an IV infusion, an esketamine course); a compounding batch of troches; a
-loss found at a count; then the sessions and prescriptions of app/demo_care.py.
+hydrochloride), each on an invoice from a registered distributor, and each registrant's
+initial inventory taken that day; a prescriber's evaluations and treatment plans (an IV
+infusion, an esketamine course); a compounding batch of troches; a loss found at a count; the
+sessions and prescriptions of app/demo_care.py; and yesterday's count of the IV vials, short
+(app/demo_compliance.py).
 Every movement goes through the ledger, so the demo's chains, balances and checkpoints are
 real. Each write is done as the staff member who would do it.
 """
 
 import uuid
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import demo_compliance as compliance
 from app import demo_data
 from app.auth.permissions import Role
 from app.auth.principal import Principal
@@ -41,6 +45,10 @@ CLINIC_RECEIPTS = {"HB24017A": "250", "HB24071C": "250", "HB24052B": "50", "24E1
 """Per clinic lot, what arrived: 25 and 10 vials (mL), and esketamine devices."""
 BULK_RECEIPTS = {"KH2409-118": "50", "KH2411-042": "25"}
 """Per bulk lot, grams of ketamine hydrochloride."""
+FIRST_DAY_AGO = 21
+"""The registrants' first day of handling controlled substances, three weeks ago: the first
+stock arrives at the opening, the initial inventory is taken at the close."""
+OPENING = time(9)
 TWO_FAILED_TRIALS = [
     {"treatment_class": "ssri", "agent": "sertraline", "duration_weeks": 10,
      "outcome": "inadequate_response"},
@@ -81,7 +89,8 @@ async def load_activity(
 ) -> dict[str, int]:
     """Make the activity; returns how many of each thing it made."""
     actors = _Actors(clinic_id, pharmacy_id)
-    received = now - timedelta(days=21)
+    first_day = today - timedelta(days=FIRST_DAY_AGO)
+    received = datetime.combine(first_day, OPENING, ZoneInfo(demo_data.TIMEZONE))
     made = {"receipts": 0, "evaluations": 0, "treatment_plans": 0, "compounding_batches": 0}
     vault = await _location(session, clinic_id, "vault")
     for lot_number, quantity in CLINIC_RECEIPTS.items():
@@ -92,6 +101,13 @@ async def load_activity(
         await _receive(session, settings, actors.pharmacist, cabinet, lot_number, quantity,
                        received)  # fmt: skip
         made["receipts"] += 1
+    made["initial_inventory_counts"] = sum([
+        await compliance.take_initial_inventory(session, settings, principal=actors.clinician,
+                                                counter="demo-clinic-nurse", day=first_day),
+        await compliance.take_initial_inventory(session, settings, principal=actors.pharmacist,
+                                                counter="demo-pharmacy-pharmacist",
+                                                day=first_day),
+    ])  # fmt: skip
     made["evaluations"], made["treatment_plans"] = await _plans(
         session, actors.prescriber, clinic_id, now, today
     )
@@ -99,9 +115,12 @@ async def load_activity(
     made["compounding_batches"] += 1
     await _loss(session, settings, actors.clinician, vault, now - timedelta(days=6))
     made["losses"] = 1
-    return made | await load_care(
+    made |= await load_care(
         session, settings, clinic_id=clinic_id, pharmacy_id=pharmacy_id, today=today
     )
+    await compliance.plant_short_count(session, settings, clinic_id=clinic_id, today=today)
+    made["short_counts"] = 1
+    return made
 
 
 async def _receive(

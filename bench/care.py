@@ -47,6 +47,7 @@ from app.demo_data import PRESCRIBER_DEA
 from app.ledger import service as ledger
 from app.ledger.models import Balance
 from app.ledger.schemas import EventCreate
+from app.reconciliation.rules import like_work
 from app.registry import service as registry
 from app.registry.schemas import LocationCreate, PatientCreate, StaffCreate, StaffRegistrationCreate
 from bench.seed import ADDRESS, LOADER, SUPPLIER, Target
@@ -59,6 +60,7 @@ WRITE_OFF_DAYS = (60, 70, 80)
 """Days of the year on which 0.5 mL of the session vials is written off."""
 PLANT_EVERY = 20
 """Every 20th session of a modality (from the 10th) carries the next anomaly in turn."""
+IV_DOSE_MG_PER_KG = Decimal("0.5")
 SCREENING = dict.fromkeys(
     ("uncontrolled_hypertension", "psychosis_history", "cardiovascular_disease",
      "cerebrovascular_disease", "pregnancy", "active_substance_use_disorder",
@@ -162,7 +164,7 @@ async def prepare(
     clinic.planted.add(f"expired_stock_on_hand:{target.location_id}:{expiring}")
     for n in range(2):
         clinic.iv.append(await _treated(db, clinic, prescriber, f"IV-{n}", first_day, last_day,
-                                        dose_mg_per_kg="0.5"))  # fmt: skip
+                                        dose_mg_per_kg=str(IV_DOSE_MG_PER_KG)))  # fmt: skip
         clinic.esketamine.append(await _treated(db, clinic, prescriber, f"ESK-{n}", first_day,
                                                 last_day, dose_mg="56"))  # fmt: skip
     return clinic
@@ -327,11 +329,13 @@ async def _infusion(
     unresolved = "the vial's remainder is missing" if plant == "holding_not_emptied" else None
     await act.discharge(90, None, unresolved)
     if outlier:
-        product = clinic.vial_product
-        clinic.planted |= {f"peer_outlier:{m}:{nurse.staff_id}:{product}" for m in MEASURES}
+        where = f"{nurse.staff_id}:{clinic.vial_product}:{IV_WORK}"
+        clinic.planted |= {f"peer_outlier:{m}:{where}" for m in MEASURES}
 
 
 MEASURES = ("waste", "withdrawn")
+IV_WORK = like_work("iv_infusion", IV_DOSE_MG_PER_KG)
+"""The IV plans' work, which peers are compared within."""
 
 
 async def _esketamine(

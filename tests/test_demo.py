@@ -4,6 +4,7 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -13,9 +14,13 @@ from app.cli import cli
 from app.core.clock import FrozenClock
 from app.core.config import Environment, Settings, get_settings
 from app.core.db import Database, create_engine
-from app.demo import DemoResult, find_demo, load_demo, token_banner
-from app.demo_data import CLINIC_DEA, PHARMACY_DEA
+from app.core.jobs import Job
+from app.demo import DemoRegistrants, DemoResult, find_demo, load_demo, token_banner
+from app.demo_data import CLINIC_DEA, PHARMACY_DEA, TIMEZONE
+from app.reconciliation import runs, service
 from app.reconciliation.models import Discrepancy
+from app.reconciliation.workflow import Status
+from app.registry.models import Registrant
 from app.worker import Worker
 from tests.conftest import START, bearer
 
@@ -39,6 +44,11 @@ CREATED = {
     "sessions": 4 + 3,
     "prescriptions": 2,
     "fills": 2,
+    # app/demo_compliance.py: the clinic's five lots and the pharmacy's two counted the first
+    # day; yesterday's short count; the loss reported.
+    "initial_inventory_counts": 5 + 2,
+    "short_counts": 1,
+    "dea_reports": 1,
 }
 ROWS = {
     "registrants": 2,
@@ -67,22 +77,26 @@ ROWS = {
     "session_vitals": 4 * 3 + 3 * 4,
     "prescriptions": 2,
     "prescription_fills": 2,
-    # Seven receipts, a batch's consume and produce and a loss; each infusion a withdrawal
-    # (a move), an administration and a waste, each esketamine session a withdrawal and two
-    # devices; the two fills. The clinic's chain has 5 + 1 + 12 + 9 events, the pharmacy's
-    # 4 + 2.
-    "ledger_events": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2,
-    # A move posts at both of its locations.
+    # Seven receipts, seven counts of the initial inventories, a batch's consume and produce
+    # and a loss; each infusion a withdrawal (a move), an administration and a waste, each
+    # esketamine session a withdrawal and two devices; the two fills; yesterday's short count.
+    # The clinic's chain has 5 + 5 + 1 + 12 + 9 + 1 events, the pharmacy's 2 + 2 + 2 + 2.
+    "ledger_events": 7 + 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 1,
+    # A move posts at both of its locations; a count posts nothing.
     "ledger_postings": 7 + 2 + 1 + 4 * 4 + 3 * 4 + 2,
-    # One per event, one per session discharged and one per prescription filled.
-    "outbox_messages": 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 7 + 2,
+    # One per event, one per session discharged and one per prescription filled; the loss's
+    # discrepancy opened, and moved (reported).
+    "outbox_messages": 7 + 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 1 + 7 + 2 + 2,
     "ledger_witness_confirmations": 4,
     "ledger_heads": 2,
     # A balance per lot received, the finished lot, and each session's holding (emptied).
     "ledger_balances": 7 + 1 + 7,
-    # Trees of 27 and 6 leaves: their leaves, and the complete subtrees above them
-    # (27 = 16 + 8 + 2 + 1: 15 + 7 + 1; 6 = 4 + 2: 3 + 1).
-    "ledger_merkle_nodes": (27 + 23) + (6 + 4),
+    # Trees of 33 and 8 leaves: their leaves, and the complete subtrees above them
+    # (33 = 32 + 1: 31; 8: 7).
+    "ledger_merkle_nodes": (33 + 31) + (8 + 7),
+    # The loss, reported.
+    "discrepancies": 1,
+    "discrepancy_transitions": 1,
 }
 JWT = re.compile(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", re.MULTILINE)
 
@@ -171,16 +185,74 @@ async def test_printed_staff_token_is_a_staff_member_of_both_registrants(
     assert len(patients.json()["items"]) == ROWS["patients"]
 
 
-async def test_the_worker_opens_the_demos_loss_for_the_compliance_officer(
+async def discrepancies(database: Database) -> list[Discrepancy]:
+    async with database.session(write=False) as session:
+        return list(await session.scalars(select(Discrepancy).order_by(Discrepancy.created_at)))
+
+
+async def test_the_demos_loss_was_reported_to_the_dea_in_time(
     database: Database, app_settings: Settings
 ) -> None:
+    """The worker opened it, and the clinic's compliance officer gave written notice the day
+    it was found and filed Form 106 two days later."""
     result = await loaded(database, app_settings)
-    await Worker(database, app_settings, FrozenClock(START), periodic=()).run_until_idle()
+    [loss] = await discrepancies(database)
+    assert (loss.registrant_id, loss.rule, loss.status, loss.reportable) == (
+        result.registrants.clinic_id, "loss", "reported", True,
+    )  # fmt: skip
+    assert loss.discovered_at is not None
+    assert loss.notice_due_on is not None
+    assert loss.form_106_due_on is not None
+    found_on = loss.discovered_at.astimezone(ZoneInfo(TIMEZONE)).date()
+    assert loss.notice_given_on == found_on <= loss.notice_due_on
+    assert loss.reported_on == found_on + timedelta(days=2) <= loss.form_106_due_on
     async with database.session(write=False) as session:
-        found = (await session.scalars(select(Discrepancy))).all()
-    assert [(d.registrant_id, d.rule, d.status, d.reportable) for d in found] == [
-        (result.registrants.clinic_id, "loss", "open", True)
-    ]
+        [report] = await service.transitions_of(session, loss.id)
+    assert (report.from_status, report.to_status, report.by_subject) == (
+        "open", "reported", "demo-clinic-compliance",
+    )  # fmt: skip
+
+
+PLANTED = {("clinic", "count_variance", "minor", "count short by 0.1 against 246 expected")}
+"""What the demo leaves open on purpose (README.md): yesterday's count of the IV vials, short,
+for the officer to work."""
+
+
+async def left_open(database: Database, registrants: DemoRegistrants) -> set[tuple[str, ...]]:
+    """The discrepancies nobody has closed: whose, rule, severity and summary."""
+    whose = {registrants.clinic_id: "clinic", registrants.pharmacy_id: "pharmacy"}
+    return {(whose[d.registrant_id], d.rule, d.severity, d.summary)
+            for d in await discrepancies(database)
+            if d.status in (Status.open, Status.acknowledged)}  # fmt: skip
+
+
+async def test_the_demo_starts_in_order(database: Database, app_settings: Settings) -> None:
+    """Loaded, then served as ``make run`` serves it (the worker in the process, its nightly
+    schedule queuing each registrant's yesterday): what is left open is what the demo plants,
+    and nothing critical or overdue. A run over all its days finds nothing more."""
+    result = await loaded(database, app_settings)
+    await Worker(database, app_settings, FrozenClock(START)).run_until_idle()
+    async with database.session(write=False) as session:
+        runs_made = list(await session.scalars(select(Job).where(Job.kind == runs.JOB_KIND)))
+    assert sorted((j.registrant_id, j.status) for j in runs_made) == sorted(
+        (registrant_id, "succeeded") for registrant_id in result.registrants.ids
+    )
+    assert await left_open(database, result.registrants) == PLANTED
+
+    today = START.astimezone(ZoneInfo(TIMEZONE)).date()
+    whole = runs.Period(today - timedelta(days=30), today)  # the demo's three weeks, and more
+    for registrant_id in result.registrants.ids:
+        async with database.transaction() as session:
+            registrant = await session.get(Registrant, registrant_id)
+            assert registrant is not None
+            await runs.reconcile(session, registrant, whole, app_settings, START)
+    assert await left_open(database, result.registrants) == PLANTED
+    assert not [d for d in await discrepancies(database)
+                if d.severity == "critical" or d.rule in OVERDUE]  # fmt: skip
+
+
+OVERDUE = {"inventory_due", "dea_report_overdue", "monitoring_form_overdue"}
+"""The rules of what is late."""
 
 
 def test_banner_without_the_demo_prints_the_admin_token_and_the_docs_url() -> None:

@@ -84,9 +84,28 @@ class Settings(BaseSettings):
     into the sender's location within this many hours before it (a withdrawal)."""
     peer_window_days: int = Field(default=30, ge=1)
     peer_outlier_z: Decimal = Field(default=Decimal("3.5"), gt=0)
-    """Staff whose waste, withdrawals or discrepancies per session for a product lie beyond
-    this robust z-score among peers of the same role (over the window) are flagged for
-    review."""
+    """Staff whose waste, withdrawals or discrepancies per session lie beyond this robust
+    z-score among their peers (the same role, product and plan dose, over the window), and
+    beyond the measure's floors below, are flagged for review."""
+    peer_min_sessions: int = Field(default=3, ge=1)
+    """Sessions in the window a member of staff needs to be compared, or to be a peer: one odd
+    session (a patient who left early, a dropped vial) is not a pattern."""
+    peer_min_peers: int = Field(default=4, ge=2)
+    """Others, each with enough sessions, a member of staff needs to be compared with."""
+    peer_waste_min_difference_mg: Decimal = Field(default=Decimal(5), ge=0)
+    peer_waste_min_difference_percent: Decimal = Field(default=Decimal(10), ge=0)
+    """Waste per session this far above the peer median, in mg and as a share of it (both),
+    matters; less is rounding or the patients' weights, whatever the z-score."""
+    peer_waste_mad_floor_mg: Decimal = Field(default=Decimal(1), gt=0)
+    """The spread of the peers' waste per session is never taken below this."""
+    peer_withdrawn_min_difference_mg: Decimal = Field(default=Decimal(5), ge=0)
+    peer_withdrawn_min_difference_percent: Decimal = Field(default=Decimal(10), ge=0)
+    peer_withdrawn_mad_floor_mg: Decimal = Field(default=Decimal(1), gt=0)
+    """The same for withdrawals per session."""
+    peer_discrepancies_min_difference: Decimal = Field(default=Decimal("0.1"), ge=0)
+    peer_discrepancies_min_difference_percent: Decimal = Field(default=Decimal(50), ge=0)
+    peer_discrepancies_mad_floor: Decimal = Field(default=Decimal("0.02"), gt=0)
+    """The same for discrepancies per session (0.1: one more in ten sessions)."""
     inventory_warning_days: int = Field(default=30, ge=0)
     """A biennial inventory due within this many days is flagged ahead."""
     pdmp_asap_version: str = "4.2A"

@@ -78,7 +78,8 @@ class Finding:
     rule: str
     severity: Severity
     fingerprint: str
-    """Names the finding: the same one found again updates its open discrepancy."""
+    """Names the finding: the same one found again updates its discrepancy (unless a person
+    closed it)."""
     summary: str
     reportable: bool = False
     discovered_at: datetime | None = None

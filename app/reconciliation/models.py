@@ -32,7 +32,8 @@ class Discrepancy(Base):
     __table_args__ = (
         Index("ix_discrepancies_registrant_id_created_at", "registrant_id", "created_at", "id"),
         Index("ix_discrepancies_registrant_id_status", "registrant_id", "status"),
-        # At most one discrepancy still open per finding.
+        # At most one discrepancy per finding that no person has closed: open, acknowledged,
+        # unable to reconcile, or cured (which its finding reopens when it comes back).
         Index("uq_discrepancies_open_fingerprint", "registrant_id", "fingerprint", unique=True,
               postgresql_where=_OPEN, sqlite_where=_OPEN),
     )  # fmt: skip
@@ -90,3 +91,7 @@ class DiscrepancyTransition(Base):
     by_subject: Mapped[str] = mapped_column(String(200))
     by_name: Mapped[str] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+    run_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    """The reconciliation run that made the move (cured, or open again): its job's id
+    (``GET /v1/reconciliation/runs/{id}``); none for a person's move, or for a run of
+    ``csledger reconcile``, which is no job."""

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Uuid,
     cast,
     func,
+    join,
     literal,
     null,
     select,
@@ -20,8 +21,10 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from app.catalog.models import Lot
+from app.clinical.models import TreatmentPlan
 from app.clinical.schemas import Modality
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.schemas import SessionStatus
@@ -34,7 +37,7 @@ from app.ledger.schemas import InventoryKind
 from app.ledger.types import AdjustDirection, EventType
 from app.reconciliation import rules
 from app.reconciliation.models import Discrepancy
-from app.reconciliation.workflow import Status
+from app.reconciliation.workflow import CLOSED
 from app.registry.models import Registrant, Staff
 
 USAGE_DAYS = 30
@@ -333,21 +336,21 @@ async def inventory_dates(
     """The registrant's first day of activity, and the day of its last full (initial or
     biennial) inventory, on its own days."""
     zone = ZoneInfo(registrant.timezone)
-    kind = LedgerEvent.details["count"]["inventory_kind"].as_string()
+    count = aliased(LedgerEvent)
+    kind = count.details["count"]["inventory_kind"].as_string()
+    last_inventory = (
+        select(func.max(count.occurred_at))
+        .where(count.registrant_id == registrant.id, count.type == EventType.count.value,
+               kind.in_([InventoryKind.initial.value, InventoryKind.biennial.value]),
+               ~was_reversed(count.id))  # a count reversed was never taken
+        .scalar_subquery()
+    )  # fmt: skip
     first, last = (
         await db.execute(
-            select(
-                func.min(LedgerEvent.occurred_at),
-                select(func.max(LedgerEvent.occurred_at))
-                .where(
-                    LedgerEvent.registrant_id == registrant.id,
-                    LedgerEvent.type == EventType.count.value,
-                    kind.in_([InventoryKind.initial.value, InventoryKind.biennial.value]),
-                )
-                .scalar_subquery(),
-            ).where(LedgerEvent.registrant_id == registrant.id)
+            select(func.min(LedgerEvent.occurred_at), last_inventory)
+            .where(LedgerEvent.registrant_id == registrant.id)
         )
-    ).one()
+    ).one()  # fmt: skip
 
     def day(instant: datetime | None) -> date | None:
         return None if instant is None else instant.astimezone(zone).date()
@@ -355,66 +358,87 @@ async def inventory_dates(
     return day(first), day(last)
 
 
-_PEER_MEASURES = {EventType.waste.value: "waste", EventType.move.value: "withdrawn"}
-DISCREPANCIES = "discrepancies"
+_PEER_MEASURES = {EventType.waste.value: rules.PeerMeasure.waste,
+                  EventType.move.value: rules.PeerMeasure.withdrawn}  # fmt: skip
+_WORK = (TreatmentSession.modality, TreatmentPlan.dose_mg_per_kg, TreatmentPlan.dose_mg)
+"""What makes like work: the session's modality and its plan's dose (IV mg/kg, or mg)."""
+
+
+def _like_work(modality: str, dose_mg_per_kg: Decimal | None, dose_mg: Decimal | None) -> str:
+    dose = dose_mg_per_kg if dose_mg_per_kg is not None else dose_mg
+    assert dose is not None, "a session's plan has a dose"
+    return rules.like_work(modality, dose)
+
+
+_EVENTS_WITH_WORK = (
+    join(LedgerEvent, TreatmentSession, TreatmentSession.id == LedgerEvent.session_id)
+    .join(TreatmentPlan, TreatmentPlan.id == TreatmentSession.plan_id)
+)  # fmt: skip
+"""Ledger events of sessions, with each session and its plan."""
 
 
 async def peer_stats(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
 ) -> list[rules.PeerStat]:
-    """Per member of staff and product, the mg wasted and withdrawn in sessions over the
-    window and the discrepancies about those sessions that name them, each divided by the
-    sessions of that product they took part in (none is zero: whoever took part is a peer)."""
+    """Per member of staff, product and work, the mg wasted and withdrawn in sessions over
+    the window and the discrepancies about those sessions that name them, each divided by
+    the sessions of that product and work they took part in (none is zero: whoever took part
+    is a peer)."""
     in_window = (
         LedgerEvent.registrant_id == rid, LedgerEvent.session_id.is_not(None),
         LedgerEvent.occurred_at >= start, LedgerEvent.occurred_at < end,
     )  # fmt: skip
     took_part = {
-        (str(staff_id), product_id): (role, sessions) for staff_id, role, product_id, sessions
-        in await db.execute(
-            select(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id,
+        (str(staff_id), product_id, _like_work(modality, per_kg, mg)): (role, sessions)
+        for staff_id, role, product_id, modality, per_kg, mg, sessions in await db.execute(
+            select(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id, *_WORK,
                    func.count(func.distinct(LedgerEvent.session_id)))
+            .select_from(_EVENTS_WITH_WORK)
             .join(Staff, Staff.id == LedgerEvent.performed_by).where(*in_window)
-            .group_by(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id)
+            .group_by(LedgerEvent.performed_by, Staff.role, LedgerEvent.product_id, *_WORK)
         )
     }  # fmt: skip
     total = type_coerce(func.sum(LedgerEvent.mg), Quantity())
     amounts = {
-        (str(staff_id), product_id, _PEER_MEASURES[kind]): mg for staff_id, product_id, kind, mg
-        in await db.execute(
-            select(LedgerEvent.performed_by, LedgerEvent.product_id, LedgerEvent.type, total)
+        (str(staff_id), product_id, _like_work(modality, per_kg, mg), _PEER_MEASURES[kind]): amount
+        for staff_id, product_id, kind, modality, per_kg, mg, amount in await db.execute(
+            select(LedgerEvent.performed_by, LedgerEvent.product_id, LedgerEvent.type, *_WORK,
+                   total)
+            .select_from(_EVENTS_WITH_WORK)
             .where(*in_window, LedgerEvent.type.in_(list(_PEER_MEASURES)), _not_reversed())
-            .group_by(LedgerEvent.performed_by, LedgerEvent.product_id, LedgerEvent.type)
+            .group_by(LedgerEvent.performed_by, LedgerEvent.product_id, LedgerEvent.type,
+                      *_WORK)
         )
     }  # fmt: skip
     named = await _session_discrepancies_naming(db, rid, start, end)
     return [
-        rules.PeerStat(staff_id, role, product_id, measure, rounded(amount / sessions))
-        for (staff_id, product_id), (role, sessions) in took_part.items()
+        rules.PeerStat(staff_id, role, product_id, work, measure, rounded(amount / sessions),
+                       sessions)
+        for (staff_id, product_id, work), (role, sessions) in took_part.items()
         for measure, amount in [
-            *((m, amounts.get((staff_id, product_id, m), Decimal(0)))
+            *((m, amounts.get((staff_id, product_id, work, m), Decimal(0)))
               for m in _PEER_MEASURES.values()),
-            (DISCREPANCIES, Decimal(named[(staff_id, product_id)])),
+            (rules.PeerMeasure.discrepancies, Decimal(named[(staff_id, product_id, work)])),
         ]
     ]  # fmt: skip
 
 
 async def _session_discrepancies_naming(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
-) -> Counter[tuple[str, uuid.UUID]]:
-    """Per member of staff and product, the discrepancies first found in the window that are
-    about a session of that product and name them."""
+) -> Counter[tuple[str, uuid.UUID, str]]:
+    """Per member of staff, product and work, the discrepancies first found in the window
+    that are about a session of that product and work and name them."""
     found = list(await db.execute(
         select(Discrepancy.details, Discrepancy.event_ids, Discrepancy.staff_ids)
         .where(Discrepancy.registrant_id == rid, Discrepancy.rule != rules.PEER_OUTLIER,
                Discrepancy.first_found_at >= start, Discrepancy.first_found_at < end)
     ))  # fmt: skip
     about = await _sessions_about(db, [(details, events) for details, events, _ in found])
-    products = await _products_of_sessions(db, set().union(*about))
-    named: Counter[tuple[str, uuid.UUID]] = Counter()
+    work_of = await _work_of_sessions(db, set().union(*about))
+    named: Counter[tuple[str, uuid.UUID, str]] = Counter()
     for (_, _, staff_ids), sessions in zip(found, about, strict=True):
-        of = set().union(*(products[s] for s in sessions))
-        named.update((staff_id, product_id) for staff_id in set(staff_ids) for product_id in of)
+        of = set().union(*(work_of[s] for s in sessions))
+        named.update((staff_id, *kind) for staff_id in set(staff_ids) for kind in of)
     return named
 
 
@@ -438,28 +462,31 @@ async def _sessions_about(
     ]
 
 
-async def _products_of_sessions(
+async def _work_of_sessions(
     db: AsyncSession, session_ids: set[uuid.UUID]
-) -> defaultdict[uuid.UUID, set[uuid.UUID]]:
-    products: defaultdict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+) -> defaultdict[uuid.UUID, set[tuple[uuid.UUID, str]]]:
+    """The products each session moved, each with the session's work."""
+    work_of: defaultdict[uuid.UUID, set[tuple[uuid.UUID, str]]] = defaultdict(set)
     if session_ids:
         rows = await db.execute(
-            select(LedgerEvent.session_id, LedgerEvent.product_id).distinct()
-            .where(LedgerEvent.session_id.in_(session_ids))
+            select(LedgerEvent.session_id, LedgerEvent.product_id, *_WORK).distinct()
+            .select_from(_EVENTS_WITH_WORK).where(LedgerEvent.session_id.in_(session_ids))
         )  # fmt: skip
-        for session_id, product_id in rows:
+        for session_id, product_id, modality, per_kg, mg in rows:
             if session_id is not None:
-                products[session_id].add(product_id)
-    return products
+                work_of[session_id].add((product_id, _like_work(modality, per_kg, mg)))
+    return work_of
 
 
 async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[rules.OpenReport]:
-    """The registrant's reportable discrepancies not yet reported."""
+    """The registrant's reportable discrepancies still owing the DEA a report: neither
+    reported nor resolved (a loss the compliance officer found to be no significant loss,
+    a count that was miscounted, owes none)."""
     rows = await db.scalars(
         select(Discrepancy).where(
             Discrepancy.registrant_id == rid,
             Discrepancy.reportable.is_(True),
-            Discrepancy.status != Status.reported.value,
+            Discrepancy.status.not_in([status.value for status in CLOSED]),
             Discrepancy.notice_due_on.is_not(None),
         )
     )

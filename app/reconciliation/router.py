@@ -87,7 +87,9 @@ async def transition_discrepancy(
 ) -> schemas.DiscrepancyDetailOut:
     """Move a discrepancy forward: acknowledge it; resolve it with a reason code, or find it
     unable to reconcile; report it (Form 106 date and reference). A theft or significant loss
-    may be reported directly. Compliance officers only, never on their own work."""
+    may be reported directly. Compliance officers only, never on their own work. Curing is a
+    run's move alone (when the finding's condition no longer holds), and a cured discrepancy
+    is not moved by a person."""
     note(request, resource_type="discrepancy", resource_id=discrepancy_id)
     found = await service.transition(session, discrepancy_id, body, principal=principal,
                                      now=clock.now())  # fmt: skip

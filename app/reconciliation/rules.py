@@ -1,23 +1,65 @@
 """The reconciliation rules: pure functions over what a run's queries found, each with a
 stable code, a severity and the regulation or practice behind it.
 
-A rule returns findings; the run turns each into a discrepancy (or brings the open one up to
-date, by its fingerprint), so running a period again never duplicates one.
+A rule returns findings; the run turns each into a discrepancy (or brings the one no person
+has closed up to date, by its fingerprint), so running a period again never duplicates one.
+The rules of :data:`RUN_EVALUATED` judge the registrant as it stands on the run's day: their
+findings that a run no longer finds are cured.
 """
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from enum import StrEnum
+from typing import Any
 
-from app.clinical.schemas import ESKETAMINE_DOSES_MG
+from app.clinical.schemas import ESKETAMINE_DOSES_MG, Modality
+from app.core.quantity import format_quantity, rounded
 from app.reconciliation.findings import Finding
 from app.reconciliation.workflow import Severity
 
 INVENTORY_YEARS = 2
 """A new full inventory at least every two years (21 CFR 1304.11(c))."""
+
+
+class PeerMeasure(StrEnum):
+    """What staff are compared on, per session."""
+
+    waste = "waste"
+    """mg wasted."""
+    withdrawn = "withdrawn"
+    """mg withdrawn into the session's holding."""
+    discrepancies = "discrepancies"
+    """Discrepancies about the session that name them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFloors:
+    """A measure's floors, in its unit (mg, or discrepancies) per session."""
+
+    difference: Decimal
+    """The least difference above the peer median that matters..."""
+    percent: Decimal
+    """...and the least as a share of the median (practical significance)."""
+    mad: Decimal
+    """The spread (the median absolute deviation, or the mean one when most peers share the
+    median) is never taken below this, so peers alike to the last decimal do not turn
+    rounding into a z-score. Greater than zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    """When staff are compared with their peers, and what makes one stand out."""
+
+    outlier_z: Decimal
+    min_sessions: int
+    """Sessions in the window a person needs to be compared, or to be a peer."""
+    min_peers: int
+    """Others in the group a person needs to be compared with."""
+    floors: Mapping[PeerMeasure, PeerFloors]
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +71,12 @@ class Settings:
     pattern_window: timedelta
     waste_window: timedelta
     inventory_warning: timedelta
-    peer_outlier_z: Decimal = Decimal("3.5")
+    peers: PeerSettings
+
+
+def _quantity(value: Decimal) -> str:
+    """As the API shows quantities: thousandths at most, no trailing zeros."""
+    return format_quantity(rounded(value))
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,14 +150,27 @@ class ExpiredStock:
 
 @dataclass(frozen=True, slots=True)
 class PeerStat:
-    """One member of staff's amount per session of a product over the peer window."""
+    """One member of staff's amount per session of one product and work over the peer
+    window."""
 
     staff_id: str
     role: str
     product_id: uuid.UUID
-    measure: str
-    """"waste" or "withdrawn" (mg), or "discrepancies" (those about sessions naming them)."""
+    work: str
+    """The plan dose the sessions followed (:func:`like_work`)."""
+    measure: PeerMeasure
     per_session: Decimal
+    sessions: int
+    """The sessions of that product and work they took part in."""
+
+
+def like_work(modality: str, dose: Decimal) -> str:
+    """What a session's stock follows besides its product: the plan's dose, an esketamine
+    dose in mg (two or three devices), an IV infusion's mg/kg. Peers are compared within like
+    work, not across the mix of patients they happened to treat. Per-dose measures would not
+    do: an IV session's waste is what the vials held beyond the dose, not a share of it."""
+    unit = "mg/kg" if modality == Modality.iv_infusion else "mg"
+    return f"{modality} {format_quantity(dose)} {unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +237,13 @@ def count_variance(facts: Facts, settings: Settings) -> list[Found]:
             Finding(rule="count_variance",
                     severity=Severity.significant if significant else Severity.minor,
                     fingerprint=f"count_variance:event:{count.event_id}",
-                    summary=f"count {kind} by {abs(variance)} against {count.expected} expected",
+                    summary=f"count {kind} by {_quantity(abs(variance))} against "
+                            f"{_quantity(count.expected)} expected",
                     reportable=significant,
                     discovered_at=count.occurred_at if significant else None,
-                    details={"counted": str(count.counted), "expected": str(count.expected),
-                             "usage_30_days": str(count.usage),
+                    details={"counted": _quantity(count.counted),
+                             "expected": _quantity(count.expected),
+                             "usage_30_days": _quantity(count.usage),
                              "shortfalls_in_window": pattern}),
             event_ids=(count.event_id,), staff_ids=tuple(filter(None, [count.counted_by])),
             product_id=count.product_id, location_id=count.location_id,
@@ -210,7 +272,7 @@ def adjustment_pattern(facts: Facts, settings: Settings) -> list[Found]:
                     fingerprint=f"adjustment_pattern:event:{adjustment.event_id}",
                     summary=f"{len(in_window)} decreases of the book within "
                             f"{settings.pattern_window.days} days, this one "
-                            f"{adjustment.quantity}",
+                            f"{_quantity(adjustment.quantity)}",
                     reportable=True, discovered_at=adjustment.occurred_at,
                     details={"event_ids": [str(a.event_id) for a in in_window]}),
             event_ids=tuple(a.event_id for a in in_window),
@@ -226,7 +288,8 @@ def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
     return [
         Found(Finding(rule="holding_not_emptied", severity=Severity.significant,
                       fingerprint=f"holding_not_emptied:session:{end.session_id}",
-                      summary=f"{end.unresolved_mg} mg left unresolved in the session's holding",
+                      summary=f"{_quantity(end.unresolved_mg)} mg left unresolved in the "
+                              "session's holding",
                       details={"session_id": str(end.session_id)}),
               staff_ids=end.staff_ids)
         for end in facts.session_ends if end.unresolved_mg > 0
@@ -239,11 +302,11 @@ def esketamine_dose_unusual(facts: Facts, settings: Settings) -> list[Found]:
     return [
         Found(Finding(rule="esketamine_dose_unusual", severity=Severity.significant,
                       fingerprint=f"esketamine_dose_unusual:session:{end.session_id}",
-                      summary=f"{end.esketamine_mg} mg of esketamine given, not 56 or 84",
+                      summary=f"{_quantity(given)} mg of esketamine given, not 56 or 84",
                       details={"session_id": str(end.session_id)}),
               staff_ids=end.staff_ids)
         for end in facts.session_ends
-        if end.esketamine_mg is not None and end.esketamine_mg not in ESKETAMINE_DOSES_MG
+        if (given := end.esketamine_mg) is not None and given not in ESKETAMINE_DOSES_MG
     ]  # fmt: skip
 
 
@@ -296,7 +359,7 @@ def expired_stock_on_hand(facts: Facts, settings: Settings) -> list[Found]:
     return [
         Found(Finding(rule="expired_stock_on_hand", severity=Severity.minor,
                       fingerprint=f"expired_stock_on_hand:{stock.location_id}:{stock.lot_id}",
-                      summary=f"{stock.quantity} of lot {stock.lot_number}, expired "
+                      summary=f"{_quantity(stock.quantity)} of lot {stock.lot_number}, expired "
                               f"{stock.expires_on.isoformat()}, still on hand"),
               product_id=stock.product_id, location_id=stock.location_id)
         for stock in facts.expired_stock
@@ -345,8 +408,6 @@ def dea_report_overdue(facts: Facts, settings: Settings) -> list[Found]:
 
 
 PEER_OUTLIER = "peer_outlier"
-PEERS_NEEDED = 3
-"""Fewer peers than this (the person included) make no comparison."""
 MAD_SCALE = Decimal("0.6745")
 """Scales the median absolute deviation to a standard deviation (normal data)."""
 MEAN_AD_SCALE = Decimal("1.253314")
@@ -356,40 +417,95 @@ of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
 
 
 def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
-    """Staff whose waste, withdrawals or discrepancies per session of a product lie far from
-    their peers' (same registrant and role): a robust z-score (median and median absolute
-    deviation) beyond the threshold. Flagged for review, not accused (what diversion-control
-    products do, DOMAIN.md)."""
-    groups: dict[tuple[str, uuid.UUID, str], list[PeerStat]] = defaultdict(list)
-    for stat in facts.peer_stats:
-        groups[(stat.role, stat.product_id, stat.measure)].append(stat)
+    """Staff whose waste, withdrawals or discrepancies per session lie far from their peers':
+    the same role doing like work (the same product, and the same plan dose: esketamine's mg,
+    an IV plan's mg/kg). Flagged for review, not accused (what diversion-control products do,
+    DOMAIN.md), and only when the difference is both improbable (a robust z-score beyond the
+    threshold, over a spread never taken below the measure's floor) and large enough to matter
+    (beyond the measure's floors in its unit and as a share of the peer median). Whoever has
+    fewer sessions than the minimum is neither compared nor a peer; a group of fewer peers
+    compares nobody."""
+    peers = settings.peers
     found = []
-    for (_role, product_id, measure), stats in groups.items():
-        for stat, z in _robust_z(stats):
-            if z > settings.peer_outlier_z:
-                found.append(Found(
-                    Finding(rule=PEER_OUTLIER, severity=Severity.info,
-                            fingerprint=f"peer_outlier:{measure}:{stat.staff_id}:{product_id}",
-                            summary=f"{measure} per session {stat.per_session}, robust z "
-                                    f"{z.quantize(Decimal('0.1'))} among {len(stats)} peers",
-                            details={"measure": measure, "per_session": str(stat.per_session),
-                                     "robust_z": str(z.quantize(Decimal("0.01")))}),
-                    staff_ids=(stat.staff_id,), product_id=product_id,
-                ))  # fmt: skip
+    for group in _peer_groups(facts.peer_stats, peers):
+        floors = peers.floors[group[0].measure]
+        found += [_peer_finding(stat, comparison)
+                  for stat, comparison in _compared(group, floors)
+                  if _far_from_peers(comparison, floors, peers.outlier_z)]  # fmt: skip
     return found
 
 
-def _robust_z(stats: Sequence[PeerStat]) -> list[tuple[PeerStat, Decimal]]:
-    if len(stats) < PEERS_NEEDED:
-        return []
-    values = [s.per_session for s in stats]
+@dataclass(frozen=True, slots=True)
+class PeerComparison:
+    """Where one person stands in their group (themselves included)."""
+
+    median: Decimal
+    difference: Decimal
+    """Their amount per session less the median."""
+    z: Decimal
+    group: int
+    """How many were compared."""
+
+
+def _peer_groups(stats: Sequence[PeerStat], peers: PeerSettings) -> list[list[PeerStat]]:
+    """Those compared, by role, product, work and measure: each with enough sessions, in a
+    group of enough peers."""
+    groups: dict[tuple[str, uuid.UUID, str, PeerMeasure], list[PeerStat]] = defaultdict(list)
+    for stat in stats:
+        if stat.sessions >= peers.min_sessions:
+            groups[(stat.role, stat.product_id, stat.work, stat.measure)].append(stat)
+    return [group for group in groups.values() if len(group) > peers.min_peers]
+
+
+def _compared(
+    group: Sequence[PeerStat], floors: PeerFloors
+) -> list[tuple[PeerStat, PeerComparison]]:
+    """Each member's robust z-score: distance from the median over the spread, scaled to a
+    standard deviation."""
+    values = [s.per_session for s in group]
     middle = _median(values)
     deviations = [abs(v - middle) for v in values]
-    if (spread := _median(deviations)) != 0:
-        return [(s, MAD_SCALE * (s.per_session - middle) / spread) for s in stats]
-    if (mean_spread := sum(deviations, Decimal(0)) / len(deviations)) != 0:
-        return [(s, (s.per_session - middle) / (MEAN_AD_SCALE * mean_spread)) for s in stats]
-    return []
+    if (mad := _median(deviations)) > 0:
+        scale = MAD_SCALE / max(mad, floors.mad)
+    else:  # more than half share the median: the mean absolute deviation measures the spread
+        mean = sum(deviations, Decimal(0)) / len(deviations)
+        scale = 1 / (MEAN_AD_SCALE * max(mean, floors.mad))
+    return [
+        (s, PeerComparison(middle, s.per_session - middle, scale * (s.per_session - middle),
+                           len(group)))
+        for s in group
+    ]  # fmt: skip
+
+
+def _far_from_peers(comparison: PeerComparison, floors: PeerFloors, outlier_z: Decimal) -> bool:
+    """Improbable among the peers, and large enough to matter: above the median by at least
+    the floor's amount and its share of the median."""
+    difference = comparison.difference
+    return (
+        comparison.z > outlier_z
+        and difference >= floors.difference
+        and difference * 100 >= floors.percent * comparison.median
+    )
+
+
+def _peer_finding(stat: PeerStat, comparison: PeerComparison) -> Found:
+    z = comparison.z.quantize(Decimal("0.01"))
+    return Found(
+        Finding(rule=PEER_OUTLIER, severity=Severity.info,
+                fingerprint=f"{PEER_OUTLIER}:{stat.measure}:{stat.staff_id}:{stat.product_id}:"
+                            f"{stat.work}",
+                summary=f"{stat.measure} per session {_quantity(stat.per_session)} against a "
+                        f"peer median of {_quantity(comparison.median)} ({stat.work}, "
+                        f"{stat.sessions} sessions), robust z {z} "
+                        f"among {comparison.group} peers",
+                details={"measure": stat.measure.value, "work": stat.work,
+                         "per_session": _quantity(stat.per_session),
+                         "peer_median": _quantity(comparison.median),
+                         "difference": _quantity(comparison.difference),
+                         "sessions": stat.sessions, "peers": comparison.group,
+                         "robust_z": str(z)}),
+        staff_ids=(stat.staff_id,), product_id=stat.product_id,
+    )  # fmt: skip
 
 
 def _median(values: Sequence[Decimal]) -> Decimal:
@@ -422,3 +538,32 @@ RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
 
 def evaluate(facts: Facts, settings: Settings) -> list[Found]:
     return [found for rule in RULES.values() for found in rule(facts, settings)]
+
+
+def _inventory_taken(facts: Facts, details: Mapping[str, Any]) -> str:
+    taken = facts.last_full_inventory_on
+    return "no inventory is due" if taken is None else f"inventory taken {taken.isoformat()}"
+
+
+def _reported_in_time(facts: Facts, details: Mapping[str, Any]) -> str:
+    still_owed = {str(report.discrepancy_id) for report in facts.open_reports}
+    if details.get("discrepancy_id") in still_owed:
+        return "written notice given; DEA Form 106 not yet due"
+    return "reported to the DEA, or resolved as owing no report"
+
+
+def _expired_stock_gone(facts: Facts, details: Mapping[str, Any]) -> str:
+    return "no stock of the expired lot left there"
+
+
+RUN_EVALUATED: dict[str, Callable[[Facts, Mapping[str, Any]], str]] = {
+    "inventory_due": _inventory_taken,
+    "dea_report_overdue": _reported_in_time,
+    "expired_stock_on_hand": _expired_stock_gone,
+}
+"""The rules that judge the registrant as it stands on the run's day, whatever the period
+run: every run finds all of their findings that hold, so one it does not find again no longer
+holds, and is cured, with the reason its function gives (from the run's facts and the
+finding's details). The other rules judge what happened in the period (a count, a waste, a
+session, a pattern, a form late), which stays as it happened whatever follows: a person closes
+their findings, as they do those of events (a theft, a loss, a rule broken)."""

@@ -23,7 +23,7 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
 from app.reconciliation import queries, rules
-from app.reconciliation.service import record_finding
+from app.reconciliation.service import Outcome, cure, record_finding
 from app.registry.models import Registrant
 
 JOB_KIND = "reconciliation_run"
@@ -50,8 +50,29 @@ def rule_settings(settings: Settings) -> rules.Settings:
         pattern_window=timedelta(days=settings.count_pattern_window_days),
         waste_window=timedelta(minutes=settings.waste_window_minutes),
         inventory_warning=timedelta(days=settings.inventory_warning_days),
-        peer_outlier_z=settings.peer_outlier_z,
+        peers=peer_settings(settings),
     )
+
+
+def peer_settings(settings: Settings) -> rules.PeerSettings:
+    measure = rules.PeerMeasure
+    return rules.PeerSettings(
+        outlier_z=settings.peer_outlier_z,
+        min_sessions=settings.peer_min_sessions,
+        min_peers=settings.peer_min_peers,
+        floors={
+            measure.waste: rules.PeerFloors(settings.peer_waste_min_difference_mg,
+                                            settings.peer_waste_min_difference_percent,
+                                            settings.peer_waste_mad_floor_mg),
+            measure.withdrawn: rules.PeerFloors(settings.peer_withdrawn_min_difference_mg,
+                                                settings.peer_withdrawn_min_difference_percent,
+                                                settings.peer_withdrawn_mad_floor_mg),
+            measure.discrepancies: rules.PeerFloors(
+                settings.peer_discrepancies_min_difference,
+                settings.peer_discrepancies_min_difference_percent,
+                settings.peer_discrepancies_mad_floor),
+        },
+    )  # fmt: skip
 
 
 async def reconcile(
@@ -63,32 +84,47 @@ async def reconcile(
     *,
     run_id: uuid.UUID | None = None,
 ) -> dict[str, Any]:
-    """Run every rule over ``period``; returns what was found, per rule, and how long it took
-    (also announced, as the run finished, to the outbox)."""
+    """Run every rule over ``period``; returns what was found, per rule, what became of the
+    discrepancies (opened, opened again, updated, cured) and how long it took (also announced,
+    as the run finished, to the outbox)."""
     began = perf_counter()
+    await _take_turn(db, registrant)
     facts = await gather(db, registrant, period, settings, now)
     found = rules.evaluate(facts, rule_settings(settings))
-    opened = 0
+    outcomes: Counter[Outcome] = Counter()
     for item in found:
         recorded = await record_finding(
             db, registrant_id=registrant.id, finding=item.finding, now=now,
             event_ids=list(item.event_ids), staff_ids=[uuid.UUID(s) for s in item.staff_ids],
-            product_id=item.product_id, location_id=item.location_id,
+            product_id=item.product_id, location_id=item.location_id, run_id=run_id,
         )  # fmt: skip
-        opened += recorded.opened
+        outcomes[recorded.outcome] += 1
+    cured = await cure(
+        db, registrant_id=registrant.id, rules=rules.RUN_EVALUATED,
+        still_found={item.finding.fingerprint for item in found},
+        why=lambda d: rules.RUN_EVALUATED[d.rule](facts, d.details), now=now, run_id=run_id,
+    )  # fmt: skip
     summary = {
         "run_id": None if run_id is None else str(run_id),
         "registrant_id": str(registrant.id),
         "first_day": period.first.isoformat(),
         "last_day": period.last.isoformat(),
         "findings": dict(Counter(item.finding.rule for item in found)),
-        "opened": opened,
-        "updated": len(found) - opened,
+        **{outcome.value: outcomes[outcome] for outcome in Outcome},
+        "cured": cured,
         "duration_ms": round((perf_counter() - began) * 1000),
     }
     await outbox.publish(db, topic=outbox.RECONCILIATION_RUN_FINISHED,
                          registrant_id=registrant.id, payload=summary, now=now)  # fmt: skip
     return summary
+
+
+async def _take_turn(db: AsyncSession, registrant: Registrant) -> None:
+    """Runs of one registrant take turns: each holds its row (not its key, which the ledger's
+    writes share) until it commits, so two at once never judge the same discrepancies, each
+    on facts the other is changing."""
+    await db.execute(select(Registrant.id).where(Registrant.id == registrant.id)
+                     .with_for_update(key_share=True))  # fmt: skip
 
 
 async def gather(

@@ -29,6 +29,7 @@ class TransitionCreate(InputModel):
     model_config = example({"to": "acknowledged", "note": "counting again with the pharmacist"})
 
     to: Status
+    """Never ``cured``: only a run cures a finding."""
     reason_code: ReasonCode | None = None
     """Required to resolve."""
     note: FreeText | None = None
@@ -51,8 +52,11 @@ class TransitionOut(OutputModel):
     reported_on: date | None
     report_reference: str | None
     by_subject: str
+    """A person's token subject, or ``urn:csledger:reconciliation`` for a run's move."""
     by_name: str
     at: datetime
+    run_id: uuid.UUID | None
+    """The run that moved it (cured, or open again), unless a person did."""
 
 
 class DiscrepancyOut(OutputModel):
@@ -119,7 +123,8 @@ class RunOut(OutputModel):
     status: str = Field(description="queued, running, succeeded or failed")
     attempts: int
     result: dict[str, Any] | None = Field(
-        description="Findings per rule, discrepancies opened and updated, duration_ms."
+        description="Findings per rule; the discrepancies opened, reopened (cured ones found "
+        "again), updated and cured (whose condition no longer holds); duration_ms."
     )
     last_error: str | None
     created_at: datetime

@@ -1,13 +1,17 @@
-"""Discrepancies: opened (or brought up to date) by findings, moved by compliance officers.
+"""Discrepancies: opened (or brought up to date) by findings, moved by compliance officers,
+and cured by the runs that no longer find them.
 
-A finding that is still open is updated, not opened twice (a partial unique index keeps one
-open discrepancy per fingerprint, also under concurrent writers); one that recurs after its
-discrepancy was closed opens a new one linked to the old. Transitions move forward only, each
-kept with who and when; nobody moves a discrepancy about their own work.
+A finding found again updates its discrepancy, never opens a second (a partial unique index
+keeps one per fingerprint that no person has closed, also under concurrent writers); a cured
+one is opened again, the same discrepancy with its history; one that recurs after a person
+closed its discrepancy opens a new one linked to the old. A person's transitions move forward
+only, each kept with who and when; nobody moves a discrepancy about their own work.
 """
 
 import uuid
+from collections.abc import Callable, Collection
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
@@ -27,7 +31,7 @@ from app.ledger.service import authored_by
 from app.ledger.types import EventType
 from app.reconciliation import clocks, findings, schemas
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
-from app.reconciliation.workflow import CLOSED, ReasonCode, Status, may_move
+from app.reconciliation.workflow import CLOSED, CURABLE, ReasonCode, Status, may_move
 from app.registry.models import Registrant, Staff
 from app.registry.service import holidays_of
 
@@ -47,13 +51,32 @@ class OwnWork(PermissionDenied):
     description = "Nobody moves a discrepancy about their own work (separation of duties)."
 
 
-# Opening
+# Findings: opened, found again, cured
+
+
+class Outcome(StrEnum):
+    opened = "opened"
+    """A new discrepancy."""
+    reopened = "reopened"
+    """A cured one, open again."""
+    updated = "updated"
+    """An open one, brought up to date."""
 
 
 class Recorded(NamedTuple):
     discrepancy: Discrepancy
-    opened: bool
-    """A new discrepancy, rather than an open one brought up to date."""
+    outcome: Outcome
+
+
+class Mover(NamedTuple):
+    """Who moves a discrepancy: a person's token subject and name, or a run."""
+
+    subject: str
+    name: str
+
+
+RECONCILIATION = Mover("urn:csledger:reconciliation", "Reconciliation run")
+"""Who a run's own moves are by: no person."""
 
 
 async def record_finding(
@@ -67,11 +90,13 @@ async def record_finding(
     subjects: list[str] | None = None,
     product_id: uuid.UUID | None = None,
     location_id: uuid.UUID | None = None,
+    run_id: uuid.UUID | None = None,
 ) -> Recorded:
-    """Open a discrepancy for ``finding``, or bring its open one up to date."""
+    """Open a discrepancy for ``finding``, or bring the one no person has closed up to date
+    (opening it again if it was cured: ``run_id`` names the run that found it again)."""
     current = await _open_for(db, registrant_id, finding.fingerprint)
     if current is not None:
-        return Recorded(await _found_again(db, current, finding, now), opened=False)
+        return await _found_again(db, current, finding, now, run_id)
     previous = await db.scalar(
         select(Discrepancy.id)
         .where(Discrepancy.registrant_id == registrant_id,
@@ -96,9 +121,36 @@ async def record_finding(
     except IntegrityError:  # opened meanwhile by a concurrent writer: update that one
         found = await _open_for(db, registrant_id, finding.fingerprint)
         assert found is not None
-        return Recorded(await _found_again(db, found, finding, now), opened=False)
+        return await _found_again(db, found, finding, now, run_id)
     await _announce(db, outbox.DISCREPANCY_OPENED, opened, now, {})
-    return Recorded(opened, opened=True)
+    return Recorded(opened, Outcome.opened)
+
+
+async def cure(
+    db: AsyncSession,
+    *,
+    registrant_id: uuid.UUID,
+    rules: Collection[str],
+    still_found: Collection[str],
+    why: Callable[[Discrepancy], str],
+    now: datetime,
+    run_id: uuid.UUID | None,
+) -> int:
+    """Cure the open or acknowledged discrepancies of ``rules`` (those a run judges afresh
+    each time) whose finding the run no longer found: each moves to cured, with a transition
+    naming the run and saying ``why``. Returns how many."""
+    curable = await db.scalars(
+        select(Discrepancy)
+        .where(Discrepancy.registrant_id == registrant_id, Discrepancy.rule.in_(list(rules)),
+               Discrepancy.status.in_([s.value for s in CURABLE]))
+        .order_by(Discrepancy.id)
+        .with_for_update()
+    )  # fmt: skip
+    gone = [found for found in curable if found.fingerprint not in still_found]
+    for found in gone:
+        await _move(db, found, Status.cured, by=RECONCILIATION, now=now, note=why(found),
+                    run_id=run_id)  # fmt: skip
+    return len(gone)
 
 
 async def _announce(
@@ -112,10 +164,15 @@ async def _announce(
 
 
 async def _found_again(
-    db: AsyncSession, found: Discrepancy, finding: findings.Finding, now: datetime
-) -> Discrepancy:
+    db: AsyncSession,
+    found: Discrepancy,
+    finding: findings.Finding,
+    now: datetime,
+    run_id: uuid.UUID | None,
+) -> Recorded:
     """The finding as it stands now: what it says, how much it weighs (an inventory due
-    becomes overdue, a pattern of shortfalls grows), and, once reportable, the DEA's clocks."""
+    becomes overdue, a pattern of shortfalls grows), and, once reportable, the DEA's clocks;
+    open again if a run had cured it."""
     found.last_found_at = max(found.last_found_at, now)
     found.summary = finding.summary
     found.details = finding.details
@@ -125,7 +182,11 @@ async def _found_again(
         found.discovered_at = finding.discovered_at
         for name, day in (await _clocks(db, found.registrant_id, finding.discovered_at)).items():
             setattr(found, name, day)
-    return found
+    if found.status != Status.cured:
+        return Recorded(found, Outcome.updated)
+    await _move(db, found, Status.open, by=RECONCILIATION, now=now, run_id=run_id,
+                note="found again")  # fmt: skip
+    return Recorded(found, Outcome.reopened)
 
 
 async def _open_for(
@@ -281,27 +342,50 @@ async def transition(
     registrant = await db.get(Registrant, found.registrant_id)
     assert registrant is not None
     _check_content(data, found, registrant, now)
-    db.add(DiscrepancyTransition(
-        id=uuid.uuid4(), registrant_id=found.registrant_id, discrepancy_id=found.id,
-        version=found.version + 1, from_status=current.value, to_status=data.to.value,
-        reason_code=data.reason_code.value if data.reason_code else None, note=data.note,
-        notice_given_on=data.notice_given_on, reported_on=data.reported_on,
-        report_reference=data.report_reference,
-        by_subject=principal.subject, by_name=principal.name, at=now,
-    ))  # fmt: skip
-    found.status = data.to.value
     if data.reason_code is not None:
         found.reason_code = data.reason_code.value
     if data.to is Status.reported:
         found.notice_given_on = data.notice_given_on
         found.reported_on = data.reported_on
         found.report_reference = data.report_reference
+    await _move(
+        db, found, data.to, by=Mover(principal.subject, principal.name), now=now,
+        reason_code=data.reason_code, note=data.note, notice_given_on=data.notice_given_on,
+        reported_on=data.reported_on, report_reference=data.report_reference,
+    )  # fmt: skip
+    return found
+
+
+async def _move(
+    db: AsyncSession,
+    found: Discrepancy,
+    to: Status,
+    *,
+    by: Mover,
+    now: datetime,
+    reason_code: ReasonCode | None = None,
+    note: str | None = None,
+    notice_given_on: date | None = None,
+    reported_on: date | None = None,
+    report_reference: str | None = None,
+    run_id: uuid.UUID | None = None,
+) -> None:
+    """Move ``found`` to ``to``, kept as its next transition, and announce it."""
+    current = found.status
+    db.add(DiscrepancyTransition(
+        id=uuid.uuid4(), registrant_id=found.registrant_id, discrepancy_id=found.id,
+        version=found.version + 1, from_status=current, to_status=to.value,
+        reason_code=reason_code.value if reason_code else None, note=note,
+        notice_given_on=notice_given_on, reported_on=reported_on,
+        report_reference=report_reference, by_subject=by.subject, by_name=by.name, at=now,
+        run_id=run_id,
+    ))  # fmt: skip
+    found.status = to.value
     found.version += 1
     found.updated_at = now
     await db.flush()
     await _announce(db, outbox.DISCREPANCY_TRANSITIONED, found, now,
-                    {"from_status": current.value, "reason_code": found.reason_code})  # fmt: skip
-    return found
+                    {"from_status": current, "reason_code": found.reason_code})  # fmt: skip
 
 
 async def _not_own_work(db: AsyncSession, found: Discrepancy, principal: Principal) -> None:

@@ -1,8 +1,14 @@
 """A discrepancy's life: the statuses it moves through, and the reason codes that close it.
 
-open -> acknowledged -> resolved (with a reason code) or unable_to_reconcile -> reported (the
-Form 106 date and reference); a theft or significant loss may go straight to reported. Nothing
-moves back: a finding that recurs after resolution opens a new discrepancy linked to the old.
+A person moves it: open -> acknowledged -> resolved (with a reason code) or
+unable_to_reconcile -> reported (the Form 106 date and reference); a theft or significant loss
+may go straight to reported. Nothing a person did moves back: a finding that recurs after a
+person closed it opens a new discrepancy linked to the old.
+
+A reconciliation run moves it too, for the findings it judges afresh at every run (the
+registrant's standing on the run's day: an inventory due, a DEA report overdue, expired stock
+on hand): one it no longer finds, open or acknowledged, is cured; a cured one found again is
+open again, the same discrepancy with its history.
 """
 
 from enum import StrEnum
@@ -14,6 +20,8 @@ class Status(StrEnum):
     resolved = "resolved"
     unable_to_reconcile = "unable_to_reconcile"
     reported = "reported"
+    cured = "cured"
+    """Its condition no longer held at a run (set by the run, never by a person)."""
 
 
 class Severity(StrEnum):
@@ -45,13 +53,17 @@ NEXT: dict[Status, frozenset[Status]] = {
     Status.unable_to_reconcile: frozenset({Status.reported}),
     Status.resolved: frozenset(),
     Status.reported: frozenset(),
+    Status.cured: frozenset(),
 }
-"""Where each status may go next."""
+"""Where a person may move each status next."""
 
 STRAIGHT_TO_REPORTED = frozenset({Status.open, Status.acknowledged})
 """Where a reportable discrepancy (a theft, a significant loss) may go straight to reported."""
 
 CLOSED = frozenset({Status.resolved, Status.reported})
+"""Closed by a person: a finding found again opens a new discrepancy."""
+CURABLE = frozenset({Status.open, Status.acknowledged})
+"""Where a run cures a finding it no longer finds (not once a person has judged it)."""
 
 
 MUST_BE_REPORTED = frozenset({"theft"})

@@ -31,6 +31,14 @@ FirstDay = Annotated[Day, Query(alias="from", description="First day, on the reg
 LastDay = Annotated[Day, Query(alias="to", description="Last day, inclusive")]
 FormatParam = Annotated[Format, Query(alias="format", description="json, jsonl, csv or pdf")]
 _PERIOD = {"period": {"type": "object", "properties": {"from": {}, "to": {}}}}
+_BY_STATUS = {
+    "by_status": {
+        "type": "object",
+        "description": "The period's discrepancies at each status (cured ones, which a run "
+        "closed, apart from those a person resolved)",
+        "properties": {status.value: {"type": "integer"} for status in Status},
+    }
+}
 _INSTANT = {
     "as_of": {"type": "string", "format": "date-time"},
     "inventory_kind": {"type": "string"},
@@ -145,23 +153,27 @@ async def inventory_report(
 @router.get(
     "/reports/discrepancies",
     response_class=StreamingResponse,
-    responses=documented(trails.DISCREPANCY_COLUMNS, _PERIOD),
+    responses=documented(trails.DISCREPANCY_COLUMNS, _PERIOD | _BY_STATUS),
 )
 async def discrepancies_report(
     request: Request,
     period: Annotated[_Period, Depends(period_of(trails.DISCREPANCIES))],
+    session: SessionDep,
     clock: ClockDep,
     status: Status | None = None,
     fmt: FormatParam = Format.json,
 ) -> Response:
     """The discrepancies first found in the period: each with its history of transitions,
-    the DEA's deadlines for a theft or significant loss, and which of them have passed."""
+    the DEA's deadlines for a theft or significant loss, and which of them have passed. The
+    head counts them by status (``by_status``, whatever ``status`` lists): those a run cured
+    apart from those a person resolved."""
     query = trails.discrepancies_statement(period.scope, period.start, period.end, status)
     today = local_date(period.scope.registrant, clock.now())
+    counts = await trails.status_counts(session, period.scope, period.start, period.end)
     return await respond(
         request,
         fmt,
-        period.head,
+        period.head | {"by_status": counts},
         trails.DISCREPANCY_COLUMNS,
         lambda db: trails.discrepancy_rows(db, query, period.scope, today),
         title=trails.DISCREPANCIES_TITLE,

@@ -8,11 +8,12 @@ from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
 import orjson
-from sqlalchemy import RowMapping, Select, Text, cast, select
+from sqlalchemy import RowMapping, Select, Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
+from app.reconciliation.service import RECONCILIATION
 from app.reconciliation.workflow import Status
 from app.reports.scope import Scope
 from app.reports.streaming import FETCH_ROWS, RowSource, mapped, read_after_start
@@ -62,12 +63,36 @@ async def _histories(
         .order_by(DiscrepancyTransition.discrepancy_id, DiscrepancyTransition.version)
     )
     for t in rows:
-        reason = f" ({t.reason_code})" if t.reason_code else ""
-        found[t.discrepancy_id].append(
-            f"{scope.local(t.at).isoformat()} {t.from_status} -> {t.to_status}{reason} "
-            f"by {t.by_name}"
-        )
+        found[t.discrepancy_id].append(_history_line(t, scope))
     return found
+
+
+def _history_line(t: DiscrepancyTransition, scope: Scope) -> str:
+    """When, from, to, the reason code, by whom; a run's move names the run and says why."""
+    reason = f" ({t.reason_code})" if t.reason_code else ""
+    line = (
+        f"{scope.local(t.at).isoformat()} {t.from_status} -> {t.to_status}{reason} by {t.by_name}"
+    )
+    if t.by_subject != RECONCILIATION.subject:
+        return line
+    run = f" {t.run_id}" if t.run_id else ""
+    return f"{line}{run}: {t.note}"
+
+
+async def status_counts(
+    db: AsyncSession, scope: Scope, start: datetime, end: datetime
+) -> dict[str, int]:
+    """How many of the discrepancies first found in the period stand at each status: those a
+    run cured apart from those a person resolved."""
+    counted = {
+        status: count for status, count in await db.execute(
+            select(Discrepancy.status, func.count())
+            .where(Discrepancy.registrant_id == scope.registrant.id,
+                   Discrepancy.first_found_at >= start, Discrepancy.first_found_at < end)
+            .group_by(Discrepancy.status)
+        )
+    }  # fmt: skip
+    return {status.value: counted.get(status.value, 0) for status in Status}
 
 
 def _discrepancy_row(d: Discrepancy, history: list[str], today: date, scope: Scope) -> Row:
@@ -111,7 +136,11 @@ DISCREPANCY_COLUMNS: list[Column] = [
     Column("reason_code", "Reason code"),
     Column("overdue", "Overdue", "the DEA deadlines passed without the notice or report"),
     Column("previous_id", "Recurrence of", "the closed discrepancy this one recurs", printed=False),
-    Column("history", "History", "every transition: when, from, to, reason, by whom"),
+    Column(
+        "history",
+        "History",
+        "every transition: when, from, to, reason, by whom (a run's move: which run, and why)",
+    ),
 ]
 
 

@@ -60,8 +60,9 @@ def test_a_body_names_its_registrant_or_its_events_registrants():
 
 
 async def demo_world(app: Any, client: httpx.AsyncClient, admin_token: str) -> DemoRegistrants:
-    """The demo, its worker run once (a discrepancy), a FHIR sender and a webhook endpoint at
-    the clinic, and a delivery to it."""
+    """The demo, a FHIR sender and a webhook endpoint at the clinic, then its worker run once
+    with the nightly schedule (which opens the demo's planted short count), and a delivery to
+    the endpoint."""
     settings, database = app.state.settings, app.state.database
     loaded = await load_demo(database, FrozenClock(START), settings)
     assert loaded is not None
@@ -74,7 +75,7 @@ async def demo_world(app: Any, client: httpx.AsyncClient, admin_token: str) -> D
     await create(client, "/v1/webhooks/endpoints",
                  {"registrant_id": clinic, "url": "http://127.0.0.1:9/hooks",
                   "event_types": ["discrepancy.opened"]}, admin_token)  # fmt: skip
-    await Worker(database, settings, FrozenClock(START), periodic=()).run_until_idle()
+    await Worker(database, settings, FrozenClock(START)).run_until_idle()
     await _pdmp_submission(app, loaded.registrants.pharmacy_id)
     return loaded.registrants
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.core import config
 from app.reconciliation import rules
 from app.reconciliation.rules import (
     Count,
@@ -20,15 +21,10 @@ from app.reconciliation.rules import (
     SessionEnd,
     Waste,
 )
+from app.reconciliation.runs import rule_settings
 from app.reconciliation.workflow import Severity
 
-SETTINGS = rules.Settings(
-    significant_percent=Decimal(5),
-    pattern_shortfalls=3,
-    pattern_window=timedelta(days=30),
-    waste_window=timedelta(minutes=60),
-    inventory_warning=timedelta(days=30),
-)
+SETTINGS = rule_settings(config.Settings(environment=config.Environment.test))
 """The defaults of app.core.config."""
 TODAY = date(2026, 3, 2)
 NOON = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -94,6 +90,17 @@ def test_a_short_count_is_found_with_what_was_counted_and_expected():
                                      "shortfalls_in_window": 1}  # fmt: skip
     assert (found.event_ids, found.staff_ids) == ((short.event_id,), (NURSE,))
     assert (found.product_id, found.location_id) == (KETAMINE, VAULT)
+
+
+def test_quantities_read_from_the_database_are_shown_as_the_api_shows_them():
+    """Stored quantities come back in thousandths ("246.000"): findings say "246"."""
+    [found] = variances(count(Decimal("245.900"), Decimal("246.000"), Decimal("4.000")))
+    assert found.finding.summary == "count short by 0.1 against 246 expected"
+    assert found.finding.details == {"counted": "245.9", "expected": "246", "usage_30_days": "4",
+                                     "shortfalls_in_window": 1}  # fmt: skip
+    stock = ExpiredStock(VAULT, LOT, KETAMINE, "L-OLD", date(2026, 3, 1), Decimal("5.000"))
+    [expired] = rules.expired_stock_on_hand(facts(expired_stock=[stock]), SETTINGS)
+    assert expired.finding.summary == "5 of lot L-OLD, expired 2026-03-01, still on hand"
 
 
 def test_a_shortfall_of_the_significant_percent_of_the_usage_is_significant_and_reportable():
@@ -519,39 +526,6 @@ def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(gi
     )
 
 
-def peer(staff: str, per_session: str, measure: str = "waste") -> rules.PeerStat:
-    return rules.PeerStat(staff, "nurse", PRODUCT, measure, Decimal(per_session))
-
-
-PRODUCT = uuid.uuid4()
-
-
-def test_a_member_of_staff_far_above_their_peers_is_flagged_for_review():
-    stats = [peer("a", "10"), peer("b", "12"), peer("c", "11"), peer("d", "13"), peer("e", "60")]
-    found = rules.peer_outliers(facts(peer_stats=stats), SETTINGS)
-    assert [(f.staff_ids, f.finding.severity, f.finding.rule) for f in found] == [
-        (("e",), Severity.info, "peer_outlier")
-    ]
-    assert found[0].finding.fingerprint == f"peer_outlier:waste:e:{PRODUCT}"
-
-
-def test_too_few_peers_or_no_spread_make_no_comparison():
-    assert rules.peer_outliers(facts(peer_stats=[peer("a", "1"), peer("b", "90")]), SETTINGS) == []
-    same = [peer(name, "5") for name in "abcd"]
-    assert rules.peer_outliers(facts(peer_stats=same), SETTINGS) == []
-
-
-@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=3, max_size=12))
-def test_nobody_at_or_below_the_median_is_an_outlier(values):
-    stats = [peer(str(n), str(v)) for n, v in enumerate(values)]
-    flagged = {f.staff_ids[0] for f in rules.peer_outliers(facts(peer_stats=stats), SETTINGS)}
-    middle = sorted(values)[len(values) // 2]
-    assert all(int(values[int(name)]) > middle for name in flagged) or not flagged
-    # Measures and roles are compared separately: the same numbers as withdrawals add nothing.
-    mixed = stats + [peer(str(n), str(v), "withdrawn") for n, v in enumerate(values)]
-    assert len(rules.peer_outliers(facts(peer_stats=mixed), SETTINGS)) == 2 * len(flagged)
-
-
 def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
     report = rules.OpenReport(uuid.uuid4(), date(2026, 3, 2), False, date(2026, 4, 13), ())
 
@@ -566,11 +540,188 @@ def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
     assert late(date(2026, 4, 14), notice_given=True) == ["['DEA Form 106']"]
 
 
+# peer_outliers
+
+
+IV_05 = rules.like_work("iv_infusion", Decimal("0.5"))
+ESKETAMINE_56, ESKETAMINE_84 = (rules.like_work("esketamine_nasal", Decimal(mg)) for mg in (56, 84))
+PRODUCT = uuid.uuid4()
+PEERS = SETTINGS.peers
+WASTE, WITHDRAWN, DISCREPANCIES = rules.PeerMeasure
+
+
+def peer(
+    staff: str, per_session: Decimal | str, measure: rules.PeerMeasure = WASTE, *,
+    sessions: int = 10, work: str = IV_05,
+) -> rules.PeerStat:  # fmt: skip
+    return rules.PeerStat(staff, "nurse", PRODUCT, work, measure, Decimal(per_session), sessions)
+
+
+def outliers(*stats: rules.PeerStat, settings: rules.Settings = SETTINGS) -> list[str]:
+    """Who is flagged, as staff id and measure."""
+    found = rules.peer_outliers(facts(peer_stats=stats), SETTINGS)
+    assert all(f.finding.rule == "peer_outlier" for f in found)
+    return [f"{f.staff_ids[0]} {f.finding.details['measure']}" for f in found]
+
+
+NEAR_IDENTICAL = [peer("a", "462.3"), peer("b", "463.525"), peer("c", "463.55"),
+                  peer("d", "463.575")]  # fmt: skip
+"""IV waste per session of a whole 500 mg vial less the dose, as the clean replay had it: a
+median of 463.55 mg and a median absolute deviation of 0.025 mg."""
+
+
+def test_near_identical_peers_raise_nothing():
+    """A nurse 0.65 mg (0.14 %) above the median: a robust z of 17.5 over the raw deviation,
+    which measures rounding and the patients' weights, not what she did."""
+    assert outliers(*NEAR_IDENTICAL, peer("e", "464.2")) == []
+
+
+def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged():
+    [found] = rules.peer_outliers(facts(peer_stats=[*NEAR_IDENTICAL, peer("e", "963.55")]),
+                                  SETTINGS)  # fmt: skip
+    assert (found.staff_ids, found.product_id, found.finding.severity) == (
+        ("e",), PRODUCT, Severity.info,
+    )  # fmt: skip
+    assert found.finding.fingerprint == f"peer_outlier:waste:e:{PRODUCT}:iv_infusion 0.5 mg/kg"
+    assert found.finding.details == {
+        "measure": "waste", "work": "iv_infusion 0.5 mg/kg", "per_session": "963.55",
+        "peer_median": "463.55", "difference": "500", "sessions": 10, "peers": 5,
+        "robust_z": "337.25",
+    }  # fmt: skip
+    assert found.finding.summary == (
+        "waste per session 963.55 against a peer median of 463.55 (iv_infusion 0.5 mg/kg, "
+        "10 sessions), robust z 337.25 among 5 peers"
+    )
+
+
+def test_a_difference_matters_from_its_floors_in_mg_and_as_a_share_of_the_median():
+    """Peers alike at 460 mg: 5 mg above is the absolute floor, 46 mg (10 %) the relative one;
+    with 40 mg of peers, 5 mg above is 12.5 %."""
+    alike = [peer(name, "460") for name in "abcd"]
+    assert outliers(*alike, peer("e", "505.999")) == []
+    assert outliers(*alike, peer("e", "506")) == ["e waste"]
+    small = [peer(name, "40") for name in "abcd"]
+    assert outliers(*small, peer("e", "44.999")) == []
+    assert outliers(*small, peer("e", "45")) == ["e waste"]
+
+
+def test_a_nurse_with_fewer_sessions_than_the_minimum_is_neither_compared_nor_a_peer():
+    assert PEERS.min_sessions == 3
+    single = peer("e", "963.55", sessions=1)
+    assert outliers(*NEAR_IDENTICAL, single) == []  # four peers left: too few to compare
+    enough = [*NEAR_IDENTICAL, peer("f", "463.55")]
+    assert outliers(*enough, peer("e", "963.55", sessions=2)) == []
+    assert outliers(*enough, peer("e", "963.55", sessions=3)) == ["e waste"]
+
+
+def test_a_group_needs_the_person_and_four_peers():
+    assert PEERS.min_peers == 4
+    assert outliers(*NEAR_IDENTICAL[1:], peer("e", "963.55")) == []
+    assert outliers(*NEAR_IDENTICAL, peer("e", "963.55")) == ["e waste"]
+
+
+def test_a_nurse_treating_only_84_mg_patients_is_compared_with_those_who_do():
+    """Esketamine withdrawn per session: 56 mg for most, 84 mg for whoever has only 84 mg
+    patients. Compared across doses she would be flagged; within like work she is not."""
+    fifty_six = [peer(name, "56", WITHDRAWN, work=ESKETAMINE_56) for name in "abcde"]
+    eighty_four = peer("f", "84", WITHDRAWN, work=ESKETAMINE_84)
+    assert outliers(*fifty_six, eighty_four) == []
+    mixed = replace(eighty_four, work=ESKETAMINE_56)
+    assert outliers(*fifty_six, mixed) == ["f withdrawn"]
+    like = [peer(name, "84", WITHDRAWN, work=ESKETAMINE_84) for name in "ghij"]
+    assert outliers(*fifty_six, eighty_four, *like) == []
+
+
+def test_groups_are_of_one_role_product_work_and_measure():
+    outlier = [*NEAR_IDENTICAL, peer("e", "963.55")]
+    apart = [
+        [replace(s, role="clinician") if s.staff_id == "e" else s for s in outlier],
+        [replace(s, product_id=uuid.uuid4()) if s.staff_id == "e" else s for s in outlier],
+        [replace(s, work=ESKETAMINE_56) if s.staff_id == "e" else s for s in outlier],
+        [replace(s, measure=WITHDRAWN) if s.staff_id == "e" else s for s in outlier],
+    ]
+    for stats in apart:
+        assert outliers(*stats) == []
+
+
 def test_when_most_peers_share_the_median_the_mean_deviation_measures_the_spread():
     """Discrepancies per session: most staff have none, so the median absolute deviation is
-    0; one in five at 1 lies about 4.0 mean deviations out (flagged), one in four about 3.2
-    (not, under 3.5)."""
-    five = [peer(name, "0", "discrepancies") for name in "abcd"] + [peer("e", "1", "discrepancies")]
-    [found] = rules.peer_outliers(facts(peer_stats=five), SETTINGS)
-    assert (found.staff_ids, found.finding.details["robust_z"]) == (("e",), "3.99")
-    assert rules.peer_outliers(facts(peer_stats=five[1:]), SETTINGS) == []
+    0; one in six at 1 lies about 4.8 mean deviations out (flagged), one in five about 4.0
+    (flagged), one in four too few peers."""
+    none = [peer(name, "0", DISCREPANCIES) for name in "abcde"]
+    one = peer("f", "1", DISCREPANCIES)
+    [found] = rules.peer_outliers(facts(peer_stats=[*none, one]), SETTINGS)
+    assert (found.staff_ids, found.finding.details["robust_z"]) == (("f",), "4.79")
+    [found] = rules.peer_outliers(facts(peer_stats=[*none[1:], one]), SETTINGS)
+    assert found.finding.details["robust_z"] == "3.99"
+    assert outliers(*none[2:], one) == []
+
+
+def test_one_more_discrepancy_in_ten_sessions_is_the_least_that_matters():
+    none = [peer(name, "0", DISCREPANCIES) for name in "abcdef"]
+    assert outliers(*none, peer("g", "0.099", DISCREPANCIES)) == []
+    assert outliers(*none, peer("g", "0.1", DISCREPANCIES)) == ["g discrepancies"]
+
+
+per_session = st.decimals(min_value=0, max_value=2000, places=3)
+sessions = st.integers(min_value=1, max_value=40)
+
+
+@given(per_session, st.lists(st.tuples(st.decimals(min_value=-2, max_value=2, places=3),
+                                       sessions), max_size=30))  # fmt: skip
+def test_peers_within_the_floors_of_each_other_are_never_flagged_however_many(base, others):
+    """Any number of peers within 2 mg of one amount (so within 4 mg of each other and of
+    their median, under the 5 mg floor), however alike most of them are."""
+    stats = [peer(str(n), max(Decimal(0), base + offset), sessions=count)
+             for n, (offset, count) in enumerate(others)]  # fmt: skip
+    assert outliers(*stats) == []
+
+
+@given(
+    st.lists(st.tuples(per_session, sessions), min_size=1, max_size=12),
+    st.sampled_from(list(rules.PeerMeasure)),
+    st.integers(min_value=-2, max_value=3),
+)
+def test_the_findings_do_not_depend_on_the_unit(amounts, measure, exponent):
+    """Amounts and the floors in their unit scaled by a power of ten (mg as g or µg): the same
+    people are flagged, with the same z-scores."""
+    factor = Decimal(10) ** exponent
+    floors = PEERS.floors[measure]
+    scaled_floors = replace(floors, difference=floors.difference * factor,
+                            mad=floors.mad * factor)  # fmt: skip
+    scaled_settings = replace(SETTINGS, peers=replace(
+        PEERS, floors={**PEERS.floors, measure: scaled_floors}))  # fmt: skip
+    stats = [peer(str(n), value, measure, sessions=count)
+             for n, (value, count) in enumerate(amounts)]  # fmt: skip
+    scaled = [replace(s, per_session=s.per_session * factor) for s in stats]
+
+    def z_scores(found: list[rules.Found]) -> list[tuple[str, str]]:
+        return [(f.staff_ids[0], f.finding.details["robust_z"]) for f in found]
+
+    assert z_scores(rules.peer_outliers(facts(peer_stats=stats), SETTINGS)) == z_scores(
+        rules.peer_outliers(facts(peer_stats=scaled), scaled_settings)
+    )
+
+
+@given(
+    st.lists(st.tuples(per_session, sessions), min_size=1, max_size=12),
+    per_session,
+    st.integers(min_value=0, max_value=2),
+)
+def test_a_person_below_the_minimum_sessions_is_never_compared_nor_weighs_on_others(
+    amounts, value, few
+):
+    stats = [peer(str(n), amount, sessions=count) for n, (amount, count) in enumerate(amounts)]
+    newcomer = peer("newcomer", value, sessions=few)
+    assert outliers(*stats, newcomer) == outliers(*stats)
+
+
+@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=3, max_size=12))
+def test_nobody_at_or_below_the_median_is_an_outlier(values):
+    stats = [peer(str(n), str(v)) for n, v in enumerate(values)]
+    found = outliers(*stats)
+    middle = sorted(values)[len(values) // 2]
+    assert all(values[int(who.split()[0])] > middle for who in found)
+    # Measures are compared separately: the same numbers as withdrawals add their own.
+    mixed = stats + [peer(str(n), str(v), WITHDRAWN) for n, v in enumerate(values)]
+    assert len(outliers(*mixed)) == 2 * len(found)

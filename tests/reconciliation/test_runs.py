@@ -4,6 +4,7 @@ schedule and ``csledger reconcile``."""
 
 import asyncio
 import json
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -23,7 +24,7 @@ from app.ledger import service as ledger
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.worker import Periodic, Worker, default_periodic
-from tests.clinical.ward import T0, Ward, at, open_ward
+from tests.clinical.ward import SUPPLIER, T0, Ward, at, open_ward
 from tests.conftest import START, bearer
 from tests.factories import (
     assert_problem,
@@ -487,24 +488,35 @@ async def more_nurses(ward: Ward, admin_token: str, count: int) -> list[tuple[di
     return nurses
 
 
+async def restocked(ward: Ward) -> None:
+    """A thousand mL of vials and a hundred devices more, received after the inventory."""
+    for lot, quantity in ((ward.vial_lot, "1000"), (ward.device_lot, "100")):
+        receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault["id"],
+                   "lot_id": lot["id"], "quantity": quantity, "occurred_at": at(-20),
+                   "counterparty": SUPPLIER, "document_reference": "INV-2"}  # fmt: skip
+        response = await ward.post("/v1/ledger/events", receipt)
+        assert response.status_code == 201, response.text
+
+
 async def infusion_by(
-    ward: Ward, token: str, waste_ml: str
+    ward: Ward, token: str, waste_ml: str, *, withdrawn: str = "2", given: str = "0.7"
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """A session of its own patient run with ``token``: 2 mL withdrawn, 0.7 infused,
-    ``waste_ml`` wasted (witnessed, unconfirmed) and the rest returned; the session and its
-    waste event."""
+    """A session of its own patient (0.5 mg/kg of 70 kg) run with ``token``: ``withdrawn`` mL
+    drawn, ``given`` infused, ``waste_ml`` wasted (witnessed, unconfirmed) and the rest
+    returned; the session and its waste event."""
     patient = await ward.add_patient(weight_kg="70")
     plan = await ward.add_plan(patient, modality="iv_infusion", dose_mg_per_kg="0.5")
     body = ward.session_body("iv", patient_id=patient["id"], plan_id=plan["id"])
     ts = (await ward.post("/v1/sessions", body, token)).json()
+    left = Decimal(withdrawn) - Decimal(given) - Decimal(waste_ml)
     steps = [
-        ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": "2",
+        ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": withdrawn,
                          "occurred_at": at(5)}),
-        ("administrations", {"quantity": "0.7", "started_at": at(10), "ended_at": at(50)}),
+        ("administrations", {"quantity": given, "started_at": at(10), "ended_at": at(50)}),
         ("waste", {"quantity": waste_ml, "occurred_at": at(52),
                    "witness_id": ward.witness["id"]}),
-        ("returns", {"quantity": str(Decimal("1.3") - Decimal(waste_ml)),
-                     "to_location_id": ward.vault["id"], "occurred_at": at(53)}),
+        ("returns", {"quantity": str(left), "to_location_id": ward.vault["id"],
+                     "occurred_at": at(53)}),
     ]  # fmt: skip
     waste = None
     for what, fields in steps:
@@ -514,41 +526,127 @@ async def infusion_by(
     return ts, waste
 
 
-async def test_a_nurse_wasting_far_more_per_session_than_their_peers_is_flagged(
+async def vials_wasted(ward: Ward, token: str, waste_ml: str, sessions: int = 3) -> None:
+    """``sessions`` infusions each drawing whole 10 mL vials (500 mg each): what the dose of
+    35 to 38 mg leaves of them, ``waste_ml``, is wasted."""
+    withdrawn = str(10 * math.ceil(Decimal(waste_ml) / 10))
+    for _ in range(sessions):
+        given = str(Decimal(withdrawn) - Decimal(waste_ml))
+        await infusion_by(ward, token, waste_ml, withdrawn=withdrawn, given=given)
+
+
+def peer_outliers(result: dict[str, Any]) -> int:
+    return int(result["findings"].get("peer_outlier", 0))
+
+
+async def test_near_identical_peers_are_not_flagged_for_rounding(
     ward: Ward, app, clock, admin_token
 ):
-    """Four nurses, a session each, 2 mL withdrawn: three waste 10 to 20 mg, one 65 mg (a
-    robust z about 6.4, beyond 3.5); their withdrawals are alike, so only the waste is
-    flagged, for review."""
-    nurses = await more_nurses(ward, admin_token, 3)
-    for (_staff, token), waste_ml in zip(nurses, ("0.2", "0.3", "0.4", "1.3"), strict=True):
-        await infusion_by(ward, token, waste_ml)
+    """The clean replay's IV waste per session: whole vials less the dose, five nurses at
+    462.3 to 464.2 mg (a median of 463.55, a median absolute deviation of 0.05): the last,
+    0.65 mg (0.14 %) above the median, lies at a robust z of 8.8, and matters not at all."""
+    await restocked(ward)
+    nurses = await more_nurses(ward, admin_token, 4)
+    for (_staff, token), waste_ml in zip(
+        nurses, ("9.246", "9.27", "9.271", "9.272", "9.284"), strict=True
+    ):
+        await vials_wasted(ward, token, waste_ml)
+    assert peer_outliers(await reconciled(ward, app, clock)) == 0
+
+
+async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
+    ward: Ward, app, clock, admin_token
+):
+    """Beside the near-identical peers above: four nurses waste what a vial leaves after the
+    dose (463.5 mg a session), the fifth draws a second vial every session and wastes it whole
+    (963.5 mg): flagged, for her waste and her withdrawals, for review."""
+    await restocked(ward)
+    nurses = await more_nurses(ward, admin_token, 4)
+    for _staff, token in nurses[:4]:
+        await vials_wasted(ward, token, "9.27")
+    await vials_wasted(ward, nurses[4][1], "19.27")
     result = await reconciled(ward, app, clock)
-    assert result["findings"].get("peer_outlier") == 1, result
-    [found] = [d for d in await listed(ward) if d["rule"] == "peer_outlier"]
-    assert (found["severity"], found["staff_ids"], found["details"]["measure"]) == (
-        "info", [nurses[3][0]["id"]], "waste",
+    assert peer_outliers(result) == 2, result
+    found = {d["details"]["measure"]: d for d in await listed(ward, rule="peer_outlier")}
+    assert found.keys() == {"waste", "withdrawn"}
+    waste = found["waste"]
+    assert (waste["severity"], waste["staff_ids"], waste["product_id"]) == (
+        "info", [nurses[4][0]["id"]], ward.vial_lot["product"]["id"],
     )  # fmt: skip
+    assert {k: waste["details"][k] for k in ("work", "per_session", "peer_median", "sessions",
+                                             "peers")} == {
+        "work": "iv_infusion 0.5 mg/kg", "per_session": "963.5", "peer_median": "463.5",
+        "sessions": 3, "peers": 5,
+    }  # fmt: skip
+    assert (found["withdrawn"]["details"]["per_session"],
+            found["withdrawn"]["details"]["peer_median"]) == ("1000", "500")  # fmt: skip
+
+
+async def test_a_nurse_after_a_single_session_is_not_compared(ward: Ward, app, clock, admin_token):
+    """Five nurses with three sessions each are compared, and alike; a sixth, after one session
+    in which she drew and wasted a second vial, is not compared yet."""
+    await restocked(ward)
+    nurses = await more_nurses(ward, admin_token, 5)
+    for _staff, token in nurses[:5]:
+        await vials_wasted(ward, token, "9.27")
+    await vials_wasted(ward, nurses[5][1], "19.27", sessions=1)
+    assert peer_outliers(await reconciled(ward, app, clock)) == 0
+
+
+async def esketamine_by(ward: Ward, token: str, dose_mg: int) -> None:
+    """A session of its own REMS-enrolled patient on an esketamine plan of ``dose_mg``, run with
+    ``token``: the dose's devices withdrawn, and given five minutes apart."""
+    patient = await ward.add_patient(rems_enrollment_id=f"REMS-P-{uuid.uuid4().hex[:8]}")
+    plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg=str(dose_mg))
+    body = ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"])
+    ts = (await ward.post("/v1/sessions", body, token)).json()
+    await ward.vitals(ts, "pre_dose", 2)
+    devices = dose_mg // 28
+    lot = ward.device_lot["id"]
+    await ward.step(ts, "withdrawals", {"lot_id": lot, "from_location_id": ward.vault["id"],
+                                        "quantity": str(devices), "occurred_at": at(5)},
+                    token)  # fmt: skip
+    for device in range(devices):
+        await ward.step(ts, "administrations", {"lot_id": lot, "quantity": "1",
+                                                "started_at": at(10 + 5 * device)},
+                        token)  # fmt: skip
+
+
+async def test_a_nurse_treating_only_84_mg_patients_is_not_flagged_for_her_withdrawals(
+    ward: Ward, app, clock, admin_token
+):
+    """Five nurses give 56 mg (two devices) three times each; the sixth's three patients take
+    84 mg (three devices). Her withdrawals per session are a third above theirs because of
+    her patients' plans: she is compared with nobody doing 56 mg sessions."""
+    await restocked(ward)
+    nurses = await more_nurses(ward, admin_token, 5)
+    for index, (_staff, token) in enumerate(nurses):
+        for _ in range(3):
+            await esketamine_by(ward, token, 84 if index == 5 else 56)
+    assert peer_outliers(await reconciled(ward, app, clock)) == 0
 
 
 async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_is_flagged(
     prompt_ward: Ward, app, clock, admin_token
 ):
-    """Five nurses waste alike, and four wastes are confirmed by the witness: the fifth nurse's
-    unwitnessed waste is a discrepancy in one session of one, against none for the others
-    (most peers at the median: the mean absolute deviation gives a z about 4.0). The run that
-    found the discrepancy compares what was found before it; the next one flags the nurse."""
+    """Five nurses waste alike, three sessions each, and the witness confirms the waste of
+    four of them: the fifth nurse's unwitnessed wastes are a discrepancy a session, against
+    none for the others (most peers at the median: the mean absolute deviation gives a z about
+    4.0). The run that found the discrepancies compares what was found before it; the next
+    one flags the nurse."""
     ward = prompt_ward
+    await restocked(ward)
     nurses = await more_nurses(ward, admin_token, 4)
     for index, (_staff, token) in enumerate(nurses):
-        ts, waste = await infusion_by(ward, token, "0.3")
-        assert waste is not None
-        if index < 4:
-            await confirmed(ward, ts, waste)
-    assert (await reconciled(ward, app, clock))["findings"] == {"waste_unwitnessed": 1}
+        for _ in range(3):
+            ts, waste = await infusion_by(ward, token, "0.3")
+            assert waste is not None
+            if index < 4:
+                await confirmed(ward, ts, waste)
+    assert (await reconciled(ward, app, clock))["findings"] == {"waste_unwitnessed": 3}
     result = await reconciled(ward, app, clock)
-    assert result["findings"] == {"waste_unwitnessed": 1, "peer_outlier": 1}, result
-    [found] = [d for d in await listed(ward) if d["rule"] == "peer_outlier"]
+    assert result["findings"] == {"waste_unwitnessed": 3, "peer_outlier": 1}, result
+    [found] = await listed(ward, rule="peer_outlier")
     details = found["details"]
     assert (found["staff_ids"], details["measure"], Decimal(details["per_session"])) == (
         [nurses[4][0]["id"]], "discrepancies", Decimal(1),
@@ -635,6 +733,19 @@ async def test_activity_without_an_initial_inventory_is_found_until_one_is_taken
     assert due["findings"] == {"expired_stock_on_hand": 1, "inventory_due": 1}
     [biennial] = await listed(clinic, rule="inventory_due", severity="info")
     assert biennial["summary"] == "biennial inventory due 2028-03-02"
+
+
+async def test_an_inventory_count_reversed_was_never_taken(clinic, app, clock):
+    """The initial inventory counted, then reversed as entered in error: none was taken."""
+    await received(clinic, "10", START - timedelta(minutes=30))
+    count = await counted(clinic, "10", START - timedelta(minutes=20), "initial")
+    assert (await reconciled(clinic, app, clock))["findings"] == {}
+    undone = reversal_body(clinic.registrant["id"], count["id"], START.isoformat())
+    await appended(clinic, undone, clinic.officer_token)
+    clock.advance(timedelta(minutes=1))
+    assert (await reconciled(clinic, app, clock))["findings"] == {"inventory_due": 1}
+    [due] = await listed(clinic, rule="inventory_due")
+    assert due["summary"] == "initial inventory due 2026-03-02"
 
 
 # Running a period again
@@ -731,7 +842,8 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
     assert result == {
         "run_id": run["id"],
         "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01", "last_day": DAY,
-        "findings": {"count_variance": 2}, "opened": 2, "updated": 0,
+        "findings": {"count_variance": 2}, "opened": 2, "reopened": 0, "updated": 0,
+        "cured": 0,
     }  # fmt: skip
     assert sorted(d["event_ids"][0] for d in await listed(clinic)) == sorted(
         [first["id"], last["id"]]
@@ -842,7 +954,8 @@ async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
     assert isinstance(printed.pop("duration_ms"), int)
     assert printed == {
         "run_id": None, "registrant_id": rid, "first_day": DAY, "last_day": DAY,
-        "findings": {"count_variance": 1, "inventory_due": 1}, "opened": 2, "updated": 0,
+        "findings": {"count_variance": 1, "inventory_due": 1}, "opened": 2, "reopened": 0,
+        "updated": 0, "cured": 0,
     }  # fmt: skip
     [found] = await listed(clinic, rule="count_variance")
     assert found["event_ids"] == [short["id"]]

@@ -64,3 +64,11 @@ def test_a_theft_ends_only_in_a_report(current, to):
 
 def test_every_status_says_where_it_may_go():
     assert set(NEXT) == set(Status)
+
+
+@given(st.sampled_from(Status), st.booleans(), st.sampled_from(["theft", "loss", "inventory_due"]))
+def test_no_person_cures_a_finding_nor_moves_a_cured_one(current, reportable, rule):
+    """Curing is a run's move, and so is opening a cured finding again."""
+    assert not may_move(current, Status.cured, rule=rule, reportable=reportable)
+    assert not may_move(Status.cured, current, rule=rule, reportable=reportable)
+    assert Status.cured not in CLOSED  # its finding reopens it, rather than open another
