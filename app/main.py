@@ -26,7 +26,8 @@ from app.core.metrics import Metrics
 from app.core.openapi import add_schemas, install_openapi, operation_id
 from app.integrations.fhir import outcome as fhir_outcome
 from app.integrations.fhir.documented import RESOURCE_SCHEMAS as FHIR_RESOURCES
-from app.integrations.fhir.models import FhirResource, FhirSender
+from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender
+from app.integrations.fhir.records_router import router as fhir_records_router
 from app.integrations.fhir.router import router as fhir_router
 from app.integrations.fhir.senders import integration_scopes
 from app.integrations.fhir.senders_router import router as fhir_senders_router
@@ -59,8 +60,8 @@ PATH_OWNERS: PathOwners = {
         "batch_id": CompoundingBatch, "delivery_id": WebhookDelivery,
         "discrepancy_id": Discrepancy, "endpoint_id": WebhookEndpoint,
         "evaluation_id": Evaluation, "event_id": LedgerEvent, "location_id": Location,
-        "lot_id": Lot, "patient_id": Patient, "plan_id": TreatmentPlan,
-        "prescription_id": Prescription, "product_id": Product,
+        "lot_id": Lot, "mapping_id": FhirCodeMapping, "patient_id": Patient,
+        "plan_id": TreatmentPlan, "prescription_id": Prescription, "product_id": Product,
         "registration_id": StaffRegistration, "resource_id": FhirResource, "run_id": Job,
         "sender_id": FhirSender, "session_id": TreatmentSession, "staff_id": Staff,
         "submission_id": PdmpSubmission, "verification_id": Job,
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     routers = (ledger_router, ledger_public_router, registry_router, catalog_router,
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
                reconciliation_router, reports_router, pdmp_router, webhooks_router, fhir_router,
-               fhir_senders_router, ops_router, docs_router)  # fmt: skip
+               fhir_senders_router, fhir_records_router, ops_router, docs_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

@@ -9,7 +9,7 @@ from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
 from app.core.outbox import OutboxMessage
 from app.core.revisions import Revision
-from app.integrations.fhir.models import FhirResource, FhirSender
+from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender
 from app.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.merkle_store import MerkleNode
@@ -32,6 +32,7 @@ __all__ = [
     "Discrepancy",
     "DiscrepancyTransition",
     "Evaluation",
+    "FhirCodeMapping",
     "FhirResource",
     "FhirSender",
     "IdempotencyRecord",

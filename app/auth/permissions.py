@@ -45,6 +45,9 @@ class Permission(StrEnum):
     """Send FHIR MedicationAdministration and MedicationDispense records, and read them back."""
     manage_fhir_senders = "manage_fhir_senders"
     """Enable an integration as a FHIR sender at a registrant, with its location."""
+    settle_fhir_records = "settle_fhir_records"
+    """Follow the FHIR records integrations sent, and make those kept unposted post: assign
+    a record's lot, map a sender's own medication code to a product."""
     platform_audit = "platform_audit"
     """Read the audit trail of requests that touched no registrant (a platform admin's)."""
 
@@ -78,6 +81,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.pdmp_submissions: frozenset({_P, _CO}),
     Permission.fhir_records: frozenset({_I}),
     Permission.manage_fhir_senders: frozenset({_A}),
+    Permission.settle_fhir_records: frozenset({_CO}),
     Permission.platform_audit: frozenset({_A}),
 }
 

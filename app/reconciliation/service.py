@@ -153,6 +153,25 @@ async def cure(
     return len(gone)
 
 
+async def cure_finding(
+    db: AsyncSession,
+    *,
+    registrant_id: uuid.UUID,
+    fingerprint: str,
+    by: Mover,
+    note: str,
+    now: datetime,
+) -> bool:
+    """Cure the open or acknowledged discrepancy of one finding whose condition a workflow
+    ended (a record kept unposted, posted at last), ``note`` saying how; False when there is
+    none (a person had judged it already)."""
+    found = await _open_for(db, registrant_id, fingerprint)
+    if found is None or Status(found.status) not in CURABLE:
+        return False
+    await _move(db, found, Status.cured, by=by, now=now, note=note)
+    return True
+
+
 async def _announce(
     db: AsyncSession, topic: str, found: Discrepancy, now: datetime, extra: dict[str, Any]
 ) -> None:

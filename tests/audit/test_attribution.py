@@ -7,7 +7,7 @@ clinic or pharmacy, and finds the request in the audit-trail report of the objec
 
 import re
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -15,11 +15,13 @@ import pytest
 from sqlalchemy import select
 
 from app.audit.owners import claimed_in_body
+from app.auth.permissions import Role
+from app.auth.tokens import mint_token
 from app.core.clock import FrozenClock
 from app.core.db import table_of
 from app.demo import DemoRegistrants, load_demo
 from app.main import PATH_OWNERS
-from app.registry.models import Registrant
+from app.registry.models import Patient, Registrant
 from app.reports.pdmp import day, submissions
 from app.reports.scope import Scope
 from app.worker import Worker
@@ -72,12 +74,33 @@ async def demo_world(app: Any, client: httpx.AsyncClient, admin_token: str) -> D
     await create(client, "/v1/integrations/fhir-senders",
                  {"registrant_id": clinic, "subject": "ehr-1", "location_id": room["id"]},
                  admin_token)  # fmt: skip
+    await _fhir_record(app, client, clinic)
     await create(client, "/v1/webhooks/endpoints",
                  {"registrant_id": clinic, "url": "http://127.0.0.1:9/hooks",
                   "event_types": ["discrepancy.opened"]}, admin_token)  # fmt: skip
     await Worker(database, settings, FrozenClock(START)).run_until_idle()
     await _pdmp_submission(app, loaded.registrants.pharmacy_id)
     return loaded.registrants
+
+
+async def _fhir_record(app: Any, client: httpx.AsyncClient, clinic: str) -> None:
+    """An infusion the EHR charts as under way (it moves no stock yet)."""
+    patients = table_of(Patient)
+    async with app.state.database.session(write=False) as session:
+        patient = await session.scalar(select(patients.c.id).where(
+            patients.c.registrant_id == uuid.UUID(clinic)).limit(1))  # fmt: skip
+    resource = {"resourceType": "MedicationAdministration", "id": "ehr-infusion-1",
+                "status": "in-progress", "subject": {"reference": f"Patient/{patient}"},
+                "medicationCodeableConcept": {"text": "Ketamine infusion"},
+                "effectiveDateTime": START.isoformat()}  # fmt: skip
+    integration = mint_token(app.state.settings, subject="ehr-1", name="Hospital EHR",
+                             roles=[Role.integration], registrants=[clinic],
+                             now=datetime.now(UTC))  # fmt: skip
+    response = await client.post(
+        "/v1/fhir/MedicationAdministration", json=resource,
+        headers=bearer(integration) | {"Content-Type": "application/fhir+json"},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
 
 
 async def _pdmp_submission(app: Any, pharmacy_id: uuid.UUID) -> None:

@@ -30,6 +30,9 @@ RX_NUMBER_SYSTEM = "urn:csledger:rx-number"
 """The system we give a pharmacy's Rx number; inbound, any system is matched by value."""
 LEDGER_EVENT_SYSTEM = "urn:csledger:ledger-event"
 """The identifier of a resource made from a ledger event (outbound): the event's id."""
+RESOURCE_ID_SYSTEM = "urn:csledger:fhir:resource-id"
+"""The business identifier of a resource sent without one: its sender's own ``id`` (unique
+per sender, as every stored resource's key names its sender)."""
 
 STATUSES: dict[str, frozenset[str]] = {
     ADMINISTRATION: frozenset({"in-progress", "not-done", "on-hold", "completed",
@@ -70,10 +73,25 @@ class Amount:
 
 
 @dataclass(frozen=True, slots=True)
+class Coding:
+    system: str
+    code: str
+
+    def __str__(self) -> str:
+        return f"{self.system}|{self.code}"
+
+
+@dataclass(frozen=True, slots=True)
 class Medication:
     ndc: str | None
     compound_code: str | None
     lot_number: str | None
+    codes: tuple[Coding, ...] = ()
+    """Every coding it carries, in order, the sender's own code systems' included: a sender's
+    code mappings name products by these."""
+
+    def __str__(self) -> str:
+        return ", ".join(map(str, self.codes))
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +123,13 @@ class Facts:
 
 @dataclass(frozen=True, slots=True)
 class Movement:
-    """The facts a movement needs, all present."""
+    """The facts a movement needs, all present but its lot: a lot the resource does not name
+    is told from the stock on hand, or assigned by a compliance officer."""
 
     facts: Facts
     performer_npi: str
     medication: Medication
-    lot_number: str
+    lot_number: str | None
     amount: Amount
     occurred_at: datetime
 
@@ -150,10 +169,7 @@ def movement_of(facts: Facts) -> Movement:
     if facts.performer_npi is None:
         raise _required(facts.at("performer"), "a performer identified by NPI")
     if facts.medication is None:
-        raise _required(facts.at("medication"), "an NDC or compound code")
-    if facts.medication.lot_number is None:
-        raise _required(facts.at("medicationReference"),
-                        "a contained Medication with batch.lotNumber")  # fmt: skip
+        raise _required(facts.at("medication"), "a code naming the medication")
     if facts.amount is None:
         raise _required(facts.at(amount_at), "the amount given")
     if facts.occurred_at is None:
@@ -173,11 +189,15 @@ def _required(expression: str, what: str) -> FhirRefusal:
 
 
 def _identifier(resource: Resource, name: str) -> Identifier:
+    """The first identifier with a system and a value, else the sender's resource id."""
     for found in resource.identifier or ():
         if found.system and found.value:
             return Identifier(str(found.system), str(found.value))
-    raise FhirRefusal.at("required", "an identifier with system and value is required (the "
-                         "business identifier)", f"{name}.identifier")  # fmt: skip
+    if resource.id:
+        return Identifier(RESOURCE_ID_SYSTEM, str(resource.id))
+    raise FhirRefusal.at("required", "an identifier with system and value, or the resource's "
+                         "id, is required (the business identifier)",
+                         f"{name}.identifier")  # fmt: skip
 
 
 def _status(resource: Resource, name: str) -> str:
@@ -213,15 +233,14 @@ def _medication(resource: Resource, name: str) -> Medication | None:
         contained = _contained(resource, str(resource.medicationReference.reference or ""), name)
         concept = contained.code
         lot_number = contained.batch.lotNumber if contained.batch else None
-    ndc = compound = None
-    for coding in (concept.coding if concept else None) or ():
-        if coding.system == NDC_SYSTEM and coding.code:
-            ndc = _ndc(str(coding.code), name)
-        elif coding.system == COMPOUND_CODE_SYSTEM and coding.code:
-            compound = str(coding.code)
-    if ndc is None and compound is None:
+    codes = tuple(Coding(str(coding.system), str(coding.code))
+                  for coding in (concept.coding if concept else None) or ()
+                  if coding.system and coding.code)  # fmt: skip
+    if not codes:
         return None
-    return Medication(ndc, compound, str(lot_number) if lot_number else None)
+    ndc = next((_ndc(c.code, name) for c in codes if c.system == NDC_SYSTEM), None)
+    compound = next((c.code for c in codes if c.system == COMPOUND_CODE_SYSTEM), None)
+    return Medication(ndc, compound, str(lot_number) if lot_number else None, codes)
 
 
 def _contained(resource: Resource, reference: str, name: str) -> Any:

@@ -4,7 +4,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, UTCDateTime
@@ -74,6 +74,39 @@ class FhirResource(Base):
     broken_rules: Mapped[list[str]] = mapped_column(JSON)
     """The rules of this mapping it broke (no matching withdrawal or prescription), stored
     and flagged; the ledger's and the workflows' own rules are on their rows."""
+    product_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("products.id"))
+    """The product its medication names (by NDC, compound code or the sender's mapping)."""
+    lot_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("lots.id"))
+    """The lot it moved stock from."""
+    lot_source: Mapped[str | None] = mapped_column(String(20))
+    """Who told the lot (records.LotSource): the resource, the stock on hand (the only lot of
+    the product there), or a compliance officer."""
+    unposted_because: Mapped[str | None] = mapped_column(String(30))
+    """Why a resource that says stock moved has not moved it yet (records.Unposted): kept,
+    with a discrepancy, until an officer assigns its lot or maps its product code."""
+    unposted_detail: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class FhirCodeMapping(Base):
+    """A sender's own medication code (a code system of its EHR) and the registrant's product it
+    names. A mapping is never changed: records posted under it stay posted as they were."""
+
+    __tablename__ = "fhir_code_mappings"
+    __table_args__ = (
+        UniqueConstraint("sender_id", "system", "code"),
+        Index(
+            "ix_fhir_code_mappings_registrant_id_created_at", "registrant_id", "created_at", "id"
+        ),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    sender_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("fhir_senders.id"))
+    system: Mapped[str] = mapped_column(String(255))
+    code: Mapped[str] = mapped_column(String(255))
+    product_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("products.id"))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -3,7 +3,12 @@ them, as records (DESIGN.md: an integration's writes are records, stored with th
 break). An administration naming a session is that session's administration; any other draws
 from the sender's location and is flagged unless a withdrawal into it matches. A dispense is
 its prescription's fill when the identifiers match, else a dispense flagged as unmatched.
-Entered in error, whatever it made is reversed in the ledger."""
+Entered in error, whatever it made is reversed in the ledger.
+
+A record is never lost for want of a detail: one whose product or lot cannot be told is kept
+unposted (:class:`Held`) until a compliance officer maps the sender's code or assigns the lot;
+a lot the resource does not name is told by the stock on hand when exactly one lot of the
+product is there."""
 
 import uuid
 from dataclasses import dataclass, field
@@ -19,13 +24,13 @@ from app.clinical.sessions import steps
 from app.clinical.sessions.models import SessionAdministration, TreatmentSession
 from app.clinical.sessions.schemas import AdministrationCreate
 from app.clinical.sessions.service import UNDER_WAY, Status
-from app.integrations.fhir.mapping import Movement
+from app.integrations.fhir.mapping import Facts, Movement
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.outcome import FhirRefusal, FhirUnknownReference
 from app.integrations.fhir.parsing import ADMINISTRATION
 from app.integrations.fhir.resolve import COUNTED_UNITS, References, inventory_quantity
 from app.ledger import service as ledger
-from app.ledger.models import LedgerEvent
+from app.ledger.models import Balance, LedgerEvent
 from app.ledger.queries import was_reversed
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
@@ -54,6 +59,34 @@ class MappingRule(StrEnum):
     declined, on-hold): the movement stays, and a compliance officer decides."""
 
 
+class Unposted(StrEnum):
+    """Why a record that says stock moved has not moved it (yet)."""
+
+    lot_not_determined = "lot_not_determined"
+    """It names no lot and more (or fewer) than one lot of its product is on hand where it
+    draws from, or it names a lot its product does not have."""
+    product_not_mapped = "product_not_mapped"
+    """Its medication codes name no product of the registrant, directly or by the sender's
+    code mappings."""
+
+
+class LotSource(StrEnum):
+    """Who told the lot a record moved."""
+
+    resource = "resource"
+    stock_on_hand = "stock_on_hand"
+    """The resource named none; the only lot of its product on hand there was taken."""
+    officer = "officer"
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A record kept unposted, and why, in words an officer acts on."""
+
+    because: Unposted
+    detail: str
+
+
 @dataclass(frozen=True, slots=True)
 class Parts:
     """What a movement names, all found."""
@@ -62,13 +95,6 @@ class Parts:
     performer: Staff
     product: Product
     lot: Lot
-
-
-def _parts(refs: References) -> Parts:
-    assert refs.performer is not None, "movement_of requires a performer"
-    assert refs.product is not None, "movement_of requires a medication"
-    assert refs.lot is not None, "movement_of requires a lot"
-    return Parts(refs.patient, refs.performer, refs.product, refs.lot)
 
 
 @dataclass(slots=True)
@@ -80,6 +106,8 @@ class Made:
     session_administration_ids: list[uuid.UUID] = field(default_factory=list)
     prescription_id: uuid.UUID | None = None
     fill_id: uuid.UUID | None = None
+    lot: Lot | None = None
+    lot_source: LotSource | None = None
 
 
 async def move_stock(
@@ -88,19 +116,88 @@ async def move_stock(
     refs: References,
     sender: FhirSender,
     context: ledger.Context,
-) -> Made:
-    parts = _parts(refs)
+    *,
+    assigned_lot: Lot | None = None,
+) -> Made | Held:
+    """The record's movements, or why it is kept unposted. ``assigned_lot``: the lot a
+    compliance officer assigned to a record held for want of one."""
     facts = movement.facts
+    assert refs.performer is not None, "movement_of requires a performer"
+    if refs.product is None:
+        assert movement.medication.codes, "movement_of requires a medication"
+        return Held(Unposted.product_not_mapped, f"no product here has the code "
+                    f"{movement.medication}: map it to one of the registrant's products at "
+                    f"/v1/integrations/fhir-senders/{sender.id}/code-mappings")  # fmt: skip
+    ts = await _session_of(db, facts, refs.patient)
+    if ts is not None and Status(ts.status) not in UNDER_WAY:  # a record: stored, never refused
+        return Made([], [refs.performer.id], [MappingRule.session_not_under_way], session_id=ts.id)
+    source = ts.holding_location_id if ts is not None else sender.location_id
+    told = await _lot(db, movement, refs.product, source, assigned_lot)
+    if isinstance(told, Held):
+        return told
+    lot, lot_source = told
+    parts = Parts(refs.patient, refs.performer, refs.product, lot)
     amount_at = facts.at("dosage.dose" if facts.resource_type == ADMINISTRATION else "quantity")
     quantity = inventory_quantity(movement.amount, parts.product, amount_at)
     if facts.resource_type != ADMINISTRATION:
-        return await _dispense(db, movement, parts, quantity, sender, context)
-    if facts.session_id is not None:
-        return await _in_session(db, movement, parts, quantity, context)
-    return await _from_location(db, movement, parts, quantity, sender, context)
+        made = await _dispense(db, movement, parts, quantity, sender, context)
+    elif ts is not None:
+        made = await _in_session(db, movement, parts, quantity, ts, context)
+    else:
+        made = await _from_location(db, movement, parts, quantity, sender, context)
+    made.lot, made.lot_source = lot, lot_source
+    return made
+
+
+async def _lot(
+    db: AsyncSession,
+    movement: Movement,
+    product: Product,
+    location_id: uuid.UUID,
+    assigned: Lot | None,
+) -> tuple[Lot, LotSource] | Held:
+    """The lot the record moved: the one assigned, else the one it names, else the only lot
+    of the product on hand where it draws from; never a guess between several."""
+    if assigned is not None:
+        return assigned, LotSource.officer
+    if movement.lot_number is not None:
+        number = movement.lot_number
+        named = await db.scalar(
+            select(Lot).where(Lot.product_id == product.id, Lot.lot_number == number)
+        )
+        if named is None:
+            return Held(Unposted.lot_not_determined, f"{product.name} has no lot {number} "
+                        "here: assign the lot it was given from")  # fmt: skip
+        return named, LotSource.resource
+    on_hand = list(await db.scalars(
+        select(Lot).join(Balance, Balance.lot_id == Lot.id)
+        .where(Balance.location_id == location_id, Balance.product_id == product.id,
+               Balance.quantity > 0)
+        .order_by(Lot.lot_number)
+    ))  # fmt: skip
+    if len(on_hand) == 1:
+        return on_hand[0], LotSource.stock_on_hand
+    which = ("no lot of it is on hand" if not on_hand else
+             f"lots {', '.join(lot.lot_number for lot in on_hand)} are on hand")  # fmt: skip
+    return Held(Unposted.lot_not_determined, f"the record names no lot of {product.name} and "
+                f"{which} where it draws from: assign the lot it was given from")  # fmt: skip
 
 
 # Administrations
+
+
+async def _session_of(db: AsyncSession, facts: Facts, patient: Patient) -> TreatmentSession | None:
+    """The session an administration names, the patient's at the registrant; else None."""
+    if facts.resource_type != ADMINISTRATION or facts.session_id is None:
+        return None
+    ts = await db.get(TreatmentSession, facts.session_id)
+    if ts is None or ts.registrant_id != patient.registrant_id:
+        raise FhirUnknownReference.at("not-found", "no such session at this registrant",
+                                      facts.at("context.identifier"))  # fmt: skip
+    if ts.patient_id != patient.id:
+        raise FhirRefusal.at("business-rule", "the session is another patient's",
+                             facts.at("context.identifier"))  # fmt: skip
+    return ts
 
 
 async def _in_session(
@@ -108,19 +205,10 @@ async def _in_session(
     movement: Movement,
     parts: Parts,
     quantity: Decimal,
+    ts: TreatmentSession,
     context: ledger.Context,
 ) -> Made:
     facts = movement.facts
-    assert facts.session_id is not None
-    ts = await db.get(TreatmentSession, facts.session_id)
-    if ts is None or ts.registrant_id != parts.patient.registrant_id:
-        raise FhirUnknownReference.at("not-found", "no such session at this registrant",
-                                      facts.at("context.identifier"))  # fmt: skip
-    if ts.patient_id != parts.patient.id:
-        raise FhirRefusal.at("business-rule", "the session is another patient's",
-                             facts.at("context.identifier"))  # fmt: skip
-    if Status(ts.status) not in UNDER_WAY:  # a record is stored, never refused
-        return Made([], [parts.performer.id], [MappingRule.session_not_under_way], session_id=ts.id)
     counted = parts.product.inventory_unit in COUNTED_UNITS
     if not counted and facts.ended_at is None:
         raise FhirRefusal.at("required", "an infusion is recorded with its end",

@@ -1,6 +1,8 @@
 """Who and what a resource names, found at the registrant: patients by identifier (or id),
-staff by NPI, products by NDC or compound code, lots by number. Anything unknown is refused
-(an integrity rule: records too), pointing at the element that names it."""
+staff by NPI, products by NDC or compound code or by the sender's own code mapped to one (the
+lot is told in records.py, which knows where the stock is). An unknown patient or member of
+staff is refused (an integrity rule: records too), pointing at the element that names it; a
+product not found leaves the record kept unposted (records.Unposted) until an officer maps it."""
 
 import uuid
 from dataclasses import dataclass
@@ -9,9 +11,10 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog.models import Lot, Product
+from app.catalog.models import Product
 from app.core.quantity import QuantityError, bounded, rounded
 from app.integrations.fhir.mapping import Amount, Facts, Medication, PatientRef
+from app.integrations.fhir.models import FhirCodeMapping
 from app.integrations.fhir.outcome import FhirRefusal, FhirUnknownReference
 from app.registry.models import Patient, Staff
 
@@ -24,21 +27,20 @@ class References:
     patient: Patient
     performer: Staff | None
     product: Product | None
-    lot: Lot | None
+    """None when the resource names no medication, or one no product here has."""
 
 
-async def references(db: AsyncSession, registrant_id: uuid.UUID, facts: Facts) -> References:
+async def references(
+    db: AsyncSession, registrant_id: uuid.UUID, facts: Facts, sender_id: uuid.UUID
+) -> References:
     """Every reference the resource makes, found; those it does not make stay None."""
     patient = await _patient(db, registrant_id, facts.patient, facts.at("subject"))
-    performer = product = lot = None
+    performer = product = None
     if facts.performer_npi is not None:
         performer = await _staff(db, registrant_id, facts.performer_npi, facts.at("performer"))
     if facts.medication is not None:
-        product = await _product(db, registrant_id, facts.medication, facts.at("medication"))
-        if facts.medication.lot_number is not None:
-            lot = await _lot(db, product, facts.medication.lot_number,
-                             facts.at("medicationReference"))  # fmt: skip
-    return References(patient, performer, product, lot)
+        product = await product_named(db, registrant_id, facts.medication, sender_id)
+    return References(patient, performer, product)
 
 
 def _unknown(what: str, expression: str) -> FhirUnknownReference:
@@ -67,24 +69,28 @@ async def _staff(db: AsyncSession, registrant_id: uuid.UUID, npi: str, expressio
     return found[0]
 
 
-async def _product(
-    db: AsyncSession, registrant_id: uuid.UUID, medication: Medication, expression: str
-) -> Product:
-    column = (Product.ndc == medication.ndc if medication.ndc is not None
-              else Product.compound_code == medication.compound_code)  # fmt: skip
-    found = await db.scalar(select(Product).where(Product.registrant_id == registrant_id, column))
-    if found is None:
-        raise _unknown(f"product {medication.ndc or medication.compound_code}", expression)
-    return found
-
-
-async def _lot(db: AsyncSession, product: Product, lot_number: str, expression: str) -> Lot:
-    found = await db.scalar(
-        select(Lot).where(Lot.product_id == product.id, Lot.lot_number == lot_number)
-    )
-    if found is None:
-        raise _unknown(f"lot {lot_number} of {product.name}", expression)
-    return found
+async def product_named(
+    db: AsyncSession, registrant_id: uuid.UUID, medication: Medication, sender_id: uuid.UUID
+) -> Product | None:
+    """The registrant's product with the medication's NDC or compound code, else the one the
+    sender's mapping of any of its codes names; None when neither names one."""
+    for column, value in ((Product.ndc, medication.ndc),
+                          (Product.compound_code, medication.compound_code)):  # fmt: skip
+        if value is not None:
+            found = await db.scalar(
+                select(Product).where(Product.registrant_id == registrant_id, column == value)
+            )
+            if found is not None:
+                return found
+    for coding in medication.codes:
+        mapped = await db.scalar(
+            select(Product).join(FhirCodeMapping, FhirCodeMapping.product_id == Product.id)
+            .where(FhirCodeMapping.sender_id == sender_id,
+                   FhirCodeMapping.system == coding.system, FhirCodeMapping.code == coding.code)
+        )  # fmt: skip
+        if mapped is not None:
+            return mapped
+    return None
 
 
 def inventory_quantity(amount: Amount, product: Product, expression: str) -> Decimal:

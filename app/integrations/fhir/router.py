@@ -13,9 +13,11 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
+from app.catalog.models import Lot
 from app.core.answers import answering
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.routing import API_PREFIX, UnitOfWorkRoute
@@ -30,6 +32,13 @@ LEDGER_EVENT_EXTENSION = "urn:csledger:fhir:ledger-event"
 """An extension of the stored resource naming each ledger event it made."""
 LEDGER_REVERSAL_EXTENSION = "urn:csledger:fhir:ledger-reversal"
 """One naming each reversal of those, once it was entered in error."""
+UNPOSTED_EXTENSION = "urn:csledger:fhir:unposted"
+"""Present while the resource is kept unposted: why, and what would let it post."""
+LOT_TOLD_EXTENSION = "urn:csledger:fhir:lot-told"
+"""The lot it moved, when the resource did not name it: told by the stock on hand, or
+assigned by a compliance officer."""
+_TOLD_BY = {"stock_on_hand": "the only lot of the product on hand where it draws from",
+            "officer": "assigned by a compliance officer"}  # fmt: skip
 
 _BODY_TYPES = sorted(ACCEPTED_MEDIA_TYPES)
 
@@ -62,13 +71,20 @@ router = APIRouter(
 Endpoint = Callable[..., Awaitable[Response]]
 
 
-def representation(row: FhirResource) -> dict[str, Any]:
-    """The stored resource as served: the sender's, with our ``id`` and ``meta`` and an
-    extension naming each ledger event it made."""
+def representation(row: FhirResource, told_lot: str | None = None) -> dict[str, Any]:
+    """The stored resource as served: the sender's, with our ``id`` and ``meta`` and
+    extensions naming each ledger event it made, the lot when the resource did not name it
+    (``told_lot``, its number), or why it is kept unposted."""
     resource = dict(row.resource)
     ours = [{"url": LEDGER_EVENT_EXTENSION, "valueString": e} for e in row.event_ids] + [
         {"url": LEDGER_REVERSAL_EXTENSION, "valueString": e} for e in row.reversal_event_ids
     ]
+    if told_lot is not None and row.lot_source in _TOLD_BY:
+        told = f"lot {told_lot}: {_TOLD_BY[row.lot_source]}"
+        ours.append({"url": LOT_TOLD_EXTENSION, "valueString": told})
+    if row.unposted_because is not None:
+        kept = f"{row.unposted_because}: {row.unposted_detail}"
+        ours.append({"url": UNPOSTED_EXTENSION, "valueString": kept})
     extension = [*resource.pop("extension", []), *ours]
     updated = row.updated_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
     return {
@@ -78,14 +94,22 @@ def representation(row: FhirResource) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _answer(request: Request, received: service.Received) -> Response:
+async def _served(session: AsyncSession, row: FhirResource) -> bytes:
+    told = None
+    if row.lot_id is not None and row.lot_source in _TOLD_BY:
+        lot = await session.get(Lot, row.lot_id)
+        told = lot.lot_number if lot is not None else None
+    return orjson.dumps(representation(row, told))
+
+
+async def _answer(request: Request, session: AsyncSession, received: service.Received) -> Response:
     row = received.row
     note(request, registrant_id=row.registrant_id, resource_type=row.resource_type,
          resource_id=row.id)  # fmt: skip
     headers = {"ETag": f'W/"{row.version}"'}
     if received.created:
         headers["Location"] = f"{API_PREFIX}/fhir/{row.resource_type}/{row.id}"
-    return Response(orjson.dumps(representation(row)), status_code=201 if received.created
+    return Response(await _served(session, row), status_code=201 if received.created
                     else 200, headers=headers, media_type=FHIR_MEDIA_TYPE)  # fmt: skip
 
 
@@ -103,7 +127,7 @@ def _create(resource_type: str) -> Endpoint:
     ) -> Response:  # fmt: skip
         context = ledger.Context.of(principal, clock, settings)
         incoming = _request(resource_type, request, await request.body(), registrant_id)
-        return _answer(request, await service.receive(session, incoming, context))
+        return await _answer(request, session, await service.receive(session, incoming, context))
 
     create.__doc__ = (
         f"Record a {resource_type} (R4 JSON). 201 with the stored resource the first time; the "
@@ -122,7 +146,8 @@ def _update(resource_type: str) -> Endpoint:
     ) -> Response:  # fmt: skip
         context = ledger.Context.of(principal, clock, settings)
         incoming = _request(resource_type, request, await request.body(), registrant_id)
-        return _answer(request, await service.update(session, incoming, identifier, context))
+        received = await service.update(session, incoming, identifier, context)
+        return await _answer(request, session, received)
 
     update.__doc__ = (
         f"Conditional update of a {resource_type} by `identifier=system|value`: a status "
@@ -141,7 +166,7 @@ def _read(resource_type: str) -> Endpoint:
         row = await service.get_resource(session, resource_type, resource_id,
                                          principal=principal)  # fmt: skip
         note(request, registrant_id=row.registrant_id)
-        return Response(orjson.dumps(representation(row)), media_type=FHIR_MEDIA_TYPE,
+        return Response(await _served(session, row), media_type=FHIR_MEDIA_TYPE,
                         headers={"ETag": f'W/"{row.version}"'})  # fmt: skip
 
     read.__doc__ = f"The stored {resource_type}, as the Location of its creation names it."

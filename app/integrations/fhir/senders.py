@@ -16,10 +16,17 @@ from app.core.revisions import record_revision
 from app.integrations.fhir import schemas
 from app.integrations.fhir.models import FhirSender
 from app.integrations.fhir.outcome import FhirSenderNotConfigured
+from app.integrations.fhir.parsing import ADMINISTRATION, DISPENSE
 from app.ledger.references import invalid, owned
 from app.registry.enums import LocationKind
 from app.registry.models import Location
 from app.registry.service import get_registrant
+
+SENDING_SCOPE: dict[str, IntegrationScope] = {
+    ADMINISTRATION: IntegrationScope.send_administrations,
+    DISPENSE: IntegrationScope.send_dispenses,
+}
+"""The scope that sending each resource type needs (and a record of it posts under)."""
 
 
 async def create_sender(

@@ -6,13 +6,14 @@ import uuid
 from fastapi import Depends, Response, status
 
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
-from app.core.deps import ClockDep, SessionDep
+from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
 from app.core.revisions import list_revisions
 from app.core.routing import api_router
-from app.integrations.fhir import schemas, senders
-from app.integrations.fhir.models import FhirSender
+from app.integrations.fhir import schemas, senders, settling
+from app.integrations.fhir.models import FhirCodeMapping, FhirSender
+from app.ledger import service as ledger
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["fhir-senders"])
@@ -75,3 +76,50 @@ async def fhir_sender_history(
     sender = await senders.get_sender(session, sender_id, principal=principal)
     return await list_revisions(session, entity_type=FhirSender.__tablename__,
                                 entity_id=sender.id)  # fmt: skip
+
+
+@router.post(_PATH + "/{sender_id}/code-mappings", status_code=status.HTTP_201_CREATED,
+             dependencies=[Idempotent], response_model=schemas.CodeMappingAnswer,
+             responses={200: {"model": schemas.CodeMappingAnswer,
+                              "description": "The same mapping, made before."}})  # fmt: skip
+async def create_fhir_code_mapping(
+    sender_id: uuid.UUID,
+    body: schemas.CodeMappingCreate,
+    response: Response,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    settings: SettingsDep,
+) -> schemas.CodeMappingAnswer:
+    """Map a code of the sender's own code system (a coding's `system` and `code`) to one of
+    the registrant's products: its records naming that code name that product from now on,
+    and every record kept unposted for want of it posts now, at its original time (or stays
+    kept for its lot, when the lot cannot be told). The same mapping again answers 200; the
+    code mapped to another product is refused (409): a mapping is never changed."""
+    context = ledger.Context.of(principal, clock, settings)
+    mapped = await settling.map_code(session, sender_id, body, principal=principal,
+                                     context=context)  # fmt: skip
+    if mapped.created:
+        set_location(response, f"/v1{_PATH}/{sender_id}/code-mappings/{mapped.mapping.id}")
+    else:
+        response.status_code = status.HTTP_200_OK
+    out = schemas.CodeMappingOut.model_validate(mapped.mapping)
+    return schemas.CodeMappingAnswer(
+        **out.model_dump(), records=[settling.record_out(r) for r in mapped.records]
+    )
+
+
+@router.get(_PATH + "/{sender_id}/code-mappings", response_model=list[schemas.CodeMappingOut])
+async def list_fhir_code_mappings(
+    sender_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> list[FhirCodeMapping]:
+    """The sender's codes mapped to products, oldest first."""
+    return await settling.code_mappings(session, sender_id, principal=principal)
+
+
+@router.get(_PATH + "/{sender_id}/code-mappings/{mapping_id}",
+            response_model=schemas.CodeMappingOut)  # fmt: skip
+async def get_fhir_code_mapping(
+    sender_id: uuid.UUID, mapping_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> FhirCodeMapping:
+    return await settling.code_mapping(session, sender_id, mapping_id, principal=principal)

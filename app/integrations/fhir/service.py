@@ -14,11 +14,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
-from app.core import outbox
 from app.core.db import dialect_insert
 from app.core.errors import NotFound
-from app.core.revisions import record_revision
-from app.integrations.fhir import records, resolve, senders
+from app.integrations.fhir import posting, records, resolve, senders
 from app.integrations.fhir.mapping import (
     ENTERED_IN_ERROR,
     Facts,
@@ -33,6 +31,7 @@ from app.integrations.fhir.outcome import (
     FhirScopeNotGranted,
 )
 from app.integrations.fhir.parsing import check_media_type, parse
+from app.integrations.fhir.posting import keep_revision
 from app.ledger import service as ledger
 from app.registry.models import Registrant
 from app.registry.service import get_registrant
@@ -123,15 +122,8 @@ async def get_resource(
     return row
 
 
-_SENDS: dict[str, IntegrationScope] = {
-    "MedicationAdministration": IntegrationScope.send_administrations,
-    "MedicationDispense": IntegrationScope.send_dispenses,
-}
-"""The scope that sending each resource type needs."""
-
-
 def _check_send_scope(sender: FhirSender, resource_type: str) -> None:
-    scope = _SENDS[resource_type]
+    scope = senders.SENDING_SCOPE[resource_type]
     if scope.value not in sender.scopes:
         raise FhirScopeNotGranted.at(
             "forbidden", f"this integration may not send {resource_type} here: its "
@@ -142,7 +134,7 @@ def _check_send_scope(sender: FhirSender, resource_type: str) -> None:
 def _mapping_as(incoming: Incoming, context: ledger.Context) -> ledger.Context:
     """The context a record's mapping acts in: the integration, holding at the registrant
     what its send scope implies (a session step, a fill), for this record alone."""
-    scope, at = _SENDS[incoming.facts.resource_type], incoming.registrant.id
+    scope, at = senders.SENDING_SCOPE[incoming.facts.resource_type], incoming.registrant.id
     return dataclasses.replace(context, principal=context.principal.acting_through(scope, at))
 
 
@@ -197,7 +189,7 @@ def _repeated(existing: FhirResource, incoming: Incoming) -> FhirResource:
 
 async def _create(db: AsyncSession, incoming: Incoming, context: ledger.Context) -> Received:
     facts = incoming.facts
-    refs = await resolve.references(db, incoming.registrant.id, facts)
+    refs = await resolve.references(db, incoming.registrant.id, facts, incoming.sender.id)
     movement = movement_of(facts) if facts.moves_stock else None
     row = await _claim(db, incoming, context)
     if row is None:  # a concurrent request stored it first, and has committed
@@ -205,9 +197,8 @@ async def _create(db: AsyncSession, incoming: Incoming, context: ledger.Context)
         assert existing is not None
         return Received(_repeated(existing, incoming), created=False)
     if movement is not None:
-        made = await records.move_stock(db, movement, refs, incoming.sender, context)
-        await _apply(db, row, made, context)
-    await _keep_revision(db, row, context)
+        await posting.post(db, row, movement, refs, incoming.sender, context)
+    await keep_revision(db, row, context)
     return Received(row, created=True)
 
 
@@ -228,36 +219,6 @@ async def _claim(
     )  # fmt: skip
     claimed = await db.scalar(statement)
     return None if claimed is None else await db.get(FhirResource, claimed)
-
-
-async def _apply(
-    db: AsyncSession, row: FhirResource, made: records.Made, context: ledger.Context
-) -> None:
-    row.event_ids = [*row.event_ids, *(str(e) for e in made.event_ids)]
-    row.session_id = made.session_id
-    row.session_administration_ids = [str(a) for a in made.session_administration_ids]
-    row.prescription_id = made.prescription_id
-    row.fill_id = made.fill_id
-    await _flag(db, row, made.broken_rules, context, made.staff_ids, made.event_ids)
-
-
-async def _flag(
-    db: AsyncSession,
-    row: FhirResource,
-    broken: list[records.MappingRule],
-    context: ledger.Context,
-    staff_ids: list[uuid.UUID],
-    event_ids: list[uuid.UUID],
-) -> None:
-    """Keep what the record broke and tell reconciliation, which opens its discrepancy."""
-    row.broken_rules = [*row.broken_rules, *(rule.value for rule in broken)]
-    await db.flush()
-    await outbox.announce_broken_rules(
-        db, registrant_id=row.registrant_id, subject="fhir_resource", subject_id=row.id,
-        step=row.resource_type, rules=[rule.value for rule in broken], override_reason=None,
-        record=True, by=context.principal.subject, at=context.now, staff_ids=staff_ids,
-        event_ids=event_ids,
-    )  # fmt: skip
 
 
 # Changing the status
@@ -284,27 +245,19 @@ async def _change_status(
     if facts.status == ENTERED_IN_ERROR and row.event_ids:
         reversals = await records.reverse(db, row, context)
         row.reversal_event_ids = [*row.reversal_event_ids, *(str(r) for r in reversals)]
-        await _flag(db, row, [records.MappingRule.entered_in_error], context, [], reversals)
+        await posting.flag(db, row, [records.MappingRule.entered_in_error], context, [],
+                           reversals)  # fmt: skip
     elif facts.moves_stock and not row.event_ids:
-        refs = await resolve.references(db, row.registrant_id, facts)
-        made = await records.move_stock(db, movement_of(facts), refs, incoming.sender, context)
-        await _apply(db, row, made, context)
+        refs = await resolve.references(db, row.registrant_id, facts, incoming.sender.id)
+        await posting.post(db, row, movement_of(facts), refs, incoming.sender, context)
+    elif row.unposted_because is not None:  # held, and now it says no stock moved
+        await posting.release(db, row, context, f"the sender now says it is {facts.status}: "
+                              "no stock moved")  # fmt: skip
     elif row.event_ids and not facts.moves_stock and not row.reversal_event_ids:
         moved = [uuid.UUID(event_id) for event_id in row.event_ids]
-        await _flag(db, row, [records.MappingRule.status_withdrawn], context, [], moved)
+        await posting.flag(db, row, [records.MappingRule.status_withdrawn], context, [], moved)
     row.status, row.resource, row.digest = facts.status, incoming.content, incoming.digest
     row.version += 1
     row.updated_at = context.now
     await db.flush()
-    await _keep_revision(db, row, context)
-
-
-async def _keep_revision(db: AsyncSession, row: FhirResource, context: ledger.Context) -> None:
-    data = {"status": row.status, "digest": row.digest, "resource": row.resource,
-            "event_ids": row.event_ids, "reversal_event_ids": row.reversal_event_ids,
-            "broken_rules": row.broken_rules}  # fmt: skip
-    await record_revision(
-        db, registrant_id=row.registrant_id, entity_type=FhirResource.__tablename__,
-        entity_id=row.id, version=row.version, data=data, changed_at=context.now,
-        changed_by=context.principal.subject,
-    )  # fmt: skip
+    await keep_revision(db, row, context)
