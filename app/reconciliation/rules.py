@@ -222,7 +222,7 @@ def adjustment_pattern(facts: Facts, settings: Settings) -> list[Found]:
 
 def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
     """A session discharged or aborted with stock still in its holding: withdrawn is not
-    administered + wasted + returned (four-way reconciliation, DOMAIN.md)."""
+    administered + wasted + returned (docs/domain.md#four-way-reconciliation)."""
     return [
         Found(Finding(rule="holding_not_emptied", severity=Severity.significant,
                       fingerprint=f"holding_not_emptied:session:{end.session_id}",
@@ -358,8 +358,8 @@ of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
 def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
     """Staff whose waste, withdrawals or discrepancies per session of a product lie far from
     their peers' (same registrant and role): a robust z-score (median and median absolute
-    deviation) beyond the threshold. Flagged for review, not accused (what diversion-control
-    products do, DOMAIN.md)."""
+    deviation) beyond the threshold. Flagged for review, not accused, as diversion-control
+    products do (docs/domain.md#peer-comparison)."""
     groups: dict[tuple[str, uuid.UUID, str], list[PeerStat]] = defaultdict(list)
     for stat in facts.peer_stats:
         groups[(stat.role, stat.product_id, stat.measure)].append(stat)
