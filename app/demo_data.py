@@ -1,8 +1,9 @@
 """The demo data: a REMS-certified ketamine clinic and a compounding pharmacy in Texas.
 
 People, addresses and identifiers are fictional; DEA numbers and NPIs are computed so that their
-check digits are valid. The Spravato kit NDCs are the labelled ones (DOMAIN.md); the other NDCs
-are illustrative. Dates follow "today", so registrations and lots are always current.
+check digits are valid. The Spravato kit NDCs are the labelled ones
+(docs/domain.md#esketamine-devices-kits-and-doses); the other NDCs are illustrative. Dates
+follow "today", so registrations and lots are always current.
 """
 
 import uuid

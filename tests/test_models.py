@@ -18,7 +18,8 @@ def test_relationships_refuse_lazy_loading():
 
 
 def test_registrant_owned_tables_carry_the_registrant():
-    """So they can later be distributed by registrant (DESIGN.md, scale-out)."""
+    """So they can later be distributed by registrant
+    (docs/tenancy.md#every-row-names-its-registrant)."""
     global_tables = {
         "registrants",
         "audit_log",

@@ -18,7 +18,8 @@ from tests.conftest import bearer
 
 COMMITTED = Path(__file__).resolve().parents[1] / "openapi" / "openapi.json"
 HTTP_METHODS = {"get", "put", "post", "delete", "patch", "head", "options", "trace"}
-# FHIR routes answer with OperationOutcome instead of problem details (DESIGN.md).
+# FHIR routes answer with OperationOutcome instead of problem details
+# (docs/domain.md#operationoutcome).
 PROBLEM_EXEMPT_PREFIXES = ("/v1/fhir/",)
 
 

@@ -1,4 +1,4 @@
-"""Roles and what each may do: the one table of permissions (DESIGN.md).
+"""Roles and what each may do: the one table of permissions (docs/tenancy.md#roles-and-permissions).
 
 Separation of duties (nobody reverses, adjusts or resolves their own work) is enforced where
 the work is known, in the services that do it; this table only says which roles may try.

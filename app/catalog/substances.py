@@ -65,8 +65,8 @@ BASE_PER_SALT: dict[Substance, Decimal] = {
     Substance.ketamine: Decimal("0.8674"),
     Substance.esketamine: Decimal("0.8674"),
 }
-"""mg of base in 1 mg of the hydrochloride salt (DOMAIN.md): bulk powder is the salt, injection
-and esketamine labels state the base."""
+"""mg of base in 1 mg of the hydrochloride salt (docs/domain.md#strength-base-and-salt): bulk
+powder is the salt, injection and esketamine labels state the base."""
 
 
 def base_mg(mg: Decimal, substance: str, basis: str) -> Decimal:

@@ -1,9 +1,10 @@
 """Clinical rules an evaluation or a plan can break (pure functions over their facts).
 
-Evaluations and plans are instructions (DESIGN.md): a broken rule refuses the request with its
-own problem type unless the prescriber sends ``override_reason``, which is stored with the
-rules it overrode, for review. What the law requires of the prescriber (an active DEA
-registration covering Schedule III) is not a clinical judgement and is never overridden.
+Evaluations and plans are instructions (docs/adr/0007-instructions-and-records.md): a broken
+rule refuses the request with its own problem type unless the prescriber sends
+``override_reason``, which is stored with the rules it overrode, for review. What the law
+requires of the prescriber (an active DEA registration covering Schedule III) is not a clinical
+judgement and is never overridden.
 """
 
 from collections.abc import Sequence
@@ -16,7 +17,8 @@ from app.core.errors import AppError
 from app.core.overrides import problem_type
 
 USUAL_IV_MG_PER_KG = (Decimal("0.1"), Decimal("0.75"))
-"""The reported range of IV doses (DOMAIN.md); the usual regimen is 0.5 mg/kg."""
+"""The reported range of IV doses; the usual regimen is 0.5 mg/kg
+(docs/domain.md#iv-ketamine-infusion)."""
 ADEQUATE_TRIAL_WEEKS = 4
 FAILED_TRIALS_FOR_RESISTANCE = 2
 """Treatment resistance: at least this many adequate trials (of this many weeks) that failed."""

@@ -20,7 +20,7 @@ from app.core.schemas import (
 )
 
 ESKETAMINE_DOSES_MG = (Decimal(56), Decimal(84))
-"""Two or three 28 mg devices (DOMAIN.md)."""
+"""Two or three 28 mg devices (docs/domain.md#esketamine-devices-kits-and-doses)."""
 
 
 class TreatmentClass(StrEnum):

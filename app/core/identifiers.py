@@ -8,8 +8,9 @@ store an NDC that no lookup finds.
 
 import re
 
-# First letter by registrant type (DOMAIN.md): A, B, F, G practitioners, pharmacies, hospitals
-# and clinics; M mid-level practitioners; P, R manufacturers, distributors, reverse distributors.
+# First letter by registrant type (docs/domain.md#dea-registration-number): A, B, F, G
+# practitioners, pharmacies, hospitals and clinics; M mid-level practitioners; P, R
+# manufacturers, distributors, reverse distributors.
 DEA_FIRST_LETTERS = frozenset("ABFGMPR")
 _DEA = re.compile(r"([A-Z])([A-Z9])([0-9]{7})")
 _NPI = re.compile(r"[0-9]{10}")

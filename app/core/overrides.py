@@ -1,8 +1,9 @@
 """Rules a permitted caller may override: one problem type per rule, refused unless excused.
 
-Both the ledger's compliance rules and the clinical rules work this way (DESIGN.md,
-"Instructions and records"): an instruction breaking a rule is refused with that rule's own
-problem type unless it carries ``override_reason``; what it overrode is stored with it.
+Both the ledger's compliance rules and the clinical rules work this way
+(docs/adr/0007-instructions-and-records.md): an instruction breaking a rule is refused with that
+rule's own problem type unless it carries ``override_reason``; what it overrode is stored
+with it.
 """
 
 from collections.abc import Collection, Mapping, Sequence

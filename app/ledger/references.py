@@ -226,7 +226,7 @@ class EventReferences:
 
 
 def snapshot(refs: EventReferences, counterparty: dict[str, Any] | None) -> dict[str, Any]:
-    """The DEA-record facts as of the event (DESIGN.md), in plain JSON types."""
+    """The DEA-record facts as of the event (docs/domain.md#snapshot), in plain JSON types."""
     product, lot, patient = refs.product, refs.lot, refs.patient
     return {
         "registrant": {

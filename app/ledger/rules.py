@@ -2,8 +2,9 @@
 
 An instruction (an action taken now) that breaks one is refused with the rule's own problem
 type, unless it carries an ``override_reason``; a record (a fact reported after it happened) is
-stored with the rules it breaks, for reconciliation to flag (DESIGN.md, "Instructions and
-records"). Integrity rules (references, quantities, stock) live in the service and refuse both.
+stored with the rules it breaks, for reconciliation to flag
+(docs/adr/0007-instructions-and-records.md). Integrity rules (references, quantities, stock) live
+in the service and refuse both.
 """
 
 import uuid

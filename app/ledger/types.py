@@ -94,8 +94,8 @@ WITNESSES_REQUIRED: dict[EventType, int] = {
     EventType.breakage: 1,
     EventType.destroy: 2,
 }
-"""Witnesses an event needs (DOMAIN.md: waste witnessed by another person, destruction by two
-authorised employees, breakage documented by a witness)."""
+"""Witnesses an event needs besides its performer (docs/domain.md#witness): waste witnessed by
+another person, destruction by two authorised employees, breakage documented by a witness."""
 
 PERMISSION_OF: dict[EventType, Permission] = {
     EventType.receipt: Permission.inventory,

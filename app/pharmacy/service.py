@@ -1,5 +1,5 @@
 """Compounding: bulk lots consumed and a finished lot produced, in one transaction, through
-the ledger; the mg that went in and came out compared as base (DOMAIN.md)."""
+the ledger; the mg that went in and came out compared as base (docs/domain.md#yield)."""
 
 import uuid
 from dataclasses import dataclass

@@ -2,7 +2,7 @@
 
 Some findings need no reconciliation run: a theft or loss, an instruction whose compliance
 rule was overridden, a record stored with the rules it broke. Each opens its discrepancy
-through the outbox as the event is appended (DESIGN.md, "Instructions and records").
+through the outbox as the event is appended (docs/adr/0007-instructions-and-records.md).
 """
 
 import uuid
@@ -27,7 +27,7 @@ LOSS = EventRule("loss", Severity.significant)
 """21 CFR 1301.76(b): a significant loss is reported to the DEA (notice, then Form 106);
 whether it is significant is for the compliance officer to decide."""
 OVERRIDE_USED = EventRule("override_used", Severity.minor)
-"""DESIGN.md, instructions: an overridden rule is kept and reviewed."""
+"""An overridden rule is kept and reviewed (docs/adr/0007-instructions-and-records.md)."""
 REVERSAL = EventRule("reversal", Severity.minor)
 """Separation of duties: every reversal is reviewed by a person, who sees what it undid."""
 REVERSAL_BY_ITS_AUTHOR = EventRule("reversal", Severity.significant)
@@ -172,7 +172,7 @@ def step_findings(f: StepFacts) -> list[Finding]:
 
 def verification_failed(failure: str, sequence: int | None) -> Finding:
     """The ledger's chain, Merkle tree or checkpoints do not hold: the records can no longer be
-    shown untouched (critical; DESIGN.md, tamper evidence)."""
+    shown untouched (critical; docs/adr/0006-hash-chain-per-registrant.md#tamper-evidence)."""
     return Finding(
         rule="ledger_verification_failed", severity=Severity.critical,
         fingerprint=f"ledger_verification_failed:{sequence}", summary=failure,

@@ -284,7 +284,7 @@ def adjustment_pattern(facts: Facts, settings: Settings) -> list[Found]:
 
 def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
     """A session discharged or aborted with stock still in its holding: withdrawn is not
-    administered + wasted + returned (four-way reconciliation, DOMAIN.md)."""
+    administered + wasted + returned (docs/domain.md#four-way-reconciliation)."""
     return [
         Found(Finding(rule="holding_not_emptied", severity=Severity.significant,
                       fingerprint=f"holding_not_emptied:session:{end.session_id}",
@@ -419,12 +419,12 @@ of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
 def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
     """Staff whose waste, withdrawals or discrepancies per session lie far from their peers':
     the same role doing like work (the same product, and the same plan dose: esketamine's mg,
-    an IV plan's mg/kg). Flagged for review, not accused (what diversion-control products do,
-    DOMAIN.md), and only when the difference is both improbable (a robust z-score beyond the
-    threshold, over a spread never taken below the measure's floor) and large enough to matter
-    (beyond the measure's floors in its unit and as a share of the peer median). Whoever has
-    fewer sessions than the minimum is neither compared nor a peer; a group of fewer peers
-    compares nobody."""
+    an IV plan's mg/kg). Flagged for review, not accused (what diversion-control products do:
+    docs/domain.md#peer-comparison), and only when the difference is both improbable (a robust
+    z-score beyond the threshold, over a spread never taken below the measure's floor) and
+    large enough to matter (beyond the measure's floors in its unit and as a share of the peer
+    median). Whoever has fewer sessions than the minimum is neither compared nor a peer; a
+    group of fewer peers compares nobody."""
     peers = settings.peers
     found = []
     for group in _peer_groups(facts.peer_stats, peers):

@@ -32,7 +32,8 @@ class Severity(StrEnum):
 
 
 class ReasonCode(StrEnum):
-    """Why a discrepancy is resolved (DOMAIN.md, the diversion-control products' one list)."""
+    """Why a discrepancy is resolved: the diversion-control products' one list
+    (docs/domain.md#reason-codes)."""
 
     not_charted = "not_charted"
     charted_late = "charted_late"

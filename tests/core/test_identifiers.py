@@ -1,4 +1,5 @@
-"""DEA numbers, NPIs and NDCs, checked against oracles written here from DOMAIN.md."""
+"""DEA numbers, NPIs and NDCs, checked against oracles written here from the rules in
+docs/domain.md#identifiers."""
 
 import string
 

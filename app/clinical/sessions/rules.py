@@ -1,9 +1,9 @@
 """Rules a session's steps can break, and what its readings say (pure functions over facts).
 
-A clinician's step is an instruction (DESIGN.md): a broken rule refuses it with the rule's own
-problem type unless a prescriber sends ``override_reason``. The Spravato REMS certification of
-the setting and the patient's enrollment are the law, never overridden. An integration's step,
-or one entered late, is a record: stored with what it broke.
+A clinician's step is an instruction (docs/adr/0007-instructions-and-records.md): a broken rule
+refuses it with the rule's own problem type unless a prescriber sends ``override_reason``. The
+Spravato REMS certification of the setting and the patient's enrollment are the law, never
+overridden. An integration's step, or one entered late, is a record: stored with what it broke.
 """
 
 from collections.abc import Sequence

@@ -3,8 +3,9 @@ ledger in the same transaction (steps.py), until it ends (ending.py).
 
 Stock withdrawn for a session moves (a ledger ``move``) from storage into the session's own
 holding, an ``in_use`` location; administrations, waste and returns draw from it, so nothing
-is counted twice and what is left at the end is the unresolved amount (DESIGN.md). Each step
-locks the session's row first, so concurrent steps of one session take turns.
+is counted twice and what is left at the end is the unresolved amount
+(docs/domain.md#session-holding). Each step locks the session's row first, so concurrent steps
+of one session take turns.
 
 This module creates and reads sessions, and holds what every step shares: taking the session
 in hand, judging the rules a step breaks, and keeping every version.

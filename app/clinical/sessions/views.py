@@ -21,7 +21,8 @@ from app.registry.models import Registrant
 from app.registry.service import local_date
 
 MONITORING_FORM_DUE_DAYS = 7
-"""The REMS Patient Monitoring Form is submitted within 7 days of the session (DOMAIN.md)."""
+"""The REMS Patient Monitoring Form is submitted within 7 days of the session
+(docs/domain.md#patient-monitoring-form)."""
 
 _SIDE_OF: dict[EventType, str] = {
     EventType.move: "withdrawn_mg",

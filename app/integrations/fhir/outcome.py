@@ -158,4 +158,4 @@ OUTCOME_SCHEMA: dict[str, Any] = {
 PROBLEM_FORMAT = ProblemFormat(
     FHIR_PATH_PREFIX, FHIR_MEDIA_TYPE, render, "OperationOutcome", OUTCOME_SCHEMA
 )
-"""Errors under /v1/fhir/ are answered as OperationOutcome (DESIGN.md, errors)."""
+"""Errors under /v1/fhir/ are answered as OperationOutcome (docs/domain.md#operationoutcome)."""

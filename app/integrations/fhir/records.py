@@ -1,9 +1,9 @@
 """What a received resource becomes: ledger movements made through the workflows that own
-them, as records (DESIGN.md: an integration's writes are records, stored with the rules they
-break). An administration naming a session is that session's administration; any other draws
-from the sender's location and is flagged unless a withdrawal into it matches. A dispense is
-its prescription's fill when the identifiers match, else a dispense flagged as unmatched.
-Entered in error, whatever it made is reversed in the ledger.
+them, as records (an integration's writes are records, stored with the rules they break:
+docs/adr/0007-instructions-and-records.md). An administration naming a session is that session's
+administration; any other draws from the sender's location and is flagged unless a withdrawal
+into it matches. A dispense is its prescription's fill when the identifiers match, else a
+dispense flagged as unmatched. Entered in error, whatever it made is reversed in the ledger.
 
 A record is never lost for want of a detail: one whose product or lot cannot be told is kept
 unposted (:class:`Held`) until a compliance officer maps the sender's code or assigns the lot;

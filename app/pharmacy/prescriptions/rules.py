@@ -1,10 +1,10 @@
 """The rules of 21 CFR Part 1306 a prescription or a fill can break (pure functions).
 
 Receiving a prescription and filling it are instructions when a pharmacist does them now
-(DESIGN.md): a broken rule refuses them with its own problem type. These rules are the law,
-not a judgement, so no override excuses them; the one exception is an early refill, which a
-pharmacist may make with its reason recorded. A record (an integration's, or a late entry) is
-stored with what it broke.
+(docs/adr/0007-instructions-and-records.md): a broken rule refuses them with its own problem
+type. These rules are the law, not a judgement, so no override excuses them; the one exception
+is an early refill, which a pharmacist may make with its reason recorded. A record (an
+integration's, or a late entry) is stored with what it broke.
 """
 
 import calendar
