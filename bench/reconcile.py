@@ -119,7 +119,8 @@ async def _templates(
         clinic = await care.prepare(session, settings, target, first_day, last_day)
         head = await session.get(ChainHead, target.registrant_id)
         assert head is not None
-        return Templates(target, given, counted, (head.sequence, head.hash)), clinic
+        templates = Templates(target, dict(given), dict(counted), (head.sequence, head.hash))
+        return templates, clinic
 
 
 def _history(

@@ -73,7 +73,7 @@ async def _first_events(settings: Settings, stock: Decimal) -> tuple[Target, dic
             template = await ledger.append(session, administer, context)
     finally:
         await database.dispose()
-    return target, template
+    return target, dict(template)
 
 
 def _copies(template: dict[str, Any], count: int) -> Iterator[dict[str, Any]]:

@@ -28,6 +28,7 @@ from app.ledger import (
     service,
     transfers,
     verification,
+    witnesses,
 )
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.models import LedgerEvent
@@ -236,7 +237,7 @@ async def confirm_witness(
         resource_type="ledger_event",
         resource_id=event.id,
     )
-    await service.confirm_witness(session, event, service.Context.of(principal, clock, settings))
+    await witnesses.confirm_witness(session, event, service.Context.of(principal, clock, settings))
     confirmed = await queries.confirmations_of(session, [event.id])
     return queries.event_out(event, confirmed[event.id])
 

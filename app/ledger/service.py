@@ -13,10 +13,8 @@ multi-row statements at the end: all or nothing, and a refusal names the failing
 import dataclasses
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -24,79 +22,40 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
-from app.core.clock import Clock
-from app.core.config import Settings
-from app.core.db import dialect_insert, dialect_name
-from app.core.errors import AppError, Conflict, FieldError, InvalidInput
+from app.core.db import dialect_name
+from app.core.errors import AppError, FieldError, InvalidInput
 from app.core.overrides import refuse_unless_overridden
-from app.core.quantity import rounded
-from app.ledger import balances, queries, rules, transfers
-from app.ledger.models import LedgerEvent, Posting, WitnessConfirmation
+from app.ledger import balances, queries, rows, rules, transfers
+from app.ledger.context import Context, author_of, is_record
+from app.ledger.models import Posting
 from app.ledger.references import (
     EventReferences,
     Preloaded,
     PreloadedMany,
     Wanted,
-    invalid,
     owned,
     owned_staff,
-    person,
     preload,
     preload_many,
-    snapshot,
-    staff_of_subject,
 )
+from app.ledger.reversals import AlreadyReversed, reversal, withdrawal_of_a_record
+from app.ledger.rows import EventRow
 from app.ledger.schemas import EventCreate
-from app.ledger.types import DIRECTIONS, PERMISSION_OF, AdjustDirection, Direction, EventType
+from app.ledger.types import DIRECTIONS, PERMISSION_OF, EventType
 from app.ledger.writes import PendingWrites
 from app.registry.enums import LocationKind
 from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.service import get_registrant, local_date
 
+__all__ = ["Context", "append", "append_batch", "is_record"]
+"""What workflows call (``ledger.Context``, ``ledger.append``); the rest is the ledger's own."""
+
 _NONE = Decimal(0)
-
-
-class AlreadyReversed(Conflict):
-    slug = "already-reversed"
-    title = "Already reversed"
-    description = "The event named by reverses_event_id has been reversed already."
-
-
-class ReversalByItsAuthor(AppError):
-    slug = "reversal-by-its-author"
-    status = 403
-    title = "Reversal of one's own event"
-    description = (
-        "Nobody reverses their own work alone: another person reverses it, or the reversal "
-        "names a co-signer in witness_ids, who confirms with their own token."
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class Context:
-    """Who appends, when, under which settings."""
-
-    principal: Principal
-    now: datetime
-    settings: Settings
-    holding_session_id: uuid.UUID | None = None
-    """The session whose holding (an ``in_use`` location) this write may use: stock enters and
-    leaves a holding only through its own session's workflow."""
-
-    @classmethod
-    def of(cls, principal: Principal, clock: Clock, settings: Settings) -> "Context":
-        return cls(principal=principal, now=clock.now(), settings=settings)
-
-    def reports_record(self, occurred_at: datetime) -> bool:
-        """Whether what happened at ``occurred_at``, written now, is a record (a fact reported
-        after it happened: from an integration, or entered late) rather than an instruction."""
-        late = self.now - occurred_at > timedelta(hours=self.settings.late_entry_window_hours)
-        return self.principal.is_integration or late
 
 
 async def append(
     session: AsyncSession, data: EventCreate, context: Context, *, defer_writes: bool = False
-) -> dict[str, Any]:
+) -> EventRow:
     """Append one event; returns its row as a mapping of columns.
 
     ``defer_writes``: on PostgreSQL, leave the event's writes (and its balance changes, whose
@@ -112,7 +71,7 @@ async def append(
 
 async def append_batch(
     session: AsyncSession, events: Sequence[EventCreate], context: Context
-) -> list[dict[str, Any]]:
+) -> list[EventRow]:
     """Append ``events`` in order, all or nothing; a refusal carries the failing ``index``."""
     appender = Appender(session, context, balances.HeldBook(session))
     await appender.prepare(events)
@@ -192,27 +151,28 @@ class Appender:
             )
         return touched
 
-    async def add(self, data: EventCreate) -> dict[str, Any]:
+    async def add(self, data: EventCreate) -> EventRow:
         """Check ``data`` and append it; returns its row as a mapping of columns."""
         session, context = self._session, self._context
         own_staff = await self._own_staff(data)
         registrant = await get_registrant(session, data.registrant_id, principal=context.principal)
-        if not _withdrawal_of_a_record(data, context.principal):
+        if not withdrawal_of_a_record(data, context.principal):
             context.principal.require(PERMISSION_OF[data.type])
         names_an_event = data.reverses_event_id is not None or data.transfer_event_id is not None
         if names_an_event:
             await self.flush()  # the event it names may be pending
         if data.type is EventType.reversal:
-            row, changes = await _reversal(session, data, registrant, context, own_staff)
+            event, changes = await reversal(session, data, registrant, context, own_staff)
         else:
             refs = await _references(session, data, registrant, context, own_staff)
             if data.type is EventType.receipt:
                 received = await self._invoice_received(data)
                 refs = dataclasses.replace(refs, invoice_received_before=received)
-            row = _new_row(data, refs, context)
-            changes = _changes(row, DIRECTIONS[data.type], data.adjust_direction)
+            event = rows.new_event(data, refs, author_of(data, context),
+                                   _judge(data, refs, context))  # fmt: skip
+            changes = rows.changes_of(event, DIRECTIONS[data.type], data.adjust_direction)
         await self._book.apply(changes)
-        await self._writes.add(row, changes)
+        row = await self._writes.add(event, changes)
         if names_an_event:
             await self._flush_claim(row)
         return row
@@ -231,7 +191,7 @@ class Appender:
     async def flush(self, *, defer: bool = False) -> None:
         await self._writes.flush(await self._book.store(), defer=defer)
 
-    async def _flush_claim(self, row: dict[str, Any]) -> None:
+    async def _flush_claim(self, row: EventRow) -> None:
         """Write an event that claims another (reverses it, receives it) on its own, so that a
         concurrent claim of the same event is refused as this event's conflict."""
         try:
@@ -372,11 +332,6 @@ async def _performer(
     return own_staff
 
 
-def is_record(data: EventCreate, context: Context) -> bool:
-    """A fact reported after it happened: from an integration, or entered late."""
-    return context.reports_record(data.occurred_at)
-
-
 def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[str]:
     """The rules this event breaks; raises for an instruction that breaks one unexcused."""
     facts = rules.Facts(
@@ -392,7 +347,7 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         product_substance=refs.product.substance,
         performer_id=refs.performer.id if refs.performer else None,
         witness_ids=tuple(data.witness_ids),
-        counterparty_dea_number=_counterparty(data, refs).get("dea_number"),
+        counterparty_dea_number=rows.counterparty_of(data, refs).get("dea_number"),
         quantity=data.quantity or Decimal(0),
         transfer_sent_quantity=refs.sent_transfer.quantity if refs.sent_transfer else None,
         invoice_received_before=refs.invoice_received_before,
@@ -402,212 +357,3 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         refuse_unless_overridden(rules.PROBLEMS, broken, data.override_reason,
                                  never=rules.NEVER_OVERRIDDEN)  # fmt: skip
     return [rule.value for rule in broken]
-
-
-def _details(data: EventCreate) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    if data.adjust_direction is not None:
-        found["adjust_direction"] = data.adjust_direction.value
-    for name in ("loss", "destruction", "count"):
-        value = getattr(data, name)
-        if value is not None:
-            found[name] = value.model_dump(mode="json")
-    return found
-
-
-def _counterparty(data: EventCreate, refs: EventReferences) -> dict[str, Any]:
-    """As given; for a transfer_in not given, the sender as its own event shows it."""
-    if data.counterparty is not None:
-        return data.counterparty.model_dump(mode="json")
-    if refs.sent_transfer is not None:
-        return transfers.sender_as_counterparty(refs.sent_transfer)
-    return {}
-
-
-def _new_row(data: EventCreate, refs: EventReferences, context: Context) -> dict[str, Any]:
-    assert data.quantity is not None
-    counterparty = _counterparty(data, refs) or None
-    mg = rounded(data.quantity * refs.product.strength_value)
-    return {
-        "id": uuid.uuid4(),
-        "registrant_id": refs.registrant.id,
-        "type": data.type.value,
-        "location_id": refs.location.id,
-        "to_location_id": refs.to_location.id if refs.to_location else None,
-        "product_id": refs.product.id,
-        "lot_id": refs.lot.id,
-        "quantity": data.quantity,
-        "mg": mg,
-        "occurred_at": data.occurred_at,
-        "recorded_at": context.now,
-        "performed_by": refs.performer.id if refs.performer else None,
-        "witness_ids": [str(w) for w in data.witness_ids],
-        "patient_id": data.patient_id,
-        "session_id": data.session_id,
-        "prescription_id": data.prescription_id,
-        "batch_id": data.batch_id,
-        "counterparty": counterparty,
-        "document_reference": data.document_reference,
-        "reason": data.reason,
-        "details": _details(data),
-        "reverses_event_id": None,
-        "transfer_event_id": data.transfer_event_id,
-        "is_record": is_record(data, context),
-        "broken_rules": _judge(data, refs, context),
-        "override_reason": data.override_reason,
-        "principal_subject": context.principal.subject,
-        "principal_name": context.principal.name,
-        "snapshot": snapshot(refs, counterparty),
-    }
-
-
-def _changes(
-    row: dict[str, Any], direction: Direction, adjust: AdjustDirection | None
-) -> list[balances.Change]:
-    def at(location_id: uuid.UUID, sign: int) -> balances.Change:
-        return balances.Change(row["registrant_id"], location_id, row["lot_id"],
-                               row["product_id"], sign * row["quantity"])  # fmt: skip
-
-    if direction is Direction.adds:
-        return [at(row["location_id"], 1)]
-    if direction is Direction.removes:
-        return [at(row["location_id"], -1)]
-    if direction is Direction.moves:
-        return [at(row["location_id"], -1), at(row["to_location_id"], 1)]
-    if direction is Direction.signed:
-        return [at(row["location_id"], 1 if adjust is AdjustDirection.increase else -1)]
-    return []
-
-
-async def _reversal(
-    session: AsyncSession,
-    data: EventCreate,
-    registrant: Registrant,
-    context: Context,
-    own_staff: Staff | None,
-) -> tuple[dict[str, Any], list[balances.Change]]:
-    """The reversal's row and the changes that undo its target's postings."""
-    assert data.reverses_event_id is not None
-    target = await session.get(LedgerEvent, data.reverses_event_id)
-    if target is None or target.registrant_id != registrant.id:
-        raise invalid("#/reverses_event_id", "ledger event")
-    withdrawn_by_its_sender = _sent_by(target, context) and context.principal.is_integration
-    if _withdrawal_of_a_record(data, context.principal) and not withdrawn_by_its_sender:
-        context.principal.require(PERMISSION_OF[data.type])
-    if target.type == EventType.reversal:
-        raise invalid("#/reverses_event_id", "reversible event (a reversal is not)")
-    cosigners = await owned_staff(session, data.witness_ids, registrant_id=registrant.id,
-                                  pointer="#/witness_ids")  # fmt: skip
-    if not withdrawn_by_its_sender:
-        _check_separation(target, context.principal, own_staff, cosigners)
-    if await session.scalar(
-        select(LedgerEvent.id).where(LedgerEvent.reverses_event_id == target.id)
-    ):
-        raise AlreadyReversed(f"event {target.id} has been reversed already")
-    postings = (await session.scalars(select(Posting).where(Posting.event_id == target.id))).all()
-    row = _reversal_row(target, data, context, own_staff, cosigners)
-    undo = [balances.Change(p.registrant_id, p.location_id, p.lot_id, p.product_id, -p.delta)
-            for p in postings]  # fmt: skip
-    return row, undo
-
-
-def _withdrawal_of_a_record(data: EventCreate, principal: Principal) -> bool:
-    """An integration reversing: allowed (without the permission to reverse) only for a record
-    it sent itself, which its source declares entered in error; checked once the event is
-    read (:func:`_sent_by`)."""
-    return (
-        data.type is EventType.reversal
-        and principal.is_integration
-        and not principal.can(PERMISSION_OF[EventType.reversal])
-    )
-
-
-def _sent_by(target: LedgerEvent, context: Context) -> bool:
-    return target.is_record and target.principal_subject == context.principal.subject
-
-
-def authored_by(target: LedgerEvent, subject: str, staff_id: uuid.UUID | None) -> bool:
-    """Whether ``target`` is the work of this person: they recorded it (their token's
-    subject), or it names them as its performer."""
-    performed = staff_id is not None and target.performed_by == staff_id
-    return target.principal_subject == subject or performed
-
-
-def _check_separation(
-    target: LedgerEvent, principal: Principal, own_staff: Staff | None, cosigners: list[Staff]
-) -> None:
-    """Separation of duties (21 CFR 1301.71, controls against diversion): the author of an
-    event reverses it only with a co-signer, a second person who confirms with their own
-    token (as a witness confirms a waste). An integration withdrawing its own record is not
-    asked (its source declared it entered in error)."""
-    if not authored_by(target, principal.subject, own_staff.id if own_staff else None):
-        return
-    others = [staff for staff in cosigners if own_staff is None or staff.id != own_staff.id]
-    if not others:
-        raise ReversalByItsAuthor(
-            "you recorded or performed this event: another person reverses it, or name a "
-            "co-signer in witness_ids who confirms with their own token"
-        )
-
-
-def _reversal_row(
-    target: LedgerEvent,
-    data: EventCreate,
-    context: Context,
-    own_staff: Staff | None,
-    cosigners: list[Staff],
-) -> dict[str, Any]:
-    """What the reversal undoes, as its target recorded it; who reversed and co-signed it."""
-    copied = ("registrant_id", "location_id", "to_location_id", "product_id", "lot_id",
-              "quantity", "mg", "patient_id", "session_id", "prescription_id",
-              "batch_id")  # fmt: skip
-    people = {"performer": person(own_staff), "witnesses": [person(w) for w in cosigners]}
-    return {
-        **{name: getattr(target, name) for name in copied},
-        "snapshot": target.snapshot | people,
-        "id": uuid.uuid4(),
-        "type": EventType.reversal.value,
-        "occurred_at": data.occurred_at,
-        "recorded_at": context.now,
-        "performed_by": own_staff.id if own_staff else None,
-        "witness_ids": [str(w) for w in data.witness_ids],
-        "counterparty": None,
-        "document_reference": data.document_reference,
-        "reason": data.reason,
-        "details": {},
-        "reverses_event_id": target.id,
-        "transfer_event_id": None,
-        "is_record": is_record(data, context),
-        "broken_rules": [],
-        "override_reason": None,
-        "principal_subject": context.principal.subject,
-        "principal_name": context.principal.name,
-    }
-
-
-class NotAWitness(Conflict):
-    slug = "not-a-witness"
-    title = "Not a witness of this event"
-    description = "Only a staff member the event names as witness, by their own token, confirms."
-
-
-async def confirm_witness(session: AsyncSession, event: LedgerEvent, context: Context) -> None:
-    """The calling staff member confirms they witnessed ``event``."""
-    staff = await staff_of_subject(
-        session, registrant_id=event.registrant_id, subject=context.principal.subject
-    )
-    if staff is None or str(staff.id) not in event.witness_ids:
-        raise NotAWitness("your token does not belong to a witness named by this event")
-    if staff.id == event.performed_by:
-        raise NotAWitness("the performer cannot witness their own event")
-    await session.execute(
-        dialect_insert(session)(WitnessConfirmation)
-        .values(
-            event_id=event.id,
-            staff_id=staff.id,
-            registrant_id=event.registrant_id,
-            subject=context.principal.subject,
-            confirmed_at=context.now,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id", "staff_id"])
-    )

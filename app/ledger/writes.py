@@ -10,7 +10,7 @@ one, a batch of a thousand sends not many more.
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -25,6 +25,7 @@ from app.ledger import chain
 from app.ledger.balances import Change
 from app.ledger.merkle_store import Growth, MerkleNode
 from app.ledger.models import GENESIS_HASH, ChainHead, LedgerEvent, Posting
+from app.ledger.rows import EventRow, NewEvent, PostingRow, posting_of
 
 # Built once: a statement made per call costs more Python than its round trip (its cache key is
 # recomputed and every value becomes a bound parameter object).
@@ -72,6 +73,16 @@ def _lock_heads(session: AsyncSession, registrant_ids: list[uuid.UUID]) -> tuple
     return _lock_heads_statement(dialect_insert(session), rows), None
 
 
+class HeadAdvance(TypedDict):
+    """A chain head moved to the last event a transaction linked onto it (the parameters of
+    the statement that writes it)."""
+
+    head_registrant_id: uuid.UUID
+    new_sequence: int
+    new_hash: str
+    new_peaks: list[str]
+
+
 class PendingWrites:
     """The chain heads, Merkle trees and rows of the appends in one transaction."""
 
@@ -80,8 +91,8 @@ class PendingWrites:
         self._heads: dict[uuid.UUID, tuple[int, str]] = {}
         self._trees: dict[uuid.UUID, Growth] = {}
         self._advanced: set[uuid.UUID] = set()
-        self._events: list[dict[str, Any]] = []
-        self._postings: list[dict[str, Any]] = []
+        self._events: list[EventRow] = []
+        self._postings: list[PostingRow] = []
         self._messages: list[dict[str, Any]] = []
 
     async def lock_heads(self, registrant_ids: Iterable[uuid.UUID]) -> None:
@@ -102,21 +113,21 @@ class PendingWrites:
             self._heads[registrant_id] = int(sequence), str(hash_)
             self._trees[registrant_id] = Growth(registrant_id, int(sequence), peaks)
 
-    async def add(self, row: dict[str, Any], changes: list[Change]) -> None:
-        """Link ``row`` onto its registrant's chain (setting sequence, prev_hash and hash) and
-        hold it, its postings, its Merkle nodes and its outbox message for :meth:`flush`."""
-        registrant_id = row["registrant_id"]
+    async def add(self, event: NewEvent, changes: list[Change]) -> EventRow:
+        """Link ``event`` onto its registrant's chain (its sequence, prev_hash and hash) and
+        hold the row, its postings, its Merkle nodes and its outbox message for :meth:`flush`;
+        returns the row."""
+        registrant_id = event["registrant_id"]
         await self.lock_heads([registrant_id])
         sequence, prev_hash = self._heads[registrant_id]
-        row["sequence"] = sequence + 1
-        row["prev_hash"] = prev_hash
+        row: EventRow = {**event, "sequence": sequence + 1, "prev_hash": prev_hash, "hash": ""}
         row["hash"] = chain.link(prev_hash, chain.hashed_body(row))
         self._heads[registrant_id] = row["sequence"], row["hash"]
         self._advanced.add(registrant_id)
         tree = self._trees[registrant_id]
         tree.add(row["hash"])
         self._events.append(row)
-        self._postings.extend(_posting(row, change) for change in changes)
+        self._postings.extend(posting_of(row, change) for change in changes)
         self._messages.append(
             outbox.message(
                 topic=outbox.LEDGER_EVENT_APPENDED,
@@ -126,6 +137,7 @@ class PendingWrites:
                 now=row["recorded_at"],
             )
         )  # fmt: skip
+        return row
 
     async def flush(self, with_parts: Sequence[bulk.Part] = (), *, defer: bool = False) -> None:
         """Send what is pending: on PostgreSQL as one statement, after ``with_parts`` (the
@@ -152,7 +164,7 @@ class PendingWrites:
         self._events, self._postings, self._messages = [], [], []
         self._advanced = set()
 
-    def _parts(self, nodes: list[dict[str, Any]], heads: list[dict[str, Any]]) -> list[bulk.Part]:
+    def _parts(self, nodes: list[dict[str, Any]], heads: list["HeadAdvance"]) -> list[bulk.Part]:
         """Events, postings, Merkle nodes, heads and outbox messages as parts of one statement
         (five round trips before): the writes of an append happen while its chain head and
         balances are locked, so every round trip saved shortens the queue for them."""
@@ -165,7 +177,7 @@ class PendingWrites:
             parts.append(_advance_heads(heads))
         return parts
 
-    def _head_row(self, registrant_id: uuid.UUID) -> dict[str, Any]:
+    def _head_row(self, registrant_id: uuid.UUID) -> "HeadAdvance":
         sequence, hash_ = self._heads[registrant_id]
         return {"head_registrant_id": registrant_id, "new_sequence": sequence, "new_hash": hash_,
                 "new_peaks": self._trees[registrant_id].peaks()}  # fmt: skip
@@ -181,7 +193,7 @@ _ADVANCE_HEADS_SQL = (
 )
 
 
-def _advance_heads(heads: list[dict[str, Any]]) -> bulk.Part:
+def _advance_heads(heads: list["HeadAdvance"]) -> bulk.Part:
     """PostgreSQL: the chain heads set to their new sequence and hash, from arrays."""
     return bulk.Part(_ADVANCE_HEADS_SQL, {
         "head_ids": [row["head_registrant_id"] for row in heads],
@@ -189,15 +201,3 @@ def _advance_heads(heads: list[dict[str, Any]]) -> bulk.Part:
         "head_hashes": [row["new_hash"] for row in heads],
         "head_peaks": [json_text(row["new_peaks"]) for row in heads],
     })  # fmt: skip
-
-
-def _posting(row: dict[str, Any], change: Change) -> dict[str, Any]:
-    return {
-        "event_id": row["id"],
-        "location_id": change.location_id,
-        "registrant_id": row["registrant_id"],
-        "lot_id": change.lot_id,
-        "product_id": change.product_id,
-        "delta": change.delta,
-        "occurred_at": row["occurred_at"],
-    }

@@ -27,7 +27,7 @@ from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput, PermissionDenied
 from app.core.outbox import Message
 from app.ledger.models import LedgerEvent
-from app.ledger.service import authored_by
+from app.ledger.reversals import authored_by
 from app.ledger.types import EventType
 from app.reconciliation import clocks, findings, schemas
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import select
 
 from app.core import outbox
-from app.ledger import keys, merkle, service
+from app.ledger import keys, merkle, rows
 from app.ledger.verification import Outcome, verify_registrant
 from app.worker import Worker
 from tests.conftest import START, TokenFactory, bearer
@@ -211,7 +211,7 @@ def next_event_ids(monkeypatch: pytest.MonkeyPatch) -> Callable[[int], list[str]
     def uuid4() -> uuid.UUID:
         return planned.pop(0) if planned else uuid.uuid4()
 
-    monkeypatch.setattr(service, "uuid", SimpleNamespace(uuid4=uuid4, UUID=uuid.UUID))
+    monkeypatch.setattr(rows, "uuid", SimpleNamespace(uuid4=uuid4, UUID=uuid.UUID))
 
     def plan(count: int) -> list[str]:
         planned[:] = [uuid.uuid4() for _ in range(count)]

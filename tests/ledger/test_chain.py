@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from app.core.clock import FrozenClock
 from app.core.config import Environment, Settings
-from app.ledger import chain, service
+from app.ledger import chain, rows
 from app.ledger.models import LedgerEvent, Posting
 from app.main import create_app
 from app.models import metadata
@@ -74,10 +74,10 @@ async def sqlite_twin(
 
 
 def number_event_ids(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Event ids 1, 2, 3... from here on (the service's ``uuid.uuid4`` and nothing else)."""
+    """Event ids 1, 2, 3... from here on (``uuid.uuid4`` where events are made, nothing else)."""
     serial = itertools.count(1)
     ids = SimpleNamespace(UUID=uuid.UUID, uuid4=lambda: uuid.UUID(int=next(serial)))
-    monkeypatch.setattr(service, "uuid", ids)
+    monkeypatch.setattr(rows, "uuid", ids)
 
 
 async def append_every_kind_of_field(clinic: Clinic) -> list[tuple[int, str]]:

@@ -33,6 +33,7 @@ from app.core.db import Database, create_engine
 from app.ledger import chain, service
 from app.ledger.balances import InsufficientStock
 from app.ledger.models import GENESIS_HASH
+from app.ledger.rows import EventRow
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from tests.conftest import START
@@ -106,7 +107,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.run(self.database.dispose())
         self.loop.close()
 
-    async def _append(self, body: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    async def _append(self, body: dict[str, Any], principal: Principal) -> EventRow:
         data = EventCreate.model_validate({"registrant_id": self.registrant_id, **body})
         context = service.Context(principal=principal, now=START, settings=self.settings)
         async with self.database.transaction() as session:

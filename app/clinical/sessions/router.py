@@ -1,7 +1,6 @@
 """Session routes (clinicians, prescribers, integrations): thin over the service."""
 
 import uuid
-from typing import Any
 
 from fastapi import Depends, Request, Response, status
 
@@ -16,6 +15,7 @@ from app.core.responses import set_location
 from app.core.revisions import list_revisions
 from app.core.routing import api_router
 from app.ledger import service as ledger
+from app.ledger.rows import EventRow
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["sessions"])
@@ -101,7 +101,7 @@ async def _step_out(
     response: Response,
     session: SessionDep,
     ts: TreatmentSession,
-    row: dict[str, Any],
+    row: EventRow,
 ) -> schemas.SessionStepOut:
     note(request, registrant_id=ts.registrant_id)
     set_location(response, f"/v1/ledger/events/{row['id']}")

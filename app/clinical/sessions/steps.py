@@ -5,7 +5,6 @@ same transaction."""
 import uuid
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -37,7 +36,9 @@ from app.core.errors import InvalidInput
 from app.core.quantity import rounded
 from app.ledger import queries as ledger_queries
 from app.ledger import service as ledger
+from app.ledger import witnesses
 from app.ledger.references import invalid, owned, owned_staff
+from app.ledger.rows import EventRow
 from app.ledger.types import EventType
 from app.registry.enums import LocationKind
 from app.registry.models import Location, Patient
@@ -66,7 +67,7 @@ async def _storage(db: AsyncSession, step: Step, location_id: uuid.UUID, pointer
 
 async def withdraw(
     db: AsyncSession, session_id: uuid.UUID, data: schemas.WithdrawalCreate, context: ledger.Context
-) -> tuple[TreatmentSession, dict[str, Any]]:
+) -> tuple[TreatmentSession, EventRow]:
     step = await begin_step(db, session_id, context, allowed=OPEN, performer=data.performed_by)
     await _storage(db, step, data.from_location_id, "#/from_location_id")
     await _lot_for(db, step, data.lot_id)
@@ -86,7 +87,7 @@ async def administer(
     session_id: uuid.UUID,
     data: schemas.AdministrationCreate,
     context: ledger.Context,
-) -> tuple[TreatmentSession, dict[str, Any]]:
+) -> tuple[TreatmentSession, EventRow]:
     # Observing too: a dose beyond the plan is the dose rule's to judge, not the state's.
     step = await begin_step(db, session_id, context, allowed=UNDER_WAY, performer=data.performed_by)
     ts = step.ts
@@ -168,7 +169,7 @@ async def _predose_pressure(
 
 async def waste(
     db: AsyncSession, session_id: uuid.UUID, data: schemas.WasteCreate, context: ledger.Context
-) -> tuple[TreatmentSession, dict[str, Any]]:
+) -> tuple[TreatmentSession, EventRow]:
     step = await begin_step(db, session_id, context, allowed=UNDER_WAY, performer=data.performed_by)
     not_before_start(step.ts, data.occurred_at, "#/occurred_at")
     await _lot_for(db, step, data.lot_id)
@@ -186,7 +187,7 @@ async def waste(
 
 async def return_to_stock(
     db: AsyncSession, session_id: uuid.UUID, data: schemas.ReturnCreate, context: ledger.Context
-) -> tuple[TreatmentSession, dict[str, Any]]:
+) -> tuple[TreatmentSession, EventRow]:
     step = await begin_step(db, session_id, context, allowed=UNDER_WAY, performer=data.performed_by)
     not_before_start(step.ts, data.occurred_at, "#/occurred_at")
     await _storage(db, step, data.to_location_id, "#/to_location_id")
@@ -208,7 +209,7 @@ async def confirm_witness(
     event = await ledger_queries.get_event(db, event_id, principal=context.principal)
     if event.session_id != ts.id:
         raise invalid("#/event_id", "ledger event of this session")
-    await ledger.confirm_witness(db, event, context)
+    await witnesses.confirm_witness(db, event, context)
     return ts
 
 
