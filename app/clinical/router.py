@@ -11,7 +11,7 @@ from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.deps import ClockDep, SessionDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
-from app.core.revisions import list_revisions
+from app.core.revisions import history
 from app.core.routing import api_router
 from app.registry.schemas import RevisionOut
 
@@ -159,5 +159,4 @@ async def treatment_plan_history(
     note(request, resource_type="treatment_plan", resource_id=plan_id, patient_read=True)
     plan = await service.get_plan(session, plan_id, principal=principal)
     note(request, registrant_id=plan.registrant_id)
-    return await list_revisions(session, entity_type=TreatmentPlan.__tablename__,
-                                entity_id=plan.id)  # fmt: skip
+    return await history(session, plan)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 
-from app.core import overrides
 from app.core.errors import AppError
-from app.core.overrides import problem_type
+from app.core.overrides import RuleBook
 
 USUAL_IV_MG_PER_KG = (Decimal("0.1"), Decimal("0.75"))
 """The reported range of IV doses; the usual regimen is 0.5 mg/kg
@@ -74,25 +73,21 @@ class ClinicalRuleBroken(AppError):
     description = "The request breaks a clinical rule; the prescriber may send override_reason."
 
 
-def _problem(rule: ClinicalRule, title: str, description: str) -> type[AppError]:
-    return problem_type(ClinicalRuleBroken, rule, title, description)
-
-
-PROBLEMS: dict[ClinicalRule, type[AppError]] = {
-    ClinicalRule.contraindication_present: _problem(
-        ClinicalRule.contraindication_present, "Contraindication present",
+_DESCRIBED: dict[ClinicalRule, tuple[str, str]] = {
+    ClinicalRule.contraindication_present: ("Contraindication present",
         "The patient is called a candidate although a contraindication screen is positive."),
-    ClinicalRule.treatment_resistance_not_documented: _problem(
-        ClinicalRule.treatment_resistance_not_documented, "Treatment resistance not documented",
+    ClinicalRule.treatment_resistance_not_documented: ("Treatment resistance not documented",
         f"A candidate needs at least {FAILED_TRIALS_FOR_RESISTANCE} failed trials of at least "
         f"{ADEQUATE_TRIAL_WEEKS} weeks."),
-    ClinicalRule.dose_outside_usual_range: _problem(
-        ClinicalRule.dose_outside_usual_range, "Dose outside the usual range",
+    ClinicalRule.dose_outside_usual_range: ("Dose outside the usual range",
         "An IV dose outside 0.1 to 0.75 mg/kg."),
 }  # fmt: skip
+"""Each rule's problem: its title and description."""
+
+BOOK = RuleBook.of(ClinicalRuleBroken, _DESCRIBED)
 
 
 def refuse_unless_overridden(broken: list[ClinicalRule], override_reason: str | None) -> list[str]:
     """The broken rules to store; raises the first one's problem when nothing overrides it."""
-    overrides.refuse_unless_overridden(PROBLEMS, broken, override_reason)
+    BOOK.refuse_unless_overridden(broken, override_reason)
     return [rule.value for rule in broken]

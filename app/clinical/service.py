@@ -13,7 +13,7 @@ from app.clinical import rules, schemas
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.db import where_given
 from app.core.errors import AppError, Conflict, FieldError, InvalidInput, NotFound
-from app.core.revisions import record_revision
+from app.core.revisions import keep_version, revise
 from app.ledger.references import InvalidReference, acting_staff, invalid, owned
 from app.registry.enums import StaffRole
 from app.registry.models import Patient, Staff, StaffRegistration
@@ -199,7 +199,7 @@ async def create_plan(
     )
     session.add(plan)
     await session.flush()
-    await _keep_revision(session, plan, principal, now)
+    await keep_version(session, plan, schemas.TreatmentPlanOut, by=principal.subject, at=now)
     return plan
 
 
@@ -246,23 +246,5 @@ async def update_plan(
         return plan  # already so: nothing changes, nothing is recorded
     plan.status = data.status.value
     plan.status_reason = data.status_reason
-    plan.version += 1
-    plan.updated_at = now
-    await session.flush()
-    await _keep_revision(session, plan, principal, now)
+    await revise(session, plan, schemas.TreatmentPlanOut, by=principal.subject, at=now)
     return plan
-
-
-async def _keep_revision(
-    session: AsyncSession, plan: TreatmentPlan, principal: Principal, now: datetime
-) -> None:
-    await record_revision(
-        session,
-        registrant_id=plan.registrant_id,
-        entity_type=TreatmentPlan.__tablename__,
-        entity_id=plan.id,
-        version=plan.version,
-        data=schemas.TreatmentPlanOut.model_validate(plan).model_dump(mode="json"),
-        changed_at=now,
-        changed_by=principal.subject,
-    )

@@ -1,14 +1,15 @@
 """Rules a permitted caller may override: one problem type per rule, refused unless excused.
 
-Both the ledger's compliance rules and the clinical rules work this way
-(docs/adr/0007-instructions-and-records.md): an instruction breaking a rule is refused with that
-rule's own problem type unless it carries ``override_reason``; what it overrode is stored
-with it.
+Every workflow's rules work this way (the ledger's, the clinical, session, prescription and
+compounding rules; docs/adr/0007-instructions-and-records.md): an instruction breaking a rule is
+refused with that rule's own problem type unless it carries a reason; what it overrode is
+stored with it. Each workflow declares its :class:`RuleBook`.
 """
 
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from app.core.errors import AppError
 
@@ -55,3 +56,41 @@ def _broken(rule: Rule, why: Mapping[Rule, str] | None) -> str:
     said = rule.value.replace("_", " ")
     reason = (why or {}).get(rule)
     return f"{said}: {reason}; " if reason else f"{said}: "
+
+
+@dataclass(frozen=True, slots=True)
+class RuleBook(Generic[Rule]):
+    """A workflow's rules an instruction may break: each with its own problem type, those no
+    reason excuses (the law rather than a judgement), and the field a request sends its
+    reason in."""
+
+    problems: Mapping[Rule, type[AppError]]
+    never: frozenset[Rule] = frozenset()
+    field: str = "override_reason"
+
+    @classmethod
+    def of(
+        cls,
+        base: type[AppError],
+        described: Mapping[Rule, tuple[str, str]],
+        *,
+        never: Collection[Rule] = (),
+        field: str = "override_reason",
+    ) -> "RuleBook[Rule]":
+        """The book of the rules ``described`` (each rule's title and description), their
+        problem types subclasses of ``base``."""
+        problems = {rule: problem_type(base, rule, title, description)
+                    for rule, (title, description) in described.items()}  # fmt: skip
+        return cls(problems, frozenset(never), field)
+
+    def refuse_unless_overridden(
+        self,
+        broken: Sequence[Rule],
+        reason: str | None,
+        *,
+        why: Mapping[Rule, str] | None = None,
+    ) -> None:
+        """Raise the first broken rule's problem unless ``reason`` excuses it (see
+        :func:`refuse_unless_overridden`)."""
+        refuse_unless_overridden(self.problems, broken, reason, field=self.field,
+                                 never=self.never, why=why)  # fmt: skip

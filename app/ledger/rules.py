@@ -17,7 +17,7 @@ from enum import StrEnum
 from app.catalog.substances import Substance
 from app.core.errors import AppError
 from app.core.identifiers import validate_dea_number
-from app.core.overrides import problem_type
+from app.core.overrides import RuleBook
 from app.ledger.types import WITNESSES_REQUIRED, EventType
 
 
@@ -145,36 +145,30 @@ class ComplianceRuleBroken(AppError):
     description = "The action breaks a compliance rule; a permitted role may send override_reason."
 
 
-def _problem(rule: Rule, title: str, description: str) -> type[AppError]:
-    return problem_type(ComplianceRuleBroken, rule, title, description)
-
-
-PROBLEMS: dict[Rule, type[AppError]] = {
-    Rule.lot_expired: _problem(Rule.lot_expired, "Lot expired",
+_DESCRIBED: dict[Rule, tuple[str, str]] = {
+    Rule.lot_expired: ("Lot expired",
                                "The lot expired before the movement's date."),
-    Rule.registration_expired: _problem(Rule.registration_expired, "Registration expired",
+    Rule.registration_expired: ("Registration expired",
                                         "The registrant's DEA registration had expired."),
-    Rule.schedule_not_authorised: _problem(
-        Rule.schedule_not_authorised, "Schedule not authorised",
+    Rule.schedule_not_authorised: ("Schedule not authorised",
         "The registration does not cover the product's schedule."),
-    Rule.witness_missing: _problem(Rule.witness_missing, "Witness missing",
+    Rule.witness_missing: ("Witness missing",
                                    "The event needs more witnesses other than the performer."),
-    Rule.witness_is_performer: _problem(Rule.witness_is_performer, "Witness is the performer",
+    Rule.witness_is_performer: ("Witness is the performer",
                                         "A witness must be someone other than the performer."),
-    Rule.counterparty_dea_invalid: _problem(
-        Rule.counterparty_dea_invalid, "Counterparty DEA number invalid",
+    Rule.counterparty_dea_invalid: ("Counterparty DEA number invalid",
         "A receipt or transfer needs the other party's valid DEA number."),
-    Rule.occurred_in_future: _problem(Rule.occurred_in_future, "Occurred in the future",
+    Rule.occurred_in_future: ("Occurred in the future",
                                       "occurred_at is later than now beyond the allowed skew."),
-    Rule.transfer_quantity_mismatch: _problem(
-        Rule.transfer_quantity_mismatch, "Transfer quantity mismatch",
+    Rule.transfer_quantity_mismatch: ("Transfer quantity mismatch",
         "A transfer_in receives a different quantity than its transfer_out sent."),
-    Rule.esketamine_dispensed: _problem(
-        Rule.esketamine_dispensed, "Esketamine dispensed",
+    Rule.esketamine_dispensed: ("Esketamine dispensed",
         "Esketamine devices are administered in a REMS-certified setting, never dispensed for "
         "home use; no override allows it."),
-    Rule.invoice_received_before: _problem(
-        Rule.invoice_received_before, "Invoice received before",
+    Rule.invoice_received_before: ("Invoice received before",
         "A receipt of this supplier's invoice for this lot is on the ledger already: the same "
         "shipment counted twice? Send override_reason if a second delivery came under it."),
 }  # fmt: skip
+"""Each rule's problem: its title and description."""
+
+BOOK = RuleBook.of(ComplianceRuleBroken, _DESCRIBED, never=NEVER_OVERRIDDEN)

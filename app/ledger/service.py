@@ -24,7 +24,6 @@ from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.core.db import dialect_name
 from app.core.errors import AppError, FieldError, InvalidInput
-from app.core.overrides import refuse_unless_overridden
 from app.ledger import balances, queries, rows, rules, transfers
 from app.ledger.context import Context, author_of, is_record
 from app.ledger.models import Posting
@@ -354,6 +353,5 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
     )
     broken = rules.broken_rules(facts)
     if not is_record(data, context):
-        refuse_unless_overridden(rules.PROBLEMS, broken, data.override_reason,
-                                 never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+        rules.BOOK.refuse_unless_overridden(broken, data.override_reason)
     return [rule.value for rule in broken]

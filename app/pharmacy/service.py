@@ -18,7 +18,7 @@ from app.catalog.substances import DosageForm, base_mg
 from app.core import outbox
 from app.core.db import flush_unique
 from app.core.errors import AppError, FieldError, InvalidInput, NotFound
-from app.core.overrides import problem_type, refuse_unless_overridden
+from app.core.overrides import RuleBook
 from app.core.quantity import rounded
 from app.ledger import service as ledger
 from app.ledger.references import acting_staff, invalid, owned
@@ -44,13 +44,12 @@ class CompoundingRuleBroken(AppError):
     description = "The batch breaks a compounding rule; send the reason to record it anyway."
 
 
-PROBLEMS: dict[CompoundingRule, type[AppError]] = {
-    CompoundingRule.yield_outside_tolerance: problem_type(
-        CompoundingRuleBroken, CompoundingRule.yield_outside_tolerance,
+BOOK = RuleBook.of(CompoundingRuleBroken, {
+    CompoundingRule.yield_outside_tolerance: (
         "Yield outside tolerance",
         "The mg in the finished units differ from the mg of bulk used (both as base) by more "
         "than the tolerance; send yield_reason."),
-}  # fmt: skip
+}, field="yield_reason")  # fmt: skip
 
 
 class IngredientLotExpired(AppError):
@@ -97,7 +96,7 @@ async def create_batch(
                          product.strength_basis))  # fmt: skip
     broken = _yield_breaks(mg_in, mg_out, context.settings.compounding_yield_tolerance_percent)
     if not context.reports_record(data.compounded_at):
-        refuse_unless_overridden(PROBLEMS, broken, data.yield_reason, field="yield_reason")
+        BOOK.refuse_unless_overridden(broken, data.yield_reason)
 
     batch_id = uuid.uuid4()
     consumed = [

@@ -9,7 +9,7 @@ from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.deps import ClockDep, SessionDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
-from app.core.revisions import list_revisions
+from app.core.revisions import history
 from app.core.routing import api_router
 from app.core.schemas import QueryText
 from app.registry import schemas, service
@@ -83,7 +83,7 @@ async def registrant_history(
     registrant_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> object:
     registrant = await service.get_registrant(session, registrant_id, principal=principal)
-    return await list_revisions(session, entity_type="registrants", entity_id=registrant.id)
+    return await history(session, registrant)
 
 
 @router.post(
@@ -231,7 +231,7 @@ async def staff_history(
     principal: CurrentPrincipal,
 ) -> object:
     staff = await service.get_staff(session, registrant_id, staff_id, principal=principal)
-    return await list_revisions(session, entity_type="staff", entity_id=staff.id)
+    return await history(session, staff)
 
 
 @router.post(
@@ -368,4 +368,4 @@ async def patient_history(
     note(request, resource_type="patient", resource_id=patient_id, patient_read=True)
     patient = await service.get_patient(session, patient_id, principal=principal)
     note(request, registrant_id=patient.registrant_id)
-    return await list_revisions(session, entity_type="patients", entity_id=patient.id)
+    return await history(session, patient)

@@ -5,7 +5,6 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,30 +14,10 @@ from app.auth.scoping import within_registrants
 from app.core.changes import apply_changes, sent_changes
 from app.core.db import flush_unique, held, where_given
 from app.core.errors import InvalidInput, NotFound
-from app.core.revisions import record_revision
+from app.core.revisions import keep_version, revise
 from app.registry import schemas
 from app.registry.enums import RemsCertificationStatus
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
-
-
-async def _keep_revision(
-    session: AsyncSession,
-    *,
-    entity: Registrant | Staff | Patient,
-    out: type[BaseModel],
-    principal: Principal,
-    now: datetime,
-) -> None:
-    await record_revision(
-        session,
-        registrant_id=entity.id if isinstance(entity, Registrant) else entity.registrant_id,
-        entity_type=entity.__tablename__,
-        entity_id=entity.id,
-        version=entity.version,
-        data=out.model_validate(entity).model_dump(mode="json"),
-        changed_at=now,
-        changed_by=principal.subject,
-    )
 
 
 def _json_ready(changes: dict[str, Any]) -> dict[str, Any]:
@@ -66,9 +45,7 @@ async def create_registrant(
     await flush_unique(
         session, pointer="#/dea_number", detail="a registrant with this DEA number exists"
     )
-    await _keep_revision(
-        session, entity=registrant, out=schemas.RegistrantOut, principal=principal, now=now
-    )
+    await keep_version(session, registrant, schemas.RegistrantOut, by=principal.subject, at=now)
     return registrant
 
 
@@ -136,12 +113,7 @@ async def update_registrant(
     if "address" in changes:
         changes["state"] = changes["address"]["state"]
     if apply_changes(registrant, changes):
-        registrant.version += 1
-        registrant.updated_at = now
-        await session.flush()
-        await _keep_revision(
-            session, entity=registrant, out=schemas.RegistrantOut, principal=principal, now=now
-        )
+        await revise(session, registrant, schemas.RegistrantOut, by=principal.subject, at=now)
     return registrant
 
 
@@ -234,7 +206,7 @@ async def create_staff(
     await flush_unique(
         session, pointer="#/subject", detail="a staff member already has this token subject"
     )
-    await _keep_revision(session, entity=staff, out=schemas.StaffOut, principal=principal, now=now)
+    await keep_version(session, staff, schemas.StaffOut, by=principal.subject, at=now)
     return staff
 
 
@@ -280,14 +252,10 @@ async def update_staff(
     principal.require(Permission.manage_locations_staff)
     changes = sent_changes(data, required=frozenset({"name", "role", "active"}))
     if apply_changes(staff, changes):
-        staff.version += 1
-        staff.updated_at = now
         await flush_unique(
             session, pointer="#/subject", detail="a staff member already has this token subject"
         )
-        await _keep_revision(
-            session, entity=staff, out=schemas.StaffOut, principal=principal, now=now
-        )
+        await revise(session, staff, schemas.StaffOut, by=principal.subject, at=now)
     return staff
 
 
@@ -362,9 +330,7 @@ async def create_patient(
     await flush_unique(
         session, pointer="#/external_id", detail="a patient with this external id exists"
     )
-    await _keep_revision(
-        session, entity=patient, out=schemas.PatientOut, principal=principal, now=now
-    )
+    await keep_version(session, patient, schemas.PatientOut, by=principal.subject, at=now)
     return patient
 
 
@@ -400,10 +366,5 @@ async def update_patient(
         data, required=frozenset({"given_name", "family_name", "date_of_birth", "sex", "address"})
     )
     if apply_changes(patient, changes):
-        patient.version += 1
-        patient.updated_at = now
-        await session.flush()
-        await _keep_revision(
-            session, entity=patient, out=schemas.PatientOut, principal=principal, now=now
-        )
+        await revise(session, patient, schemas.PatientOut, by=principal.subject, at=now)
     return patient

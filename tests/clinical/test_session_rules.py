@@ -24,7 +24,6 @@ from app.clinical.sessions.rules import (
     VitalsThresholds,
 )
 from app.core.errors import AppError
-from app.core.overrides import refuse_unless_overridden
 
 IV, ESKETAMINE = Modality.iv_infusion, Modality.esketamine_nasal
 FIRST_DOSE = datetime(2026, 3, 2, 10, 10, tzinfo=UTC)
@@ -359,7 +358,7 @@ def test_each_alert_names_one_threshold_crossed(pressure, heart_rate, spo2):
 
 @pytest.mark.parametrize("rule", list(SessionRule))
 def test_each_rule_has_its_own_problem_type(rule):
-    problem = rules.PROBLEMS[rule]
+    problem = rules.BOOK.problems[rule]
     assert issubclass(problem, rules.SessionRuleBroken)
     assert (problem.slug, problem.status) == (rule.value.replace("_", "-"), 422)
 
@@ -369,11 +368,9 @@ def test_only_the_rems_rules_are_never_overridden():
     assert never == rules.NEVER_OVERRIDDEN
     broken = [SessionRule.outside_plan_dates, SessionRule.rems_patient_not_enrolled]
     with pytest.raises(AppError) as refused:
-        refuse_unless_overridden(rules.PROBLEMS, broken, "a good reason",
-                                 never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+        rules.BOOK.refuse_unless_overridden(broken, "a good reason")
     assert refused.value.slug == "rems-patient-not-enrolled"
-    refuse_unless_overridden(rules.PROBLEMS, broken[:1], "a good reason",
-                             never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+    rules.BOOK.refuse_unless_overridden(broken[:1], "a good reason")
 
 
 @given(st.booleans(), st.booleans())

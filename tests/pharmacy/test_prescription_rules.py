@@ -17,7 +17,6 @@ from app.pharmacy.prescriptions import rules
 from app.pharmacy.prescriptions.rules import (
     MAX_REFILLS,
     NEVER_OVERRIDDEN,
-    PROBLEMS,
     FillFacts,
     PreviousFill,
     ReceiptFacts,
@@ -378,8 +377,8 @@ def test_a_receipt_names_every_rule_it_breaks_in_order() -> None:
 
 
 def test_each_rule_has_its_own_problem_and_only_an_early_refill_is_excused() -> None:
-    assert set(PROBLEMS) == set(RxRule)
-    for rule, problem in PROBLEMS.items():
+    assert set(rules.BOOK.problems) == set(RxRule)
+    for rule, problem in rules.BOOK.problems.items():
         assert (problem.slug, problem.status) == (rule.value.replace("_", "-"), 422)
         assert issubclass(problem, rules.PrescriptionRuleBroken)
     assert set(RxRule) - NEVER_OVERRIDDEN == {RxRule.early_refill}

@@ -12,7 +12,7 @@ from app.clinical.sessions.views import session_out
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
-from app.core.revisions import list_revisions
+from app.core.revisions import history
 from app.core.routing import api_router
 from app.ledger import service as ledger
 from app.ledger.rows import EventRow
@@ -92,8 +92,7 @@ async def session_history(
     note(request, resource_type="session", resource_id=session_id, patient_read=True)
     ts = await service.get_session(session, session_id, principal=principal)
     note(request, registrant_id=ts.registrant_id)
-    return await list_revisions(session, entity_type=TreatmentSession.__tablename__,
-                                entity_id=ts.id)  # fmt: skip
+    return await history(session, ts)
 
 
 async def _step_out(

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from app.clinical.schemas import Modality
 from app.core.errors import AppError
-from app.core.overrides import problem_type
+from app.core.overrides import RuleBook
 
 MINUTES_BETWEEN_DEVICES = 5
 POST_DOSE_READING_MINUTES = (30, 60)
@@ -295,47 +295,34 @@ class SessionRuleBroken(AppError):
     description = "The step breaks a clinical rule; a prescriber may send override_reason."
 
 
-def _problem(rule: SessionRule, title: str, description: str) -> type[AppError]:
-    return problem_type(SessionRuleBroken, rule, title, description)
-
-
-PROBLEMS: dict[SessionRule, type[AppError]] = {
-    SessionRule.rems_setting_not_certified: _problem(
-        SessionRule.rems_setting_not_certified, "Setting not REMS-certified",
+_DESCRIBED: dict[SessionRule, tuple[str, str]] = {
+    SessionRule.rems_setting_not_certified: ("Setting not REMS-certified",
         "Esketamine is administered only in a Spravato REMS-certified setting; never overridden."),
-    SessionRule.rems_patient_not_enrolled: _problem(
-        SessionRule.rems_patient_not_enrolled, "Patient not enrolled in the REMS",
+    SessionRule.rems_patient_not_enrolled: ("Patient not enrolled in the REMS",
         "The patient needs a Spravato REMS enrollment id first; never overridden."),
-    SessionRule.outside_plan_dates: _problem(
-        SessionRule.outside_plan_dates, "Outside the plan's dates",
+    SessionRule.outside_plan_dates: ("Outside the plan's dates",
         "The session's day is before the plan starts or after it ends."),
-    SessionRule.plan_sessions_exceeded: _problem(
-        SessionRule.plan_sessions_exceeded, "More sessions than planned",
+    SessionRule.plan_sessions_exceeded: ("More sessions than planned",
         "The plan's sessions for that week, or in total, have all been held or scheduled."),
-    SessionRule.patient_sessions_overlap: _problem(
-        SessionRule.patient_sessions_overlap, "The patient's sessions overlap",
+    SessionRule.patient_sessions_overlap: ("The patient's sessions overlap",
         "The patient is in another session at that time (one not ended is taken to last "
         "session_expected_minutes from its start)."),
-    SessionRule.dose_beyond_plan: _problem(
-        SessionRule.dose_beyond_plan, "Dose beyond the plan",
+    SessionRule.dose_beyond_plan: ("Dose beyond the plan",
         "The session's total dose would exceed the planned dose (IV: beyond the tolerance)."),
-    SessionRule.predose_blood_pressure_missing: _problem(
-        SessionRule.predose_blood_pressure_missing, "No blood pressure before dosing",
+    SessionRule.predose_blood_pressure_missing: ("No blood pressure before dosing",
         "Record a pre_dose vitals reading before the first esketamine device."),
-    SessionRule.blood_pressure_above_threshold: _problem(
-        SessionRule.blood_pressure_above_threshold, "Blood pressure above the threshold",
+    SessionRule.blood_pressure_above_threshold: ("Blood pressure above the threshold",
         "The pre-dose blood pressure is above the clinic's threshold: a prescriber decides."),
-    SessionRule.devices_too_close: _problem(
-        SessionRule.devices_too_close, "Devices too close together",
+    SessionRule.devices_too_close: ("Devices too close together",
         "Esketamine devices are given at least 5 minutes apart."),
-    SessionRule.monitoring_too_short: _problem(
-        SessionRule.monitoring_too_short, "Monitoring too short",
+    SessionRule.monitoring_too_short: ("Monitoring too short",
         "Discharge comes at least the configured time (2 hours) after the first device."),
-    SessionRule.monitoring_form_incomplete: _problem(
-        SessionRule.monitoring_form_incomplete, "Patient Monitoring Form incomplete",
+    SessionRule.monitoring_form_incomplete: ("Patient Monitoring Form incomplete",
         "Blood pressure before dosing, about 40 minutes after the first device and before "
         "discharge are all needed."),
-    SessionRule.patient_not_stable: _problem(
-        SessionRule.patient_not_stable, "Patient not clinically stable",
+    SessionRule.patient_not_stable: ("Patient not clinically stable",
         "The clinical-stability assessment says the patient is not stable for discharge."),
 }  # fmt: skip
+"""Each rule's problem: its title and description."""
+
+BOOK = RuleBook.of(SessionRuleBroken, _DESCRIBED, never=NEVER_OVERRIDDEN)

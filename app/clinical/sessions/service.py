@@ -33,9 +33,8 @@ from app.clinical.sessions.rules import SessionRule
 from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
-from app.core.overrides import refuse_unless_overridden
 from app.core.quantity import rounded
-from app.core.revisions import record_revision
+from app.core.revisions import keep_version, revise
 from app.ledger import service as ledger
 from app.ledger.references import acting_staff, invalid, owned, owned_staff
 from app.ledger.schemas import EventCreate
@@ -113,7 +112,7 @@ async def create_session(
     await db.flush()
     db.add(ts)
     await db.flush()
-    await keep_revision(db, ts, context)
+    await keep_version(db, ts, schemas.SessionRecordOut, by=principal.subject, at=context.now)
     await announce(db, ts, broken, context)
     return ts
 
@@ -227,8 +226,7 @@ def judge(
         return []
     record = context.reports_record(when)
     if not record:
-        refuse_unless_overridden(rules.PROBLEMS, broken, override_reason,
-                                 never=rules.NEVER_OVERRIDDEN, why=why)  # fmt: skip
+        rules.BOOK.refuse_unless_overridden(broken, override_reason, why=why)
         context.principal.require(Permission.clinical_plans)  # a prescriber's call
     return [{
         "step": step, "rules": [rule.value for rule in broken],
@@ -335,20 +333,7 @@ def not_in_future(when: datetime, context: ledger.Context, pointer: str) -> None
 
 
 async def changed(db: AsyncSession, step: Step) -> None:
-    step.ts.version += 1
-    step.ts.updated_at = step.context.now
-    await db.flush()
-    await keep_revision(db, step.ts, step.context)
-
-
-async def keep_revision(db: AsyncSession, ts: TreatmentSession, context: ledger.Context) -> None:
-    await record_revision(
-        db,
-        registrant_id=ts.registrant_id,
-        entity_type=TreatmentSession.__tablename__,
-        entity_id=ts.id,
-        version=ts.version,
-        data=schemas.SessionRecordOut.model_validate(ts).model_dump(mode="json"),
-        changed_at=context.now,
-        changed_by=context.principal.subject,
-    )
+    """The step changed its session: a new version, kept."""
+    context = step.context
+    await revise(db, step.ts, schemas.SessionRecordOut, by=context.principal.subject,
+                 at=context.now)  # fmt: skip

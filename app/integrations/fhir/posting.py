@@ -7,12 +7,12 @@ transaction as the record, so a compliance officer sees it at once; once the rec
 discrepancy is cured, its transition saying how."""
 
 import uuid
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Lot
 from app.core import outbox
-from app.core.revisions import record_revision
 from app.integrations.fhir import records
 from app.integrations.fhir.mapping import Movement
 from app.integrations.fhir.models import FhirResource, FhirSender
@@ -126,21 +126,14 @@ async def flag(
     )  # fmt: skip
 
 
-async def keep_revision(
-    db: AsyncSession, row: FhirResource, context: ledger.Context, *, by: str | None = None
-) -> None:
-    """Keep the row's version; ``by`` changed it (the caller when not named)."""
-    data = {"status": row.status, "digest": row.digest, "resource": row.resource,
+def shown(row: FhirResource) -> dict[str, Any]:
+    """A stored resource's version as its history keeps it."""
+    return {"status": row.status, "digest": row.digest, "resource": row.resource,
             "event_ids": row.event_ids, "reversal_event_ids": row.reversal_event_ids,
             "broken_rules": row.broken_rules, "product_id": _text(row.product_id),
             "lot_id": _text(row.lot_id), "lot_source": row.lot_source,
             "unposted_because": row.unposted_because,
             "unposted_detail": row.unposted_detail}  # fmt: skip
-    await record_revision(
-        db, registrant_id=row.registrant_id, entity_type=FhirResource.__tablename__,
-        entity_id=row.id, version=row.version, data=data, changed_at=context.now,
-        changed_by=by or context.principal.subject,
-    )  # fmt: skip
 
 
 def _text(value: uuid.UUID | None) -> str | None:

@@ -12,7 +12,7 @@ from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.auth.scoping import get_scoped, within_registrants
 from app.core.db import flush_unique
-from app.core.revisions import record_revision
+from app.core.revisions import keep_version, revise
 from app.integrations.fhir import schemas
 from app.integrations.fhir.models import FhirSender
 from app.integrations.fhir.outcome import FhirSenderNotConfigured
@@ -43,7 +43,7 @@ async def create_sender(
     db.add(sender)
     detail = "this subject is a FHIR sender at the registrant already"
     await flush_unique(db, pointer="#/subject", detail=detail)
-    await _keep_revision(db, sender, principal)
+    await keep_version(db, sender, schemas.SenderOut, by=principal.subject, at=now)
     return sender
 
 
@@ -69,10 +69,7 @@ async def update_sender(
         sender.scopes = [scope.value for scope in data.scopes]
     if data.active is not None:
         sender.active = data.active
-    sender.version += 1
-    sender.updated_at = now
-    await db.flush()
-    await _keep_revision(db, sender, principal)
+    await revise(db, sender, schemas.SenderOut, by=principal.subject, at=now)
     return sender
 
 
@@ -117,12 +114,3 @@ async def _stock_location(
                            pointer="#/location_id")  # fmt: skip
     if location.kind == LocationKind.in_use or not location.active:
         raise invalid("#/location_id", "active location that is not a session's holding")
-
-
-async def _keep_revision(db: AsyncSession, sender: FhirSender, principal: Principal) -> None:
-    await record_revision(
-        db, registrant_id=sender.registrant_id, entity_type=FhirSender.__tablename__,
-        entity_id=sender.id, version=sender.version,
-        data=schemas.SenderOut.model_validate(sender).model_dump(mode="json"),
-        changed_at=sender.updated_at, changed_by=principal.subject,
-    )  # fmt: skip

@@ -9,7 +9,7 @@ from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
-from app.core.revisions import list_revisions
+from app.core.revisions import history
 from app.core.routing import api_router
 from app.integrations.fhir import schemas, senders, settling
 from app.integrations.fhir.models import FhirCodeMapping, FhirSender
@@ -74,8 +74,7 @@ async def fhir_sender_history(
 ) -> object:
     """Every version of the sender's configuration, oldest first."""
     sender = await senders.get_sender(session, sender_id, principal=principal)
-    return await list_revisions(session, entity_type=FhirSender.__tablename__,
-                                entity_id=sender.id)  # fmt: skip
+    return await history(session, sender)
 
 
 @router.post(_PATH + "/{sender_id}/code-mappings", status_code=status.HTTP_201_CREATED,

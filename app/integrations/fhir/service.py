@@ -16,6 +16,7 @@ from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.core.db import dialect_insert
 from app.core.errors import NotFound
+from app.core.revisions import keep_version, revise
 from app.integrations.fhir import posting, records, resolve, senders
 from app.integrations.fhir.mapping import (
     ENTERED_IN_ERROR,
@@ -31,7 +32,6 @@ from app.integrations.fhir.outcome import (
     FhirScopeNotGranted,
 )
 from app.integrations.fhir.parsing import check_media_type, parse
-from app.integrations.fhir.posting import keep_revision
 from app.ledger import service as ledger
 from app.registry.models import Registrant
 from app.registry.service import get_registrant
@@ -198,7 +198,7 @@ async def _create(db: AsyncSession, incoming: Incoming, context: ledger.Context)
         return Received(_repeated(existing, incoming), created=False)
     if movement is not None:
         await posting.post(db, row, movement, refs, incoming.sender, context)
-    await keep_revision(db, row, context)
+    await keep_version(db, row, posting.shown(row), by=context.principal.subject, at=context.now)
     return Received(row, created=True)
 
 
@@ -257,7 +257,4 @@ async def _change_status(
         moved = [uuid.UUID(event_id) for event_id in row.event_ids]
         await posting.flag(db, row, [records.MappingRule.status_withdrawn], context, [], moved)
     row.status, row.resource, row.digest = facts.status, incoming.content, incoming.digest
-    row.version += 1
-    row.updated_at = context.now
-    await db.flush()
-    await keep_revision(db, row, context)
+    await revise(db, row, posting.shown(row), by=context.principal.subject, at=context.now)

@@ -20,6 +20,7 @@ from app.auth.scoping import get_scoped, within_registrants
 from app.catalog.models import Lot, Product
 from app.core.db import flush_unique, where_given
 from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.revisions import revise
 from app.integrations.fhir import posting, records, resolve, schemas, senders
 from app.integrations.fhir.mapping import RESOURCE_ID_SYSTEM, Facts, facts_of, movement_of
 from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender
@@ -269,10 +270,7 @@ async def _repost(
         held = records.Held(records.Unposted.lot_not_determined,
                             f"{short.detail}: assign the lot it was given from")  # fmt: skip
         await posting.hold(db, row, held, as_sender)
-    row.version += 1
-    row.updated_at = context.now
-    await db.flush()
-    await posting.keep_revision(db, row, context, by=by)
+    await revise(db, row, posting.shown(row), by=by, at=context.now)
 
 
 async def _sender_of(db: AsyncSession, row: FhirResource) -> FhirSender:

@@ -16,7 +16,7 @@ from app.core.changes import apply_changes, sent_changes
 from app.core.config import Settings
 from app.core.db import where_given
 from app.core.errors import InvalidInput
-from app.core.revisions import record_revision
+from app.core.revisions import keep_version, revise
 from app.integrations.webhooks import addresses, fanout, schemas, signing
 from app.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.registry.service import get_registrant
@@ -49,7 +49,7 @@ async def create(
     )  # fmt: skip
     session.add(endpoint)
     await session.flush()
-    await _keep_revision(session, endpoint, by=principal.subject, now=now)
+    await keep_version(session, endpoint, schemas.EndpointOut, by=principal.subject, at=now)
     return endpoint, secret
 
 
@@ -208,19 +208,5 @@ async def _checked_url(url: AnyUrl | None, settings: Settings, resolver: address
 async def _changed(
     session: AsyncSession, endpoint: WebhookEndpoint, *, by: str, now: datetime
 ) -> None:
-    endpoint.version += 1
-    endpoint.updated_at = now
-    await session.flush()
-    await _keep_revision(session, endpoint, by=by, now=now)
-
-
-async def _keep_revision(
-    session: AsyncSession, endpoint: WebhookEndpoint, *, by: str, now: datetime
-) -> None:
-    """The version as the API shows it: the secret never goes into the history."""
-    await record_revision(
-        session, registrant_id=endpoint.registrant_id, entity_type="webhook_endpoints",
-        entity_id=endpoint.id, version=endpoint.version,
-        data=schemas.EndpointOut.model_validate(endpoint).model_dump(mode="json"),
-        changed_at=now, changed_by=by,
-    )  # fmt: skip
+    """A new version, kept as the API shows it: the secret never goes into the history."""
+    await revise(session, endpoint, schemas.EndpointOut, by=by, at=now)

@@ -10,7 +10,7 @@ from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of, paginate
 from app.core.responses import set_location
-from app.core.revisions import list_revisions
+from app.core.revisions import history
 from app.core.routing import api_router, replay_differently
 from app.integrations.webhooks import addresses, deliveries, endpoints, payloads, schemas
 from app.integrations.webhooks.events import WebhookEventType
@@ -107,7 +107,7 @@ async def endpoint_history(
     endpoint_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> object:
     endpoint = await endpoints.get(session, endpoint_id, principal=principal)
-    return await list_revisions(session, entity_type="webhook_endpoints", entity_id=endpoint.id)
+    return await history(session, endpoint)
 
 
 @router.post(EndpointPath + "/secret-rotations", operation_id="rotate_webhook_secret",

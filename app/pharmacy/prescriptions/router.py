@@ -11,7 +11,7 @@ from app.core.clock import Clock
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.pagination import Cursor, Limit, Page, page_of
 from app.core.responses import set_location
-from app.core.revisions import list_revisions
+from app.core.revisions import history
 from app.core.routing import api_router
 from app.core.schemas import QueryText
 from app.ledger import service as ledger
@@ -109,8 +109,7 @@ async def prescription_history(
     note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
     rx = await service.get_prescription(session, prescription_id, principal=principal)
     note(request, registrant_id=rx.registrant_id)
-    return await list_revisions(session, entity_type=Prescription.__tablename__,
-                                entity_id=rx.id)  # fmt: skip
+    return await history(session, rx)
 
 
 @router.patch("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)

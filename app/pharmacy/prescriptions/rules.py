@@ -16,7 +16,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from app.core.errors import AppError
-from app.core.overrides import problem_type
+from app.core.overrides import RuleBook
 
 MAX_REFILLS = 5
 """Schedule III: at most five refills (1306.22)."""
@@ -189,44 +189,34 @@ class PrescriptionRuleBroken(AppError):
     description = "The prescription or fill breaks a rule of 21 CFR Part 1306."
 
 
-def _problem(rule: RxRule, title: str, description: str) -> type[AppError]:
-    return problem_type(PrescriptionRuleBroken, rule, title, description)
-
-
-PROBLEMS: dict[RxRule, type[AppError]] = {
-    RxRule.telemedicine_flexibility_ended: _problem(
-        RxRule.telemedicine_flexibility_ended, "Telemedicine flexibility ended",
+_DESCRIBED: dict[RxRule, tuple[str, str]] = {
+    RxRule.telemedicine_flexibility_ended: ("Telemedicine flexibility ended",
         "A telehealth prescription without an in-person evaluation, issued after the "
         "telemedicine flexibility ended (21 CFR 1307.41)."),
-    RxRule.prescriber_registration_expired: _problem(
-        RxRule.prescriber_registration_expired, "Prescriber registration expired",
+    RxRule.prescriber_registration_expired: ("Prescriber registration expired",
         "The prescriber's DEA registration had expired on the day of issue or of the fill."),
-    RxRule.prescriber_schedule_not_authorised: _problem(
-        RxRule.prescriber_schedule_not_authorised, "Prescriber not registered for Schedule III",
+    RxRule.prescriber_schedule_not_authorised: ("Prescriber not registered for Schedule III",
         "The prescriber's DEA registration does not cover Schedule III non-narcotics."),
-    RxRule.prescription_cancelled: _problem(
-        RxRule.prescription_cancelled, "Prescription cancelled",
+    RxRule.prescription_cancelled: ("Prescription cancelled",
         "A cancelled prescription is not filled."),
-    RxRule.refills_exhausted: _problem(
-        RxRule.refills_exhausted, "Refills exhausted",
+    RxRule.refills_exhausted: ("Refills exhausted",
         "The original and every authorised refill (five at most) have been dispensed."),
-    RxRule.fill_after_six_months: _problem(
-        RxRule.fill_after_six_months, "More than six months after issue",
+    RxRule.fill_after_six_months: ("More than six months after issue",
         "No Schedule III fill or refill is dispensed later than six months after the date of "
         "issue (21 CFR 1306.22)."),
-    RxRule.fills_exceed_total: _problem(
-        RxRule.fills_exceed_total, "Fills exceed the total prescribed",
+    RxRule.fills_exceed_total: ("Fills exceed the total prescribed",
         "This fill would take the fills past the quantity prescribed with its refills "
         "(21 CFR 1306.23)."),
-    RxRule.filled_before_issue: _problem(
-        RxRule.filled_before_issue, "Filled before issue",
+    RxRule.filled_before_issue: ("Filled before issue",
         "A fill is dated before the prescription's date of issue."),
-    RxRule.fill_spans_fillings: _problem(
-        RxRule.fill_spans_fillings, "Fill spans fillings",
+    RxRule.fill_spans_fillings: ("Fill spans fillings",
         "One dispensing gives no more than what is left of the current filling (the original "
         "or a refill): each refill is its own dispensing, recorded as such (1306.22)."),
-    RxRule.early_refill: _problem(
-        RxRule.early_refill, "Early refill",
+    RxRule.early_refill: ("Early refill",
         "A refill before the configured share of the previous fill's days supply has passed "
         "needs early_refill_reason."),
 }  # fmt: skip
+"""Each rule's problem: its title and description."""
+
+BOOK = RuleBook.of(PrescriptionRuleBroken, _DESCRIBED, never=NEVER_OVERRIDDEN,
+                   field="early_refill_reason")  # fmt: skip

@@ -27,8 +27,7 @@ from app.catalog.substances import DosageForm, Substance
 from app.core import outbox
 from app.core.db import flush_unique, where_given
 from app.core.errors import Conflict, FieldError, InvalidInput, NotFound
-from app.core.overrides import refuse_unless_overridden
-from app.core.revisions import record_revision
+from app.core.revisions import keep_version, revise
 from app.ledger import service as ledger
 from app.ledger.queries import was_reversed
 from app.ledger.references import InvalidReference, acting_staff, invalid, owned
@@ -75,7 +74,7 @@ async def create_prescription(
     broken = rules.receipt_breaks(facts)
     record = principal.is_integration
     if not record:
-        refuse_unless_overridden(rules.PROBLEMS, broken, None, never=rules.NEVER_OVERRIDDEN)
+        rules.BOOK.refuse_unless_overridden(broken, None)
     rx = Prescription(
         id=uuid.uuid4(), **{name: getattr(data, name) for name in _COPIED},
         prescriber=data.prescriber.model_dump(mode="json"),
@@ -86,7 +85,8 @@ async def create_prescription(
     db.add(rx)
     await flush_unique(db, pointer="#/rx_number",
                        detail="the pharmacy has a prescription with this number")  # fmt: skip
-    await _keep_revision(db, rx, context)
+    await keep_version(db, rx, schemas.PrescriptionRecordOut, by=context.principal.subject,
+                       at=context.now)  # fmt: skip
     await _announce(db, rx, "receipt", broken, context, record=record)
     return rx
 
@@ -260,9 +260,7 @@ async def fill(
     facts = await _fill_facts(db, rx, data, registrant, context)
     broken = rules.fill_breaks(facts)
     if not context.reports_record(data.filled_at):
-        refuse_unless_overridden(rules.PROBLEMS, broken, data.early_refill_reason,
-                                 field="early_refill_reason",
-                                 never=rules.NEVER_OVERRIDDEN)  # fmt: skip
+        rules.BOOK.refuse_unless_overridden(broken, data.early_refill_reason)
     event = EventCreate(
         registrant_id=rx.registrant_id, type=EventType.dispense, location_id=data.location_id,
         lot_id=lot.id, quantity=data.quantity, occurred_at=data.filled_at,
@@ -343,23 +341,8 @@ def _previous_filling(
 
 async def _new_version(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
     """The prescription as changed: its next version, kept with every other."""
-    rx.version += 1
-    rx.updated_at = context.now
-    await db.flush()
-    await _keep_revision(db, rx, context)
-
-
-async def _keep_revision(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
-    await record_revision(
-        db,
-        registrant_id=rx.registrant_id,
-        entity_type=Prescription.__tablename__,
-        entity_id=rx.id,
-        version=rx.version,
-        data=schemas.PrescriptionRecordOut.model_validate(rx).model_dump(mode="json"),
-        changed_at=context.now,
-        changed_by=context.principal.subject,
-    )
+    await revise(db, rx, schemas.PrescriptionRecordOut, by=context.principal.subject,
+                 at=context.now)  # fmt: skip
 
 
 # Showing
