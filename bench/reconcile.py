@@ -37,8 +37,8 @@ from app.core.quantity import to_minor
 from app.ledger import chain
 from app.ledger import service as ledger
 from app.ledger.models import ChainHead
-from app.ledger.references import staff_of_subject
 from app.ledger.schemas import EventCreate
+from app.registry.people import staff_of_subject
 from bench import care, verify
 from bench.seed import SUBJECT, Target, new_registrant, receipt
 

@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.models import Lot, Product, ProductIngredient
 from app.catalog.schemas import LotCreate, ProductCreate
 from app.catalog.substances import CONTROLS
@@ -58,10 +58,7 @@ async def create_product(
 async def get_product(
     session: AsyncSession, product_id: uuid.UUID, *, principal: Principal
 ) -> Product:
-    product = await session.get(Product, product_id)
-    if product is None or not principal.sees(product.registrant_id):
-        raise NotFound("product not found")
-    return product
+    return await get_readable(session, Product, product_id, principal, what="product")
 
 
 async def ingredients_of(
@@ -126,8 +123,8 @@ async def create_lot(
 async def get_lot(
     session: AsyncSession, product_id: uuid.UUID, lot_id: uuid.UUID, *, principal: Principal
 ) -> Lot:
-    lot = await session.get(Lot, lot_id)
-    if lot is None or lot.product_id != product_id or not principal.sees(lot.registrant_id):
+    lot = await get_readable(session, Lot, lot_id, principal, what="lot")
+    if lot.product_id != product_id:
         raise NotFound("lot not found")
     return lot
 

@@ -8,15 +8,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.clinical import rules, schemas
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.db import where_given
-from app.core.errors import AppError, Conflict, FieldError, InvalidInput, NotFound
+from app.core.errors import AppError, Conflict, FieldError, InvalidInput
 from app.core.revisions import keep_version, revise
-from app.ledger.references import InvalidReference, acting_staff, invalid, owned
+from app.core.tenancy import InvalidReference, find, invalid, referenced
 from app.registry.enums import StaffRole
 from app.registry.models import Patient, Staff, StaffRegistration
+from app.registry.people import acting_staff
 from app.registry.service import get_registrant, local_date
 
 CONTROLLED_SCHEDULE = "3N"
@@ -68,8 +69,8 @@ async def create_evaluation(
 ) -> Evaluation:
     registrant = await get_registrant(session, data.registrant_id, principal=principal)
     principal.require(Permission.clinical_plans)
-    await owned(session, Patient, data.patient_id, registrant_id=registrant.id,
-                pointer="#/patient_id")  # fmt: skip
+    await referenced(session, Patient, data.patient_id, registrant_id=registrant.id,
+                pointer="#/patient_id", what="patient")  # fmt: skip
     prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
     if data.evaluated_on > local_date(registrant, now):
         raise InvalidInput.at("#/evaluated_on", "an evaluation cannot be dated in the future")
@@ -109,10 +110,7 @@ async def get_evaluation(
     session: AsyncSession, evaluation_id: uuid.UUID, *, principal: Principal
 ) -> Evaluation:
     principal.require(Permission.clinical_plans)
-    evaluation = await session.get(Evaluation, evaluation_id)
-    if evaluation is None or not principal.sees(evaluation.registrant_id):
-        raise NotFound("evaluation not found")
-    return evaluation
+    return await get_readable(session, Evaluation, evaluation_id, principal, what="evaluation")
 
 
 def evaluations_query(
@@ -150,12 +148,8 @@ async def _require_registration(
 async def _candidate_evaluation(
     session: AsyncSession, data: schemas.TreatmentPlanCreate
 ) -> Evaluation:
-    evaluation = await session.get(Evaluation, data.evaluation_id)
-    if (
-        evaluation is None
-        or evaluation.registrant_id != data.registrant_id
-        or evaluation.patient_id != data.patient_id
-    ):
+    evaluation = await find(session, Evaluation, data.evaluation_id, (data.registrant_id,))
+    if evaluation is None or evaluation.patient_id != data.patient_id:
         raise invalid("#/evaluation_id", "evaluation of this patient")
     if evaluation.outcome != schemas.EvaluationOutcome.candidate:
         raise EvaluationNotCandidate(
@@ -174,8 +168,8 @@ async def create_plan(
 ) -> TreatmentPlan:
     registrant = await get_registrant(session, data.registrant_id, principal=principal)
     principal.require(Permission.clinical_plans)
-    await owned(session, Patient, data.patient_id, registrant_id=registrant.id,
-                pointer="#/patient_id")  # fmt: skip
+    await referenced(session, Patient, data.patient_id, registrant_id=registrant.id,
+                pointer="#/patient_id", what="patient")  # fmt: skip
     prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
     evaluation = await _candidate_evaluation(session, data)
     if data.starts_on < evaluation.evaluated_on:
@@ -207,10 +201,8 @@ async def get_plan(
     session: AsyncSession, plan_id: uuid.UUID, *, principal: Principal
 ) -> TreatmentPlan:
     principal.require(Permission.clinical_plans)
-    plan = await session.get(TreatmentPlan, plan_id)
-    if plan is None or not principal.sees(plan.registrant_id):
-        raise NotFound("treatment plan not found")
-    return plan
+    return await get_readable(session, TreatmentPlan, plan_id, principal,
+                              what="treatment plan")  # fmt: skip
 
 
 def plans_query(

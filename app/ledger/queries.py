@@ -10,9 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
 from app.auth.principal import Principal
-from app.auth.scoping import within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core.db import where_given
-from app.core.errors import NotFound
 from app.ledger.models import LedgerEvent, WitnessConfirmation
 from app.ledger.schemas import EventOut, EventReceipt, WitnessStatus
 from app.ledger.types import EventType
@@ -103,10 +102,7 @@ def witness_status(witness_ids: Sequence[object], confirmed: Sequence[uuid.UUID]
 async def get_event(
     session: AsyncSession, event_id: uuid.UUID, *, principal: Principal
 ) -> LedgerEvent:
-    event = await session.get(LedgerEvent, event_id)
-    if event is None or not principal.sees(event.registrant_id):
-        raise NotFound("ledger event not found")
-    return event
+    return await get_readable(session, LedgerEvent, event_id, principal, what="ledger event")
 
 
 def events_query(

@@ -5,70 +5,15 @@ body cannot probe another registrant's ids.
 """
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
-from app.core.db import held
-from app.core.errors import AppError, FieldError, InvalidInput
 from app.registry.models import Location, Patient, Registrant, Staff
-
-Model = TypeVar("Model", Location, Lot, Patient, Staff, Product)
-_NAMES: dict[type, str] = {
-    Location: "location", Lot: "lot", Patient: "patient", Staff: "staff member", Product: "product",
-}  # fmt: skip
-
-
-class InvalidReference(AppError):
-    slug = "invalid-reference"
-    status = 422
-    title = "Invalid reference"
-    description = "An id in the request names nothing this registrant owns."
-
-
-def invalid(pointer: str, what: str) -> InvalidReference:
-    detail = f"no such {what} at this registrant"
-    return InvalidReference(detail, errors=[FieldError(pointer=pointer, detail=detail)])
-
-
-async def owned(
-    session: AsyncSession,
-    model: type[Model],
-    row_id: uuid.UUID,
-    *,
-    registrant_id: uuid.UUID,
-    pointer: str,
-) -> Model:
-    row = held(session, model, row_id) or await session.get(model, row_id)
-    if row is None or row.registrant_id != registrant_id:
-        raise invalid(pointer, _NAMES.get(model, "record"))
-    return row
-
-
-async def owned_staff(
-    session: AsyncSession, ids: Sequence[uuid.UUID], *, registrant_id: uuid.UUID, pointer: str
-) -> list[Staff]:
-    """Staff rows in the order of ``ids``, all active members of the registrant."""
-    if not ids:
-        return []
-    rows = {staff_id: row for staff_id in ids if (row := held(session, Staff, staff_id))}
-    missing = [staff_id for staff_id in ids if staff_id not in rows]
-    if missing:
-        statement = select(Staff).where(Staff.id.in_(missing))
-        rows.update((row.id, row) for row in await session.scalars(statement))
-    found = {staff_id: row for staff_id, row in rows.items()
-             if row.active and row.registrant_id == registrant_id}  # fmt: skip
-    for index, staff_id in enumerate(ids):
-        if staff_id not in found:
-            raise invalid(f"{pointer}/{index}", "active staff member")
-    return [found[staff_id] for staff_id in ids]
-
 
 _to_location = aliased(Location)
 _PRELOAD = (
@@ -122,43 +67,6 @@ async def preload(
                   "patient_id": patient_id, "subject": subject}  # fmt: skip
     row = (await session.execute(_PRELOAD, parameters)).one_or_none()
     return Preloaded(tuple(row) if row is not None else ())
-
-
-async def staff_of_subject(
-    session: AsyncSession, *, registrant_id: uuid.UUID, subject: str
-) -> Staff | None:
-    return await session.scalar(
-        select(Staff).where(
-            Staff.registrant_id == registrant_id, Staff.subject == subject, Staff.active
-        )
-    )
-
-
-async def acting_staff(
-    session: AsyncSession,
-    *,
-    registrant_id: uuid.UUID,
-    named: uuid.UUID | None,
-    principal: Principal,
-    pointer: str,
-) -> Staff:
-    """Who did what a request records: the active staff member an integration names, or the
-    caller's own active staff row (nobody else records someone else's work)."""
-    if principal.is_integration:
-        if named is None:
-            raise InvalidInput.at(pointer, "an integration names the staff member who did it")
-        named_staff = await owned(session, Staff, named, registrant_id=registrant_id,
-                                  pointer=pointer)  # fmt: skip
-        if not named_staff.active:
-            raise invalid(pointer, "active staff member")
-        return named_staff
-    staff = await staff_of_subject(session, registrant_id=registrant_id, subject=principal.subject)
-    if staff is None:
-        raise invalid(pointer, "active staff member with your token's subject")
-    if named not in (None, staff.id):
-        detail = "you record what you did yourself, not another staff member's work"
-        raise InvalidReference(detail, errors=[FieldError(pointer=pointer, detail=detail)])
-    return staff
 
 
 @dataclass(frozen=True, slots=True)

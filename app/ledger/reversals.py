@@ -12,14 +12,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core.errors import AppError, Conflict
+from app.core.tenancy import invalid, referenced
 from app.ledger import balances, rows
 from app.ledger.context import Context, author_of
 from app.ledger.models import LedgerEvent, Posting
-from app.ledger.references import invalid, owned_staff
 from app.ledger.rows import NewEvent
 from app.ledger.schemas import EventCreate
 from app.ledger.types import PERMISSION_OF, EventType
 from app.registry.models import Registrant, Staff
+from app.registry.people import owned_staff
 
 
 class AlreadyReversed(Conflict):
@@ -47,9 +48,9 @@ async def reversal(
 ) -> tuple[NewEvent, list[balances.Change]]:
     """The reversal's event and the changes that undo its target's postings."""
     assert data.reverses_event_id is not None
-    target = await session.get(LedgerEvent, data.reverses_event_id)
-    if target is None or target.registrant_id != registrant.id:
-        raise invalid("#/reverses_event_id", "ledger event")
+    target = await referenced(session, LedgerEvent, data.reverses_event_id,
+                              registrant_id=registrant.id, pointer="#/reverses_event_id",
+                              what="ledger event")  # fmt: skip
     withdrawn_by_its_sender = _sent_by(target, context) and context.principal.is_integration
     if withdrawal_of_a_record(data, context.principal) and not withdrawn_by_its_sender:
         context.principal.require(PERMISSION_OF[data.type])

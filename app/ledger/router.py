@@ -11,6 +11,7 @@ from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
+from app.auth.tenancy import get_readable
 from app.core import jobs
 from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
@@ -335,13 +336,8 @@ async def get_verification(
 
 
 async def _verification(session: SessionDep, job_id: uuid.UUID, principal: Principal) -> Job:
-    job = await session.get(Job, job_id)
-    if (
-        job is None
-        or job.kind != verification.JOB_KIND
-        or job.registrant_id is None
-        or not principal.sees(job.registrant_id)
-    ):
+    job = await get_readable(session, Job, job_id, principal, what="verification")
+    if job.kind != verification.JOB_KIND:
         raise NotFound("verification not found")
     principal.require(Permission.reports)
     return job

@@ -24,6 +24,7 @@ from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.core.db import dialect_name
 from app.core.errors import AppError, FieldError, InvalidInput
+from app.core.tenancy import referenced
 from app.ledger import balances, queries, rows, rules, transfers
 from app.ledger.context import Context, author_of, is_record
 from app.ledger.models import Posting
@@ -32,8 +33,6 @@ from app.ledger.references import (
     Preloaded,
     PreloadedMany,
     Wanted,
-    owned,
-    owned_staff,
     preload,
     preload_many,
 )
@@ -44,6 +43,7 @@ from app.ledger.types import DIRECTIONS, PERMISSION_OF, EventType
 from app.ledger.writes import PendingWrites
 from app.registry.enums import LocationKind
 from app.registry.models import Location, Patient, Registrant, Staff
+from app.registry.people import owned_staff
 from app.registry.service import get_registrant, local_date
 
 __all__ = ["Context", "append", "append_batch", "is_record"]
@@ -258,13 +258,23 @@ async def _references(
     rid = registrant.id
     assert data.location_id is not None
     assert data.lot_id is not None
-    location = await owned(
-        session, Location, data.location_id, registrant_id=rid, pointer="#/location_id"
+    location = await referenced(
+        session,
+        Location,
+        data.location_id,
+        registrant_id=rid,
+        pointer="#/location_id",
+        what="location",
     )
     to_location = None
     if data.to_location_id is not None:
-        to_location = await owned(
-            session, Location, data.to_location_id, registrant_id=rid, pointer="#/to_location_id"
+        to_location = await referenced(
+            session,
+            Location,
+            data.to_location_id,
+            registrant_id=rid,
+            pointer="#/to_location_id",
+            what="location",
         )
     _check_discovery(data, context)
     if data.session_id is not None and data.session_id != context.holding_session_id:
@@ -273,12 +283,21 @@ async def _references(
     for place, pointer in ((location, "#/location_id"), (to_location, "#/to_location_id")):
         if place is not None and place.kind == LocationKind.in_use:
             _check_holding(place, data, context, pointer)
-    lot = await owned(session, Lot, data.lot_id, registrant_id=rid, pointer="#/lot_id")
-    product = await owned(session, Product, lot.product_id, registrant_id=rid, pointer="#/lot_id")
+    lot = await referenced(
+        session, Lot, data.lot_id, registrant_id=rid, pointer="#/lot_id", what="lot"
+    )
+    product = await referenced(
+        session, Product, lot.product_id, registrant_id=rid, pointer="#/lot_id", what="product"
+    )
     patient = None
     if data.patient_id is not None:
-        patient = await owned(
-            session, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id"
+        patient = await referenced(
+            session,
+            Patient,
+            data.patient_id,
+            registrant_id=rid,
+            pointer="#/patient_id",
+            what="patient",
         )
     return EventReferences(
         registrant=registrant, location=location, to_location=to_location, lot=lot,

@@ -9,8 +9,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import Conflict
+from app.core.tenancy import invalid
 from app.ledger.models import LedgerEvent
-from app.ledger.references import invalid
 from app.ledger.types import EventType
 from app.registry.models import Registrant
 

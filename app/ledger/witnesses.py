@@ -7,7 +7,7 @@ from app.core.db import dialect_insert
 from app.core.errors import Conflict
 from app.ledger.context import Context
 from app.ledger.models import LedgerEvent, WitnessConfirmation
-from app.ledger.references import staff_of_subject
+from app.registry.people import staff_of_subject
 
 
 class NotAWitness(Conflict):

@@ -12,22 +12,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, base_mg
 from app.core import outbox
 from app.core.db import flush_unique
-from app.core.errors import AppError, FieldError, InvalidInput, NotFound
+from app.core.errors import AppError, FieldError, InvalidInput
 from app.core.overrides import RuleBook
 from app.core.quantity import rounded
+from app.core.tenancy import invalid, referenced
 from app.ledger import service as ledger
-from app.ledger.references import acting_staff, invalid, owned
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.pharmacy import schemas
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.registry.enums import StaffRole
 from app.registry.models import Location, Staff
+from app.registry.people import acting_staff
 from app.registry.service import get_registrant, local_date
 
 
@@ -81,7 +82,14 @@ async def create_batch(
     registrant = await get_registrant(session, data.registrant_id, principal=principal)
     principal.require(Permission.pharmacy)
     rid = registrant.id
-    await owned(session, Location, data.location_id, registrant_id=rid, pointer="#/location_id")
+    await referenced(
+        session,
+        Location,
+        data.location_id,
+        registrant_id=rid,
+        pointer="#/location_id",
+        what="location",
+    )
     product = await _compound(session, data.product_id, rid)
     compounder = await _compounder(session, rid, data.compounded_by, principal)
     checker = await _checker(session, rid, data.checked_by, compounder)
@@ -173,7 +181,9 @@ def _event(
 
 
 async def _compound(session: AsyncSession, product_id: uuid.UUID, rid: uuid.UUID) -> Product:
-    product = await owned(session, Product, product_id, registrant_id=rid, pointer="#/product_id")
+    product = await referenced(
+        session, Product, product_id, registrant_id=rid, pointer="#/product_id", what="product"
+    )
     if product.compound_code is None or product.dosage_form == DosageForm.bulk_powder:
         raise invalid("#/product_id", "compounded product (one with a compound code)")
     return product
@@ -198,7 +208,9 @@ def _active_pharmacist(staff: Staff) -> bool:
 async def _checker(
     session: AsyncSession, rid: uuid.UUID, checker_id: uuid.UUID, compounder: Staff
 ) -> Staff:
-    checker = await owned(session, Staff, checker_id, registrant_id=rid, pointer="#/checked_by")
+    checker = await referenced(
+        session, Staff, checker_id, registrant_id=rid, pointer="#/checked_by", what="staff member"
+    )
     if not _active_pharmacist(checker):
         raise invalid("#/checked_by", "active pharmacist")
     if checker.id == compounder.id:
@@ -217,8 +229,12 @@ async def _ingredient(
     compounding_day: date,
 ) -> _Ingredient:
     pointer = f"#/ingredients/{index}/lot_id"
-    lot = await owned(session, Lot, item.lot_id, registrant_id=rid, pointer=pointer)
-    product = await owned(session, Product, lot.product_id, registrant_id=rid, pointer=pointer)
+    lot = await referenced(
+        session, Lot, item.lot_id, registrant_id=rid, pointer=pointer, what="lot"
+    )
+    product = await referenced(
+        session, Product, lot.product_id, registrant_id=rid, pointer=pointer, what="product"
+    )
     if product.dosage_form != DosageForm.bulk_powder or product.substance != compound.substance:
         raise invalid(pointer, f"lot of bulk {compound.substance}")
     if lot.expires_on < compounding_day:
@@ -242,9 +258,8 @@ async def get_batch(
     session: AsyncSession, batch_id: uuid.UUID, *, principal: Principal
 ) -> tuple[CompoundingBatch, list[CompoundingIngredient]]:
     principal.require(Permission.pharmacy)
-    batch = await session.get(CompoundingBatch, batch_id)
-    if batch is None or not principal.sees(batch.registrant_id):
-        raise NotFound("compounding batch not found")
+    batch = await get_readable(session, CompoundingBatch, batch_id, principal,
+                               what="compounding batch")  # fmt: skip
     return batch, await _ingredients_of(session, [batch.id])
 
 

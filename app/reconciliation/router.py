@@ -7,6 +7,7 @@ from fastapi import Depends, Request, Response, status
 from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.auth.permissions import Permission
+from app.auth.tenancy import get_readable
 from app.core.deps import ClockDep, SessionDep
 from app.core.errors import InvalidInput, NotFound
 from app.core.jobs import Job
@@ -108,13 +109,8 @@ def _run_out(job: Job) -> schemas.RunOut:
 
 
 async def _run(session: SessionDep, run_id: uuid.UUID, principal: CurrentPrincipal) -> Job:
-    job = await session.get(Job, run_id)
-    if (
-        job is None
-        or job.kind != runs.JOB_KIND
-        or job.registrant_id is None
-        or not principal.sees(job.registrant_id)
-    ):
+    job = await get_readable(session, Job, run_id, principal, what="reconciliation run")
+    if job.kind != runs.JOB_KIND:
         raise NotFound("reconciliation run not found")
     principal.require(Permission.adjust_reverse_resolve)
     return job

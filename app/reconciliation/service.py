@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput, PermissionDenied
@@ -297,7 +297,7 @@ async def on_rules_broken(db: AsyncSession, message: Message) -> None:
 async def get_discrepancy(
     db: AsyncSession, discrepancy_id: uuid.UUID, *, principal: Principal, lock: bool = False
 ) -> Discrepancy:
-    found = await get_scoped(db, Discrepancy, discrepancy_id, principal, what="discrepancy",
+    found = await get_readable(db, Discrepancy, discrepancy_id, principal, what="discrepancy",
                              lock=lock)  # fmt: skip
     principal.require(Permission.reports)
     return found

@@ -10,11 +10,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core.changes import apply_changes, sent_changes
 from app.core.db import flush_unique, held, where_given
 from app.core.errors import InvalidInput, NotFound
 from app.core.revisions import keep_version, revise
+from app.core.tenancy import find
 from app.registry import schemas
 from app.registry.enums import RemsCertificationStatus
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
@@ -150,8 +151,8 @@ async def get_location(
     principal: Principal,
 ) -> Location:
     principal.ensure_registrant(registrant_id)
-    location = await session.get(Location, location_id)
-    if location is None or location.registrant_id != registrant_id:
+    location = await find(session, Location, location_id, (registrant_id,))
+    if location is None:
         raise NotFound("location not found")
     return location
 
@@ -218,8 +219,8 @@ async def get_staff(
     principal: Principal,
 ) -> Staff:
     principal.ensure_registrant(registrant_id)
-    staff = await session.get(Staff, staff_id)
-    if staff is None or staff.registrant_id != registrant_id:
+    staff = await find(session, Staff, staff_id, (registrant_id,))
+    if staff is None:
         raise NotFound("staff member not found")
     return staff
 
@@ -337,9 +338,7 @@ async def create_patient(
 async def get_patient(
     session: AsyncSession, patient_id: uuid.UUID, *, principal: Principal
 ) -> Patient:
-    patient = await session.get(Patient, patient_id)
-    if patient is None or not principal.sees(patient.registrant_id):
-        raise NotFound("patient not found")
+    patient = await get_readable(session, Patient, patient_id, principal, what="patient")
     principal.require(Permission.read_patients)
     return patient
 

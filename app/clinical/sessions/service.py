@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.substances import DosageForm, Substance
 from app.clinical.models import TreatmentPlan
 from app.clinical.schemas import Modality, PlanStatus
@@ -35,12 +35,13 @@ from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
 from app.core.quantity import rounded
 from app.core.revisions import keep_version, revise
+from app.core.tenancy import find, invalid, referenced
 from app.ledger import service as ledger
-from app.ledger.references import acting_staff, invalid, owned, owned_staff
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.registry.enums import LocationKind, RemsCertificationStatus
 from app.registry.models import Location, Patient, Registrant, Staff
+from app.registry.people import acting_staff, owned_staff
 from app.registry.service import get_registrant, local_date
 
 Status = schemas.SessionStatus
@@ -71,10 +72,12 @@ async def create_session(
     registrant = await get_registrant(db, data.registrant_id, principal=principal)
     principal.require(Permission.sessions)
     rid = registrant.id
-    patient = await owned(db, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id")
+    patient = await referenced(
+        db, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id", what="patient"
+    )
     plan = await _in_clinic_plan(db, data)
-    location = await owned(db, Location, data.location_id, registrant_id=rid,
-                           pointer="#/location_id")  # fmt: skip
+    location = await referenced(db, Location, data.location_id, registrant_id=rid,
+                           pointer="#/location_id", what="location")  # fmt: skip
     if location.kind == LocationKind.in_use:
         raise invalid("#/location_id", "room (a session's holding is not one)")
     await owned_staff(db, data.staff_ids, registrant_id=rid, pointer="#/staff_ids")
@@ -143,13 +146,8 @@ def rems_now(registrant: Registrant, patient: Patient) -> rules.Rems:
 async def _in_clinic_plan(db: AsyncSession, data: schemas.SessionCreate) -> TreatmentPlan:
     """The patient's active IV or esketamine plan, locked: sessions counted against it are
     counted one creation at a time."""
-    plan = await db.get(TreatmentPlan, data.plan_id, with_for_update=True)
-    if (
-        plan is None
-        or plan.registrant_id != data.registrant_id
-        or plan.patient_id != data.patient_id
-        or plan.modality not in PRODUCT_OF
-    ):
+    plan = await find(db, TreatmentPlan, data.plan_id, (data.registrant_id,), lock=True)
+    if plan is None or plan.patient_id != data.patient_id or plan.modality not in PRODUCT_OF:
         raise invalid("#/plan_id", "IV or esketamine treatment plan of this patient")
     if plan.status != PlanStatus.active:
         raise InvalidInput.at("#/plan_id", f"the plan is {plan.status}, not active")
@@ -241,7 +239,7 @@ def judge(
 async def get_session(
     db: AsyncSession, session_id: uuid.UUID, *, principal: Principal, lock: bool = False
 ) -> TreatmentSession:
-    ts = await get_scoped(db, TreatmentSession, session_id, principal, what="session", lock=lock)
+    ts = await get_readable(db, TreatmentSession, session_id, principal, what="session", lock=lock)
     principal.require(Permission.sessions)
     return ts
 

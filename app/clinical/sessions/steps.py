@@ -34,21 +34,24 @@ from app.clinical.sessions.views import (
 )
 from app.core.errors import InvalidInput
 from app.core.quantity import rounded
+from app.core.tenancy import invalid, referenced
 from app.ledger import queries as ledger_queries
 from app.ledger import service as ledger
 from app.ledger import witnesses
-from app.ledger.references import invalid, owned, owned_staff
 from app.ledger.rows import EventRow
 from app.ledger.types import EventType
 from app.registry.enums import LocationKind
 from app.registry.models import Location, Patient
+from app.registry.people import owned_staff
 
 
 async def _lot_for(db: AsyncSession, step: Step, lot_id: uuid.UUID) -> tuple[Lot, Product]:
     """A lot of what the session's modality gives."""
     rid = step.ts.registrant_id
-    lot = await owned(db, Lot, lot_id, registrant_id=rid, pointer="#/lot_id")
-    product = await owned(db, Product, lot.product_id, registrant_id=rid, pointer="#/lot_id")
+    lot = await referenced(db, Lot, lot_id, registrant_id=rid, pointer="#/lot_id", what="lot")
+    product = await referenced(
+        db, Product, lot.product_id, registrant_id=rid, pointer="#/lot_id", what="product"
+    )
     substance, form = PRODUCT_OF[step.modality]
     if product.substance != substance or product.dosage_form != form:
         raise invalid("#/lot_id", f"lot of {substance} {form.replace('_', ' ')}")
@@ -56,8 +59,8 @@ async def _lot_for(db: AsyncSession, step: Step, lot_id: uuid.UUID) -> tuple[Lot
 
 
 async def _storage(db: AsyncSession, step: Step, location_id: uuid.UUID, pointer: str) -> None:
-    location = await owned(db, Location, location_id, registrant_id=step.ts.registrant_id,
-                           pointer=pointer)  # fmt: skip
+    location = await referenced(db, Location, location_id, registrant_id=step.ts.registrant_id,
+                           pointer=pointer, what="location")  # fmt: skip
     if location.kind == LocationKind.in_use:
         raise invalid(pointer, "storage location (not a session's holding)")
 

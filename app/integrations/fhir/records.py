@@ -24,6 +24,7 @@ from app.clinical.sessions import steps
 from app.clinical.sessions.models import SessionAdministration, TreatmentSession
 from app.clinical.sessions.schemas import AdministrationCreate
 from app.clinical.sessions.service import UNDER_WAY, Status
+from app.core.tenancy import find
 from app.integrations.fhir.mapping import Facts, Movement
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.outcome import FhirRefusal, FhirUnknownReference
@@ -190,8 +191,8 @@ async def _session_of(db: AsyncSession, facts: Facts, patient: Patient) -> Treat
     """The session an administration names, the patient's at the registrant; else None."""
     if facts.resource_type != ADMINISTRATION or facts.session_id is None:
         return None
-    ts = await db.get(TreatmentSession, facts.session_id)
-    if ts is None or ts.registrant_id != patient.registrant_id:
+    ts = await find(db, TreatmentSession, facts.session_id, (patient.registrant_id,))
+    if ts is None:
         raise FhirUnknownReference.at("not-found", "no such session at this registrant",
                                       facts.at("context.identifier"))  # fmt: skip
     if ts.patient_id != patient.id:

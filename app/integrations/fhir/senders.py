@@ -10,14 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core.db import flush_unique
 from app.core.revisions import keep_version, revise
+from app.core.tenancy import invalid, referenced
 from app.integrations.fhir import schemas
 from app.integrations.fhir.models import FhirSender
 from app.integrations.fhir.outcome import FhirSenderNotConfigured
 from app.integrations.fhir.parsing import ADMINISTRATION, DISPENSE
-from app.ledger.references import invalid, owned
 from app.registry.enums import LocationKind
 from app.registry.models import Location
 from app.registry.service import get_registrant
@@ -48,7 +48,7 @@ async def create_sender(
 
 
 async def get_sender(db: AsyncSession, sender_id: uuid.UUID, *, principal: Principal) -> FhirSender:
-    sender = await get_scoped(db, FhirSender, sender_id, principal, what="FHIR sender")
+    sender = await get_readable(db, FhirSender, sender_id, principal, what="FHIR sender")
     principal.require(Permission.manage_fhir_senders)
     return sender
 
@@ -110,7 +110,7 @@ async def active_sender(db: AsyncSession, registrant_id: uuid.UUID, subject: str
 async def _stock_location(
     db: AsyncSession, registrant_id: uuid.UUID, location_id: uuid.UUID
 ) -> None:
-    location = await owned(db, Location, location_id, registrant_id=registrant_id,
-                           pointer="#/location_id")  # fmt: skip
+    location = await referenced(db, Location, location_id, registrant_id=registrant_id,
+                           pointer="#/location_id", what="location")  # fmt: skip
     if location.kind == LocationKind.in_use or not location.active:
         raise invalid("#/location_id", "active location that is not a session's holding")

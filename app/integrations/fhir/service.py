@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
+from app.auth.tenancy import get_readable
 from app.core.db import dialect_insert
 from app.core.errors import NotFound
 from app.core.revisions import keep_version, revise
@@ -109,8 +110,9 @@ async def get_resource(
     db: AsyncSession, resource_type: str, resource_id: uuid.UUID, *, principal: Principal
 ) -> FhirResource:
     """A resource the calling integration sent itself (another sender's is not found)."""
-    row = await db.get(FhirResource, resource_id)
-    if row is None or row.resource_type != resource_type or not principal.sees(row.registrant_id):
+    row = await get_readable(db, FhirResource, resource_id, principal,
+                             what=f"{resource_type}/{resource_id}")  # fmt: skip
+    if row.resource_type != resource_type:
         raise NotFound(f"{resource_type}/{resource_id} not found")
     principal.require(Permission.fhir_records)
     if row.sender != principal.subject:

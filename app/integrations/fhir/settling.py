@@ -16,18 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission, Role
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.models import Lot, Product
 from app.core.db import flush_unique, where_given
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.revisions import revise
+from app.core.tenancy import referenced
 from app.integrations.fhir import posting, records, resolve, schemas, senders
 from app.integrations.fhir.mapping import RESOURCE_ID_SYSTEM, Facts, facts_of, movement_of
 from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender
 from app.integrations.fhir.parsing import MODELS
 from app.ledger import service as ledger
 from app.ledger.balances import InsufficientStock
-from app.ledger.references import owned
 
 
 class NotUnposted(Conflict):
@@ -74,7 +74,7 @@ def records_query(principal: Principal, filters: RecordFilters) -> Select[FhirRe
 async def get_record(
     db: AsyncSession, resource_id: uuid.UUID, *, principal: Principal, lock: bool = False
 ) -> FhirResource:
-    row = await get_scoped(db, FhirResource, resource_id, principal, what="FHIR record",
+    row = await get_readable(db, FhirResource, resource_id, principal, what="FHIR record",
                            lock=lock)  # fmt: skip
     principal.require(Permission.settle_fhir_records)
     return row
@@ -121,8 +121,8 @@ async def assign_lot(
     if row.unposted_because != records.Unposted.lot_not_determined:
         raise NotUnposted(_why_not(row))
     assert row.product_id is not None, "a record kept for its lot names its product"
-    lot = await owned(db, Lot, data.lot_id, registrant_id=row.registrant_id,
-                      pointer="#/lot_id")  # fmt: skip
+    lot = await referenced(db, Lot, data.lot_id, registrant_id=row.registrant_id,
+                      pointer="#/lot_id", what="lot")  # fmt: skip
     if lot.product_id != row.product_id:
         product = await db.get(Product, row.product_id)
         raise InvalidInput.at("#/lot_id", f"lot {lot.lot_number} is not a lot of "
@@ -161,10 +161,10 @@ async def map_code(
 ) -> Mapped:
     """Map the sender's code to a product (the same mapping again is answered as it stands),
     then post every record kept for want of it."""
-    sender = await get_scoped(db, FhirSender, sender_id, principal, what="FHIR sender")
+    sender = await get_readable(db, FhirSender, sender_id, principal, what="FHIR sender")
     principal.require(Permission.settle_fhir_records)
-    product = await owned(db, Product, data.product_id, registrant_id=sender.registrant_id,
-                          pointer="#/product_id")  # fmt: skip
+    product = await referenced(db, Product, data.product_id, registrant_id=sender.registrant_id,
+                          pointer="#/product_id", what="product")  # fmt: skip
     mapping, created = await _mapping(db, sender, product, data, principal, context)
     settled = [row for row in await _kept_for_a_product(db, sender)
                if any(c.system == data.system and c.code == data.code
@@ -179,7 +179,7 @@ async def map_code(
 async def code_mappings(
     db: AsyncSession, sender_id: uuid.UUID, *, principal: Principal
 ) -> list[FhirCodeMapping]:
-    sender = await get_scoped(db, FhirSender, sender_id, principal, what="FHIR sender")
+    sender = await get_readable(db, FhirSender, sender_id, principal, what="FHIR sender")
     principal.require(Permission.settle_fhir_records)
     return list(await db.scalars(
         select(FhirCodeMapping).where(FhirCodeMapping.sender_id == sender.id)
@@ -190,7 +190,7 @@ async def code_mappings(
 async def code_mapping(
     db: AsyncSession, sender_id: uuid.UUID, mapping_id: uuid.UUID, *, principal: Principal
 ) -> FhirCodeMapping:
-    mapping = await get_scoped(db, FhirCodeMapping, mapping_id, principal,
+    mapping = await get_readable(db, FhirCodeMapping, mapping_id, principal,
                                what="code mapping")  # fmt: skip
     principal.require(Permission.settle_fhir_records)
     if mapping.sender_id != sender_id:

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict
@@ -56,7 +56,7 @@ def listed(
 async def get(
     session: AsyncSession, delivery_id: uuid.UUID, *, principal: Principal, lock: bool = False
 ) -> WebhookDelivery:
-    found = await get_scoped(session, WebhookDelivery, delivery_id, principal,
+    found = await get_readable(session, WebhookDelivery, delivery_id, principal,
                              what="webhook delivery", lock=lock)  # fmt: skip
     principal.require(Permission.manage_webhooks)
     return found

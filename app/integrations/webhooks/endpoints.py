@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core import outbox
 from app.core.changes import apply_changes, sent_changes
 from app.core.config import Settings
@@ -56,7 +56,7 @@ async def create(
 async def get(
     session: AsyncSession, endpoint_id: uuid.UUID, *, principal: Principal, lock: bool = False
 ) -> WebhookEndpoint:
-    endpoint = await get_scoped(session, WebhookEndpoint, endpoint_id, principal,
+    endpoint = await get_readable(session, WebhookEndpoint, endpoint_id, principal,
                                 what="webhook endpoint", lock=lock)  # fmt: skip
     principal.require(Permission.manage_webhooks)
     return endpoint

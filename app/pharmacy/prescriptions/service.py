@@ -21,22 +21,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped
+from app.auth.tenancy import get_readable
 from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, Substance
 from app.core import outbox
 from app.core.db import flush_unique, where_given
 from app.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.core.revisions import keep_version, revise
+from app.core.tenancy import InvalidReference, invalid, referenced
 from app.ledger import service as ledger
 from app.ledger.queries import was_reversed
-from app.ledger.references import InvalidReference, acting_staff, invalid, owned
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.pharmacy.prescriptions import rules, schemas
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.enums import StaffRole
 from app.registry.models import Patient, Registrant
+from app.registry.people import acting_staff
 from app.registry.service import get_registrant, local_date
 
 Status = schemas.PrescriptionStatus
@@ -58,7 +59,9 @@ async def create_prescription(
     registrant = await get_registrant(db, data.registrant_id, principal=principal)
     principal.require(Permission.pharmacy)
     rid = registrant.id
-    await owned(db, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id")
+    await referenced(
+        db, Patient, data.patient_id, registrant_id=rid, pointer="#/patient_id", what="patient"
+    )
     await _dispensable(db, data.product_id, rid)
     await _check_issuer(db, data.issuer_registrant_id, owner_id=rid)
     if data.issued_on > local_date(registrant, context.now):
@@ -117,7 +120,9 @@ _COPIED = tuple(name for name in schemas.PrescriptionCreate.model_fields if name
 
 async def _dispensable(db: AsyncSession, product_id: uuid.UUID, rid: uuid.UUID) -> Product:
     """A finished product a pharmacy may hand to a patient: not bulk, never esketamine."""
-    product = await owned(db, Product, product_id, registrant_id=rid, pointer="#/product_id")
+    product = await referenced(
+        db, Product, product_id, registrant_id=rid, pointer="#/product_id", what="product"
+    )
     if product.substance == Substance.esketamine or product.dosage_form == DosageForm.bulk_powder:
         raise invalid("#/product_id", "product dispensed to patients (esketamine never is)")
     return product
@@ -178,7 +183,7 @@ async def _owned_prescription(
     db: AsyncSession, rx_id: uuid.UUID, *, principal: Principal
 ) -> Prescription:
     """The pharmacy's own prescription, locked: only its owner changes or fills it."""
-    rx = await get_scoped(db, Prescription, rx_id, principal, what="prescription", lock=True)
+    rx = await get_readable(db, Prescription, rx_id, principal, what="prescription", lock=True)
     principal.require(Permission.pharmacy)
     return rx
 
@@ -254,7 +259,9 @@ async def fill(
                                     principal=principal, pointer="#/dispensed_by")  # fmt: skip
     if pharmacist.role != StaffRole.pharmacist:
         raise invalid("#/dispensed_by", "active pharmacist")
-    lot = await owned(db, Lot, data.lot_id, registrant_id=rx.registrant_id, pointer="#/lot_id")
+    lot = await referenced(
+        db, Lot, data.lot_id, registrant_id=rx.registrant_id, pointer="#/lot_id", what="lot"
+    )
     if lot.product_id != rx.product_id:
         raise invalid("#/lot_id", "lot of the prescribed product")
     facts = await _fill_facts(db, rx, data, registrant, context)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.scoping import get_scoped, within_registrants
+from app.auth.tenancy import get_readable, within_registrants
 from app.core.config import Settings
 from app.core.errors import AppError, FieldError, InvalidInput, Member, NotFound
 from app.registry.models import Registrant
@@ -279,7 +279,7 @@ async def _ensure_open(
 async def get_submission(
     db: AsyncSession, submission_id: uuid.UUID, *, principal: Principal
 ) -> PdmpSubmission:
-    found = await get_scoped(db, PdmpSubmission, submission_id, principal, what="submission")
+    found = await get_readable(db, PdmpSubmission, submission_id, principal, what="submission")
     principal.require(Permission.read_pdmp)
     return found
 
