@@ -47,7 +47,7 @@ from app.demo_data import PRESCRIBER_DEA
 from app.ledger import service as ledger
 from app.ledger.models import Balance
 from app.ledger.schemas import EventCreate
-from app.reconciliation.rules import like_work
+from app.reconciliation.peers import like_work
 from app.registry import service as registry
 from app.registry.schemas import LocationCreate, PatientCreate, StaffCreate, StaffRegistrationCreate
 from bench.seed import ADDRESS, LOADER, SUPPLIER, Target

@@ -86,6 +86,18 @@ class Finding:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A finding with what it is about (for the discrepancy's filters and separation of
+    duties)."""
+
+    finding: Finding
+    event_ids: tuple[uuid.UUID, ...] = ()
+    staff_ids: tuple[str, ...] = ()
+    product_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
+
+
 def event_findings(f: EventFacts) -> list[Finding]:
     found = []
     if f.type is EventType.theft:

@@ -35,8 +35,17 @@ from app.ledger.models import Balance, LedgerEvent, Posting
 from app.ledger.queries import confirmations_of, was_reversed
 from app.ledger.schemas import InventoryKind
 from app.ledger.types import AdjustDirection, EventType
-from app.reconciliation import rules
+from app.reconciliation.facts import (
+    Adjustment,
+    Count,
+    ExpiredStock,
+    MonitoringForm,
+    OpenReport,
+    SessionEnd,
+    Waste,
+)
 from app.reconciliation.models import Discrepancy
+from app.reconciliation.peers import PEER_OUTLIER, PeerMeasure, PeerStat, like_work
 from app.reconciliation.workflow import CLOSED
 from app.registry.models import Registrant, Staff
 
@@ -51,7 +60,7 @@ def _not_reversed() -> ColumnElement[bool]:
 
 async def counts(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime, window: timedelta
-) -> list[rules.Count]:
+) -> list[Count]:
     """The period's counts, and those of the pattern window before it, each with the balance
     the ledger expected at its instant and the usage at its location and lot."""
     rows = await db.execute(
@@ -68,7 +77,7 @@ async def counts(
     usage = await _usage_before(db, rid, [row for row in found if row.occurred_at >= start])
     expected = await _expected_at(db, rid, found)
     return [
-        rules.Count(
+        Count(
             event_id=row.id,
             location_id=row.location_id,
             product_id=row.product_id,
@@ -86,7 +95,7 @@ async def counts(
 
 async def adjustments(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime, window: timedelta
-) -> list[rules.Adjustment]:
+) -> list[Adjustment]:
     """The period's decreases of the book, and those of the pattern window before it."""
     direction = LedgerEvent.details["adjust_direction"].as_string()
     rows = await db.execute(
@@ -99,7 +108,7 @@ async def adjustments(
         .order_by(LedgerEvent.occurred_at)
     )  # fmt: skip
     return [
-        rules.Adjustment(row.id, row.location_id, row.product_id, row.occurred_at, row.quantity,
+        Adjustment(row.id, row.location_id, row.product_id, row.occurred_at, row.quantity,
                          _text(row.performed_by), in_period=row.occurred_at >= start)
         for row in rows
     ]  # fmt: skip
@@ -209,7 +218,7 @@ async def _usage_of(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict
 
 async def session_ends(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
-) -> list[rules.SessionEnd]:
+) -> list[SessionEnd]:
     rows = await db.scalars(
         select(TreatmentSession).where(
             TreatmentSession.registrant_id == rid,
@@ -220,7 +229,7 @@ async def session_ends(
     ended = list(rows)
     given = await _esketamine_given(db, [ts.id for ts in ended if _discharged_esketamine(ts)])
     return [
-        rules.SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids),
+        SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids),
                          given.get(ts.id, Decimal(0)) if _discharged_esketamine(ts) else None)
         for ts in ended
     ]  # fmt: skip
@@ -246,9 +255,7 @@ async def _esketamine_given(
     return {session_id: mg for session_id, mg in rows if session_id is not None}
 
 
-async def waste(
-    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
-) -> list[rules.Waste]:
+async def waste(db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime) -> list[Waste]:
     """The period's waste of sessions, with who confirmed it and the session's first
     withdrawal."""
     events = list(
@@ -274,7 +281,7 @@ async def waste(
     )  # fmt: skip
     first_withdrawal = {session_id: at for session_id, at in withdrawals}
     return [
-        rules.Waste(
+        Waste(
             event_id=e.id,
             session_id=e.session_id,
             performed_by=_text(e.performed_by),
@@ -294,7 +301,7 @@ def _text(value: uuid.UUID | None) -> str | None:
 
 async def monitoring_forms(
     db: AsyncSession, registrant: Registrant, start: datetime, end: datetime
-) -> list[rules.MonitoringForm]:
+) -> list[MonitoringForm]:
     """The Patient Monitoring Forms falling due in the period (or after it): those of the
     esketamine sessions discharged in it or in the week before it."""
     zone = ZoneInfo(registrant.timezone)
@@ -309,7 +316,7 @@ async def monitoring_forms(
     )
     due = timedelta(days=MONITORING_FORM_DUE_DAYS)
     return [
-        rules.MonitoringForm(
+        MonitoringForm(
             ts.id,
             ts.ended_at.astimezone(zone).date() + due,
             ts.rems_submitted_on,
@@ -320,14 +327,14 @@ async def monitoring_forms(
     ]
 
 
-async def expired_stock(db: AsyncSession, rid: uuid.UUID, today: date) -> list[rules.ExpiredStock]:
+async def expired_stock(db: AsyncSession, rid: uuid.UUID, today: date) -> list[ExpiredStock]:
     rows = await db.execute(
         select(Balance.location_id, Balance.lot_id, Balance.product_id, Lot.lot_number,
                Lot.expires_on, Balance.quantity)
         .join(Lot, Lot.id == Balance.lot_id)
         .where(Balance.registrant_id == rid, Balance.quantity > 0, Lot.expires_on < today)
     )  # fmt: skip
-    return [rules.ExpiredStock(*row) for row in rows]
+    return [ExpiredStock(*row) for row in rows]
 
 
 async def inventory_dates(
@@ -358,8 +365,8 @@ async def inventory_dates(
     return day(first), day(last)
 
 
-_PEER_MEASURES = {EventType.waste.value: rules.PeerMeasure.waste,
-                  EventType.move.value: rules.PeerMeasure.withdrawn}  # fmt: skip
+_PEER_MEASURES = {EventType.waste.value: PeerMeasure.waste,
+                  EventType.move.value: PeerMeasure.withdrawn}  # fmt: skip
 _WORK = (TreatmentSession.modality, TreatmentPlan.dose_mg_per_kg, TreatmentPlan.dose_mg)
 """What makes like work: the session's modality and its plan's dose (IV mg/kg, or mg)."""
 
@@ -367,7 +374,7 @@ _WORK = (TreatmentSession.modality, TreatmentPlan.dose_mg_per_kg, TreatmentPlan.
 def _like_work(modality: str, dose_mg_per_kg: Decimal | None, dose_mg: Decimal | None) -> str:
     dose = dose_mg_per_kg if dose_mg_per_kg is not None else dose_mg
     assert dose is not None, "a session's plan has a dose"
-    return rules.like_work(modality, dose)
+    return like_work(modality, dose)
 
 
 _EVENTS_WITH_WORK = (
@@ -379,7 +386,7 @@ _EVENTS_WITH_WORK = (
 
 async def peer_stats(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
-) -> list[rules.PeerStat]:
+) -> list[PeerStat]:
     """Per member of staff, product and work, the mg wasted and withdrawn in sessions over
     the window and the discrepancies about those sessions that name them, each divided by
     the sessions of that product and work they took part in (none is zero: whoever took part
@@ -412,13 +419,13 @@ async def peer_stats(
     }  # fmt: skip
     named = await _session_discrepancies_naming(db, rid, start, end)
     return [
-        rules.PeerStat(staff_id, role, product_id, work, measure, rounded(amount / sessions),
+        PeerStat(staff_id, role, product_id, work, measure, rounded(amount / sessions),
                        sessions)
         for (staff_id, product_id, work), (role, sessions) in took_part.items()
         for measure, amount in [
             *((m, amounts.get((staff_id, product_id, work, m), Decimal(0)))
               for m in _PEER_MEASURES.values()),
-            (rules.PeerMeasure.discrepancies, Decimal(named[(staff_id, product_id, work)])),
+            (PeerMeasure.discrepancies, Decimal(named[(staff_id, product_id, work)])),
         ]
     ]  # fmt: skip
 
@@ -430,7 +437,7 @@ async def _session_discrepancies_naming(
     that are about a session of that product and work and name them."""
     found = list(await db.execute(
         select(Discrepancy.details, Discrepancy.event_ids, Discrepancy.staff_ids)
-        .where(Discrepancy.registrant_id == rid, Discrepancy.rule != rules.PEER_OUTLIER,
+        .where(Discrepancy.registrant_id == rid, Discrepancy.rule != PEER_OUTLIER,
                Discrepancy.first_found_at >= start, Discrepancy.first_found_at < end)
     ))  # fmt: skip
     about = await _sessions_about(db, [(details, events) for details, events, _ in found])
@@ -478,7 +485,7 @@ async def _work_of_sessions(
     return work_of
 
 
-async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[rules.OpenReport]:
+async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[OpenReport]:
     """The registrant's reportable discrepancies still owing the DEA a report: neither
     reported nor resolved (a loss the compliance officer found to be no significant loss,
     a count that was miscounted, owes none)."""
@@ -491,7 +498,7 @@ async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[rules.OpenRepor
         )
     )
     return [
-        rules.OpenReport(
+        OpenReport(
             d.id,
             d.notice_due_on,
             d.notice_given_on is not None,

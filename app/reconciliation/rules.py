@@ -9,57 +9,23 @@ findings that a run no longer finds are cured.
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from enum import StrEnum
 from typing import Any
 
-from app.clinical.schemas import ESKETAMINE_DOSES_MG, Modality
-from app.core.quantity import format_quantity, rounded
-from app.reconciliation.findings import Finding
+from app.clinical.schemas import ESKETAMINE_DOSES_MG
+from app.core.quantity import format_quantity
+from app.reconciliation.facts import (
+    Facts,
+)
+from app.reconciliation.findings import Finding, Found
+from app.reconciliation.peers import PeerSettings, outliers
 from app.reconciliation.workflow import Severity
 
 INVENTORY_YEARS = 2
 """A new full inventory at least every two years (21 CFR 1304.11(c))."""
-
-
-class PeerMeasure(StrEnum):
-    """What staff are compared on, per session."""
-
-    waste = "waste"
-    """mg wasted."""
-    withdrawn = "withdrawn"
-    """mg withdrawn into the session's holding."""
-    discrepancies = "discrepancies"
-    """Discrepancies about the session that name them."""
-
-
-@dataclass(frozen=True, slots=True)
-class PeerFloors:
-    """A measure's floors, in its unit (mg, or discrepancies) per session."""
-
-    difference: Decimal
-    """The least difference above the peer median that matters..."""
-    percent: Decimal
-    """...and the least as a share of the median (practical significance)."""
-    mad: Decimal
-    """The spread (the median absolute deviation, or the mean one when most peers share the
-    median) is never taken below this, so peers alike to the last decimal do not turn
-    rounding into a z-score. Greater than zero."""
-
-
-@dataclass(frozen=True, slots=True)
-class PeerSettings:
-    """When staff are compared with their peers, and what makes one stand out."""
-
-    outlier_z: Decimal
-    min_sessions: int
-    """Sessions in the window a person needs to be compared, or to be a peer."""
-    min_peers: int
-    """Others in the group a person needs to be compared with."""
-    floors: Mapping[PeerMeasure, PeerFloors]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,146 +38,6 @@ class Settings:
     waste_window: timedelta
     inventory_warning: timedelta
     peers: PeerSettings
-
-
-def _quantity(value: Decimal) -> str:
-    """As the API shows quantities: thousandths at most, no trailing zeros."""
-    return format_quantity(rounded(value))
-
-
-@dataclass(frozen=True, slots=True)
-class Count:
-    event_id: uuid.UUID
-    location_id: uuid.UUID
-    product_id: uuid.UUID
-    lot_id: uuid.UUID
-    occurred_at: datetime
-    counted: Decimal
-    expected: Decimal
-    """The balance at the count's instant, from the ledger's postings."""
-    usage: Decimal
-    """What left that location and lot in the 30 days before the count (read for the
-    period's counts only: zero for the pattern's earlier ones)."""
-    in_period: bool
-    """Counts before the period are read only for the pattern."""
-    counted_by: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class Adjustment:
-    """A decrease of the book (an ``adjust`` event), in the period or the window before it."""
-
-    event_id: uuid.UUID
-    location_id: uuid.UUID
-    product_id: uuid.UUID
-    occurred_at: datetime
-    quantity: Decimal
-    performed_by: str | None
-    in_period: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SessionEnd:
-    session_id: uuid.UUID
-    unresolved_mg: Decimal
-    staff_ids: tuple[str, ...]
-    esketamine_mg: Decimal | None = None
-    """What an esketamine session that was discharged gave (None for any other)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Waste:
-    event_id: uuid.UUID
-    session_id: uuid.UUID
-    performed_by: str | None
-    witness_ids: tuple[str, ...]
-    confirmed_by: tuple[str, ...]
-    recorded_at: datetime
-    first_withdrawal_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MonitoringForm:
-    session_id: uuid.UUID
-    due_on: date
-    submitted_on: date | None
-    staff_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class ExpiredStock:
-    location_id: uuid.UUID
-    lot_id: uuid.UUID
-    product_id: uuid.UUID
-    lot_number: str
-    expires_on: date
-    quantity: Decimal
-
-
-@dataclass(frozen=True, slots=True)
-class PeerStat:
-    """One member of staff's amount per session of one product and work over the peer
-    window."""
-
-    staff_id: str
-    role: str
-    product_id: uuid.UUID
-    work: str
-    """The plan dose the sessions followed (:func:`like_work`)."""
-    measure: PeerMeasure
-    per_session: Decimal
-    sessions: int
-    """The sessions of that product and work they took part in."""
-
-
-def like_work(modality: str, dose: Decimal) -> str:
-    """What a session's stock follows besides its product: the plan's dose, an esketamine
-    dose in mg (two or three devices), an IV infusion's mg/kg. Peers are compared within like
-    work, not across the mix of patients they happened to treat. Per-dose measures would not
-    do: an IV session's waste is what the vials held beyond the dose, not a share of it."""
-    unit = "mg/kg" if modality == Modality.iv_infusion else "mg"
-    return f"{modality} {format_quantity(dose)} {unit}"
-
-
-@dataclass(frozen=True, slots=True)
-class OpenReport:
-    """A theft or significant loss not yet reported, with the DEA's due dates."""
-
-    discrepancy_id: uuid.UUID
-    notice_due_on: date
-    notice_given: bool
-    form_106_due_on: date
-    staff_ids: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Facts:
-    """What a run found for one registrant and period."""
-
-    today: date
-    """The registrant's day when the run ran."""
-    first_activity_on: date | None
-    last_full_inventory_on: date | None
-    counts: Sequence[Count] = ()
-    adjustments: Sequence[Adjustment] = ()
-    session_ends: Sequence[SessionEnd] = ()
-    waste: Sequence[Waste] = ()
-    monitoring_forms: Sequence[MonitoringForm] = ()
-    expired_stock: Sequence[ExpiredStock] = ()
-    peer_stats: Sequence[PeerStat] = ()
-    open_reports: Sequence[OpenReport] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A finding with what it is about (for the discrepancy's filters and separation of
-    duties)."""
-
-    finding: Finding
-    event_ids: tuple[uuid.UUID, ...] = ()
-    staff_ids: tuple[str, ...] = ()
-    product_id: uuid.UUID | None = None
-    location_id: uuid.UUID | None = None
 
 
 def count_variance(facts: Facts, settings: Settings) -> list[Found]:
@@ -237,13 +63,13 @@ def count_variance(facts: Facts, settings: Settings) -> list[Found]:
             Finding(rule="count_variance",
                     severity=Severity.significant if significant else Severity.minor,
                     fingerprint=f"count_variance:event:{count.event_id}",
-                    summary=f"count {kind} by {_quantity(abs(variance))} against "
-                            f"{_quantity(count.expected)} expected",
+                    summary=f"count {kind} by {format_quantity(abs(variance))} against "
+                            f"{format_quantity(count.expected)} expected",
                     reportable=significant,
                     discovered_at=count.occurred_at if significant else None,
-                    details={"counted": _quantity(count.counted),
-                             "expected": _quantity(count.expected),
-                             "usage_30_days": _quantity(count.usage),
+                    details={"counted": format_quantity(count.counted),
+                             "expected": format_quantity(count.expected),
+                             "usage_30_days": format_quantity(count.usage),
                              "shortfalls_in_window": pattern}),
             event_ids=(count.event_id,), staff_ids=tuple(filter(None, [count.counted_by])),
             product_id=count.product_id, location_id=count.location_id,
@@ -272,7 +98,7 @@ def adjustment_pattern(facts: Facts, settings: Settings) -> list[Found]:
                     fingerprint=f"adjustment_pattern:event:{adjustment.event_id}",
                     summary=f"{len(in_window)} decreases of the book within "
                             f"{settings.pattern_window.days} days, this one "
-                            f"{_quantity(adjustment.quantity)}",
+                            f"{format_quantity(adjustment.quantity)}",
                     reportable=True, discovered_at=adjustment.occurred_at,
                     details={"event_ids": [str(a.event_id) for a in in_window]}),
             event_ids=tuple(a.event_id for a in in_window),
@@ -288,7 +114,7 @@ def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
     return [
         Found(Finding(rule="holding_not_emptied", severity=Severity.significant,
                       fingerprint=f"holding_not_emptied:session:{end.session_id}",
-                      summary=f"{_quantity(end.unresolved_mg)} mg left unresolved in the "
+                      summary=f"{format_quantity(end.unresolved_mg)} mg left unresolved in the "
                               "session's holding",
                       details={"session_id": str(end.session_id)}),
               staff_ids=end.staff_ids)
@@ -302,7 +128,7 @@ def esketamine_dose_unusual(facts: Facts, settings: Settings) -> list[Found]:
     return [
         Found(Finding(rule="esketamine_dose_unusual", severity=Severity.significant,
                       fingerprint=f"esketamine_dose_unusual:session:{end.session_id}",
-                      summary=f"{_quantity(given)} mg of esketamine given, not 56 or 84",
+                      summary=f"{format_quantity(given)} mg of esketamine given, not 56 or 84",
                       details={"session_id": str(end.session_id)}),
               staff_ids=end.staff_ids)
         for end in facts.session_ends
@@ -359,8 +185,8 @@ def expired_stock_on_hand(facts: Facts, settings: Settings) -> list[Found]:
     return [
         Found(Finding(rule="expired_stock_on_hand", severity=Severity.minor,
                       fingerprint=f"expired_stock_on_hand:{stock.location_id}:{stock.lot_id}",
-                      summary=f"{_quantity(stock.quantity)} of lot {stock.lot_number}, expired "
-                              f"{stock.expires_on.isoformat()}, still on hand"),
+                      summary=f"{format_quantity(stock.quantity)} of lot {stock.lot_number}, "
+                              f"expired {stock.expires_on.isoformat()}, still on hand"),
               product_id=stock.product_id, location_id=stock.location_id)
         for stock in facts.expired_stock
     ]  # fmt: skip
@@ -407,111 +233,9 @@ def dea_report_overdue(facts: Facts, settings: Settings) -> list[Found]:
     return found
 
 
-PEER_OUTLIER = "peer_outlier"
-MAD_SCALE = Decimal("0.6745")
-"""Scales the median absolute deviation to a standard deviation (normal data)."""
-MEAN_AD_SCALE = Decimal("1.253314")
-"""Scales the mean absolute deviation to a standard deviation (normal data): the spread used
-when more than half the peers share the median, as with discrepancies, which most have none
-of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
-
-
 def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
-    """Staff whose waste, withdrawals or discrepancies per session lie far from their peers':
-    the same role doing like work (the same product, and the same plan dose: esketamine's mg,
-    an IV plan's mg/kg). Flagged for review, not accused (what diversion-control products do:
-    docs/domain.md#peer-comparison), and only when the difference is both improbable (a robust
-    z-score beyond the threshold, over a spread never taken below the measure's floor) and
-    large enough to matter (beyond the measure's floors in its unit and as a share of the peer
-    median). Whoever has fewer sessions than the minimum is neither compared nor a peer; a
-    group of fewer peers compares nobody."""
-    peers = settings.peers
-    found = []
-    for group in _peer_groups(facts.peer_stats, peers):
-        floors = peers.floors[group[0].measure]
-        found += [_peer_finding(stat, comparison)
-                  for stat, comparison in _compared(group, floors)
-                  if _far_from_peers(comparison, floors, peers.outlier_z)]  # fmt: skip
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class PeerComparison:
-    """Where one person stands in their group (themselves included)."""
-
-    median: Decimal
-    difference: Decimal
-    """Their amount per session less the median."""
-    z: Decimal
-    group: int
-    """How many were compared."""
-
-
-def _peer_groups(stats: Sequence[PeerStat], peers: PeerSettings) -> list[list[PeerStat]]:
-    """Those compared, by role, product, work and measure: each with enough sessions, in a
-    group of enough peers."""
-    groups: dict[tuple[str, uuid.UUID, str, PeerMeasure], list[PeerStat]] = defaultdict(list)
-    for stat in stats:
-        if stat.sessions >= peers.min_sessions:
-            groups[(stat.role, stat.product_id, stat.work, stat.measure)].append(stat)
-    return [group for group in groups.values() if len(group) > peers.min_peers]
-
-
-def _compared(
-    group: Sequence[PeerStat], floors: PeerFloors
-) -> list[tuple[PeerStat, PeerComparison]]:
-    """Each member's robust z-score: distance from the median over the spread, scaled to a
-    standard deviation."""
-    values = [s.per_session for s in group]
-    middle = _median(values)
-    deviations = [abs(v - middle) for v in values]
-    if (mad := _median(deviations)) > 0:
-        scale = MAD_SCALE / max(mad, floors.mad)
-    else:  # more than half share the median: the mean absolute deviation measures the spread
-        mean = sum(deviations, Decimal(0)) / len(deviations)
-        scale = 1 / (MEAN_AD_SCALE * max(mean, floors.mad))
-    return [
-        (s, PeerComparison(middle, s.per_session - middle, scale * (s.per_session - middle),
-                           len(group)))
-        for s in group
-    ]  # fmt: skip
-
-
-def _far_from_peers(comparison: PeerComparison, floors: PeerFloors, outlier_z: Decimal) -> bool:
-    """Improbable among the peers, and large enough to matter: above the median by at least
-    the floor's amount and its share of the median."""
-    difference = comparison.difference
-    return (
-        comparison.z > outlier_z
-        and difference >= floors.difference
-        and difference * 100 >= floors.percent * comparison.median
-    )
-
-
-def _peer_finding(stat: PeerStat, comparison: PeerComparison) -> Found:
-    z = comparison.z.quantize(Decimal("0.01"))
-    return Found(
-        Finding(rule=PEER_OUTLIER, severity=Severity.info,
-                fingerprint=f"{PEER_OUTLIER}:{stat.measure}:{stat.staff_id}:{stat.product_id}:"
-                            f"{stat.work}",
-                summary=f"{stat.measure} per session {_quantity(stat.per_session)} against a "
-                        f"peer median of {_quantity(comparison.median)} ({stat.work}, "
-                        f"{stat.sessions} sessions), robust z {z} "
-                        f"among {comparison.group} peers",
-                details={"measure": stat.measure.value, "work": stat.work,
-                         "per_session": _quantity(stat.per_session),
-                         "peer_median": _quantity(comparison.median),
-                         "difference": _quantity(comparison.difference),
-                         "sessions": stat.sessions, "peers": comparison.group,
-                         "robust_z": str(z)}),
-        staff_ids=(stat.staff_id,), product_id=stat.product_id,
-    )  # fmt: skip
-
-
-def _median(values: Sequence[Decimal]) -> Decimal:
-    ordered = sorted(values)
-    half = len(ordered) // 2
-    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
+    """Staff far from their peers doing like work (app/reconciliation/peers.py)."""
+    return outliers(facts.peer_stats, settings.peers)
 
 
 def _years_later(day: date, years: int) -> date:

@@ -23,6 +23,8 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
 from app.reconciliation import queries, rules
+from app.reconciliation.facts import Facts
+from app.reconciliation.peers import PeerFloors, PeerMeasure, PeerSettings
 from app.reconciliation.service import Outcome, cure, record_finding
 from app.registry.models import Registrant
 
@@ -54,20 +56,20 @@ def rule_settings(settings: Settings) -> rules.Settings:
     )
 
 
-def peer_settings(settings: Settings) -> rules.PeerSettings:
-    measure = rules.PeerMeasure
-    return rules.PeerSettings(
+def peer_settings(settings: Settings) -> PeerSettings:
+    measure = PeerMeasure
+    return PeerSettings(
         outlier_z=settings.peer_outlier_z,
         min_sessions=settings.peer_min_sessions,
         min_peers=settings.peer_min_peers,
         floors={
-            measure.waste: rules.PeerFloors(settings.peer_waste_min_difference_mg,
+            measure.waste: PeerFloors(settings.peer_waste_min_difference_mg,
                                             settings.peer_waste_min_difference_percent,
                                             settings.peer_waste_mad_floor_mg),
-            measure.withdrawn: rules.PeerFloors(settings.peer_withdrawn_min_difference_mg,
+            measure.withdrawn: PeerFloors(settings.peer_withdrawn_min_difference_mg,
                                                 settings.peer_withdrawn_min_difference_percent,
                                                 settings.peer_withdrawn_mad_floor_mg),
-            measure.discrepancies: rules.PeerFloors(
+            measure.discrepancies: PeerFloors(
                 settings.peer_discrepancies_min_difference,
                 settings.peer_discrepancies_min_difference_percent,
                 settings.peer_discrepancies_mad_floor),
@@ -129,13 +131,13 @@ async def _take_turn(db: AsyncSession, registrant: Registrant) -> None:
 
 async def gather(
     db: AsyncSession, registrant: Registrant, period: Period, settings: Settings, now: datetime
-) -> rules.Facts:
+) -> Facts:
     rid = registrant.id
     start, end = period.bounds(registrant.timezone)
     today = now.astimezone(ZoneInfo(registrant.timezone)).date()
     first_activity, last_inventory = await queries.inventory_dates(db, registrant)
     window = timedelta(days=settings.count_pattern_window_days)
-    return rules.Facts(
+    return Facts(
         today=today,
         first_activity_on=first_activity,
         last_full_inventory_on=last_inventory,

@@ -13,14 +13,18 @@ from hypothesis import strategies as st
 
 from app.core import config
 from app.reconciliation import rules
-from app.reconciliation.rules import (
+from app.reconciliation.facts import (
+    Adjustment,
     Count,
     ExpiredStock,
     Facts,
     MonitoringForm,
+    OpenReport,
     SessionEnd,
     Waste,
 )
+from app.reconciliation.findings import Found
+from app.reconciliation.peers import PeerMeasure, PeerStat, like_work
 from app.reconciliation.runs import rule_settings
 from app.reconciliation.workflow import Severity
 
@@ -63,7 +67,7 @@ def count(
     )  # fmt: skip
 
 
-def variances(*counts: Count) -> list[rules.Found]:
+def variances(*counts: Count) -> list[Found]:
     return rules.count_variance(facts(counts=counts), SETTINGS)
 
 
@@ -301,7 +305,7 @@ def form(submitted_on: date | None) -> MonitoringForm:
     return MonitoringForm(uuid.uuid4(), DUE, submitted_on, (NURSE,))
 
 
-def overdue(submitted_on: date | None, today: date) -> list[rules.Found]:
+def overdue(submitted_on: date | None, today: date) -> list[Found]:
     return rules.monitoring_form_overdue(facts(today=today, monitoring_forms=[form(submitted_on)]),
                                          SETTINGS)  # fmt: skip
 
@@ -440,8 +444,8 @@ def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
 def decrease(
     days_before: float = 0, *, location: uuid.UUID = VAULT, product: uuid.UUID = KETAMINE,
     in_period: bool = True,
-) -> rules.Adjustment:  # fmt: skip
-    return rules.Adjustment(uuid.uuid4(), location, product,
+) -> Adjustment:  # fmt: skip
+    return Adjustment(uuid.uuid4(), location, product,
                             NOON - timedelta(days=days_before), Decimal("0.5"), NURSE,
                             in_period)  # fmt: skip
 
@@ -516,9 +520,9 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     ("given", "flagged"), [("56", False), ("84", False), ("28", True), ("112", True), ("0", True)]
 )
 def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(given, flagged):
-    end = rules.SessionEnd(uuid.uuid4(), Decimal(0), (), esketamine_mg=Decimal(given))
-    iv = rules.SessionEnd(uuid.uuid4(), Decimal(0), ())
-    facts = rules.Facts(today=date(2026, 3, 2), first_activity_on=None,
+    end = SessionEnd(uuid.uuid4(), Decimal(0), (), esketamine_mg=Decimal(given))
+    iv = SessionEnd(uuid.uuid4(), Decimal(0), ())
+    facts = Facts(today=date(2026, 3, 2), first_activity_on=None,
                         last_full_inventory_on=None, session_ends=[end, iv])  # fmt: skip
     found = rules.esketamine_dose_unusual(facts, SETTINGS)
     assert [f.finding.fingerprint for f in found] == (
@@ -527,7 +531,7 @@ def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(gi
 
 
 def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
-    report = rules.OpenReport(uuid.uuid4(), date(2026, 3, 2), False, date(2026, 4, 13), ())
+    report = OpenReport(uuid.uuid4(), date(2026, 3, 2), False, date(2026, 4, 13), ())
 
     def late(today: date, notice_given: bool = False) -> list[str]:
         given = replace(report, notice_given=notice_given)
@@ -543,21 +547,21 @@ def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
 # peer_outliers
 
 
-IV_05 = rules.like_work("iv_infusion", Decimal("0.5"))
-ESKETAMINE_56, ESKETAMINE_84 = (rules.like_work("esketamine_nasal", Decimal(mg)) for mg in (56, 84))
+IV_05 = like_work("iv_infusion", Decimal("0.5"))
+ESKETAMINE_56, ESKETAMINE_84 = (like_work("esketamine_nasal", Decimal(mg)) for mg in (56, 84))
 PRODUCT = uuid.uuid4()
 PEERS = SETTINGS.peers
-WASTE, WITHDRAWN, DISCREPANCIES = rules.PeerMeasure
+WASTE, WITHDRAWN, DISCREPANCIES = PeerMeasure
 
 
 def peer(
-    staff: str, per_session: Decimal | str, measure: rules.PeerMeasure = WASTE, *,
+    staff: str, per_session: Decimal | str, measure: PeerMeasure = WASTE, *,
     sessions: int = 10, work: str = IV_05,
-) -> rules.PeerStat:  # fmt: skip
-    return rules.PeerStat(staff, "nurse", PRODUCT, work, measure, Decimal(per_session), sessions)
+) -> PeerStat:  # fmt: skip
+    return PeerStat(staff, "nurse", PRODUCT, work, measure, Decimal(per_session), sessions)
 
 
-def outliers(*stats: rules.PeerStat, settings: rules.Settings = SETTINGS) -> list[str]:
+def outliers(*stats: PeerStat, settings: rules.Settings = SETTINGS) -> list[str]:
     """Who is flagged, as staff id and measure."""
     found = rules.peer_outliers(facts(peer_stats=stats), SETTINGS)
     assert all(f.finding.rule == "peer_outlier" for f in found)
@@ -679,7 +683,7 @@ def test_peers_within_the_floors_of_each_other_are_never_flagged_however_many(ba
 
 @given(
     st.lists(st.tuples(per_session, sessions), min_size=1, max_size=12),
-    st.sampled_from(list(rules.PeerMeasure)),
+    st.sampled_from(list(PeerMeasure)),
     st.integers(min_value=-2, max_value=3),
 )
 def test_the_findings_do_not_depend_on_the_unit(amounts, measure, exponent):
@@ -695,7 +699,7 @@ def test_the_findings_do_not_depend_on_the_unit(amounts, measure, exponent):
              for n, (value, count) in enumerate(amounts)]  # fmt: skip
     scaled = [replace(s, per_session=s.per_session * factor) for s in stats]
 
-    def z_scores(found: list[rules.Found]) -> list[tuple[str, str]]:
+    def z_scores(found: list[Found]) -> list[tuple[str, str]]:
         return [(f.staff_ids[0], f.finding.details["robust_z"]) for f in found]
 
     assert z_scores(rules.peer_outliers(facts(peer_stats=stats), SETTINGS)) == z_scores(

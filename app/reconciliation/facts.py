@@ -1,0 +1,109 @@
+"""What a reconciliation run found for one registrant and period, as the rules read it: the
+counts, adjustments, session ends, waste, forms, expired stock, peer statistics and open
+reports its queries gathered (app/reconciliation/queries.py)."""
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from app.reconciliation.peers import PeerStat
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    event_id: uuid.UUID
+    location_id: uuid.UUID
+    product_id: uuid.UUID
+    lot_id: uuid.UUID
+    occurred_at: datetime
+    counted: Decimal
+    expected: Decimal
+    """The balance at the count's instant, from the ledger's postings."""
+    usage: Decimal
+    """What left that location and lot in the 30 days before the count (read for the
+    period's counts only: zero for the pattern's earlier ones)."""
+    in_period: bool
+    """Counts before the period are read only for the pattern."""
+    counted_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Adjustment:
+    """A decrease of the book (an ``adjust`` event), in the period or the window before it."""
+
+    event_id: uuid.UUID
+    location_id: uuid.UUID
+    product_id: uuid.UUID
+    occurred_at: datetime
+    quantity: Decimal
+    performed_by: str | None
+    in_period: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnd:
+    session_id: uuid.UUID
+    unresolved_mg: Decimal
+    staff_ids: tuple[str, ...]
+    esketamine_mg: Decimal | None = None
+    """What an esketamine session that was discharged gave (None for any other)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Waste:
+    event_id: uuid.UUID
+    session_id: uuid.UUID
+    performed_by: str | None
+    witness_ids: tuple[str, ...]
+    confirmed_by: tuple[str, ...]
+    recorded_at: datetime
+    first_withdrawal_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class MonitoringForm:
+    session_id: uuid.UUID
+    due_on: date
+    submitted_on: date | None
+    staff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExpiredStock:
+    location_id: uuid.UUID
+    lot_id: uuid.UUID
+    product_id: uuid.UUID
+    lot_number: str
+    expires_on: date
+    quantity: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class OpenReport:
+    """A theft or significant loss not yet reported, with the DEA's due dates."""
+
+    discrepancy_id: uuid.UUID
+    notice_due_on: date
+    notice_given: bool
+    form_106_due_on: date
+    staff_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What a run found for one registrant and period."""
+
+    today: date
+    """The registrant's day when the run ran."""
+    first_activity_on: date | None
+    last_full_inventory_on: date | None
+    counts: Sequence[Count] = ()
+    adjustments: Sequence[Adjustment] = ()
+    session_ends: Sequence[SessionEnd] = ()
+    waste: Sequence[Waste] = ()
+    monitoring_forms: Sequence[MonitoringForm] = ()
+    expired_stock: Sequence[ExpiredStock] = ()
+    peer_stats: Sequence[PeerStat] = ()
+    open_reports: Sequence[OpenReport] = ()

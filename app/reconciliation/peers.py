@@ -1,0 +1,183 @@
+"""Peer comparison (docs/domain.md, "Peer comparison"): staff whose waste, withdrawals or
+discrepancies per session lie far from those of their peers doing like work, flagged for
+review, not accused. Pure functions over what the run's queries found."""
+
+import uuid
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from app.clinical.schemas import Modality
+from app.core.quantity import format_quantity
+from app.reconciliation.findings import Finding, Found
+from app.reconciliation.workflow import Severity
+
+
+class PeerMeasure(StrEnum):
+    """What staff are compared on, per session."""
+
+    waste = "waste"
+    """mg wasted."""
+    withdrawn = "withdrawn"
+    """mg withdrawn into the session's holding."""
+    discrepancies = "discrepancies"
+    """Discrepancies about the session that name them."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerFloors:
+    """A measure's floors, in its unit (mg, or discrepancies) per session."""
+
+    difference: Decimal
+    """The least difference above the peer median that matters..."""
+    percent: Decimal
+    """...and the least as a share of the median (practical significance)."""
+    mad: Decimal
+    """The spread (the median absolute deviation, or the mean one when most peers share the
+    median) is never taken below this, so peers alike to the last decimal do not turn
+    rounding into a z-score. Greater than zero."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSettings:
+    """When staff are compared with their peers, and what makes one stand out."""
+
+    outlier_z: Decimal
+    min_sessions: int
+    """Sessions in the window a person needs to be compared, or to be a peer."""
+    min_peers: int
+    """Others in the group a person needs to be compared with."""
+    floors: Mapping[PeerMeasure, PeerFloors]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStat:
+    """One member of staff's amount per session of one product and work over the peer
+    window."""
+
+    staff_id: str
+    role: str
+    product_id: uuid.UUID
+    work: str
+    """The plan dose the sessions followed (:func:`like_work`)."""
+    measure: PeerMeasure
+    per_session: Decimal
+    sessions: int
+    """The sessions of that product and work they took part in."""
+
+
+def like_work(modality: str, dose: Decimal) -> str:
+    """What a session's stock follows besides its product: the plan's dose, an esketamine
+    dose in mg (two or three devices), an IV infusion's mg/kg. Peers are compared within like
+    work, not across the mix of patients they happened to treat. Per-dose measures would not
+    do: an IV session's waste is what the vials held beyond the dose, not a share of it."""
+    unit = "mg/kg" if modality == Modality.iv_infusion else "mg"
+    return f"{modality} {format_quantity(dose)} {unit}"
+
+
+PEER_OUTLIER = "peer_outlier"
+MAD_SCALE = Decimal("0.6745")
+"""Scales the median absolute deviation to a standard deviation (normal data)."""
+MEAN_AD_SCALE = Decimal("1.253314")
+"""Scales the mean absolute deviation to a standard deviation (normal data): the spread used
+when more than half the peers share the median, as with discrepancies, which most have none
+of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
+
+
+def outliers(stats: Sequence[PeerStat], peers: PeerSettings) -> list[Found]:
+    """Staff whose waste, withdrawals or discrepancies per session lie far from their peers':
+    the same role doing like work (the same product, and the same plan dose: esketamine's mg,
+    an IV plan's mg/kg). Flagged for review, not accused (what diversion-control products do:
+    docs/domain.md#peer-comparison), and only when the difference is both improbable (a robust
+    z-score beyond the threshold, over a spread never taken below the measure's floor) and
+    large enough to matter (beyond the measure's floors in its unit and as a share of the peer
+    median). Whoever has fewer sessions than the minimum is neither compared nor a peer; a
+    group of fewer peers compares nobody."""
+    found = []
+    for group in _peer_groups(stats, peers):
+        floors = peers.floors[group[0].measure]
+        found += [_peer_finding(stat, comparison)
+                  for stat, comparison in _compared(group, floors)
+                  if _far_from_peers(comparison, floors, peers.outlier_z)]  # fmt: skip
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PeerComparison:
+    """Where one person stands in their group (themselves included)."""
+
+    median: Decimal
+    difference: Decimal
+    """Their amount per session less the median."""
+    z: Decimal
+    group: int
+    """How many were compared."""
+
+
+def _peer_groups(stats: Sequence[PeerStat], peers: PeerSettings) -> list[list[PeerStat]]:
+    """Those compared, by role, product, work and measure: each with enough sessions, in a
+    group of enough peers."""
+    groups: dict[tuple[str, uuid.UUID, str, PeerMeasure], list[PeerStat]] = defaultdict(list)
+    for stat in stats:
+        if stat.sessions >= peers.min_sessions:
+            groups[(stat.role, stat.product_id, stat.work, stat.measure)].append(stat)
+    return [group for group in groups.values() if len(group) > peers.min_peers]
+
+
+def _compared(
+    group: Sequence[PeerStat], floors: PeerFloors
+) -> list[tuple[PeerStat, PeerComparison]]:
+    """Each member's robust z-score: distance from the median over the spread, scaled to a
+    standard deviation."""
+    values = [s.per_session for s in group]
+    middle = _median(values)
+    deviations = [abs(v - middle) for v in values]
+    if (mad := _median(deviations)) > 0:
+        scale = MAD_SCALE / max(mad, floors.mad)
+    else:  # more than half share the median: the mean absolute deviation measures the spread
+        mean = sum(deviations, Decimal(0)) / len(deviations)
+        scale = 1 / (MEAN_AD_SCALE * max(mean, floors.mad))
+    return [
+        (s, PeerComparison(middle, s.per_session - middle, scale * (s.per_session - middle),
+                           len(group)))
+        for s in group
+    ]  # fmt: skip
+
+
+def _far_from_peers(comparison: PeerComparison, floors: PeerFloors, outlier_z: Decimal) -> bool:
+    """Improbable among the peers, and large enough to matter: above the median by at least
+    the floor's amount and its share of the median."""
+    difference = comparison.difference
+    return (
+        comparison.z > outlier_z
+        and difference >= floors.difference
+        and difference * 100 >= floors.percent * comparison.median
+    )
+
+
+def _peer_finding(stat: PeerStat, comparison: PeerComparison) -> Found:
+    z = comparison.z.quantize(Decimal("0.01"))
+    return Found(
+        Finding(rule=PEER_OUTLIER, severity=Severity.info,
+                fingerprint=f"{PEER_OUTLIER}:{stat.measure}:{stat.staff_id}:{stat.product_id}:"
+                            f"{stat.work}",
+                summary=f"{stat.measure} per session {format_quantity(stat.per_session)} against a "
+                        f"peer median of {format_quantity(comparison.median)} ({stat.work}, "
+                        f"{stat.sessions} sessions), robust z {z} "
+                        f"among {comparison.group} peers",
+                details={"measure": stat.measure.value, "work": stat.work,
+                         "per_session": format_quantity(stat.per_session),
+                         "peer_median": format_quantity(comparison.median),
+                         "difference": format_quantity(comparison.difference),
+                         "sessions": stat.sessions, "peers": comparison.group,
+                         "robust_z": str(z)}),
+        staff_ids=(stat.staff_id,), product_id=stat.product_id,
+    )  # fmt: skip
+
+
+def _median(values: Sequence[Decimal]) -> Decimal:
+    ordered = sorted(values)
+    half = len(ordered) // 2
+    return ordered[half] if len(ordered) % 2 else (ordered[half - 1] + ordered[half]) / 2
