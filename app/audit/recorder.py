@@ -25,8 +25,8 @@ from app.auth.principal import Principal
 from app.core.clock import Clock
 from app.core.db import Database, table_of
 from app.core.faults import answer_to
-from app.core.http import route_template
 from app.core.metrics import Metrics
+from app.edge.middleware import route_template
 
 log = logging.getLogger("csledger.audit")
 _READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})

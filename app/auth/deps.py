@@ -12,9 +12,9 @@ from app.auth.permissions import IntegrationScope
 from app.auth.principal import Principal
 from app.auth.tokens import TokenVerifier
 from app.core import idempotency
-from app.core.answers import answering
-from app.core.deps import ClockDep, SessionDep
 from app.core.errors import PreconditionRequired, Unauthenticated
+from app.edge.answers import answering
+from app.edge.deps import ClockDep, SessionDep
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the identity provider.")
 

@@ -8,11 +8,12 @@ from app.audit.recorder import note
 from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.clinical import schemas, service
 from app.clinical.models import Evaluation, TreatmentPlan
-from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
-from app.core.routing import api_router
+from app.edge.deps import ClockDep, SessionDep
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)])

@@ -12,14 +12,15 @@ from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, cur
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.core import jobs
-from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.examples import example
 from app.core.jobs import Job
-from app.core.pagination import Cursor, Limit, Page, paginate
-from app.core.responses import serialized, set_location
-from app.core.routing import api_router
+from app.core.pagination import Page, paginate
 from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
+from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import serialized, set_location
+from app.edge.routing import api_router
 from app.ledger import (
     balances,
     keys,

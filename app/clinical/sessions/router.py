@@ -10,11 +10,12 @@ from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_princip
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.views import session_out
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
-from app.core.routing import api_router
+from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.ledger import service as ledger
 from app.registry.schemas import RevisionOut
 

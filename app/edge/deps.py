@@ -9,9 +9,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core.answers import answering
 from app.core.clock import Clock
 from app.core.config import Settings
+from app.edge.answers import answering
 
 
 @answering(503)

@@ -17,11 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.audit import recorder as audit
 from app.audit.models import AuditEntry
 from app.core import bulk, idempotency, strict_json
-from app.core.answers import READ_METHODS
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database, table_of
 from app.core.idempotency import PendingKey
+from app.edge.answers import READ_METHODS
 
 _AUDIT = table_of(AuditEntry)
 API_PREFIX = "/v1"
@@ -108,7 +108,7 @@ def _stored_response(request: Request, response: Response) -> dict[str, Any] | N
 
 def api_router(**kwargs: Any) -> APIRouter:
     """A router of the versioned API: under /v1, inside the unit of work (the problems each
-    route can answer are documented from what it takes and depends on: app.core.answers).
+    route can answer are documented from what it takes and depends on: app.edge.answers).
 
     Declared with its prefix (not nested in a prefixed parent) so each route knows its full
     path, which metrics and the audit log record as the route template.
