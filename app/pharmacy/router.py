@@ -5,9 +5,15 @@ import uuid
 from fastapi import Depends, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
 from app.core.pagination import Page, paginate
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router

@@ -6,13 +6,19 @@ from typing import Any
 from fastapi import Depends, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.views import session_out
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router

@@ -6,10 +6,16 @@ from typing import Literal
 
 from fastapi import Depends
 
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.pagination import Page, page_of
 from app.core.schemas import QueryText
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.routing import api_router
 from app.integrations.fhir import schemas, settling

@@ -5,10 +5,16 @@ import uuid
 
 from fastapi import Depends, Response, status
 
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router

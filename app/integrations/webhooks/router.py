@@ -6,10 +6,16 @@ from typing import Annotated, Any
 from fastapi import Depends, FastAPI, Header, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.core.pagination import Page, page_of, paginate
 from app.core.revisions import list_revisions
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router, replay_differently

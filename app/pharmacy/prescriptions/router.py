@@ -6,12 +6,19 @@ from typing import Annotated, cast
 from fastapi import Depends, Query, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
 from app.core.clock import Clock
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
 from app.core.schemas import QueryText
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router

@@ -9,11 +9,17 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Query, Request, Response, status
 
 from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.auth.permissions import Permission
 from app.core.pagination import Page, page_of
 from app.core.schemas import Day
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
