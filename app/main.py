@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.audit.owners import PathOwners
-from app.audit.recorder import AuditMiddleware
 from app.auth.tokens import TokenVerifier
 from app.catalog.models import Lot, Product
 from app.catalog.router import router as catalog_router
@@ -21,6 +20,7 @@ from app.core.db import Database, create_engine, table_of
 from app.core.jobs import Job
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
+from app.edge.audit import AuditMiddleware
 from app.edge.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from app.edge.openapi import add_schemas, install_openapi, operation_id
 from app.edge.problems import install_error_handlers, use_problem_format

@@ -4,11 +4,11 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
 from app.clinical import schemas, service
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
+from app.edge.audit import note
 from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location

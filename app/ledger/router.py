@@ -7,7 +7,6 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import Field
 from sqlalchemy import select
 
-from app.audit.recorder import note
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.core import jobs
@@ -16,6 +15,7 @@ from app.core.examples import example
 from app.core.jobs import Job
 from app.core.pagination import Page, paginate
 from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,

@@ -4,8 +4,8 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
 from app.core.pagination import Page, paginate
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,

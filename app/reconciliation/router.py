@@ -4,12 +4,12 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
 from app.auth.permissions import Permission
 from app.core.errors import InvalidInput, NotFound
 from app.core.jobs import Job
 from app.core.pagination import Page, page_of
 from app.core.schemas import Instant, QueryText
+from app.edge.audit import note
 from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location

@@ -4,10 +4,10 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
 from app.core.schemas import QueryText
+from app.edge.audit import note
 from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location

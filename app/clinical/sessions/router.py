@@ -5,12 +5,12 @@ from typing import Any
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.views import session_out
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.recorder import note
 from app.catalog.models import Lot
 from app.core.schemas import QueryText
 from app.edge.answers import answering
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,

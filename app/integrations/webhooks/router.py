@@ -5,9 +5,9 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response, status
 
-from app.audit.recorder import note
 from app.core.pagination import Page, page_of, paginate
 from app.core.revisions import list_revisions
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,

@@ -5,11 +5,11 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Query, Request, Response, status
 
-from app.audit.recorder import note
 from app.core.clock import Clock
 from app.core.pagination import Page, page_of
 from app.core.revisions import list_revisions
 from app.core.schemas import QueryText
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,

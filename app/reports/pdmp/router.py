@@ -8,10 +8,10 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Query, Request, Response, status
 
-from app.audit.recorder import note
 from app.auth.permissions import Permission
 from app.core.pagination import Page, page_of
 from app.core.schemas import Day
+from app.edge.audit import note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
