@@ -24,6 +24,7 @@ from app.integrations.webhooks import events as webhook_events
 from app.integrations.webhooks import fanout
 from app.integrations.webhooks.delivery import Deliverer
 from app.ledger import checkpoints, keys, verification
+from app.ledger.messages import LEDGER_EVENT_APPENDED, RULES_BROKEN
 from app.reconciliation import findings, runs
 from app.reconciliation import service as reconciliation
 
@@ -60,8 +61,8 @@ def sign_checkpoints(settings: Settings) -> JobHandler:
 
 def _subscribers() -> dict[str, tuple[outbox.Subscriber, ...]]:
     found: dict[str, tuple[outbox.Subscriber, ...]] = {
-        outbox.LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
-        outbox.RULES_BROKEN: (reconciliation.on_rules_broken,),
+        LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
+        RULES_BROKEN: (reconciliation.on_rules_broken,),
     }
     for topic in webhook_events.TOPICS:
         found[topic] = (*found.get(topic, ()), fanout.on_message)

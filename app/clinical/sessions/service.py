@@ -30,13 +30,13 @@ from app.clinical.schemas import Modality, PlanStatus
 from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.rules import SessionRule
-from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
 from app.core.overrides import refuse_unless_overridden
 from app.core.quantity import rounded
 from app.core.revisions import record_revision
 from app.ledger import service as ledger
+from app.ledger.messages import announce_broken_rules
 from app.ledger.references import acting_staff, invalid, owned, owned_staff
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
@@ -127,7 +127,7 @@ async def announce(
 ) -> None:
     """Tell reconciliation what a step broke (the entries of :func:`judge`)."""
     for entry in entries:
-        await outbox.announce_broken_rules(
+        await announce_broken_rules(
             db, registrant_id=ts.registrant_id, subject="session", subject_id=ts.id,
             step=entry["step"], rules=entry["rules"], override_reason=entry["override_reason"],
             record=entry["record"], by=entry["by"], at=context.now, staff_ids=ts.staff_ids,
