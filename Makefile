@@ -29,10 +29,13 @@ run: $(STAMP)
 test: lint
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# lint-imports checks the layers of app/ (the contracts under [tool.importlinter] in
+# pyproject.toml).
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo
 
 # The benchmark (issue 3; not part of make test): the service against a bare ASGI floor under
 # wrk, batch ingest and csledger verify, on PostgreSQL at BENCH_SERVER_URL (a database there is
@@ -57,5 +60,6 @@ constraints: $(STAMP)
 	touch $(STAMP)
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist *.egg-info
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache .hypothesis build dist \
+		*.egg-info
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +

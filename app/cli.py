@@ -111,7 +111,7 @@ def checkpoint() -> None:
 
 
 async def _sign_checkpoints(settings: Settings) -> int:
-    from app.worker import sign_checkpoints
+    from app.ledger.work import sign_checkpoints
 
     database = Database(create_engine(settings))
     try:

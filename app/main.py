@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from app.audit.owners import PathOwners
-from app.audit.recorder import AuditMiddleware
 from app.auth.tokens import TokenVerifier
 from app.catalog.models import Lot, Product
 from app.catalog.router import router as catalog_router
@@ -18,12 +17,13 @@ from app.clinical.sessions.router import router as sessions_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine, table_of
-from app.core.handlers import install_error_handlers, use_problem_format
-from app.core.http import BodyLimitMiddleware, RequestContextMiddleware
 from app.core.jobs import Job
 from app.core.logging import configure_logging
 from app.core.metrics import Metrics
-from app.core.openapi import add_schemas, install_openapi, operation_id
+from app.edge.audit import AuditMiddleware
+from app.edge.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from app.edge.openapi import add_schemas, install_openapi, operation_id
+from app.edge.problems import install_error_handlers, use_problem_format
 from app.integrations.fhir import outcome as fhir_outcome
 from app.integrations.fhir.documented import RESOURCE_SCHEMAS as FHIR_RESOURCES
 from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender

@@ -2,6 +2,9 @@
 
 ``csledger worker`` runs it alone; ``CSLEDGER_WORKER_IN_PROCESS=true`` runs it inside the API
 process (the embedded demo). Each job's work and its "succeeded" mark commit together.
+
+Each part of the service declares its own jobs and outbox subscribers (``app.core.idempotency``,
+and the ``work`` modules of the ledger, reconciliation and webhooks); this module assembles them.
 """
 
 import asyncio
@@ -9,102 +12,46 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import Any
-
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core import idempotency, jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
-from app.integrations.webhooks import events as webhook_events
-from app.integrations.webhooks import fanout
+from app.core.jobs import JobHandler, Periodic
+from app.integrations.webhooks import work as webhooks
 from app.integrations.webhooks.delivery import Deliverer
-from app.ledger import checkpoints, keys, verification
-from app.reconciliation import findings, runs
-from app.reconciliation import service as reconciliation
+from app.ledger import work as ledger
+from app.reconciliation import work as reconciliation
 
 log = logging.getLogger("csledger.worker")
 
-JobHandler = Callable[[AsyncSession, jobs.ClaimedJob, Clock], Awaitable[dict[str, Any]]]
+
+def default_handlers(settings: Settings) -> dict[str, JobHandler]:
+    """Every kind of job, with the handler of the part that declares it."""
+    return {
+        idempotency.PURGE.kind: idempotency.purge_job,
+        **ledger.handlers(settings),
+        **reconciliation.handlers(settings),
+    }
 
 
-@dataclass(frozen=True, slots=True)
-class Periodic:
-    kind: str
-    every: timedelta
-
-
-async def purge_idempotency_keys(
-    session: AsyncSession, job: jobs.ClaimedJob, clock: Clock
-) -> dict[str, Any]:
-    return {"purged": await idempotency.purge_expired(session, now=clock.now())}
-
-
-def sign_checkpoints(settings: Settings) -> JobHandler:
-    async def handle(session: AsyncSession, job: jobs.ClaimedJob, clock: Clock) -> dict[str, Any]:
-        signer = keys.signer(settings)
-        made = 0
-        for registrant_id in await checkpoints.registrants_behind(session):
-            made += (
-                await checkpoints.make(session, registrant_id, signer=signer, now=clock.now())
-                is not None
-            )
-        return {"checkpoints": made}
-
-    return handle
+def default_periodic(settings: Settings) -> tuple[Periodic, ...]:
+    return (idempotency.PURGE, *ledger.periodic(settings), *reconciliation.periodic(settings))
 
 
 def _subscribers() -> dict[str, tuple[outbox.Subscriber, ...]]:
-    found: dict[str, tuple[outbox.Subscriber, ...]] = {
-        outbox.LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
-        outbox.RULES_BROKEN: (reconciliation.on_rules_broken,),
-    }
-    for topic in webhook_events.TOPICS:
-        found[topic] = (*found.get(topic, ()), fanout.on_message)
+    found: dict[str, tuple[outbox.Subscriber, ...]] = {}
+    for part in (reconciliation.SUBSCRIBERS, webhooks.SUBSCRIBERS):
+        for topic, subscribers in part.items():
+            found[topic] = (*found.get(topic, ()), *subscribers)
     return found
 
 
 SUBSCRIBERS: Mapping[str, Sequence[outbox.Subscriber]] = _subscribers()
 """In-process subscribers per outbox topic: reconciliation, then webhooks (whose deliveries
 carry what reconciliation opened in the same dispatch only through its own messages)."""
-
-
-def verify_ledger(settings: Settings) -> JobHandler:
-    async def handle(session: AsyncSession, job: jobs.ClaimedJob, clock: Clock) -> dict[str, Any]:
-        assert job.registrant_id is not None
-        published = {key["kid"]: key for key in keys.published_keys(settings)}
-        outcome = await verification.verify_registrant(session, job.registrant_id, keys=published)
-        if not outcome.ok:
-            await reconciliation.record_finding(
-                session, registrant_id=job.registrant_id, finding=findings.verification_failed(
-                    outcome.failure or "", outcome.sequence),
-                now=clock.now(), event_ids=[], staff_ids=[],
-            )  # fmt: skip
-        return outcome.as_dict()
-
-    return handle
-
-
-def default_handlers(settings: Settings) -> dict[str, JobHandler]:
-    return {
-        "purge_idempotency_keys": purge_idempotency_keys,
-        "sign_checkpoints": sign_checkpoints(settings),
-        verification.JOB_KIND: verify_ledger(settings),
-        runs.JOB_KIND: runs.job_handler(settings),
-        "schedule_reconciliation": runs.schedule_nightly,
-    }
-
-
-def default_periodic(settings: Settings) -> tuple[Periodic, ...]:
-    return (
-        Periodic("purge_idempotency_keys", timedelta(hours=1)),
-        Periodic("sign_checkpoints", timedelta(minutes=settings.checkpoint_interval_minutes)),
-        Periodic("schedule_reconciliation", timedelta(hours=1)),
-    )
 
 
 SCHEDULE_CHECK = timedelta(minutes=1)

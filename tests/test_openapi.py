@@ -12,7 +12,7 @@ from pydantic import BaseModel, create_model
 
 from app.core.config import Environment, Settings
 from app.core.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_PREFIX
-from app.core.openapi import build_openapi
+from app.edge.openapi import build_openapi
 from app.main import create_app
 from tests.conftest import bearer
 

@@ -10,8 +10,8 @@ from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ValidationError
 
 from app.core.config import Environment, Settings
-from app.core.examples import SCHEMA_REF, declared
 from app.core.schemas import InputModel
+from app.edge.examples import SCHEMA_REF, declared
 from app.main import create_app
 
 BINARY = "application/pdf"

@@ -4,16 +4,16 @@ import uuid
 
 from fastapi import Depends, Response, status
 
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.catalog import service
 from app.catalog.models import Lot, Product
 from app.catalog.schemas import LotCreate, LotOut, ProductCreate, ProductOut, product_out
 from app.catalog.substances import DosageForm
-from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, page_of, paginate
-from app.core.responses import set_location
-from app.core.routing import api_router
+from app.core.pagination import Page, page_of, paginate
 from app.core.schemas import Day, Ndc, QueryText
+from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["products"])
 

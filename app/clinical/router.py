@@ -4,15 +4,15 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.clinical import schemas, service
 from app.clinical.models import Evaluation, TreatmentPlan
-from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.core.routing import api_router
+from app.edge.audit import note
+from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)])

@@ -32,8 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.bulk import Part, insert_part
+from app.core.clock import Clock
 from app.core.db import Base, UTCDateTime, dialect_name, table_of
 from app.core.errors import AppError, Conflict
+from app.core.jobs import ClaimedJob, Periodic
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
@@ -215,3 +217,11 @@ async def purge_expired(session: AsyncSession, *, now: datetime) -> int:
         delete(IdempotencyRecord).where(IdempotencyRecord.expires_at <= now)
     )
     return int(result.rowcount or 0)
+
+
+PURGE = Periodic("purge_idempotency_keys", timedelta(hours=1))
+"""The worker's job purging the keys past their time, every hour (:func:`purge_job`)."""
+
+
+async def purge_job(session: AsyncSession, job: ClaimedJob, clock: Clock) -> dict[str, Any]:
+    return {"purged": await purge_expired(session, now=clock.now())}

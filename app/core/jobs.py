@@ -4,9 +4,13 @@ A worker claims the next due job by leasing it (``lease_until``): on PostgreSQL 
 ``FOR UPDATE SKIP LOCKED`` so concurrent workers never take the same row; SQLite serialises
 writers, so one worker there. A job whose worker died is claimed again once its lease runs out.
 Failures are retried with exponential backoff up to ``max_attempts``.
+
+Each part of the service declares the kinds of job it runs (a :data:`JobHandler` for each) and
+those it schedules (:class:`Periodic`); ``app.worker`` assembles them.
 """
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -16,6 +20,7 @@ from sqlalchemy import JSON, Index, String, Text, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.clock import Clock
 from app.core.db import Base, UTCDateTime, dialect_insert
 
 MAX_BACKOFF = timedelta(hours=1)
@@ -57,6 +62,18 @@ class ClaimedJob:
     payload: dict[str, Any]
     attempts: int
     max_attempts: int
+
+
+JobHandler = Callable[[AsyncSession, ClaimedJob, Clock], Awaitable[dict[str, Any]]]
+"""Does a claimed job's work, in the transaction that marks it succeeded; returns its result."""
+
+
+@dataclass(frozen=True, slots=True)
+class Periodic:
+    """A job of ``kind`` enqueued once in each period of ``every``."""
+
+    kind: str
+    every: timedelta
 
 
 async def enqueue(

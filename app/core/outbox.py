@@ -4,6 +4,9 @@ A change and its message commit together, so nothing is announced for a rolled-b
 and nothing committed goes unannounced. The worker hands each message, in order of ``id``, to
 the in-process subscribers of its topic (at least once: a subscriber must tolerate a repeat)
 and marks it dispatched in the same transaction as the subscribers' own writes.
+
+The outbox knows no domain: each declares the topics it publishes (and what builds a message
+of its own) in its ``messages`` module, and a subscriber imports the topic from there.
 """
 
 import uuid
@@ -27,18 +30,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.bulk import insert_rows
 from app.core.db import Base, UTCDateTime, table_of
-
-LEDGER_EVENT_APPENDED = "ledger.event_appended"
-CHECKPOINT_PUBLISHED = "ledger.checkpoint_published"
-SESSION_DISCHARGED = "clinical.session_discharged"
-PRESCRIPTION_FILLED = "pharmacy.prescription_filled"
-DISCREPANCY_OPENED = "reconciliation.discrepancy_opened"
-DISCREPANCY_TRANSITIONED = "reconciliation.discrepancy_transitioned"
-RECONCILIATION_RUN_FINISHED = "reconciliation.run_finished"
-WEBHOOK_ENDPOINT_DISABLED = "webhooks.endpoint_disabled"
-RULES_BROKEN = "workflow.rules_broken"
-"""A workflow step (a session's, a prescription's or a fill's) broke rules: overridden, or
-stored as a record. Reconciliation opens its discrepancy."""
 
 
 class OutboxMessage(Base):
@@ -106,34 +97,6 @@ async def publish(
     await publish_all(
         session, [message(topic=topic, payload=payload, now=now, registrant_id=registrant_id)]
     )
-
-
-async def announce_broken_rules(
-    session: AsyncSession,
-    *,
-    registrant_id: uuid.UUID,
-    subject: str,
-    subject_id: uuid.UUID,
-    step: str,
-    rules: Sequence[str],
-    override_reason: str | None,
-    record: bool,
-    by: str,
-    at: datetime,
-    staff_ids: Sequence[object] = (),
-    event_ids: Sequence[uuid.UUID] = (),
-) -> None:
-    """Tell reconciliation that a workflow step broke ``rules`` (overridden, or a record):
-    one message in the step's transaction, carrying ids, never patient data."""
-    if not rules:
-        return
-    payload = {
-        "subject": subject, "subject_id": str(subject_id), "step": step, "rules": list(rules),
-        "override_reason": override_reason, "record": record, "by": by, "at": at.isoformat(),
-        "staff_ids": [str(s) for s in staff_ids], "event_ids": [str(e) for e in event_ids],
-    }  # fmt: skip
-    await publish(session, topic=RULES_BROKEN, registrant_id=registrant_id, payload=payload,
-                  now=at)  # fmt: skip
 
 
 async def publish_all(session: AsyncSession, messages: Sequence[dict[str, Any]]) -> None:

@@ -1,34 +1,28 @@
 """Keyset pagination: ``{"items": [...], "next_cursor": ...}`` ordered by creation, then id.
 
 The cursor is opaque to clients (base64url of the last row's key), stable under inserts, and
-costs an index range scan rather than an OFFSET.
+costs an index range scan rather than an OFFSET. A list route takes its page with the query
+parameters of :mod:`app.edge.pagination`.
 """
 
 import base64
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import orjson
-from fastapi import Query
 from pydantic import BaseModel
 from sqlalchemy import Select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from app.core.errors import FieldError, InvalidInput
-from app.core.schemas import IN_ASCII_DIGITS, QueryText
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 T = TypeVar("T")
 Row = TypeVar("Row")
-
-Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page."), IN_ASCII_DIGITS]
-Cursor = Annotated[
-    QueryText | None, Query(max_length=200, description="`next_cursor` of the previous page.")
-]
 
 
 class Page(BaseModel, Generic[T]):

@@ -17,6 +17,7 @@ from app.core.db import Base, UTCDateTime
 from app.ledger import merkle
 from app.ledger.keys import Signer
 from app.ledger.merkle_store import compute
+from app.ledger.messages import CHECKPOINT_PUBLISHED
 from app.ledger.models import ChainHead
 
 
@@ -73,7 +74,7 @@ async def make(
     await session.execute(insert(Checkpoint).values(**row))
     await outbox.publish(
         session,
-        topic=outbox.CHECKPOINT_PUBLISHED,
+        topic=CHECKPOINT_PUBLISHED,
         registrant_id=registrant_id,
         payload={"checkpoint_id": str(row["id"]), **payload},
         now=now,

@@ -7,20 +7,28 @@ from fastapi import Depends, Query, Request, Response, status
 from pydantic import Field
 from sqlalchemy import select
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable
 from app.core import jobs
-from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import NotFound
 from app.core.examples import example
 from app.core.jobs import Job
-from app.core.pagination import Cursor, Limit, Page, paginate
-from app.core.responses import serialized, set_location
-from app.core.routing import api_router
+from app.core.pagination import Page, paginate
 from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import serialized, set_location
+from app.edge.routing import api_router
 from app.ledger import (
     balances,
     keys,

@@ -24,6 +24,7 @@ from app.core.outbox import OutboxMessage
 from app.ledger import chain
 from app.ledger.balances import Change
 from app.ledger.merkle_store import Growth, MerkleNode
+from app.ledger.messages import LEDGER_EVENT_APPENDED
 from app.ledger.models import GENESIS_HASH, ChainHead, LedgerEvent, Posting
 from app.ledger.rows import EventRow, NewEvent, PostingRow, posting_of
 
@@ -130,7 +131,7 @@ class PendingWrites:
         self._postings.extend(posting_of(row, change) for change in changes)
         self._messages.append(
             outbox.message(
-                topic=outbox.LEDGER_EVENT_APPENDED,
+                topic=LEDGER_EVENT_APPENDED,
                 registrant_id=registrant_id,
                 payload={"event_id": str(row["id"]), "sequence": row["sequence"],
                          "type": row["type"]},

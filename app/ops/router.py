@@ -6,11 +6,11 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy.exc import SQLAlchemyError
 
-from app.core.answers import answering
 from app.core.db import Database
 from app.core.errors import ServiceUnavailable
 from app.core.metrics import Metrics
 from app.core.migrations import current_revision, head_revision
+from app.edge.answers import answering
 
 router = APIRouter(tags=["operations"])
 

@@ -4,12 +4,19 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, paginate
-from app.core.responses import set_location
-from app.core.routing import api_router
+from app.core.pagination import Page, paginate
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.ledger import service as ledger
 from app.pharmacy import schemas, service
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient

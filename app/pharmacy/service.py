@@ -15,13 +15,13 @@ from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.models import Lot, Product
 from app.catalog.substances import DosageForm, base_mg
-from app.core import outbox
 from app.core.db import flush_unique
 from app.core.errors import AppError, FieldError, InvalidInput
 from app.core.overrides import RuleBook
 from app.core.quantity import rounded
 from app.core.tenancy import invalid, referenced
 from app.ledger import service as ledger
+from app.ledger.messages import announce_broken_rules
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.pharmacy import schemas
@@ -143,7 +143,7 @@ async def create_batch(
     ]  # fmt: skip
     session.add_all(rows)
     await session.flush()
-    await outbox.announce_broken_rules(
+    await announce_broken_rules(
         session, registrant_id=rid, subject="compounding_batch", subject_id=batch_id,
         step="compounding", rules=batch.broken_rules,
         override_reason=batch.yield_reason, record=context.reports_record(data.compounded_at),

@@ -4,17 +4,17 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.auth.permissions import Permission
 from app.auth.tenancy import get_readable
-from app.core.deps import ClockDep, SessionDep
 from app.core.errors import InvalidInput, NotFound
 from app.core.jobs import Job
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
-from app.core.routing import api_router
+from app.core.pagination import Page, page_of
 from app.core.schemas import Instant, QueryText
+from app.edge.audit import note
+from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.ledger import queries as ledger_queries
 from app.ledger.models import LedgerEvent
 from app.reconciliation import runs, schemas, service

@@ -24,6 +24,7 @@ from app.core.config import Settings
 from app.core.jobs import ClaimedJob
 from app.reconciliation import queries, rules
 from app.reconciliation.facts import Facts
+from app.reconciliation.messages import RECONCILIATION_RUN_FINISHED
 from app.reconciliation.peers import PeerFloors, PeerMeasure, PeerSettings
 from app.reconciliation.service import Outcome, cure, record_finding
 from app.registry.models import Registrant
@@ -116,7 +117,7 @@ async def reconcile(
         "cured": cured,
         "duration_ms": round((perf_counter() - began) * 1000),
     }
-    await outbox.publish(db, topic=outbox.RECONCILIATION_RUN_FINISHED,
+    await outbox.publish(db, topic=RECONCILIATION_RUN_FINISHED,
                          registrant_id=registrant.id, payload=summary, now=now)  # fmt: skip
     return summary
 

@@ -30,6 +30,7 @@ from app.ledger.models import LedgerEvent
 from app.ledger.reversals import authored_by
 from app.ledger.types import EventType
 from app.reconciliation import clocks, findings, schemas
+from app.reconciliation.messages import DISCREPANCY_OPENED, DISCREPANCY_TRANSITIONED
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.reconciliation.workflow import CLOSED, CURABLE, ReasonCode, Status, may_move
 from app.registry.models import Registrant, Staff
@@ -122,7 +123,7 @@ async def record_finding(
         found = await _open_for(db, registrant_id, finding.fingerprint)
         assert found is not None
         return await _found_again(db, found, finding, now, run_id)
-    await _announce(db, outbox.DISCREPANCY_OPENED, opened, now, {})
+    await _announce(db, DISCREPANCY_OPENED, opened, now, {})
     return Recorded(opened, Outcome.opened)
 
 
@@ -403,7 +404,7 @@ async def _move(
     found.version += 1
     found.updated_at = now
     await db.flush()
-    await _announce(db, outbox.DISCREPANCY_TRANSITIONED, found, now,
+    await _announce(db, DISCREPANCY_TRANSITIONED, found, now,
                     {"from_status": current, "reason_code": found.reason_code})  # fmt: skip
 
 

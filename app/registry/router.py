@@ -4,14 +4,14 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
-from app.core.deps import ClockDep, SessionDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.core.routing import api_router
 from app.core.schemas import QueryText
+from app.edge.audit import note
+from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.registry import schemas, service
 from app.registry.enums import LocationKind, RegistrantKind, StaffRole
 from app.registry.models import Location, Patient, Registrant, Staff

@@ -9,13 +9,12 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, current_principal
 from app.auth.permissions import Permission
-from app.core.deps import ClockDep, SessionDep, SettingsDep
 from app.core.errors import FieldError, InvalidInput, PermissionDenied
-from app.core.routing import api_router
 from app.core.schemas import Day, Instant, QueryText
+from app.edge.audit import note
+from app.edge.deps import ClockDep, CurrentPrincipal, SessionDep, SettingsDep, current_principal
+from app.edge.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status

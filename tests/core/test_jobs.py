@@ -11,7 +11,8 @@ from app.core import jobs
 from app.core.clock import FrozenClock
 from app.core.config import Environment, Settings
 from app.core.db import Database, create_engine
-from app.worker import Periodic, Worker, slot_key
+from app.core.jobs import Periodic
+from app.worker import Worker, slot_key
 from tests.conftest import START
 
 

@@ -5,6 +5,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from app.core import outbox
+from app.ledger.messages import LEDGER_EVENT_APPENDED
 from tests.conftest import START, bearer
 from tests.factories import assert_problem
 
@@ -166,8 +167,8 @@ async def test_every_ledger_event_is_announced(clinic, probe):
             )
         ).all()
     assert [(topic, payload["sequence"]) for topic, payload in rows] == [
-        (outbox.LEDGER_EVENT_APPENDED, 1),
-        (outbox.LEDGER_EVENT_APPENDED, 2),
+        (LEDGER_EVENT_APPENDED, 1),
+        (LEDGER_EVENT_APPENDED, 2),
     ]
 
 

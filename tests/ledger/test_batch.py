@@ -19,6 +19,7 @@ from sqlalchemy import select
 
 from app.core import outbox
 from app.ledger import keys, merkle, rows
+from app.ledger.messages import LEDGER_EVENT_APPENDED
 from app.ledger.verification import Outcome, verify_registrant
 from app.worker import Worker
 from tests.conftest import START, TokenFactory, bearer
@@ -531,7 +532,7 @@ async def test_each_event_of_a_committed_batch_is_announced_and_a_refused_one_is
     )  # fmt: skip
 
     assert announced == [
-        (item["registrant_id"], outbox.LEDGER_EVENT_APPENDED,
+        (item["registrant_id"], LEDGER_EVENT_APPENDED,
          {"event_id": item["id"], "sequence": item["sequence"], "type": item["type"]})
         for item in items
     ]  # fmt: skip

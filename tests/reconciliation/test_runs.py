@@ -19,11 +19,11 @@ from app.auth.permissions import IntegrationScope, Role
 from app.auth.principal import Principal
 from app.cli import cli
 from app.core.clock import FrozenClock
-from app.core.jobs import Job
+from app.core.jobs import Job, Periodic
 from app.ledger import service as ledger
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
-from app.worker import Periodic, Worker, default_periodic
+from app.worker import Worker, default_periodic
 from tests.clinical.ward import SUPPLIER, T0, Ward, at, open_ward
 from tests.conftest import START, bearer
 from tests.factories import (

@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.clinical.messages import SESSION_DISCHARGED
 from app.clinical.schemas import Modality
 from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import TreatmentSession
@@ -82,7 +83,7 @@ async def discharge(
     if data.observations is not None:
         ts.observations = data.observations.model_dump(mode="json")
     await changed(db, step)
-    await outbox.publish(db, topic=outbox.SESSION_DISCHARGED, registrant_id=ts.registrant_id,
+    await outbox.publish(db, topic=SESSION_DISCHARGED, registrant_id=ts.registrant_id,
                          payload={"session_id": str(ts.id), "patient_id": str(ts.patient_id)},
                          now=context.now)  # fmt: skip
     return ts

@@ -4,16 +4,23 @@ import uuid
 
 from fastapi import Depends, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, current_principal
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.views import session_out
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.core.routing import api_router
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.ledger import service as ledger
 from app.ledger.rows import EventRow
 from app.registry.schemas import RevisionOut

@@ -30,13 +30,13 @@ from app.clinical.schemas import Modality, PlanStatus
 from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.rules import SessionRule
-from app.core import outbox
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
 from app.core.quantity import rounded
 from app.core.revisions import keep_version, revise
 from app.core.tenancy import find, invalid, referenced
 from app.ledger import service as ledger
+from app.ledger.messages import announce_broken_rules
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.registry.enums import LocationKind, RemsCertificationStatus
@@ -129,7 +129,7 @@ async def announce(
 ) -> None:
     """Tell reconciliation what a step broke (the entries of :func:`judge`)."""
     for entry in entries:
-        await outbox.announce_broken_rules(
+        await announce_broken_rules(
             db, registrant_id=ts.registrant_id, subject="session", subject_id=ts.id,
             step=entry["step"], rules=entry["rules"], override_reason=entry["override_reason"],
             record=entry["record"], by=entry["by"], at=context.now, staff_ids=ts.staff_ids,

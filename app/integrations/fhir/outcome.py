@@ -13,8 +13,8 @@ from typing import Any, Self
 import orjson
 
 from app.core.errors import AppError
-from app.core.handlers import ProblemFormat
-from app.core.routing import API_PREFIX
+from app.edge.problems import ProblemFormat
+from app.edge.routing import API_PREFIX
 
 FHIR_MEDIA_TYPE = "application/fhir+json"
 FHIR_PATH_PREFIX = f"{API_PREFIX}/fhir/"

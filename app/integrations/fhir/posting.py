@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Lot
-from app.core import outbox
 from app.integrations.fhir import records
 from app.integrations.fhir.mapping import Movement
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.resolve import References
 from app.ledger import service as ledger
+from app.ledger.messages import announce_broken_rules
 from app.reconciliation import service as reconciliation
 from app.reconciliation.findings import Finding
 from app.reconciliation.workflow import Severity
@@ -118,7 +118,7 @@ async def flag(
     """Keep what the record broke and tell reconciliation, which opens its discrepancy."""
     row.broken_rules = [*row.broken_rules, *(rule.value for rule in broken)]
     await db.flush()
-    await outbox.announce_broken_rules(
+    await announce_broken_rules(
         db, registrant_id=row.registrant_id, subject="fhir_resource", subject_id=row.id,
         step=row.resource_type, rules=[rule.value for rule in broken], override_reason=None,
         record=True, by=context.principal.subject, at=context.now, staff_ids=staff_ids,

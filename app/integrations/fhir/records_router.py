@@ -6,11 +6,18 @@ from typing import Literal
 
 from fastapi import Depends
 
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.routing import api_router
+from app.core.pagination import Page, page_of
 from app.core.schemas import QueryText
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.routing import api_router
 from app.integrations.fhir import schemas, settling
 from app.integrations.fhir.models import FhirResource
 from app.ledger import service as ledger

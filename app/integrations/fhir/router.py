@@ -15,13 +15,19 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.catalog.models import Lot
-from app.core.answers import answering
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.routing import API_PREFIX, UnitOfWorkRoute
 from app.core.schemas import QueryText
+from app.edge.answers import answering
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.routing import API_PREFIX, UnitOfWorkRoute
 from app.integrations.fhir import service
 from app.integrations.fhir.models import FhirResource
 from app.integrations.fhir.outcome import FHIR_MEDIA_TYPE

@@ -83,7 +83,7 @@ async def integration_scopes(
     db: AsyncSession, principal: Principal
 ) -> dict[uuid.UUID, frozenset[IntegrationScope]]:
     """The integration's scopes at each registrant its token names where it is configured
-    and active (app.auth.deps reads them for every request of an integration)."""
+    and active (app.edge.deps reads them for every request of an integration)."""
     rows = await db.execute(
         select(FhirSender.registrant_id, FhirSender.scopes).where(
             FhirSender.subject == principal.subject, FhirSender.active,

@@ -5,12 +5,19 @@ import uuid
 
 from fastapi import Depends, Response, status
 
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.core.routing import api_router
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.integrations.fhir import schemas, senders, settling
 from app.integrations.fhir.models import FhirCodeMapping, FhirSender
 from app.ledger import service as ledger

@@ -18,6 +18,7 @@ from app.core.db import where_given
 from app.core.errors import InvalidInput
 from app.core.revisions import keep_version, revise
 from app.integrations.webhooks import addresses, fanout, schemas, signing
+from app.integrations.webhooks.messages import WEBHOOK_ENDPOINT_DISABLED
 from app.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint
 from app.registry.service import get_registrant
 
@@ -161,7 +162,7 @@ async def disable(
         "consecutive_failures": endpoint.consecutive_failures,
         "failing_since": None if failing_since is None else failing_since.isoformat(),
     }  # fmt: skip
-    await outbox.publish(session, topic=outbox.WEBHOOK_ENDPOINT_DISABLED,
+    await outbox.publish(session, topic=WEBHOOK_ENDPOINT_DISABLED,
                          registrant_id=endpoint.registrant_id, payload=payload,
                          now=now)  # fmt: skip
 

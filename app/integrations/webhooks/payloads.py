@@ -19,6 +19,7 @@ from app.core import outbox
 from app.core.schemas import OutputModel
 from app.integrations.fhir.outbound import resource_of_event
 from app.ledger import queries
+from app.ledger.messages import LEDGER_EVENT_APPENDED
 from app.ledger.models import LedgerEvent
 from app.registry.models import Patient
 from app.registry.schemas import PatientOut
@@ -66,7 +67,7 @@ class DataSource:
         self._fhir: dict[bool, dict[str, Any] | None] = {}
 
     async def data(self, *, include_patient_data: bool) -> dict[str, Any]:
-        if self.message.topic != outbox.LEDGER_EVENT_APPENDED:
+        if self.message.topic != LEDGER_EVENT_APPENDED:
             found = dict(self.message.payload)
         else:
             event = await self.event()
@@ -82,7 +83,7 @@ class DataSource:
         return found
 
     async def fhir(self, *, include_patient_data: bool) -> dict[str, Any] | None:
-        if self.message.topic != outbox.LEDGER_EVENT_APPENDED:
+        if self.message.topic != LEDGER_EVENT_APPENDED:
             return None
         if include_patient_data not in self._fhir:
             self._fhir[include_patient_data] = await self._resource(include_patient_data)

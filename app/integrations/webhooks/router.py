@@ -5,13 +5,20 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of, paginate
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of, paginate
 from app.core.revisions import history
-from app.core.routing import api_router, replay_differently
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router, replay_differently
 from app.integrations.webhooks import addresses, deliveries, endpoints, payloads, schemas
 from app.integrations.webhooks.events import WebhookEventType
 from app.integrations.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoint

@@ -5,15 +5,23 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Query, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, IdempotencyRequired, Idempotent, current_principal
 from app.core.clock import Clock
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
+from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.core.routing import api_router
 from app.core.schemas import QueryText
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    IdempotencyRequired,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.ledger import service as ledger
 from app.pharmacy.prescriptions import schemas, service
 from app.pharmacy.prescriptions.models import Prescription

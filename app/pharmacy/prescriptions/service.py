@@ -30,9 +30,11 @@ from app.core.errors import Conflict, FieldError, InvalidInput, NotFound
 from app.core.revisions import keep_version, revise
 from app.core.tenancy import InvalidReference, invalid, referenced
 from app.ledger import service as ledger
+from app.ledger.messages import announce_broken_rules
 from app.ledger.queries import was_reversed
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
+from app.pharmacy.messages import PRESCRIPTION_FILLED
 from app.pharmacy.prescriptions import rules, schemas
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.enums import StaffRole
@@ -107,7 +109,7 @@ async def _announce(
     staff_ids: tuple[uuid.UUID, ...] = (),
 ) -> None:
     """Tell reconciliation what a step broke."""
-    await outbox.announce_broken_rules(
+    await announce_broken_rules(
         db, registrant_id=rx.registrant_id, subject="prescription", subject_id=rx.id, step=step,
         rules=[rule.value for rule in broken], override_reason=override_reason, record=record,
         by=context.principal.subject, at=context.now, staff_ids=staff_ids, event_ids=event_ids,
@@ -290,7 +292,7 @@ async def fill(
                     record=context.reports_record(data.filled_at),
                     override_reason=made.early_refill_reason, event_ids=(made.event_id,),
                     staff_ids=(pharmacist.id,))  # fmt: skip
-    await outbox.publish(db, topic=outbox.PRESCRIPTION_FILLED, registrant_id=rx.registrant_id,
+    await outbox.publish(db, topic=PRESCRIPTION_FILLED, registrant_id=rx.registrant_id,
                          payload=_filled(rx, made), now=context.now)  # fmt: skip
     return rx, made
 

@@ -8,14 +8,21 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Query, Request, Response, status
 
-from app.audit.recorder import note
-from app.auth.deps import CurrentPrincipal, Idempotent, current_principal
 from app.auth.permissions import Permission
-from app.core.deps import ClockDep, SessionDep, SettingsDep
-from app.core.pagination import Cursor, Limit, Page, page_of
-from app.core.responses import set_location
-from app.core.routing import api_router
+from app.core.pagination import Page, page_of
 from app.core.schemas import Day
+from app.edge.audit import note
+from app.edge.deps import (
+    ClockDep,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    SettingsDep,
+    current_principal,
+)
+from app.edge.pagination import Cursor, Limit
+from app.edge.responses import set_location
+from app.edge.routing import api_router
 from app.registry.models import Registrant
 from app.reports.pdmp import outstanding, schemas, submissions
 from app.reports.pdmp.day import day_report

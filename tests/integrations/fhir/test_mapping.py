@@ -9,8 +9,9 @@ from typing import Any
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 from sqlalchemy import select
 
-from app.core.outbox import RULES_BROKEN, OutboxMessage
+from app.core.outbox import OutboxMessage
 from app.integrations.fhir.models import FhirResource
+from app.ledger.messages import RULES_BROKEN
 from tests.clinical.ward import Ward, at
 from tests.conftest import START, bearer
 from tests.integrations.fhir.support import (

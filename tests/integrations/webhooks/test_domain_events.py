@@ -2,7 +2,8 @@
 
 from datetime import date, timedelta
 
-from app.worker import Periodic, Worker
+from app.core.jobs import Periodic
+from app.worker import Worker
 from tests.clinical.test_sessions import discharge_body, monitored
 from tests.clinical.ward import open_ward
 from tests.conftest import bearer

@@ -1,7 +1,7 @@
 """Turn every failure into an ``application/problem+json`` answer.
 
-Any other exception is answered by ``RequestContextMiddleware`` (app.core.http), which logs it
-with the request id: 503 when the database failed to serve, wherever that was met
+Any other exception is answered by ``RequestContextMiddleware`` (app.edge.middleware), which
+logs it with the request id: 503 when the database failed to serve, wherever that was met
 (:func:`app.core.faults.answer_to`), else 500; its message, a stack trace or SQL never reach
 the client. Routes under a prefix given a :class:`ProblemFormat` (FHIR's, whose errors are an
 ``OperationOutcome``) are answered in that format instead, by the same handlers.

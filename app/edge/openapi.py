@@ -1,5 +1,5 @@
 """The OpenAPI document: every status an operation can answer documented with its problem
-schema (:mod:`app.core.answers`), every problem type listed (``x-problem-types``), readable
+schema (:mod:`app.edge.answers`), every problem type listed (``x-problem-types``), readable
 operation ids and schema names, and bearer authentication declared."""
 
 import re
@@ -9,7 +9,6 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from app.core.answers import required_headers_of, statuses_of
 from app.core.errors import (
     PROBLEM_MEDIA_TYPE,
     RETRY_AFTER_SECONDS,
@@ -17,8 +16,9 @@ from app.core.errors import (
     Problem,
     declared_members,
 )
-from app.core.examples import add_answer_examples
-from app.core.handlers import ProblemFormat
+from app.edge.answers import required_headers_of, statuses_of
+from app.edge.examples import add_answer_examples
+from app.edge.problems import ProblemFormat
 
 _SCHEMA_REF = "#/components/schemas/"
 

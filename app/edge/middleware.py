@@ -11,9 +11,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import AppError, PayloadTooLarge, ServiceUnavailable
 from app.core.faults import answer_to
-from app.core.handlers import problem_content
 from app.core.logging import request_id_var
 from app.core.metrics import Metrics
+from app.edge.problems import problem_content
 
 log = logging.getLogger("csledger.http")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")

@@ -1,4 +1,9 @@
-"""FastAPI dependencies for the caller's identity."""
+"""What a route depends on: the unit of work's session, the clock, the settings, the caller
+(``current_principal``) and the claim of an ``Idempotency-Key``.
+
+Each is ``async``: FastAPI runs a plain ``def`` dependency in a thread pool, a thread hop per
+dependency per request for what is an attribute read.
+"""
 
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,9 +17,32 @@ from app.auth.permissions import IntegrationScope
 from app.auth.principal import Principal
 from app.auth.tokens import TokenVerifier
 from app.core import idempotency
-from app.core.answers import answering
-from app.core.deps import ClockDep, SessionDep
+from app.core.clock import Clock
+from app.core.config import Settings
 from app.core.errors import PreconditionRequired, Unauthenticated
+from app.edge.answers import answering
+
+
+@answering(503)
+async def request_session(request: Request) -> AsyncSession:
+    """The session the edge (``UnitOfWorkRoute``) opened for this request."""
+    session: AsyncSession = request.state.session
+    return session
+
+
+async def get_clock(request: Request) -> Clock:
+    clock: Clock = request.app.state.clock
+    return clock
+
+
+async def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(request_session)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 _bearer = HTTPBearer(auto_error=False, description="A JWT from the identity provider.")
 

@@ -14,16 +14,15 @@ from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.audit import recorder as audit
-from app.audit.models import AuditEntry
+from app.audit import recorder
 from app.core import bulk, idempotency, strict_json
-from app.core.answers import READ_METHODS
 from app.core.clock import Clock
 from app.core.config import Settings
-from app.core.db import Database, table_of
+from app.core.db import Database
 from app.core.idempotency import PendingKey
+from app.edge import audit
+from app.edge.answers import READ_METHODS
 
-_AUDIT = table_of(AuditEntry)
 API_PREFIX = "/v1"
 
 
@@ -80,13 +79,13 @@ async def _record_write(session: AsyncSession, request: Request, response: Respo
         if stored is not None:
             await bulk.insert_rows(session, idempotency.TABLE, [stored])
         if audited:
-            await bulk.insert_rows(session, _AUDIT, audited)
+            await bulk.insert_rows(session, recorder.TABLE, audited)
         return
     parts = bulk.take_deferred(session)
     if stored is not None:
         parts.append(idempotency.storing_part(dialect, stored))
     if audited:
-        parts.append(bulk.insert_part(dialect, _AUDIT, audited, tag="a"))
+        parts.append(bulk.insert_part(dialect, recorder.TABLE, audited, tag="a"))
     await bulk.run_together(session, parts)
 
 
@@ -108,7 +107,7 @@ def _stored_response(request: Request, response: Response) -> dict[str, Any] | N
 
 def api_router(**kwargs: Any) -> APIRouter:
     """A router of the versioned API: under /v1, inside the unit of work (the problems each
-    route can answer are documented from what it takes and depends on: app.core.answers).
+    route can answer are documented from what it takes and depends on: app.edge.answers).
 
     Declared with its prefix (not nested in a prefixed parent) so each route knows its full
     path, which metrics and the audit log record as the route template.
