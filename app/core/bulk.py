@@ -88,23 +88,6 @@ async def run_together(session: AsyncSession, parts: Sequence[Part]) -> None:
         part.check(int(count))
 
 
-DEFERRED = "bulk_deferred_parts"
-"""Where a session keeps the parts :func:`defer` left for its unit of work to send."""
-
-
-def defer(session: AsyncSession, parts: Sequence[Part]) -> None:
-    """Leave ``parts`` for the unit of work, which sends them with the rows it writes last
-    (:func:`take_deferred`): one round trip fewer while the writer holds its locks. Only for a
-    write after which the request reads nothing it wrote."""
-    session.info.setdefault(DEFERRED, []).extend(parts)
-
-
-def take_deferred(session: AsyncSession) -> list[Part]:
-    """The parts deferred in ``session``, now the caller's to send."""
-    parts: list[Part] = session.info.pop(DEFERRED, [])
-    return parts
-
-
 @lru_cache(maxsize=256)
 def _text(sql: str) -> TextClause:
     """Parsed once per distinct statement (parsing finds the parameters with a regex)."""

@@ -15,7 +15,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import recorder
-from app.core import bulk, idempotency, strict_json
+from app.core import bulk, idempotency, strict_json, writeplan
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
@@ -70,7 +70,7 @@ def replay_differently(request: Request, body: bytes) -> None:
 
 async def _record_write(session: AsyncSession, request: Request, response: Response) -> None:
     """The response stored for a replay of its Idempotency-Key and the audit row, inserted
-    together and with the writes the endpoint deferred (:func:`bulk.defer`): one round trip
+    together and with the writes the endpoint planned (:mod:`app.core.writeplan`): one round trip
     on PostgreSQL, while the change's locks are held. A part refused when sent (too little
     stock; a key stored meanwhile) raises here, and the whole unit of work is rolled back."""
     stored, audited = _stored_response(request, response), audit.rows_of_write(request, response)
@@ -81,7 +81,7 @@ async def _record_write(session: AsyncSession, request: Request, response: Respo
         if audited:
             await bulk.insert_rows(session, recorder.TABLE, audited)
         return
-    parts = bulk.take_deferred(session)
+    parts = writeplan.take(session)
     if stored is not None:
         parts.append(idempotency.storing_part(dialect, stored))
     if audited:

@@ -57,9 +57,9 @@ async def append(
 ) -> EventRow:
     """Append one event; returns its row as a mapping of columns.
 
-    ``defer_writes``: on PostgreSQL, leave the event's writes (and its balance changes, whose
+    ``defer_writes``: on PostgreSQL, plan the event's writes (and its balance changes, whose
     refusal then comes when they are sent) for the unit of work to send with its last rows
-    (:func:`bulk.defer`); only for a request that reads nothing it wrote afterwards."""
+    (:mod:`app.core.writeplan`, which refuses any statement before they go)."""
     postgresql = dialect_name(session) == "postgresql"
     book = balances.DeferredBook() if postgresql else balances.ConditionalBook(session)
     appender = Appender(session, context, book)
