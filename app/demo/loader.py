@@ -1,4 +1,4 @@
-"""Loading the demo (app.demo_data) and the development tokens that go with it.
+"""Loading the demo (app/demo/data.py) and the development tokens that go with it.
 
 ``csledger demo`` (and ``make run``) loads it into a database that holds no registrant yet. It
 goes through the same services as the API, so the demo obeys every rule real data does.
@@ -14,7 +14,6 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_data
 from app.audit.models import AuditEntry
 from app.auth.permissions import Role
 from app.auth.principal import Principal
@@ -24,8 +23,9 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrations import current_revision, head_revision
-from app.demo_activity import load_activity
-from app.demo_compliance import report_the_loss
+from app.demo import data as demo_data
+from app.demo.activity import load_activity
+from app.demo.compliance import report_the_loss
 from app.registry import service as registry
 from app.registry.models import Registrant
 from app.registry.schemas import (
