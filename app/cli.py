@@ -6,12 +6,14 @@ import json
 import os
 import signal
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Role
 from app.core.clock import SystemClock
@@ -25,8 +27,8 @@ from app.ledger import keys
 # does not load the web server, the demo, the worker and the migrations as well.
 if TYPE_CHECKING:
     from app.demo import DemoRegistrants, DemoResult
-    from app.ledger.verification import Outcome
 
+T = TypeVar("T")
 _NO_JOB = ClaimedJob(uuid.UUID(int=0), "sign_checkpoints", None, {}, 1, 1)
 """``csledger checkpoint`` runs the job's work directly, outside the queue."""
 
@@ -274,6 +276,7 @@ def verify(
     """Verify chains, Merkle roots and checkpoint signatures; exit 1 naming the first event
     that does not hold."""
     from app.ledger.export import verify_file
+    from app.ledger.verification import verify_registrants
 
     if file is not None:
         trusted = json.loads(keys_file.read_text())["keys"] if keys_file else None
@@ -281,9 +284,12 @@ def verify(
     else:
         registrant_ids = [_registrant_id(r) for r in registrant or []]
         processes = processes or os.cpu_count() or 1
-        outcomes = asyncio.run(_verify(get_settings(), registrant_ids, processes))
+        settings = get_settings()
+        published = keys.published_by_kid(settings)
+        outcomes = _in_session(settings, lambda session: verify_registrants(
+            session, registrant_ids, keys=published, processes=processes), write=False)  # fmt: skip
     for outcome in outcomes:
-        typer.echo(_describe(outcome))
+        typer.echo(outcome.describe())
     if not all(outcome.ok for outcome in outcomes):
         raise typer.Exit(code=1)
 
@@ -293,41 +299,6 @@ def _registrant_id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError as exc:
         raise typer.BadParameter(f"{value!r} is not a registrant id (a UUID)") from exc
-
-
-def _describe(outcome: "Outcome") -> str:
-    if outcome.ok:
-        return (
-            f"{outcome.registrant_id}: ok ({outcome.events} events, "
-            f"{outcome.checkpoints} checkpoints)"
-        )
-    at = "" if outcome.sequence is None else f" at {outcome.sequence}"
-    event = f" (event {outcome.event_id})" if outcome.event_id else ""
-    return f"{outcome.registrant_id}: FAILED{at}{event}: {outcome.failure}"
-
-
-async def _verify(
-    settings: Settings, registrant_ids: list[uuid.UUID], processes: int
-) -> list["Outcome"]:
-    from sqlalchemy import select
-
-    from app.ledger.verification import Outcome, verify_registrant
-    from app.registry.models import Registrant
-
-    database = Database(create_engine(settings))
-    published = {key["kid"]: key for key in keys.published_keys(settings)}
-    try:
-        async with database.session(write=False) as session:
-            known = await session.scalars(select(Registrant.id).order_by(Registrant.created_at))
-            existing = list(known.all())
-            return [
-                await verify_registrant(session, registrant_id, keys=published, processes=processes)
-                if registrant_id in existing
-                else Outcome(registrant_id, 0, 0, "no such registrant")
-                for registrant_id in registrant_ids or existing
-            ]
-    finally:
-        await database.dispose()
 
 
 @cli.command()
@@ -445,6 +416,31 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     typer.echo(f"wrote {output}")
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """``work`` on the database, in an event loop of its own; the database closed after."""
+
+    async def run() -> T:
+        database = Database(create_engine(settings))
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _in_session(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool
+) -> T:
+    """``work`` in one unit of work: a transaction committed if it succeeds, or a read."""
+
+    async def run(database: Database) -> T:
+        async with database.transaction() if write else database.session(write=False) as session:
+            return await work(session)
+
+    return _with_database(settings, run)
 
 
 def _ensure_sqlite_directory(database_url: str) -> None:
