@@ -307,31 +307,14 @@ def export(
     output: Annotated[Path, typer.Option(help="JSON Lines file to write")],
 ) -> None:
     """Write a registrant's ledger, checkpoints and signing keys for offline verification."""
+    from app.ledger.export import write_export
+
     settings = get_settings()
-    count = asyncio.run(_export(settings, _registrant_id(registrant), output))
+    registrant_id = _registrant_id(registrant)
+    count = _in_session(settings, lambda session: write_export(
+        session, registrant_id, output, keys=keys.published_keys(settings),
+        now=SystemClock().now()), write=False)  # fmt: skip
     typer.echo(f"wrote {count} lines to {output}")
-
-
-async def _export(settings: Settings, registrant_id: uuid.UUID, output: Path) -> int:
-    from app.ledger.export import export_lines
-
-    database = Database(create_engine(settings))
-    count = 0
-    try:
-        async with database.session(write=False) as session:
-            lines = export_lines(
-                session,
-                registrant_id,
-                keys=keys.published_keys(settings),
-                now=SystemClock().now(),
-            )
-            with output.open("wb") as file:
-                async for line in lines:
-                    file.write(line)
-                    count += 1
-    finally:
-        await database.dispose()
-    return count
 
 
 @cli.command()
