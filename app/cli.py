@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -135,33 +135,20 @@ def reconcile(
     ] = None,
 ) -> None:
     """Reconcile one registrant's days now (as the worker's runs do) and print what was found."""
+    from app.reconciliation.runs import PeriodReversed, reconcile_days
+    from app.registry.service import NoSuchRegistrant
+
     settings = get_settings()
-    result = asyncio.run(_reconcile(settings, uuid.UUID(registrant), first_day, last_day))
-    typer.echo(json.dumps(result, indent=2))
-
-
-async def _reconcile(
-    settings: Settings, registrant_id: uuid.UUID, first_day: str | None, last_day: str | None
-) -> dict[str, Any]:
-    from app.reconciliation import runs
-    from app.registry.models import Registrant
-    from app.registry.service import local_date
-
-    database = Database(create_engine(settings))
-    now = SystemClock().now()
+    registrant_id = uuid.UUID(registrant)
     try:
-        async with database.transaction() as session:
-            registrant = await session.get(Registrant, registrant_id)
-            if registrant is None:
-                raise typer.BadParameter(f"no registrant {registrant_id}")
-            today = local_date(registrant, now)
-            first = date.fromisoformat(first_day) if first_day else today - timedelta(days=1)
-            period = runs.Period(first, date.fromisoformat(last_day) if last_day else first)
-            if period.last < period.first:
-                raise typer.BadParameter("--to is before --from")
-            return await runs.reconcile(session, registrant, period, settings, now)
-    finally:
-        await database.dispose()
+        result = _in_session(settings, lambda session: reconcile_days(
+            session, registrant_id, settings, SystemClock().now(), first_day=first_day,
+            last_day=last_day), write=True)  # fmt: skip
+    except NoSuchRegistrant as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except PeriodReversed as exc:
+        raise typer.BadParameter("--to is before --from") from exc
+    typer.echo(json.dumps(result, indent=2))
 
 
 @cli.command()
