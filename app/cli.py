@@ -7,7 +7,6 @@ import os
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
@@ -168,18 +167,26 @@ def pdmp(
     """Write a pharmacy's ASAP 4.2A file for a day: a preview (nothing kept, a test file under
     control number 000000000), or with --submit the file submitted, kept as the API keeps it."""
     from app.core.errors import AppError
+    from app.registry.service import NoSuchRegistrant
+    from app.reports.pdmp.submissions import Author, day_file
 
     if corrects is not None and not submit:
         raise typer.BadParameter("--corrects goes with --submit")
-    request = _PdmpRequest(_registrant_id(registrant), _day(day, "--date"),
-                           _submission_id(corrects) if corrects else None)  # fmt: skip
+    registrant_id, reported_day = _registrant_id(registrant), _day(day, "--date")
+    corrected = _submission_id(corrects) if corrects else None
+    submitter = Author.of_command("csledger pdmp") if submit else None
+    settings = get_settings()
     try:
-        content, made = asyncio.run(_pdmp(get_settings(), request, submit=submit))
+        content, made = _in_session(settings, lambda session: day_file(
+            session, registrant_id, reported_day, settings, SystemClock().now(),
+            submit_as=submitter, corrects=corrected, field="--date"), write=True)  # fmt: skip
+    except NoSuchRegistrant as exc:
+        raise typer.BadParameter(str(exc)) from exc
     except AppError as exc:
         typer.echo(exc.detail, err=True)
         raise typer.Exit(code=1) from exc
     what = "a preview: nothing kept" if made is None else (
-        f"submission {made[0]}, control number {made[1]}")  # fmt: skip
+        f"submission {made.id}, control number {made.control_number}")  # fmt: skip
     # The file's bytes exactly (UTF-8), whatever the locale's encoding; what it is on the side.
     if output is None:
         typer.echo(content.encode(), nl=False)
@@ -187,40 +194,6 @@ def pdmp(
     else:
         output.write_bytes(content.encode())
         typer.echo(f"wrote {output} ({what})")
-
-
-@dataclass(frozen=True, slots=True)
-class _PdmpRequest:
-    registrant_id: uuid.UUID
-    day: date
-    corrects: uuid.UUID | None
-
-
-async def _pdmp(
-    settings: Settings, request: _PdmpRequest, *, submit: bool
-) -> tuple[str, tuple[uuid.UUID, str] | None]:
-    """The day's preview, or its file submitted (with the submission's id and control
-    number)."""
-    from app.registry.models import Registrant
-    from app.reports.pdmp import submissions
-    from app.reports.pdmp.day import day_report
-    from app.reports.scope import Scope
-
-    database = Database(create_engine(settings))
-    try:
-        async with database.transaction() as session:
-            found = await session.get(Registrant, request.registrant_id)
-            if found is None:
-                raise typer.BadParameter(f"no registrant {request.registrant_id}")
-            scope = Scope(found, SystemClock().now())
-            reported = await day_report(session, scope, request.day, settings, field="--date")
-            if not submit:
-                return reported.preview(), None
-            by = submissions.Author("csledger pdmp", _operating_system_user())
-            made = await submissions.submit(session, reported, corrects=request.corrects, by=by)
-            return made.content, (made.id, made.control_number)
-    finally:
-        await database.dispose()
 
 
 def _day(value: str, option: str) -> date:
@@ -235,16 +208,6 @@ def _submission_id(value: str) -> uuid.UUID:
         return uuid.UUID(value)
     except ValueError as exc:
         raise typer.BadParameter(f"{value!r} is not a submission id (a UUID)") from exc
-
-
-def _operating_system_user() -> str | None:
-    """Who ran the command, as far as the machine knows (kept as the submitter's name)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment nor the password database
-        return None
 
 
 @cli.command()
