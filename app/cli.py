@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import Annotated, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,10 +24,7 @@ from app.ledger import keys
 
 # Each command imports what only it needs: a command starts in about half the time when it
 # does not load the web server, the demo, the worker and the migrations as well.
-if TYPE_CHECKING:
-    from app.demo import DemoRegistrants, DemoResult
 
-T = TypeVar("T")
 _NO_JOB = ClaimedJob(uuid.UUID(int=0), "sign_checkpoints", None, {}, 1, 1)
 """``csledger checkpoint`` runs the job's work directly, outside the queue."""
 
@@ -307,35 +304,22 @@ def demo(
     ] = False,
 ) -> None:
     """Load the demo clinic and pharmacy into a database with no registrant yet (idempotent)."""
-    from app.demo import DemoNotLoadable, describe, token_banner
+    from app.demo import DemoNotLoadable, describe, load_or_find, token_banner
 
     settings = get_settings()
     if settings.is_production:
         typer.echo("the demo is not loaded in production", err=True)
         raise typer.Exit(code=2)
     try:
-        result, registrants = asyncio.run(_load_demo(settings))
+        result, registrants = _with_database(
+            settings, lambda database: load_or_find(database, SystemClock(), settings)
+        )
     except DemoNotLoadable as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(describe(result) if result else "demo data already present")
     if print_tokens:
         typer.echo(token_banner(settings, registrants, now=datetime.now(UTC)))
-
-
-async def _load_demo(
-    settings: Settings,
-) -> tuple["DemoResult | None", "DemoRegistrants | None"]:
-    from app.demo import ensure_migrated, find_demo, load_demo
-
-    database = Database(create_engine(settings))
-    try:
-        await ensure_migrated(database)
-        result = await load_demo(database, SystemClock(), settings)
-        # A database loaded earlier (or holding other registrants) may still hold the demo.
-        return result, result.registrants if result else await find_demo(database)
-    finally:
-        await database.dispose()
 
 
 @cli.command()
@@ -349,6 +333,9 @@ def openapi(
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
     typer.echo(f"wrote {output}")
+
+
+T = TypeVar("T")
 
 
 def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:

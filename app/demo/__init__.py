@@ -1,7 +1,7 @@
 """The demo clinic and pharmacy that ``csledger demo`` (and ``make run``) loads.
 
-- loader.py: load_demo and what the command calls around it (the schema check, finding a demo
-  loaded earlier, what it prints and the development tokens);
+- loader.py: load_demo, and load_or_find, which ``csledger demo`` calls (the schema checked,
+  a demo loaded earlier found), with what it prints and the development tokens;
 - data.py: the registrants, their staff, patients, products and lots;
 - activity.py: three weeks of receipts, inventories, plans, compounding and a loss;
 - care.py: the patients' sessions and prescriptions;
@@ -17,6 +17,7 @@ from app.demo.loader import (
     ensure_migrated,
     find_demo,
     load_demo,
+    load_or_find,
     token_banner,
 )
 
@@ -29,5 +30,6 @@ __all__ = [
     "ensure_migrated",
     "find_demo",
     "load_demo",
+    "load_or_find",
     "token_banner",
 ]

@@ -219,6 +219,17 @@ async def find_demo(database: Database) -> DemoRegistrants | None:
     )
 
 
+async def load_or_find(
+    database: Database, clock: Clock, settings: Settings
+) -> tuple[DemoResult | None, DemoRegistrants | None]:
+    """What ``csledger demo`` does: the demo loaded into a migrated database that holds no
+    registrant (with what was created), or else the demo found there, if it was loaded earlier."""
+    await ensure_migrated(database)
+    result = await load_demo(database, clock, settings)
+    # A database loaded earlier (or holding other registrants) may still hold the demo.
+    return result, result.registrants if result else await find_demo(database)
+
+
 # What the command prints
 
 
