@@ -34,26 +34,16 @@ cli = typer.Typer(help="Schedule III compliance ledger.", no_args_is_help=True)
 @cli.command()
 def migrate() -> None:
     """Apply every migration (run once per deployment, before the replicas start)."""
-    from app.core.migrations import upgrade_to_head
+    from app.core.migrations import ensure_sqlite_directory, grant_runtime_role, upgrade_to_head
 
     settings = get_settings()
-    _ensure_sqlite_directory(settings.database_url)
+    ensure_sqlite_directory(settings.database_url)
     upgrade_to_head(settings.database_url)
     typer.echo("database at the latest migration")
     role = settings.database_runtime_role
     if role is not None and not settings.is_sqlite:
-        asyncio.run(_grant(settings, role))
+        _with_database(settings, lambda database: grant_runtime_role(database.engine, role))
         typer.echo(f"role {role} may read, insert and update what is mutable, nothing more")
-
-
-async def _grant(settings: Settings, role: str) -> None:
-    from app.core.migrations import grant_runtime_role
-
-    engine = create_engine(settings)
-    try:
-        await grant_runtime_role(engine, role)
-    finally:
-        await engine.dispose()
 
 
 @cli.command()
@@ -361,12 +351,6 @@ def _in_session(
             return await work(session)
 
     return _with_database(settings, run)
-
-
-def _ensure_sqlite_directory(database_url: str) -> None:
-    prefix = "sqlite+aiosqlite:///"
-    if database_url.startswith(prefix):
-        Path(database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
 
 
 def main() -> None:
