@@ -57,15 +57,9 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "app.main:create_app_from_environment",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=True,
-    )
+    uvicorn.run("app.main:create_app_from_environment", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, log_config=None,
+                proxy_headers=True)  # fmt: skip
 
 
 @cli.command()
@@ -73,21 +67,18 @@ def worker() -> None:
     """Run the job worker until interrupted (any number may run on PostgreSQL)."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    asyncio.run(_run_worker(settings))
+    _with_database(settings, lambda database: _run_worker(database, settings))
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(database: Database, settings: Settings) -> None:
+    """The worker, until SIGINT or SIGTERM."""
     from app.worker import Worker
 
-    database = Database(create_engine(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await Worker(database, settings, SystemClock()).run(stop)
-    finally:
-        await database.dispose()
+    await Worker(database, settings, SystemClock()).run(stop)
 
 
 @cli.command()
@@ -159,8 +150,8 @@ def pdmp(
 
     if corrects is not None and not submit:
         raise typer.BadParameter("--corrects goes with --submit")
-    registrant_id, reported_day = _registrant_id(registrant), _day(day, "--date")
-    corrected = _submission_id(corrects) if corrects else None
+    registrant_id, reported_day = _uuid(registrant, "registrant"), _day(day, "--date")
+    corrected = _uuid(corrects, "submission") if corrects else None
     submitter = Author.of_command("csledger pdmp") if submit else None
     settings = get_settings()
     try:
@@ -183,18 +174,18 @@ def pdmp(
         typer.echo(f"wrote {output} ({what})")
 
 
+def _uuid(value: str, what: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a {what} id (a UUID)") from exc
+
+
 def _day(value: str, option: str) -> date:
     try:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(f"{option}: {value!r} is not a day (YYYY-MM-DD)") from exc
-
-
-def _submission_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a submission id (a UUID)") from exc
 
 
 @cli.command()
@@ -219,7 +210,7 @@ def verify(
         trusted = json.loads(keys_file.read_text())["keys"] if keys_file else None
         outcomes = [asyncio.run(verify_file(file, trusted_keys=trusted))]
     else:
-        registrant_ids = [_registrant_id(r) for r in registrant or []]
+        registrant_ids = [_uuid(r, "registrant") for r in registrant or []]
         processes = processes or os.cpu_count() or 1
         settings = get_settings()
         published = keys.published_by_kid(settings)
@@ -231,13 +222,6 @@ def verify(
         raise typer.Exit(code=1)
 
 
-def _registrant_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a registrant id (a UUID)") from exc
-
-
 @cli.command()
 def export(
     registrant: Annotated[str, typer.Option(help="Registrant id")],
@@ -247,7 +231,7 @@ def export(
     from app.ledger.export import write_export
 
     settings = get_settings()
-    registrant_id = _registrant_id(registrant)
+    registrant_id = _uuid(registrant, "registrant")
     count = _in_session(settings, lambda session: write_export(
         session, registrant_id, output, keys=keys.published_keys(settings),
         now=SystemClock().now()), write=False)  # fmt: skip
@@ -273,18 +257,9 @@ def token(
     for value in registrant:
         if value != ALL_REGISTRANTS:
             uuid.UUID(value)
-    typer.echo(
-        mint_token(
-            settings,
-            subject=sub,
-            name=name,
-            roles=role,
-            registrants=registrant,
-            now=datetime.now(UTC),
-            lifetime=timedelta(hours=hours),
-            private_key_file=private_key,
-        )
-    )
+    typer.echo(mint_token(settings, subject=sub, name=name, roles=role, registrants=registrant,
+                          now=datetime.now(UTC), lifetime=timedelta(hours=hours),
+                          private_key_file=private_key))  # fmt: skip
 
 
 @cli.command()
