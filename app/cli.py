@@ -6,12 +6,13 @@ import json
 import os
 import signal
 import uuid
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, TypeVar
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Role
 from app.core.clock import SystemClock
@@ -23,9 +24,6 @@ from app.ledger import keys
 
 # Each command imports what only it needs: a command starts in about half the time when it
 # does not load the web server, the demo, the worker and the migrations as well.
-if TYPE_CHECKING:
-    from app.demo import DemoRegistrants, DemoResult
-    from app.ledger.verification import Outcome
 
 _NO_JOB = ClaimedJob(uuid.UUID(int=0), "sign_checkpoints", None, {}, 1, 1)
 """``csledger checkpoint`` runs the job's work directly, outside the queue."""
@@ -36,26 +34,16 @@ cli = typer.Typer(help="Schedule III compliance ledger.", no_args_is_help=True)
 @cli.command()
 def migrate() -> None:
     """Apply every migration (run once per deployment, before the replicas start)."""
-    from app.core.migrations import upgrade_to_head
+    from app.core.migrations import ensure_sqlite_directory, grant_runtime_role, upgrade_to_head
 
     settings = get_settings()
-    _ensure_sqlite_directory(settings.database_url)
+    ensure_sqlite_directory(settings.database_url)
     upgrade_to_head(settings.database_url)
     typer.echo("database at the latest migration")
     role = settings.database_runtime_role
     if role is not None and not settings.is_sqlite:
-        asyncio.run(_grant(settings, role))
+        _with_database(settings, lambda database: grant_runtime_role(database.engine, role))
         typer.echo(f"role {role} may read, insert and update what is mutable, nothing more")
-
-
-async def _grant(settings: Settings, role: str) -> None:
-    from app.core.migrations import grant_runtime_role
-
-    engine = create_engine(settings)
-    try:
-        await grant_runtime_role(engine, role)
-    finally:
-        await engine.dispose()
 
 
 @cli.command()
@@ -69,15 +57,9 @@ def serve(
 
     settings = get_settings()
     configure_logging(settings.log_level)
-    uvicorn.run(
-        "app.main:create_app_from_environment",
-        factory=True,
-        host=host or settings.host,
-        port=port or settings.port,
-        workers=workers,
-        log_config=None,
-        proxy_headers=True,
-    )
+    uvicorn.run("app.main:create_app_from_environment", factory=True, host=host or settings.host,
+                port=port or settings.port, workers=workers, log_config=None,
+                proxy_headers=True)  # fmt: skip
 
 
 @cli.command()
@@ -85,21 +67,18 @@ def worker() -> None:
     """Run the job worker until interrupted (any number may run on PostgreSQL)."""
     settings = get_settings()
     configure_logging(settings.log_level)
-    asyncio.run(_run_worker(settings))
+    _with_database(settings, lambda database: _run_worker(database, settings))
 
 
-async def _run_worker(settings: Settings) -> None:
+async def _run_worker(database: Database, settings: Settings) -> None:
+    """The worker, until SIGINT or SIGTERM."""
     from app.worker import Worker
 
-    database = Database(create_engine(settings))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    try:
-        await Worker(database, settings, SystemClock()).run(stop)
-    finally:
-        await database.dispose()
+    await Worker(database, settings, SystemClock()).run(stop)
 
 
 @cli.command()
@@ -133,33 +112,20 @@ def reconcile(
     ] = None,
 ) -> None:
     """Reconcile one registrant's days now (as the worker's runs do) and print what was found."""
+    from app.reconciliation.runs import PeriodReversed, reconcile_days
+    from app.registry.service import NoSuchRegistrant
+
     settings = get_settings()
-    result = asyncio.run(_reconcile(settings, uuid.UUID(registrant), first_day, last_day))
-    typer.echo(json.dumps(result, indent=2))
-
-
-async def _reconcile(
-    settings: Settings, registrant_id: uuid.UUID, first_day: str | None, last_day: str | None
-) -> dict[str, Any]:
-    from app.reconciliation import runs
-    from app.registry.models import Registrant
-    from app.registry.service import local_date
-
-    database = Database(create_engine(settings))
-    now = SystemClock().now()
+    registrant_id = uuid.UUID(registrant)
     try:
-        async with database.transaction() as session:
-            registrant = await session.get(Registrant, registrant_id)
-            if registrant is None:
-                raise typer.BadParameter(f"no registrant {registrant_id}")
-            today = local_date(registrant, now)
-            first = date.fromisoformat(first_day) if first_day else today - timedelta(days=1)
-            period = runs.Period(first, date.fromisoformat(last_day) if last_day else first)
-            if period.last < period.first:
-                raise typer.BadParameter("--to is before --from")
-            return await runs.reconcile(session, registrant, period, settings, now)
-    finally:
-        await database.dispose()
+        result = _in_session(settings, lambda session: reconcile_days(
+            session, registrant_id, settings, SystemClock().now(), first_day=first_day,
+            last_day=last_day), write=True)  # fmt: skip
+    except NoSuchRegistrant as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    except PeriodReversed as exc:
+        raise typer.BadParameter("--to is before --from") from exc
+    typer.echo(json.dumps(result, indent=2))
 
 
 @cli.command()
@@ -179,18 +145,26 @@ def pdmp(
     """Write a pharmacy's ASAP 4.2A file for a day: a preview (nothing kept, a test file under
     control number 000000000), or with --submit the file submitted, kept as the API keeps it."""
     from app.core.errors import AppError
+    from app.registry.service import NoSuchRegistrant
+    from app.reports.pdmp.submissions import Author, day_file
 
     if corrects is not None and not submit:
         raise typer.BadParameter("--corrects goes with --submit")
-    request = _PdmpRequest(_registrant_id(registrant), _day(day, "--date"),
-                           _submission_id(corrects) if corrects else None)  # fmt: skip
+    registrant_id, reported_day = _uuid(registrant, "registrant"), _day(day, "--date")
+    corrected = _uuid(corrects, "submission") if corrects else None
+    submitter = Author.of_command("csledger pdmp") if submit else None
+    settings = get_settings()
     try:
-        content, made = asyncio.run(_pdmp(get_settings(), request, submit=submit))
+        content, made = _in_session(settings, lambda session: day_file(
+            session, registrant_id, reported_day, settings, SystemClock().now(),
+            submit_as=submitter, corrects=corrected, field="--date"), write=True)  # fmt: skip
+    except NoSuchRegistrant as exc:
+        raise typer.BadParameter(str(exc)) from exc
     except AppError as exc:
         typer.echo(exc.detail, err=True)
         raise typer.Exit(code=1) from exc
     what = "a preview: nothing kept" if made is None else (
-        f"submission {made[0]}, control number {made[1]}")  # fmt: skip
+        f"submission {made.id}, control number {made.control_number}")  # fmt: skip
     # The file's bytes exactly (UTF-8), whatever the locale's encoding; what it is on the side.
     if output is None:
         typer.echo(content.encode(), nl=False)
@@ -200,38 +174,11 @@ def pdmp(
         typer.echo(f"wrote {output} ({what})")
 
 
-@dataclass(frozen=True, slots=True)
-class _PdmpRequest:
-    registrant_id: uuid.UUID
-    day: date
-    corrects: uuid.UUID | None
-
-
-async def _pdmp(
-    settings: Settings, request: _PdmpRequest, *, submit: bool
-) -> tuple[str, tuple[uuid.UUID, str] | None]:
-    """The day's preview, or its file submitted (with the submission's id and control
-    number)."""
-    from app.registry.models import Registrant
-    from app.reports.pdmp import submissions
-    from app.reports.pdmp.day import day_report
-    from app.reports.scope import Scope
-
-    database = Database(create_engine(settings))
+def _uuid(value: str, what: str) -> uuid.UUID:
     try:
-        async with database.transaction() as session:
-            found = await session.get(Registrant, request.registrant_id)
-            if found is None:
-                raise typer.BadParameter(f"no registrant {request.registrant_id}")
-            scope = Scope(found, SystemClock().now())
-            reported = await day_report(session, scope, request.day, settings, field="--date")
-            if not submit:
-                return reported.preview(), None
-            by = submissions.Author("csledger pdmp", _operating_system_user())
-            made = await submissions.submit(session, reported, corrects=request.corrects, by=by)
-            return made.content, (made.id, made.control_number)
-    finally:
-        await database.dispose()
+        return uuid.UUID(value)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a {what} id (a UUID)") from exc
 
 
 def _day(value: str, option: str) -> date:
@@ -239,23 +186,6 @@ def _day(value: str, option: str) -> date:
         return date.fromisoformat(value)
     except ValueError as exc:
         raise typer.BadParameter(f"{option}: {value!r} is not a day (YYYY-MM-DD)") from exc
-
-
-def _submission_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a submission id (a UUID)") from exc
-
-
-def _operating_system_user() -> str | None:
-    """Who ran the command, as far as the machine knows (kept as the submitter's name)."""
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):  # no user name in the environment nor the password database
-        return None
 
 
 @cli.command()
@@ -274,60 +204,22 @@ def verify(
     """Verify chains, Merkle roots and checkpoint signatures; exit 1 naming the first event
     that does not hold."""
     from app.ledger.export import verify_file
+    from app.ledger.verification import verify_registrants
 
     if file is not None:
         trusted = json.loads(keys_file.read_text())["keys"] if keys_file else None
         outcomes = [asyncio.run(verify_file(file, trusted_keys=trusted))]
     else:
-        registrant_ids = [_registrant_id(r) for r in registrant or []]
+        registrant_ids = [_uuid(r, "registrant") for r in registrant or []]
         processes = processes or os.cpu_count() or 1
-        outcomes = asyncio.run(_verify(get_settings(), registrant_ids, processes))
+        settings = get_settings()
+        published = keys.published_by_kid(settings)
+        outcomes = _in_session(settings, lambda session: verify_registrants(
+            session, registrant_ids, keys=published, processes=processes), write=False)  # fmt: skip
     for outcome in outcomes:
-        typer.echo(_describe(outcome))
+        typer.echo(outcome.describe())
     if not all(outcome.ok for outcome in outcomes):
         raise typer.Exit(code=1)
-
-
-def _registrant_id(value: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a registrant id (a UUID)") from exc
-
-
-def _describe(outcome: "Outcome") -> str:
-    if outcome.ok:
-        return (
-            f"{outcome.registrant_id}: ok ({outcome.events} events, "
-            f"{outcome.checkpoints} checkpoints)"
-        )
-    at = "" if outcome.sequence is None else f" at {outcome.sequence}"
-    event = f" (event {outcome.event_id})" if outcome.event_id else ""
-    return f"{outcome.registrant_id}: FAILED{at}{event}: {outcome.failure}"
-
-
-async def _verify(
-    settings: Settings, registrant_ids: list[uuid.UUID], processes: int
-) -> list["Outcome"]:
-    from sqlalchemy import select
-
-    from app.ledger.verification import Outcome, verify_registrant
-    from app.registry.models import Registrant
-
-    database = Database(create_engine(settings))
-    published = {key["kid"]: key for key in keys.published_keys(settings)}
-    try:
-        async with database.session(write=False) as session:
-            known = await session.scalars(select(Registrant.id).order_by(Registrant.created_at))
-            existing = list(known.all())
-            return [
-                await verify_registrant(session, registrant_id, keys=published, processes=processes)
-                if registrant_id in existing
-                else Outcome(registrant_id, 0, 0, "no such registrant")
-                for registrant_id in registrant_ids or existing
-            ]
-    finally:
-        await database.dispose()
 
 
 @cli.command()
@@ -336,31 +228,14 @@ def export(
     output: Annotated[Path, typer.Option(help="JSON Lines file to write")],
 ) -> None:
     """Write a registrant's ledger, checkpoints and signing keys for offline verification."""
+    from app.ledger.export import write_export
+
     settings = get_settings()
-    count = asyncio.run(_export(settings, _registrant_id(registrant), output))
+    registrant_id = _uuid(registrant, "registrant")
+    count = _in_session(settings, lambda session: write_export(
+        session, registrant_id, output, keys=keys.published_keys(settings),
+        now=SystemClock().now()), write=False)  # fmt: skip
     typer.echo(f"wrote {count} lines to {output}")
-
-
-async def _export(settings: Settings, registrant_id: uuid.UUID, output: Path) -> int:
-    from app.ledger.export import export_lines
-
-    database = Database(create_engine(settings))
-    count = 0
-    try:
-        async with database.session(write=False) as session:
-            lines = export_lines(
-                session,
-                registrant_id,
-                keys=keys.published_keys(settings),
-                now=SystemClock().now(),
-            )
-            with output.open("wb") as file:
-                async for line in lines:
-                    file.write(line)
-                    count += 1
-    finally:
-        await database.dispose()
-    return count
 
 
 @cli.command()
@@ -382,18 +257,9 @@ def token(
     for value in registrant:
         if value != ALL_REGISTRANTS:
             uuid.UUID(value)
-    typer.echo(
-        mint_token(
-            settings,
-            subject=sub,
-            name=name,
-            roles=role,
-            registrants=registrant,
-            now=datetime.now(UTC),
-            lifetime=timedelta(hours=hours),
-            private_key_file=private_key,
-        )
-    )
+    typer.echo(mint_token(settings, subject=sub, name=name, roles=role, registrants=registrant,
+                          now=datetime.now(UTC), lifetime=timedelta(hours=hours),
+                          private_key_file=private_key))  # fmt: skip
 
 
 @cli.command()
@@ -403,35 +269,22 @@ def demo(
     ] = False,
 ) -> None:
     """Load the demo clinic and pharmacy into a database with no registrant yet (idempotent)."""
-    from app.demo import DemoNotLoadable, describe, token_banner
+    from app.demo import DemoNotLoadable, describe, load_or_find, token_banner
 
     settings = get_settings()
     if settings.is_production:
         typer.echo("the demo is not loaded in production", err=True)
         raise typer.Exit(code=2)
     try:
-        result, registrants = asyncio.run(_load_demo(settings))
+        result, registrants = _with_database(
+            settings, lambda database: load_or_find(database, SystemClock(), settings)
+        )
     except DemoNotLoadable as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(code=1) from exc
     typer.echo(describe(result) if result else "demo data already present")
     if print_tokens:
         typer.echo(token_banner(settings, registrants, now=datetime.now(UTC)))
-
-
-async def _load_demo(
-    settings: Settings,
-) -> tuple["DemoResult | None", "DemoRegistrants | None"]:
-    from app.demo import ensure_migrated, find_demo, load_demo
-
-    database = Database(create_engine(settings))
-    try:
-        await ensure_migrated(database)
-        result = await load_demo(database, SystemClock(), settings)
-        # A database loaded earlier (or holding other registrants) may still hold the demo.
-        return result, result.registrants if result else await find_demo(database)
-    finally:
-        await database.dispose()
 
 
 @cli.command()
@@ -447,10 +300,32 @@ def openapi(
     typer.echo(f"wrote {output}")
 
 
-def _ensure_sqlite_directory(database_url: str) -> None:
-    prefix = "sqlite+aiosqlite:///"
-    if database_url.startswith(prefix):
-        Path(database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+T = TypeVar("T")
+
+
+def _with_database(settings: Settings, work: Callable[[Database], Awaitable[T]]) -> T:
+    """``work`` on the database, in an event loop of its own; the database closed after."""
+
+    async def run() -> T:
+        database = Database(create_engine(settings))
+        try:
+            return await work(database)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(run())
+
+
+def _in_session(
+    settings: Settings, work: Callable[[AsyncSession], Awaitable[T]], *, write: bool
+) -> T:
+    """``work`` in one unit of work: a transaction committed if it succeeds, or a read."""
+
+    async def run(database: Database) -> T:
+        async with database.transaction() if write else database.session(write=False) as session:
+            return await work(session)
+
+    return _with_database(settings, run)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from app.clinical.sessions import ending, steps
 from app.clinical.sessions import schemas as session_schemas
 from app.clinical.sessions import service as sessions
 from app.core.config import Settings
-from app.demo_data import PRESCRIBER_DEA
+from app.demo.data import PRESCRIBER_DEA
 from app.ledger import service as ledger
 from app.ledger.models import Balance
 from app.ledger.schemas import EventCreate

@@ -16,7 +16,7 @@ from app.core.config import Environment, Settings, get_settings
 from app.core.db import Database, create_engine
 from app.core.jobs import Job
 from app.demo import DemoRegistrants, DemoResult, find_demo, load_demo, token_banner
-from app.demo_data import CLINIC_DEA, PHARMACY_DEA, TIMEZONE
+from app.demo.data import CLINIC_DEA, PHARMACY_DEA, TIMEZONE
 from app.reconciliation import runs, service
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.workflow import Status
@@ -34,17 +34,17 @@ CREATED = {
     "products": 7,
     "product_ingredients": 4,
     "lots": 7,
-    # Three weeks of activity (app/demo_activity.py).
+    # Three weeks of activity (app/demo/activity.py).
     "receipts": 7,
     "evaluations": 2,
     "treatment_plans": 2,
     "compounding_batches": 1,
     "losses": 1,
-    # The care of app/demo_care.py.
+    # The care of app/demo/care.py.
     "sessions": 4 + 3,
     "prescriptions": 2,
     "fills": 2,
-    # app/demo_compliance.py: the clinic's five lots and the pharmacy's two counted the first
+    # app/demo/compliance.py: the clinic's five lots and the pharmacy's two counted the first
     # day; yesterday's short count; the loss reported.
     "initial_inventory_counts": 5 + 2,
     "short_counts": 1,

@@ -20,6 +20,13 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def ensure_sqlite_directory(database_url: str) -> None:
+    """Make the directory of a SQLite database's file, which SQLite does not make itself."""
+    prefix = "sqlite+aiosqlite:///"
+    if database_url.startswith(prefix):
+        Path(database_url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+
+
 def upgrade_to_head(database_url: str) -> None:
     command.upgrade(alembic_config(database_url), "head")
 

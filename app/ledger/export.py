@@ -70,6 +70,24 @@ async def export_lines(
                      "hash": link.hash, "body": body})  # fmt: skip
 
 
+async def write_export(
+    session: AsyncSession,
+    registrant_id: uuid.UUID,
+    output: Path,
+    *,
+    keys: list[dict[str, str]],
+    now: datetime,
+) -> int:
+    """The export written to ``output``; how many lines it holds."""
+    count = 0
+    lines = export_lines(session, registrant_id, keys=keys, now=now)
+    with output.open("wb") as file:
+        async for line in lines:
+            file.write(line)
+            count += 1
+    return count
+
+
 def _line(value: dict[str, Any]) -> bytes:
     return orjson.dumps(value) + b"\n"
 

@@ -77,3 +77,8 @@ def published_keys(settings: Settings) -> list[dict[str, str]]:
         retired = json.loads(settings.checkpoint_retired_jwks_file.read_text())["keys"]
         keys += [key for key in retired if key.get("kid") != keys[0]["kid"]]
     return keys
+
+
+def published_by_kid(settings: Settings) -> dict[str, dict[str, str]]:
+    """The published keys by their ``kid``: the keys a verifier of this service trusts."""
+    return {key["kid"]: key for key in published_keys(settings)}

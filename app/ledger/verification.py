@@ -25,6 +25,7 @@ from app.core.db import UTCDateTime, dialect_name, table_of
 from app.ledger import chain, merkle, ranges
 from app.ledger.checkpoints import Checkpoint, statement
 from app.ledger.models import GENESIS_HASH, LedgerEvent
+from app.registry.models import Registrant
 
 _STREAM_CHUNK = 5000
 _LINK_COLUMNS = [
@@ -57,6 +58,15 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return self.failure is None
+
+    def describe(self) -> str:
+        """One line: ``ok`` with what was checked, or where and why it does not hold."""
+        if self.ok:
+            checked = f"{self.events} events, {self.checkpoints} checkpoints"
+            return f"{self.registrant_id}: ok ({checked})"
+        at = "" if self.sequence is None else f" at {self.sequence}"
+        event = f" (event {self.event_id})" if self.event_id else ""
+        return f"{self.registrant_id}: FAILED{at}{event}: {self.failure}"
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -147,6 +157,25 @@ async def verify_registrant(
         )
     return await verify_links(registrant_id, _stored_links(session, registrant_id), checkpoints,
                               keys)  # fmt: skip
+
+
+async def verify_registrants(
+    session: AsyncSession,
+    registrant_ids: list[uuid.UUID],
+    *,
+    keys: dict[str, dict[str, str]],
+    processes: int = 1,
+) -> list[Outcome]:
+    """Each registrant named (none named: every registrant, oldest first) verified in turn; a
+    registrant that does not exist is an outcome that failed."""
+    known = await session.scalars(select(Registrant.id).order_by(Registrant.created_at))
+    existing = list(known.all())
+    return [
+        await verify_registrant(session, registrant_id, keys=keys, processes=processes)
+        if registrant_id in existing
+        else Outcome(registrant_id, 0, 0, "no such registrant")
+        for registrant_id in registrant_ids or existing
+    ]
 
 
 async def _verify_in_ranges(

@@ -28,6 +28,7 @@ from app.reconciliation.messages import RECONCILIATION_RUN_FINISHED
 from app.reconciliation.peers import PeerFloors, PeerMeasure, PeerSettings
 from app.reconciliation.service import Outcome, cure, record_finding
 from app.registry.models import Registrant
+from app.registry.service import find_registrant, local_date
 
 JOB_KIND = "reconciliation_run"
 
@@ -120,6 +121,31 @@ async def reconcile(
     await outbox.publish(db, topic=RECONCILIATION_RUN_FINISHED,
                          registrant_id=registrant.id, payload=summary, now=now)  # fmt: skip
     return summary
+
+
+class PeriodReversed(ValueError):
+    """The last day given is before the first."""
+
+
+async def reconcile_days(
+    db: AsyncSession,
+    registrant_id: uuid.UUID,
+    settings: Settings,
+    now: datetime,
+    *,
+    first_day: str | None,
+    last_day: str | None,
+) -> dict[str, Any]:
+    """Reconcile a registrant's days now, outside the queue (``csledger reconcile``): from
+    ``first_day`` (YYYY-MM-DD; by default yesterday on its clock) to ``last_day`` (by default
+    the first), inclusive."""
+    registrant = await find_registrant(db, registrant_id)
+    today = local_date(registrant, now)
+    first = date.fromisoformat(first_day) if first_day else today - timedelta(days=1)
+    period = Period(first, date.fromisoformat(last_day) if last_day else first)
+    if period.last < period.first:
+        raise PeriodReversed(f"{period.last} is before {period.first}")
+    return await reconcile(db, registrant, period, settings, now)
 
 
 async def _take_turn(db: AsyncSession, registrant: Registrant) -> None:

@@ -62,6 +62,22 @@ async def get_registrant(
     return registrant
 
 
+class NoSuchRegistrant(LookupError):
+    """No registrant has the id a command was given."""
+
+    def __init__(self, registrant_id: uuid.UUID) -> None:
+        super().__init__(f"no registrant {registrant_id}")
+
+
+async def find_registrant(session: AsyncSession, registrant_id: uuid.UUID) -> Registrant:
+    """The registrant, for work outside a request (a command): no principal to scope it, and
+    :class:`NoSuchRegistrant` rather than a 404 when there is none."""
+    registrant = await session.get(Registrant, registrant_id)
+    if registrant is None:
+        raise NoSuchRegistrant(registrant_id)
+    return registrant
+
+
 def local_date(registrant: Registrant, instant: datetime) -> date:
     """The day ``instant`` falls on where the registrant is: the day its staff mean."""
     return instant.astimezone(ZoneInfo(registrant.timezone)).date()

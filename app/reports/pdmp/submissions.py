@@ -7,6 +7,7 @@ correction of a rejected file, and nothing is sent about a day whose file awaits
 response or was accepted.
 """
 
+import getpass
 import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
@@ -23,7 +24,8 @@ from app.auth.tenancy import get_readable, within_registrants
 from app.core.config import Settings
 from app.core.errors import AppError, FieldError, InvalidInput, Member, NotFound
 from app.registry.models import Registrant
-from app.reports.pdmp.day import DayReport
+from app.registry.service import find_registrant
+from app.reports.pdmp.day import DayReport, day_report
 from app.reports.pdmp.models import PdmpResponse, PdmpSubmission
 from app.reports.pdmp.schemas import (
     PdmpResponseCreate,
@@ -32,6 +34,7 @@ from app.reports.pdmp.schemas import (
     PdmpSubmissionOut,
     PdmpSubmissionStatus,
 )
+from app.reports.scope import Scope
 
 
 class DayAlreadySubmitted(AppError):
@@ -82,6 +85,15 @@ class Author:
     def of(cls, principal: Principal) -> "Author":
         return cls(principal.subject, principal.name)
 
+    @classmethod
+    def of_command(cls, command: str) -> "Author":
+        """The command, and who ran it as far as the machine knows (kept as the name)."""
+        try:
+            user: str | None = getpass.getuser()
+        except (KeyError, OSError):  # no user name in the environment nor the password database
+            user = None
+        return cls(command, user)
+
 
 def status_of(outcomes: Iterable[str]) -> PdmpSubmissionStatus:
     """A submission is accepted once the state accepted it, rejected while it has only
@@ -124,6 +136,28 @@ async def submit(
     db.add(submission)
     await db.flush()
     return submission
+
+
+async def day_file(
+    db: AsyncSession,
+    registrant_id: uuid.UUID,
+    day: date,
+    settings: Settings,
+    now: datetime,
+    *,
+    submit_as: Author | None,
+    corrects: uuid.UUID | None,
+    field: str,
+) -> tuple[str, PdmpSubmission | None]:
+    """A pharmacy's day outside a request (``csledger pdmp``): its preview, nothing kept (a test
+    file under control number 000000000), or with ``submit_as`` its file submitted (and the
+    submission), kept as the API keeps it. ``field`` names where the day was given."""
+    scope = Scope(await find_registrant(db, registrant_id), now)
+    reported = await day_report(db, scope, day, settings, field=field)
+    if submit_as is None:
+        return reported.preview(), None
+    made = await submit(db, reported, corrects=corrects, by=submit_as)
+    return made.content, made
 
 
 async def _one_writer_at(db: AsyncSession, registrant_id: uuid.UUID) -> None:

@@ -17,7 +17,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_data
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
@@ -27,6 +26,7 @@ from app.clinical.sessions import schemas as session_schemas
 from app.clinical.sessions import service as sessions
 from app.clinical.sessions import steps as session_steps
 from app.core.config import Settings
+from app.demo import data as demo_data
 from app.ledger import service as ledger
 from app.pharmacy.prescriptions import schemas as rx_schemas
 from app.pharmacy.prescriptions import service as prescriptions

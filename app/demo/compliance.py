@@ -20,12 +20,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_data
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot
 from app.core import outbox
 from app.core.config import Settings
+from app.demo import data as demo_data
 from app.ledger import service as ledger
 from app.ledger.models import Balance
 from app.ledger.schemas import EventCreate

@@ -1,4 +1,4 @@
-"""Loading the demo (app.demo_data) and the development tokens that go with it.
+"""Loading the demo (app/demo/data.py) and the development tokens that go with it.
 
 ``csledger demo`` (and ``make run``) loads it into a database that holds no registrant yet. It
 goes through the same services as the API, so the demo obeys every rule real data does.
@@ -14,7 +14,6 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_data
 from app.audit.models import AuditEntry
 from app.auth.permissions import Role
 from app.auth.principal import Principal
@@ -24,8 +23,9 @@ from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.migrations import current_revision, head_revision
-from app.demo_activity import load_activity
-from app.demo_compliance import report_the_loss
+from app.demo import data as demo_data
+from app.demo.activity import load_activity
+from app.demo.compliance import report_the_loss
 from app.registry import service as registry
 from app.registry.models import Registrant
 from app.registry.schemas import (
@@ -217,6 +217,17 @@ async def find_demo(database: Database) -> DemoRegistrants | None:
     return DemoRegistrants(
         clinic_id=found[demo_data.CLINIC_DEA], pharmacy_id=found[demo_data.PHARMACY_DEA]
     )
+
+
+async def load_or_find(
+    database: Database, clock: Clock, settings: Settings
+) -> tuple[DemoResult | None, DemoRegistrants | None]:
+    """What ``csledger demo`` does: the demo loaded into a migrated database that holds no
+    registrant (with what was created), or else the demo found there, if it was loaded earlier."""
+    await ensure_migrated(database)
+    result = await load_demo(database, clock, settings)
+    # A database loaded earlier (or holding other registrants) may still hold the demo.
+    return result, result.registrants if result else await find_demo(database)
 
 
 # What the command prints

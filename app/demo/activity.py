@@ -4,8 +4,8 @@ Stock received by the clinic (ketamine vials, esketamine kits) and by the pharma
 hydrochloride), each on an invoice from a registered distributor, and each registrant's
 initial inventory taken that day; a prescriber's evaluations and treatment plans (an IV
 infusion, an esketamine course); a compounding batch of troches; a loss found at a count; the
-sessions and prescriptions of app/demo_care.py; and yesterday's count of the IV vials, short
-(app/demo_compliance.py).
+sessions and prescriptions of app/demo/care.py; and yesterday's count of the IV vials, short
+(app/demo/compliance.py).
 Every movement goes through the ledger, so the demo's chains, balances and checkpoints are
 real. Each write is done as the staff member who would do it.
 """
@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app import demo_compliance as compliance
-from app import demo_data
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.clinical import service as clinical
 from app.clinical.schemas import EvaluationCreate, TreatmentPlanCreate
 from app.core.config import Settings
-from app.demo_care import load_care
+from app.demo import compliance
+from app.demo import data as demo_data
+from app.demo.care import load_care
 from app.ledger import service as ledger
 from app.ledger.schemas import EventCreate
 from app.pharmacy import service as pharmacy
