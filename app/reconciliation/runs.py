@@ -22,7 +22,7 @@ from app.core import jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
-from app.reconciliation import queries, rules
+from app.reconciliation import peer_queries, queries, rules
 from app.reconciliation.facts import Facts
 from app.reconciliation.messages import RECONCILIATION_RUN_FINISHED
 from app.reconciliation.peers import PeerFloors, PeerMeasure, PeerSettings
@@ -174,7 +174,7 @@ async def gather(
         waste=await queries.waste(db, rid, start, end),
         monitoring_forms=await queries.monitoring_forms(db, registrant, start, end),
         expired_stock=await queries.expired_stock(db, rid, today),
-        peer_stats=await queries.peer_stats(
+        peer_stats=await peer_queries.peer_stats(
             db, rid, end - timedelta(days=settings.peer_window_days), end
         ),
         open_reports=await queries.open_reports(db, rid),

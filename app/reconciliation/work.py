@@ -14,7 +14,7 @@ from app.core.jobs import ClaimedJob, JobHandler, Periodic
 from app.core.outbox import Subscriber
 from app.ledger import keys, verification
 from app.ledger.messages import LEDGER_EVENT_APPENDED, RULES_BROKEN
-from app.reconciliation import findings, runs
+from app.reconciliation import findings, runs, subscribers
 from app.reconciliation import service as reconciliation
 
 SCHEDULE_RECONCILIATION = "schedule_reconciliation"
@@ -49,6 +49,6 @@ def periodic(settings: Settings) -> tuple[Periodic, ...]:
 
 
 SUBSCRIBERS: Mapping[str, tuple[Subscriber, ...]] = {
-    LEDGER_EVENT_APPENDED: (reconciliation.on_event_appended,),
-    RULES_BROKEN: (reconciliation.on_rules_broken,),
+    LEDGER_EVENT_APPENDED: (subscribers.on_event_appended,),
+    RULES_BROKEN: (subscribers.on_rules_broken,),
 }

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from app.core.outbox import Message
-from app.reconciliation import runs, service
+from app.reconciliation import runs, service, subscribers
 from app.reconciliation.findings import Finding
 from app.reconciliation.workflow import Severity
 from app.registry.models import Registrant
@@ -140,7 +140,7 @@ async def test_a_message_handed_over_twice_opens_one_discrepancy(clinic, app, cl
                       topic="ledger.event_appended", payload={"event_id": event["id"]},
                       created_at=clock.now())  # fmt: skip
     async with app.state.database.transaction() as session:
-        await service.on_event_appended(session, message)
+        await subscribers.on_event_appended(session, message)
     assert [d["id"] for d in await discrepancies(clinic)] == [found["id"]]
 
 

@@ -1,0 +1,71 @@
+"""Reconciliation's outbox subscribers: the discrepancies that need no run, opened as what
+they are about is announced: an event appended (a theft, a loss, an override, a reversal, a
+record's broken rules) or a workflow step that broke rules."""
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.outbox import Message
+from app.ledger.models import LedgerEvent
+from app.ledger.reversals import authored_by
+from app.ledger.types import EventType
+from app.reconciliation import findings
+from app.reconciliation.service import record_finding
+
+
+async def on_event_appended(db: AsyncSession, message: Message) -> None:
+    """Outbox subscriber: open the discrepancies an event needs without a run."""
+    event = await db.get(LedgerEvent, uuid.UUID(message.payload["event_id"]))
+    assert event is not None
+    loss = event.details.get("loss") or {}
+    undone = await db.get(LedgerEvent, event.reverses_event_id) if event.reverses_event_id else None
+    facts = findings.EventFacts(
+        id=event.id,
+        type=EventType(event.type),
+        is_record=event.is_record,
+        broken_rules=tuple(event.broken_rules),
+        override_reason=event.override_reason,
+        discovered_at=datetime.fromisoformat(loss["discovered_at"]) if loss else None,
+        loss_kind=loss.get("kind"),
+        reason=event.reason,
+        reverses=_reversed(event, undone),
+    )
+    # Whose work: who performed and who witnessed it, and whoever recorded it; for a
+    # reversal, also the event it undid.
+    involved = [event, undone] if undone else [event]
+    staff = [e.performed_by for e in involved if e.performed_by]
+    staff += [uuid.UUID(w) for w in event.witness_ids]
+    for finding in findings.event_findings(facts):
+        await record_finding(
+            db, registrant_id=event.registrant_id, finding=finding, now=event.recorded_at,
+            event_ids=[e.id for e in involved], staff_ids=list(dict.fromkeys(staff)),
+            subjects=list(dict.fromkeys(e.principal_subject for e in involved)),
+            product_id=event.product_id, location_id=event.location_id,
+        )  # fmt: skip
+
+
+def _reversed(event: LedgerEvent, undone: LedgerEvent | None) -> findings.Reversed | None:
+    if undone is None:
+        return None
+    by_author = authored_by(undone, event.principal_subject, event.performed_by)
+    return findings.Reversed(undone.id, undone.type, by_author)
+
+
+async def on_rules_broken(db: AsyncSession, message: Message) -> None:
+    """Outbox subscriber: open the discrepancies of a workflow step that broke rules."""
+    payload = message.payload
+    facts = findings.StepFacts(
+        subject=payload["subject"], subject_id=payload["subject_id"], step=payload["step"],
+        rules=tuple(payload["rules"]), override_reason=payload["override_reason"],
+        record=payload["record"],
+    )  # fmt: skip
+    assert message.registrant_id is not None
+    for finding in findings.step_findings(facts):
+        await record_finding(
+            db, registrant_id=message.registrant_id, finding=finding,
+            now=datetime.fromisoformat(payload["at"]),
+            event_ids=[uuid.UUID(e) for e in payload["event_ids"]],
+            staff_ids=[uuid.UUID(s) for s in payload["staff_ids"]], subjects=[payload["by"]],
+        )  # fmt: skip
