@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
 
 @asynccontextmanager
 async def _in_process_worker(app: FastAPI) -> AsyncIterator[None]:
-    """With ``worker_in_process``, run the worker beside the API (the embedded default)."""
+    """With ``worker_in_process``, run the worker beside the API (``make run`` does)."""
     settings: Settings = app.state.settings
     if not settings.worker_in_process:
         yield

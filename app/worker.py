@@ -1,7 +1,7 @@
 """The worker: claims due jobs and runs their handlers; schedules the periodic ones.
 
 ``csledger worker`` runs it alone; ``CSLEDGER_WORKER_IN_PROCESS=true`` runs it inside the API
-process (the embedded demo). Each job's work and its "succeeded" mark commit together.
+process (``make run`` does). Each job's work and its "succeeded" mark commit together.
 
 Each part of the service declares its own jobs and outbox subscribers (``app.core.idempotency``,
 and the ``work`` modules of the ledger, reconciliation and webhooks); this module assembles them.

@@ -1,1 +1,1 @@
-"""Clinical records: evaluations and treatment plans (sessions come next)."""
+"""Clinical records: evaluations, treatment plans, and in-clinic sessions (``sessions``)."""

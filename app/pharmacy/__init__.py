@@ -1,1 +1,2 @@
-"""Pharmacy records: compounding batches (prescriptions and fills come next)."""
+"""Pharmacy records: compounding batches, and prescriptions and their fills
+(``prescriptions``)."""
