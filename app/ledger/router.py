@@ -42,6 +42,7 @@ from app.ledger import (
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.models import LedgerEvent
 from app.ledger.schemas import (
+    RECEIPT_EXAMPLE,
     BalanceOut,
     BalancesOut,
     CheckpointOut,
@@ -89,25 +90,7 @@ class EventBatch(InputModel):
     model_config = example(
         {
             "events": [
-                {
-                    "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
-                    "type": "receipt",
-                    "occurred_at": "2026-03-02T09:30:00-06:00",
-                    "location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
-                    "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
-                    "quantity": "100",
-                    "document_reference": "INV-20260302-118",
-                    "counterparty": {
-                        "name": "Lone Star Medical Supply",
-                        "address": {
-                            "line1": "100 Main St",
-                            "city": "Austin",
-                            "state": "TX",
-                            "postal_code": "78701",
-                        },
-                        "dea_number": "RD2468014",
-                    },
-                },
+                RECEIPT_EXAMPLE,
                 {
                     "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
                     "type": "move",

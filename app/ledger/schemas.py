@@ -76,31 +76,33 @@ _TYPE_DETAILS: dict[EventType, str] = {
 """The field each type must carry (and no other type may)."""
 
 
+RECEIPT_EXAMPLE: dict[str, Any] = {
+    "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
+    "type": "receipt",
+    "occurred_at": "2026-03-02T09:30:00-06:00",
+    "location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
+    "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
+    "quantity": "100",
+    "document_reference": "INV-20260302-118",
+    "counterparty": {
+        "name": "Lone Star Medical Supply",
+        "address": {
+            "line1": "100 Main St",
+            "city": "Austin",
+            "state": "TX",
+            "postal_code": "78701",
+        },
+        "dea_number": "RD2468014",
+    },
+}
+"""A supplier's delivery received into the vault: the example of an event to append."""
+
+
 class EventCreate(InputModel):
     """One stock movement. ``quantity`` is in the product's inventory unit and always positive:
     the type says which way it moves."""
 
-    model_config = example(
-        {
-            "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
-            "type": "receipt",
-            "occurred_at": "2026-03-02T09:30:00-06:00",
-            "location_id": "0c7d1e2f-3a4b-4c5d-8e6f-7a8b9c0d1e22",
-            "lot_id": "a0172b3c-3445-46f7-a209-148f90a1b2cc",
-            "quantity": "100",
-            "document_reference": "INV-20260302-118",
-            "counterparty": {
-                "name": "Lone Star Medical Supply",
-                "address": {
-                    "line1": "100 Main St",
-                    "city": "Austin",
-                    "state": "TX",
-                    "postal_code": "78701",
-                },
-                "dea_number": "RD2468014",
-            },
-        }
-    )
+    model_config = example(RECEIPT_EXAMPLE)
 
     registrant_id: uuid.UUID
     type: EventType
