@@ -70,7 +70,7 @@ async def create_evaluation(
     registrant = await get_registrant(session, data.registrant_id, principal=principal)
     principal.require(Permission.clinical_plans)
     await referenced(session, Patient, data.patient_id, registrant_id=registrant.id,
-                pointer="#/patient_id", what="patient")  # fmt: skip
+                     pointer="#/patient_id", what="patient")  # fmt: skip
     prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
     if data.evaluated_on > local_date(registrant, now):
         raise InvalidInput.at("#/evaluated_on", "an evaluation cannot be dated in the future")
@@ -169,7 +169,7 @@ async def create_plan(
     registrant = await get_registrant(session, data.registrant_id, principal=principal)
     principal.require(Permission.clinical_plans)
     await referenced(session, Patient, data.patient_id, registrant_id=registrant.id,
-                pointer="#/patient_id", what="patient")  # fmt: skip
+                     pointer="#/patient_id", what="patient")  # fmt: skip
     prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
     evaluation = await _candidate_evaluation(session, data)
     if data.starts_on < evaluation.evaluated_on:

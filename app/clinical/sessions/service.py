@@ -77,7 +77,7 @@ async def create_session(
     )
     plan = await _in_clinic_plan(db, data)
     location = await referenced(db, Location, data.location_id, registrant_id=rid,
-                           pointer="#/location_id", what="location")  # fmt: skip
+                                pointer="#/location_id", what="location")  # fmt: skip
     if location.kind == LocationKind.in_use:
         raise invalid("#/location_id", "room (a session's holding is not one)")
     await owned_staff(db, data.staff_ids, registrant_id=rid, pointer="#/staff_ids")

@@ -60,7 +60,7 @@ async def _lot_for(db: AsyncSession, step: Step, lot_id: uuid.UUID) -> tuple[Lot
 
 async def _storage(db: AsyncSession, step: Step, location_id: uuid.UUID, pointer: str) -> None:
     location = await referenced(db, Location, location_id, registrant_id=step.ts.registrant_id,
-                           pointer=pointer, what="location")  # fmt: skip
+                                pointer=pointer, what="location")  # fmt: skip
     if location.kind == LocationKind.in_use:
         raise invalid(pointer, "storage location (not a session's holding)")
 

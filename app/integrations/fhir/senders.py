@@ -111,6 +111,6 @@ async def _stock_location(
     db: AsyncSession, registrant_id: uuid.UUID, location_id: uuid.UUID
 ) -> None:
     location = await referenced(db, Location, location_id, registrant_id=registrant_id,
-                           pointer="#/location_id", what="location")  # fmt: skip
+                                pointer="#/location_id", what="location")  # fmt: skip
     if location.kind == LocationKind.in_use or not location.active:
         raise invalid("#/location_id", "active location that is not a session's holding")

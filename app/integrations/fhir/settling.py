@@ -122,7 +122,7 @@ async def assign_lot(
         raise NotUnposted(_why_not(row))
     assert row.product_id is not None, "a record kept for its lot names its product"
     lot = await referenced(db, Lot, data.lot_id, registrant_id=row.registrant_id,
-                      pointer="#/lot_id", what="lot")  # fmt: skip
+                           pointer="#/lot_id", what="lot")  # fmt: skip
     if lot.product_id != row.product_id:
         product = await db.get(Product, row.product_id)
         raise InvalidInput.at("#/lot_id", f"lot {lot.lot_number} is not a lot of "
@@ -164,7 +164,7 @@ async def map_code(
     sender = await get_readable(db, FhirSender, sender_id, principal, what="FHIR sender")
     principal.require(Permission.settle_fhir_records)
     product = await referenced(db, Product, data.product_id, registrant_id=sender.registrant_id,
-                          pointer="#/product_id", what="product")  # fmt: skip
+                               pointer="#/product_id", what="product")  # fmt: skip
     mapping, created = await _mapping(db, sender, product, data, principal, context)
     settled = [row for row in await _kept_for_a_product(db, sender)
                if any(c.system == data.system and c.code == data.code
