@@ -2,13 +2,13 @@
 
 import uuid
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Response, status
 
 from app.clinical import schemas, service
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
@@ -25,9 +25,9 @@ router = api_router(dependencies=[Depends(current_principal)])
     tags=["evaluations"],
     response_model=schemas.EvaluationOut,
 )
+@audited("evaluation")
 async def create_evaluation(
     body: schemas.EvaluationCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -35,7 +35,6 @@ async def create_evaluation(
 ) -> Evaluation:
     """Record a prescriber's evaluation. Calling the patient a candidate despite a positive
     screen, or without two failed adequate trials, needs `override_reason`."""
-    note(request, registrant_id=body.registrant_id, resource_type="evaluation")
     evaluation = await service.create_evaluation(
         session, data=body, principal=principal, now=clock.now()
     )
@@ -44,8 +43,8 @@ async def create_evaluation(
 
 
 @router.get("/evaluations", tags=["evaluations"], response_model=Page[schemas.EvaluationOut])
+@audited("evaluation", kind="patient_read")
 async def list_evaluations(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -53,7 +52,6 @@ async def list_evaluations(
     registrant_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
 ) -> dict[str, object]:
-    note(request, registrant_id=registrant_id, resource_type="evaluation", patient_read=True)
     statement = service.evaluations_query(
         principal, registrant_id=registrant_id, patient_id=patient_id
     )
@@ -63,12 +61,11 @@ async def list_evaluations(
 @router.get(
     "/evaluations/{evaluation_id}", tags=["evaluations"], response_model=schemas.EvaluationOut
 )
+@audited("evaluation", "evaluation_id", kind="patient_read")
 async def get_evaluation(
-    evaluation_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    evaluation_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> Evaluation:
-    note(request, resource_type="evaluation", resource_id=evaluation_id, patient_read=True)
     evaluation = await service.get_evaluation(session, evaluation_id, principal=principal)
-    note(request, registrant_id=evaluation.registrant_id)
     return evaluation
 
 
@@ -79,9 +76,9 @@ async def get_evaluation(
     tags=["treatment-plans"],
     response_model=schemas.TreatmentPlanOut,
 )
+@audited("treatment_plan")
 async def create_treatment_plan(
     body: schemas.TreatmentPlanCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -90,7 +87,6 @@ async def create_treatment_plan(
     """Plan a patient's treatment on a candidate evaluation. The prescriber needs a DEA
     registration covering schedule 3N; an IV dose outside 0.1 to 0.75 mg/kg needs
     `override_reason`."""
-    note(request, registrant_id=body.registrant_id, resource_type="treatment_plan")
     plan = await service.create_plan(session, data=body, principal=principal, now=clock.now())
     set_location(response, f"/v1/treatment-plans/{plan.id}")
     return plan
@@ -99,8 +95,8 @@ async def create_treatment_plan(
 @router.get(
     "/treatment-plans", tags=["treatment-plans"], response_model=Page[schemas.TreatmentPlanOut]
 )
+@audited("treatment_plan", kind="patient_read")
 async def list_treatment_plans(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -109,7 +105,6 @@ async def list_treatment_plans(
     patient_id: uuid.UUID | None = None,
     status: schemas.PlanStatus | None = None,
 ) -> dict[str, object]:
-    note(request, registrant_id=registrant_id, resource_type="treatment_plan", patient_read=True)
     statement = service.plans_query(
         principal, registrant_id=registrant_id, patient_id=patient_id, status=status
     )
@@ -119,32 +114,29 @@ async def list_treatment_plans(
 @router.get(
     "/treatment-plans/{plan_id}", tags=["treatment-plans"], response_model=schemas.TreatmentPlanOut
 )
+@audited("treatment_plan", "plan_id", kind="patient_read")
 async def get_treatment_plan(
-    plan_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    plan_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> TreatmentPlan:
-    note(request, resource_type="treatment_plan", resource_id=plan_id, patient_read=True)
     plan = await service.get_plan(session, plan_id, principal=principal)
-    note(request, registrant_id=plan.registrant_id)
     return plan
 
 
 @router.patch(
     "/treatment-plans/{plan_id}", tags=["treatment-plans"], response_model=schemas.TreatmentPlanOut
 )
+@audited("treatment_plan", "plan_id")
 async def update_treatment_plan(
     plan_id: uuid.UUID,
     body: schemas.TreatmentPlanUpdate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
 ) -> TreatmentPlan:
     """Complete or discontinue an active plan (forward only; every version is kept)."""
-    note(request, resource_type="treatment_plan", resource_id=plan_id)
     plan = await service.update_plan(
         session, plan_id, data=body, principal=principal, now=clock.now()
     )
-    note(request, registrant_id=plan.registrant_id)
     return plan
 
 
@@ -153,10 +145,9 @@ async def update_treatment_plan(
     tags=["treatment-plans"],
     response_model=list[RevisionOut],
 )
+@audited("treatment_plan", "plan_id", kind="patient_read")
 async def treatment_plan_history(
-    plan_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    plan_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> object:
-    note(request, resource_type="treatment_plan", resource_id=plan_id, patient_read=True)
     plan = await service.get_plan(session, plan_id, principal=principal)
-    note(request, registrant_id=plan.registrant_id)
     return await history(session, plan)

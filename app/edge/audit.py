@@ -10,7 +10,9 @@ add what only they know through :func:`note`.
 """
 
 import uuid
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
 
 from fastapi import Request, Response
 from starlette.datastructures import Headers, QueryParams
@@ -86,6 +88,53 @@ class AuditMiddleware:
                 scope.setdefault("state", {})["problem_type"] = error.type_uri()
                 await _record(scope, error.status, Headers(), body)
             raise
+
+
+AuditedKind = Literal["patient_read", "report"]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Any])
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """What a route's audit rows say it is about."""
+
+    resource_type: str
+    id_from: str | None = None
+    """The path parameter naming the resource."""
+    resource_id: str | None = None
+    """A fixed id: the name of the report a route serves."""
+    kind: AuditedKind | None = None
+    """For a read: why it is audited (a patient's data, a report); other reads are not."""
+
+    def note(self, request: Request) -> None:
+        named = self.resource_id or (request.path_params.get(self.id_from)
+                                     if self.id_from else None)  # fmt: skip
+        note(request, resource_type=self.resource_type, resource_id=named,
+             patient_read=self.kind == "patient_read", report=self.kind == "report")  # fmt: skip
+
+
+def audited(
+    resource_type: str,
+    id_from: str | None = None,
+    *,
+    resource_id: str | None = None,
+    kind: AuditedKind | None = None,
+) -> Callable[[Endpoint], Endpoint]:
+    """Declare, on a route's endpoint, what its audit rows are about; the unit of work
+    (app/edge/routing.py) notes it before the endpoint runs, refused or not. Whose trail the
+    rows are in follows from what the request touched (docs/audit.md), never from the route."""
+    declared = Declared(resource_type, id_from, resource_id, kind)
+
+    def declare(endpoint: Endpoint) -> Endpoint:
+        endpoint.audited = declared  # type: ignore[attr-defined]
+        return endpoint
+
+    return declare
+
+
+def declared_on(endpoint: Callable[..., Any]) -> Declared | None:
+    found: Declared | None = getattr(endpoint, "audited", None)
+    return found
 
 
 def rows_of_write(request: Request, response: Response) -> list[dict[str, Any]]:

@@ -46,9 +46,12 @@ class UnitOfWorkRoute(APIRoute):
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
         write = not (self.methods or set()) <= READ_METHODS
+        declared = audit.declared_on(self.endpoint)
 
         async def handle(request: Request) -> Response:
             request = StrictJsonRequest(request.scope, request.receive)
+            if declared is not None:
+                declared.note(request)
             database: Database = request.app.state.database
             async with database.session(write=write) as session:
                 request.state.session = session

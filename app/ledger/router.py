@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Response, status
 from pydantic import Field
 from sqlalchemy import select
 
@@ -16,7 +16,7 @@ from app.core.examples import example
 from app.core.jobs import Job
 from app.core.pagination import Page, paginate
 from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -68,16 +68,15 @@ MAX_BATCH = 1000
     dependencies=IdempotencyRequired,
     response_model=EventOut,
 )
+@audited("ledger_event")
 async def append_event(
     body: EventCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> Response:
     """Append one stock movement (an Idempotency-Key is required)."""
-    note(request, registrant_id=body.registrant_id, resource_type="ledger_event")
     context = service.Context.of(principal, clock, settings)
     # The answer is built from the row in memory; its writes go with the audit row (the hot
     # path of every pharmacy system: one round trip fewer while the chain head is locked).
@@ -213,9 +212,9 @@ async def get_event(
     status_code=status.HTTP_201_CREATED,
     response_model=EventOut,
 )
+@audited("ledger_event", "event_id")
 async def confirm_witness(
     event_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
@@ -223,12 +222,6 @@ async def confirm_witness(
 ) -> EventOut:
     """The caller, a witness the event names, confirms it with their own token."""
     event = await queries.get_event(session, event_id, principal=principal)
-    note(
-        request,
-        registrant_id=event.registrant_id,
-        resource_type="ledger_event",
-        resource_id=event.id,
-    )
     await witnesses.confirm_witness(session, event, service.Context.of(principal, clock, settings))
     confirmed = await queries.confirmations_of(session, [event.id])
     return queries.event_out(event, confirmed[event.id])

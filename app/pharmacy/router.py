@@ -2,10 +2,10 @@
 
 import uuid
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Response, status
 
 from app.core.pagination import Page, paginate
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -45,9 +45,9 @@ _BATCH_COLUMNS = tuple(CompoundingBatch.__table__.columns)
     dependencies=IdempotencyRequired,
     response_model=schemas.CompoundingBatchOut,
 )
+@audited("compounding_batch")
 async def create_compounding_batch(
     body: schemas.CompoundingBatchCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -57,7 +57,6 @@ async def create_compounding_batch(
     """Record a batch: its bulk lots are consumed and its finished lot made, through the ledger,
     in one transaction. mg in and out are compared as base; beyond the tolerance the batch
     needs `yield_reason` and is flagged."""
-    note(request, registrant_id=body.registrant_id, resource_type="compounding_batch")
     context = ledger.Context.of(principal, clock, settings)
     batch, ingredients = await service.create_batch(session, data=body, context=context)
     set_location(response, f"/v1/compounding-batches/{batch.id}")

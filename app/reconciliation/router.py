@@ -2,7 +2,7 @@
 
 import uuid
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Response, status
 
 from app.auth.permissions import Permission
 from app.auth.tenancy import get_readable
@@ -10,7 +10,7 @@ from app.core.errors import InvalidInput, NotFound
 from app.core.jobs import Job
 from app.core.pagination import Page, page_of
 from app.core.schemas import Instant, QueryText
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
@@ -38,8 +38,8 @@ async def _detail(session: SessionDep, found: Discrepancy) -> schemas.Discrepanc
 
 
 @router.get("/discrepancies", response_model=Page[schemas.DiscrepancyOut])
+@audited("discrepancy")
 async def list_discrepancies(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -54,7 +54,6 @@ async def list_discrepancies(
     found_to: Instant | None = None,
 ) -> dict[str, object]:
     """Discrepancies in the order they were opened (filters combine)."""
-    note(request, registrant_id=registrant_id, resource_type="discrepancy")
     filters = schemas.DiscrepancyFilters(
         registrant_id=registrant_id, status=status, severity=severity, rule=rule,
         product_id=product_id, staff_id=staff_id, found_from=found_from, found_to=found_to,
@@ -64,12 +63,11 @@ async def list_discrepancies(
 
 
 @router.get("/discrepancies/{discrepancy_id}", response_model=schemas.DiscrepancyDetailOut)
+@audited("discrepancy", "discrepancy_id", kind="patient_read")
 async def get_discrepancy(
-    discrepancy_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    discrepancy_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.DiscrepancyDetailOut:
-    note(request, resource_type="discrepancy", resource_id=discrepancy_id, patient_read=True)
     found = await service.get_discrepancy(session, discrepancy_id, principal=principal)
-    note(request, registrant_id=found.registrant_id)
     return await _detail(session, found)
 
 
@@ -78,10 +76,10 @@ async def get_discrepancy(
     dependencies=[Idempotent],
     response_model=schemas.DiscrepancyDetailOut,
 )
+@audited("discrepancy", "discrepancy_id")
 async def transition_discrepancy(
     discrepancy_id: uuid.UUID,
     body: schemas.TransitionCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
@@ -91,10 +89,8 @@ async def transition_discrepancy(
     may be reported directly. Compliance officers only, never on their own work. Curing is a
     run's move alone (when the finding's condition no longer holds), and a cured discrepancy
     is not moved by a person."""
-    note(request, resource_type="discrepancy", resource_id=discrepancy_id)
     found = await service.transition(session, discrepancy_id, body, principal=principal,
                                      now=clock.now())  # fmt: skip
-    note(request, registrant_id=found.registrant_id)
     return await _detail(session, found)
 
 
@@ -123,9 +119,9 @@ async def _run(session: SessionDep, run_id: uuid.UUID, principal: CurrentPrincip
     dependencies=[Idempotent],
     response_model=schemas.RunOut,
 )
+@audited("reconciliation_run")
 async def start_run(
     body: schemas.RunCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -133,7 +129,6 @@ async def start_run(
 ) -> schemas.RunOut:
     """Queue a reconciliation run of one registrant's days (the worker runs it; running a
     period again updates its discrepancies rather than duplicating them)."""
-    note(request, registrant_id=body.registrant_id, resource_type="reconciliation_run")
     await get_registrant(session, body.registrant_id, principal=principal)
     principal.require(Permission.adjust_reverse_resolve)
     if body.last_day < body.first_day:

@@ -2,12 +2,12 @@
 
 import uuid
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Response, status
 
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
 from app.core.schemas import QueryText
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
@@ -301,23 +301,22 @@ async def get_staff_registration(
     tags=["patients"],
     response_model=schemas.PatientOut,
 )
+@audited("patient")
 async def create_patient(
     body: schemas.PatientCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
 ) -> Patient:
-    note(request, registrant_id=body.registrant_id, resource_type="patient")
     patient = await service.create_patient(session, data=body, principal=principal, now=clock.now())
     set_location(response, f"/v1/patients/{patient.id}")
     return patient
 
 
 @router.get("/patients", tags=["patients"], response_model=Page[schemas.PatientOut])
+@audited("patient", kind="patient_read")
 async def list_patients(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -325,7 +324,6 @@ async def list_patients(
     registrant_id: uuid.UUID | None = None,
     external_id: QueryText | None = None,
 ) -> dict[str, object]:
-    note(request, registrant_id=registrant_id, resource_type="patient", patient_read=True)
     statement = service.patients_query(
         principal, registrant_id=registrant_id, external_id=external_id
     )
@@ -333,39 +331,35 @@ async def list_patients(
 
 
 @router.get("/patients/{patient_id}", tags=["patients"], response_model=schemas.PatientOut)
+@audited("patient", "patient_id", kind="patient_read")
 async def get_patient(
-    patient_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    patient_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> Patient:
-    note(request, resource_type="patient", resource_id=patient_id, patient_read=True)
     patient = await service.get_patient(session, patient_id, principal=principal)
-    note(request, registrant_id=patient.registrant_id)
     return patient
 
 
 @router.patch("/patients/{patient_id}", tags=["patients"], response_model=schemas.PatientOut)
+@audited("patient", "patient_id")
 async def update_patient(
     patient_id: uuid.UUID,
     body: schemas.PatientUpdate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
 ) -> Patient:
-    note(request, resource_type="patient", resource_id=patient_id)
     patient = await service.update_patient(
         session, patient_id, data=body, principal=principal, now=clock.now()
     )
-    note(request, registrant_id=patient.registrant_id)
     return patient
 
 
 @router.get(
     "/patients/{patient_id}/history", tags=["patients"], response_model=list[schemas.RevisionOut]
 )
+@audited("patient", "patient_id", kind="patient_read")
 async def patient_history(
-    patient_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    patient_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> object:
-    note(request, resource_type="patient", resource_id=patient_id, patient_read=True)
     patient = await service.get_patient(session, patient_id, principal=principal)
-    note(request, registrant_id=patient.registrant_id)
     return await history(session, patient)

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from app.auth.permissions import Permission
 from app.core.errors import FieldError, InvalidInput, PermissionDenied
 from app.core.schemas import Day, Instant, QueryText
-from app.edge.audit import note
+from app.edge.audit import audited, note
 from app.edge.deps import ClockDep, CurrentPrincipal, SessionDep, SettingsDep, current_principal
 from app.edge.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
@@ -116,6 +116,7 @@ async def dispensing_log(
     response_class=StreamingResponse,
     responses=documented(inventory.COLUMNS, _INSTANT),
 )
+@audited("report", resource_id=inventory.NAME, kind="report")
 async def inventory_report(
     request: Request,
     session: SessionDep,
@@ -131,8 +132,6 @@ async def inventory_report(
     """What the ledger held at each location and lot at ``as_of``: each substance, form,
     strength, container size and lot, set beside the physical count nearest that instant
     (21 CFR 1304.11). ``kind`` and ``taken_at`` say which inventory it stands for."""
-    note(request, registrant_id=registrant_id, resource_type="report",
-         resource_id=inventory.NAME, report=True)  # fmt: skip
     scope = await report_scope(session, registrant_id, principal, clock.now())
     if as_of > clock.now():
         detail = "an inventory is of an instant that has passed"
@@ -190,6 +189,7 @@ _FORM_106: dict[str, Any] = {
     response_class=StreamingResponse,
     responses=documented(dea_forms.FORM_106_COLUMNS, _FORM_106),
 )
+@audited("report", resource_id=dea_forms.FORM_106, kind="report")
 async def dea_form_106(
     request: Request,
     session: SessionDep,
@@ -201,9 +201,7 @@ async def dea_form_106(
     """DEA Form 106 data for a theft or significant loss (21 CFR 1301.76(b)): the registrant,
     the date of discovery, the type of loss and, per item, the NDC (or DEA code), name,
     strength, form and quantity lost; with the notice and filing dates."""
-    note(request, resource_type="report", resource_id=dea_forms.FORM_106, report=True)
     discrepancy = await get_discrepancy(session, discrepancy_id, principal=principal)
-    note(request, registrant_id=discrepancy.registrant_id)
     scope = await report_scope(session, discrepancy.registrant_id, principal, clock.now())
     fields, lost = await dea_forms.form_106(session, discrepancy, scope)
     head = scope.header(dea_forms.FORM_106, **fields)
@@ -262,6 +260,7 @@ _period_report(
     response_class=StreamingResponse,
     responses=documented(trails.AUDIT_COLUMNS, _PERIOD),
 )
+@audited("report", resource_id=trails.PLATFORM_AUDIT_TRAIL, kind="report")
 async def platform_audit_trail(
     request: Request,
     principal: CurrentPrincipal,
@@ -273,7 +272,6 @@ async def platform_audit_trail(
     """Every request that touched no registrant in the period (days in UTC): actions on the
     platform itself, and requests naming nothing that exists. For platform admins (an admin
     token naming every registrant); a registrant's own requests are in its audit trail."""
-    note(request, resource_type="report", resource_id=trails.PLATFORM_AUDIT_TRAIL, report=True)
     principal.require(Permission.platform_audit)
     if not principal.all_registrants:
         raise PermissionDenied("the platform's audit trail is for a token naming every registrant")

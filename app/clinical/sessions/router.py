@@ -2,14 +2,14 @@
 
 import uuid
 
-from fastapi import Depends, Request, Response, status
+from fastapi import Depends, Response, status
 
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.views import session_out
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -43,9 +43,9 @@ ContextDep = Depends(_context)
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )
+@audited("session")
 async def create_session(
     body: schemas.SessionCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     context: Context = ContextDep,
@@ -54,15 +54,14 @@ async def create_session(
     holding. Esketamine needs a REMS-certified setting and an enrolled patient (never
     overridden); a session outside the plan's dates or beyond its sessions per week or in
     total needs a prescriber's `override_reason`."""
-    note(request, registrant_id=body.registrant_id, resource_type="session")
     ts = await service.create_session(session, data=body, context=context)
     set_location(response, f"/v1/sessions/{ts.id}")
     return await session_out(session, ts)
 
 
 @router.get("/sessions", response_model=Page[schemas.SessionRecordOut])
+@audited("session", kind="patient_read")
 async def list_sessions(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -73,7 +72,6 @@ async def list_sessions(
     status: schemas.SessionStatus | None = None,
 ) -> dict[str, object]:
     """Sessions in the order they were recorded; each one whole at `GET /v1/sessions/{id}`."""
-    note(request, registrant_id=registrant_id, resource_type="session", patient_read=True)
     statement = service.sessions_query(
         principal, registrant_id=registrant_id, patient_id=patient_id, plan_id=plan_id,
         status=status,
@@ -82,34 +80,27 @@ async def list_sessions(
 
 
 @router.get("/sessions/{session_id}", response_model=schemas.SessionOut)
+@audited("session", "session_id", kind="patient_read")
 async def get_session(
-    session_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    session_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.SessionOut:
-    note(request, resource_type="session", resource_id=session_id, patient_read=True)
     ts = await service.get_session(session, session_id, principal=principal)
-    note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
 
 @router.get("/sessions/{session_id}/history", response_model=list[RevisionOut])
+@audited("session", "session_id", kind="patient_read")
 async def session_history(
-    session_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    session_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> object:
     """Every version of the session's record, oldest first."""
-    note(request, resource_type="session", resource_id=session_id, patient_read=True)
     ts = await service.get_session(session, session_id, principal=principal)
-    note(request, registrant_id=ts.registrant_id)
     return await history(session, ts)
 
 
 async def _step_out(
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    ts: TreatmentSession,
-    row: EventRow,
+    response: Response, session: SessionDep, ts: TreatmentSession, row: EventRow
 ) -> schemas.SessionStepOut:
-    note(request, registrant_id=ts.registrant_id)
     set_location(response, f"/v1/ledger/events/{row['id']}")
     out = await session_out(session, ts)
     event = next(e for e in out.events if e.id == row["id"])
@@ -123,19 +114,18 @@ async def _step_out(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
 )
+@audited("session", "session_id")
 async def withdraw(
     session_id: uuid.UUID,
     body: schemas.WithdrawalCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionStepOut:
     """Take stock from storage into the session's holding (a ledger `move`); the first
     withdrawal starts the session."""
-    note(request, resource_type="session", resource_id=session_id)
     ts, row = await steps.withdraw(session, session_id, body, context)
-    return await _step_out(request, response, session, ts, row)
+    return await _step_out(response, session, ts, row)
 
 
 @router.post(
@@ -145,10 +135,10 @@ async def withdraw(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
 )
+@audited("session", "session_id")
 async def administer(
     session_id: uuid.UUID,
     body: schemas.AdministrationCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     context: Context = ContextDep,
@@ -158,9 +148,8 @@ async def administer(
     device without a pre-dose blood pressure, above the threshold, or within 5 minutes of the
     previous one needs a prescriber's `override_reason`. Once the dose is given the session
     is observing."""
-    note(request, resource_type="session", resource_id=session_id)
     ts, row = await steps.administer(session, session_id, body, context)
-    return await _step_out(request, response, session, ts, row)
+    return await _step_out(response, session, ts, row)
 
 
 @router.post(
@@ -170,19 +159,18 @@ async def administer(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
 )
+@audited("session", "session_id")
 async def waste(
     session_id: uuid.UUID,
     body: schemas.WasteCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionStepOut:
     """Waste the unused remainder from the holding in front of a witness (not the waster),
     who then confirms with their own token; until then the event is unwitnessed."""
-    note(request, resource_type="session", resource_id=session_id)
     ts, row = await steps.waste(session, session_id, body, context)
-    return await _step_out(request, response, session, ts, row)
+    return await _step_out(response, session, ts, row)
 
 
 @router.post(
@@ -192,18 +180,17 @@ async def waste(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionStepOut,
 )
+@audited("session", "session_id")
 async def return_to_stock(
     session_id: uuid.UUID,
     body: schemas.ReturnCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionStepOut:
     """Return unused, intact stock from the holding to storage."""
-    note(request, resource_type="session", resource_id=session_id)
     ts, row = await steps.return_to_stock(session, session_id, body, context)
-    return await _step_out(request, response, session, ts, row)
+    return await _step_out(response, session, ts, row)
 
 
 @router.post(
@@ -213,17 +200,15 @@ async def return_to_stock(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )
+@audited("session", "session_id")
 async def confirm_witness(
     session_id: uuid.UUID,
     body: schemas.WitnessConfirmationCreate,
-    request: Request,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionOut:
     """The caller, a witness the session's event names, confirms it with their own token."""
-    note(request, resource_type="session", resource_id=session_id)
     ts = await steps.confirm_witness(session, session_id, body.event_id, context)
-    note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
 
@@ -234,18 +219,16 @@ async def confirm_witness(
     dependencies=IdempotencyRequired,
     response_model=schemas.VitalsOut,
 )
+@audited("session", "session_id")
 async def record_vitals(
     session_id: uuid.UUID,
     body: schemas.VitalsCreate,
-    request: Request,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> object:
     """Record a reading (blood pressure, heart rate, SpO2) at any point of an open session;
     beyond a clinic threshold it is kept with an alert."""
-    note(request, resource_type="session", resource_id=session_id)
     vitals = await steps.record_vitals(session, session_id, body, context)
-    note(request, registrant_id=vitals.registrant_id)
     return vitals
 
 
@@ -255,10 +238,10 @@ async def record_vitals(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )
+@audited("session", "session_id")
 async def discharge(
     session_id: uuid.UUID,
     body: schemas.DischargeCreate,
-    request: Request,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionOut:
@@ -266,9 +249,7 @@ async def discharge(
     `unresolved_reason`. Esketamine: the clinical-stability assessment and observations are
     required; discharge before the monitoring time, without the three blood pressures, or
     of a patient assessed unstable needs a prescriber's `override_reason`."""
-    note(request, resource_type="session", resource_id=session_id)
     ts = await ending.discharge(session, session_id, body, context)
-    note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
 
@@ -278,17 +259,15 @@ async def discharge(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )
+@audited("session", "session_id")
 async def abort(
     session_id: uuid.UUID,
     body: schemas.AbortCreate,
-    request: Request,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionOut:
     """End a session that will not be completed, with the reason; the holding as at discharge."""
-    note(request, resource_type="session", resource_id=session_id)
     ts = await ending.abort(session, session_id, body, context)
-    note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)
 
 
@@ -297,16 +276,14 @@ async def abort(
     dependencies=IdempotencyRequired,
     response_model=schemas.SessionOut,
 )
+@audited("session", "session_id")
 async def record_rems_submission(
     session_id: uuid.UUID,
     body: schemas.RemsSubmissionCreate,
-    request: Request,
     session: SessionDep,
     context: Context = ContextDep,
 ) -> schemas.SessionOut:
     """Record the day the esketamine session's Patient Monitoring Form was submitted to the
     REMS (due within 7 days of the session)."""
-    note(request, resource_type="session", resource_id=session_id)
     ts = await ending.record_rems_submission(session, session_id, body, context)
-    note(request, registrant_id=ts.registrant_id)
     return await session_out(session, ts)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog.models import Lot
 from app.core.schemas import QueryText
 from app.edge.answers import answering
-from app.edge.audit import note
+from app.edge.audit import audited, note
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -164,14 +164,12 @@ def _update(resource_type: str) -> Endpoint:
 
 
 def _read(resource_type: str) -> Endpoint:
+    @audited(resource_type, "resource_id", kind="patient_read")
     async def read(
-        resource_id: uuid.UUID, request: Request, session: SessionDep,
-        principal: CurrentPrincipal,
-    ) -> Response:  # fmt: skip
-        note(request, resource_type=resource_type, resource_id=resource_id, patient_read=True)
+        resource_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    ) -> Response:
         row = await service.get_resource(session, resource_type, resource_id,
                                          principal=principal)  # fmt: skip
-        note(request, registrant_id=row.registrant_id)
         return Response(await _served(session, row), media_type=FHIR_MEDIA_TYPE,
                         headers={"ETag": f'W/"{row.version}"'})  # fmt: skip
 

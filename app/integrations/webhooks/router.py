@@ -7,7 +7,7 @@ from fastapi import Depends, FastAPI, Header, Request, Response, status
 
 from app.core.pagination import Page, page_of, paginate
 from app.core.revisions import history
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -184,14 +184,13 @@ async def list_deliveries(
 @router.get(
     DeliveryPath, operation_id="get_webhook_delivery", response_model=schemas.DeliveryWithBody
 )
+@audited("webhook_delivery", "delivery_id", kind="patient_read")
 async def get_delivery(
-    delivery_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    delivery_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """One delivery with its attempts and the envelope as sent (a read of patient data, in
     the audit log, when the endpoint was sent any)."""
     found = await deliveries.get(session, delivery_id, principal=principal)
-    note(request, registrant_id=found.registrant_id, resource_type="webhook_delivery",
-         resource_id=found.id, patient_read=payloads.carries_patient_data(found.body))  # fmt: skip
     return {**(await deliveries.shown(session, [found]))[0], "body": found.body}
 
 

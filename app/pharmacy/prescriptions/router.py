@@ -3,13 +3,13 @@
 import uuid
 from typing import Annotated, cast
 
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.core.clock import Clock
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
 from app.core.schemas import QueryText
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -42,9 +42,9 @@ async def _out(session: SessionDep, rx: Prescription, clock: Clock) -> schemas.P
     dependencies=[Idempotent],
     response_model=schemas.PrescriptionOut,
 )
+@audited("prescription")
 async def create_prescription(
     body: schemas.PrescriptionCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -56,7 +56,6 @@ async def create_prescription(
     expired on the day of issue or does not cover Schedule III, and a telehealth prescription
     without an in-person evaluation issued after the telemedicine flexibility ended. An
     integration's prescription is a record: stored with what it breaks."""
-    note(request, registrant_id=body.registrant_id, resource_type="prescription")
     context = ledger.Context.of(principal, clock, settings)
     rx = await service.create_prescription(session, data=body, context=context)
     set_location(response, f"/v1/prescriptions/{rx.id}")
@@ -64,8 +63,8 @@ async def create_prescription(
 
 
 @router.get("/prescriptions", response_model=Page[schemas.PrescriptionRecordOut])
+@audited("prescription", kind="patient_read")
 async def list_prescriptions(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -81,7 +80,6 @@ async def list_prescriptions(
     status: schemas.PrescriptionStatus | None = None,
     prescriber_dea_number: QueryText | None = None,
 ) -> dict[str, object]:
-    note(request, registrant_id=registrant_id, resource_type="prescription", patient_read=True)
     statement = service.prescriptions_query(
         principal, registrant_id=registrant_id, patient_id=patient_id, status=status,
         prescriber_dea_number=prescriber_dea_number,
@@ -92,39 +90,35 @@ async def list_prescriptions(
 
 
 @router.get("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)
+@audited("prescription", "prescription_id", kind="patient_read")
 async def get_prescription(
     prescription_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
 ) -> schemas.PrescriptionOut:
     """A prescription with its fills; readable by the pharmacy and by the issuing clinic's
     registrant the pharmacy linked it to."""
-    note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
     rx = await service.get_prescription(session, prescription_id, principal=principal)
-    note(request, registrant_id=rx.registrant_id)
     return await _out(session, rx, clock)
 
 
 @router.get("/prescriptions/{prescription_id}/history", response_model=list[RevisionOut])
+@audited("prescription", "prescription_id", kind="patient_read")
 async def prescription_history(
     prescription_id: uuid.UUID,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
 ) -> object:
-    note(request, resource_type="prescription", resource_id=prescription_id, patient_read=True)
     rx = await service.get_prescription(session, prescription_id, principal=principal)
-    note(request, registrant_id=rx.registrant_id)
     return await history(session, rx)
 
 
 @router.patch("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)
+@audited("prescription", "prescription_id")
 async def link_prescription_issuer(
     prescription_id: uuid.UUID,
     body: schemas.IssuerLink,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
@@ -133,10 +127,8 @@ async def link_prescription_issuer(
     """The pharmacy shares its prescription with the issuing clinic's registrant (which may
     then read it and its fills), moves the link, or removes it (`null`). Every version is
     kept."""
-    note(request, resource_type="prescription", resource_id=prescription_id)
     context = ledger.Context.of(principal, clock, settings)
     rx = await service.link_issuer(session, prescription_id, body, context)
-    note(request, registrant_id=rx.registrant_id)
     return await _out(session, rx, clock)
 
 
@@ -145,20 +137,18 @@ async def link_prescription_issuer(
     dependencies=[Idempotent],
     response_model=schemas.PrescriptionOut,
 )
+@audited("prescription", "prescription_id")
 async def cancel_prescription(
     prescription_id: uuid.UUID,
     body: schemas.CancelCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
     settings: SettingsDep,
 ) -> schemas.PrescriptionOut:
     """Cancel a prescription (it is kept, with every version): it is not filled again."""
-    note(request, resource_type="prescription", resource_id=prescription_id)
     context = ledger.Context.of(principal, clock, settings)
     rx = await service.cancel(session, prescription_id, body, context)
-    note(request, registrant_id=rx.registrant_id)
     return await _out(session, rx, clock)
 
 
@@ -168,10 +158,10 @@ async def cancel_prescription(
     dependencies=IdempotencyRequired,
     response_model=schemas.PrescriptionOut,
 )
+@audited("prescription", "prescription_id")
 async def fill_prescription(
     prescription_id: uuid.UUID,
     body: schemas.FillCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -184,9 +174,7 @@ async def fill_prescription(
     prescriber registration expired, a lot expired or past its beyond-use date. An early
     refill needs `early_refill_reason`. A fill entered in error is reversed in the ledger
     (`POST /v1/ledger/events`, type `reversal`), and then counts for nothing."""
-    note(request, resource_type="prescription", resource_id=prescription_id)
     context = ledger.Context.of(principal, clock, settings)
     rx, made = await service.fill(session, prescription_id, body, context)
-    note(request, registrant_id=rx.registrant_id)
     set_location(response, f"/v1/ledger/events/{made.event_id}")
     return await _out(session, rx, clock)

@@ -6,12 +6,12 @@ import hashlib
 import uuid
 from typing import Annotated, Any, cast
 
-from fastapi import Depends, Query, Request, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.permissions import Permission
 from app.core.pagination import Page, page_of
 from app.core.schemas import Day
-from app.edge.audit import note
+from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
     CurrentPrincipal,
@@ -50,8 +50,8 @@ DayParam = Annotated[Day, Query(alias="date", description="The pharmacy's day to
 
 
 @router.get("/reports/pdmp", response_class=Response, responses=_ASAP_FILE)
+@audited("report", resource_id="pdmp", kind="report")
 async def preview_pdmp_file(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
@@ -64,8 +64,6 @@ async def preview_pdmp_file(
     kept and no control number is used: the preview is a test file (TH07 `T`) under control
     number 000000000, never issued, so that it is not taken for a file that was sent, nor
     processed as one if it were. `POST /v1/pdmp/submissions` submits the day."""
-    note(request, registrant_id=registrant_id, resource_type="report", resource_id="pdmp",
-         report=True)  # fmt: skip
     scope = await report_scope(session, registrant_id, principal, clock.now(),
                                permission=Permission.read_pdmp)  # fmt: skip
     report = await day_report(session, scope, day, settings, field="date")
@@ -81,9 +79,9 @@ async def preview_pdmp_file(
     dependencies=[Idempotent],
     response_model=schemas.PdmpSubmissionOut,
 )
+@audited("pdmp_submission")
 async def submit_pdmp_file(
     body: schemas.PdmpSubmissionCreate,
-    request: Request,
     response: Response,
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -94,7 +92,6 @@ async def submit_pdmp_file(
     and kept as it is to be sent (its bytes at `file_url`, with their SHA-256). A day is
     submitted once; once the state rejected its file, the next is the correction of that one
     (`corrects_submission_id`). Pharmacists and compliance officers."""
-    note(request, registrant_id=body.registrant_id, resource_type="pdmp_submission")
     scope = await report_scope(session, body.registrant_id, principal, clock.now(),
                                permission=Permission.pdmp_submissions)  # fmt: skip
     report = await day_report(session, scope, body.report_date, settings, field="#/report_date")
@@ -106,8 +103,8 @@ async def submit_pdmp_file(
 
 
 @router.get("/pdmp/submissions", response_model=Page[schemas.PdmpSubmissionOut])
+@audited("pdmp_submission")
 async def list_pdmp_submissions(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -116,7 +113,6 @@ async def list_pdmp_submissions(
     day: Annotated[Day | None, Query(alias="date", description="Only this day's")] = None,
 ) -> dict[str, object]:
     """The files submitted, in the order they were made, with the state's responses."""
-    note(request, registrant_id=registrant_id, resource_type="pdmp_submission")
     statement = submissions.submissions_query(principal, registrant_id, day)
     page = await page_of(session, statement, PdmpSubmission, limit=limit, cursor=cursor)
     items = cast(list[PdmpSubmission], page["items"])
@@ -124,12 +120,11 @@ async def list_pdmp_submissions(
 
 
 @router.get("/pdmp/submissions/{submission_id}", response_model=schemas.PdmpSubmissionOut)
+@audited("pdmp_submission", "submission_id")
 async def get_pdmp_submission(
-    submission_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    submission_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.PdmpSubmissionOut:
-    note(request, resource_type="pdmp_submission", resource_id=submission_id)
     found = await submissions.get_submission(session, submission_id, principal=principal)
-    note(request, registrant_id=found.registrant_id)
     [shown] = await submissions.submissions_out(session, [found])
     return shown
 
@@ -139,14 +134,13 @@ async def get_pdmp_submission(
     response_class=Response,
     responses=_ASAP_FILE,
 )
+@audited("pdmp_submission", "submission_id", kind="report")
 async def pdmp_submission_file(
-    submission_id: uuid.UUID, request: Request, session: SessionDep, principal: CurrentPrincipal
+    submission_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> Response:
     """The submitted file, byte for byte; `Repr-Digest` carries the SHA-256 of what is served
     (RFC 9530), to compare with the submission's `content_sha256`."""
-    note(request, resource_type="pdmp_submission", resource_id=submission_id, report=True)
     found = await submissions.get_submission(session, submission_id, principal=principal)
-    note(request, registrant_id=found.registrant_id)
     registrant = await session.get(Registrant, found.registrant_id)
     assert registrant is not None
     content = found.content.encode()
@@ -164,10 +158,10 @@ async def pdmp_submission_file(
     dependencies=[Idempotent],
     response_model=schemas.PdmpSubmissionOut,
 )
+@audited("pdmp_submission", "submission_id")
 async def record_pdmp_response(
     submission_id: uuid.UUID,
     body: schemas.PdmpResponseCreate,
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
@@ -177,17 +171,15 @@ async def record_pdmp_response(
     errors it listed. Kept as the submission's history, from which its status follows; an
     accepted submission, or one corrected by another, takes no more. Pharmacists and
     compliance officers."""
-    note(request, resource_type="pdmp_submission", resource_id=submission_id)
     found = await submissions.record_response(session, submission_id, body, principal=principal,
                                               settings=settings, now=clock.now())  # fmt: skip
-    note(request, registrant_id=found.registrant_id)
     [shown] = await submissions.submissions_out(session, [found])
     return shown
 
 
 @router.get("/pdmp/outstanding-days", response_model=schemas.PdmpOutstandingDaysOut)
+@audited("pdmp_outstanding_days")
 async def pdmp_outstanding_days(
-    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     clock: ClockDep,
@@ -201,7 +193,6 @@ async def pdmp_outstanding_days(
     day (weekends and the registrant's holidays aside) and any other day with a fill or a
     reversal of one, since its first fill; each not submitted, awaiting the state's response,
     or rejected (with its latest submission)."""
-    note(request, registrant_id=registrant_id, resource_type="pdmp_outstanding_days")
     scope = await report_scope(session, registrant_id, principal, clock.now(),
                                permission=Permission.read_pdmp)  # fmt: skip
     return await outstanding.outstanding_days(session, scope, first_day, last_day)
