@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.core.errors import NotFound
-from app.core.tenancy import Tenanted, find, of_registrants
+from app.core.tenancy import Tenanted, find
 
 S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
 M = TypeVar("M", bound=Tenanted)
@@ -23,11 +23,6 @@ def readable_registrants(principal: Principal) -> Collection[uuid.UUID] | None:
     return None if principal.all_registrants else principal.registrant_ids
 
 
-def readable(model: type[M], principal: Principal) -> Select[M]:
-    """The rows of ``model`` the caller may read."""
-    return of_registrants(model, readable_registrants(principal))
-
-
 def within_registrants(
     statement: S, column: Any, principal: Principal, registrant_id: uuid.UUID | None
 ) -> S:
@@ -35,9 +30,8 @@ def within_registrants(
     if registrant_id is not None:
         principal.ensure_registrant(registrant_id)
         return statement.where(column == registrant_id)
-    if principal.all_registrants:
-        return statement
-    return statement.where(column.in_(principal.registrant_ids))
+    readable = readable_registrants(principal)
+    return statement if readable is None else statement.where(column.in_(readable))
 
 
 async def get_readable(

@@ -24,33 +24,6 @@ def problem_type(
     return type(f"Problem_{rule.value}", (base,), attributes)
 
 
-def refuse_unless_overridden(
-    problems: Mapping[Rule, type[AppError]],
-    broken: Sequence[Rule],
-    override_reason: str | None,
-    *,
-    field: str = "override_reason",
-    never: Collection[Rule] = (),
-    why: Mapping[Rule, str] | None = None,
-) -> None:
-    """Raise the first broken rule's problem (naming them all) unless overridden; the problem
-    names ``field``, the one the request sends its reason in, and says ``why`` the rule is
-    broken when given (the numbers a person reads). Rules in ``never`` are the law rather
-    than a judgement: no reason excuses them."""
-    for rule in broken:
-        if rule in never:
-            raise problems[rule](
-                f"{_broken(rule, why)}no override allows this",
-                extra={"broken_rules": [rule.value for rule in broken]},
-            )
-    if broken and override_reason is None:
-        first = broken[0]
-        raise problems[first](
-            f"{_broken(first, why)}send {field} to proceed anyway",
-            extra={"broken_rules": [rule.value for rule in broken]},
-        )
-
-
 def _broken(rule: Rule, why: Mapping[Rule, str] | None) -> str:
     """The rule, and why it is broken when that is known, as a problem's detail begins."""
     said = rule.value.replace("_", " ")
@@ -90,7 +63,19 @@ class RuleBook(Generic[Rule]):
         *,
         why: Mapping[Rule, str] | None = None,
     ) -> None:
-        """Raise the first broken rule's problem unless ``reason`` excuses it (see
-        :func:`refuse_unless_overridden`)."""
-        refuse_unless_overridden(self.problems, broken, reason, field=self.field,
-                                 never=self.never, why=why)  # fmt: skip
+        """Raise the first broken rule's problem (naming them all) unless ``reason`` excuses
+        it; the problem names the field the request sends its reason in, and says ``why`` the
+        rule is broken when given (the numbers a person reads). Rules in ``never`` are the
+        law rather than a judgement: no reason excuses them."""
+        for rule in broken:
+            if rule in self.never:
+                raise self.problems[rule](
+                    f"{_broken(rule, why)}no override allows this",
+                    extra={"broken_rules": [rule.value for rule in broken]},
+                )
+        if broken and reason is None:
+            first = broken[0]
+            raise self.problems[first](
+                f"{_broken(first, why)}send {self.field} to proceed anyway",
+                extra={"broken_rules": [rule.value for rule in broken]},
+            )

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.auth.permissions import Role
 from app.auth.principal import Principal
-from app.auth.tenancy import get_readable, readable
+from app.auth.tenancy import get_readable, within_registrants
 from app.core.db import Base
 from app.core.errors import NotFound
 from app.core.tenancy import find
@@ -52,7 +52,8 @@ async def test_no_read_returns_another_registrants_row(app, client, admin_token)
                 empty.append(model.__tablename__)
                 continue
             owner, stranger = row.registrant_id, other[row.registrant_id]
-            listed = await session.scalars(readable(model, caller(stranger)))
+            listing = within_registrants(select(model), model.registrant_id, caller(stranger), None)
+            listed = await session.scalars(listing)
             assert all(found.registrant_id == stranger for found in listed), model.__tablename__
             if "id" not in model.__table__.columns:
                 continue

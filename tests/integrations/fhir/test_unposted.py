@@ -251,13 +251,13 @@ async def test_an_assignment_is_refused_where_it_would_be_wrong(
     elsewhere = (await create_registrant(client, admin_token))["id"]
     stranger = await assign(client, token(["compliance_officer"], [elsewhere], sub="officer-9"),
                             kept["id"], second["id"], "k-4")  # fmt: skip
-    too_much = await assign(client, ward.officer_token, kept["id"], second["id"], "k-5")
+    posted = await assign(client, ward.officer_token, kept["id"], second["id"], "k-5")
 
     assert spray.status_code == 422, spray.text
     assert spray.json()["errors"][0]["pointer"] == "#/lot_id"
     assert (nurse.status_code, integration.status_code) == (403, 403)
     assert stranger.status_code == 404, stranger.text
-    assert too_much.status_code == 200  # the same lot given: it posts
+    assert posted.status_code == 200  # the right lot, by an officer of the registrant: it posts
     after = await assign(client, ward.officer_token, kept["id"], second["id"], "k-6")
     assert after.status_code == 409
     assert after.json()["type"].endswith(":fhir-record-not-unposted")
