@@ -22,6 +22,7 @@ counted, exactly. Planted, each with the fingerprint of the discrepancy that sho
 Session anomalies are planted before the peer window, so they weigh on no comparison.
 """
 
+import dataclasses
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog import service as catalog
@@ -120,8 +122,8 @@ class Clinic:
         self.sessions += 1
         return nurse, self.nurses[self.sessions % NURSES]
 
-    def context(self, person: Person, at: datetime) -> ledger.Context:
-        return ledger.Context(person.principal, at + timedelta(minutes=1), self.settings)
+    def caller(self, person: Person, at: datetime) -> Caller:
+        return Caller(person.principal, at + timedelta(minutes=1), self.settings)
 
 
 def _principal(subject: str, role: Role, registrant_id: uuid.UUID) -> Principal:
@@ -135,28 +137,29 @@ async def prepare(
     patients, evaluations and plans; the registrant is REMS-certified."""
     rid = target.registrant_id
     now = datetime.combine(first_day, time(7), ZONE)
+    loader = Caller(LOADER, now, settings)
     room = await registry.create_location(
         db, rid, data=LocationCreate(name="Procedure room 1", kind="procedure_room"),
-        principal=LOADER, now=now,
+        caller=loader,
     )  # fmt: skip
-    prescriber = await _staff(db, rid, "bench-prescriber", "prescriber", now)
+    prescriber = await _staff(db, rid, "bench-prescriber", "prescriber", loader)
     await registry.add_staff_registration(
-        db, rid, prescriber.staff_id, principal=LOADER, now=now,
+        db, rid, prescriber.staff_id, caller=loader,
         data=StaffRegistrationCreate.model_validate({
             "dea_number": PRESCRIBER_DEA, "schedules": ["3", "3N"],
             "expires_on": last_day + timedelta(days=365), "state": "TX"}),
     )  # fmt: skip
-    nurses = [await _staff(db, rid, f"bench-nurse-{n}", "nurse", now) for n in range(NURSES)]
-    stocker = ledger.Context(nurses[0].principal, now, settings)
-    vials = await _product(db, _injection(rid), now)
-    kits = await _product(db, _esketamine_kit(rid), now)
+    nurses = [await _staff(db, rid, f"bench-nurse-{n}", "nurse", loader) for n in range(NURSES)]
+    stocker = Caller(nurses[0].principal, now, settings)
+    vials = await _product(db, _injection(rid), loader)
+    kits = await _product(db, _esketamine_kit(rid), loader)
     a_year_on = last_day + timedelta(days=365)
     clinic = Clinic(
         settings=settings, registrant_id=rid, zone=ZONE, vault=target.location_id, room=room.id,
         vial_product=vials,
         vial_lot=await _received(db, stocker, target, vials, "SESSION-VIALS", "500", a_year_on),
         device_lot=await _received(db, stocker, target, kits, "SPRAVATO-1", "1000", a_year_on),
-        nurses=nurses, officer=await _staff(db, rid, "bench-officer", "compliance_officer", now),
+        nurses=nurses, officer=await _staff(db, rid, "bench-officer", "compliance_officer", loader),
         iv=[], esketamine=[],
     )  # fmt: skip
     expiring = await _received(db, stocker, target, vials, "EXPIRING-1", "10",
@@ -171,10 +174,10 @@ async def prepare(
 
 
 async def _staff(
-    db: AsyncSession, rid: uuid.UUID, subject: str, role: str, now: datetime
+    db: AsyncSession, rid: uuid.UUID, subject: str, role: str, loader: Caller
 ) -> Person:
     data = StaffCreate.model_validate({"name": subject, "role": role, "subject": subject})
-    staff = await registry.create_staff(db, rid, data=data, principal=LOADER, now=now)
+    staff = await registry.create_staff(db, rid, data=data, caller=loader)
     token_role = Role(role) if role in ("prescriber", "compliance_officer") else Role.clinician
     return Person(staff.id, Principal(subject, subject, frozenset({token_role}),
                                       frozenset({rid})))  # fmt: skip
@@ -198,24 +201,25 @@ def _esketamine_kit(rid: uuid.UUID) -> ProductCreate:
     })  # fmt: skip
 
 
-async def _product(db: AsyncSession, data: ProductCreate, now: datetime) -> uuid.UUID:
-    product, _ = await catalog.create_product(db, data=data, principal=LOADER, now=now)
+async def _product(db: AsyncSession, data: ProductCreate, loader: Caller) -> uuid.UUID:
+    product, _ = await catalog.create_product(db, data=data, caller=loader)
     return product.id
 
 
 async def _received(
-    db: AsyncSession, context: ledger.Context, target: Target, product_id: uuid.UUID,
+    db: AsyncSession, caller: Caller, target: Target, product_id: uuid.UUID,
     number: str, quantity: str, expires_on: date,
 ) -> uuid.UUID:  # fmt: skip
     """A lot of the product, and a receipt of ``quantity`` of it at the vault."""
     data = LotCreate(lot_number=number, expires_on=expires_on)
-    lot = await catalog.create_lot(db, product_id, data=data, principal=LOADER, now=context.now)
+    loader = dataclasses.replace(caller, principal=LOADER)
+    lot = await catalog.create_lot(db, product_id, data=data, caller=loader)
     await ledger.append(db, EventCreate.model_validate({
         "registrant_id": target.registrant_id, "type": "receipt",
         "location_id": target.location_id,
-        "lot_id": lot.id, "quantity": quantity, "occurred_at": context.now - timedelta(minutes=1),
+        "lot_id": lot.id, "quantity": quantity, "occurred_at": caller.now - timedelta(minutes=1),
         "counterparty": SUPPLIER, "document_reference": f"INV-{number}",
-    }), context)  # fmt: skip
+    }), caller)  # fmt: skip
     return lot.id
 
 
@@ -226,13 +230,14 @@ async def _treated(
     """A patient, evaluated a candidate on the year's first day, on a plan of two sessions a
     week for the year."""
     rid, now = clinic.registrant_id, clinic.at(first_day, 7)
-    patient = await registry.create_patient(db, principal=LOADER, now=now, data=PatientCreate(
+    loader = Caller(LOADER, now, clinic.settings)
+    patient = await registry.create_patient(db, caller=loader, data=PatientCreate(
         registrant_id=rid, external_id=external_id, given_name="Bench", family_name=external_id,
         date_of_birth=date(1980, 1, 1), sex="female", address=ADDRESS, weight_kg=Decimal(70),
         rems_enrollment_id=f"REMS-{external_id}" if "dose_mg" in dose else None,
     ))  # fmt: skip
     evaluation = await clinical.create_evaluation(
-        db, principal=prescriber.principal, now=now,
+        db, caller=Caller(prescriber.principal, now, clinic.settings),
         data=clinical_schemas.EvaluationCreate.model_validate({
             "registrant_id": rid, "patient_id": patient.id, "evaluated_on": first_day,
             "in_person": True, "prior_treatments": TRIALS, "contraindications": SCREENING,
@@ -241,7 +246,7 @@ async def _treated(
         }),
     )  # fmt: skip
     plan = await clinical.create_plan(
-        db, principal=prescriber.principal, now=now,
+        db, caller=Caller(prescriber.principal, now, clinic.settings),
         data=clinical_schemas.TreatmentPlanCreate.model_validate({
             "registrant_id": rid, "patient_id": patient.id, "evaluation_id": evaluation.id,
             "modality": "esketamine_nasal" if "dose_mg" in dose else "iv_infusion",
@@ -291,7 +296,7 @@ async def _open(
         "plan_id": treated.plan_id, "location_id": clinic.room, "scheduled_at": start,
         "staff_ids": [nurse.staff_id, witness.staff_id], "weight_kg": "70",
     })  # fmt: skip
-    made = await sessions.create_session(db, data=data, context=clinic.context(nurse, start))
+    made = await sessions.create_session(db, data=data, caller=clinic.caller(nurse, start))
     return made.id
 
 
@@ -310,7 +315,7 @@ async def _infusion(
     await act.withdraw(5, clinic.vial_lot, "2" if outlier else "1")
     await steps.administer(db, sid, session_schemas.AdministrationCreate(
         lot_id=clinic.vial_lot, quantity=Decimal("0.7"), started_at=act.at(10),
-        ended_at=act.at(50)), act.context(10))  # fmt: skip
+        ended_at=act.at(50)), act.caller(10))  # fmt: skip
     await act.vitals(30, "monitoring")
     if plant == "holding_not_emptied":
         clinic.planted.add(f"holding_not_emptied:session:{sid}")
@@ -319,10 +324,10 @@ async def _infusion(
         _ts, event = await steps.waste(db, sid, session_schemas.WasteCreate(
             lot_id=clinic.vial_lot, quantity=Decimal("1.3" if outlier else "0.3"),
             occurred_at=act.at(52), witness_id=witness.staff_id,
-            reason="remainder of the vial after the dose"), act.context(entered_after))  # fmt: skip
+            reason="remainder of the vial after the dose"), act.caller(entered_after))  # fmt: skip
         if plant != "waste_unwitnessed":
             await steps.confirm_witness(db, sid, event["id"],
-                                        clinic.context(witness, act.at(entered_after)))  # fmt: skip
+                                        clinic.caller(witness, act.at(entered_after)))  # fmt: skip
         if plant is not None:
             clinic.planted.add(f"{plant}:event:{event['id']}")
     await act.vitals(85, "pre_discharge")
@@ -354,7 +359,7 @@ async def _esketamine(
     if plant == "esketamine_dose_unusual":
         await steps.return_to_stock(db, sid, session_schemas.ReturnCreate(
             lot_id=clinic.device_lot, quantity=Decimal(1), to_location_id=clinic.vault,
-            occurred_at=act.at(12)), act.context(12))  # fmt: skip
+            occurred_at=act.at(12)), act.caller(12))  # fmt: skip
     else:
         await act.device(15)
     for minutes, moment in ((50, "post_dose"), (90, "monitoring"), (128, "pre_discharge")):
@@ -368,7 +373,7 @@ async def _esketamine(
         )
         next_morning = clinic.at(day + timedelta(days=1), 10)
         await ending.record_rems_submission(db, sid, submission,
-                                            clinic.context(nurse, next_morning))  # fmt: skip
+                                            clinic.caller(nurse, next_morning))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,28 +389,28 @@ class _Acts:
     def at(self, minutes: float) -> datetime:
         return self.start + timedelta(minutes=minutes)
 
-    def context(self, minutes: float) -> ledger.Context:
-        return self.clinic.context(self.nurse, self.at(minutes))
+    def caller(self, minutes: float) -> Caller:
+        return self.clinic.caller(self.nurse, self.at(minutes))
 
     async def vitals(self, minutes: float, moment: str) -> None:
         reading = session_schemas.VitalsCreate.model_validate({
             "measured_at": self.at(minutes), "moment": moment, "systolic_mmhg": 128,
             "diastolic_mmhg": 82, "heart_rate_bpm": 74, "spo2_percent": 98,
         })  # fmt: skip
-        await steps.record_vitals(self.db, self.sid, reading, self.context(minutes))
+        await steps.record_vitals(self.db, self.sid, reading, self.caller(minutes))
 
     async def withdraw(self, minutes: float, lot_id: uuid.UUID, quantity: str) -> None:
         data = session_schemas.WithdrawalCreate(
             lot_id=lot_id, from_location_id=self.clinic.vault, quantity=Decimal(quantity),
             occurred_at=self.at(minutes),
         )  # fmt: skip
-        await steps.withdraw(self.db, self.sid, data, self.context(minutes))
+        await steps.withdraw(self.db, self.sid, data, self.caller(minutes))
 
     async def device(self, minutes: float) -> None:
         data = session_schemas.AdministrationCreate(
             lot_id=self.clinic.device_lot, quantity=Decimal(1), started_at=self.at(minutes)
         )
-        await steps.administer(self.db, self.sid, data, self.context(minutes))
+        await steps.administer(self.db, self.sid, data, self.caller(minutes))
 
     async def discharge(
         self, minutes: float, observations: dict[str, Any] | None, unresolved: str | None
@@ -416,7 +421,7 @@ class _Acts:
             "clinical_stability": {"stable": True, "assessed_at": at - timedelta(minutes=3),
                                    "note": STABLE_NOTE},
         })  # fmt: skip
-        await ending.discharge(self.db, self.sid, data, self.context(minutes))
+        await ending.discharge(self.db, self.sid, data, self.caller(minutes))
 
 
 async def _write_off(db: AsyncSession, clinic: Clinic, at: datetime, *, planted: bool) -> None:
@@ -425,7 +430,7 @@ async def _write_off(db: AsyncSession, clinic: Clinic, at: datetime, *, planted:
         "registrant_id": clinic.registrant_id, "type": "adjust", "adjust_direction": "decrease",
         "location_id": clinic.vault, "lot_id": clinic.vial_lot, "quantity": "0.5",
         "occurred_at": at, "reason": "a vial found cracked",
-    }), clinic.context(clinic.officer, at))  # fmt: skip
+    }), clinic.caller(clinic.officer, at))  # fmt: skip
     if planted:
         clinic.planted.add(f"adjustment_pattern:event:{event['id']}")
 
@@ -438,7 +443,7 @@ async def _counts(db: AsyncSession, clinic: Clinic, at: datetime) -> None:
             Balance.location_id == clinic.vault, Balance.lot_id == lot_id))  # fmt: skip
         count = count_event(clinic.registrant_id, clinic.vault, lot_id, on_hand or Decimal(0), at,
                             counter.staff_id, kind="ad_hoc")  # fmt: skip
-        await ledger.append(db, count, clinic.context(counter, at))
+        await ledger.append(db, count, clinic.caller(counter, at))
 
 
 def count_event(

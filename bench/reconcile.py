@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.core.config import Settings
@@ -95,7 +96,8 @@ async def _templates(
     initial inventory count made through the service, and the clinic its sessions need."""
     async with database.transaction() as session:
         target = await new_registrant(
-            session, serial=998, now=datetime.now(UTC), rems_certification_status="certified",
+            session, settings, serial=998, now=datetime.now(UTC),
+            rems_certification_status="certified",
             rems_certification_id="HCS-TX-0048213",
         )  # fmt: skip
         staff = await staff_of_subject(session, registrant_id=target.registrant_id,
@@ -104,18 +106,18 @@ async def _templates(
         clinician = Principal(SUBJECT, "Bench Clinician", frozenset({Role.clinician}),
                               frozenset({target.registrant_id}))  # fmt: skip
         start = datetime.combine(first_day, datetime.min.time(), ZONE) + timedelta(hours=7)
-        context = ledger.Context(principal=clinician, now=start, settings=settings)
-        await ledger.append(session, receipt(target, stock, start), context)
+        caller = Caller(principal=clinician, now=start, settings=settings)
+        await ledger.append(session, receipt(target, stock, start), caller)
         administer = EventCreate.model_validate({
             "registrant_id": str(target.registrant_id), "type": "administer",
             "location_id": str(target.location_id), "lot_id": str(target.lot_id),
             "quantity": str(DOSE), "occurred_at": (start + timedelta(minutes=1)).isoformat(),
         })  # fmt: skip
-        given = await ledger.append(session, administer, context)
+        given = await ledger.append(session, administer, caller)
         count = care.count_event(target.registrant_id, target.location_id, target.lot_id,
                                  stock - DOSE, start + timedelta(minutes=2), staff.id,
                                  kind="initial")  # fmt: skip
-        counted = await ledger.append(session, count, context)
+        counted = await ledger.append(session, count, caller)
         clinic = await care.prepare(session, settings, target, first_day, last_day)
         head = await session.get(ChainHead, target.registrant_id)
         assert head is not None

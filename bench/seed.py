@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.auth.tokens import mint_token
@@ -88,7 +89,7 @@ async def seed(settings: Settings, *, registrants: int, stock: Decimal = STOCK) 
             now = datetime.now(UTC)
             targets = []
             for serial in range(registrants):
-                target = await new_registrant(session, serial=serial, now=now)
+                target = await new_registrant(session, settings, serial=serial, now=now)
                 await _receive(session, settings, target, stock, now)
                 targets.append(target)
     finally:
@@ -97,10 +98,11 @@ async def seed(settings: Settings, *, registrants: int, stock: Decimal = STOCK) 
 
 
 async def new_registrant(
-    session: AsyncSession, *, serial: int, now: datetime, **fields: Any
+    session: AsyncSession, settings: Settings, *, serial: int, now: datetime, **fields: Any
 ) -> Target:
     """A registrant with a vault, the token subject's staff row, a product and a lot;
     ``fields`` add to the registrant's."""
+    loader = Caller(LOADER, now, settings)
     registrant = await registry.create_registrant(
         session,
         data=RegistrantCreate.model_validate(
@@ -115,16 +117,14 @@ async def new_registrant(
                 **fields,
             }
         ),
-        principal=LOADER,
-        now=now,
+        caller=loader,
     )
     rid = registrant.id
     location = await registry.create_location(
         session,
         rid,
         data=LocationCreate.model_validate({"name": "Vault", "kind": "vault"}),
-        principal=LOADER,
-        now=now,
+        caller=loader,
     )
     await registry.create_staff(
         session,
@@ -132,8 +132,7 @@ async def new_registrant(
         data=StaffCreate.model_validate(
             {"name": "Bench Clinician", "role": "nurse", "subject": SUBJECT}
         ),
-        principal=LOADER,
-        now=now,
+        caller=loader,
     )
     product, _ = await catalog.create_product(
         session,
@@ -149,15 +148,13 @@ async def new_registrant(
                 "package_size": "10",
             }
         ),
-        principal=LOADER,
-        now=now,
+        caller=loader,
     )
     lot = await catalog.create_lot(
         session,
         product.id,
         data=LotCreate(lot_number="BENCH-1", expires_on=(now + timedelta(days=3650)).date()),
-        principal=LOADER,
-        now=now,
+        caller=loader,
     )
     return Target(registrant_id=rid, location_id=location.id, lot_id=lot.id)
 
@@ -186,8 +183,8 @@ async def _receive(
         roles=frozenset({Role.clinician}),
         registrant_ids=frozenset({target.registrant_id}),
     )
-    context = ledger.Context(principal=clinician, now=now, settings=settings)
-    await ledger.append(session, receipt(target, stock, now - timedelta(minutes=1)), context)
+    caller = Caller(principal=clinician, now=now, settings=settings)
+    await ledger.append(session, receipt(target, stock, now - timedelta(minutes=1)), caller)
 
 
 FLOOR_SCHEMA = """

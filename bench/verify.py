@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.core.config import Settings
@@ -59,18 +60,18 @@ async def _first_events(settings: Settings, stock: Decimal) -> tuple[Target, dic
     try:
         async with database.transaction() as session:
             now = datetime.now(UTC)
-            target = await new_registrant(session, serial=999, now=now)
+            target = await new_registrant(session, settings, serial=999, now=now)
             clinician = Principal(SUBJECT, "Bench Clinician", frozenset({Role.clinician}),
                                   frozenset({target.registrant_id}))  # fmt: skip
-            context = ledger.Context(principal=clinician, now=now, settings=settings)
+            caller = Caller(principal=clinician, now=now, settings=settings)
             occurred = now - timedelta(minutes=1)
-            await ledger.append(session, receipt(target, stock, occurred), context)
+            await ledger.append(session, receipt(target, stock, occurred), caller)
             administer = EventCreate.model_validate(
                 {"registrant_id": str(target.registrant_id), "type": "administer",
                  "location_id": str(target.location_id), "lot_id": str(target.lot_id),
                  "quantity": "0.001", "occurred_at": occurred.isoformat()}
             )  # fmt: skip
-            template = await ledger.append(session, administer, context)
+            template = await ledger.append(session, administer, caller)
     finally:
         await database.dispose()
     return target, dict(template)

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select, update
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.core.clock import SystemClock
@@ -114,7 +115,7 @@ async def _administrations(
                           roles=frozenset({Role.clinician}),
                           registrant_ids=frozenset({target.registrant_id}))  # fmt: skip
     now = datetime.now(UTC)
-    context = ledger.Context(principal=clinician, now=now, settings=settings)
+    caller = Caller(principal=clinician, now=now, settings=settings)
     given = EventCreate.model_validate({
         "registrant_id": str(target.registrant_id), "type": "administer",
         "location_id": str(target.location_id), "lot_id": str(target.lot_id),
@@ -123,7 +124,7 @@ async def _administrations(
     for _ in range(0, events, 100):
         async with database.transaction() as session:
             for _ in range(100):
-                await ledger.append(session, given, context)
+                await ledger.append(session, given, caller)
 
 
 async def _deliver(database: Database, worker: Worker) -> tuple[int, float]:

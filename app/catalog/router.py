@@ -10,7 +10,7 @@ from app.catalog.schemas import LotCreate, LotOut, ProductCreate, ProductOut, pr
 from app.catalog.substances import DosageForm
 from app.core.pagination import Page, page_of, paginate
 from app.core.schemas import Day, Ndc, QueryText
-from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.deps import CurrentCaller, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
@@ -28,12 +28,9 @@ async def create_product(
     body: ProductCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> ProductOut:
-    product, ingredients = await service.create_product(
-        session, data=body, principal=principal, now=clock.now()
-    )
+    product, ingredients = await service.create_product(session, data=body, caller=caller)
     set_location(response, f"/v1/products/{product.id}")
     return product_out(product, ingredients)
 
@@ -91,12 +88,9 @@ async def create_lot(
     body: LotCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Lot:
-    lot = await service.create_lot(
-        session, product_id, data=body, principal=principal, now=clock.now()
-    )
+    lot = await service.create_lot(session, product_id, data=body, caller=caller)
     set_location(response, f"/v1/products/{product_id}/lots/{lot.id}")
     return lot
 

@@ -2,11 +2,12 @@
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -19,10 +20,13 @@ from app.registry.service import get_registrant
 
 
 async def create_product(
-    session: AsyncSession, *, data: ProductCreate, principal: Principal, now: datetime
+    session: AsyncSession,
+    *,
+    data: ProductCreate,
+    caller: Caller,
 ) -> tuple[Product, list[ProductIngredient]]:
-    await get_registrant(session, data.registrant_id, principal=principal)
-    principal.require(Permission.inventory)
+    await get_registrant(session, data.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.inventory)
     control = CONTROLS[data.substance]
     product = Product(
         id=uuid.uuid4(),
@@ -39,7 +43,7 @@ async def create_product(
         strength_basis=data.strength.basis,
         inventory_unit=data.inventory_unit,
         package_size=data.package_size,
-        created_at=now,
+        created_at=caller.now,
     )
     session.add(product)
     field = "ndc" if data.ndc else "compound_code"
@@ -100,18 +104,17 @@ async def create_lot(
     product_id: uuid.UUID,
     *,
     data: LotCreate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Lot:
-    product = await get_product(session, product_id, principal=principal)
-    principal.require(Permission.inventory)
+    product = await get_product(session, product_id, principal=caller.principal)
+    caller.principal.require(Permission.inventory)
     lot = Lot(
         id=uuid.uuid4(),
         registrant_id=product.registrant_id,
         product_id=product.id,
         lot_number=data.lot_number,
         expires_on=data.expires_on,
-        created_at=now,
+        created_at=caller.now,
     )
     session.add(lot)
     await flush_unique(

@@ -9,7 +9,7 @@ from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
 from app.edge.audit import audited
-from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.deps import CurrentCaller, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
@@ -30,14 +30,11 @@ async def create_evaluation(
     body: schemas.EvaluationCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Evaluation:
     """Record a prescriber's evaluation. Calling the patient a candidate despite a positive
     screen, or without two failed adequate trials, needs `override_reason`."""
-    evaluation = await service.create_evaluation(
-        session, data=body, principal=principal, now=clock.now()
-    )
+    evaluation = await service.create_evaluation(session, data=body, caller=caller)
     set_location(response, f"/v1/evaluations/{evaluation.id}")
     return evaluation
 
@@ -81,13 +78,12 @@ async def create_treatment_plan(
     body: schemas.TreatmentPlanCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> TreatmentPlan:
     """Plan a patient's treatment on a candidate evaluation. The prescriber needs a DEA
     registration covering schedule 3N; an IV dose outside 0.1 to 0.75 mg/kg needs
     `override_reason`."""
-    plan = await service.create_plan(session, data=body, principal=principal, now=clock.now())
+    plan = await service.create_plan(session, data=body, caller=caller)
     set_location(response, f"/v1/treatment-plans/{plan.id}")
     return plan
 
@@ -130,13 +126,10 @@ async def update_treatment_plan(
     plan_id: uuid.UUID,
     body: schemas.TreatmentPlanUpdate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> TreatmentPlan:
     """Complete or discontinue an active plan (forward only; every version is kept)."""
-    plan = await service.update_plan(
-        session, plan_id, data=body, principal=principal, now=clock.now()
-    )
+    plan = await service.update_plan(session, plan_id, data=body, caller=caller)
     return plan
 
 

@@ -1,11 +1,12 @@
 """Evaluations and treatment plans: who may write them, what they rest on, what they break."""
 
 import uuid
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -65,14 +66,17 @@ async def _own_prescriber(
 
 
 async def create_evaluation(
-    session: AsyncSession, *, data: schemas.EvaluationCreate, principal: Principal, now: datetime
+    session: AsyncSession,
+    *,
+    data: schemas.EvaluationCreate,
+    caller: Caller,
 ) -> Evaluation:
-    registrant = await get_registrant(session, data.registrant_id, principal=principal)
-    principal.require(Permission.clinical_plans)
+    registrant = await get_registrant(session, data.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.clinical_plans)
     await referenced(session, Patient, data.patient_id, registrant_id=registrant.id,
                      pointer="#/patient_id", what="patient")  # fmt: skip
-    prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
-    if data.evaluated_on > local_date(registrant, now):
+    prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, caller.principal)
+    if data.evaluated_on > local_date(registrant, caller.now):
         raise InvalidInput.at("#/evaluated_on", "an evaluation cannot be dated in the future")
     facts = rules.EvaluationFacts(
         candidate=data.outcome is schemas.EvaluationOutcome.candidate,
@@ -98,8 +102,8 @@ async def create_evaluation(
         prescriber_id=prescriber.id,
         evaluated_on=data.evaluated_on,
         broken_rules=broken,
-        recorded_by=principal.subject,
-        created_at=now,
+        recorded_by=caller.principal.subject,
+        created_at=caller.now,
     )  # fmt: skip
     session.add(evaluation)
     await session.flush()
@@ -163,18 +167,19 @@ async def create_plan(
     session: AsyncSession,
     *,
     data: schemas.TreatmentPlanCreate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> TreatmentPlan:
-    registrant = await get_registrant(session, data.registrant_id, principal=principal)
-    principal.require(Permission.clinical_plans)
+    registrant = await get_registrant(session, data.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.clinical_plans)
     await referenced(session, Patient, data.patient_id, registrant_id=registrant.id,
                      pointer="#/patient_id", what="patient")  # fmt: skip
-    prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, principal)
+    prescriber = await _own_prescriber(session, registrant.id, data.prescriber_id, caller.principal)
     evaluation = await _candidate_evaluation(session, data)
     if data.starts_on < evaluation.evaluated_on:
         raise InvalidInput.at("#/starts_on", "a plan cannot start before its evaluation")
-    await _require_registration(session, prescriber, data.starts_on, local_date(registrant, now))
+    await _require_registration(
+        session, prescriber, data.starts_on, local_date(registrant, caller.now)
+    )
     broken = rules.refuse_unless_overridden(
         rules.iv_dose_breaks(data.dose_mg_per_kg), data.override_reason
     )
@@ -186,14 +191,16 @@ async def create_plan(
         status=schemas.PlanStatus.active.value,
         status_reason=None,
         broken_rules=broken,
-        created_by=principal.subject,
+        created_by=caller.principal.subject,
         version=1,
-        created_at=now,
-        updated_at=now,
+        created_at=caller.now,
+        updated_at=caller.now,
     )
     session.add(plan)
     await session.flush()
-    await keep_version(session, plan, schemas.TreatmentPlanOut, by=principal.subject, at=now)
+    await keep_version(
+        session, plan, schemas.TreatmentPlanOut, by=caller.principal.subject, at=caller.now
+    )
     return plan
 
 
@@ -228,15 +235,16 @@ async def update_plan(
     plan_id: uuid.UUID,
     *,
     data: schemas.TreatmentPlanUpdate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> TreatmentPlan:
-    plan = await get_plan(session, plan_id, principal=principal)
+    plan = await get_plan(session, plan_id, principal=caller.principal)
     if plan.status != schemas.PlanStatus.active:
         raise PlanNotActive(f"the plan is {plan.status}")
     if data.status is schemas.PlanStatus.active:
         return plan  # already so: nothing changes, nothing is recorded
     plan.status = data.status.value
     plan.status_reason = data.status_reason
-    await revise(session, plan, schemas.TreatmentPlanOut, by=principal.subject, at=now)
+    await revise(
+        session, plan, schemas.TreatmentPlanOut, by=caller.principal.subject, at=caller.now
+    )
     return plan

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
@@ -109,7 +110,7 @@ async def load_activity(
                                                 day=first_day),
     ])  # fmt: skip
     made["evaluations"], made["treatment_plans"] = await _plans(
-        session, actors.prescriber, clinic_id, now, today
+        session, Caller(actors.prescriber, now, settings), clinic_id, today
     )
     await _compound(session, settings, actors.pharmacist, cabinet, now, today)
     made["compounding_batches"] += 1
@@ -138,7 +139,7 @@ async def _receive(
         "lot_id": lot.id, "quantity": quantity, "occurred_at": at, "counterparty": DISTRIBUTOR,
         "document_reference": f"INV-{lot_number}",
     })  # fmt: skip
-    await ledger.append(session, event, ledger.Context(principal, at, settings))
+    await ledger.append(session, event, Caller(principal, at, settings))
 
 
 async def _loss(
@@ -153,11 +154,11 @@ async def _loss(
         "reason": "vial short of its running balance at the end-of-day count",
         "loss": {"discovered_at": at, "kind": "other"},
     })  # fmt: skip
-    await ledger.append(session, event, ledger.Context(principal, at, settings))
+    await ledger.append(session, event, Caller(principal, at, settings))
 
 
 async def _plans(
-    session: AsyncSession, prescriber: Principal, clinic_id: uuid.UUID, now: datetime, today: date
+    session: AsyncSession, prescriber: Caller, clinic_id: uuid.UUID, today: date
 ) -> tuple[int, int]:
     """Jordan Avery (REMS-enrolled) on esketamine 56 mg; Daniel Okafor on IV 0.5 mg/kg."""
     patients = {p.external_id: p for p in await session.scalars(
@@ -170,8 +171,7 @@ async def _plans(
     for external_id, dose in courses:
         patient = patients[external_id]
         evaluation = await clinical.create_evaluation(
-            session, data=_evaluation(clinic_id, patient, evaluated_on), principal=prescriber,
-            now=now,
+            session, data=_evaluation(clinic_id, patient, evaluated_on), caller=prescriber,
         )  # fmt: skip
         plan = TreatmentPlanCreate.model_validate({
             "registrant_id": clinic_id, "patient_id": patient.id, "evaluation_id": evaluation.id,
@@ -179,7 +179,7 @@ async def _plans(
             "starts_on": evaluated_on + timedelta(days=1),
             "ends_on": evaluated_on + timedelta(days=28),
         })  # fmt: skip
-        await clinical.create_plan(session, data=plan, principal=prescriber, now=now)
+        await clinical.create_plan(session, data=plan, caller=prescriber)
     return len(courses), len(courses)
 
 
@@ -223,7 +223,7 @@ async def _compound(
         "checked_by": checker.id, "ingredients": [{"lot_id": bulk.id, "quantity": "30"}],
     })  # fmt: skip
     await pharmacy.create_batch(
-        session, data=batch, context=ledger.Context(pharmacist, compounded_at, settings)
+        session, data=batch, caller=Caller(pharmacist, compounded_at, settings)
     )
 
 

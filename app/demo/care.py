@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
@@ -27,7 +28,6 @@ from app.clinical.sessions import service as sessions
 from app.clinical.sessions import steps as session_steps
 from app.core.config import Settings
 from app.demo import data as demo_data
-from app.ledger import service as ledger
 from app.pharmacy.prescriptions import schemas as rx_schemas
 from app.pharmacy.prescriptions import service as prescriptions
 from app.registry.models import Location, Patient, Registrant, Staff
@@ -60,8 +60,8 @@ class _Clinic:
         zone = ZoneInfo(self.registrant.timezone)
         return datetime.combine(day, time(hour, minute), zone)
 
-    def context(self, principal: Principal, at: datetime) -> ledger.Context:
-        return ledger.Context(principal, at + timedelta(minutes=1), self.settings)
+    def caller(self, principal: Principal, at: datetime) -> Caller:
+        return Caller(principal, at + timedelta(minutes=1), self.settings)
 
 
 async def load_care(
@@ -119,7 +119,7 @@ async def _open(
         **extra,
     })  # fmt: skip
     made = await sessions.create_session(
-        session, data=data, context=clinic.context(clinic.clinician, scheduled_at)
+        session, data=data, caller=clinic.caller(clinic.clinician, scheduled_at)
     )
     return made.id
 
@@ -182,7 +182,7 @@ async def _esketamine(session: AsyncSession, clinic: _Clinic, day: date, submitt
         )
         later = clinic.at(day + timedelta(days=1), 10)
         await session_ending.record_rems_submission(
-            session, sid, submission, clinic.context(clinic.clinician, later)
+            session, sid, submission, clinic.caller(clinic.clinician, later)
         )
 
 
@@ -198,21 +198,21 @@ async def _run(
     steps: list[tuple[str, datetime, dict[str, Any]]],
 ) -> None:
     for what, at, body in steps:
-        context = clinic.context(clinic.clinician, at)
+        caller = clinic.caller(clinic.clinician, at)
         if what == "vitals":
             vitals = session_schemas.VitalsCreate.model_validate(body | {"measured_at": at})
-            await session_steps.record_vitals(session, sid, vitals, context)
+            await session_steps.record_vitals(session, sid, vitals, caller)
         elif what == "withdraw":
             withdrawal = session_schemas.WithdrawalCreate.model_validate(body | {"occurred_at": at})
-            await session_steps.withdraw(session, sid, withdrawal, context)
+            await session_steps.withdraw(session, sid, withdrawal, caller)
         elif what == "administer":
             given = session_schemas.AdministrationCreate.model_validate(body | {"started_at": at})
-            await session_steps.administer(session, sid, given, context)
+            await session_steps.administer(session, sid, given, caller)
         else:
             waste = session_schemas.WasteCreate.model_validate(body | {"occurred_at": at})
-            _ts, row = await session_steps.waste(session, sid, waste, context)
+            _ts, row = await session_steps.waste(session, sid, waste, caller)
             await session_steps.confirm_witness(session, sid, row["id"],
-                                           clinic.context(clinic.nurse, at))  # fmt: skip
+                                           clinic.caller(clinic.nurse, at))  # fmt: skip
 
 
 async def _discharge(
@@ -227,7 +227,7 @@ async def _discharge(
         "clinical_stability": {"stable": True, "assessed_at": at - timedelta(minutes=3),
                                "note": "alert, oriented, ambulating; escorted home"},
     })  # fmt: skip
-    await session_ending.discharge(session, sid, data, clinic.context(clinic.clinician, at))
+    await session_ending.discharge(session, sid, data, clinic.caller(clinic.clinician, at))
 
 
 # The pharmacy
@@ -259,7 +259,7 @@ async def _prescriptions(
     for external_id, rx_number, days_ago, quantity, filled in orders:
         issued = today - timedelta(days=days_ago)
         at = datetime.combine(issued, time(11), zone)
-        context = ledger.Context(pharmacist, at + timedelta(minutes=1), settings)
+        caller = Caller(pharmacist, at + timedelta(minutes=1), settings)
         patient = await session.scalar(select(Patient).where(
             Patient.registrant_id == pharmacy_id, Patient.external_id == external_id))  # fmt: skip
         assert patient is not None
@@ -273,11 +273,11 @@ async def _prescriptions(
             "in_person_evaluation_on": issued - timedelta(days=30),
             "prescriber": _prescriber(today), "issuer_registrant_id": clinic_id,
         })  # fmt: skip
-        rx = await prescriptions.create_prescription(session, data=data, context=context)
+        rx = await prescriptions.create_prescription(session, data=data, caller=caller)
         fill = rx_schemas.FillCreate.model_validate({
             "lot_id": lot.id, "location_id": cabinet.id, "quantity": filled, "filled_at": at,
         })  # fmt: skip
-        await prescriptions.fill(session, rx.id, fill, context)
+        await prescriptions.fill(session, rx.id, fill, caller)
     return len(orders)
 
 

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.models import Lot
@@ -57,9 +58,9 @@ def _principal(subject: str, role: Role, registrant_id: uuid.UUID) -> Principal:
                      registrant_ids=frozenset({registrant_id}))  # fmt: skip
 
 
-def _entered(principal: Principal, at: datetime, settings: Settings) -> ledger.Context:
+def _entered(principal: Principal, at: datetime, settings: Settings) -> Caller:
     """Entered a minute after it happened."""
-    return ledger.Context(principal, at + timedelta(minutes=1), settings)
+    return Caller(principal, at + timedelta(minutes=1), settings)
 
 
 async def _staff_id(session: AsyncSession, registrant_id: uuid.UUID, subject: str) -> uuid.UUID:
@@ -129,7 +130,9 @@ async def plant_short_count(
     await ledger.append(session, count, _entered(clinician, counted_at, settings))
 
 
-async def report_the_loss(session: AsyncSession, *, clinic_id: uuid.UUID, now: datetime) -> None:
+async def report_the_loss(
+    session: AsyncSession, settings: Settings, *, clinic_id: uuid.UUID, now: datetime
+) -> None:
     """Hand every message so far to its subscribers, as the worker does (the loss's
     discrepancy opens), then report the loss as the clinic's compliance officer did: written
     notice the day it was found, Form 106 :data:`FORM_106_AFTER` later."""
@@ -150,4 +153,4 @@ async def report_the_loss(session: AsyncSession, *, clinic_id: uuid.UUID, now: d
     )  # fmt: skip
     officer = _principal(OFFICER, Role.compliance_officer, clinic_id)
     filed_at = datetime.combine(filed_on, time(10), ZoneInfo(demo_data.TIMEZONE))
-    await discrepancies.transition(session, loss.id, report, principal=officer, now=filed_at)
+    await discrepancies.transition(session, loss.id, report, Caller(officer, filed_at, settings))

@@ -15,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.auth.tokens import ALL_REGISTRANTS, mint_token
@@ -74,15 +75,13 @@ class DemoResult:
 class _Loader:
     """Creates rows through the services, as the demo loader, and counts what it created."""
 
-    def __init__(self, session: AsyncSession, now: datetime) -> None:
+    def __init__(self, session: AsyncSession, caller: Caller) -> None:
         self.session = session
-        self.now = now
+        self.caller = caller
         self.created: Counter[str] = Counter()
 
     async def registrant(self, data: RegistrantCreate) -> uuid.UUID:
-        registrant = await registry.create_registrant(
-            self.session, data=data, principal=DEMO_LOADER, now=self.now
-        )
+        registrant = await registry.create_registrant(self.session, data=data, caller=self.caller)
         self.created["registrants"] += 1
         await self._audit(registrant.id)
         return registrant.id
@@ -91,7 +90,7 @@ class _Loader:
         for name, kind in places:
             data = LocationCreate.model_validate({"name": name, "kind": kind})
             await registry.create_location(
-                self.session, registrant_id, data=data, principal=DEMO_LOADER, now=self.now
+                self.session, registrant_id, data=data, caller=self.caller
             )
             self.created["locations"] += 1
 
@@ -102,38 +101,29 @@ class _Loader:
     ) -> None:
         for person, registration in people:
             staff = await registry.create_staff(
-                self.session, registrant_id, data=person, principal=DEMO_LOADER, now=self.now
+                self.session, registrant_id, data=person, caller=self.caller
             )
             self.created["staff"] += 1
             if registration is not None:
                 await registry.add_staff_registration(
-                    self.session,
-                    registrant_id,
-                    staff.id,
-                    data=registration,
-                    principal=DEMO_LOADER,
-                    now=self.now,
+                    self.session, registrant_id, staff.id, data=registration, caller=self.caller
                 )
                 self.created["staff_registrations"] += 1
 
     async def patients(self, patients: list[PatientCreate]) -> None:
         for data in patients:
-            await registry.create_patient(
-                self.session, data=data, principal=DEMO_LOADER, now=self.now
-            )
+            await registry.create_patient(self.session, data=data, caller=self.caller)
             self.created["patients"] += 1
 
     async def stock(self, stock: demo_data.Stock) -> None:
         for product_data, lots in stock:
             product, ingredients = await catalog.create_product(
-                self.session, data=product_data, principal=DEMO_LOADER, now=self.now
+                self.session, data=product_data, caller=self.caller
             )
             self.created["products"] += 1
             self.created["product_ingredients"] += len(ingredients)
             for lot in lots:
-                await catalog.create_lot(
-                    self.session, product.id, data=lot, principal=DEMO_LOADER, now=self.now
-                )
+                await catalog.create_lot(self.session, product.id, data=lot, caller=self.caller)
                 self.created["lots"] += 1
 
     async def _audit(self, registrant_id: uuid.UUID) -> None:
@@ -141,7 +131,7 @@ class _Loader:
         await self.session.execute(
             insert(AuditEntry).values(
                 id=uuid.uuid4(),
-                at=self.now,
+                at=self.caller.now,
                 request_id="csledger-demo",
                 subject=DEMO_LOADER.subject,
                 subject_name=DEMO_LOADER.name,
@@ -193,14 +183,14 @@ async def load_demo(database: Database, clock: Clock, settings: Settings) -> Dem
         if await session.scalar(select(func.count()).select_from(Registrant)):
             return None
         now = clock.now()
-        loader = _Loader(session, now)
+        loader = _Loader(session, Caller(DEMO_LOADER, now, settings))
         today = now.astimezone(ZoneInfo(demo_data.TIMEZONE)).date()
         registrants = await _load(loader, today)
         activity = await load_activity(
             session, settings, clinic_id=registrants.clinic_id,
             pharmacy_id=registrants.pharmacy_id, now=now, today=today,
         )  # fmt: skip
-        await report_the_loss(session, clinic_id=registrants.clinic_id, now=now)
+        await report_the_loss(session, settings, clinic_id=registrants.clinic_id, now=now)
     created = dict(loader.created) | activity | {"dea_reports": 1}
     return DemoResult(registrants=registrants, created=created)
 

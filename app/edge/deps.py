@@ -1,5 +1,6 @@
-"""What a route depends on: the unit of work's session, the clock, the settings, the caller
-(``current_principal``) and the claim of an ``Idempotency-Key``.
+"""What a route depends on: the unit of work's session, the clock, the settings, who calls
+(``current_principal``; ``current_caller`` for a service that writes) and the claim of an
+``Idempotency-Key``.
 
 Each is ``async``: FastAPI runs a plain ``def`` dependency in a thread pool, a thread hop per
 dependency per request for what is an attribute read.
@@ -13,6 +14,7 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import IntegrationScope
 from app.auth.principal import Principal
 from app.auth.tokens import TokenVerifier
@@ -80,6 +82,16 @@ async def _integration_scopes(
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+async def current_caller(
+    principal: CurrentPrincipal, clock: ClockDep, settings: SettingsDep
+) -> Caller:
+    """The principal acting now: what a service that writes is handed."""
+    return Caller.at(principal, clock, settings)
+
+
+CurrentCaller = Annotated[Caller, Depends(current_caller)]
 
 
 IdempotencyKey = Annotated[

@@ -10,13 +10,13 @@ import uuid
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.principal import Principal
 from app.core.errors import AppError, Conflict
 from app.core.tenancy import invalid, referenced
 from app.ledger import balances, rows
-from app.ledger.context import Context, author_of
 from app.ledger.models import LedgerEvent, Posting
-from app.ledger.rows import NewEvent
+from app.ledger.rows import NewEvent, author_of
 from app.ledger.schemas import EventCreate
 from app.ledger.types import PERMISSION_OF, EventType
 from app.registry.models import Registrant, Staff
@@ -43,7 +43,7 @@ async def reversal(
     session: AsyncSession,
     data: EventCreate,
     registrant: Registrant,
-    context: Context,
+    caller: Caller,
     own_staff: Staff | None,
 ) -> tuple[NewEvent, list[balances.Change]]:
     """The reversal's event and the changes that undo its target's postings."""
@@ -51,21 +51,21 @@ async def reversal(
     target = await referenced(session, LedgerEvent, data.reverses_event_id,
                               registrant_id=registrant.id, pointer="#/reverses_event_id",
                               what="ledger event")  # fmt: skip
-    withdrawn_by_its_sender = _sent_by(target, context) and context.principal.is_integration
-    if withdrawal_of_a_record(data, context.principal) and not withdrawn_by_its_sender:
-        context.principal.require(PERMISSION_OF[data.type])
+    withdrawn_by_its_sender = _sent_by(target, caller) and caller.principal.is_integration
+    if withdrawal_of_a_record(data, caller.principal) and not withdrawn_by_its_sender:
+        caller.principal.require(PERMISSION_OF[data.type])
     if target.type == EventType.reversal:
         raise invalid("#/reverses_event_id", "reversible event (a reversal is not)")
     cosigners = await owned_staff(session, data.witness_ids, registrant_id=registrant.id,
                                   pointer="#/witness_ids")  # fmt: skip
     if not withdrawn_by_its_sender:
-        _check_separation(target, context.principal, own_staff, cosigners)
+        _check_separation(target, caller.principal, own_staff, cosigners)
     if await session.scalar(
         select(LedgerEvent.id).where(LedgerEvent.reverses_event_id == target.id)
     ):
         raise AlreadyReversed(f"event {target.id} has been reversed already")
     postings = (await session.scalars(select(Posting).where(Posting.event_id == target.id))).all()
-    row = rows.reversal_event(target, data, author_of(data, context), own_staff, cosigners)
+    row = rows.reversal_event(target, data, author_of(data, caller), own_staff, cosigners)
     undo = [balances.Change(p.registrant_id, p.location_id, p.lot_id, p.product_id, -p.delta)
             for p in postings]  # fmt: skip
     return row, undo
@@ -82,8 +82,8 @@ def withdrawal_of_a_record(data: EventCreate, principal: Principal) -> bool:
     )
 
 
-def _sent_by(target: LedgerEvent, context: Context) -> bool:
-    return target.is_record and target.principal_subject == context.principal.subject
+def _sent_by(target: LedgerEvent, caller: Caller) -> bool:
+    return target.is_record and target.principal_subject == caller.principal.subject
 
 
 def authored_by(target: LedgerEvent, subject: str, staff_id: uuid.UUID | None) -> bool:

@@ -7,6 +7,7 @@ from fastapi import Depends, Query, Response, status
 from pydantic import Field
 from sqlalchemy import select
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable
@@ -19,6 +20,7 @@ from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
 from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     IdempotencyRequired,
     Idempotent,
@@ -72,15 +74,12 @@ MAX_BATCH = 1000
 async def append_event(
     body: EventCreate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
+    caller: CurrentCaller,
 ) -> Response:
     """Append one stock movement (an Idempotency-Key is required)."""
-    context = service.Context.of(principal, clock, settings)
     # The answer is built from the row in memory; its writes go with the audit row (the hot
     # path of every pharmacy system: one round trip fewer while the chain head is locked).
-    row = await service.append(session, body, context, defer_writes=True)
+    row = await service.append(session, body, caller, defer_writes=True)
     return serialized(queries.event_out(row, []), status_code=status.HTTP_201_CREATED,
                       location=f"/v1/ledger/events/{row['id']}")  # fmt: skip
 
@@ -119,16 +118,13 @@ class EventBatchOut(OutputModel):
 async def append_events(
     body: EventBatch,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
+    caller: CurrentCaller,
 ) -> Response:
     """Append up to 1,000 events, all or nothing; a refusal names the failing `index`.
 
     Answers a receipt per event, in the order sent (each whole event is at
     `GET /v1/ledger/events/{id}`)."""
-    context = service.Context.of(principal, clock, settings)
-    rows = await service.append_batch(session, body.events, context)
+    rows = await service.append_batch(session, body.events, caller)
     receipts = EventBatchOut.model_construct(items=[queries.receipt(row) for row in rows])
     return serialized(receipts, status_code=status.HTTP_201_CREATED)
 
@@ -216,13 +212,14 @@ async def get_event(
 async def confirm_witness(
     event_id: uuid.UUID,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     clock: ClockDep,
-    settings: SettingsDep,
 ) -> EventOut:
     """The caller, a witness the event names, confirms it with their own token."""
-    event = await queries.get_event(session, event_id, principal=principal)
-    await witnesses.confirm_witness(session, event, service.Context.of(principal, clock, settings))
+    event = await queries.get_event(session, event_id, principal=caller.principal)
+    await witnesses.confirm_witness(
+        session, event, Caller.at(caller.principal, clock, caller.settings)
+    )
     confirmed = await queries.confirmations_of(session, [event.id])
     return queries.event_out(event, confirmed[event.id])
 
@@ -292,24 +289,23 @@ async def start_verification(
     body: VerificationCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Job:
     """Queue a verification of the registrant's chain, Merkle roots and checkpoints."""
-    await get_registrant(session, body.registrant_id, principal=principal)
-    principal.require(Permission.reports)
+    await get_registrant(session, body.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.reports)
     job_id = uuid.uuid4()
     await jobs.enqueue(
         session,
         kind=verification.JOB_KIND,
-        now=clock.now(),
+        now=caller.now,
         registrant_id=body.registrant_id,
         job_id=job_id,
         max_attempts=3,
     )
     await session.flush()
     set_location(response, f"/v1/ledger/verifications/{job_id}")
-    return await _verification(session, job_id, principal)
+    return await _verification(session, job_id, caller.principal)
 
 
 @router.get("/ledger/verifications/{verification_id}", response_model=VerificationOut)

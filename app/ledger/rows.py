@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypedDict
 
+from app.auth.caller import Caller
 from app.core.quantity import rounded
 from app.ledger import transfers
 from app.ledger.balances import Change
@@ -83,6 +84,13 @@ class Author(TypedDict):
     is_record: bool
     principal_subject: str
     principal_name: str
+
+
+def author_of(data: EventCreate, caller: Caller) -> Author:
+    """Who writes ``data`` and when, as its event keeps it."""
+    return {"recorded_at": caller.now, "is_record": caller.reports_record(data.occurred_at),
+            "principal_subject": caller.principal.subject,
+            "principal_name": caller.principal.name}  # fmt: skip
 
 
 def new_event(

@@ -20,13 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.core.db import dialect_name
 from app.core.errors import AppError, FieldError, InvalidInput
 from app.core.tenancy import referenced
 from app.ledger import balances, queries, rows, rules, transfers
-from app.ledger.context import Context, author_of, is_record
 from app.ledger.models import Posting
 from app.ledger.references import (
     EventReferences,
@@ -37,7 +37,7 @@ from app.ledger.references import (
     preload_many,
 )
 from app.ledger.reversals import AlreadyReversed, reversal, withdrawal_of_a_record
-from app.ledger.rows import EventRow
+from app.ledger.rows import EventRow, author_of
 from app.ledger.schemas import EventCreate
 from app.ledger.types import DIRECTIONS, PERMISSION_OF, EventType
 from app.ledger.writes import PendingWrites
@@ -46,14 +46,15 @@ from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.people import owned_staff
 from app.registry.service import get_registrant, local_date
 
-__all__ = ["Context", "append", "append_batch", "is_record"]
-"""What workflows call (``ledger.Context``, ``ledger.append``); the rest is the ledger's own."""
+__all__ = ["append", "append_batch"]
+"""What workflows call (``ledger.append``, with the :class:`~app.auth.caller.Caller` who
+acts); the rest is the ledger's own."""
 
 _NONE = Decimal(0)
 
 
 async def append(
-    session: AsyncSession, data: EventCreate, context: Context, *, defer_writes: bool = False
+    session: AsyncSession, data: EventCreate, caller: Caller, *, defer_writes: bool = False
 ) -> EventRow:
     """Append one event; returns its row as a mapping of columns.
 
@@ -62,17 +63,17 @@ async def append(
     (:mod:`app.core.writeplan`, which refuses any statement before they go)."""
     postgresql = dialect_name(session) == "postgresql"
     book = balances.DeferredBook() if postgresql else balances.ConditionalBook(session)
-    appender = Appender(session, context, book)
+    appender = Appender(session, caller, book)
     row = await appender.add(data)
     await appender.flush(defer=defer_writes and postgresql)
     return row
 
 
 async def append_batch(
-    session: AsyncSession, events: Sequence[EventCreate], context: Context
+    session: AsyncSession, events: Sequence[EventCreate], caller: Caller
 ) -> list[EventRow]:
     """Append ``events`` in order, all or nothing; a refusal carries the failing ``index``."""
-    appender = Appender(session, context, balances.HeldBook(session))
+    appender = Appender(session, caller, balances.HeldBook(session))
     await appender.prepare(events)
     rows = []
     for index, data in enumerate(events):
@@ -100,9 +101,9 @@ def _at_index(error: AppError, index: int) -> AppError:
 class Appender:
     """Appends events in one transaction, through ``book`` for balances; call ``flush`` last."""
 
-    def __init__(self, session: AsyncSession, context: Context, book: balances.Book) -> None:
+    def __init__(self, session: AsyncSession, caller: Caller, book: balances.Book) -> None:
         self._session = session
-        self._context = context
+        self._caller = caller
         self._book = book
         self._writes = PendingWrites(session)
         self._batch: PreloadedMany | None = None
@@ -113,7 +114,7 @@ class Appender:
         """For a batch (with a :class:`balances.HeldBook`): load what the events refer to and
         lock the chain heads, then the balances, they touch, each in one order."""
         assert isinstance(self._book, balances.HeldBook)
-        principal = self._context.principal
+        principal = self._caller.principal
         visible = {e.registrant_id for e in events if principal.sees(e.registrant_id)}
         self._batch = await preload_many(self._session, _wanted(events, visible),
                                          subject=principal.subject)  # fmt: skip
@@ -152,23 +153,23 @@ class Appender:
 
     async def add(self, data: EventCreate) -> EventRow:
         """Check ``data`` and append it; returns its row as a mapping of columns."""
-        session, context = self._session, self._context
+        session, caller = self._session, self._caller
         own_staff = await self._own_staff(data)
-        registrant = await get_registrant(session, data.registrant_id, principal=context.principal)
-        if not withdrawal_of_a_record(data, context.principal):
-            context.principal.require(PERMISSION_OF[data.type])
+        registrant = await get_registrant(session, data.registrant_id, principal=caller.principal)
+        if not withdrawal_of_a_record(data, caller.principal):
+            caller.principal.require(PERMISSION_OF[data.type])
         names_an_event = data.reverses_event_id is not None or data.transfer_event_id is not None
         if names_an_event:
             await self.flush()  # the event it names may be pending
         if data.type is EventType.reversal:
-            event, changes = await reversal(session, data, registrant, context, own_staff)
+            event, changes = await reversal(session, data, registrant, caller, own_staff)
         else:
-            refs = await _references(session, data, registrant, context, own_staff)
+            refs = await _references(session, data, registrant, caller, own_staff)
             if data.type is EventType.receipt:
                 received = await self._invoice_received(data)
                 refs = dataclasses.replace(refs, invoice_received_before=received)
-            event = rows.new_event(data, refs, author_of(data, context),
-                                   _judge(data, refs, context))  # fmt: skip
+            event = rows.new_event(data, refs, author_of(data, caller),
+                                   _judge(data, refs, caller))  # fmt: skip
             changes = rows.changes_of(event, DIRECTIONS[data.type], data.adjust_direction)
         await self._book.apply(changes)
         row = await self._writes.add(event, changes)
@@ -207,7 +208,7 @@ class Appender:
         """
         if self._batch is not None:
             return self._batch.own_staff.get(data.registrant_id)
-        principal = self._context.principal
+        principal = self._caller.principal
         if not principal.sees(data.registrant_id):
             return None
         self._preloaded = await preload(
@@ -252,7 +253,7 @@ async def _references(
     session: AsyncSession,
     data: EventCreate,
     registrant: Registrant,
-    context: Context,
+    caller: Caller,
     own_staff: Staff | None,
 ) -> EventReferences:
     rid = registrant.id
@@ -276,13 +277,13 @@ async def _references(
             pointer="#/to_location_id",
             what="location",
         )
-    _check_discovery(data, context)
-    if data.session_id is not None and data.session_id != context.holding_session_id:
+    _check_discovery(data, caller)
+    if data.session_id is not None and data.session_id != caller.holding_session_id:
         raise InvalidInput.at("#/session_id", "a session's events are written through the "
                                               "session (/v1/sessions/{id})")  # fmt: skip
     for place, pointer in ((location, "#/location_id"), (to_location, "#/to_location_id")):
         if place is not None and place.kind == LocationKind.in_use:
-            _check_holding(place, data, context, pointer)
+            _check_holding(place, data, caller, pointer)
     lot = await referenced(
         session, Lot, data.lot_id, registrant_id=rid, pointer="#/lot_id", what="lot"
     )
@@ -302,7 +303,7 @@ async def _references(
     return EventReferences(
         registrant=registrant, location=location, to_location=to_location, lot=lot,
         product=product, patient=patient,
-        performer=await _performer(session, data, rid, context.principal, own_staff),
+        performer=await _performer(session, data, rid, caller.principal, own_staff),
         witnesses=await owned_staff(session, data.witness_ids, registrant_id=rid,
                                     pointer="#/witness_ids"),
         counter=(
@@ -317,19 +318,19 @@ async def _references(
     )  # fmt: skip
 
 
-def _check_discovery(data: EventCreate, context: Context) -> None:
+def _check_discovery(data: EventCreate, caller: Caller) -> None:
     """A loss is discovered when it has happened and by now: the DEA's clocks run from the
     discovery, so it is not moved later (an integrity rule: records too)."""
     if data.loss is None:
         return
-    skew = timedelta(seconds=context.settings.future_skew_seconds)
-    if not data.occurred_at <= data.loss.discovered_at <= context.now + skew:
+    skew = timedelta(seconds=caller.settings.future_skew_seconds)
+    if not data.occurred_at <= data.loss.discovered_at <= caller.now + skew:
         raise InvalidInput.at("#/loss/discovered_at", "between occurred_at and now")
 
 
-def _check_holding(holding: Location, data: EventCreate, context: Context, pointer: str) -> None:
+def _check_holding(holding: Location, data: EventCreate, caller: Caller, pointer: str) -> None:
     """A session's holding is used by its own session's workflow, each event naming the session."""
-    if holding.session_id != context.holding_session_id or data.session_id != holding.session_id:
+    if holding.session_id != caller.holding_session_id or data.session_id != holding.session_id:
         raise InvalidInput.at(pointer, "a session's holding is used through its session "
                                        "(/v1/sessions/{id})")  # fmt: skip
 
@@ -350,14 +351,14 @@ async def _performer(
     return own_staff
 
 
-def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[str]:
+def _judge(data: EventCreate, refs: EventReferences, caller: Caller) -> list[str]:
     """The rules this event breaks; raises for an instruction that breaks one unexcused."""
     facts = rules.Facts(
         type=data.type,
         occurred_at=data.occurred_at,
         occurred_on=local_date(refs.registrant, data.occurred_at),
-        now=context.now,
-        future_skew=timedelta(seconds=context.settings.future_skew_seconds),
+        now=caller.now,
+        future_skew=timedelta(seconds=caller.settings.future_skew_seconds),
         lot_expires_on=refs.lot.expires_on,
         registration_expires_on=refs.registrant.registration_expires_on,
         authorised_schedules=frozenset(refs.registrant.schedules),
@@ -371,6 +372,6 @@ def _judge(data: EventCreate, refs: EventReferences, context: Context) -> list[s
         invoice_received_before=refs.invoice_received_before,
     )
     broken = rules.broken_rules(facts)
-    if not is_record(data, context):
+    if not caller.reports_record(data.occurred_at):
         rules.BOOK.refuse_unless_overridden(broken, data.override_reason)
     return [rule.value for rule in broken]

@@ -3,9 +3,9 @@ destruction, a co-signed reversal)."""
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.core.db import dialect_insert
 from app.core.errors import Conflict
-from app.ledger.context import Context
 from app.ledger.models import LedgerEvent, WitnessConfirmation
 from app.registry.people import staff_of_subject
 
@@ -16,10 +16,10 @@ class NotAWitness(Conflict):
     description = "Only a staff member the event names as witness, by their own token, confirms."
 
 
-async def confirm_witness(session: AsyncSession, event: LedgerEvent, context: Context) -> None:
+async def confirm_witness(session: AsyncSession, event: LedgerEvent, caller: Caller) -> None:
     """The calling staff member confirms they witnessed ``event``."""
     staff = await staff_of_subject(
-        session, registrant_id=event.registrant_id, subject=context.principal.subject
+        session, registrant_id=event.registrant_id, subject=caller.principal.subject
     )
     if staff is None or str(staff.id) not in event.witness_ids:
         raise NotAWitness("your token does not belong to a witness named by this event")
@@ -31,8 +31,8 @@ async def confirm_witness(session: AsyncSession, event: LedgerEvent, context: Co
             event_id=event.id,
             staff_id=staff.id,
             registrant_id=event.registrant_id,
-            subject=context.principal.subject,
-            confirmed_at=context.now,
+            subject=caller.principal.subject,
+            confirmed_at=caller.now,
         )
         .on_conflict_do_nothing(index_elements=["event_id", "staff_id"])
     )

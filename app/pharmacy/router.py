@@ -7,17 +7,15 @@ from fastapi import Depends, Response, status
 from app.core.pagination import Page, paginate
 from app.edge.audit import audited
 from app.edge.deps import (
-    ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     IdempotencyRequired,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.ledger import service as ledger
 from app.pharmacy import schemas, service
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 
@@ -50,15 +48,12 @@ async def create_compounding_batch(
     body: schemas.CompoundingBatchCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
+    caller: CurrentCaller,
 ) -> schemas.CompoundingBatchOut:
     """Record a batch: its bulk lots are consumed and its finished lot made, through the ledger,
     in one transaction. mg in and out are compared as base; beyond the tolerance the batch
     needs `yield_reason` and is flagged."""
-    context = ledger.Context.of(principal, clock, settings)
-    batch, ingredients = await service.create_batch(session, data=body, context=context)
+    batch, ingredients = await service.create_batch(session, data=body, caller=caller)
     set_location(response, f"/v1/compounding-batches/{batch.id}")
     return _out(batch, ingredients, body.lot_number)
 

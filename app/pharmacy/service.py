@@ -10,6 +10,7 @@ from enum import StrEnum
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -76,9 +77,9 @@ async def create_batch(
     session: AsyncSession,
     *,
     data: schemas.CompoundingBatchCreate,
-    context: ledger.Context,
+    caller: Caller,
 ) -> tuple[CompoundingBatch, list[CompoundingIngredient]]:
-    principal = context.principal
+    principal = caller.principal
     registrant = await get_registrant(session, data.registrant_id, principal=principal)
     principal.require(Permission.pharmacy)
     rid = registrant.id
@@ -102,26 +103,26 @@ async def create_batch(
     mg_in = sum((i.mg_base for i in ingredients), Decimal(0))
     mg_out = rounded(base_mg(data.units * product.strength_value, product.substance,
                          product.strength_basis))  # fmt: skip
-    broken = _yield_breaks(mg_in, mg_out, context.settings.compounding_yield_tolerance_percent)
-    if not context.reports_record(data.compounded_at):
+    broken = _yield_breaks(mg_in, mg_out, caller.settings.compounding_yield_tolerance_percent)
+    if not caller.reports_record(data.compounded_at):
         BOOK.refuse_unless_overridden(broken, data.yield_reason)
 
     batch_id = uuid.uuid4()
     consumed = [
         await ledger.append(session, _event(data, EventType.compound_consume, i.lot.id,
-                                            i.quantity, batch_id, compounder), context)
+                                            i.quantity, batch_id, compounder), caller)
         for i in ingredients
     ]  # fmt: skip
     finished = Lot(id=uuid.uuid4(), registrant_id=rid, product_id=product.id,
                    lot_number=data.lot_number, expires_on=data.beyond_use_date,
-                   created_at=context.now)  # fmt: skip
+                   created_at=caller.now)  # fmt: skip
     session.add(finished)
     await flush_unique(session, pointer="#/lot_number",
                        detail="this product has a lot with this number")  # fmt: skip
     produced = await ledger.append(
         session,
         _event(data, EventType.compound_produce, finished.id, data.units, batch_id, compounder),
-        context,
+        caller,
     )
     batch = CompoundingBatch(
         id=batch_id, registrant_id=rid, location_id=data.location_id, product_id=product.id,
@@ -130,7 +131,7 @@ async def create_batch(
         mg_in_base=mg_in, mg_out_base=mg_out, yield_percent=rounded(mg_out / mg_in * 100),
         yield_reason=data.yield_reason if broken else None,
         broken_rules=[rule.value for rule in broken], produce_event_id=produced["id"],
-        created_by=principal.subject, created_at=context.now,
+        created_by=principal.subject, created_at=caller.now,
     )  # fmt: skip
     session.add(batch)
     await session.flush()
@@ -146,8 +147,8 @@ async def create_batch(
     await announce_broken_rules(
         session, registrant_id=rid, subject="compounding_batch", subject_id=batch_id,
         step="compounding", rules=batch.broken_rules,
-        override_reason=batch.yield_reason, record=context.reports_record(data.compounded_at),
-        by=principal.subject, at=context.now, staff_ids=(compounder.id, checker.id),
+        override_reason=batch.yield_reason, record=caller.reports_record(data.compounded_at),
+        by=principal.subject, at=caller.now, staff_ids=(compounder.id, checker.id),
         event_ids=[produced["id"], *(event["id"] for event in consumed)],
     )  # fmt: skip
     return batch, rows

@@ -11,7 +11,14 @@ from app.core.jobs import Job
 from app.core.pagination import Page, page_of
 from app.core.schemas import Instant, QueryText
 from app.edge.audit import audited
-from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.deps import (
+    ClockDep,
+    CurrentCaller,
+    CurrentPrincipal,
+    Idempotent,
+    SessionDep,
+    current_principal,
+)
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
@@ -81,16 +88,14 @@ async def transition_discrepancy(
     discrepancy_id: uuid.UUID,
     body: schemas.TransitionCreate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> schemas.DiscrepancyDetailOut:
     """Move a discrepancy forward: acknowledge it; resolve it with a reason code, or find it
     unable to reconcile; report it (Form 106 date and reference). A theft or significant loss
     may be reported directly. Compliance officers only, never on their own work. Curing is a
     run's move alone (when the finding's condition no longer holds), and a cured discrepancy
     is not moved by a person."""
-    found = await service.transition(session, discrepancy_id, body, principal=principal,
-                                     now=clock.now())  # fmt: skip
+    found = await service.transition(session, discrepancy_id, body, caller=caller)  # fmt: skip
     return await _detail(session, found)
 
 

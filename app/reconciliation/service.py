@@ -19,6 +19,7 @@ from sqlalchemy import Select, String, cast, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -287,21 +288,19 @@ async def transition(
     db: AsyncSession,
     discrepancy_id: uuid.UUID,
     data: schemas.TransitionCreate,
-    *,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Discrepancy:
-    found = await get_discrepancy(db, discrepancy_id, principal=principal, lock=True)
-    principal.require(Permission.adjust_reverse_resolve)
+    found = await get_discrepancy(db, discrepancy_id, principal=caller.principal, lock=True)
+    caller.principal.require(Permission.adjust_reverse_resolve)
     current = Status(found.status)
     if not may_move(current, data.to, rule=found.rule, reportable=found.reportable):
         raise TransitionNotAllowed(
             f"a discrepancy {current.value} does not move to {data.to.value}"
         )
-    await _not_own_work(db, found, principal)
+    await _not_own_work(db, found, caller.principal)
     registrant = await db.get(Registrant, found.registrant_id)
     assert registrant is not None
-    _check_content(data, found, registrant, now)
+    _check_content(data, found, registrant, caller.now)
     if data.reason_code is not None:
         found.reason_code = data.reason_code.value
     if data.to is Status.reported:
@@ -309,7 +308,8 @@ async def transition(
         found.reported_on = data.reported_on
         found.report_reference = data.report_reference
     await _move(
-        db, found, data.to, by=Mover(principal.subject, principal.name), now=now,
+        db, found, data.to, now=caller.now,
+        by=Mover(caller.principal.subject, caller.principal.name),
         reason_code=data.reason_code, note=data.note, notice_given_on=data.notice_given_on,
         reported_on=data.reported_on, report_reference=data.report_reference,
     )  # fmt: skip

@@ -8,7 +8,7 @@ from app.core.pagination import Page, page_of
 from app.core.revisions import history
 from app.core.schemas import QueryText
 from app.edge.audit import audited
-from app.edge.deps import ClockDep, CurrentPrincipal, Idempotent, SessionDep, current_principal
+from app.edge.deps import CurrentCaller, CurrentPrincipal, Idempotent, SessionDep, current_principal
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
@@ -31,12 +31,9 @@ async def create_registrant(
     body: schemas.RegistrantCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Registrant:
-    registrant = await service.create_registrant(
-        session, data=body, principal=principal, now=clock.now()
-    )
+    registrant = await service.create_registrant(session, data=body, caller=caller)
     set_location(response, f"/v1/registrants/{registrant.id}")
     return registrant
 
@@ -67,13 +64,10 @@ async def update_registrant(
     registrant_id: uuid.UUID,
     body: schemas.RegistrantUpdate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Registrant:
     """Renew the registration or change details; the previous version stays in the history."""
-    return await service.update_registrant(
-        session, registrant_id, data=body, principal=principal, now=clock.now()
-    )
+    return await service.update_registrant(session, registrant_id, data=body, caller=caller)
 
 
 @router.get(
@@ -98,12 +92,9 @@ async def create_location(
     body: schemas.LocationCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Location:
-    location = await service.create_location(
-        session, registrant_id, data=body, principal=principal, now=clock.now()
-    )
+    location = await service.create_location(session, registrant_id, data=body, caller=caller)
     set_location(response, f"/v1/registrants/{registrant_id}/locations/{location.id}")
     return location
 
@@ -169,12 +160,9 @@ async def create_staff(
     body: schemas.StaffCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Staff:
-    staff = await service.create_staff(
-        session, registrant_id, data=body, principal=principal, now=clock.now()
-    )
+    staff = await service.create_staff(session, registrant_id, data=body, caller=caller)
     set_location(response, f"/v1/registrants/{registrant_id}/staff/{staff.id}")
     return staff
 
@@ -215,12 +203,9 @@ async def update_staff(
     staff_id: uuid.UUID,
     body: schemas.StaffUpdate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Staff:
-    return await service.update_staff(
-        session, registrant_id, staff_id, data=body, principal=principal, now=clock.now()
-    )
+    return await service.update_staff(session, registrant_id, staff_id, data=body, caller=caller)
 
 
 @router.get(StaffPath + "/history", tags=["staff"], response_model=list[schemas.RevisionOut])
@@ -247,12 +232,11 @@ async def add_staff_registration(
     body: schemas.StaffRegistrationCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> object:
     """Record a prescriber's DEA registration or its renewal (earlier ones are kept)."""
     registration = await service.add_staff_registration(
-        session, registrant_id, staff_id, data=body, principal=principal, now=clock.now()
+        session, registrant_id, staff_id, data=body, caller=caller
     )
     set_location(
         response,
@@ -306,10 +290,9 @@ async def create_patient(
     body: schemas.PatientCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Patient:
-    patient = await service.create_patient(session, data=body, principal=principal, now=clock.now())
+    patient = await service.create_patient(session, data=body, caller=caller)
     set_location(response, f"/v1/patients/{patient.id}")
     return patient
 
@@ -345,12 +328,9 @@ async def update_patient(
     patient_id: uuid.UUID,
     body: schemas.PatientUpdate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> Patient:
-    patient = await service.update_patient(
-        session, patient_id, data=body, principal=principal, now=clock.now()
-    )
+    patient = await service.update_patient(session, patient_id, data=body, caller=caller)
     return patient
 
 

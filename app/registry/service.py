@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -31,22 +32,27 @@ def _json_ready(changes: dict[str, Any]) -> dict[str, Any]:
 
 
 async def create_registrant(
-    session: AsyncSession, *, data: schemas.RegistrantCreate, principal: Principal, now: datetime
+    session: AsyncSession,
+    *,
+    data: schemas.RegistrantCreate,
+    caller: Caller,
 ) -> Registrant:
-    principal.require(Permission.manage_registrants)
+    caller.principal.require(Permission.manage_registrants)
     registrant = Registrant(
         id=uuid.uuid4(),
         **_json_ready(data.model_dump()),
         state=data.address.state,
         version=1,
-        created_at=now,
-        updated_at=now,
+        created_at=caller.now,
+        updated_at=caller.now,
     )
     session.add(registrant)
     await flush_unique(
         session, pointer="#/dea_number", detail="a registrant with this DEA number exists"
     )
-    await keep_version(session, registrant, schemas.RegistrantOut, by=principal.subject, at=now)
+    await keep_version(
+        session, registrant, schemas.RegistrantOut, by=caller.principal.subject, at=caller.now
+    )
     return registrant
 
 
@@ -119,18 +125,19 @@ async def update_registrant(
     registrant_id: uuid.UUID,
     *,
     data: schemas.RegistrantUpdate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Registrant:
     """A renewal (new expiry, schedules) or a change of details; every version is kept."""
-    registrant = await get_registrant(session, registrant_id, principal=principal)
-    principal.require(Permission.manage_registrants)
+    registrant = await get_registrant(session, registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_registrants)
     changes = _json_ready(sent_changes(data, required=_REGISTRANT_REQUIRED))
     _check_rems_certification(registrant, changes)
     if "address" in changes:
         changes["state"] = changes["address"]["state"]
     if apply_changes(registrant, changes):
-        await revise(session, registrant, schemas.RegistrantOut, by=principal.subject, at=now)
+        await revise(
+            session, registrant, schemas.RegistrantOut, by=caller.principal.subject, at=caller.now
+        )
     return registrant
 
 
@@ -142,17 +149,16 @@ async def create_location(
     registrant_id: uuid.UUID,
     *,
     data: schemas.LocationCreate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Location:
-    await get_registrant(session, registrant_id, principal=principal)
-    principal.require(Permission.manage_locations_staff)
+    await get_registrant(session, registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_locations_staff)
     location = Location(
         id=uuid.uuid4(),
         registrant_id=registrant_id,
         **data.model_dump(),
         active=True,
-        created_at=now,
+        created_at=caller.now,
     )
     session.add(location)
     await flush_unique(session, pointer="#/name", detail="a location with this name exists")
@@ -206,24 +212,23 @@ async def create_staff(
     registrant_id: uuid.UUID,
     *,
     data: schemas.StaffCreate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Staff:
-    await get_registrant(session, registrant_id, principal=principal)
-    principal.require(Permission.manage_locations_staff)
+    await get_registrant(session, registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_locations_staff)
     staff = Staff(
         id=uuid.uuid4(),
         registrant_id=registrant_id,
         **data.model_dump(),
         version=1,
-        created_at=now,
-        updated_at=now,
+        created_at=caller.now,
+        updated_at=caller.now,
     )
     session.add(staff)
     await flush_unique(
         session, pointer="#/subject", detail="a staff member already has this token subject"
     )
-    await keep_version(session, staff, schemas.StaffOut, by=principal.subject, at=now)
+    await keep_version(session, staff, schemas.StaffOut, by=caller.principal.subject, at=caller.now)
     return staff
 
 
@@ -262,17 +267,16 @@ async def update_staff(
     staff_id: uuid.UUID,
     *,
     data: schemas.StaffUpdate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Staff:
-    staff = await get_staff(session, registrant_id, staff_id, principal=principal)
-    principal.require(Permission.manage_locations_staff)
+    staff = await get_staff(session, registrant_id, staff_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_locations_staff)
     changes = sent_changes(data, required=frozenset({"name", "role", "active"}))
     if apply_changes(staff, changes):
         await flush_unique(
             session, pointer="#/subject", detail="a staff member already has this token subject"
         )
-        await revise(session, staff, schemas.StaffOut, by=principal.subject, at=now)
+        await revise(session, staff, schemas.StaffOut, by=caller.principal.subject, at=caller.now)
     return staff
 
 
@@ -282,19 +286,18 @@ async def add_staff_registration(
     staff_id: uuid.UUID,
     *,
     data: schemas.StaffRegistrationCreate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> StaffRegistration:
     """A prescriber's DEA registration, or its renewal: a new row, the old ones kept."""
-    await get_staff(session, registrant_id, staff_id, principal=principal)
-    principal.require(Permission.manage_locations_staff)
+    await get_staff(session, registrant_id, staff_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_locations_staff)
     registration = StaffRegistration(
         id=uuid.uuid4(),
         registrant_id=registrant_id,
         staff_id=staff_id,
         **data.model_dump(),
-        created_at=now,
-        created_by=principal.subject,
+        created_at=caller.now,
+        created_by=caller.principal.subject,
     )
     session.add(registration)
     await session.flush()
@@ -336,18 +339,27 @@ async def get_staff_registration(
 
 
 async def create_patient(
-    session: AsyncSession, *, data: schemas.PatientCreate, principal: Principal, now: datetime
+    session: AsyncSession,
+    *,
+    data: schemas.PatientCreate,
+    caller: Caller,
 ) -> Patient:
-    await get_registrant(session, data.registrant_id, principal=principal)
-    principal.require(Permission.patients)
+    await get_registrant(session, data.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.patients)
     patient = Patient(
-        id=uuid.uuid4(), **data.model_dump(), version=1, created_at=now, updated_at=now
+        id=uuid.uuid4(),
+        **data.model_dump(),
+        version=1,
+        created_at=caller.now,
+        updated_at=caller.now,
     )
     session.add(patient)
     await flush_unique(
         session, pointer="#/external_id", detail="a patient with this external id exists"
     )
-    await keep_version(session, patient, schemas.PatientOut, by=principal.subject, at=now)
+    await keep_version(
+        session, patient, schemas.PatientOut, by=caller.principal.subject, at=caller.now
+    )
     return patient
 
 
@@ -372,14 +384,15 @@ async def update_patient(
     patient_id: uuid.UUID,
     *,
     data: schemas.PatientUpdate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> Patient:
-    patient = await get_patient(session, patient_id, principal=principal)
-    principal.require(Permission.patients)
+    patient = await get_patient(session, patient_id, principal=caller.principal)
+    caller.principal.require(Permission.patients)
     changes = sent_changes(
         data, required=frozenset({"given_name", "family_name", "date_of_birth", "sex", "address"})
     )
     if apply_changes(patient, changes):
-        await revise(session, patient, schemas.PatientOut, by=principal.subject, at=now)
+        await revise(
+            session, patient, schemas.PatientOut, by=caller.principal.subject, at=caller.now
+        )
     return patient

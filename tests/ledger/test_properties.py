@@ -26,6 +26,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.core.config import Environment, Settings
@@ -109,9 +110,9 @@ class LedgerMachine(RuleBasedStateMachine):
 
     async def _append(self, body: dict[str, Any], principal: Principal) -> EventRow:
         data = EventCreate.model_validate({"registrant_id": self.registrant_id, **body})
-        context = service.Context(principal=principal, now=START, settings=self.settings)
+        caller = Caller(principal=principal, now=START, settings=self.settings)
         async with self.database.transaction() as session:
-            return await service.append(session, data, context)
+            return await service.append(session, data, caller)
 
     def expect(
         self, body: dict[str, Any], changes: dict[Key, Decimal], principal: Principal | None = None

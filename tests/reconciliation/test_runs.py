@@ -15,6 +15,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from app.auth.caller import Caller
 from app.auth.permissions import IntegrationScope, Role
 from app.auth.principal import Principal
 from app.cli import cli
@@ -427,10 +428,10 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
         quantity=Decimal("0.3"), occurred_at=datetime.fromisoformat(at(52)), performed_by=nurse,
         witness_ids=[nurse], patient_id=uuid.UUID(ts["patient_id"]), session_id=uuid.UUID(ts["id"]),
     )  # fmt: skip
-    context = ledger.Context(principal=integration, now=clock.now(), settings=app.state.settings,
+    caller = Caller(principal=integration, now=clock.now(), settings=app.state.settings,
                              holding_session_id=uuid.UUID(ts["id"]))  # fmt: skip
     async with app.state.database.transaction() as session:
-        row = await ledger.append(session, event, context)
+        row = await ledger.append(session, event, caller)
 
     result = await reconciled(ward, app, clock)
     assert result["findings"] == {"waste_witnessed_by_waster": 1, "waste_unwitnessed": 1}

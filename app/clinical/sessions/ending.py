@@ -6,6 +6,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.clinical.messages import SESSION_DISCHARGED
 from app.clinical.schemas import Modality
 from app.clinical.sessions import rules, schemas
@@ -27,7 +28,6 @@ from app.clinical.sessions.views import (
 )
 from app.core import outbox
 from app.core.errors import AppError, Conflict, InvalidInput
-from app.ledger import service as ledger
 from app.registry.models import Location
 from app.registry.service import local_date
 
@@ -52,12 +52,12 @@ class RemsAlreadySubmitted(Conflict):
 
 
 async def discharge(
-    db: AsyncSession, session_id: uuid.UUID, data: schemas.DischargeCreate, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, data: schemas.DischargeCreate, caller: Caller
 ) -> TreatmentSession:
-    step = await begin_step(db, session_id, context, allowed=UNDER_WAY, acts=False)
+    step = await begin_step(db, session_id, caller, allowed=UNDER_WAY, acts=False)
     ts = step.ts
     _check_discharge_content(step.modality, data)
-    not_in_future(data.discharged_at, context, "#/discharged_at")
+    not_in_future(data.discharged_at, caller, "#/discharged_at")
     if data.discharged_at < (ts.dosing_ended_at or ts.started_at or data.discharged_at):
         raise InvalidInput.at("#/discharged_at", "before the session's dosing ended")
     _check_assessment(ts, data)
@@ -65,16 +65,16 @@ async def discharge(
         modality=step.modality,
         first_dose_at=ts.first_dose_at,
         discharged_at=data.discharged_at,
-        monitoring_minutes=context.settings.esketamine_monitoring_minutes,
+        monitoring_minutes=caller.settings.esketamine_monitoring_minutes,
         readings=rules.monitoring_readings(
             [reading(v) for v in await vitals_of(db, ts.id)], ts.first_dose_at, data.discharged_at
         ),
         stable=data.clinical_stability is None or data.clinical_stability.stable,
     )
-    entry = judge(rules.discharge_breaks(facts), data.override_reason, context,
+    entry = judge(rules.discharge_breaks(facts), data.override_reason, caller,
                    step="discharge", when=data.discharged_at)  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
-    await announce(db, ts, entry, context)
+    await announce(db, ts, entry, caller)
     await _close_holding(db, ts, data.unresolved_reason)
     ts.status = Status.discharged.value
     ts.ended_at = data.discharged_at
@@ -85,7 +85,7 @@ async def discharge(
     await changed(db, step)
     await outbox.publish(db, topic=SESSION_DISCHARGED, registrant_id=ts.registrant_id,
                          payload={"session_id": str(ts.id), "patient_id": str(ts.patient_id)},
-                         now=context.now)  # fmt: skip
+                         now=caller.now)  # fmt: skip
     return ts
 
 
@@ -127,10 +127,10 @@ async def _close_holding(
 
 
 async def abort(
-    db: AsyncSession, session_id: uuid.UUID, data: schemas.AbortCreate, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, data: schemas.AbortCreate, caller: Caller
 ) -> TreatmentSession:
-    step = await begin_step(db, session_id, context, allowed=OPEN, acts=False)
-    not_in_future(data.aborted_at, context, "#/aborted_at")
+    step = await begin_step(db, session_id, caller, allowed=OPEN, acts=False)
+    not_in_future(data.aborted_at, caller, "#/aborted_at")
     await _close_holding(db, step.ts, data.unresolved_reason)
     step.ts.status = Status.aborted.value
     step.ts.ended_at = data.aborted_at
@@ -143,9 +143,9 @@ async def record_rems_submission(
     db: AsyncSession,
     session_id: uuid.UUID,
     data: schemas.RemsSubmissionCreate,
-    context: ledger.Context,
+    caller: Caller,
 ) -> TreatmentSession:
-    step = await begin_step(db, session_id, context, allowed=frozenset({Status.discharged}),
+    step = await begin_step(db, session_id, caller, allowed=frozenset({Status.discharged}),
                         acts=False)  # fmt: skip
     ts = step.ts
     if step.modality is not Modality.esketamine_nasal:
@@ -156,7 +156,7 @@ async def record_rems_submission(
     if (
         not local_date(step.registrant, ts.ended_at)
         <= data.submitted_on
-        <= local_date(step.registrant, context.now)
+        <= local_date(step.registrant, caller.now)
     ):
         raise InvalidInput.at("#/submitted_on", "between the session's discharge and today")
     ts.rems_submitted_on = data.submitted_on

@@ -11,30 +11,19 @@ from app.core.pagination import Page, page_of
 from app.core.revisions import history
 from app.edge.audit import audited
 from app.edge.deps import (
-    ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     IdempotencyRequired,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.ledger import service as ledger
 from app.ledger.rows import EventRow
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["sessions"])
-
-Context = ledger.Context
-
-
-def _context(principal: CurrentPrincipal, clock: ClockDep, settings: SettingsDep) -> Context:
-    return Context.of(principal, clock, settings)
-
-
-ContextDep = Depends(_context)
 
 
 @router.post(
@@ -48,13 +37,13 @@ async def create_session(
     body: schemas.SessionCreate,
     response: Response,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionOut:
     """Schedule a session under the patient's active IV or esketamine plan; it opens its own
     holding. Esketamine needs a REMS-certified setting and an enrolled patient (never
     overridden); a session outside the plan's dates or beyond its sessions per week or in
     total needs a prescriber's `override_reason`."""
-    ts = await service.create_session(session, data=body, context=context)
+    ts = await service.create_session(session, data=body, caller=caller)
     set_location(response, f"/v1/sessions/{ts.id}")
     return await session_out(session, ts)
 
@@ -120,11 +109,11 @@ async def withdraw(
     body: schemas.WithdrawalCreate,
     response: Response,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionStepOut:
     """Take stock from storage into the session's holding (a ledger `move`); the first
     withdrawal starts the session."""
-    ts, row = await steps.withdraw(session, session_id, body, context)
+    ts, row = await steps.withdraw(session, session_id, body, caller)
     return await _step_out(response, session, ts, row)
 
 
@@ -141,14 +130,14 @@ async def administer(
     body: schemas.AdministrationCreate,
     response: Response,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionStepOut:
     """Give from the holding (a ledger `administer`): an IV infusion with its start and end,
     or one esketamine device. A dose beyond the plan (IV: beyond the tolerance), an esketamine
     device without a pre-dose blood pressure, above the threshold, or within 5 minutes of the
     previous one needs a prescriber's `override_reason`. Once the dose is given the session
     is observing."""
-    ts, row = await steps.administer(session, session_id, body, context)
+    ts, row = await steps.administer(session, session_id, body, caller)
     return await _step_out(response, session, ts, row)
 
 
@@ -165,11 +154,11 @@ async def waste(
     body: schemas.WasteCreate,
     response: Response,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionStepOut:
     """Waste the unused remainder from the holding in front of a witness (not the waster),
     who then confirms with their own token; until then the event is unwitnessed."""
-    ts, row = await steps.waste(session, session_id, body, context)
+    ts, row = await steps.waste(session, session_id, body, caller)
     return await _step_out(response, session, ts, row)
 
 
@@ -186,10 +175,10 @@ async def return_to_stock(
     body: schemas.ReturnCreate,
     response: Response,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionStepOut:
     """Return unused, intact stock from the holding to storage."""
-    ts, row = await steps.return_to_stock(session, session_id, body, context)
+    ts, row = await steps.return_to_stock(session, session_id, body, caller)
     return await _step_out(response, session, ts, row)
 
 
@@ -205,10 +194,10 @@ async def confirm_witness(
     session_id: uuid.UUID,
     body: schemas.WitnessConfirmationCreate,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionOut:
     """The caller, a witness the session's event names, confirms it with their own token."""
-    ts = await steps.confirm_witness(session, session_id, body.event_id, context)
+    ts = await steps.confirm_witness(session, session_id, body.event_id, caller)
     return await session_out(session, ts)
 
 
@@ -224,11 +213,11 @@ async def record_vitals(
     session_id: uuid.UUID,
     body: schemas.VitalsCreate,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> object:
     """Record a reading (blood pressure, heart rate, SpO2) at any point of an open session;
     beyond a clinic threshold it is kept with an alert."""
-    vitals = await steps.record_vitals(session, session_id, body, context)
+    vitals = await steps.record_vitals(session, session_id, body, caller)
     return vitals
 
 
@@ -243,13 +232,13 @@ async def discharge(
     session_id: uuid.UUID,
     body: schemas.DischargeCreate,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionOut:
     """Discharge the patient. The holding must be empty or its remainder explained in
     `unresolved_reason`. Esketamine: the clinical-stability assessment and observations are
     required; discharge before the monitoring time, without the three blood pressures, or
     of a patient assessed unstable needs a prescriber's `override_reason`."""
-    ts = await ending.discharge(session, session_id, body, context)
+    ts = await ending.discharge(session, session_id, body, caller)
     return await session_out(session, ts)
 
 
@@ -264,10 +253,10 @@ async def abort(
     session_id: uuid.UUID,
     body: schemas.AbortCreate,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionOut:
     """End a session that will not be completed, with the reason; the holding as at discharge."""
-    ts = await ending.abort(session, session_id, body, context)
+    ts = await ending.abort(session, session_id, body, caller)
     return await session_out(session, ts)
 
 
@@ -281,9 +270,9 @@ async def record_rems_submission(
     session_id: uuid.UUID,
     body: schemas.RemsSubmissionCreate,
     session: SessionDep,
-    context: Context = ContextDep,
+    caller: CurrentCaller,
 ) -> schemas.SessionOut:
     """Record the day the esketamine session's Patient Monitoring Form was submitted to the
     REMS (due within 7 days of the session)."""
-    ts = await ending.record_rems_submission(session, session_id, body, context)
+    ts = await ending.record_rems_submission(session, session_id, body, caller)
     return await session_out(session, ts)

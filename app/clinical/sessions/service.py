@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -35,7 +36,6 @@ from app.core.errors import Conflict, InvalidInput
 from app.core.quantity import rounded
 from app.core.revisions import keep_version, revise
 from app.core.tenancy import find, invalid, referenced
-from app.ledger import service as ledger
 from app.ledger.messages import announce_broken_rules
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
@@ -66,9 +66,9 @@ class SessionStateConflict(Conflict):
 
 
 async def create_session(
-    db: AsyncSession, *, data: schemas.SessionCreate, context: ledger.Context
+    db: AsyncSession, *, data: schemas.SessionCreate, caller: Caller
 ) -> TreatmentSession:
-    principal = context.principal
+    principal = caller.principal
     registrant = await get_registrant(db, data.registrant_id, principal=principal)
     principal.require(Permission.sessions)
     rid = registrant.id
@@ -90,17 +90,17 @@ async def create_session(
         plan_ends_on=plan.ends_on,
         sessions_per_week=plan.sessions_per_week,
         total_sessions=plan.total_sessions,
-        overlapping=await _overlapping(db, patient.id, data.scheduled_at, context),
+        overlapping=await _overlapping(db, patient.id, data.scheduled_at, caller),
         **await _plan_sessions(db, plan, registrant, data.scheduled_at),
     )
     why = rules.scheduling_explained(facts, ZoneInfo(registrant.timezone))
-    broken = judge(rules.scheduling_breaks(facts), data.override_reason, context,
+    broken = judge(rules.scheduling_breaks(facts), data.override_reason, caller,
                    step="scheduling", when=data.scheduled_at, why=why)  # fmt: skip
     session_id = uuid.uuid4()
     holding = Location(
         id=uuid.uuid4(), registrant_id=rid, name=f"Session {session_id}",
         kind=LocationKind.in_use.value, active=True, session_id=session_id,
-        created_at=context.now,
+        created_at=caller.now,
     )  # fmt: skip
     ts = TreatmentSession(
         id=session_id, registrant_id=rid, patient_id=patient.id, plan_id=plan.id,
@@ -108,15 +108,15 @@ async def create_session(
         staff_ids=[str(staff_id) for staff_id in data.staff_ids], status=Status.scheduled.value,
         scheduled_at=data.scheduled_at, weight_kg=data.weight_kg,
         expected_dose_mg=_expected_dose(plan, data.weight_kg), broken_rules=broken,
-        created_by=principal.subject, version=1, created_at=context.now,
-        updated_at=context.now,
+        created_by=principal.subject, version=1, created_at=caller.now,
+        updated_at=caller.now,
     )  # fmt: skip
     db.add(holding)
     await db.flush()
     db.add(ts)
     await db.flush()
-    await keep_version(db, ts, schemas.SessionRecordOut, by=principal.subject, at=context.now)
-    await announce(db, ts, broken, context)
+    await keep_version(db, ts, schemas.SessionRecordOut, by=principal.subject, at=caller.now)
+    await announce(db, ts, broken, caller)
     return ts
 
 
@@ -124,7 +124,7 @@ async def announce(
     db: AsyncSession,
     ts: TreatmentSession,
     entries: list[dict[str, Any]],
-    context: ledger.Context,
+    caller: Caller,
     event_ids: tuple[uuid.UUID, ...] = (),
 ) -> None:
     """Tell reconciliation what a step broke (the entries of :func:`judge`)."""
@@ -132,7 +132,7 @@ async def announce(
         await announce_broken_rules(
             db, registrant_id=ts.registrant_id, subject="session", subject_id=ts.id,
             step=entry["step"], rules=entry["rules"], override_reason=entry["override_reason"],
-            record=entry["record"], by=entry["by"], at=context.now, staff_ids=ts.staff_ids,
+            record=entry["record"], by=entry["by"], at=caller.now, staff_ids=ts.staff_ids,
             event_ids=event_ids,
         )  # fmt: skip
 
@@ -183,10 +183,10 @@ async def _plan_sessions(
 
 
 async def _overlapping(
-    db: AsyncSession, patient_id: uuid.UUID, at: datetime, context: ledger.Context
+    db: AsyncSession, patient_id: uuid.UUID, at: datetime, caller: Caller
 ) -> tuple[rules.Span, ...]:
     """The patient's sessions (not aborted) whose time overlaps a session starting ``at``."""
-    expected = timedelta(minutes=context.settings.session_expected_minutes)
+    expected = timedelta(minutes=caller.settings.session_expected_minutes)
     nearby = await db.execute(
         select(TreatmentSession.scheduled_at, TreatmentSession.started_at,
                TreatmentSession.ended_at)
@@ -211,7 +211,7 @@ def _span(
 def judge(
     broken: list[SessionRule],
     override_reason: str | None,
-    context: ledger.Context,
+    caller: Caller,
     *,
     step: str,
     when: datetime,
@@ -222,14 +222,14 @@ def judge(
     with what it broke."""
     if not broken:
         return []
-    record = context.reports_record(when)
+    record = caller.reports_record(when)
     if not record:
         rules.BOOK.refuse_unless_overridden(broken, override_reason, why=why)
-        context.principal.require(Permission.clinical_plans)  # a prescriber's call
+        caller.principal.require(Permission.clinical_plans)  # a prescriber's call
     return [{
         "step": step, "rules": [rule.value for rule in broken],
         "override_reason": None if record else override_reason, "record": record,
-        "by": context.principal.subject, "at": context.now.isoformat(),
+        "by": caller.principal.subject, "at": caller.now.isoformat(),
     }]  # fmt: skip
 
 
@@ -267,13 +267,13 @@ def sessions_query(
 @dataclasses.dataclass(frozen=True, slots=True)
 class Step:
     """A step under way: the session (locked), its registrant, who does it, and the ledger
-    context that may use the session's holding."""
+    caller that may use the session's holding."""
 
     ts: TreatmentSession
     registrant: Registrant
     staff: Staff | None
     """Who does it (none for a step that records no one's act but the caller's)."""
-    context: ledger.Context
+    caller: Caller
 
     @property
     def modality(self) -> Modality:
@@ -294,25 +294,25 @@ class Step:
 async def begin_step(
     db: AsyncSession,
     session_id: uuid.UUID,
-    context: ledger.Context,
+    caller: Caller,
     *,
     allowed: frozenset[Status],
     performer: uuid.UUID | None = None,
     pointer: str = "#/performed_by",
     acts: bool = True,
 ) -> Step:
-    ts = await get_session(db, session_id, principal=context.principal, lock=True)
+    ts = await get_session(db, session_id, principal=caller.principal, lock=True)
     if ts.status not in allowed:
         names = ", ".join(sorted(s.value for s in allowed))
         raise SessionStateConflict(f"the session is {ts.status}; this step needs it {names}")
-    registrant = await get_registrant(db, ts.registrant_id, principal=context.principal)
+    registrant = await get_registrant(db, ts.registrant_id, principal=caller.principal)
     staff = None
     if acts:
         staff = await acting_staff(db, registrant_id=ts.registrant_id, named=performer,
-                                   principal=context.principal, pointer=pointer)  # fmt: skip
-    principal = context.principal.acting_through(IntegrationScope.sessions, ts.registrant_id)
-    step_context = dataclasses.replace(context, principal=principal, holding_session_id=ts.id)
-    return Step(ts, registrant, staff, step_context)
+                                   principal=caller.principal, pointer=pointer)  # fmt: skip
+    principal = caller.principal.acting_through(IntegrationScope.sessions, ts.registrant_id)
+    step_caller = dataclasses.replace(caller, principal=principal, holding_session_id=ts.id)
+    return Step(ts, registrant, staff, step_caller)
 
 
 UNDER_WAY = frozenset({Status.in_progress, Status.observing})
@@ -324,14 +324,14 @@ def not_before_start(ts: TreatmentSession, when: datetime, pointer: str) -> None
         raise InvalidInput.at(pointer, "before the session's first withdrawal")
 
 
-def not_in_future(when: datetime, context: ledger.Context, pointer: str) -> None:
+def not_in_future(when: datetime, caller: Caller, pointer: str) -> None:
     """What a session records has happened: no later than now, give or take the skew."""
-    if when > context.now + timedelta(seconds=context.settings.future_skew_seconds):
+    if when > caller.now + timedelta(seconds=caller.settings.future_skew_seconds):
         raise InvalidInput.at(pointer, "cannot lie in the future")
 
 
 async def changed(db: AsyncSession, step: Step) -> None:
     """The step changed its session: a new version, kept."""
-    context = step.context
-    await revise(db, step.ts, schemas.SessionRecordOut, by=context.principal.subject,
-                 at=context.now)  # fmt: skip
+    caller = step.caller
+    await revise(db, step.ts, schemas.SessionRecordOut, by=caller.principal.subject,
+                 at=caller.now)  # fmt: skip

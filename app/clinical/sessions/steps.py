@@ -9,6 +9,7 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.catalog.models import Lot, Product
 from app.catalog.substances import base_mg
 from app.clinical.schemas import Modality
@@ -69,15 +70,15 @@ async def _storage(db: AsyncSession, step: Step, location_id: uuid.UUID, pointer
 
 
 async def withdraw(
-    db: AsyncSession, session_id: uuid.UUID, data: schemas.WithdrawalCreate, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, data: schemas.WithdrawalCreate, caller: Caller
 ) -> tuple[TreatmentSession, EventRow]:
-    step = await begin_step(db, session_id, context, allowed=OPEN, performer=data.performed_by)
+    step = await begin_step(db, session_id, caller, allowed=OPEN, performer=data.performed_by)
     await _storage(db, step, data.from_location_id, "#/from_location_id")
     await _lot_for(db, step, data.lot_id)
     event = step.event(EventType.move, location_id=data.from_location_id,
                        to_location_id=step.ts.holding_location_id, lot_id=data.lot_id,
                        quantity=data.quantity, occurred_at=data.occurred_at)  # fmt: skip
-    row = await ledger.append(db, event, step.context)
+    row = await ledger.append(db, event, step.caller)
     if step.ts.status == Status.scheduled:
         step.ts.status = Status.in_progress.value
         step.ts.started_at = data.occurred_at
@@ -89,10 +90,10 @@ async def administer(
     db: AsyncSession,
     session_id: uuid.UUID,
     data: schemas.AdministrationCreate,
-    context: ledger.Context,
+    caller: Caller,
 ) -> tuple[TreatmentSession, EventRow]:
     # Observing too: a dose beyond the plan is the dose rule's to judge, not the state's.
-    step = await begin_step(db, session_id, context, allowed=UNDER_WAY, performer=data.performed_by)
+    step = await begin_step(db, session_id, caller, allowed=UNDER_WAY, performer=data.performed_by)
     ts = step.ts
     not_before_start(ts, data.started_at, "#/started_at")
     _lot, product = await _lot_for(db, step, data.lot_id)
@@ -106,30 +107,30 @@ async def administer(
         modality=step.modality,
         rems=rems_now(step.registrant, patient),
         expected_dose_mg=ts.expected_dose_mg,
-        tolerance_percent=context.settings.iv_dose_tolerance_percent,
+        tolerance_percent=caller.settings.iv_dose_tolerance_percent,
         given_before_mg=sum((a.mg for a in given), Decimal(0)),
         mg=mg,
         started_at=data.started_at,
         previous_started_at=given[-1].started_at if given else None,
         predose_pressure=await _predose_pressure(db, ts.id, data.started_at),
-        max_predose=rules.BloodPressure(context.settings.esketamine_max_predose_systolic,
-                                        context.settings.esketamine_max_predose_diastolic),
+        max_predose=rules.BloodPressure(caller.settings.esketamine_max_predose_systolic,
+                                        caller.settings.esketamine_max_predose_diastolic),
     )  # fmt: skip
-    entry = judge(rules.administration_breaks(facts), data.override_reason, context,
+    entry = judge(rules.administration_breaks(facts), data.override_reason, caller,
                    step="administration", when=data.started_at)  # fmt: skip
     event = step.event(EventType.administer, location_id=ts.holding_location_id,
                        lot_id=data.lot_id, quantity=data.quantity, occurred_at=data.started_at,
                        override_reason=data.override_reason)  # fmt: skip
-    row = await ledger.append(db, event, step.context)
+    row = await ledger.append(db, event, step.caller)
     db.add(SessionAdministration(
         id=uuid.uuid4(), registrant_id=ts.registrant_id, session_id=ts.id, event_id=row["id"],
         lot_id=data.lot_id, quantity=data.quantity, mg=mg, started_at=data.started_at,
         ended_at=data.ended_at, administered_by=step.performer,
         broken_rules=entry[0]["rules"] if entry else [],
-        override_reason=data.override_reason if entry else None, created_at=context.now,
+        override_reason=data.override_reason if entry else None, created_at=caller.now,
     ))  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
-    await announce(db, ts, entry, context, (row["id"],))
+    await announce(db, ts, entry, caller, (row["id"],))
     ts.first_dose_at = ts.first_dose_at or data.started_at
     if _dose_complete(step.modality, ts.expected_dose_mg, facts.given_before_mg + mg):
         ts.status = Status.observing.value
@@ -171,9 +172,9 @@ async def _predose_pressure(
 
 
 async def waste(
-    db: AsyncSession, session_id: uuid.UUID, data: schemas.WasteCreate, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, data: schemas.WasteCreate, caller: Caller
 ) -> tuple[TreatmentSession, EventRow]:
-    step = await begin_step(db, session_id, context, allowed=UNDER_WAY, performer=data.performed_by)
+    step = await begin_step(db, session_id, caller, allowed=UNDER_WAY, performer=data.performed_by)
     not_before_start(step.ts, data.occurred_at, "#/occurred_at")
     await _lot_for(db, step, data.lot_id)
     await owned_staff(db, [data.witness_id], registrant_id=step.ts.registrant_id,
@@ -183,36 +184,36 @@ async def waste(
     event = step.event(EventType.waste, location_id=step.ts.holding_location_id,
                        lot_id=data.lot_id, quantity=data.quantity, occurred_at=data.occurred_at,
                        witness_ids=[data.witness_id], reason=data.reason)  # fmt: skip
-    row = await ledger.append(db, event, step.context)
+    row = await ledger.append(db, event, step.caller)
     await changed(db, step)
     return step.ts, row
 
 
 async def return_to_stock(
-    db: AsyncSession, session_id: uuid.UUID, data: schemas.ReturnCreate, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, data: schemas.ReturnCreate, caller: Caller
 ) -> tuple[TreatmentSession, EventRow]:
-    step = await begin_step(db, session_id, context, allowed=UNDER_WAY, performer=data.performed_by)
+    step = await begin_step(db, session_id, caller, allowed=UNDER_WAY, performer=data.performed_by)
     not_before_start(step.ts, data.occurred_at, "#/occurred_at")
     await _storage(db, step, data.to_location_id, "#/to_location_id")
     await _lot_for(db, step, data.lot_id)
     event = step.event(EventType.return_to_stock, location_id=step.ts.holding_location_id,
                        to_location_id=data.to_location_id, lot_id=data.lot_id,
                        quantity=data.quantity, occurred_at=data.occurred_at)  # fmt: skip
-    row = await ledger.append(db, event, step.context)
+    row = await ledger.append(db, event, step.caller)
     await changed(db, step)
     return step.ts, row
 
 
 async def confirm_witness(
-    db: AsyncSession, session_id: uuid.UUID, event_id: uuid.UUID, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, event_id: uuid.UUID, caller: Caller
 ) -> TreatmentSession:
     """A witness of one of the session's events confirms it with their own token; allowed
     after the session ended too (the witness may be called away)."""
-    ts = await get_session(db, session_id, principal=context.principal)
-    event = await ledger_queries.get_event(db, event_id, principal=context.principal)
+    ts = await get_session(db, session_id, principal=caller.principal)
+    event = await ledger_queries.get_event(db, event_id, principal=caller.principal)
     if event.session_id != ts.id:
         raise invalid("#/event_id", "ledger event of this session")
-    await witnesses.confirm_witness(db, event, context)
+    await witnesses.confirm_witness(db, event, caller)
     return ts
 
 
@@ -220,12 +221,12 @@ async def confirm_witness(
 
 
 async def record_vitals(
-    db: AsyncSession, session_id: uuid.UUID, data: schemas.VitalsCreate, context: ledger.Context
+    db: AsyncSession, session_id: uuid.UUID, data: schemas.VitalsCreate, caller: Caller
 ) -> SessionVitals:
-    step = await begin_step(db, session_id, context, allowed=OPEN, performer=data.recorded_by,
+    step = await begin_step(db, session_id, caller, allowed=OPEN, performer=data.recorded_by,
                         pointer="#/recorded_by")  # fmt: skip
-    not_in_future(data.measured_at, context, "#/measured_at")
-    settings = context.settings
+    not_in_future(data.measured_at, caller, "#/measured_at")
+    settings = caller.settings
     limits = rules.VitalsThresholds(
         systolic_above=settings.vitals_alert_systolic_above,
         diastolic_above=settings.vitals_alert_diastolic_above,
@@ -240,7 +241,7 @@ async def record_vitals(
         systolic_mmhg=data.systolic_mmhg, diastolic_mmhg=data.diastolic_mmhg,
         heart_rate_bpm=data.heart_rate_bpm, spo2_percent=data.spo2_percent,
         alerts=rules.vitals_alerts(pressure, data.heart_rate_bpm, data.spo2_percent, limits),
-        recorded_by=step.performer, created_at=context.now,
+        recorded_by=step.performer, created_at=caller.now,
     )  # fmt: skip
     db.add(reading)
     await db.flush()

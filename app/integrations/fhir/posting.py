@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.catalog.models import Lot
 from app.integrations.fhir import records
 from app.integrations.fhir.mapping import Movement
 from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.resolve import References
-from app.ledger import service as ledger
 from app.ledger.messages import announce_broken_rules
 from app.reconciliation import service as reconciliation
 from app.reconciliation.findings import Finding
@@ -35,29 +35,27 @@ async def post(
     movement: Movement,
     refs: References,
     sender: FhirSender,
-    context: ledger.Context,
+    caller: Caller,
     *,
     assigned_lot: Lot | None = None,
     posted_because: str | None = None,
 ) -> records.Made | records.Held:
     """Move the stock ``row`` records, or keep it unposted and say why. ``posted_because``:
     what let a record kept unposted post at last (an officer's lot, a code mapped)."""
-    outcome = await records.move_stock(db, movement, refs, sender, context,
+    outcome = await records.move_stock(db, movement, refs, sender, caller,
                                        assigned_lot=assigned_lot)  # fmt: skip
     row.product_id = refs.product.id if refs.product is not None else None
     if isinstance(outcome, records.Held):
-        await hold(db, row, outcome, context)
+        await hold(db, row, outcome, caller)
         return outcome
-    await _apply(db, row, outcome, context)
+    await _apply(db, row, outcome, caller)
     if row.unposted_because is not None:
         why = f"; {posted_because}" if posted_because else ""
-        await release(db, row, context, _what_it_did(outcome) + why)
+        await release(db, row, caller, _what_it_did(outcome) + why)
     return outcome
 
 
-async def hold(
-    db: AsyncSession, row: FhirResource, held: records.Held, context: ledger.Context
-) -> None:
+async def hold(db: AsyncSession, row: FhirResource, held: records.Held, caller: Caller) -> None:
     """Keep ``row`` unposted, with its discrepancy (opened, or brought up to date)."""
     row.unposted_because, row.unposted_detail = held.because.value, held.detail
     await db.flush()
@@ -69,18 +67,18 @@ async def hold(
                  "sender": row.sender},
     )  # fmt: skip
     await reconciliation.record_finding(
-        db, registrant_id=row.registrant_id, finding=finding, now=context.now, event_ids=[],
+        db, registrant_id=row.registrant_id, finding=finding, now=caller.now, event_ids=[],
         staff_ids=[], subjects=[row.sender], product_id=row.product_id,
     )  # fmt: skip
 
 
-async def release(db: AsyncSession, row: FhirResource, context: ledger.Context, why: str) -> None:
+async def release(db: AsyncSession, row: FhirResource, caller: Caller, why: str) -> None:
     """``row`` is no longer unposted: its discrepancy is cured, saying ``why``."""
     row.unposted_because = row.unposted_detail = None
     await db.flush()
     await reconciliation.cure_finding(
         db, registrant_id=row.registrant_id, fingerprint=_fingerprint(row), by=POSTING,
-        note=why, now=context.now,
+        note=why, now=caller.now,
     )  # fmt: skip
 
 
@@ -94,9 +92,7 @@ def _fingerprint(row: FhirResource) -> str:
     return f"{UNPOSTED_RULE}:fhir_resource:{row.id}"
 
 
-async def _apply(
-    db: AsyncSession, row: FhirResource, made: records.Made, context: ledger.Context
-) -> None:
+async def _apply(db: AsyncSession, row: FhirResource, made: records.Made, caller: Caller) -> None:
     row.event_ids = [*row.event_ids, *(str(e) for e in made.event_ids)]
     row.session_id = made.session_id
     row.session_administration_ids = [str(a) for a in made.session_administration_ids]
@@ -104,14 +100,14 @@ async def _apply(
     row.fill_id = made.fill_id
     row.lot_id = made.lot.id if made.lot is not None else None
     row.lot_source = made.lot_source.value if made.lot_source is not None else None
-    await flag(db, row, made.broken_rules, context, made.staff_ids, made.event_ids)
+    await flag(db, row, made.broken_rules, caller, made.staff_ids, made.event_ids)
 
 
 async def flag(
     db: AsyncSession,
     row: FhirResource,
     broken: list[records.MappingRule],
-    context: ledger.Context,
+    caller: Caller,
     staff_ids: list[uuid.UUID],
     event_ids: list[uuid.UUID],
 ) -> None:
@@ -121,7 +117,7 @@ async def flag(
     await announce_broken_rules(
         db, registrant_id=row.registrant_id, subject="fhir_resource", subject_id=row.id,
         step=row.resource_type, rules=[rule.value for rule in broken], override_reason=None,
-        record=True, by=context.principal.subject, at=context.now, staff_ids=staff_ids,
+        record=True, by=caller.principal.subject, at=caller.now, staff_ids=staff_ids,
         event_ids=event_ids,
     )  # fmt: skip
 

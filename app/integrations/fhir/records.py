@@ -19,6 +19,7 @@ from enum import StrEnum
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.catalog.models import Lot, Product
 from app.clinical.sessions import steps
 from app.clinical.sessions.models import SessionAdministration, TreatmentSession
@@ -116,7 +117,7 @@ async def move_stock(
     movement: Movement,
     refs: References,
     sender: FhirSender,
-    context: ledger.Context,
+    caller: Caller,
     *,
     assigned_lot: Lot | None = None,
 ) -> Made | Held:
@@ -141,11 +142,11 @@ async def move_stock(
     amount_at = facts.at("dosage.dose" if facts.resource_type == ADMINISTRATION else "quantity")
     quantity = inventory_quantity(movement.amount, parts.product, amount_at)
     if facts.resource_type != ADMINISTRATION:
-        made = await _dispense(db, movement, parts, quantity, sender, context)
+        made = await _dispense(db, movement, parts, quantity, sender, caller)
     elif ts is not None:
-        made = await _in_session(db, movement, parts, quantity, ts, context)
+        made = await _in_session(db, movement, parts, quantity, ts, caller)
     else:
-        made = await _from_location(db, movement, parts, quantity, sender, context)
+        made = await _from_location(db, movement, parts, quantity, sender, caller)
     made.lot, made.lot_source = lot, lot_source
     return made
 
@@ -207,7 +208,7 @@ async def _in_session(
     parts: Parts,
     quantity: Decimal,
     ts: TreatmentSession,
-    context: ledger.Context,
+    caller: Caller,
 ) -> Made:
     facts = movement.facts
     counted = parts.product.inventory_unit in COUNTED_UNITS
@@ -218,7 +219,7 @@ async def _in_session(
     for dose, started, ended in _doses(quantity, counted, movement.occurred_at, facts.ended_at):
         data = AdministrationCreate(lot_id=parts.lot.id, quantity=dose, started_at=started,
                                     ended_at=ended, performed_by=parts.performer.id)  # fmt: skip
-        _ts, row = await steps.administer(db, ts.id, data, context)
+        _ts, row = await steps.administer(db, ts.id, data, caller)
         event_ids.append(row["id"])
     given = await db.scalars(
         select(SessionAdministration.id).where(SessionAdministration.event_id.in_(event_ids))
@@ -245,7 +246,7 @@ async def _from_location(
     parts: Parts,
     quantity: Decimal,
     sender: FhirSender,
-    context: ledger.Context,
+    caller: Caller,
 ) -> Made:
     event = EventCreate(
         registrant_id=sender.registrant_id, type=EventType.administer,
@@ -253,8 +254,8 @@ async def _from_location(
         occurred_at=movement.occurred_at, performed_by=parts.performer.id,
         patient_id=parts.patient.id,
     )  # fmt: skip
-    row = await ledger.append(db, event, context)
-    window = timedelta(hours=context.settings.fhir_withdrawal_window_hours)
+    row = await ledger.append(db, event, caller)
+    window = timedelta(hours=caller.settings.fhir_withdrawal_window_hours)
     withdrawn = await db.scalar(
         select(LedgerEvent.id).where(
             LedgerEvent.registrant_id == sender.registrant_id,
@@ -277,7 +278,7 @@ async def _dispense(
     parts: Parts,
     quantity: Decimal,
     sender: FhirSender,
-    context: ledger.Context,
+    caller: Caller,
 ) -> Made:
     rx = await _prescription(db, sender.registrant_id, movement.facts.prescription_numbers)
     if rx is not None and _same_patient_and_product(rx, parts.patient.id, parts.product):
@@ -285,7 +286,7 @@ async def _dispense(
             lot_id=parts.lot.id, location_id=sender.location_id, quantity=quantity,
             filled_at=movement.occurred_at, dispensed_by=parts.performer.id,
         )  # fmt: skip
-        _rx, made = await prescriptions.fill(db, rx.id, data, context)
+        _rx, made = await prescriptions.fill(db, rx.id, data, caller)
         return Made([made.event_id], [parts.performer.id], prescription_id=rx.id, fill_id=made.id)
     event = EventCreate(
         registrant_id=sender.registrant_id, type=EventType.dispense,
@@ -294,7 +295,7 @@ async def _dispense(
         patient_id=parts.patient.id,
         document_reference=next(iter(movement.facts.prescription_numbers), None),
     )  # fmt: skip
-    row = await ledger.append(db, event, context)
+    row = await ledger.append(db, event, caller)
     rule = MappingRule.prescription_mismatch if rx else MappingRule.no_matching_prescription
     return Made([row["id"]], [parts.performer.id], [rule])
 
@@ -320,7 +321,7 @@ def _same_patient_and_product(rx: Prescription, patient_id: uuid.UUID, product: 
 # Entered in error
 
 
-async def reverse(db: AsyncSession, row: FhirResource, context: ledger.Context) -> list[uuid.UUID]:
+async def reverse(db: AsyncSession, row: FhirResource, caller: Caller) -> list[uuid.UUID]:
     """Reverse the movements ``row`` made that nothing reversed yet; returns the reversals."""
     made = [uuid.UUID(event_id) for event_id in row.event_ids]
     reversed_already = set(await db.scalars(
@@ -333,6 +334,6 @@ async def reverse(db: AsyncSession, row: FhirResource, context: ledger.Context) 
             continue
         event = EventCreate(registrant_id=row.registrant_id, type=EventType.reversal,
                             reverses_event_id=event_id, reason=reason[:2000],
-                            occurred_at=context.now)  # fmt: skip
-        reversals.append((await ledger.append(db, event, context))["id"])
+                            occurred_at=caller.now)  # fmt: skip
+        reversals.append((await ledger.append(db, event, caller))["id"])
     return reversals

@@ -9,18 +9,16 @@ from fastapi import Depends
 from app.core.pagination import Page, page_of
 from app.core.schemas import QueryText
 from app.edge.deps import (
-    ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     Idempotent,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.pagination import Cursor, Limit
 from app.edge.routing import api_router
 from app.integrations.fhir import schemas, settling
 from app.integrations.fhir.models import FhirResource
-from app.ledger import service as ledger
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["fhir-records"])
 _PATH = "/integrations/fhir-records"
@@ -61,15 +59,11 @@ async def assign_fhir_record_lot(
     resource_id: uuid.UUID,
     body: schemas.LotAssignment,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
+    caller: CurrentCaller,
 ) -> schemas.FhirRecordOut:
     """Assign the lot a record kept unposted was given from: it posts now through the ledger,
     as its sender's record at its original time, and its discrepancy is cured. A lot of
     another product is refused (422), as is a record not kept for its lot (409); what the
     ledger refuses of any write (a balance below zero) is refused too."""
-    context = ledger.Context.of(principal, clock, settings)
-    row = await settling.assign_lot(session, resource_id, body, principal=principal,
-                                    context=context)  # fmt: skip
+    row = await settling.assign_lot(session, resource_id, body, caller=caller)  # fmt: skip
     return settling.record_out(row)

@@ -20,11 +20,10 @@ from app.core.schemas import QueryText
 from app.edge.answers import answering
 from app.edge.audit import audited, note
 from app.edge.deps import (
-    ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     Idempotent,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.routing import API_PREFIX, UnitOfWorkRoute
@@ -32,7 +31,6 @@ from app.integrations.fhir import service
 from app.integrations.fhir.models import FhirResource
 from app.integrations.fhir.outcome import FHIR_MEDIA_TYPE
 from app.integrations.fhir.parsing import ACCEPTED_MEDIA_TYPES, MODELS
-from app.ledger import service as ledger
 
 LEDGER_EVENT_EXTENSION = "urn:csledger:fhir:ledger-event"
 """An extension of the stored resource naming each ledger event it made."""
@@ -128,12 +126,11 @@ def _request(resource_type: str, request: Request, body: bytes, registrant_id: u
 def _create(resource_type: str) -> Endpoint:
     @answering(413, 415, 422)  # the body, read here: too large, not JSON, not R4
     async def create(
-        request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
-        settings: SettingsDep, registrant_id: uuid.UUID | None = None,
+        request: Request, session: SessionDep, caller: CurrentCaller,
+        registrant_id: uuid.UUID | None = None,
     ) -> Response:  # fmt: skip
-        context = ledger.Context.of(principal, clock, settings)
         incoming = _request(resource_type, request, await request.body(), registrant_id)
-        return await _answer(request, session, await service.receive(session, incoming, context))
+        return await _answer(request, session, await service.receive(session, incoming, caller))
 
     create.__doc__ = (
         f"Record a {resource_type} (R4 JSON). 201 with the stored resource the first time; the "
@@ -147,12 +144,11 @@ def _create(resource_type: str) -> Endpoint:
 def _update(resource_type: str) -> Endpoint:
     @answering(413, 415, 422)
     async def update(
-        request: Request, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep,
-        settings: SettingsDep, identifier: QueryText, registrant_id: uuid.UUID | None = None,
+        request: Request, session: SessionDep, caller: CurrentCaller, identifier: QueryText,
+        registrant_id: uuid.UUID | None = None,
     ) -> Response:  # fmt: skip
-        context = ledger.Context.of(principal, clock, settings)
         incoming = _request(resource_type, request, await request.body(), registrant_id)
-        received = await service.update(session, incoming, identifier, context)
+        received = await service.update(session, incoming, identifier, caller)
         return await _answer(request, session, received)
 
     update.__doc__ = (

@@ -3,11 +3,11 @@ and the location its FHIR administrations outside a session and its dispenses dr
 Set by an admin; every version kept."""
 
 import uuid
-from datetime import datetime
 
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -30,20 +30,23 @@ SENDING_SCOPE: dict[str, IntegrationScope] = {
 
 
 async def create_sender(
-    db: AsyncSession, *, data: schemas.SenderCreate, principal: Principal, now: datetime
+    db: AsyncSession,
+    *,
+    data: schemas.SenderCreate,
+    caller: Caller,
 ) -> FhirSender:
-    await get_registrant(db, data.registrant_id, principal=principal)
-    principal.require(Permission.manage_fhir_senders)
+    await get_registrant(db, data.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_fhir_senders)
     await _stock_location(db, data.registrant_id, data.location_id)
     sender = FhirSender(
         id=uuid.uuid4(), registrant_id=data.registrant_id, subject=data.subject,
         location_id=data.location_id, scopes=[scope.value for scope in data.scopes],
-        active=True, version=1, created_at=now, updated_at=now,
+        active=True, version=1, created_at=caller.now, updated_at=caller.now,
     )  # fmt: skip
     db.add(sender)
     detail = "this subject is a FHIR sender at the registrant already"
     await flush_unique(db, pointer="#/subject", detail=detail)
-    await keep_version(db, sender, schemas.SenderOut, by=principal.subject, at=now)
+    await keep_version(db, sender, schemas.SenderOut, by=caller.principal.subject, at=caller.now)
     return sender
 
 
@@ -58,10 +61,9 @@ async def update_sender(
     sender_id: uuid.UUID,
     *,
     data: schemas.SenderUpdate,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> FhirSender:
-    sender = await get_sender(db, sender_id, principal=principal)
+    sender = await get_sender(db, sender_id, principal=caller.principal)
     if data.location_id is not None:
         await _stock_location(db, sender.registrant_id, data.location_id)
         sender.location_id = data.location_id
@@ -69,7 +71,7 @@ async def update_sender(
         sender.scopes = [scope.value for scope in data.scopes]
     if data.active is not None:
         sender.active = data.active
-    await revise(db, sender, schemas.SenderOut, by=principal.subject, at=now)
+    await revise(db, sender, schemas.SenderOut, by=caller.principal.subject, at=caller.now)
     return sender
 
 

@@ -8,11 +8,10 @@ from fastapi import Depends, Response, status
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
 from app.edge.deps import (
-    ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     Idempotent,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.pagination import Cursor, Limit
@@ -20,7 +19,6 @@ from app.edge.responses import set_location
 from app.edge.routing import api_router
 from app.integrations.fhir import schemas, senders, settling
 from app.integrations.fhir.models import FhirCodeMapping, FhirSender
-from app.ledger import service as ledger
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["fhir-senders"])
@@ -33,12 +31,11 @@ async def create_fhir_sender(
     body: schemas.SenderCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> FhirSender:
     """Enable the integration whose token subject is `subject` to send FHIR to the registrant;
     its administrations outside a session and its dispenses draw from `location_id`."""
-    sender = await senders.create_sender(session, data=body, principal=principal, now=clock.now())
+    sender = await senders.create_sender(session, data=body, caller=caller)
     set_location(response, f"/v1{_PATH}/{sender.id}")
     return sender
 
@@ -67,12 +64,10 @@ async def update_fhir_sender(
     sender_id: uuid.UUID,
     body: schemas.SenderUpdate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> FhirSender:
     """Change the sender's location, or disable (or enable again) it."""
-    return await senders.update_sender(session, sender_id, data=body, principal=principal,
-                                       now=clock.now())  # fmt: skip
+    return await senders.update_sender(session, sender_id, data=body, caller=caller)  # fmt: skip
 
 
 @router.get(_PATH + "/{sender_id}/history", response_model=list[RevisionOut])
@@ -93,18 +88,14 @@ async def create_fhir_code_mapping(
     body: schemas.CodeMappingCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
+    caller: CurrentCaller,
 ) -> schemas.CodeMappingAnswer:
     """Map a code of the sender's own code system (a coding's `system` and `code`) to one of
     the registrant's products: its records naming that code name that product from now on,
     and every record kept unposted for want of it posts now, at its original time (or stays
     kept for its lot, when the lot cannot be told). The same mapping again answers 200; the
     code mapped to another product is refused (409): a mapping is never changed."""
-    context = ledger.Context.of(principal, clock, settings)
-    mapped = await settling.map_code(session, sender_id, body, principal=principal,
-                                     context=context)  # fmt: skip
+    mapped = await settling.map_code(session, sender_id, body, caller=caller)  # fmt: skip
     if mapped.created:
         set_location(response, f"/v1{_PATH}/{sender_id}/code-mappings/{mapped.mapping.id}")
     else:

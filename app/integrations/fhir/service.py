@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import IntegrationScope, Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable
@@ -33,7 +34,6 @@ from app.integrations.fhir.outcome import (
     FhirScopeNotGranted,
 )
 from app.integrations.fhir.parsing import check_media_type, parse
-from app.ledger import service as ledger
 from app.registry.models import Registrant
 from app.registry.service import get_registrant
 
@@ -74,35 +74,35 @@ class Submission:
     registrant_id: uuid.UUID | None
 
 
-async def receive(db: AsyncSession, request: Submission, context: ledger.Context) -> Received:
+async def receive(db: AsyncSession, request: Submission, caller: Caller) -> Received:
     """POST: store and map a resource; a repeat with the same content is answered with what
     was stored, one with other content is refused (a status change is a PUT)."""
-    incoming = await _incoming(db, request, context.principal)
-    context = _mapping_as(incoming, context)
+    incoming = await _incoming(db, request, caller.principal)
+    caller = _mapping_as(incoming, caller)
     existing = await _find(db, incoming)
     if existing is not None:
         return Received(_repeated(existing, incoming), created=False)
-    return await _create(db, incoming, context)
+    return await _create(db, incoming, caller)
 
 
 async def update(
-    db: AsyncSession, request: Submission, identifier: str, context: ledger.Context
+    db: AsyncSession, request: Submission, identifier: str, caller: Caller
 ) -> Received:
     """Conditional PUT by identifier: a status change of a stored resource, or (unknown
     identifier) the resource created as a POST would."""
-    incoming = await _incoming(db, request, context.principal)
-    context = _mapping_as(incoming, context)
+    incoming = await _incoming(db, request, caller.principal)
+    caller = _mapping_as(incoming, caller)
     _check_searched(identifier, incoming.facts)
     row = await _find(db, incoming, lock=True)
     if row is None:
-        return await _create(db, incoming, context)
+        return await _create(db, incoming, caller)
     if _without_status(row.resource) != _without_status(incoming.content):
         raise FhirIdentifierConflict.at(
             "conflict", "only the status of a stored resource changes; anything else is sent "
             "as a new resource with its own identifier", incoming.facts.resource_type,
         )  # fmt: skip
     if row.status != incoming.facts.status:
-        await _change_status(db, row, incoming, context)
+        await _change_status(db, row, incoming, caller)
     return Received(row, created=False)
 
 
@@ -133,11 +133,11 @@ def _check_send_scope(sender: FhirSender, resource_type: str) -> None:
         )  # fmt: skip
 
 
-def _mapping_as(incoming: Incoming, context: ledger.Context) -> ledger.Context:
-    """The context a record's mapping acts in: the integration, holding at the registrant
+def _mapping_as(incoming: Incoming, caller: Caller) -> Caller:
+    """The caller a record's mapping acts in: the integration, holding at the registrant
     what its send scope implies (a session step, a fill), for this record alone."""
     scope, at = senders.SENDING_SCOPE[incoming.facts.resource_type], incoming.registrant.id
-    return dataclasses.replace(context, principal=context.principal.acting_through(scope, at))
+    return dataclasses.replace(caller, principal=caller.principal.acting_through(scope, at))
 
 
 # Receiving
@@ -189,31 +189,29 @@ def _repeated(existing: FhirResource, incoming: Incoming) -> FhirResource:
     return existing
 
 
-async def _create(db: AsyncSession, incoming: Incoming, context: ledger.Context) -> Received:
+async def _create(db: AsyncSession, incoming: Incoming, caller: Caller) -> Received:
     facts = incoming.facts
     refs = await resolve.references(db, incoming.registrant.id, facts, incoming.sender.id)
     movement = movement_of(facts) if facts.moves_stock else None
-    row = await _claim(db, incoming, context)
+    row = await _claim(db, incoming, caller)
     if row is None:  # a concurrent request stored it first, and has committed
         existing = await _find(db, incoming)
         assert existing is not None
         return Received(_repeated(existing, incoming), created=False)
     if movement is not None:
-        await posting.post(db, row, movement, refs, incoming.sender, context)
-    await keep_version(db, row, posting.shown(row), by=context.principal.subject, at=context.now)
+        await posting.post(db, row, movement, refs, incoming.sender, caller)
+    await keep_version(db, row, posting.shown(row), by=caller.principal.subject, at=caller.now)
     return Received(row, created=True)
 
 
-async def _claim(
-    db: AsyncSession, incoming: Incoming, context: ledger.Context
-) -> FhirResource | None:
+async def _claim(db: AsyncSession, incoming: Incoming, caller: Caller) -> FhirResource | None:
     """Insert the row, or nothing if its key is taken. On PostgreSQL a concurrent insert of the
     same key waits for the first transaction: nothing if it commits, the row if it rolls back."""
     values = incoming.key() | {
         "id": uuid.uuid4(), "status": incoming.facts.status, "digest": incoming.digest,
         "resource": incoming.content, "event_ids": [], "reversal_event_ids": [],
         "session_administration_ids": [], "broken_rules": [], "version": 1,
-        "created_at": context.now, "updated_at": context.now,
+        "created_at": caller.now, "updated_at": caller.now,
     }  # fmt: skip
     statement = (
         dialect_insert(db)(FhirResource).values(**values)
@@ -238,25 +236,25 @@ def _without_status(content: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _change_status(
-    db: AsyncSession, row: FhirResource, incoming: Incoming, context: ledger.Context
+    db: AsyncSession, row: FhirResource, incoming: Incoming, caller: Caller
 ) -> None:
     facts = incoming.facts
     if row.status == ENTERED_IN_ERROR:
         raise FhirIdentifierConflict.at("business-rule", "a resource entered in error stays so",
                                         facts.at("status"))  # fmt: skip
     if facts.status == ENTERED_IN_ERROR and row.event_ids:
-        reversals = await records.reverse(db, row, context)
+        reversals = await records.reverse(db, row, caller)
         row.reversal_event_ids = [*row.reversal_event_ids, *(str(r) for r in reversals)]
-        await posting.flag(db, row, [records.MappingRule.entered_in_error], context, [],
+        await posting.flag(db, row, [records.MappingRule.entered_in_error], caller, [],
                            reversals)  # fmt: skip
     elif facts.moves_stock and not row.event_ids:
         refs = await resolve.references(db, row.registrant_id, facts, incoming.sender.id)
-        await posting.post(db, row, movement_of(facts), refs, incoming.sender, context)
+        await posting.post(db, row, movement_of(facts), refs, incoming.sender, caller)
     elif row.unposted_because is not None:  # held, and now it says no stock moved
-        await posting.release(db, row, context, f"the sender now says it is {facts.status}: "
+        await posting.release(db, row, caller, f"the sender now says it is {facts.status}: "
                               "no stock moved")  # fmt: skip
     elif row.event_ids and not facts.moves_stock and not row.reversal_event_ids:
         moved = [uuid.UUID(event_id) for event_id in row.event_ids]
-        await posting.flag(db, row, [records.MappingRule.status_withdrawn], context, [], moved)
+        await posting.flag(db, row, [records.MappingRule.status_withdrawn], caller, [], moved)
     row.status, row.resource, row.digest = facts.status, incoming.content, incoming.digest
-    await revise(db, row, posting.shown(row), by=context.principal.subject, at=context.now)
+    await revise(db, row, posting.shown(row), by=caller.principal.subject, at=caller.now)

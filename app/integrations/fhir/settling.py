@@ -7,6 +7,7 @@ time, through the same workflows as when it arrived (a session's administration,
 ``administer`` or ``dispense`` event). The officer is named in its history, not as its author.
 """
 
+import dataclasses
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission, Role
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -26,7 +28,6 @@ from app.integrations.fhir import posting, records, resolve, schemas, senders
 from app.integrations.fhir.mapping import RESOURCE_ID_SYSTEM, Facts, facts_of, movement_of
 from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender
 from app.integrations.fhir.parsing import MODELS
-from app.ledger import service as ledger
 from app.ledger.balances import InsufficientStock
 
 
@@ -113,11 +114,10 @@ async def assign_lot(
     resource_id: uuid.UUID,
     data: schemas.LotAssignment,
     *,
-    principal: Principal,
-    context: ledger.Context,
+    caller: Caller,
 ) -> FhirResource:
     """Post a record kept for want of its lot, from ``data.lot_id``, at its original time."""
-    row = await get_record(db, resource_id, principal=principal, lock=True)
+    row = await get_record(db, resource_id, principal=caller.principal, lock=True)
     if row.unposted_because != records.Unposted.lot_not_determined:
         raise NotUnposted(_why_not(row))
     assert row.product_id is not None, "a record kept for its lot names its product"
@@ -127,9 +127,9 @@ async def assign_lot(
         product = await db.get(Product, row.product_id)
         raise InvalidInput.at("#/lot_id", f"lot {lot.lot_number} is not a lot of "
                             f"{product.name if product else 'the record'}'s product")  # fmt: skip
-    officer = principal.subject
+    officer = caller.principal.subject
     because = f"lot assigned by {officer}" + (f": {data.note}" if data.note else "")
-    await _repost(db, row, context, by=officer, assigned_lot=lot, because=because)
+    await _repost(db, row, caller, by=officer, assigned_lot=lot, because=because)
     return row
 
 
@@ -156,23 +156,22 @@ async def map_code(
     sender_id: uuid.UUID,
     data: schemas.CodeMappingCreate,
     *,
-    principal: Principal,
-    context: ledger.Context,
+    caller: Caller,
 ) -> Mapped:
     """Map the sender's code to a product (the same mapping again is answered as it stands),
     then post every record kept for want of it."""
-    sender = await get_readable(db, FhirSender, sender_id, principal, what="FHIR sender")
-    principal.require(Permission.settle_fhir_records)
+    sender = await get_readable(db, FhirSender, sender_id, caller.principal, what="FHIR sender")
+    caller.principal.require(Permission.settle_fhir_records)
     product = await referenced(db, Product, data.product_id, registrant_id=sender.registrant_id,
                                pointer="#/product_id", what="product")  # fmt: skip
-    mapping, created = await _mapping(db, sender, product, data, principal, context)
+    mapping, created = await _mapping(db, sender, product, data, caller)
     settled = [row for row in await _kept_for_a_product(db, sender)
                if any(c.system == data.system and c.code == data.code
                       for c in _codes(row))]  # fmt: skip
-    officer = principal.subject
+    officer = caller.principal.subject
     for row in settled:
         because = f"{data.system}|{data.code} mapped to {product.name} by {officer}"
-        await _repost(db, row, context, by=officer, because=because, kept_short=True)
+        await _repost(db, row, caller, by=officer, because=because, kept_short=True)
     return Mapped(mapping, created, settled)
 
 
@@ -203,8 +202,7 @@ async def _mapping(
     sender: FhirSender,
     product: Product,
     data: schemas.CodeMappingCreate,
-    principal: Principal,
-    context: ledger.Context,
+    caller: Caller,
 ) -> tuple[FhirCodeMapping, bool]:
     existing = await db.scalar(select(FhirCodeMapping).filter_by(
         sender_id=sender.id, system=data.system, code=data.code))  # fmt: skip
@@ -216,7 +214,7 @@ async def _mapping(
     mapping = FhirCodeMapping(
         id=uuid.uuid4(), registrant_id=sender.registrant_id, sender_id=sender.id,
         system=data.system, code=data.code, product_id=product.id,
-        created_by=principal.subject, created_at=context.now,
+        created_by=caller.principal.subject, created_at=caller.now,
     )  # fmt: skip
     db.add(mapping)
     await flush_unique(db, pointer="#/code", detail="this code was mapped meanwhile")
@@ -245,7 +243,7 @@ def _codes(row: FhirResource) -> tuple[Any, ...]:
 async def _repost(
     db: AsyncSession,
     row: FhirResource,
-    context: ledger.Context,
+    caller: Caller,
     *,
     by: str,
     because: str,
@@ -257,7 +255,7 @@ async def _repost(
     (one record among those a mapping settles)."""
     sender = await _sender_of(db, row)
     facts = stored_facts(row)
-    as_sender = _as_sender(sender, facts.resource_type, context)
+    as_sender = _as_sender(sender, facts.resource_type, caller)
     refs = await resolve.references(db, row.registrant_id, facts, sender.id)
     movement = movement_of(facts)
     try:
@@ -270,7 +268,7 @@ async def _repost(
         held = records.Held(records.Unposted.lot_not_determined,
                             f"{short.detail}: assign the lot it was given from")  # fmt: skip
         await posting.hold(db, row, held, as_sender)
-    await revise(db, row, posting.shown(row), by=by, at=context.now)
+    await revise(db, row, posting.shown(row), by=by, at=caller.now)
 
 
 async def _sender_of(db: AsyncSession, row: FhirResource) -> FhirSender:
@@ -281,8 +279,8 @@ async def _sender_of(db: AsyncSession, row: FhirResource) -> FhirSender:
     return sender
 
 
-def _as_sender(sender: FhirSender, resource_type: str, context: ledger.Context) -> ledger.Context:
-    """The context a record of ``sender`` posts in: the integration, holding for this record
+def _as_sender(sender: FhirSender, resource_type: str, caller: Caller) -> Caller:
+    """The caller a record of ``sender`` posts in: the integration, holding for this record
     what sending it grants (whatever its configuration grants today), and nothing else."""
     scope = senders.SENDING_SCOPE[resource_type]
     rid = sender.registrant_id
@@ -290,4 +288,4 @@ def _as_sender(sender: FhirSender, resource_type: str, context: ledger.Context) 
         subject=sender.subject, name=sender.subject, roles=frozenset({Role.integration}),
         registrant_ids=frozenset({rid}), scopes={rid: frozenset({scope})},
     ).acting_through(scope, rid)  # fmt: skip
-    return ledger.Context(principal=integration, now=context.now, settings=context.settings)
+    return dataclasses.replace(caller, principal=integration)

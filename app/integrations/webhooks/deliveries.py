@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import Select, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -86,13 +87,13 @@ def _fields(delivery: WebhookDelivery) -> dict[str, Any]:
 
 
 async def redeliver(
-    session: AsyncSession, delivery_id: uuid.UUID, *, principal: Principal, now: datetime
+    session: AsyncSession, delivery_id: uuid.UUID, caller: Caller
 ) -> WebhookDelivery:
     """Send one delivery again, from the start of the retry schedule, with the same id and
     the envelope as the endpoint's settings now allow."""
-    delivery = await get(session, delivery_id, principal=principal)
+    delivery = await get(session, delivery_id, principal=caller.principal)
     endpoint = await _locked(session, delivery.endpoint_id)
-    requeued = await _requeue(session, endpoint, now, WebhookDelivery.id == delivery.id)
+    requeued = await _requeue(session, endpoint, caller.now, WebhookDelivery.id == delivery.id)
     if not requeued:
         raise BeingSent("the delivery is being sent now: ask again once its attempt is recorded")
     await session.refresh(delivery)
@@ -103,17 +104,15 @@ async def redeliver_since(
     session: AsyncSession,
     endpoint_id: uuid.UUID,
     since: datetime,
-    *,
-    principal: Principal,
-    now: datetime,
+    caller: Caller,
 ) -> int:
     """Every event of the endpoint's types since ``since`` (no earlier than the endpoint)
     sent again: its deliveries queued from the start of the schedule, and deliveries made for
     the events it missed while disabled. Returns how many are queued."""
-    found = await endpoints.get(session, endpoint_id, principal=principal)
+    found = await endpoints.get(session, endpoint_id, principal=caller.principal)
     endpoint = await _locked(session, found.id)
     since = max(since, endpoint.created_at)
-    requeued = await _requeue(session, endpoint, now, WebhookDelivery.created_at >= since)
+    requeued = await _requeue(session, endpoint, caller.now, WebhookDelivery.created_at >= since)
     return len(requeued) + await _deliver_missed(session, endpoint, since)
 
 

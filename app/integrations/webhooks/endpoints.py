@@ -8,6 +8,7 @@ from pydantic import AnyUrl
 from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -30,27 +31,27 @@ _REQUIRED = frozenset({"url", "event_types", "enabled", "include_patient_data", 
 async def create(
     session: AsyncSession,
     data: schemas.EndpointCreate,
+    caller: Caller,
     *,
-    principal: Principal,
-    settings: Settings,
-    now: datetime,
     resolver: addresses.Resolver,
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint and its secret (returned only here)."""
-    await get_registrant(session, data.registrant_id, principal=principal)
-    principal.require(Permission.manage_webhooks)
-    url = await _checked_url(data.url, settings, resolver)
+    await get_registrant(session, data.registrant_id, principal=caller.principal)
+    caller.principal.require(Permission.manage_webhooks)
+    url = await _checked_url(data.url, caller.settings, resolver)
     secret = signing.new_secret()
     endpoint = WebhookEndpoint(
         id=uuid.uuid4(), registrant_id=data.registrant_id, url=url,
         description=data.description, event_types=data.event_types, enabled=data.enabled,
         include_patient_data=data.include_patient_data, include_fhir=data.include_fhir,
         secret=secret, last_sequence=0, consecutive_failures=0, version=1,
-        created_at=now, updated_at=now,
+        created_at=caller.now, updated_at=caller.now,
     )  # fmt: skip
     session.add(endpoint)
     await session.flush()
-    await keep_version(session, endpoint, schemas.EndpointOut, by=principal.subject, at=now)
+    await keep_version(
+        session, endpoint, schemas.EndpointOut, by=caller.principal.subject, at=caller.now
+    )
     return endpoint, secret
 
 
@@ -77,16 +78,14 @@ async def change(
     session: AsyncSession,
     endpoint_id: uuid.UUID,
     data: schemas.EndpointUpdate,
+    caller: Caller,
     *,
-    principal: Principal,
-    settings: Settings,
-    now: datetime,
     resolver: addresses.Resolver,
 ) -> WebhookEndpoint:
-    endpoint = await get(session, endpoint_id, principal=principal, lock=True)
+    endpoint = await get(session, endpoint_id, principal=caller.principal, lock=True)
     changes = sent_changes(data, required=_REQUIRED)
     if "url" in changes:
-        changes["url"] = await _checked_url(data.url, settings, resolver)
+        changes["url"] = await _checked_url(data.url, caller.settings, resolver)
     enabling = changes.get("enabled") is True and not endpoint.enabled
     disabling = changes.pop("enabled", None) is False and endpoint.enabled
     contents = (endpoint.include_patient_data, endpoint.include_fhir)
@@ -97,8 +96,10 @@ async def change(
     if enabling:
         _enable(endpoint)
     if disabling:
-        await disable(session, endpoint, reason=f"disabled by {principal.name}", now=now)
-    await _changed(session, endpoint, by=principal.subject, now=now)
+        await disable(
+            session, endpoint, reason=f"disabled by {caller.principal.name}", now=caller.now
+        )
+    await _changed(session, endpoint, by=caller.principal.subject, now=caller.now)
     return endpoint
 
 
@@ -106,21 +107,20 @@ async def rotate_secret(
     session: AsyncSession,
     endpoint_id: uuid.UUID,
     data: schemas.SecretRotation,
-    *,
-    principal: Principal,
-    settings: Settings,
-    now: datetime,
+    caller: Caller,
 ) -> tuple[WebhookEndpoint, str]:
     """A new secret (returned only here); the previous one keeps signing for the overlap."""
-    endpoint = await get(session, endpoint_id, principal=principal, lock=True)
+    endpoint = await get(session, endpoint_id, principal=caller.principal, lock=True)
     hours = (
-        settings.webhook_secret_overlap_hours if data.overlap_hours is None else data.overlap_hours
+        caller.settings.webhook_secret_overlap_hours
+        if data.overlap_hours is None
+        else data.overlap_hours
     )
     secret = signing.new_secret()
     endpoint.previous_secret = endpoint.secret
-    endpoint.previous_secret_expires_at = now + timedelta(hours=hours)
+    endpoint.previous_secret_expires_at = caller.now + timedelta(hours=hours)
     endpoint.secret = secret
-    await _changed(session, endpoint, by=principal.subject, now=now)
+    await _changed(session, endpoint, by=caller.principal.subject, now=caller.now)
     return endpoint, secret
 
 

@@ -9,11 +9,10 @@ from app.core.pagination import Page, page_of, paginate
 from app.core.revisions import history
 from app.edge.audit import audited
 from app.edge.deps import (
-    ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     Idempotent,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.pagination import Cursor, Limit
@@ -48,16 +47,12 @@ async def create_endpoint(
     request: Request,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    settings: SettingsDep,
-    clock: ClockDep,
+    caller: CurrentCaller,
     resolver: ResolverDep,
 ) -> dict[str, Any]:
     """Subscribe a URL to event types. The answer carries the signing secret, shown only
     this once."""
-    endpoint, secret = await endpoints.create(
-        session, body, principal=principal, settings=settings, now=clock.now(), resolver=resolver
-    )
+    endpoint, secret = await endpoints.create(session, body, caller=caller, resolver=resolver)
     set_location(response, f"/v1/webhooks/endpoints/{endpoint.id}")
     return _shown_once(request, endpoint, secret)
 
@@ -93,15 +88,12 @@ async def update_endpoint(
     endpoint_id: uuid.UUID,
     body: schemas.EndpointUpdate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    settings: SettingsDep,
-    clock: ClockDep,
+    caller: CurrentCaller,
     resolver: ResolverDep,
 ) -> WebhookEndpoint:
     """Change the URL, the event types or what payloads include; disable (its pending
     deliveries fail) or enable again. The previous version stays in the history."""
-    return await endpoints.change(session, endpoint_id, body, principal=principal,
-                                  settings=settings, now=clock.now(),
+    return await endpoints.change(session, endpoint_id, body, caller=caller,
                                   resolver=resolver)  # fmt: skip
 
 
@@ -125,15 +117,11 @@ async def rotate_secret(
     body: schemas.SecretRotation,
     request: Request,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    settings: SettingsDep,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> dict[str, Any]:
     """A new secret, shown only this once. Until ``previous_secret_expires_at`` deliveries
     are signed with both, so receivers can switch without losing one."""
-    endpoint, secret = await endpoints.rotate_secret(
-        session, endpoint_id, body, principal=principal, settings=settings, now=clock.now()
-    )
+    endpoint, secret = await endpoints.rotate_secret(session, endpoint_id, body, caller=caller)
     return _shown_once(request, endpoint, secret)
 
 
@@ -144,14 +132,11 @@ async def redeliver_since(
     endpoint_id: uuid.UUID,
     body: schemas.Redelivery,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
+    caller: CurrentCaller,
 ) -> dict[str, Any]:
     """Send again every event of the endpoint's types since a time, including those it
     missed while disabled. Each keeps its ``webhook-id``; missed ones get new sequence numbers."""
-    queued = await deliveries.redeliver_since(
-        session, endpoint_id, body.since, principal=principal, now=clock.now()
-    )
+    queued = await deliveries.redeliver_since(session, endpoint_id, body.since, caller=caller)
     return {"endpoint_id": endpoint_id, "since": body.since, "queued": queued}
 
 
@@ -198,10 +183,12 @@ async def get_delivery(
              status_code=status.HTTP_202_ACCEPTED,
              dependencies=[Idempotent], response_model=schemas.DeliveryOut)  # fmt: skip
 async def redeliver(
-    delivery_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, clock: ClockDep
+    delivery_id: uuid.UUID,
+    session: SessionDep,
+    caller: CurrentCaller,
 ) -> dict[str, Any]:
     """Send one delivery again now, from the start of the retry schedule, same ``webhook-id``."""
-    found = await deliveries.redeliver(session, delivery_id, principal=principal, now=clock.now())
+    found = await deliveries.redeliver(session, delivery_id, caller=caller)
     return (await deliveries.shown(session, [found]))[0]
 
 

@@ -12,17 +12,16 @@ from app.core.schemas import QueryText
 from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     IdempotencyRequired,
     Idempotent,
     SessionDep,
-    SettingsDep,
     current_principal,
 )
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.ledger import service as ledger
 from app.pharmacy.prescriptions import schemas, service
 from app.pharmacy.prescriptions.models import Prescription
 from app.registry.schemas import RevisionOut
@@ -47,17 +46,15 @@ async def create_prescription(
     body: schemas.PrescriptionCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     clock: ClockDep,
-    settings: SettingsDep,
 ) -> schemas.PrescriptionOut:
     """Record a prescription the pharmacy received (electronic, written, oral or fax) with the
     1306.05 content and the prescriber as given. Refused: a prescriber whose registration had
     expired on the day of issue or does not cover Schedule III, and a telehealth prescription
     without an in-person evaluation issued after the telemedicine flexibility ended. An
     integration's prescription is a record: stored with what it breaks."""
-    context = ledger.Context.of(principal, clock, settings)
-    rx = await service.create_prescription(session, data=body, context=context)
+    rx = await service.create_prescription(session, data=body, caller=caller)
     set_location(response, f"/v1/prescriptions/{rx.id}")
     return await _out(session, rx, clock)
 
@@ -120,15 +117,13 @@ async def link_prescription_issuer(
     prescription_id: uuid.UUID,
     body: schemas.IssuerLink,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     clock: ClockDep,
-    settings: SettingsDep,
 ) -> schemas.PrescriptionOut:
     """The pharmacy shares its prescription with the issuing clinic's registrant (which may
     then read it and its fills), moves the link, or removes it (`null`). Every version is
     kept."""
-    context = ledger.Context.of(principal, clock, settings)
-    rx = await service.link_issuer(session, prescription_id, body, context)
+    rx = await service.link_issuer(session, prescription_id, body, caller)
     return await _out(session, rx, clock)
 
 
@@ -142,13 +137,11 @@ async def cancel_prescription(
     prescription_id: uuid.UUID,
     body: schemas.CancelCreate,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     clock: ClockDep,
-    settings: SettingsDep,
 ) -> schemas.PrescriptionOut:
     """Cancel a prescription (it is kept, with every version): it is not filled again."""
-    context = ledger.Context.of(principal, clock, settings)
-    rx = await service.cancel(session, prescription_id, body, context)
+    rx = await service.cancel(session, prescription_id, body, caller)
     return await _out(session, rx, clock)
 
 
@@ -164,9 +157,8 @@ async def fill_prescription(
     body: schemas.FillCreate,
     response: Response,
     session: SessionDep,
-    principal: CurrentPrincipal,
+    caller: CurrentCaller,
     clock: ClockDep,
-    settings: SettingsDep,
 ) -> schemas.PrescriptionOut:
     """Dispense a fill (the original, a refill or a partial fill): a ledger `dispense` from
     the lot. Refused, each with its own problem: a cancelled prescription, refills exhausted,
@@ -174,7 +166,6 @@ async def fill_prescription(
     prescriber registration expired, a lot expired or past its beyond-use date. An early
     refill needs `early_refill_reason`. A fill entered in error is reversed in the ledger
     (`POST /v1/ledger/events`, type `reversal`), and then counts for nothing."""
-    context = ledger.Context.of(principal, clock, settings)
-    rx, made = await service.fill(session, prescription_id, body, context)
+    rx, made = await service.fill(session, prescription_id, body, caller)
     set_location(response, f"/v1/ledger/events/{made.event_id}")
     return await _out(session, rx, clock)

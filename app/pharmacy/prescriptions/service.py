@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable
@@ -55,9 +56,9 @@ class PrescriptionNotActive(Conflict):
 
 
 async def create_prescription(
-    db: AsyncSession, *, data: schemas.PrescriptionCreate, context: ledger.Context
+    db: AsyncSession, *, data: schemas.PrescriptionCreate, caller: Caller
 ) -> Prescription:
-    principal = context.principal
+    principal = caller.principal
     registrant = await get_registrant(db, data.registrant_id, principal=principal)
     principal.require(Permission.pharmacy)
     rid = registrant.id
@@ -66,13 +67,13 @@ async def create_prescription(
     )
     await _dispensable(db, data.product_id, rid)
     await _check_issuer(db, data.issuer_registrant_id, owner_id=rid)
-    if data.issued_on > local_date(registrant, context.now):
+    if data.issued_on > local_date(registrant, caller.now):
         raise InvalidInput.at("#/issued_on", "a prescription cannot be issued in the future")
     facts = rules.ReceiptFacts(
         telehealth=data.encounter is schemas.Encounter.telehealth_audio_video,
         in_person_evaluation_on=data.in_person_evaluation_on,
         issued_on=data.issued_on,
-        flexibility_ends_on=context.settings.telemedicine_flexibility_ends_on,
+        flexibility_ends_on=caller.settings.telemedicine_flexibility_ends_on,
         prescriber_expires_on=data.prescriber.dea_expires_on,
         prescriber_schedules=frozenset(data.prescriber.dea_schedules),
     )
@@ -85,14 +86,14 @@ async def create_prescription(
         prescriber=data.prescriber.model_dump(mode="json"),
         prescriber_dea_number=data.prescriber.dea_number, status=Status.active.value,
         status_reason=None, broken_rules=[rule.value for rule in broken], is_record=record,
-        created_by=principal.subject, version=1, created_at=context.now, updated_at=context.now,
+        created_by=principal.subject, version=1, created_at=caller.now, updated_at=caller.now,
     )  # fmt: skip
     db.add(rx)
     await flush_unique(db, pointer="#/rx_number",
                        detail="the pharmacy has a prescription with this number")  # fmt: skip
-    await keep_version(db, rx, schemas.PrescriptionRecordOut, by=context.principal.subject,
-                       at=context.now)  # fmt: skip
-    await _announce(db, rx, "receipt", broken, context, record=record)
+    await keep_version(db, rx, schemas.PrescriptionRecordOut, by=caller.principal.subject,
+                       at=caller.now)  # fmt: skip
+    await _announce(db, rx, "receipt", broken, caller, record=record)
     return rx
 
 
@@ -101,7 +102,7 @@ async def _announce(
     rx: Prescription,
     step: str,
     broken: list[rules.RxRule],
-    context: ledger.Context,
+    caller: Caller,
     *,
     record: bool,
     override_reason: str | None = None,
@@ -112,7 +113,7 @@ async def _announce(
     await announce_broken_rules(
         db, registrant_id=rx.registrant_id, subject="prescription", subject_id=rx.id, step=step,
         rules=[rule.value for rule in broken], override_reason=override_reason, record=record,
-        by=context.principal.subject, at=context.now, staff_ids=staff_ids, event_ids=event_ids,
+        by=caller.principal.subject, at=caller.now, staff_ids=staff_ids, event_ids=event_ids,
     )  # fmt: skip
 
 
@@ -227,34 +228,34 @@ async def fills_of(
 
 
 async def link_issuer(
-    db: AsyncSession, rx_id: uuid.UUID, data: schemas.IssuerLink, context: ledger.Context
+    db: AsyncSession, rx_id: uuid.UUID, data: schemas.IssuerLink, caller: Caller
 ) -> Prescription:
     """Share the prescription with its issuing clinic's registrant, or stop sharing it."""
-    rx = await _owned_prescription(db, rx_id, principal=context.principal)
+    rx = await _owned_prescription(db, rx_id, principal=caller.principal)
     await _check_issuer(db, data.issuer_registrant_id, owner_id=rx.registrant_id)
     if rx.issuer_registrant_id == data.issuer_registrant_id:
         return rx
     rx.issuer_registrant_id = data.issuer_registrant_id
-    await _new_version(db, rx, context)
+    await _new_version(db, rx, caller)
     return rx
 
 
 async def cancel(
-    db: AsyncSession, rx_id: uuid.UUID, data: schemas.CancelCreate, context: ledger.Context
+    db: AsyncSession, rx_id: uuid.UUID, data: schemas.CancelCreate, caller: Caller
 ) -> Prescription:
-    rx = await _owned_prescription(db, rx_id, principal=context.principal)
+    rx = await _owned_prescription(db, rx_id, principal=caller.principal)
     if rx.status != Status.active:
         raise PrescriptionNotActive(f"the prescription is {rx.status}")
     rx.status = Status.cancelled.value
     rx.status_reason = data.reason
-    await _new_version(db, rx, context)
+    await _new_version(db, rx, caller)
     return rx
 
 
 async def fill(
-    db: AsyncSession, rx_id: uuid.UUID, data: schemas.FillCreate, context: ledger.Context
+    db: AsyncSession, rx_id: uuid.UUID, data: schemas.FillCreate, caller: Caller
 ) -> tuple[Prescription, PrescriptionFill]:
-    principal = context.principal
+    principal = caller.principal
     rx = await _owned_prescription(db, rx_id, principal=principal)
     registrant = await get_registrant(db, rx.registrant_id, principal=principal)
     pharmacist = await acting_staff(db, registrant_id=rx.registrant_id, named=data.dispensed_by,
@@ -266,9 +267,9 @@ async def fill(
     )
     if lot.product_id != rx.product_id:
         raise invalid("#/lot_id", "lot of the prescribed product")
-    facts = await _fill_facts(db, rx, data, registrant, context)
+    facts = await _fill_facts(db, rx, data, registrant, caller)
     broken = rules.fill_breaks(facts)
-    if not context.reports_record(data.filled_at):
+    if not caller.reports_record(data.filled_at):
         rules.BOOK.refuse_unless_overridden(broken, data.early_refill_reason)
     event = EventCreate(
         registrant_id=rx.registrant_id, type=EventType.dispense, location_id=data.location_id,
@@ -276,7 +277,7 @@ async def fill(
         performed_by=pharmacist.id, patient_id=rx.patient_id, prescription_id=rx.id,
         document_reference=rx.rx_number,
     )  # fmt: skip
-    row = await ledger.append(db, event, context)
+    row = await ledger.append(db, event, caller)
     early = rules.RxRule.early_refill in broken
     made = PrescriptionFill(
         id=uuid.uuid4(), registrant_id=rx.registrant_id, prescription_id=rx.id,
@@ -284,16 +285,16 @@ async def fill(
         refill_number=rules.refill_number(rx.quantity, facts.dispensed_before),
         partial=rules.is_partial(facts), dispensed_by=pharmacist.id,
         early_refill_reason=data.early_refill_reason if early else None,
-        broken_rules=[rule.value for rule in broken], created_at=context.now,
+        broken_rules=[rule.value for rule in broken], created_at=caller.now,
     )  # fmt: skip
     db.add(made)
     await db.flush()
-    await _announce(db, rx, f"fill {made.id}", broken, context,
-                    record=context.reports_record(data.filled_at),
+    await _announce(db, rx, f"fill {made.id}", broken, caller,
+                    record=caller.reports_record(data.filled_at),
                     override_reason=made.early_refill_reason, event_ids=(made.event_id,),
                     staff_ids=(pharmacist.id,))  # fmt: skip
     await outbox.publish(db, topic=PRESCRIPTION_FILLED, registrant_id=rx.registrant_id,
-                         payload=_filled(rx, made), now=context.now)  # fmt: skip
+                         payload=_filled(rx, made), now=caller.now)  # fmt: skip
     return rx, made
 
 
@@ -310,7 +311,7 @@ async def _fill_facts(
     rx: Prescription,
     data: schemas.FillCreate,
     registrant: Registrant,
-    context: ledger.Context,
+    caller: Caller,
 ) -> rules.FillFacts:
     """The prescription's fills so far (those not reversed) and this one, on the pharmacy's
     days."""
@@ -328,7 +329,7 @@ async def _fill_facts(
         dispensed_later=sum((f.quantity for f in live if f not in before), Decimal(0)),
         previous=previous,
         days_supply=rx.days_supply,
-        early_share_percent=context.settings.early_refill_share_percent,
+        early_share_percent=caller.settings.early_refill_share_percent,
         prescriber_expires_on=date.fromisoformat(rx.prescriber["dea_expires_on"]),
     )
 
@@ -348,10 +349,10 @@ def _previous_filling(
     return rules.PreviousFill(local_date(registrant, start.filled_at), prescribed)
 
 
-async def _new_version(db: AsyncSession, rx: Prescription, context: ledger.Context) -> None:
+async def _new_version(db: AsyncSession, rx: Prescription, caller: Caller) -> None:
     """The prescription as changed: its next version, kept with every other."""
-    await revise(db, rx, schemas.PrescriptionRecordOut, by=context.principal.subject,
-                 at=context.now)  # fmt: skip
+    await revise(db, rx, schemas.PrescriptionRecordOut, by=caller.principal.subject,
+                 at=caller.now)  # fmt: skip
 
 
 # Showing

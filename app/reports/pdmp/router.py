@@ -14,6 +14,7 @@ from app.core.schemas import Day
 from app.edge.audit import audited
 from app.edge.deps import (
     ClockDep,
+    CurrentCaller,
     CurrentPrincipal,
     Idempotent,
     SessionDep,
@@ -163,16 +164,13 @@ async def record_pdmp_response(
     submission_id: uuid.UUID,
     body: schemas.PdmpResponseCreate,
     session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    settings: SettingsDep,
+    caller: CurrentCaller,
 ) -> schemas.PdmpSubmissionOut:
     """Record what the state answered about a submission: accepted, or rejected with the
     errors it listed. Kept as the submission's history, from which its status follows; an
     accepted submission, or one corrected by another, takes no more. Pharmacists and
     compliance officers."""
-    found = await submissions.record_response(session, submission_id, body, principal=principal,
-                                              settings=settings, now=clock.now())  # fmt: skip
+    found = await submissions.record_response(session, submission_id, body, caller=caller)
     [shown] = await submissions.submissions_out(session, [found])
     return shown
 

@@ -18,6 +18,7 @@ from typing import NoReturn
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
@@ -256,15 +257,14 @@ async def record_response(
     db: AsyncSession,
     submission_id: uuid.UUID,
     data: PdmpResponseCreate,
-    *,
-    principal: Principal,
-    settings: Settings,
-    now: datetime,
+    caller: Caller,
 ) -> PdmpSubmission:
     """What the state answered about a submission, added to its history."""
-    submission = await get_submission(db, submission_id, principal=principal)
-    principal.require(Permission.pdmp_submissions)
-    _check_response(data, submission, now + timedelta(seconds=settings.future_skew_seconds))
+    submission = await get_submission(db, submission_id, principal=caller.principal)
+    caller.principal.require(Permission.pdmp_submissions)
+    _check_response(
+        data, submission, caller.now + timedelta(seconds=caller.settings.future_skew_seconds)
+    )
     await _one_writer_at(db, submission.registrant_id)
     history = await _outcomes(db, submission.id)
     await _ensure_open(db, submission, status_of(history))
@@ -272,9 +272,10 @@ async def record_response(
         id=uuid.uuid4(), registrant_id=submission.registrant_id, submission_id=submission.id,
         number=len(history) + 1, outcome=data.outcome.value,
         errors=[error.model_dump(exclude_none=True) for error in data.errors],
-        received_at=data.received_at or now, state_reference=data.state_reference,
-        note=data.note, recorded_by=principal.subject, recorded_by_name=principal.name,
-        created_at=now,
+        received_at=data.received_at or caller.now, state_reference=data.state_reference,
+        note=data.note, recorded_by=caller.principal.subject,
+        recorded_by_name=caller.principal.name,
+        created_at=caller.now,
     ))  # fmt: skip
     await db.flush()
     return submission

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from app.auth.caller import Caller
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.integrations.webhooks.models import WebhookAttempt
@@ -63,15 +64,15 @@ async def test_a_rolled_back_change_sends_nothing(hooks: Hooks, app, clock):
     registrant_id = uuid.UUID(hooks.clinic.registrant["id"])
     principal = Principal(subject="nurse-1", name="Nora Nurse", roles=frozenset({Role.clinician}),
                           registrant_ids=frozenset({registrant_id}))  # fmt: skip
-    context = ledger.Context.of(principal, clock, app.state.settings)
+    caller = Caller.at(principal, clock, app.state.settings)
     event = EventCreate.model_validate(hooks.clinic.event("receipt"))
     async with app.state.database.session(write=True) as session:
-        await ledger.append(session, event, context)  # never committed
+        await ledger.append(session, event, caller)  # never committed
     await hooks.work()
     assert hooks.receiver.of(name) == []
 
     async with app.state.database.transaction() as session:
-        committed = await ledger.append(session, event, context)
+        committed = await ledger.append(session, event, caller)
     await hooks.work()
     assert [r.envelope["data"]["id"] for r in hooks.receiver.of(name)] == [str(committed["id"])]
 
