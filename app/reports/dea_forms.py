@@ -26,6 +26,9 @@ FORM_41 = "dea_form_41"
 FORM_41_TITLE = "DEA Form 41 data: controlled substances destroyed"
 FORM_106 = "dea_form_106"
 FORM_106_TITLE = "DEA Form 106 data: theft or loss of controlled substances"
+FORM_41_SIGNATURES = ("Destroyed by", "Witness", "Witness")
+"""Form 41 is signed by whoever destroyed the substances and two witnesses (21 CFR 1317.95)."""
+FORM_106_SIGNATURES = ("Registrant or person authorized to sign",)
 KETAMINE_DEA_CODE = "7285"
 """What Form 41 names a product without an NDC by (a compounded or bulk ketamine)."""
 

@@ -31,6 +31,7 @@ from app.reports.tabular import Column, Row
 
 NAME = "inventory"
 TITLE = "Inventory"
+SIGNATURES = ("Inventory taken by",)
 EXACT_ABOVE_UNITS = 1000
 """Schedules III to V may be estimated, but an opened container of more than 1,000 tablets or
 capsules is counted exactly (21 CFR 1304.11(e)(3))."""

@@ -1,13 +1,22 @@
-"""Reports printed as PDF (reportlab): landscape pages (letter, or wider for many columns),
-each headed by the registrant's name, address and DEA number, the report's title and what it
-covers, and numbered; the table of the report's printed columns, its title row repeated on
-every page.
+"""Reports printed as PDF (reportlab), to be read on paper.
+
+Each page is headed by the registrant's name, address and DEA number, the report's title and
+what it covers, and footed by when and by whom it was generated and "Page x of y". The first
+page lists the report's own fields (a form's date of discovery, an inventory's kind); then
+the table of the printed columns, its title row repeated on every page; then, where the paper
+record has them, lines to sign.
+
+The page is the first :data:`LAYOUTS` entry whose columns fit: a column is never narrower
+than its longest word, so an NDC, a lot number, a quantity or a DEA number is never broken
+across lines; a cell wraps only at its spaces (but for a word longer than any of those, such
+as a request's parameters in JSON).
 
 A PDF is made whole in memory, so its rows are limited (``report_pdf_max_rows``); longer
 reports are for CSV or JSON Lines, which stream.
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
@@ -16,33 +25,64 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import TABLOID, landscape, legal, letter
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import inch
+from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate, Paragraph, Table, TableStyle
+from reportlab.platypus import (
+    BaseDocTemplate,
+    Flowable,
+    Frame,
+    KeepTogether,
+    PageTemplate,
+    Paragraph,
+    Spacer,
+    Table,
+    TableStyle,
+)
 
 from app.core.errors import AppError
 from app.reports.snapshots import address_line
 from app.reports.tabular import Column, Row, printed_cells
 
-PAGES = [landscape(letter), landscape(legal), landscape(TABLOID)]
-"""Letter when the columns fit it, legal or tabloid when they need more width."""
-MARGIN = 0.4 * inch
-HEADER_HEIGHT = 0.85 * inch
-_CELL = ParagraphStyle("cell", fontName="Helvetica", fontSize=6.5, leading=7.8)
-_TITLE_CELL = ParagraphStyle("title-cell", parent=_CELL, fontName="Helvetica-Bold")
-_CHARACTER_WIDTH = 0.52 * 6.5
-"""Points an average character of the cells' Helvetica takes."""
-_SAMPLED_ROWS = 200
-"""Rows read to size the columns."""
-_NARROWEST, _WRAP_AT, _WIDEST = 4, 24, 40
-"""Characters: a column is never narrower, a long cell wraps past this, a word is cut past that."""
-_NOTE = ParagraphStyle("note", fontName="Helvetica", fontSize=9, leading=11)
+_FONT, _BOLD = "Helvetica", "Helvetica-Bold"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    page: tuple[float, float]
+    font_size: float
+
+
+LAYOUTS = [
+    Layout(letter, 9), Layout(landscape(letter), 9), Layout(landscape(letter), 8),
+    Layout(landscape(letter), 7), Layout(landscape(legal), 7), Layout(landscape(TABLOID), 7),
+]  # fmt: skip
+"""Portrait letter when the columns fit it, else landscape, smaller type (never below 7
+points) and wider paper, in that order."""
+MARGIN = 0.5 * inch
+HEADER_HEIGHT = 0.75 * inch
+FOOTER_HEIGHT = 0.35 * inch
+_PADDING = 2.0
+"""Points each side of a cell's text."""
+_NATURAL_MAX = 2.5 * inch
+"""The widest a column asks to be before its cells wrap at their spaces."""
+_LONGEST_WORD = 2.5 * inch
+"""A word wider than this (a request's JSON parameters) is cut where the column ends; no
+NDC, lot number, quantity or DEA number comes near it."""
+_SIGNATURE_LINE = 2.6 * inch
 _TABLE_STYLE = TableStyle([
     ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
     ("VALIGN", (0, 0), (-1, -1), "TOP"),
-    ("LEFTPADDING", (0, 0), (-1, -1), 2),
-    ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+    ("LEFTPADDING", (0, 0), (-1, -1), _PADDING),
+    ("RIGHTPADDING", (0, 0), (-1, -1), _PADDING),
 ])  # fmt: skip
+_FIELDS_STYLE = TableStyle([
+    ("VALIGN", (0, 0), (-1, -1), "TOP"),
+    ("LEFTPADDING", (0, 0), (-1, -1), 0),
+    ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+])  # fmt: skip
+_HEAD_KEYS = frozenset({"report", "registrant", "generated_at", "generated_by", "period"})
+"""What the page header and footer print; the rest of a report's head is its own fields."""
 
 
 class PdfTooLong(AppError):
@@ -52,79 +92,199 @@ class PdfTooLong(AppError):
     description = "A PDF is made whole; ask for format=csv or format=jsonl, which stream."
 
 
-def render(head: dict[str, Any], title: str, columns: Sequence[Column], rows: list[Row]) -> bytes:
-    """The report as PDF bytes, on the smallest of the pages that fits its columns."""
+def render(
+    head: dict[str, Any],
+    title: str,
+    columns: Sequence[Column],
+    rows: list[Row],
+    *,
+    signatures: Sequence[str] = (),
+) -> bytes:
+    """The report as PDF bytes; ``signatures`` names the lines to sign below its table."""
     printed = [column for column in columns if column.printed]
     texts = [printed_cells(printed, row) for row in rows]
-    needs = _needs(printed, texts)
-    page = next((size for size in PAGES if _fits(needs, size)), PAGES[-1])
+    layout, widths = fitted(printed, texts)
+    cell = ParagraphStyle("cell", fontName=_FONT, fontSize=layout.font_size,
+                          leading=layout.font_size * 1.2)  # fmt: skip
     buffer = BytesIO()
     document = BaseDocTemplate(
-        buffer, pagesize=page, title=title, author=head["registrant"]["name"],
+        buffer, pagesize=layout.page, title=title, author=head["registrant"]["name"],
         leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN + HEADER_HEIGHT,
-        bottomMargin=MARGIN,
+        bottomMargin=MARGIN + FOOTER_HEIGHT,
     )  # fmt: skip
     frame = Frame(document.leftMargin, document.bottomMargin, document.width, document.height)
     document.addPageTemplates([PageTemplate(
-        frames=[frame], onPage=lambda canvas, doc: _header(canvas, page, head, title),
+        frames=[frame], onPage=lambda canvas, doc: _header(canvas, layout.page, head, title),
     )])  # fmt: skip
-    document.build([_table(printed, texts, needs, document.width)] if rows else
-                   [Paragraph("Nothing to report.", _NOTE)])  # fmt: skip
+    story: list[Flowable] = [*_fields(head, cell, document.width)]
+    if rows:
+        story += [_table(printed, texts, widths, cell), *_signature_lines(signatures, cell)]
+    else:
+        story.append(Paragraph("Nothing to report.", cell))
+    footer = _footer_text(head)
+    document.build(story, canvasmaker=lambda *a, **k: _NumberedCanvas(footer, *a, **k))
     return buffer.getvalue()
 
 
-def _table(columns: list[Column], texts: list[list[str]], needs: list[int], width: float) -> Table:
-    titles = [Paragraph(escape(column.title), _TITLE_CELL) for column in columns]
-    body = [[Paragraph(escape(cell), _CELL) for cell in cells] for cells in texts]
-    widths = [width * need / sum(needs) for need in needs]
+def fitted(columns: Sequence[Column], texts: list[list[str]]) -> tuple[Layout, list[float]]:
+    """The first layout whose page holds every column at its narrowest (its longest word),
+    and each column's width there. Past the widest page, the columns are squeezed."""
+    for layout in LAYOUTS:
+        width = layout.page[0] - 2 * MARGIN
+        narrowest = [_longest_word(column, texts, i, layout.font_size)
+                     for i, column in enumerate(columns)]  # fmt: skip
+        if sum(narrowest) <= width:
+            natural = [max(least, _longest_cell(texts, i, layout.font_size))
+                       for i, least in enumerate(narrowest)]  # fmt: skip
+            return layout, _shared(width, narrowest, natural)
+    return layout, [width * least / sum(narrowest) for least in narrowest]
+
+
+def _longest_word(column: Column, texts: list[list[str]], index: int, size: float) -> float:
+    cells = [(column.title, _BOLD), *((cells[index], _FONT) for cells in texts)]
+    words = (stringWidth(word, font, size) for text, font in cells for word in text.split(" "))
+    return 2 * _PADDING + min(max(words), _LONGEST_WORD)
+
+
+def _longest_cell(texts: list[list[str]], index: int, size: float) -> float:
+    longest = max((stringWidth(cells[index], _FONT, size) for cells in texts), default=0.0)
+    return 2 * _PADDING + min(longest, _NATURAL_MAX)
+
+
+def _shared(width: float, narrowest: list[float], natural: list[float]) -> list[float]:
+    """Each column at least its narrowest; the room left goes first to the columns that
+    would wrap (up to their natural width), then to all in proportion."""
+    room = width - sum(narrowest)
+    wants = [want - least for want, least in zip(natural, narrowest, strict=True)]
+    if sum(wants) >= room:
+        share = room / sum(wants)
+        return [least + want * share for least, want in zip(narrowest, wants, strict=True)]
+    spare = (room - sum(wants)) / sum(natural)
+    return [want * (1 + spare) for want in natural]
+
+
+def _table(
+    columns: list[Column], texts: list[list[str]], widths: list[float], cell: ParagraphStyle
+) -> Table:
+    bold = ParagraphStyle("title-cell", parent=cell, fontName=_BOLD)
+    titles = [Paragraph(escape(column.title), bold) for column in columns]
+    body = [[Paragraph(escape(text), cell) for text in cells] for cells in texts]
     table = Table([titles, *body], repeatRows=1, colWidths=widths)
     table.setStyle(_TABLE_STYLE)
     return table
 
 
-def _needs(columns: list[Column], texts: list[list[str]]) -> list[int]:
-    """Characters each column needs: its longest word, or its longest cell up to where a
-    cell may wrap, within bounds."""
-    needs = []
-    for index, column in enumerate(columns):
-        cells = [column.title, *(cells[index] for cells in texts[:_SAMPLED_ROWS])]
-        longest_word = max(len(word) for cell in cells for word in (cell.split() or [""]))
-        longest_cell = max(len(cell) for cell in cells)
-        needs.append(min(max(longest_word, min(longest_cell, _WRAP_AT), _NARROWEST), _WIDEST))
-    return needs
+def _fields(head: dict[str, Any], cell: ParagraphStyle, width: float) -> list[Flowable]:
+    """The report's own fields (every one its JSON head has), labelled, before its table."""
+    own = [(key, value) for key, value in head.items() if key not in _HEAD_KEYS]
+    if not own:
+        return []
+    style = ParagraphStyle("field", parent=cell, fontSize=max(cell.fontSize, 8),
+                           leading=max(cell.fontSize, 8) * 1.25)  # fmt: skip
+    label = ParagraphStyle("label", parent=style, fontName=_BOLD)
+    rows = [[Paragraph(escape(_label(key)), label), Paragraph(escape(_printed(value)), style)]
+            for key, value in own]  # fmt: skip
+    table = Table(rows, colWidths=[1.8 * inch, width - 1.8 * inch], hAlign="LEFT")
+    table.setStyle(_FIELDS_STYLE)
+    return [table, Spacer(1, 0.15 * inch)]
 
 
-def _fits(needs: list[int], page: tuple[float, float]) -> bool:
-    padding = 4 * len(needs)
-    return sum(needs) * _CHARACTER_WIDTH + padding <= page[0] - 2 * MARGIN
+def _label(key: str) -> str:
+    words = key.replace("_", " ")
+    for short in ("dea", "ndc", "id", "rems"):
+        words = " ".join(word.upper() if word == short else word for word in words.split(" "))
+    return words[:1].upper() + words[1:]
+
+
+def _printed(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, list):
+        return "; ".join(_printed(item) for item in value) or "—"
+    if isinstance(value, dict):
+        return "; ".join(f"{_label(key)}: {_printed(item)}" for key, item in value.items())
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _signature_lines(names: Sequence[str], cell: ParagraphStyle) -> list[Flowable]:
+    """For each name, a line to sign and one to date, named below; kept on one page."""
+    if not names:
+        return []
+    rows = [row for name in names for row in (["", "", ""], [name, "", "Date"])]
+    heights = [height for _ in names for height in (0.45 * inch, 0.2 * inch)]
+    table = Table(rows, colWidths=[_SIGNATURE_LINE, 0.4 * inch, 1.4 * inch], rowHeights=heights,
+                  hAlign="LEFT")  # fmt: skip
+    lines = [("LINEBELOW", (column, row), (column, row), 0.5, colors.black)
+             for row in range(0, len(rows), 2) for column in (0, 2)]  # fmt: skip
+    table.setStyle(TableStyle([
+        ("FONT", (0, 0), (-1, -1), _FONT, max(cell.fontSize, 8)),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("LEFTPADDING", (0, 0), (-1, -1), 0),
+        *lines,
+    ]))  # fmt: skip
+    return [Spacer(1, 0.2 * inch), KeepTogether([table])]
 
 
 def _header(canvas: Canvas, page: tuple[float, float], head: dict[str, Any], title: str) -> None:
-    """The registrant and the report on every page, and the page's number."""
+    """The registrant and the report on every page."""
     registrant = head["registrant"]
     top = page[1] - MARGIN
     canvas.saveState()
-    canvas.setFont("Helvetica-Bold", 11)
+    canvas.setFont(_BOLD, 11)
     canvas.drawString(MARGIN, top - 11, registrant["name"])
-    canvas.setFont("Helvetica", 8.5)
+    canvas.setFont(_FONT, 8.5)
     canvas.drawString(MARGIN, top - 23, address_line(registrant["address"]) or "")
     if registrant["dea_number"]:
         canvas.drawString(MARGIN, top - 34, f"DEA registration {registrant['dea_number']}")
-    canvas.setFont("Helvetica-Bold", 11)
+    canvas.setFont(_BOLD, 11)
     canvas.drawRightString(page[0] - MARGIN, top - 11, title)
-    canvas.setFont("Helvetica", 8.5)
+    canvas.setFont(_FONT, 8.5)
     canvas.drawRightString(page[0] - MARGIN, top - 23, _covering(head))
-    numbered = f"Generated {head['generated_at']}  ·  Page {canvas.getPageNumber()}"
-    canvas.drawRightString(page[0] - MARGIN, top - 34, numbered)
-    canvas.line(MARGIN, top - 40, page[0] - MARGIN, top - 40)
+    canvas.line(MARGIN, top - 42, page[0] - MARGIN, top - 42)
     canvas.restoreState()
 
 
 def _covering(head: dict[str, Any]) -> str:
+    zone = head["registrant"]["timezone"]
     if "period" in head:
-        return (
-            f"{head['period']['from']} to {head['period']['to']} ({head['registrant']['timezone']})"
-        )
+        return f"{head['period']['from']} to {head['period']['to']} (times in {zone})"
     if "as_of" in head:
-        return f"As of {head['as_of']}, {head['inventory_kind']}, {head['taken_at']}"
-    return f"Discrepancy {head.get('discrepancy_id', '')}"
+        return f"As of {head['as_of']} (times in {zone})"
+    return f"Times in {zone}"
+
+
+def _footer_text(head: dict[str, Any]) -> str:
+    by = f" by {head['generated_by']}" if head.get("generated_by") else ""
+    return f"Generated {head['generated_at']}{by}"
+
+
+class _NumberedCanvas(Canvas):
+    """A canvas that holds its pages until the end, to foot each with "Page x of y"."""
+
+    def __init__(self, footer: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._footer = footer
+        self._width: float = kwargs["pagesize"][0]
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()  # type: ignore[attr-defined]  # reportlab's recipe for "of y"
+
+    def save(self) -> None:
+        for number, page in enumerate(self._pages, start=1):
+            self.__dict__.update(page)
+            self._foot(number, len(self._pages))
+            super().showPage()
+        super().save()
+
+    def _foot(self, number: int, total: int) -> None:
+        width = self._width
+        self.saveState()
+        self.setFont(_FONT, 8)
+        self.line(MARGIN, MARGIN + 12, width - MARGIN, MARGIN + 12)
+        self.drawString(MARGIN, MARGIN, self._footer)
+        self.drawRightString(width - MARGIN, MARGIN, f"Page {number} of {total}")
+        self.restoreState()

@@ -144,7 +144,13 @@ async def inventory_report(
     head = scope.header(inventory.NAME, as_of=scope.local(as_of), inventory_kind=kind.value,
                         taken_at=taken_at.value)  # fmt: skip
     return await respond(
-        request, fmt, head, inventory.COLUMNS, lambda _db: as_chunks(found), title=inventory.TITLE
+        request,
+        fmt,
+        head,
+        inventory.COLUMNS,
+        lambda _db: as_chunks(found),
+        title=inventory.TITLE,
+        signatures=inventory.SIGNATURES,
     )
 
 
@@ -212,11 +218,18 @@ async def dea_form_106(
         dea_forms.FORM_106_COLUMNS,
         lambda _db: as_chunks(lost),
         title=dea_forms.FORM_106_TITLE,
+        signatures=dea_forms.FORM_106_SIGNATURES,
     )
 
 
 def _period_report(
-    path: str, name: str, title: str, columns: list[Column], source: PeriodSource, doc: str
+    path: str,
+    name: str,
+    title: str,
+    columns: list[Column],
+    source: PeriodSource,
+    doc: str,
+    signatures: tuple[str, ...] = (),
 ) -> None:
     """A report of a period with no parameter of its own: the route, its name (the audit
     log's action) and its OpenAPI description."""
@@ -227,7 +240,8 @@ def _period_report(
         fmt: FormatParam = Format.json,
     ) -> Response:
         rows = source(period.scope, period.start, period.end)
-        return await respond(request, fmt, period.head, columns, rows, title=title)
+        return await respond(request, fmt, period.head, columns, rows, title=title,
+                             signatures=signatures)  # fmt: skip
 
     router.add_api_route(path, report, methods=["GET"], name=f"{name}_report",
                          response_class=StreamingResponse, description=doc,
@@ -280,7 +294,7 @@ async def platform_audit_trail(
     end = datetime.combine(last_day + timedelta(days=1), time.min, UTC)
     head = {"report": trails.PLATFORM_AUDIT_TRAIL, "registrant": trails.PLATFORM,
             "period": {"from": first_day.isoformat(), "to": last_day.isoformat()},
-            "generated_at": clock.now().isoformat()}  # fmt: skip
+            "generated_at": clock.now().isoformat(), "generated_by": principal.name}  # fmt: skip
     rows = trails.platform_audit_source(start, end)
     return await respond(request, fmt, head, trails.AUDIT_COLUMNS, rows,
                          title=trails.PLATFORM_AUDIT_TRAIL_TITLE)  # fmt: skip
@@ -295,6 +309,7 @@ _period_report(
     "DEA Form 41 data for the period's destructions (21 CFR 1317): per item the NDC (or DEA "
     "code), name, strength, form, package quantity, full and partial packages and total "
     "destroyed; the date, method and place, and the two witnesses.",
+    dea_forms.FORM_41_SIGNATURES,
 )
 _period_report(
     "/reports/rems-monitoring",

@@ -20,6 +20,8 @@ from app.registry.service import get_registrant
 class Scope:
     registrant: Registrant
     generated_at: datetime
+    generated_by: str = ""
+    """The name of whoever pulled the report (its header and every printed page say so)."""
     zone: ZoneInfo = field(init=False)
     """The registrant's time zone (looked up once: every row of a report reads it)."""
 
@@ -51,6 +53,7 @@ class Scope:
             },
             **{key: _plain(value) for key, value in about.items()},
             "generated_at": self.local(self.generated_at).isoformat(),
+            "generated_by": self.generated_by,
         }
 
 
@@ -70,7 +73,7 @@ async def report_scope(
     may pull its reports (or do what ``permission`` names)."""
     registrant = await get_registrant(db, registrant_id, principal=principal)
     principal.require(permission)
-    return Scope(registrant, now)
+    return Scope(registrant, now, principal.name)
 
 
 def check_period(first: date, last: date) -> None:

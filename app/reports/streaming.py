@@ -8,6 +8,7 @@ cut connection could tell the client.
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
@@ -77,10 +78,12 @@ async def respond(
     *,
     title: str,
     csv_by_database: Select[*tuple[Any, ...]] | None = None,
+    signatures: Sequence[str] = (),
 ) -> Response:
     """The report in ``fmt``: JSON, JSON Lines and CSV streamed; a PDF made whole, when it
     is short enough to print. On PostgreSQL, a report that gives ``csv_by_database`` (its
-    cells formatted in SQL, :mod:`app.reports.pg_text`) has its CSV written by the database."""
+    cells formatted in SQL, :mod:`app.reports.pg_text`) has its CSV written by the database.
+    A printed report ends with a line to sign for each of ``signatures``."""
     database: Database = request.app.state.database
     # The route has read what it needed: its connection goes back to the pool before the
     # report takes one, so that a report holds one connection at a time, not two.
@@ -92,7 +95,9 @@ async def respond(
     if fmt is Format.pdf:
         limit: int = request.app.state.settings.report_pdf_max_rows
         found = await _collected(database, rows, limit)
-        printed = await asyncio.to_thread(pdf.render, head, title, columns, found)
+        printed = await asyncio.to_thread(
+            functools.partial(pdf.render, signatures=signatures), head, title, columns, found
+        )
         return Response(printed, media_type=MEDIA_TYPES[fmt], headers=headers)
 
     if fmt is Format.csv and csv_by_database is not None and database.is_postgresql:
@@ -221,6 +226,7 @@ def documented(columns: Sequence[Column], about: dict[str, Any]) -> dict[int | s
             "registrant": {"type": "object"},
             **about,
             "generated_at": {"type": "string", "format": "date-time"},
+            "generated_by": {"type": "string", "description": "who pulled the report"},
             "items": {"type": "array", "items": item},
         },
     }

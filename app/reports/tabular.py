@@ -118,9 +118,19 @@ def _csv_line(writer: Any, buffer: io.StringIO, cells: list[Any]) -> str:
     return line[: -len(_CRLF)] + "\n"
 
 
+_PRINTED_TEXT = _Converters({
+    **_CSV_TEXT,
+    bool: lambda value: "yes" if value else "no",
+    datetime: lambda value: f"{value:%Y-%m-%d %H:%M} {value:%Z}".strip(),
+})  # fmt: skip
+"""As in CSV, but instants as a person reads them: "2026-03-02 10:15 CST" (each report
+gives them on the registrant's clock)."""
+
+
 def printed_cells(columns: Sequence[Column], row: Row) -> list[str]:
-    """A row's cells as the printed page shows them: as in CSV."""
-    return [str(cell) for cell in _converted(_values([c.name for c in columns], row), _CSV_TEXT)]
+    """A row's cells as the printed page shows them."""
+    names = [c.name for c in columns]
+    return [str(cell) for cell in _converted(_values(names, row), _PRINTED_TEXT)]
 
 
 def items(columns: Sequence[Column], chunk: Sequence[Row]) -> list[dict[str, Any]]:

@@ -27,9 +27,11 @@ async def pulled(dispensary: Dispensary, report: str, **params: str):
 
 
 def pages(response) -> list[str]:
+    """Each page's text, its whitespace made single spaces: a cell wraps at its spaces."""
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "application/pdf"
-    return [page.extract_text() for page in PdfReader(io.BytesIO(response.content)).pages]
+    return [" ".join(page.extract_text().split())
+            for page in PdfReader(io.BytesIO(response.content)).pages]  # fmt: skip
 
 
 async def test_the_dispensing_log_printed_with_the_registrant_on_every_page(
