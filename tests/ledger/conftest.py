@@ -41,6 +41,10 @@ class Clinic:
     officer_token: str
     keys: int = 0
 
+    @property
+    def id(self) -> str:
+        return str(self.registrant["id"])
+
     async def post(self, body: dict[str, Any], token: str | None = None) -> httpx.Response:
         self.keys += 1
         headers = bearer(token or self.nurse_token) | {"Idempotency-Key": f"key-{self.keys}"}

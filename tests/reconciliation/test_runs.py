@@ -31,10 +31,10 @@ from tests.factories import (
     assert_refused,
     create,
     create_registrant,
-    staff_body,
 )
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended, count_body, reversal_body
+from tests.world import Staff
 
 DAY = "2026-03-02"
 """The frozen clock's day in Chicago (START is 09:00 there)."""
@@ -45,10 +45,14 @@ OBSERVED = {"sedation": False, "dissociation": True, "respiratory_depression": F
 
 
 class Place(Protocol):
-    """A clinic or a ward: a registrant, the client and a compliance officer's token."""
+    """A clinic or a ward: a registrant's id, the client and a compliance officer's token."""
 
-    client: httpx.AsyncClient
-    registrant: dict[str, Any]
+    @property
+    def client(self) -> httpx.AsyncClient: ...
+
+    @property
+    def id(self) -> str: ...
+
     officer_token: str
 
 
@@ -65,7 +69,7 @@ async def worked(app: Any, clock: FrozenClock, *, periodic: tuple[Periodic, ...]
 
 
 async def started(place: Place, first: str = DAY, last: str | None = None) -> httpx.Response:
-    body = {"registrant_id": place.registrant["id"], "first_day": first, "last_day": last or first}
+    body = {"registrant_id": place.id, "first_day": first, "last_day": last or first}
     return await place.client.post("/v1/reconciliation/runs", json=body,
                                    headers=bearer(place.officer_token))  # fmt: skip
 
@@ -92,7 +96,7 @@ async def reconciled(
 
 async def listed(place: Place, **params: str) -> list[dict[str, Any]]:
     response = await place.client.get(
-        "/v1/discrepancies", params={"registrant_id": place.registrant["id"], **params},
+        "/v1/discrepancies", params={"registrant_id": place.id, **params},
         headers=bearer(place.officer_token),
     )  # fmt: skip
     assert response.status_code == 200, response.text
@@ -164,7 +168,7 @@ async def clinic(client, admin_token, token) -> Clinic:
 async def inventoried(ward: Ward) -> None:
     """The ward's initial inventory, before the day's sessions: each lot as received."""
     for lot, quantity in ((ward.vial_lot, "50"), (ward.device_lot, "12")):
-        body = count_body(ward.id, ward.vault["id"], lot["id"], ward.nurse["id"], quantity,
+        body = count_body(ward.id, ward.vault.id, lot.id, ward.nurse.id, quantity,
                           at(-30), "initial")  # fmt: skip
         response = await ward.post("/v1/ledger/events", body)
         assert response.status_code == 201, response.text
@@ -201,15 +205,15 @@ async def infused(
     """An IV session: ``withdrawn`` mL drawn at 5 minutes, ``given`` mL infused from 10 to 50."""
     ts = await ward.open_session("iv", scheduled_at=scheduled_at)
     await ward.withdraw(ts, withdrawn)
-    await ward.step(ts, "administrations", {"lot_id": ward.vial_lot["id"], "quantity": given,
+    await ward.step(ts, "administrations", {"lot_id": ward.vial_lot.id, "quantity": given,
                                             "started_at": at(10), "ended_at": at(50)})  # fmt: skip
     return ts
 
 
 async def wasted(ward: Ward, ts: dict[str, Any], quantity: str = "0.3") -> dict[str, Any]:
-    step = await ward.step(ts, "waste", {"lot_id": ward.vial_lot["id"], "quantity": quantity,
+    step = await ward.step(ts, "waste", {"lot_id": ward.vial_lot.id, "quantity": quantity,
                                          "occurred_at": at(52),
-                                         "witness_id": ward.witness["id"]})  # fmt: skip
+                                         "witness_id": ward.witness.id})  # fmt: skip
     event: dict[str, Any] = step["event"]
     return event
 
@@ -224,7 +228,7 @@ async def discharged_esketamine(ward: Ward, scheduled_at: str = at(0)) -> dict[s
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "3", lot="device")
     for minutes in (10, 15, 20):
-        await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+        await ward.step(ts, "administrations", {"lot_id": ward.device_lot.id, "quantity": "1",
                                                 "started_at": at(minutes)})  # fmt: skip
     await ward.vitals(ts, "post_dose", 50)
     await ward.vitals(ts, "pre_discharge", 128)
@@ -385,7 +389,7 @@ async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: War
     )  # fmt: skip
     assert Decimal(found["summary"].split(" mg ")[0]) == 15
     assert found["summary"].endswith(" mg left unresolved in the session's holding")
-    assert found["staff_ids"] == [ward.nurse["id"], ward.witness["id"]]
+    assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
 
 
 # waste_witnessing
@@ -399,7 +403,7 @@ async def test_waste_is_unwitnessed_until_its_witness_confirms_it(prompt_ward: W
     assert result["findings"] == {"waste_unwitnessed": 1}
     [found] = await listed(ward)
     assert (found["rule"], found["severity"], found["event_ids"], found["staff_ids"]) == (
-        "waste_unwitnessed", "significant", [waste["id"]], [ward.nurse["id"]],
+        "waste_unwitnessed", "significant", [waste["id"]], [ward.nurse.id],
     )  # fmt: skip
     assert found["details"] == {"session_id": ts["id"]}
 
@@ -420,10 +424,10 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
                             roles=frozenset({Role.integration}),
                             registrant_ids=frozenset({at_ward}),
                             scopes={at_ward: frozenset({IntegrationScope.sessions})})  # fmt: skip
-    nurse = uuid.UUID(ward.nurse["id"])
+    nurse = uuid.UUID(ward.nurse.id)
     event = EventCreate(
         registrant_id=uuid.UUID(ward.id), type=EventType.waste,
-        location_id=uuid.UUID(ts["holding_location_id"]), lot_id=uuid.UUID(ward.vial_lot["id"]),
+        location_id=uuid.UUID(ts["holding_location_id"]), lot_id=uuid.UUID(ward.vial_lot.id),
         quantity=Decimal("0.3"), occurred_at=datetime.fromisoformat(at(52)), performed_by=nurse,
         witness_ids=[nurse], patient_id=uuid.UUID(ts["patient_id"]), session_id=uuid.UUID(ts["id"]),
     )  # fmt: skip
@@ -436,7 +440,7 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
     assert result["findings"] == {"waste_witnessed_by_waster": 1, "waste_unwitnessed": 1}
     [found] = await listed(ward, rule="waste_witnessed_by_waster")
     assert (found["severity"], found["event_ids"], found["staff_ids"]) == (
-        "significant", [str(row["id"])], [ward.nurse["id"]],
+        "significant", [str(row["id"])], [ward.nurse.id],
     )  # fmt: skip
 
 
@@ -463,7 +467,7 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     ts = await ward.open_session("esketamine")
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "1", lot="device")
-    await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+    await ward.step(ts, "administrations", {"lot_id": ward.device_lot.id, "quantity": "1",
                                             "started_at": at(10)})  # fmt: skip
     await ward.vitals(ts, "post_dose", 50)
     await ward.vitals(ts, "pre_discharge", 128)
@@ -477,13 +481,12 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
 
 
-async def more_nurses(ward: Ward, admin_token: str, count: int) -> list[tuple[dict[str, Any], str]]:
+async def more_nurses(ward: Ward, count: int) -> list[tuple[Staff, str]]:
     """The ward's nurse and ``count`` more, each with a token of their own."""
     nurses = [(ward.nurse, ward.nurse_token)]
     for n in range(count):
         subject = f"nurse-{n + 3}"
-        staff = await create(ward.client, f"/v1/registrants/{ward.id}/staff",
-                             staff_body(role="nurse", subject=subject), admin_token)  # fmt: skip
+        staff = await ward.builder.staff(role="nurse", subject=subject)
         nurses.append((staff, ward.token(["clinician"], [ward.id], sub=subject)))
     return nurses
 
@@ -491,8 +494,8 @@ async def more_nurses(ward: Ward, admin_token: str, count: int) -> list[tuple[di
 async def restocked(ward: Ward) -> None:
     """A thousand mL of vials and a hundred devices more, received after the inventory."""
     for lot, quantity in ((ward.vial_lot, "1000"), (ward.device_lot, "100")):
-        receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault["id"],
-                   "lot_id": lot["id"], "quantity": quantity, "occurred_at": at(-20),
+        receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault.id,
+                   "lot_id": lot.id, "quantity": quantity, "occurred_at": at(-20),
                    "counterparty": SUPPLIER, "document_reference": "INV-2"}  # fmt: skip
         response = await ward.post("/v1/ledger/events", receipt)
         assert response.status_code == 201, response.text
@@ -506,22 +509,22 @@ async def infusion_by(
     returned; the session and its waste event."""
     patient = await ward.add_patient(weight_kg="70")
     plan = await ward.add_plan(patient, modality="iv_infusion", dose_mg_per_kg="0.5")
-    body = ward.session_body("iv", patient_id=patient["id"], plan_id=plan["id"])
+    body = ward.session_body("iv", patient_id=patient.id, plan_id=plan.id)
     ts = (await ward.post("/v1/sessions", body, token)).json()
     left = Decimal(withdrawn) - Decimal(given) - Decimal(waste_ml)
     steps = [
-        ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": withdrawn,
+        ("withdrawals", {"from_location_id": ward.vault.id, "quantity": withdrawn,
                          "occurred_at": at(5)}),
         ("administrations", {"quantity": given, "started_at": at(10), "ended_at": at(50)}),
         ("waste", {"quantity": waste_ml, "occurred_at": at(52),
-                   "witness_id": ward.witness["id"]}),
-        ("returns", {"quantity": str(left), "to_location_id": ward.vault["id"],
+                   "witness_id": ward.witness.id}),
+        ("returns", {"quantity": str(left), "to_location_id": ward.vault.id,
                      "occurred_at": at(53)}),
     ]  # fmt: skip
     waste = None
     for what, fields in steps:
         if Decimal(fields["quantity"]) > 0:
-            done = await ward.step(ts, what, {"lot_id": ward.vial_lot["id"], **fields}, token)
+            done = await ward.step(ts, what, {"lot_id": ward.vial_lot.id, **fields}, token)
             waste = done["event"] if what == "waste" else waste
     return ts, waste
 
@@ -539,14 +542,12 @@ def peer_outliers(result: dict[str, Any]) -> int:
     return int(result["findings"].get("peer_outlier", 0))
 
 
-async def test_near_identical_peers_are_not_flagged_for_rounding(
-    ward: Ward, app, clock, admin_token
-):
+async def test_near_identical_peers_are_not_flagged_for_rounding(ward: Ward, app, clock):
     """The clean replay's IV waste per session: whole vials less the dose, five nurses at
     462.3 to 464.2 mg (a median of 463.55, a median absolute deviation of 0.05): the last,
     0.65 mg (0.14 %) above the median, lies at a robust z of 8.8, and matters not at all."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 4)
+    nurses = await more_nurses(ward, 4)
     for (_staff, token), waste_ml in zip(
         nurses, ("9.246", "9.27", "9.271", "9.272", "9.284"), strict=True
     ):
@@ -555,13 +556,13 @@ async def test_near_identical_peers_are_not_flagged_for_rounding(
 
 
 async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
-    ward: Ward, app, clock, admin_token
+    ward: Ward, app, clock
 ):
     """Beside the near-identical peers above: four nurses waste what a vial leaves after the
     dose (463.5 mg a session), the fifth draws a second vial every session and wastes it whole
     (963.5 mg): flagged, for her waste and her withdrawals, for review."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 4)
+    nurses = await more_nurses(ward, 4)
     for _staff, token in nurses[:4]:
         await vials_wasted(ward, token, "9.27")
     await vials_wasted(ward, nurses[4][1], "19.27")
@@ -571,7 +572,7 @@ async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
     assert found.keys() == {"waste", "withdrawn"}
     waste = found["waste"]
     assert (waste["severity"], waste["staff_ids"], waste["product_id"]) == (
-        "info", [nurses[4][0]["id"]], ward.vial_lot["product"]["id"],
+        "info", [nurses[4][0].id], ward.vial_lot.product_id,
     )  # fmt: skip
     assert {k: waste["details"][k] for k in ("work", "per_session", "peer_median", "sessions",
                                              "peers")} == {
@@ -582,11 +583,11 @@ async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
             found["withdrawn"]["details"]["peer_median"]) == ("1000", "500")  # fmt: skip
 
 
-async def test_a_nurse_after_a_single_session_is_not_compared(ward: Ward, app, clock, admin_token):
+async def test_a_nurse_after_a_single_session_is_not_compared(ward: Ward, app, clock):
     """Five nurses with three sessions each are compared, and alike; a sixth, after one session
     in which she drew and wasted a second vial, is not compared yet."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 5)
+    nurses = await more_nurses(ward, 5)
     for _staff, token in nurses[:5]:
         await vials_wasted(ward, token, "9.27")
     await vials_wasted(ward, nurses[5][1], "19.27", sessions=1)
@@ -598,12 +599,12 @@ async def esketamine_by(ward: Ward, token: str, dose_mg: int) -> None:
     ``token``: the dose's devices withdrawn, and given five minutes apart."""
     patient = await ward.add_patient(rems_enrollment_id=f"REMS-P-{uuid.uuid4().hex[:8]}")
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg=str(dose_mg))
-    body = ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"])
+    body = ward.session_body("esketamine", patient_id=patient.id, plan_id=plan.id)
     ts = (await ward.post("/v1/sessions", body, token)).json()
     await ward.vitals(ts, "pre_dose", 2)
     devices = dose_mg // 28
-    lot = ward.device_lot["id"]
-    await ward.step(ts, "withdrawals", {"lot_id": lot, "from_location_id": ward.vault["id"],
+    lot = ward.device_lot.id
+    await ward.step(ts, "withdrawals", {"lot_id": lot, "from_location_id": ward.vault.id,
                                         "quantity": str(devices), "occurred_at": at(5)},
                     token)  # fmt: skip
     for device in range(devices):
@@ -613,13 +614,13 @@ async def esketamine_by(ward: Ward, token: str, dose_mg: int) -> None:
 
 
 async def test_a_nurse_treating_only_84_mg_patients_is_not_flagged_for_her_withdrawals(
-    ward: Ward, app, clock, admin_token
+    ward: Ward, app, clock
 ):
     """Five nurses give 56 mg (two devices) three times each; the sixth's three patients take
     84 mg (three devices). Her withdrawals per session are a third above theirs because of
     her patients' plans: she is compared with nobody doing 56 mg sessions."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 5)
+    nurses = await more_nurses(ward, 5)
     for index, (_staff, token) in enumerate(nurses):
         for _ in range(3):
             await esketamine_by(ward, token, 84 if index == 5 else 56)
@@ -627,7 +628,7 @@ async def test_a_nurse_treating_only_84_mg_patients_is_not_flagged_for_her_withd
 
 
 async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_is_flagged(
-    prompt_ward: Ward, app, clock, admin_token
+    prompt_ward: Ward, app, clock
 ):
     """Five nurses waste alike, three sessions each, and the witness confirms the waste of
     four of them: the fifth nurse's unwitnessed wastes are a discrepancy a session, against
@@ -636,7 +637,7 @@ async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_
     one flags the nurse."""
     ward = prompt_ward
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 4)
+    nurses = await more_nurses(ward, 4)
     for index, (_staff, token) in enumerate(nurses):
         for _ in range(3):
             ts, waste = await infusion_by(ward, token, "0.3")
@@ -649,7 +650,7 @@ async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_
     [found] = await listed(ward, rule="peer_outlier")
     details = found["details"]
     assert (found["staff_ids"], details["measure"], Decimal(details["per_session"])) == (
-        [nurses[4][0]["id"]], "discrepancies", Decimal(1),
+        [nurses[4][0].id], "discrepancies", Decimal(1),
     )  # fmt: skip
 
 
@@ -668,7 +669,7 @@ async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: 
         "monitoring_form_overdue", "significant", {"session_id": late["id"]},
     )  # fmt: skip
     assert found["summary"] == "monitoring form due 2026-03-09, not submitted"
-    assert found["staff_ids"] == [ward.nurse["id"], ward.witness["id"]]
+    assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
 
 
 async def test_the_nightly_runs_flag_a_monitoring_form_left_unsubmitted(ward: Ward, app, clock):

@@ -187,11 +187,11 @@ async def test_filters_combine(dispensary: Dispensary, admin_token: str):
 async def test_a_sessions_infusion_names_the_plans_prescriber(ward: Ward):
     ts = await ward.open_session("iv")
     await ward.withdraw(ts, "1")
-    given = await ward.step(ts, "administrations", {"lot_id": ward.vial_lot["id"],
+    given = await ward.step(ts, "administrations", {"lot_id": ward.vial_lot.id,
                                                     "quantity": "0.7", "started_at": at(10),
                                                     "ended_at": at(50)})  # fmt: skip
     registrations = await ward.get(f"/v1/registrants/{ward.id}/staff/"
-                                   f"{ward.prescriber['id']}/registrations")  # fmt: skip
+                                   f"{ward.prescriber.id}/registrations")  # fmt: skip
     number = registrations.json()[0]["dea_number"]
     log = await items(ward.client, ward.officer_token, ward.id)
     [administration] = [i for i in log if i["type"] == "administer"]
@@ -200,10 +200,10 @@ async def test_a_sessions_infusion_names_the_plans_prescriber(ward: Ward):
         "quantity", "unit", "mg", "patient_id", "session_id", "prescriber_name",
         "prescriber_npi", "prescriber_dea_number", "performed_by", "rx_number",
     )} == {
-        "quantity": "0.7", "unit": "mL", "mg": "35", "patient_id": ward.iv_patient["id"],
+        "quantity": "0.7", "unit": "mL", "mg": "35", "patient_id": ward.iv_patient.id,
         "session_id": ts["id"], "prescriber_name": "Grace Hopper",
         "prescriber_npi": "1245319599", "prescriber_dea_number": None,
-        "performed_by": ward.nurse["id"], "rx_number": None,
+        "performed_by": ward.nurse.id, "rx_number": None,
     }  # fmt: skip
     occurred = datetime.fromisoformat(administration["occurred_at"])
     assert occurred == datetime.fromisoformat(at(10))
