@@ -69,7 +69,13 @@ class Patient(Record):
 class Product(Record):
     name: str
     dosage_form: str
-    compound_code: str | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Compound(Product):
+    """A product compounded here: known by its compound code, not an NDC."""
+
+    compound_code: str
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -150,6 +156,9 @@ class Builder:
 
     async def product(self, body: dict[str, Any], token: str) -> Product:
         return Product.of(await create(self.client, "/v1/products", body, token))
+
+    async def compound(self, body: dict[str, Any], token: str) -> Compound:
+        return Compound.of(await create(self.client, "/v1/products", body, token))
 
     async def lot(self, product: Product, lot_number: str, expires_on: str, token: str) -> Lot:
         body = {"lot_number": lot_number, "expires_on": expires_on}

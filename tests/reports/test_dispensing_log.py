@@ -80,17 +80,17 @@ async def test_a_pharmacys_fills_are_logged_with_the_1304_22_record(dispensary: 
     assert first | {"event_id": None, "sequence": None} == {
         "event_id": None, "sequence": None, "type": "dispense",
         "occurred_at": "2026-03-02T09:55:00-06:00",
-        "substance": "ketamine", "product": troche["name"], "ndc": troche["compound_code"],
-        "dosage_form": "troche", "strength": f"{troche['strength']['value']} mg",
-        "lot_number": dispensary.troche_lot["lot_number"], "quantity": "30", "unit": "each",
+        "substance": "ketamine", "product": troche.name, "ndc": troche.compound_code,
+        "dosage_form": "troche", "strength": f"{troche.json['strength']['value']} mg",
+        "lot_number": dispensary.troche_lot.lot_number, "quantity": "30", "unit": "each",
         "mg": "3000",
-        "patient_id": dispensary.patient["id"], "patient_name": "Ada Lovelace",
+        "patient_id": dispensary.patient.id, "patient_name": "Ada Lovelace",
         "patient_address": "100 Main St, Austin, TX 78701",
         "prescription_id": rx["id"], "rx_number": rx["rx_number"], "refill_number": 0,
         "prescriber_name": "Grace Hopper, MD", "prescriber_npi": "1245319599",
         "prescriber_dea_number": dispensary.prescriber_dea_number,
-        "performed_by": dispensary.pharmacist["id"],
-        "performer_name": dispensary.pharmacist["name"], "witnesses": [],
+        "performed_by": dispensary.pharmacist.id,
+        "performer_name": dispensary.pharmacist.name, "witnesses": [],
         "session_id": None, "location": "Dispensing shelf", "reversed_by": None,
         "is_record": False, "broken_rules": [],
     }  # fmt: skip
@@ -172,9 +172,9 @@ async def test_filters_combine(dispensary: Dispensary, admin_token: str):
     def called(**params: str) -> Any:
         return items(client, token, rid, **params)
 
-    assert await called(product_id=dispensary.troche["id"]) == every
-    assert await called(patient_id=dispensary.patient["id"]) == every
-    assert await called(staff_id=dispensary.pharmacist["id"]) == every
+    assert await called(product_id=dispensary.troche.id) == every
+    assert await called(patient_id=dispensary.patient.id) == every
+    assert await called(staff_id=dispensary.pharmacist.id) == every
     assert await called(prescriber_dea_number=dispensary.prescriber_dea_number) == every
     other = await create_registrant(client, admin_token)
     for params in ({"product_id": other["id"]}, {"patient_id": other["id"]},

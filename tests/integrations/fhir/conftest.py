@@ -27,5 +27,5 @@ async def dispensary(client, admin_token, token, clock) -> Dispensary:
 async def pharmacy_system(client, admin_token, token, dispensary) -> Sender:
     """The pharmacy's system; its dispenses draw from the dispensing shelf."""
     return await enable_sender(client, admin_token, token, dispensary.id,
-                               dispensary.shelf["id"], role="pharmacist",
+                               dispensary.shelf.id, role="pharmacist",
                                subject="pharmacy-system")  # fmt: skip

@@ -109,8 +109,8 @@ async def test_a_troche_dispense_fills_the_prescription_it_names(
 ):
     rx = await dispensary.receive()
     resource = troche_dispense(
-        mrn=dispensary.patient["external_id"], npi_value=pharmacy_system.npi,
-        compound_code=dispensary.troche["compound_code"],
+        mrn=dispensary.patient.external_id, npi_value=pharmacy_system.npi,
+        compound_code=dispensary.troche.compound_code,
         lot_number="T-2026-001", rx_number=rx["rx_number"],
         handed_over=START.replace(hour=14).isoformat(),
     )  # fmt: skip
@@ -123,7 +123,7 @@ async def test_a_troche_dispense_fills_the_prescription_it_names(
     assert (event["type"], event["quantity"], event["mg"]) == ("dispense", "30", "3000")
     assert (event["prescription_id"], event["patient_id"]) == (rx["id"], rx["patient_id"])
     assert event["performed_by"] == pharmacy_system.staff["id"]
-    assert event["lot_id"] == dispensary.troche_lot["id"]
+    assert event["lot_id"] == dispensary.troche_lot.id
     filled = (await dispensary.get(f"/v1/prescriptions/{rx['id']}")).json()
     [fill] = filled["fills"]
     assert (fill["event_id"], fill["refill_number"], fill["quantity"]) == (event_id, 0, "30")
@@ -134,8 +134,8 @@ async def test_a_dispense_naming_no_prescription_is_stored_and_flagged(
     client, dispensary: Dispensary, pharmacy_system: Sender, probe
 ):
     resource = troche_dispense(
-        mrn=dispensary.patient["external_id"], npi_value=pharmacy_system.npi,
-        compound_code=dispensary.troche["compound_code"], lot_number="T-2026-001",
+        mrn=dispensary.patient.external_id, npi_value=pharmacy_system.npi,
+        compound_code=dispensary.troche.compound_code, lot_number="T-2026-001",
         rx_number="RX-UNKNOWN", handed_over=START.replace(hour=14).isoformat(),
     )  # fmt: skip
 

@@ -295,7 +295,7 @@ async def test_a_key_replayed_for_another_registrant_never_answers_the_first(
     both = token(["integration"], [ward.id, dispensary.id], sub="ehr-1", name="Hospital EHR")
     await create(client, "/v1/integrations/fhir-senders",
                  {"registrant_id": dispensary.id, "subject": "ehr-1",
-                  "location_id": dispensary.shelf["id"]}, admin_token)  # fmt: skip
+                  "location_id": dispensary.shelf.id}, admin_token)  # fmt: skip
     move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
             "to_location_id": ward.room.id, "lot_id": ward.vial_lot.id, "quantity": "2",
             "occurred_at": at(0)}  # fmt: skip

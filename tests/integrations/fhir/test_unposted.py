@@ -111,8 +111,8 @@ async def test_a_resource_with_only_its_id_is_stored_under_its_sender_and_id(
         resource["contained"][0]["batch"] = {"lotNumber": ward.vial_lot.lot_number}
     else:
         resource = troche_dispense(
-            mrn=dispensary.patient["external_id"], npi_value=pharmacy_system.npi,
-            compound_code=dispensary.troche["compound_code"], lot_number="T-2026-001",
+            mrn=dispensary.patient.external_id, npi_value=pharmacy_system.npi,
+            compound_code=dispensary.troche.compound_code, lot_number="T-2026-001",
             rx_number="RX-NONE", handed_over=START.replace(hour=14).isoformat(),
         )  # fmt: skip
         sender = pharmacy_system
@@ -327,7 +327,7 @@ async def test_two_officers_assigning_at_once_post_it_once(app, client, token, w
 
 def formulary_dispense(dispensary: Dispensary, sender: Sender, rx_number: str) -> dict[str, Any]:
     resource = troche_dispense(
-        mrn=dispensary.patient["external_id"], npi_value=sender.npi, compound_code="unused",
+        mrn=dispensary.patient.external_id, npi_value=sender.npi, compound_code="unused",
         lot_number="T-2026-001", rx_number=rx_number,
         handed_over=START.replace(hour=14).isoformat(),
     )  # fmt: skip
@@ -362,16 +362,16 @@ async def test_a_code_of_the_senders_own_system_posts_once_an_officer_maps_it(
     assert await dispensary.shelf_balance() == "300"
     followed = await record(client, officer, kept["id"])
     assert followed["medication_codes"] == [f"{FORMULARY}|KET-TROCHE-100"]
-    lot_first = await assign(client, officer, kept["id"], dispensary.troche_lot["id"])
+    lot_first = await assign(client, officer, kept["id"], dispensary.troche_lot.id)
     assert lot_first.status_code == 409  # its product first
 
-    mapped = await map_code(client, officer, pharmacy_system, dispensary.troche["id"])
+    mapped = await map_code(client, officer, pharmacy_system, dispensary.troche.id)
 
     assert mapped.status_code == 201, mapped.text
     answer = mapped.json()
     [posted] = answer["records"]
     assert (posted["id"], posted["unposted_because"]) == (kept["id"], None)
-    assert (posted["product_id"], posted["lot_source"]) == (dispensary.troche["id"], "resource")
+    assert (posted["product_id"], posted["lot_source"]) == (dispensary.troche.id, "resource")
     [event_id] = posted["event_ids"]
     event = await ledger_event(client, event_id, dispensary.token)
     assert event["type"] == "dispense"
@@ -384,12 +384,12 @@ async def test_a_code_of_the_senders_own_system_posts_once_an_officer_maps_it(
     location = mapped.headers["location"]
     assert (await client.get(location, headers=bearer(officer))).json()["id"] == answer["id"]
 
-    again = await map_code(client, officer, pharmacy_system, dispensary.troche["id"], "map-2")
+    again = await map_code(client, officer, pharmacy_system, dispensary.troche.id, "map-2")
     assert again.status_code == 200, again.text
     assert (again.json()["id"], again.json()["records"]) == (answer["id"], [])
     products = await client.get("/v1/products", headers=bearer(dispensary.token),
                                 params={"registrant_id": dispensary.id})  # fmt: skip
-    [api] = [p for p in products.json()["items"] if p["id"] != dispensary.troche["id"]]
+    [api] = [p for p in products.json()["items"] if p["id"] != dispensary.troche.id]
     remapped = await map_code(client, officer, pharmacy_system, api["id"], "map-3")
     assert remapped.status_code == 409
     assert remapped.json()["type"].endswith(":fhir-code-mapped")
@@ -404,11 +404,11 @@ async def test_only_a_compliance_officer_maps_a_code_and_only_to_its_registrants
     client, token, ward, dispensary: Dispensary, pharmacy_system: Sender, probe
 ):
     before = await probe.business_rows()
-    pharmacist = await map_code(client, dispensary.token, pharmacy_system, dispensary.troche["id"])
+    pharmacist = await map_code(client, dispensary.token, pharmacy_system, dispensary.troche.id)
     officer = token(["compliance_officer"], [dispensary.id], sub="officer-rx")
     foreign = await map_code(client, officer, pharmacy_system, ward.vial_lot.product_id, "m-2")
     clinic_officer = await map_code(client, ward.officer_token, pharmacy_system,
-                                    dispensary.troche["id"], "m-3")  # fmt: skip
+                                    dispensary.troche.id, "m-3")  # fmt: skip
 
     assert pharmacist.status_code == 403, pharmacist.text
     assert foreign.status_code == 422, foreign.text
