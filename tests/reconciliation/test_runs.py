@@ -29,12 +29,11 @@ from tests.conftest import START, bearer
 from tests.factories import (
     assert_problem,
     assert_refused,
-    create,
     create_registrant,
 )
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended, count_body, reversal_body
-from tests.world import Staff
+from tests.world import Location, Lot, Staff
 
 DAY = "2026-03-02"
 """The frozen clock's day in Chicago (START is 09:00 there)."""
@@ -133,31 +132,27 @@ async def counted(
     quantity: str,
     when: datetime,
     kind: str = "ad_hoc",
-    location: dict[str, Any] | None = None,
+    location: Location | None = None,
 ) -> dict[str, Any]:
-    body = count_body(clinic.registrant["id"], (location or clinic.vault)["id"],
-                      clinic.lot["id"], clinic.nurse["id"], quantity, when, kind)  # fmt: skip
+    body = count_body(clinic.registrant.id, (location or clinic.vault).id,
+                      clinic.lot.id, clinic.nurse.id, quantity, when, kind)  # fmt: skip
     event: dict[str, Any] = await appended(clinic, body)
     return event
 
 
-async def received(
-    clinic: Clinic, quantity: str, when: datetime, lot: dict[str, Any] | None = None
-):
+async def received(clinic: Clinic, quantity: str, when: datetime, lot: Lot | None = None):
     body = clinic.event("receipt", quantity, occurred_at=when.isoformat(),
-                        lot_id=(lot or clinic.lot)["id"])  # fmt: skip
+                        lot_id=(lot or clinic.lot).id)  # fmt: skip
     return await appended(clinic, body)
 
 
 async def moved(clinic: Clinic, quantity: str, when: datetime) -> None:
     await appended(clinic, clinic.event("move", quantity, occurred_at=when.isoformat(),
-                                        to_location_id=clinic.room["id"]))  # fmt: skip
+                                        to_location_id=clinic.room.id))  # fmt: skip
 
 
-async def new_lot(clinic: Clinic, number: str, expires_on: str) -> dict[str, Any]:
-    return await create(clinic.client, f"/v1/products/{clinic.product['id']}/lots",
-                        {"lot_number": number, "expires_on": expires_on},
-                        clinic.nurse_token)  # fmt: skip
+async def new_lot(clinic: Clinic, number: str, expires_on: str) -> Lot:
+    return await clinic.builder.lot(clinic.product, number, expires_on, clinic.nurse_token)
 
 
 @pytest.fixture
@@ -276,8 +271,8 @@ async def test_a_short_count_opens_a_discrepancy_sized_against_the_usage(clinic,
         "2026-03-03", "2026-04-16",
     )  # fmt: skip
     for d in (minor, significant):
-        assert (d["status"], d["staff_ids"]) == ("open", [clinic.nurse["id"]])
-        assert (d["product_id"], d["location_id"]) == (clinic.product["id"], clinic.vault["id"])
+        assert (d["status"], d["staff_ids"]) == ("open", [clinic.nurse.id])
+        assert (d["product_id"], d["location_id"]) == (clinic.product.id, clinic.vault.id)
 
 
 async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_significant(
@@ -315,11 +310,11 @@ async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_signifi
 
 
 async def decreased(
-    clinic: Clinic, when: datetime, location: dict[str, Any] | None = None
+    clinic: Clinic, when: datetime, location: Location | None = None
 ) -> dict[str, Any]:
     """The compliance officer takes 0.5 mL off the book at ``location`` (the vault)."""
     body = clinic.event("adjust", "0.5", adjust_direction="decrease", occurred_at=when.isoformat(),
-                        location_id=(location or clinic.vault)["id"],
+                        location_id=(location or clinic.vault).id,
                         reason="a vial's loss written off")  # fmt: skip
     event: dict[str, Any] = await appended(clinic, body, clinic.officer_token)
     return event
@@ -345,9 +340,9 @@ async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_si
     await appended(clinic, increase, clinic.officer_token)
     await decreased(clinic, datetime(2026, 2, 25, 18, tzinfo=UTC), clinic.room)
     undone = await decreased(clinic, datetime(2026, 3, 1, 18, tzinfo=UTC))
-    await appended(clinic, reversal_body(clinic.registrant["id"], undone["id"],
+    await appended(clinic, reversal_body(clinic.registrant.id, undone["id"],
                                          datetime(2026, 3, 1, 19, tzinfo=UTC).isoformat())
-                   | {"witness_ids": [clinic.witness["id"]]}, clinic.officer_token)  # fmt: skip
+                   | {"witness_ids": [clinic.witness.id]}, clinic.officer_token)  # fmt: skip
     third = await decreased(clinic, START - timedelta(minutes=5))
 
     assert (await reconciled(clinic, app, clock, "2026-02-20", "2026-03-01"))["findings"] == {}
@@ -358,7 +353,7 @@ async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_si
     assert (found["severity"], found["reportable"], found["discovered_at"]) == (
         "significant", True, "2026-03-02T14:55:00Z",
     )  # fmt: skip
-    assert (found["product_id"], found["location_id"]) == (clinic.product["id"], clinic.vault["id"])
+    assert (found["product_id"], found["location_id"]) == (clinic.product.id, clinic.vault.id)
 
 
 async def test_a_count_is_weighed_against_the_usage_before_it(clinic, app, clock):
@@ -692,8 +687,8 @@ async def test_stock_of_a_lot_expired_before_today_is_found(clinic, app, clock):
     await received(clinic, "5", START - timedelta(minutes=30), old)
     await received(clinic, "3", START - timedelta(minutes=30), today)
     for lot, quantity in ((clinic.lot, "10"), (old, "5"), (today, "3")):
-        body = count_body(clinic.registrant["id"], clinic.vault["id"], lot["id"],
-                          clinic.nurse["id"], quantity, START - timedelta(minutes=20),
+        body = count_body(clinic.registrant.id, clinic.vault.id, lot.id,
+                          clinic.nurse.id, quantity, START - timedelta(minutes=20),
                           "initial")  # fmt: skip
         await appended(clinic, body)
 
@@ -701,7 +696,7 @@ async def test_stock_of_a_lot_expired_before_today_is_found(clinic, app, clock):
     assert result["findings"] == {"expired_stock_on_hand": 1}
     [found] = await listed(clinic)
     assert (found["rule"], found["severity"], found["product_id"], found["location_id"]) == (
-        "expired_stock_on_hand", "minor", clinic.product["id"], clinic.vault["id"],
+        "expired_stock_on_hand", "minor", clinic.product.id, clinic.vault.id,
     )  # fmt: skip
     quantity, rest = found["summary"].split(" ", 1)
     assert Decimal(quantity) == 5
@@ -741,7 +736,7 @@ async def test_an_inventory_count_reversed_was_never_taken(clinic, app, clock):
     await received(clinic, "10", START - timedelta(minutes=30))
     count = await counted(clinic, "10", START - timedelta(minutes=20), "initial")
     assert (await reconciled(clinic, app, clock))["findings"] == {}
-    undone = reversal_body(clinic.registrant["id"], count["id"], START.isoformat())
+    undone = reversal_body(clinic.registrant.id, count["id"], START.isoformat())
     await appended(clinic, undone, clinic.officer_token)
     clock.advance(timedelta(minutes=1))
     assert (await reconciled(clinic, app, clock))["findings"] == {"inventory_due": 1}
@@ -825,7 +820,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
     run = response.json()
     assert response.headers["location"] == f"/v1/reconciliation/runs/{run['id']}"
     assert run == {
-        "id": run["id"], "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01",
+        "id": run["id"], "registrant_id": clinic.registrant.id, "first_day": "2026-03-01",
         "last_day": DAY, "requested_by": "officer-1", "status": "queued", "attempts": 0,
         "result": None, "last_error": None, "created_at": "2026-03-02T15:00:00Z",
         "finished_at": None,
@@ -842,7 +837,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
     assert isinstance(result.pop("duration_ms"), int)
     assert result == {
         "run_id": run["id"],
-        "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01", "last_day": DAY,
+        "registrant_id": clinic.registrant.id, "first_day": "2026-03-01", "last_day": DAY,
         "findings": {"count_variance": 2}, "opened": 2, "reopened": 0, "updated": 0,
         "cured": 0,
     }  # fmt: skip
@@ -853,7 +848,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
 
 async def test_a_retried_request_queues_one_run(clinic, app, clock):
     headers = bearer(clinic.officer_token) | {"Idempotency-Key": "run-1"}
-    body = {"registrant_id": clinic.registrant["id"], "first_day": DAY, "last_day": DAY}
+    body = {"registrant_id": clinic.registrant.id, "first_day": DAY, "last_day": DAY}
     responses = [
         await clinic.client.post("/v1/reconciliation/runs", json=body, headers=headers)
         for _ in range(2)
@@ -868,7 +863,7 @@ async def test_a_retried_request_queues_one_run(clinic, app, clock):
 async def test_a_run_is_refused_backwards_to_clinicians_and_to_other_registrants(
     clinic, app, clock, token, admin_token, probe
 ):
-    path, rid = "/v1/reconciliation/runs", clinic.registrant["id"]
+    path, rid = "/v1/reconciliation/runs", clinic.registrant.id
     backwards = {"registrant_id": rid, "first_day": DAY, "last_day": "2026-03-01"}
     refused = await assert_refused(
         clinic.client, probe, "POST", path, status=422, problem=PROBLEM + "invalid-input",
@@ -916,7 +911,7 @@ async def test_the_schedule_queues_each_registrants_previous_day_once_its_night_
     # 01:30 in Chicago is 23:30 on 2 March in Los Angeles: its 1 March is over.
     west_before = (west["id"], "2026-03-01", "2026-03-01", "succeeded")
     assert await night(1, 30) == [west_before]
-    chicago_run = (clinic.registrant["id"], DAY, DAY, "succeeded")
+    chicago_run = (clinic.registrant.id, DAY, DAY, "succeeded")
     assert await night(3) == [west_before, chicago_run]  # 01:00 in Los Angeles
     assert await night(3, 30) == [west_before, chicago_run]  # the hour's schedule ran already
     west_run = (west["id"], DAY, DAY, "succeeded")
@@ -944,10 +939,10 @@ async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
     lot = await new_lot(clinic, "L-2099", "2099-12-31")
     await received(clinic, "10", START - timedelta(minutes=10), lot)
     short = await appended(clinic, count_body(
-        clinic.registrant["id"], clinic.vault["id"], lot["id"], clinic.nurse["id"], "9",
+        clinic.registrant.id, clinic.vault.id, lot.id, clinic.nurse.id, "9",
         START - timedelta(minutes=5),
     ))  # fmt: skip
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     args = ["reconcile", "--registrant", rid, "--from", DAY, "--to", DAY]
     result = await asyncio.to_thread(runner.invoke, cli, args)
     assert result.exit_code == 0, result.output
@@ -968,7 +963,7 @@ async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
 
 
 async def test_csledger_reconcile_refuses_a_period_ending_before_it_starts(runner, clinic):
-    args = ["reconcile", "--registrant", clinic.registrant["id"], "--from", DAY,
+    args = ["reconcile", "--registrant", clinic.registrant.id, "--from", DAY,
             "--to", "2026-03-01"]  # fmt: skip
     result = await asyncio.to_thread(runner.invoke, cli, args)
     assert result.exit_code == 2, result.output
