@@ -1,5 +1,5 @@
-"""What the test worlds are built from: a registrant and the things it holds, each created
-once through the API and answered as a typed record.
+"""What the test worlds are built from: a registrant and the things it holds, created through
+the API (each kind by one method here) and answered as typed records.
 
 ``Builder.open`` creates a registrant; its methods add locations, staff and their DEA
 registrations, products, lots, receipts into stock, patients, and treatment plans (each on a
