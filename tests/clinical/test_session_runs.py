@@ -23,14 +23,14 @@ async def test_an_iv_infusion_with_witnessed_waste(ward: Ward):
     assert withdrawn["session"]["status"] == "in_progress"
     assert withdrawn["event"]["type"] == "move"
     given = await ward.step(ts, "administrations", {
-        "lot_id": ward.vial_lot["id"], "quantity": "0.7", "started_at": at(10),
+        "lot_id": ward.vial_lot.id, "quantity": "0.7", "started_at": at(10),
         "ended_at": at(50),
     })  # fmt: skip
     assert (given["event"]["type"], Decimal(given["event"]["mg"])) == ("administer", Decimal(35))
     assert given["session"]["status"] == "observing"
     wasted = await ward.step(ts, "waste", {
-        "lot_id": ward.vial_lot["id"], "quantity": "0.3", "occurred_at": at(52),
-        "witness_id": ward.witness["id"],
+        "lot_id": ward.vial_lot.id, "quantity": "0.3", "occurred_at": at(52),
+        "witness_id": ward.witness.id,
     })  # fmt: skip
     assert wasted["event"]["witness_status"] == "unwitnessed"
     confirmed = await ward.step(
@@ -61,7 +61,7 @@ async def test_an_iv_infusion_with_witnessed_waste(ward: Ward):
     events = (await ward.get("/v1/ledger/events", registrant_id=ward.id, type="waste")).json()
     (ledger_waste,) = events["items"]
     assert ledger_waste["session_id"] == ts["id"]
-    assert ledger_waste["patient_id"] == ward.iv_patient["id"]
+    assert ledger_waste["patient_id"] == ward.iv_patient.id
     assert ledger_waste["snapshot"]["patient"]["name"] == "Ada Lovelace"
     assert ledger_waste["snapshot"]["witnesses"][0]["name"] == "Wes Witness"
 
@@ -73,7 +73,7 @@ async def test_an_84_mg_esketamine_session_with_every_reading(ward: Ward):
     await ward.withdraw(ts, "3", lot="device")
     for minutes in (10, 15, 20):
         given = await ward.step(ts, "administrations", {
-            "lot_id": ward.device_lot["id"], "quantity": "1", "started_at": at(minutes),
+            "lot_id": ward.device_lot.id, "quantity": "1", "started_at": at(minutes),
         })  # fmt: skip
     assert given["session"]["status"] == "observing"
     await ward.vitals(ts, "post_dose", 50, systolic=138, diastolic=88)

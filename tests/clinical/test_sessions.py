@@ -76,17 +76,17 @@ async def posted(
 
 
 def infusion(ward: Ward, quantity: str, start: float = 10, end: float = 50, **extra: Any):
-    return {"lot_id": ward.vial_lot["id"], "quantity": quantity, "started_at": at(start),
+    return {"lot_id": ward.vial_lot.id, "quantity": quantity, "started_at": at(start),
             "ended_at": at(end)} | extra  # fmt: skip
 
 
 def device(ward: Ward, minutes: float, **extra: Any) -> dict[str, Any]:
-    return {"lot_id": ward.device_lot["id"], "quantity": "1", "started_at": at(minutes)} | extra
+    return {"lot_id": ward.device_lot.id, "quantity": "1", "started_at": at(minutes)} | extra
 
 
 def waste_body(ward: Ward, quantity: str, minutes: float = 52, **extra: Any) -> dict[str, Any]:
-    return {"lot_id": ward.vial_lot["id"], "quantity": quantity, "occurred_at": at(minutes),
-            "witness_id": ward.witness["id"]} | extra  # fmt: skip
+    return {"lot_id": ward.vial_lot.id, "quantity": quantity, "occurred_at": at(minutes),
+            "witness_id": ward.witness.id} | extra  # fmt: skip
 
 
 def discharge_body(minutes: float, **extra: Any) -> dict[str, Any]:
@@ -193,7 +193,7 @@ async def an_uncertified_setting(ward: Ward) -> dict[str, Any]:
 async def an_unenrolled_patient(ward: Ward) -> dict[str, Any]:
     patient = await ward.add_patient()
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg="56")
-    return ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"])
+    return ward.session_body("esketamine", patient_id=patient.id, plan_id=plan.id)
 
 
 REMS_BREAKS = {
@@ -234,7 +234,7 @@ async def test_a_session_outside_the_plans_dates_needs_a_prescribers_override(
 ):
     plan = await ward.add_plan(ward.iv_patient, modality="iv_infusion", dose_mg_per_kg="0.5",
                                **dates)  # fmt: skip
-    body = ward.session_body("iv", plan_id=plan["id"], scheduled_at=day)
+    body = ward.session_body("iv", plan_id=plan.id, scheduled_at=day)
     problem = await refused(ward, probe, "/v1/sessions", body, "outside-plan-dates")
     assert problem["broken_rules"] == ["outside_plan_dates"]
     overridden = body | {"override_reason": OVERRIDE}
@@ -252,7 +252,7 @@ async def test_the_plans_first_and_last_days_are_the_clinics_own(ward: Ward):
     plan = await ward.add_plan(ward.iv_patient, modality="iv_infusion", dose_mg_per_kg="0.5",
                                starts_on="2026-03-02")  # fmt: skip
     for day in ("2026-03-02T00:00:00-06:00", "2026-03-31T23:59:00-05:00"):
-        ts = await ward.open_session("iv", plan_id=plan["id"], scheduled_at=day)
+        ts = await ward.open_session("iv", plan_id=plan.id, scheduled_at=day)
         assert ts["broken_rules"] == [], day
 
 
@@ -306,7 +306,7 @@ async def test_the_week_runs_monday_to_sunday_on_the_clinics_clock(ward: Ward):
 async def test_a_plans_total_sessions_are_counted_across_its_weeks(ward: Ward):
     plan = await ward.add_plan(ward.iv_patient, modality="iv_infusion", dose_mg_per_kg="0.5",
                                sessions_per_week=3, total_sessions=2)  # fmt: skip
-    body = ward.session_body("iv", plan_id=plan["id"])
+    body = ward.session_body("iv", plan_id=plan.id)
     for day in ("2026-03-02T08:00:00-06:00", "2026-03-10T08:00:00-05:00"):
         created = await ward.post("/v1/sessions", body | {"scheduled_at": day})
         assert created.status_code == 201, created.text
@@ -317,18 +317,18 @@ async def test_a_plans_total_sessions_are_counted_across_its_weeks(ward: Ward):
 
 
 async def another_patients_plan(ward: Ward) -> tuple[dict[str, Any], list[str]]:
-    return ward.session_body("iv", plan_id=ward.esketamine_plan["id"]), ["#/plan_id"]
+    return ward.session_body("iv", plan_id=ward.esketamine_plan.id), ["#/plan_id"]
 
 
 async def an_at_home_plan(ward: Ward) -> tuple[dict[str, Any], list[str]]:
     plan = await ward.add_plan(ward.iv_patient, modality="compounded_at_home",
                                mg_per_unit="100", units_per_dose="1")  # fmt: skip
-    return ward.session_body("iv", plan_id=plan["id"]), ["#/plan_id"]
+    return ward.session_body("iv", plan_id=plan.id), ["#/plan_id"]
 
 
 async def a_discontinued_plan(ward: Ward) -> tuple[dict[str, Any], list[str]]:
     stopped = await ward.client.patch(
-        f"/v1/treatment-plans/{ward.iv_plan['id']}",
+        f"/v1/treatment-plans/{ward.iv_plan.id}",
         json={"status": "discontinued", "status_reason": "nausea"},
         headers=bearer(ward.prescriber_token),
     )
@@ -378,12 +378,12 @@ async def test_more_is_withdrawn_after_the_dose_only_for_the_dose_rule_to_judge(
     """Observing is no bar to another withdrawal: what is given beyond the plan is judged by
     the dose rule."""
     ts = await infused(ward)
-    body = {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
+    body = {"lot_id": ward.vial_lot.id, "from_location_id": ward.vault.id,
             "quantity": "1", "occurred_at": at(55)}  # fmt: skip
     again = await ward.step(ts, "withdrawals", body)
     assert again["session"]["status"] == "observing"
     assert mg(again["session"]["accounting"])["withdrawn_mg"] == Decimal(100)
-    more = {"lot_id": ward.vial_lot["id"], "quantity": "0.2", "started_at": at(56),
+    more = {"lot_id": ward.vial_lot.id, "quantity": "0.2", "started_at": at(56),
             "ended_at": at(58)}  # fmt: skip
     response = await ward.post(f"/v1/sessions/{ts['id']}/administrations", more)
     assert_problem(response, 422, "dose-beyond-plan")
@@ -416,12 +416,12 @@ async def test_an_abort_with_stock_in_the_holding_states_why(ward: Ward, probe):
 
 def steps_after_the_end(ward: Ward) -> dict[str, dict[str, Any]]:
     return {
-        "withdrawals": {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
+        "withdrawals": {"lot_id": ward.vial_lot.id, "from_location_id": ward.vault.id,
                         "quantity": "1", "occurred_at": at(120)},
         "administrations": infusion(ward, "0.1", 120, 125),
         "waste": waste_body(ward, "0.1", 120),
-        "returns": {"lot_id": ward.vial_lot["id"], "quantity": "0.1",
-                    "to_location_id": ward.vault["id"], "occurred_at": at(120)},
+        "returns": {"lot_id": ward.vial_lot.id, "quantity": "0.1",
+                    "to_location_id": ward.vault.id, "occurred_at": at(120)},
         "vitals": {"measured_at": at(120), "moment": "monitoring", "systolic_mmhg": 120,
                    "diastolic_mmhg": 80, "heart_rate_bpm": 70},
         "discharge": {"discharged_at": at(120)},
@@ -484,7 +484,7 @@ async def test_an_iv_dose_beyond_the_tolerance_needs_a_prescribers_override(
     [administration] = given["session"]["administrations"]
     assert (administration["mg"], administration["broken_rules"]) == ("50", ["dose_beyond_plan"])
     assert administration["override_reason"] == OVERRIDE
-    assert administration["administered_by"] == ward.prescriber["id"]
+    assert administration["administered_by"] == ward.prescriber.id
     assert given["session"]["broken_rules"] == [
         entry("administration", ["dose_beyond_plan"], OVERRIDE, record=False, by=PRESCRIBER)
     ]
@@ -598,14 +598,14 @@ async def test_an_infusion_is_recorded_with_its_end(ward: Ward, probe):
 
 async def test_a_lot_of_another_product_is_not_the_sessions(ward: Ward, probe):
     ts = await ward.open_session("iv")
-    wrong = {"lot_id": ward.device_lot["id"], "from_location_id": ward.vault["id"],
+    wrong = {"lot_id": ward.device_lot.id, "from_location_id": ward.vault.id,
              "quantity": "1", "occurred_at": at(5)}  # fmt: skip
     problem = await refused(ward, probe, f"/v1/sessions/{ts['id']}/withdrawals", wrong,
                             "invalid-reference")  # fmt: skip
     assert pointers(problem) == ["#/lot_id"]
     await ward.withdraw(ts, "1")
     path = f"/v1/sessions/{ts['id']}/administrations"
-    problem = await refused(ward, probe, path, infusion(ward, "1", lot_id=ward.device_lot["id"]),
+    problem = await refused(ward, probe, path, infusion(ward, "1", lot_id=ward.device_lot.id),
                             "invalid-reference")  # fmt: skip
     assert pointers(problem) == ["#/lot_id"]
 
@@ -625,12 +625,12 @@ async def test_nothing_is_given_beyond_what_the_holding_holds(ward: Ward, probe)
 async def test_the_waster_does_not_witness_their_own_waste(ward: Ward, probe):
     ts = await infused(ward)
     path = f"/v1/sessions/{ts['id']}/waste"
-    body = waste_body(ward, "0.3", witness_id=ward.nurse["id"])
+    body = waste_body(ward, "0.3", witness_id=ward.nurse.id)
     problem = await refused(ward, probe, path, body, "invalid-input")
     assert pointers(problem) == ["#/witness_id"]
     wasted = await ward.step(ts, "waste", waste_body(ward, "0.3"))
     assert (wasted["event"]["witness_ids"], wasted["event"]["witness_status"]) == (
-        [ward.witness["id"]], "unwitnessed",
+        [ward.witness.id], "unwitnessed",
     )  # fmt: skip
 
 
@@ -804,13 +804,13 @@ async def test_a_return_puts_unused_stock_back_in_storage(ward: Ward, probe):
     ts = await dosed(ward, devices=2, withdrawn="3")
     assert await ward.vault_balance(ward.device_lot) == "9"
     other = await ward.open_session("iv")
-    body = {"lot_id": ward.device_lot["id"], "quantity": "1",
+    body = {"lot_id": ward.device_lot.id, "quantity": "1",
             "to_location_id": other["holding_location_id"], "occurred_at": at(20)}  # fmt: skip
     problem = await refused(ward, probe, f"/v1/sessions/{ts['id']}/returns", body,
                             "invalid-reference")  # fmt: skip
     assert pointers(problem) == ["#/to_location_id"]
     returned = await ward.step(ts, "returns", {
-        "lot_id": ward.device_lot["id"], "quantity": "1", "to_location_id": ward.vault["id"],
+        "lot_id": ward.device_lot.id, "quantity": "1", "to_location_id": ward.vault.id,
         "occurred_at": at(20),
     })  # fmt: skip
     assert returned["event"]["type"] == "return_to_stock"
@@ -826,14 +826,14 @@ async def test_a_return_puts_unused_stock_back_in_storage(ward: Ward, probe):
 
 
 def raw_event(ward: Ward, ts: dict[str, Any], **fields: Any) -> dict[str, Any]:
-    return {"registrant_id": ward.id, "lot_id": ward.vial_lot["id"], "quantity": "1",
+    return {"registrant_id": ward.id, "lot_id": ward.vial_lot.id, "quantity": "1",
             "occurred_at": at(5), "session_id": ts["id"]} | fields  # fmt: skip
 
 
 async def test_the_ledger_api_does_not_move_stock_into_or_out_of_a_holding(ward: Ward, probe):
     ts = await ward.open_session("iv")
     holding = ts["holding_location_id"]
-    into = raw_event(ward, ts, type="move", location_id=ward.vault["id"],
+    into = raw_event(ward, ts, type="move", location_id=ward.vault.id,
                      to_location_id=holding)  # fmt: skip
     for named, pointer in ((into, "#/session_id"), (unnamed(into), "#/to_location_id")):
         problem = await refused(ward, probe, "/v1/ledger/events", named, "invalid-input")
@@ -842,7 +842,7 @@ async def test_the_ledger_api_does_not_move_stock_into_or_out_of_a_holding(ward:
     for event in (
         raw_event(ward, ts, type="administer", location_id=holding),
         raw_event(ward, ts, type="return_to_stock", location_id=holding,
-                  to_location_id=ward.vault["id"]),
+                  to_location_id=ward.vault.id),
         raw_event(ward, ts, type="receipt", location_id=holding, counterparty=SUPPLIER,
                   document_reference="INV-2"),
     ):  # fmt: skip
@@ -858,8 +858,8 @@ def unnamed(event: dict[str, Any]) -> dict[str, Any]:
 
 async def test_the_ledger_api_does_not_attach_events_to_a_session(ward: Ward):
     ts = await ward.open_session("iv")
-    elsewhere = raw_event(ward, ts, type="move", location_id=ward.vault["id"],
-                          to_location_id=ward.room["id"])  # fmt: skip
+    elsewhere = raw_event(ward, ts, type="move", location_id=ward.vault.id,
+                          to_location_id=ward.room.id)  # fmt: skip
     response = await ward.post("/v1/ledger/events", elsewhere)
     shown = await ward.session(ts)
     assert (response.status_code, shown["events"], shown["accounting"]["balanced"]) == (
@@ -876,7 +876,7 @@ async def test_a_compliance_officer_does_not_edit_a_holding(ward: Ward, probe):
             subject="officer-1", headers=bearer(ward.officer_token), json=change,
         )  # fmt: skip
         assert pointers(response.json()) == ["#"]
-    room = f"/v1/registrants/{ward.id}/locations/{ward.room['id']}"
+    room = f"/v1/registrants/{ward.id}/locations/{ward.room.id}"
     renamed = await ward.client.patch(
         room, json={"name": "Room A"}, headers=bearer(ward.officer_token)
     )
@@ -892,7 +892,7 @@ async def test_a_reading_beyond_the_clinic_thresholds_is_kept_with_its_alerts(wa
     assert (reading["heart_rate_bpm"], reading["spo2_percent"], reading["alerts"]) == (
         130, 89, ["heart_rate_high", "spo2_low"],
     )  # fmt: skip
-    assert (reading["recorded_by"], reading["session_id"]) == (ward.nurse["id"], ts["id"])
+    assert (reading["recorded_by"], reading["session_id"]) == (ward.nurse.id, ts["id"])
     calm = await ward.vitals(ts, "monitoring", 4, systolic=180, diastolic=110,
                              heart_rate_bpm=50, spo2_percent=92)  # fmt: skip
     assert calm["alerts"] == []
@@ -977,22 +977,22 @@ async def test_an_integrations_step_is_a_record_kept_with_what_it_broke(ward: Wa
         entry("scheduling", ["outside_plan_dates"], None, record=True, by="emr-bridge")
     ]
     withdrawal = {
-        "lot_id": ward.vial_lot["id"],
-        "from_location_id": ward.vault["id"],
+        "lot_id": ward.vial_lot.id,
+        "from_location_id": ward.vault.id,
         "quantity": "1",
         "occurred_at": at(5),
-        "performed_by": ward.nurse["id"],
+        "performed_by": ward.nurse.id,
     }
     await ward.step(ts, "withdrawals", withdrawal, bridge)
     given = await ward.step(ts, "administrations", infusion(
-        ward, "1", performed_by=ward.nurse["id"], override_reason="ignored for a record"
+        ward, "1", performed_by=ward.nurse.id, override_reason="ignored for a record"
     ), bridge)  # fmt: skip
     assert given["session"]["broken_rules"][1] == entry(
         "administration", ["dose_beyond_plan"], None, record=True, by="emr-bridge"
     )
     assert given["event"]["performed_by"] == given["session"]["administrations"][0][
         "administered_by"
-    ] == ward.nurse["id"]  # fmt: skip
+    ] == ward.nurse.id  # fmt: skip
 
     rems = await ward.post("/v1/sessions", await an_unenrolled_patient(ward), bridge)
     assert rems.status_code == 201, rems.text
@@ -1006,7 +1006,7 @@ async def test_an_integration_names_who_performed_the_step_and_a_clinician_does_
 ):
     integration = await integration_at(ward.id, "sessions", sub="emr-bridge")
     ts = await ward.open_session("iv")
-    body = {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
+    body = {"lot_id": ward.vial_lot.id, "from_location_id": ward.vault.id,
             "quantity": "1", "occurred_at": at(5)}  # fmt: skip
     path = f"/v1/sessions/{ts['id']}/withdrawals"
     problem = await refused(ward, probe, path, body, "invalid-input", token=integration,
@@ -1018,7 +1018,7 @@ async def test_an_integration_names_who_performed_the_step_and_a_clinician_does_
                             "invalid-input", token=integration, subject="emr-bridge")  # fmt: skip
     assert pointers(problem) == ["#/recorded_by"]
     problem = await refused(
-        ward, probe, path, body | {"performed_by": ward.witness["id"]}, "invalid-reference"
+        ward, probe, path, body | {"performed_by": ward.witness.id}, "invalid-reference"
     )  # a clinician names only themselves
     assert pointers(problem) == ["#/performed_by"]
 
@@ -1039,13 +1039,13 @@ async def test_a_back_dated_session_does_not_carry_esketamine_past_the_rems(ward
     patient = await ward.add_patient()  # not enrolled
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg="56",
                                starts_on="2026-02-27")  # fmt: skip
-    body = ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"],
+    body = ward.session_body("esketamine", patient_id=patient.id, plan_id=plan.id,
                              scheduled_at="2026-02-28T09:00:00-06:00")  # fmt: skip
     ts = (await ward.post("/v1/sessions", body)).json()
     assert ts["broken_rules"][0]["rules"] == ["rems_patient_not_enrolled"]
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "2", lot="device")
-    device = {"lot_id": ward.device_lot["id"], "quantity": "1", "started_at": at(10),
+    device = {"lot_id": ward.device_lot.id, "quantity": "1", "started_at": at(10),
               "override_reason": "patient insists"}  # fmt: skip
     await refused(ward, probe, f"/v1/sessions/{ts['id']}/administrations", device,
                   "rems-patient-not-enrolled", token=ward.prescriber_token,
@@ -1076,7 +1076,7 @@ async def test_another_registrants_session_is_not_found(ward: Ward, probe, admin
     outsider = ward.token(["clinician"], [other["id"]], sub=NURSE)
     for path in (f"/v1/sessions/{ts['id']}", f"/v1/sessions/{ts['id']}/history"):
         assert_problem(await ward.get(path, outsider), 404, "not-found")
-    body = {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
+    body = {"lot_id": ward.vial_lot.id, "from_location_id": ward.vault.id,
             "quantity": "1", "occurred_at": at(5)}  # fmt: skip
     await refused(ward, probe, f"/v1/sessions/{ts['id']}/withdrawals", body, "not-found",
                   status=404, token=outsider)  # fmt: skip
@@ -1093,7 +1093,7 @@ async def test_another_registrants_session_is_not_found(ward: Ward, probe, admin
 
 async def test_a_retried_withdrawal_replays_the_first_and_withdraws_once(ward: Ward, probe):
     ts = await ward.open_session("iv")
-    body = {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
+    body = {"lot_id": ward.vial_lot.id, "from_location_id": ward.vault.id,
             "quantity": "1", "occurred_at": at(5)}  # fmt: skip
     path = f"/v1/sessions/{ts['id']}/withdrawals"
     first = await ward.post(path, body, key="withdraw-1")
@@ -1111,7 +1111,7 @@ async def test_a_retried_withdrawal_replays_the_first_and_withdraws_once(ward: W
 
 async def test_a_session_step_needs_an_idempotency_key(ward: Ward, probe):
     ts = await ward.open_session("iv")
-    body = {"lot_id": ward.vial_lot["id"], "from_location_id": ward.vault["id"],
+    body = {"lot_id": ward.vial_lot.id, "from_location_id": ward.vault.id,
             "quantity": "1", "occurred_at": at(5)}  # fmt: skip
     for path, sent in ((f"/v1/sessions/{ts['id']}/withdrawals", body),
                        ("/v1/sessions", ward.session_body("iv"))):  # fmt: skip
@@ -1179,7 +1179,7 @@ async def test_concurrent_schedulings_take_the_weeks_last_session_once(ward: War
     for response in responses:
         if response.status_code != 201:
             assert_problem(response, 422, "plan-sessions-exceeded")
-    listed = await ward.get("/v1/sessions", plan_id=ward.iv_plan["id"])
+    listed = await ward.get("/v1/sessions", plan_id=ward.iv_plan.id)
     assert len(listed.json()["items"]) == 2
 
 
@@ -1197,11 +1197,11 @@ async def test_the_list_filters_by_patient_plan_and_status(ward: Ward):
         assert response.status_code == 200, response.text
         return [item["id"] for item in response.json()["items"]]
 
-    assert set(await listed(patient_id=ward.iv_patient["id"])) == {iv["id"], aborted["id"]}
-    assert await listed(plan_id=ward.esketamine_plan["id"]) == [esketamine["id"]]
+    assert set(await listed(patient_id=ward.iv_patient.id)) == {iv["id"], aborted["id"]}
+    assert await listed(plan_id=ward.esketamine_plan.id) == [esketamine["id"]]
     assert await listed(status="aborted") == [aborted["id"]]
     assert set(await listed(status="scheduled")) == {iv["id"], esketamine["id"]}
-    assert await listed(patient_id=ward.iv_patient["id"], status="scheduled") == [iv["id"]]
+    assert await listed(patient_id=ward.iv_patient.id, status="scheduled") == [iv["id"]]
     assert await listed(registrant_id=ward.id, status="discharged") == []
 
 
@@ -1218,7 +1218,7 @@ async def test_the_list_pages_through_every_session_once(ward: Ward, clock: Froz
     assert [item["created_at"] for item in items].count("2026-03-02T15:01:00Z") == 2
     assert all("accounting" not in item for item in items)
     narrowed = await walk_pages(ward.client, "/v1/sessions", ward.nurse_token, limit=1,
-                                params={"plan_id": ward.esketamine_plan["id"],
+                                params={"plan_id": ward.esketamine_plan.id,
                                         "status": "scheduled"})  # fmt: skip
     assert sorted(item["id"] for item in narrowed) == sorted(made)
 

@@ -163,7 +163,7 @@ async def clinic(client, admin_token, token) -> Clinic:
 
 
 async def stored_events(probe: DatabaseProbe, clinic: Clinic) -> list[str]:
-    registrant_id = uuid.UUID(clinic.registrant["id"])
+    registrant_id = uuid.UUID(clinic.registrant.id)
     statement = select(LedgerEvent.id).where(LedgerEvent.registrant_id == registrant_id)
     async with probe.engine.connect() as connection:
         return [str(found) for found in await connection.scalars(statement)]

@@ -9,14 +9,8 @@ import httpx
 import pytest
 
 from tests.conftest import START, TokenFactory, bearer
-from tests.factories import (
-    create,
-    create_registrant,
-    injection_body,
-    location_body,
-    patient_body,
-    staff_body,
-)
+from tests.factories import injection_body
+from tests.world import Builder, Location, Lot, Patient, Product, Registrant, Staff
 
 SUPPLIER = {
     "name": "Midwest Pharma Distribution",
@@ -27,19 +21,30 @@ SUPPLIER = {
 
 @dataclass
 class Clinic:
-    client: httpx.AsyncClient
-    registrant: dict[str, Any]
-    vault: dict[str, Any]
-    room: dict[str, Any]
-    lot: dict[str, Any]
-    product: dict[str, Any]
-    patient: dict[str, Any]
-    nurse: dict[str, Any]
-    witness: dict[str, Any]
+    builder: Builder
+    vault: Location
+    room: Location
+    lot: Lot
+    product: Product
+    patient: Patient
+    nurse: Staff
+    witness: Staff
     nurse_token: str
     witness_token: str
     officer_token: str
     keys: int = 0
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.builder.client
+
+    @property
+    def registrant(self) -> Registrant:
+        return self.builder.registrant
+
+    @property
+    def id(self) -> str:
+        return self.registrant.id
 
     async def post(self, body: dict[str, Any], token: str | None = None) -> httpx.Response:
         self.keys += 1
@@ -48,10 +53,10 @@ class Clinic:
 
     def event(self, type_: str, quantity: str = "10", **overrides: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "registrant_id": self.registrant["id"],
+            "registrant_id": self.registrant.id,
             "type": type_,
-            "location_id": self.vault["id"],
-            "lot_id": self.lot["id"],
+            "location_id": self.vault.id,
+            "lot_id": self.lot.id,
             "quantity": quantity,
             "occurred_at": (START - timedelta(minutes=5)).isoformat(),
         }
@@ -62,7 +67,7 @@ class Clinic:
     async def balance(self, **params: str) -> dict[str, str]:
         response = await self.client.get(
             "/v1/ledger/balances",
-            params={"registrant_id": self.registrant["id"], **params},
+            params={"registrant_id": self.registrant.id, **params},
             headers=bearer(self.nurse_token),
         )
         assert response.status_code == 200, response.text
@@ -82,36 +87,20 @@ async def open_clinic(
     """A registrant with nurse-1 and nurse-2, a vault and a room, a product, a lot and a
     patient; opened again, the same token subjects are staff at each."""
     names = {"name": name} if name else {}
-    registrant = await create_registrant(client, admin_token, **names)
-    rid = registrant["id"]
-    staff_path = f"/v1/registrants/{rid}/staff"
-    nurse = await create(
-        client, staff_path, staff_body(role="nurse", subject="nurse-1", name="Nora Nurse"),
-        admin_token,
-    )  # fmt: skip
-    witness = await create(
-        client, staff_path, staff_body(role="nurse", subject="nurse-2", name="Wes Witness"),
-        admin_token,
-    )  # fmt: skip
-    locations = f"/v1/registrants/{rid}/locations"
-    vault = await create(client, locations, location_body(name="Vault", kind="vault"), admin_token)
-    room = await create(
-        client, locations, location_body(name="Room 1", kind="procedure_room"), admin_token
-    )
-    nurse_token = token(["clinician"], [rid], sub="nurse-1", name="Nora Nurse")
-    product = await create(client, "/v1/products", injection_body(rid), nurse_token)
-    lot = await create(
-        client,
-        f"/v1/products/{product['id']}/lots",
-        {"lot_number": "L-100", "expires_on": "2027-01-31"},
-        nurse_token,
-    )
-    patient = await create(client, "/v1/patients", patient_body(rid), nurse_token)
+    site = await Builder.open(client, admin_token, token, **names)
+    nurse = await site.staff(role="nurse", subject="nurse-1", name="Nora Nurse")
+    witness = await site.staff(role="nurse", subject="nurse-2", name="Wes Witness")
+    vault = await site.location("Vault", "vault")
+    room = await site.location("Room 1", "procedure_room")
+    nurse_token = site.token("clinician", "nurse-1", "Nora Nurse")
+    product = await site.product(injection_body(site.id), nurse_token)
+    lot = await site.lot(product, "L-100", "2027-01-31", nurse_token)
+    patient = await site.patient(nurse_token)
     return Clinic(
-        client=client, registrant=registrant, vault=vault, room=room, lot=lot, product=product,
-        patient=patient, nurse=nurse, witness=witness, nurse_token=nurse_token,
-        witness_token=token(["clinician"], [rid], sub="nurse-2", name="Wes Witness"),
-        officer_token=token(["compliance_officer"], [rid], sub="officer-1", name="Olive"),
+        builder=site, vault=vault, room=room, lot=lot, product=product, patient=patient,
+        nurse=nurse, witness=witness, nurse_token=nurse_token,
+        witness_token=site.token("clinician", "nurse-2", "Wes Witness"),
+        officer_token=site.token("compliance_officer", "officer-1", "Olive"),
         keys=next(_KEY_BLOCKS),
     )  # fmt: skip
 

@@ -13,10 +13,10 @@ from tests.factories import assert_problem
 async def test_a_receipt_adds_and_an_administration_takes(clinic):
     received = await clinic.post(clinic.event("receipt", "20"))
     assert received.status_code == 201, received.text
-    given = await clinic.post(clinic.event("administer", "7.5", patient_id=clinic.patient["id"]))
+    given = await clinic.post(clinic.event("administer", "7.5", patient_id=clinic.patient.id))
     assert given.status_code == 201, given.text
     assert given.json()["mg"] == "375"
-    assert await clinic.balance() == {clinic.vault["id"]: "12.5"}
+    assert await clinic.balance() == {clinic.vault.id: "12.5"}
 
 
 async def test_a_movement_beyond_the_balance_is_refused_and_writes_nothing(clinic, probe):
@@ -42,8 +42,8 @@ async def test_a_refusal_for_too_little_names_the_lot_the_place_and_the_numbers(
         named = {k: problem[k] for k in ("lot_number", "location_name", "on_hand", "requested",
                                          "unit", "lot_id", "location_id")}  # fmt: skip
         assert named == {"lot_number": "L-100", "location_name": "Vault", "on_hand": "5",
-                         "requested": "7.25", "unit": "mL", "lot_id": clinic.lot["id"],
-                         "location_id": clinic.vault["id"]}  # fmt: skip
+                         "requested": "7.25", "unit": "mL", "lot_id": clinic.lot.id,
+                         "location_id": clinic.vault.id}  # fmt: skip
 
 
 async def test_a_refused_take_leaves_its_audit_row_and_no_key_so_a_retry_can_succeed(clinic, probe):
@@ -65,9 +65,9 @@ async def test_a_refused_take_leaves_its_audit_row_and_no_key_so_a_retry_can_suc
 
 async def test_a_move_changes_both_locations(clinic):
     await clinic.post(clinic.event("receipt", "10"))
-    moved = await clinic.post(clinic.event("move", "4", to_location_id=clinic.room["id"]))
+    moved = await clinic.post(clinic.event("move", "4", to_location_id=clinic.room.id))
     assert moved.status_code == 201, moved.text
-    assert await clinic.balance() == {clinic.vault["id"]: "6", clinic.room["id"]: "4"}
+    assert await clinic.balance() == {clinic.vault.id: "6", clinic.room.id: "4"}
 
 
 async def test_events_chain_from_genesis(clinic):
@@ -80,9 +80,9 @@ async def test_events_chain_from_genesis(clinic):
 
 async def test_a_reversal_restores_exactly_what_its_event_moved(clinic):
     await clinic.post(clinic.event("receipt", "10"))
-    moved = (await clinic.post(clinic.event("move", "4", to_location_id=clinic.room["id"]))).json()
+    moved = (await clinic.post(clinic.event("move", "4", to_location_id=clinic.room.id))).json()
     reversal = {
-        "registrant_id": clinic.registrant["id"],
+        "registrant_id": clinic.registrant.id,
         "type": "reversal",
         "reverses_event_id": moved["id"],
         "reason": "entered against the wrong room",
@@ -90,7 +90,7 @@ async def test_a_reversal_restores_exactly_what_its_event_moved(clinic):
     }
     undone = await clinic.post(reversal, clinic.officer_token)
     assert undone.status_code == 201, undone.text
-    assert await clinic.balance() == {clinic.vault["id"]: "10"}
+    assert await clinic.balance() == {clinic.vault.id: "10"}
     again = await clinic.post(reversal, clinic.officer_token)
     assert_problem(again, 409, "already-reversed")
 
@@ -119,7 +119,7 @@ async def test_a_late_entry_is_a_record_stored_with_the_rules_it_breaks(clinic):
 async def test_a_witness_confirms_with_their_own_token(clinic):
     await clinic.post(clinic.event("receipt", "10"))
     waste = (
-        await clinic.post(clinic.event("waste", "0.5", witness_ids=[clinic.witness["id"]]))
+        await clinic.post(clinic.event("waste", "0.5", witness_ids=[clinic.witness.id]))
     ).json()
     assert waste["witness_status"] == "unwitnessed"
     path = f"/v1/ledger/events/{waste['id']}/witness-confirmations"
@@ -142,8 +142,8 @@ async def test_balance_as_of_an_instant_counts_only_what_had_occurred(clinic):
         clinic.event("administer", "3", occurred_at=(START - timedelta(hours=1)).isoformat())
     )
     between = (START - timedelta(minutes=90)).isoformat()
-    assert await clinic.balance(as_of=between) == {clinic.vault["id"]: "10"}
-    assert await clinic.balance() == {clinic.vault["id"]: "7"}
+    assert await clinic.balance(as_of=between) == {clinic.vault.id: "10"}
+    assert await clinic.balance() == {clinic.vault.id: "7"}
 
 
 async def test_ledger_writes_need_an_idempotency_key(clinic):
@@ -178,7 +178,7 @@ async def test_a_count_may_find_nothing_but_a_movement_moves_something(clinic):
         "inventory_kind": "initial",
         "taken_at": "opening_of_business",
         "exactness": "exact",
-        "counted_by": clinic.nurse["id"],
+        "counted_by": clinic.nurse.id,
     }
     counted = await clinic.post(clinic.event("count", "0", count=count))
     assert counted.status_code == 201, counted.text
@@ -193,10 +193,10 @@ async def test_a_count_names_who_counted_among_the_staff(clinic):
         "inventory_kind": "biennial",
         "taken_at": "close_of_business",
         "exactness": "estimated",
-        "counted_by": clinic.patient["id"],
+        "counted_by": clinic.patient.id,
     }
     refused = await clinic.post(clinic.event("count", "3", count=count))
     assert_problem(refused, 422, "invalid-reference", pointer="#/count/counted_by/0")
-    count["counted_by"] = clinic.witness["id"]
+    count["counted_by"] = clinic.witness.id
     counted = await clinic.post(clinic.event("count", "3", count=count))
     assert counted.json()["snapshot"]["counted_by"]["name"] == "Wes Witness"

@@ -112,20 +112,20 @@ async def other(client, admin_token: str, token: TokenFactory) -> Clinic:
 def nurse_at(token: TokenFactory, *clinics: Clinic) -> str:
     """Nora Nurse (staff at each of ``clinics``) as clinician and compliance officer: a token
     naming several registrants that may write every type of movement."""
-    registrants = [clinic.registrant["id"] for clinic in clinics]
+    registrants = [clinic.registrant.id for clinic in clinics]
     return token(["clinician", "compliance_officer"], registrants, sub="nurse-1", name="Nora")
 
 
 def count_details(clinic: Clinic) -> Body:
     return {"inventory_id": str(uuid.uuid4()), "inventory_kind": "ad_hoc",
             "taken_at": "close_of_business", "exactness": "exact",
-            "counted_by": clinic.witness["id"]}  # fmt: skip
+            "counted_by": clinic.witness.id}  # fmt: skip
 
 
 def addressed_to(clinic: Clinic) -> Body:
     registrant = clinic.registrant
-    return {"name": registrant["name"], "address": registrant["address"],
-            "dea_number": registrant["dea_number"]}  # fmt: skip
+    return {"name": registrant.name, "address": registrant.address,
+            "dea_number": registrant.dea_number}  # fmt: skip
 
 
 def transfer_in(receiver: Clinic, sent_id: str, quantity: str) -> Body:
@@ -138,17 +138,17 @@ def every_kind_at_two(a: Clinic, b: Clinic) -> list[Body]:
     return [
         a.event("receipt", "20"),
         b.event("receipt", "12"),
-        a.event("administer", "2.5", patient_id=a.patient["id"]),
-        a.event("move", "6", to_location_id=a.room["id"]),
-        b.event("move", "5", to_location_id=b.room["id"]),
-        a.event("waste", "0.5", location_id=a.room["id"], witness_ids=[a.witness["id"]]),
-        b.event("administer", "1", location_id=b.room["id"], patient_id=b.patient["id"]),
-        b.event("waste", "0.25", location_id=b.room["id"], witness_ids=[b.witness["id"]]),
+        a.event("administer", "2.5", patient_id=a.patient.id),
+        a.event("move", "6", to_location_id=a.room.id),
+        b.event("move", "5", to_location_id=b.room.id),
+        a.event("waste", "0.5", location_id=a.room.id, witness_ids=[a.witness.id]),
+        b.event("administer", "1", location_id=b.room.id, patient_id=b.patient.id),
+        b.event("waste", "0.25", location_id=b.room.id, witness_ids=[b.witness.id]),
         a.event("count", "11.5", count=count_details(a)),
         b.event("adjust", "1", adjust_direction="increase", reason="a vial found behind a shelf"),
         a.event("adjust", "0.5", adjust_direction="decrease", reason="a vial found cracked"),
-        b.event("loss", "0.75", location_id=b.room["id"], loss=LOSS),
-        a.event("loss", "0.25", location_id=a.room["id"], loss=LOSS),
+        b.event("loss", "0.75", location_id=b.room.id, loss=LOSS),
+        a.event("loss", "0.25", location_id=a.room.id, loss=LOSS),
     ]
 
 
@@ -157,7 +157,7 @@ def every_kind_at_two(a: Clinic, b: Clinic) -> list[Body]:
 
 async def balances_by_name(clinic: Clinic) -> dict[str, str]:
     """The clinic's non-zero balances of its lot, by location name ("Vault", "Room 1")."""
-    names = {clinic.vault["id"]: "Vault", clinic.room["id"]: "Room 1"}
+    names = {clinic.vault.id: "Vault", clinic.room.id: "Room 1"}
     return {names[location]: quantity for location, quantity in (await clinic.balance()).items()}
 
 
@@ -165,7 +165,7 @@ async def stored_events(clinic: Clinic, token_value: str) -> list[Body]:
     """The registrant's events as the API shows them, in chain order."""
     response = await clinic.client.get(
         EVENTS,
-        params={"registrant_id": clinic.registrant["id"], "limit": "200"},
+        params={"registrant_id": clinic.registrant.id, "limit": "200"},
         headers=bearer(token_value),
     )
     assert response.status_code == 200, response.text
@@ -238,7 +238,7 @@ async def test_a_batch_over_two_registrants_answers_a_receipt_per_event_in_order
     for item in items:
         next_sequence[item["registrant_id"]] += 1
         assert item["sequence"] == next_sequence[item["registrant_id"]], item
-    assert next_sequence == {clinic.registrant["id"]: 7, other.registrant["id"]: 6}
+    assert next_sequence == {clinic.registrant.id: 7, other.registrant.id: 6}
     assert [item["witness_status"] for item in items] == [
         "unwitnessed" if event["type"] == "waste" else "not_required" for event in events
     ]
@@ -270,7 +270,7 @@ async def test_a_batch_leaves_what_the_same_events_appended_one_by_one_leave(
             what_happened(e) for e in await stored_events(alone, single_token)
         ]
     assert {item["hash"] for item in items}.isdisjoint(event["hash"] for event in one_by_one)
-    outcomes = [await verified(app, clinic.registrant["id"]) for clinic in (*batched, *single)]
+    outcomes = [await verified(app, clinic.registrant.id) for clinic in (*batched, *single)]
     assert [(o.ok, o.events, o.failure) for o in outcomes] == [
         (True, 7, None), (True, 6, None), (True, 7, None), (True, 6, None),
     ]  # fmt: skip
@@ -296,18 +296,18 @@ async def test_a_take_beyond_what_earlier_events_of_the_batch_left_refuses_the_b
     assert problem["index"] == 2
     assert pointers(problem) == ["#/events/2"]
     assert problem["detail"].startswith("events[2]: ")
-    assert await clinic.balance() == {clinic.vault["id"]: "5"}
+    assert await clinic.balance() == {clinic.vault.id: "5"}
     accepted = await batch_items(clinic.client, clinic.nurse_token, [*events[:2], events[3]])
     assert [item["sequence"] for item in accepted] == [2, 3, 4]
-    assert await clinic.balance() == {clinic.vault["id"]: "13"}
+    assert await clinic.balance() == {clinic.vault.id: "13"}
 
 
 def _others_lot(clinic: Clinic, other: Clinic) -> tuple[Body, str]:
-    return {"lot_id": other.lot["id"]}, "lot_id"
+    return {"lot_id": other.lot.id}, "lot_id"
 
 
 def _others_location(clinic: Clinic, other: Clinic) -> tuple[Body, str]:
-    return {"location_id": other.vault["id"]}, "location_id"
+    return {"location_id": other.vault.id}, "location_id"
 
 
 def _unknown_patient(clinic: Clinic, other: Clinic) -> tuple[Body, str]:
@@ -315,7 +315,7 @@ def _unknown_patient(clinic: Clinic, other: Clinic) -> tuple[Body, str]:
 
 
 def _others_witness(clinic: Clinic, other: Clinic) -> tuple[Body, str]:
-    return {"type": "waste", "witness_ids": [other.witness["id"]]}, "witness_ids/0"
+    return {"type": "waste", "witness_ids": [other.witness.id]}, "witness_ids/0"
 
 
 @pytest.mark.parametrize(
@@ -327,7 +327,7 @@ async def test_an_invalid_reference_in_the_middle_refuses_the_batch(clinic, othe
     overrides, field = wrong(clinic, other)
     events = [
         clinic.event("administer", "1"),
-        clinic.event("move", "2", to_location_id=clinic.room["id"]),
+        clinic.event("move", "2", to_location_id=clinic.room.id),
         clinic.event("administer", "1") | overrides,
         clinic.event("administer", "1"),
     ]
@@ -346,9 +346,9 @@ async def test_a_broken_compliance_rule_in_the_middle_refuses_the_batch_unless_o
 ):
     events = [
         clinic.event("receipt", "10"),
-        clinic.event("administer", "1", patient_id=clinic.patient["id"]),
+        clinic.event("administer", "1", patient_id=clinic.patient.id),
         clinic.event("waste", "0.5"),  # an instruction with no witness
-        clinic.event("administer", "1", patient_id=clinic.patient["id"]),
+        clinic.event("administer", "1", patient_id=clinic.patient.id),
     ]
 
     problem = await refused_batch(
@@ -361,7 +361,7 @@ async def test_a_broken_compliance_rule_in_the_middle_refuses_the_batch_unless_o
     events[2] |= {"override_reason": OVERRIDE}
     items = await batch_items(clinic.client, clinic.nurse_token, events)
     assert [item["broken_rules"] for item in items] == [[], [], ["witness_missing"], []]
-    assert await clinic.balance() == {clinic.vault["id"]: "7.5"}
+    assert await clinic.balance() == {clinic.vault.id: "7.5"}
 
 
 async def test_a_batch_naming_a_registrant_the_token_cannot_see_is_refused_as_an_append_is(
@@ -379,7 +379,7 @@ async def test_a_batch_naming_a_registrant_the_token_cannot_see_is_refused_as_an
     )  # fmt: skip
 
     assert problem["index"] == 1
-    assert other.registrant["id"] not in str(problem)
+    assert other.registrant.id not in str(problem)
 
 
 async def test_a_movement_outside_the_tokens_roles_refuses_the_batch(clinic, probe):
@@ -398,8 +398,8 @@ async def test_a_movement_outside_the_tokens_roles_refuses_the_batch(clinic, pro
 
 async def test_a_batch_reverses_an_earlier_event_once(clinic, probe):
     await appended(clinic, clinic.event("receipt", "10"))
-    moved = await appended(clinic, clinic.event("move", "4", to_location_id=clinic.room["id"]))
-    reversal = reversal_body(clinic.registrant["id"], moved["id"], START.isoformat())
+    moved = await appended(clinic, clinic.event("move", "4", to_location_id=clinic.room.id))
+    reversal = reversal_body(clinic.registrant.id, moved["id"], START.isoformat())
     adjust = clinic.event("adjust", "1", adjust_direction="increase", reason="a vial found")
 
     problem = await refused_batch(
@@ -410,19 +410,19 @@ async def test_a_batch_reverses_an_earlier_event_once(clinic, probe):
 
     items = await batch_items(clinic.client, clinic.officer_token, [reversal])
     assert [(item["type"], item["sequence"]) for item in items] == [("reversal", 3)]
-    assert await clinic.balance() == {clinic.vault["id"]: "10"}
+    assert await clinic.balance() == {clinic.vault.id: "10"}
 
 
 async def test_a_reversal_needs_the_stock_earlier_events_of_the_batch_left(clinic, probe, token):
     received = await appended(clinic, clinic.event("receipt", "10"))
-    moved = await appended(clinic, clinic.event("move", "4", to_location_id=clinic.room["id"]))
+    moved = await appended(clinic, clinic.event("move", "4", to_location_id=clinic.room.id))
     nurse = nurse_at(token, clinic)
     # Nora undoes her own events: each reversal names her co-signer.
-    co_signed = {"witness_ids": [clinic.witness["id"]]}
-    undo_receipt = reversal_body(clinic.registrant["id"], received["id"], START.isoformat()) | (
+    co_signed = {"witness_ids": [clinic.witness.id]}
+    undo_receipt = reversal_body(clinic.registrant.id, received["id"], START.isoformat()) | (
         co_signed
     )
-    undo_move = reversal_body(clinic.registrant["id"], moved["id"], START.isoformat()) | co_signed
+    undo_move = reversal_body(clinic.registrant.id, moved["id"], START.isoformat()) | co_signed
 
     problem = await refused_batch(
         clinic.client, probe, nurse, [clinic.event("administer", "1"), undo_receipt],
@@ -432,19 +432,19 @@ async def test_a_reversal_needs_the_stock_earlier_events_of_the_batch_left(clini
 
     # The move's room balance is not among the batch's own locations: it is locked on demand.
     await batch_items(clinic.client, nurse, [clinic.event("receipt", "2"), undo_move])
-    assert await clinic.balance() == {clinic.vault["id"]: "12"}
+    assert await clinic.balance() == {clinic.vault.id: "12"}
 
 
 async def test_a_batch_reverses_its_own_earlier_event_once(clinic, probe, token, next_event_ids):
-    nurse, rid, at = nurse_at(token, clinic), clinic.registrant["id"], START.isoformat()
+    nurse, rid, at = nurse_at(token, clinic), clinic.registrant.id, START.isoformat()
 
     def moved_then_undone(times: int) -> list[Body]:
         _, moved, *_ = next_event_ids(2 + times)
         return [
             clinic.event("receipt", "10"),
-            clinic.event("move", "4", to_location_id=clinic.room["id"]),
+            clinic.event("move", "4", to_location_id=clinic.room.id),
             *(
-                reversal_body(rid, moved, at) | {"witness_ids": [clinic.witness["id"]]}
+                reversal_body(rid, moved, at) | {"witness_ids": [clinic.witness.id]}
                 for _ in range(times)
             ),
         ]
@@ -459,7 +459,7 @@ async def test_a_batch_reverses_its_own_earlier_event_once(clinic, probe, token,
     assert [(item["type"], item["sequence"]) for item in items] == [
         ("receipt", 1), ("move", 2), ("reversal", 3),
     ]  # fmt: skip
-    assert await clinic.balance() == {clinic.vault["id"]: "10"}
+    assert await clinic.balance() == {clinic.vault.id: "10"}
     events = await stored_events(clinic, nurse)
     assert events[2]["reverses_event_id"] == items[1]["id"]
 
@@ -479,8 +479,8 @@ async def test_a_batch_receives_a_transfer_once(clinic, other, probe):
 
     items = await batch_items(other.client, other.nurse_token, [receive])
     assert (items[0]["type"], items[0]["broken_rules"]) == ("transfer_in", [])
-    assert await other.balance() == {other.vault["id"]: "4"}
-    assert await clinic.balance() == {clinic.vault["id"]: "6"}
+    assert await other.balance() == {other.vault.id: "4"}
+    assert await clinic.balance() == {clinic.vault.id: "6"}
 
 
 async def test_a_batch_sends_and_receives_a_transfer_between_two_registrants(
@@ -506,11 +506,11 @@ async def test_a_batch_sends_and_receives_a_transfer_between_two_registrants(
     assert [(item["type"], item["broken_rules"]) for item in items] == [
         ("receipt", []), ("transfer_out", []), ("transfer_in", []),
     ]  # fmt: skip
-    assert await clinic.balance() == {clinic.vault["id"]: "6"}
-    assert await other.balance() == {other.vault["id"]: "4"}
+    assert await clinic.balance() == {clinic.vault.id: "6"}
+    assert await other.balance() == {other.vault.id: "4"}
     received = await stored_events(other, nurse)
     assert received[0]["transfer_event_id"] == items[1]["id"]
-    assert received[0]["counterparty"]["dea_number"] == clinic.registrant["dea_number"]
+    assert received[0]["counterparty"]["dea_number"] == clinic.registrant.dea_number
 
 
 # What a batch writes besides events: outbox messages, Merkle nodes
@@ -562,7 +562,7 @@ async def _proof(clinic: Clinic, path: str, **params: Any) -> Any:
 async def test_the_merkle_tree_stays_right_across_batches_of_any_size(
     clinic, other, app, clock, token
 ):
-    nurse, rid = nurse_at(token, clinic, other), clinic.registrant["id"]
+    nurse, rid = nurse_at(token, clinic, other), clinic.registrant.id
     receipts = (clinic.event("receipt", "1", document_reference=f"INV-{n}")
                 for n in itertools.count())  # fmt: skip
     hashes: list[str] = []
@@ -610,7 +610,7 @@ async def test_the_merkle_tree_stays_right_across_batches_of_any_size(
     ).json()["items"]
     assert [(c["tree_size"], c["root_hash"]) for c in checkpoints] == [(19, roots[19])]
     for site, size in ((clinic, 19), (other, 2)):
-        outcome = await verified(app, site.registrant["id"])
+        outcome = await verified(app, site.registrant.id)
         assert (outcome.ok, outcome.events, outcome.checkpoints) == (True, size, 1), outcome
 
 
@@ -643,7 +643,7 @@ async def test_concurrent_batches_and_appends_never_overdraw(clinic, probe, app)
             acknowledged.append(body["id"])
             taken += 1
     assert 0 < taken <= STOCK
-    rid, vault_lot = clinic.registrant["id"], key(clinic.vault["id"], clinic.lot["id"])
+    rid, vault_lot = clinic.registrant.id, key(clinic.vault.id, clinic.lot.id)
     left = STOCK - taken
     if refused_singles:  # a single take of 1 was refused, and nothing was added since
         assert left == 0
@@ -663,13 +663,13 @@ async def test_concurrent_batches_naming_two_registrants_in_opposite_orders_all_
     nurse = nurse_at(token, clinic, other)
     for site in (clinic, other):
         for location in (site.vault, site.room):
-            await appended(site, site.event("receipt", "20", location_id=location["id"]))
+            await appended(site, site.event("receipt", "20", location_id=location.id))
 
     def there_and_back(first: Clinic, then: Clinic) -> list[Body]:
         """Vault to room at ``first``, room to vault at ``then``."""
-        return [first.event("move", "1", to_location_id=first.room["id"]),
-                then.event("move", "1", location_id=then.room["id"],
-                           to_location_id=then.vault["id"])]  # fmt: skip
+        return [first.event("move", "1", to_location_id=first.room.id),
+                then.event("move", "1", location_id=then.room.id,
+                           to_location_id=then.vault.id)]  # fmt: skip
 
     responses = await asyncio.gather(
         *(
@@ -681,12 +681,12 @@ async def test_concurrent_batches_naming_two_registrants_in_opposite_orders_all_
 
     assert [r.status_code for r in responses] == [201] * 16, [r.text for r in responses]
     for site in (clinic, other):
-        assert await site.balance() == {site.vault["id"]: "20", site.room["id"]: "20"}
-        events = await stored_chain(probe.engine, site.registrant["id"])
+        assert await site.balance() == {site.vault.id: "20", site.room.id: "20"}
+        events = await stored_chain(probe.engine, site.registrant.id)
         appended_here = 2 + 16  # two receipts, then a move from every batch
         assert [event.sequence for event in events] == list(range(1, appended_here + 1))
-        assert await chain_break(probe.engine, site.registrant["id"]) is None
-        assert (await verified(app, site.registrant["id"])).ok
+        assert await chain_break(probe.engine, site.registrant.id) is None
+        assert (await verified(app, site.registrant.id)).ok
 
 
 @on_postgresql
@@ -695,18 +695,18 @@ async def test_concurrent_batch_reversals_and_appends_at_the_reversed_location_a
 ):
     """A reversal's balances are locked when it is reached, after the batch locked its chain
     head; appends lock a balance first, then the head."""
-    nurse, rid = nurse_at(token, clinic), clinic.registrant["id"]
+    nurse, rid = nurse_at(token, clinic), clinic.registrant.id
     await appended(clinic, clinic.event("receipt", "40"))
     moves = [
-        await appended(clinic, clinic.event("move", "1", to_location_id=clinic.room["id"]))
+        await appended(clinic, clinic.event("move", "1", to_location_id=clinic.room.id))
         for _ in range(8)
     ]
 
     at = START.isoformat()
-    co_signed = {"witness_ids": [clinic.witness["id"]]}
+    co_signed = {"witness_ids": [clinic.witness.id]}
     batches = [[clinic.event("receipt", "1"), reversal_body(rid, move["id"], at) | co_signed]
                for move in moves]  # fmt: skip
-    take = clinic.event("administer", "0.5", location_id=clinic.room["id"])
+    take = clinic.event("administer", "0.5", location_id=clinic.room.id)
 
     responses = await asyncio.gather(
         *(send_batch(clinic.client, nurse, batch) for batch in batches),
@@ -729,7 +729,7 @@ async def test_concurrent_first_receipts_of_a_lot_by_batch_and_append_all_finish
     lots = [
         await create(
             clinic.client,
-            f"/v1/products/{clinic.product['id']}/lots",
+            f"/v1/products/{clinic.product.id}/lots",
             {"lot_number": f"L-{n}", "expires_on": "2027-01-31"},
             clinic.nurse_token,
         )
@@ -745,5 +745,5 @@ async def test_concurrent_first_receipts_of_a_lot_by_batch_and_append_all_finish
     )
 
     assert [r.status_code for r in responses] == [201] * 12, [r.text for r in responses]
-    rows = await balance_rows(probe.engine, clinic.registrant["id"])
-    assert rows == {key(clinic.vault["id"], lot["id"]): Decimal(2) for lot in lots}
+    rows = await balance_rows(probe.engine, clinic.registrant.id)
+    assert rows == {key(clinic.vault.id, lot["id"]): Decimal(2) for lot in lots}

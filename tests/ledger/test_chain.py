@@ -69,7 +69,10 @@ async def sqlite_twin(
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://csledger.test") as client:
-        yield Twin(replace(clinic, client=client, keys=0), app.state.database.engine)
+        yield Twin(
+            replace(clinic, builder=replace(clinic.builder, client=client), keys=0),
+            app.state.database.engine,
+        )
     await app.state.database.dispose()
 
 
@@ -83,26 +86,26 @@ def number_event_ids(monkeypatch: pytest.MonkeyPatch) -> None:
 async def append_every_kind_of_field(clinic: Clinic) -> list[tuple[int, str]]:
     """A receipt, a move, an administration, an overridden witnessed waste, a count and a
     reversal: between them every hashed field, a non-UTC offset and microseconds."""
-    room = clinic.room["id"]
+    room = clinic.room.id
     count = {
         "inventory_id": str(uuid.UUID(int=99)),
         "inventory_kind": "ad_hoc",
         "taken_at": "close_of_business",
         "exactness": "exact",
-        "counted_by": clinic.nurse["id"],
+        "counted_by": clinic.nurse.id,
     }
     bodies = [
         clinic.event("receipt", "20", occurred_at="2026-03-02T08:50:00.123456-06:00",
                      document_reference="INV-TWINS"),
         clinic.event("move", "6.5", to_location_id=room),
-        clinic.event("administer", "2.25", location_id=room, patient_id=clinic.patient["id"]),
-        clinic.event("waste", "0.125", location_id=room, witness_ids=[clinic.witness["id"]],
+        clinic.event("administer", "2.25", location_id=room, patient_id=clinic.patient.id),
+        clinic.event("waste", "0.125", location_id=room, witness_ids=[clinic.witness.id],
                      override_reason="witness signed on paper"),
         clinic.event("count", "13.5", count=count),
     ]  # fmt: skip
     events = [await appended(clinic, body) for body in bodies]
     administered = events[2]["id"]
-    reversal = reversal_body(clinic.registrant["id"], administered, START.isoformat())
+    reversal = reversal_body(clinic.registrant.id, administered, START.isoformat())
     events.append(await appended(clinic, reversal, clinic.officer_token))
     return [(event["sequence"], event["hash"]) for event in events]
 
@@ -118,9 +121,9 @@ async def test_the_same_events_hash_alike_on_sqlite_and_postgresql(
     ):
         number_event_ids(monkeypatch)
         hashes[name] = await append_every_kind_of_field(twin)
-        stored = await stored_chain(engine, clinic.registrant["id"])
+        stored = await stored_chain(engine, clinic.registrant.id)
         assert [(event.sequence, event.hash) for event in stored] == hashes[name]
-        assert await chain_break(engine, clinic.registrant["id"]) is None
+        assert await chain_break(engine, clinic.registrant.id) is None
     assert hashes["sqlite"] == hashes["postgresql"]
 
 
@@ -201,7 +204,7 @@ async def assert_caught(
     clinic: Clinic, engine: AsyncEngine, dialect: str, how: str, tamper: Tampering, named: Any
 ) -> None:
     await receipt_and_three_takes(clinic)
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     assert await chain_break(engine, rid) is None
     events = await stored_chain(engine, rid)
     async with unguarded(engine, dialect, how) as connection:
@@ -236,7 +239,7 @@ async def test_a_change_behind_triggers_dropped_by_the_owner_is_caught(clinic, p
 async def witnessed_waste(clinic: Clinic) -> None:
     """A row in each append-only table of the ledger."""
     await appended(clinic, clinic.event("receipt", "10"))
-    waste = await appended(clinic, clinic.event("waste", "1", witness_ids=[clinic.witness["id"]]))
+    waste = await appended(clinic, clinic.event("waste", "1", witness_ids=[clinic.witness.id]))
     confirmed = await clinic.client.post(
         f"/v1/ledger/events/{waste['id']}/witness-confirmations",
         headers={"Authorization": f"Bearer {clinic.witness_token}"},

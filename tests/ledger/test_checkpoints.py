@@ -14,7 +14,7 @@ from tests.conftest import bearer
 async def _checkpoints(clinic) -> list[dict[str, Any]]:
     response = await clinic.client.get(
         "/v1/ledger/checkpoints",
-        params={"registrant_id": clinic.registrant["id"]},
+        params={"registrant_id": clinic.registrant.id},
         headers=bearer(clinic.officer_token),
     )
     assert response.status_code == 200, response.text
@@ -37,7 +37,7 @@ async def test_the_worker_signs_the_tree_once_per_size(clinic, app, clock):
     keys = {key["kid"]: key for key in jwks["keys"]}
     payload = verify_statement(checkpoint["jws"], keys)
     assert payload == {
-        "registrant_id": clinic.registrant["id"],
+        "registrant_id": clinic.registrant.id,
         "tree_size": 3,
         "root_hash": checkpoint["root_hash"],
         "signed_at": clock.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
@@ -45,7 +45,7 @@ async def test_the_worker_signs_the_tree_once_per_size(clinic, app, clock):
     proof = (
         await clinic.client.get(
             "/v1/ledger/proofs/consistency",
-            params={"registrant_id": clinic.registrant["id"], "from": 3},
+            params={"registrant_id": clinic.registrant.id, "from": 3},
             headers=bearer(clinic.nurse_token),
         )
     ).json()

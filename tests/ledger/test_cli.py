@@ -53,7 +53,7 @@ async def test_an_export_verifies_offline(runner, clinic, tmp_path):
     await _ledger_with_checkpoint(runner, clinic)
     path = tmp_path / "ledger.jsonl"
     exported = await run(
-        runner, "export", "--registrant", clinic.registrant["id"], "--output", str(path)
+        runner, "export", "--registrant", clinic.registrant.id, "--output", str(path)
     )
     assert exported.exit_code == 0, exported.output
     kinds = [json.loads(line)["kind"] for line in path.read_text().splitlines()]
@@ -66,7 +66,7 @@ async def test_an_export_verifies_offline(runner, clinic, tmp_path):
 async def test_an_edited_export_names_the_event(runner, clinic, tmp_path):
     await _ledger_with_checkpoint(runner, clinic)
     path = tmp_path / "ledger.jsonl"
-    await run(runner, "export", "--registrant", clinic.registrant["id"], "--output", str(path))
+    await run(runner, "export", "--registrant", clinic.registrant.id, "--output", str(path))
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     lines[5]["body"]["quantity"] = 0  # the event of sequence 3
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
@@ -80,7 +80,7 @@ async def test_an_export_re_signed_by_a_stranger_fails_against_trusted_keys(
 ):
     await _ledger_with_checkpoint(runner, clinic)
     path = tmp_path / "ledger.jsonl"
-    await run(runner, "export", "--registrant", clinic.registrant["id"], "--output", str(path))
+    await run(runner, "export", "--registrant", clinic.registrant.id, "--output", str(path))
     trusted = tmp_path / "trusted.json"
     trusted.write_text(json.dumps({"keys": keys.published_keys(app.state.settings)}))
     lines = [json.loads(line) for line in path.read_text().splitlines()]

@@ -143,40 +143,38 @@ async def test_the_demo_verifies_from_a_fresh_process(
 
 async def every_type_of_event(a: Clinic, b: Clinic, token: TokenFactory, admin_token: str) -> None:
     """One event of each type at ``a`` (a transfer_in at ``b``), written through the API."""
-    registrants = [a.registrant["id"], b.registrant["id"]]
+    registrants = [a.registrant.id, b.registrant.id]
     anyone = token(["clinician", "pharmacist"], registrants, sub="nurse-1", name="Nora Nurse")
     officer = await _officer(a, token, admin_token)
     second = await create(
-        a.client, f"/v1/registrants/{a.registrant['id']}/staff",
+        a.client, f"/v1/registrants/{a.registrant.id}/staff",
         staff_body(role="nurse", subject="nurse-3", name="Tess Third"), admin_token,
     )  # fmt: skip
     loss = {"discovered_at": START.isoformat(), "kind": "other"}
-    at_room = {"location_id": a.room["id"]}
+    at_room = {"location_id": a.room.id}
     await appended(a, a.event("receipt", "40"), anyone)
     sent = await appended(a, a.event("transfer_out", "2", counterparty=_addressed_to(b)), anyone)
     for body in [
         b.event("transfer_in", "2", transfer_event_id=sent["id"]),
-        a.event("move", "10", to_location_id=a.room["id"]),
-        a.event("administer", "1", patient_id=a.patient["id"], **at_room),
-        a.event("waste", "0.5", witness_ids=[a.witness["id"]], **at_room),
-        a.event("return_to_stock", "1", to_location_id=a.vault["id"], **at_room),
-        a.event("dispense", "1", patient_id=a.patient["id"]),
-        a.event("breakage", "1", witness_ids=[a.witness["id"]]),
+        a.event("move", "10", to_location_id=a.room.id),
+        a.event("administer", "1", patient_id=a.patient.id, **at_room),
+        a.event("waste", "0.5", witness_ids=[a.witness.id], **at_room),
+        a.event("return_to_stock", "1", to_location_id=a.vault.id, **at_room),
+        a.event("dispense", "1", patient_id=a.patient.id),
+        a.event("breakage", "1", witness_ids=[a.witness.id]),
         a.event("loss", "1", loss=loss),
         a.event("theft", "1", loss=loss | {"kind": "theft"}),
-        a.event(
-            "destroy", "1", witness_ids=[a.witness["id"], second["id"]], destruction=_DESTRUCTION
-        ),
+        a.event("destroy", "1", witness_ids=[a.witness.id, second["id"]], destruction=_DESTRUCTION),
         a.event("compound_consume", "1"),
         a.event("compound_produce", "1"),
         a.event("count", "20", count=_count(a)),
     ]:
-        await appended(b if body["registrant_id"] == b.registrant["id"] else a, body, anyone)
+        await appended(b if body["registrant_id"] == b.registrant.id else a, body, anyone)
     await appended(
         a, a.event("adjust", "1", adjust_direction="increase", reason="vial found"), officer
     )
     twice = await appended(a, a.event("receipt", "1"), anyone)
-    reversal = {"registrant_id": a.registrant["id"], "type": "reversal", "reason": "entered twice",
+    reversal = {"registrant_id": a.registrant.id, "type": "reversal", "reason": "entered twice",
                 "reverses_event_id": twice["id"], "occurred_at": START.isoformat()}  # fmt: skip
     await appended(a, reversal, officer)
 
@@ -188,17 +186,17 @@ _DESTRUCTION = {"method": "incineration", "place": "reverse distributor", "full_
 def _count(clinic: Clinic) -> dict[str, str]:
     return {"inventory_id": str(uuid.uuid4()), "inventory_kind": "ad_hoc",
             "taken_at": "close_of_business", "exactness": "exact",
-            "counted_by": clinic.witness["id"]}  # fmt: skip
+            "counted_by": clinic.witness.id}  # fmt: skip
 
 
 def _addressed_to(clinic: Clinic) -> dict[str, Any]:
     registrant = clinic.registrant
-    return {"name": registrant["name"], "address": registrant["address"],
-            "dea_number": registrant["dea_number"]}  # fmt: skip
+    return {"name": registrant.name, "address": registrant.address,
+            "dea_number": registrant.dea_number}  # fmt: skip
 
 
 async def _officer(clinic: Clinic, token: TokenFactory, admin_token: str) -> str:
-    rid, name = clinic.registrant["id"], "Olive Officer"
+    rid, name = clinic.registrant.id, "Olive Officer"
     officer = staff_body(role="compliance_officer", subject="officer-1", name=name)
     await create(clinic.client, f"/v1/registrants/{rid}/staff", officer, admin_token)
     return token(["compliance_officer"], [rid], sub="officer-1", name=name)
@@ -222,13 +220,13 @@ async def test_every_type_of_event_verifies_from_a_fresh_process(
     a = await open_clinic(client, admin_token, token, "Hill Country Ketamine Clinic")
     b = await open_clinic(client, admin_token, token, "Lone Star Ketamine Clinic")
     await every_type_of_event(a, b, token, admin_token)
-    registrants = [a.registrant["id"], b.registrant["id"]]
+    registrants = [a.registrant.id, b.registrant.id]
     reader = token(["compliance_officer"], registrants, sub="reader", name="Reader")
     assert await stored_types(client, reader, registrants) == set(EventType)
 
     await verified_by_the_command(app_settings, registrants)
     await assert_tamper_named(
-        app_settings, probe, dialect, a.registrant["id"], untouched=[b.registrant["id"]]
+        app_settings, probe, dialect, a.registrant.id, untouched=[b.registrant.id]
     )
 
 

@@ -43,7 +43,7 @@ async def test_concurrent_takes_never_overdraw_and_each_acknowledged_one_is_stor
     for response in responses:
         if response.status_code != 201:
             assert_problem(response, 409, "insufficient-stock")
-    rid, vault_lot = clinic.registrant["id"], key(clinic.vault["id"], clinic.lot["id"])
+    rid, vault_lot = clinic.registrant.id, key(clinic.vault.id, clinic.lot.id)
     assert await balance_rows(probe.engine, rid) == {vault_lot: Decimal(0)}
     assert await posting_sums(probe.engine, rid) == {vault_lot: Decimal(0)}
     assert await lowest_running_balance(probe.engine, rid) == {vault_lot: Decimal(0)}
@@ -53,7 +53,7 @@ async def test_concurrent_takes_never_overdraw_and_each_acknowledged_one_is_stor
 
 async def test_concurrent_appends_to_one_chain_neither_gap_nor_fork(clinic, probe, dialect):
     writers = WRITERS[dialect]
-    locations = [clinic.vault["id"], clinic.room["id"]]
+    locations = [clinic.vault.id, clinic.room.id]
     responses = await asyncio.gather(
         *(
             clinic.post(clinic.event("receipt", "1", location_id=locations[n % 2]))
@@ -62,16 +62,16 @@ async def test_concurrent_appends_to_one_chain_neither_gap_nor_fork(clinic, prob
     )
 
     assert [r.status_code for r in responses] == [201] * writers, [r.text for r in responses]
-    events = await stored_chain(probe.engine, clinic.registrant["id"])
+    events = await stored_chain(probe.engine, clinic.registrant.id)
     assert [e.sequence for e in events] == list(range(1, writers + 1))
     assert [e.prev_hash for e in events] == [GENESIS_HASH, *(e.hash for e in events[:-1])]
     assert sorted(r.json()["sequence"] for r in responses) == list(range(1, writers + 1))
-    assert await chain_break(probe.engine, clinic.registrant["id"]) is None
+    assert await chain_break(probe.engine, clinic.registrant.id) is None
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
 async def test_concurrent_moves_in_opposite_directions_do_not_deadlock(clinic, probe):
-    vault, room = clinic.vault["id"], clinic.room["id"]
+    vault, room = clinic.vault.id, clinic.room.id
     await appended(clinic, clinic.event("receipt", "20"))
     await appended(clinic, clinic.event("move", "10", to_location_id=room))
     ways = [(vault, room), (room, vault)]
@@ -85,4 +85,4 @@ async def test_concurrent_moves_in_opposite_directions_do_not_deadlock(clinic, p
 
     assert [r.status_code for r in responses] == [201] * TAKERS, [r.text for r in responses]
     assert await clinic.balance() == {vault: "10", room: "10"}
-    assert await chain_break(probe.engine, clinic.registrant["id"]) is None
+    assert await chain_break(probe.engine, clinic.registrant.id) is None

@@ -34,7 +34,7 @@ async def stored_peaks(engine: AsyncEngine, registrant_id: str) -> tuple[list[st
 
 
 async def test_every_append_keeps_the_heads_peaks_equal_to_the_stored_nodes(clinic, probe):
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     await appended(clinic, clinic.event("receipt", "100"))
     for size in range(2, 9):
         await appended(clinic, clinic.event("administer", "1"))
@@ -47,7 +47,7 @@ async def test_every_append_keeps_the_heads_peaks_equal_to_the_stored_nodes(clin
 async def test_the_migration_fills_in_the_peaks_and_appends_go_on_from_them(
     clinic, probe, app, database_url
 ):
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     await appended(clinic, clinic.event("receipt", "100"))
     for _ in range(10):
         await appended(clinic, clinic.event("administer", "1"))

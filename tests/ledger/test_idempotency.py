@@ -54,7 +54,7 @@ async def test_concurrent_appends_with_one_key_append_one_event(clinic, probe):
     for response in responses:
         if response.status_code != 201:
             assert_problem(response, 409, "idempotency-in-flight")
-    events = await stored_chain(probe.engine, clinic.registrant["id"])
+    events = await stored_chain(probe.engine, clinic.registrant.id)
     assert [str(event.id) for event in events] == [accepted[0].json()["id"]]
 
 
@@ -81,7 +81,7 @@ async def test_a_batch_within_the_balance_is_appended_whole(clinic):
 
     assert accepted.status_code == 201, accepted.text
     assert [event["sequence"] for event in accepted.json()["items"]] == [2, 3]
-    assert await clinic.balance() == {clinic.vault["id"]: "1"}
+    assert await clinic.balance() == {clinic.vault.id: "1"}
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)

@@ -33,7 +33,7 @@ async def test_an_inclusion_proof_verifies_against_the_root(clinic):
 
 async def test_a_consistency_proof_links_an_old_root_to_the_new(clinic):
     await _receipts(clinic, 3)
-    params = {"registrant_id": clinic.registrant["id"], "from": 3}
+    params = {"registrant_id": clinic.registrant.id, "from": 3}
     earlier = (
         await clinic.client.get(
             "/v1/ledger/proofs/consistency", params=params, headers=bearer(clinic.nurse_token)

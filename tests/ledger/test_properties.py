@@ -61,12 +61,12 @@ class Seed:
 async def seed(clinic: Clinic, database_url: str) -> Seed:
     second = await create(
         clinic.client,
-        f"/v1/products/{clinic.product['id']}/lots",
+        f"/v1/products/{clinic.product.id}/lots",
         {"lot_number": "L-200", "expires_on": "2027-06-30"},
         clinic.nurse_token,
     )
     path = Path(database_url.removeprefix("sqlite+aiosqlite:///"))
-    return Seed(path, clinic, (clinic.lot["id"], second["id"]))
+    return Seed(path, clinic, (clinic.lot.id, second["id"]))
 
 
 @dataclass
@@ -88,11 +88,11 @@ class LedgerMachine(RuleBasedStateMachine):
         )
         self.database = Database(create_engine(self.settings))
         clinic = seed.clinic
-        self.registrant_id = uuid.UUID(clinic.registrant["id"])
-        self.locations = [uuid.UUID(clinic.vault["id"]), uuid.UUID(clinic.room["id"])]
+        self.registrant_id = uuid.UUID(clinic.registrant.id)
+        self.locations = [uuid.UUID(clinic.vault.id), uuid.UUID(clinic.room.id)]
         self.lots = [uuid.UUID(lot) for lot in seed.lots]
-        self.patient_id, self.witness_id = clinic.patient["id"], clinic.witness["id"]
-        self.nurse_id = clinic.nurse["id"]
+        self.patient_id, self.witness_id = clinic.patient.id, clinic.witness.id
+        self.nurse_id = clinic.nurse.id
         self.nurse = self._principal("nurse-1", Role.clinician, Role.pharmacist)
         self.officer = self._principal("officer-1", Role.compliance_officer)
         self.model: dict[Key, Decimal] = {}
@@ -174,7 +174,7 @@ class LedgerMachine(RuleBasedStateMachine):
         data=st.data(),
     )
     def take(self, type_: str, data: st.DataObject) -> None:
-        needs = {
+        needs: dict[str, dict[str, Any]] = {
             "administer": {"patient_id": self.patient_id},
             "dispense": {"patient_id": self.patient_id},
             "waste": {"witness_ids": [self.witness_id]},

@@ -19,7 +19,7 @@ RANGE = 4
 
 async def _verify(app, clinic, processes: int) -> Outcome:
     published = {key["kid"]: key for key in keys.published_keys(app.state.settings)}
-    registrant_id = uuid.UUID(clinic.registrant["id"])
+    registrant_id = uuid.UUID(clinic.registrant.id)
     async with app.state.database.session(write=False) as session:
         return await verify_registrant(
             session, registrant_id, keys=published, processes=processes, range_size=RANGE

@@ -40,30 +40,30 @@ async def administration_of_an_expired_lot(scene: Scene) -> Body:
     clinic = scene.clinic
     expired = await create(
         clinic.client,
-        f"/v1/products/{clinic.product['id']}/lots",
+        f"/v1/products/{clinic.product.id}/lots",
         {"lot_number": "L-OLD", "expires_on": (START - timedelta(days=1)).date().isoformat()},
         clinic.nurse_token,
     )
     await appended(clinic, clinic.event("receipt", lot_id=expired["id"]))
-    return clinic.event("administer", "1", lot_id=expired["id"], patient_id=clinic.patient["id"])
+    return clinic.event("administer", "1", lot_id=expired["id"], patient_id=clinic.patient.id)
 
 
 async def move_under_an_expired_registration(scene: Scene) -> Body:
     clinic = scene.clinic
     await appended(clinic, clinic.event("receipt"))
     lapsed = await clinic.client.patch(
-        f"/v1/registrants/{clinic.registrant['id']}",
+        f"/v1/registrants/{clinic.registrant.id}",
         json={"registration_expires_on": (START - timedelta(days=1)).date().isoformat()},
         headers=bearer(scene.admin_token),
     )
     assert lapsed.status_code == 200, lapsed.text
-    return clinic.event("move", "1", to_location_id=clinic.room["id"])
+    return clinic.event("move", "1", to_location_id=clinic.room.id)
 
 
 async def waste_witnessed_by_its_performer(scene: Scene) -> Body:
     """Integrations name the performer; anyone else performs what they write."""
     await appended(scene.clinic, scene.clinic.event("receipt"))
-    nurse = scene.clinic.nurse["id"]
+    nurse = scene.clinic.nurse.id
     return scene.clinic.event("waste", "1", performed_by=nurse, witness_ids=[nurse])
 
 
@@ -122,7 +122,7 @@ async def test_an_integration_record_is_stored_with_the_rules_it_breaks(
 ):
     clinic = scene.clinic
     body = await case.prepare(scene)
-    integration = await integration_at(clinic.registrant["id"], "ledger", "sessions")
+    integration = await integration_at(clinic.registrant.id, "ledger", "sessions")
     stored = await appended(clinic, body, integration)
     for event in (stored, await fetched(clinic, stored["id"])):
         assert event["is_record"] is True
@@ -172,12 +172,12 @@ async def test_an_expiry_date_is_read_on_the_registrant_s_own_day(
 ):
     lot = await create(
         clinic.client,
-        f"/v1/products/{clinic.product['id']}/lots",
+        f"/v1/products/{clinic.product.id}/lots",
         {"lot_number": "L-LAST-DAY", "expires_on": "2026-03-01"},
         clinic.nurse_token,
     )
     await appended(clinic, clinic.event("receipt", lot_id=lot["id"], occurred_at=occurred_at))
-    body = clinic.event("administer", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
+    body = clinic.event("administer", "1", lot_id=lot["id"], patient_id=clinic.patient.id,
                         occurred_at=occurred_at)  # fmt: skip
     response = await clinic.post(body)
     if refused:
@@ -188,7 +188,7 @@ async def test_an_expiry_date_is_read_on_the_registrant_s_own_day(
 
 
 async def _esketamine_on_hand(clinic: Clinic) -> dict[str, Any]:
-    kit = await create(clinic.client, "/v1/products", nasal_spray_body(clinic.registrant["id"]),
+    kit = await create(clinic.client, "/v1/products", nasal_spray_body(clinic.registrant.id),
                        clinic.nurse_token)  # fmt: skip
     lot_body = {"lot_number": "E-1", "expires_on": "2027-01-31"}
     lot = await create(clinic.client, f"/v1/products/{kit['id']}/lots", lot_body,
@@ -199,8 +199,8 @@ async def _esketamine_on_hand(clinic: Clinic) -> dict[str, Any]:
 
 async def test_esketamine_is_never_dispensed_whatever_the_reason(clinic, token, probe):
     lot = await _esketamine_on_hand(clinic)
-    pharmacist = token(["pharmacist"], [clinic.registrant["id"]], sub="rph-1", name="Rae")
-    body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
+    pharmacist = token(["pharmacist"], [clinic.registrant.id], sub="rph-1", name="Rae")
+    body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient.id,
                         override_reason=OVERRIDE)  # fmt: skip
     refused = await assert_refused(
         clinic.client, probe, "POST", "/v1/ledger/events", status=422,
@@ -214,21 +214,21 @@ async def test_an_integration_reporting_an_esketamine_dispense_is_stored_and_fla
     clinic, integration_at
 ):
     lot = await _esketamine_on_hand(clinic)
-    integration = await integration_at(clinic.registrant["id"], "pharmacy")
-    body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient["id"],
-                        performed_by=clinic.nurse["id"])  # fmt: skip
+    integration = await integration_at(clinic.registrant.id, "pharmacy")
+    body = clinic.event("dispense", "1", lot_id=lot["id"], patient_id=clinic.patient.id,
+                        performed_by=clinic.nurse.id)  # fmt: skip
     stored = await appended(clinic, body, integration)
     assert (stored["is_record"], stored["broken_rules"]) == (True, ["esketamine_dispensed"])
 
 
 async def test_an_integration_withdraws_only_a_record_it_sent_itself(clinic, integration_at, probe):
     """An EHR's entered-in-error: the source of a record may reverse it, and nothing else."""
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     ehr = await integration_at(rid, "sessions", sub="ehr-1")
     other = await integration_at(rid, "sessions", sub="ehr-2", name="Another EHR")
     await appended(clinic, clinic.event("receipt", "20"))
     given = await appended(clinic, clinic.event(
-        "administer", "2", patient_id=clinic.patient["id"], performed_by=clinic.nurse["id"],
+        "administer", "2", patient_id=clinic.patient.id, performed_by=clinic.nurse.id,
     ), ehr)  # fmt: skip
     by_nurse = await appended(clinic, clinic.event("administer", "1"))
 
@@ -249,8 +249,8 @@ async def test_an_integration_withdraws_only_a_record_it_sent_itself(clinic, int
 
 async def test_an_invoice_received_and_reversed_may_be_received_again(clinic, token):
     first = await appended(clinic, clinic.event("receipt", "4"))
-    officer = token(["compliance_officer"], [clinic.registrant["id"]], sub="officer-1")
-    await appended(clinic, {"registrant_id": clinic.registrant["id"], "type": "reversal",
+    officer = token(["compliance_officer"], [clinic.registrant.id], sub="officer-1")
+    await appended(clinic, {"registrant_id": clinic.registrant.id, "type": "reversal",
                             "reverses_event_id": first["id"], "reason": "wrong lot entered",
                             "occurred_at": START.isoformat()}, officer)  # fmt: skip
     body = {name: first[name] for name in ("registrant_id", "location_id", "lot_id",

@@ -19,12 +19,12 @@ def keyed(token_value: str, key: str) -> dict[str, str]:
 async def officer_who_receives(clinic: Clinic, token: TokenFactory, admin_token: str) -> str:
     """Nora Nurse, also her clinic's compliance officer: she may both receive and reverse."""
     del admin_token
-    return token(["clinician", "compliance_officer"], [clinic.registrant["id"]], sub="nurse-1",
+    return token(["clinician", "compliance_officer"], [clinic.registrant.id], sub="nurse-1",
                  name="Nora Nurse")  # fmt: skip
 
 
 async def second_officer(clinic: Clinic, token: TokenFactory, admin_token: str) -> tuple[Any, str]:
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     staff = await create(clinic.client, f"/v1/registrants/{rid}/staff",
                          staff_body(role="compliance_officer", subject="officer-2",
                                     name="Otto Officer"), admin_token)  # fmt: skip
@@ -34,7 +34,7 @@ async def second_officer(clinic: Clinic, token: TokenFactory, admin_token: str) 
 async def test_the_author_of_an_event_does_not_reverse_it_alone(clinic, probe, token, admin_token):
     nora = await officer_who_receives(clinic, token, admin_token)
     receipt = await appended(clinic, clinic.event("receipt", "10"), nora)
-    body = reversal_body(clinic.registrant["id"], receipt["id"], START.isoformat())
+    body = reversal_body(clinic.registrant.id, receipt["id"], START.isoformat())
     refused = await assert_refused(
         clinic.client, probe, "POST", EVENTS, status=403,
         problem=PROBLEM_TYPE_PREFIX + "reversal-by-its-author", subject="nurse-1",
@@ -45,15 +45,15 @@ async def test_the_author_of_an_event_does_not_reverse_it_alone(clinic, probe, t
     await assert_refused(
         clinic.client, probe, "POST", EVENTS, status=403,
         problem=PROBLEM_TYPE_PREFIX + "reversal-by-its-author", subject="nurse-1",
-        headers=keyed(nora, "herself"), json=body | {"witness_ids": [clinic.nurse["id"]]},
+        headers=keyed(nora, "herself"), json=body | {"witness_ids": [clinic.nurse.id]},
     )  # fmt: skip
-    assert await clinic.balance() == {clinic.vault["id"]: "10"}
+    assert await clinic.balance() == {clinic.vault.id: "10"}
 
 
 async def test_another_person_reverses_it(clinic, token, admin_token):
     receipt = await appended(clinic, clinic.event("receipt", "10"))
     otto, otto_token = await second_officer(clinic, token, admin_token)
-    body = reversal_body(clinic.registrant["id"], receipt["id"], START.isoformat())
+    body = reversal_body(clinic.registrant.id, receipt["id"], START.isoformat())
     reversal = await appended(clinic, body, otto_token)
     assert (reversal["performed_by"], reversal["witness_status"]) == (otto["id"], "not_required")
     assert await clinic.balance() == {}
@@ -62,8 +62,8 @@ async def test_another_person_reverses_it(clinic, token, admin_token):
 async def test_the_author_reverses_it_with_a_co_signer_who_confirms(clinic, token, admin_token):
     nora = await officer_who_receives(clinic, token, admin_token)
     receipt = await appended(clinic, clinic.event("receipt", "10"), nora)
-    body = reversal_body(clinic.registrant["id"], receipt["id"], START.isoformat())
-    reversal = await appended(clinic, body | {"witness_ids": [clinic.witness["id"]]}, nora)
+    body = reversal_body(clinic.registrant.id, receipt["id"], START.isoformat())
+    reversal = await appended(clinic, body | {"witness_ids": [clinic.witness.id]}, nora)
     assert reversal["witness_status"] == "unwitnessed"
     people = reversal["snapshot"]["performer"], reversal["snapshot"]["witnesses"]
     assert [people[0]["name"], [w["name"] for w in people[1]]] == ["Nora Nurse", ["Wes Witness"]]
@@ -77,10 +77,10 @@ async def test_the_author_reverses_it_with_a_co_signer_who_confirms(clinic, toke
 
 
 async def test_an_integration_withdraws_its_own_record_alone(clinic, integration_at):
-    ehr = await integration_at(clinic.registrant["id"], "ledger")
-    record = await appended(clinic, clinic.event("receipt", "3", performed_by=clinic.nurse["id"]),
+    ehr = await integration_at(clinic.registrant.id, "ledger")
+    record = await appended(clinic, clinic.event("receipt", "3", performed_by=clinic.nurse.id),
                             ehr)  # fmt: skip
-    body = reversal_body(clinic.registrant["id"], record["id"], START.isoformat())
+    body = reversal_body(clinic.registrant.id, record["id"], START.isoformat())
     withdrawn = await appended(clinic, body, ehr)
     assert withdrawn["reverses_event_id"] == record["id"]
 
@@ -93,14 +93,14 @@ async def test_every_reversal_opens_a_discrepancy_naming_both_events(
     by_another = await appended(clinic, clinic.event("receipt", "10"))
     co_signed = await appended(clinic, clinic.event("receipt", "5"), nora)
     undone_by_otto = await appended(clinic, reversal_body(
-        clinic.registrant["id"], by_another["id"], START.isoformat()), otto_token)  # fmt: skip
+        clinic.registrant.id, by_another["id"], START.isoformat()), otto_token)  # fmt: skip
     undone_by_nora = await appended(clinic, reversal_body(
-        clinic.registrant["id"], co_signed["id"], START.isoformat())
-        | {"witness_ids": [clinic.witness["id"]]}, nora)  # fmt: skip
+        clinic.registrant.id, co_signed["id"], START.isoformat())
+        | {"witness_ids": [clinic.witness.id]}, nora)  # fmt: skip
     await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
 
     listed = await clinic.client.get("/v1/discrepancies",
-                                     params={"registrant_id": clinic.registrant["id"]},
+                                     params={"registrant_id": clinic.registrant.id},
                                      headers=bearer(clinic.officer_token))  # fmt: skip
     found = {(d["rule"], d["severity"], tuple(d["event_ids"])) for d in listed.json()["items"]}
     assert found == {

@@ -144,7 +144,7 @@ QUERY_INSTANTS = {
 async def test_an_instant_in_a_query_is_held_to_the_same_grammar(
     clinic, probe, path, parameter, instant
 ):
-    query = {"registrant_id": clinic.registrant["id"], parameter: instant}
+    query = {"registrant_id": clinic.registrant.id, parameter: instant}
     url = clinic.client.build_request("GET", path, params=query).url
     await assert_refused(
         clinic.client, probe, "GET", str(url), status=422, problem=INVALID, subject="nurse-1",
@@ -192,13 +192,13 @@ async def test_a_reason_may_run_over_several_lines(clinic):
 async def test_a_count_of_packages_is_a_bounded_json_integer(clinic, probe, admin_token, packages):
     """A destruction witnessed by two, as it must be, so that only the count is wrong."""
     second = await create(
-        clinic.client, f"/v1/registrants/{clinic.registrant['id']}/staff",
+        clinic.client, f"/v1/registrants/{clinic.registrant.id}/staff",
         staff_body(role="nurse", subject="nurse-3", name="Tess Third"), admin_token,
     )  # fmt: skip
     await clinic.post(clinic.event("receipt", "10"))
     destruction = {"method": "incineration", "place": "reverse distributor",
                    "full_packages": packages, "partial_packages": 1}  # fmt: skip
-    body = clinic.event("destroy", "1", witness_ids=[clinic.witness["id"], second["id"]],
+    body = clinic.event("destroy", "1", witness_ids=[clinic.witness.id, second["id"]],
                         destruction=destruction)  # fmt: skip
     await refused(clinic, probe, body=body, pointer="#/destruction/full_packages")
 
@@ -233,7 +233,7 @@ async def test_a_key_given_twice_in_a_batch_is_pointed_at(clinic, probe):
 async def test_an_integer_in_a_query_is_written_in_ascii_digits(
     clinic, probe, path, parameter, value
 ):
-    query = {"registrant_id": clinic.registrant["id"], "from": "1", "to": "1", parameter: value}
+    query = {"registrant_id": clinic.registrant.id, "from": "1", "to": "1", parameter: value}
     url = clinic.client.build_request("GET", path, params=query).url
     await assert_refused(
         clinic.client, probe, "GET", str(url), status=422, problem=INVALID, subject="nurse-1",

@@ -71,7 +71,7 @@ async def test_a_transfer_is_received_once_from_the_senders_event(clinic, receiv
     assert [event["id"] for event in await _incoming(clinic, receiver)] == [sent["id"]]
     received = await clinic.post(_transfer_in(receiver, sent), receiver["token"])
     assert received.status_code == 201, received.text
-    assert received.json()["counterparty"]["dea_number"] == clinic.registrant["dea_number"]
+    assert received.json()["counterparty"]["dea_number"] == clinic.registrant.dea_number
     assert received.json()["broken_rules"] == []
     assert await _incoming(clinic, receiver) == []
     again = await clinic.post(_transfer_in(receiver, sent), receiver["token"])

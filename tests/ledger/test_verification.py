@@ -17,7 +17,7 @@ from tests.conftest import bearer
 async def _verify(app, clinic):
     published = {key["kid"]: key for key in keys.published_keys(app.state.settings)}
     async with app.state.database.session(write=False) as session:
-        return await verify_registrant(session, uuid.UUID(clinic.registrant["id"]), keys=published)
+        return await verify_registrant(session, uuid.UUID(clinic.registrant.id), keys=published)
 
 
 async def _run_worker(app, clock) -> None:
@@ -44,7 +44,7 @@ async def test_a_clean_ledger_verifies_through_the_api(clinic, app, clock):
     await _run_worker(app, clock)  # signs a checkpoint
     started = await clinic.client.post(
         "/v1/ledger/verifications",
-        json={"registrant_id": clinic.registrant["id"]},
+        json={"registrant_id": clinic.registrant.id},
         headers=bearer(clinic.officer_token),
     )
     assert started.status_code == 202, started.text
@@ -67,7 +67,7 @@ async def test_a_clean_ledger_verifies_through_the_api(clinic, app, clock):
 async def test_only_compliance_officers_start_verifications(clinic):
     response = await clinic.client.post(
         "/v1/ledger/verifications",
-        json={"registrant_id": clinic.registrant["id"]},
+        json={"registrant_id": clinic.registrant.id},
         headers=bearer(clinic.nurse_token),
     )
     assert response.status_code == 403
@@ -124,13 +124,13 @@ async def test_a_failed_verification_opens_a_critical_discrepancy(
             text("UPDATE ledger_events SET quantity = 5000 WHERE sequence = 2")
         )
     started = await clinic.client.post(
-        "/v1/ledger/verifications", json={"registrant_id": clinic.registrant["id"]},
+        "/v1/ledger/verifications", json={"registrant_id": clinic.registrant.id},
         headers=bearer(clinic.officer_token),
     )  # fmt: skip
     assert started.status_code == 202, started.text
     await _run_worker(app, clock)
     listed = await clinic.client.get(
-        "/v1/discrepancies", params={"registrant_id": clinic.registrant["id"],
+        "/v1/discrepancies", params={"registrant_id": clinic.registrant.id,
                                      "rule": "ledger_verification_failed"},
         headers=bearer(clinic.officer_token),
     )  # fmt: skip

@@ -11,17 +11,8 @@ import httpx
 
 from app.core.clock import FrozenClock
 from tests.conftest import START, TokenFactory, bearer
-from tests.factories import (
-    ADDRESS,
-    create,
-    create_registrant,
-    dea_number,
-    location_body,
-    patient_body,
-    staff_body,
-    staff_registration_body,
-    troche_body,
-)
+from tests.factories import ADDRESS, dea_number, troche_body
+from tests.world import Builder, Compound, Location, Lot, Patient, Registrant, Staff
 
 PRESCRIPTIONS = "/v1/prescriptions"
 _KEYS = itertools.count(1)
@@ -29,19 +20,38 @@ _KEYS = itertools.count(1)
 
 @dataclass
 class Dispensary:
-    client: httpx.AsyncClient
+    builder: Builder
     clock: FrozenClock
-    id: str
     token: str
-    shelf: dict[str, Any]
-    troche: dict[str, Any]
-    troche_lot: dict[str, Any]
-    patient: dict[str, Any]
-    pharmacist: dict[str, Any]
-    clinic_id: str
+    shelf: Location
+    troche: Compound
+    troche_lot: Lot
+    patient: Patient
+    pharmacist: Staff
+    clinic: Registrant
     prescriber_token: str
     prescriber_dea_number: str
-    make_token: TokenFactory
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.builder.client
+
+    @property
+    def make_token(self) -> TokenFactory:
+        return self.builder.make_token
+
+    @property
+    def registrant(self) -> Registrant:
+        return self.builder.registrant
+
+    @property
+    def id(self) -> str:
+        return self.registrant.id
+
+    @property
+    def clinic_id(self) -> str:
+        """The clinic at which the prescriber is registered."""
+        return self.clinic.id
 
     async def post(
         self, path: str, body: dict[str, Any], token: str | None = None, key: str | None = None
@@ -65,8 +75,8 @@ class Dispensary:
             "rx_number": f"RX-{next(_KEYS):06d}",
             "transmission": "electronic",
             "external_rx_id": f"SS-{next(_KEYS)}",
-            "patient_id": self.patient["id"],
-            "product_id": self.troche["id"],
+            "patient_id": self.patient.id,
+            "product_id": self.troche.id,
             "quantity": "30",
             "directions": "Dissolve one troche under the tongue before sessions as directed",
             "issued_on": START.date().isoformat(),
@@ -91,7 +101,7 @@ class Dispensary:
 
     def fill_body(self, filled_at: str, quantity: str = "30", **overrides: Any) -> dict[str, Any]:
         return {
-            "lot_id": self.troche_lot["id"], "location_id": self.shelf["id"],
+            "lot_id": self.troche_lot.id, "location_id": self.shelf.id,
             "quantity": quantity, "filled_at": filled_at,
         } | overrides  # fmt: skip
 
@@ -100,7 +110,7 @@ class Dispensary:
 
     async def shelf_balance(self) -> str:
         response = await self.get("/v1/ledger/balances", registrant_id=self.id,
-                                  lot_id=self.troche_lot["id"])  # fmt: skip
+                                  lot_id=self.troche_lot.id)  # fmt: skip
         assert response.status_code == 200, response.text
         return str(response.json()["items"][0]["quantity"])
 
@@ -108,79 +118,57 @@ class Dispensary:
 async def open_dispensary(
     client: httpx.AsyncClient, admin_token: str, token: TokenFactory, clock: FrozenClock
 ) -> Dispensary:
-    pharmacy = await create_registrant(client, admin_token, kind="pharmacy",
-                                       name="Lone Star Compounding")  # fmt: skip
-    rid = pharmacy["id"]
-    staff = f"/v1/registrants/{rid}/staff"
-    pharmacist = await create(client, staff, staff_body(role="pharmacist", subject="rph-1"),
-                              admin_token)  # fmt: skip
-    checker = await create(client, staff, staff_body(role="pharmacist", subject="rph-2"),
-                           admin_token)  # fmt: skip
-    shelf_body = location_body(name="Dispensing shelf", kind="cabinet")
-    shelf = await create(client, f"/v1/registrants/{rid}/locations", shelf_body, admin_token)
-    pharmacist_token = token(["pharmacist"], [rid], sub="rph-1")
-    troche_lot, troche = await _compound_troches(client, pharmacist_token, rid, shelf, checker)
-    patient = await create(client, "/v1/patients", patient_body(rid), pharmacist_token)
-    clinic = await create_registrant(client, admin_token, name="Hill Country Ketamine Clinic")
-    prescriber = await create(
-        client, f"/v1/registrants/{clinic['id']}/staff",
-        staff_body(role="prescriber", subject="prescriber-1"), admin_token,
-    )  # fmt: skip
+    site = await Builder.open(client, admin_token, token, kind="pharmacy",
+                              name="Lone Star Compounding")  # fmt: skip
+    pharmacist = await site.staff(role="pharmacist", subject="rph-1")
+    checker = await site.staff(role="pharmacist", subject="rph-2")
+    shelf = await site.location("Dispensing shelf", "cabinet")
+    pharmacist_token = site.token("pharmacist", "rph-1")
+    troche_lot, troche = await _compound_troches(site, pharmacist_token, shelf, checker)
+    patient = await site.patient(pharmacist_token)
+    clinic = await Builder.open(client, admin_token, token, name="Hill Country Ketamine Clinic")
+    prescriber = await clinic.staff(role="prescriber", subject="prescriber-1")
     number = dea_number("MK")
-    officer = token(["compliance_officer"], [clinic["id"]], sub="officer-1")
-    await create(
-        client, f"/v1/registrants/{clinic['id']}/staff/{prescriber['id']}/registrations",
-        staff_registration_body(dea_number=number), officer,
-    )  # fmt: skip
+    officer = clinic.token("compliance_officer", "officer-1")
+    await clinic.registration(prescriber, officer, dea_number=number)
     return Dispensary(
-        client=client, clock=clock, id=rid, token=pharmacist_token, shelf=shelf, troche=troche,
-        troche_lot=troche_lot, patient=patient, pharmacist=pharmacist, clinic_id=clinic["id"],
-        prescriber_token=token(["prescriber"], [clinic["id"]], sub="prescriber-1"),
-        prescriber_dea_number=number, make_token=token,
+        builder=site, clock=clock, token=pharmacist_token, shelf=shelf, troche=troche,
+        troche_lot=troche_lot, patient=patient, pharmacist=pharmacist,
+        clinic=clinic.registrant, prescriber_token=clinic.token("prescriber", "prescriber-1"),
+        prescriber_dea_number=number,
     )  # fmt: skip
 
 
 async def _compound_troches(
-    client: httpx.AsyncClient,
-    pharmacist_token: str,
-    rid: str,
-    shelf: dict[str, Any],
-    checker: dict[str, Any],
-) -> tuple[dict[str, Any], dict[str, Any]]:
+    site: Builder, pharmacist_token: str, shelf: Location, checker: Staff
+) -> tuple[Lot, Compound]:
     """300 troches of 100 mg of the salt from 30 g of bulk hydrochloride."""
-    bulk = await create(client, "/v1/products", {
-        "registrant_id": rid, "name": "Ketamine HCl USP powder", "ndc": "62991-2830-1",
+    bulk = await site.product({
+        "registrant_id": site.id, "name": "Ketamine HCl USP powder", "ndc": "62991-2830-1",
         "substance": "ketamine", "dosage_form": "bulk_powder",
         "strength": {"value": "1000", "unit": "mg/g", "basis": "salt"},
         "inventory_unit": "g", "package_size": "100",
     }, pharmacist_token)  # fmt: skip
-    bulk_lot = await create(client, f"/v1/products/{bulk['id']}/lots",
-                            {"lot_number": "API-77", "expires_on": "2027-06-30"},
-                            pharmacist_token)  # fmt: skip
-    headers = bearer(pharmacist_token)
-    receipt = {
-        "registrant_id": rid, "type": "receipt", "location_id": shelf["id"],
-        "lot_id": bulk_lot["id"], "quantity": "30", "occurred_at": START.isoformat(),
-        "counterparty": {"name": "Spectrum Chemical", "dea_number": "PK1234563",
-                         "address": ADDRESS},
-        "document_reference": "INV-5521",
-    }  # fmt: skip
-    response = await client.post("/v1/ledger/events", json=receipt,
-                                 headers=headers | {"Idempotency-Key": f"bulk-{rid}"})  # fmt: skip
-    assert response.status_code == 201, response.text
-    troche = await create(
-        client, "/v1/products",
-        troche_body(rid, strength={"value": "100", "unit": "mg", "basis": "salt"}),
-        pharmacist_token,
+    bulk_lot = await site.lot(bulk, "API-77", "2027-06-30", pharmacist_token)
+    await site.receive(
+        bulk_lot, shelf, "30", token=pharmacist_token, occurred_at=START.isoformat(),
+        counterparty={"name": "Spectrum Chemical", "dea_number": "PK1234563", "address": ADDRESS},
+        document_reference="INV-5521", key=f"bulk-{site.id}",
     )  # fmt: skip
+    troche = await site.compound(
+        troche_body(site.id, strength={"value": "100", "unit": "mg", "basis": "salt"}),
+        pharmacist_token,
+    )
     batch = {
-        "registrant_id": rid, "location_id": shelf["id"], "product_id": troche["id"],
+        "registrant_id": site.id, "location_id": shelf.id, "product_id": troche.id,
         "lot_number": "T-2026-001", "units": "300", "beyond_use_date": "2026-09-30",
-        "compounded_at": START.isoformat(), "checked_by": checker["id"],
-        "ingredients": [{"lot_id": bulk_lot["id"], "quantity": "30"}],
+        "compounded_at": START.isoformat(), "checked_by": checker.id,
+        "ingredients": [{"lot_id": bulk_lot.id, "quantity": "30"}],
     }  # fmt: skip
-    response = await client.post("/v1/compounding-batches", json=batch,
-                                 headers=headers | {"Idempotency-Key": f"batch-{rid}"})  # fmt: skip
+    headers = bearer(pharmacist_token) | {"Idempotency-Key": f"batch-{site.id}"}
+    response = await site.client.post("/v1/compounding-batches", json=batch, headers=headers)
     assert response.status_code == 201, response.text
     made = response.json()
-    return {"id": made["finished_lot_id"], "lot_number": made["lot_number"]}, troche
+    finished = Lot(id=made["finished_lot_id"], product_id=made["product_id"],
+                   lot_number=made["lot_number"], json=made)  # fmt: skip
+    return finished, troche

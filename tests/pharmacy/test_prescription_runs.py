@@ -43,7 +43,7 @@ async def test_a_troche_prescription_filled_to_its_limit_and_a_sixth_refill_refu
     assert len(items) == 6
     assert {e["prescription_id"] for e in items} == {rx["id"]}
     assert {e["document_reference"] for e in items} == {rx["rx_number"]}
-    assert {e["patient_id"] for e in items} == {dispensary.patient["id"]}
+    assert {e["patient_id"] for e in items} == {dispensary.patient.id}
 
     # The clinic the pharmacy linked it to reads it and its fills; another registrant does not.
     seen = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", dispensary.prescriber_token)

@@ -140,7 +140,7 @@ async def dispenses(dispensary: Dispensary) -> list[dict[str, Any]]:
 async def shelf_balance(dispensary: Dispensary) -> Decimal:
     """What the shelf holds of the troche lot (nothing when the balance is not listed)."""
     response = await dispensary.get("/v1/ledger/balances", registrant_id=dispensary.id,
-                                    lot_id=dispensary.troche_lot["id"])  # fmt: skip
+                                    lot_id=dispensary.troche_lot.id)  # fmt: skip
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     return Decimal(items[0]["quantity"]) if items else Decimal(0)
@@ -211,7 +211,7 @@ async def test_a_prescription_is_kept_and_shown_with_its_1306_05_content(dispens
         "not_fillable_because": None,
     }
     assert (rx["patient_id"], rx["product_id"], rx["issued_on"]) == (
-        dispensary.patient["id"], dispensary.troche["id"], "2026-03-02",
+        dispensary.patient.id, dispensary.troche.id, "2026-03-02",
     )  # fmt: skip
     assert await read(dispensary, rx) == rx
 
@@ -369,8 +369,8 @@ async def test_the_patient_is_the_pharmacys_own(dispensary, probe, admin_token):
     body = dispensary.prescription(patient_id=theirs["id"])
     problem = await refused(dispensary, probe, PRESCRIPTIONS, body, "invalid-reference")
     assert pointers(problem) == ["#/patient_id"]
-    rx = await dispensary.receive(patient_id=dispensary.patient["id"])
-    assert rx["patient_id"] == dispensary.patient["id"]
+    rx = await dispensary.receive(patient_id=dispensary.patient.id)
+    assert rx["patient_id"] == dispensary.patient.id
 
 
 @pytest.mark.parametrize("role", ["clinician", "prescriber"])
@@ -545,7 +545,7 @@ async def test_the_list_filters_by_patient_status_and_prescriber(dispensary, adm
     everything = [first["id"], for_alan["id"], by_other["id"], cancelled["id"]]
     assert await listed(dispensary) == everything
     assert await listed(dispensary, patient_id=second_patient["id"]) == [for_alan["id"]]
-    assert await listed(dispensary, patient_id=dispensary.patient["id"]) == [
+    assert await listed(dispensary, patient_id=dispensary.patient.id) == [
         first["id"], by_other["id"], cancelled["id"],
     ]  # fmt: skip
     assert await listed(dispensary, status="cancelled") == [cancelled["id"]]
@@ -553,7 +553,7 @@ async def test_the_list_filters_by_patient_status_and_prescriber(dispensary, adm
     assert await listed(dispensary, prescriber_dea_number=other_dea) == [by_other["id"]]
     assert await listed(
         dispensary, prescriber_dea_number=dispensary.prescriber_dea_number, status="active",
-        patient_id=dispensary.patient["id"],
+        patient_id=dispensary.patient.id,
     ) == [first["id"]]  # fmt: skip
 
 
@@ -721,7 +721,7 @@ async def test_a_lot_past_its_beyond_use_date_is_not_dispensed(dispensary, probe
     problem = await refused(dispensary, probe, fills_path(rx), body, "lot-expired")
     assert problem["broken_rules"] == ["lot_expired"]
     shown = await filled(dispensary, rx, dispensary.fill_body(dispensary.on(date(2026, 9, 30))))
-    assert shown["fills"][0]["lot_id"] == dispensary.troche_lot["id"]
+    assert shown["fills"][0]["lot_id"] == dispensary.troche_lot.id
 
 
 async def test_an_early_refill_needs_a_reason_which_is_kept(dispensary, probe):
@@ -774,10 +774,10 @@ async def test_only_a_pharmacist_dispenses(dispensary, probe, admin_token, pharm
                             token=integration, subject=INTEGRATION)  # fmt: skip
     assert pointers(problem) == ["#/dispensed_by"]
     shown = await filled(dispensary, rx, body)
-    assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist["id"]
+    assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist.id
     [event] = await dispenses(dispensary)
     assert (event["performed_by"], event["principal_subject"]) == (
-        dispensary.pharmacist["id"], PHARMACIST,
+        dispensary.pharmacist.id, PHARMACIST,
     )  # fmt: skip
 
 
@@ -787,8 +787,8 @@ async def test_a_pharmacist_records_only_their_own_fill(dispensary, probe, admin
     body = dispensary.fill_body(dispensary.on(day(0)), dispensed_by=colleague["id"])
     problem = await refused(dispensary, probe, fills_path(rx), body, "invalid-reference")
     assert pointers(problem) == ["#/dispensed_by"]
-    shown = await filled(dispensary, rx, body | {"dispensed_by": dispensary.pharmacist["id"]})
-    assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist["id"]
+    shown = await filled(dispensary, rx, body | {"dispensed_by": dispensary.pharmacist.id})
+    assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist.id
 
 
 async def test_an_integration_names_the_pharmacist_who_dispensed(
@@ -801,13 +801,13 @@ async def test_an_integration_names_the_pharmacist_who_dispensed(
                             token=integration, subject=INTEGRATION)  # fmt: skip
     assert pointers(problem) == ["#/dispensed_by"]
 
-    named = body | {"dispensed_by": dispensary.pharmacist["id"]}
+    named = body | {"dispensed_by": dispensary.pharmacist.id}
     shown = await filled(dispensary, rx, named, integration)
     assert fill_facts(shown["fills"][0]) == ("30", 0, False, [], None, False)
-    assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist["id"]
+    assert shown["fills"][0]["dispensed_by"] == dispensary.pharmacist.id
     [event] = await dispenses(dispensary)
     assert (event["performed_by"], event["principal_subject"], event["is_record"]) == (
-        dispensary.pharmacist["id"], INTEGRATION, True,
+        dispensary.pharmacist.id, INTEGRATION, True,
     )  # fmt: skip
 
 
@@ -824,8 +824,8 @@ async def test_the_lot_is_of_the_prescribed_product(dispensary, probe):
     unknown = body | {"lot_id": str(uuid.uuid4())}
     problem = await refused(dispensary, probe, fills_path(rx), unknown, "invalid-reference")
     assert pointers(problem) == ["#/lot_id"]
-    shown = await filled(dispensary, rx, body | {"lot_id": dispensary.troche_lot["id"]})
-    assert shown["fills"][0]["lot_id"] == dispensary.troche_lot["id"]
+    shown = await filled(dispensary, rx, body | {"lot_id": dispensary.troche_lot.id})
+    assert shown["fills"][0]["lot_id"] == dispensary.troche_lot.id
 
 
 async def test_a_fill_takes_no_more_than_the_shelf_holds(dispensary, probe):
@@ -917,7 +917,7 @@ async def test_a_reversed_fill_counts_for_nothing_and_its_refill_is_dispensed_ag
 async def test_an_integrations_fill_is_kept_with_the_rules_it_breaks(dispensary, pharmacy_system):
     rx = await dispensary.receive()
     body = dispensary.fill_body(dispensary.on(date(2026, 9, 3)),
-                                dispensed_by=dispensary.pharmacist["id"])  # fmt: skip
+                                dispensed_by=dispensary.pharmacist.id)  # fmt: skip
     shown = await filled(dispensary, rx, body, pharmacy_system)
     assert fill_facts(shown["fills"][0]) == (
         "30", 0, False, ["fill_after_six_months"], None, False,

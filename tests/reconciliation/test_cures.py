@@ -25,6 +25,7 @@ from tests.reconciliation.test_runs import (
     resolve,
     started,
 )
+from tests.world import Location
 
 RUN = "urn:csledger:reconciliation", "Reconciliation run"
 """Who a run's moves are by."""
@@ -133,7 +134,7 @@ async def test_a_cured_finding_is_counted_and_told_apart_in_the_discrepancies_re
 
     response = await clinic.client.get(
         "/v1/reports/discrepancies", headers=bearer(clinic.officer_token),
-        params={"registrant_id": clinic.registrant["id"], "from": "2026-03-01",
+        params={"registrant_id": clinic.registrant.id, "from": "2026-03-01",
                 "to": "2026-03-31"},
     )  # fmt: skip
     assert response.status_code == 200, response.text
@@ -241,24 +242,24 @@ async def test_a_cured_finding_that_comes_back_is_opened_again_with_its_history(
     discrepancy, its history kept), the room's is cured."""
     old = await new_lot(clinic, "L-OLD", "2026-03-01")
     await received(clinic, "5", START - timedelta(minutes=40), old)
-    body = clinic.event("count", "5", lot_id=old["id"],
+    body = clinic.event("count", "5", lot_id=old.id,
                         occurred_at=(START - timedelta(minutes=35)).isoformat(),
                         count={"inventory_id": "8f1c1fb2-3b4f-4b5b-9b34-4c3c7a2f0e01",
                                "inventory_kind": "initial", "taken_at": "close_of_business",
-                               "exactness": "exact", "counted_by": clinic.nurse["id"]})  # fmt: skip
+                               "exactness": "exact", "counted_by": clinic.nurse.id})  # fmt: skip
     await appended(clinic, body)
 
-    async def moved(to: dict[str, Any], from_: dict[str, Any], minutes: int) -> None:
+    async def moved(to: Location, from_: Location, minutes: int) -> None:
         when = (START - timedelta(minutes=minutes)).isoformat()
-        move = clinic.event("move", "5", lot_id=old["id"], location_id=from_["id"],
-                            to_location_id=to["id"], occurred_at=when,
+        move = clinic.event("move", "5", lot_id=old.id, location_id=from_.id,
+                            to_location_id=to.id, occurred_at=when,
                             override_reason="quarantined until destroyed")  # fmt: skip
         await appended(clinic, move)
 
     first = await reconciled(clinic, app, clock)
     assert first["findings"] == {"expired_stock_on_hand": 1}
     [vault] = await listed(clinic, rule="expired_stock_on_hand")
-    assert vault["location_id"] == clinic.vault["id"]
+    assert vault["location_id"] == clinic.vault.id
     first_run = await last_run_id(app)
 
     await moved(clinic.room, clinic.vault, 30)
@@ -267,7 +268,7 @@ async def test_a_cured_finding_that_comes_back_is_opened_again_with_its_history(
     assert outcomes(second) == (1, 0, 0, 1)
     second_run = await last_run_id(app)
     [room] = await listed(clinic, rule="expired_stock_on_hand", status="open")
-    assert room["location_id"] == clinic.room["id"]
+    assert room["location_id"] == clinic.room.id
 
     await moved(clinic.vault, clinic.room, 20)
     clock.advance(timedelta(minutes=1))
@@ -347,7 +348,7 @@ async def test_runs_at_once_never_duplicate_nor_reopen_twice(clinic, app, clock)
     clock.advance(timedelta(minutes=1))
     assert (await reconciled(clinic, app, clock))["cured"] == 1
     officer = clinic.officer_token
-    undone = reversal_body(clinic.registrant["id"], count["id"], START.isoformat())
+    undone = reversal_body(clinic.registrant.id, count["id"], START.isoformat())
     await appended(clinic, undone | {"reason": "counted at the wrong location"}, officer)
     clock.advance(timedelta(minutes=1))
     await two_at_once()

@@ -38,7 +38,7 @@ async def settled(app, clock) -> None:
 
 async def discrepancies(clinic: Clinic, **params: str) -> list[dict[str, Any]]:
     response = await clinic.client.get(
-        "/v1/discrepancies", params={"registrant_id": clinic.registrant["id"], **params},
+        "/v1/discrepancies", params={"registrant_id": clinic.registrant.id, **params},
         headers=bearer(clinic.officer_token),
     )  # fmt: skip
     assert response.status_code == 200, response.text
@@ -69,7 +69,7 @@ async def test_a_theft_opens_a_critical_discrepancy_on_the_deas_clocks(clinic, a
         "theft", "critical", "open", True,
     )  # fmt: skip
     assert found["event_ids"] == [event["id"]]
-    assert found["staff_ids"] == [clinic.nurse["id"]]
+    assert found["staff_ids"] == [clinic.nurse.id]
     # Discovered on a Friday: written notice by Monday, Form 106 within 45 days.
     assert (found["notice_due_on"], found["form_106_due_on"]) == ("2026-03-02", "2026-04-13")
 
@@ -88,15 +88,13 @@ async def test_a_loss_is_discovered_after_it_happened_and_by_now(clinic, probe):
 
 async def test_discrepancies_are_found_by_whose_work_they_are_about(clinic, app, clock):
     _event, found = await stolen(clinic, app, clock)
-    assert [d["id"] for d in await discrepancies(clinic, staff_id=clinic.nurse["id"])] == [
-        found["id"]
-    ]
-    assert await discrepancies(clinic, staff_id=clinic.witness["id"]) == []
+    assert [d["id"] for d in await discrepancies(clinic, staff_id=clinic.nurse.id)] == [found["id"]]
+    assert await discrepancies(clinic, staff_id=clinic.witness.id) == []
 
 
 async def test_the_notice_skips_the_registrants_holidays(clinic, app, clock, admin_token):
     patched = await clinic.client.patch(
-        f"/v1/registrants/{clinic.registrant['id']}", json={"holidays": ["2026-03-02"]},
+        f"/v1/registrants/{clinic.registrant.id}", json={"holidays": ["2026-03-02"]},
         headers=bearer(admin_token),
     )  # fmt: skip
     assert patched.status_code == 200, patched.text
@@ -106,7 +104,7 @@ async def test_the_notice_skips_the_registrants_holidays(clinic, app, clock, adm
 
 async def test_a_clean_instruction_opens_nothing(clinic, app, clock):
     await appended(clinic, clinic.event("receipt"))
-    await appended(clinic, clinic.event("move", "1", to_location_id=clinic.room["id"]))
+    await appended(clinic, clinic.event("move", "1", to_location_id=clinic.room.id))
     await settled(app, clock)
     assert await discrepancies(clinic) == []
 
@@ -119,8 +117,8 @@ async def test_an_override_and_a_record_breaking_rules_each_open_theirs(
     overridden = await appended(clinic, clinic.event(
         "receipt", counterparty=supplier, override_reason="supplier's number on the box",
     ))  # fmt: skip
-    integration = await integration_at(clinic.registrant["id"], "sessions", sub="ehr")
-    nurse = clinic.nurse["id"]
+    integration = await integration_at(clinic.registrant.id, "sessions", sub="ehr")
+    nurse = clinic.nurse.id
     recorded = await appended(clinic, clinic.event(
         "waste", "1", performed_by=nurse, witness_ids=[nurse],
     ), integration)  # fmt: skip
@@ -136,7 +134,7 @@ async def test_an_override_and_a_record_breaking_rules_each_open_theirs(
 
 async def test_a_message_handed_over_twice_opens_one_discrepancy(clinic, app, clock):
     event, found = await stolen(clinic, app, clock)
-    message = Message(id=0, registrant_id=uuid.UUID(clinic.registrant["id"]),
+    message = Message(id=0, registrant_id=uuid.UUID(clinic.registrant.id),
                       topic="ledger.event_appended", payload={"event_id": event["id"]},
                       created_at=clock.now())  # fmt: skip
     async with app.state.database.transaction() as session:
@@ -217,7 +215,7 @@ async def test_an_officer_does_not_move_what_they_recorded_themselves(
         status=403, problem=PROBLEM + "own-work", subject="officer-1",
         headers=bearer(clinic.officer_token), json={"to": "acknowledged"},
     )  # fmt: skip
-    second = token(["compliance_officer"], [clinic.registrant["id"]], sub="officer-2")
+    second = token(["compliance_officer"], [clinic.registrant.id], sub="officer-2")
     assert (await move(clinic, found, second, to="acknowledged")).status_code == 200
 
 
@@ -235,7 +233,7 @@ async def test_what_is_not_reportable_goes_through_acknowledgement(clinic, app, 
 async def test_nobody_moves_a_discrepancy_about_their_own_work(clinic, app, clock, token, probe):
     _event, found = await stolen(clinic, app, clock)
     # The nurse who recorded the theft is also a compliance officer by token.
-    own = token(["compliance_officer"], [clinic.registrant["id"]], sub="nurse-1", name="Nora")
+    own = token(["compliance_officer"], [clinic.registrant.id], sub="nurse-1", name="Nora")
     await assert_refused(
         clinic.client, probe, "POST", f"/v1/discrepancies/{found['id']}/transitions",
         status=403, problem=PROBLEM + "own-work", subject="nurse-1", headers=bearer(own),
@@ -268,7 +266,7 @@ def _finding(fingerprint: str = "count_variance:vault:L-100") -> Finding:
 async def _record(app, clinic: Clinic, at: datetime) -> uuid.UUID:
     async with app.state.database.transaction() as session:
         found = await service.record_finding(
-            session, registrant_id=uuid.UUID(clinic.registrant["id"]), finding=_finding(),
+            session, registrant_id=uuid.UUID(clinic.registrant.id), finding=_finding(),
             now=at, event_ids=[], staff_ids=[],
         )  # fmt: skip
         return found.discrepancy.id
@@ -308,7 +306,7 @@ async def test_two_officers_moving_one_discrepancy_at_once_make_one_transition(
     clinic, app, clock, token
 ):
     _event, found = await stolen(clinic, app, clock)
-    second = token(["compliance_officer"], [clinic.registrant["id"]], sub="officer-2")
+    second = token(["compliance_officer"], [clinic.registrant.id], sub="officer-2")
     responses = await asyncio.gather(
         move(clinic, found, to="acknowledged"), move(clinic, found, second, to="acknowledged")
     )
@@ -324,7 +322,7 @@ async def test_a_theft_not_reported_in_time_is_flagged_overdue(clinic, app, cloc
     clock.set(datetime(2026, 3, 3, 15, tzinfo=UTC))  # Tuesday, no notice given
     period = runs.Period(date(2026, 3, 2), date(2026, 3, 2))
     async with app.state.database.transaction() as session:
-        registrant = await session.get(Registrant, uuid.UUID(clinic.registrant["id"]))
+        registrant = await session.get(Registrant, uuid.UUID(clinic.registrant.id))
         result = await runs.reconcile(session, registrant, period, app.state.settings, clock.now())
     assert result["findings"].get("dea_report_overdue") == 1
     [overdue] = await discrepancies(clinic, rule="dea_report_overdue")
@@ -335,6 +333,6 @@ async def test_a_theft_not_reported_in_time_is_flagged_overdue(clinic, app, cloc
                           reported_on="2026-03-03", report_reference="DEA-106-7")  # fmt: skip
     assert reported.status_code == 200, reported.text
     async with app.state.database.transaction() as session:
-        registrant = await session.get(Registrant, uuid.UUID(clinic.registrant["id"]))
+        registrant = await session.get(Registrant, uuid.UUID(clinic.registrant.id))
         again = await runs.reconcile(session, registrant, period, app.state.settings, clock.now())
     assert "dea_report_overdue" not in again["findings"]

@@ -30,12 +30,11 @@ from tests.conftest import START, bearer
 from tests.factories import (
     assert_problem,
     assert_refused,
-    create,
     create_registrant,
-    staff_body,
 )
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended, count_body, reversal_body
+from tests.world import Location, Lot, Staff
 
 DAY = "2026-03-02"
 """The frozen clock's day in Chicago (START is 09:00 there)."""
@@ -46,10 +45,14 @@ OBSERVED = {"sedation": False, "dissociation": True, "respiratory_depression": F
 
 
 class Place(Protocol):
-    """A clinic or a ward: a registrant, the client and a compliance officer's token."""
+    """A clinic or a ward: a registrant's id, the client and a compliance officer's token."""
 
-    client: httpx.AsyncClient
-    registrant: dict[str, Any]
+    @property
+    def client(self) -> httpx.AsyncClient: ...
+
+    @property
+    def id(self) -> str: ...
+
     officer_token: str
 
 
@@ -66,7 +69,7 @@ async def worked(app: Any, clock: FrozenClock, *, periodic: tuple[Periodic, ...]
 
 
 async def started(place: Place, first: str = DAY, last: str | None = None) -> httpx.Response:
-    body = {"registrant_id": place.registrant["id"], "first_day": first, "last_day": last or first}
+    body = {"registrant_id": place.id, "first_day": first, "last_day": last or first}
     return await place.client.post("/v1/reconciliation/runs", json=body,
                                    headers=bearer(place.officer_token))  # fmt: skip
 
@@ -93,7 +96,7 @@ async def reconciled(
 
 async def listed(place: Place, **params: str) -> list[dict[str, Any]]:
     response = await place.client.get(
-        "/v1/discrepancies", params={"registrant_id": place.registrant["id"], **params},
+        "/v1/discrepancies", params={"registrant_id": place.id, **params},
         headers=bearer(place.officer_token),
     )  # fmt: skip
     assert response.status_code == 200, response.text
@@ -130,31 +133,27 @@ async def counted(
     quantity: str,
     when: datetime,
     kind: str = "ad_hoc",
-    location: dict[str, Any] | None = None,
+    location: Location | None = None,
 ) -> dict[str, Any]:
-    body = count_body(clinic.registrant["id"], (location or clinic.vault)["id"],
-                      clinic.lot["id"], clinic.nurse["id"], quantity, when, kind)  # fmt: skip
+    body = count_body(clinic.registrant.id, (location or clinic.vault).id,
+                      clinic.lot.id, clinic.nurse.id, quantity, when, kind)  # fmt: skip
     event: dict[str, Any] = await appended(clinic, body)
     return event
 
 
-async def received(
-    clinic: Clinic, quantity: str, when: datetime, lot: dict[str, Any] | None = None
-):
+async def received(clinic: Clinic, quantity: str, when: datetime, lot: Lot | None = None):
     body = clinic.event("receipt", quantity, occurred_at=when.isoformat(),
-                        lot_id=(lot or clinic.lot)["id"])  # fmt: skip
+                        lot_id=(lot or clinic.lot).id)  # fmt: skip
     return await appended(clinic, body)
 
 
 async def moved(clinic: Clinic, quantity: str, when: datetime) -> None:
     await appended(clinic, clinic.event("move", quantity, occurred_at=when.isoformat(),
-                                        to_location_id=clinic.room["id"]))  # fmt: skip
+                                        to_location_id=clinic.room.id))  # fmt: skip
 
 
-async def new_lot(clinic: Clinic, number: str, expires_on: str) -> dict[str, Any]:
-    return await create(clinic.client, f"/v1/products/{clinic.product['id']}/lots",
-                        {"lot_number": number, "expires_on": expires_on},
-                        clinic.nurse_token)  # fmt: skip
+async def new_lot(clinic: Clinic, number: str, expires_on: str) -> Lot:
+    return await clinic.builder.lot(clinic.product, number, expires_on, clinic.nurse_token)
 
 
 @pytest.fixture
@@ -165,7 +164,7 @@ async def clinic(client, admin_token, token) -> Clinic:
 async def inventoried(ward: Ward) -> None:
     """The ward's initial inventory, before the day's sessions: each lot as received."""
     for lot, quantity in ((ward.vial_lot, "50"), (ward.device_lot, "12")):
-        body = count_body(ward.id, ward.vault["id"], lot["id"], ward.nurse["id"], quantity,
+        body = count_body(ward.id, ward.vault.id, lot.id, ward.nurse.id, quantity,
                           at(-30), "initial")  # fmt: skip
         response = await ward.post("/v1/ledger/events", body)
         assert response.status_code == 201, response.text
@@ -202,15 +201,15 @@ async def infused(
     """An IV session: ``withdrawn`` mL drawn at 5 minutes, ``given`` mL infused from 10 to 50."""
     ts = await ward.open_session("iv", scheduled_at=scheduled_at)
     await ward.withdraw(ts, withdrawn)
-    await ward.step(ts, "administrations", {"lot_id": ward.vial_lot["id"], "quantity": given,
+    await ward.step(ts, "administrations", {"lot_id": ward.vial_lot.id, "quantity": given,
                                             "started_at": at(10), "ended_at": at(50)})  # fmt: skip
     return ts
 
 
 async def wasted(ward: Ward, ts: dict[str, Any], quantity: str = "0.3") -> dict[str, Any]:
-    step = await ward.step(ts, "waste", {"lot_id": ward.vial_lot["id"], "quantity": quantity,
+    step = await ward.step(ts, "waste", {"lot_id": ward.vial_lot.id, "quantity": quantity,
                                          "occurred_at": at(52),
-                                         "witness_id": ward.witness["id"]})  # fmt: skip
+                                         "witness_id": ward.witness.id})  # fmt: skip
     event: dict[str, Any] = step["event"]
     return event
 
@@ -225,7 +224,7 @@ async def discharged_esketamine(ward: Ward, scheduled_at: str = at(0)) -> dict[s
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "3", lot="device")
     for minutes in (10, 15, 20):
-        await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+        await ward.step(ts, "administrations", {"lot_id": ward.device_lot.id, "quantity": "1",
                                                 "started_at": at(minutes)})  # fmt: skip
     await ward.vitals(ts, "post_dose", 50)
     await ward.vitals(ts, "pre_discharge", 128)
@@ -273,8 +272,8 @@ async def test_a_short_count_opens_a_discrepancy_sized_against_the_usage(clinic,
         "2026-03-03", "2026-04-16",
     )  # fmt: skip
     for d in (minor, significant):
-        assert (d["status"], d["staff_ids"]) == ("open", [clinic.nurse["id"]])
-        assert (d["product_id"], d["location_id"]) == (clinic.product["id"], clinic.vault["id"])
+        assert (d["status"], d["staff_ids"]) == ("open", [clinic.nurse.id])
+        assert (d["product_id"], d["location_id"]) == (clinic.product.id, clinic.vault.id)
 
 
 async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_significant(
@@ -312,11 +311,11 @@ async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_signifi
 
 
 async def decreased(
-    clinic: Clinic, when: datetime, location: dict[str, Any] | None = None
+    clinic: Clinic, when: datetime, location: Location | None = None
 ) -> dict[str, Any]:
     """The compliance officer takes 0.5 mL off the book at ``location`` (the vault)."""
     body = clinic.event("adjust", "0.5", adjust_direction="decrease", occurred_at=when.isoformat(),
-                        location_id=(location or clinic.vault)["id"],
+                        location_id=(location or clinic.vault).id,
                         reason="a vial's loss written off")  # fmt: skip
     event: dict[str, Any] = await appended(clinic, body, clinic.officer_token)
     return event
@@ -342,9 +341,9 @@ async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_si
     await appended(clinic, increase, clinic.officer_token)
     await decreased(clinic, datetime(2026, 2, 25, 18, tzinfo=UTC), clinic.room)
     undone = await decreased(clinic, datetime(2026, 3, 1, 18, tzinfo=UTC))
-    await appended(clinic, reversal_body(clinic.registrant["id"], undone["id"],
+    await appended(clinic, reversal_body(clinic.registrant.id, undone["id"],
                                          datetime(2026, 3, 1, 19, tzinfo=UTC).isoformat())
-                   | {"witness_ids": [clinic.witness["id"]]}, clinic.officer_token)  # fmt: skip
+                   | {"witness_ids": [clinic.witness.id]}, clinic.officer_token)  # fmt: skip
     third = await decreased(clinic, START - timedelta(minutes=5))
 
     assert (await reconciled(clinic, app, clock, "2026-02-20", "2026-03-01"))["findings"] == {}
@@ -355,7 +354,7 @@ async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_si
     assert (found["severity"], found["reportable"], found["discovered_at"]) == (
         "significant", True, "2026-03-02T14:55:00Z",
     )  # fmt: skip
-    assert (found["product_id"], found["location_id"]) == (clinic.product["id"], clinic.vault["id"])
+    assert (found["product_id"], found["location_id"]) == (clinic.product.id, clinic.vault.id)
 
 
 async def test_a_count_is_weighed_against_the_usage_before_it(clinic, app, clock):
@@ -386,7 +385,7 @@ async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: War
     )  # fmt: skip
     assert Decimal(found["summary"].split(" mg ")[0]) == 15
     assert found["summary"].endswith(" mg left unresolved in the session's holding")
-    assert found["staff_ids"] == [ward.nurse["id"], ward.witness["id"]]
+    assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
 
 
 # waste_witnessing
@@ -400,7 +399,7 @@ async def test_waste_is_unwitnessed_until_its_witness_confirms_it(prompt_ward: W
     assert result["findings"] == {"waste_unwitnessed": 1}
     [found] = await listed(ward)
     assert (found["rule"], found["severity"], found["event_ids"], found["staff_ids"]) == (
-        "waste_unwitnessed", "significant", [waste["id"]], [ward.nurse["id"]],
+        "waste_unwitnessed", "significant", [waste["id"]], [ward.nurse.id],
     )  # fmt: skip
     assert found["details"] == {"session_id": ts["id"]}
 
@@ -421,10 +420,10 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
                             roles=frozenset({Role.integration}),
                             registrant_ids=frozenset({at_ward}),
                             scopes={at_ward: frozenset({IntegrationScope.sessions})})  # fmt: skip
-    nurse = uuid.UUID(ward.nurse["id"])
+    nurse = uuid.UUID(ward.nurse.id)
     event = EventCreate(
         registrant_id=uuid.UUID(ward.id), type=EventType.waste,
-        location_id=uuid.UUID(ts["holding_location_id"]), lot_id=uuid.UUID(ward.vial_lot["id"]),
+        location_id=uuid.UUID(ts["holding_location_id"]), lot_id=uuid.UUID(ward.vial_lot.id),
         quantity=Decimal("0.3"), occurred_at=datetime.fromisoformat(at(52)), performed_by=nurse,
         witness_ids=[nurse], patient_id=uuid.UUID(ts["patient_id"]), session_id=uuid.UUID(ts["id"]),
     )  # fmt: skip
@@ -437,7 +436,7 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
     assert result["findings"] == {"waste_witnessed_by_waster": 1, "waste_unwitnessed": 1}
     [found] = await listed(ward, rule="waste_witnessed_by_waster")
     assert (found["severity"], found["event_ids"], found["staff_ids"]) == (
-        "significant", [str(row["id"])], [ward.nurse["id"]],
+        "significant", [str(row["id"])], [ward.nurse.id],
     )  # fmt: skip
 
 
@@ -464,7 +463,7 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     ts = await ward.open_session("esketamine")
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "1", lot="device")
-    await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+    await ward.step(ts, "administrations", {"lot_id": ward.device_lot.id, "quantity": "1",
                                             "started_at": at(10)})  # fmt: skip
     await ward.vitals(ts, "post_dose", 50)
     await ward.vitals(ts, "pre_discharge", 128)
@@ -478,13 +477,12 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
 
 
-async def more_nurses(ward: Ward, admin_token: str, count: int) -> list[tuple[dict[str, Any], str]]:
+async def more_nurses(ward: Ward, count: int) -> list[tuple[Staff, str]]:
     """The ward's nurse and ``count`` more, each with a token of their own."""
     nurses = [(ward.nurse, ward.nurse_token)]
     for n in range(count):
         subject = f"nurse-{n + 3}"
-        staff = await create(ward.client, f"/v1/registrants/{ward.id}/staff",
-                             staff_body(role="nurse", subject=subject), admin_token)  # fmt: skip
+        staff = await ward.builder.staff(role="nurse", subject=subject)
         nurses.append((staff, ward.token(["clinician"], [ward.id], sub=subject)))
     return nurses
 
@@ -492,8 +490,8 @@ async def more_nurses(ward: Ward, admin_token: str, count: int) -> list[tuple[di
 async def restocked(ward: Ward) -> None:
     """A thousand mL of vials and a hundred devices more, received after the inventory."""
     for lot, quantity in ((ward.vial_lot, "1000"), (ward.device_lot, "100")):
-        receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault["id"],
-                   "lot_id": lot["id"], "quantity": quantity, "occurred_at": at(-20),
+        receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault.id,
+                   "lot_id": lot.id, "quantity": quantity, "occurred_at": at(-20),
                    "counterparty": SUPPLIER, "document_reference": "INV-2"}  # fmt: skip
         response = await ward.post("/v1/ledger/events", receipt)
         assert response.status_code == 201, response.text
@@ -507,22 +505,22 @@ async def infusion_by(
     returned; the session and its waste event."""
     patient = await ward.add_patient(weight_kg="70")
     plan = await ward.add_plan(patient, modality="iv_infusion", dose_mg_per_kg="0.5")
-    body = ward.session_body("iv", patient_id=patient["id"], plan_id=plan["id"])
+    body = ward.session_body("iv", patient_id=patient.id, plan_id=plan.id)
     ts = (await ward.post("/v1/sessions", body, token)).json()
     left = Decimal(withdrawn) - Decimal(given) - Decimal(waste_ml)
     steps = [
-        ("withdrawals", {"from_location_id": ward.vault["id"], "quantity": withdrawn,
+        ("withdrawals", {"from_location_id": ward.vault.id, "quantity": withdrawn,
                          "occurred_at": at(5)}),
         ("administrations", {"quantity": given, "started_at": at(10), "ended_at": at(50)}),
         ("waste", {"quantity": waste_ml, "occurred_at": at(52),
-                   "witness_id": ward.witness["id"]}),
-        ("returns", {"quantity": str(left), "to_location_id": ward.vault["id"],
+                   "witness_id": ward.witness.id}),
+        ("returns", {"quantity": str(left), "to_location_id": ward.vault.id,
                      "occurred_at": at(53)}),
     ]  # fmt: skip
     waste = None
     for what, fields in steps:
         if Decimal(fields["quantity"]) > 0:
-            done = await ward.step(ts, what, {"lot_id": ward.vial_lot["id"], **fields}, token)
+            done = await ward.step(ts, what, {"lot_id": ward.vial_lot.id, **fields}, token)
             waste = done["event"] if what == "waste" else waste
     return ts, waste
 
@@ -540,14 +538,12 @@ def peer_outliers(result: dict[str, Any]) -> int:
     return int(result["findings"].get("peer_outlier", 0))
 
 
-async def test_near_identical_peers_are_not_flagged_for_rounding(
-    ward: Ward, app, clock, admin_token
-):
+async def test_near_identical_peers_are_not_flagged_for_rounding(ward: Ward, app, clock):
     """The clean replay's IV waste per session: whole vials less the dose, five nurses at
     462.3 to 464.2 mg (a median of 463.55, a median absolute deviation of 0.05): the last,
     0.65 mg (0.14 %) above the median, lies at a robust z of 8.8, and matters not at all."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 4)
+    nurses = await more_nurses(ward, 4)
     for (_staff, token), waste_ml in zip(
         nurses, ("9.246", "9.27", "9.271", "9.272", "9.284"), strict=True
     ):
@@ -556,13 +552,13 @@ async def test_near_identical_peers_are_not_flagged_for_rounding(
 
 
 async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
-    ward: Ward, app, clock, admin_token
+    ward: Ward, app, clock
 ):
     """Beside the near-identical peers above: four nurses waste what a vial leaves after the
     dose (463.5 mg a session), the fifth draws a second vial every session and wastes it whole
     (963.5 mg): flagged, for her waste and her withdrawals, for review."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 4)
+    nurses = await more_nurses(ward, 4)
     for _staff, token in nurses[:4]:
         await vials_wasted(ward, token, "9.27")
     await vials_wasted(ward, nurses[4][1], "19.27")
@@ -572,7 +568,7 @@ async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
     assert found.keys() == {"waste", "withdrawn"}
     waste = found["waste"]
     assert (waste["severity"], waste["staff_ids"], waste["product_id"]) == (
-        "info", [nurses[4][0]["id"]], ward.vial_lot["product"]["id"],
+        "info", [nurses[4][0].id], ward.vial_lot.product_id,
     )  # fmt: skip
     assert {k: waste["details"][k] for k in ("work", "per_session", "peer_median", "sessions",
                                              "peers")} == {
@@ -583,11 +579,11 @@ async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
             found["withdrawn"]["details"]["peer_median"]) == ("1000", "500")  # fmt: skip
 
 
-async def test_a_nurse_after_a_single_session_is_not_compared(ward: Ward, app, clock, admin_token):
+async def test_a_nurse_after_a_single_session_is_not_compared(ward: Ward, app, clock):
     """Five nurses with three sessions each are compared, and alike; a sixth, after one session
     in which she drew and wasted a second vial, is not compared yet."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 5)
+    nurses = await more_nurses(ward, 5)
     for _staff, token in nurses[:5]:
         await vials_wasted(ward, token, "9.27")
     await vials_wasted(ward, nurses[5][1], "19.27", sessions=1)
@@ -599,12 +595,12 @@ async def esketamine_by(ward: Ward, token: str, dose_mg: int) -> None:
     ``token``: the dose's devices withdrawn, and given five minutes apart."""
     patient = await ward.add_patient(rems_enrollment_id=f"REMS-P-{uuid.uuid4().hex[:8]}")
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg=str(dose_mg))
-    body = ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"])
+    body = ward.session_body("esketamine", patient_id=patient.id, plan_id=plan.id)
     ts = (await ward.post("/v1/sessions", body, token)).json()
     await ward.vitals(ts, "pre_dose", 2)
     devices = dose_mg // 28
-    lot = ward.device_lot["id"]
-    await ward.step(ts, "withdrawals", {"lot_id": lot, "from_location_id": ward.vault["id"],
+    lot = ward.device_lot.id
+    await ward.step(ts, "withdrawals", {"lot_id": lot, "from_location_id": ward.vault.id,
                                         "quantity": str(devices), "occurred_at": at(5)},
                     token)  # fmt: skip
     for device in range(devices):
@@ -614,13 +610,13 @@ async def esketamine_by(ward: Ward, token: str, dose_mg: int) -> None:
 
 
 async def test_a_nurse_treating_only_84_mg_patients_is_not_flagged_for_her_withdrawals(
-    ward: Ward, app, clock, admin_token
+    ward: Ward, app, clock
 ):
     """Five nurses give 56 mg (two devices) three times each; the sixth's three patients take
     84 mg (three devices). Her withdrawals per session are a third above theirs because of
     her patients' plans: she is compared with nobody doing 56 mg sessions."""
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 5)
+    nurses = await more_nurses(ward, 5)
     for index, (_staff, token) in enumerate(nurses):
         for _ in range(3):
             await esketamine_by(ward, token, 84 if index == 5 else 56)
@@ -628,7 +624,7 @@ async def test_a_nurse_treating_only_84_mg_patients_is_not_flagged_for_her_withd
 
 
 async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_is_flagged(
-    prompt_ward: Ward, app, clock, admin_token
+    prompt_ward: Ward, app, clock
 ):
     """Five nurses waste alike, three sessions each, and the witness confirms the waste of
     four of them: the fifth nurse's unwitnessed wastes are a discrepancy a session, against
@@ -637,7 +633,7 @@ async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_
     one flags the nurse."""
     ward = prompt_ward
     await restocked(ward)
-    nurses = await more_nurses(ward, admin_token, 4)
+    nurses = await more_nurses(ward, 4)
     for index, (_staff, token) in enumerate(nurses):
         for _ in range(3):
             ts, waste = await infusion_by(ward, token, "0.3")
@@ -650,7 +646,7 @@ async def test_a_nurse_named_in_more_discrepancies_per_session_than_their_peers_
     [found] = await listed(ward, rule="peer_outlier")
     details = found["details"]
     assert (found["staff_ids"], details["measure"], Decimal(details["per_session"])) == (
-        [nurses[4][0]["id"]], "discrepancies", Decimal(1),
+        [nurses[4][0].id], "discrepancies", Decimal(1),
     )  # fmt: skip
 
 
@@ -669,7 +665,7 @@ async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: 
         "monitoring_form_overdue", "significant", {"session_id": late["id"]},
     )  # fmt: skip
     assert found["summary"] == "monitoring form due 2026-03-09, not submitted"
-    assert found["staff_ids"] == [ward.nurse["id"], ward.witness["id"]]
+    assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
 
 
 async def test_the_nightly_runs_flag_a_monitoring_form_left_unsubmitted(ward: Ward, app, clock):
@@ -692,8 +688,8 @@ async def test_stock_of_a_lot_expired_before_today_is_found(clinic, app, clock):
     await received(clinic, "5", START - timedelta(minutes=30), old)
     await received(clinic, "3", START - timedelta(minutes=30), today)
     for lot, quantity in ((clinic.lot, "10"), (old, "5"), (today, "3")):
-        body = count_body(clinic.registrant["id"], clinic.vault["id"], lot["id"],
-                          clinic.nurse["id"], quantity, START - timedelta(minutes=20),
+        body = count_body(clinic.registrant.id, clinic.vault.id, lot.id,
+                          clinic.nurse.id, quantity, START - timedelta(minutes=20),
                           "initial")  # fmt: skip
         await appended(clinic, body)
 
@@ -701,7 +697,7 @@ async def test_stock_of_a_lot_expired_before_today_is_found(clinic, app, clock):
     assert result["findings"] == {"expired_stock_on_hand": 1}
     [found] = await listed(clinic)
     assert (found["rule"], found["severity"], found["product_id"], found["location_id"]) == (
-        "expired_stock_on_hand", "minor", clinic.product["id"], clinic.vault["id"],
+        "expired_stock_on_hand", "minor", clinic.product.id, clinic.vault.id,
     )  # fmt: skip
     quantity, rest = found["summary"].split(" ", 1)
     assert Decimal(quantity) == 5
@@ -741,7 +737,7 @@ async def test_an_inventory_count_reversed_was_never_taken(clinic, app, clock):
     await received(clinic, "10", START - timedelta(minutes=30))
     count = await counted(clinic, "10", START - timedelta(minutes=20), "initial")
     assert (await reconciled(clinic, app, clock))["findings"] == {}
-    undone = reversal_body(clinic.registrant["id"], count["id"], START.isoformat())
+    undone = reversal_body(clinic.registrant.id, count["id"], START.isoformat())
     await appended(clinic, undone, clinic.officer_token)
     clock.advance(timedelta(minutes=1))
     assert (await reconciled(clinic, app, clock))["findings"] == {"inventory_due": 1}
@@ -825,7 +821,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
     run = response.json()
     assert response.headers["location"] == f"/v1/reconciliation/runs/{run['id']}"
     assert run == {
-        "id": run["id"], "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01",
+        "id": run["id"], "registrant_id": clinic.registrant.id, "first_day": "2026-03-01",
         "last_day": DAY, "requested_by": "officer-1", "status": "queued", "attempts": 0,
         "result": None, "last_error": None, "created_at": "2026-03-02T15:00:00Z",
         "finished_at": None,
@@ -842,7 +838,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
     assert isinstance(result.pop("duration_ms"), int)
     assert result == {
         "run_id": run["id"],
-        "registrant_id": clinic.registrant["id"], "first_day": "2026-03-01", "last_day": DAY,
+        "registrant_id": clinic.registrant.id, "first_day": "2026-03-01", "last_day": DAY,
         "findings": {"count_variance": 2}, "opened": 2, "reopened": 0, "updated": 0,
         "cured": 0,
     }  # fmt: skip
@@ -853,7 +849,7 @@ async def test_a_run_is_queued_then_shows_what_the_worker_found(clinic, app, clo
 
 async def test_a_retried_request_queues_one_run(clinic, app, clock):
     headers = bearer(clinic.officer_token) | {"Idempotency-Key": "run-1"}
-    body = {"registrant_id": clinic.registrant["id"], "first_day": DAY, "last_day": DAY}
+    body = {"registrant_id": clinic.registrant.id, "first_day": DAY, "last_day": DAY}
     responses = [
         await clinic.client.post("/v1/reconciliation/runs", json=body, headers=headers)
         for _ in range(2)
@@ -868,7 +864,7 @@ async def test_a_retried_request_queues_one_run(clinic, app, clock):
 async def test_a_run_is_refused_backwards_to_clinicians_and_to_other_registrants(
     clinic, app, clock, token, admin_token, probe
 ):
-    path, rid = "/v1/reconciliation/runs", clinic.registrant["id"]
+    path, rid = "/v1/reconciliation/runs", clinic.registrant.id
     backwards = {"registrant_id": rid, "first_day": DAY, "last_day": "2026-03-01"}
     refused = await assert_refused(
         clinic.client, probe, "POST", path, status=422, problem=PROBLEM + "invalid-input",
@@ -916,7 +912,7 @@ async def test_the_schedule_queues_each_registrants_previous_day_once_its_night_
     # 01:30 in Chicago is 23:30 on 2 March in Los Angeles: its 1 March is over.
     west_before = (west["id"], "2026-03-01", "2026-03-01", "succeeded")
     assert await night(1, 30) == [west_before]
-    chicago_run = (clinic.registrant["id"], DAY, DAY, "succeeded")
+    chicago_run = (clinic.registrant.id, DAY, DAY, "succeeded")
     assert await night(3) == [west_before, chicago_run]  # 01:00 in Los Angeles
     assert await night(3, 30) == [west_before, chicago_run]  # the hour's schedule ran already
     west_run = (west["id"], DAY, DAY, "succeeded")
@@ -944,10 +940,10 @@ async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
     lot = await new_lot(clinic, "L-2099", "2099-12-31")
     await received(clinic, "10", START - timedelta(minutes=10), lot)
     short = await appended(clinic, count_body(
-        clinic.registrant["id"], clinic.vault["id"], lot["id"], clinic.nurse["id"], "9",
+        clinic.registrant.id, clinic.vault.id, lot.id, clinic.nurse.id, "9",
         START - timedelta(minutes=5),
     ))  # fmt: skip
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
     args = ["reconcile", "--registrant", rid, "--from", DAY, "--to", DAY]
     result = await asyncio.to_thread(runner.invoke, cli, args)
     assert result.exit_code == 0, result.output
@@ -968,7 +964,7 @@ async def test_csledger_reconcile_prints_what_it_found(runner, clinic):
 
 
 async def test_csledger_reconcile_refuses_a_period_ending_before_it_starts(runner, clinic):
-    args = ["reconcile", "--registrant", clinic.registrant["id"], "--from", DAY,
+    args = ["reconcile", "--registrant", clinic.registrant.id, "--from", DAY,
             "--to", "2026-03-01"]  # fmt: skip
     result = await asyncio.to_thread(runner.invoke, cli, args)
     assert result.exit_code == 2, result.output

@@ -39,7 +39,7 @@ async def dispensary(client, admin_token, token, clock) -> Dispensary:
 async def test_a_prescribers_override_in_a_session_is_opened_for_review(ward, app, clock):
     ts = await ward.open_session("iv")
     await ward.withdraw(ts, "1")
-    beyond = {"lot_id": ward.vial_lot["id"], "quantity": "0.9", "started_at": at(10),
+    beyond = {"lot_id": ward.vial_lot.id, "quantity": "0.9", "started_at": at(10),
               "ended_at": at(50), "override_reason": "patient weighed again: 82 kg"}  # fmt: skip
     given = await ward.step(ts, "administrations", beyond, ward.prescriber_token)
     await settled(app, clock)
@@ -49,14 +49,14 @@ async def test_a_prescribers_override_in_a_session_is_opened_for_review(ward, ap
                                 "rules": ["dose_beyond_plan"]}  # fmt: skip
     assert found["event_ids"] == [given["event"]["id"]]
     assert found["subjects"] == ["prescriber-1"]
-    assert set(found["staff_ids"]) == {ward.nurse["id"], ward.witness["id"]}
+    assert set(found["staff_ids"]) == {ward.nurse.id, ward.witness.id}
 
 
 async def test_a_back_dated_esketamine_session_opens_a_critical_discrepancy(ward, app, clock):
     patient = await ward.add_patient()  # not enrolled in the REMS
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg="56",
                                starts_on="2026-02-27")  # fmt: skip
-    body = ward.session_body("esketamine", patient_id=patient["id"], plan_id=plan["id"],
+    body = ward.session_body("esketamine", patient_id=patient.id, plan_id=plan.id,
                              scheduled_at="2026-02-28T09:00:00-06:00")  # fmt: skip
     created = await ward.post("/v1/sessions", body)
     assert created.status_code == 201, created.text

@@ -26,11 +26,11 @@ async def test_a_batch_with_its_ingredients_yield_and_people(dispensary: Dispens
         "mg_in_base", "mg_out_base", "yield_percent", "yield_reason", "compounded_by",
         "broken_rules",
     )} == {
-        "compounded_at": "2026-03-02T09:00:00-06:00", "product": dispensary.troche["name"],
+        "compounded_at": "2026-03-02T09:00:00-06:00", "product": dispensary.troche.name,
         "lot_number": "T-2026-001", "units": "300", "beyond_use_date": "2026-09-30",
         "ingredients": ["API-77 (Ketamine HCl USP powder): 30 g, 26022 mg base"],
         "mg_in_base": "26022", "mg_out_base": "26022", "yield_percent": "100",
-        "yield_reason": None, "compounded_by": dispensary.pharmacist["name"],
+        "yield_reason": None, "compounded_by": dispensary.pharmacist.name,
         "broken_rules": [],
     }  # fmt: skip
     assert batch["checked_by"]

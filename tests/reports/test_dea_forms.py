@@ -32,33 +32,33 @@ async def settled(app, clock) -> None:
 async def test_form_41_lists_each_destruction_with_its_packages_method_and_witnesses(
     clinic: Clinic, admin_token: str
 ):
-    second = await create(clinic.client, f"/v1/registrants/{clinic.registrant['id']}/staff",
+    second = await create(clinic.client, f"/v1/registrants/{clinic.registrant.id}/staff",
                           staff_body(role="nurse", name="Sam Second"), admin_token)  # fmt: skip
     await appended(clinic, clinic.event("receipt", "10"))
     destroyed = await appended(clinic, clinic.event(
-        "destroy", "4", witness_ids=[clinic.witness["id"], second["id"]],
+        "destroy", "4", witness_ids=[clinic.witness.id, second["id"]],
         destruction={"method": "incineration by Returns Co. (reverse distributor)",
                      "place": "Returns Co., 9 Depot Rd, Dallas TX", "full_packages": 0,
                      "partial_packages": 1},
     ))  # fmt: skip
-    response = await get(clinic, "dea-form-41", registrant_id=clinic.registrant["id"],
+    response = await get(clinic, "dea-form-41", registrant_id=clinic.registrant.id,
                          **{"from": "2026-03-02", "to": "2026-03-02"})  # fmt: skip
     assert response.status_code == 200, response.text
     form = response.json()
     assert (form["report"], form["registrant"]["dea_number"]) == (
-        "dea_form_41", clinic.registrant["dea_number"],
+        "dea_form_41", clinic.registrant.dea_number,
     )  # fmt: skip
     [item] = form["items"]
     assert item == {
         "event_id": destroyed["id"], "destroyed_at": "2026-03-02T08:55:00-06:00",
-        "code": NDC, "product": clinic.product["name"], "substance": "ketamine",
+        "code": NDC, "product": clinic.product.name, "substance": "ketamine",
         "strength": "50 mg/mL", "dosage_form": "injection", "package_size": "10",
         "lot_number": "L-100", "full_packages": 0, "partial_packages": 1, "quantity": "4",
         "unit": "mL", "mg": "200",
         "method": "incineration by Returns Co. (reverse distributor)",
         "place": "Returns Co., 9 Depot Rd, Dallas TX",
-        "witnesses": [clinic.witness["name"], "Sam Second"],
-        "destroyed_by": clinic.nurse["name"], "reversed_by": None,
+        "witnesses": [clinic.witness.name, "Sam Second"],
+        "destroyed_by": clinic.nurse.name, "reversed_by": None,
     }  # fmt: skip
 
 
@@ -70,7 +70,7 @@ async def test_form_106_of_a_theft(clinic: Clinic, app, clock):
     ))  # fmt: skip
     await settled(app, clock)
     [found] = (await clinic.client.get("/v1/discrepancies", params={
-        "registrant_id": clinic.registrant["id"]}, headers=bearer(clinic.officer_token))
+        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))
     ).json()["items"]  # fmt: skip
     response = await get(clinic, "dea-form-106", discrepancy_id=found["id"])
     assert response.status_code == 200, response.text
@@ -84,10 +84,10 @@ async def test_form_106_of_a_theft(clinic: Clinic, app, clock):
         "notice_due_on": "2026-03-02", "notice_given_on": None,
         "form_106_due_on": "2026-04-13", "reported_on": None,
     }  # fmt: skip
-    assert form["registrant"]["name"] == clinic.registrant["name"]
+    assert form["registrant"]["name"] == clinic.registrant.name
     assert form["items"] == [{
         "event_id": theft["id"], "occurred_at": "2026-02-27T12:00:00-06:00",
-        "recorded_as": "theft", "code": NDC, "product": clinic.product["name"],
+        "recorded_as": "theft", "code": NDC, "product": clinic.product.name,
         "substance": "ketamine", "strength": "50 mg/mL", "dosage_form": "injection",
         "lot_number": "L-100", "quantity_lost": "2", "unit": "mL", "mg_lost": "100",
     }]  # fmt: skip
@@ -97,7 +97,7 @@ async def test_form_106_of_a_significant_shortfall_and_none_of_a_small_one(
     clinic: Clinic, app, clock, admin_token, token
 ):
     """100 mL received, 50 moved out: counted 49 (minor) and then 40 (significant, 10 short)."""
-    rid, vault, lot = clinic.registrant["id"], clinic.vault["id"], clinic.lot["id"]
+    rid, vault, lot = clinic.registrant.id, clinic.vault.id, clinic.lot.id
     await appended(clinic, clinic.event("receipt", "100", occurred_at=(
         START - timedelta(minutes=60)).isoformat()))  # fmt: skip
     await appended(
@@ -105,13 +105,13 @@ async def test_form_106_of_a_significant_shortfall_and_none_of_a_small_one(
         clinic.event(
             "move",
             "50",
-            to_location_id=clinic.room["id"],
+            to_location_id=clinic.room.id,
             occurred_at=(START - timedelta(minutes=50)).isoformat(),
         ),
     )
-    await appended(clinic, count_body(rid, vault, lot, clinic.nurse["id"], "49",
+    await appended(clinic, count_body(rid, vault, lot, clinic.nurse.id, "49",
                                       START - timedelta(minutes=40), "initial"))  # fmt: skip
-    large = await appended(clinic, count_body(rid, vault, lot, clinic.nurse["id"], "40",
+    large = await appended(clinic, count_body(rid, vault, lot, clinic.nurse.id, "40",
                                               START - timedelta(minutes=30)))  # fmt: skip
     run = await clinic.client.post("/v1/reconciliation/runs", json={
         "registrant_id": rid, "first_day": "2026-03-02", "last_day": "2026-03-02"},

@@ -80,17 +80,17 @@ async def test_a_pharmacys_fills_are_logged_with_the_1304_22_record(dispensary: 
     assert first | {"event_id": None, "sequence": None} == {
         "event_id": None, "sequence": None, "type": "dispense",
         "occurred_at": "2026-03-02T09:55:00-06:00",
-        "substance": "ketamine", "product": troche["name"], "ndc": troche["compound_code"],
-        "dosage_form": "troche", "strength": f"{troche['strength']['value']} mg",
-        "lot_number": dispensary.troche_lot["lot_number"], "quantity": "30", "unit": "each",
+        "substance": "ketamine", "product": troche.name, "ndc": troche.compound_code,
+        "dosage_form": "troche", "strength": f"{troche.json['strength']['value']} mg",
+        "lot_number": dispensary.troche_lot.lot_number, "quantity": "30", "unit": "each",
         "mg": "3000",
-        "patient_id": dispensary.patient["id"], "patient_name": "Ada Lovelace",
+        "patient_id": dispensary.patient.id, "patient_name": "Ada Lovelace",
         "patient_address": "100 Main St, Austin, TX 78701",
         "prescription_id": rx["id"], "rx_number": rx["rx_number"], "refill_number": 0,
         "prescriber_name": "Grace Hopper, MD", "prescriber_npi": "1245319599",
         "prescriber_dea_number": dispensary.prescriber_dea_number,
-        "performed_by": dispensary.pharmacist["id"],
-        "performer_name": dispensary.pharmacist["name"], "witnesses": [],
+        "performed_by": dispensary.pharmacist.id,
+        "performer_name": dispensary.pharmacist.name, "witnesses": [],
         "session_id": None, "location": "Dispensing shelf", "reversed_by": None,
         "is_record": False, "broken_rules": [],
     }  # fmt: skip
@@ -172,9 +172,9 @@ async def test_filters_combine(dispensary: Dispensary, admin_token: str):
     def called(**params: str) -> Any:
         return items(client, token, rid, **params)
 
-    assert await called(product_id=dispensary.troche["id"]) == every
-    assert await called(patient_id=dispensary.patient["id"]) == every
-    assert await called(staff_id=dispensary.pharmacist["id"]) == every
+    assert await called(product_id=dispensary.troche.id) == every
+    assert await called(patient_id=dispensary.patient.id) == every
+    assert await called(staff_id=dispensary.pharmacist.id) == every
     assert await called(prescriber_dea_number=dispensary.prescriber_dea_number) == every
     other = await create_registrant(client, admin_token)
     for params in ({"product_id": other["id"]}, {"patient_id": other["id"]},
@@ -187,11 +187,11 @@ async def test_filters_combine(dispensary: Dispensary, admin_token: str):
 async def test_a_sessions_infusion_names_the_plans_prescriber(ward: Ward):
     ts = await ward.open_session("iv")
     await ward.withdraw(ts, "1")
-    given = await ward.step(ts, "administrations", {"lot_id": ward.vial_lot["id"],
+    given = await ward.step(ts, "administrations", {"lot_id": ward.vial_lot.id,
                                                     "quantity": "0.7", "started_at": at(10),
                                                     "ended_at": at(50)})  # fmt: skip
     registrations = await ward.get(f"/v1/registrants/{ward.id}/staff/"
-                                   f"{ward.prescriber['id']}/registrations")  # fmt: skip
+                                   f"{ward.prescriber.id}/registrations")  # fmt: skip
     number = registrations.json()[0]["dea_number"]
     log = await items(ward.client, ward.officer_token, ward.id)
     [administration] = [i for i in log if i["type"] == "administer"]
@@ -200,10 +200,10 @@ async def test_a_sessions_infusion_names_the_plans_prescriber(ward: Ward):
         "quantity", "unit", "mg", "patient_id", "session_id", "prescriber_name",
         "prescriber_npi", "prescriber_dea_number", "performed_by", "rx_number",
     )} == {
-        "quantity": "0.7", "unit": "mL", "mg": "35", "patient_id": ward.iv_patient["id"],
+        "quantity": "0.7", "unit": "mL", "mg": "35", "patient_id": ward.iv_patient.id,
         "session_id": ts["id"], "prescriber_name": "Grace Hopper",
         "prescriber_npi": "1245319599", "prescriber_dea_number": None,
-        "performed_by": ward.nurse["id"], "rx_number": None,
+        "performed_by": ward.nurse.id, "rx_number": None,
     }  # fmt: skip
     occurred = datetime.fromisoformat(administration["occurred_at"])
     assert occurred == datetime.fromisoformat(at(10))

@@ -25,25 +25,25 @@ async def clinic(client, admin_token, token) -> Clinic:
     """100 mL received on 1 January and counted at once; 30 moved to the room on 10 February;
     the vault counted 1 short on 20 February; 5 given in the room on 1 March."""
     clinic = await open_clinic(client, admin_token, token)
-    rid = clinic.registrant["id"]
+    rid = clinic.registrant.id
 
     def at(when: datetime) -> str:
         return when.isoformat()
 
     await appended(clinic, clinic.event("receipt", "100", occurred_at=at(utc(1, 1, 18))))
-    vault, lot, nurse = clinic.vault["id"], clinic.lot["id"], clinic.nurse["id"]
+    vault, lot, nurse = clinic.vault.id, clinic.lot.id, clinic.nurse.id
     await appended(clinic, count_body(rid, vault, lot, nurse, "100", utc(1, 1, 19), "initial"))
     await appended(clinic, clinic.event("move", "30", occurred_at=at(utc(2, 10, 18)),
-                                        to_location_id=clinic.room["id"]))  # fmt: skip
+                                        to_location_id=clinic.room.id))  # fmt: skip
     await appended(clinic, count_body(rid, vault, lot, nurse, "69", utc(2, 20, 18)))
     await appended(clinic, clinic.event("administer", "5", occurred_at=at(utc(3, 1, 18)),
-                                        location_id=clinic.room["id"]))  # fmt: skip
+                                        location_id=clinic.room.id))  # fmt: skip
     return clinic
 
 
 async def inventory(clinic: Clinic, as_of: datetime, **params: str) -> dict[str, Any]:
     response = await clinic.client.get(
-        INVENTORY, params={"registrant_id": clinic.registrant["id"], "as_of": as_of.isoformat(),
+        INVENTORY, params={"registrant_id": clinic.registrant.id, "as_of": as_of.isoformat(),
                            **params},
         headers=bearer(clinic.officer_token),
     )  # fmt: skip
@@ -71,10 +71,10 @@ async def test_what_each_place_held_beside_the_nearest_count(clinic: Clinic):
     assert {key: vault[key] for key in ("counted_at", "counted", "expected_at_count",
                                         "count_kind", "counted_by")} == {
         "counted_at": "2026-02-20T12:00:00-06:00", "counted": "69", "expected_at_count": "70",
-        "count_kind": "ad_hoc, close_of_business, exact", "counted_by": clinic.nurse["name"],
+        "count_kind": "ad_hoc, close_of_business, exact", "counted_by": clinic.nurse.name,
     }  # fmt: skip
     assert (room["on_hand"], room["count_event_id"], room["counted"]) == ("30", None, None)
-    assert (vault["substance"], vault["product"]) == ("ketamine", clinic.product["name"])
+    assert (vault["substance"], vault["product"]) == ("ketamine", clinic.product.name)
 
 
 async def test_the_instant_decides_what_is_held(clinic: Clinic):
@@ -89,7 +89,7 @@ async def test_the_instant_decides_what_is_held(clinic: Clinic):
 async def test_a_reversed_count_is_no_count(clinic: Clinic):
     report = await inventory(clinic, utc(2, 15, 6))
     short = by_place(report)["Vault"]["count_event_id"]
-    undo = reversal_body(clinic.registrant["id"], short, START.isoformat())
+    undo = reversal_body(clinic.registrant.id, short, START.isoformat())
     await appended(clinic, undo, clinic.officer_token)
     vault = by_place(await inventory(clinic, utc(2, 15, 6)))["Vault"]
     assert (vault["counted_at"], vault["counted"]) == ("2026-01-01T13:00:00-06:00", "100")
@@ -99,7 +99,7 @@ async def test_as_csv_and_refused_for_a_future_instant_or_another_registrant(
     clinic: Clinic, admin_token, token
 ):
     response = await clinic.client.get(
-        INVENTORY, params={"registrant_id": clinic.registrant["id"], "format": "csv",
+        INVENTORY, params={"registrant_id": clinic.registrant.id, "format": "csv",
                            "as_of": utc(3, 2, 0).isoformat()},
         headers=bearer(clinic.officer_token),
     )  # fmt: skip
@@ -108,7 +108,7 @@ async def test_as_csv_and_refused_for_a_future_instant_or_another_registrant(
     assert sorted(row[0] for row in rows) == ["Room 1", "Vault"]
 
     future = await clinic.client.get(
-        INVENTORY, params={"registrant_id": clinic.registrant["id"],
+        INVENTORY, params={"registrant_id": clinic.registrant.id,
                            "as_of": datetime(2027, 1, 1, tzinfo=UTC).isoformat()},
         headers=bearer(clinic.officer_token),
     )  # fmt: skip
@@ -116,7 +116,7 @@ async def test_as_csv_and_refused_for_a_future_instant_or_another_registrant(
     assert problem["errors"][0]["parameter"] == "as_of"
     other = await open_clinic(clinic.client, admin_token, token)
     elsewhere = await clinic.client.get(
-        INVENTORY, params={"registrant_id": clinic.registrant["id"],
+        INVENTORY, params={"registrant_id": clinic.registrant.id,
                            "as_of": utc(3, 2, 0).isoformat()},
         headers=bearer(other.officer_token),
     )  # fmt: skip
@@ -132,7 +132,7 @@ async def test_as_csv_and_refused_for_a_future_instant_or_another_registrant(
 )  # fmt: skip
 async def test_an_instant_not_of_rfc_3339_or_out_of_range_is_refused(clinic: Clinic, probe, as_of):
     url = clinic.client.build_request(
-        "GET", INVENTORY, params={"registrant_id": clinic.registrant["id"], "as_of": as_of}
+        "GET", INVENTORY, params={"registrant_id": clinic.registrant.id, "as_of": as_of}
     ).url
     await assert_refused(
         clinic.client, probe, "GET", str(url), status=422,

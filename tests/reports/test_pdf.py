@@ -50,7 +50,7 @@ async def test_the_dispensing_log_printed_with_the_registrant_on_every_page(
 
     # Enough rows for several pages: the audit trail, after 80 reads of the patient.
     for _ in range(80):
-        read = await dispensary.get(f"/v1/patients/{dispensary.patient['id']}")
+        read = await dispensary.get(f"/v1/patients/{dispensary.patient.id}")
         assert read.status_code == 200
     trail = pages(await pulled(dispensary, "audit-trail", format="pdf"))
     assert len(trail) >= 2

@@ -36,7 +36,7 @@ async def test_a_bulk_receipt_with_its_supplier_invoice_and_containers(dispensar
         "dosage_form": "bulk_powder", "strength": "1000 mg/g", "package_size": "100",
         "quantity": "30", "unit": "g", "containers": "0.3", "lot_number": "API-77",
         "expires_on": "2027-06-30", "location": "Dispensing shelf",
-        "received_by": dispensary.pharmacist["name"], "reversed_by": None,
+        "received_by": dispensary.pharmacist.name, "reversed_by": None,
         "is_record": False, "broken_rules": [],
     }  # fmt: skip
 

@@ -25,7 +25,7 @@ async def discharged(ward: Ward, scheduled_at: str = at(0)) -> dict[str, Any]:
     await ward.vitals(ts, "pre_dose", 2, systolic=126, diastolic=80)
     await ward.withdraw(ts, "3", lot="device")
     for minutes in (10, 15, 20):
-        await ward.step(ts, "administrations", {"lot_id": ward.device_lot["id"], "quantity": "1",
+        await ward.step(ts, "administrations", {"lot_id": ward.device_lot.id, "quantity": "1",
                                                 "started_at": at(minutes)})  # fmt: skip
     await ward.vitals(ts, "post_dose", 50, systolic=138, diastolic=88)
     await ward.vitals(ts, "pre_discharge", 128)
@@ -59,9 +59,9 @@ async def test_each_sessions_monitoring_form_and_its_submission(ward: Ward, cloc
         "respiratory_depression", "missing", "due_on", "submitted_on",
         "submission_reference", "submission",
     )} == {
-        "status": "discharged", "patient_id": ward.esketamine_patient["id"],
+        "status": "discharged", "patient_id": ward.esketamine_patient.id,
         "rems_enrollment_id": "REMS-P-7731", "dose_mg": "84", "dose": "84",
-        "lot_numbers": [ward.device_lot["lot_number"]],
+        "lot_numbers": [ward.device_lot.lot_number],
         "first_device_at": "2026-03-02T04:10:00-06:00",
         "monitoring_ended_at": "2026-03-02T06:10:00-06:00", "total_minutes": 120,
         "bp_pre_dose": "126/80 at 04:02", "bp_post_dose": "138/88 at 04:50",

@@ -22,7 +22,7 @@ async def clinic(client, admin_token, token) -> Clinic:
 
 async def report(clinic: Clinic, name: str, token: str | None = None, **params: str) -> Any:
     response = await clinic.client.get(
-        f"/v1/reports/{name}", params={"registrant_id": clinic.registrant["id"], **MARCH,
+        f"/v1/reports/{name}", params={"registrant_id": clinic.registrant.id, **MARCH,
                                        **params},
         headers=bearer(token or clinic.officer_token),
     )  # fmt: skip
@@ -46,7 +46,7 @@ async def stolen(clinic: Clinic, app, clock) -> dict[str, Any]:
     await appended(clinic, theft)
     await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
     listed = await clinic.client.get("/v1/discrepancies",
-                                     params={"registrant_id": clinic.registrant["id"]},
+                                     params={"registrant_id": clinic.registrant.id},
                                      headers=bearer(clinic.officer_token))  # fmt: skip
     [found] = listed.json()["items"]
     moved = await clinic.client.post(f"/v1/discrepancies/{found['id']}/transitions",
@@ -104,7 +104,7 @@ async def test_the_audit_trail_holds_writes_report_pulls_and_refusals(clinic: Cl
     assert refusal["problem_type"].endswith("permission-denied")
     assert pull["parameters"] == (
         '{"format":["csv"],"from":["2026-03-01"],"registrant_id":["'
-        + clinic.registrant["id"]
+        + clinic.registrant.id
         + '"],"to":["2026-03-31"]}'
     )
     assert itself["at"].endswith("-06:00")
@@ -118,7 +118,7 @@ async def test_a_trail_the_database_cannot_serve_is_a_503_before_it_starts(
     database has answered its stream before: away, it is a 503, not a 200 broken off."""
     proxy.cut_at(b"database_answers", delivered=False)
     response = await proxied.get("/v1/reports/audit-trail",
-                                 params={"registrant_id": clinic.registrant["id"], **MARCH},
+                                 params={"registrant_id": clinic.registrant.id, **MARCH},
                                  headers=bearer(clinic.officer_token))  # fmt: skip
     assert_unavailable(response)
     assert proxy.refusing, "the stream was served"

@@ -15,7 +15,7 @@ async def ward(client, admin_token, token) -> Ward:
 @pytest.fixture
 async def ehr(client, admin_token, token, ward) -> Sender:
     """The clinic's EHR; its administrations outside a session draw from the procedure room."""
-    return await enable_sender(client, admin_token, token, ward.id, ward.room["id"], role="nurse")
+    return await enable_sender(client, admin_token, token, ward.id, ward.room.id, role="nurse")
 
 
 @pytest.fixture
@@ -27,5 +27,5 @@ async def dispensary(client, admin_token, token, clock) -> Dispensary:
 async def pharmacy_system(client, admin_token, token, dispensary) -> Sender:
     """The pharmacy's system; its dispenses draw from the dispensing shelf."""
     return await enable_sender(client, admin_token, token, dispensary.id,
-                               dispensary.shelf["id"], role="pharmacist",
+                               dispensary.shelf.id, role="pharmacist",
                                subject="pharmacy-system")  # fmt: skip

@@ -28,8 +28,8 @@ from tests.pharmacy.dispensary import Dispensary
 
 def infusion(ward: Ward, ehr: Sender, session_id: str | None = None) -> dict[str, Any]:
     return ketamine_infusion(
-        mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
-        lot_number=ward.vial_lot["lot_number"], start=at(10), end=at(50), session_id=session_id,
+        mrn=ward.iv_patient.external_id, npi_value=ehr.npi,
+        lot_number=ward.vial_lot.lot_number, start=at(10), end=at(50), session_id=session_id,
     )  # fmt: skip
 
 
@@ -52,8 +52,8 @@ async def test_a_ketamine_infusion_in_its_session_is_the_sessions_administration
     [event_id] = ledger_event_ids(stored)
     event = await ledger_event(client, event_id, ward.officer_token)
     assert (event["type"], event["quantity"], event["mg"]) == ("administer", "0.7", "35")
-    assert event["lot_id"] == ward.vial_lot["id"]
-    assert event["patient_id"] == ward.iv_patient["id"]
+    assert event["lot_id"] == ward.vial_lot.id
+    assert event["patient_id"] == ward.iv_patient.id
     assert event["performed_by"] == ehr.staff["id"]
     assert event["session_id"] == ts["id"]
     assert event["is_record"] is True
@@ -83,12 +83,12 @@ async def test_an_administration_in_a_session_not_under_way_is_stored_and_flagge
 async def test_an_esketamine_56_mg_dose_is_two_devices_given_in_its_session(client, ward, ehr):
     patient = await ward.add_patient(rems_enrollment_id="REMS-P-9001")
     plan = await ward.add_plan(patient, modality="esketamine_nasal", dose_mg="56")
-    ts = await ward.open_session("esketamine", patient_id=patient["id"], plan_id=plan["id"])
+    ts = await ward.open_session("esketamine", patient_id=patient.id, plan_id=plan.id)
     await ward.vitals(ts, "pre_dose", 2)
     await ward.withdraw(ts, "2", lot="device")
     resource = esketamine_dose(
-        mrn=patient["external_id"], npi_value=ehr.npi,
-        lot_number=ward.device_lot["lot_number"], start=at(10), end=at(15), session_id=ts["id"],
+        mrn=patient.external_id, npi_value=ehr.npi,
+        lot_number=ward.device_lot.lot_number, start=at(10), end=at(15), session_id=ts["id"],
     )  # fmt: skip
 
     response = await send(client, "POST", resource, ehr.token)
@@ -97,7 +97,7 @@ async def test_an_esketamine_56_mg_dose_is_two_devices_given_in_its_session(clie
     events = [await ledger_event(client, e, ward.officer_token)
               for e in ledger_event_ids(response.json())]  # fmt: skip
     assert [(e["type"], e["quantity"], e["mg"]) for e in events] == [("administer", "1", "28")] * 2
-    assert {e["lot_id"] for e in events} == {ward.device_lot["id"]}
+    assert {e["lot_id"] for e in events} == {ward.device_lot.id}
     session = await ward.session(ts)
     assert session["status"] == "observing"
     assert session["monitoring_form"]["dose_mg"] == "56"
@@ -109,8 +109,8 @@ async def test_a_troche_dispense_fills_the_prescription_it_names(
 ):
     rx = await dispensary.receive()
     resource = troche_dispense(
-        mrn=dispensary.patient["external_id"], npi_value=pharmacy_system.npi,
-        compound_code=dispensary.troche["compound_code"],
+        mrn=dispensary.patient.external_id, npi_value=pharmacy_system.npi,
+        compound_code=dispensary.troche.compound_code,
         lot_number="T-2026-001", rx_number=rx["rx_number"],
         handed_over=START.replace(hour=14).isoformat(),
     )  # fmt: skip
@@ -123,7 +123,7 @@ async def test_a_troche_dispense_fills_the_prescription_it_names(
     assert (event["type"], event["quantity"], event["mg"]) == ("dispense", "30", "3000")
     assert (event["prescription_id"], event["patient_id"]) == (rx["id"], rx["patient_id"])
     assert event["performed_by"] == pharmacy_system.staff["id"]
-    assert event["lot_id"] == dispensary.troche_lot["id"]
+    assert event["lot_id"] == dispensary.troche_lot.id
     filled = (await dispensary.get(f"/v1/prescriptions/{rx['id']}")).json()
     [fill] = filled["fills"]
     assert (fill["event_id"], fill["refill_number"], fill["quantity"]) == (event_id, 0, "30")
@@ -134,8 +134,8 @@ async def test_a_dispense_naming_no_prescription_is_stored_and_flagged(
     client, dispensary: Dispensary, pharmacy_system: Sender, probe
 ):
     resource = troche_dispense(
-        mrn=dispensary.patient["external_id"], npi_value=pharmacy_system.npi,
-        compound_code=dispensary.troche["compound_code"], lot_number="T-2026-001",
+        mrn=dispensary.patient.external_id, npi_value=pharmacy_system.npi,
+        compound_code=dispensary.troche.compound_code, lot_number="T-2026-001",
         rx_number="RX-UNKNOWN", handed_over=START.replace(hour=14).isoformat(),
     )  # fmt: skip
 
@@ -152,8 +152,8 @@ async def test_a_dispense_naming_no_prescription_is_stored_and_flagged(
 async def test_an_administration_outside_a_session_is_flagged_without_a_withdrawal(
     client, ward, ehr, probe
 ):
-    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault["id"],
-            "to_location_id": ward.room["id"], "lot_id": ward.vial_lot["id"], "quantity": "2",
+    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
+            "to_location_id": ward.room.id, "lot_id": ward.vial_lot.id, "quantity": "2",
             "occurred_at": at(-30 * 60)}  # fmt: skip  # stock moved the day before
     moved = await ward.post("/v1/ledger/events", move)
     assert moved.status_code == 201, moved.text
@@ -170,7 +170,7 @@ async def test_an_administration_outside_a_session_is_flagged_without_a_withdraw
     [event_id] = ledger_event_ids(matched.json())
     event = await ledger_event(client, event_id, ward.officer_token)
     assert (event["type"], event["location_id"], event["session_id"]) == (
-        "administer", ward.room["id"], None,
+        "administer", ward.room.id, None,
     )  # fmt: skip
     assert Decimal(event["quantity"]) == Decimal("0.7")
 

@@ -22,7 +22,7 @@ async def of_event(app, event_id: str, *, include_patient_data: bool) -> dict[st
 async def test_an_infusion_is_a_medication_administration(app, ward: Ward):
     ts = await ward.open_session("iv")
     withdrawal = await ward.withdraw(ts, "1")
-    body = {"lot_id": ward.vial_lot["id"], "quantity": "0.7", "started_at": at(10),
+    body = {"lot_id": ward.vial_lot.id, "quantity": "0.7", "started_at": at(10),
             "ended_at": at(50)}  # fmt: skip
     given = await ward.step(ts, "administrations", body)
     event_id = given["event"]["id"]
@@ -34,13 +34,13 @@ async def test_an_infusion_is_a_medication_administration(app, ward: Ward):
     assert resource["identifier"] == [{"system": "urn:csledger:ledger-event", "value": event_id}]
     assert resource["status"] == "completed"
     assert resource["subject"] == {
-        "reference": f"Patient/{ward.iv_patient['id']}",
+        "reference": f"Patient/{ward.iv_patient.id}",
         "identifier": {"system": "urn:csledger:patient",
-                       "value": ward.iv_patient["external_id"]},
+                       "value": ward.iv_patient.external_id},
     }  # fmt: skip
     assert "contained" in resource
     assert [c["resourceType"] for c in resource["contained"]] == ["Medication"]
-    assert resource["contained"][0]["batch"]["lotNumber"] == ward.vial_lot["lot_number"]
+    assert resource["contained"][0]["batch"]["lotNumber"] == ward.vial_lot.lot_number
     assert resource["contained"][0]["code"]["coding"][0]["code"] == "00409-2051-05"
     ucum = "http://unitsofmeasure.org"
     assert resource["dosage"]["dose"] == {"value": 35, "unit": "mg", "system": ucum, "code": "mg"}
@@ -55,7 +55,7 @@ async def test_an_infusion_is_a_medication_administration(app, ward: Ward):
 async def test_with_patient_data_the_patient_is_contained(app, ward: Ward):
     ts = await ward.open_session("iv")
     await ward.withdraw(ts, "1")
-    body = {"lot_id": ward.vial_lot["id"], "quantity": "0.7", "started_at": at(10),
+    body = {"lot_id": ward.vial_lot.id, "quantity": "0.7", "started_at": at(10),
             "ended_at": at(50)}  # fmt: skip
     given = await ward.step(ts, "administrations", body)
 

@@ -22,8 +22,8 @@ NOWHERE = "7d0c1d55-7a41-4b4e-8e49-2f6a1b0e9d10"
 
 
 def infusion(ward: Ward, ehr: Sender) -> dict[str, Any]:
-    return ketamine_infusion(mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
-                             lot_number=ward.vial_lot["lot_number"], start=at(10),
+    return ketamine_infusion(mrn=ward.iv_patient.external_id, npi_value=ehr.npi,
+                             lot_number=ward.vial_lot.lot_number, start=at(10),
                              end=at(50))  # fmt: skip
 
 
@@ -295,9 +295,9 @@ async def test_a_key_replayed_for_another_registrant_never_answers_the_first(
     both = token(["integration"], [ward.id, dispensary.id], sub="ehr-1", name="Hospital EHR")
     await create(client, "/v1/integrations/fhir-senders",
                  {"registrant_id": dispensary.id, "subject": "ehr-1",
-                  "location_id": dispensary.shelf["id"]}, admin_token)  # fmt: skip
-    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault["id"],
-            "to_location_id": ward.room["id"], "lot_id": ward.vial_lot["id"], "quantity": "2",
+                  "location_id": dispensary.shelf.id}, admin_token)  # fmt: skip
+    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
+            "to_location_id": ward.room.id, "lot_id": ward.vial_lot.id, "quantity": "2",
             "occurred_at": at(0)}  # fmt: skip
     assert (await ward.post("/v1/ledger/events", move)).status_code == 201
     body = orjson.dumps(infusion(ward, ehr))
@@ -325,8 +325,8 @@ async def test_a_database_restarting_is_a_transient_outcome_and_the_retry_is_sto
     ts = await ward.open_session("iv")
     await ward.withdraw(ts, "1")
     body = orjson.dumps(ketamine_infusion(
-        mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
-        lot_number=ward.vial_lot["lot_number"], start=at(10), end=at(50), session_id=ts["id"],
+        mrn=ward.iv_patient.external_id, npi_value=ehr.npi,
+        lot_number=ward.vial_lot.lot_number, start=at(10), end=at(50), session_id=ts["id"],
     ))  # fmt: skip
     headers = fhir_headers(ehr) | {"Idempotency-Key": "infusion-during-a-restart"}
     proxy.cut_at(b"pg_try_advisory_xact_lock", delivered=False)

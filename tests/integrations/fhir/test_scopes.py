@@ -23,14 +23,14 @@ DENIED = PROBLEM_TYPE_PREFIX + "permission-denied"
 
 
 def infusion(ward: Ward, sender: Sender) -> dict[str, Any]:
-    return ketamine_infusion(mrn=ward.iv_patient["external_id"], npi_value=sender.npi,
-                             lot_number=ward.vial_lot["lot_number"], start=at(10),
+    return ketamine_infusion(mrn=ward.iv_patient.external_id, npi_value=sender.npi,
+                             lot_number=ward.vial_lot.lot_number, start=at(10),
                              end=at(50))  # fmt: skip
 
 
 async def stocked_room(ward: Ward) -> None:
-    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault["id"],
-            "to_location_id": ward.room["id"], "lot_id": ward.vial_lot["id"], "quantity": "5",
+    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
+            "to_location_id": ward.room.id, "lot_id": ward.vial_lot.id, "quantity": "5",
             "occurred_at": at(0)}  # fmt: skip
     assert (await ward.post("/v1/ledger/events", move)).status_code == 201
 
@@ -38,7 +38,7 @@ async def stocked_room(ward: Ward) -> None:
 @pytest.fixture
 async def least(client, admin_token, token, ward) -> Sender:
     """The clinic's EHR, configured without naming its scopes."""
-    sender = await enable_sender(client, admin_token, token, ward.id, ward.room["id"],
+    sender = await enable_sender(client, admin_token, token, ward.id, ward.room.id,
                                  role="nurse", subject="ehr-least")  # fmt: skip
     configured = await client.patch(f"{SENDERS}/{sender.sender['id']}",
                                     json={"scopes": [s.value for s in LEAST_SCOPES]},
@@ -50,7 +50,7 @@ async def least(client, admin_token, token, ward) -> Sender:
 async def test_an_integration_configured_without_scopes_may_only_send_its_records(
     client, admin_token, ward
 ):
-    body = {"registrant_id": ward.id, "subject": "ehr-new", "location_id": ward.room["id"]}
+    body = {"registrant_id": ward.id, "subject": "ehr-new", "location_id": ward.room.id}
     configured = await create(client, SENDERS, body, admin_token)
     assert configured["scopes"] == ["send_administrations", "send_dispenses"]
 
@@ -59,12 +59,12 @@ async def test_with_the_least_scopes_it_sends_records_and_nothing_else(client, w
     await stocked_room(ward)
     sent = await send(client, "POST", infusion(ward, least), least.token)
     assert sent.status_code == 201, sent.text
-    patient = ward.iv_patient["id"]
+    patient = ward.iv_patient.id
     caller = bearer(least.token) | {"Idempotency-Key": "k"}
-    receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault["id"],
-               "lot_id": ward.vial_lot["id"], "quantity": "1", "occurred_at": at(0),
+    receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault.id,
+               "lot_id": ward.vial_lot.id, "quantity": "1", "occurred_at": at(0),
                "performed_by": least.staff["id"], "document_reference": "INV-9",
-               "counterparty": {"name": "Supplier", "address": ward.registrant["address"],
+               "counterparty": {"name": "Supplier", "address": ward.registrant.address,
                                 "dea_number": "PK1234563"}}  # fmt: skip
     for method, url, body in [
         ("GET", f"/v1/patients?registrant_id={ward.id}", None),
@@ -90,7 +90,7 @@ async def test_an_integration_configured_nowhere_may_do_nothing(client, ward, to
 
 
 async def test_each_patient_scope_grants_what_it_says(client, admin_token, ward, least, probe):
-    patient = f"/v1/patients/{ward.iv_patient['id']}"
+    patient = f"/v1/patients/{ward.iv_patient.id}"
     sender = f"{SENDERS}/{least.sender['id']}"
     await client.patch(sender, json={"scopes": ["read_patients"]}, headers=bearer(admin_token))
     listed = await client.get("/v1/patients", params={"registrant_id": ward.id},
@@ -118,7 +118,7 @@ async def test_scopes_at_one_registrant_grant_nothing_at_another(
 ):
     other = await create_registrant(client, admin_token, name="Lone Star Ketamine Clinic")
     both = [ward.id, other["id"]]
-    body = {"registrant_id": ward.id, "subject": "ehr-two", "location_id": ward.room["id"],
+    body = {"registrant_id": ward.id, "subject": "ehr-two", "location_id": ward.room.id,
             "scopes": ["read_patients"]}  # fmt: skip
     await create(client, SENDERS, body, admin_token)
     ehr = token(["integration"], both, sub="ehr-two", name="EHR")
@@ -133,7 +133,7 @@ async def test_scopes_at_one_registrant_grant_nothing_at_another(
 async def test_a_sender_of_one_resource_type_does_not_send_the_other(
     client, admin_token, token, ward, probe
 ):
-    only = await enable_sender(client, admin_token, token, ward.id, ward.room["id"],
+    only = await enable_sender(client, admin_token, token, ward.id, ward.room.id,
                                role="nurse", subject="ehr-dispenses",
                                scopes=("send_dispenses",))  # fmt: skip
     before = await probe.business_rows()
@@ -148,7 +148,7 @@ async def test_an_integration_reads_back_only_what_it_sent(
     client, admin_token, token, ward, ehr: Sender
 ):
     await stocked_room(ward)
-    other = await enable_sender(client, admin_token, token, ward.id, ward.room["id"],
+    other = await enable_sender(client, admin_token, token, ward.id, ward.room.id,
                                 role="nurse", subject="ehr-other")  # fmt: skip
     sent = await send(client, "POST", infusion(ward, ehr), ehr.token)
     assert sent.status_code == 201, sent.text

@@ -19,18 +19,18 @@ async def test_an_admin_configures_a_sender_and_its_history_is_kept(
     assert listed.status_code == 200, listed.text
     assert [s["subject"] for s in listed.json()["items"]] == ["ehr-1"]
     path = f"{SENDERS}/{ehr.sender['id']}"
-    moved = await client.patch(path, json={"location_id": ward.vault["id"]},
+    moved = await client.patch(path, json={"location_id": ward.vault.id},
                                headers=bearer(admin_token))  # fmt: skip
     assert moved.status_code == 200, moved.text
-    assert (moved.json()["location_id"], moved.json()["version"]) == (ward.vault["id"], 2)
+    assert (moved.json()["location_id"], moved.json()["version"]) == (ward.vault.id, 2)
     history = await client.get(f"{path}/history", headers=bearer(admin_token))
     assert [v["data"]["location_id"] for v in history.json()] == [
-        ward.room["id"], ward.vault["id"],
+        ward.room.id, ward.vault.id,
     ]  # fmt: skip
 
 
 async def test_a_subject_is_a_sender_once_per_registrant(client, admin_token, ward, ehr):
-    body = {"registrant_id": ward.id, "subject": "ehr-1", "location_id": ward.vault["id"]}
+    body = {"registrant_id": ward.id, "subject": "ehr-1", "location_id": ward.vault.id}
     response = await client.post(SENDERS, json=body, headers=bearer(admin_token))
     assert_problem(response, 409, "already-exists", pointer="#/subject")
 
@@ -44,7 +44,7 @@ async def test_a_sessions_holding_is_not_a_senders_location(client, admin_token,
 
 
 async def test_only_an_admin_configures_senders(client, ward):
-    body = {"registrant_id": ward.id, "subject": "ehr-9", "location_id": ward.vault["id"]}
+    body = {"registrant_id": ward.id, "subject": "ehr-9", "location_id": ward.vault.id}
     response = await client.post(SENDERS, json=body, headers=bearer(ward.officer_token))
     assert_problem(response, 403, "permission-denied")
 
@@ -53,8 +53,8 @@ async def test_a_disabled_sender_is_refused(client, admin_token, ward, ehr, prob
     disabled = await client.patch(f"{SENDERS}/{ehr.sender['id']}", json={"active": False},
                                   headers=bearer(admin_token))  # fmt: skip
     assert disabled.status_code == 200, disabled.text
-    resource = ketamine_infusion(mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
-                                 lot_number=ward.vial_lot["lot_number"], start=at(10),
+    resource = ketamine_infusion(mrn=ward.iv_patient.external_id, npi_value=ehr.npi,
+                                 lot_number=ward.vial_lot.lot_number, start=at(10),
                                  end=at(50))  # fmt: skip
     before = await probe.business_rows()
     headers = bearer(ehr.token) | {"Content-Type": FHIR_JSON}

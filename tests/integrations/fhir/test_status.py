@@ -22,8 +22,8 @@ from tests.integrations.fhir.support import (
 @pytest.fixture
 async def stocked_room(ward: Ward) -> Ward:
     """Two mL of the vial lot moved into the procedure room, where the EHR's records draw."""
-    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault["id"],
-            "to_location_id": ward.room["id"], "lot_id": ward.vial_lot["id"], "quantity": "2",
+    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
+            "to_location_id": ward.room.id, "lot_id": ward.vial_lot.id, "quantity": "2",
             "occurred_at": at(0)}  # fmt: skip
     moved = await ward.post("/v1/ledger/events", move)
     assert moved.status_code == 201, moved.text
@@ -31,8 +31,8 @@ async def stocked_room(ward: Ward) -> Ward:
 
 
 def infusion(ward: Ward, ehr: Sender) -> dict[str, Any]:
-    return ketamine_infusion(mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
-                             lot_number=ward.vial_lot["lot_number"], start=at(10),
+    return ketamine_infusion(mrn=ward.iv_patient.external_id, npi_value=ehr.npi,
+                             lot_number=ward.vial_lot.lot_number, start=at(10),
                              end=at(50))  # fmt: skip
 
 
@@ -44,7 +44,7 @@ def searched(resource: dict[str, Any]) -> dict[str, str]:
 
 async def room_balance(ward: Ward) -> str:
     response = await ward.get("/v1/ledger/balances", registrant_id=ward.id,
-                              location_id=ward.room["id"], lot_id=ward.vial_lot["id"])  # fmt: skip
+                              location_id=ward.room.id, lot_id=ward.vial_lot.id)  # fmt: skip
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     return str(items[0]["quantity"]) if items else "0"
@@ -90,7 +90,7 @@ async def test_another_sender_may_use_the_same_identifier(
     resource = infusion(stocked_room, ehr)
     assert (await send(client, "POST", resource, ehr.token)).status_code == 201
     body = {"registrant_id": stocked_room.id, "subject": "ehr-2",
-            "location_id": stocked_room.room["id"]}  # fmt: skip
+            "location_id": stocked_room.room.id}  # fmt: skip
     created = await client.post("/v1/integrations/fhir-senders", json=body,
                                 headers=bearer(admin_token))  # fmt: skip
     assert created.status_code == 201, created.text

@@ -23,6 +23,7 @@ from tests.integrations.fhir.support import (
     troche_dispense,
 )
 from tests.pharmacy.dispensary import Dispensary
+from tests.world import Lot
 
 RECORDS = "/v1/integrations/fhir-records"
 FORMULARY = "http://ehr.example.org/formulary"
@@ -32,7 +33,7 @@ LOT_TOLD = "urn:csledger:fhir:lot-told"
 
 def without_lot(ward: Ward, ehr: Sender, **changes: Any) -> dict[str, Any]:
     """An infusion charted from the EHR's formulary: a Medication without a batch."""
-    resource = ketamine_infusion(mrn=ward.iv_patient["external_id"], npi_value=ehr.npi,
+    resource = ketamine_infusion(mrn=ward.iv_patient.external_id, npi_value=ehr.npi,
                                  lot_number="unused", start=at(10), end=at(50))  # fmt: skip
     del resource["contained"][0]["batch"]
     return resource | changes
@@ -44,22 +45,22 @@ def extension(resource: dict[str, Any], url: str) -> str | None:
     return found[0] if found else None
 
 
-async def move_to_room(ward: Ward, lot: dict[str, Any], quantity: str = "2") -> None:
-    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault["id"],
-            "to_location_id": ward.room["id"], "lot_id": lot["id"], "quantity": quantity,
+async def move_to_room(ward: Ward, lot: Lot, quantity: str = "2") -> None:
+    move = {"registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
+            "to_location_id": ward.room.id, "lot_id": lot.id, "quantity": quantity,
             "occurred_at": at(0)}  # fmt: skip
     moved = await ward.post("/v1/ledger/events", move)
     assert moved.status_code == 201, moved.text
 
 
-async def second_vial_lot(ward: Ward) -> dict[str, Any]:
+async def second_vial_lot(ward: Ward) -> Lot:
     """Another lot of the injection, received into the vault."""
-    product_id = ward.vial_lot["product_id"]
-    lot = await create(ward.client, f"/v1/products/{product_id}/lots",
-                       {"lot_number": "L-SECOND", "expires_on": "2027-03-31"},
-                       ward.nurse_token)  # fmt: skip
-    receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault["id"],
-               "lot_id": lot["id"], "quantity": "10", "occurred_at": at(-50),
+    product_id = ward.vial_lot.product_id
+    lot = Lot.of(await create(ward.client, f"/v1/products/{product_id}/lots",
+                              {"lot_number": "L-SECOND", "expires_on": "2027-03-31"},
+                              ward.nurse_token))  # fmt: skip
+    receipt = {"registrant_id": ward.id, "type": "receipt", "location_id": ward.vault.id,
+               "lot_id": lot.id, "quantity": "10", "occurred_at": at(-50),
                "counterparty": {"name": "Midwest Pharma Distribution",
                                 "address": {"line1": "1 Depot Rd", "city": "Dallas",
                                             "state": "TX", "postal_code": "78701"},
@@ -107,11 +108,11 @@ async def test_a_resource_with_only_its_id_is_stored_under_its_sender_and_id(
     if kind == "administration":
         await move_to_room(ward, ward.vial_lot)
         resource, sender = without_lot(ward, ehr), ehr
-        resource["contained"][0]["batch"] = {"lotNumber": ward.vial_lot["lot_number"]}
+        resource["contained"][0]["batch"] = {"lotNumber": ward.vial_lot.lot_number}
     else:
         resource = troche_dispense(
-            mrn=dispensary.patient["external_id"], npi_value=pharmacy_system.npi,
-            compound_code=dispensary.troche["compound_code"], lot_number="T-2026-001",
+            mrn=dispensary.patient.external_id, npi_value=pharmacy_system.npi,
+            compound_code=dispensary.troche.compound_code, lot_number="T-2026-001",
             rx_number="RX-NONE", handed_over=START.replace(hour=14).isoformat(),
         )  # fmt: skip
         sender = pharmacy_system
@@ -163,13 +164,13 @@ async def test_the_only_lot_on_hand_is_taken_and_the_answer_says_so(client, ward
     stored = response.json()
     told = extension(stored, LOT_TOLD)
     assert told is not None
-    assert told.startswith(f"lot {ward.vial_lot['lot_number']}: the only")
+    assert told.startswith(f"lot {ward.vial_lot.lot_number}: the only")
     assert extension(stored, UNPOSTED) is None
     [event_id] = ledger_event_ids(stored)
     event = await ledger_event(client, event_id, ward.officer_token)
-    assert (event["lot_id"], event["quantity"]) == (ward.vial_lot["id"], "0.7")
+    assert (event["lot_id"], event["quantity"]) == (ward.vial_lot.id, "0.7")
     followed = await record(client, ward.officer_token, stored["id"])
-    assert (followed["lot_id"], followed["lot_source"]) == (ward.vial_lot["id"], "stock_on_hand")
+    assert (followed["lot_id"], followed["lot_source"]) == (ward.vial_lot.id, "stock_on_hand")
     assert followed["unposted_because"] is None
 
 
@@ -189,7 +190,7 @@ async def test_a_record_whose_lot_cannot_be_told_is_kept_until_an_officer_assign
     assert kept is not None
     assert kept.startswith("lot_not_determined:")
     assert "L-SECOND" in kept
-    assert ward.vial_lot["lot_number"] in kept
+    assert ward.vial_lot.lot_number in kept
     listed = await client.get(RECORDS, headers=bearer(ward.officer_token),
                               params={"registrant_id": ward.id, "unposted": "true"})  # fmt: skip
     assert [r["id"] for r in listed.json()["items"]] == [stored["id"]]
@@ -197,17 +198,17 @@ async def test_a_record_whose_lot_cannot_be_told_is_kept_until_an_officer_assign
     assert (opened["status"], opened["severity"]) == ("open", "significant")
     assert await room_balance(ward, second) == "2"
 
-    assigned = await assign(client, ward.officer_token, stored["id"], second["id"],
+    assigned = await assign(client, ward.officer_token, stored["id"], second.id,
                             note="Lot read from the vial in the sharps log.")  # fmt: skip
 
     assert assigned.status_code == 200, assigned.text
     posted = assigned.json()
-    assert (posted["lot_id"], posted["lot_source"]) == (second["id"], "officer")
+    assert (posted["lot_id"], posted["lot_source"]) == (second.id, "officer")
     assert posted["unposted_because"] is None
     [event_id] = posted["event_ids"]
     event = await ledger_event(client, event_id, ward.officer_token)
     assert event["occurred_at"].startswith(at(10)[:16])  # its original time
-    assert (event["type"], event["lot_id"], event["is_record"]) == ("administer", second["id"],
+    assert (event["type"], event["lot_id"], event["is_record"]) == ("administer", second.id,
                                                                     True)  # fmt: skip
     assert event["performed_by"] == ehr.staff["id"]
     assert await room_balance(ward, second) == "1.3"
@@ -245,20 +246,20 @@ async def test_an_assignment_is_refused_where_it_would_be_wrong(
     kept = (await send(client, "POST", without_lot(ward, ehr), ehr.token)).json()
     before = await probe.business_rows()
 
-    spray = await assign(client, ward.officer_token, kept["id"], ward.device_lot["id"], "k-1")
-    nurse = await assign(client, ward.nurse_token, kept["id"], second["id"], "k-2")
-    integration = await assign(client, ehr.token, kept["id"], second["id"], "k-3")
+    spray = await assign(client, ward.officer_token, kept["id"], ward.device_lot.id, "k-1")
+    nurse = await assign(client, ward.nurse_token, kept["id"], second.id, "k-2")
+    integration = await assign(client, ehr.token, kept["id"], second.id, "k-3")
     elsewhere = (await create_registrant(client, admin_token))["id"]
     stranger = await assign(client, token(["compliance_officer"], [elsewhere], sub="officer-9"),
-                            kept["id"], second["id"], "k-4")  # fmt: skip
-    posted = await assign(client, ward.officer_token, kept["id"], second["id"], "k-5")
+                            kept["id"], second.id, "k-4")  # fmt: skip
+    posted = await assign(client, ward.officer_token, kept["id"], second.id, "k-5")
 
     assert spray.status_code == 422, spray.text
     assert spray.json()["errors"][0]["pointer"] == "#/lot_id"
     assert (nurse.status_code, integration.status_code) == (403, 403)
     assert stranger.status_code == 404, stranger.text
     assert posted.status_code == 200  # the right lot, by an officer of the registrant: it posts
-    after = await assign(client, ward.officer_token, kept["id"], second["id"], "k-6")
+    after = await assign(client, ward.officer_token, kept["id"], second.id, "k-6")
     assert after.status_code == 409
     assert after.json()["type"].endswith(":fhir-record-not-unposted")
     assert len((await probe.business_rows())["ledger_events"]) == len(before["ledger_events"]) + 1
@@ -280,7 +281,7 @@ async def test_the_sender_withdrawing_a_kept_record_cures_its_discrepancy(client
     cured = await discrepancy_of(client, ward.officer_token, ward.id, kept["id"])
     assert cured["status"] == "cured"
     assert "entered-in-error" in cured["transitions"][-1]["note"]
-    refused = await assign(client, ward.officer_token, kept["id"], second["id"])
+    refused = await assign(client, ward.officer_token, kept["id"], second.id)
     assert refused.status_code == 409
 
 
@@ -295,7 +296,7 @@ async def test_in_a_session_the_lot_withdrawn_into_its_holding_is_taken(client, 
     assert response.status_code == 201, response.text
     [event_id] = ledger_event_ids(response.json())
     event = await ledger_event(client, event_id, ward.officer_token)
-    assert (event["session_id"], event["lot_id"]) == (ts["id"], ward.vial_lot["id"])
+    assert (event["session_id"], event["lot_id"]) == (ts["id"], ward.vial_lot.id)
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
@@ -306,10 +307,10 @@ async def test_two_officers_assigning_at_once_post_it_once(app, client, token, w
     kept = (await send(client, "POST", without_lot(ward, ehr), ehr.token)).json()
     officers = [token(["compliance_officer"], [ward.id], sub=f"officer-{n}") for n in (2, 3)]
 
-    async def alone(officer: str, lot: dict[str, Any]) -> httpx.Response:
+    async def alone(officer: str, lot: Lot) -> httpx.Response:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://csledger.test") as c:
-            return await assign(c, officer, kept["id"], lot["id"], key=officer[-12:])
+            return await assign(c, officer, kept["id"], lot.id, key=officer[-12:])
 
     answers = await asyncio.gather(alone(officers[0], second), alone(officers[1], ward.vial_lot))
 
@@ -326,7 +327,7 @@ async def test_two_officers_assigning_at_once_post_it_once(app, client, token, w
 
 def formulary_dispense(dispensary: Dispensary, sender: Sender, rx_number: str) -> dict[str, Any]:
     resource = troche_dispense(
-        mrn=dispensary.patient["external_id"], npi_value=sender.npi, compound_code="unused",
+        mrn=dispensary.patient.external_id, npi_value=sender.npi, compound_code="unused",
         lot_number="T-2026-001", rx_number=rx_number,
         handed_over=START.replace(hour=14).isoformat(),
     )  # fmt: skip
@@ -361,16 +362,16 @@ async def test_a_code_of_the_senders_own_system_posts_once_an_officer_maps_it(
     assert await dispensary.shelf_balance() == "300"
     followed = await record(client, officer, kept["id"])
     assert followed["medication_codes"] == [f"{FORMULARY}|KET-TROCHE-100"]
-    lot_first = await assign(client, officer, kept["id"], dispensary.troche_lot["id"])
+    lot_first = await assign(client, officer, kept["id"], dispensary.troche_lot.id)
     assert lot_first.status_code == 409  # its product first
 
-    mapped = await map_code(client, officer, pharmacy_system, dispensary.troche["id"])
+    mapped = await map_code(client, officer, pharmacy_system, dispensary.troche.id)
 
     assert mapped.status_code == 201, mapped.text
     answer = mapped.json()
     [posted] = answer["records"]
     assert (posted["id"], posted["unposted_because"]) == (kept["id"], None)
-    assert (posted["product_id"], posted["lot_source"]) == (dispensary.troche["id"], "resource")
+    assert (posted["product_id"], posted["lot_source"]) == (dispensary.troche.id, "resource")
     [event_id] = posted["event_ids"]
     event = await ledger_event(client, event_id, dispensary.token)
     assert event["type"] == "dispense"
@@ -383,12 +384,12 @@ async def test_a_code_of_the_senders_own_system_posts_once_an_officer_maps_it(
     location = mapped.headers["location"]
     assert (await client.get(location, headers=bearer(officer))).json()["id"] == answer["id"]
 
-    again = await map_code(client, officer, pharmacy_system, dispensary.troche["id"], "map-2")
+    again = await map_code(client, officer, pharmacy_system, dispensary.troche.id, "map-2")
     assert again.status_code == 200, again.text
     assert (again.json()["id"], again.json()["records"]) == (answer["id"], [])
     products = await client.get("/v1/products", headers=bearer(dispensary.token),
                                 params={"registrant_id": dispensary.id})  # fmt: skip
-    [api] = [p for p in products.json()["items"] if p["id"] != dispensary.troche["id"]]
+    [api] = [p for p in products.json()["items"] if p["id"] != dispensary.troche.id]
     remapped = await map_code(client, officer, pharmacy_system, api["id"], "map-3")
     assert remapped.status_code == 409
     assert remapped.json()["type"].endswith(":fhir-code-mapped")
@@ -403,11 +404,11 @@ async def test_only_a_compliance_officer_maps_a_code_and_only_to_its_registrants
     client, token, ward, dispensary: Dispensary, pharmacy_system: Sender, probe
 ):
     before = await probe.business_rows()
-    pharmacist = await map_code(client, dispensary.token, pharmacy_system, dispensary.troche["id"])
+    pharmacist = await map_code(client, dispensary.token, pharmacy_system, dispensary.troche.id)
     officer = token(["compliance_officer"], [dispensary.id], sub="officer-rx")
-    foreign = await map_code(client, officer, pharmacy_system, ward.vial_lot["product_id"], "m-2")
+    foreign = await map_code(client, officer, pharmacy_system, ward.vial_lot.product_id, "m-2")
     clinic_officer = await map_code(client, ward.officer_token, pharmacy_system,
-                                    dispensary.troche["id"], "m-3")  # fmt: skip
+                                    dispensary.troche.id, "m-3")  # fmt: skip
 
     assert pharmacist.status_code == 403, pharmacist.text
     assert foreign.status_code == 422, foreign.text
@@ -416,9 +417,9 @@ async def test_only_a_compliance_officer_maps_a_code_and_only_to_its_registrants
     assert await probe.business_rows() == before
 
 
-async def room_balance(ward: Ward, lot: dict[str, Any]) -> str:
+async def room_balance(ward: Ward, lot: Lot) -> str:
     response = await ward.get("/v1/ledger/balances", registrant_id=ward.id,
-                              location_id=ward.room["id"], lot_id=lot["id"])  # fmt: skip
+                              location_id=ward.room.id, lot_id=lot.id)  # fmt: skip
     assert response.status_code == 200, response.text
     items = response.json()["items"]
     return str(items[0]["quantity"]) if items else "0"

@@ -36,7 +36,7 @@ class Hooks:
     async def endpoint(self, *event_types: str, **overrides: Any) -> tuple[dict[str, Any], str]:
         """A new endpoint at a fresh receiver path; returns it and that path's name."""
         name = uuid.uuid4().hex
-        body = {"registrant_id": self.clinic.registrant["id"], "url": self.receiver.url(name),
+        body = {"registrant_id": self.clinic.registrant.id, "url": self.receiver.url(name),
                 "event_types": list(event_types or ["ledger.event.receipt"])}  # fmt: skip
         body |= overrides
         made = await create(self.client, "/v1/webhooks/endpoints", body, self.admin_token)

@@ -37,7 +37,7 @@ async def test_every_committed_event_arrives_signed_in_sequence(hooks: Hooks):
     assert envelopes[0]["data"] == without_snapshot  # the event as the API shows it
     first = envelopes[0]
     assert first["type"] == "ledger.event.receipt"
-    assert (first["version"], first["registrant_id"]) == (1, hooks.clinic.registrant["id"])
+    assert (first["version"], first["registrant_id"]) == (1, hooks.clinic.registrant.id)
     assert first["id"] == received[0].webhook_id
     assert "patient" not in first["data"]
     assert "fhir" not in first
@@ -61,7 +61,7 @@ async def test_only_subscribed_types_of_this_registrant_are_sent(hooks: Hooks, c
 
 async def test_a_rolled_back_change_sends_nothing(hooks: Hooks, app, clock):
     _, name = await hooks.endpoint("ledger.event.receipt")
-    registrant_id = uuid.UUID(hooks.clinic.registrant["id"])
+    registrant_id = uuid.UUID(hooks.clinic.registrant.id)
     principal = Principal(subject="nurse-1", name="Nora Nurse", roles=frozenset({Role.clinician}),
                           registrant_ids=frozenset({registrant_id}))  # fmt: skip
     caller = Caller.at(principal, clock, app.state.settings)
@@ -284,23 +284,23 @@ async def test_patient_data_goes_only_to_an_endpoint_allowed_it(hooks: Hooks):
     _, allowed = await hooks.endpoint("ledger.event.administer", include_patient_data=True)
     await hooks.receipt("20")
     patient = hooks.clinic.patient
-    given = hooks.clinic.event("administer", "7.5", patient_id=patient["id"])
+    given = hooks.clinic.event("administer", "7.5", patient_id=patient.id)
     assert (await hooks.clinic.post(given)).status_code == 201
     await hooks.work()
     [without] = hooks.receiver.of(plain)
     [with_data] = hooks.receiver.of(allowed)
-    assert without.envelope["data"]["patient_id"] == patient["id"]
-    assert patient["family_name"].encode() not in without.body
+    assert without.envelope["data"]["patient_id"] == patient.id
+    assert patient.family_name.encode() not in without.body
     assert {"patient", "snapshot"}.isdisjoint(without.envelope["data"])
     shown = with_data.envelope["data"]["patient"]
-    assert (shown["id"], shown["family_name"]) == (patient["id"], patient["family_name"])
+    assert (shown["id"], shown["family_name"]) == (patient.id, patient.family_name)
 
 
 async def test_patient_data_turned_off_is_not_sent_again_even_in_a_retry(hooks: Hooks):
     endpoint, name = await hooks.endpoint("ledger.event.administer", include_patient_data=True)
     await hooks.receipt("20")
     patient = hooks.clinic.patient
-    given = hooks.clinic.event("administer", "1", patient_id=patient["id"])
+    given = hooks.clinic.event("administer", "1", patient_id=patient.id)
     assert (await hooks.clinic.post(given)).status_code == 201
     hooks.receiver.answers[name] = 503
     await hooks.work()
@@ -309,12 +309,12 @@ async def test_patient_data_turned_off_is_not_sent_again_even_in_a_retry(hooks: 
     hooks.clock.advance(timedelta(seconds=10))
     await hooks.work()
     first, retried = hooks.receiver.of(name)
-    assert patient["family_name"].encode() in first.body
-    assert patient["family_name"].encode() not in retried.body
+    assert patient.family_name.encode() in first.body
+    assert patient.family_name.encode() not in retried.body
     assert (retried.webhook_id, retried.envelope["sequence"]) == (first.webhook_id, 1)
     [delivery] = await hooks.deliveries(endpoint)
     shown = await hooks.get(f"/v1/webhooks/deliveries/{delivery['id']}")
-    assert patient["family_name"] not in shown["body"]
+    assert patient.family_name not in shown["body"]
 
 
 async def test_a_delivery_being_sent_is_not_queued_again(hooks: Hooks):
@@ -343,14 +343,14 @@ async def test_an_endpoint_asking_for_fhir_gets_the_resource_of_the_event(hooks:
     _, name = await hooks.endpoint("ledger.event.administer", include_fhir=True)
     await hooks.receipt("20")
     patient = hooks.clinic.patient
-    given = hooks.clinic.event("administer", "1", patient_id=patient["id"])
+    given = hooks.clinic.event("administer", "1", patient_id=patient.id)
     assert (await hooks.clinic.post(given)).status_code == 201
     await hooks.work()
     [received] = hooks.receiver.of(name)
     resource = received.envelope["fhir"]
     assert resource["resourceType"] == "MedicationAdministration"
-    assert resource["subject"]["reference"] == f"Patient/{patient['id']}"
-    assert patient["family_name"].encode() not in received.body
+    assert resource["subject"]["reference"] == f"Patient/{patient.id}"
+    assert patient.family_name.encode() not in received.body
 
 
 @pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)

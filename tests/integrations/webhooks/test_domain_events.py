@@ -34,7 +34,7 @@ async def test_discrepancies_runs_and_checkpoints(hooks: Hooks):
     assert moved.status_code == 200, moved.text
     run = await clinic.client.post(
         "/v1/reconciliation/runs",
-        json={"registrant_id": clinic.registrant["id"], "first_day": "2026-03-01",
+        json={"registrant_id": clinic.registrant.id, "first_day": "2026-03-01",
               "last_day": "2026-03-01"},
         headers=bearer(clinic.officer_token) | {"Idempotency-Key": "run-1"},
     )  # fmt: skip

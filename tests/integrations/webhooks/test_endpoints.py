@@ -18,7 +18,7 @@ PROBLEM = "urn:csledger:problem:"
 
 
 def _body(hooks: Hooks, **overrides: Any) -> dict[str, Any]:
-    return {"registrant_id": hooks.clinic.registrant["id"], "url": "https://ehr.example.com/hook",
+    return {"registrant_id": hooks.clinic.registrant.id, "url": "https://ehr.example.com/hook",
             "event_types": ["ledger.event.dispense", "discrepancy.opened"]} | overrides  # fmt: skip
 
 
@@ -39,7 +39,7 @@ async def test_an_endpoint_is_made_with_a_secret_shown_only_then(hooks: Hooks):
     )  # fmt: skip
     shown = await hooks.get(f"{ENDPOINTS}/{made['id']}")
     assert shown == {k: v for k, v in made.items() if k != "secret"}
-    listed = await hooks.get(ENDPOINTS, registrant_id=hooks.clinic.registrant["id"])
+    listed = await hooks.get(ENDPOINTS, registrant_id=hooks.clinic.registrant.id)
     assert [item["id"] for item in listed["items"]] == [made["id"]]
     history = await hooks.get(f"{ENDPOINTS}/{made['id']}/history")
     assert made["secret"] not in str(history)
@@ -84,7 +84,7 @@ async def test_a_malformed_endpoint_is_refused(hooks: Hooks, probe, change, poin
 
 async def test_only_an_administrator_of_the_registrant_manages_endpoints(hooks: Hooks, probe,
                                                                          token):  # fmt: skip
-    rid = hooks.clinic.registrant["id"]
+    rid = hooks.clinic.registrant.id
     officer = token(["compliance_officer"], [rid], sub="officer-9")
     stranger = token(["admin"], ["00000000-0000-4000-8000-000000000000"], sub="admin-9")
     made = await create(hooks.client, ENDPOINTS, _body(hooks), hooks.admin_token)
