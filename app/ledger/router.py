@@ -11,6 +11,7 @@ from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable
+from app.catalog.names import Names
 from app.core import jobs
 from app.core.errors import NotFound
 from app.core.examples import example
@@ -338,13 +339,24 @@ async def get_balances(
     filters = {"location_id": location_id, "lot_id": lot_id, "product_id": product_id}
     if as_of is None:
         rows = await balances.current(session, registrant_id=registrant_id, **filters)
-        items = [BalanceOut.model_validate(row) for row in rows if row.quantity != 0]
+        held = [(row.location_id, row.lot_id, row.product_id, row.quantity)
+                for row in rows if row.quantity != 0]  # fmt: skip
     else:
-        computed = await balances.as_of(
-            session, registrant_id=registrant_id, instant=as_of, **filters
+        held = await balances.as_of(session, registrant_id=registrant_id, instant=as_of,
+                                    **filters)  # fmt: skip
+    names = await Names.load(session, principal, locations=[place for place, *_ in held],
+                             lots=[lot for _, lot, *_ in held],
+                             products=[product for _, _, product, _ in held])  # fmt: skip
+    items = [
+        BalanceOut(
+            location_id=location,
+            lot_id=lot,
+            product_id=product,
+            quantity=quantity,
+            location=names.locations.get(location),
+            lot=names.lots.get(lot),
+            product=names.products.get(product),
         )
-        items = [
-            BalanceOut(location_id=loc, lot_id=lot, product_id=product, quantity=quantity)
-            for loc, lot, product, quantity in computed
-        ]
+        for location, lot, product, quantity in held
+    ]
     return BalancesOut(registrant_id=registrant_id, as_of=as_of, items=items)

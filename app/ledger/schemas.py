@@ -8,6 +8,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from app.catalog.names import LocationName, LotName, ProductName
 from app.core.examples import example
 from app.core.schemas import Address, FreeText, InputModel, Instant, Name, OutputModel, Quantity
 from app.ledger.types import DIRECTIONS, AdjustDirection, Direction, EventType, LossKind
@@ -242,6 +243,9 @@ class BalanceOut(OutputModel):
     lot_id: uuid.UUID
     product_id: uuid.UUID
     quantity: Quantity
+    location: LocationName | None = None
+    lot: LotName | None = None
+    product: ProductName | None = None
 
 
 class BalancesOut(OutputModel):

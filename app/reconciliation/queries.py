@@ -24,8 +24,8 @@ from sqlalchemy.orm import aliased
 from app.catalog.models import Lot
 from app.clinical.schemas import Modality
 from app.clinical.sessions.models import TreatmentSession
-from app.clinical.sessions.schemas import SessionStatus
-from app.clinical.sessions.views import MONITORING_FORM_DUE_DAYS
+from app.clinical.sessions.monitoring import MONITORING_FORM_DUE_DAYS
+from app.clinical.sessions.types import SessionStatus
 from app.core.db import Quantity, UTCDateTime
 from app.ledger.models import Balance, LedgerEvent, Posting
 from app.ledger.queries import confirmations_of, was_reversed

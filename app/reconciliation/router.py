@@ -8,7 +8,7 @@ from app.auth.permissions import Permission
 from app.auth.tenancy import get_readable
 from app.core.errors import InvalidInput, NotFound
 from app.core.jobs import Job
-from app.core.pagination import Page, page_of
+from app.core.pagination import Page, paginate
 from app.core.schemas import Instant, QueryText
 from app.edge.audit import audited
 from app.edge.deps import (
@@ -22,26 +22,12 @@ from app.edge.deps import (
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.ledger import queries as ledger_queries
-from app.ledger.models import LedgerEvent
-from app.reconciliation import runs, schemas, service
+from app.reconciliation import runs, schemas, service, views
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.workflow import Severity, Status
 from app.registry.service import get_registrant
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["reconciliation"])
-
-
-async def _detail(session: SessionDep, found: Discrepancy) -> schemas.DiscrepancyDetailOut:
-    ids = [uuid.UUID(e) for e in found.event_ids]
-    events = [e for e in [await session.get(LedgerEvent, i) for i in ids] if e is not None]
-    confirmed = await ledger_queries.confirmations_of(session, ids)
-    return schemas.DiscrepancyDetailOut(
-        **schemas.DiscrepancyOut.model_validate(found).model_dump(),
-        events=[ledger_queries.event_out(e, confirmed[e.id]) for e in events],
-        transitions=[schemas.TransitionOut.model_validate(t)
-                     for t in await service.transitions_of(session, found.id)],
-    )  # fmt: skip
 
 
 @router.get("/discrepancies", response_model=Page[schemas.DiscrepancyOut])
@@ -66,7 +52,12 @@ async def list_discrepancies(
         product_id=product_id, staff_id=staff_id, found_from=found_from, found_to=found_to,
     )  # fmt: skip
     statement = service.discrepancies_query(principal, filters)
-    return await page_of(session, statement, Discrepancy, limit=limit, cursor=cursor)
+    found, next_cursor = await paginate(
+        session, statement, created_at=Discrepancy.created_at, row_id=Discrepancy.id,
+        limit=limit, cursor=cursor,
+    )  # fmt: skip
+    items = await views.discrepancies_out(session, principal, found)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/discrepancies/{discrepancy_id}", response_model=schemas.DiscrepancyDetailOut)
@@ -75,7 +66,7 @@ async def get_discrepancy(
     discrepancy_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.DiscrepancyDetailOut:
     found = await service.get_discrepancy(session, discrepancy_id, principal=principal)
-    return await _detail(session, found)
+    return await views.discrepancy_detail(session, principal, found)
 
 
 @router.post(
@@ -96,7 +87,7 @@ async def transition_discrepancy(
     run's move alone (when the finding's condition no longer holds), and a cured discrepancy
     is not moved by a person."""
     found = await service.transition(session, discrepancy_id, body, caller=caller)  # fmt: skip
-    return await _detail(session, found)
+    return await views.discrepancy_detail(session, caller.principal, found)
 
 
 def _run_out(job: Job) -> schemas.RunOut:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
+from app.catalog.names import LocationName, ProductName, StaffName
 from app.core.examples import example
 from app.core.schemas import Day, FreeText, InputModel, OutputModel
 from app.ledger.schemas import EventOut
@@ -88,6 +89,9 @@ class DiscrepancyOut(OutputModel):
     version: int
     created_at: datetime
     updated_at: datetime
+    location: LocationName | None = None
+    product: ProductName | None = None
+    staff: list[StaffName] = Field(default=[], description="The people of staff_ids, named")
 
 
 class DiscrepancyDetailOut(DiscrepancyOut):

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.clinical.schemas import Modality
 from app.clinical.sessions import views
 from app.clinical.sessions.models import TreatmentSession
-from app.clinical.sessions.schemas import BloodPressureOut, MonitoringFormOut
+from app.clinical.sessions.monitoring import BloodPressureOut, MonitoringFormOut, monitoring_form
 from app.registry.models import Patient
 from app.reports.scope import Scope
 from app.reports.streaming import FETCH_ROWS, RowSource
@@ -54,8 +54,9 @@ async def _forms(
     vitals = await views.vitals_of_sessions(db, ids)
     lots = await views.lot_numbers(db, {a.lot_id for found in given.values() for a in found})
     return [
-        _row(ts, patient, views.monitoring_form(ts, scope.registrant, given[ts.id],
-                                                vitals[ts.id], lots), scope, today)
+        _row(ts, patient, monitoring_form(ts, scope.registrant, given[ts.id],
+                                          [views.reading(v) for v in vitals[ts.id]], lots),
+             scope, today)
         for ts, patient in partition
     ]  # fmt: skip
 

@@ -4,8 +4,10 @@ import uuid
 
 from fastapi import Depends, Response, status
 
+from app.auth.principal import Principal
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
+from app.clinical.sessions.types import SessionStatus
 from app.clinical.sessions.views import session_out
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
@@ -45,7 +47,7 @@ async def create_session(
     total needs a prescriber's `override_reason`."""
     ts = await service.create_session(session, data=body, caller=caller)
     set_location(response, f"/v1/sessions/{ts.id}")
-    return await session_out(session, ts)
+    return await session_out(session, ts, caller.principal)
 
 
 @router.get("/sessions", response_model=Page[schemas.SessionRecordOut])
@@ -58,7 +60,7 @@ async def list_sessions(
     registrant_id: uuid.UUID | None = None,
     patient_id: uuid.UUID | None = None,
     plan_id: uuid.UUID | None = None,
-    status: schemas.SessionStatus | None = None,
+    status: SessionStatus | None = None,
 ) -> dict[str, object]:
     """Sessions in the order they were recorded; each one whole at `GET /v1/sessions/{id}`."""
     statement = service.sessions_query(
@@ -74,7 +76,7 @@ async def get_session(
     session_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.SessionOut:
     ts = await service.get_session(session, session_id, principal=principal)
-    return await session_out(session, ts)
+    return await session_out(session, ts, principal)
 
 
 @router.get("/sessions/{session_id}/history", response_model=list[RevisionOut])
@@ -88,10 +90,14 @@ async def session_history(
 
 
 async def _step_out(
-    response: Response, session: SessionDep, ts: TreatmentSession, row: EventRow
+    response: Response,
+    session: SessionDep,
+    ts: TreatmentSession,
+    row: EventRow,
+    principal: Principal,
 ) -> schemas.SessionStepOut:
     set_location(response, f"/v1/ledger/events/{row['id']}")
-    out = await session_out(session, ts)
+    out = await session_out(session, ts, principal)
     event = next(e for e in out.events if e.id == row["id"])
     return schemas.SessionStepOut(event=event, session=out)
 
@@ -114,7 +120,7 @@ async def withdraw(
     """Take stock from storage into the session's holding (a ledger `move`); the first
     withdrawal starts the session."""
     ts, row = await steps.withdraw(session, session_id, body, caller)
-    return await _step_out(response, session, ts, row)
+    return await _step_out(response, session, ts, row, caller.principal)
 
 
 @router.post(
@@ -138,7 +144,7 @@ async def administer(
     previous one needs a prescriber's `override_reason`. Once the dose is given the session
     is observing."""
     ts, row = await steps.administer(session, session_id, body, caller)
-    return await _step_out(response, session, ts, row)
+    return await _step_out(response, session, ts, row, caller.principal)
 
 
 @router.post(
@@ -159,7 +165,7 @@ async def waste(
     """Waste the unused remainder from the holding in front of a witness (not the waster),
     who then confirms with their own token; until then the event is unwitnessed."""
     ts, row = await steps.waste(session, session_id, body, caller)
-    return await _step_out(response, session, ts, row)
+    return await _step_out(response, session, ts, row, caller.principal)
 
 
 @router.post(
@@ -179,7 +185,7 @@ async def return_to_stock(
 ) -> schemas.SessionStepOut:
     """Return unused, intact stock from the holding to storage."""
     ts, row = await steps.return_to_stock(session, session_id, body, caller)
-    return await _step_out(response, session, ts, row)
+    return await _step_out(response, session, ts, row, caller.principal)
 
 
 @router.post(
@@ -198,7 +204,7 @@ async def confirm_witness(
 ) -> schemas.SessionOut:
     """The caller, a witness the session's event names, confirms it with their own token."""
     ts = await steps.confirm_witness(session, session_id, body.event_id, caller)
-    return await session_out(session, ts)
+    return await session_out(session, ts, caller.principal)
 
 
 @router.post(
@@ -239,7 +245,7 @@ async def discharge(
     required; discharge before the monitoring time, without the three blood pressures, or
     of a patient assessed unstable needs a prescriber's `override_reason`."""
     ts = await ending.discharge(session, session_id, body, caller)
-    return await session_out(session, ts)
+    return await session_out(session, ts, caller.principal)
 
 
 @router.post(
@@ -257,7 +263,7 @@ async def abort(
 ) -> schemas.SessionOut:
     """End a session that will not be completed, with the reason; the holding as at discharge."""
     ts = await ending.abort(session, session_id, body, caller)
-    return await session_out(session, ts)
+    return await session_out(session, ts, caller.principal)
 
 
 @router.post(
@@ -275,4 +281,4 @@ async def record_rems_submission(
     """Record the day the esketamine session's Patient Monitoring Form was submitted to the
     REMS (due within 7 days of the session)."""
     ts = await ending.record_rems_submission(session, session_id, body, caller)
-    return await session_out(session, ts)
+    return await session_out(session, ts, caller.principal)

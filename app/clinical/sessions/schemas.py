@@ -7,7 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
+from app.catalog.names import LocationName, LotName, PatientName, StaffName
 from app.clinical.schemas import Modality, VitalSigns
+from app.clinical.sessions.monitoring import MonitoringFormOut
+from app.clinical.sessions.types import SessionStatus
 from app.core.examples import example
 from app.core.schemas import (
     Day,
@@ -24,17 +27,6 @@ Performer = Annotated[
     uuid.UUID | None,
     Field(description="Staff id; only integrations name someone else (and must name someone)."),
 ]
-
-
-class SessionStatus(StrEnum):
-    """Forward only: scheduled, in progress (from the first withdrawal), observing (once the
-    dose is given), then discharged; or aborted from any of the first three."""
-
-    scheduled = "scheduled"
-    in_progress = "in_progress"
-    observing = "observing"
-    discharged = "discharged"
-    aborted = "aborted"
 
 
 class VitalsMoment(StrEnum):
@@ -255,34 +247,6 @@ class WitnessConfirmationCreate(InputModel):
     event_id: uuid.UUID
 
 
-class BloodPressureOut(OutputModel):
-    systolic_mmhg: int
-    diastolic_mmhg: int
-    measured_at: datetime
-
-
-class MonitoringFormOut(OutputModel):
-    """The Spravato REMS Patient Monitoring Form's data, due within 7 days of the session."""
-
-    dose_mg: Quantity
-    dose: str = Field(description="56, 84 or other")
-    lot_numbers: list[str]
-    first_device_at: datetime | None
-    monitoring_ended_at: datetime | None
-    total_minutes: int | None
-    bp_pre_dose: BloodPressureOut | None
-    bp_post_dose: BloodPressureOut | None
-    bp_pre_discharge: BloodPressureOut | None
-    sedation: bool | None
-    dissociation: bool | None
-    respiratory_depression: bool | None
-    serious_adverse_events: list[str] | None
-    missing: list[str]
-    due_on: date | None
-    submitted_on: date | None
-    submission_reference: str | None
-
-
 class AccountingOut(OutputModel):
     """Where what was withdrawn went, in mg: withdrawn = administered + wasted + returned +
     on hand (what is still in the holding)."""
@@ -309,6 +273,8 @@ class SessionEventOut(OutputModel):
     witness_status: WitnessStatus
     reverses_event_id: uuid.UUID | None
     broken_rules: list[str]
+    lot: LotName | None = None
+    performer: StaffName | None = None
 
 
 class AdministrationOut(OutputModel):
@@ -384,6 +350,9 @@ class SessionOut(SessionRecordOut):
     """The session with what its steps did: ledger events, administrations, vitals, where the
     withdrawn stock went and, for esketamine, the Patient Monitoring Form."""
 
+    room: LocationName | None = Field(default=None, description="Where it takes place")
+    patient: PatientName | None = None
+    staff: list[StaffName] = Field(default=[], description="The people of staff_ids, named")
     accounting: AccountingOut
     events: list[SessionEventOut]
     administrations: list[AdministrationOut]

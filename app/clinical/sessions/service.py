@@ -31,6 +31,7 @@ from app.clinical.schemas import Modality, PlanStatus
 from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.rules import SessionRule
+from app.clinical.sessions.types import SessionStatus
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
 from app.core.quantity import rounded
@@ -44,7 +45,7 @@ from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.people import acting_staff, owned_staff
 from app.registry.service import get_registrant, local_date
 
-Status = schemas.SessionStatus
+Status = SessionStatus
 
 PRODUCT_OF: dict[Modality, tuple[Substance, DosageForm]] = {
     Modality.iv_infusion: (Substance.ketamine, DosageForm.injection),

@@ -3,26 +3,23 @@ administrations and vitals, and for esketamine the Patient Monitoring Form's dat
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
-from app.clinical.schemas import ESKETAMINE_DOSES_MG, Modality
+from app.catalog.names import Names
+from app.clinical.schemas import Modality
 from app.clinical.sessions import rules, schemas
 from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
+from app.clinical.sessions.monitoring import monitoring_form
 from app.core.quantity import rounded
 from app.ledger.models import Balance, LedgerEvent
 from app.ledger.queries import confirmations_of, was_reversed, witness_status
 from app.ledger.types import EventType
 from app.registry.models import Registrant
-from app.registry.service import local_date
-
-MONITORING_FORM_DUE_DAYS = 7
-"""The REMS Patient Monitoring Form is submitted within 7 days of the session
-(docs/domain.md#patient-monitoring-form)."""
 
 _SIDE_OF: dict[EventType, str] = {
     EventType.move: "withdrawn_mg",
@@ -99,7 +96,10 @@ def reading(vitals: SessionVitals) -> rules.Reading:
     return rules.Reading(vitals.measured_at, vitals.moment, pressure)
 
 
-async def session_out(db: AsyncSession, ts: TreatmentSession) -> schemas.SessionOut:
+async def session_out(
+    db: AsyncSession, ts: TreatmentSession, principal: Principal
+) -> schemas.SessionOut:
+    """The session as ``principal`` reads it (a patient's name only if it may read patients)."""
     events = list(
         await db.scalars(
             select(LedgerEvent)
@@ -117,25 +117,37 @@ async def session_out(db: AsyncSession, ts: TreatmentSession) -> schemas.Session
         registrant = await db.get(Registrant, ts.registrant_id)
         assert registrant is not None
         lots = await lot_numbers(db, {a.lot_id for a in given})
-        form = monitoring_form(ts, registrant, given, vitals, lots)
+        form = monitoring_form(ts, registrant, given, [reading(v) for v in vitals], lots)
+    names = await Names.load(
+        db, principal, locations=[ts.location_id], patients=[ts.patient_id],
+        staff=[*map(uuid.UUID, ts.staff_ids), *(e.performed_by for e in events)],
+        lots=(e.lot_id for e in events),
+    )  # fmt: skip
     record = schemas.SessionRecordOut.model_validate(ts).model_dump()
     return schemas.SessionOut(
         **record,
+        room=names.locations.get(ts.location_id),
+        patient=names.patients.get(ts.patient_id),
+        staff=[names.staff[uuid.UUID(s)] for s in ts.staff_ids if uuid.UUID(s) in names.staff],
         accounting=accounting(events, on_hand),
-        events=[event_out(e, confirmed[e.id]) for e in events],
+        events=[event_out(e, confirmed[e.id], names) for e in events],
         administrations=[schemas.AdministrationOut.model_validate(a) for a in administrations],
         vitals=[schemas.VitalsOut.model_validate(v) for v in vitals],
         monitoring_form=form,
     )
 
 
-def event_out(event: LedgerEvent, confirmed: list[uuid.UUID]) -> schemas.SessionEventOut:
+def event_out(
+    event: LedgerEvent, confirmed: list[uuid.UUID], names: Names
+) -> schemas.SessionEventOut:
     return schemas.SessionEventOut(
         id=event.id, type=event.type, lot_id=event.lot_id, quantity=event.quantity, mg=event.mg,
         occurred_at=event.occurred_at, performed_by=event.performed_by,
         witness_ids=[uuid.UUID(w) for w in event.witness_ids],
         witness_status=witness_status(event.witness_ids, confirmed),
         reverses_event_id=event.reverses_event_id, broken_rules=event.broken_rules,
+        lot=names.lots.get(event.lot_id),
+        performer=names.staff.get(event.performed_by) if event.performed_by else None,
     )  # fmt: skip
 
 
@@ -152,59 +164,3 @@ def accounting(events: Sequence[LedgerEvent], on_hand_mg: Decimal) -> schemas.Ac
     return schemas.AccountingOut(
         **totals, on_hand_mg=on_hand_mg, balanced=totals["withdrawn_mg"] == accounted
     )
-
-
-def monitoring_form(
-    ts: TreatmentSession,
-    registrant: Registrant,
-    administrations: Sequence[SessionAdministration],
-    vitals: Sequence[SessionVitals],
-    lots: dict[uuid.UUID, str],
-) -> schemas.MonitoringFormOut:
-    """The Spravato REMS Patient Monitoring Form of an esketamine session, from what was
-    given (not reversed), its vitals and the numbers of its lots."""
-    readings = rules.monitoring_readings([reading(v) for v in vitals], ts.first_dose_at,
-                                         ts.ended_at)  # fmt: skip
-    dose_mg = sum((a.mg for a in administrations), Decimal(0))
-    observations = ts.observations or {}
-    missing = readings.missing + [
-        name for name in ("clinical_stability", "observations") if getattr(ts, name) is None
-    ]
-    return schemas.MonitoringFormOut(
-        dose_mg=dose_mg,
-        dose=str(dose_mg.normalize()) if dose_mg in ESKETAMINE_DOSES_MG else "other",
-        lot_numbers=sorted({lots[a.lot_id] for a in administrations}),
-        first_device_at=ts.first_dose_at,
-        monitoring_ended_at=ts.ended_at,
-        total_minutes=(
-            int((ts.ended_at - ts.first_dose_at) / timedelta(minutes=1))
-            if ts.ended_at and ts.first_dose_at else None
-        ),
-        bp_pre_dose=_pressure(readings.pre_dose),
-        bp_post_dose=_pressure(readings.post_dose),
-        bp_pre_discharge=_pressure(readings.pre_discharge),
-        sedation=observations.get("sedation"),
-        dissociation=observations.get("dissociation"),
-        respiratory_depression=observations.get("respiratory_depression"),
-        serious_adverse_events=observations.get("serious_adverse_events"),
-        missing=missing,
-        due_on=_form_due_on(ts, registrant),
-        submitted_on=ts.rems_submitted_on,
-        submission_reference=ts.rems_submission_reference,
-    )  # fmt: skip
-
-
-def _pressure(chosen: rules.Reading | None) -> schemas.BloodPressureOut | None:
-    if chosen is None:
-        return None
-    return schemas.BloodPressureOut(
-        systolic_mmhg=chosen.pressure.systolic,
-        diastolic_mmhg=chosen.pressure.diastolic,
-        measured_at=chosen.measured_at,
-    )
-
-
-def _form_due_on(ts: TreatmentSession, registrant: Registrant) -> date | None:
-    if ts.status != schemas.SessionStatus.discharged or ts.ended_at is None:
-        return None
-    return local_date(registrant, ts.ended_at) + timedelta(days=MONITORING_FORM_DUE_DAYS)

@@ -1,0 +1,49 @@
+"""Discrepancies as the API answers them: each with the names of what it is about beside
+the ids, loaded once for a whole page (:class:`app.catalog.names.Names`)."""
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.catalog.names import Names
+from app.ledger import queries as ledger_queries
+from app.ledger.models import LedgerEvent
+from app.reconciliation import schemas, service
+from app.reconciliation.models import Discrepancy
+
+
+async def discrepancies_out(
+    db: AsyncSession, principal: Principal, found: Sequence[Discrepancy]
+) -> list[schemas.DiscrepancyOut]:
+    names = await Names.load(
+        db, principal,
+        locations=(d.location_id for d in found), products=(d.product_id for d in found),
+        staff=(uuid.UUID(staff_id) for d in found for staff_id in d.staff_ids),
+    )  # fmt: skip
+    return [_named(d, names) for d in found]
+
+
+def _named(found: Discrepancy, names: Names) -> schemas.DiscrepancyOut:
+    out = schemas.DiscrepancyOut.model_validate(found)
+    out.location = names.locations.get(found.location_id) if found.location_id else None
+    out.product = names.products.get(found.product_id) if found.product_id else None
+    out.staff = [names.staff[staff_id] for staff_id in out.staff_ids if staff_id in names.staff]
+    return out
+
+
+async def discrepancy_detail(
+    db: AsyncSession, principal: Principal, found: Discrepancy
+) -> schemas.DiscrepancyDetailOut:
+    """The discrepancy with the ledger events behind it and every transition."""
+    [out] = await discrepancies_out(db, principal, [found])
+    ids = [uuid.UUID(e) for e in found.event_ids]
+    events = [e for e in [await db.get(LedgerEvent, i) for i in ids] if e is not None]
+    confirmed = await ledger_queries.confirmations_of(db, ids)
+    return schemas.DiscrepancyDetailOut(
+        **dict(out),
+        events=[ledger_queries.event_out(e, confirmed[e.id]) for e in events],
+        transitions=[schemas.TransitionOut.model_validate(t)
+                     for t in await service.transitions_of(db, found.id)],
+    )  # fmt: skip

@@ -1,0 +1,94 @@
+"""Names beside ids, on both databases: balances, discrepancies and sessions answer the
+location's name, the lot's number and expiry, the product's name, code and strength, the
+staff member's name and role, and the patient's name for a caller who may read patients."""
+
+import uuid
+
+import pytest
+
+from app.auth.permissions import Role
+from app.auth.principal import Principal
+from app.catalog.names import Names
+from app.worker import Worker
+from tests.clinical.ward import Ward, at, open_ward
+from tests.conftest import bearer
+from tests.ledger.conftest import Clinic, open_clinic
+from tests.ledger.support import appended
+
+INJECTION = {"name": "Ketamine HCl injection 50 mg/mL, 10 mL vial", "code": "00409205105",
+             "strength": "50 mg/mL", "dosage_form": "injection"}  # fmt: skip
+
+
+@pytest.fixture
+async def clinic(client, admin_token, token) -> Clinic:
+    return await open_clinic(client, admin_token, token)
+
+
+@pytest.fixture
+async def ward(client, admin_token, token) -> Ward:
+    return await open_ward(client, admin_token, token)
+
+
+async def test_a_balance_names_its_location_lot_and_product(clinic: Clinic):
+    await appended(clinic, clinic.event("receipt", "10"))
+    response = await clinic.client.get("/v1/ledger/balances", params={
+        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))  # fmt: skip
+    assert response.status_code == 200, response.text
+    [item] = response.json()["items"]
+    assert item["location"] == {"id": clinic.vault.id, "name": clinic.vault.name, "kind": "vault"}
+    assert item["lot"] == {"id": clinic.lot.id, "lot_number": clinic.lot.lot_number,
+                           "expires_on": clinic.lot.json["expires_on"]}  # fmt: skip
+    assert item["product"] == {"id": clinic.product.id, **INJECTION}
+
+
+async def test_a_discrepancy_names_where_what_and_who(clinic: Clinic, app, clock):
+    await appended(clinic, clinic.event("receipt", "10"))
+    await appended(clinic, clinic.event(
+        "theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z", "kind": "theft"},
+        occurred_at="2026-02-27T18:00:00Z",
+    ))  # fmt: skip
+    await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
+    listed = await clinic.client.get("/v1/discrepancies", params={
+        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))  # fmt: skip
+    [found] = listed.json()["items"]
+    assert found["location"]["name"] == clinic.vault.name
+    assert found["product"] == {"id": clinic.product.id, **INJECTION}
+    assert [person["name"] for person in found["staff"]] == [clinic.nurse.name]
+    assert found["staff"][0]["role"] == "nurse"
+    one = await clinic.client.get(f"/v1/discrepancies/{found['id']}",
+                                  headers=bearer(clinic.officer_token))  # fmt: skip
+    assert {key: one.json()[key] for key in ("location", "product", "staff")} == {
+        key: found[key] for key in ("location", "product", "staff")
+    }
+
+
+async def test_a_session_names_its_room_patient_staff_lots_and_performers(ward: Ward):
+    ts = await ward.open_session("iv")
+    assert ts["room"] == {"id": ward.room.id, "name": ward.room.name, "kind": "procedure_room"}
+    assert ts["patient"] == {"id": ward.iv_patient.id, "external_id": ward.iv_patient.external_id,
+                             "name": f"Ada {ward.iv_patient.family_name}"}  # fmt: skip
+    withdrawn = await ward.withdraw(ts, "1")
+    assert withdrawn["event"]["lot"]["lot_number"] == ward.vial_lot.lot_number
+    assert withdrawn["event"]["performer"]["name"] == ward.nurse.name
+    given = await ward.step(ts, "administrations", {
+        "lot_id": ward.vial_lot.id, "quantity": "0.7", "started_at": at(10), "ended_at": at(50),
+    })  # fmt: skip
+    assert {person["name"] for person in given["session"]["staff"]} >= {ward.nurse.name}
+
+
+async def test_a_patient_is_named_only_to_a_caller_who_may_read_patients(clinic: Clinic, app):
+    registrant = uuid.UUID(clinic.registrant.id)
+    patient = uuid.UUID(clinic.patient.id)
+    nurse = Principal("nurse-1", "Nora", frozenset({Role.clinician}), frozenset({registrant}))
+    officer = Principal("officer-1", "Olive", frozenset({Role.compliance_officer}),
+                        frozenset({registrant}))  # fmt: skip
+    stranger = Principal("other-1", "Otto", frozenset({Role.clinician}),
+                         frozenset({uuid.uuid4()}))  # fmt: skip
+    async with app.state.database.session(write=False) as db:
+        to_nurse = await Names.load(db, nurse, patients=[patient])
+        to_officer = await Names.load(db, officer, patients=[patient])
+        to_stranger = await Names.load(db, stranger, patients=[patient], staff=[None])
+    assert to_nurse.patients[patient].name == f"Ada {clinic.patient.family_name}"
+    assert to_officer.patients[patient].name is None
+    assert to_officer.patients[patient].external_id == clinic.patient.external_id
+    assert to_stranger.patients == {}  # another registrant's rows are not read at all
