@@ -38,7 +38,7 @@ from app.core.quantity import format_minor
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
-from app.registry.models import Staff, StaffRegistration
+from app.registry.models import Location, Staff, StaffRegistration
 from app.reports import pg_text
 from app.reports.scope import Scope
 from app.reports.snapshots import address_line, product_fields
@@ -62,6 +62,9 @@ class Filters:
 
 _reversal = aliased(LedgerEvent)
 _plan_prescriber = aliased(Staff)
+_session_room = aliased(Location)
+"""Where a session's dose was given: the ledger moves it through the session's holding, but
+a person reads the room."""
 
 
 def statement(
@@ -83,6 +86,8 @@ def statement(
             PrescriptionFill.refill_number,
             _plan_prescriber.name.label("plan_prescriber_name"),
             _plan_prescriber.npi.label("plan_prescriber_npi"),
+            _session_room.name.label("session_room"),
+            TreatmentSession.scheduled_at.label("session_scheduled_at"),
             _reversal.id.label("reversed_by"),
         ),
         scope, start, end, filters,
@@ -126,7 +131,8 @@ def csv_statement(
         "performer_name": snapshot.c.performer["name"].as_string(),
         "witnesses": sql.joined(snapshot.c.witnesses, "name"),
         "session_id": sql.uuid(event.session_id),
-        "location": snapshot.c.location["name"].as_string(),
+        "location": func.coalesce(_session_room.name, snapshot.c.location["name"].as_string()),
+        "session": sql.instant(TreatmentSession.scheduled_at),
         "reversed_by": sql.uuid(_reversal.id), "is_record": sql.boolean(event.is_record),
         "broken_rules": sql.joined(event.broken_rules),
     }  # fmt: skip
@@ -156,6 +162,7 @@ def _joined(
         .outerjoin(TreatmentSession, TreatmentSession.id == event.session_id)
         .outerjoin(TreatmentPlan, TreatmentPlan.id == TreatmentSession.plan_id)
         .outerjoin(_plan_prescriber, _plan_prescriber.id == TreatmentPlan.prescriber_id)
+        .outerjoin(_session_room, _session_room.id == TreatmentSession.location_id)
         .outerjoin(_reversal, _reversal.reverses_event_id == event.id)
         .where(event.registrant_id == scope.registrant.id, event.type.in_(TYPES),
                event.occurred_at >= start, event.occurred_at < end)
@@ -214,7 +221,8 @@ def _flattened(row: RowMapping, scope: Scope) -> Row:
         "performer_name": performer.get("name"),
         "witnesses": [w["name"] for w in snapshot["witnesses"]],
         "session_id": row["session_id"],
-        "location": snapshot["location"]["name"],
+        "location": row["session_room"] or snapshot["location"]["name"],
+        "session": row["session_scheduled_at"] and scope.local(row["session_scheduled_at"]),
         "reversed_by": row["reversed_by"],
         "is_record": row["is_record"],
         "broken_rules": orjson.loads(row["broken_rules"]),
@@ -248,7 +256,14 @@ COLUMNS: list[Column] = [
     Column("performer_name", "Dispensed or administered by"),
     Column("witnesses", "Witnesses"),
     Column("session_id", "Session id", printed=False),
-    Column("location", "Location"),
+    Column(
+        "location", "Location", "where it was dispensed, or the room a session's dose was given in"
+    ),
+    Column(
+        "session",
+        "Session",
+        "a session's dose: when the session was scheduled (the session is session_id)",
+    ),
     Column("reversed_by", "Reversed by", "the reversal that undid it, if one did", printed=False),
     Column("is_record", "Record", "reported after the fact rather than instructed", printed=False),
     Column("broken_rules", "Broken rules"),

@@ -91,7 +91,8 @@ async def test_a_pharmacys_fills_are_logged_with_the_1304_22_record(dispensary: 
         "prescriber_dea_number": dispensary.prescriber_dea_number,
         "performed_by": dispensary.pharmacist.id,
         "performer_name": dispensary.pharmacist.name, "witnesses": [],
-        "session_id": None, "location": "Dispensing shelf", "reversed_by": None,
+        "session_id": None, "location": "Dispensing shelf", "session": None,
+        "reversed_by": None,
         "is_record": False, "broken_rules": [],
     }  # fmt: skip
     assert (second["refill_number"], second["occurred_at"]) == (1, "2026-03-26T10:55:00-05:00")
@@ -205,6 +206,10 @@ async def test_a_sessions_infusion_names_the_plans_prescriber(ward: Ward):
         "prescriber_npi": "1245319599", "prescriber_dea_number": None,
         "performed_by": ward.nurse.id, "rx_number": None,
     }  # fmt: skip
+    # Given in the room, though the ledger moved it through the session's holding.
+    assert (administration["location"], administration["session"]) == (
+        ward.room.name, datetime.fromisoformat(ts["scheduled_at"]).astimezone(CHICAGO).isoformat(),
+    )  # fmt: skip
     occurred = datetime.fromisoformat(administration["occurred_at"])
     assert occurred == datetime.fromisoformat(at(10))
     assert occurred.utcoffset() == timedelta(hours=-6)
