@@ -28,7 +28,11 @@ class Permission(StrEnum):
     """Create and change patients."""
     inventory = "inventory"
     """Products, lots, receipts, moves, transfers, counts."""
+    read_sessions = "read_sessions"
+    """List and read sessions and their history (the findings a compliance officer works
+    point at them)."""
     sessions = "sessions"
+    """Schedule sessions and record their steps."""
     clinical_plans = "clinical_plans"
     pharmacy = "pharmacy"
     read_prescriptions = "read_prescriptions"
@@ -70,6 +74,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.read_patients: frozenset({_P, _C, _PR, _I}),
     Permission.patients: frozenset({_P, _C, _PR, _I}),
     Permission.inventory: frozenset({_P, _C, _I}),
+    Permission.read_sessions: frozenset({_C, _PR, _CO, _I}),
     Permission.sessions: frozenset({_C, _PR, _I}),
     Permission.clinical_plans: frozenset({_PR}),
     Permission.pharmacy: frozenset({_P, _I}),
@@ -127,6 +132,7 @@ SCOPE_OF: dict[Permission, IntegrationScope] = {
     Permission.read_patients: IntegrationScope.read_patients,
     Permission.patients: IntegrationScope.write_patients,
     Permission.inventory: IntegrationScope.ledger,
+    Permission.read_sessions: IntegrationScope.sessions,
     Permission.sessions: IntegrationScope.sessions,
     Permission.pharmacy: IntegrationScope.pharmacy,
     Permission.read_prescriptions: IntegrationScope.pharmacy,

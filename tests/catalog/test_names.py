@@ -92,3 +92,27 @@ async def test_a_patient_is_named_only_to_a_caller_who_may_read_patients(clinic:
     assert to_officer.patients[patient].name is None
     assert to_officer.patients[patient].external_id == clinic.patient.external_id
     assert to_stranger.patients == {}  # another registrant's rows are not read at all
+
+
+async def test_a_compliance_officer_reads_sessions_without_patient_names_and_records_no_step(
+    ward: Ward,
+):
+    ts = await ward.open_session("iv")
+    officer = bearer(ward.officer_token)
+    one = await ward.client.get(f"/v1/sessions/{ts['id']}", headers=officer)
+    assert one.status_code == 200, one.text
+    patient = ward.iv_patient
+    assert one.json()["patient"] == {"id": patient.id, "external_id": patient.external_id,
+                                     "name": None}  # fmt: skip
+    assert one.json()["room"]["name"] == ward.room.name
+    listed = await ward.client.get("/v1/sessions", params={"registrant_id": ward.id},
+                                   headers=officer)  # fmt: skip
+    [item] = listed.json()["items"]
+    assert (item["id"], item["room"], item["patient"]) == (ts["id"], one.json()["room"],
+                                                           one.json()["patient"])  # fmt: skip
+    history = await ward.client.get(f"/v1/sessions/{ts['id']}/history", headers=officer)
+    assert history.status_code == 200, history.text
+    step = await ward.post(f"/v1/sessions/{ts['id']}/vitals", {
+        "measured_at": at(3), "moment": "pre_dose", "systolic_mmhg": 120, "diastolic_mmhg": 80,
+        "heart_rate_bpm": 70, "spo2_percent": 98}, ward.officer_token)  # fmt: skip
+    assert step.status_code == 403, step.text

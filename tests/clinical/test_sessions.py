@@ -1066,8 +1066,12 @@ async def test_only_clinicians_prescribers_and_integrations_hold_sessions(ward: 
         await refused(ward, probe, f"/v1/sessions/{ts['id']}/vitals", vitals,
                       "permission-denied", status=403, token=other,
                       subject=f"{role}-1")  # fmt: skip
-        for path in ("/v1/sessions", f"/v1/sessions/{ts['id']}"):
-            assert_problem(await ward.get(path, other), 403, "permission-denied")
+    # Compliance officers read sessions (the findings they work point at them); not pharmacists.
+    pharmacist = ward.token(["pharmacist"], [ward.id], sub="pharmacist-1")
+    officer = ward.token(["compliance_officer"], [ward.id], sub="compliance_officer-1")
+    for path in ("/v1/sessions", f"/v1/sessions/{ts['id']}"):
+        assert_problem(await ward.get(path, pharmacist), 403, "permission-denied")
+        assert (await ward.get(path, officer)).status_code == 200
 
 
 async def test_another_registrants_session_is_not_found(ward: Ward, probe, admin_token):

@@ -8,8 +8,8 @@ from app.auth.principal import Principal
 from app.clinical.sessions import ending, schemas, service, steps
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.types import SessionStatus
-from app.clinical.sessions.views import session_out
-from app.core.pagination import Page, page_of
+from app.clinical.sessions.views import session_out, sessions_listed
+from app.core.pagination import Page, paginate
 from app.core.revisions import history
 from app.edge.audit import audited
 from app.edge.deps import (
@@ -50,7 +50,7 @@ async def create_session(
     return await session_out(session, ts, caller.principal)
 
 
-@router.get("/sessions", response_model=Page[schemas.SessionRecordOut])
+@router.get("/sessions", response_model=Page[schemas.SessionListedOut])
 @audited("session", kind="patient_read")
 async def list_sessions(
     session: SessionDep,
@@ -67,7 +67,11 @@ async def list_sessions(
         principal, registrant_id=registrant_id, patient_id=patient_id, plan_id=plan_id,
         status=status,
     )  # fmt: skip
-    return await page_of(session, statement, TreatmentSession, limit=limit, cursor=cursor)
+    found, next_cursor = await paginate(
+        session, statement, created_at=TreatmentSession.created_at, row_id=TreatmentSession.id,
+        limit=limit, cursor=cursor,
+    )  # fmt: skip
+    return {"items": await sessions_listed(session, principal, found), "next_cursor": next_cursor}
 
 
 @router.get("/sessions/{session_id}", response_model=schemas.SessionOut)

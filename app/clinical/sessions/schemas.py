@@ -346,13 +346,18 @@ class SessionRecordOut(OutputModel):
     rems_submission_reference: str | None
 
 
-class SessionOut(SessionRecordOut):
-    """The session with what its steps did: ledger events, administrations, vitals, where the
-    withdrawn stock went and, for esketamine, the Patient Monitoring Form."""
+class SessionListedOut(SessionRecordOut):
+    """The session's record with the names of its room, patient and staff."""
 
     room: LocationName | None = Field(default=None, description="Where it takes place")
     patient: PatientName | None = None
     staff: list[StaffName] = Field(default=[], description="The people of staff_ids, named")
+
+
+class SessionOut(SessionListedOut):
+    """The session with what its steps did: ledger events, administrations, vitals, where the
+    withdrawn stock went and, for esketamine, the Patient Monitoring Form."""
+
     accounting: AccountingOut
     events: list[SessionEventOut]
     administrations: list[AdministrationOut]

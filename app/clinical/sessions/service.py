@@ -238,9 +238,20 @@ def judge(
 
 
 async def get_session(
-    db: AsyncSession, session_id: uuid.UUID, *, principal: Principal, lock: bool = False
+    db: AsyncSession, session_id: uuid.UUID, *, principal: Principal
 ) -> TreatmentSession:
-    ts = await get_readable(db, TreatmentSession, session_id, principal, what="session", lock=lock)
+    """The session, for a caller who may read sessions."""
+    ts = await get_readable(db, TreatmentSession, session_id, principal, what="session")
+    principal.require(Permission.read_sessions)
+    return ts
+
+
+async def session_to_change(
+    db: AsyncSession, session_id: uuid.UUID, *, principal: Principal
+) -> TreatmentSession:
+    """The session locked for this transaction, for a caller who may record its steps."""
+    ts = await get_readable(db, TreatmentSession, session_id, principal, what="session",
+                            lock=True)  # fmt: skip
     principal.require(Permission.sessions)
     return ts
 
@@ -253,7 +264,7 @@ def sessions_query(
     plan_id: uuid.UUID | None,
     status: Status | None,
 ) -> Select[TreatmentSession]:
-    principal.require(Permission.sessions)
+    principal.require(Permission.read_sessions)
     statement = within_registrants(
         select(TreatmentSession), TreatmentSession.registrant_id, principal, registrant_id
     )
@@ -302,7 +313,7 @@ async def begin_step(
     pointer: str = "#/performed_by",
     acts: bool = True,
 ) -> Step:
-    ts = await get_session(db, session_id, principal=caller.principal, lock=True)
+    ts = await session_to_change(db, session_id, principal=caller.principal)
     if ts.status not in allowed:
         names = ", ".join(sorted(s.value for s in allowed))
         raise SessionStateConflict(f"the session is {ts.status}; this step needs it {names}")

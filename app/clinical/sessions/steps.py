@@ -24,11 +24,11 @@ from app.clinical.sessions.service import (
     announce,
     begin_step,
     changed,
-    get_session,
     judge,
     not_before_start,
     not_in_future,
     rems_now,
+    session_to_change,
 )
 from app.clinical.sessions.views import (
     administrations_of,
@@ -209,7 +209,7 @@ async def confirm_witness(
 ) -> TreatmentSession:
     """A witness of one of the session's events confirms it with their own token; allowed
     after the session ended too (the witness may be called away)."""
-    ts = await get_session(db, session_id, principal=caller.principal)
+    ts = await session_to_change(db, session_id, principal=caller.principal)
     event = await ledger_queries.get_event(db, event_id, principal=caller.principal)
     if event.session_id != ts.id:
         raise invalid("#/event_id", "ledger event of this session")

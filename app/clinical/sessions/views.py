@@ -2,7 +2,7 @@
 administrations and vitals, and for esketamine the Patient Monitoring Form's data."""
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -118,23 +118,48 @@ async def session_out(
         assert registrant is not None
         lots = await lot_numbers(db, {a.lot_id for a in given})
         form = monitoring_form(ts, registrant, given, [reading(v) for v in vitals], lots)
-    names = await Names.load(
-        db, principal, locations=[ts.location_id], patients=[ts.patient_id],
-        staff=[*map(uuid.UUID, ts.staff_ids), *(e.performed_by for e in events)],
-        lots=(e.lot_id for e in events),
-    )  # fmt: skip
-    record = schemas.SessionRecordOut.model_validate(ts).model_dump()
+    names = await _names(db, principal, [ts], lots=(e.lot_id for e in events),
+                         performers=(e.performed_by for e in events))  # fmt: skip
     return schemas.SessionOut(
-        **record,
-        room=names.locations.get(ts.location_id),
-        patient=names.patients.get(ts.patient_id),
-        staff=[names.staff[uuid.UUID(s)] for s in ts.staff_ids if uuid.UUID(s) in names.staff],
+        **dict(_listed(ts, names)),
         accounting=accounting(events, on_hand),
         events=[event_out(e, confirmed[e.id], names) for e in events],
         administrations=[schemas.AdministrationOut.model_validate(a) for a in administrations],
         vitals=[schemas.VitalsOut.model_validate(v) for v in vitals],
         monitoring_form=form,
     )
+
+
+async def sessions_listed(
+    db: AsyncSession, principal: Principal, found: Sequence[TreatmentSession]
+) -> list[schemas.SessionListedOut]:
+    """A page of sessions, each with the names of its room, patient and staff."""
+    names = await _names(db, principal, found)
+    return [_listed(ts, names) for ts in found]
+
+
+async def _names(
+    db: AsyncSession,
+    principal: Principal,
+    found: Sequence[TreatmentSession],
+    *,
+    lots: Iterable[uuid.UUID] = (),
+    performers: Iterable[uuid.UUID | None] = (),
+) -> Names:
+    return await Names.load(
+        db, principal, locations=(ts.location_id for ts in found),
+        patients=(ts.patient_id for ts in found), lots=lots,
+        staff=[*(uuid.UUID(s) for ts in found for s in ts.staff_ids), *performers],
+    )  # fmt: skip
+
+
+def _listed(ts: TreatmentSession, names: Names) -> schemas.SessionListedOut:
+    staff = [names.staff[uuid.UUID(s)] for s in ts.staff_ids if uuid.UUID(s) in names.staff]
+    return schemas.SessionListedOut(
+        **schemas.SessionRecordOut.model_validate(ts).model_dump(),
+        room=names.locations.get(ts.location_id), patient=names.patients.get(ts.patient_id),
+        staff=staff,
+    )  # fmt: skip
 
 
 def event_out(
