@@ -15,8 +15,10 @@ A PDF is made whole in memory, so its rows are limited (``report_pdf_max_rows``)
 reports are for CSV or JSON Lines, which stream.
 """
 
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
@@ -69,6 +71,7 @@ _LONGEST_WORD = 2.5 * inch
 """A word wider than this (a request's JSON parameters) is cut where the column ends; no
 NDC, lot number, quantity or DEA number comes near it."""
 _SIGNATURE_LINE = 2.6 * inch
+_LABEL_WIDTH = 2.4 * inch
 _TABLE_STYLE = TableStyle([
     ("GRID", (0, 0), (-1, -1), 0.25, colors.grey),
     ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#e8e8e8")),
@@ -81,6 +84,8 @@ _FIELDS_STYLE = TableStyle([
     ("LEFTPADDING", (0, 0), (-1, -1), 0),
     ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
 ])  # fmt: skip
+_INSTANT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?[+-]\d{2}:\d{2}")
+"""An instant in a report's head, as JSON holds it (RFC 3339 with its offset)."""
 _HEAD_KEYS = frozenset({"report", "registrant", "generated_at", "generated_by", "period"})
 """What the page header and footer print; the rest of a report's head is its own fields."""
 
@@ -99,8 +104,11 @@ def render(
     rows: list[Row],
     *,
     signatures: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> bytes:
-    """The report as PDF bytes; ``signatures`` names the lines to sign below its table."""
+    """The report as PDF bytes; ``signatures`` names the lines to sign below its table,
+    ``labels`` how to print the head's fields where their keys would not say it. A report of
+    no columns is a form: its fields, then its lines to sign."""
     printed = [column for column in columns if column.printed]
     texts = [printed_cells(printed, row) for row in rows]
     layout, widths = fitted(printed, texts)
@@ -116,8 +124,10 @@ def render(
     document.addPageTemplates([PageTemplate(
         frames=[frame], onPage=lambda canvas, doc: _header(canvas, layout.page, head, title),
     )])  # fmt: skip
-    story: list[Flowable] = [*_fields(head, cell, document.width)]
-    if rows:
+    story: list[Flowable] = [*_fields(head, labels or {}, cell, document.width)]
+    if not printed:
+        story += _signature_lines(signatures, cell)
+    elif rows:
         story += [_table(printed, texts, widths, cell), *_signature_lines(signatures, cell)]
     else:
         story.append(Paragraph("Nothing to report.", cell))
@@ -129,6 +139,8 @@ def render(
 def fitted(columns: Sequence[Column], texts: list[list[str]]) -> tuple[Layout, list[float]]:
     """The first layout whose page holds every column at its narrowest (its longest word),
     and each column's width there. Past the widest page, the columns are squeezed."""
+    if not columns:
+        return LAYOUTS[0], []  # a form: its fields on a portrait page
     for layout in LAYOUTS:
         width = layout.page[0] - 2 * MARGIN
         narrowest = [_longest_word(column, texts, i, layout.font_size)
@@ -156,7 +168,7 @@ def _shared(width: float, narrowest: list[float], natural: list[float]) -> list[
     would wrap (up to their natural width), then to all in proportion."""
     room = width - sum(narrowest)
     wants = [want - least for want, least in zip(natural, narrowest, strict=True)]
-    if sum(wants) >= room:
+    if sum(wants) > room:
         share = room / sum(wants)
         return [least + want * share for least, want in zip(narrowest, wants, strict=True)]
     spare = (room - sum(wants)) / sum(natural)
@@ -174,7 +186,9 @@ def _table(
     return table
 
 
-def _fields(head: dict[str, Any], cell: ParagraphStyle, width: float) -> list[Flowable]:
+def _fields(
+    head: dict[str, Any], labels: Mapping[str, str], cell: ParagraphStyle, width: float
+) -> list[Flowable]:
     """The report's own fields (every one its JSON head has), labelled, before its table."""
     own = [(key, value) for key, value in head.items() if key not in _HEAD_KEYS]
     if not own:
@@ -182,9 +196,9 @@ def _fields(head: dict[str, Any], cell: ParagraphStyle, width: float) -> list[Fl
     style = ParagraphStyle("field", parent=cell, fontSize=max(cell.fontSize, 8),
                            leading=max(cell.fontSize, 8) * 1.25)  # fmt: skip
     label = ParagraphStyle("label", parent=style, fontName=_BOLD)
-    rows = [[Paragraph(escape(_label(key)), label), Paragraph(escape(_printed(value)), style)]
-            for key, value in own]  # fmt: skip
-    table = Table(rows, colWidths=[1.8 * inch, width - 1.8 * inch], hAlign="LEFT")
+    rows = [[Paragraph(escape(labels.get(key) or _label(key)), label),
+             Paragraph(escape(_printed(value)), style)] for key, value in own]  # fmt: skip
+    table = Table(rows, colWidths=[_LABEL_WIDTH, width - _LABEL_WIDTH], hAlign="LEFT")
     table.setStyle(_FIELDS_STYLE)
     return [table, Spacer(1, 0.15 * inch)]
 
@@ -199,6 +213,9 @@ def _label(key: str) -> str:
 def _printed(value: Any) -> str:
     if value is None:
         return "—"
+    if isinstance(value, str) and _INSTANT.fullmatch(value):
+        instant = datetime.fromisoformat(value)  # "2026-03-02 09:55 (UTC-06:00)"
+        return f"{instant:%Y-%m-%d %H:%M} (UTC{instant.isoformat()[-6:]})"
     if isinstance(value, list):
         return "; ".join(_printed(item) for item in value) or "—"
     if isinstance(value, dict):
@@ -257,7 +274,7 @@ def _covering(head: dict[str, Any]) -> str:
 
 def _footer_text(head: dict[str, Any]) -> str:
     by = f" by {head['generated_by']}" if head.get("generated_by") else ""
-    return f"Generated {head['generated_at']}{by}"
+    return f"Generated {_printed(head['generated_at'])}{by}"
 
 
 class _NumberedCanvas(Canvas):

@@ -17,6 +17,7 @@ from app.clinical.schemas import Modality
 from app.clinical.sessions import views
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.monitoring import BloodPressureOut, MonitoringFormOut, monitoring_form
+from app.core.errors import AppError
 from app.registry.models import Patient
 from app.reports.scope import Scope
 from app.reports.streaming import FETCH_ROWS, RowSource
@@ -24,6 +25,24 @@ from app.reports.tabular import Chunks, Column, Row
 
 NAME = "rems_monitoring"
 TITLE = "Spravato REMS patient monitoring"
+FORM = "rems_monitoring_form"
+FORM_TITLE = "Spravato REMS Patient Monitoring Form"
+FORM_SIGNATURES = ("Healthcare provider who monitored the patient",)
+FORM_LABELS = {
+    "setting_rems_certification_id": "Healthcare setting REMS certification ID",
+    "rems_enrollment_id": "Patient REMS ID",
+    "dose_mg": "Dose given (mg)",
+    "dose": "Dose (56 mg, 84 mg or other)",
+    "first_device_at": "First device administered",
+    "monitoring_ended_at": "Monitoring ended (patient ready to leave)",
+    "total_minutes": "Total monitoring (minutes)",
+    "bp_pre_dose": "Blood pressure before the first device",
+    "bp_post_dose": "Blood pressure about 40 minutes after the first device",
+    "bp_pre_discharge": "Blood pressure before discharge",
+    "missing": "What the form still lacks",
+    "due_on": "Form due (7 days after the session)",
+}
+"""How the printed form labels its fields, where the key alone would not say it."""
 
 
 def statement(scope: Scope, start: datetime, end: datetime) -> Select[*tuple[Any, ...]]:
@@ -107,6 +126,33 @@ def _submission(form: MonitoringFormOut, today: date) -> str:
     if form.submitted_on is not None:
         return "submitted" if form.submitted_on <= form.due_on else "late"
     return "overdue" if today > form.due_on else "due"
+
+
+async def form_fields(db: AsyncSession, ts: TreatmentSession, scope: Scope) -> dict[str, Any]:
+    """One esketamine session's Patient Monitoring Form: the setting, the patient and every
+    field the REMS form asks, as of the registrant's day the form is made."""
+    if ts.modality != Modality.esketamine_nasal.value:
+        raise NotEsketamine("only an esketamine session has a Patient Monitoring Form")
+    patient = await db.get(Patient, ts.patient_id)
+    assert patient is not None, "a session's patient is kept"
+    today = scope.local(scope.generated_at).date()
+    [row] = await _forms(db, [(ts, patient)], scope, today)
+    return {
+        "healthcare_setting": scope.registrant.name,
+        "setting_rems_certification_id": scope.registrant.rems_certification_id,
+        "patient_date_of_birth": patient.date_of_birth,
+        **{key: value for key, value in row.items() if key not in _NOT_ON_THE_FORM},
+    }
+
+
+_NOT_ON_THE_FORM = frozenset({"patient_id"})
+
+
+class NotEsketamine(AppError):
+    slug = "not-esketamine"
+    status = 422
+    title = "Not an esketamine session"
+    description = "The Spravato REMS Patient Monitoring Form is of an esketamine session."
 
 
 def source(scope: Scope, start: datetime, end: datetime) -> RowSource:

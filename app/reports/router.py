@@ -4,12 +4,15 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
+from enum import StrEnum
 from typing import Annotated, Any
 
+import orjson
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.auth.permissions import Permission
+from app.clinical.sessions.service import get_session
 from app.core.errors import FieldError, InvalidInput, PermissionDenied
 from app.core.schemas import Day, Instant, QueryText
 from app.edge.audit import audited, note
@@ -21,7 +24,7 @@ from app.reconciliation.workflow import Status
 from app.registry.service import local_date
 from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails
 from app.reports.scope import Scope, check_period, report_scope
-from app.reports.streaming import PeriodSource, as_chunks, documented, respond
+from app.reports.streaming import PeriodSource, as_chunks, documented, documented_form, respond
 from app.reports.tabular import Column, Format
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
@@ -182,6 +185,52 @@ async def discrepancies_report(
         lambda db: trails.discrepancy_rows(db, query, period.scope, today),
         title=trails.DISCREPANCIES_TITLE,
     )
+
+
+class FormFormat(StrEnum):
+    json = "json"
+    pdf = "pdf"
+
+
+_MONITORING_FORM: dict[str, Any] = {
+    "healthcare_setting": {"type": "string"},
+    "setting_rems_certification_id": {"type": ["string", "null"]},
+    "patient_name": {"type": "string"}, "patient_date_of_birth": {"type": "string"},
+    "rems_enrollment_id": {"type": ["string", "null"]},
+    **{column.name: {"title": column.title, "description": column.description}
+       for column in rems.COLUMNS if column.name not in ("patient_id", "patient_name")},
+}  # fmt: skip
+
+
+@router.get(
+    "/reports/rems-monitoring-form",
+    response_class=StreamingResponse,
+    responses=documented_form(_MONITORING_FORM),
+)
+@audited("report", resource_id=rems.FORM, kind="report")
+async def rems_monitoring_form(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    session_id: uuid.UUID,
+    fmt: Annotated[FormFormat, Query(alias="format", description="json or pdf")] = FormFormat.json,
+) -> Response:
+    """The Spravato REMS Patient Monitoring Form of one esketamine session, with every field
+    the REMS form asks (the setting and its certification, the patient and their REMS ID, the
+    dose and lots, the times, the three blood pressures, sedation, dissociation, respiratory
+    depression, serious adverse events), what it still lacks and when it is due; printed, with
+    a line for the healthcare provider to sign. Clinicians, prescribers and compliance
+    officers."""
+    ts = await get_session(session, session_id, principal=principal)
+    scope = await report_scope(session, ts.registrant_id, principal, clock.now(),
+                               permission=Permission.read_sessions)  # fmt: skip
+    head = scope.header(rems.FORM, **await rems.form_fields(session, ts, scope))
+    if fmt is FormFormat.json:
+        return Response(orjson.dumps(head), media_type="application/json")
+    return await respond(request, Format.pdf, head, [], lambda _db: as_chunks([]),
+                         title=rems.FORM_TITLE, signatures=rems.FORM_SIGNATURES,
+                         labels=rems.FORM_LABELS)  # fmt: skip
 
 
 _FORM_106: dict[str, Any] = {

@@ -4,6 +4,7 @@ days or an instant, with the header every format prints."""
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.core.errors import FieldError, InvalidInput
+from app.core.quantity import format_quantity
 from app.registry.models import Registrant
 from app.registry.service import get_registrant
 
@@ -58,7 +60,13 @@ class Scope:
 
 
 def _plain(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, date | datetime) else value
+    """A head field as JSON holds it: instants RFC 3339, days ISO, ids as strings (a
+    driver's own UUID class among them), quantities as the API writes them."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return format_quantity(value) if isinstance(value, Decimal) else value
 
 
 async def report_scope(

@@ -9,7 +9,7 @@ cut connection could tell the client.
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -79,6 +79,7 @@ async def respond(
     title: str,
     csv_by_database: Select[*tuple[Any, ...]] | None = None,
     signatures: Sequence[str] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> Response:
     """The report in ``fmt``: JSON, JSON Lines and CSV streamed; a PDF made whole, when it
     is short enough to print. On PostgreSQL, a report that gives ``csv_by_database`` (its
@@ -96,7 +97,11 @@ async def respond(
         limit: int = request.app.state.settings.report_pdf_max_rows
         found = await _collected(database, rows, limit)
         printed = await asyncio.to_thread(
-            functools.partial(pdf.render, signatures=signatures), head, title, columns, found
+            functools.partial(pdf.render, signatures=signatures, labels=labels),
+            head,
+            title,
+            columns,
+            found,
         )
         return Response(printed, media_type=MEDIA_TYPES[fmt], headers=headers)
 
@@ -246,3 +251,18 @@ def documented(columns: Sequence[Column], about: dict[str, Any]) -> dict[int | s
             },
         }
     }
+
+
+def documented_form(about: dict[str, Any]) -> dict[int | str, Any]:
+    """The OpenAPI description of a form's 200 answer: its fields in JSON, or printed."""
+    document = {"type": "object", "properties": {
+        "report": {"type": "string"}, "registrant": {"type": "object"}, **about,
+        "generated_at": {"type": "string", "format": "date-time"},
+        "generated_by": {"type": "string", "description": "who pulled the form"},
+    }}  # fmt: skip
+    return {200: {
+        "description": "The form: its fields in JSON (the default), or printed as PDF with "
+        "lines to sign.",
+        "content": {MEDIA_TYPES[Format.json]: {"schema": document},
+                    MEDIA_TYPES[Format.pdf]: {"schema": {"type": "string", "format": "binary"}}},
+    }}  # fmt: skip

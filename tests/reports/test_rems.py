@@ -1,13 +1,16 @@
 """The Spravato REMS monitoring report on both databases: each esketamine session's Patient
 Monitoring Form data and whether the form went in within its 7 days."""
 
+import io
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 from tests.clinical.ward import Ward, at, open_ward
 from tests.conftest import bearer
+from tests.factories import assert_problem
 
 STABLE = {"stable": True, "assessed_at": at(125)}
 OBSERVED = {"sedation": False, "dissociation": True, "respiratory_depression": False}
@@ -79,3 +82,56 @@ async def test_each_sessions_monitoring_form_and_its_submission(ward: Ward, cloc
 async def test_an_iv_session_is_no_part_of_it(ward: Ward):
     await ward.open_session("iv")
     assert await monitoring(ward) == []
+
+
+async def test_one_sessions_form_has_every_field_of_the_rems_form_in_json_and_on_paper(
+    ward: Ward,
+):
+    ts = await discharged(ward)
+    ask = {"session_id": ts["id"]}
+    response = await ward.client.get("/v1/reports/rems-monitoring-form", params=ask,
+                                     headers=bearer(ward.nurse_token))  # fmt: skip
+    assert response.status_code == 200, response.text
+    form = response.json()
+    [row] = await monitoring(ward)
+    assert {key: form[key] for key in row if key != "patient_id"} == {
+        key: value for key, value in row.items() if key != "patient_id"
+    }, "the form holds what the period's report holds of its session"
+    assert {key: form[key] for key in ("report", "healthcare_setting",
+                                       "setting_rems_certification_id",
+                                       "patient_date_of_birth")} == {
+        "report": "rems_monitoring_form", "healthcare_setting": ward.registrant.name,
+        "setting_rems_certification_id": "HCS-TX-0048213", "patient_date_of_birth": "1980-12-10",
+    }  # fmt: skip
+    assert "items" not in form
+
+    printed = await ward.client.get("/v1/reports/rems-monitoring-form",
+                                    params={**ask, "format": "pdf"},
+                                    headers=bearer(ward.officer_token))  # fmt: skip
+    assert printed.headers["content-type"] == "application/pdf", printed.text
+    [page] = PdfReader(io.BytesIO(printed.content)).pages
+    text = " ".join(page.extract_text().split())
+    for expected in (
+        "Spravato REMS Patient Monitoring Form", "Healthcare setting REMS certification ID "
+        "HCS-TX-0048213", f"Patient REMS ID {row['rems_enrollment_id']}",
+        f"Patient name {row['patient_name']}", "Patient date of birth 1980-12-10",
+        "Dose (56 mg, 84 mg or other) 84", f"Lot numbers {ward.device_lot.lot_number}",
+        "First device administered 2026-03-02 04:10 (UTC-06:00)",
+        "Blood pressure about 40 minutes after the first device 138/88 at 04:50",
+        "Total monitoring (minutes) 120", "Sedation no", "Dissociation yes",
+        "Respiratory depression no", "Healthcare provider who monitored the patient",
+    ):  # fmt: skip
+        assert expected in text, expected
+
+
+async def test_only_an_esketamine_session_has_a_monitoring_form(ward: Ward):
+    ts = await ward.open_session("iv")
+    response = await ward.client.get("/v1/reports/rems-monitoring-form",
+                                     params={"session_id": ts["id"]},
+                                     headers=bearer(ward.nurse_token))  # fmt: skip
+    assert_problem(response, 422, "not-esketamine")
+    pharmacist = ward.token(["pharmacist"], [ward.id], sub="pharmacist-1")
+    refused = await ward.client.get("/v1/reports/rems-monitoring-form",
+                                    params={"session_id": ts["id"]},
+                                    headers=bearer(pharmacist))  # fmt: skip
+    assert_problem(refused, 403, "permission-denied")
