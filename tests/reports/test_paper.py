@@ -62,7 +62,8 @@ async def test_codes_lots_and_quantities_are_never_cut_and_pages_are_counted(
                   dispensary.prescriber_dea_number, rx["rx_number"], "3000"):  # fmt: skip
         assert token in words, token
     assert "Page 1 of 1" in page
-    assert any(re.fullmatch(r"Generated 2026-03-26 11:00 \(UTC-05:00\) by .+", line) for line in page)
+    generated = r"Generated 2026-03-26 11:00 \(UTC-05:00\) by .+"
+    assert any(re.fullmatch(generated, line) for line in page)
     assert "2026-03-02 09:55 CST" in " ".join(page)  # an instant as a person reads it
     width, height = sizes(response)[0]
     assert width > height  # twenty columns: landscape
