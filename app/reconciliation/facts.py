@@ -49,6 +49,8 @@ class SessionEnd:
     staff_ids: tuple[str, ...]
     esketamine_mg: Decimal | None = None
     """What an esketamine session that was discharged gave (None for any other)."""
+    patient_id: uuid.UUID | None = None
+    room_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,9 @@ class Waste:
     confirmed_by: tuple[str, ...]
     recorded_at: datetime
     first_withdrawal_at: datetime
+    patient_id: uuid.UUID | None = None
+    lot_id: uuid.UUID | None = None
+    product_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,7 @@ class MonitoringForm:
     due_on: date
     submitted_on: date | None
     staff_ids: tuple[str, ...]
+    patient_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

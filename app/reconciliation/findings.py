@@ -87,6 +87,21 @@ class Finding:
 
 
 @dataclass(frozen=True, slots=True)
+class Subject:
+    """What a finding is about, as fields a person reads by name: where, which lot and
+    product, whose session."""
+
+    location_id: uuid.UUID | None = None
+    lot_id: uuid.UUID | None = None
+    product_id: uuid.UUID | None = None
+    patient_id: uuid.UUID | None = None
+    session_id: uuid.UUID | None = None
+
+
+NO_SUBJECT = Subject()
+
+
+@dataclass(frozen=True, slots=True)
 class Found:
     """A finding with what it is about (for the discrepancy's filters and separation of
     duties)."""
@@ -94,8 +109,7 @@ class Found:
     finding: Finding
     event_ids: tuple[uuid.UUID, ...] = ()
     staff_ids: tuple[str, ...] = ()
-    product_id: uuid.UUID | None = None
-    location_id: uuid.UUID | None = None
+    subject: Subject = NO_SUBJECT
 
 
 def event_findings(f: EventFacts) -> list[Finding]:

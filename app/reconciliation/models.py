@@ -53,6 +53,9 @@ class Discrepancy(Base):
     none of them may move it."""
     product_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("products.id"))
     location_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("locations.id"))
+    lot_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("lots.id"))
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("patients.id"))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("treatment_sessions.id"))
     reportable: Mapped[bool] = mapped_column(Boolean)
     """A theft or significant loss: reported to the DEA, on the clocks below."""
     discovered_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from app.clinical.schemas import Modality
 from app.core.quantity import format_quantity
-from app.reconciliation.findings import Finding, Found
+from app.reconciliation.findings import Finding, Found, Subject
 from app.reconciliation.workflow import Severity
 
 
@@ -173,7 +173,7 @@ def _peer_finding(stat: PeerStat, comparison: PeerComparison) -> Found:
                          "difference": format_quantity(comparison.difference),
                          "sessions": stat.sessions, "peers": comparison.group,
                          "robust_z": str(z)}),
-        staff_ids=(stat.staff_id,), product_id=stat.product_id,
+        staff_ids=(stat.staff_id,), subject=Subject(product_id=stat.product_id),
     )  # fmt: skip
 
 

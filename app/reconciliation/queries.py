@@ -225,7 +225,8 @@ async def session_ends(
     given = await _esketamine_given(db, [ts.id for ts in ended if _discharged_esketamine(ts)])
     return [
         SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids),
-                         given.get(ts.id, Decimal(0)) if _discharged_esketamine(ts) else None)
+                   given.get(ts.id, Decimal(0)) if _discharged_esketamine(ts) else None,
+                   patient_id=ts.patient_id, room_id=ts.location_id)
         for ts in ended
     ]  # fmt: skip
 
@@ -284,6 +285,9 @@ async def waste(db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
             confirmed_by=tuple(str(s) for s in confirmed[e.id]),
             recorded_at=e.recorded_at,
             first_withdrawal_at=first_withdrawal.get(e.session_id, e.occurred_at),
+            patient_id=e.patient_id,
+            lot_id=e.lot_id,
+            product_id=e.product_id,
         )
         for e in events
         if e.session_id is not None
@@ -316,6 +320,7 @@ async def monitoring_forms(
             ts.ended_at.astimezone(zone).date() + due,
             ts.rems_submitted_on,
             tuple(ts.staff_ids),
+            patient_id=ts.patient_id,
         )
         for ts in rows
         if ts.ended_at is not None

@@ -17,10 +17,8 @@ from typing import Any
 
 from app.clinical.schemas import ESKETAMINE_DOSES_MG
 from app.core.quantity import format_quantity
-from app.reconciliation.facts import (
-    Facts,
-)
-from app.reconciliation.findings import Finding, Found
+from app.reconciliation.facts import Facts, SessionEnd
+from app.reconciliation.findings import Finding, Found, Subject
 from app.reconciliation.peers import PeerSettings, outliers
 from app.reconciliation.workflow import Severity
 
@@ -72,7 +70,8 @@ def count_variance(facts: Facts, settings: Settings) -> list[Found]:
                              "usage_30_days": format_quantity(count.usage),
                              "shortfalls_in_window": pattern}),
             event_ids=(count.event_id,), staff_ids=tuple(filter(None, [count.counted_by])),
-            product_id=count.product_id, location_id=count.location_id,
+            subject=Subject(location_id=count.location_id, lot_id=count.lot_id,
+                            product_id=count.product_id),
         ))  # fmt: skip
     return found
 
@@ -103,7 +102,7 @@ def adjustment_pattern(facts: Facts, settings: Settings) -> list[Found]:
                     details={"event_ids": [str(a.event_id) for a in in_window]}),
             event_ids=tuple(a.event_id for a in in_window),
             staff_ids=tuple(sorted({a.performed_by for a in in_window if a.performed_by})),
-            product_id=adjustment.product_id, location_id=adjustment.location_id,
+            subject=Subject(location_id=adjustment.location_id, product_id=adjustment.product_id),
         ))  # fmt: skip
     return found
 
@@ -117,9 +116,13 @@ def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
                       summary=f"{format_quantity(end.unresolved_mg)} mg left unresolved in the "
                               "session's holding",
                       details={"session_id": str(end.session_id)}),
-              staff_ids=end.staff_ids)
+              staff_ids=end.staff_ids, subject=_session_subject(end))
         for end in facts.session_ends if end.unresolved_mg > 0
     ]  # fmt: skip
+
+
+def _session_subject(end: SessionEnd) -> Subject:
+    return Subject(location_id=end.room_id, patient_id=end.patient_id, session_id=end.session_id)
 
 
 def esketamine_dose_unusual(facts: Facts, settings: Settings) -> list[Found]:
@@ -130,7 +133,7 @@ def esketamine_dose_unusual(facts: Facts, settings: Settings) -> list[Found]:
                       fingerprint=f"esketamine_dose_unusual:session:{end.session_id}",
                       summary=f"{format_quantity(given)} mg of esketamine given, not 56 or 84",
                       details={"session_id": str(end.session_id)}),
-              staff_ids=end.staff_ids)
+              staff_ids=end.staff_ids, subject=_session_subject(end))
         for end in facts.session_ends
         if (given := end.esketamine_mg) is not None and given not in ESKETAMINE_DOSES_MG
     ]  # fmt: skip
@@ -157,7 +160,9 @@ def waste_witnessing(facts: Facts, settings: Settings) -> list[Found]:
                           fingerprint=f"{code}:event:{waste.event_id}", summary=summary,
                           details={"session_id": str(waste.session_id)}),
                   event_ids=(waste.event_id,),
-                  staff_ids=tuple(filter(None, [waste.performed_by])))
+                  staff_ids=tuple(filter(None, [waste.performed_by])),
+                  subject=Subject(lot_id=waste.lot_id, product_id=waste.product_id,
+                                  patient_id=waste.patient_id, session_id=waste.session_id))
             for code, severity, broken, summary in checks if broken
         )  # fmt: skip
     return found
@@ -173,7 +178,8 @@ def monitoring_form_overdue(facts: Facts, settings: Settings) -> list[Found]:
                               + (f"submitted {form.submitted_on.isoformat()}"
                                  if form.submitted_on else "not submitted"),
                       details={"session_id": str(form.session_id)}),
-              staff_ids=form.staff_ids)
+              staff_ids=form.staff_ids,
+              subject=Subject(patient_id=form.patient_id, session_id=form.session_id))
         for form in facts.monitoring_forms
         if (form.submitted_on or facts.today) > form.due_on
     ]  # fmt: skip
@@ -187,7 +193,8 @@ def expired_stock_on_hand(facts: Facts, settings: Settings) -> list[Found]:
                       fingerprint=f"expired_stock_on_hand:{stock.location_id}:{stock.lot_id}",
                       summary=f"{format_quantity(stock.quantity)} of lot {stock.lot_number}, "
                               f"expired {stock.expires_on.isoformat()}, still on hand"),
-              product_id=stock.product_id, location_id=stock.location_id)
+              subject=Subject(location_id=stock.location_id, lot_id=stock.lot_id,
+                              product_id=stock.product_id))
         for stock in facts.expired_stock
     ]  # fmt: skip
 

@@ -100,7 +100,7 @@ async def reconcile(
         recorded = await record_finding(
             db, registrant_id=registrant.id, finding=item.finding, now=now,
             event_ids=list(item.event_ids), staff_ids=[uuid.UUID(s) for s in item.staff_ids],
-            product_id=item.product_id, location_id=item.location_id, run_id=run_id,
+            about=item.subject, run_id=run_id,
         )  # fmt: skip
         outcomes[recorded.outcome] += 1
     cured = await cure(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from app.catalog.names import LocationName, ProductName, StaffName
+from app.catalog.names import LocationName, LotName, PatientName, ProductName, StaffName
 from app.core.examples import example
 from app.core.schemas import Day, FreeText, InputModel, OutputModel
 from app.ledger.schemas import EventOut
@@ -73,6 +73,9 @@ class DiscrepancyOut(OutputModel):
     subjects: list[str]
     product_id: uuid.UUID | None
     location_id: uuid.UUID | None
+    lot_id: uuid.UUID | None
+    patient_id: uuid.UUID | None
+    session_id: uuid.UUID | None
     reportable: bool
     discovered_at: datetime | None
     notice_due_on: date | None
@@ -90,7 +93,11 @@ class DiscrepancyOut(OutputModel):
     created_at: datetime
     updated_at: datetime
     location: LocationName | None = None
+    lot: LotName | None = None
     product: ProductName | None = None
+    patient: PatientName | None = Field(
+        default=None, description="Named only for a caller who may read patients"
+    )
     staff: list[StaffName] = Field(default=[], description="The people of staff_ids, named")
 
 

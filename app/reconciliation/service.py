@@ -86,8 +86,7 @@ async def record_finding(
     event_ids: list[uuid.UUID],
     staff_ids: list[uuid.UUID],
     subjects: list[str] | None = None,
-    product_id: uuid.UUID | None = None,
-    location_id: uuid.UUID | None = None,
+    about: findings.Subject = findings.NO_SUBJECT,
     run_id: uuid.UUID | None = None,
 ) -> Recorded:
     """Open a discrepancy for ``finding``, or bring the one no person has closed up to date
@@ -107,7 +106,8 @@ async def record_finding(
         severity=finding.severity.value, status=Status.open.value,
         fingerprint=finding.fingerprint, summary=finding.summary, details=finding.details,
         event_ids=[str(e) for e in event_ids], staff_ids=[str(s) for s in staff_ids],
-        subjects=subjects or [], product_id=product_id, location_id=location_id,
+        subjects=subjects or [], product_id=about.product_id, location_id=about.location_id,
+        lot_id=about.lot_id, patient_id=about.patient_id, session_id=about.session_id,
         reportable=finding.reportable, discovered_at=finding.discovered_at,
         previous_id=previous, first_found_at=now, last_found_at=now, version=1,
         created_at=now, updated_at=now,

@@ -42,7 +42,10 @@ async def on_event_appended(db: AsyncSession, message: Message) -> None:
             db, registrant_id=event.registrant_id, finding=finding, now=event.recorded_at,
             event_ids=[e.id for e in involved], staff_ids=list(dict.fromkeys(staff)),
             subjects=list(dict.fromkeys(e.principal_subject for e in involved)),
-            product_id=event.product_id, location_id=event.location_id,
+            about=findings.Subject(
+                location_id=event.location_id, lot_id=event.lot_id, product_id=event.product_id,
+                patient_id=event.patient_id, session_id=event.session_id,
+            ),
         )  # fmt: skip
 
 

@@ -19,7 +19,8 @@ async def discrepancies_out(
 ) -> list[schemas.DiscrepancyOut]:
     names = await Names.load(
         db, principal,
-        locations=(d.location_id for d in found), products=(d.product_id for d in found),
+        locations=(d.location_id for d in found), lots=(d.lot_id for d in found),
+        products=(d.product_id for d in found), patients=(d.patient_id for d in found),
         staff=(uuid.UUID(staff_id) for d in found for staff_id in d.staff_ids),
     )  # fmt: skip
     return [_named(d, names) for d in found]
@@ -28,7 +29,9 @@ async def discrepancies_out(
 def _named(found: Discrepancy, names: Names) -> schemas.DiscrepancyOut:
     out = schemas.DiscrepancyOut.model_validate(found)
     out.location = names.locations.get(found.location_id) if found.location_id else None
+    out.lot = names.lots.get(found.lot_id) if found.lot_id else None
     out.product = names.products.get(found.product_id) if found.product_id else None
+    out.patient = names.patients.get(found.patient_id) if found.patient_id else None
     out.staff = [names.staff[staff_id] for staff_id in out.staff_ids if staff_id in names.staff]
     return out
 

@@ -52,7 +52,10 @@ async def test_a_discrepancy_names_where_what_and_who(clinic: Clinic, app, clock
         "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))  # fmt: skip
     [found] = listed.json()["items"]
     assert found["location"]["name"] == clinic.vault.name
+    assert found["lot"] == {"id": clinic.lot.id, "lot_number": clinic.lot.lot_number,
+                            "expires_on": clinic.lot.json["expires_on"]}  # fmt: skip
     assert found["product"] == {"id": clinic.product.id, **INJECTION}
+    assert (found["patient_id"], found["session_id"]) == (None, None)
     assert [person["name"] for person in found["staff"]] == [clinic.nurse.name]
     assert found["staff"][0]["role"] == "nurse"
     one = await clinic.client.get(f"/v1/discrepancies/{found['id']}",

@@ -23,7 +23,7 @@ from app.reconciliation.facts import (
     SessionEnd,
     Waste,
 )
-from app.reconciliation.findings import Found
+from app.reconciliation.findings import Found, Subject
 from app.reconciliation.peers import PeerMeasure, PeerStat, like_work
 from app.reconciliation.runs import rule_settings
 from app.reconciliation.workflow import Severity
@@ -93,7 +93,7 @@ def test_a_short_count_is_found_with_what_was_counted_and_expected():
     assert found.finding.details == {"counted": "49", "expected": "50", "usage_30_days": "100",
                                      "shortfalls_in_window": 1}  # fmt: skip
     assert (found.event_ids, found.staff_ids) == ((short.event_id,), (NURSE,))
-    assert (found.product_id, found.location_id) == (KETAMINE, VAULT)
+    assert found.subject == Subject(location_id=VAULT, lot_id=LOT, product_id=KETAMINE)
 
 
 def test_quantities_read_from_the_database_are_shown_as_the_api_shows_them():
@@ -354,7 +354,7 @@ def test_each_expired_lot_on_hand_is_a_minor_finding_of_its_location_and_lot():
     ]
     found = rules.expired_stock_on_hand(facts(expired_stock=stock), SETTINGS)
     assert [(f.finding.rule, f.finding.severity, f.finding.fingerprint, f.finding.summary,
-             f.product_id, f.location_id) for f in found] == [
+             f.subject.product_id, f.subject.location_id) for f in found] == [
         ("expired_stock_on_hand", Severity.minor, f"expired_stock_on_hand:{VAULT}:{LOT}",
          "5 of lot L-OLD, expired 2026-03-01, still on hand", KETAMINE, VAULT),
         ("expired_stock_on_hand", Severity.minor, f"expired_stock_on_hand:{ROOM}:{LOT}",
@@ -435,7 +435,7 @@ def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
     )
     assert initial.finding.fingerprint == "inventory_due:initial:2026-03-02"
     assert biennial.finding.fingerprint == "inventory_due:biennial:2026-03-01"
-    assert (initial.event_ids, initial.staff_ids, initial.product_id) == ((), (), None)
+    assert (initial.event_ids, initial.staff_ids, initial.subject.product_id) == ((), (), None)
 
 
 # adjustment_pattern
@@ -459,7 +459,7 @@ def test_the_third_decrease_of_the_book_within_the_window_is_a_significant_loss(
     )  # fmt: skip
     assert found.finding.discovered_at == third.occurred_at
     assert found.event_ids == (first.event_id, second.event_id, third.event_id)
-    assert (found.staff_ids, found.location_id) == ((NURSE,), VAULT)
+    assert (found.staff_ids, found.subject.location_id) == ((NURSE,), VAULT)
     assert found.finding.fingerprint == f"adjustment_pattern:event:{third.event_id}"
 
 
@@ -583,7 +583,7 @@ def test_near_identical_peers_raise_nothing():
 def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged():
     [found] = rules.peer_outliers(facts(peer_stats=[*NEAR_IDENTICAL, peer("e", "963.55")]),
                                   SETTINGS)  # fmt: skip
-    assert (found.staff_ids, found.product_id, found.finding.severity) == (
+    assert (found.staff_ids, found.subject.product_id, found.finding.severity) == (
         ("e",), PRODUCT, Severity.info,
     )  # fmt: skip
     assert found.finding.fingerprint == f"peer_outlier:waste:e:{PRODUCT}:iv_infusion 0.5 mg/kg"

@@ -386,6 +386,11 @@ async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: War
     assert Decimal(found["summary"].split(" mg ")[0]) == 15
     assert found["summary"].endswith(" mg left unresolved in the session's holding")
     assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
+    # What it is about, as fields with names: the session, its patient, the room.
+    assert (found["session_id"], found["location"]["name"], found["patient"]["id"]) == (
+        left["id"], ward.room.name, ward.iv_patient.id,
+    )  # fmt: skip
+    assert [person["name"] for person in found["staff"]] == [ward.nurse.name, ward.witness.name]
 
 
 # waste_witnessing

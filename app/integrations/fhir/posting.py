@@ -19,7 +19,7 @@ from app.integrations.fhir.models import FhirResource, FhirSender
 from app.integrations.fhir.resolve import References
 from app.ledger.messages import announce_broken_rules
 from app.reconciliation import service as reconciliation
-from app.reconciliation.findings import Finding
+from app.reconciliation.findings import Finding, Subject
 from app.reconciliation.workflow import Severity
 
 UNPOSTED_RULE = "fhir_record_unposted"
@@ -68,7 +68,8 @@ async def hold(db: AsyncSession, row: FhirResource, held: records.Held, caller: 
     )  # fmt: skip
     await reconciliation.record_finding(
         db, registrant_id=row.registrant_id, finding=finding, now=caller.now, event_ids=[],
-        staff_ids=[], subjects=[row.sender], product_id=row.product_id,
+        staff_ids=[], subjects=[row.sender],
+        about=Subject(product_id=row.product_id, lot_id=row.lot_id),
     )  # fmt: skip
 
 
