@@ -210,3 +210,22 @@ class Builder:
             "ends_on": "2026-03-31", **plan,
         }  # fmt: skip
         return Plan.of(await create(self.client, "/v1/treatment-plans", body, token))
+
+
+@dataclass
+class World:
+    """A world a test works in, built by one :class:`Builder`: its client and registrant."""
+
+    builder: Builder
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        return self.builder.client
+
+    @property
+    def registrant(self) -> Registrant:
+        return self.builder.registrant
+
+    @property
+    def id(self) -> str:
+        return self.registrant.id

@@ -14,7 +14,7 @@ import httpx
 
 from tests.conftest import START, TokenFactory, bearer
 from tests.factories import injection_body, nasal_spray_body
-from tests.world import Builder, Location, Lot, Patient, Plan, Product, Registrant, Staff
+from tests.world import Builder, Location, Lot, Patient, Plan, Product, Staff, World
 
 T0 = START - timedelta(hours=5)
 """When the day's session is scheduled (04:00 in Chicago)."""
@@ -32,8 +32,7 @@ def at(minutes: float) -> str:
 
 
 @dataclass
-class Ward:
-    builder: Builder
+class Ward(World):
     vault: Location
     room: Location
     vial_lot: Lot
@@ -51,20 +50,8 @@ class Ward:
     officer_token: str
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        return self.builder.client
-
-    @property
     def token(self) -> TokenFactory:
         return self.builder.make_token
-
-    @property
-    def registrant(self) -> Registrant:
-        return self.builder.registrant
-
-    @property
-    def id(self) -> str:
-        return self.registrant.id
 
     async def post(
         self, path: str, body: dict[str, Any], token: str | None = None, key: str | None = None

@@ -10,7 +10,7 @@ import pytest
 
 from tests.conftest import START, TokenFactory, bearer
 from tests.factories import injection_body
-from tests.world import Builder, Location, Lot, Patient, Product, Registrant, Staff
+from tests.world import Builder, Location, Lot, Patient, Product, Staff, World
 
 SUPPLIER = {
     "name": "Midwest Pharma Distribution",
@@ -20,8 +20,7 @@ SUPPLIER = {
 
 
 @dataclass
-class Clinic:
-    builder: Builder
+class Clinic(World):
     vault: Location
     room: Location
     lot: Lot
@@ -33,18 +32,6 @@ class Clinic:
     witness_token: str
     officer_token: str
     keys: int = 0
-
-    @property
-    def client(self) -> httpx.AsyncClient:
-        return self.builder.client
-
-    @property
-    def registrant(self) -> Registrant:
-        return self.builder.registrant
-
-    @property
-    def id(self) -> str:
-        return self.registrant.id
 
     async def post(self, body: dict[str, Any], token: str | None = None) -> httpx.Response:
         self.keys += 1

@@ -12,15 +12,14 @@ import httpx
 from app.core.clock import FrozenClock
 from tests.conftest import START, TokenFactory, bearer
 from tests.factories import ADDRESS, dea_number, troche_body
-from tests.world import Builder, Compound, Location, Lot, Patient, Registrant, Staff
+from tests.world import Builder, Compound, Location, Lot, Patient, Registrant, Staff, World
 
 PRESCRIPTIONS = "/v1/prescriptions"
 _KEYS = itertools.count(1)
 
 
 @dataclass
-class Dispensary:
-    builder: Builder
+class Dispensary(World):
     clock: FrozenClock
     token: str
     shelf: Location
@@ -33,20 +32,8 @@ class Dispensary:
     prescriber_dea_number: str
 
     @property
-    def client(self) -> httpx.AsyncClient:
-        return self.builder.client
-
-    @property
     def make_token(self) -> TokenFactory:
         return self.builder.make_token
-
-    @property
-    def registrant(self) -> Registrant:
-        return self.builder.registrant
-
-    @property
-    def id(self) -> str:
-        return self.registrant.id
 
     @property
     def clinic_id(self) -> str:

@@ -62,7 +62,8 @@ async def test_form_41_lists_each_destruction_with_its_packages_method_and_witne
     }  # fmt: skip
 
 
-async def test_form_106_of_a_theft(clinic: Clinic, app, clock):
+async def stolen(clinic: Clinic, app, clock) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two mL of ten received stolen (found 27 February), and the discrepancy it opened."""
     await appended(clinic, clinic.event("receipt", "10"))
     theft = await appended(clinic, clinic.event(
         "theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z", "kind": "theft"},
@@ -72,6 +73,11 @@ async def test_form_106_of_a_theft(clinic: Clinic, app, clock):
     [found] = (await clinic.client.get("/v1/discrepancies", params={
         "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))
     ).json()["items"]  # fmt: skip
+    return theft, found
+
+
+async def test_form_106_of_a_theft(clinic: Clinic, app, clock):
+    theft, found = await stolen(clinic, app, clock)
     response = await get(clinic, "dea-form-106", discrepancy_id=found["id"])
     assert response.status_code == 200, response.text
     form = response.json()

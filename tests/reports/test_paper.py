@@ -19,7 +19,7 @@ from tests.factories import create, staff_body
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended
 from tests.pharmacy.dispensary import Dispensary, open_dispensary
-from tests.reports.test_dea_forms import settled
+from tests.reports.test_dea_forms import stolen
 from tests.reports.test_dispensing_log import filled_twice, officer
 from tests.reports.test_pdf import MARCH
 
@@ -88,15 +88,7 @@ async def test_form_106_prints_every_field_it_has_and_a_line_to_sign(
     app,
     clock,
 ):
-    await appended(clinic, clinic.event("receipt", "10"))
-    await appended(clinic, clinic.event(
-        "theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z", "kind": "theft"},
-        occurred_at="2026-02-27T18:00:00Z",
-    ))  # fmt: skip
-    await settled(app, clock)
-    [found] = (await clinic.client.get("/v1/discrepancies", params={
-        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))
-    ).json()["items"]  # fmt: skip
+    _, found = await stolen(clinic, app, clock)
     ask = {"discrepancy_id": found["id"]}
     headers = bearer(clinic.officer_token)
     form = (await clinic.client.get("/v1/reports/dea-form-106", params=ask, headers=headers)).json()
