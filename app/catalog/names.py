@@ -8,21 +8,21 @@ gets the patient's id and record number alone.
 """
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
 from pydantic import Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.tenancy import within_registrants
+from app.auth.tenancy import readable_registrants
 from app.catalog.models import Lot, Product
 from app.core.quantity import format_quantity
 from app.core.schemas import OutputModel
+from app.core.tenancy import of_registrants
 from app.registry.enums import LocationKind, StaffRole
 from app.registry.models import Location, Patient, Staff
 
@@ -85,24 +85,60 @@ class Names:
         patients: Iterable[uuid.UUID | None] = (),
     ) -> "Names":
         """The names of the given ids (``None`` ignored) that the caller may read."""
-        loaded = cls()
-        for row in await _rows(db, principal, Location, locations):
+        within = Within(readable_registrants(principal), principal.can(Permission.read_patients))
+        return await within.names(db, locations=locations, lots=lots, products=products,
+                                  staff=staff, patients=patients)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Within:
+    """Where names are read: the registrants (None: any), and whether patients are named."""
+
+    registrants: Collection[uuid.UUID] | None
+    patients_named: bool
+
+    @classmethod
+    def report(cls, registrant_id: uuid.UUID) -> "Within":
+        """A registrant's report of its own records, which names no patient beyond its record
+        number unless the report is one that must (the dispensing log names them itself)."""
+        return cls([registrant_id], patients_named=False)
+
+    async def names(
+        self,
+        db: AsyncSession,
+        *,
+        locations: Iterable[uuid.UUID | None] = (),
+        lots: Iterable[uuid.UUID | None] = (),
+        products: Iterable[uuid.UUID | None] = (),
+        staff: Iterable[uuid.UUID | None] = (),
+        patients: Iterable[uuid.UUID | None] = (),
+    ) -> Names:
+        loaded = Names()
+        for row in await self._rows(db, Location, locations):
             loaded.locations[row.id] = LocationName(id=row.id, name=row.name, kind=row.kind)
-        for row in await _rows(db, principal, Lot, lots):
+        for row in await self._rows(db, Lot, lots):
             loaded.lots[row.id] = LotName(id=row.id, lot_number=row.lot_number,
                                           expires_on=row.expires_on)  # fmt: skip
-        for row in await _rows(db, principal, Product, products):
+        for row in await self._rows(db, Product, products):
             loaded.products[row.id] = product_name(row)
-        for row in await _rows(db, principal, Staff, staff):
+        for row in await self._rows(db, Staff, staff):
             loaded.staff[row.id] = StaffName(id=row.id, name=row.name, role=row.role,
                                              state_license=row.state_license)  # fmt: skip
-        named = principal.can(Permission.read_patients)
-        for row in await _rows(db, principal, Patient, patients):
+        for row in await self._rows(db, Patient, patients):
             loaded.patients[row.id] = PatientName(
                 id=row.id, external_id=row.external_id,
-                name=f"{row.given_name} {row.family_name}" if named else None,
+                name=f"{row.given_name} {row.family_name}" if self.patients_named else None,
             )  # fmt: skip
         return loaded
+
+    async def _rows(
+        self, db: AsyncSession, model: Any, ids: Iterable[uuid.UUID | None]
+    ) -> list[Any]:
+        wanted = {row_id for row_id in ids if row_id is not None}
+        if not wanted:
+            return []
+        statement = of_registrants(model, self.registrants).where(model.id.in_(wanted))
+        return list(await db.scalars(statement))
 
 
 def product_name(product: Product) -> ProductName:
@@ -110,14 +146,3 @@ def product_name(product: Product) -> ProductName:
     strength = f"{format_quantity(product.strength_value)} {product.strength_unit}"
     return ProductName(id=product.id, name=product.name, code=code, strength=strength,
                        dosage_form=product.dosage_form)  # fmt: skip
-
-
-async def _rows(
-    db: AsyncSession, principal: Principal, model: Any, ids: Iterable[uuid.UUID | None]
-) -> list[Any]:
-    wanted = {row_id for row_id in ids if row_id is not None}
-    if not wanted:
-        return []
-    statement = select(model).where(model.id.in_(wanted))
-    statement = within_registrants(statement, model.registrant_id, principal, None)
-    return list(await db.scalars(statement))

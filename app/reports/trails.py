@@ -4,14 +4,16 @@ report pulls and refusals)."""
 
 import uuid
 from collections import defaultdict
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, tzinfo
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import RowMapping, Select, Text, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit.models import AuditEntry
+from app.catalog.names import Names, Within
 from app.reconciliation.models import Discrepancy, DiscrepancyTransition
 from app.reconciliation.service import RECONCILIATION
 from app.reconciliation.workflow import Status
@@ -50,7 +52,12 @@ async def discrepancy_rows(
     result = await db.stream_scalars(query.execution_options(yield_per=FETCH_ROWS))
     async for partition in result.partitions(FETCH_ROWS):
         histories = await _histories(db, [d.id for d in partition], scope)
-        yield [_discrepancy_row(d, histories[d.id], today, scope) for d in partition]
+        names = await Within.report(scope.registrant.id).names(
+            db, locations=(d.location_id for d in partition), lots=(d.lot_id for d in partition),
+            products=(d.product_id for d in partition),
+            staff=(uuid.UUID(s) for d in partition for s in d.staff_ids),
+        )  # fmt: skip
+        yield [_discrepancy_row(d, histories[d.id], names, today, scope) for d in partition]
 
 
 async def _histories(
@@ -95,7 +102,9 @@ async def status_counts(
     return {status.value: counted.get(status.value, 0) for status in Status}
 
 
-def _discrepancy_row(d: Discrepancy, history: list[str], today: date, scope: Scope) -> Row:
+def _discrepancy_row(
+    d: Discrepancy, history: list[str], names: Names, today: date, scope: Scope
+) -> Row:
     open_report = d.reportable and d.status != Status.reported.value
     late = [what for what, due, done in (
         ("written notice", d.notice_due_on, d.notice_given_on),
@@ -104,7 +113,13 @@ def _discrepancy_row(d: Discrepancy, history: list[str], today: date, scope: Sco
     return {
         "discrepancy_id": d.id, "rule": d.rule, "severity": d.severity, "status": d.status,
         "summary": d.summary, "product_id": d.product_id, "location_id": d.location_id,
-        "staff_ids": list(d.staff_ids), "first_found_at": scope.local(d.first_found_at),
+        "lot_id": d.lot_id, "patient_id": d.patient_id, "session_id": d.session_id,
+        "location": _named(names.locations, d.location_id, lambda n: n.name),
+        "lot": _named(names.lots, d.lot_id, lambda n: n.lot_number),
+        "product": _named(names.products, d.product_id, lambda n: f"{n.name} ({n.code})"),
+        "staff_ids": list(d.staff_ids),
+        "staff": [names.staff[uuid.UUID(s)].name for s in d.staff_ids
+                  if uuid.UUID(s) in names.staff], "first_found_at": scope.local(d.first_found_at),
         "last_found_at": scope.local(d.last_found_at),
         "discovered_at": d.discovered_at and scope.local(d.discovered_at),
         "reportable": d.reportable, "notice_due_on": d.notice_due_on,
@@ -115,14 +130,32 @@ def _discrepancy_row(d: Discrepancy, history: list[str], today: date, scope: Sco
     }  # fmt: skip
 
 
+N = TypeVar("N")
+
+
+def _named(
+    found: Mapping[uuid.UUID, N], row_id: uuid.UUID | None, say: Callable[[N], str]
+) -> str | None:
+    """What a person reads for ``row_id`` (None when there is none)."""
+    named = found.get(row_id) if row_id is not None else None
+    return say(named) if named is not None else None
+
+
 DISCREPANCY_COLUMNS: list[Column] = [
     Column("discrepancy_id", "Discrepancy", printed=False),
     Column("rule", "Rule"),
     Column("severity", "Severity"),
     Column("status", "Status"),
     Column("summary", "Summary"),
+    Column("location", "Location"),
+    Column("lot", "Lot"),
+    Column("product", "Product", "its name and NDC or compound code"),
+    Column("staff", "Staff", "whose work it is about"),
     Column("product_id", "Product id", printed=False),
     Column("location_id", "Location id", printed=False),
+    Column("lot_id", "Lot id", printed=False),
+    Column("patient_id", "Patient id", printed=False),
+    Column("session_id", "Session id", printed=False),
     Column("staff_ids", "Staff ids", "whose work it is about", printed=False),
     Column("first_found_at", "First found"),
     Column("last_found_at", "Last found"),

@@ -72,6 +72,10 @@ async def test_a_theft_with_its_history_and_the_deas_deadlines(clinic: Clinic, a
         "form_106_due_on": "2026-04-13", "overdue": [],
         "history": ["2026-03-02T09:00:00-06:00 open -> acknowledged by Olive"],
     }  # fmt: skip
+    assert {key: item[key] for key in ("location", "lot", "product", "staff")} == {
+        "location": clinic.vault.name, "lot": clinic.lot.lot_number,
+        "product": f"{clinic.product.name} (00409205105)", "staff": [clinic.nurse.name],
+    }  # fmt: skip
     clock.set(datetime(2026, 3, 3, 15, tzinfo=UTC))
     [later] = await items(clinic, "discrepancies")
     assert later["overdue"] == ["written notice"]
