@@ -4,7 +4,8 @@ product's name, code and strength, a staff member's name and credential, a patie
 An answer that names rows by id gathers the ids it holds, loads their names in one query per
 kind (:meth:`Names.load`), and sets each beside its id. Names are read within the caller's
 registrants, and a patient's name only for a caller who may read patients: another caller
-gets the patient's id and record number alone.
+gets the patient's id and record number alone. A report, which reads in a transaction of its
+own, names rows within its registrant (:meth:`Within.report`).
 """
 
 import uuid
