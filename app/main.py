@@ -47,6 +47,7 @@ from app.reconciliation.models import Discrepancy
 from app.reconciliation.router import router as reconciliation_router
 from app.registry.models import Location, Patient, Staff, StaffRegistration
 from app.registry.router import router as registry_router
+from app.reports.forms_router import router as forms_router
 from app.reports.pdmp.models import PdmpSubmission
 from app.reports.pdmp.router import router as pdmp_router
 from app.reports.router import router as reports_router
@@ -103,8 +104,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     # appends), come first, which saves about 0.1 ms per append here. No two routers share a path.
     routers = (ledger_router, ledger_public_router, registry_router, catalog_router,
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
-               reconciliation_router, reports_router, pdmp_router, webhooks_router, fhir_router,
-               fhir_senders_router, fhir_records_router, ops_router, docs_router)  # fmt: skip
+               reconciliation_router, reports_router, forms_router, pdmp_router,
+               webhooks_router, fhir_router, fhir_senders_router, fhir_records_router,
+               ops_router, docs_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

@@ -65,6 +65,9 @@ HEADER_HEIGHT = 0.75 * inch
 FOOTER_HEIGHT = 0.35 * inch
 _PADDING = 2.0
 """Points each side of a cell's text."""
+_SLACK = 1.0
+"""A point more than a word measures: one that fits exactly is otherwise wrapped by its last
+letter."""
 _NATURAL_MAX = 2.5 * inch
 """The widest a column asks to be before its cells wrap at their spaces."""
 _LONGEST_WORD = 2.5 * inch
@@ -155,7 +158,7 @@ def fitted(columns: Sequence[Column], texts: list[list[str]]) -> tuple[Layout, l
 def _longest_word(column: Column, texts: list[list[str]], index: int, size: float) -> float:
     cells = [(column.title, _BOLD), *((cells[index], _FONT) for cells in texts)]
     words = (stringWidth(word, font, size) for text, font in cells for word in text.split(" "))
-    return 2 * _PADDING + min(max(words), _LONGEST_WORD)
+    return 2 * _PADDING + _SLACK + min(max(words), _LONGEST_WORD)
 
 
 def _longest_cell(texts: list[list[str]], index: int, size: float) -> float:

@@ -4,27 +4,23 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from enum import StrEnum
 from typing import Annotated, Any
 
-import orjson
 from fastapi import Depends, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
 from app.auth.permissions import Permission
-from app.clinical.sessions.service import get_session
 from app.core.errors import FieldError, InvalidInput, PermissionDenied
 from app.core.schemas import Day, Instant, QueryText
 from app.edge.audit import audited, note
 from app.edge.deps import ClockDep, CurrentPrincipal, SessionDep, SettingsDep, current_principal
 from app.edge.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
-from app.reconciliation.service import get_discrepancy
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails
+from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails, waste
 from app.reports.scope import Scope, check_period, report_scope
-from app.reports.streaming import PeriodSource, as_chunks, documented, documented_form, respond
+from app.reports.streaming import PeriodSource, as_chunks, documented, respond
 from app.reports.tabular import Column, Format
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["reports"])
@@ -115,6 +111,31 @@ async def dispensing_log(
 
 
 @router.get(
+    "/reports/waste-log",
+    response_class=StreamingResponse,
+    responses=documented(waste.COLUMNS, _PERIOD),
+)
+async def waste_log(
+    request: Request,
+    period: Annotated[_Period, Depends(period_of(waste.NAME))],
+    fmt: FormatParam = Format.json,
+    location_id: uuid.UUID | None = None,
+    lot_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+) -> Response:
+    """Every waste and destruction of the period: who wasted or destroyed it and each witness,
+    with when each signed (recorded, or confirmed with their own token); the session and the
+    room of a waste; the amount in mg and in the product's unit; a destruction's method,
+    place and packages. Filters (`staff_id`: who did it or witnessed it) combine."""
+    filters = waste.Filters(location_id=location_id, lot_id=lot_id, product_id=product_id,
+                            staff_id=staff_id)  # fmt: skip
+    return await respond(request, fmt, period.head, waste.COLUMNS,
+                         waste.source(period.scope, period.start, period.end, filters),
+                         title=waste.TITLE, signatures=waste.SIGNATURES)  # fmt: skip
+
+
+@router.get(
     "/reports/inventory",
     response_class=StreamingResponse,
     responses=documented(inventory.COLUMNS, _INSTANT),
@@ -184,90 +205,6 @@ async def discrepancies_report(
         trails.DISCREPANCY_COLUMNS,
         lambda db: trails.discrepancy_rows(db, query, period.scope, today),
         title=trails.DISCREPANCIES_TITLE,
-    )
-
-
-class FormFormat(StrEnum):
-    json = "json"
-    pdf = "pdf"
-
-
-_MONITORING_FORM: dict[str, Any] = {
-    "healthcare_setting": {"type": "string"},
-    "setting_rems_certification_id": {"type": ["string", "null"]},
-    "patient_name": {"type": "string"}, "patient_date_of_birth": {"type": "string"},
-    "rems_enrollment_id": {"type": ["string", "null"]},
-    **{column.name: {"title": column.title, "description": column.description}
-       for column in rems.COLUMNS if column.name not in ("patient_id", "patient_name")},
-}  # fmt: skip
-
-
-@router.get(
-    "/reports/rems-monitoring-form",
-    response_class=StreamingResponse,
-    responses=documented_form(_MONITORING_FORM),
-)
-@audited("report", resource_id=rems.FORM, kind="report")
-async def rems_monitoring_form(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    session_id: uuid.UUID,
-    fmt: Annotated[FormFormat, Query(alias="format", description="json or pdf")] = FormFormat.json,
-) -> Response:
-    """The Spravato REMS Patient Monitoring Form of one esketamine session, with every field
-    the REMS form asks (the setting and its certification, the patient and their REMS ID, the
-    dose and lots, the times, the three blood pressures, sedation, dissociation, respiratory
-    depression, serious adverse events), what it still lacks and when it is due; printed, with
-    a line for the healthcare provider to sign. Clinicians, prescribers and compliance
-    officers."""
-    ts = await get_session(session, session_id, principal=principal)
-    scope = await report_scope(session, ts.registrant_id, principal, clock.now(),
-                               permission=Permission.read_sessions)  # fmt: skip
-    head = scope.header(rems.FORM, **await rems.form_fields(session, ts, scope))
-    if fmt is FormFormat.json:
-        return Response(orjson.dumps(head), media_type="application/json")
-    return await respond(request, Format.pdf, head, [], lambda _db: as_chunks([]),
-                         title=rems.FORM_TITLE, signatures=rems.FORM_SIGNATURES,
-                         labels=rems.FORM_LABELS)  # fmt: skip
-
-
-_FORM_106: dict[str, Any] = {
-    name: {"type": "string"} for name in ("discrepancy_id", "date_of_discovery", "type_of_loss",
-                                          "notice_due_on", "form_106_due_on", "summary")
-}  # fmt: skip
-
-
-@router.get(
-    "/reports/dea-form-106",
-    response_class=StreamingResponse,
-    responses=documented(dea_forms.FORM_106_COLUMNS, _FORM_106),
-)
-@audited("report", resource_id=dea_forms.FORM_106, kind="report")
-async def dea_form_106(
-    request: Request,
-    session: SessionDep,
-    principal: CurrentPrincipal,
-    clock: ClockDep,
-    discrepancy_id: uuid.UUID,
-    fmt: FormatParam = Format.json,
-) -> Response:
-    """DEA Form 106 data for a theft or significant loss (21 CFR 1301.76(b)): the registrant,
-    the date of discovery, the type of loss and, per item, the NDC (or DEA code), name,
-    strength, form and quantity lost; with the notice and filing dates."""
-    discrepancy = await get_discrepancy(session, discrepancy_id, principal=principal)
-    scope = await report_scope(session, discrepancy.registrant_id, principal, clock.now())
-    fields, lost = await dea_forms.form_106(session, discrepancy, scope)
-    head = scope.header(dea_forms.FORM_106, **fields)
-    return await respond(
-        request,
-        fmt,
-        head,
-        dea_forms.FORM_106_COLUMNS,
-        lambda _db: as_chunks(lost),
-        title=dea_forms.FORM_106_TITLE,
-        signatures=dea_forms.FORM_106_SIGNATURES,
     )
 
 
