@@ -17,7 +17,7 @@ from app.core.quantity import format_minor, rounded
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.reconciliation.models import Discrepancy
-from app.reports.scope import Scope
+from app.reports.scope import Scope, events_of_period
 from app.reports.snapshots import product_fields, quantity
 from app.reports.streaming import RowSource, mapped
 from app.reports.tabular import Chunks, Column, Row
@@ -49,7 +49,7 @@ def destructions_statement(
     scope: Scope, start: datetime, end: datetime
 ) -> Select[*tuple[Any, ...]]:
     event = LedgerEvent
-    return (
+    query = (
         select(event.id, event.occurred_at,
                type_coerce(event.quantity, BigInteger).label("quantity"),
                type_coerce(event.mg, BigInteger).label("mg"),
@@ -57,11 +57,8 @@ def destructions_statement(
                cast(event.snapshot, Text).label("snapshot"),
                _reversal.id.label("reversed_by"))
         .outerjoin(_reversal, _reversal.reverses_event_id == event.id)
-        .where(event.registrant_id == scope.registrant.id,
-               event.type == EventType.destroy.value,
-               event.occurred_at >= start, event.occurred_at < end)
-        .order_by(event.occurred_at, event.sequence)
     )  # fmt: skip
+    return events_of_period(query, scope, start, end, [EventType.destroy.value])
 
 
 def destruction_rows(db: AsyncSession, query: Select[*tuple[Any, ...]], scope: Scope) -> Chunks:

@@ -40,7 +40,7 @@ from app.ledger.types import EventType
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.models import Location, Staff, StaffRegistration
 from app.reports import pg_text
-from app.reports.scope import Scope
+from app.reports.scope import Scope, events_of_period
 from app.reports.snapshots import address_line, product_fields
 from app.reports.streaming import mapped
 from app.reports.tabular import Chunks, Column, Row
@@ -164,10 +164,8 @@ def _joined(
         .outerjoin(_plan_prescriber, _plan_prescriber.id == TreatmentPlan.prescriber_id)
         .outerjoin(_session_room, _session_room.id == TreatmentSession.location_id)
         .outerjoin(_reversal, _reversal.reverses_event_id == event.id)
-        .where(event.registrant_id == scope.registrant.id, event.type.in_(TYPES),
-               event.occurred_at >= start, event.occurred_at < end)
-        .order_by(event.occurred_at, event.sequence)
     )  # fmt: skip
+    query = events_of_period(query, scope, start, end, TYPES)
     if filters.product_id is not None:
         query = query.where(event.product_id == filters.product_id)
     if filters.patient_id is not None:

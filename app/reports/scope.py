@@ -2,18 +2,21 @@
 days or an instant, with the header every format prints."""
 
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.core.errors import FieldError, InvalidInput
 from app.core.quantity import format_quantity
+from app.ledger.models import LedgerEvent
 from app.registry.models import Registrant
 from app.registry.service import get_registrant
 
@@ -88,3 +91,18 @@ def check_period(first: date, last: date) -> None:
     if last < first:
         detail = "the last day is before the first"
         raise InvalidInput(detail, errors=[FieldError(parameter="to", detail=detail)])
+
+
+S = TypeVar("S", bound="Select[*tuple[Any, ...]]")
+
+
+def events_of_period(
+    query: S, scope: Scope, start: datetime, end: datetime, types: Collection[str]
+) -> S:
+    """``query`` narrowed to the registrant's events of ``types`` that happened from ``start``
+    to before ``end``, in the order they happened."""
+    event = LedgerEvent
+    return query.where(
+        event.registrant_id == scope.registrant.id, event.type.in_(types),
+        event.occurred_at >= start, event.occurred_at < end,
+    ).order_by(event.occurred_at, event.sequence)  # fmt: skip

@@ -21,7 +21,7 @@ from app.core.quantity import format_minor
 from app.ledger.models import LedgerEvent, WitnessConfirmation
 from app.ledger.types import EventType
 from app.registry.models import Location
-from app.reports.scope import Scope
+from app.reports.scope import Scope, events_of_period
 from app.reports.snapshots import product_fields, quantity
 from app.reports.streaming import FETCH_ROWS, RowSource
 from app.reports.tabular import Chunks, Column, Row
@@ -62,10 +62,8 @@ def statement(
         .outerjoin(TreatmentSession, TreatmentSession.id == event.session_id)
         .outerjoin(_room, _room.id == TreatmentSession.location_id)
         .outerjoin(_reversal, _reversal.reverses_event_id == event.id)
-        .where(event.registrant_id == scope.registrant.id, event.type.in_(TYPES),
-               event.occurred_at >= start, event.occurred_at < end)
-        .order_by(event.occurred_at, event.sequence)
     )  # fmt: skip
+    query = events_of_period(query, scope, start, end, TYPES)
     if filters.location_id is not None:
         query = query.where((event.location_id == filters.location_id)
                             | (TreatmentSession.location_id == filters.location_id))  # fmt: skip
