@@ -128,6 +128,11 @@ def _submission(form: MonitoringFormOut, today: date) -> str:
     return "overdue" if today > form.due_on else "due"
 
 
+_NOT_ON_THE_FORM = frozenset({"patient_id"})
+"""What the period's report has of a session and the form does not: the form names the
+patient."""
+
+
 async def form_fields(db: AsyncSession, ts: TreatmentSession, scope: Scope) -> dict[str, Any]:
     """One esketamine session's Patient Monitoring Form: the setting, the patient and every
     field the REMS form asks, as of the registrant's day the form is made."""
@@ -143,9 +148,6 @@ async def form_fields(db: AsyncSession, ts: TreatmentSession, scope: Scope) -> d
         "patient_date_of_birth": patient.date_of_birth,
         **{key: value for key, value in row.items() if key not in _NOT_ON_THE_FORM},
     }
-
-
-_NOT_ON_THE_FORM = frozenset({"patient_id"})
 
 
 class NotEsketamine(AppError):
