@@ -183,17 +183,36 @@ def step_findings(f: StepFacts) -> list[Finding]:
     where = f"{f.subject}:{f.subject_id}:{f.step}"
     details: dict[str, Any] = {f"{f.subject}_id": f.subject_id, "step": f.step,
                                "rules": list(f.rules)}  # fmt: skip
+    what = _step_named(f.subject, f.step)
     if not f.record:
-        summary = f"{', '.join(f.rules)} overridden at {f.step}: {f.override_reason}"
+        summary = f"{what}: {_listed(f.rules)} overridden, because {f.override_reason}"
         return [Finding(rule=OVERRIDE_USED.code, severity=OVERRIDE_USED.severity,
                         fingerprint=f"{OVERRIDE_USED.code}:{where}", summary=summary,
                         details=details)]  # fmt: skip
     return [
         Finding(rule=rule, severity=STEP_RULE_SEVERITY.get(rule, Severity.significant),
                 fingerprint=f"{rule}:{where}", details=details,
-                summary=f"a {f.subject} record broke {rule.replace('_', ' ')} at {f.step}")
+                summary=f"{what}, recorded after the fact, broke a rule: {_words(rule)}")
         for rule in f.rules
     ]  # fmt: skip
+
+
+def _step_named(subject: str, step: str) -> str:
+    """A workflow step as a person says it: "A session's administration", "A FHIR
+    MedicationAdministration from an integration"."""
+    if subject == "fhir_resource":
+        return f"A FHIR {step} from an integration"
+    if subject == "compounding_batch":
+        return "A compounding batch"
+    return f"A {_words(subject)}'s {_words(step)}"
+
+
+def _words(code: str) -> str:
+    return code.replace("_", " ")
+
+
+def _listed(codes: tuple[str, ...]) -> str:
+    return ", ".join(_words(code) for code in codes)
 
 
 def verification_failed(failure: str, sequence: int | None) -> Finding:

@@ -71,4 +71,12 @@ async def on_rules_broken(db: AsyncSession, message: Message) -> None:
             now=datetime.fromisoformat(payload["at"]),
             event_ids=[uuid.UUID(e) for e in payload["event_ids"]],
             staff_ids=[uuid.UUID(s) for s in payload["staff_ids"]], subjects=[payload["by"]],
+            about=_step_subject(facts),
         )  # fmt: skip
+
+
+def _step_subject(facts: findings.StepFacts) -> findings.Subject:
+    """A session's step is about its session; the others name theirs in details."""
+    if facts.subject == "session":
+        return findings.Subject(session_id=uuid.UUID(facts.subject_id))
+    return findings.NO_SUBJECT

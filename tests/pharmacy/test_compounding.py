@@ -350,7 +350,7 @@ async def test_a_yield_excused_by_its_reason_is_opened_for_review(pharmacy, app,
     [found] = listed.json()["items"]
     assert (found["rule"], found["details"]["compounding_batch_id"], found["summary"]) == (
         "override_used", accepted.json()["id"],
-        f"yield_outside_tolerance overridden at compounding: {reason}",
+        f"A compounding batch: yield outside tolerance overridden, because {reason}",
     )  # fmt: skip
 
 

@@ -50,6 +50,9 @@ async def test_a_prescribers_override_in_a_session_is_opened_for_review(ward, ap
     assert found["event_ids"] == [given["event"]["id"]]
     assert found["subjects"] == ["prescriber-1"]
     assert set(found["staff_ids"]) == {ward.nurse.id, ward.witness.id}
+    assert found["summary"] == ("A session's administration: dose beyond plan overridden, "
+                                "because patient weighed again: 82 kg")  # fmt: skip
+    assert found["session_id"] == ts["id"]
 
 
 async def test_a_back_dated_esketamine_session_opens_a_critical_discrepancy(ward, app, clock):
@@ -64,6 +67,9 @@ async def test_a_back_dated_esketamine_session_opens_a_critical_discrepancy(ward
     [found] = await discrepancies(ward.client, ward.id, ward.officer_token)
     assert (found["rule"], found["severity"]) == ("rems_patient_not_enrolled", "critical")
     assert found["details"]["session_id"] == created.json()["id"]
+    assert found["session_id"] == created.json()["id"]
+    assert found["summary"] == ("A session's scheduling, recorded after the fact, broke a rule: "
+                                "rems patient not enrolled")  # fmt: skip
 
 
 async def test_a_late_fill_after_six_months_opens_its_discrepancy(dispensary, app, clock, token):
@@ -78,6 +84,9 @@ async def test_a_late_fill_after_six_months_opens_its_discrepancy(dispensary, ap
     assert (found["rule"], found["severity"], found["subjects"]) == (
         "fill_after_six_months", "significant", ["rph-1"],
     )  # fmt: skip
+    fill = response.json()["fills"][0]["id"]
+    assert found["summary"] == (f"A prescription's fill {fill}, recorded after the fact, broke a "
+                                "rule: fill after six months")  # fmt: skip
     assert found["event_ids"] == [response.json()["fills"][0]["event_id"]]
 
 
