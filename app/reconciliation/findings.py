@@ -62,6 +62,9 @@ class EventFacts:
     reason: str | None = None
     reverses: "Reversed | None" = None
     """What a reversal undid."""
+    what: str = "stock"
+    """What moved, as a person says it: "2 mL of Ketamine HCl injection 50 mg/mL, 10 mL vial
+    (lot L-100) at Vault"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +115,36 @@ class Found:
     subject: Subject = NO_SUBJECT
 
 
+_NOUNS = {EventType.administer: "administration", EventType.destroy: "destruction",
+          EventType.adjust: "adjustment", EventType.compound_consume: "use in compounding",
+          EventType.compound_produce: "compounded output"}  # fmt: skip
+"""What an event of each type is called in a sentence, where its code would not say it."""
+
+
+def _event_named(event_type: EventType | str, what: str) -> str:
+    """An event in words: "Administration of 2 mL of … (lot L-100) at Vault"."""
+    kind = EventType(event_type)
+    noun = _NOUNS.get(kind, _words(kind.value))
+    return f"{noun[:1].upper()}{noun[1:]} of {what}"
+
+
 def event_findings(f: EventFacts) -> list[Finding]:
     found = []
+    named = _event_named(f.type, f.what)
     if f.type is EventType.theft:
-        found.append(_finding(f, THEFT.code, THEFT.severity, "theft recorded", reportable=True))
+        found.append(_finding(f, THEFT.code, THEFT.severity, named, reportable=True))
     elif f.type is EventType.loss:
-        summary = f"loss recorded ({f.loss_kind})"
+        summary = f"{named} ({_words(f.loss_kind or 'other')})"
         found.append(_finding(f, LOSS.code, LOSS.severity, summary, reportable=True))
     if f.reverses is not None:
         found.append(_reversal_finding(f, f.reverses))
     if f.override_reason is not None and f.broken_rules:
-        summary = f"{', '.join(f.broken_rules)} overridden: {f.override_reason}"
+        summary = f"{named}: {_listed(f.broken_rules)} overridden, because {f.override_reason}"
         found.append(_finding(f, OVERRIDE_USED.code, OVERRIDE_USED.severity, summary))
     if f.is_record:
         for broken in f.broken_rules:
             rule = Rule(broken)
-            summary = f"a record broke {rule.value.replace('_', ' ')}"
+            summary = f"{named}, recorded after the fact, broke a rule: {_words(rule.value)}"
             found.append(_finding(f, rule.value, BROKEN_RULE_SEVERITY[rule], summary))
     return found
 
@@ -135,7 +152,7 @@ def event_findings(f: EventFacts) -> list[Finding]:
 def _reversal_finding(f: EventFacts, undone: Reversed) -> Finding:
     rule = REVERSAL_BY_ITS_AUTHOR if undone.by_its_author else REVERSAL
     by = "by its own author, co-signed" if undone.by_its_author else "by another person"
-    summary = f"{undone.type} event {undone.id} reversed {by}: {f.reason}"
+    summary = f"{_event_named(undone.type, f.what)} reversed {by}, because {f.reason}"
     finding = _finding(f, rule.code, rule.severity, summary)
     details = finding.details | {"reversed_event_id": str(undone.id),
                                  "reversed_event_type": undone.type,

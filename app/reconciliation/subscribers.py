@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.outbox import Message
+from app.core.quantity import format_quantity
 from app.ledger.models import LedgerEvent
 from app.ledger.reversals import authored_by
 from app.ledger.types import EventType
@@ -31,6 +32,7 @@ async def on_event_appended(db: AsyncSession, message: Message) -> None:
         loss_kind=loss.get("kind"),
         reason=event.reason,
         reverses=_reversed(event, undone),
+        what=_moved(event),
     )
     # Whose work: who performed and who witnessed it, and whoever recorded it; for a
     # reversal, also the event it undid.
@@ -47,6 +49,14 @@ async def on_event_appended(db: AsyncSession, message: Message) -> None:
                 patient_id=event.patient_id, session_id=event.session_id,
             ),
         )  # fmt: skip
+
+
+def _moved(event: LedgerEvent) -> str:
+    """What the event moved, from its snapshot (the names as they were when it happened)."""
+    snapshot = event.snapshot
+    product, unit = snapshot["product"], snapshot["product"]["inventory_unit"]
+    return (f"{format_quantity(event.quantity)} {unit} of {product['name']} "
+            f"(lot {snapshot['lot']['lot_number']}) at {snapshot['location']['name']}")  # fmt: skip
 
 
 def _reversed(event: LedgerEvent, undone: LedgerEvent | None) -> findings.Reversed | None:

@@ -56,6 +56,8 @@ async def test_a_discrepancy_names_where_what_and_who(clinic: Clinic, app, clock
                             "expires_on": clinic.lot.json["expires_on"]}  # fmt: skip
     assert found["product"] == {"id": clinic.product.id, **INJECTION}
     assert (found["patient_id"], found["session_id"]) == (None, None)
+    lot, vault = clinic.lot.lot_number, clinic.vault.name
+    assert found["summary"] == f"Theft of 2 mL of {INJECTION['name']} (lot {lot}) at {vault}"
     assert [person["name"] for person in found["staff"]] == [clinic.nurse.name]
     assert found["staff"][0]["role"] == "nurse"
     one = await clinic.client.get(f"/v1/discrepancies/{found['id']}",

@@ -107,3 +107,9 @@ async def test_every_reversal_opens_a_discrepancy_naming_both_events(
         ("reversal", "minor", (undone_by_otto["id"], by_another["id"])),
         ("reversal", "significant", (undone_by_nora["id"], co_signed["id"])),
     }
+    summaries = sorted(d["summary"] for d in listed.json()["items"])
+    assert [summary.split(" reversed ")[1].split(",")[0] for summary in summaries] == [
+        "by another person", "by its own author",
+    ]  # fmt: skip
+    assert all(summary.startswith("Receipt of ") and f"(lot {clinic.lot.lot_number})"
+               in summary for summary in summaries)  # fmt: skip

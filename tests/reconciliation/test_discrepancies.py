@@ -130,6 +130,16 @@ async def test_an_override_and_a_record_breaking_rules_each_open_theirs(
         ("witness_is_performer", "significant", (recorded["id"],)),
         ("witness_missing", "significant", (recorded["id"],)),
     }
+    moved = f"{clinic.product.name} (lot {clinic.lot.lot_number}) at {clinic.vault.name}"
+    summaries = {d["rule"]: d["summary"] for d in await discrepancies(clinic)}
+    assert summaries == {
+        "override_used": f"Receipt of 10 mL of {moved}: counterparty dea invalid overridden, "
+                         "because supplier's number on the box",
+        "witness_is_performer": f"Waste of 1 mL of {moved}, recorded after the fact, broke a "
+                                "rule: witness is performer",
+        "witness_missing": f"Waste of 1 mL of {moved}, recorded after the fact, broke a rule: "
+                           "witness missing",
+    }  # fmt: skip
 
 
 async def test_a_message_handed_over_twice_opens_one_discrepancy(clinic, app, clock):
