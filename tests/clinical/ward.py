@@ -7,7 +7,7 @@ early morning, so its steps are instructions (not late) and none lies in the fut
 
 import itertools
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -181,7 +181,3 @@ async def _stocked_lot(
         document_reference="INV-1", key=f"receipt-{lot.id}",
     )  # fmt: skip
     return lot
-
-
-def minutes_after(iso: str, base: datetime = T0) -> float:
-    return (datetime.fromisoformat(iso) - base).total_seconds() / 60
