@@ -9,11 +9,10 @@ import pytest
 from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.names import Names
-from app.worker import Worker
 from tests.clinical.ward import Ward, at, open_ward
 from tests.conftest import bearer
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.ledger.support import appended
+from tests.ledger.support import appended, stolen
 
 INJECTION = {"name": "Ketamine HCl injection 50 mg/mL, 10 mL vial", "code": "00409205105",
              "strength": "50 mg/mL", "dosage_form": "injection"}  # fmt: skip
@@ -42,15 +41,7 @@ async def test_a_balance_names_its_location_lot_and_product(clinic: Clinic):
 
 
 async def test_a_discrepancy_names_where_what_and_who(clinic: Clinic, app, clock):
-    await appended(clinic, clinic.event("receipt", "10"))
-    await appended(clinic, clinic.event(
-        "theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z", "kind": "theft"},
-        occurred_at="2026-02-27T18:00:00Z",
-    ))  # fmt: skip
-    await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
-    listed = await clinic.client.get("/v1/discrepancies", params={
-        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))  # fmt: skip
-    [found] = listed.json()["items"]
+    _, found = await stolen(clinic, app, clock)
     assert found["location"]["name"] == clinic.vault.name
     assert found["lot"] == {"id": clinic.lot.id, "lot_number": clinic.lot.lot_number,
                             "expires_on": clinic.lot.json["expires_on"]}  # fmt: skip

@@ -11,6 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.ledger import chain
 from app.ledger.models import GENESIS_HASH, Balance, LedgerEvent, Posting
+from app.worker import Worker
+from tests.conftest import bearer
 from tests.ledger.conftest import Clinic
 
 Key = tuple[uuid.UUID, uuid.UUID]
@@ -115,3 +117,18 @@ def count_body(
                   "taken_at": "close_of_business", "exactness": "exact",
                   "counted_by": counter_id},
     }  # fmt: skip
+
+
+async def stolen(clinic: Clinic, app: Any, clock: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two mL of ten received stolen, discovered at 17:00 on Friday 27 February in Chicago;
+    the theft and the discrepancy the worker opened for it."""
+    await appended(clinic, clinic.event("receipt", "10"))
+    theft = await appended(clinic, clinic.event(
+        "theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z", "kind": "theft"},
+        occurred_at="2026-02-27T18:00:00Z",
+    ))  # fmt: skip
+    await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
+    listed = await clinic.client.get("/v1/discrepancies", params={
+        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))  # fmt: skip
+    [found] = listed.json()["items"]
+    return theft, found

@@ -9,7 +9,7 @@ from app.worker import Worker
 from tests.conftest import START, bearer
 from tests.factories import assert_problem, create, staff_body
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.ledger.support import appended, count_body
+from tests.ledger.support import appended, count_body, stolen
 
 NDC = "00409205105"
 """The test injection's NDC (0409-2051-05) as stored: 11 digits."""
@@ -60,20 +60,6 @@ async def test_form_41_lists_each_destruction_with_its_packages_method_and_witne
         "witnesses": [clinic.witness.name, "Sam Second"],
         "destroyed_by": clinic.nurse.name, "reversed_by": None,
     }  # fmt: skip
-
-
-async def stolen(clinic: Clinic, app, clock) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Two mL of ten received stolen (found 27 February), and the discrepancy it opened."""
-    await appended(clinic, clinic.event("receipt", "10"))
-    theft = await appended(clinic, clinic.event(
-        "theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z", "kind": "theft"},
-        occurred_at="2026-02-27T18:00:00Z",
-    ))  # fmt: skip
-    await settled(app, clock)
-    [found] = (await clinic.client.get("/v1/discrepancies", params={
-        "registrant_id": clinic.registrant.id}, headers=bearer(clinic.officer_token))
-    ).json()["items"]  # fmt: skip
-    return theft, found
 
 
 async def test_form_106_of_a_theft(clinic: Clinic, app, clock):

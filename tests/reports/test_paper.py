@@ -17,9 +17,8 @@ from app.reports.tabular import Column
 from tests.conftest import bearer
 from tests.factories import create, staff_body
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.ledger.support import appended
+from tests.ledger.support import appended, stolen
 from tests.pharmacy.dispensary import Dispensary, open_dispensary
-from tests.reports.test_dea_forms import stolen
 from tests.reports.test_dispensing_log import filled_twice, officer
 from tests.reports.test_pdf import MARCH
 

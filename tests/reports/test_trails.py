@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from app.worker import Worker
 from tests.conftest import bearer
 from tests.ledger.conftest import Clinic, open_clinic
-from tests.ledger.support import appended
+from tests.ledger.support import appended, stolen
 from tests.outages import assert_unavailable
 
 MARCH = {"from": "2026-03-01", "to": "2026-03-31"}
@@ -36,29 +35,19 @@ async def items(clinic: Clinic, name: str, **params: str) -> list[dict[str, Any]
     return found
 
 
-async def stolen(clinic: Clinic, app, clock) -> dict[str, Any]:
-    """2 mL stolen, discovered at 17:00 on Friday 27 February in Chicago; its discrepancy
-    opened by the worker on Monday 2 March (the clock) and acknowledged."""
-    await appended(clinic, clinic.event("receipt"))
-    theft = clinic.event("theft", "2", loss={"discovered_at": "2026-02-27T23:00:00Z",
-                                             "kind": "theft"},
-                         occurred_at="2026-02-27T18:00:00Z")  # fmt: skip
-    await appended(clinic, theft)
-    await Worker(app.state.database, app.state.settings, clock, periodic=()).run_until_idle()
-    listed = await clinic.client.get("/v1/discrepancies",
-                                     params={"registrant_id": clinic.registrant.id},
-                                     headers=bearer(clinic.officer_token))  # fmt: skip
-    [found] = listed.json()["items"]
+async def stolen_and_acknowledged(clinic: Clinic, app, clock) -> dict[str, Any]:
+    """The theft of ``stolen``, its discrepancy opened on Monday 2 March (the clock) and
+    acknowledged."""
+    _, found = await stolen(clinic, app, clock)
     moved = await clinic.client.post(f"/v1/discrepancies/{found['id']}/transitions",
                                      json={"to": "acknowledged"},
                                      headers=bearer(clinic.officer_token))  # fmt: skip
     assert moved.status_code == 200, moved.text
-    result: dict[str, Any] = found
-    return result
+    return found
 
 
 async def test_a_theft_with_its_history_and_the_deas_deadlines(clinic: Clinic, app, clock):
-    found = await stolen(clinic, app, clock)
+    found = await stolen_and_acknowledged(clinic, app, clock)
     [item] = await items(clinic, "discrepancies")
     assert item["discrepancy_id"] == found["id"]
     assert {key: item[key] for key in (
