@@ -64,13 +64,27 @@ async def confirmations_of(
     return found
 
 
-def event_out(row: Mapping[str, Any] | LedgerEvent, confirmed: list[uuid.UUID]) -> EventOut:
+PATIENT_WITHHELD = "snapshot.patient"
+"""What of an event's hashed body a caller who may not read patients is not shown."""
+
+
+def event_out(
+    row: Mapping[str, Any] | LedgerEvent, confirmed: list[uuid.UUID], *, patients_named: bool
+) -> EventOut:
+    """The event as a caller reads it; one who may not read patients (``patients_named``
+    false) is not shown the patient's name, address and birth date the snapshot holds, and
+    the answer says so in ``withheld`` (docs/tenancy.md#patient-data)."""
     values = dict(row) if isinstance(row, Mapping) else {c: getattr(row, c) for c in _COLUMNS}
+    withheld = []
+    if not patients_named and values["snapshot"].get("patient") is not None:
+        values["snapshot"] = values["snapshot"] | {"patient": None}
+        withheld.append(PATIENT_WITHHELD)
     return EventOut.model_validate(
         values
         | {
             "witness_status": witness_status(values["witness_ids"], confirmed),
             "confirmed_witness_ids": sorted(confirmed, key=str),
+            "withheld": withheld,
         }
     )
 

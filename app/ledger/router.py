@@ -81,7 +81,10 @@ async def append_event(
     # The answer is built from the row in memory; its writes go with the audit row (the hot
     # path of every pharmacy system: one round trip fewer while the chain head is locked).
     row = await service.append(session, body, caller, defer_writes=True)
-    return serialized(queries.event_out(row, []), status_code=status.HTTP_201_CREATED,
+    answer = queries.event_out(
+        row, [], patients_named=caller.principal.can(Permission.read_patients)
+    )
+    return serialized(answer, status_code=status.HTTP_201_CREATED,
                       location=f"/v1/ledger/events/{row['id']}")  # fmt: skip
 
 
@@ -165,8 +168,9 @@ async def list_events(
         cursor=cursor,
     )
     confirmed = await queries.confirmations_of(session, [e.id for e in events])
+    named = principal.can(Permission.read_patients)
     return {
-        "items": [queries.event_out(e, confirmed[e.id]) for e in events],
+        "items": [queries.event_out(e, confirmed[e.id], patients_named=named) for e in events],
         "next_cursor": next_cursor,
     }
 
@@ -191,7 +195,9 @@ async def incoming_transfers(
         limit=limit,
         cursor=cursor,
     )
-    return {"items": [queries.event_out(e, []) for e in events], "next_cursor": next_cursor}
+    named = principal.can(Permission.read_patients)
+    items = [queries.event_out(e, [], patients_named=named) for e in events]
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/ledger/events/{event_id}", response_model=EventOut)
@@ -200,7 +206,8 @@ async def get_event(
 ) -> EventOut:
     event = await queries.get_event(session, event_id, principal=principal)
     confirmed = await queries.confirmations_of(session, [event.id])
-    return queries.event_out(event, confirmed[event.id])
+    named = principal.can(Permission.read_patients)
+    return queries.event_out(event, confirmed[event.id], patients_named=named)
 
 
 @router.post(
@@ -222,7 +229,8 @@ async def confirm_witness(
         session, event, Caller.at(caller.principal, clock, caller.settings)
     )
     confirmed = await queries.confirmations_of(session, [event.id])
-    return queries.event_out(event, confirmed[event.id])
+    named = caller.principal.can(Permission.read_patients)
+    return queries.event_out(event, confirmed[event.id], patients_named=named)
 
 
 @router.get("/ledger/proofs/inclusion", response_model=InclusionProofOut)

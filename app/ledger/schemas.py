@@ -220,6 +220,11 @@ class EventOut(OutputModel):
     snapshot: dict[str, Any]
     prev_hash: str
     hash: str
+    withheld: list[str] = Field(
+        default_factory=list,
+        description="Parts of the hashed body this caller is not shown (`snapshot.patient` "
+        "for a caller who may not read patients); `hash` covers the body as stored",
+    )
 
 
 class EventReceipt(OutputModel):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.catalog.names import Names
 from app.ledger import queries as ledger_queries
@@ -44,9 +45,11 @@ async def discrepancy_detail(
     ids = [uuid.UUID(e) for e in found.event_ids]
     events = [e for e in [await db.get(LedgerEvent, i) for i in ids] if e is not None]
     confirmed = await ledger_queries.confirmations_of(db, ids)
+    named = principal.can(Permission.read_patients)
     return schemas.DiscrepancyDetailOut(
         **dict(out),
-        events=[ledger_queries.event_out(e, confirmed[e.id]) for e in events],
+        events=[ledger_queries.event_out(e, confirmed[e.id], patients_named=named)
+                for e in events],
         transitions=[schemas.TransitionOut.model_validate(t)
                      for t in await service.transitions_of(db, found.id)],
     )  # fmt: skip

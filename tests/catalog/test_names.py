@@ -112,3 +112,27 @@ async def test_a_compliance_officer_reads_sessions_without_patient_names_and_rec
         "measured_at": at(3), "moment": "pre_dose", "systolic_mmhg": 120, "diastolic_mmhg": 80,
         "heart_rate_bpm": 70, "spo2_percent": 98}, ward.officer_token)  # fmt: skip
     assert step.status_code == 403, step.text
+
+
+async def test_an_event_names_its_patient_only_to_a_caller_who_may_read_patients(clinic: Clinic):
+    await appended(clinic, clinic.event("receipt", "10"))
+    given = await appended(clinic, clinic.event("administer", "1", patient_id=clinic.patient.id))
+    assert (
+        given["snapshot"]["patient"]["name"]
+        == clinic.patient.json["given_name"] + " " + (clinic.patient.json["family_name"])
+    )
+    assert given["withheld"] == []
+    url = f"/v1/ledger/events/{given['id']}"
+    one = await clinic.client.get(url, headers=bearer(clinic.officer_token))
+    listed = await clinic.client.get("/v1/ledger/events", params={
+        "registrant_id": clinic.registrant.id, "patient_id": clinic.patient.id,
+    }, headers=bearer(clinic.officer_token))  # fmt: skip
+    assert (one.status_code, listed.status_code) == (200, 200), (one.text, listed.text)
+    for shown in (one.json(), *listed.json()["items"]):
+        assert shown["snapshot"]["patient"] is None
+        assert shown["withheld"] == ["snapshot.patient"]
+        assert shown["patient_id"] == clinic.patient.id
+        assert shown["hash"] == given["hash"]
+        assert shown["snapshot"] | {"patient": given["snapshot"]["patient"]} == given["snapshot"]
+    nurse = await clinic.client.get(url, headers=bearer(clinic.nurse_token))
+    assert nurse.json()["snapshot"] == given["snapshot"]

@@ -75,7 +75,7 @@ class DataSource:
             # The event as GET /v1/ledger/events/{id} shows it; the snapshot (the patient and
             # prescription as they were) only where patient data may go.
             hidden = set() if include_patient_data else {"snapshot"}
-            shown = queries.event_out(event, confirmed[event.id])
+            shown = queries.event_out(event, confirmed[event.id], patients_named=True)
             found = shown.model_dump(mode="json", exclude=hidden)
         patient_id = found.get("patient_id")
         if include_patient_data and patient_id:

@@ -82,6 +82,23 @@ async def test_with_the_least_scopes_it_sends_records_and_nothing_else(client, w
     assert read_back.headers["content-type"] == FHIR_JSON
 
 
+async def test_without_the_patient_scope_the_ledger_shows_it_no_patient(
+    client, admin_token, ward, least
+):
+    await stocked_room(ward)
+    assert (await send(client, "POST", infusion(ward, least), least.token)).status_code == 201
+    params = {"registrant_id": ward.id, "patient_id": ward.iv_patient.id}
+    sender = f"{SENDERS}/{least.sender['id']}"
+    for scopes, shown in (([], False), (["read_patients"], True)):
+        await client.patch(sender, json={"scopes": [s.value for s in LEAST_SCOPES] + scopes},
+                           headers=bearer(admin_token))  # fmt: skip
+        listed = await client.get("/v1/ledger/events", params=params, headers=bearer(least.token))
+        assert listed.status_code == 200, listed.text
+        [given] = [e for e in listed.json()["items"] if e["type"] == "administer"]
+        assert (given["snapshot"]["patient"] is not None) is shown
+        assert given["withheld"] == ([] if shown else ["snapshot.patient"])
+
+
 async def test_an_integration_configured_nowhere_may_do_nothing(client, ward, token, probe):
     stranger = token(["integration"], [ward.id], sub="ehr-unknown", name="Unknown EHR")
     await assert_refused(client, probe, "GET", f"/v1/patients?registrant_id={ward.id}",
