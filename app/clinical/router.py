@@ -1,10 +1,11 @@
 """Clinical routes: evaluations and treatment plans (prescribers)."""
 
 import uuid
+from typing import cast
 
 from fastapi import Depends, Response, status
 
-from app.clinical import schemas, service
+from app.clinical import schemas, service, views
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
@@ -31,12 +32,13 @@ async def create_evaluation(
     response: Response,
     session: SessionDep,
     caller: CurrentCaller,
-) -> Evaluation:
+) -> schemas.EvaluationOut:
     """Record a prescriber's evaluation. Calling the patient a candidate despite a positive
     screen, or without two failed adequate trials, needs `override_reason`."""
     evaluation = await service.create_evaluation(session, data=body, caller=caller)
     set_location(response, f"/v1/evaluations/{evaluation.id}")
-    return evaluation
+    [out] = await views.evaluations_out(session, caller.principal, [evaluation])
+    return out
 
 
 @router.get("/evaluations", tags=["evaluations"], response_model=Page[schemas.EvaluationOut])
@@ -52,7 +54,9 @@ async def list_evaluations(
     statement = service.evaluations_query(
         principal, registrant_id=registrant_id, patient_id=patient_id
     )
-    return await page_of(session, statement, Evaluation, limit=limit, cursor=cursor)
+    page = await page_of(session, statement, Evaluation, limit=limit, cursor=cursor)
+    found = cast(list[Evaluation], page["items"])
+    return page | {"items": await views.evaluations_out(session, principal, found)}
 
 
 @router.get(
@@ -61,9 +65,10 @@ async def list_evaluations(
 @audited("evaluation", "evaluation_id", kind="patient_read")
 async def get_evaluation(
     evaluation_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> Evaluation:
+) -> schemas.EvaluationOut:
     evaluation = await service.get_evaluation(session, evaluation_id, principal=principal)
-    return evaluation
+    [out] = await views.evaluations_out(session, principal, [evaluation])
+    return out
 
 
 @router.post(
@@ -79,13 +84,14 @@ async def create_treatment_plan(
     response: Response,
     session: SessionDep,
     caller: CurrentCaller,
-) -> TreatmentPlan:
+) -> schemas.TreatmentPlanOut:
     """Plan a patient's treatment on a candidate evaluation. The prescriber needs a DEA
     registration covering schedule 3N; an IV dose outside 0.1 to 0.75 mg/kg needs
     `override_reason`."""
     plan = await service.create_plan(session, data=body, caller=caller)
     set_location(response, f"/v1/treatment-plans/{plan.id}")
-    return plan
+    [out] = await views.plans_out(session, caller.principal, [plan])
+    return out
 
 
 @router.get(
@@ -104,7 +110,9 @@ async def list_treatment_plans(
     statement = service.plans_query(
         principal, registrant_id=registrant_id, patient_id=patient_id, status=status
     )
-    return await page_of(session, statement, TreatmentPlan, limit=limit, cursor=cursor)
+    page = await page_of(session, statement, TreatmentPlan, limit=limit, cursor=cursor)
+    found = cast(list[TreatmentPlan], page["items"])
+    return page | {"items": await views.plans_out(session, principal, found)}
 
 
 @router.get(
@@ -113,9 +121,10 @@ async def list_treatment_plans(
 @audited("treatment_plan", "plan_id", kind="patient_read")
 async def get_treatment_plan(
     plan_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
-) -> TreatmentPlan:
+) -> schemas.TreatmentPlanOut:
     plan = await service.get_plan(session, plan_id, principal=principal)
-    return plan
+    [out] = await views.plans_out(session, principal, [plan])
+    return out
 
 
 @router.patch(
@@ -127,10 +136,11 @@ async def update_treatment_plan(
     body: schemas.TreatmentPlanUpdate,
     session: SessionDep,
     caller: CurrentCaller,
-) -> TreatmentPlan:
+) -> schemas.TreatmentPlanOut:
     """Complete or discontinue an active plan (forward only; every version is kept)."""
     plan = await service.update_plan(session, plan_id, data=body, caller=caller)
-    return plan
+    [out] = await views.plans_out(session, caller.principal, [plan])
+    return out
 
 
 @router.get(

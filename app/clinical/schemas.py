@@ -8,6 +8,7 @@ from typing import Self
 
 from pydantic import Field, model_validator
 
+from app.catalog.names import PatientName, StaffName
 from app.core.examples import example
 from app.core.schemas import (
     Day,
@@ -185,6 +186,8 @@ class EvaluationOut(OutputModel):
     override_reason: str | None
     recorded_by: str
     created_at: datetime
+    patient: PatientName | None = None
+    prescriber: StaffName | None = None
 
 
 _DOSE_FIELDS: dict[Modality, frozenset[str]] = {
@@ -264,7 +267,9 @@ class TreatmentPlanUpdate(InputModel):
         return self
 
 
-class TreatmentPlanOut(OutputModel):
+class TreatmentPlanRecordOut(OutputModel):
+    """A plan as each of its versions is kept."""
+
     id: uuid.UUID
     registrant_id: uuid.UUID
     patient_id: uuid.UUID
@@ -287,3 +292,10 @@ class TreatmentPlanOut(OutputModel):
     version: int
     created_at: datetime
     updated_at: datetime
+
+
+class TreatmentPlanOut(TreatmentPlanRecordOut):
+    """The plan with the names of its patient and prescriber beside their ids."""
+
+    patient: PatientName | None = None
+    prescriber: StaffName | None = None

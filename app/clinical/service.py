@@ -199,7 +199,7 @@ async def create_plan(
     session.add(plan)
     await session.flush()
     await keep_version(
-        session, plan, schemas.TreatmentPlanOut, by=caller.principal.subject, at=caller.now
+        session, plan, schemas.TreatmentPlanRecordOut, by=caller.principal.subject, at=caller.now
     )
     return plan
 
@@ -245,6 +245,6 @@ async def update_plan(
     plan.status = data.status.value
     plan.status_reason = data.status_reason
     await revise(
-        session, plan, schemas.TreatmentPlanOut, by=caller.principal.subject, at=caller.now
+        session, plan, schemas.TreatmentPlanRecordOut, by=caller.principal.subject, at=caller.now
     )
     return plan

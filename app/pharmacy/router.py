@@ -16,25 +16,10 @@ from app.edge.deps import (
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.pharmacy import schemas, service
-from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
+from app.pharmacy import schemas, service, views
+from app.pharmacy.models import CompoundingBatch
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["compounding-batches"])
-
-
-def _out(
-    batch: CompoundingBatch, ingredients: list[CompoundingIngredient], lot_number: str
-) -> schemas.CompoundingBatchOut:
-    return schemas.CompoundingBatchOut.model_validate(
-        {
-            **{column.key: getattr(batch, column.key) for column in _BATCH_COLUMNS},
-            "lot_number": lot_number,
-            "ingredients": [schemas.BatchIngredientOut.model_validate(i) for i in ingredients],
-        }
-    )
-
-
-_BATCH_COLUMNS = tuple(CompoundingBatch.__table__.columns)
 
 
 @router.post(
@@ -53,9 +38,10 @@ async def create_compounding_batch(
     """Record a batch: its bulk lots are consumed and its finished lot made, through the ledger,
     in one transaction. mg in and out are compared as base; beyond the tolerance the batch
     needs `yield_reason` and is flagged."""
-    batch, ingredients = await service.create_batch(session, data=body, caller=caller)
-    set_location(response, f"/v1/compounding-batches/{batch.id}")
-    return _out(batch, ingredients, body.lot_number)
+    made = await service.create_batch(session, data=body, caller=caller)
+    set_location(response, f"/v1/compounding-batches/{made[0].id}")
+    [out] = await views.batches_out(session, caller.principal, [made])
+    return out
 
 
 @router.get("/compounding-batches", response_model=Page[schemas.CompoundingBatchOut])
@@ -77,8 +63,7 @@ async def list_compounding_batches(
         cursor=cursor,
     )
     ingredients = await service.ingredients_by_batch(session, [b.id for b in batches])
-    lot_numbers = await service.lot_numbers(session, [b.finished_lot_id for b in batches])
-    items = [_out(b, ingredients[b.id], lot_numbers[b.finished_lot_id]) for b in batches]
+    items = await views.batches_out(session, principal, [(b, ingredients[b.id]) for b in batches])
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -86,6 +71,6 @@ async def list_compounding_batches(
 async def get_compounding_batch(
     batch_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> schemas.CompoundingBatchOut:
-    batch, ingredients = await service.get_batch(session, batch_id, principal=principal)
-    lot_numbers = await service.lot_numbers(session, [batch.finished_lot_id])
-    return _out(batch, ingredients, lot_numbers[batch.finished_lot_id])
+    made = await service.get_batch(session, batch_id, principal=principal)
+    [out] = await views.batches_out(session, principal, [made])
+    return out

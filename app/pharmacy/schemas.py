@@ -6,6 +6,7 @@ from typing import Annotated, Self
 
 from pydantic import Field, model_validator
 
+from app.catalog.names import LocationName, LotName, ProductName, StaffName
 from app.core.examples import example
 from app.core.schemas import (
     Day,
@@ -79,6 +80,7 @@ class BatchIngredientOut(OutputModel):
     quantity: Quantity
     mg_base: Quantity
     consume_event_id: uuid.UUID
+    lot: LotName | None = None
 
 
 class CompoundingBatchOut(OutputModel):
@@ -102,3 +104,8 @@ class CompoundingBatchOut(OutputModel):
     produce_event_id: uuid.UUID
     created_by: str
     created_at: datetime
+    location: LocationName | None = None
+    product: ProductName | None = None
+    finished_lot: LotName | None = None
+    compounder: StaffName | None = Field(default=None, description="Who `compounded_by` names")
+    checker: StaffName | None = Field(default=None, description="Who `checked_by` names")

@@ -294,8 +294,3 @@ async def ingredients_by_batch(
     for row in await _ingredients_of(session, batch_ids):
         found[row.batch_id].append(row)
     return found
-
-
-async def lot_numbers(session: AsyncSession, lot_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
-    rows = await session.execute(select(Lot.id, Lot.lot_number).where(Lot.id.in_(lot_ids)))
-    return {lot_id: number for lot_id, number in rows}

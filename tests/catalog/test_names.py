@@ -10,9 +10,10 @@ from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.catalog.names import Names
 from tests.clinical.ward import Ward, at, open_ward
-from tests.conftest import bearer
+from tests.conftest import START, bearer
 from tests.ledger.conftest import Clinic, open_clinic
 from tests.ledger.support import appended, stolen
+from tests.pharmacy.dispensary import PRESCRIPTIONS, Dispensary, open_dispensary
 
 INJECTION = {"name": "Ketamine HCl injection 50 mg/mL, 10 mL vial", "code": "00409205105",
              "strength": "50 mg/mL", "dosage_form": "injection"}  # fmt: skip
@@ -136,3 +137,74 @@ async def test_an_event_names_its_patient_only_to_a_caller_who_may_read_patients
         assert shown["snapshot"] | {"patient": given["snapshot"]["patient"]} == given["snapshot"]
     nurse = await clinic.client.get(url, headers=bearer(clinic.nurse_token))
     assert nurse.json()["snapshot"] == given["snapshot"]
+
+
+@pytest.fixture
+async def dispensary(client, admin_token, token, clock) -> Dispensary:
+    return await open_dispensary(client, admin_token, token, clock)
+
+
+async def test_a_prescription_names_its_patient_product_lots_and_pharmacist(
+    dispensary: Dispensary,
+):
+    rx = await dispensary.receive(issuer_registrant_id=dispensary.clinic_id)
+    body = dispensary.fill_body(dispensary.on(START.date()))
+    assert (await dispensary.fill(rx, body)).status_code == 201
+    troche, lot = dispensary.troche, dispensary.troche_lot
+    patient = dispensary.patient
+    full_name = f"{patient.json['given_name']} {patient.family_name}"
+    officer = dispensary.make_token(["compliance_officer"], [dispensary.clinic_id], sub="off-9")
+    for reader, named in ((dispensary.token, True), (dispensary.prescriber_token, True),
+                          (officer, False)):  # fmt: skip
+        one = await dispensary.get(f"{PRESCRIPTIONS}/{rx['id']}", reader)
+        listed = await dispensary.get(PRESCRIPTIONS, reader)
+        assert (one.status_code, listed.status_code) == (200, 200), (one.text, listed.text)
+        for shown in (one.json(), *listed.json()["items"]):
+            assert shown["product"]["name"] == troche.json["name"]
+            assert shown["product"]["code"] == troche.json["compound_code"]
+            assert shown["patient"] == {"id": patient.id, "external_id": patient.external_id,
+                                        "name": full_name if named else None}  # fmt: skip
+        [fill] = one.json()["fills"]
+        assert fill["lot"] == {"id": lot.id, "lot_number": "T-2026-001",
+                               "expires_on": "2026-09-30"}  # fmt: skip
+        assert fill["dispenser"]["id"] == fill["dispensed_by"] == dispensary.pharmacist.id
+        assert fill["dispenser"]["role"] == "pharmacist"
+
+
+async def test_a_compounding_batch_names_its_place_product_lots_and_pharmacists(
+    dispensary: Dispensary,
+):
+    listed = await dispensary.get("/v1/compounding-batches", registrant_id=dispensary.id)
+    assert listed.status_code == 200, listed.text
+    [batch] = listed.json()["items"]
+    one = await dispensary.get(f"/v1/compounding-batches/{batch['id']}")
+    assert one.json() == batch
+    assert batch["location"]["name"] == dispensary.shelf.name
+    assert batch["product"]["code"] == dispensary.troche.json["compound_code"]
+    assert batch["finished_lot"] == {"id": dispensary.troche_lot.id, "lot_number": "T-2026-001",
+                                     "expires_on": "2026-09-30"}  # fmt: skip
+    assert batch["compounder"]["id"] == batch["compounded_by"] == dispensary.pharmacist.id
+    assert batch["checker"]["id"] == batch["checked_by"] != batch["compounded_by"]
+    [ingredient] = batch["ingredients"]
+    assert ingredient["lot"]["lot_number"] == "API-77"
+
+
+async def test_an_evaluation_and_a_plan_name_their_patient_and_prescriber(ward: Ward):
+    plan = await ward.get(f"/v1/treatment-plans/{ward.iv_plan.id}", ward.prescriber_token)
+    assert plan.status_code == 200, plan.text
+    evaluation = await ward.get(f"/v1/evaluations/{plan.json()['evaluation_id']}",
+                                ward.prescriber_token)  # fmt: skip
+    plans = await ward.get("/v1/treatment-plans", ward.prescriber_token, registrant_id=ward.id,
+                           patient_id=ward.iv_patient.id)  # fmt: skip
+    evaluations = await ward.get("/v1/evaluations", ward.prescriber_token, registrant_id=ward.id,
+                                 patient_id=ward.iv_patient.id)  # fmt: skip
+    patient = {"id": ward.iv_patient.id, "external_id": ward.iv_patient.external_id,
+               "name": f"Ada {ward.iv_patient.family_name}"}  # fmt: skip
+    for shown in (plan.json(), evaluation.json(), *plans.json()["items"],
+                  *evaluations.json()["items"]):  # fmt: skip
+        assert shown["patient"] == patient
+        assert shown["prescriber"]["id"] == shown["prescriber_id"] == ward.prescriber.id
+        assert shown["prescriber"]["name"] == ward.prescriber.name
+    history = await ward.get(f"/v1/treatment-plans/{ward.iv_plan.id}/history",
+                             ward.prescriber_token)  # fmt: skip
+    assert "patient" not in history.json()[0]["data"]

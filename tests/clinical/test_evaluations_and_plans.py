@@ -231,7 +231,11 @@ async def test_a_candidate_with_two_failed_adequate_trials_is_recorded(clinic):
         "override_reason": None,
         "recorded_by": PRESCRIBER,
         "created_at": "2026-03-02T15:00:00Z",
+        "patient": created["patient"],
+        "prescriber": created["prescriber"],
     }
+    assert created["patient"]["id"] == body["patient_id"]
+    assert created["prescriber"]["name"] == clinic.prescriber["name"]
     fetched = await clinic.get(response.headers["location"])
     assert fetched.status_code == 200
     assert fetched.json() == created
@@ -432,7 +436,11 @@ async def test_an_iv_plan_on_a_candidate_evaluation_starts_active_at_version_1(c
         "version": 1,
         "created_at": "2026-03-02T15:00:00Z",
         "updated_at": "2026-03-02T15:00:00Z",
+        "patient": plan["patient"],
+        "prescriber": plan["prescriber"],
     }
+    assert plan["patient"]["id"] == body["patient_id"]
+    assert plan["prescriber"]["name"] == clinic.prescriber["name"]
     assert (await clinic.get(response.headers["location"])).json() == plan
     assert await clinic.history(plan) == [(1, "active")]
 

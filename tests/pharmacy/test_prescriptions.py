@@ -209,7 +209,14 @@ async def test_a_prescription_is_kept_and_shown_with_its_1306_05_content(dispens
         "fill_by": "2026-09-02",
         "fillable": True,
         "not_fillable_because": None,
+        "patient": {
+            "id": dispensary.patient.id,
+            "external_id": dispensary.patient.external_id,
+            "name": f"{dispensary.patient.json['given_name']} {dispensary.patient.family_name}",
+        },
+        "product": rx["product"],
     }
+    assert rx["product"]["name"] == dispensary.troche.json["name"]
     assert (rx["patient_id"], rx["product_id"], rx["issued_on"]) == (
         dispensary.patient.id, dispensary.troche.id, "2026-03-02",
     )  # fmt: skip

@@ -5,6 +5,7 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Query, Response, status
 
+from app.auth.principal import Principal
 from app.core.clock import Clock
 from app.core.pagination import Page, page_of
 from app.core.revisions import history
@@ -22,17 +23,19 @@ from app.edge.deps import (
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.pharmacy.prescriptions import schemas, service
+from app.pharmacy.prescriptions import schemas, service, views
 from app.pharmacy.prescriptions.models import Prescription
 from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["prescriptions"])
 
 
-async def _out(session: SessionDep, rx: Prescription, clock: Clock) -> schemas.PrescriptionOut:
+async def _out(
+    session: SessionDep, principal: Principal, rx: Prescription, clock: Clock
+) -> schemas.PrescriptionOut:
     fills = await service.fills_of(session, [rx.id])
     today = await service.pharmacy_today(session, rx, clock.now())
-    return service.prescription_out(rx, fills[rx.id], today)
+    return await views.prescription_out(session, principal, rx, fills[rx.id], today)
 
 
 @router.post(
@@ -56,10 +59,10 @@ async def create_prescription(
     integration's prescription is a record: stored with what it breaks."""
     rx = await service.create_prescription(session, data=body, caller=caller)
     set_location(response, f"/v1/prescriptions/{rx.id}")
-    return await _out(session, rx, clock)
+    return await _out(session, caller.principal, rx, clock)
 
 
-@router.get("/prescriptions", response_model=Page[schemas.PrescriptionRecordOut])
+@router.get("/prescriptions", response_model=Page[schemas.PrescriptionListedOut])
 @audited("prescription", kind="patient_read")
 async def list_prescriptions(
     session: SessionDep,
@@ -82,8 +85,9 @@ async def list_prescriptions(
         prescriber_dea_number=prescriber_dea_number,
     )  # fmt: skip
     page = await page_of(session, statement, Prescription, limit=limit, cursor=cursor)
-    service.shown_to(principal, cast(list[Prescription], page["items"]))
-    return page
+    found = cast(list[Prescription], page["items"])
+    service.shown_to(principal, found)
+    return page | {"items": await views.prescriptions_listed(session, principal, found)}
 
 
 @router.get("/prescriptions/{prescription_id}", response_model=schemas.PrescriptionOut)
@@ -97,7 +101,7 @@ async def get_prescription(
     """A prescription with its fills; readable by the pharmacy and by the issuing clinic's
     registrant the pharmacy linked it to."""
     rx = await service.get_prescription(session, prescription_id, principal=principal)
-    return await _out(session, rx, clock)
+    return await _out(session, principal, rx, clock)
 
 
 @router.get("/prescriptions/{prescription_id}/history", response_model=list[RevisionOut])
@@ -124,7 +128,7 @@ async def link_prescription_issuer(
     then read it and its fills), moves the link, or removes it (`null`). Every version is
     kept."""
     rx = await service.link_issuer(session, prescription_id, body, caller)
-    return await _out(session, rx, clock)
+    return await _out(session, caller.principal, rx, clock)
 
 
 @router.post(
@@ -142,7 +146,7 @@ async def cancel_prescription(
 ) -> schemas.PrescriptionOut:
     """Cancel a prescription (it is kept, with every version): it is not filled again."""
     rx = await service.cancel(session, prescription_id, body, caller)
-    return await _out(session, rx, clock)
+    return await _out(session, caller.principal, rx, clock)
 
 
 @router.post(
@@ -168,4 +172,4 @@ async def fill_prescription(
     (`POST /v1/ledger/events`, type `reversal`), and then counts for nothing."""
     rx, made = await service.fill(session, prescription_id, body, caller)
     set_location(response, f"/v1/ledger/events/{made.event_id}")
-    return await _out(session, rx, clock)
+    return await _out(session, caller.principal, rx, clock)

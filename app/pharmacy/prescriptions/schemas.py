@@ -7,6 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 
+from app.catalog.names import LotName, PatientName, ProductName, StaffName
 from app.core.examples import example
 from app.core.schemas import (
     Address,
@@ -176,6 +177,10 @@ class FillOut(OutputModel):
     broken_rules: list[str]
     reversed: bool = Field(description="Entered in error and reversed in the ledger.")
     created_at: datetime
+    lot: LotName | None = None
+    dispenser: StaffName | None = Field(
+        default=None, description="The pharmacist `dispensed_by` names"
+    )
 
 
 class PrescriptionRecordOut(OutputModel):
@@ -205,7 +210,14 @@ class PrescriptionRecordOut(OutputModel):
     updated_at: datetime
 
 
-class PrescriptionOut(PrescriptionRecordOut):
+class PrescriptionListedOut(PrescriptionRecordOut):
+    """The prescription with the names of its patient and product beside their ids."""
+
+    patient: PatientName | None = None
+    product: ProductName | None = None
+
+
+class PrescriptionOut(PrescriptionListedOut):
     """The prescription with its fills and what is left of it."""
 
     fills: list[FillOut]

@@ -358,42 +358,9 @@ async def _new_version(db: AsyncSession, rx: Prescription, caller: Caller) -> No
 # Showing
 
 
-def prescription_out(
-    rx: Prescription, fills: list[tuple[PrescriptionFill, bool]], today: date
-) -> schemas.PrescriptionOut:
-    """The prescription and its fills; ``today`` is the pharmacy's: nothing remains to be
-    filled after the six months, nor of a cancelled prescription."""
-    dispensed = sum((f.quantity for f, reversed_ in fills if not reversed_), Decimal(0))
-    total = rules.total_authorized(rx.quantity, rx.refills_authorized)
-    fill_by = rules.six_months_after(rx.issued_on)
-    in_time = today <= fill_by and rx.status == Status.active
-    remaining = max(total - dispensed, Decimal(0)) if in_time else Decimal(0)
-    because = rules.not_fillable_because(cancelled=rx.status == Status.cancelled, today=today,
-                                         fill_by=fill_by, remaining=remaining)  # fmt: skip
-    return schemas.PrescriptionOut(
-        **schemas.PrescriptionRecordOut.model_validate(rx).model_dump(),
-        fills=[fill_out(f, reversed_) for f, reversed_ in fills],
-        dispensed=dispensed,
-        remaining=remaining,
-        fill_by=fill_by,
-        fillable=because is None,
-        not_fillable_because=because,
-    )
-
-
 async def pharmacy_today(db: AsyncSession, rx: Prescription, now: datetime) -> date:
     """The day it is where the pharmacy is (read without the caller's tenancy: the
     prescriber's side reads the prescription too)."""
     registrant = await db.get(Registrant, rx.registrant_id)
     assert registrant is not None
     return local_date(registrant, now)
-
-
-def fill_out(made: PrescriptionFill, reversed_: bool) -> schemas.FillOut:
-    return schemas.FillOut.model_validate(
-        {column.key: getattr(made, column.key) for column in _FILL_COLUMNS}
-        | {"reversed": reversed_}
-    )
-
-
-_FILL_COLUMNS = tuple(PrescriptionFill.__table__.columns)
