@@ -100,8 +100,9 @@ async def test_a_nurse_gives_the_dose_beyond_the_plan_a_prescriber_authorized(
     ts = await withdrawn(ward)
     path = f"/v1/sessions/{ts['id']}/administrations"
     await refused(ward, probe, path, infusion(ward), "dose-beyond-plan")
-    await refused(ward, probe, path, infusion(ward, override_reason=REASON), "permission-denied",
-                  status=403)  # fmt: skip
+    problem = await refused(ward, probe, path, infusion(ward, override_reason=REASON),
+                            "permission-denied", status=403)  # fmt: skip
+    assert "POST /v1/session-authorizations" in problem["detail"]
 
     grant = await authorized(ward, authorization(ward, session_id=ts["id"]))
     assert (grant["performer"], grant["authorizer"]) == (
@@ -310,3 +311,22 @@ async def test_a_compliance_officer_reads_sessions_and_authorizations(ward: Ward
     for path in ("/v1/sessions", f"/v1/sessions/{ts['id']}", f"{AUTHORIZATIONS}/{grant['id']}"):
         response: httpx.Response = await ward.get(path, ward.officer_token)
         assert response.status_code == 200, (path, response.text)
+
+
+async def test_the_authorization_and_the_step_are_each_audited_as_their_authors(
+    ward: Ward, probe: DatabaseProbe
+):
+    ts = await withdrawn(ward)
+    granted = await ward.post(AUTHORIZATIONS, authorization(ward, session_id=ts["id"]),
+                              ward.prescriber_token)  # fmt: skip
+    grant = granted.json()
+    given = await ward.post(f"/v1/sessions/{ts['id']}/administrations",
+                            infusion(ward, override_authorization_id=grant["id"]))  # fmt: skip
+    assert given.status_code == 201, given.text
+    [authorizing] = await probe.audit_rows(granted.headers["x-request-id"])
+    [giving] = await probe.audit_rows(given.headers["x-request-id"])
+    assert (authorizing.subject, authorizing.action, authorizing.resource_id) == (
+        PRESCRIBER, "authorize_step", grant["id"],
+    )  # fmt: skip
+    assert (giving.subject, giving.resource_id) == (NURSE, ts["id"])
+    assert str(authorizing.registrant_id) == str(giving.registrant_id) == ward.id

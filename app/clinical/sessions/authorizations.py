@@ -34,7 +34,7 @@ from app.clinical.sessions.authorization_schemas import (
 from app.clinical.sessions.models import SessionAuthorization, TreatmentSession
 from app.clinical.sessions.rules import SessionRule
 from app.clinical.sessions.types import SessionStatus
-from app.core.errors import AppError, Conflict, InvalidInput
+from app.core.errors import AppError, Conflict, InvalidInput, PermissionDenied
 from app.core.tenancy import invalid, referenced
 from app.registry.models import Staff
 from app.registry.people import acting_staff, staff_of_subject
@@ -163,7 +163,10 @@ async def judge(
                           registrant_id=registrant_id, acted_at=acted_at, why=why)  # fmt: skip
         return [entry | used]
     rules.BOOK.refuse_unless_overridden(broken, data.override_reason, why=why)
-    caller.principal.require(Permission.clinical_plans)  # a prescriber's own call
+    if not caller.principal.can(Permission.clinical_plans):
+        raise PermissionDenied("a prescriber overrides a session rule: ask one to authorize "
+                               "this step (POST /v1/session-authorizations) and send its "
+                               "override_authorization_id")  # fmt: skip
     me = await staff_of_subject(db, registrant_id=registrant_id, subject=caller.principal.subject)
     staff_id = str(me.id) if me else None
     return [entry | {
@@ -225,7 +228,7 @@ def _unfit(
     step, session_id, plan_id = scope
     unfit = []
     if (row.step, row.session_id, row.plan_id) != (step.value, session_id, plan_id):
-        unfit.append(f"it authorizes a {row.step} of another session or plan, not this {step}")
+        unfit.append(f"it authorizes another step, session or plan (its step: {row.step})")
     if me is None or row.performer_id != me.id:
         unfit.append("it authorizes another clinician")
     if uncovered := [rule.value for rule in broken if rule.value not in row.rules]:
