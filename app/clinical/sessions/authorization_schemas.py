@@ -27,19 +27,18 @@ class Overridable(InputModel):
     ``override_reason``; a clinician who may not, with the ``override_authorization_id`` of a
     prescriber's authorization (docs/domain.md#override-authorization)."""
 
-    override_reason: FreeText | None = None
+    override_reason: FreeText | None = Field(
+        default=None,
+        description="Why the step goes ahead despite the rules it breaks: a session rule's "
+        "reason is a prescriber's to give; a ledger rule's (an expired lot), the caller's own, "
+        "sent beside an authorization too.",
+    )
     override_authorization_id: uuid.UUID | None = Field(
         default=None,
         description="A prescriber's authorization of this step (`POST "
-        "/v1/session-authorizations`): the caller takes the step, the authorization's reason "
-        "is the override's, and it is used up.",
+        "/v1/session-authorizations`): the caller takes the step, the session rules it breaks "
+        "are overridden with the authorization's reason, and it is used up.",
     )
-
-    @model_validator(mode="after")
-    def _one_override(self) -> "Overridable":
-        if self.override_reason is not None and self.override_authorization_id is not None:
-            raise ValueError("send override_reason or override_authorization_id, not both")
-        return self
 
 
 class AuthorizationCreate(InputModel):

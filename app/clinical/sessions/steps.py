@@ -120,17 +120,18 @@ async def administer(
     entry = await judge(db, rules.administration_breaks(facts), data, caller,
                         step=AuthorizedStep.administration, when=data.started_at,
                         registrant_id=ts.registrant_id, session_id=ts.id)  # fmt: skip
-    reason = entry[0]["override_reason"] if entry else None  # sent, or the authorization's
+    # The ledger's own rules are excused by the caller's own reason only: a prescriber's
+    # authorization covers the session rules it names, never an expired lot.
     event = step.event(EventType.administer, location_id=ts.holding_location_id,
                        lot_id=data.lot_id, quantity=data.quantity, occurred_at=data.started_at,
-                       override_reason=data.override_reason or reason)  # fmt: skip
+                       override_reason=data.override_reason)  # fmt: skip
     row = await ledger.append(db, event, step.caller)
     db.add(SessionAdministration(
         id=uuid.uuid4(), registrant_id=ts.registrant_id, session_id=ts.id, event_id=row["id"],
         lot_id=data.lot_id, quantity=data.quantity, mg=mg, started_at=data.started_at,
         ended_at=data.ended_at, administered_by=step.performer,
         broken_rules=entry[0]["rules"] if entry else [],
-        override_reason=reason, created_at=caller.now,
+        override_reason=entry[0]["override_reason"] if entry else None, created_at=caller.now,
     ))  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
     await announce(db, ts, entry, caller, (row["id"],))
