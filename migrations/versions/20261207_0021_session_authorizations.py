@@ -64,6 +64,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_session_authorizations")),
     )
     with op.batch_alter_table("session_authorizations", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_session_authorizations_registrant_id_authorized_at",
+            ["registrant_id", "authorized_at", "id"],
+            unique=False,
+        )
         batch_op.create_index("ix_session_authorizations_plan_id", ["plan_id"], unique=False)
         batch_op.create_index("ix_session_authorizations_session_id", ["session_id"], unique=False)
 
@@ -72,5 +77,6 @@ def downgrade() -> None:
     with op.batch_alter_table("session_authorizations", schema=None) as batch_op:
         batch_op.drop_index("ix_session_authorizations_session_id")
         batch_op.drop_index("ix_session_authorizations_plan_id")
+        batch_op.drop_index("ix_session_authorizations_registrant_id_authorized_at")
 
     op.drop_table("session_authorizations")

@@ -330,3 +330,21 @@ async def test_the_authorization_and_the_step_are_each_audited_as_their_authors(
     )  # fmt: skip
     assert (giving.subject, giving.resource_id) == (NURSE, ts["id"])
     assert str(authorizing.registrant_id) == str(giving.registrant_id) == ward.id
+
+
+async def test_a_nurses_system_finds_the_authorizations_she_may_still_use(ward: Ward):
+    ts = await withdrawn(ward, "3")
+    other = await ward.open_session("esketamine")
+    used = await authorized(ward, authorization(ward, session_id=ts["id"]))
+    await ward.step(ts, "administrations", infusion(ward, override_authorization_id=used["id"]))
+    waiting = await authorized(ward, authorization(ward, session_id=ts["id"]))
+    await authorized(ward, authorization(ward, session_id=other["id"]))
+
+    def listed(**params: str) -> Any:
+        return ward.get(AUTHORIZATIONS, registrant_id=ward.id, session_id=ts["id"], **params)
+
+    everything = (await listed()).json()["items"]  # given at one instant: in id order
+    assert sorted(a["id"] for a in everything) == sorted([used["id"], waiting["id"]])
+    assert {a["performer"]["name"] for a in everything} == {ward.nurse.name}
+    usable = (await listed(usable="true")).json()["items"]
+    assert [a["id"] for a in usable] == [waiting["id"]]

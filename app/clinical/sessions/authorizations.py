@@ -12,16 +12,17 @@ after; and the prescriber is never recorded as giving what a nurse gave.
 """
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
-from app.auth.tenancy import get_readable
+from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.names import Names
 from app.clinical.models import TreatmentPlan
 from app.clinical.sessions import rules
@@ -34,6 +35,7 @@ from app.clinical.sessions.authorization_schemas import (
 from app.clinical.sessions.models import SessionAuthorization, TreatmentSession
 from app.clinical.sessions.rules import SessionRule
 from app.clinical.sessions.types import SessionStatus
+from app.core.db import where_given
 from app.core.errors import AppError, Conflict, InvalidInput, PermissionDenied
 from app.core.tenancy import invalid, referenced
 from app.registry.models import Staff
@@ -117,14 +119,37 @@ async def get_authorization(
     return row
 
 
-async def authorization_out(
-    db: AsyncSession, row: SessionAuthorization, principal: Principal
-) -> AuthorizationOut:
-    names = await Names.load(db, principal, staff=[row.performer_id, row.authorizer_id])
-    return AuthorizationOut.model_validate(row).model_copy(update={
+def authorizations_query(
+    principal: Principal,
+    *,
+    registrant_id: uuid.UUID | None,
+    session_id: uuid.UUID | None,
+    plan_id: uuid.UUID | None,
+    usable_at: datetime | None,
+) -> Select[SessionAuthorization]:
+    """Authorizations of the caller's registrants; with ``usable_at``, those a clinician may
+    still use then (not used, not expired)."""
+    principal.require(Permission.read_sessions)
+    model = SessionAuthorization
+    statement = within_registrants(select(model), model.registrant_id, principal, registrant_id)
+    statement = where_given(statement, (SessionAuthorization.session_id, session_id),
+                            (SessionAuthorization.plan_id, plan_id))  # fmt: skip
+    if usable_at is None:
+        return statement
+    return statement.where(SessionAuthorization.used_at.is_(None),
+                           SessionAuthorization.expires_at >= usable_at)  # fmt: skip
+
+
+async def authorizations_out(
+    db: AsyncSession, rows: Sequence[SessionAuthorization], principal: Principal
+) -> list[AuthorizationOut]:
+    """The authorizations with the names of who takes each step and who authorized it."""
+    people = [staff_id for row in rows for staff_id in (row.performer_id, row.authorizer_id)]
+    names = await Names.load(db, principal, staff=people)
+    return [AuthorizationOut.model_validate(row).model_copy(update={
         "performer": names.staff.get(row.performer_id),
         "authorizer": names.staff.get(row.authorizer_id),
-    })  # fmt: skip
+    }) for row in rows]  # fmt: skip
 
 
 # Judging a step

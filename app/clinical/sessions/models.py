@@ -108,6 +108,12 @@ class SessionAuthorization(Base):
 
     __tablename__ = "session_authorizations"
     __table_args__ = (
+        Index(
+            "ix_session_authorizations_registrant_id_authorized_at",
+            "registrant_id",
+            "authorized_at",
+            "id",
+        ),
         Index("ix_session_authorizations_session_id", "session_id"),
         Index("ix_session_authorizations_plan_id", "plan_id"),
     )

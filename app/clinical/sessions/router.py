@@ -1,19 +1,21 @@
 """Session routes (clinicians, prescribers, integrations): thin over the service."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import Depends, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.principal import Principal
 from app.clinical.sessions import authorizations, ending, schemas, service, steps
 from app.clinical.sessions.authorization_schemas import AuthorizationCreate, AuthorizationOut
-from app.clinical.sessions.models import TreatmentSession
+from app.clinical.sessions.models import SessionAuthorization, TreatmentSession
 from app.clinical.sessions.types import SessionStatus
 from app.clinical.sessions.views import session_out, sessions_listed
 from app.core.pagination import Page, paginate
 from app.core.revisions import history
 from app.edge.audit import audited
 from app.edge.deps import (
+    ClockDep,
     CurrentCaller,
     CurrentPrincipal,
     IdempotencyRequired,
@@ -317,7 +319,38 @@ async def authorize_step(
     `session_authorization_minutes`; the REMS rules are never authorized."""
     row = await authorizations.authorize(session, body, caller)
     set_location(response, f"/v1/session-authorizations/{row.id}")
-    return await authorizations.authorization_out(session, row, caller.principal)
+    [out] = await authorizations.authorizations_out(session, [row], caller.principal)
+    return out
+
+
+@router.get("/session-authorizations", response_model=Page[AuthorizationOut])
+@audited("session_authorization")
+async def list_authorizations(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    usable: Annotated[
+        bool | None,
+        Query(description="true: only those a clinician may still use (not used, not expired)"),
+    ] = None,
+) -> dict[str, object]:
+    """Authorizations in the order they were given: a clinician's system finds here the one a
+    prescriber gave for a session (or a plan), to send as `override_authorization_id`."""
+    statement = authorizations.authorizations_query(
+        principal, registrant_id=registrant_id, session_id=session_id, plan_id=plan_id,
+        usable_at=clock.now() if usable else None,
+    )  # fmt: skip
+    found, next_cursor = await paginate(
+        session, statement, created_at=SessionAuthorization.authorized_at,
+        row_id=SessionAuthorization.id, limit=limit, cursor=cursor,
+    )  # fmt: skip
+    items = await authorizations.authorizations_out(session, found, principal)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/session-authorizations/{authorization_id}", response_model=AuthorizationOut)
@@ -327,4 +360,5 @@ async def get_authorization(
 ) -> AuthorizationOut:
     """An authorization, and whether a step used it."""
     row = await authorizations.get_authorization(session, authorization_id, principal=principal)
-    return await authorizations.authorization_out(session, row, principal)
+    [out] = await authorizations.authorizations_out(session, [row], principal)
+    return out
