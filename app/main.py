@@ -12,7 +12,7 @@ from app.catalog.models import Lot, Product
 from app.catalog.router import router as catalog_router
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.clinical.router import router as clinical_router
-from app.clinical.sessions.models import TreatmentSession
+from app.clinical.sessions.models import SessionAuthorization, TreatmentSession
 from app.clinical.sessions.router import router as sessions_router
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
@@ -58,6 +58,7 @@ API_VERSION = "0.1.0"
 PATH_OWNERS: PathOwners = {
     name: table_of(model)
     for name, model in {
+        "authorization_id": SessionAuthorization,
         "batch_id": CompoundingBatch, "delivery_id": WebhookDelivery,
         "discrepancy_id": Discrepancy, "endpoint_id": WebhookEndpoint,
         "evaluation_id": Evaluation, "event_id": LedgerEvent, "location_id": Location,

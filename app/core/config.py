@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     """How long a session not yet ended is taken to last from its start (or scheduled time),
     when telling whether two sessions of one patient overlap (esketamine's monitoring alone
     is two hours)."""
+    session_authorization_minutes: int = Field(default=60, ge=1, le=24 * 60)
+    """How long a prescriber's authorization of a session step's override stays usable by the
+    clinician it names (docs/domain.md#override-authorization)."""
     waste_window_minutes: int = Field(default=60, ge=0)
     """Waste recorded later than this after the session's first withdrawal is flagged."""
     fhir_withdrawal_window_hours: int = Field(default=12, ge=0)

@@ -37,9 +37,11 @@ async def announce_broken_rules(
     at: datetime,
     staff_ids: Sequence[object] = (),
     event_ids: Sequence[uuid.UUID] = (),
+    authorized_by: str | None = None,
 ) -> None:
     """Tell reconciliation that a workflow step broke ``rules`` (overridden, or a record):
-    one message in the step's transaction, carrying ids, never patient data."""
+    one message in the step's transaction, carrying ids, never patient data. ``by`` took the
+    step; ``authorized_by`` authorized its override, when someone else did."""
     if not rules:
         return
     payload = {
@@ -47,5 +49,7 @@ async def announce_broken_rules(
         "override_reason": override_reason, "record": record, "by": by, "at": at.isoformat(),
         "staff_ids": [str(s) for s in staff_ids], "event_ids": [str(e) for e in event_ids],
     }  # fmt: skip
+    if authorized_by not in (None, by):
+        payload["authorized_by"] = authorized_by
     await publish(session, topic=RULES_BROKEN, registrant_id=registrant_id, payload=payload,
                   now=at)  # fmt: skip

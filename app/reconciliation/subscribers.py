@@ -4,6 +4,7 @@ record's broken rules) or a workflow step that broke rules."""
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -80,9 +81,16 @@ async def on_rules_broken(db: AsyncSession, message: Message) -> None:
             db, registrant_id=message.registrant_id, finding=finding,
             now=datetime.fromisoformat(payload["at"]),
             event_ids=[uuid.UUID(e) for e in payload["event_ids"]],
-            staff_ids=[uuid.UUID(s) for s in payload["staff_ids"]], subjects=[payload["by"]],
+            staff_ids=[uuid.UUID(s) for s in payload["staff_ids"]], subjects=_people(payload),
             about=_step_subject(facts),
         )  # fmt: skip
+
+
+def _people(payload: dict[str, Any]) -> list[str]:
+    """Who took the step and, when another person authorized its override, who did: neither
+    closes the discrepancy (docs/domain.md#override-authorization)."""
+    authorizer = payload.get("authorized_by")
+    return [payload["by"], *([authorizer] if authorizer else [])]
 
 
 def _step_subject(facts: findings.StepFacts) -> findings.Subject:

@@ -24,6 +24,8 @@ APP = Path(__file__).resolve().parents[2] / "app"
 UNWALKED = {
     "fhir_code_mappings": "made only by an officer's mapping (tests/integrations/fhir)",
     "pdmp_responses": "made only when a state answers a submission (tests/reports)",
+    "session_authorizations": "made only by a prescriber authorizing a nurse's step "
+    "(tests/clinical/test_session_authorizations.py)",
 }
 """Tables of registrant data the demo world holds no row of, and where their rows are made;
 their reads go through the same two functions the walk proves."""

@@ -96,10 +96,25 @@ def discharge_body(minutes: float, **extra: Any) -> dict[str, Any]:
             "observations": OBSERVED} | extra  # fmt: skip
 
 
+class Partial(dict[str, Any]):
+    """A dict equal to any dict holding its items (and maybe more)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, dict) and all(other.get(k, ...) == v for k, v in self.items())
+
+    __hash__ = None
+
+
 def entry(step: str, rules: list[str], reason: str | None, *, record: bool, by: str):
-    """A ``broken_rules`` entry of the session as the API shows it."""
-    return {"step": step, "rules": rules, "override_reason": reason, "record": record,
-            "by": by, "at": NOW}  # fmt: skip
+    """A ``broken_rules`` entry of the session as the API shows it; an instruction overridden
+    is authorized by whoever took it (a prescriber's own step). The staff ids and names beside
+    ``by`` are checked in tests/clinical/test_session_authorizations.py."""
+    overridden = reason is not None and not record
+    return Partial(
+        step=step, rules=rules, override_reason=reason, record=record, by=by, at=NOW,
+        authorization_id=None, authorized_by=by if overridden else None,
+        authorized_at=NOW if overridden else None,
+    )  # fmt: skip
 
 
 async def infused(ward: Ward, quantity: str = "0.7", withdrawn: str = "1") -> dict[str, Any]:

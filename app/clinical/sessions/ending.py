@@ -10,6 +10,8 @@ from app.auth.caller import Caller
 from app.clinical.messages import SESSION_DISCHARGED
 from app.clinical.schemas import Modality
 from app.clinical.sessions import rules, schemas
+from app.clinical.sessions.authorization_schemas import AuthorizedStep
+from app.clinical.sessions.authorizations import judge
 from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.service import (
     OPEN,
@@ -18,7 +20,6 @@ from app.clinical.sessions.service import (
     announce,
     begin_step,
     changed,
-    judge,
     not_in_future,
 )
 from app.clinical.sessions.views import (
@@ -71,8 +72,9 @@ async def discharge(
         ),
         stable=data.clinical_stability is None or data.clinical_stability.stable,
     )
-    entry = judge(rules.discharge_breaks(facts), data.override_reason, caller,
-                   step="discharge", when=data.discharged_at)  # fmt: skip
+    entry = await judge(db, rules.discharge_breaks(facts), data, caller,
+                        step=AuthorizedStep.discharge, when=data.discharged_at,
+                        registrant_id=ts.registrant_id, session_id=ts.id)  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
     await announce(db, ts, entry, caller)
     await _close_holding(db, ts, data.unresolved_reason)

@@ -97,3 +97,40 @@ class SessionVitals(Base):
     alerts: Mapped[list[str]] = mapped_column(JSON)
     recorded_by: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SessionAuthorization(Base):
+    """A prescriber's authorization, with their own token, of one step a clinician is about to
+    take that breaks a session rule (docs/domain.md#override-authorization): the step of a
+    session (an administration, a discharge) or of a plan (scheduling an extra session), the
+    rules it may break, why, and the clinician who may take it. Used once: ``used_at`` and
+    ``used_by`` are set by the step that used it, never again."""
+
+    __tablename__ = "session_authorizations"
+    __table_args__ = (
+        Index(
+            "ix_session_authorizations_registrant_id_authorized_at",
+            "registrant_id",
+            "authorized_at",
+            "id",
+        ),
+        Index("ix_session_authorizations_session_id", "session_id"),
+        Index("ix_session_authorizations_plan_id", "plan_id"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    step: Mapped[str] = mapped_column(String(20))
+    session_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("treatment_sessions.id"))
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("treatment_plans.id"))
+    rules: Mapped[list[str]] = mapped_column(JSON)
+    reason: Mapped[str] = mapped_column(Text)
+    performer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
+    """The clinician who may take the step (never the authorizer)."""
+    authorizer_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("staff.id"))
+    authorized_by: Mapped[str] = mapped_column(String(200))
+    """The authorizer's token subject."""
+    authorized_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    used_by: Mapped[str | None] = mapped_column(String(200))

@@ -1,21 +1,25 @@
 """Session routes (clinicians, prescribers, integrations): thin over the service."""
 
 import uuid
+from typing import Annotated
 
-from fastapi import Depends, Response, status
+from fastapi import Depends, Query, Response, status
 
 from app.auth.principal import Principal
-from app.clinical.sessions import ending, schemas, service, steps
-from app.clinical.sessions.models import TreatmentSession
+from app.clinical.sessions import authorizations, ending, schemas, service, steps
+from app.clinical.sessions.authorization_schemas import AuthorizationCreate, AuthorizationOut
+from app.clinical.sessions.models import SessionAuthorization, TreatmentSession
 from app.clinical.sessions.types import SessionStatus
 from app.clinical.sessions.views import session_out, sessions_listed
 from app.core.pagination import Page, paginate
 from app.core.revisions import history
 from app.edge.audit import audited
 from app.edge.deps import (
+    ClockDep,
     CurrentCaller,
     CurrentPrincipal,
     IdempotencyRequired,
+    Idempotent,
     SessionDep,
     current_principal,
 )
@@ -44,7 +48,8 @@ async def create_session(
     """Schedule a session under the patient's active IV or esketamine plan; it opens its own
     holding. Esketamine needs a REMS-certified setting and an enrolled patient (never
     overridden); a session outside the plan's dates or beyond its sessions per week or in
-    total needs a prescriber's `override_reason`."""
+    total needs a prescriber's `override_reason`, or a clinician's
+    `override_authorization_id` (a prescriber's authorization under the plan)."""
     ts = await service.create_session(session, data=body, caller=caller)
     set_location(response, f"/v1/sessions/{ts.id}")
     return await session_out(session, ts, caller.principal)
@@ -145,8 +150,10 @@ async def administer(
     """Give from the holding (a ledger `administer`): an IV infusion with its start and end,
     or one esketamine device. A dose beyond the plan (IV: beyond the tolerance), an esketamine
     device without a pre-dose blood pressure, above the threshold, or within 5 minutes of the
-    previous one needs a prescriber's `override_reason`. Once the dose is given the session
-    is observing."""
+    previous one needs a prescriber's `override_reason`; a clinician first asks a prescriber
+    to authorize it (`POST /v1/session-authorizations`) and sends its
+    `override_authorization_id`, and is recorded as who gave it, beside who authorized it.
+    Once the dose is given the session is observing."""
     ts, row = await steps.administer(session, session_id, body, caller)
     return await _step_out(response, session, ts, row, caller.principal)
 
@@ -247,7 +254,8 @@ async def discharge(
     """Discharge the patient. The holding must be empty or its remainder explained in
     `unresolved_reason`. Esketamine: the clinical-stability assessment and observations are
     required; discharge before the monitoring time, without the three blood pressures, or
-    of a patient assessed unstable needs a prescriber's `override_reason`."""
+    of a patient assessed unstable needs a prescriber's `override_reason`, or a clinician's
+    `override_authorization_id` (`POST /v1/session-authorizations`)."""
     ts = await ending.discharge(session, session_id, body, caller)
     return await session_out(session, ts, caller.principal)
 
@@ -286,3 +294,71 @@ async def record_rems_submission(
     REMS (due within 7 days of the session)."""
     ts = await ending.record_rems_submission(session, session_id, body, caller)
     return await session_out(session, ts, caller.principal)
+
+
+@router.post(
+    "/session-authorizations",
+    operation_id="authorize_session_step",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[Idempotent],
+    response_model=AuthorizationOut,
+)
+@audited("session_authorization")
+async def authorize_step(
+    body: AuthorizationCreate,
+    response: Response,
+    session: SessionDep,
+    caller: CurrentCaller,
+) -> AuthorizationOut:
+    """A prescriber, with their own token, authorizes another clinician (`performer_id`) to
+    take one step that breaks session rules: an administration or a discharge of
+    `session_id`, or scheduling a session under `plan_id` (an extra one). The clinician then
+    sends the step with `override_authorization_id`: the step is theirs, the override the
+    prescriber's, and the session's `broken_rules` names both. It is used once, by that
+    clinician, for a step breaking only the rules it names, taken after it and within
+    `session_authorization_minutes`; the REMS rules are never authorized."""
+    row = await authorizations.authorize(session, body, caller)
+    set_location(response, f"/v1/session-authorizations/{row.id}")
+    [out] = await authorizations.authorizations_out(session, [row], caller.principal)
+    return out
+
+
+@router.get("/session-authorizations", response_model=Page[AuthorizationOut])
+@audited("session_authorization")
+async def list_authorizations(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+    registrant_id: uuid.UUID | None = None,
+    session_id: uuid.UUID | None = None,
+    plan_id: uuid.UUID | None = None,
+    usable: Annotated[
+        bool | None,
+        Query(description="true: only those a clinician may still use (not used, not expired)"),
+    ] = None,
+) -> dict[str, object]:
+    """Authorizations in the order they were given: a clinician's system finds here the one a
+    prescriber gave for a session (or a plan), to send as `override_authorization_id`."""
+    statement = authorizations.authorizations_query(
+        principal, registrant_id=registrant_id, session_id=session_id, plan_id=plan_id,
+        usable_at=clock.now() if usable else None,
+    )  # fmt: skip
+    found, next_cursor = await paginate(
+        session, statement, created_at=SessionAuthorization.authorized_at,
+        row_id=SessionAuthorization.id, limit=limit, cursor=cursor,
+    )  # fmt: skip
+    items = await authorizations.authorizations_out(session, found, principal)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/session-authorizations/{authorization_id}", response_model=AuthorizationOut)
+@audited("session_authorization", "authorization_id")
+async def get_authorization(
+    authorization_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> AuthorizationOut:
+    """An authorization, and whether a step used it."""
+    row = await authorizations.get_authorization(session, authorization_id, principal=principal)
+    [out] = await authorizations.authorizations_out(session, [row], principal)
+    return out

@@ -9,6 +9,7 @@ from pydantic import Field, model_validator
 
 from app.catalog.names import LocationName, LotName, PatientName, StaffName
 from app.clinical.schemas import Modality, VitalSigns
+from app.clinical.sessions.authorization_schemas import Overridable
 from app.clinical.sessions.monitoring import MonitoringFormOut
 from app.clinical.sessions.types import SessionStatus
 from app.core.examples import example
@@ -38,7 +39,7 @@ class VitalsMoment(StrEnum):
     pre_discharge = "pre_discharge"
 
 
-class SessionCreate(InputModel):
+class SessionCreate(Overridable):
     model_config = example(
         {
             "registrant_id": "6f1c2a9e-4b1d-4c3e-9a7f-2d8e5b0c1a11",
@@ -65,7 +66,6 @@ class SessionCreate(InputModel):
     """The staff present."""
     weight_kg: PositiveQuantity | None = Field(default=None, examples=["70"])
     """The weight recorded that day: an IV dose follows from it (required for IV)."""
-    override_reason: FreeText | None = None
 
 
 class WithdrawalCreate(InputModel):
@@ -87,7 +87,7 @@ class WithdrawalCreate(InputModel):
     performed_by: Performer = None
 
 
-class AdministrationCreate(InputModel):
+class AdministrationCreate(Overridable):
     """Given to the patient from the holding: a ledger ``administer``. ``quantity`` is in the
     product's unit (mL of an injection, one esketamine device)."""
 
@@ -106,7 +106,6 @@ class AdministrationCreate(InputModel):
     ended_at: Instant | None = None
     """When an infusion ended (IV); the session then moves to observing."""
     performed_by: Performer = None
-    override_reason: FreeText | None = None
 
     @model_validator(mode="after")
     def _ends_after_start(self) -> "AdministrationCreate":
@@ -198,7 +197,7 @@ class Observations(InputModel):
     )
 
 
-class DischargeCreate(InputModel):
+class DischargeCreate(Overridable):
     model_config = example(
         {
             "discharged_at": "2026-03-02T11:45:00-06:00",
@@ -218,7 +217,6 @@ class DischargeCreate(InputModel):
     """Required for esketamine."""
     unresolved_reason: FreeText | None = None
     """Why stock is left in the holding, if any is (reconciliation flags it)."""
-    override_reason: FreeText | None = None
 
 
 class AbortCreate(InputModel):
@@ -305,12 +303,27 @@ class VitalsOut(OutputModel):
 
 
 class BrokenRuleOut(OutputModel):
+    """A step that broke session rules: a record, kept with what it broke, or an instruction
+    overridden. ``by`` took the step; an override names who authorized it (the prescriber who
+    took it, or the one whose authorization the clinician used)."""
+
     step: str
     rules: list[str]
     override_reason: str | None
     record: bool
     by: str
     at: datetime
+    authorization_id: uuid.UUID | None = Field(
+        default=None, description="The prescriber's authorization the clinician used"
+    )
+    authorized_by: str | None = Field(
+        default=None, description="The token subject of the prescriber who authorized it"
+    )
+    authorized_at: datetime | None = None
+    performer_id: uuid.UUID | None = Field(default=None, description="Staff id of `by`")
+    authorizer_id: uuid.UUID | None = Field(default=None, description="Staff id of `authorized_by`")
+    performer: StaffName | None = None
+    authorizer: StaffName | None = None
 
 
 class SessionRecordOut(OutputModel):

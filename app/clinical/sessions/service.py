@@ -29,8 +29,9 @@ from app.catalog.substances import DosageForm, Substance
 from app.clinical.models import TreatmentPlan
 from app.clinical.schemas import Modality, PlanStatus
 from app.clinical.sessions import rules, schemas
+from app.clinical.sessions.authorization_schemas import AuthorizedStep
+from app.clinical.sessions.authorizations import judge
 from app.clinical.sessions.models import TreatmentSession
-from app.clinical.sessions.rules import SessionRule
 from app.clinical.sessions.types import SessionStatus
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
@@ -95,8 +96,9 @@ async def create_session(
         **await _plan_sessions(db, plan, registrant, data.scheduled_at),
     )
     why = rules.scheduling_explained(facts, ZoneInfo(registrant.timezone))
-    broken = judge(rules.scheduling_breaks(facts), data.override_reason, caller,
-                   step="scheduling", when=data.scheduled_at, why=why)  # fmt: skip
+    broken = await judge(db, rules.scheduling_breaks(facts), data, caller,
+                         step=AuthorizedStep.scheduling, when=data.scheduled_at,
+                         registrant_id=rid, plan_id=plan.id, why=why)  # fmt: skip
     session_id = uuid.uuid4()
     holding = Location(
         id=uuid.uuid4(), registrant_id=rid, name=f"Session {session_id}",
@@ -134,7 +136,7 @@ async def announce(
             db, registrant_id=ts.registrant_id, subject="session", subject_id=ts.id,
             step=entry["step"], rules=entry["rules"], override_reason=entry["override_reason"],
             record=entry["record"], by=entry["by"], at=caller.now, staff_ids=ts.staff_ids,
-            event_ids=event_ids,
+            event_ids=event_ids, authorized_by=entry.get("authorized_by"),
         )  # fmt: skip
 
 
@@ -207,31 +209,6 @@ def _span(
 ) -> rules.Span:
     start = started or scheduled
     return rules.Span(start, ended or start + expected)
-
-
-def judge(
-    broken: list[SessionRule],
-    override_reason: str | None,
-    caller: Caller,
-    *,
-    step: str,
-    when: datetime,
-    why: dict[SessionRule, str] | None = None,
-) -> list[dict[str, Any]]:
-    """What the step broke, as an entry of the session's ``broken_rules``: an instruction is
-    refused (saying ``why`` when known) unless a prescriber overrides it; a record is kept
-    with what it broke."""
-    if not broken:
-        return []
-    record = caller.reports_record(when)
-    if not record:
-        rules.BOOK.refuse_unless_overridden(broken, override_reason, why=why)
-        caller.principal.require(Permission.clinical_plans)  # a prescriber's call
-    return [{
-        "step": step, "rules": [rule.value for rule in broken],
-        "override_reason": None if record else override_reason, "record": record,
-        "by": caller.principal.subject, "at": caller.now.isoformat(),
-    }]  # fmt: skip
 
 
 # Reading and locking

@@ -14,6 +14,8 @@ from app.catalog.models import Lot, Product
 from app.catalog.substances import base_mg
 from app.clinical.schemas import Modality
 from app.clinical.sessions import rules, schemas
+from app.clinical.sessions.authorization_schemas import AuthorizedStep
+from app.clinical.sessions.authorizations import judge
 from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
 from app.clinical.sessions.service import (
     OPEN,
@@ -24,7 +26,6 @@ from app.clinical.sessions.service import (
     announce,
     begin_step,
     changed,
-    judge,
     not_before_start,
     not_in_future,
     rems_now,
@@ -116,8 +117,11 @@ async def administer(
         max_predose=rules.BloodPressure(caller.settings.esketamine_max_predose_systolic,
                                         caller.settings.esketamine_max_predose_diastolic),
     )  # fmt: skip
-    entry = judge(rules.administration_breaks(facts), data.override_reason, caller,
-                   step="administration", when=data.started_at)  # fmt: skip
+    entry = await judge(db, rules.administration_breaks(facts), data, caller,
+                        step=AuthorizedStep.administration, when=data.started_at,
+                        registrant_id=ts.registrant_id, session_id=ts.id)  # fmt: skip
+    # The ledger's own rules are excused by the caller's own reason only: a prescriber's
+    # authorization covers the session rules it names, never an expired lot.
     event = step.event(EventType.administer, location_id=ts.holding_location_id,
                        lot_id=data.lot_id, quantity=data.quantity, occurred_at=data.started_at,
                        override_reason=data.override_reason)  # fmt: skip
@@ -127,7 +131,7 @@ async def administer(
         lot_id=data.lot_id, quantity=data.quantity, mg=mg, started_at=data.started_at,
         ended_at=data.ended_at, administered_by=step.performer,
         broken_rules=entry[0]["rules"] if entry else [],
-        override_reason=data.override_reason if entry else None, created_at=caller.now,
+        override_reason=entry[0]["override_reason"] if entry else None, created_at=caller.now,
     ))  # fmt: skip
     ts.broken_rules = [*ts.broken_rules, *entry]
     await announce(db, ts, entry, caller, (row["id"],))

@@ -149,17 +149,33 @@ async def _names(
     return await Names.load(
         db, principal, locations=(ts.location_id for ts in found),
         patients=(ts.patient_id for ts in found), lots=lots,
-        staff=[*(uuid.UUID(s) for ts in found for s in ts.staff_ids), *performers],
+        staff=[*(uuid.UUID(s) for ts in found for s in ts.staff_ids), *performers,
+               *(uuid.UUID(e[key]) for ts in found for e in ts.broken_rules
+                 for key in _PEOPLE if e.get(key))],
     )  # fmt: skip
+
+
+_PEOPLE = {"performer_id": "performer", "authorizer_id": "authorizer"}
+"""The staff a ``broken_rules`` entry names by id (who took the step, who authorized it), and
+where each one's name goes."""
 
 
 def _listed(ts: TreatmentSession, names: Names) -> schemas.SessionListedOut:
     staff = [names.staff[uuid.UUID(s)] for s in ts.staff_ids if uuid.UUID(s) in names.staff]
+    record = schemas.SessionRecordOut.model_validate(ts)
+    broken = [_named(entry, names) for entry in record.broken_rules]
     return schemas.SessionListedOut(
-        **schemas.SessionRecordOut.model_validate(ts).model_dump(),
+        **record.model_dump(exclude={"broken_rules"}), broken_rules=broken,
         room=names.locations.get(ts.location_id), patient=names.patients.get(ts.patient_id),
         staff=staff,
     )  # fmt: skip
+
+
+def _named(entry: schemas.BrokenRuleOut, names: Names) -> schemas.BrokenRuleOut:
+    """The entry with the names of who took the step and who authorized it."""
+    named = {name: names.staff.get(staff_id) for key, name in _PEOPLE.items()
+             if (staff_id := getattr(entry, key)) is not None}  # fmt: skip
+    return entry.model_copy(update=named)
 
 
 def event_out(
