@@ -32,6 +32,10 @@ def headers(token: str) -> dict[str, str]:
 
 @pytest.fixture
 async def stocked(clinic: Clinic) -> Clinic:
+    return await stock(clinic)
+
+
+async def stock(clinic: Clinic) -> Clinic:
     """90 mL of lot L-100 in the vault, 10 in the room; a compliance officer on the staff."""
     at = START - timedelta(minutes=60)
     await appended(clinic, clinic.event("receipt", "100", occurred_at=at.isoformat()))
