@@ -83,7 +83,12 @@ class InventoryUncounted(Conflict):
     )
     members = {
         "uncounted": Member(
-            "array", "Lots not yet counted: each an object of location_id and lot_id."
+            "array",
+            "Lots not yet counted: each its location_id and lot_id.",
+            items={
+                "type": "object",
+                "properties": {"location_id": {"type": "string"}, "lot_id": {"type": "string"}},
+            },
         )
     }
 
