@@ -352,3 +352,30 @@ async def test_concurrent_counts_of_one_sheet_keep_each(stocked):
     assert [a.status_code for a in answers] == [200, 200], [a.text for a in answers]
     assert sheet(await shown(stocked, inventory)) == {"Room 1 L-100": ("10", "10"),
                                                       "Vault L-100": ("90", "90")}  # fmt: skip
+
+
+async def test_a_zero_initial_inventory_is_an_inventory_taken(clinic, app, clock):
+    """Nothing on hand at the instant: a sheet of no lines, signed, writes no count, yet the
+    initial inventory is taken (21 CFR 1304.11(b)) and none is due."""
+    await clinic.builder.staff(role="compliance_officer", subject="officer-1", name="Olive Officer")
+    before = (START - timedelta(minutes=90)).isoformat()
+    inventory = await started(clinic, kind="initial", as_of=before)
+    assert (inventory["entries"], inventory["uncounted"]) == ([], 0)
+    assert (await sign(clinic, inventory)).status_code == 200
+    await appended(clinic, clinic.event("receipt", "10"))
+    result = await reconciled(clinic, app, clock)
+    assert "inventory_due" not in result["findings"]
+
+
+async def test_starting_and_signing_are_audited_as_writes_of_the_inventory(stocked, probe):
+    response = await start(stocked)
+    inventory = response.json()
+    [row] = await probe.audit_rows(response.headers["x-request-id"])
+    assert (row.kind, row.resource_type, row.resource_id, str(row.registrant_id)) == (
+        "write", "inventory", inventory["id"], inventory["registrant_id"])  # fmt: skip
+    await counted(stocked, inventory, "90")
+    await counted(stocked, inventory, "10", location=stocked.room.id)
+    signed = await sign(stocked, inventory)
+    [row] = await probe.audit_rows(signed.headers["x-request-id"])
+    assert (row.kind, row.resource_type, row.resource_id, row.status_code) == (
+        "write", "inventory", inventory["id"], 200)  # fmt: skip
