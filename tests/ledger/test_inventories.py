@@ -13,7 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.core.outbox import OutboxMessage
 from app.ledger.inventories import rules
+from app.ledger.messages import INVENTORY_SIGNED
 from app.ledger.models import LedgerEvent
 from tests.conftest import START, bearer
 from tests.factories import assert_problem, assert_refused
@@ -201,8 +203,17 @@ async def test_an_inventory_is_not_signed_while_a_lot_is_uncounted(stocked, prob
     ]
 
 
+async def signed_messages(probe: Any) -> list[dict[str, Any]]:
+    """The payloads of inventory.signed in the outbox (webhooks deliver them)."""
+    async with probe.engine.connect() as connection:
+        found = await connection.execute(
+            select(OutboxMessage.payload).where(OutboxMessage.topic == INVENTORY_SIGNED)
+        )
+    return [payload for (payload,) in found]
+
+
 async def test_signing_writes_the_counts_and_an_agreeing_inventory_finds_nothing(
-    stocked, app, clock
+    stocked, app, clock, probe
 ):
     inventory = await started(stocked)
     await counted(stocked, inventory, "90")
@@ -221,6 +232,10 @@ async def test_signing_writes_the_counts_and_an_agreeing_inventory_finds_nothing
     assert (body["type"], body["occurred_at"]) == ("count", "2026-03-02T14:55:00Z")
     assert body["details"]["count"]["inventory_id"] == inventory["id"]
     assert body["details"]["count"]["inventory_kind"] == "biennial"
+
+    [message] = await signed_messages(probe)
+    assert message["inventory_id"] == inventory["id"]
+    assert sorted(message["event_ids"]) == sorted(events)
 
     result = await reconciled(stocked, app, clock)
     assert "count_variance" not in result["findings"]
