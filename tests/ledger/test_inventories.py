@@ -13,12 +13,13 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from app.auth.permissions import IntegrationScope
 from app.core.outbox import OutboxMessage
 from app.ledger.inventories import rules
 from app.ledger.messages import INVENTORY_SIGNED
 from app.ledger.models import LedgerEvent
 from tests.conftest import START, bearer
-from tests.factories import assert_problem, assert_refused
+from tests.factories import assert_problem, assert_refused, troche_body
 from tests.ledger.conftest import Clinic
 from tests.ledger.support import appended
 from tests.reconciliation.test_runs import listed, reconciled
@@ -394,3 +395,26 @@ async def test_starting_and_signing_are_audited_as_writes_of_the_inventory(stock
     [row] = await probe.audit_rows(signed.headers["x-request-id"])
     assert (row.kind, row.resource_type, row.resource_id, row.status_code) == (
         "write", "inventory", inventory["id"], 200)  # fmt: skip
+
+
+async def test_a_container_of_more_than_a_thousand_units_is_counted_exactly(stocked):
+    """21 CFR 1304.11(e)(3): a jar of 1,200 troches is counted, not estimated."""
+    jar = await stocked.builder.compound(troche_body(stocked.id, package_size="1200"),
+                                         stocked.nurse_token)  # fmt: skip
+    lot = await stocked.builder.lot(jar, "T-1", "2026-09-30", stocked.nurse_token)
+    inventory = await started(stocked)
+    line = await count(stocked, inventory, "1150", lot=lot, exactness="estimated")
+    assert_problem(line, 422, "exact-count-required", pointer="#/exactness")
+    found = await counted(stocked, inventory, "1150", lot=lot)
+    assert (found["exact_required"], found["exactness"]) == (True, "exact")
+
+
+async def test_an_integration_takes_no_inventory(stocked, integration_at, probe):
+    """An inventory is a person's record: an integration posts counts, but takes none."""
+    feed = await integration_at(stocked.id, IntegrationScope.ledger.value)
+    body = {"registrant_id": stocked.id, "kind": "ad_hoc", "as_of": AS_OF,
+            "taken_at": "close_of_business"}  # fmt: skip
+    await assert_refused(stocked.client, probe, "POST", "/v1/inventories",
+                         headers=headers(feed), json=body, status=403,
+                         problem="urn:csledger:problem:not-inventory-taker",
+                         subject="ehr-feed")  # fmt: skip
