@@ -65,8 +65,9 @@ ROWS = {
     # One first version per registrant, staff member, patient and treatment plan; per IV
     # session five (scheduled, withdrawn, given, wasted, discharged), per esketamine session
     # five (scheduled, withdrawn, two devices, discharged) and a sixth for the two monitoring
-    # forms submitted; one per prescription.
-    "revisions": 2 + 9 + 5 + 2 + 4 * 5 + 3 * 5 + 2 + 2,
+    # forms submitted; one per prescription; per initial inventory one started, one per lot
+    # counted and one signed.
+    "revisions": 2 + 9 + 5 + 2 + 4 * 5 + 3 * 5 + 2 + 2 + (1 + 5 + 1) + (1 + 2 + 1),
     "evaluations": 2,
     "treatment_plans": 2,
     "compounding_batches": 1,

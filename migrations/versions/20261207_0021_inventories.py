@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("witness_id", sa.Uuid(), nullable=True),
         sa.Column("witness_subject", sa.String(length=200), nullable=True),
         sa.Column("witnessed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),

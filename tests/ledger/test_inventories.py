@@ -418,3 +418,18 @@ async def test_an_integration_takes_no_inventory(stocked, integration_at, probe)
                          headers=headers(feed), json=body, status=403,
                          problem="urn:csledger:problem:not-inventory-taker",
                          subject="ehr-feed")  # fmt: skip
+
+
+async def test_a_recount_never_hides_the_count_it_replaced(stocked):
+    inventory = await started(stocked)
+    await counted(stocked, inventory, "80", exactness="estimated")
+    await counted(stocked, inventory, "90", token=stocked.nurse_token)
+    response = await stocked.client.get(f"/v1/inventories/{inventory['id']}/history",
+                                        headers=bearer(stocked.officer_token))  # fmt: skip
+    assert response.status_code == 200, response.text
+    versions = response.json()
+    steps = [(v["version"], v["data"]["step"], v["changed_by"]) for v in versions]
+    assert steps == [(1, "started", "officer-1"), (2, "counted", "officer-1"),
+                     (3, "counted", "nurse-1")]  # fmt: skip
+    assert [(v["data"]["entry"]["counted"], v["data"]["entry"]["exactness"])
+            for v in versions[1:]] == [("80", "estimated"), ("90", "exact")]  # fmt: skip

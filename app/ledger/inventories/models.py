@@ -1,5 +1,7 @@
 """An inventory and its count sheet (mutable while open; frozen once signed, when each
-counted entry points at the count event it became)."""
+counted entry points at the count event it became). Every step of an inventory (started,
+each count, witnessed, signed) keeps a version of it (app.core.revisions), so a recount
+never hides the count it replaced."""
 
 import uuid
 from datetime import datetime
@@ -40,6 +42,7 @@ class Inventory(Base):
     witness_subject: Mapped[str | None] = mapped_column(String(200))
     """The token subject the witness signed with (their own)."""
     witnessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    version: Mapped[int] = mapped_column(default=1)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -12,6 +12,7 @@ from app.catalog.models import Product
 from app.catalog.names import Names
 from app.core.config import Settings
 from app.core.pagination import Page, paginate
+from app.core.revisions import history
 from app.edge.audit import audited
 from app.edge.deps import (
     CurrentCaller,
@@ -37,6 +38,7 @@ from app.ledger.inventories.schemas import (
     InventoryWithSheet,
     InventoryWitness,
 )
+from app.registry.schemas import RevisionOut
 
 router = api_router(dependencies=[Depends(current_principal)], tags=["inventories"])
 
@@ -143,6 +145,15 @@ async def sign_inventory(
     reconciliation weighs each against the ledger (count_variance)."""
     inventory = await service.sign(session, inventory_id, caller)
     return await _with_sheet(session, caller.principal, inventory, caller.settings)
+
+
+@router.get("/inventories/{inventory_id}/history", response_model=list[RevisionOut])
+async def inventory_history(
+    inventory_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> object:
+    """Every version of the inventory, oldest first: started, each count (a recount never
+    hides the count it replaced), witnessed, signed; each by whom and when."""
+    return await history(session, await service.get(session, inventory_id, principal))
 
 
 async def _with_sheet(

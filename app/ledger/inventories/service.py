@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,8 @@ from app.auth.tenancy import get_readable, within_registrants
 from app.catalog.models import Lot, Product
 from app.core.errors import InvalidInput
 from app.core.outbox import publish
+from app.core.quantity import format_quantity
+from app.core.revisions import keep_version, revise
 from app.core.tenancy import referenced
 from app.ledger.inventories import rules, sheet
 from app.ledger.inventories.models import Inventory, InventoryEntry
@@ -57,6 +60,8 @@ async def start(session: AsyncSession, data: InventoryCreate, caller: Caller) ->
     session.add(inventory)
     await session.flush()
     await refresh_sheet(session, inventory, [])
+    await keep_version(session, inventory, _version(inventory, "started"),
+                       by=principal.subject, at=caller.now)  # fmt: skip
     return inventory
 
 
@@ -90,8 +95,8 @@ async def count(
     entry.counted_by, entry.counted_at = counter.id, caller.now
     # A witness attests to the sheet as it stood when they signed: a changed count clears it.
     inventory.witness_id = inventory.witness_subject = inventory.witnessed_at = None
-    inventory.updated_at = caller.now
-    await session.flush()
+    await revise(session, inventory, _version(inventory, "counted", entry),
+                 by=caller.principal.subject, at=caller.now)  # fmt: skip
     return inventory, entry
 
 
@@ -106,8 +111,9 @@ async def witness(session: AsyncSession, inventory_id: uuid.UUID, caller: Caller
         raise rules.InvalidWitness("whoever took the inventory does not witness it")
     _all_counted(await refresh_sheet(session, inventory, await entries_of(session, inventory)))
     inventory.witness_id, inventory.witness_subject = staff.id, caller.principal.subject
-    inventory.witnessed_at = inventory.updated_at = caller.now
-    await session.flush()
+    inventory.witnessed_at = caller.now
+    await revise(session, inventory, _version(inventory, "witnessed"),
+                 by=caller.principal.subject, at=caller.now)  # fmt: skip
     return inventory
 
 
@@ -127,8 +133,8 @@ async def sign(session: AsyncSession, inventory_id: uuid.UUID, caller: Caller) -
     await _write_counts(session, inventory, entries, caller)
     inventory.state = InventoryState.signed.value
     inventory.signed_by, inventory.signed_at = signer.id, caller.now
-    inventory.updated_at = caller.now
-    await session.flush()
+    await revise(session, inventory, _version(inventory, "signed"),
+                 by=caller.principal.subject, at=caller.now)  # fmt: skip
     await publish(session, topic=INVENTORY_SIGNED, now=caller.now,
                   registrant_id=inventory.registrant_id,
                   payload={"inventory_id": str(inventory.id),
@@ -195,6 +201,31 @@ def _entry(
     return InventoryEntry(inventory_id=inventory.id, registrant_id=inventory.registrant_id,
                           location_id=location, lot_id=lot, product_id=product_id,
                           ledger_quantity=held)  # fmt: skip
+
+
+def _version(
+    inventory: Inventory, step: str, entry: InventoryEntry | None = None
+) -> dict[str, Any]:
+    """What a version of an inventory keeps: the step taken, its state and signatures, and
+    the line a count set (the sheet's other lines are the versions before)."""
+    kept: dict[str, Any] = {
+        "step": step, "state": inventory.state, "kind": inventory.kind,
+        "as_of": inventory.as_of.isoformat(), "taken_at": inventory.taken_at,
+        "location_ids": inventory.location_ids, "started_by": str(inventory.started_by),
+        "witness_id": _text(inventory.witness_id), "signed_by": _text(inventory.signed_by),
+    }  # fmt: skip
+    if entry is not None:
+        kept["entry"] = {
+            "location_id": str(entry.location_id), "lot_id": str(entry.lot_id),
+            "ledger_quantity": format_quantity(entry.ledger_quantity),
+            "counted": format_quantity(entry.counted) if entry.counted is not None else None,
+            "exactness": entry.exactness, "counted_by": _text(entry.counted_by),
+        }  # fmt: skip
+    return kept
+
+
+def _text(value: uuid.UUID | None) -> str | None:
+    return None if value is None else str(value)
 
 
 def _all_counted(entries: Sequence[InventoryEntry]) -> None:
