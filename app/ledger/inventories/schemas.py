@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
 
@@ -89,7 +88,7 @@ class EntryOut(OutputModel):
     location: LocationName | None = None
     lot: LotName | None = None
     product: ProductName | None = None
-    counter: StaffName | None = None
+    counter: StaffName | None = Field(default=None, description="Who `counted_by` names")
 
 
 class InventoryOut(OutputModel):
@@ -111,14 +110,12 @@ class InventoryOut(OutputModel):
     witnessed_at: datetime | None
     created_at: datetime
     uncounted: int = Field(description="Lines of the sheet not yet counted")
-    taker: StaffName | None = None
-    witness: StaffName | None = None
-    locations: list[LocationName] = []
+    taker: StaffName | None = Field(
+        default=None, description="Who `started_by` names: who takes it, and signs it"
+    )
+    witness: StaffName | None = Field(default=None, description="Who `witness_id` names")
+    locations: list[LocationName] = Field(default=[], description="What `location_ids` name")
 
 
 class InventoryWithSheet(InventoryOut):
     entries: list[EntryOut]
-
-
-def variance_of(counted: Decimal | None, held: Decimal) -> Decimal | None:
-    return None if counted is None else counted - held
