@@ -34,6 +34,8 @@ from app.integrations.fhir.senders_router import router as fhir_senders_router
 from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.integrations.webhooks.router import document_deliveries
 from app.integrations.webhooks.router import router as webhooks_router
+from app.ledger.inventories.models import Inventory
+from app.ledger.inventories.router import router as inventories_router
 from app.ledger.models import LedgerEvent
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
@@ -61,7 +63,8 @@ PATH_OWNERS: PathOwners = {
         "authorization_id": SessionAuthorization,
         "batch_id": CompoundingBatch, "delivery_id": WebhookDelivery,
         "discrepancy_id": Discrepancy, "endpoint_id": WebhookEndpoint,
-        "evaluation_id": Evaluation, "event_id": LedgerEvent, "location_id": Location,
+        "evaluation_id": Evaluation, "event_id": LedgerEvent, "inventory_id": Inventory,
+        "location_id": Location,
         "lot_id": Lot, "mapping_id": FhirCodeMapping, "patient_id": Patient,
         "plan_id": TreatmentPlan, "prescription_id": Prescription, "product_id": Product,
         "registration_id": StaffRegistration, "resource_id": FhirResource, "run_id": Job,
@@ -107,7 +110,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
                reconciliation_router, reports_router, forms_router, pdmp_router,
                webhooks_router, fhir_router, fhir_senders_router, fhir_records_router,
-               ops_router, docs_router)  # fmt: skip
+               inventories_router, ops_router, docs_router)  # fmt: skip
     for router in routers:
         app.include_router(router)
 

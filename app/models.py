@@ -12,6 +12,7 @@ from app.core.revisions import Revision
 from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSender
 from app.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.ledger.checkpoints import Checkpoint
+from app.ledger.inventories.models import Inventory, InventoryEntry
 from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
@@ -36,6 +37,8 @@ __all__ = [
     "FhirResource",
     "FhirSender",
     "IdempotencyRecord",
+    "Inventory",
+    "InventoryEntry",
     "Job",
     "LedgerEvent",
     "Location",

@@ -65,8 +65,9 @@ ROWS = {
     # One first version per registrant, staff member, patient and treatment plan; per IV
     # session five (scheduled, withdrawn, given, wasted, discharged), per esketamine session
     # five (scheduled, withdrawn, two devices, discharged) and a sixth for the two monitoring
-    # forms submitted; one per prescription.
-    "revisions": 2 + 9 + 5 + 2 + 4 * 5 + 3 * 5 + 2 + 2,
+    # forms submitted; one per prescription; per initial inventory one started, one per lot
+    # counted and one signed.
+    "revisions": 2 + 9 + 5 + 2 + 4 * 5 + 3 * 5 + 2 + 2 + (1 + 5 + 1) + (1 + 2 + 1),
     "evaluations": 2,
     "treatment_plans": 2,
     "compounding_batches": 1,
@@ -84,9 +85,9 @@ ROWS = {
     "ledger_events": 7 + 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 1,
     # A move posts at both of its locations; a count posts nothing.
     "ledger_postings": 7 + 2 + 1 + 4 * 4 + 3 * 4 + 2,
-    # One per event, one per session discharged and one per prescription filled; the loss's
-    # discrepancy opened, and moved (reported).
-    "outbox_messages": 7 + 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 1 + 7 + 2 + 2,
+    # One per event, one per session discharged, one per prescription filled and one per
+    # inventory signed; the loss's discrepancy opened, and moved (reported).
+    "outbox_messages": 7 + 7 + 2 + 1 + 4 * 3 + 3 * 3 + 2 + 1 + 7 + 2 + 2 + 2,
     "ledger_witness_confirmations": 4,
     "ledger_heads": 2,
     # A balance per lot received, the finished lot, and each session's holding (emptied).
@@ -97,6 +98,9 @@ ROWS = {
     # The loss, reported.
     "discrepancies": 1,
     "discrepancy_transitions": 1,
+    # Each registrant's initial inventory, signed: a line per lot at each location.
+    "inventories": 2,
+    "inventory_entries": 5 + 2,
 }
 JWT = re.compile(r"^\s+(eyJ[\w-]+\.[\w-]+\.[\w-]+)$", re.MULTILINE)
 

@@ -27,7 +27,10 @@ class Permission(StrEnum):
     patients = "patients"
     """Create and change patients."""
     inventory = "inventory"
-    """Products, lots, receipts, moves, transfers, counts."""
+    """Products, lots, receipts, moves, transfers."""
+    counts = "counts"
+    """Count events, and inventories: start one, count its lots, witness it, sign it, read
+    it and its record."""
     read_sessions = "read_sessions"
     """List and read sessions and their history (the findings a compliance officer works
     point at them)."""
@@ -74,6 +77,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.read_patients: frozenset({_P, _C, _PR, _I}),
     Permission.patients: frozenset({_P, _C, _PR, _I}),
     Permission.inventory: frozenset({_P, _C, _I}),
+    Permission.counts: frozenset({_P, _C, _CO, _I}),
     Permission.read_sessions: frozenset({_C, _PR, _CO, _I}),
     Permission.sessions: frozenset({_C, _PR, _I}),
     Permission.clinical_plans: frozenset({_PR}),
@@ -132,6 +136,7 @@ SCOPE_OF: dict[Permission, IntegrationScope] = {
     Permission.read_patients: IntegrationScope.read_patients,
     Permission.patients: IntegrationScope.write_patients,
     Permission.inventory: IntegrationScope.ledger,
+    Permission.counts: IntegrationScope.ledger,
     Permission.read_sessions: IntegrationScope.sessions,
     Permission.sessions: IntegrationScope.sessions,
     Permission.pharmacy: IntegrationScope.pharmacy,

@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     inventory_exact_count_states: list[str] = Field(default_factory=list)
     """States (two letters) whose rules require an exact count of every schedule in an
     inventory; elsewhere Schedules III to V may be estimated (21 CFR 1304.11(e)(3))."""
+    inventory_witness_required: bool = False
+    """Every inventory is co-signed by a witness before whoever took it signs; one whose
+    counts differ from the ledger is, whatever this says."""
     vitals_alert_systolic_above: int = Field(default=180, ge=60, le=300)
     vitals_alert_diastolic_above: int = Field(default=110, ge=30, le=200)
     vitals_alert_heart_rate_above: int = Field(default=120, ge=30, le=250)

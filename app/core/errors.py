@@ -186,6 +186,8 @@ class Member:
 
     type: str
     description: str
+    items: dict[str, Any] | None = None
+    """An array's items, as JSON Schema."""
 
 
 class Problem(BaseModel):

@@ -102,11 +102,11 @@ async def load_activity(
         await _receive(session, settings, actors.pharmacist, cabinet, lot_number, quantity,
                        received)  # fmt: skip
         made["receipts"] += 1
+    nurse = _principal("demo-clinic-nurse", Role.clinician, clinic_id)
     made["initial_inventory_counts"] = sum([
-        await compliance.take_initial_inventory(session, settings, principal=actors.clinician,
-                                                counter="demo-clinic-nurse", day=first_day),
+        await compliance.take_initial_inventory(session, settings, principal=nurse,
+                                                day=first_day),
         await compliance.take_initial_inventory(session, settings, principal=actors.pharmacist,
-                                                counter="demo-pharmacy-pharmacist",
                                                 day=first_day),
     ])  # fmt: skip
     made["evaluations"], made["treatment_plans"] = await _plans(

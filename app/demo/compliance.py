@@ -1,7 +1,9 @@
 """What the demo's registrants do to stay in order, and the one thing left for its user.
 
 - On their first day, once the first stock has arrived, each takes its initial inventory (21
-  CFR 1304.11(b)): every lot at every location, counted at the close of business.
+  CFR 1304.11(b)) through the inventory workflow: every lot at every location, counted
+  exactly at the close of business by a staff member (the clinic's nurse, the pharmacy's
+  pharmacist), who signs it.
 - The clinic's compliance officer gives the DEA written notice of the demo's loss the day it
   was found and files its Form 106 two days later, through the discrepancy workflow, once the
   worker has opened the loss's discrepancy.
@@ -28,8 +30,10 @@ from app.core import outbox
 from app.core.config import Settings
 from app.demo import data as demo_data
 from app.ledger import service as ledger
+from app.ledger.inventories import service as inventories
+from app.ledger.inventories.schemas import EntryCount, InventoryCreate
 from app.ledger.models import Balance
-from app.ledger.schemas import EventCreate
+from app.ledger.schemas import CountExactness, CountTime, EventCreate, InventoryKind
 from app.reconciliation import service as discrepancies
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.schemas import TransitionCreate
@@ -85,29 +89,25 @@ def _count(
 
 
 async def take_initial_inventory(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    principal: Principal,
-    counter: str,
-    day: date,
+    session: AsyncSession, settings: Settings, *, principal: Principal, day: date
 ) -> int:
-    """What each location of ``principal``'s registrant holds, lot by lot, counted exactly by
-    ``counter`` (a staff subject) at the close of ``day``. Returns how many counts it took."""
+    """The initial inventory of ``principal``'s registrant at the close of ``day``, taken
+    by ``principal`` (a staff member) through the inventory workflow: every lot at every
+    location counted exactly, as the ledger holds it, then signed. Returns how many counts it
+    took."""
     [registrant_id] = principal.registrant_ids
-    taken_at = at_close(day)
-    held = list(await session.execute(
-        select(Balance.location_id, Balance.lot_id, Balance.quantity)
-        .where(Balance.registrant_id == registrant_id, Balance.quantity > 0)
-        .order_by(Balance.location_id, Balance.lot_id)
-    ))  # fmt: skip
-    inventory_id = uuid.uuid4()
-    counted_by = await _staff_id(session, registrant_id, counter)
-    for location_id, lot_id, quantity in held:
-        count = _count(registrant_id, location_id, lot_id, quantity, taken_at, kind="initial",
-                       counted_by=counted_by, inventory_id=inventory_id)  # fmt: skip
-        await ledger.append(session, count, _entered(principal, taken_at, settings))
-    return len(held)
+    caller = _entered(principal, at_close(day), settings)
+    start = InventoryCreate(registrant_id=registrant_id, kind=InventoryKind.initial,
+                            as_of=at_close(day), taken_at=CountTime.close_of_business)  # fmt: skip
+    inventory = await inventories.start(session, start, caller)
+    entries = await inventories.entries_of(session, inventory)
+    for entry in entries:
+        found = EntryCount(location_id=entry.location_id, lot_id=entry.lot_id,
+                           quantity=entry.ledger_quantity,
+                           exactness=CountExactness.exact)  # fmt: skip
+        await inventories.count(session, inventory.id, found, caller)
+    await inventories.sign(session, inventory.id, caller)
+    return len(entries)
 
 
 async def plant_short_count(

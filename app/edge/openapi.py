@@ -124,6 +124,7 @@ def _add_components(app: FastAPI, schemas: dict[str, Any]) -> None:
     for name, member in declared_members().items():  # each problem's own members
         schemas["Problem"]["properties"][name] = {
             "type": member.type, "description": member.description,
+            **({"items": member.items} if member.items else {}),
         }  # fmt: skip
     for problem_format in getattr(app.state, "problem_formats", ()):
         schemas[problem_format.schema_name] = problem_format.schema

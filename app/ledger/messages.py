@@ -14,6 +14,8 @@ from app.core.outbox import publish
 
 LEDGER_EVENT_APPENDED = "ledger.event_appended"
 CHECKPOINT_PUBLISHED = "ledger.checkpoint_published"
+INVENTORY_SIGNED = "ledger.inventory_signed"
+"""An inventory was signed (app.ledger.inventories): its counts are on the ledger."""
 RULES_BROKEN = "workflow.rules_broken"
 """A workflow step (a session's, a prescription's or a fill's) broke rules: overridden, or
 stored as a record. Reconciliation opens its discrepancy.

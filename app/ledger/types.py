@@ -102,7 +102,7 @@ PERMISSION_OF: dict[EventType, Permission] = {
     EventType.transfer_out: Permission.inventory,
     EventType.transfer_in: Permission.inventory,
     EventType.move: Permission.inventory,
-    EventType.count: Permission.inventory,
+    EventType.count: Permission.counts,
     EventType.dispense: Permission.pharmacy,
     EventType.compound_consume: Permission.pharmacy,
     EventType.compound_produce: Permission.pharmacy,

@@ -27,6 +27,8 @@ from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.monitoring import MONITORING_FORM_DUE_DAYS
 from app.clinical.sessions.types import SessionStatus
 from app.core.db import Quantity, UTCDateTime
+from app.ledger.inventories.models import Inventory
+from app.ledger.inventories.schemas import InventoryState
 from app.ledger.models import Balance, LedgerEvent, Posting
 from app.ledger.queries import confirmations_of, was_reversed
 from app.ledger.schemas import InventoryKind
@@ -341,20 +343,27 @@ async def inventory_dates(
     db: AsyncSession, registrant: Registrant
 ) -> tuple[date | None, date | None]:
     """The registrant's first day of activity, and the day of its last full (initial or
-    biennial) inventory, on its own days."""
+    biennial) inventory, on its own days: its last count of one, or its last signed, which
+    counts though it found nothing to count (a zero inventory, 21 CFR 1304.11(b))."""
     zone = ZoneInfo(registrant.timezone)
     count = aliased(LedgerEvent)
+    full = [InventoryKind.initial.value, InventoryKind.biennial.value]
     kind = count.details["count"]["inventory_kind"].as_string()
     last_inventory = (
         select(func.max(count.occurred_at))
         .where(count.registrant_id == registrant.id, count.type == EventType.count.value,
-               kind.in_([InventoryKind.initial.value, InventoryKind.biennial.value]),
-               ~was_reversed(count.id))  # a count reversed was never taken
+               kind.in_(full), ~was_reversed(count.id))  # a count reversed was never taken
         .scalar_subquery()
     )  # fmt: skip
-    first, last = (
+    last_signed = (
+        select(func.max(Inventory.as_of))
+        .where(Inventory.registrant_id == registrant.id, Inventory.kind.in_(full),
+               Inventory.state == InventoryState.signed.value)
+        .scalar_subquery()
+    )  # fmt: skip
+    first, last, signed = (
         await db.execute(
-            select(func.min(LedgerEvent.occurred_at), last_inventory)
+            select(func.min(LedgerEvent.occurred_at), last_inventory, last_signed)
             .where(LedgerEvent.registrant_id == registrant.id)
         )
     ).one()  # fmt: skip
@@ -362,7 +371,7 @@ async def inventory_dates(
     def day(instant: datetime | None) -> date | None:
         return None if instant is None else instant.astimezone(zone).date()
 
-    return day(first), day(last)
+    return day(first), max((d for d in (day(last), day(signed)) if d), default=None)
 
 
 async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[OpenReport]:

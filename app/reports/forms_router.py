@@ -1,5 +1,6 @@
 """The forms a person fills in or files, one at a time: DEA Form 106 for a theft or
-significant loss, and an esketamine session's Spravato REMS Patient Monitoring Form."""
+significant loss, an esketamine session's Spravato REMS Patient Monitoring Form, and the
+record of an inventory."""
 
 import uuid
 from enum import StrEnum
@@ -14,8 +15,9 @@ from app.clinical.sessions.service import get_session
 from app.edge.audit import audited
 from app.edge.deps import ClockDep, CurrentPrincipal, SessionDep, current_principal
 from app.edge.routing import api_router
+from app.ledger.inventories import service as inventories
 from app.reconciliation.service import get_discrepancy
-from app.reports import dea_forms, rems
+from app.reports import dea_forms, inventory_record, rems
 from app.reports.router import FormatParam
 from app.reports.scope import report_scope
 from app.reports.streaming import as_chunks, documented, documented_form, respond
@@ -106,3 +108,44 @@ async def dea_form_106(
         title=dea_forms.FORM_106_TITLE,
         signatures=dea_forms.FORM_106_SIGNATURES,
     )
+
+
+_INVENTORY_RECORD: dict[str, Any] = {
+    "inventory_id": {"type": "string"}, "inventory_kind": {"type": "string"},
+    "date": {"type": "string", "format": "date"}, "taken_at": {"type": "string"},
+    "as_of": {"type": "string", "format": "date-time"},
+    "locations": {"type": "array", "items": {"type": "string"}}, "state": {"type": "string"},
+    "taken_by": {"type": ["string", "null"]}, "signed_at": {"type": ["string", "null"]},
+    "witnessed_by": {"type": ["string", "null"]}, "witnessed_at": {"type": ["string", "null"]},
+    "exact_counts_required": {"type": "boolean"},
+}  # fmt: skip
+
+
+@router.get(
+    "/reports/inventory-record",
+    response_class=StreamingResponse,
+    responses=documented(inventory_record.COLUMNS, _INVENTORY_RECORD),
+)
+@audited("report", resource_id=inventory_record.FORM, kind="report")
+async def inventory_record_form(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    inventory_id: uuid.UUID,
+    fmt: FormatParam = Format.json,
+) -> Response:
+    """The record of one inventory (21 CFR 1304.11): its date, opening or close of business,
+    who took it and who witnessed it, and each lot at each location with the substance, NDC,
+    form, strength, container size, lot and expiry, what was counted (exact or estimated),
+    the containers, what the ledger held and the variance; printed with lines to sign. Whoever
+    may take inventories (pharmacists, clinicians, compliance officers)."""
+    inventory = await inventories.get(session, inventory_id, principal)
+    scope = await report_scope(session, inventory.registrant_id, principal, clock.now(),
+                               permission=Permission.counts)  # fmt: skip
+    fields, rows = await inventory_record.record(session, inventory, scope)
+    head = scope.header(inventory_record.FORM, **fields)
+    return await respond(request, fmt, head, inventory_record.COLUMNS,
+                         lambda _db: as_chunks(rows), title=inventory_record.TITLE,
+                         signatures=inventory_record.signatures(fields),
+                         labels=inventory_record.LABELS)  # fmt: skip

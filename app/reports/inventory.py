@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.catalog.models import Lot, Product
 from app.core.db import Quantity
 from app.core.quantity import rounded
+from app.ledger.inventories.rules import EXACT_ABOVE_UNITS
 from app.ledger.models import LedgerEvent, Posting
 from app.ledger.queries import was_reversed
 from app.ledger.types import EventType
@@ -32,9 +33,6 @@ from app.reports.tabular import Column, Row
 NAME = "inventory"
 TITLE = "Inventory"
 SIGNATURES = ("Inventory taken by",)
-EXACT_ABOVE_UNITS = 1000
-"""Schedules III to V may be estimated, but an opened container of more than 1,000 tablets or
-capsules is counted exactly (21 CFR 1304.11(e)(3))."""
 
 Place = tuple[uuid.UUID, uuid.UUID]
 

@@ -157,12 +157,25 @@ ACTIONS: dict[str, tuple[Permission, Callable[[Tenant], Request]]] = {
         Permission.inventory,
         lambda t: ("POST", f"/v1/products/{t.product}/lots", lot_body()),
     ),
+    "post a count": (Permission.counts, lambda t: ("POST", "/v1/ledger/events", _count(t))),
 }
+
+
+def _count(t: Tenant) -> dict[str, Any]:
+    """A count of nothing at the tenant's location (a count may be zero)."""
+    return {
+        "registrant_id": t.registrant, "type": "count", "location_id": t.location,
+        "lot_id": t.lot, "quantity": "0", "occurred_at": "2026-03-02T14:00:00Z",
+        "count": {"inventory_id": str(uuid.uuid4()), "inventory_kind": "ad_hoc",
+                  "taken_at": "close_of_business", "exactness": "exact", "counted_by": t.staff},
+    }  # fmt: skip
+
 
 DENIED_BY_DESIGN = {
     "clinician creates a registrant": (Role.clinician, "create registrant"),
     "compliance officer creates a patient": (Role.compliance_officer, "create patient"),
     "pharmacist creates a location": (Role.pharmacist, "create location"),
+    "prescriber posts a count": (Role.prescriber, "post a count"),
 }
 
 

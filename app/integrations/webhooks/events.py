@@ -10,7 +10,7 @@ from pydantic import AfterValidator, WithJsonSchema
 from app.clinical.messages import SESSION_DISCHARGED
 from app.core import outbox
 from app.integrations.webhooks.messages import WEBHOOK_ENDPOINT_DISABLED
-from app.ledger.messages import CHECKPOINT_PUBLISHED, LEDGER_EVENT_APPENDED
+from app.ledger.messages import CHECKPOINT_PUBLISHED, INVENTORY_SIGNED, LEDGER_EVENT_APPENDED
 from app.ledger.types import EventType
 from app.pharmacy.messages import PRESCRIPTION_FILLED
 from app.reconciliation.messages import (
@@ -25,6 +25,7 @@ FROM_TOPIC: dict[str, str] = {
     CHECKPOINT_PUBLISHED: "ledger.checkpoint.published",
     DISCREPANCY_OPENED: "discrepancy.opened",
     DISCREPANCY_TRANSITIONED: "discrepancy.transitioned",
+    INVENTORY_SIGNED: "inventory.signed",
     SESSION_DISCHARGED: "session.discharged",
     PRESCRIPTION_FILLED: "prescription.filled",
     RECONCILIATION_RUN_FINISHED: "reconciliation.run.finished",
