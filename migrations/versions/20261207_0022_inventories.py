@@ -4,8 +4,8 @@ instant, and its count sheet, one entry per location and lot (docs/domain.md#inv
 Neither table is append-only: a sheet is counted (and recounted) while its inventory is open;
 once signed, its counts are the ledger's count events, which are.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-07 18:30:00.000000
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0021"
-down_revision: str | None = "0020"
+revision: str = "0022"
+down_revision: str | None = "0021"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
