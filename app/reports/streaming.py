@@ -80,11 +80,13 @@ async def respond(
     csv_by_database: Select[*tuple[Any, ...]] | None = None,
     signatures: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    records: str | None = None,
 ) -> Response:
     """The report in ``fmt``: JSON, JSON Lines and CSV streamed; a PDF made whole, when it
     is short enough to print. On PostgreSQL, a report that gives ``csv_by_database`` (its
     cells formatted in SQL, :mod:`app.reports.pg_text`) has its CSV written by the database.
-    A printed report ends with a line to sign for each of ``signatures``."""
+    A printed report ends with a line to sign for each of ``signatures``; one of ``records``
+    prints each row as a record of its own (a patient's sessions), not as a table's row."""
     database: Database = request.app.state.database
     # The route has read what it needed: its connection goes back to the pool before the
     # report takes one, so that a report holds one connection at a time, not two.
@@ -97,7 +99,7 @@ async def respond(
         limit: int = request.app.state.settings.report_pdf_max_rows
         found = await _collected(database, rows, limit)
         printed = await asyncio.to_thread(
-            functools.partial(pdf.render, signatures=signatures, labels=labels),
+            functools.partial(pdf.render, signatures=signatures, labels=labels, records=records),
             head,
             title,
             columns,
