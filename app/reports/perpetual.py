@@ -3,34 +3,32 @@ movement of the period in the order it happened with the balance after it, each 
 it was taken with the ledger's balance there and the variance, and its balance when the
 period ends (docs/domain.md#running-balance, #count).
 
-The balances are sums of the ledger's postings: the opening one of those before the period,
-each one after it a running sum (a window function) over the period's postings of its place.
-At one instant a count stands after the movements, as the inventory report and the count
-variance rule read it (the postings at a count's instant are not after it). One statement
-makes every row, in order; :mod:`app.reports.perpetual_text` formats its cells for the CSV
-PostgreSQL writes.
+The balances are sums of the ledger's postings: a place's opening and closing ones, and what
+names it, come from one query over its postings (:func:`places`); the balance after each of
+its lines is the opening plus a running sum (a window function) over the period's postings of
+that place, in the order the statement of its lines also returns them (:func:`lines`), so one
+sort serves both. At one instant a count stands after the movements, as the inventory report
+and the count variance rule read it (the postings at a count's instant are not after it).
+The report is made a place at a time: its opening, its lines streamed, its closing; on
+PostgreSQL each place's lines are written as CSV by the database
+(:mod:`app.reports.perpetual_text`).
 """
 
 import uuid
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
 from sqlalchemy import (
     BigInteger,
-    Integer,
     RowMapping,
     Select,
-    String,
     Text,
-    Uuid,
     case,
     cast,
     func,
     literal,
-    null,
     select,
     tuple_,
     type_coerce,
@@ -41,9 +39,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
 from app.catalog.models import Lot, Product
-from app.catalog.names import Names, Within
+from app.catalog.names import Within
 from app.clinical.sessions.models import TreatmentSession
-from app.core.db import UTCDateTime
 from app.core.quantity import format_minor, format_quantity
 from app.ledger.models import LedgerEvent, Posting
 from app.ledger.types import EventType
@@ -58,8 +55,6 @@ TITLE = "Perpetual inventory"
 SIGNATURES = ("Reviewed by",)
 OPENING, CLOSING = "opening balance", "closing balance"
 """The entries of a place's first and last rows; every other entry is its event's type."""
-PART_OPENING, PART_LINE, PART_CLOSING = 0, 1, 2
-"""A row's part of its place: what sorts its opening first and its closing last."""
 COUNT = EventType.count.value
 
 
@@ -87,46 +82,34 @@ class Period:
         return self.scope.registrant.id
 
 
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A location and lot of the report, with its balances (minor units) and its names."""
+
+    location_id: uuid.UUID
+    lot_id: uuid.UUID
+    opening: int
+    closing: int
+    location: str
+    lot_number: str
+    expires_on: date
+    product: str
+    ndc: str
+    strength: str
+    unit: str
+
+    def cells(self) -> dict[str, Any]:
+        """What every row of the place says of it."""
+        return {"location_id": self.location_id, "location": self.location,
+                "lot_id": self.lot_id, "lot_number": self.lot_number,
+                "expires_on": self.expires_on, "product": self.product, "ndc": self.ndc,
+                "strength": self.strength, "unit": self.unit}  # fmt: skip
+
+
 def _acted(event: Any, staff_id: uuid.UUID) -> Any:
     """``staff_id`` performed or witnessed ``event`` (witness_ids is a JSON list of id
     strings on both databases: a UUID's text is found only where that id is)."""
     return (event.performed_by == staff_id) | cast(event.witness_ids, Text).contains(str(staff_id))
-
-
-def _places(period: Period) -> Subquery:
-    """Each place (location, lot) the report shows, with its balance at the period's start
-    (``opening``) and what the period moved there (``moved``): a place holding stock at the
-    start, or with a posting or a count in the period."""
-    P, E, filters = Posting, LedgerEvent, period.filters
-    delta = type_coerce(P.delta, BigInteger)
-    before = P.occurred_at < period.start
-    held = (
-        select(P.location_id, P.lot_id,
-               func.sum(case((before, delta), else_=0)).label("opening"),
-               func.sum(case((before, 0), else_=delta)).label("moved"),
-               func.sum(case((before, 0), else_=1)).label("active"))
-        .where(P.registrant_id == period.registrant_id, P.occurred_at < period.end,
-               *_narrowed(P.location_id, P.lot_id, P.product_id, filters))
-        .group_by(P.location_id, P.lot_id)
-    )  # fmt: skip
-    counted = (
-        select(E.location_id, E.lot_id, literal(0), literal(0), literal(1))
-        .where(*_of_period(period), E.type == COUNT,
-               *_narrowed(E.location_id, E.lot_id, E.product_id, filters))
-    )  # fmt: skip
-    both = union_all(held, counted).subquery()
-    opening = func.sum(both.c.opening)
-    places = (
-        select(both.c.location_id, both.c.lot_id, opening.label("opening"),
-               func.sum(both.c.moved).label("moved"))
-        .group_by(both.c.location_id, both.c.lot_id)
-        .having((opening != 0) | (func.sum(both.c.active) > 0))
-    )  # fmt: skip
-    if filters.staff_id is not None:
-        lines = _lines(period, None).subquery()
-        acted = select(lines.c.location_id, lines.c.lot_id).where(lines.c.acted)
-        places = places.where(tuple_(both.c.location_id, both.c.lot_id).in_(acted))
-    return places.subquery("places")
 
 
 def _narrowed(location: Any, lot: Any, product: Any, filters: Filters) -> list[Any]:
@@ -141,89 +124,96 @@ def _of_period(period: Period) -> list[Any]:
             E.occurred_at < period.end]  # fmt: skip
 
 
-def _lines(period: Period, places: Subquery | None) -> Select[Any]:
-    """The period's movements and counts at each place (a move at both of its places), with
-    the balance after each: the place's opening plus the running sum of its postings."""
+def _places_statement(period: Period) -> Select[*tuple[Any, ...]]:
+    """Each place the report shows, by location name and lot number: one holding stock at
+    the period's start or with a posting or a count in the period (with the staff filter,
+    one where they acted), with its balance at the start and at the end."""
+    P, E, filters = Posting, LedgerEvent, period.filters
+    delta = type_coerce(P.delta, BigInteger)
+    before = P.occurred_at < period.start
+    held = (
+        select(P.location_id, P.lot_id, case((before, delta), else_=0).label("opening"),
+               delta.label("closing"), case((before, 0), else_=1).label("active"))
+        .where(P.registrant_id == period.registrant_id, P.occurred_at < period.end,
+               *_narrowed(P.location_id, P.lot_id, P.product_id, filters))
+    )  # fmt: skip
+    counted = (
+        select(E.location_id, E.lot_id, literal(0), literal(0), literal(1))
+        .where(*_of_period(period), E.type == COUNT,
+               *_narrowed(E.location_id, E.lot_id, E.product_id, filters))
+    )  # fmt: skip
+    both = union_all(held, counted).subquery()
+    opening, active = func.sum(both.c.opening), func.sum(both.c.active)
+    found = (
+        select(both.c.location_id, both.c.lot_id, opening.label("opening"),
+               func.sum(both.c.closing).label("closing"))
+        .group_by(both.c.location_id, both.c.lot_id)
+        .having((opening != 0) | (active > 0))
+    )  # fmt: skip
+    if filters.staff_id is not None:
+        acted = _places_acted(period, filters.staff_id)
+        found = found.where(tuple_(both.c.location_id, both.c.lot_id).in_(acted))
+    place = found.subquery("found")
+    return (
+        select(place, Location.name.label("location"), Lot.lot_number, Lot.expires_on, Product)
+        .join(Location, Location.id == place.c.location_id)
+        .join(Lot, Lot.id == place.c.lot_id)
+        .join(Product, Product.id == Lot.product_id)
+        .order_by(Location.name, Lot.lot_number, place.c.location_id, place.c.lot_id)
+    )  # fmt: skip
+
+
+def _places_acted(period: Period, staff_id: uuid.UUID) -> Select[*tuple[Any, ...]]:
+    """The places of the period's movements and counts ``staff_id`` performed or
+    witnessed."""
     E, P = LedgerEvent, Posting
-    location = func.coalesce(P.location_id, E.location_id).label("location_id")
-    delta = func.coalesce(type_coerce(P.delta, BigInteger), 0)
-    is_count = case((E.type == COUNT, 1), else_=0)
-    staff = period.filters.staff_id
-    columns: list[Any] = [
-        location, E.lot_id, E.occurred_at, E.sequence, E.id.label("event_id"),
-        E.type, delta.label("delta"),
-        case((E.type == COUNT, type_coerce(E.quantity, BigInteger))).label("counted"),
-        E.performed_by, cast(E.witness_ids, Text).label("witness_ids"), E.patient_id,
-        E.prescription_id, E.session_id,
-        E.counterparty["name"].as_string().label("counterparty"), E.document_reference,
-        (_acted(E, staff) if staff is not None else literal(True)).label("acted"),
-    ]  # fmt: skip
-    if places is not None:
-        running = func.sum(delta).over(
-            partition_by=(location, E.lot_id),
-            order_by=(E.occurred_at, is_count, E.sequence),
-            rows=(None, 0),
-        )
-        columns.append(cast(places.c.opening + running, BigInteger).label("balance"))
-    query = (
-        select(*columns)
+    location = func.coalesce(P.location_id, E.location_id)
+    return (
+        select(location, E.lot_id)
         .select_from(E)
         .outerjoin(P, P.event_id == E.id)
-        .where(*_of_period(period), P.event_id.is_not(None) | (E.type == COUNT),
-               *_narrowed(location, E.lot_id, E.product_id, period.filters))
+        .where(*_of_period(period), _acted(E, staff_id),
+               P.event_id.is_not(None) | (E.type == COUNT))
     )  # fmt: skip
-    if places is not None:
-        query = query.join(places, (places.c.location_id == location)
-                           & (places.c.lot_id == E.lot_id))  # fmt: skip
-    return query
 
 
-def entries(period: Period) -> Subquery:
-    """Every row of the report but its names: per place its opening, its lines and its
-    closing (``part``), each with its balance."""
-    places = _places(period)
-    lines = _lines(period, places).subquery("lines")
-    none: dict[str, Any] = {
-        "event_id": Uuid(), "type": String(), "delta": BigInteger(), "counted": BigInteger(),
-        "performed_by": Uuid(), "witness_ids": Text(), "patient_id": Uuid(),
-        "prescription_id": Uuid(), "session_id": Uuid(), "counterparty": Text(),
-        "document_reference": Text(),
-    }  # fmt: skip
+async def places(db: AsyncSession, period: Period) -> list[Place]:
+    found = await db.execute(_places_statement(period))
+    return [_place(row) for row in found]
 
-    def edge(part: int, at: datetime, balance: Any) -> Select[Any]:
-        return select(
-            places.c.location_id, places.c.lot_id, literal(part, Integer).label("part"),
-            literal(at, UTCDateTime()).label("occurred_at"),
-            cast(null(), BigInteger).label("sequence"),
-            *(cast(null(), kind).label(name) for name, kind in none.items()),
-            cast(balance, BigInteger).label("balance"),
-        )  # fmt: skip
 
-    line = select(
-        lines.c.location_id, lines.c.lot_id, literal(PART_LINE, Integer).label("part"),
-        lines.c.occurred_at, lines.c.sequence, *(lines.c[name] for name in none),
-        lines.c.balance,
-    ).where(lines.c.acted)  # fmt: skip
-    return union_all(
-        edge(PART_OPENING, period.start, places.c.opening),
-        line,
-        edge(PART_CLOSING, period.end, places.c.opening + places.c.moved),
-    ).subquery("entries")
+def _place(row: Any) -> Place:
+    product: Product = row.Product
+    return Place(
+        location_id=row.location_id, lot_id=row.lot_id, opening=int(row.opening),
+        closing=int(row.closing), location=row.location, lot_number=row.lot_number,
+        expires_on=row.expires_on, product=product.name,
+        ndc=product.ndc or product.compound_code or "",
+        strength=f"{format_quantity(product.strength_value)} {product.strength_unit}",
+        unit=product.inventory_unit,
+    )  # fmt: skip
 
 
 _reversal = aliased(LedgerEvent)
-room = aliased(Location)
+_room = aliased(Location)
 """Where a session's movement happened: the ledger moves it through the session's holding,
 but a person reads the room."""
-performer = aliased(Staff)
-patient = aliased(Patient)
+_performer = aliased(Staff)
+_patient = aliased(Patient)
 
 
-def joined(period: Period, cells: Callable[[Subquery, Subquery], Sequence[Any]]) -> Select[Any]:
-    """The ``cells`` of :func:`entries`' rows and the reversals that undid their events, with
-    what names them joined, in the report's order: places by location name and lot number,
-    then each place's rows in order."""
-    rows = entries(period)
+def lines(period: Period, place: Place) -> Subquery:
+    """The period's movements and counts at ``place`` (a move at both of its places), each
+    with its signed ``delta`` there (a count's is 0), the ``balance`` after it (the place's
+    opening plus the running sum of its deltas), and what names its people and references.
+    :func:`in_order` orders them as the running sum does."""
+    E, P = LedgerEvent, Posting
+    delta = func.coalesce(type_coerce(P.delta, BigInteger), 0)
+    is_count = case((E.type == COUNT, 1), else_=0)
+    staff = period.filters.staff_id
+    running = func.sum(delta).over(order_by=(E.occurred_at, is_count, E.sequence),
+                                   rows=(None, 0))  # fmt: skip
+    at_place = (E.location_id == place.location_id) | (E.to_location_id == place.location_id)
     reversals = (
         select(_reversal.id, _reversal.reverses_event_id)
         .where(_reversal.registrant_id == period.registrant_id,
@@ -231,93 +221,118 @@ def joined(period: Period, cells: Callable[[Subquery, Subquery], Sequence[Any]])
         .subquery("reversals")
     )  # fmt: skip
     return (
-        select(*cells(rows, reversals))
-        .select_from(rows)
-        .join(Location, Location.id == rows.c.location_id)
-        .join(Lot, Lot.id == rows.c.lot_id)
-        .join(Product, Product.id == Lot.product_id)
-        .outerjoin(Prescription, Prescription.id == rows.c.prescription_id)
-        .outerjoin(TreatmentSession, TreatmentSession.id == rows.c.session_id)
-        .outerjoin(room, room.id == TreatmentSession.location_id)
-        .outerjoin(performer, performer.id == rows.c.performed_by)
-        .outerjoin(patient, patient.id == rows.c.patient_id)
-        .outerjoin(reversals, reversals.c.reverses_event_id == rows.c.event_id)
-        .order_by(Location.name, Lot.lot_number, rows.c.location_id, rows.c.lot_id,
-                  rows.c.part, rows.c.occurred_at,
-                  case((rows.c.type == COUNT, 1), else_=0), rows.c.sequence)
+        select(
+            E.id.label("event_id"), E.type, E.occurred_at, is_count.label("is_count"),
+            E.sequence, delta.label("delta"),
+            case((E.type == COUNT, type_coerce(E.quantity, BigInteger))).label("counted"),
+            cast(literal(place.opening, BigInteger) + running, BigInteger).label("balance"),
+            E.performed_by, cast(E.witness_ids, Text).label("witness_ids"), E.patient_id,
+            E.prescription_id, E.session_id,
+            E.counterparty["name"].as_string().label("counterparty"), E.document_reference,
+            (_acted(E, staff) if staff is not None else literal(True)).label("acted"),
+            Prescription.rx_number, TreatmentSession.scheduled_at.label("session_scheduled_at"),
+            _room.name.label("room"), reversals.c.id.label("reversed_by"),
+            _performer.name.label("performer_name"), _performer.role.label("performer_role"),
+            _performer.state_license.label("performer_license"),
+            _patient.external_id.label("patient_record_number"),
+            _patient.given_name.label("patient_given_name"),
+            _patient.family_name.label("patient_family_name"),
+        )
+        .select_from(E)
+        .outerjoin(P, (P.event_id == E.id) & (P.location_id == place.location_id))
+        .outerjoin(Prescription, Prescription.id == E.prescription_id)
+        .outerjoin(TreatmentSession, TreatmentSession.id == E.session_id)
+        .outerjoin(_room, _room.id == TreatmentSession.location_id)
+        .outerjoin(reversals, reversals.c.reverses_event_id == E.id)
+        .outerjoin(_performer, _performer.id == E.performed_by)
+        .outerjoin(_patient, _patient.id == E.patient_id)
+        .where(*_of_period(period), E.lot_id == place.lot_id, at_place,
+               P.event_id.is_not(None) | ((E.type == COUNT)
+                                          & (E.location_id == place.location_id)))
+        .subquery("lines")
     )  # fmt: skip
 
 
-def statement(period: Period) -> Select[Any]:
-    """The report's rows with their ids and numbers; staff and patients are named beside
-    their ids a fetch at a time (:func:`rows`)."""
-    return joined(period, lambda rows, reversals: [
-        *rows.c, Location.name.label("location"), Lot.lot_number, Lot.expires_on,
-        Product.name.label("product"), Product.ndc, Product.compound_code,
-        Product.strength_value, Product.strength_unit, Product.inventory_unit,
-        Prescription.rx_number, TreatmentSession.scheduled_at.label("session_scheduled_at"),
-        room.name.label("room"), reversals.c.id.label("reversed_by"),
-    ])  # fmt: skip
+def in_order(found: Subquery, *cells: Any) -> Select[*tuple[Any, ...]]:
+    """``cells`` of the lines the filters keep, in the order their balances were summed."""
+    return (
+        select(*cells)
+        .where(found.c.acted)
+        .order_by(found.c.occurred_at, found.c.is_count, found.c.sequence)
+    )  # fmt: skip
 
 
-async def rows(db: AsyncSession, query: Select[Any], period: Period) -> Chunks:
-    """The rows, a thousand at a time, their staff and patients named for the fetch."""
+def edge(period: Period, place: Place, *, closing: bool) -> Row:
+    """A place's opening or closing row."""
+    at, balance = (period.end, place.closing) if closing else (period.start, place.opening)
+    return {
+        **dict.fromkeys(column.name for column in COLUMNS),
+        **place.cells(),
+        "entry": CLOSING if closing else OPENING,
+        "occurred_at": period.scope.local(at),
+        "witnesses": [],
+        "balance": format_minor(balance),
+    }
+
+
+async def rows(db: AsyncSession, period: Period) -> Chunks:
+    """Place by place: its opening, its lines a thousand at a time (their witnesses named
+    for the fetch), its closing."""
     within = Within([period.registrant_id], patients_named=period.patients_named)
     connection = await db.connection()
-    result = await connection.stream(query.execution_options(yield_per=FETCH_ROWS))
-    async for partition in result.mappings().partitions(FETCH_ROWS):
-        witnesses = [orjson.loads(row["witness_ids"] or "[]") for row in partition]
-        names = await within.names(
-            db,
-            staff=[*(row["performed_by"] for row in partition),
-                   *(uuid.UUID(w) for found in witnesses for w in found)],
-            patients=(row["patient_id"] for row in partition),
-        )  # fmt: skip
-        yield [_row(row, found, names, period.scope)
-               for row, found in zip(partition, witnesses, strict=True)]  # fmt: skip
+    for place in await places(db, period):
+        yield [edge(period, place, closing=False)]
+        found = lines(period, place)
+        query = in_order(found, found).execution_options(yield_per=FETCH_ROWS)
+        result = await connection.stream(query)
+        async for partition in result.mappings().partitions(FETCH_ROWS):
+            witnesses = [[uuid.UUID(w) for w in orjson.loads(row["witness_ids"])]
+                         for row in partition]  # fmt: skip
+            names = await within.names(db, staff=(w for found in witnesses for w in found))
+            yield [_row(row, place, [names.staff[w].name for w in found if w in names.staff],
+                        period)
+                   for row, found in zip(partition, witnesses, strict=True)]  # fmt: skip
+        yield [edge(period, place, closing=True)]
 
 
-def _row(row: RowMapping, witnesses: Sequence[str], names: Names, scope: Scope) -> Row:
-    part, delta, balance, counted = row["part"], row["delta"], row["balance"], row["counted"]
-    by = names.staff.get(row["performed_by"]) if row["performed_by"] else None
-    named = names.patients.get(row["patient_id"]) if row["patient_id"] else None
-    scheduled = row["session_scheduled_at"]
+def _row(row: RowMapping, place: Place, witnesses: list[str], period: Period) -> Row:
+    delta, balance, counted = row["delta"], row["balance"], row["counted"]
+    scheduled, role = row["session_scheduled_at"], row["performer_role"]
     return {
-        "location_id": row["location_id"],
-        "location": row["location"],
-        "lot_id": row["lot_id"],
-        "lot_number": row["lot_number"],
-        "expires_on": row["expires_on"],
-        "product": row["product"],
-        "ndc": row["ndc"] or row["compound_code"],
-        "strength": f"{format_quantity(row['strength_value'])} {row['strength_unit']}",
-        "unit": row["inventory_unit"],
-        "entry": {PART_OPENING: OPENING, PART_CLOSING: CLOSING}.get(part) or row["type"],
+        **place.cells(),
+        "entry": row["type"],
         "event_id": row["event_id"],
         "sequence": row["sequence"],
-        "occurred_at": scope.local(row["occurred_at"]),
+        "occurred_at": period.scope.local(row["occurred_at"]),
         "performed_by": row["performed_by"],
-        "performer": by and by.name,
-        "performer_credential": by and credential(by.role, by.state_license),
-        "witnesses": [names.staff[uuid.UUID(w)].name for w in witnesses
-                      if uuid.UUID(w) in names.staff],
+        "performer": row["performer_name"],
+        "performer_credential": role and credential(role, row["performer_license"]),
+        "witnesses": witnesses,
         "patient_id": row["patient_id"],
-        "patient": named and (f"{named.name} ({named.external_id})" if named.name
-                              else named.external_id),
+        "patient": _patient_named(row, period),
         "prescription_id": row["prescription_id"],
         "rx_number": row["rx_number"],
         "session_id": row["session_id"],
         "room": row["room"],
-        "session": scheduled and scope.local(scheduled),
+        "session": scheduled and period.scope.local(scheduled),
         "counterparty": row["counterparty"],
         "document_reference": row["document_reference"],
-        "quantity_in": format_minor(delta) if delta and delta > 0 else None,
-        "quantity_out": format_minor(-delta) if delta and delta < 0 else None,
+        "quantity_in": format_minor(delta) if delta > 0 else None,
+        "quantity_out": format_minor(-delta) if delta < 0 else None,
         "balance": format_minor(balance),
         "counted": None if counted is None else format_minor(counted),
         "variance": None if counted is None else format_minor(counted - balance),
         "reversed_by": row["reversed_by"],
-    }  # fmt: skip
+    }
+
+
+def _patient_named(row: RowMapping, period: Period) -> str | None:
+    """By name and record number, or by record number alone for a caller who may not read
+    patients (app/catalog/names.py)."""
+    number: str | None = row["patient_record_number"]
+    if number is None or not period.patients_named:
+        return number
+    return f"{row['patient_given_name']} {row['patient_family_name']} ({number})"
 
 
 def credential(role: str, state_license: str | None) -> str:
@@ -326,8 +341,7 @@ def credential(role: str, state_license: str | None) -> str:
 
 
 def source(period: Period) -> RowSource:
-    query = statement(period)
-    return lambda db: rows(db, query, period)
+    return lambda db: rows(db, period)
 
 
 COLUMNS: list[Column] = [

@@ -1,108 +1,105 @@
-"""The perpetual inventory's rows with every cell formatted by PostgreSQL as
-:func:`app.reports.perpetual.rows` and the CSV writer format it: what ``COPY ... TO STDOUT``
-writes as CSV at the database's speed (a year of one lot is a million rows; docs/adr/0005).
-Names come from joins here, where the Python rows load them a fetch at a time."""
+"""The perpetual inventory as CSV written by PostgreSQL: a place's opening and closing rows
+formatted here, its lines copied (``COPY ... TO STDOUT``) with every cell formatted in SQL
+as :func:`app.reports.perpetual.rows` and the CSV writer format it, at the database's speed
+(a year of one lot is a million rows; docs/adr/0005)."""
 
+from collections.abc import AsyncIterator
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    BigInteger,
-    Select,
-    Text,
-    Uuid,
-    case,
-    cast,
-    func,
-    literal,
-    select,
-    type_coerce,
-)
+from sqlalchemy import JSON, Select, Text, Uuid, case, cast, func, literal, select
 from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
-from app.catalog.models import Lot, Product
-from app.clinical.sessions.models import TreatmentSession
-from app.pharmacy.prescriptions.models import Prescription
-from app.registry.models import Location, Staff
+from app.registry.models import Staff
 from app.reports import pg_text as sql
-from app.reports.perpetual import (
-    CLOSING,
-    COLUMNS,
-    OPENING,
-    PART_CLOSING,
-    PART_OPENING,
-    Period,
-    joined,
-    patient,
-    performer,
-    room,
-)
+from app.reports.perpetual import COLUMNS, Period, Place, edge, in_order, lines, places
+from app.reports.streaming import CsvParts
+from app.reports.tabular import csv_cells, csv_lines
 
 _witness = aliased(Staff)
+_OF_PLACE = frozenset(("location_id", "location", "lot_id", "lot_number", "expires_on",
+                       "product", "ndc", "strength", "unit"))  # fmt: skip
+"""The cells every row of a place shares: written once, as text, into its statement."""
 
 
-def csv_statement(period: Period) -> Select[Any]:
-    """The rows titled by the report's columns; instants on the session's time zone, which
-    the caller sets to the registrant's."""
+def csv_parts(period: Period) -> CsvParts:
+    """Place by place: its opening row, its lines' statement, its closing row."""
 
-    def cells(rows: Subquery, reversals: Subquery) -> list[Any]:
-        delta, counted, balance = rows.c.delta, rows.c.counted, rows.c.balance
-        made = {
-            "location_id": sql.uuid(rows.c.location_id), "location": Location.name,
-            "lot_id": sql.uuid(rows.c.lot_id), "lot_number": Lot.lot_number,
-            "expires_on": cast(Lot.expires_on, Text), "product": Product.name,
-            "ndc": func.coalesce(Product.ndc, Product.compound_code),
-            "strength": sql.minor_units(type_coerce(Product.strength_value, BigInteger)) + " "
-            + Product.strength_unit,
-            "unit": Product.inventory_unit,
-            "entry": case((rows.c.part == PART_OPENING, OPENING),
-                          (rows.c.part == PART_CLOSING, CLOSING), else_=rows.c.type),
-            "event_id": sql.uuid(rows.c.event_id), "sequence": sql.number(rows.c.sequence),
-            "occurred_at": sql.instant(rows.c.occurred_at),
-            "performed_by": sql.uuid(rows.c.performed_by), "performer": performer.name,
-            "performer_credential": func.coalesce(
-                performer.role + ", license " + func.nullif(performer.state_license, ""),
-                performer.role,
-            ),
-            "witnesses": _witnesses(rows.c.witness_ids),
-            "patient_id": sql.uuid(rows.c.patient_id), "patient": _patient_cell(period),
-            "prescription_id": sql.uuid(rows.c.prescription_id),
-            "rx_number": Prescription.rx_number, "session_id": sql.uuid(rows.c.session_id),
-            "room": room.name, "session": sql.instant(TreatmentSession.scheduled_at),
-            "counterparty": rows.c.counterparty, "document_reference": rows.c.document_reference,
-            "quantity_in": case((delta > 0, sql.minor_units(delta))),
-            "quantity_out": case((delta < 0, sql.minor_units(-delta))),
-            "balance": sql.minor_units(balance), "counted": sql.minor_units(counted),
-            "variance": sql.minor_units(counted - balance),
-            "reversed_by": sql.uuid(reversals.c.id),
-        }  # fmt: skip
-        return [made[column.name].label(column.title) for column in COLUMNS]
+    async def parts(db: AsyncSession) -> AsyncIterator[bytes | Select[Any]]:
+        # A year of a lot costs PostgreSQL's JIT seconds of compiling for a plan that then
+        # runs no faster (bench/README.md, "Reports"): not for this transaction.
+        await db.execute(select(func.set_config("jit", "off", True)))
+        for place in await places(db, period):
+            yield csv_lines(csv_cells(COLUMNS, edge(period, place, closing=False)))
+            yield _lines_statement(period, place)
+            yield csv_lines(csv_cells(COLUMNS, edge(period, place, closing=True)))
 
-    return joined(period, cells)
+    return parts
+
+
+def _lines_statement(period: Period, place: Place) -> Select[Any]:
+    found = lines(period, place)
+    cells = {**_place_cells(place), **_line_cells(period, found)}
+    return in_order(found, *(cells[column.name].label(column.title) for column in COLUMNS))
+
+
+def _place_cells(place: Place) -> dict[str, Any]:
+    row = dict.fromkeys(column.name for column in COLUMNS) | place.cells()
+    shared = dict(zip((column.name for column in COLUMNS), csv_cells(COLUMNS, row), strict=True))
+    return {name: literal(shared[name], Text) for name in _OF_PLACE}
+
+
+def _line_cells(period: Period, found: Subquery) -> dict[str, Any]:
+    """Each line's own cells, formatted as :func:`app.reports.perpetual._row` formats them;
+    instants on the session's time zone, which the caller sets to the registrant's."""
+    c = found.c
+    delta, counted, balance = c.delta, c.counted, c.balance
+    return {
+        "entry": c.type, "event_id": sql.uuid(c.event_id), "sequence": sql.number(c.sequence),
+        "occurred_at": sql.instant(c.occurred_at),
+        "performed_by": sql.uuid(c.performed_by), "performer": c.performer_name,
+        "performer_credential": func.coalesce(
+            c.performer_role + ", license " + func.nullif(c.performer_license, ""),
+            c.performer_role,
+        ),
+        "witnesses": _witnesses(c.witness_ids),
+        "patient_id": sql.uuid(c.patient_id), "patient": _patient(period, found),
+        "prescription_id": sql.uuid(c.prescription_id), "rx_number": c.rx_number,
+        "session_id": sql.uuid(c.session_id), "room": c.room,
+        "session": sql.instant(c.session_scheduled_at), "counterparty": c.counterparty,
+        "document_reference": c.document_reference,
+        "quantity_in": case((delta > 0, sql.minor_units(delta))),
+        "quantity_out": case((delta < 0, sql.minor_units(-delta))),
+        "balance": sql.minor_units(balance), "counted": sql.minor_units(counted),
+        "variance": sql.minor_units(counted - balance),
+        "reversed_by": sql.uuid(c.reversed_by),
+    }  # fmt: skip
 
 
 def _witnesses(witness_ids: Any) -> Any:
     """The witnesses' names in the order the event lists them, joined; NULL for none (most
-    rows: no subquery is run for them)."""
+    lines: their subquery is not run)."""
     elements = (
         func.json_array_elements_text(cast(witness_ids, JSON))
         .table_valued("value", with_ordinality="ordinality")
         .alias("witness")
     )
+    order = aggregate_order_by(literal(sql.SEPARATOR), elements.c.ordinality)
     names = (
-        select(func.string_agg(_witness.name, aggregate_order_by(literal("; "),
-                                                                 elements.c.ordinality)))
+        select(func.string_agg(_witness.name, order))
         .select_from(elements)
         .join(_witness, _witness.id == cast(elements.c.value, Uuid))
         .scalar_subquery()
-    )  # fmt: skip
+    )
     return case((witness_ids != "[]", names))
 
 
-def _patient_cell(period: Period) -> Any:
+def _patient(period: Period, found: Subquery) -> Any:
+    """As :func:`app.reports.perpetual.rows` names a patient: by name and record number, or
+    by record number alone for a caller who may not read patients."""
+    number = found.c.patient_record_number
     if not period.patients_named:
-        return patient.external_id
-    return (patient.given_name + " " + patient.family_name + " (" + patient.external_id
-            + ")")  # fmt: skip
+        return number
+    return found.c.patient_given_name + " " + found.c.patient_family_name + " (" + number + ")"

@@ -174,7 +174,7 @@ async def perpetual_inventory(
                               patients_named=principal.can(Permission.read_patients))  # fmt: skip
     return await respond(request, fmt, period.head, perpetual.COLUMNS, perpetual.source(report),
                          title=perpetual.TITLE, signatures=perpetual.SIGNATURES,
-                         csv_by_database=perpetual_text.csv_statement(report))  # fmt: skip
+                         csv_by_database=perpetual_text.csv_parts(report))  # fmt: skip
 
 
 @router.get(
