@@ -199,7 +199,6 @@ _room = aliased(Location)
 """Where a session's movement happened: the ledger moves it through the session's holding,
 but a person reads the room."""
 _performer = aliased(Staff)
-_patient = aliased(Patient)
 
 
 def lines(period: Period, place: Place) -> Subquery:
@@ -230,27 +229,42 @@ def lines(period: Period, place: Place) -> Subquery:
             E.prescription_id, E.session_id,
             E.counterparty["name"].as_string().label("counterparty"), E.document_reference,
             (_acted(E, staff) if staff is not None else literal(True)).label("acted"),
-            Prescription.rx_number, TreatmentSession.scheduled_at.label("session_scheduled_at"),
-            _room.name.label("room"), reversals.c.id.label("reversed_by"),
-            _performer.name.label("performer_name"), _performer.role.label("performer_role"),
+            reversals.c.id.label("reversed_by"), _performer.name.label("performer_name"),
+            _performer.role.label("performer_role"),
             _performer.state_license.label("performer_license"),
-            _patient.external_id.label("patient_record_number"),
-            _patient.given_name.label("patient_given_name"),
-            _patient.family_name.label("patient_family_name"),
         )
         .select_from(E)
         .outerjoin(P, (P.event_id == E.id) & (P.location_id == place.location_id))
-        .outerjoin(Prescription, Prescription.id == E.prescription_id)
-        .outerjoin(TreatmentSession, TreatmentSession.id == E.session_id)
-        .outerjoin(_room, _room.id == TreatmentSession.location_id)
         .outerjoin(reversals, reversals.c.reverses_event_id == E.id)
         .outerjoin(_performer, _performer.id == E.performed_by)
-        .outerjoin(_patient, _patient.id == E.patient_id)
         .where(*_of_period(period), E.lot_id == place.lot_id, at_place,
                P.event_id.is_not(None) | ((E.type == COUNT)
                                           & (E.location_id == place.location_id)))
         .subquery("lines")
     )  # fmt: skip
+
+
+def references(found: Subquery) -> dict[str, Any]:
+    """What names a line's patient, prescription and session: each looked up after the lines
+    are in order, and only for a line that has one (most have none: a year of a lot is
+    mostly administrations outside sessions, and a lookup is per line)."""
+    c = found.c
+
+    def of(key: Any, column: Any, model: Any, *joined: Any) -> Any:
+        lookup = select(column).select_from(model)
+        for table, on in joined:
+            lookup = lookup.join(table, on)
+        return case((key.is_not(None), lookup.where(model.id == key).scalar_subquery()))
+
+    session_room = (_room, _room.id == TreatmentSession.location_id)
+    return {
+        "rx_number": of(c.prescription_id, Prescription.rx_number, Prescription),
+        "session_scheduled_at": of(c.session_id, TreatmentSession.scheduled_at, TreatmentSession),
+        "room": of(c.session_id, _room.name, TreatmentSession, session_room),
+        "patient_record_number": of(c.patient_id, Patient.external_id, Patient),
+        "patient_given_name": of(c.patient_id, Patient.given_name, Patient),
+        "patient_family_name": of(c.patient_id, Patient.family_name, Patient),
+    }
 
 
 def in_order(found: Subquery, *cells: Any) -> Select[*tuple[Any, ...]]:
@@ -283,7 +297,8 @@ async def rows(db: AsyncSession, period: Period) -> Chunks:
     for place in await places(db, period):
         yield [edge(period, place, closing=False)]
         found = lines(period, place)
-        query = in_order(found, found).execution_options(yield_per=FETCH_ROWS)
+        named = (value.label(name) for name, value in references(found).items())
+        query = in_order(found, found, *named).execution_options(yield_per=FETCH_ROWS)
         result = await connection.stream(query)
         async for partition in result.mappings().partitions(FETCH_ROWS):
             witnesses = [[uuid.UUID(w) for w in orjson.loads(row["witness_ids"])]

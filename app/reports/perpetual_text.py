@@ -14,7 +14,16 @@ from sqlalchemy.sql import Subquery
 
 from app.registry.models import Staff
 from app.reports import pg_text as sql
-from app.reports.perpetual import COLUMNS, Period, Place, edge, in_order, lines, places
+from app.reports.perpetual import (
+    COLUMNS,
+    Period,
+    Place,
+    edge,
+    in_order,
+    lines,
+    places,
+    references,
+)
 from app.reports.streaming import CsvParts
 from app.reports.tabular import csv_cells, csv_lines
 
@@ -54,7 +63,7 @@ def _place_cells(place: Place) -> dict[str, Any]:
 def _line_cells(period: Period, found: Subquery) -> dict[str, Any]:
     """Each line's own cells, formatted as :func:`app.reports.perpetual._row` formats them;
     instants on the session's time zone, which the caller sets to the registrant's."""
-    c = found.c
+    c, named = found.c, references(found)
     delta, counted, balance = c.delta, c.counted, c.balance
     return {
         "entry": c.type, "event_id": sql.uuid(c.event_id), "sequence": sql.number(c.sequence),
@@ -65,10 +74,10 @@ def _line_cells(period: Period, found: Subquery) -> dict[str, Any]:
             c.performer_role,
         ),
         "witnesses": _witnesses(c.witness_ids),
-        "patient_id": sql.uuid(c.patient_id), "patient": _patient(period, found),
-        "prescription_id": sql.uuid(c.prescription_id), "rx_number": c.rx_number,
-        "session_id": sql.uuid(c.session_id), "room": c.room,
-        "session": sql.instant(c.session_scheduled_at), "counterparty": c.counterparty,
+        "patient_id": sql.uuid(c.patient_id), "patient": _patient(period, named),
+        "prescription_id": sql.uuid(c.prescription_id), "rx_number": named["rx_number"],
+        "session_id": sql.uuid(c.session_id), "room": named["room"],
+        "session": sql.instant(named["session_scheduled_at"]), "counterparty": c.counterparty,
         "document_reference": c.document_reference,
         "quantity_in": case((delta > 0, sql.minor_units(delta))),
         "quantity_out": case((delta < 0, sql.minor_units(-delta))),
@@ -96,10 +105,11 @@ def _witnesses(witness_ids: Any) -> Any:
     return case((witness_ids != "[]", names))
 
 
-def _patient(period: Period, found: Subquery) -> Any:
+def _patient(period: Period, named: dict[str, Any]) -> Any:
     """As :func:`app.reports.perpetual.rows` names a patient: by name and record number, or
     by record number alone for a caller who may not read patients."""
-    number = found.c.patient_record_number
+    number = named["patient_record_number"]
     if not period.patients_named:
         return number
-    return found.c.patient_given_name + " " + found.c.patient_family_name + " (" + number + ")"
+    given, family = named["patient_given_name"], named["patient_family_name"]
+    return given + " " + family + " (" + number + ")"
