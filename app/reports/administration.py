@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog.names import Names, StaffName, Within
+from app.catalog.names import Names, StaffName, Within, credential
 from app.clinical.models import TreatmentPlan
 from app.clinical.schemas import Modality
 from app.clinical.sessions import views
@@ -30,7 +30,6 @@ from app.ledger.queries import confirmations_of
 from app.ledger.types import EventType
 from app.registry.models import Patient
 from app.reports import rems
-from app.reports.perpetual import credential
 from app.reports.scope import Scope
 from app.reports.streaming import FETCH_ROWS, RowSource
 from app.reports.tabular import Chunks, Column, Row

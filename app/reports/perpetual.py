@@ -39,7 +39,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 
 from app.catalog.models import Lot, Product
-from app.catalog.names import Within
+from app.catalog.names import Within, credential
 from app.clinical.sessions.models import TreatmentSession
 from app.core.quantity import format_minor, format_quantity
 from app.ledger.models import LedgerEvent, Posting
@@ -348,11 +348,6 @@ def _patient_named(row: RowMapping, period: Period) -> str | None:
     if number is None or not period.patients_named:
         return number
     return f"{row['patient_given_name']} {row['patient_family_name']} ({number})"
-
-
-def credential(role: str, state_license: str | None) -> str:
-    """A staff member's role, and their state license where they hold one."""
-    return f"{role}, license {state_license}" if state_license else str(role)
 
 
 def source(period: Period) -> RowSource:

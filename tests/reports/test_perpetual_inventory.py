@@ -207,3 +207,33 @@ async def test_who_may_pull_it(ward: Ward, token):
     assert_problem(refused, 403, "permission-denied")
     elsewhere = token(["compliance_officer"], ["00000000-0000-4000-8000-000000000000"])
     assert_problem(await pulled(ward, elsewhere), 404, "not-found")
+
+
+async def test_a_reversal_is_a_line_and_names_what_it_undid(ward: Ward):
+    """3 mL moved to the room at 04:05 by mistake, undone at 04:30: both lines, each with its
+    balance, the move naming its reversal."""
+    moved = await ward.post("/v1/ledger/events", {
+        "registrant_id": ward.id, "type": "move", "location_id": ward.vault.id,
+        "to_location_id": ward.room.id, "lot_id": ward.vial_lot.id, "quantity": "3",
+        "occurred_at": at(5),
+    })  # fmt: skip
+    assert moved.status_code == 201, moved.text
+    undone = await ward.post("/v1/ledger/events", {
+        "registrant_id": ward.id, "type": "reversal", "reverses_event_id": moved.json()["id"],
+        "reason": "moved to the wrong room", "occurred_at": at(30),
+    }, ward.officer_token)  # fmt: skip
+    assert undone.status_code == 201, undone.text
+    for location, expected in ((ward.vault.id, [("receipt", "50"), ("move", "47"),
+                                                ("reversal", "50")]),
+                               (ward.room.id, [("move", "3"), ("reversal", "0")])):  # fmt: skip
+        items = (await report(ward, location_id=location, lot_id=ward.vial_lot.id)).json()
+        lines = items["items"][1:-1]
+        assert picked(lines, "entry", "balance") == expected
+        move = next(line for line in lines if line["entry"] == "move")
+        assert move["reversed_by"] == undone.json()["id"]
+        text = (await report(ward, format="csv", location_id=location,
+                             lot_id=ward.vial_lot.id)).text  # fmt: skip
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert [row["Balance"] for row in rows[1:-1]] == [b for _, b in expected]
+        [moved_row] = [row for row in rows if row["Entry"] == "move"]
+        assert moved_row["Reversed by"] == undone.json()["id"]
