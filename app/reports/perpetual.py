@@ -234,7 +234,8 @@ def lines(period: Period, place: Place) -> Subquery:
             _performer.state_license.label("performer_license"),
         )
         .select_from(E)
-        .outerjoin(P, (P.event_id == E.id) & (P.location_id == place.location_id))
+        .outerjoin(P, (P.event_id == E.id) & (P.location_id == place.location_id)
+                   & (P.lot_id == place.lot_id))
         .outerjoin(reversals, reversals.c.reverses_event_id == E.id)
         .outerjoin(_performer, _performer.id == E.performed_by)
         .where(*_of_period(period), E.lot_id == place.lot_id, at_place,

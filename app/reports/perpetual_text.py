@@ -38,8 +38,11 @@ def csv_parts(period: Period) -> CsvParts:
 
     async def parts(db: AsyncSession) -> AsyncIterator[bytes | Select[Any]]:
         # A year of a lot costs PostgreSQL's JIT seconds of compiling for a plan that then
-        # runs no faster (bench/README.md, "Reports"): not for this transaction.
-        await db.execute(select(func.set_config("jit", "off", True)))
+        # runs no faster, and without statistics (a table just loaded, autovacuum off) the
+        # planner joins a line's postings, reversal and performer one line at a time:
+        # neither for this transaction (bench/README.md, "Reports").
+        for setting in ("jit", "enable_nestloop"):
+            await db.execute(select(func.set_config(setting, "off", True)))
         for place in await places(db, period):
             yield csv_lines(csv_cells(COLUMNS, edge(period, place, closing=False)))
             yield _lines_statement(period, place)
