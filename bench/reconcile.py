@@ -61,6 +61,8 @@ class Reconciled:
     by_rule: dict[str, tuple[int, int]]
     """Per rule, the planted anomalies found and planted."""
     registrant_id: uuid.UUID
+    lot_id: uuid.UUID
+    """The lot the volume moved: the perpetual inventory of its year is measured."""
     first_day: date
     last_day: date
     full_seconds: float
@@ -270,7 +272,8 @@ def run(settings: Settings, dsn: str, *, events: int, planted: int = 24) -> Reco
         full_seconds=full_seconds, full_rss_kib=full_rss,
         full_run_ms=json.loads(output)["duration_ms"], nightly_seconds=nightly_seconds,
         nightly_run_ms=json.loads(nightly_output)["duration_ms"], generate_seconds=generated,
-        registrant_id=templates.target.registrant_id, first_day=first_day, last_day=last_day,
+        registrant_id=templates.target.registrant_id, lot_id=templates.target.lot_id,
+        first_day=first_day, last_day=last_day,
     )  # fmt: skip
 
 

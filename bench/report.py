@@ -168,10 +168,20 @@ def _report_lines(done: Reported) -> list[str]:
     slowest = max(done.inventory_seconds, default=0.0)
     quick = slowest < done.target_inventory_seconds
     times = ", ".join(f"{s * 1000:.0f} ms" for s in done.inventory_seconds)
+    perpetual = []
+    if done.perpetual is not None:
+        ledger = done.perpetual
+        met = _met(ledger.rows_per_second >= done.target_rows_per_second)
+        perpetual = [
+            f"| perpetual inventory of the year's lot as CSV, {ledger.rows:,} rows "
+            f"({ledger.size / 1e6:.0f} MB) | {ledger.rows_per_second:,.0f} rows/s | | | | "
+            f"| >= {done.target_rows_per_second:,.0f} rows/s ({met}) |"
+        ]
     return [
         f"| dispensing log as CSV, {done.rows:,} rows ({done.megabytes:.0f} MB) "
         f"| {done.rows_per_second:,.0f} rows/s | | | {_mib(done.peak_rss_kib)} | "
         f"| >= {done.target_rows_per_second:,.0f} rows/s ({_met(fast)}) |",
+        *perpetual,
         f"| inventory as of an instant (start, middle, end of the year) | {times} | | | | "
         f"| < {done.target_inventory_seconds:.0f} s ({_met(quick)}) |",
     ]

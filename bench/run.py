@@ -201,11 +201,11 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
         figures.reconcile = reconcile.run(bench.settings, database.dsn,
                                           events=args.reconcile_events)  # fmt: skip
         if "reports" not in args.skip:
-            print("reports: the reconciled year's dispensing log as CSV, and inventories ...",
-                  flush=True)  # fmt: skip
+            print("reports: the reconciled year's dispensing log and its lot's perpetual "
+                  "inventory as CSV, and inventories ...", flush=True)  # fmt: skip
             year = figures.reconcile
             figures.reports = reports.run(bench, year.registrant_id, year.first_day,
-                                          year.last_day)  # fmt: skip
+                                          year.last_day, lot_id=year.lot_id)  # fmt: skip
     return figures
 
 

@@ -142,6 +142,12 @@ class Within:
         return list(await db.scalars(statement))
 
 
+def credential(role: str, state_license: str | None) -> str:
+    """A staff member's credential as a record prints it: their role, and their state
+    license where they hold one ("nurse, license RN-1")."""
+    return f"{role}, license {state_license}" if state_license else str(role)
+
+
 def product_name(product: Product) -> ProductName:
     code = product.ndc or product.compound_code or ""
     strength = f"{format_quantity(product.strength_value)} {product.strength_unit}"

@@ -1,6 +1,6 @@
 """The forms a person fills in or files, one at a time: DEA Form 106 for a theft or
-significant loss, an esketamine session's Spravato REMS Patient Monitoring Form, and the
-record of an inventory."""
+significant loss, an esketamine session's Spravato REMS Patient Monitoring Form, the record
+of an inventory, and a patient's administration record."""
 
 import uuid
 from enum import StrEnum
@@ -12,14 +12,17 @@ from fastapi.responses import StreamingResponse
 
 from app.auth.permissions import Permission
 from app.clinical.sessions.service import get_session
-from app.edge.audit import audited
+from app.core.errors import FieldError, InvalidInput
+from app.core.schemas import Day
+from app.edge.audit import audited, note
 from app.edge.deps import ClockDep, CurrentPrincipal, SessionDep, current_principal
 from app.edge.routing import api_router
 from app.ledger.inventories import service as inventories
 from app.reconciliation.service import get_discrepancy
-from app.reports import dea_forms, inventory_record, rems
+from app.registry.service import get_patient
+from app.reports import administration, dea_forms, inventory_record, rems
 from app.reports.router import FormatParam
-from app.reports.scope import report_scope
+from app.reports.scope import check_period, report_scope
 from app.reports.streaming import as_chunks, documented, documented_form, respond
 from app.reports.tabular import Format
 
@@ -149,3 +152,57 @@ async def inventory_record_form(
                          lambda _db: as_chunks(rows), title=inventory_record.TITLE,
                          signatures=inventory_record.signatures(fields),
                          labels=inventory_record.LABELS)  # fmt: skip
+
+
+_PATIENT: dict[str, Any] = {
+    "period": {"type": "object", "properties": {"from": {}, "to": {}},
+               "description": "the days the sessions were scheduled on, if given"},
+    **{key: {"type": ["string", "null"]} for key in ("patient_id", "patient_name",
+       "patient_record_number", "patient_date_of_birth", "rems_enrollment_id")},
+}  # fmt: skip
+FromDay = Annotated[Day | None, Query(alias="from", description="First day, if a period")]
+ToDay = Annotated[Day | None, Query(alias="to", description="Last day, inclusive")]
+
+
+@router.get(
+    "/reports/administration-record",
+    response_class=StreamingResponse,
+    responses=documented(administration.COLUMNS, _PATIENT),
+)
+@audited("patient", kind="patient_read")
+async def administration_record(
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    clock: ClockDep,
+    patient_id: uuid.UUID,
+    first_day: FromDay = None,
+    last_day: ToDay = None,
+    fmt: FormatParam = Format.json,
+) -> Response:
+    """A patient's administration record: each session (of the period's days, if given) with
+    its plan and prescriber, the dose prescribed, expected and given (in mg and mg/kg), the
+    route, each administration's product, lot and times and who gave it, the vital signs,
+    the waste and its witness, the discharge and its assessment, and an esketamine
+    session's monitoring form status. Printed, each session is a record of its own. For
+    callers who may read patients and sessions (clinicians, prescribers); the read is
+    audited as a read of the patient."""
+    note(request, resource_id=patient_id)
+    patient = await get_patient(session, patient_id, principal=principal)
+    scope = await report_scope(session, patient.registrant_id, principal, clock.now(),
+                               permission=Permission.read_sessions)  # fmt: skip
+    start = end = None
+    about: dict[str, Any] = {}
+    if first_day is not None or last_day is not None:
+        if first_day is None or last_day is None:
+            detail = "a period has a first and a last day"
+            name = "from" if first_day is None else "to"
+            raise InvalidInput(detail, errors=[FieldError(parameter=name, detail=detail)])
+        check_period(first_day, last_day)
+        start, end = scope.day_bounds(first_day, last_day)
+        about["period"] = {"from": first_day.isoformat(), "to": last_day.isoformat()}
+    head = scope.header(administration.NAME, **about, **administration.head_fields(patient))
+    return await respond(request, fmt, head, administration.COLUMNS,
+                         administration.source(scope, patient.id, start, end),
+                         title=administration.TITLE, signatures=administration.SIGNATURES,
+                         records=administration.RECORD)  # fmt: skip

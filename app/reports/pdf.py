@@ -108,13 +108,16 @@ def render(
     *,
     signatures: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    records: str | None = None,
 ) -> bytes:
     """The report as PDF bytes; ``signatures`` names the lines to sign below its table,
     ``labels`` how to print the head's fields where their keys would not say it. A report of
-    no columns is a form: its fields, then its lines to sign."""
+    no columns is a form: its fields, then its lines to sign. A report of ``records`` (a
+    patient's sessions) prints each row as a record of that name, its fields labelled one
+    under another, on portrait pages."""
     printed = [column for column in columns if column.printed]
     texts = [printed_cells(printed, row) for row in rows]
-    layout, widths = fitted(printed, texts)
+    layout, widths = (LAYOUTS[0], []) if records else fitted(printed, texts)
     cell = ParagraphStyle("cell", fontName=_FONT, fontSize=layout.font_size,
                           leading=layout.font_size * 1.2)  # fmt: skip
     buffer = BytesIO()
@@ -130,6 +133,9 @@ def render(
     story: list[Flowable] = [*_fields(head, labels or {}, cell, document.width)]
     if not printed:
         story += _signature_lines(signatures, cell)
+    elif rows and records:
+        story += [*_records(records, printed, rows, cell, document.width),
+                  *_signature_lines(signatures, cell)]  # fmt: skip
     elif rows:
         story += [_table(printed, texts, widths, cell), *_signature_lines(signatures, cell)]
     else:
@@ -189,6 +195,46 @@ def _table(
     return table
 
 
+def _records(
+    noun: str, columns: list[Column], rows: list[Row], cell: ParagraphStyle, width: float
+) -> list[Flowable]:
+    """Each row headed "<noun> 1 of 3", then its fields labelled, a list's items one a line;
+    a short record is kept on one page."""
+    style, label = _field_styles(cell)
+    heading = ParagraphStyle("record", parent=label, fontSize=style.fontSize + 1.5,
+                             leading=(style.fontSize + 1.5) * 1.3, spaceBefore=4)  # fmt: skip
+    story: list[Flowable] = []
+    for number, row in enumerate(rows, start=1):
+        lines = [[Paragraph(escape(column.title), label),
+                  Paragraph(_record_cell(column, row[column.name]), style)]
+                 for column in columns]  # fmt: skip
+        table = Table(lines, colWidths=[_LABEL_WIDTH, width - _LABEL_WIDTH], hAlign="LEFT")
+        table.setStyle(_RECORD_STYLE)
+        title = Paragraph(escape(f"{noun} {number} of {len(rows)}"), heading)
+        story += [KeepTogether([title, table]), Spacer(1, 0.2 * inch)]
+    return story
+
+
+_RECORD_STYLE = TableStyle([
+    *_FIELDS_STYLE.getCommands(),
+    ("LINEBELOW", (0, 0), (-1, -1), 0.25, colors.lightgrey),
+])  # fmt: skip
+
+
+def _record_cell(column: Column, value: Any) -> str:
+    """A record's field as markup: each item of a list on a line of its own, "—" for none."""
+    items = value if isinstance(value, list) else [value]
+    texts = [printed_cells([column], {column.name: item})[0] for item in items]
+    return "<br/>".join(escape(text) for text in texts if text) or "—"
+
+
+def _field_styles(cell: ParagraphStyle) -> tuple[ParagraphStyle, ParagraphStyle]:
+    """A field's text and its label: the page's type, never below 8 points."""
+    size = max(cell.fontSize, 8)
+    style = ParagraphStyle("field", parent=cell, fontSize=size, leading=size * 1.25)
+    return style, ParagraphStyle("label", parent=style, fontName=_BOLD)
+
+
 def _fields(
     head: dict[str, Any], labels: Mapping[str, str], cell: ParagraphStyle, width: float
 ) -> list[Flowable]:
@@ -196,9 +242,7 @@ def _fields(
     own = [(key, value) for key, value in head.items() if key not in _HEAD_KEYS]
     if not own:
         return []
-    style = ParagraphStyle("field", parent=cell, fontSize=max(cell.fontSize, 8),
-                           leading=max(cell.fontSize, 8) * 1.25)  # fmt: skip
-    label = ParagraphStyle("label", parent=style, fontName=_BOLD)
+    style, label = _field_styles(cell)
     rows = [[Paragraph(escape(labels.get(key) or _label(key)), label),
              Paragraph(escape(_printed(value)), style)] for key, value in own]  # fmt: skip
     table = Table(rows, colWidths=[_LABEL_WIDTH, width - _LABEL_WIDTH], hAlign="LEFT")

@@ -107,7 +107,7 @@ def _row(
         "due_on": form.due_on,
         "submitted_on": form.submitted_on,
         "submission_reference": form.submission_reference,
-        "submission": _submission(form, today),
+        "submission": submission(form, today),
     }
 
 
@@ -118,7 +118,7 @@ def _pressure(reading: BloodPressureOut | None, scope: Scope) -> str | None:
     return f"{reading.systolic_mmhg}/{reading.diastolic_mmhg} at {at}"
 
 
-def _submission(form: MonitoringFormOut, today: date) -> str:
+def submission(form: MonitoringFormOut, today: date) -> str:
     """submitted, late (submitted after it was due), due, overdue, or not yet due (the
     session has not ended)."""
     if form.due_on is None:

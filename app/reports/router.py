@@ -18,7 +18,18 @@ from app.edge.routing import api_router
 from app.ledger.schemas import CountTime, InventoryKind
 from app.reconciliation.workflow import Status
 from app.registry.service import local_date
-from app.reports import batches, dea_forms, dispensing, inventory, receipts, rems, trails, waste
+from app.reports import (
+    batches,
+    dea_forms,
+    dispensing,
+    inventory,
+    perpetual,
+    perpetual_text,
+    receipts,
+    rems,
+    trails,
+    waste,
+)
 from app.reports.scope import Scope, check_period, report_scope
 from app.reports.streaming import PeriodSource, as_chunks, documented, respond
 from app.reports.tabular import Column, Format
@@ -133,6 +144,37 @@ async def waste_log(
     return await respond(request, fmt, period.head, waste.COLUMNS,
                          waste.source(period.scope, period.start, period.end, filters),
                          title=waste.TITLE, signatures=waste.SIGNATURES)  # fmt: skip
+
+
+@router.get(
+    "/reports/perpetual-inventory",
+    response_class=StreamingResponse,
+    responses=documented(perpetual.COLUMNS, _PERIOD),
+)
+async def perpetual_inventory(
+    request: Request,
+    period: Annotated[_Period, Depends(period_of(perpetual.NAME))],
+    principal: CurrentPrincipal,
+    fmt: FormatParam = Format.json,
+    location_id: uuid.UUID | None = None,
+    lot_id: uuid.UUID | None = None,
+    product_id: uuid.UUID | None = None,
+    staff_id: uuid.UUID | None = None,
+) -> Response:
+    """Per location and lot: the balance when the period starts, every movement in order
+    (when, what, who and the witnesses, the patient, prescription or session, the supplier or
+    receiver, in and out) with the balance after it, each count where it was taken with the
+    ledger's balance and the variance, and the balance when the period ends. Filters combine
+    (`staff_id`: the movements and counts they performed or witnessed, at the places they
+    did; the balances stay the ledger's). A patient is named for a caller who may read
+    patients, else by record number."""
+    filters = perpetual.Filters(location_id=location_id, lot_id=lot_id, product_id=product_id,
+                                staff_id=staff_id)  # fmt: skip
+    report = perpetual.Period(period.scope, period.start, period.end, filters,
+                              patients_named=principal.can(Permission.read_patients))  # fmt: skip
+    return await respond(request, fmt, period.head, perpetual.COLUMNS, perpetual.source(report),
+                         title=perpetual.TITLE, signatures=perpetual.SIGNATURES,
+                         csv_by_database=perpetual_text.csv_parts(report))  # fmt: skip
 
 
 @router.get(

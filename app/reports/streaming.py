@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from fastapi import Request, Response
 from fastapi.responses import StreamingResponse
 from sqlalchemy import RowMapping, Select, func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.core.db import Database
 from app.reports import pdf
@@ -27,6 +27,7 @@ from app.reports.tabular import (
     Column,
     Format,
     Row,
+    csv_lines,
     csv_stream,
     json_stream,
     jsonl_stream,
@@ -34,6 +35,9 @@ from app.reports.tabular import (
 
 T = TypeVar("T")
 RowSource = Callable[[AsyncSession], Chunks]
+CsvParts = Callable[[AsyncSession], AsyncIterator["bytes | Select[*tuple[Any, ...]]"]]
+"""A CSV PostgreSQL writes in parts: lines formatted by the report (:func:`csv_lines`), and
+statements it copies, their cells formatted in SQL (each without its titles)."""
 PeriodSource = Callable[[Scope, datetime, datetime], RowSource]
 """A report's rows for a registrant and the bounds of a period of its days."""
 FETCH_ROWS = 1000
@@ -77,14 +81,16 @@ async def respond(
     rows: RowSource,
     *,
     title: str,
-    csv_by_database: Select[*tuple[Any, ...]] | None = None,
+    csv_by_database: Select[*tuple[Any, ...]] | CsvParts | None = None,
     signatures: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    records: str | None = None,
 ) -> Response:
     """The report in ``fmt``: JSON, JSON Lines and CSV streamed; a PDF made whole, when it
     is short enough to print. On PostgreSQL, a report that gives ``csv_by_database`` (its
     cells formatted in SQL, :mod:`app.reports.pg_text`) has its CSV written by the database.
-    A printed report ends with a line to sign for each of ``signatures``."""
+    A printed report ends with a line to sign for each of ``signatures``; one of ``records``
+    prints each row as a record of its own (a patient's sessions), not as a table's row."""
     database: Database = request.app.state.database
     # The route has read what it needed: its connection goes back to the pool before the
     # report takes one, so that a report holds one connection at a time, not two.
@@ -97,7 +103,7 @@ async def respond(
         limit: int = request.app.state.settings.report_pdf_max_rows
         found = await _collected(database, rows, limit)
         printed = await asyncio.to_thread(
-            functools.partial(pdf.render, signatures=signatures, labels=labels),
+            functools.partial(pdf.render, signatures=signatures, labels=labels, records=records),
             head,
             title,
             columns,
@@ -107,7 +113,8 @@ async def respond(
 
     if fmt is Format.csv and csv_by_database is not None and database.is_postgresql:
         zone = head["registrant"]["timezone"]
-        copied = await started(_copied(database, csv_by_database, zone))
+        titles = csv_lines([column.title for column in columns])
+        copied = await started(_copied(database, csv_by_database, zone, titles))
         return StreamingResponse(copied, media_type=MEDIA_TYPES[fmt], headers=headers)
 
     async def body() -> AsyncIterator[bytes]:
@@ -147,42 +154,61 @@ COPY_QUEUE = 8
 
 
 async def _copied(
-    database: Database, query: Select[*tuple[Any, ...]], timezone: str
-) -> AsyncIterator[bytes]:
+    database: Database, query: "Select[*tuple[Any, ...]] | CsvParts", timezone: str,
+    titles: bytes,
+) -> AsyncIterator[bytes]:  # fmt: skip
     """``COPY (query) TO STDOUT`` as CSV with its titles, instants on ``timezone``, passed on
-    as PostgreSQL writes it; the copy waits while the client is slower."""
+    as PostgreSQL writes it; the copy waits while the client is slower. A report in parts
+    gets ``titles``, then each part: its own lines as they are, each statement copied."""
     async with database.session(write=False) as db:
         connection = await db.connection()
         await connection.execute(select(func.set_config("TimeZone", timezone, True)))
-        compiled = query.compile(
-            dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
-        )
-        parameters = compiled.construct_params()
-        arguments = [parameters[name] for name in compiled.positiontup or ()]
-        driver = (await connection.get_raw_connection()).driver_connection
-        assert driver is not None
-        chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
-
-        async def kept(data: bytes | bytearray | memoryview) -> None:
-            await chunks.put(bytes(data))  # the driver's buffer is its own
-
-        async def copy() -> None:
-            await driver.copy_from_query(str(compiled), *arguments, output=kept,
-                                         format="csv", header=True)  # fmt: skip
-            await chunks.put(None)  # the end, only when the copy ends by itself
-
-        task = asyncio.create_task(copy())
-        try:
-            while (chunk := await _next_chunk(chunks, task)) is not None:
+        if isinstance(query, Select):
+            async for chunk in _copy(connection, query, header=True):
                 yield chunk
-        finally:
-            if not task.done():
-                # The client went away: stop the copy before the connection is given back,
-                # and give it back broken (a COPY cut short leaves it mid-protocol).
-                task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
-                await connection.invalidate()
+            return
+        yield titles
+        async for part in query(db):
+            if isinstance(part, bytes):
+                yield part
+                continue
+            async for chunk in _copy(connection, part, header=False):
+                yield chunk
+
+
+async def _copy(
+    connection: AsyncConnection, query: Select[*tuple[Any, ...]], *, header: bool
+) -> AsyncIterator[bytes]:
+    """One ``COPY (query) TO STDOUT`` on ``connection``, its chunks as they come."""
+    compiled = query.compile(
+        dialect=connection.dialect, compile_kwargs={"render_postcompile": True}
+    )
+    parameters = compiled.construct_params()
+    arguments = [parameters[name] for name in compiled.positiontup or ()]
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
+
+    async def kept(data: bytes | bytearray | memoryview) -> None:
+        await chunks.put(bytes(data))  # the driver's buffer is its own
+
+    async def copy() -> None:
+        await driver.copy_from_query(str(compiled), *arguments, output=kept,
+                                     format="csv", header=header)  # fmt: skip
+        await chunks.put(None)  # the end, only when the copy ends by itself
+
+    task = asyncio.create_task(copy())
+    try:
+        while (chunk := await _next_chunk(chunks, task)) is not None:
+            yield chunk
+    finally:
+        if not task.done():
+            # The client went away: stop the copy before the connection is given back,
+            # and give it back broken (a COPY cut short leaves it mid-protocol).
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            await connection.invalidate()
 
 
 async def _next_chunk(

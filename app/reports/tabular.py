@@ -107,6 +107,19 @@ async def csv_stream(columns: Sequence[Column], chunks: Chunks) -> AsyncIterator
 _CRLF = "\r\n"
 
 
+def csv_lines(*records: list[Any]) -> bytes:
+    """Records of cells already text (titles, or :func:`csv_cells`), as :func:`csv_stream`
+    writes them."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator=_CRLF)
+    return "".join(_csv_line(writer, buffer, cells) for cells in records).encode()
+
+
+def csv_cells(columns: Sequence[Column], row: Row) -> list[Any]:
+    """A row's cells as CSV writes them."""
+    return _converted(_values([column.name for column in columns], row), _CSV_TEXT)
+
+
 def _csv_line(writer: Any, buffer: io.StringIO, cells: list[Any]) -> str:
     """One record, ending in LF as PostgreSQL's COPY ends them (so a report reads the same on
     either database). It is written ending in CRLF and cut back, so that a cell holding a
