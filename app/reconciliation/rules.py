@@ -184,14 +184,15 @@ def waste_witnessing(facts: Facts, settings: Settings) -> list[Found]:
     words = facts.words
     for waste in facts.waste:
         independent = set(waste.confirmed_by) - {waste.performed_by}
-        waster = words.staff(waste.performed_by) if waste.performed_by else "nobody named"
+        waster = words.staff(waste.performed_by) if waste.performed_by else None
+        others = f" other than its waster, {waster}," if waster else ""
         late_by = waste.recorded_at - waste.first_withdrawal_at
         checks = [
             ("waste_witnessed_by_waster", Severity.significant,
              waste.performed_by is not None and waste.performed_by in waste.witness_ids,
              f"its waster, {waster}, is named as its witness"),
             ("waste_unwitnessed", Severity.significant, not independent,
-             f"no witness other than its waster, {waster}, confirmed it"),
+             f"no witness{others} confirmed it"),
             ("waste_late", Severity.minor, late_by > settings.waste_window,
              f"recorded {minutes_words(late_by)} after the session's first withdrawal, past "
              f"the {minutes_words(settings.waste_window)} allowed"),

@@ -356,9 +356,10 @@ def test_a_waste_naming_its_waster_among_its_witnesses_is_found_though_another_c
 
 
 def test_waste_of_nobody_named_is_not_witnessed_by_its_waster():
-    assert waste_rules(waste(performed_by=None, witnesses=(WITNESS,), confirmed=())) == [
-        ("waste_unwitnessed", Severity.significant),
-    ]
+    unnamed = waste(performed_by=None, witnesses=(WITNESS,), confirmed=())
+    assert waste_rules(unnamed) == [("waste_unwitnessed", Severity.significant)]
+    [found] = rules.waste_witnessing(facts(waste=[unnamed]), SETTINGS)
+    assert found.finding.summary.endswith("10:40 CST: no witness confirmed it")
 
 
 @given(st.integers(min_value=0, max_value=600))
