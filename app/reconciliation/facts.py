@@ -57,6 +57,8 @@ class SessionEnd:
     """What an esketamine session that was discharged gave (None for any other)."""
     patient_id: uuid.UUID | None = None
     room_id: uuid.UUID | None = None
+    event_ids: tuple[uuid.UUID, ...] = ()
+    """The session's ledger events (reversed ones left out), in their order."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,7 @@ def holding_not_emptied(facts: Facts, settings: Settings) -> list[Found]:
                               f"{format_quantity(end.unresolved_mg)} mg left in its holding, "
                               "neither given, wasted nor returned",
                       details={"session_id": str(end.session_id)}),
-              staff_ids=end.staff_ids, subject=_session_subject(end))
+              event_ids=end.event_ids, staff_ids=end.staff_ids, subject=_session_subject(end))
         for end in facts.session_ends if end.unresolved_mg > 0
     ]  # fmt: skip
 
@@ -171,7 +171,7 @@ def esketamine_dose_unusual(facts: Facts, settings: Settings) -> list[Found]:
                       summary=f"{_session_words(facts.words, end, 'Esketamine session')} after "
                               f"{format_quantity(given)} mg given, not {doses} mg",
                       details={"session_id": str(end.session_id)}),
-              staff_ids=end.staff_ids, subject=_session_subject(end))
+              event_ids=end.event_ids, staff_ids=end.staff_ids, subject=_session_subject(end))
         for end in facts.session_ends
         if (given := end.esketamine_mg) is not None and given not in ESKETAMINE_DOSES_MG
     ]  # fmt: skip

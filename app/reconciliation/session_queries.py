@@ -3,11 +3,12 @@ ended, their waste and their monitoring forms, one query per kind of fact for on
 and period (the stock's are in app/reconciliation/queries.py)."""
 
 import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select, type_coerce
+from sqlalchemy import ColumnElement, func, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.clinical.schemas import Modality
@@ -23,26 +24,46 @@ from app.reconciliation.queries import id_text, not_reversed
 from app.registry.models import Registrant
 
 
+def _ended_in(rid: uuid.UUID, start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
+    return (TreatmentSession.registrant_id == rid, TreatmentSession.ended_at >= start,
+            TreatmentSession.ended_at < end)  # fmt: skip
+
+
 async def session_ends(
     db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
 ) -> list[SessionEnd]:
-    rows = await db.scalars(
-        select(TreatmentSession).where(
-            TreatmentSession.registrant_id == rid,
-            TreatmentSession.ended_at >= start,
-            TreatmentSession.ended_at < end,
-        )
-    )
-    ended = list(rows)
+    """The sessions that ended in the period, each with what it gave (esketamine) and its
+    events."""
+    ended = list(await db.scalars(select(TreatmentSession).where(*_ended_in(rid, start, end))))
     given = await _esketamine_given(db, [ts.id for ts in ended if _discharged_esketamine(ts)])
+    events = await _events_of_sessions_ended(db, rid, start, end)
     return [
         SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids), ts.ended_at,
                    ts.status,
                    given.get(ts.id, Decimal(0)) if _discharged_esketamine(ts) else None,
-                   patient_id=ts.patient_id, room_id=ts.location_id)
+                   patient_id=ts.patient_id, room_id=ts.location_id,
+                   event_ids=tuple(events.get(ts.id, ())))
         for ts in ended
         if ts.ended_at is not None
     ]  # fmt: skip
+
+
+async def _events_of_sessions_ended(
+    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
+) -> dict[uuid.UUID, list[uuid.UUID]]:
+    """The ledger events of each session that ended in the period, in their order (reversed
+    ones left out): what its findings are about."""
+    rows = await db.execute(
+        select(LedgerEvent.session_id, LedgerEvent.id)
+        .join(TreatmentSession, TreatmentSession.id == LedgerEvent.session_id)
+        .where(*_ended_in(rid, start, end), not_reversed())
+        .order_by(LedgerEvent.occurred_at, LedgerEvent.id)
+    )  # fmt: skip
+    events: defaultdict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for session_id, event_id in rows:
+        if session_id is not None:
+            events[session_id].append(event_id)
+    return events
 
 
 def _discharged_esketamine(ts: TreatmentSession) -> bool:

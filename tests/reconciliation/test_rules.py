@@ -262,7 +262,8 @@ def ended(
 ) -> SessionEnd:  # fmt: skip
     """A session of the patient in Room 2 that ended at noon."""
     return SessionEnd(uuid.uuid4(), Decimal(unresolved), staff, NOON, status, esketamine_mg,
-                      patient_id=PATIENT, room_id=ROOM)  # fmt: skip
+                      patient_id=PATIENT, room_id=ROOM,
+                      event_ids=(uuid.UUID(int=81), uuid.UUID(int=82)))  # fmt: skip
 
 
 def test_a_session_ended_with_stock_in_its_holding_is_found():
@@ -280,6 +281,7 @@ def test_a_session_ended_with_stock_in_its_holding_is_found():
     assert found.staff_ids == (NURSE, WITNESS)
     assert found.subject == Subject(location_id=ROOM, patient_id=PATIENT,
                                     session_id=left.session_id)  # fmt: skip
+    assert found.event_ids == left.event_ids
 
 
 # waste_witnessing
@@ -633,9 +635,9 @@ def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(gi
         [f"Esketamine session of patient MRN-1 in Room 2 discharged on 2026-03-02 12:00 CST "
          f"after {given} mg given, not 56 or 84 mg"] if flagged else []
     )  # fmt: skip
-    assert [f.subject for f in found] == (
-        [Subject(location_id=ROOM, patient_id=PATIENT, session_id=end.session_id)]
-        if flagged else []
+    assert [(f.subject, f.event_ids) for f in found] == (
+        [(Subject(location_id=ROOM, patient_id=PATIENT, session_id=end.session_id),
+          end.event_ids)] if flagged else []
     )  # fmt: skip
 
 

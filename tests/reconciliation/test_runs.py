@@ -418,6 +418,14 @@ async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: War
         left["id"], ward.room.name, ward.iv_patient.id,
     )  # fmt: skip
     assert [person["name"] for person in found["staff"]] == [ward.nurse.name, ward.witness.name]
+    # The events involved: the session's withdrawal and administration, in their order.
+    detail = await ward.client.get(f"/v1/discrepancies/{found['id']}",
+                                   headers=bearer(ward.officer_token))  # fmt: skip
+    events = detail.json()["events"]
+    assert [(e["type"], e["session_id"]) for e in events] == [
+        ("move", left["id"]), ("administer", left["id"]),
+    ]  # fmt: skip
+    assert found["event_ids"] == [e["id"] for e in events]
 
 
 # waste_witnessing
