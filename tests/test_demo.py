@@ -217,7 +217,8 @@ async def test_the_demos_loss_was_reported_to_the_dea_in_time(
     )  # fmt: skip
 
 
-PLANTED = {("clinic", "count_variance", "minor", "count short by 0.1 against 246 expected")}
+PLANTED = {("clinic", "count_variance", "minor", "Count of lot HB24017A at Main vault short by "
+            "0.1 mL (expected 246 mL, counted 245.9 mL) on 2026-03-01 17:00 CST")}  # fmt: skip
 """What the demo leaves open on purpose (README.md): yesterday's count of the IV vials, short,
 for the officer to work."""
 

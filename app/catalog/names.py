@@ -72,6 +72,9 @@ class Names:
     products: dict[uuid.UUID, ProductName] = field(default_factory=dict)
     staff: dict[uuid.UUID, StaffName] = field(default_factory=dict)
     patients: dict[uuid.UUID, PatientName] = field(default_factory=dict)
+    units: dict[uuid.UUID, str] = field(default_factory=dict)
+    """Each product's inventory unit, which its quantities are in (for words, such as a
+    finding's: "short by 4 mL"; no answer's field)."""
 
     @classmethod
     async def load(
@@ -122,6 +125,7 @@ class Within:
                                           expires_on=row.expires_on)  # fmt: skip
         for row in await self._rows(db, Product, products):
             loaded.products[row.id] = product_name(row)
+            loaded.units[row.id] = row.inventory_unit
         for row in await self._rows(db, Staff, staff):
             loaded.staff[row.id] = StaffName(id=row.id, name=row.name, role=row.role,
                                              state_license=row.state_license)  # fmt: skip

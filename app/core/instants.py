@@ -83,3 +83,13 @@ def checked_day(value: date) -> date:
     if not EARLIEST_DAY <= value <= LATEST_DAY:
         raise InstantError(f"a day {DAY_RANGE}")
     return value
+
+
+def printed_instant(value: datetime) -> str:
+    """An instant as a person reads it on a printed report or in a finding's words, on the
+    clock it carries: "2026-03-02 10:15 CST", or "2026-03-02 10:15 (UTC-06:00)" when it
+    carries an offset and no zone's name (one read back from JSON)."""
+    zone = value.strftime("%Z")
+    if zone.startswith("UTC") and zone != "UTC":
+        zone = f"({zone})"
+    return f"{value:%Y-%m-%d %H:%M} {zone}".strip()

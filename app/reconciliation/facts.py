@@ -4,11 +4,13 @@ reports its queries gathered (app/reconciliation/queries.py)."""
 
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
+from app.reconciliation.findings import NO_SUBJECT, Subject
 from app.reconciliation.peers import PeerStat
+from app.reconciliation.words import Words
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +38,7 @@ class Adjustment:
     event_id: uuid.UUID
     location_id: uuid.UUID
     product_id: uuid.UUID
+    lot_id: uuid.UUID
     occurred_at: datetime
     quantity: Decimal
     performed_by: str | None
@@ -47,16 +50,25 @@ class SessionEnd:
     session_id: uuid.UUID
     unresolved_mg: Decimal
     staff_ids: tuple[str, ...]
+    ended_at: datetime
+    status: str
+    """Discharged or aborted."""
     esketamine_mg: Decimal | None = None
     """What an esketamine session that was discharged gave (None for any other)."""
     patient_id: uuid.UUID | None = None
     room_id: uuid.UUID | None = None
+    event_ids: tuple[uuid.UUID, ...] = ()
+    """The session's ledger events (reversed ones left out), in their order."""
 
 
 @dataclass(frozen=True, slots=True)
 class Waste:
     event_id: uuid.UUID
     session_id: uuid.UUID
+    room_id: uuid.UUID
+    """The session's room (the waste leaves its holding, a place of the session's own)."""
+    quantity: Decimal
+    occurred_at: datetime
     performed_by: str | None
     witness_ids: tuple[str, ...]
     confirmed_by: tuple[str, ...]
@@ -70,10 +82,12 @@ class Waste:
 @dataclass(frozen=True, slots=True)
 class MonitoringForm:
     session_id: uuid.UUID
+    ended_at: datetime
     due_on: date
     submitted_on: date | None
     staff_ids: tuple[str, ...]
     patient_id: uuid.UUID | None = None
+    room_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +102,18 @@ class ExpiredStock:
 
 @dataclass(frozen=True, slots=True)
 class OpenReport:
-    """A theft or significant loss not yet reported, with the DEA's due dates."""
+    """A theft or significant loss not yet reported, with the DEA's due dates, and what its
+    discrepancy says and is about."""
 
     discrepancy_id: uuid.UUID
     notice_due_on: date
     notice_given: bool
     form_106_due_on: date
     staff_ids: tuple[str, ...]
+    summary: str = ""
+    discovered_at: datetime | None = None
+    subject: Subject = NO_SUBJECT
+    event_ids: tuple[uuid.UUID, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,3 +132,6 @@ class Facts:
     expired_stock: Sequence[ExpiredStock] = ()
     peer_stats: Sequence[PeerStat] = ()
     open_reports: Sequence[OpenReport] = ()
+    words: Words = field(default_factory=Words)
+    """The names of what the facts mention, and the registrant's clock, to phrase the
+    findings with."""

@@ -12,6 +12,7 @@ from enum import StrEnum
 from app.clinical.schemas import Modality
 from app.core.quantity import format_quantity
 from app.reconciliation.findings import Finding, Found, Subject
+from app.reconciliation.words import Words, code_words, sentence
 from app.reconciliation.workflow import Severity
 
 
@@ -86,7 +87,7 @@ when more than half the peers share the median, as with discrepancies, which mos
 of (Iglewicz and Hoaglin's modified z-score, as IBM SPSS computes it)."""
 
 
-def outliers(stats: Sequence[PeerStat], peers: PeerSettings) -> list[Found]:
+def outliers(stats: Sequence[PeerStat], peers: PeerSettings, words: Words) -> list[Found]:
     """Staff whose waste, withdrawals or discrepancies per session lie far from their peers':
     the same role doing like work (the same product, and the same plan dose: esketamine's mg,
     an IV plan's mg/kg). Flagged for review, not accused (what diversion-control products do:
@@ -98,7 +99,7 @@ def outliers(stats: Sequence[PeerStat], peers: PeerSettings) -> list[Found]:
     found = []
     for group in _peer_groups(stats, peers):
         floors = peers.floors[group[0].measure]
-        found += [_peer_finding(stat, comparison)
+        found += [_peer_finding(stat, comparison, words)
                   for stat, comparison in _compared(group, floors)
                   if _far_from_peers(comparison, floors, peers.outlier_z)]  # fmt: skip
     return found
@@ -157,16 +158,24 @@ def _far_from_peers(comparison: PeerComparison, floors: PeerFloors, outlier_z: D
     )
 
 
-def _peer_finding(stat: PeerStat, comparison: PeerComparison) -> Found:
+_DONE = {PeerMeasure.waste: ("wasted", "mg"), PeerMeasure.withdrawn: ("withdrew", "mg"),
+         PeerMeasure.discrepancies: ("was named in", "discrepancies")}  # fmt: skip
+"""What each measure says a person did per session, and in what unit."""
+
+
+def _peer_finding(stat: PeerStat, comparison: PeerComparison, words: Words) -> Found:
     z = comparison.z.quantize(Decimal("0.01"))
+    done, unit = _DONE[stat.measure]
     return Found(
         Finding(rule=PEER_OUTLIER, severity=Severity.info,
                 fingerprint=f"{PEER_OUTLIER}:{stat.measure}:{stat.staff_id}:{stat.product_id}:"
                             f"{stat.work}",
-                summary=f"{stat.measure} per session {format_quantity(stat.per_session)} against a "
-                        f"peer median of {format_quantity(comparison.median)} ({stat.work}, "
-                        f"{stat.sessions} sessions), robust z {z} "
-                        f"among {comparison.group} peers",
+                summary=f"{sentence(words.staff(stat.staff_id))} ({code_words(stat.role)}) {done} "
+                        f"{format_quantity(stat.per_session)} {unit} per session of "
+                        f"{words.product(stat.product_id)} in {stat.sessions} "
+                        f"{code_words(stat.work)} sessions, against a median of "
+                        f"{format_quantity(comparison.median)} {unit} among "
+                        f"the {comparison.group} compared (robust z {z})",
                 details={"measure": stat.measure.value, "work": stat.work,
                          "per_session": format_quantity(stat.per_session),
                          "peer_median": format_quantity(comparison.median),

@@ -22,26 +22,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.catalog.models import Lot
-from app.clinical.schemas import Modality
-from app.clinical.sessions.models import TreatmentSession
-from app.clinical.sessions.monitoring import MONITORING_FORM_DUE_DAYS
-from app.clinical.sessions.types import SessionStatus
 from app.core.db import Quantity, UTCDateTime
 from app.ledger.inventories.models import Inventory
 from app.ledger.inventories.schemas import InventoryState
 from app.ledger.models import Balance, LedgerEvent, Posting
-from app.ledger.queries import confirmations_of, was_reversed
+from app.ledger.queries import was_reversed
 from app.ledger.schemas import InventoryKind
 from app.ledger.types import AdjustDirection, EventType
-from app.reconciliation.facts import (
-    Adjustment,
-    Count,
-    ExpiredStock,
-    MonitoringForm,
-    OpenReport,
-    SessionEnd,
-    Waste,
-)
+from app.reconciliation.facts import Adjustment, Count, ExpiredStock, OpenReport
+from app.reconciliation.findings import Subject
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.workflow import CLOSED
 from app.registry.models import Registrant
@@ -51,8 +40,13 @@ USAGE_DAYS = 30
 it."""
 
 
-def _not_reversed() -> ColumnElement[bool]:
+def not_reversed() -> ColumnElement[bool]:
     return ~was_reversed(LedgerEvent.id)
+
+
+def id_text(value: uuid.UUID | None) -> str | None:
+    """A staff member's id as findings hold it."""
+    return None if value is None else str(value)
 
 
 async def counts(
@@ -66,7 +60,7 @@ async def counts(
                LedgerEvent.details)
         .where(LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.count.value,
                LedgerEvent.occurred_at >= start - window, LedgerEvent.occurred_at < end,
-               _not_reversed())
+               not_reversed())
         .order_by(LedgerEvent.occurred_at)
     )  # fmt: skip
     found = list(rows)
@@ -97,16 +91,17 @@ async def adjustments(
     direction = LedgerEvent.details["adjust_direction"].as_string()
     rows = await db.execute(
         select(LedgerEvent.id, LedgerEvent.location_id, LedgerEvent.product_id,
-               LedgerEvent.occurred_at, LedgerEvent.quantity, LedgerEvent.performed_by)
+               LedgerEvent.lot_id, LedgerEvent.occurred_at, LedgerEvent.quantity,
+               LedgerEvent.performed_by)
         .where(LedgerEvent.registrant_id == rid, LedgerEvent.type == EventType.adjust.value,
                direction == AdjustDirection.decrease.value,
                LedgerEvent.occurred_at >= start - window, LedgerEvent.occurred_at < end,
-               _not_reversed())
+               not_reversed())
         .order_by(LedgerEvent.occurred_at)
     )  # fmt: skip
     return [
-        Adjustment(row.id, row.location_id, row.product_id, row.occurred_at, row.quantity,
-                         _text(row.performed_by), in_period=row.occurred_at >= start)
+        Adjustment(row.id, row.location_id, row.product_id, row.lot_id, row.occurred_at,
+                   row.quantity, id_text(row.performed_by), in_period=row.occurred_at >= start)
         for row in rows
     ]  # fmt: skip
 
@@ -213,122 +208,6 @@ async def _usage_of(db: AsyncSession, rid: uuid.UUID, counts: list[Any]) -> dict
     }
 
 
-async def session_ends(
-    db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime
-) -> list[SessionEnd]:
-    rows = await db.scalars(
-        select(TreatmentSession).where(
-            TreatmentSession.registrant_id == rid,
-            TreatmentSession.ended_at >= start,
-            TreatmentSession.ended_at < end,
-        )
-    )
-    ended = list(rows)
-    given = await _esketamine_given(db, [ts.id for ts in ended if _discharged_esketamine(ts)])
-    return [
-        SessionEnd(ts.id, ts.unresolved_mg or Decimal(0), tuple(ts.staff_ids),
-                   given.get(ts.id, Decimal(0)) if _discharged_esketamine(ts) else None,
-                   patient_id=ts.patient_id, room_id=ts.location_id)
-        for ts in ended
-    ]  # fmt: skip
-
-
-def _discharged_esketamine(ts: TreatmentSession) -> bool:
-    return ts.modality == Modality.esketamine_nasal and ts.status == SessionStatus.discharged.value
-
-
-async def _esketamine_given(
-    db: AsyncSession, session_ids: list[uuid.UUID]
-) -> dict[uuid.UUID, Decimal]:
-    """mg administered per session, from the ledger (reversed administrations excluded)."""
-    if not session_ids:
-        return {}
-    total = type_coerce(func.sum(LedgerEvent.mg), Quantity())
-    rows = await db.execute(
-        select(LedgerEvent.session_id, total)
-        .where(LedgerEvent.session_id.in_(session_ids),
-               LedgerEvent.type == EventType.administer.value, _not_reversed())
-        .group_by(LedgerEvent.session_id)
-    )  # fmt: skip
-    return {session_id: mg for session_id, mg in rows if session_id is not None}
-
-
-async def waste(db: AsyncSession, rid: uuid.UUID, start: datetime, end: datetime) -> list[Waste]:
-    """The period's waste of sessions, with who confirmed it and the session's first
-    withdrawal."""
-    events = list(
-        await db.scalars(
-            select(LedgerEvent).where(
-                LedgerEvent.registrant_id == rid,
-                LedgerEvent.type == EventType.waste.value,
-                LedgerEvent.session_id.is_not(None),
-                LedgerEvent.occurred_at >= start,
-                LedgerEvent.occurred_at < end,
-                _not_reversed(),
-            )
-        )
-    )
-    if not events:
-        return []
-    confirmed = await confirmations_of(db, [e.id for e in events])
-    withdrawals = await db.execute(
-        select(LedgerEvent.session_id, func.min(LedgerEvent.occurred_at))
-        .where(LedgerEvent.session_id.in_({e.session_id for e in events}),
-               LedgerEvent.type == EventType.move.value)
-        .group_by(LedgerEvent.session_id)
-    )  # fmt: skip
-    first_withdrawal = {session_id: at for session_id, at in withdrawals}
-    return [
-        Waste(
-            event_id=e.id,
-            session_id=e.session_id,
-            performed_by=_text(e.performed_by),
-            witness_ids=tuple(e.witness_ids),
-            confirmed_by=tuple(str(s) for s in confirmed[e.id]),
-            recorded_at=e.recorded_at,
-            first_withdrawal_at=first_withdrawal.get(e.session_id, e.occurred_at),
-            patient_id=e.patient_id,
-            lot_id=e.lot_id,
-            product_id=e.product_id,
-        )
-        for e in events
-        if e.session_id is not None
-    ]
-
-
-def _text(value: uuid.UUID | None) -> str | None:
-    return None if value is None else str(value)
-
-
-async def monitoring_forms(
-    db: AsyncSession, registrant: Registrant, start: datetime, end: datetime
-) -> list[MonitoringForm]:
-    """The Patient Monitoring Forms falling due in the period (or after it): those of the
-    esketamine sessions discharged in it or in the week before it."""
-    zone = ZoneInfo(registrant.timezone)
-    rows = await db.scalars(
-        select(TreatmentSession).where(
-            TreatmentSession.registrant_id == registrant.id,
-            TreatmentSession.modality == Modality.esketamine_nasal.value,
-            TreatmentSession.status == SessionStatus.discharged.value,
-            TreatmentSession.ended_at >= start - timedelta(days=MONITORING_FORM_DUE_DAYS + 1),
-            TreatmentSession.ended_at < end,
-        )
-    )
-    due = timedelta(days=MONITORING_FORM_DUE_DAYS)
-    return [
-        MonitoringForm(
-            ts.id,
-            ts.ended_at.astimezone(zone).date() + due,
-            ts.rems_submitted_on,
-            tuple(ts.staff_ids),
-            patient_id=ts.patient_id,
-        )
-        for ts in rows
-        if ts.ended_at is not None
-    ]
-
-
 async def expired_stock(db: AsyncSession, rid: uuid.UUID, today: date) -> list[ExpiredStock]:
     rows = await db.execute(
         select(Balance.location_id, Balance.lot_id, Balance.product_id, Lot.lot_number,
@@ -393,6 +272,16 @@ async def open_reports(db: AsyncSession, rid: uuid.UUID) -> list[OpenReport]:
             d.notice_given_on is not None,
             d.form_106_due_on,
             tuple(d.staff_ids),
+            summary=d.summary,
+            discovered_at=d.discovered_at,
+            subject=Subject(
+                location_id=d.location_id,
+                lot_id=d.lot_id,
+                product_id=d.product_id,
+                patient_id=d.patient_id,
+                session_id=d.session_id,
+            ),
+            event_ids=tuple(uuid.UUID(e) for e in d.event_ids),
         )
         for d in rows
         if d.notice_due_on is not None and d.form_106_due_on is not None

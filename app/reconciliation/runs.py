@@ -9,7 +9,7 @@ again when the worker that held one died.
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from time import perf_counter
 from typing import Any
@@ -18,15 +18,25 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.catalog.names import Within
 from app.core import jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
-from app.reconciliation import peer_queries, queries, rules
-from app.reconciliation.facts import Facts
+from app.reconciliation import peer_queries, queries, rules, session_queries
+from app.reconciliation.facts import (
+    Adjustment,
+    Count,
+    ExpiredStock,
+    Facts,
+    MonitoringForm,
+    SessionEnd,
+    Waste,
+)
 from app.reconciliation.messages import RECONCILIATION_RUN_FINISHED
 from app.reconciliation.peers import PeerFloors, PeerMeasure, PeerSettings
 from app.reconciliation.service import Outcome, cure, record_finding
+from app.reconciliation.words import Words
 from app.registry.models import Registrant
 from app.registry.service import find_registrant, local_date
 
@@ -164,21 +174,43 @@ async def gather(
     today = now.astimezone(ZoneInfo(registrant.timezone)).date()
     first_activity, last_inventory = await queries.inventory_dates(db, registrant)
     window = timedelta(days=settings.count_pattern_window_days)
-    return Facts(
+    facts = Facts(
         today=today,
         first_activity_on=first_activity,
         last_full_inventory_on=last_inventory,
         counts=await queries.counts(db, rid, start, end, window),
         adjustments=await queries.adjustments(db, rid, start, end, window),
-        session_ends=await queries.session_ends(db, rid, start, end),
-        waste=await queries.waste(db, rid, start, end),
-        monitoring_forms=await queries.monitoring_forms(db, registrant, start, end),
+        session_ends=await session_queries.session_ends(db, rid, start, end),
+        waste=await session_queries.waste(db, rid, start, end),
+        monitoring_forms=await session_queries.monitoring_forms(db, registrant, start, end),
         expired_stock=await queries.expired_stock(db, rid, today),
         peer_stats=await peer_queries.peer_stats(
             db, rid, end - timedelta(days=settings.peer_window_days), end
         ),
         open_reports=await queries.open_reports(db, rid),
     )
+    return replace(facts, words=await _words(db, registrant, facts))
+
+
+async def _words(db: AsyncSession, registrant: Registrant, facts: Facts) -> Words:
+    """The names of what the facts mention, each kind in one query for the whole run (a
+    patient by record number only: see app/reconciliation/words.py)."""
+    places: list[Count | Adjustment | ExpiredStock] = [
+        *facts.counts, *facts.adjustments, *facts.expired_stock
+    ]  # fmt: skip
+    sessions: list[SessionEnd | MonitoringForm | Waste] = [
+        *facts.session_ends, *facts.monitoring_forms, *facts.waste
+    ]  # fmt: skip
+    names = await Within([registrant.id], patients_named=False).names(
+        db,
+        locations=[*(p.location_id for p in places), *(s.room_id for s in sessions)],
+        lots=[*(p.lot_id for p in places), *(w.lot_id for w in facts.waste)],
+        products=[*(p.product_id for p in [*places, *facts.waste, *facts.peer_stats])],
+        staff=[uuid.UUID(s) for s in (*(w.performed_by for w in facts.waste),
+                                      *(s.staff_id for s in facts.peer_stats)) if s],
+        patients=[s.patient_id for s in sessions],
+    )  # fmt: skip
+    return Words(zone=ZoneInfo(registrant.timezone), names=names)
 
 
 RunHandler = Callable[[AsyncSession, ClaimedJob, Clock], Awaitable[dict[str, Any]]]

@@ -42,6 +42,7 @@ from reportlab.platypus import (
 )
 
 from app.core.errors import AppError
+from app.core.instants import printed_instant
 from app.reports.snapshots import address_line
 from app.reports.tabular import Column, Row, printed_cells
 
@@ -261,8 +262,7 @@ def _printed(value: Any) -> str:
     if value is None:
         return "—"
     if isinstance(value, str) and _INSTANT.fullmatch(value):
-        instant = datetime.fromisoformat(value)  # "2026-03-02 09:55 (UTC-06:00)"
-        return f"{instant:%Y-%m-%d %H:%M} (UTC{instant.isoformat()[-6:]})"
+        return printed_instant(datetime.fromisoformat(value))  # "2026-03-02 09:55 (UTC-06:00)"
     if isinstance(value, list):
         return "; ".join(_printed(item) for item in value) or "—"
     if isinstance(value, dict):

@@ -20,6 +20,7 @@ from typing import Any
 
 import orjson
 
+from app.core.instants import printed_instant
 from app.core.quantity import format_quantity
 
 Row = Mapping[str, Any]
@@ -134,7 +135,7 @@ def _csv_line(writer: Any, buffer: io.StringIO, cells: list[Any]) -> str:
 _PRINTED_TEXT = _Converters({
     **_CSV_TEXT,
     bool: lambda value: "yes" if value else "no",
-    datetime: lambda value: f"{value:%Y-%m-%d %H:%M} {value:%Z}".strip(),
+    datetime: printed_instant,
 })  # fmt: skip
 """As in CSV, but instants as a person reads them: "2026-03-02 10:15 CST" (each report
 gives them on the registrant's clock)."""

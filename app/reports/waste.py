@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from app.clinical.sessions.models import TreatmentSession
+from app.core.instants import printed_instant
 from app.core.quantity import format_minor
 from app.ledger.models import LedgerEvent, WitnessConfirmation
 from app.ledger.types import EventType
@@ -138,7 +139,7 @@ def _signature(witness: dict[str, Any], signed: dict[str, datetime], scope: Scop
     at = signed.get(witness["id"])
     if at is None:
         return f"{witness['name']}, not confirmed"
-    return f"{witness['name']} at {scope.local(at):%Y-%m-%d %H:%M %Z}"
+    return f"{witness['name']} at {printed_instant(scope.local(at))}"
 
 
 def source(scope: Scope, start: datetime, end: datetime, filters: Filters) -> RowSource:

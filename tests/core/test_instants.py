@@ -1,6 +1,7 @@
 """Instants (RFC 3339 with an offset) and days (YYYY-MM-DD): one grammar each, one range."""
 
 from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import example, given
@@ -16,6 +17,7 @@ from app.core.instants import (
     InstantError,
     parse_day,
     parse_instant,
+    printed_instant,
 )
 from app.core.schemas import Day, Instant
 
@@ -189,3 +191,23 @@ def test_another_day_or_another_form_of_one_is_refused(text):
 def test_a_day_is_a_string_not_a_number_or_an_instant(value):
     with pytest.raises(ValidationError, match="YYYY-MM-DD"):
         day_adapter.validate_python(value)
+
+
+# Printed
+
+
+def test_an_instant_is_printed_on_its_zones_clock_with_the_zones_name():
+    noon = datetime(2026, 9, 17, 19, 0, tzinfo=UTC)
+    assert printed_instant(noon.astimezone(ZoneInfo("America/Los_Angeles"))) == (
+        "2026-09-17 12:00 PDT"
+    )
+    assert printed_instant(noon) == "2026-09-17 19:00 UTC"
+
+
+@given(st.integers(min_value=-14 * 60, max_value=14 * 60).filter(bool))
+def test_an_instant_with_an_offset_alone_prints_the_offset(minutes):
+    """As one read back from JSON: "2026-03-02 09:55 (UTC-06:00)"."""
+    zone = timezone(timedelta(minutes=minutes))
+    at = datetime(2026, 3, 2, 9, 55, tzinfo=zone)
+    sign, size = "+" if minutes > 0 else "-", abs(minutes)
+    assert printed_instant(at) == f"2026-03-02 09:55 (UTC{sign}{size // 60:02d}:{size % 60:02d})"

@@ -85,7 +85,15 @@ async def test_a_dea_report_overdue_is_cured_once_the_theft_is_reported_in_time(
     first = await reconciled(clinic, app, clock, "2026-03-02")
     assert (first["findings"], outcomes(first)) == ({"dea_report_overdue": 1}, (1, 0, 0, 0))
     [overdue] = await listed(clinic, rule="dea_report_overdue")
-    assert (overdue["severity"], overdue["summary"]) == ("critical", "written notice overdue")
+    assert (overdue["severity"], overdue["summary"]) == ("critical", (
+        "Written notice (due 2026-03-02) overdue to the DEA, for theft of 2 mL of Ketamine HCl "
+        "injection 50 mg/mL, 10 mL vial (lot L-100) at Vault, discovered 2026-02-27 17:00 CST"
+    ))  # fmt: skip
+    # About what the theft is about: its place, lot and product, its event.
+    assert (overdue["location_id"], overdue["lot_id"], overdue["product_id"]) == (
+        clinic.vault.id, clinic.lot.id, clinic.product.id,
+    )  # fmt: skip
+    assert overdue["event_ids"] == theft["event_ids"]
 
     clock.set(chicago("2026-03-03", 10))
     reported = await clinic.client.post(
@@ -173,7 +181,7 @@ async def test_an_initial_inventory_due_is_cured_once_the_inventory_is_taken(cli
     first = await reconciled(clinic, app, clock)
     [due] = await listed(clinic, rule="inventory_due")
     assert (first["findings"], due["summary"]) == (
-        {"inventory_due": 1}, "initial inventory due 2026-03-02",
+        {"inventory_due": 1}, "Initial inventory due 2026-03-02 (stock first handled 2026-03-02)",
     )  # fmt: skip
 
     await counted(clinic, "10", START - timedelta(minutes=5), "initial")

@@ -337,7 +337,10 @@ async def test_a_theft_not_reported_in_time_is_flagged_overdue(clinic, app, cloc
     assert result["findings"].get("dea_report_overdue") == 1
     [overdue] = await discrepancies(clinic, rule="dea_report_overdue")
     assert (overdue["severity"], overdue["summary"], overdue["details"]["discrepancy_id"]) == (
-        "critical", "written notice overdue", found["id"],
+        "critical",
+        "Written notice (due 2026-03-02) overdue to the DEA, for theft of 2 mL of Ketamine HCl "
+        "injection 50 mg/mL, 10 mL vial (lot L-100) at Vault, discovered 2026-02-27 17:00 CST",
+        found["id"],
     )  # fmt: skip
     reported = await move(clinic, found, to="reported", notice_given_on="2026-03-02",
                           reported_on="2026-03-03", report_reference="DEA-106-7")  # fmt: skip

@@ -6,11 +6,13 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app.catalog.names import LocationName, LotName, Names, PatientName, ProductName, StaffName
 from app.core import config
 from app.reconciliation import rules
 from app.reconciliation.facts import (
@@ -26,7 +28,9 @@ from app.reconciliation.facts import (
 from app.reconciliation.findings import Found, Subject
 from app.reconciliation.peers import PeerMeasure, PeerStat, like_work
 from app.reconciliation.runs import rule_settings
+from app.reconciliation.words import Words
 from app.reconciliation.workflow import Severity
+from app.registry.enums import LocationKind, StaffRole
 
 SETTINGS = rule_settings(config.Settings(environment=config.Environment.test))
 """The defaults of app.core.config."""
@@ -36,16 +40,41 @@ VAULT, ROOM = uuid.UUID(int=1), uuid.UUID(int=2)
 KETAMINE, ESKETAMINE = uuid.UUID(int=11), uuid.UUID(int=12)
 LOT = uuid.UUID(int=21)
 NURSE, WITNESS = str(uuid.UUID(int=31)), str(uuid.UUID(int=32))
+PATIENT, SESSION = uuid.UUID(int=41), uuid.UUID(int=51)
 RANK = {Severity.info: 0, Severity.minor: 1, Severity.significant: 2, Severity.critical: 3}
 
 quantities = st.decimals(min_value=0, max_value=10_000, places=3)
 positive = st.decimals(min_value=Decimal("0.001"), max_value=10_000, places=3)
 
 
+def _product(product_id: uuid.UUID, name: str, strength: str, form: str) -> ProductName:
+    return ProductName(id=product_id, name=name, code="0000000000", strength=strength,
+                       dosage_form=form)  # fmt: skip
+
+
+def _staff(staff_id: str, name: str) -> StaffName:
+    return StaffName(id=uuid.UUID(staff_id), name=name, role=StaffRole.nurse, state_license=None)
+
+
+NAMES = Names(
+    locations={VAULT: LocationName(id=VAULT, name="Vault", kind=LocationKind.vault),
+               ROOM: LocationName(id=ROOM, name="Room 2", kind=LocationKind.procedure_room)},
+    lots={LOT: LotName(id=LOT, lot_number="KA2611", expires_on=date(2027, 1, 31))},
+    products={KETAMINE: _product(KETAMINE, "Ketamine HCl", "50 mg/mL", "injection"),
+              ESKETAMINE: _product(ESKETAMINE, "Spravato", "28 mg", "nasal_spray")},
+    staff={uuid.UUID(NURSE): _staff(NURSE, "Dana Reyes"),
+           uuid.UUID(WITNESS): _staff(WITNESS, "Sam Ortiz")},
+    patients={PATIENT: PatientName(id=PATIENT, external_id="MRN-1", name=None)},
+    units={KETAMINE: "mL", ESKETAMINE: "device"},
+)  # fmt: skip
+WORDS = Words(zone=ZoneInfo("America/Chicago"), names=NAMES)
+"""The names the run loads, on a Chicago clock: noon UTC+6 is 12:00 CST."""
+
+
 def facts(**given: object) -> Facts:
     """Facts of a registrant whose inventory is up to date, with ``given`` added."""
     base = Facts(today=TODAY, first_activity_on=date(2026, 1, 5),
-                 last_full_inventory_on=date(2026, 1, 5))  # fmt: skip
+                 last_full_inventory_on=date(2026, 1, 5), words=WORDS)  # fmt: skip
     return replace(base, **given)  # type: ignore[arg-type]
 
 
@@ -89,7 +118,10 @@ def test_a_short_count_is_found_with_what_was_counted_and_expected():
         Severity.minor, False, None,
     )  # fmt: skip
     assert found.finding.fingerprint == f"count_variance:event:{short.event_id}"
-    assert found.finding.summary == "count short by 1 against 50 expected"
+    assert found.finding.summary == (
+        "Count of lot KA2611 at Vault short by 1 mL (expected 50 mL, counted 49 mL) on "
+        "2026-03-02 12:00 CST"
+    )
     assert found.finding.details == {"counted": "49", "expected": "50", "usage_30_days": "100",
                                      "shortfalls_in_window": 1}  # fmt: skip
     assert (found.event_ids, found.staff_ids) == ((short.event_id,), (NURSE,))
@@ -99,12 +131,17 @@ def test_a_short_count_is_found_with_what_was_counted_and_expected():
 def test_quantities_read_from_the_database_are_shown_as_the_api_shows_them():
     """Stored quantities come back in thousandths ("246.000"): findings say "246"."""
     [found] = variances(count(Decimal("245.900"), Decimal("246.000"), Decimal("4.000")))
-    assert found.finding.summary == "count short by 0.1 against 246 expected"
+    assert found.finding.summary == (
+        "Count of lot KA2611 at Vault short by 0.1 mL (expected 246 mL, counted 245.9 mL) on "
+        "2026-03-02 12:00 CST"
+    )
     assert found.finding.details == {"counted": "245.9", "expected": "246", "usage_30_days": "4",
                                      "shortfalls_in_window": 1}  # fmt: skip
     stock = ExpiredStock(VAULT, LOT, KETAMINE, "L-OLD", date(2026, 3, 1), Decimal("5.000"))
     [expired] = rules.expired_stock_on_hand(facts(expired_stock=[stock]), SETTINGS)
-    assert expired.finding.summary == "5 of lot L-OLD, expired 2026-03-01, still on hand"
+    assert expired.finding.summary == (
+        "5 mL of lot L-OLD (Ketamine HCl) at Vault, expired 2026-03-01, still on hand"
+    )
 
 
 def test_a_shortfall_of_the_significant_percent_of_the_usage_is_significant_and_reportable():
@@ -130,7 +167,7 @@ def test_a_shortfall_where_nothing_was_used_is_significant():
 def test_an_overage_is_minor_and_never_reportable(excess, usage):
     [found] = variances(count(Decimal(50) + excess, Decimal(50), usage))
     assert (found.finding.severity, found.finding.reportable) == (Severity.minor, False)
-    assert found.finding.summary.startswith("count over by ")
+    assert found.finding.summary.startswith("Count of lot KA2611 at Vault over by ")
     assert (
         Decimal(found.finding.details["counted"]) - Decimal(found.finding.details["expected"])
         == excess
@@ -196,6 +233,11 @@ def test_the_third_small_shortfall_in_thirty_days_escalates_and_the_window_is_op
             ) == (Severity.minor, 2)  # fmt: skip
     assert (within_window.finding.severity, within_window.finding.details["shortfalls_in_window"]
             ) == (Severity.significant, 3)  # fmt: skip
+    assert within_window.finding.summary == (
+        "Count of lot KA2611 at Vault short by 0.1 mL (expected 50 mL, counted 49.9 mL) on "
+        "2026-03-02 12:00 CST, the 3rd short count of Ketamine HCl there within 30 days"
+    )
+    assert outside_window.finding.summary.endswith("on 2026-03-02 12:00 CST")
 
 
 def test_later_shortfalls_do_not_escalate_an_earlier_count():
@@ -214,16 +256,32 @@ def test_a_count_nobody_is_named_for_names_no_staff():
 # holding_not_emptied
 
 
+def ended(
+    unresolved: int | str = 0, staff: tuple[str, ...] = (NURSE,), *,
+    esketamine_mg: Decimal | None = None, status: str = "discharged",
+) -> SessionEnd:  # fmt: skip
+    """A session of the patient in Room 2 that ended at noon."""
+    return SessionEnd(uuid.uuid4(), Decimal(unresolved), staff, NOON, status, esketamine_mg,
+                      patient_id=PATIENT, room_id=ROOM,
+                      event_ids=(uuid.UUID(int=81), uuid.UUID(int=82)))  # fmt: skip
+
+
 def test_a_session_ended_with_stock_in_its_holding_is_found():
-    left = SessionEnd(uuid.uuid4(), Decimal(15), (NURSE, WITNESS))
-    empty = SessionEnd(uuid.uuid4(), Decimal(0), (NURSE,))
+    left = ended(15, (NURSE, WITNESS), status="aborted")
+    empty = ended(0)
     [found] = rules.holding_not_emptied(facts(session_ends=[left, empty]), SETTINGS)
     assert (found.finding.rule, found.finding.severity) == ("holding_not_emptied",
                                                             Severity.significant)  # fmt: skip
     assert found.finding.fingerprint == f"holding_not_emptied:session:{left.session_id}"
-    assert found.finding.summary == "15 mg left unresolved in the session's holding"
+    assert found.finding.summary == (
+        "Session of patient MRN-1 in Room 2 aborted on 2026-03-02 12:00 CST with 15 mg left in "
+        "its holding, neither given, wasted nor returned"
+    )
     assert found.finding.details == {"session_id": str(left.session_id)}
     assert found.staff_ids == (NURSE, WITNESS)
+    assert found.subject == Subject(location_id=ROOM, patient_id=PATIENT,
+                                    session_id=left.session_id)  # fmt: skip
+    assert found.event_ids == left.event_ids
 
 
 # waste_witnessing
@@ -238,10 +296,11 @@ def waste(
 ) -> Waste:
     withdrawn = NOON - timedelta(hours=2)
     return Waste(
-        event_id=uuid.uuid4(), session_id=uuid.uuid4(), performed_by=performed_by,
+        event_id=uuid.uuid4(), session_id=SESSION, room_id=ROOM, quantity=Decimal("0.4"),
+        occurred_at=withdrawn + timedelta(minutes=40), performed_by=performed_by,
         witness_ids=witnesses, confirmed_by=confirmed,
         recorded_at=withdrawn + timedelta(minutes=minutes_after_withdrawal),
-        first_withdrawal_at=withdrawn,
+        first_withdrawal_at=withdrawn, patient_id=PATIENT, lot_id=LOT, product_id=KETAMINE,
     )  # fmt: skip
 
 
@@ -262,6 +321,27 @@ def test_waste_nobody_confirmed_is_unwitnessed():
     assert found.finding.fingerprint == f"waste_unwitnessed:event:{unconfirmed.event_id}"
     assert found.finding.details == {"session_id": str(unconfirmed.session_id)}
     assert (found.event_ids, found.staff_ids) == ((unconfirmed.event_id,), (NURSE,))
+    assert found.subject == Subject(location_id=ROOM, lot_id=LOT, product_id=KETAMINE,
+                                    patient_id=PATIENT, session_id=SESSION)  # fmt: skip
+    assert found.finding.summary == (
+        "Waste of 0.4 mL of lot KA2611 in the session of patient MRN-1 in Room 2 on "
+        "2026-03-02 10:40 CST: no witness other than its waster, Dana Reyes, confirmed it"
+    )
+
+
+def test_each_waste_finding_says_what_was_wasted_and_what_went_wrong():
+    late_and_by_waster = waste(witnesses=(NURSE,), confirmed=(NURSE,), minutes_after_withdrawal=95)
+    found = rules.waste_witnessing(facts(waste=[late_and_by_waster]), SETTINGS)
+    said = (
+        "Waste of 0.4 mL of lot KA2611 in the session of patient MRN-1 in Room 2 on "
+        "2026-03-02 10:40 CST: "
+    )
+    assert [f.finding.summary for f in found] == [
+        said + "its waster, Dana Reyes, is named as its witness",
+        said + "no witness other than its waster, Dana Reyes, confirmed it",
+        said + "recorded 95 minutes after the session's first withdrawal, past the 60 minutes "
+               "allowed",
+    ]  # fmt: skip
 
 
 def test_a_confirmation_by_the_waster_alone_leaves_it_unwitnessed():
@@ -278,9 +358,10 @@ def test_a_waste_naming_its_waster_among_its_witnesses_is_found_though_another_c
 
 
 def test_waste_of_nobody_named_is_not_witnessed_by_its_waster():
-    assert waste_rules(waste(performed_by=None, witnesses=(WITNESS,), confirmed=())) == [
-        ("waste_unwitnessed", Severity.significant),
-    ]
+    unnamed = waste(performed_by=None, witnesses=(WITNESS,), confirmed=())
+    assert waste_rules(unnamed) == [("waste_unwitnessed", Severity.significant)]
+    [found] = rules.waste_witnessing(facts(waste=[unnamed]), SETTINGS)
+    assert found.finding.summary.endswith("10:40 CST: no witness confirmed it")
 
 
 @given(st.integers(min_value=0, max_value=600))
@@ -302,7 +383,9 @@ DUE = date(2026, 3, 9)
 
 
 def form(submitted_on: date | None) -> MonitoringForm:
-    return MonitoringForm(uuid.uuid4(), DUE, submitted_on, (NURSE,))
+    """The form of a session in Room 2 discharged at noon on 2 March."""
+    return MonitoringForm(uuid.uuid4(), NOON, DUE, submitted_on, (NURSE,), patient_id=PATIENT,
+                          room_id=ROOM)  # fmt: skip
 
 
 def overdue(submitted_on: date | None, today: date) -> list[Found]:
@@ -321,7 +404,9 @@ def test_a_form_submitted_after_its_due_day_stays_overdue(late, later):
     submitted_on = DUE + timedelta(days=late)
     [found] = overdue(submitted_on, submitted_on + timedelta(days=later))
     assert found.finding.summary == (
-        f"monitoring form due 2026-03-09, submitted {submitted_on.isoformat()}"
+        "Patient Monitoring Form of the esketamine session of patient MRN-1 in Room 2, "
+        f"discharged 2026-03-02 12:00 CST: due 2026-03-09, submitted {submitted_on.isoformat()} "
+        f"({late} day{'' if late == 1 else 's'} late)"
     )
 
 
@@ -339,9 +424,14 @@ def test_an_overdue_form_is_a_significant_finding_about_the_sessions_staff():
     assert (found.finding.rule, found.finding.severity) == ("monitoring_form_overdue",
                                                             Severity.significant)  # fmt: skip
     assert found.finding.fingerprint == f"monitoring_form_overdue:session:{late.session_id}"
-    assert found.finding.summary == "monitoring form due 2026-03-09, not submitted"
+    assert found.finding.summary == (
+        "Patient Monitoring Form of the esketamine session of patient MRN-1 in Room 2, "
+        "discharged 2026-03-02 12:00 CST: due 2026-03-09, not submitted (1 day late)"
+    )
     assert found.finding.details == {"session_id": str(late.session_id)}
     assert found.staff_ids == (NURSE,)
+    assert found.subject == Subject(location_id=ROOM, patient_id=PATIENT,
+                                    session_id=late.session_id)  # fmt: skip
 
 
 # expired_stock_on_hand
@@ -356,9 +446,11 @@ def test_each_expired_lot_on_hand_is_a_minor_finding_of_its_location_and_lot():
     assert [(f.finding.rule, f.finding.severity, f.finding.fingerprint, f.finding.summary,
              f.subject.product_id, f.subject.location_id) for f in found] == [
         ("expired_stock_on_hand", Severity.minor, f"expired_stock_on_hand:{VAULT}:{LOT}",
-         "5 of lot L-OLD, expired 2026-03-01, still on hand", KETAMINE, VAULT),
+         "5 mL of lot L-OLD (Ketamine HCl) at Vault, expired 2026-03-01, still on hand",
+         KETAMINE, VAULT),
         ("expired_stock_on_hand", Severity.minor, f"expired_stock_on_hand:{ROOM}:{LOT}",
-         "0.5 of lot L-OLD, expired 2026-03-01, still on hand", KETAMINE, ROOM),
+         "0.5 mL of lot L-OLD (Ketamine HCl) at Room 2, expired 2026-03-01, still on hand",
+         KETAMINE, ROOM),
     ]  # fmt: skip
 
 
@@ -381,12 +473,16 @@ def test_a_registrant_without_activity_owes_no_inventory():
 def test_the_initial_inventory_is_flagged_within_the_warning_and_significant_once_overdue(days):
     first = date(2026, 3, 2)
     found = inventory(first + timedelta(days=days), first, None)
+    since = "(stock first handled 2026-03-02)"
     if days < -30:
         assert found == []
     elif days <= 0:
-        assert found == [(Severity.info, "initial inventory due 2026-03-02")]
+        assert found == [(Severity.info, f"Initial inventory due 2026-03-02 {since}")]
     else:
-        assert found == [(Severity.significant, "initial inventory overdue since 2026-03-02")]
+        late = f"{days} day{'' if days == 1 else 's'} late"
+        assert found == [
+            (Severity.significant, f"Initial inventory overdue since 2026-03-02 {since}, {late}")
+        ]
 
 
 not_29_february = st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 31)).filter(
@@ -398,32 +494,37 @@ not_29_february = st.dates(min_value=date(2020, 1, 1), max_value=date(2030, 12, 
 def test_the_biennial_inventory_is_due_two_years_after_the_last(last, days):
     due = last.replace(year=last.year + 2)
     found = inventory(due + timedelta(days=days), date(2019, 1, 1), last)
+    since = f"(the last full inventory taken {last.isoformat()})"
     if days < -30:
         assert found == []
     elif days <= 0:
-        assert found == [(Severity.info, f"biennial inventory due {due.isoformat()}")]
+        assert found == [(Severity.info, f"Biennial inventory due {due.isoformat()} {since}")]
     else:
-        assert found == [(Severity.significant, f"biennial inventory overdue since {due}")]
+        late = f"{days} day{'' if days == 1 else 's'} late"
+        assert found == [
+            (Severity.significant, f"Biennial inventory overdue since {due} {since}, {late}")
+        ]
 
 
 def test_the_inventory_warning_opens_thirty_days_before_the_due_day():
-    last = date(2026, 3, 2)
+    last, since = date(2026, 3, 2), "(the last full inventory taken 2026-03-02)"
     assert inventory(date(2028, 1, 31), None, last) == []
     assert inventory(date(2028, 2, 1), None, last) == [
-        (Severity.info, "biennial inventory due 2028-03-02")
+        (Severity.info, f"Biennial inventory due 2028-03-02 {since}")
     ]
     assert inventory(date(2028, 3, 2), None, last) == [
-        (Severity.info, "biennial inventory due 2028-03-02")
+        (Severity.info, f"Biennial inventory due 2028-03-02 {since}")
     ]
     assert inventory(date(2028, 3, 3), None, last) == [
-        (Severity.significant, "biennial inventory overdue since 2028-03-02")
+        (Severity.significant, f"Biennial inventory overdue since 2028-03-02 {since}, 1 day late")
     ]
 
 
 def test_an_inventory_on_29_february_is_due_again_on_28_february():
     assert inventory(date(2030, 3, 1), None, date(2028, 2, 29)) == [
-        (Severity.significant, "biennial inventory overdue since 2030-02-28")
-    ]
+        (Severity.significant, "Biennial inventory overdue since 2030-02-28 (the last full "
+                               "inventory taken 2028-02-29), 1 day late")
+    ]  # fmt: skip
 
 
 def test_the_inventory_finding_is_named_by_its_kind_and_due_day():
@@ -445,9 +546,8 @@ def decrease(
     days_before: float = 0, *, location: uuid.UUID = VAULT, product: uuid.UUID = KETAMINE,
     in_period: bool = True,
 ) -> Adjustment:  # fmt: skip
-    return Adjustment(uuid.uuid4(), location, product,
-                            NOON - timedelta(days=days_before), Decimal("0.5"), NURSE,
-                            in_period)  # fmt: skip
+    return Adjustment(uuid.uuid4(), location, product, LOT, NOON - timedelta(days=days_before),
+                      Decimal("0.5"), NURSE, in_period)  # fmt: skip
 
 
 def test_the_third_decrease_of_the_book_within_the_window_is_a_significant_loss():
@@ -461,6 +561,11 @@ def test_the_third_decrease_of_the_book_within_the_window_is_a_significant_loss(
     assert found.event_ids == (first.event_id, second.event_id, third.event_id)
     assert (found.staff_ids, found.subject.location_id) == ((NURSE,), VAULT)
     assert found.finding.fingerprint == f"adjustment_pattern:event:{third.event_id}"
+    assert found.subject == Subject(location_id=VAULT, lot_id=LOT, product_id=KETAMINE)
+    assert found.finding.summary == (
+        "Adjustment of lot KA2611 at Vault down by 0.5 mL on 2026-03-02 12:00 CST, the 3rd "
+        "decrease of Ketamine HCl there within 30 days"
+    )
 
 
 def test_decreases_apart_in_time_place_or_product_make_no_pattern():
@@ -497,7 +602,7 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     }  # fmt: skip
     clean = facts(
         counts=[count("50", "50")],
-        session_ends=[SessionEnd(uuid.uuid4(), Decimal(0), (NURSE,))],
+        session_ends=[ended(0)],
         waste=[waste()],
         monitoring_forms=[form(DUE)],
     )
@@ -505,7 +610,7 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     broken = facts(
         today=date(2026, 3, 10), first_activity_on=date(2026, 3, 1), last_full_inventory_on=None,
         counts=[count("40", "50")],
-        session_ends=[SessionEnd(uuid.uuid4(), Decimal(1), (NURSE,))],
+        session_ends=[ended(1)],
         waste=[waste(confirmed=(), minutes_after_withdrawal=90)],
         monitoring_forms=[form(None)],
         expired_stock=[ExpiredStock(VAULT, LOT, KETAMINE, "L-OLD", date(2026, 3, 1), Decimal(1))],
@@ -520,14 +625,20 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     ("given", "flagged"), [("56", False), ("84", False), ("28", True), ("112", True), ("0", True)]
 )
 def test_an_esketamine_session_discharged_after_a_dose_other_than_56_or_84_mg(given, flagged):
-    end = SessionEnd(uuid.uuid4(), Decimal(0), (), esketamine_mg=Decimal(given))
-    iv = SessionEnd(uuid.uuid4(), Decimal(0), ())
-    facts = Facts(today=date(2026, 3, 2), first_activity_on=None,
-                        last_full_inventory_on=None, session_ends=[end, iv])  # fmt: skip
-    found = rules.esketamine_dose_unusual(facts, SETTINGS)
+    end = ended(0, (), esketamine_mg=Decimal(given))
+    iv = ended(0, ())
+    found = rules.esketamine_dose_unusual(facts(session_ends=[end, iv]), SETTINGS)
     assert [f.finding.fingerprint for f in found] == (
         [f"esketamine_dose_unusual:session:{end.session_id}"] if flagged else []
     )
+    assert [f.finding.summary for f in found] == (
+        [f"Esketamine session of patient MRN-1 in Room 2 discharged on 2026-03-02 12:00 CST "
+         f"after {given} mg given, not 56 or 84 mg"] if flagged else []
+    )  # fmt: skip
+    assert [(f.subject, f.event_ids) for f in found] == (
+        [(Subject(location_id=ROOM, patient_id=PATIENT, session_id=end.session_id),
+          end.event_ids)] if flagged else []
+    )  # fmt: skip
 
 
 def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
@@ -542,6 +653,24 @@ def test_an_unreported_theft_is_overdue_the_day_after_each_due_date():
     assert late(date(2026, 3, 3)) == ["['written notice']"]
     assert late(date(2026, 3, 3), notice_given=True) == []
     assert late(date(2026, 4, 14), notice_given=True) == ["['DEA Form 106']"]
+
+
+def test_a_report_overdue_says_what_is_owed_for_what_and_is_about_what_its_finding_is():
+    theft = OpenReport(
+        uuid.uuid4(), date(2026, 3, 3), False, date(2026, 4, 16), (NURSE,),
+        summary="Theft of 2 mL of Ketamine HCl (lot KA2611) at Vault", discovered_at=NOON,
+        subject=Subject(location_id=VAULT, lot_id=LOT, product_id=KETAMINE),
+        event_ids=(uuid.UUID(int=61),),
+    )  # fmt: skip
+    [found] = rules.dea_report_overdue(facts(today=date(2026, 4, 20), open_reports=[theft]),
+                                       SETTINGS)  # fmt: skip
+    assert found.finding.summary == (
+        "Written notice (due 2026-03-03) and DEA Form 106 (due 2026-04-16) overdue to the DEA, "
+        "for theft of 2 mL of Ketamine HCl (lot KA2611) at Vault, discovered 2026-03-02 12:00 CST"
+    )
+    assert (found.subject, found.event_ids, found.staff_ids) == (
+        theft.subject, theft.event_ids, (NURSE,),
+    )  # fmt: skip
 
 
 # peer_outliers
@@ -593,9 +722,21 @@ def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged():
         "robust_z": "337.25",
     }  # fmt: skip
     assert found.finding.summary == (
-        "waste per session 963.55 against a peer median of 463.55 (iv_infusion 0.5 mg/kg, "
-        "10 sessions), robust z 337.25 among 5 peers"
+        "Staff member e (nurse) wasted 963.55 mg per session of product "
+        f"{PRODUCT} in 10 iv infusion 0.5 mg/kg sessions, against a median of 463.55 mg "
+        "among the 5 compared (robust z 337.25)"
     )
+
+
+def test_a_peer_finding_names_the_person_and_the_product():
+    stats = [replace(s, product_id=KETAMINE) for s in [*NEAR_IDENTICAL, peer(NURSE, "963.55")]]
+    [found] = rules.peer_outliers(facts(peer_stats=stats), SETTINGS)
+    assert found.finding.summary == (
+        "Dana Reyes (nurse) wasted 963.55 mg per session of Ketamine HCl in 10 iv infusion "
+        "0.5 mg/kg sessions, against a median of 463.55 mg among the 5 compared (robust z "
+        "337.25)"
+    )
+    assert (found.staff_ids, found.subject) == ((NURSE,), Subject(product_id=KETAMINE))
 
 
 def test_a_difference_matters_from_its_floors_in_mg_and_as_a_share_of_the_median():

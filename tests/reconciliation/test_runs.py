@@ -39,6 +39,8 @@ from tests.world import Location, Lot, Staff
 DAY = "2026-03-02"
 """The frozen clock's day in Chicago (START is 09:00 there)."""
 CHICAGO = ZoneInfo("America/Chicago")
+VIAL = "Ketamine HCl injection 50 mg/mL, 10 mL vial"
+"""The clinic's and the ward's ketamine, as findings name it."""
 PROBLEM = "urn:csledger:problem:"
 STABLE = {"stable": True, "assessed_at": at(125)}
 OBSERVED = {"sedation": False, "dissociation": True, "respiratory_depression": False}
@@ -274,6 +276,19 @@ async def test_a_short_count_opens_a_discrepancy_sized_against_the_usage(clinic,
     for d in (minor, significant):
         assert (d["status"], d["staff_ids"]) == ("open", [clinic.nurse.id])
         assert (d["product_id"], d["location_id"]) == (clinic.product.id, clinic.vault.id)
+        # What it is about, as fields with names, and in words.
+        assert (d["lot_id"], d["lot"]["lot_number"], d["location"]["name"]) == (
+            clinic.lot.id, "L-100", "Vault",
+        )  # fmt: skip
+        assert [person["name"] for person in d["staff"]] == ["Nora Nurse"]
+    assert minor["summary"] == (
+        "Count of lot L-100 at Vault short by 1 mL (expected 50 mL, counted 49 mL) on "
+        "2026-03-02 08:20 CST"
+    )
+    assert significant["summary"] == (
+        "Count of lot L-100 at Vault short by 10 mL (expected 50 mL, counted 40 mL) on "
+        "2026-03-02 08:30 CST"
+    )
 
 
 async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_significant(
@@ -308,6 +323,10 @@ async def test_three_small_shortfalls_in_thirty_days_at_one_location_are_signifi
     assert numbers(escalated["details"]) == {"counted": 799, "expected": 800,
                                              "usage_30_days": 200,
                                              "shortfalls_in_window": 3}  # fmt: skip
+    assert escalated["summary"] == (
+        "Count of lot L-100 at Vault short by 1 mL (expected 800 mL, counted 799 mL) on "
+        f"2026-03-02 08:55 CST, the 3rd short count of {VIAL} there within 30 days"
+    )
 
 
 async def decreased(
@@ -354,7 +373,13 @@ async def test_three_decreases_of_the_book_in_thirty_days_at_one_location_are_si
     assert (found["severity"], found["reportable"], found["discovered_at"]) == (
         "significant", True, "2026-03-02T14:55:00Z",
     )  # fmt: skip
-    assert (found["product_id"], found["location_id"]) == (clinic.product.id, clinic.vault.id)
+    assert (found["product_id"], found["location_id"], found["lot_id"]) == (
+        clinic.product.id, clinic.vault.id, clinic.lot.id,
+    )  # fmt: skip
+    assert found["summary"] == (
+        "Adjustment of lot L-100 at Vault down by 0.5 mL on 2026-03-02 08:55 CST, the 3rd "
+        f"decrease of {VIAL} there within 30 days"
+    )
 
 
 async def test_a_count_is_weighed_against_the_usage_before_it(clinic, app, clock):
@@ -383,14 +408,24 @@ async def test_a_session_discharged_with_stock_in_its_holding_is_found(ward: War
     assert (found["rule"], found["severity"], found["details"]) == (
         "holding_not_emptied", "significant", {"session_id": left["id"]},
     )  # fmt: skip
-    assert Decimal(found["summary"].split(" mg ")[0]) == 15
-    assert found["summary"].endswith(" mg left unresolved in the session's holding")
+    assert found["summary"] == (
+        f"Session of patient {ward.iv_patient.external_id} in Room 1 discharged on 2026-03-02 "
+        "05:40 CST with 15 mg left in its holding, neither given, wasted nor returned"
+    )
     assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
     # What it is about, as fields with names: the session, its patient, the room.
     assert (found["session_id"], found["location"]["name"], found["patient"]["id"]) == (
         left["id"], ward.room.name, ward.iv_patient.id,
     )  # fmt: skip
     assert [person["name"] for person in found["staff"]] == [ward.nurse.name, ward.witness.name]
+    # The events involved: the session's withdrawal and administration, in their order.
+    detail = await ward.client.get(f"/v1/discrepancies/{found['id']}",
+                                   headers=bearer(ward.officer_token))  # fmt: skip
+    events = detail.json()["events"]
+    assert [(e["type"], e["session_id"]) for e in events] == [
+        ("move", left["id"]), ("administer", left["id"]),
+    ]  # fmt: skip
+    assert found["event_ids"] == [e["id"] for e in events]
 
 
 # waste_witnessing
@@ -407,6 +442,18 @@ async def test_waste_is_unwitnessed_until_its_witness_confirms_it(prompt_ward: W
         "waste_unwitnessed", "significant", [waste["id"]], [ward.nurse.id],
     )  # fmt: skip
     assert found["details"] == {"session_id": ts["id"]}
+    assert (found["session_id"], found["location_id"], found["lot"]["lot_number"]) == (
+        ts["id"], ward.room.id, "L-injection",
+    )  # fmt: skip
+    assert (found["patient"]["id"], found["product_id"]) == (
+        ward.iv_patient.id,
+        ward.vial_lot.product_id,
+    )
+    assert found["summary"] == (
+        f"Waste of 0.3 mL of lot L-injection in the session of patient "
+        f"{ward.iv_patient.external_id} in Room 1 on 2026-03-02 04:52 CST: no witness other "
+        "than its waster, Nora Nurse, confirmed it"
+    )
 
     await confirmed(ward, ts, waste)
     clock.advance(timedelta(minutes=1))
@@ -443,6 +490,7 @@ async def test_an_integration_record_naming_the_waster_as_witness_is_found(
     assert (found["severity"], found["event_ids"], found["staff_ids"]) == (
         "significant", [str(row["id"])], [ward.nurse.id],
     )  # fmt: skip
+    assert found["summary"].endswith(": its waster, Nora Nurse, is named as its witness")
 
 
 async def test_waste_entered_more_than_an_hour_after_the_withdrawal_is_late(ward: Ward, app, clock):
@@ -458,6 +506,11 @@ async def test_waste_entered_more_than_an_hour_after_the_withdrawal_is_late(ward
     assert (found["rule"], found["severity"], found["event_ids"]) == (
         "waste_late", "minor", [waste["id"]],
     )  # fmt: skip
+    assert found["summary"] == (
+        f"Waste of 0.3 mL of lot L-injection in the session of patient "
+        f"{ward.iv_patient.external_id} in Room 1 on 2026-03-02 04:52 CST: recorded 295 minutes "
+        "after the session's first withdrawal, past the 60 minutes allowed"
+    )
 
 
 # monitoring_form_overdue
@@ -477,6 +530,13 @@ async def test_an_esketamine_session_discharged_after_one_device_is_found(ward: 
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
     [found] = await listed(ward)
     assert (found["severity"], found["details"]) == ("significant", {"session_id": ts["id"]})
+    assert (found["session_id"], found["location_id"], found["patient_id"]) == (
+        ts["id"], ward.room.id, ward.esketamine_patient.id,
+    )  # fmt: skip
+    assert found["summary"] == (
+        f"Esketamine session of patient {ward.esketamine_patient.external_id} in Room 1 "
+        "discharged on 2026-03-02 06:10 CST after 28 mg given, not 56 or 84 mg"
+    )
     # A full dose, 56 or 84 mg, is not found.
     await discharged_esketamine(ward, scheduled_at=SECOND)
     assert (await reconciled(ward, app, clock))["findings"] == {"esketamine_dose_unusual": 1}
@@ -582,6 +642,14 @@ async def test_a_nurse_who_draws_a_second_vial_and_wastes_it_whole_is_flagged(
     }  # fmt: skip
     assert (found["withdrawn"]["details"]["per_session"],
             found["withdrawn"]["details"]["peer_median"]) == ("1000", "500")  # fmt: skip
+    nurse = nurses[4][0]
+    assert [person["name"] for person in waste["staff"]] == [nurse.name]
+    assert waste["summary"] == (
+        f"{nurse.name} (nurse) wasted 963.5 mg per session of {VIAL} in 3 iv infusion 0.5 "
+        f"mg/kg sessions, against a median of 463.5 mg among the 5 compared (robust z "
+        f"{waste['details']['robust_z']})"
+    )
+    assert found["withdrawn"]["summary"].startswith(f"{nurse.name} (nurse) withdrew 1000 mg ")
 
 
 async def test_a_nurse_after_a_single_session_is_not_compared(ward: Ward, app, clock):
@@ -669,7 +737,14 @@ async def test_a_monitoring_form_not_submitted_within_seven_days_is_found(ward: 
     assert (found["rule"], found["severity"], found["details"]) == (
         "monitoring_form_overdue", "significant", {"session_id": late["id"]},
     )  # fmt: skip
-    assert found["summary"] == "monitoring form due 2026-03-09, not submitted"
+    assert found["summary"] == (
+        "Patient Monitoring Form of the esketamine session of patient "
+        f"{ward.esketamine_patient.external_id} in Room 1, discharged 2026-03-02 06:10 CST: due "
+        "2026-03-09, not submitted (1 day late)"
+    )
+    assert (found["session_id"], found["location_id"], found["patient_id"]) == (
+        late["id"], ward.room.id, ward.esketamine_patient.id,
+    )  # fmt: skip
     assert found["staff_ids"] == [ward.nurse.id, ward.witness.id]
 
 
@@ -704,9 +779,10 @@ async def test_stock_of_a_lot_expired_before_today_is_found(clinic, app, clock):
     assert (found["rule"], found["severity"], found["product_id"], found["location_id"]) == (
         "expired_stock_on_hand", "minor", clinic.product.id, clinic.vault.id,
     )  # fmt: skip
-    quantity, rest = found["summary"].split(" ", 1)
-    assert Decimal(quantity) == 5
-    assert rest == "of lot L-OLD, expired 2026-03-01, still on hand"
+    assert (found["lot_id"], found["lot"]["lot_number"]) == (old.id, "L-OLD")
+    assert found["summary"] == (
+        f"5 mL of lot L-OLD ({VIAL}) at Vault, expired 2026-03-01, still on hand"
+    )
 
 
 # inventory_due
@@ -720,7 +796,9 @@ async def test_activity_without_an_initial_inventory_is_found_until_one_is_taken
     assert result["findings"] == {"inventory_due": 1}
     [found] = await listed(clinic)
     assert (found["rule"], found["severity"], found["summary"]) == (
-        "inventory_due", "significant", "initial inventory overdue since 2026-02-20",
+        "inventory_due", "significant",
+        "Initial inventory overdue since 2026-02-20 (stock first handled 2026-02-20), 10 days "
+        "late",
     )  # fmt: skip
 
     await counted(clinic, "10", START - timedelta(minutes=5), "initial")
@@ -734,7 +812,9 @@ async def test_activity_without_an_initial_inventory_is_found_until_one_is_taken
     due = await reconciled(clinic, app, clock)
     assert due["findings"] == {"expired_stock_on_hand": 1, "inventory_due": 1}
     [biennial] = await listed(clinic, rule="inventory_due", severity="info")
-    assert biennial["summary"] == "biennial inventory due 2028-03-02"
+    assert biennial["summary"] == (
+        "Biennial inventory due 2028-03-02 (the last full inventory taken 2026-03-02)"
+    )
 
 
 async def test_an_inventory_count_reversed_was_never_taken(clinic, app, clock):
@@ -747,7 +827,7 @@ async def test_an_inventory_count_reversed_was_never_taken(clinic, app, clock):
     clock.advance(timedelta(minutes=1))
     assert (await reconciled(clinic, app, clock))["findings"] == {"inventory_due": 1}
     [due] = await listed(clinic, rule="inventory_due")
-    assert due["summary"] == "initial inventory due 2026-03-02"
+    assert due["summary"] == "Initial inventory due 2026-03-02 (stock first handled 2026-03-02)"
 
 
 # Running a period again
@@ -803,11 +883,15 @@ async def test_an_inventory_due_becomes_significant_once_overdue(clinic, app, cl
     await received(clinic, "10", START - timedelta(minutes=10))
     await reconciled(clinic, app, clock)
     [due] = await listed(clinic)
-    assert (due["severity"], due["summary"]) == ("info", "initial inventory due 2026-03-02")
+    assert (due["severity"], due["summary"]) == (
+        "info", "Initial inventory due 2026-03-02 (stock first handled 2026-03-02)",
+    )  # fmt: skip
     clock.set(chicago("2026-03-03", 9))
     assert (await reconciled(clinic, app, clock))["updated"] == 1
     [overdue] = await listed(clinic)
-    assert overdue["summary"] == "initial inventory overdue since 2026-03-02"
+    assert overdue["summary"] == (
+        "Initial inventory overdue since 2026-03-02 (stock first handled 2026-03-02), 1 day late"
+    )
     assert (overdue["id"], overdue["severity"]) == (due["id"], "significant")
 
 

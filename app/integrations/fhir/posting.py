@@ -61,8 +61,8 @@ async def hold(db: AsyncSession, row: FhirResource, held: records.Held, caller: 
     await db.flush()
     finding = Finding(
         rule=UNPOSTED_RULE, severity=Severity.significant, fingerprint=_fingerprint(row),
-        summary=f"{row.resource_type} {row.identifier_system}|{row.identifier_value} from "
-        f"{row.sender} is kept unposted: {held.detail}",
+        summary=f"A FHIR {row.resource_type} from {row.sender} (identifier "
+        f"{row.identifier_value}) is kept unposted: {held.detail}",
         details={"fhir_resource_id": str(row.id), "because": held.because.value,
                  "sender": row.sender},
     )  # fmt: skip

@@ -196,6 +196,8 @@ async def test_a_record_whose_lot_cannot_be_told_is_kept_until_an_officer_assign
     assert [r["id"] for r in listed.json()["items"]] == [stored["id"]]
     opened = await discrepancy_of(client, ward.officer_token, ward.id, stored["id"])
     assert (opened["status"], opened["severity"]) == ("open", "significant")
+    assert opened["summary"].startswith("A FHIR MedicationAdministration from ")
+    assert f") is kept unposted: {kept.split(':', 1)[1].strip()}" in opened["summary"]
     assert await room_balance(ward, second) == "2"
 
     assigned = await assign(client, ward.officer_token, stored["id"], second.id,
