@@ -22,6 +22,7 @@ from datetime import datetime
 from io import BytesIO
 from typing import Any
 from xml.sax.saxutils import escape
+from zoneinfo import ZoneInfo
 
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import TABLOID, landscape, legal, letter
@@ -244,8 +245,9 @@ def _fields(
     if not own:
         return []
     style, label = _field_styles(cell)
+    zone = _zone(head)
     rows = [[Paragraph(escape(labels.get(key) or _label(key)), label),
-             Paragraph(escape(_printed(value)), style)] for key, value in own]  # fmt: skip
+             Paragraph(escape(_printed(value, zone)), style)] for key, value in own]  # fmt: skip
     table = Table(rows, colWidths=[_LABEL_WIDTH, width - _LABEL_WIDTH], hAlign="LEFT")
     table.setStyle(_FIELDS_STYLE)
     return [table, Spacer(1, 0.15 * inch)]
@@ -258,15 +260,21 @@ def _label(key: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def _printed(value: Any) -> str:
+def _zone(head: dict[str, Any]) -> ZoneInfo:
+    """The registrant's clock, on which the page prints every instant of its head."""
+    return ZoneInfo(head["registrant"]["timezone"])
+
+
+def _printed(value: Any, zone: ZoneInfo) -> str:
     if value is None:
         return "—"
     if isinstance(value, str) and _INSTANT.fullmatch(value):
-        return printed_instant(datetime.fromisoformat(value))  # "2026-03-02 09:55 (UTC-06:00)"
+        # "2026-03-02 09:55 CST": the JSON's offset says the instant, the zone names it
+        return printed_instant(datetime.fromisoformat(value).astimezone(zone))
     if isinstance(value, list):
-        return "; ".join(_printed(item) for item in value) or "—"
+        return "; ".join(_printed(item, zone) for item in value) or "—"
     if isinstance(value, dict):
-        return "; ".join(f"{_label(key)}: {_printed(item)}" for key, item in value.items())
+        return "; ".join(f"{_label(key)}: {_printed(item, zone)}" for key, item in value.items())
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
@@ -315,13 +323,13 @@ def _covering(head: dict[str, Any]) -> str:
     if "period" in head:
         return f"{head['period']['from']} to {head['period']['to']} (times in {zone})"
     if "as_of" in head:
-        return f"As of {head['as_of']} (times in {zone})"
+        return f"As of {_printed(head['as_of'], _zone(head))} (times in {zone})"
     return f"Times in {zone}"
 
 
 def _footer_text(head: dict[str, Any]) -> str:
     by = f" by {head['generated_by']}" if head.get("generated_by") else ""
-    return f"Generated {_printed(head['generated_at'])}{by}"
+    return f"Generated {_printed(head['generated_at'], _zone(head))}{by}"
 
 
 class _NumberedCanvas(Canvas):

@@ -116,7 +116,7 @@ async def test_one_sessions_form_has_every_field_of_the_rems_form_in_json_and_on
         "HCS-TX-0048213", f"Patient REMS ID {row['rems_enrollment_id']}",
         f"Patient name {row['patient_name']}", "Patient date of birth 1980-12-10",
         "Dose (56 mg, 84 mg or other) 84", f"Lot numbers {ward.device_lot.lot_number}",
-        "First device administered 2026-03-02 04:10 (UTC-06:00)",
+        "First device administered 2026-03-02 04:10 CST",
         "Blood pressure about 40 minutes after the first device 138/88 at 04:50",
         "Total monitoring (minutes) 120", "Sedation no", "Dissociation yes",
         "Respiratory depression no", "Healthcare provider who monitored the patient",
