@@ -36,6 +36,10 @@ class Registrant(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
+LOCATION_NAME_LENGTH = 100
+"""The longest a location's name may be (a session's holding is named after its room)."""
+
+
 class Location(Base):
     """A place where stock is kept: a vault, a cabinet, a procedure room, a session's holding."""
 
@@ -47,7 +51,7 @@ class Location(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
-    name: Mapped[str] = mapped_column(String(100))
+    name: Mapped[str] = mapped_column(String(LOCATION_NAME_LENGTH))
     kind: Mapped[str] = mapped_column(String(20))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     session_id: Mapped[uuid.UUID | None]

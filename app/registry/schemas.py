@@ -28,6 +28,7 @@ from app.registry.enums import (
     Sex,
     StaffRole,
 )
+from app.registry.models import LOCATION_NAME_LENGTH
 
 Schedules = Annotated[list[Schedule], Field(min_length=1, max_length=6)]
 REMS_NEEDS_ID = "a REMS-certified setting needs its rems_certification_id"
@@ -129,7 +130,7 @@ class RevisionOut(OutputModel):
 class LocationCreate(InputModel):
     model_config = example({"name": "Main vault", "kind": "vault"})
 
-    name: Annotated[str, Field(min_length=1, max_length=100)]
+    name: Annotated[str, Field(min_length=1, max_length=LOCATION_NAME_LENGTH)]
     kind: LocationKind
 
     @field_validator("kind")

@@ -3,6 +3,8 @@ location's name, the lot's number and expiry, the product's name, code and stren
 staff member's name and role, and the patient's name for a caller who may read patients."""
 
 import uuid
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -71,6 +73,15 @@ async def test_a_session_names_its_room_patient_staff_lots_and_performers(ward: 
         "lot_id": ward.vial_lot.id, "quantity": "0.7", "started_at": at(10), "ended_at": at(50),
     })  # fmt: skip
     assert {person["name"] for person in given["session"]["staff"]} >= {ward.nurse.name}
+    balances = await ward.get("/v1/ledger/balances", ward.officer_token, registrant_id=ward.id)
+    [held] = [item for item in balances.json()["items"]
+              if item["location_id"] == ts["holding_location_id"]]  # fmt: skip
+    scheduled = datetime.fromisoformat(ts["scheduled_at"]).astimezone(ZoneInfo("America/Chicago"))
+    assert ward.registrant.json["timezone"] == "America/Chicago"
+    assert held["location"]["name"] == (
+        f"{ward.room.name}, session {scheduled:%Y-%m-%d %H:%M} {scheduled:%Z} "
+        f"{ts['id'].replace('-', '')[:8]}"
+    )
 
 
 async def test_a_patient_is_named_only_to_a_caller_who_may_read_patients(clinic: Clinic, app):

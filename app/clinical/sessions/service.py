@@ -35,6 +35,7 @@ from app.clinical.sessions.models import TreatmentSession
 from app.clinical.sessions.types import SessionStatus
 from app.core.db import where_given
 from app.core.errors import Conflict, InvalidInput
+from app.core.instants import printed_instant
 from app.core.quantity import rounded
 from app.core.revisions import keep_version, revise
 from app.core.tenancy import find, invalid, referenced
@@ -42,7 +43,7 @@ from app.ledger.messages import announce_broken_rules
 from app.ledger.schemas import EventCreate
 from app.ledger.types import EventType
 from app.registry.enums import LocationKind, RemsCertificationStatus
-from app.registry.models import Location, Patient, Registrant, Staff
+from app.registry.models import LOCATION_NAME_LENGTH, Location, Patient, Registrant, Staff
 from app.registry.people import acting_staff, owned_staff
 from app.registry.service import get_registrant, local_date
 
@@ -100,8 +101,10 @@ async def create_session(
                          step=AuthorizedStep.scheduling, when=data.scheduled_at,
                          registrant_id=rid, plan_id=plan.id, why=why)  # fmt: skip
     session_id = uuid.uuid4()
+    held_at = holding_name(location, data.scheduled_at.astimezone(ZoneInfo(registrant.timezone)),
+                           session_id)  # fmt: skip
     holding = Location(
-        id=uuid.uuid4(), registrant_id=rid, name=f"Session {session_id}",
+        id=uuid.uuid4(), registrant_id=rid, name=held_at,
         kind=LocationKind.in_use.value, active=True, session_id=session_id,
         created_at=caller.now,
     )  # fmt: skip
@@ -202,6 +205,14 @@ async def _overlapping(
     new = rules.Span(at, at + expected)
     spans = [_span(scheduled, started, ended, expected) for scheduled, started, ended in nearby]
     return tuple(span for span in spans if span.overlaps(new))
+
+
+def holding_name(room: Location, scheduled: datetime, session_id: uuid.UUID) -> str:
+    """The name a person reads for a session's holding, a place of the ledger's own: its
+    room and time ("Procedure room 1, session 2026-11-25 13:00 CST 3fa0b4c5"), the start of
+    its id keeping it unique at the registrant (docs/domain.md#session-holding)."""
+    suffix = f", session {printed_instant(scheduled)} {session_id.hex[:8]}"
+    return room.name[: LOCATION_NAME_LENGTH - len(suffix)] + suffix
 
 
 def _span(
