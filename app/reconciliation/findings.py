@@ -182,6 +182,10 @@ class StepFacts:
     rules: tuple[str, ...]
     override_reason: str | None
     record: bool
+    taken_by: str | None = None
+    """Who took the step, by name, when another person authorized its override."""
+    authorized_by: str | None = None
+    """Who authorized it, by name (docs/domain.md#override-authorization)."""
 
 
 STEP_RULE_SEVERITY: dict[str, Severity] = {
@@ -202,7 +206,10 @@ def step_findings(f: StepFacts) -> list[Finding]:
                                "rules": list(f.rules)}  # fmt: skip
     what = _step_named(f.subject, f.step)
     if not f.record:
-        summary = f"{what}: {_listed(f.rules)} overridden, because {f.override_reason}"
+        if f.authorized_by:
+            what = f"{what} by {f.taken_by}"
+        overridden = f"overridden by {f.authorized_by}" if f.authorized_by else "overridden"
+        summary = f"{what}: {_listed(f.rules)} {overridden}, because {f.override_reason}"
         return [Finding(rule=OVERRIDE_USED.code, severity=OVERRIDE_USED.severity,
                         fingerprint=f"{OVERRIDE_USED.code}:{where}", summary=summary,
                         details=details)]  # fmt: skip

@@ -6,6 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.outbox import Message
@@ -15,6 +16,7 @@ from app.ledger.reversals import authored_by
 from app.ledger.types import EventType
 from app.reconciliation import findings
 from app.reconciliation.service import record_finding
+from app.registry.models import Staff
 
 
 async def on_event_appended(db: AsyncSession, message: Message) -> None:
@@ -70,12 +72,15 @@ def _reversed(event: LedgerEvent, undone: LedgerEvent | None) -> findings.Revers
 async def on_rules_broken(db: AsyncSession, message: Message) -> None:
     """Outbox subscriber: open the discrepancies of a workflow step that broke rules."""
     payload = message.payload
+    assert message.registrant_id is not None
+    names = await _names_of(db, message.registrant_id, _people(payload))
+    authorizer = payload.get("authorized_by")
     facts = findings.StepFacts(
         subject=payload["subject"], subject_id=payload["subject_id"], step=payload["step"],
         rules=tuple(payload["rules"]), override_reason=payload["override_reason"],
-        record=payload["record"],
+        record=payload["record"], taken_by=names.get(payload["by"], payload["by"]),
+        authorized_by=names.get(authorizer, authorizer) if authorizer else None,
     )  # fmt: skip
-    assert message.registrant_id is not None
     for finding in findings.step_findings(facts):
         await record_finding(
             db, registrant_id=message.registrant_id, finding=finding,
@@ -84,6 +89,18 @@ async def on_rules_broken(db: AsyncSession, message: Message) -> None:
             staff_ids=[uuid.UUID(s) for s in payload["staff_ids"]], subjects=_people(payload),
             about=_step_subject(facts),
         )  # fmt: skip
+
+
+async def _names_of(
+    db: AsyncSession, registrant_id: uuid.UUID, subjects: list[str]
+) -> dict[str, str]:
+    """The staff names of the token subjects who took and authorized a step, at the
+    registrant (a subject without a staff row there stays as it is)."""
+    rows = await db.execute(
+        select(Staff.subject, Staff.name)
+        .where(Staff.registrant_id == registrant_id, Staff.subject.in_(subjects))
+    )  # fmt: skip
+    return {subject: name for subject, name in rows if subject is not None}
 
 
 def _people(payload: dict[str, Any]) -> list[str]:

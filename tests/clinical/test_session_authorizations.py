@@ -136,6 +136,10 @@ async def test_a_nurse_gives_the_dose_beyond_the_plan_a_prescriber_authorized(
     response = await ward.get("/v1/discrepancies", ward.officer_token, registrant_id=ward.id)
     [found] = response.json()["items"]
     assert (found["rule"], found["subjects"]) == ("override_used", [NURSE, PRESCRIBER])
+    assert found["summary"] == (
+        f"A session's administration by {ward.nurse.name}: dose beyond plan overridden by "
+        f"{ward.prescriber.name}, because {REASON}"
+    )
 
 
 async def test_an_authorization_is_used_once(ward: Ward, probe):
