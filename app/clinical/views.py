@@ -3,6 +3,7 @@ patient and prescriber beside the ids, loaded once for a whole page
 (:class:`app.catalog.names.Names`)."""
 
 from collections.abc import Sequence
+from typing import TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -11,33 +12,31 @@ from app.catalog.names import Names
 from app.clinical import schemas
 from app.clinical.models import Evaluation, TreatmentPlan
 
-
-async def _names(
-    db: AsyncSession, principal: Principal, found: Sequence[Evaluation | TreatmentPlan]
-) -> Names:
-    return await Names.load(db, principal, patients=(row.patient_id for row in found),
-                            staff=(row.prescriber_id for row in found))  # fmt: skip
+Named = TypeVar("Named", schemas.EvaluationOut, schemas.TreatmentPlanOut)
 
 
 async def evaluations_out(
     db: AsyncSession, principal: Principal, found: Sequence[Evaluation]
 ) -> list[schemas.EvaluationOut]:
-    names = await _names(db, principal, found)
-    return [
-        schemas.EvaluationOut.model_validate(row).model_copy(update={
-            "patient": names.patients.get(row.patient_id),
-            "prescriber": names.staff.get(row.prescriber_id),
-        })
-        for row in found
-    ]  # fmt: skip
+    return await _named(db, principal, found, schemas.EvaluationOut)
 
 
 async def plans_out(
     db: AsyncSession, principal: Principal, found: Sequence[TreatmentPlan]
 ) -> list[schemas.TreatmentPlanOut]:
-    names = await _names(db, principal, found)
+    return await _named(db, principal, found, schemas.TreatmentPlanOut)
+
+
+async def _named(
+    db: AsyncSession,
+    principal: Principal,
+    found: Sequence[Evaluation] | Sequence[TreatmentPlan],
+    schema: type[Named],
+) -> list[Named]:
+    names = await Names.load(db, principal, patients=(row.patient_id for row in found),
+                             staff=(row.prescriber_id for row in found))  # fmt: skip
     return [
-        schemas.TreatmentPlanOut.model_validate(row).model_copy(update={
+        schema.model_validate(row).model_copy(update={
             "patient": names.patients.get(row.patient_id),
             "prescriber": names.staff.get(row.prescriber_id),
         })

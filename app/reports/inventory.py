@@ -10,7 +10,7 @@ instant, read from the index of postings by place and instant.
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -136,6 +136,22 @@ async def _count_beside(
     return list(await db.execute(select(ranked).where(ranked.c.rank == 1)))
 
 
+def lot_at_place(location: str, product: Product, lot_number: str, expires_on: date) -> Row:
+    """The cells of :data:`LOT_AT_PLACE`: a lot where it is kept, named as an inventory
+    lists it."""
+    return {
+        "location": location,
+        "substance": product.substance,
+        "product": product.name,
+        "ndc": product.ndc or product.compound_code,
+        "dosage_form": product.dosage_form,
+        "strength": f"{quantity(str(product.strength_value))} {product.strength_unit}",
+        "package_size": product.package_size,
+        "lot_number": lot_number,
+        "expires_on": expires_on,
+    }
+
+
 def _row(
     scope: Scope, place: Any, on_hand: Decimal, count: dict[str, Any] | None, options: Options
 ) -> Row:
@@ -145,15 +161,7 @@ def _row(
         product.inventory_unit == "each" and package > EXACT_ABOVE_UNITS
     )
     return {
-        "location": place.location,
-        "substance": product.substance,
-        "product": product.name,
-        "ndc": product.ndc or product.compound_code,
-        "dosage_form": product.dosage_form,
-        "strength": f"{quantity(str(product.strength_value))} {product.strength_unit}",
-        "package_size": package,
-        "lot_number": place.lot_number,
-        "expires_on": place.expires_on,
+        **lot_at_place(place.location, product, place.lot_number, place.expires_on),
         "on_hand": on_hand,
         "unit": product.inventory_unit,
         "containers": rounded(on_hand / package),
@@ -179,7 +187,7 @@ def _count_cells(scope: Scope, count: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
-COLUMNS: list[Column] = [
+LOT_AT_PLACE: list[Column] = [
     Column("location", "Location"),
     Column("substance", "Substance", printed=False),
     Column("product", "Product"),
@@ -189,6 +197,12 @@ COLUMNS: list[Column] = [
     Column("package_size", "Container size", "inventory units per commercial container"),
     Column("lot_number", "Lot"),
     Column("expires_on", "Expires"),
+]
+"""What names a lot where it is kept, as an inventory lists it (this one and an inventory's
+record, app/reports/inventory_record.py)."""
+
+COLUMNS: list[Column] = [
+    *LOT_AT_PLACE,
     Column("on_hand", "On hand", "the ledger's balance at the instant"),
     Column("unit", "Unit"),
     Column("containers", "Containers", "on hand over container size"),

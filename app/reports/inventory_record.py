@@ -16,8 +16,8 @@ from app.core.quantity import rounded
 from app.ledger.inventories.models import Inventory, InventoryEntry
 from app.ledger.inventories.rules import variance
 from app.registry.models import Location
+from app.reports.inventory import LOT_AT_PLACE, lot_at_place
 from app.reports.scope import Scope
-from app.reports.snapshots import quantity
 from app.reports.tabular import Column, Row
 
 FORM = "inventory_record"
@@ -96,15 +96,7 @@ def _row(
     package = product.package_size
     counter = named.get(entry.counted_by) if entry.counted_by else None
     return {
-        "location": location,
-        "substance": product.substance,
-        "product": product.name,
-        "ndc": product.ndc or product.compound_code,
-        "dosage_form": product.dosage_form,
-        "strength": f"{quantity(str(product.strength_value))} {product.strength_unit}",
-        "package_size": package,
-        "lot_number": lot_number,
-        "expires_on": expires_on,
+        **lot_at_place(location, product, lot_number, expires_on),
         "counted": entry.counted,
         "unit": product.inventory_unit,
         "containers": None if entry.counted is None else rounded(entry.counted / package),
@@ -117,15 +109,7 @@ def _row(
 
 
 COLUMNS: list[Column] = [
-    Column("location", "Location"),
-    Column("substance", "Substance", printed=False),
-    Column("product", "Product"),
-    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    Column("dosage_form", "Form"),
-    Column("strength", "Strength"),
-    Column("package_size", "Container size", "inventory units per commercial container"),
-    Column("lot_number", "Lot"),
-    Column("expires_on", "Expires"),
+    *LOT_AT_PLACE,
     Column("counted", "Counted", "what was found, in the inventory unit"),
     Column("unit", "Unit"),
     Column("containers", "Containers", "counted over container size"),
