@@ -19,7 +19,7 @@ from app.ledger.inventories import rules
 from app.ledger.messages import INVENTORY_SIGNED
 from app.ledger.models import LedgerEvent
 from tests.conftest import START, bearer
-from tests.factories import assert_problem, assert_refused, troche_body
+from tests.factories import PROBLEM_TYPE_PREFIX, assert_problem, assert_refused, troche_body
 from tests.ledger.conftest import Clinic
 from tests.ledger.support import appended
 from tests.reconciliation.test_runs import listed, reconciled
@@ -433,3 +433,46 @@ async def test_a_recount_never_hides_the_count_it_replaced(stocked):
                      (3, "counted", "nurse-1")]  # fmt: skip
     assert [(v["data"]["entry"]["counted"], v["data"]["entry"]["exactness"])
             for v in versions[1:]] == [("80", "estimated"), ("90", "exact")]  # fmt: skip
+
+
+async def void(clinic: Clinic, inventory: dict[str, Any], token: str) -> httpx.Response:
+    return await clinic.client.post(f"/v1/inventories/{inventory['id']}/void",
+                                    json={"reason": "started as of the wrong day"},
+                                    headers=headers(token))  # fmt: skip
+
+
+async def test_an_inventory_started_in_error_is_voided_and_kept_with_why(stocked, probe):
+    inventory = await started(stocked)
+    await counted(stocked, inventory, "90")
+    await assert_refused(stocked.client, probe, "POST", f"/v1/inventories/{inventory['id']}/void",
+                         status=403, problem=PROBLEM_TYPE_PREFIX + "not-inventory-taker",
+                         subject="nurse-1",
+                         headers=headers(stocked.nurse_token),
+                         json={"reason": "not mine to void"})  # fmt: skip
+
+    voided = await void(stocked, inventory, stocked.officer_token)
+    assert voided.status_code == 200, voided.text
+    shown_now = voided.json()
+    assert (shown_now["state"], shown_now["void_reason"], shown_now["voided_by"]) == (
+        "voided", "started as of the wrong day", "officer-1")  # fmt: skip
+    assert sheet(shown_now)["Vault L-100"] == ("90", "90")  # kept, with its counts
+    for refused in (await count(stocked, inventory, "89"), await sign(stocked, inventory),
+                    await void(stocked, inventory, stocked.officer_token)):  # fmt: skip
+        assert_problem(refused, 409, "inventory-voided")
+    history = await stocked.client.get(f"/v1/inventories/{inventory['id']}/history",
+                                       headers=bearer(stocked.officer_token))  # fmt: skip
+    assert [v["data"]["step"] for v in history.json()] == ["started", "counted", "voided"]
+    counts = {"registrant_id": stocked.id, "type": "count"}
+    written = await stocked.client.get("/v1/ledger/events", params=counts,
+                                       headers=bearer(stocked.nurse_token))  # fmt: skip
+    assert written.json()["items"] == []
+
+
+async def test_whoever_took_it_voids_it_and_a_signed_one_is_not_voided(stocked):
+    taken_by_nurse = await started(stocked, stocked.nurse_token)
+    assert (await void(stocked, taken_by_nurse, stocked.nurse_token)).status_code == 200
+    inventory = await started(stocked)
+    await counted(stocked, inventory, "90")
+    await counted(stocked, inventory, "10", location=stocked.room.id)
+    assert (await sign(stocked, inventory)).status_code == 200
+    assert_problem(await void(stocked, inventory, stocked.officer_token), 409, "inventory-signed")

@@ -1,5 +1,6 @@
 """An inventory and its count sheet (mutable while open; frozen once signed, when each
-counted entry points at the count event it became). Every step of an inventory (started,
+counted entry points at the count event it became, or voided, when nothing reached the
+ledger). Every step of an inventory (started,
 each count, witnessed, signed) keeps a version of it (app.core.revisions), so a recount
 never hides the count it replaced."""
 
@@ -7,7 +8,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.db import Base, Quantity, UTCDateTime
@@ -42,6 +43,10 @@ class Inventory(Base):
     witness_subject: Mapped[str | None] = mapped_column(String(200))
     """The token subject the witness signed with (their own)."""
     witnessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    voided_by: Mapped[str | None] = mapped_column(String(200))
+    """The token subject that voided it, if it was started in error."""
+    voided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    void_reason: Mapped[str | None] = mapped_column(Text)
     version: Mapped[int] = mapped_column(default=1)
     created_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

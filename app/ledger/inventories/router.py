@@ -35,6 +35,7 @@ from app.ledger.inventories.schemas import (
     InventoryOut,
     InventorySign,
     InventoryState,
+    InventoryVoid,
     InventoryWithSheet,
     InventoryWitness,
 )
@@ -147,6 +148,22 @@ async def sign_inventory(
     return await _with_sheet(session, caller.principal, inventory, caller.settings)
 
 
+@router.post(
+    "/inventories/{inventory_id}/void", dependencies=[Idempotent],
+    response_model=InventoryWithSheet,
+)  # fmt: skip
+@audited("inventory", "inventory_id")
+async def void_inventory(
+    inventory_id: uuid.UUID, body: InventoryVoid, session: SessionDep, caller: CurrentCaller
+) -> InventoryWithSheet:
+    """Abandon an open inventory started in error (the wrong instant or places), saying why:
+    whoever took it, or a compliance officer. It is kept with its counts and its reason, and
+    nothing of it reaches the ledger; take the inventory again. A signed one is a record
+    (409 `inventory-signed`)."""
+    inventory = await service.void(session, inventory_id, body.reason, caller)
+    return await _with_sheet(session, caller.principal, inventory, caller.settings)
+
+
 @router.get("/inventories/{inventory_id}/history", response_model=list[RevisionOut])
 async def inventory_history(
     inventory_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
@@ -207,7 +224,9 @@ def _out(
         witness_required=witness_required,
         started_by=inventory.started_by, signed_by=inventory.signed_by,
         signed_at=inventory.signed_at, witness_id=inventory.witness_id,
-        witnessed_at=inventory.witnessed_at, created_at=inventory.created_at,
+        witnessed_at=inventory.witnessed_at, voided_by=inventory.voided_by,
+        voided_at=inventory.voided_at, void_reason=inventory.void_reason,
+        created_at=inventory.created_at,
         uncounted=uncounted, taker=names.staff.get(inventory.started_by),
         witness=names.staff.get(inventory.witness_id) if inventory.witness_id else None,
         locations=[names.locations[i] for i in locations if i in names.locations],

@@ -74,6 +74,12 @@ class InventoryNotOpen(Conflict):
     description = "A signed inventory is a record: it is neither counted again nor signed twice."
 
 
+class InventoryVoided(Conflict):
+    slug = "inventory-voided"
+    title = "The inventory is voided"
+    description = "A voided inventory is kept as it was; take the inventory again."
+
+
 class InventoryUncounted(Conflict):
     slug = "inventory-uncounted"
     title = "Lots not yet counted"

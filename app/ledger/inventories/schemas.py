@@ -9,7 +9,7 @@ from pydantic import Field
 
 from app.catalog.names import LocationName, LotName, ProductName, StaffName
 from app.core.examples import example
-from app.core.schemas import InputModel, Instant, OutputModel, Quantity
+from app.core.schemas import FreeText, InputModel, Instant, OutputModel, Quantity
 from app.ledger.schemas import CountExactness, CountTime, InventoryKind
 
 
@@ -18,6 +18,9 @@ class InventoryState(StrEnum):
     """Being counted."""
     signed = "signed"
     """Signed by whoever took it; its counts are on the ledger."""
+    voided = "voided"
+    """Abandoned before it was signed (started in error): kept, with why; nothing of it
+    reached the ledger."""
 
 
 class InventoryCreate(InputModel):
@@ -61,6 +64,14 @@ class InventoryWitness(InputModel):
     """The witness signs with their own token; nothing else is sent."""
 
     model_config = example({})
+
+
+class InventoryVoid(InputModel):
+    """Why an open inventory is abandoned (started for the wrong instant or places, say)."""
+
+    model_config = example({"reason": "started as of the wrong day; taken again as of 1 May"})
+
+    reason: FreeText
 
 
 class InventorySign(InputModel):
@@ -108,6 +119,9 @@ class InventoryOut(OutputModel):
     signed_at: datetime | None
     witness_id: uuid.UUID | None
     witnessed_at: datetime | None
+    voided_by: str | None = Field(description="Who voided it (their token's subject)")
+    voided_at: datetime | None
+    void_reason: str | None
     created_at: datetime
     uncounted: int = Field(description="Lines of the sheet not yet counted")
     taker: StaffName | None = Field(

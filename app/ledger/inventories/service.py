@@ -117,6 +117,25 @@ async def witness(session: AsyncSession, inventory_id: uuid.UUID, caller: Caller
     return inventory
 
 
+async def void(
+    session: AsyncSession, inventory_id: uuid.UUID, reason: str, caller: Caller
+) -> Inventory:
+    """Abandon an open inventory started in error, saying why: whoever took it, or a
+    compliance officer. It is kept, with every count, and nothing of it reaches the ledger."""
+    inventory = await _open(session, inventory_id, caller.principal)
+    if not caller.principal.can(Permission.adjust_reverse_resolve):
+        voider = await _person(session, inventory.registrant_id, caller.principal)
+        if voider.id != inventory.started_by:
+            raise rules.NotTheTaker("whoever took the inventory, or a compliance officer, "
+                                    "voids it")  # fmt: skip
+    inventory.state = InventoryState.voided.value
+    inventory.voided_by, inventory.voided_at = caller.principal.subject, caller.now
+    inventory.void_reason = reason
+    await revise(session, inventory, _version(inventory, "voided"),
+                 by=caller.principal.subject, at=caller.now)  # fmt: skip
+    return inventory
+
+
 async def sign(session: AsyncSession, inventory_id: uuid.UUID, caller: Caller) -> Inventory:
     """Whoever took the inventory signs it: every lot counted, witnessed where required; each
     count is then appended to the ledger as a ``count`` event at the inventory's instant, in
@@ -214,6 +233,8 @@ def _version(
         "location_ids": inventory.location_ids, "started_by": str(inventory.started_by),
         "witness_id": _text(inventory.witness_id), "signed_by": _text(inventory.signed_by),
     }  # fmt: skip
+    if inventory.void_reason is not None:
+        kept["void_reason"] = inventory.void_reason
     if entry is not None:
         kept["entry"] = {
             "location_id": str(entry.location_id), "lot_id": str(entry.lot_id),
@@ -250,8 +271,10 @@ async def _open(session: AsyncSession, inventory_id: uuid.UUID, principal: Princ
     inventory = await get_readable(session, Inventory, inventory_id, principal,
                                    what="inventory", lock=True)  # fmt: skip
     principal.require(Permission.counts)
-    if inventory.state != InventoryState.open.value:
+    if inventory.state == InventoryState.signed.value:
         raise rules.InventoryNotOpen("the inventory is signed")
+    if inventory.state == InventoryState.voided.value:
+        raise rules.InventoryVoided(f"the inventory was voided: {inventory.void_reason}")
     return inventory
 
 
