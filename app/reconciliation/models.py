@@ -2,6 +2,7 @@
 and their transitions (append-only: who moved what, when, and why)."""
 
 import uuid
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -73,6 +74,29 @@ class Discrepancy(Base):
     version: Mapped[int] = mapped_column(default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    def name_more(
+        self, about: Any, event_ids: Sequence[object], staff_ids: Sequence[object],
+        subjects: Sequence[str],
+    ) -> None:  # fmt: skip
+        """Found again, the finding adds what it names now to what it named (a pattern grows
+        by an event; one opened before findings had subject fields gains them, from
+        ``about``, its findings.Subject). Nothing is taken away: whoever's work it was still
+        may not close it."""
+        for field in SUBJECT_FIELDS:
+            if getattr(self, field) is None:
+                setattr(self, field, getattr(about, field))
+        self.event_ids = _joined(self.event_ids, event_ids)
+        self.staff_ids = _joined(self.staff_ids, staff_ids)
+        self.subjects = _joined(self.subjects, subjects)
+
+
+SUBJECT_FIELDS = ("location_id", "lot_id", "product_id", "patient_id", "session_id")
+"""A discrepancy's subject, as fields (app.reconciliation.findings.Subject)."""
+
+
+def _joined(kept: list[str], more: Sequence[object]) -> list[str]:
+    return kept + [text for text in dict.fromkeys(map(str, more)) if text not in kept]
 
 
 class DiscrepancyTransition(Base):

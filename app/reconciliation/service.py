@@ -91,9 +91,10 @@ async def record_finding(
 ) -> Recorded:
     """Open a discrepancy for ``finding``, or bring the one no person has closed up to date
     (opening it again if it was cured: ``run_id`` names the run that found it again)."""
+    named = Named(event_ids, staff_ids, subjects or [], about)
     current = await _open_for(db, registrant_id, finding.fingerprint)
     if current is not None:
-        return await _found_again(db, current, finding, now, run_id)
+        return await _found_again(db, current, finding, named, now, run_id)
     previous = await db.scalar(
         select(Discrepancy.id)
         .where(Discrepancy.registrant_id == registrant_id,
@@ -119,7 +120,7 @@ async def record_finding(
     except IntegrityError:  # opened meanwhile by a concurrent writer: update that one
         found = await _open_for(db, registrant_id, finding.fingerprint)
         assert found is not None
-        return await _found_again(db, found, finding, now, run_id)
+        return await _found_again(db, found, finding, named, now, run_id)
     await _announce(db, DISCREPANCY_OPENED, opened, now, {})
     return Recorded(opened, Outcome.opened)
 
@@ -180,20 +181,32 @@ async def _announce(
                          now=now)  # fmt: skip
 
 
+class Named(NamedTuple):
+    """What a finding names: its events, whose work it is (staff, token subjects), and what
+    it is about."""
+
+    event_ids: list[uuid.UUID]
+    staff_ids: list[uuid.UUID]
+    subjects: list[str]
+    about: findings.Subject
+
+
 async def _found_again(
     db: AsyncSession,
     found: Discrepancy,
     finding: findings.Finding,
+    named: Named,
     now: datetime,
     run_id: uuid.UUID | None,
 ) -> Recorded:
     """The finding as it stands now: what it says, how much it weighs (an inventory due
-    becomes overdue, a pattern of shortfalls grows), and, once reportable, the DEA's clocks;
-    open again if a run had cured it."""
+    becomes overdue, a pattern of shortfalls grows), what it names and is about, and, once
+    reportable, the DEA's clocks; open again if a run had cured it."""
     found.last_found_at = max(found.last_found_at, now)
     found.summary = finding.summary
     found.details = finding.details
     found.severity = finding.severity.value
+    found.name_more(named.about, named.event_ids, named.staff_ids, named.subjects)
     if finding.reportable and not found.reportable:
         found.reportable = True
         found.discovered_at = finding.discovered_at

@@ -11,7 +11,7 @@ import pytest
 
 from app.core.outbox import Message
 from app.reconciliation import runs, service, subscribers
-from app.reconciliation.findings import Finding
+from app.reconciliation.findings import NO_SUBJECT, Finding, Subject
 from app.reconciliation.workflow import Severity
 from app.registry.models import Registrant
 from app.worker import Worker
@@ -273,11 +273,15 @@ def _finding(fingerprint: str = "count_variance:vault:L-100") -> Finding:
                    summary="count short by 1 mL")  # fmt: skip
 
 
-async def _record(app, clinic: Clinic, at: datetime) -> uuid.UUID:
+async def _record(
+    app, clinic: Clinic, at: datetime, *, event_ids: tuple[str, ...] = (),
+    staff_ids: tuple[str, ...] = (), about: Subject = NO_SUBJECT,
+) -> uuid.UUID:  # fmt: skip
     async with app.state.database.transaction() as session:
         found = await service.record_finding(
             session, registrant_id=uuid.UUID(clinic.registrant.id), finding=_finding(),
-            now=at, event_ids=[], staff_ids=[],
+            now=at, event_ids=[uuid.UUID(e) for e in event_ids],
+            staff_ids=[uuid.UUID(s) for s in staff_ids], about=about,
         )  # fmt: skip
         return found.discrepancy.id
 
@@ -290,6 +294,23 @@ async def test_a_finding_found_again_updates_its_open_discrepancy(clinic, app):
     assert (found["first_found_at"], found["last_found_at"]) == (
         "2026-03-02T15:00:00Z", "2026-03-03T15:00:00Z",
     )  # fmt: skip
+
+
+async def test_a_finding_found_again_names_more_and_forgets_nothing(clinic, app):
+    """One opened before findings named their subject gains it; the events and people it
+    names grow, so whoever's work it was still may not close it."""
+    first = await appended(clinic, clinic.event("receipt", "10"))
+    second = await appended(clinic, clinic.event("receipt", "5"))
+    await _record(app, clinic, START, event_ids=(first["id"],), staff_ids=(clinic.nurse.id,))
+    place = Subject(location_id=uuid.UUID(clinic.vault.id), lot_id=uuid.UUID(clinic.lot.id))
+    await _record(app, clinic, START + timedelta(days=1), event_ids=(second["id"], first["id"]),
+                  staff_ids=(clinic.witness.id,), about=place)  # fmt: skip
+    await _record(app, clinic, START + timedelta(days=2), event_ids=(second["id"],))
+    [found] = await discrepancies(clinic)
+    assert (found["location"]["name"], found["lot"]["lot_number"]) == (
+        clinic.vault.name, clinic.lot.lot_number)  # fmt: skip
+    assert found["event_ids"] == [first["id"], second["id"]]
+    assert found["staff_ids"] == [clinic.nurse.id, clinic.witness.id]
 
 
 async def test_a_finding_that_recurs_after_resolution_opens_a_new_linked_one(clinic, app):
