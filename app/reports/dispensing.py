@@ -41,7 +41,7 @@ from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
 from app.registry.models import Location, Staff, StaffRegistration
 from app.reports import pg_text
 from app.reports.scope import Scope, events_of_period
-from app.reports.snapshots import address_line, product_fields
+from app.reports.snapshots import PRODUCT_COLUMNS, address_line, product_fields
 from app.reports.streaming import mapped
 from app.reports.tabular import Chunks, Column, Row
 
@@ -232,11 +232,7 @@ COLUMNS: list[Column] = [
     Column("sequence", "Sequence", "its place in the registrant's chain"),
     Column("type", "Type", "dispense or administer"),
     Column("occurred_at", "Date and time", "when it happened, on the registrant's clock"),
-    Column("substance", "Substance", printed=False),
-    Column("product", "Product", "name as recorded"),
-    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    Column("dosage_form", "Form"),
-    Column("strength", "Strength"),
+    *PRODUCT_COLUMNS,
     Column("lot_number", "Lot"),
     Column("quantity", "Quantity", "in the product's inventory unit"),
     Column("unit", "Unit"),

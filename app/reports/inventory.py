@@ -27,7 +27,7 @@ from app.ledger.queries import was_reversed
 from app.ledger.types import EventType
 from app.registry.models import Location
 from app.reports.scope import Scope
-from app.reports.snapshots import quantity
+from app.reports.snapshots import PRODUCT_COLUMNS, quantity
 from app.reports.tabular import Column, Row
 
 NAME = "inventory"
@@ -189,11 +189,7 @@ def _count_cells(scope: Scope, count: dict[str, Any] | None) -> dict[str, Any]:
 
 LOT_AT_PLACE: list[Column] = [
     Column("location", "Location"),
-    Column("substance", "Substance", printed=False),
-    Column("product", "Product"),
-    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    Column("dosage_form", "Form"),
-    Column("strength", "Strength"),
+    *PRODUCT_COLUMNS,
     Column("package_size", "Container size", "inventory units per commercial container"),
     Column("lot_number", "Lot"),
     Column("expires_on", "Expires"),

@@ -16,7 +16,7 @@ from app.core.quantity import rounded
 from app.ledger.models import LedgerEvent
 from app.ledger.types import EventType
 from app.reports.scope import Scope
-from app.reports.snapshots import address_line, product_fields, quantity
+from app.reports.snapshots import PRODUCT_COLUMNS, address_line, product_fields, quantity
 from app.reports.streaming import RowSource, mapped
 from app.reports.tabular import Chunks, Column, Row
 
@@ -86,11 +86,7 @@ COLUMNS: list[Column] = [
     Column("supplier_address", "Supplier address"),
     Column("supplier_dea_number", "Supplier DEA number"),
     Column("document_reference", "Invoice", "invoice or DEA Form 222 number"),
-    Column("substance", "Substance", printed=False),
-    Column("product", "Product"),
-    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    Column("dosage_form", "Form"),
-    Column("strength", "Strength"),
+    *PRODUCT_COLUMNS,
     Column("package_size", "Container size", "inventory units per commercial container"),
     Column("quantity", "Quantity", "in the product's inventory unit"),
     Column("unit", "Unit"),

@@ -5,6 +5,17 @@ from functools import lru_cache
 from typing import Any
 
 from app.core.quantity import format_quantity
+from app.reports.tabular import Column
+
+PRODUCT_COLUMNS: list[Column] = [
+    Column("substance", "Substance", printed=False),
+    Column("product", "Product"),
+    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
+    Column("dosage_form", "Form"),
+    Column("strength", "Strength"),
+]
+"""A product as every record names it (:func:`product_fields`; each report places the unit
+beside its quantities)."""
 
 
 def product_fields(product: dict[str, Any]) -> dict[str, Any]:

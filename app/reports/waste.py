@@ -23,7 +23,7 @@ from app.ledger.models import LedgerEvent, WitnessConfirmation
 from app.ledger.types import EventType
 from app.registry.models import Location
 from app.reports.scope import Scope, events_of_period
-from app.reports.snapshots import product_fields, quantity
+from app.reports.snapshots import PRODUCT_COLUMNS, product_fields, quantity
 from app.reports.streaming import FETCH_ROWS, RowSource
 from app.reports.tabular import Chunks, Column, Row
 
@@ -151,11 +151,7 @@ COLUMNS: list[Column] = [
     Column("event_id", "Event", printed=False),
     Column("occurred_at", "When", "when it was wasted or destroyed"),
     Column("kind", "Kind", "waste or destruction"),
-    Column("substance", "Substance", printed=False),
-    Column("product", "Product"),
-    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    Column("dosage_form", "Form"),
-    Column("strength", "Strength"),
+    *PRODUCT_COLUMNS,
     Column("lot_number", "Lot"),
     Column("quantity", "Quantity", "in the product's inventory unit"),
     Column("unit", "Unit"),
