@@ -12,7 +12,7 @@ PORT ?= 8000
 # serially (tests mostly wait on the databases). PYTEST_ARGS= runs it serially.
 PYTEST_ARGS ?= -n 2
 
-.PHONY: run test lint format openapi constraints clean bench
+.PHONY: run test lint format openapi constraints clean bench screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ BENCH_DURATION ?= 20
 BENCH_ARGS ?=
 bench: $(STAMP)
 	$(BIN)/python -m bench.run --server-url $(BENCH_SERVER_URL) --duration $(BENCH_DURATION) $(BENCH_ARGS)
+
+# The console's pages as the README shows them, photographed by its browser tests (needs
+# Debian's chromium: apt-get install -y chromium).
+screenshots: $(STAMP)
+	CSLEDGER_SCREENSHOTS=docs/console $(BIN)/pytest -q tests/console -k browser
 
 # Rewrite the code in the house style, then fix what ruff can.
 format: $(STAMP)

@@ -269,7 +269,7 @@ def demo(
     ] = False,
 ) -> None:
     """Load the demo clinic and pharmacy into a database with no registrant yet (idempotent)."""
-    from app.demo import DemoNotLoadable, describe, load_or_find, token_banner
+    from app.demo import DemoNotLoadable, console_sign_in_url, describe, load_or_find, token_banner
 
     settings = get_settings()
     if settings.is_production:
@@ -284,7 +284,47 @@ def demo(
         raise typer.Exit(code=1) from exc
     typer.echo(describe(result) if result else "demo data already present")
     if print_tokens:
-        typer.echo(token_banner(settings, registrants, now=datetime.now(UTC)))
+        now = datetime.now(UTC)
+        typer.echo(token_banner(settings, registrants, now=now))
+        if registrants is not None:
+            url = _with_database(settings, lambda database: console_sign_in_url(
+                database, settings, registrants, now=now))  # fmt: skip
+            typer.echo(f"Console, signed in as the demo staff (the link works once, within "
+                       f"{settings.console_sign_in_link_minutes} minutes):\n  {url}")  # fmt: skip
+
+
+@cli.command("sign-in-link")
+def sign_in_link(
+    sub: Annotated[str | None, typer.Option(help="Subject; default: the demo's staff")] = None,
+    name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    role: Annotated[list[Role] | None, typer.Option(help="Repeatable")] = None,
+    registrant: Annotated[
+        list[str] | None, typer.Option(help='Repeatable; "*" for admin-only')
+    ] = None,
+) -> None:
+    """Print a console sign-in link that works once (development only): for the demo's member
+    of staff, or for the subject, roles and registrants given."""
+    from app.console import links
+    from app.demo import demo_staff_claims, find_demo, served_url
+
+    settings = get_settings()
+    if settings.is_production:
+        typer.echo("sign-in links are not made in production", err=True)
+        raise typer.Exit(code=2)
+    if sub is None:
+        found = _with_database(settings, find_demo)
+        if found is None:
+            typer.echo("no demo here: load it (csledger demo) or give --sub, --name, --role "
+                       "and --registrant", err=True)  # fmt: skip
+            raise typer.Exit(code=1)
+        claims = demo_staff_claims(found)
+    else:
+        claims = {"sub": sub, "name": name or sub, "roles": [str(r) for r in role or []],
+                  "registrants": list(registrant or [])}  # fmt: skip
+    now = datetime.now(UTC)
+    path = _with_database(settings, lambda database: links.mint(database, settings, claims,
+                                                                 now=now))  # fmt: skip
+    typer.echo(f"{served_url(settings)}{path}")
 
 
 @cli.command()

@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from app.audit.owners import PathOwners
 from app.auth.tokens import TokenVerifier
@@ -14,6 +15,7 @@ from app.clinical.models import Evaluation, TreatmentPlan
 from app.clinical.router import router as clinical_router
 from app.clinical.sessions.models import SessionAuthorization, TreatmentSession
 from app.clinical.sessions.router import router as sessions_router
+from app.console.routers import ASSETS, CONSOLE_ROUTERS
 from app.core.clock import Clock, SystemClock
 from app.core.config import Settings, get_settings
 from app.core.db import Database, create_engine, table_of
@@ -111,8 +113,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                reconciliation_router, reports_router, forms_router, pdmp_router,
                webhooks_router, fhir_router, fhir_senders_router, fhir_records_router,
                inventories_router, ops_router, docs_router)  # fmt: skip
-    for router in routers:
+    for router in (*routers, *CONSOLE_ROUTERS):
         app.include_router(router)
+    app.mount("/console/static", StaticFiles(directory=ASSETS, html=True), name="console-assets")
 
     document_deliveries(app)
     install_error_handlers(app)

@@ -4,6 +4,7 @@ from app.audit.models import AuditEntry
 from app.catalog.models import Lot, Product, ProductIngredient
 from app.clinical.models import Evaluation, TreatmentPlan
 from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
+from app.console.models import ConsoleSession, ConsoleSignIn
 from app.core.db import Base
 from app.core.idempotency import IdempotencyRecord
 from app.core.jobs import Job
@@ -30,6 +31,8 @@ __all__ = [
     "Checkpoint",
     "CompoundingBatch",
     "CompoundingIngredient",
+    "ConsoleSession",
+    "ConsoleSignIn",
     "Discrepancy",
     "DiscrepancyTransition",
     "Evaluation",

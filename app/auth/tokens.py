@@ -83,7 +83,7 @@ class TokenVerifier:
             )
         except (JOSEError, ValueError, TypeError) as exc:
             raise Unauthenticated(f"invalid token: {exc}") from exc
-        return _principal(claims), float(claims["exp"])
+        return principal_from_claims(claims), float(claims["exp"])
 
 
 def _verification_key(settings: Settings) -> str:
@@ -94,7 +94,8 @@ def _verification_key(settings: Settings) -> str:
     return settings.jwt_public_key_file.read_text()
 
 
-def _principal(raw: dict[str, Any]) -> Principal:
+def principal_from_claims(raw: dict[str, Any]) -> Principal:
+    """The principal an API token's claims, or a console sign-in's, name."""
     try:
         claims = Claims.model_validate(raw)
     except ValidationError as exc:
@@ -109,6 +110,51 @@ def _principal(raw: dict[str, Any]) -> Principal:
     except ValueError as exc:
         raise Unauthenticated("registrants must be UUIDs") from exc
     return Principal(claims.sub, claims.name, roles, ids)
+
+
+class IdTokenInvalid(ValueError):
+    pass
+
+
+def verify_id_token(
+    id_token: str,
+    jwks: dict[str, Any],
+    *,
+    issuer: str,
+    audience: str,
+    nonce: str,
+    access_token: str | None,
+    leeway_seconds: int,
+) -> dict[str, Any]:
+    """The claims of an OpenID Connect ID token (section 3.1.3.7): signed by a key of the
+    provider's ``jwks`` with the asymmetric algorithm that key names (never ``none`` or an HMAC
+    keyed with a public key), for this ``issuer`` and ``audience``, unexpired, and carrying the
+    ``nonce`` this sign-in sent (and, when it has an ``at_hash``, the hash of ``access_token``)."""
+    try:
+        header = jws.get_unverified_header(id_token)
+        algorithm = str(header.get("alg"))
+        if algorithm not in _ID_TOKEN_ALGORITHMS:
+            raise IdTokenInvalid(f"ID token signed with {algorithm}")
+        claims: dict[str, Any] = jwt.decode(
+            id_token,
+            jwks,
+            algorithms=[algorithm],
+            audience=audience,
+            issuer=issuer,
+            access_token=access_token,
+            options={"require_exp": True, "require_iat": True, "require_sub": True,
+                     "require_aud": True, "require_iss": True, "leeway": leeway_seconds},
+        )  # fmt: skip
+    except (JOSEError, ValueError, TypeError) as exc:
+        if isinstance(exc, IdTokenInvalid):
+            raise
+        raise IdTokenInvalid(f"invalid ID token: {exc}") from exc
+    if claims.get("nonce") != nonce:
+        raise IdTokenInvalid("the ID token answers another sign-in (nonce)")
+    return claims
+
+
+_ID_TOKEN_ALGORITHMS = ("RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA")
 
 
 def mint_token(

@@ -146,6 +146,24 @@ class Settings(BaseSettings):
     development_key_dir: Path = Path("var/keys")
     """Where a development checkpoint key is made when none is configured (never production)."""
 
+    console_session_hours: float = Field(default=12, gt=0, le=24)
+    """How long a console sign-in lasts, however busy (a shift), before signing in again."""
+    console_idle_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    """A console session unused this long ends: a tablet left at a nurse's station."""
+    console_sign_in_link_minutes: int = Field(default=15, ge=1, le=24 * 60)
+    """How long a development sign-in link (printed by ``make run``) may be used, once."""
+    public_url: str | None = None
+    """The console's address as browsers reach it (``https://ledger.example.org``), for the
+    identity provider's redirect; by default the address the request came to."""
+    oidc_issuer: str | None = None
+    """The identity provider's issuer: its ``/.well-known/openid-configuration`` is read."""
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile email"
+    oidc_roles_claim: str = "roles"
+    oidc_registrants_claim: str = "registrants"
+    """The ID token's claims holding the roles and registrants, as an API token's do."""
+
     worker_in_process: bool = False
     worker_poll_seconds: float = Field(default=1.0, gt=0)
     job_lease_seconds: int = Field(default=60, ge=5)
@@ -181,6 +199,10 @@ class Settings(BaseSettings):
         if self.webhook_allow_private_networks is not None:
             return self.webhook_allow_private_networks
         return not self.is_production
+
+    @property
+    def oidc_configured(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def is_sqlite(self) -> bool:

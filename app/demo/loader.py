@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
@@ -20,6 +21,7 @@ from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.auth.tokens import ALL_REGISTRANTS, mint_token
 from app.catalog import service as catalog
+from app.console import links
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
@@ -234,10 +236,33 @@ def describe(result: DemoResult) -> str:
     )
 
 
-def docs_url(settings: Settings) -> str:
-    # A server bound to every interface is still browsed at the loopback address.
+def served_url(settings: Settings) -> str:
+    """Where ``make run`` serves: a server bound to every interface is still browsed at the
+    loopback address."""
     host = "127.0.0.1" if settings.host in {"0.0.0.0", "::"} else settings.host  # noqa: S104
-    return f"http://{host}:{settings.port}/docs"
+    return f"http://{host}:{settings.port}"
+
+
+def docs_url(settings: Settings) -> str:
+    return f"{served_url(settings)}/docs"
+
+
+def demo_staff_claims(demo: DemoRegistrants) -> dict[str, Any]:
+    """The demo's member of staff who holds every staff role at both registrants."""
+    return {
+        "sub": demo_data.DEMO_STAFF_SUBJECT,
+        "name": "Demo User",
+        "roles": [str(role) for role in DEMO_STAFF_ROLES],
+        "registrants": [str(registrant_id) for registrant_id in demo.ids],
+    }
+
+
+async def console_sign_in_url(
+    database: Database, settings: Settings, demo: DemoRegistrants, *, now: datetime
+) -> str:
+    """A link signing a browser into the console once, as the demo's member of staff."""
+    path = await links.mint(database, settings, demo_staff_claims(demo), now=now)
+    return f"{served_url(settings)}{path}"
 
 
 def token_banner(
@@ -263,12 +288,13 @@ def token_banner(
         f"  {admin}",
     ]
     if demo is not None:
+        claims = demo_staff_claims(demo)
         staff = mint_token(
             settings,
-            subject=demo_data.DEMO_STAFF_SUBJECT,
-            name="Demo User",
+            subject=claims["sub"],
+            name=claims["name"],
             roles=list(DEMO_STAFF_ROLES),
-            registrants=[str(registrant_id) for registrant_id in demo.ids],
+            registrants=claims["registrants"],
             now=now,
             lifetime=lifetime,
         )

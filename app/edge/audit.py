@@ -28,7 +28,12 @@ from app.core.faults import answer_to
 from app.core.metrics import Metrics
 from app.edge.middleware import route_template
 
-_AUDITED_PREFIX = "/v1/"
+_AUDITED_PREFIXES = ("/v1/", "/console/")
+"""The API, and the console's pages (its assets are not requests about anyone)."""
+_UNAUDITED_PREFIX = "/console/static/"
+_SECRET_PARAMETERS = frozenset({"code", "state", "ticket"})
+"""Query parameters that are credentials (a sign-in's code and state, a sign-in link's
+ticket): never written to an audit row, whose readers must not be handed a way in."""
 _COMMITTED_WITH_CHANGE = "audit_committed_with_change"
 
 
@@ -58,7 +63,7 @@ class AuditMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(_AUDITED_PREFIX):
+        if scope["type"] != "http" or not _audited_path(scope["path"]):
             await self.app(scope, receive, send)
             return
         recorded = False
@@ -140,7 +145,7 @@ def declared_on(endpoint: Callable[..., Any]) -> Declared | None:
 def rows_of_write(request: Request, response: Response) -> list[dict[str, Any]]:
     """A successful write's rows, for its unit of work to insert (then call
     :func:`committed`)."""
-    if not request.url.path.startswith(_AUDITED_PREFIX):
+    if not _audited_path(request.url.path):
         return []
     return _rows(request.scope, response.status_code, Headers(raw=response.raw_headers))
 
@@ -185,10 +190,14 @@ def _rows(scope: Scope, status: int, response_headers: Headers) -> list[dict[str
         created_id=_created_id(response_headers),
         status=status,
         problem_type=state.get("problem_type"),
-        parameters={key: query.getlist(key) for key in query},
+        parameters={key: query.getlist(key) for key in query if key not in _SECRET_PARAMETERS},
         path_registrant=path_params.get("registrant_id"),
         query_registrant=query.get("registrant_id"),
     )
+
+
+def _audited_path(path: str) -> bool:
+    return path.startswith(_AUDITED_PREFIXES) and not path.startswith(_UNAUDITED_PREFIX)
 
 
 def _clock(scope: Scope) -> Clock:

@@ -11,7 +11,6 @@ from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable
-from app.catalog.names import Names
 from app.core import jobs
 from app.core.errors import NotFound
 from app.core.examples import example
@@ -33,11 +32,11 @@ from app.edge.pagination import Cursor, Limit
 from app.edge.responses import serialized, set_location
 from app.edge.routing import api_router
 from app.ledger import (
-    balances,
     keys,
     proofs,
     queries,
     service,
+    stock,
     transfers,
     verification,
     witnesses,
@@ -46,7 +45,6 @@ from app.ledger.checkpoints import Checkpoint
 from app.ledger.models import LedgerEvent
 from app.ledger.schemas import (
     RECEIPT_EXAMPLE,
-    BalanceOut,
     BalancesOut,
     CheckpointOut,
     ConsistencyProofOut,
@@ -343,28 +341,6 @@ async def get_balances(
     product_id: uuid.UUID | None = None,
 ) -> BalancesOut:
     """Stock on hand per location and lot, now or as of an instant (by occurred_at)."""
-    await get_registrant(session, registrant_id, principal=principal)
-    filters = {"location_id": location_id, "lot_id": lot_id, "product_id": product_id}
-    if as_of is None:
-        rows = await balances.current(session, registrant_id=registrant_id, **filters)
-        held = [(row.location_id, row.lot_id, row.product_id, row.quantity)
-                for row in rows if row.quantity != 0]  # fmt: skip
-    else:
-        held = await balances.as_of(session, registrant_id=registrant_id, instant=as_of,
-                                    **filters)  # fmt: skip
-    names = await Names.load(session, principal, locations=[place for place, *_ in held],
-                             lots=[lot for _, lot, *_ in held],
-                             products=[product for _, _, product, _ in held])  # fmt: skip
-    items = [
-        BalanceOut(
-            location_id=location,
-            lot_id=lot,
-            product_id=product,
-            quantity=quantity,
-            location=names.locations.get(location),
-            lot=names.lots.get(lot),
-            product=names.products.get(product),
-        )
-        for location, lot, product, quantity in held
-    ]
-    return BalancesOut(registrant_id=registrant_id, as_of=as_of, items=items)
+    return await stock.on_hand(session, principal, registrant_id, as_of=as_of,
+                               location_id=location_id, lot_id=lot_id,
+                               product_id=product_id)  # fmt: skip
