@@ -21,6 +21,7 @@ from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import readable_registrants
 from app.catalog.models import Lot, Product
+from app.catalog.substances import InventoryUnit
 from app.core.quantity import format_quantity
 from app.core.schemas import OutputModel
 from app.core.tenancy import of_registrants
@@ -46,6 +47,8 @@ class ProductName(OutputModel):
     code: str = Field(description="The NDC, or the compound code of a compounded product")
     strength: str = Field(examples=["50 mg/mL"])
     dosage_form: str
+    unit: InventoryUnit = Field(description="What its quantities count (the product's "
+                                "inventory_unit)", examples=["mL"])  # fmt: skip
 
 
 class StaffName(OutputModel):
@@ -156,4 +159,5 @@ def product_name(product: Product) -> ProductName:
     code = product.ndc or product.compound_code or ""
     strength = f"{format_quantity(product.strength_value)} {product.strength_unit}"
     return ProductName(id=product.id, name=product.name, code=code, strength=strength,
-                       dosage_form=product.dosage_form)  # fmt: skip
+                       dosage_form=product.dosage_form,
+                       unit=InventoryUnit(product.inventory_unit))  # fmt: skip

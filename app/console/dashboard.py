@@ -7,6 +7,7 @@ from fastapi import Request, Response
 
 from app.console import overview
 from app.console.web import SignedIn, console_router, page
+from app.edge.audit import note
 from app.edge.deps import ClockDep, SessionDep
 
 router = console_router()
@@ -25,6 +26,12 @@ async def dashboard(
     if found.chosen is None:
         context["rollup"] = await overview.rollup(db, user.principal, found.all, clock.now())
         return page(request, "rollup.html", user, context)
-    context["view"] = await overview.of(db, user.principal, found.chosen, clock.now())
-    context["expiring_days"] = overview.EXPIRING_DAYS
+    view = await overview.of(db, user.principal, found.chosen, clock.now())
+    if overview.shows_patients(view):
+        note(request, resource_type="dashboard", patient_read=True)
+    context |= {
+        "view": view,
+        "expiring_days": overview.EXPIRING_DAYS,
+        "rems_days": overview.REMS_LOOKBACK_DAYS,
+    }
     return page(request, "dashboard.html", user, context)

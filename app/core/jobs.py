@@ -154,6 +154,17 @@ async def succeed(
     )
 
 
+async def latest(session: AsyncSession, *, kind: str, registrant_id: uuid.UUID) -> Job | None:
+    """The job of ``kind`` for ``registrant_id`` queued last (a dashboard's "last run")."""
+    found: Job | None = await session.scalar(
+        select(Job)
+        .where(Job.kind == kind, Job.registrant_id == registrant_id)
+        .order_by(Job.created_at.desc(), Job.id.desc())
+        .limit(1)
+    )
+    return found
+
+
 def backoff(attempts: int) -> timedelta:
     """2^attempts seconds, at most an hour."""
     return min(timedelta(seconds=2**attempts), MAX_BACKOFF)

@@ -190,3 +190,16 @@ COLUMNS: list[Column] = [
     Column("submission_reference", "Submission reference"),
     Column("submission", "Submission", "submitted, late, due, overdue or not yet due"),
 ]
+
+
+UNSUBMITTED = frozenset({"due", "overdue"})
+
+
+async def forms_to_submit(db: AsyncSession, scope: Scope, today: date, *, since: date) -> list[Row]:
+    """The Patient Monitoring Forms of the esketamine sessions scheduled since ``since`` still
+    to be sent to the REMS: due (within seven days of the session) or overdue."""
+    start, end = scope.day_bounds(since, today)
+    found: list[Row] = []
+    async for chunk in rows(db, statement(scope, start, end), scope, today):
+        found += [row for row in chunk if row["submission"] in UNSUBMITTED]
+    return found

@@ -18,7 +18,7 @@ from tests.ledger.support import appended, stolen
 from tests.pharmacy.dispensary import PRESCRIPTIONS, Dispensary, open_dispensary
 
 INJECTION = {"name": "Ketamine HCl injection 50 mg/mL, 10 mL vial", "code": "00409205105",
-             "strength": "50 mg/mL", "dosage_form": "injection"}  # fmt: skip
+             "strength": "50 mg/mL", "dosage_form": "injection", "unit": "mL"}  # fmt: skip
 
 
 @pytest.fixture

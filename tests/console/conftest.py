@@ -1,6 +1,7 @@
 """Console tests: browsers signed in through a development sign-in link, each with a cookie
 jar of its own, talking to the real app over ASGI."""
 
+import html
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -54,3 +55,8 @@ def csrf_of(page: httpx.Response) -> str:
     found = CSRF.search(page.text)
     assert found, "the page holds no form token"
     return found.group(1)
+
+
+def shown(page: httpx.Response) -> str:
+    """The page's text as a person reads it: tags dropped, white space collapsed."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())

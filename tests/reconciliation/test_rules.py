@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.catalog.names import LocationName, LotName, Names, PatientName, ProductName, StaffName
+from app.catalog.substances import InventoryUnit
 from app.core import config
 from app.reconciliation import rules
 from app.reconciliation.facts import (
@@ -49,7 +50,7 @@ positive = st.decimals(min_value=Decimal("0.001"), max_value=10_000, places=3)
 
 def _product(product_id: uuid.UUID, name: str, strength: str, form: str) -> ProductName:
     return ProductName(id=product_id, name=name, code="0000000000", strength=strength,
-                       dosage_form=form)  # fmt: skip
+                       dosage_form=form, unit=InventoryUnit.mL)  # fmt: skip
 
 
 def _staff(staff_id: str, name: str) -> StaffName:

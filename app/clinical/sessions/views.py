@@ -3,6 +3,8 @@ administrations and vitals, and for esketamine the Patient Monitoring Form's dat
 
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.catalog.names import Names
 from app.clinical.schemas import Modality
-from app.clinical.sessions import rules, schemas
+from app.clinical.sessions import rules, schemas, service
 from app.clinical.sessions.models import SessionAdministration, SessionVitals, TreatmentSession
 from app.clinical.sessions.monitoring import monitoring_form
 from app.core.quantity import rounded
@@ -21,6 +23,7 @@ from app.ledger.queries import confirmations_of, was_reversed, witness_status
 from app.ledger.types import EventType
 from app.registry.models import Registrant
 
+ZERO = Decimal(0)
 _SIDE_OF: dict[EventType, str] = {
     EventType.move: "withdrawn_mg",
     EventType.administer: "administered_mg",
@@ -33,12 +36,7 @@ withdrawals into the holding)."""
 
 async def holding_on_hand_mg(db: AsyncSession, holding_id: uuid.UUID) -> Decimal:
     """What is in the holding now, in mg, from the ledger's balances."""
-    rows = await db.execute(
-        select(Balance.quantity, Product.strength_value)
-        .join(Product, Product.id == Balance.product_id)
-        .where(Balance.location_id == holding_id)
-    )
-    return rounded(sum((quantity * strength for quantity, strength in rows), Decimal(0)))
+    return (await _holdings_on_hand_mg(db, [holding_id])).get(holding_id, ZERO)
 
 
 async def administrations_of(
@@ -205,3 +203,57 @@ def accounting(events: Sequence[LedgerEvent], on_hand_mg: Decimal) -> schemas.Ac
     return schemas.AccountingOut(
         **totals, on_hand_mg=on_hand_mg, balanced=totals["withdrawn_mg"] == accounted
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DaySession:
+    """A session of a day's list, with where what it withdrew went (does it balance?)."""
+
+    session: schemas.SessionListedOut
+    accounting: schemas.AccountingOut
+
+
+async def sessions_between(
+    db: AsyncSession,
+    principal: Principal,
+    registrant_id: uuid.UUID,
+    start: datetime,
+    end: datetime,
+) -> list[DaySession]:
+    """The registrant's sessions scheduled from ``start`` up to ``end``, in order, each named
+    and accounted for: a handful of queries for the whole list, none per session."""
+    found = list(await db.scalars(
+        service.sessions_query(principal, registrant_id=registrant_id, patient_id=None,
+                               plan_id=None, status=None)
+        .where(TreatmentSession.scheduled_at >= start, TreatmentSession.scheduled_at < end)
+        .order_by(TreatmentSession.scheduled_at, TreatmentSession.id)
+    ))  # fmt: skip
+    if not found:
+        return []
+    events = await db.scalars(
+        select(LedgerEvent).where(LedgerEvent.session_id.in_([ts.id for ts in found]))
+    )
+    by_session: dict[uuid.UUID, list[LedgerEvent]] = {ts.id: [] for ts in found}
+    for event in events:
+        by_session[event.session_id].append(event)  # type: ignore[index]
+    held = await _holdings_on_hand_mg(db, [ts.holding_location_id for ts in found])
+    listed = await sessions_listed(db, principal, found)
+    return [
+        DaySession(shown, accounting(by_session[ts.id], held.get(ts.holding_location_id, ZERO)))
+        for ts, shown in zip(found, listed, strict=True)
+    ]
+
+
+async def _holdings_on_hand_mg(
+    db: AsyncSession, holding_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, Decimal]:
+    """:func:`holding_on_hand_mg` of many holdings in one query."""
+    rows = await db.execute(
+        select(Balance.location_id, Balance.quantity, Product.strength_value)
+        .join(Product, Product.id == Balance.product_id)
+        .where(Balance.location_id.in_(holding_ids))
+    )
+    held: dict[uuid.UUID, Decimal] = {}
+    for location_id, quantity, strength in rows:
+        held[location_id] = held.get(location_id, ZERO) + quantity * strength
+    return {location_id: rounded(mg) for location_id, mg in held.items()}
