@@ -29,9 +29,11 @@ from app.console.models import ConsoleSession
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import AppError, InvalidInput, PermissionDenied
+from app.core.faults import answer_to
 from app.core.instants import printed_instant
 from app.core.quantity import format_quantity
 from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.middleware import log_failure
 from app.edge.problems import field_errors
 from app.edge.routing import UnitOfWorkRoute
 
@@ -120,6 +122,10 @@ class ConsoleRoute(UnitOfWorkRoute):
                 errors = field_errors(invalid.errors())
                 detail = "; ".join(f"{e.parameter or e.pointer}: {e.detail}" for e in errors)
                 return error_page(request, InvalidInput(detail, errors=errors))
+            except Exception as exc:  # a page, not a problem document: 503 or 500, logged
+                failure = answer_to(exc)
+                log_failure(exc, failure)
+                return error_page(request, failure)
 
         return handle
 

@@ -53,7 +53,7 @@ class RequestContextMiddleware:
             # Answered here, not re-raised: the server would log it a second time without
             # the request id, and the client would get a plain-text 500.
             error = answer_to(exc)
-            _log_failure(exc, error)
+            log_failure(exc, error)
             if status_sent is None:
                 await send_problem(scope, send_with_id, error)
         finally:
@@ -74,7 +74,8 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-def _log_failure(exc: Exception, error: AppError) -> None:
+def log_failure(exc: Exception, error: AppError) -> None:
+    """Log a failure no handler answered, with the request's id (from the log context)."""
     if isinstance(error, ServiceUnavailable):
         log.warning("database unavailable", exc_info=exc)
     else:

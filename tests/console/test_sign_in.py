@@ -7,6 +7,7 @@ import pytest
 
 from app.auth.permissions import Role
 from app.console.web import COOKIE
+from app.main import create_app
 from tests.console.conftest import claims, csrf_of, sign_in_link
 from tests.factories import create_registrant
 
@@ -129,3 +130,25 @@ async def test_return_to_stays_on_the_console(app, client, registrant_id) -> Non
             transport=client._transport, base_url=str(client.base_url)
         ).get(await sign_in_link(app, granted, return_to=target))
         assert answer.headers["location"] == expected
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_the_database_going_away_is_a_page_not_a_crash(
+    app_settings, database_url, proxy, clock, registrant_id
+) -> None:
+    settings = app_settings.model_copy(update={"database_url": proxy.url(database_url)})
+    application = create_app(settings, clock=clock)
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://csledger.test") as c:
+            granted = claims([Role.compliance_officer], [registrant_id])
+            assert (await c.get(await sign_in_link(application, granted))).status_code == 303
+            proxy.cut_at(b"registrants", delivered=False)
+            page = await c.get("/console/")
+            assert page.status_code == 503
+            assert page.headers["content-type"].startswith("text/html")
+            assert "Service unavailable" in page.text or "unavailable" in page.text.lower()
+            proxy.restore()
+            assert (await c.get("/console/")).status_code == 200
+    finally:
+        await application.state.database.dispose()
