@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.console import Paged
 from bench.load import LoadResult
 from bench.reconcile import Reconciled
 from bench.reports import Reported
@@ -84,6 +85,7 @@ class Figures:
     verify: VerifyFigures | None = None
     reconcile: Reconciled | None = None
     reports: Reported | None = None
+    console: Paged | None = None
     outbox: OutboxCost | None = None
     webhooks: Delivered | None = None
     started: datetime = field(default_factory=lambda: datetime.now(UTC))
@@ -135,6 +137,8 @@ def table(figures: Figures) -> str:
         lines += _reconcile_lines(figures.reconcile)
     if figures.reports is not None:
         lines += _report_lines(figures.reports)
+    if figures.console is not None:
+        lines += _console_lines(figures.console)
     if figures.outbox is not None:
         lines += _outbox_lines(figures.outbox)
     if figures.webhooks is not None:
@@ -184,6 +188,15 @@ def _report_lines(done: Reported) -> list[str]:
         *perpetual,
         f"| inventory as of an instant (start, middle, end of the year) | {times} | | | | "
         f"| < {done.target_inventory_seconds:.0f} s ({_met(quick)}) |",
+    ]
+
+
+def _console_lines(done: Paged) -> list[str]:
+    return [
+        f"| console page `{page.page}` over the year ({page.size / 1000:,.0f} kB) "
+        f"| median {page.median_ms:.0f} ms, slowest {page.slowest_ms:.0f} ms | | | | "
+        f"| < {done.target_ms:.0f} ms ({_met(page.slowest_ms < done.target_ms)}) |"
+        for page in done.pages
     ]
 
 

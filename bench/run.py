@@ -19,7 +19,7 @@ from pathlib import Path
 from types import FrameType
 
 from app.core.config import Settings
-from bench import floor, ingest, reconcile, report, reports, servers, verify, webhooks
+from bench import console, floor, ingest, reconcile, report, reports, servers, verify, webhooks
 from bench.database import BenchDatabase
 from bench.load import Load, LoadResult, require_wrk, run_wrk
 from bench.seed import Target, bench_settings, seed, seed_floor, token, write_targets
@@ -58,7 +58,7 @@ def _arguments(argv: list[str]) -> argparse.Namespace:
     add("--webhook-events", type=int, default=2_000, help="events sent to 10 endpoints each")
     add("--skip", action="append", default=[],
         choices=["append", "outbox", "batch", "webhooks", "verify", "reconcile",
-                 "reports"])  # fmt: skip
+                 "reports", "console"])  # fmt: skip
     add("--readme", type=Path, default=Path(__file__).with_name("README.md"))
     return parser.parse_args(argv)
 
@@ -206,6 +206,11 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
             year = figures.reconcile
             figures.reports = reports.run(bench, year.registrant_id, year.first_day,
                                           year.last_day, lot_id=year.lot_id)  # fmt: skip
+        if "console" not in args.skip:
+            print("console: each page over the reconciled year, as its compliance officer ...",
+                  flush=True)  # fmt: skip
+            year = figures.reconcile
+            figures.console = console.run(bench, database.dsn, year.registrant_id, year.lot_id)
     return figures
 
 
