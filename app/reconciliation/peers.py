@@ -206,8 +206,18 @@ _DONE = {PeerMeasure.waste: ("wasted", "mg"), PeerMeasure.withdrawn: ("withdrew"
 """What each measure says a person did per session, and in what unit."""
 
 
+def rounded_z(z: Decimal) -> Decimal:
+    """A robust z-score as a finding says it, and the console shows it: to two places."""
+    return z.quantize(Decimal("0.01"))
+
+
+def unit_of(measure: PeerMeasure) -> str:
+    """The unit a measure is counted in, per session: "mg", or "discrepancies"."""
+    return _DONE[measure][1]
+
+
 def _peer_finding(stat: PeerStat, comparison: PeerComparison, words: Words) -> Found:
-    z = comparison.z.quantize(Decimal("0.01"))
+    z = rounded_z(comparison.z)
     done, unit = _DONE[stat.measure]
     return Found(
         Finding(rule=PEER_OUTLIER, severity=Severity.info,
