@@ -35,7 +35,8 @@ def nice_ceiling(value: Decimal) -> Decimal:
 
 @dataclass(frozen=True, slots=True)
 class Scale:
-    """From a value (0 to ``maximum``) to a length (0 to ``length`` pixels)."""
+    """From a value (0 to ``maximum``) to a length (0 to ``length`` pixels): nothing for
+    zero, at least a pixel for anything more, so a small amount is never taken for none."""
 
     maximum: Decimal
     length: float
@@ -43,7 +44,8 @@ class Scale:
     def __call__(self, value: Decimal) -> float:
         if self.maximum <= 0 or value <= 0:
             return 0.0
-        return round(min(float(value / self.maximum), 1.0) * self.length, 2)
+        scaled = round(float(value / self.maximum) * self.length, 2)
+        return min(max(scaled, 1.0), self.length)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +98,8 @@ def _shortened(text: str, most: int) -> str:
 
 
 # A bar chart: names on the left, bars in the middle, values on the right.
-BAR_WIDTH = 680
-_NAMES, _PLOT_X, _PLOT, _VALUES = 190, 200, 280, 488
+BAR_WIDTH = 720
+_NAMES, _PLOT_X, _PLOT, _VALUES = 190, 200, 260, 468
 _ROW, _BAR, _TOP, _BOTTOM = 30, 18, 34, 26
 
 
@@ -113,7 +115,8 @@ def bar_chart(
 ) -> Markup:
     """Horizontal bars on one scale (0 to a round number past every value, the median and
     the band's start), the median as a dashed line, the band from ``band_from`` shaded."""
-    top = max([Decimal(0), *(b.value for b in bars), median or 0, band_from or 0])
+    given = [b.value for b in bars] + [v for v in (median, band_from) if v is not None]
+    top = max([Decimal(0), *given])
     scale = Scale(nice_ceiling(top), _PLOT)
     bottom = _TOP + len(bars) * _ROW
     parts = []
@@ -121,7 +124,9 @@ def bar_chart(
         start = _PLOT_X + scale(band_from)
         parts += [
             _rect(start, _TOP - 6, _PLOT_X + _PLOT - start, bottom - _TOP + 6, "band"),
-            _text(_PLOT_X + _PLOT, 12, "flagged beyond", "note", "end"),
+            _text(
+                _PLOT_X + _PLOT, 12, f"flagged beyond {format_quantity(band_from)}", "note", "end"
+            ),
         ]
     for row, bar in enumerate(bars):
         y = _TOP + row * _ROW

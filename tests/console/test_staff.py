@@ -153,8 +153,9 @@ async def opened(app: Any, registrant_id: str, rule: str, at: datetime, n: int) 
         for _ in range(n):
             finding = Finding(rule=rule, severity=Severity.minor, summary=f"{rule} at {at}",
                               fingerprint=f"{rule}:{at.isoformat()}:{_}")  # fmt: skip
-            await service.record_finding(db, registrant_id=uuid.UUID(registrant_id), finding=finding,
-                                         now=at, event_ids=[], staff_ids=[])  # fmt: skip
+            await service.record_finding(db, registrant_id=uuid.UUID(registrant_id),
+                                         finding=finding, now=at, event_ids=[],
+                                         staff_ids=[])  # fmt: skip
 
 
 async def test_the_trend_counts_discrepancies_in_the_registrants_weeks(
@@ -172,7 +173,7 @@ async def test_the_trend_counts_discrepancies_in_the_registrants_weeks(
     answer = await browser.get("/console/staff", params={"registrant_id": ward.id})
     assert answer.status_code == 200, answer.text
     rows = rows_of(answer.text, "Discrepancies opened per week and rule")
-    assert list(rows)[0] == "2025-12-15"
+    assert next(iter(rows)) == "2025-12-15"
     assert len(rows) == 12
     # Columns: count variance, waste unwitnessed, all rules.
     assert rows["2026-03-02"] == ["1", "3", "4"]
@@ -205,8 +206,9 @@ async def test_a_clinician_may_not_see_it_and_another_registrants_officer_finds_
     shown = await browser.get("/console/staff", params={"registrant_id": ward.id})
     [row] = await probe.audit_rows(shown.headers["x-request-id"])
     assert (row.kind, str(row.registrant_id)) == ("report", ward.id)
-    other_product = await browser.get("/console/staff", params={
-        "registrant_id": ward.id, "product_id": "00000000-0000-0000-0000-000000000000"})  # fmt: skip
+    nothing = "00000000-0000-0000-0000-000000000000"
+    asked = {"registrant_id": ward.id, "product_id": nothing}
+    other_product = await browser.get("/console/staff", params=asked)
     assert other_product.status_code == 404
     wrong_window = await browser.get("/console/staff", params={"registrant_id": ward.id,
                                                                 "window": "0"})  # fmt: skip
