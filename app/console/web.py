@@ -60,7 +60,10 @@ class Area:
     needs: Permission | None = None
 
 
-AREAS = (Area("dashboard", "Dashboard", "/"),)
+AREAS = (
+    Area("dashboard", "Dashboard", "/"),
+    Area("staff", "Staff and peers", "/staff", needs=Permission.reports),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ a few set-based queries for one registrant."""
 
 import uuid
 from collections import Counter, defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -39,6 +39,12 @@ _EVENTS_WITH_WORK = (
     .join(TreatmentPlan, TreatmentPlan.id == TreatmentSession.plan_id)
 )  # fmt: skip
 """Ledger events of sessions, with each session and its plan."""
+
+
+def peer_window(end: datetime, days: int) -> tuple[datetime, datetime]:
+    """The window staff are compared over: the ``days`` before ``end`` (a run's period's end,
+    or the end of today for the console's page)."""
+    return end - timedelta(days=days), end
 
 
 async def peer_stats(

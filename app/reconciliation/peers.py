@@ -5,7 +5,7 @@ review, not accused. Pure functions over what the run's queries found."""
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -96,13 +96,9 @@ def outliers(stats: Sequence[PeerStat], peers: PeerSettings, words: Words) -> li
     large enough to matter (beyond the measure's floors in its unit and as a share of the peer
     median). Whoever has fewer sessions than the minimum is neither compared nor a peer; a
     group of fewer peers compares nobody."""
-    found = []
-    for group in _peer_groups(stats, peers):
-        floors = peers.floors[group[0].measure]
-        found += [_peer_finding(stat, comparison, words)
-                  for stat, comparison in _compared(group, floors)
-                  if _far_from_peers(comparison, floors, peers.outlier_z)]  # fmt: skip
-    return found
+    return [_peer_finding(stat, comparison, words)
+            for group in compare(stats, peers)
+            for stat, comparison in group.members if comparison.outlier]  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +111,46 @@ class PeerComparison:
     z: Decimal
     group: int
     """How many were compared."""
+    outlier: bool = False
+    """Far from their peers: improbable among them, and large enough to matter."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerGroup:
+    """Those compared with one another on one measure (the same role, product and work), each
+    with where they stand: what the rule flags, and what the console draws."""
+
+    role: str
+    product_id: uuid.UUID
+    work: str
+    measure: PeerMeasure
+    median: Decimal
+    spread: Decimal
+    """The peers' robust spread, as a standard deviation: a z-score is the difference from
+    the median over it."""
+    flagged_from: Decimal
+    """The least amount per session that could be flagged: beyond the z-score threshold and
+    the measure's floors above the median (the outlier band begins just past it)."""
+    members: tuple[tuple[PeerStat, PeerComparison], ...]
+
+
+def compare(stats: Sequence[PeerStat], peers: PeerSettings) -> list[PeerGroup]:
+    """Every group compared (:func:`outliers` flags their outliers), each member with their
+    robust z-score and whether they lie far from their peers. Who is in no group (too few
+    sessions, or too few peers) is not compared."""
+    groups = []
+    for group in _peer_groups(stats, peers):
+        floors = peers.floors[group[0].measure]
+        scale, compared = _compared(group, floors)
+        median = compared[0][1].median
+        judged = tuple((stat, replace(c, outlier=_far_from_peers(c, floors, peers.outlier_z)))
+                       for stat, c in compared)  # fmt: skip
+        first = group[0]
+        groups.append(PeerGroup(
+            first.role, first.product_id, first.work, first.measure, median, 1 / scale,
+            _flagged_from(median, scale, floors, peers.outlier_z), judged,
+        ))  # fmt: skip
+    return groups
 
 
 def _peer_groups(stats: Sequence[PeerStat], peers: PeerSettings) -> list[list[PeerStat]]:
@@ -129,9 +165,9 @@ def _peer_groups(stats: Sequence[PeerStat], peers: PeerSettings) -> list[list[Pe
 
 def _compared(
     group: Sequence[PeerStat], floors: PeerFloors
-) -> list[tuple[PeerStat, PeerComparison]]:
+) -> tuple[Decimal, list[tuple[PeerStat, PeerComparison]]]:
     """Each member's robust z-score: distance from the median over the spread, scaled to a
-    standard deviation."""
+    standard deviation (the scale returned: one over that spread)."""
     values = [s.per_session for s in group]
     middle = _median(values)
     deviations = [abs(v - middle) for v in values]
@@ -140,7 +176,7 @@ def _compared(
     else:  # more than half share the median: the mean absolute deviation measures the spread
         mean = sum(deviations, Decimal(0)) / len(deviations)
         scale = 1 / (MEAN_AD_SCALE * max(mean, floors.mad))
-    return [
+    return scale, [
         (s, PeerComparison(middle, s.per_session - middle, scale * (s.per_session - middle),
                            len(group)))
         for s in group
@@ -158,13 +194,30 @@ def _far_from_peers(comparison: PeerComparison, floors: PeerFloors, outlier_z: D
     )
 
 
+def _flagged_from(
+    median: Decimal, scale: Decimal, floors: PeerFloors, outlier_z: Decimal
+) -> Decimal:
+    """Where :func:`_far_from_peers` begins, as an amount per session."""
+    return median + max(outlier_z / scale, floors.difference, floors.percent * median / 100)
+
+
 _DONE = {PeerMeasure.waste: ("wasted", "mg"), PeerMeasure.withdrawn: ("withdrew", "mg"),
          PeerMeasure.discrepancies: ("was named in", "discrepancies")}  # fmt: skip
 """What each measure says a person did per session, and in what unit."""
 
 
+def rounded_z(z: Decimal) -> Decimal:
+    """A robust z-score as a finding says it, and the console shows it: to two places."""
+    return z.quantize(Decimal("0.01"))
+
+
+def unit_of(measure: PeerMeasure) -> str:
+    """The unit a measure is counted in, per session: "mg", or "discrepancies"."""
+    return _DONE[measure][1]
+
+
 def _peer_finding(stat: PeerStat, comparison: PeerComparison, words: Words) -> Found:
-    z = comparison.z.quantize(Decimal("0.01"))
+    z = rounded_z(comparison.z)
     done, unit = _DONE[stat.measure]
     return Found(
         Finding(rule=PEER_OUTLIER, severity=Severity.info,

@@ -185,7 +185,7 @@ async def gather(
         monitoring_forms=await session_queries.monitoring_forms(db, registrant, start, end),
         expired_stock=await queries.expired_stock(db, rid, today),
         peer_stats=await peer_queries.peer_stats(
-            db, rid, end - timedelta(days=settings.peer_window_days), end
+            db, rid, *peer_queries.peer_window(end, settings.peer_window_days)
         ),
         open_reports=await queries.open_reports(db, rid),
     )
