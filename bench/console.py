@@ -54,7 +54,10 @@ def run(bench: "Bench", dsn: str, registrant_id: uuid.UUID, lot_id: uuid.UUID) -
         return Paged([_timed(c, name, path.format(**ids)) for name, path in PAGES])
 
 
-PAGES = (("dashboard", "/console/?registrant_id={registrant}"),)
+PAGES = (
+    ("dashboard", "/console/?registrant_id={registrant}"),
+    ("staff and peers", "/console/staff?registrant_id={registrant}&product_id={product}"),
+)
 """Each page of the console, with the year's ids its path takes."""
 
 
