@@ -58,7 +58,10 @@ class Area:
     needs: Permission | None = None
 
 
-AREAS = (Area("dashboard", "Dashboard", "/"),)
+AREAS = (
+    Area("dashboard", "Dashboard", "/"),
+    Area("inventories", "Inventories", "/inventories", needs=Permission.counts),
+)
 
 
 @dataclass(frozen=True, slots=True)
