@@ -1,7 +1,7 @@
 """The console's routers, one per area, and its assets (mounted by :mod:`app.main`)."""
 
-from app.console import dashboard, sign_in, staff
+from app.console import dashboard, inventories, sign_in, staff
 from app.console.web import HERE
 
 ASSETS = HERE / "static"
-CONSOLE_ROUTERS = (sign_in.router, dashboard.router, staff.router)
+CONSOLE_ROUTERS = (sign_in.router, dashboard.router, inventories.router, staff.router)

@@ -62,6 +62,7 @@ class Area:
 
 AREAS = (
     Area("dashboard", "Dashboard", "/"),
+    Area("inventories", "Inventories", "/inventories", needs=Permission.counts),
     Area("staff", "Staff and peers", "/staff", needs=Permission.reports),
 )
 

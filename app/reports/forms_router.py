@@ -17,7 +17,6 @@ from app.core.schemas import Day
 from app.edge.audit import audited, note
 from app.edge.deps import ClockDep, CurrentPrincipal, SessionDep, current_principal
 from app.edge.routing import api_router
-from app.ledger.inventories import service as inventories
 from app.reconciliation.service import get_discrepancy
 from app.registry.service import get_patient
 from app.reports import administration, dea_forms, inventory_record, rems
@@ -143,15 +142,9 @@ async def inventory_record_form(
     form, strength, container size, lot and expiry, what was counted (exact or estimated),
     the containers, what the ledger held and the variance; printed with lines to sign. Whoever
     may take inventories (pharmacists, clinicians, compliance officers)."""
-    inventory = await inventories.get(session, inventory_id, principal)
-    scope = await report_scope(session, inventory.registrant_id, principal, clock.now(),
-                               permission=Permission.counts)  # fmt: skip
-    fields, rows = await inventory_record.record(session, inventory, scope)
-    head = scope.header(inventory_record.FORM, **fields)
-    return await respond(request, fmt, head, inventory_record.COLUMNS,
-                         lambda _db: as_chunks(rows), title=inventory_record.TITLE,
-                         signatures=inventory_record.signatures(fields),
-                         labels=inventory_record.LABELS)  # fmt: skip
+    return await inventory_record.respond_record(
+        request, session, principal, clock.now(), inventory_id, fmt
+    )
 
 
 _PATIENT: dict[str, Any] = {

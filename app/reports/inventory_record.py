@@ -5,20 +5,26 @@ estimated) and how many containers, beside what the ledger held and the variance
 with lines to sign (docs/domain.md#inventory)."""
 
 import uuid
+from datetime import datetime
 from typing import Any
 
+from fastapi import Request, Response
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.permissions import Permission
+from app.auth.principal import Principal
 from app.catalog.models import Lot, Product
 from app.catalog.names import StaffName, Within
 from app.core.quantity import rounded
+from app.ledger.inventories import service as inventories
 from app.ledger.inventories.models import Inventory, InventoryEntry
 from app.ledger.inventories.rules import variance
 from app.registry.models import Location
 from app.reports.inventory import LOT_AT_PLACE, lot_at_place
-from app.reports.scope import Scope
-from app.reports.tabular import Column, Row
+from app.reports.scope import Scope, report_scope
+from app.reports.streaming import as_chunks, respond
+from app.reports.tabular import Column, Format, Row
 
 FORM = "inventory_record"
 TITLE = "Inventory record (21 CFR 1304.11)"
@@ -30,6 +36,25 @@ LABELS = {
 _KINDS = {"initial": "initial inventory", "biennial": "biennial inventory",
           "ad_hoc": "inventory (ad hoc)"}  # fmt: skip
 _TIMES = {"opening_of_business": "opening of business", "close_of_business": "close of business"}
+
+
+async def respond_record(
+    request: Request,
+    db: AsyncSession,
+    principal: Principal,
+    now: datetime,
+    inventory_id: uuid.UUID,
+    fmt: Format,
+) -> Response:
+    """The record of the inventory in ``fmt``, for whoever may take inventories there: the
+    API's report route and the console's link serve the same bytes."""
+    inventory = await inventories.get(db, inventory_id, principal)
+    scope = await report_scope(db, inventory.registrant_id, principal, now,
+                               permission=Permission.counts)  # fmt: skip
+    fields, rows = await record(db, inventory, scope)
+    head = scope.header(FORM, **fields)
+    return await respond(request, fmt, head, COLUMNS, lambda _db: as_chunks(rows), title=TITLE,
+                         signatures=signatures(fields), labels=LABELS)  # fmt: skip
 
 
 def signatures(fields: dict[str, Any]) -> tuple[str, ...]:

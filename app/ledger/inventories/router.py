@@ -2,15 +2,9 @@
 (docs/domain.md#inventory)."""
 
 import uuid
-from collections.abc import Sequence
 
 from fastapi import Depends, Response, status
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.principal import Principal
-from app.catalog.models import Product
-from app.catalog.names import Names
-from app.core.config import Settings
 from app.core.pagination import Page, paginate
 from app.core.revisions import history
 from app.edge.audit import audited
@@ -26,8 +20,8 @@ from app.edge.deps import (
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.ledger.inventories import rules, service
-from app.ledger.inventories.models import Inventory, InventoryEntry
+from app.ledger.inventories import service, views
+from app.ledger.inventories.models import Inventory
 from app.ledger.inventories.schemas import (
     EntryCount,
     EntryOut,
@@ -60,7 +54,7 @@ async def start_inventory(
     compliance officers, as the staff member taking it."""
     inventory = await service.start(session, body, caller)
     set_location(response, f"/v1/inventories/{inventory.id}")
-    return await _with_sheet(session, caller.principal, inventory, caller.settings)
+    return await views.with_sheet(session, caller.principal, inventory, caller.settings)
 
 
 @router.get("/inventories", response_model=Page[InventoryOut])
@@ -78,14 +72,7 @@ async def list_inventories(
         session, statement, created_at=Inventory.created_at, row_id=Inventory.id, limit=limit,
         cursor=cursor,
     )  # fmt: skip
-    tallies = await service.tallies(session, [inventory.id for inventory in found])
-    names = await _names(session, principal, found, [])
-    items = []
-    for inventory in found:
-        tally = tallies.get(inventory.id, service.Tally())
-        always = settings.inventory_witness_required
-        items.append(_out(inventory, names, tally.uncounted,
-                          witness_required=always or tally.varied > 0))  # fmt: skip
+    items = await views.listed(session, principal, found, settings)
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -96,7 +83,7 @@ async def get_inventory(
     """The inventory with its count sheet: each lot at each location, what the ledger held
     there at as_of, what was counted and the variance."""
     inventory = await service.get(session, inventory_id, principal)
-    return await _with_sheet(session, principal, inventory, settings)
+    return await views.with_sheet(session, principal, inventory, settings)
 
 
 @router.post(
@@ -111,10 +98,7 @@ async def count_lot(
     of more than 1,000 units: 21 CFR 1304.11(e)(3)); a lot counted again keeps the last
     count, and clears a witness's signature."""
     inventory, entry = await service.count(session, inventory_id, body, caller)
-    product = await session.get(Product, entry.product_id)
-    assert product is not None  # the count read it
-    names = await _names(session, caller.principal, [inventory], [entry])
-    return _entry_out(entry, names, exact=service.exact_required(inventory, product))
+    return await views.line(session, caller.principal, inventory, entry)
 
 
 @router.post(
@@ -129,7 +113,7 @@ async def witness_inventory(
     whoever took it. Required where the setting says so and whenever a count differs from
     the ledger; a count changed afterwards clears it."""
     inventory = await service.witness(session, inventory_id, caller)
-    return await _with_sheet(session, caller.principal, inventory, caller.settings)
+    return await views.with_sheet(session, caller.principal, inventory, caller.settings)
 
 
 @router.post(
@@ -145,7 +129,7 @@ async def sign_inventory(
     appended to the ledger as count events at as_of, in the same transaction, and
     reconciliation weighs each against the ledger (count_variance)."""
     inventory = await service.sign(session, inventory_id, caller)
-    return await _with_sheet(session, caller.principal, inventory, caller.settings)
+    return await views.with_sheet(session, caller.principal, inventory, caller.settings)
 
 
 @router.post(
@@ -161,7 +145,7 @@ async def void_inventory(
     nothing of it reaches the ledger; take the inventory again. A signed one is a record
     (409 `inventory-signed`)."""
     inventory = await service.void(session, inventory_id, body.reason, caller)
-    return await _with_sheet(session, caller.principal, inventory, caller.settings)
+    return await views.with_sheet(session, caller.principal, inventory, caller.settings)
 
 
 @router.get("/inventories/{inventory_id}/history", response_model=list[RevisionOut])
@@ -171,76 +155,3 @@ async def inventory_history(
     """Every version of the inventory, oldest first: started, each count (a recount never
     hides the count it replaced), witnessed, signed; each by whom and when."""
     return await history(session, await service.get(session, inventory_id, principal))
-
-
-async def _with_sheet(
-    session: AsyncSession, principal: Principal, inventory: Inventory, settings: Settings
-) -> InventoryWithSheet:
-    entries = await service.entries_of(session, inventory)
-    products = {p.id: p for p in await service.products_of(session, entries)}
-    names = await _names(session, principal, [inventory], entries)
-    lines = sorted(
-        (_entry_out(entry, names, exact=service.exact_required(inventory,
-                                                               products[entry.product_id]))
-         for entry in entries),
-        key=_sheet_order,
-    )  # fmt: skip
-    witness = rules.witness_required(entries, always=settings.inventory_witness_required)
-    out = _out(inventory, names, len(rules.uncounted(entries)), witness_required=witness)
-    return InventoryWithSheet(**out.model_dump(), entries=lines)
-
-
-def _sheet_order(entry: EntryOut) -> tuple[str, str, str]:
-    return (entry.location.name if entry.location else "",
-            entry.product.name if entry.product else "",
-            entry.lot.lot_number if entry.lot else "")  # fmt: skip
-
-
-async def _names(
-    session: AsyncSession,
-    principal: Principal,
-    inventories: Sequence[Inventory],
-    entries: Sequence[InventoryEntry],
-) -> Names:
-    return await Names.load(
-        session, principal,
-        locations=[*(uuid.UUID(i) for inv in inventories for i in inv.location_ids),
-                   *(e.location_id for e in entries)],
-        lots=[e.lot_id for e in entries], products=[e.product_id for e in entries],
-        staff=[*(s for inv in inventories for s in (inv.started_by, inv.signed_by,
-                                                   inv.witness_id)),
-               *(e.counted_by for e in entries)],
-    )  # fmt: skip
-
-
-def _out(
-    inventory: Inventory, names: Names, uncounted: int, *, witness_required: bool
-) -> InventoryOut:
-    locations = [uuid.UUID(i) for i in inventory.location_ids]
-    return InventoryOut(
-        id=inventory.id, registrant_id=inventory.registrant_id, kind=inventory.kind,
-        as_of=inventory.as_of, taken_at=inventory.taken_at, location_ids=locations,
-        state=inventory.state, exact_required=inventory.exact_required,
-        witness_required=witness_required,
-        started_by=inventory.started_by, signed_by=inventory.signed_by,
-        signed_at=inventory.signed_at, witness_id=inventory.witness_id,
-        witnessed_at=inventory.witnessed_at, voided_by=inventory.voided_by,
-        voided_at=inventory.voided_at, void_reason=inventory.void_reason,
-        created_at=inventory.created_at,
-        uncounted=uncounted, taker=names.staff.get(inventory.started_by),
-        witness=names.staff.get(inventory.witness_id) if inventory.witness_id else None,
-        locations=[names.locations[i] for i in locations if i in names.locations],
-    )  # fmt: skip
-
-
-def _entry_out(entry: InventoryEntry, names: Names, *, exact: bool) -> EntryOut:
-    return EntryOut(
-        location_id=entry.location_id, lot_id=entry.lot_id, product_id=entry.product_id,
-        ledger_quantity=entry.ledger_quantity, counted=entry.counted,
-        exactness=entry.exactness, exact_required=exact,
-        variance=rules.variance(entry.counted, entry.ledger_quantity),
-        counted_by=entry.counted_by, counted_at=entry.counted_at, event_id=entry.event_id,
-        location=names.locations.get(entry.location_id), lot=names.lots.get(entry.lot_id),
-        product=names.products.get(entry.product_id),
-        counter=names.staff.get(entry.counted_by) if entry.counted_by else None,
-    )  # fmt: skip

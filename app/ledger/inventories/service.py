@@ -286,6 +286,11 @@ async def _person(session: AsyncSession, registrant_id: uuid.UUID, principal: Pr
                               principal=principal, pointer="#/")  # fmt: skip
 
 
+async def storage_locations(session: AsyncSession, registrant: Registrant) -> list[Location]:
+    """What an inventory counts unless told otherwise, by name."""
+    return await _locations(session, registrant, None)
+
+
 async def _locations(
     session: AsyncSession, registrant: Registrant, named: Sequence[uuid.UUID] | None
 ) -> list[Location]:
