@@ -58,7 +58,11 @@ class Area:
     needs: Permission | None = None
 
 
-AREAS = (Area("dashboard", "Dashboard", "/"),)
+AREAS = (
+    Area("dashboard", "Dashboard", "/"),
+    Area("ledger", "Ledger", "/ledger"),
+    Area("integrity", "Integrity", "/integrity", needs=Permission.reports),
+)
 
 
 @dataclass(frozen=True, slots=True)
