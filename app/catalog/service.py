@@ -141,3 +141,17 @@ def lots_query(
     if expires_before is not None:
         statement = statement.where(Lot.expires_on < expires_before)
     return statement
+
+
+async def registrant_lots(
+    session: AsyncSession, registrant_id: uuid.UUID, *, principal: Principal
+) -> list[tuple[Lot, Product]]:
+    """Every lot the registrant holds or held, with its product, by lot number (a person picks
+    a lot by the number on its vial)."""
+    principal.ensure_registrant(registrant_id)
+    found = await session.execute(
+        select(Lot, Product).join(Product, Product.id == Lot.product_id)
+        .where(Lot.registrant_id == registrant_id)
+        .order_by(Lot.lot_number, Product.name, Lot.id)
+    )  # fmt: skip
+    return [(lot, product) for lot, product in found]

@@ -62,8 +62,10 @@ class Area:
 
 AREAS = (
     Area("dashboard", "Dashboard", "/"),
+    Area("ledger", "Ledger", "/ledger"),
     Area("inventories", "Inventories", "/inventories", needs=Permission.counts),
     Area("staff", "Staff and peers", "/staff", needs=Permission.reports),
+    Area("integrity", "Integrity", "/integrity", needs=Permission.reports),
 )
 
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String, Text, insert, select
+from sqlalchemy import Index, Select, String, Text, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -110,3 +110,16 @@ async def registrants_behind(session: AsyncSession) -> list[uuid.UUID]:
     )
     behind = select(ChainHead.registrant_id).where(ChainHead.sequence > 0, ~signed.exists())
     return list((await session.scalars(behind)).all())
+
+
+def of_registrant(registrant_id: uuid.UUID) -> Select[Checkpoint]:
+    """The registrant's checkpoints (the caller orders and pages them)."""
+    return select(Checkpoint).where(Checkpoint.registrant_id == registrant_id)
+
+
+async def newest(session: AsyncSession, registrant_id: uuid.UUID, limit: int) -> list[Checkpoint]:
+    """The registrant's last ``limit`` checkpoints, the newest (the largest tree) first."""
+    found = await session.scalars(
+        of_registrant(registrant_id).order_by(Checkpoint.tree_size.desc()).limit(limit)
+    )
+    return list(found)

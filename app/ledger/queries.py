@@ -9,6 +9,7 @@ from sqlalchemy import ColumnElement, Select, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import QueryableAttribute, aliased
 
+from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
 from app.core.db import where_given
@@ -117,6 +118,24 @@ async def get_event(
     session: AsyncSession, event_id: uuid.UUID, *, principal: Principal
 ) -> LedgerEvent:
     return await get_readable(session, LedgerEvent, event_id, principal, what="ledger event")
+
+
+async def event_read(session: AsyncSession, event_id: uuid.UUID, principal: Principal) -> EventOut:
+    """The event as ``principal`` reads it (404 across registrants), with its confirmed
+    witnesses, and the patient withheld from one who may not read patients."""
+    event = await get_event(session, event_id, principal=principal)
+    confirmed = await confirmations_of(session, [event.id])
+    named = principal.can(Permission.read_patients)
+    return event_out(event, confirmed[event.id], patients_named=named)
+
+
+async def reversed_by(session: AsyncSession, event: EventOut) -> uuid.UUID | None:
+    """The reversal that undid ``event``, if one did (at most one may: a second is refused)."""
+    found: uuid.UUID | None = await session.scalar(
+        select(_reversal.id).where(_reversal.registrant_id == event.registrant_id,
+                                   _reversal.reverses_event_id == event.id).limit(1)
+    )  # fmt: skip
+    return found
 
 
 def events_query(

@@ -5,14 +5,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Response, status
 from pydantic import Field
-from sqlalchemy import select
 
 from app.auth.caller import Caller
 from app.auth.permissions import Permission
-from app.auth.principal import Principal
-from app.auth.tenancy import get_readable
-from app.core import jobs
-from app.core.errors import NotFound
 from app.core.examples import example
 from app.core.jobs import Job
 from app.core.pagination import Page, paginate
@@ -32,13 +27,14 @@ from app.edge.pagination import Cursor, Limit
 from app.edge.responses import serialized, set_location
 from app.edge.routing import api_router
 from app.ledger import (
+    checkpoints,
     keys,
     proofs,
     queries,
     service,
     stock,
     transfers,
-    verification,
+    verification_runs,
     witnesses,
 )
 from app.ledger.checkpoints import Checkpoint
@@ -202,10 +198,7 @@ async def incoming_transfers(
 async def get_event(
     event_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> EventOut:
-    event = await queries.get_event(session, event_id, principal=principal)
-    confirmed = await queries.confirmations_of(session, [event.id])
-    named = principal.can(Permission.read_patients)
-    return queries.event_out(event, confirmed[event.id], patients_named=named)
+    return await queries.event_read(session, event_id, principal)
 
 
 @router.post(
@@ -268,7 +261,7 @@ async def list_checkpoints(
 ) -> dict[str, object]:
     """Signed tree heads, oldest first; keep one to check later ones with a consistency proof."""
     await get_registrant(session, registrant_id, principal=principal)
-    statement = select(Checkpoint).where(Checkpoint.registrant_id == registrant_id)
+    statement = checkpoints.of_registrant(registrant_id)
     items, next_cursor = await paginate(
         session,
         statement,
@@ -299,35 +292,16 @@ async def start_verification(
     caller: CurrentCaller,
 ) -> Job:
     """Queue a verification of the registrant's chain, Merkle roots and checkpoints."""
-    await get_registrant(session, body.registrant_id, principal=caller.principal)
-    caller.principal.require(Permission.reports)
-    job_id = uuid.uuid4()
-    await jobs.enqueue(
-        session,
-        kind=verification.JOB_KIND,
-        now=caller.now,
-        registrant_id=body.registrant_id,
-        job_id=job_id,
-        max_attempts=3,
-    )
-    await session.flush()
-    set_location(response, f"/v1/ledger/verifications/{job_id}")
-    return await _verification(session, job_id, caller.principal)
+    job = await verification_runs.start(session, body.registrant_id, caller)
+    set_location(response, f"/v1/ledger/verifications/{job.id}")
+    return job
 
 
 @router.get("/ledger/verifications/{verification_id}", response_model=VerificationOut)
 async def get_verification(
     verification_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> Job:
-    return await _verification(session, verification_id, principal)
-
-
-async def _verification(session: SessionDep, job_id: uuid.UUID, principal: Principal) -> Job:
-    job = await get_readable(session, Job, job_id, principal, what="verification")
-    if job.kind != verification.JOB_KIND:
-        raise NotFound("verification not found")
-    principal.require(Permission.reports)
-    return job
+    return await verification_runs.get_run(session, verification_id, principal)
 
 
 @router.get("/ledger/balances", response_model=BalancesOut)

@@ -118,7 +118,7 @@ def _first_unsigned(
     registrant_id: uuid.UUID, checkpoints: list[SignedCheckpoint], keys: dict[str, dict[str, str]]
 ) -> Outcome | None:
     for checkpoint in checkpoints:
-        failure = _signature_failure(checkpoint, keys)
+        failure = signature_failure(checkpoint, keys)
         if failure:
             return Outcome(registrant_id, 0, len(checkpoints), failure, checkpoint.tree_size)
     return None
@@ -318,7 +318,7 @@ def signed_checkpoint(row: Checkpoint) -> SignedCheckpoint:
     )
 
 
-def _signature_failure(checkpoint: SignedCheckpoint, keys: dict[str, dict[str, str]]) -> str | None:
+def signature_failure(checkpoint: SignedCheckpoint, keys: dict[str, dict[str, str]]) -> str | None:
     try:
         payload = verify_statement(checkpoint.jws, keys)
     except StatementInvalid as exc:

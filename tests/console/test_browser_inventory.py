@@ -56,7 +56,8 @@ def held_in_the_vault(page: Page, served: Served) -> dict[str, Decimal]:
     for row in page.locator("section[aria-labelledby=stock] tbody tr").all():
         cells = [cell.inner_text().strip() for cell in row.locator("td").all()]
         if cells[0] == VAULT:
-            held[cells[2]] = Decimal(cells[4])
+            quantity, _unit = cells[4].split()  # "246 mL"
+            held[cells[2]] = Decimal(quantity)
     assert held, "the demo keeps stock in its Main vault"
     return held
 
