@@ -58,7 +58,11 @@ class Area:
     needs: Permission | None = None
 
 
-AREAS = (Area("dashboard", "Dashboard", "/"),)
+AREAS = (
+    Area("dashboard", "Dashboard", "/"),
+    Area("reports", "Reports", "/reports", needs=Permission.reports),
+    Area("pdmp", "PDMP", "/pdmp", needs=Permission.read_pdmp),
+)
 
 
 @dataclass(frozen=True, slots=True)
