@@ -64,6 +64,8 @@ AREAS = (
     Area("dashboard", "Dashboard", "/"),
     Area("ledger", "Ledger", "/ledger"),
     Area("inventories", "Inventories", "/inventories", needs=Permission.counts),
+    Area("reports", "Reports", "/reports", needs=Permission.reports),
+    Area("pdmp", "PDMP", "/pdmp", needs=Permission.read_pdmp),
     Area("staff", "Staff and peers", "/staff", needs=Permission.reports),
     Area("integrity", "Integrity", "/integrity", needs=Permission.reports),
 )

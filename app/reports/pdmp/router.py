@@ -25,10 +25,8 @@ from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
 from app.registry.models import Registrant
-from app.reports.pdmp import outstanding, schemas, submissions
-from app.reports.pdmp.day import day_report
+from app.reports.pdmp import outstanding, schemas, service, submissions
 from app.reports.pdmp.models import PdmpSubmission
-from app.reports.pdmp.submissions import Author
 from app.reports.scope import report_scope
 
 ASAP_MEDIA_TYPE = "text/plain; charset=utf-8"
@@ -65,12 +63,9 @@ async def preview_pdmp_file(
     kept and no control number is used: the preview is a test file (TH07 `T`) under control
     number 000000000, never issued, so that it is not taken for a file that was sent, nor
     processed as one if it were. `POST /v1/pdmp/submissions` submits the day."""
-    scope = await report_scope(session, registrant_id, principal, clock.now(),
-                               permission=Permission.read_pdmp)  # fmt: skip
-    report = await day_report(session, scope, day, settings, field="date")
-    filename = f"pdmp-{scope.registrant.dea_number}-{day:%Y%m%d}-preview.txt"
-    disposition = f'attachment; filename="{filename}"'
-    return Response(report.preview(), media_type=ASAP_MEDIA_TYPE,
+    found = await service.preview(session, principal, clock.now(), settings, registrant_id, day)
+    disposition = f'attachment; filename="{found.filename}"'
+    return Response(found.text, media_type=ASAP_MEDIA_TYPE,
                     headers={"Content-Disposition": disposition})  # fmt: skip
 
 
@@ -93,14 +88,12 @@ async def submit_pdmp_file(
     and kept as it is to be sent (its bytes at `file_url`, with their SHA-256). A day is
     submitted once; once the state rejected its file, the next is the correction of that one
     (`corrects_submission_id`). Pharmacists and compliance officers."""
-    scope = await report_scope(session, body.registrant_id, principal, clock.now(),
-                               permission=Permission.pdmp_submissions)  # fmt: skip
-    report = await day_report(session, scope, body.report_date, settings, field="#/report_date")
-    made = await submissions.submit(session, report, corrects=body.corrects_submission_id,
-                                    by=Author.of(principal))  # fmt: skip
+    made = await service.submit_day(session, principal, clock.now(), settings,
+                                    body.registrant_id, body.report_date,
+                                    corrects=body.corrects_submission_id,
+                                    field="#/report_date")  # fmt: skip
     set_location(response, f"/v1/pdmp/submissions/{made.id}")
-    [shown] = await submissions.submissions_out(session, [made])
-    return shown
+    return await service.shown(session, made)
 
 
 @router.get("/pdmp/submissions", response_model=Page[schemas.PdmpSubmissionOut])
