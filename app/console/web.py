@@ -58,7 +58,10 @@ class Area:
     needs: Permission | None = None
 
 
-AREAS = (Area("dashboard", "Dashboard", "/"),)
+AREAS = (
+    Area("dashboard", "Dashboard", "/"),
+    Area("discrepancies", "Discrepancies", "/discrepancies", needs=Permission.reports),
+)
 
 
 @dataclass(frozen=True, slots=True)
