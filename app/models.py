@@ -18,7 +18,12 @@ from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
 from app.pharmacy.prescriptions.models import Prescription, PrescriptionFill
-from app.reconciliation.models import Discrepancy, DiscrepancyTransition
+from app.reconciliation.models import (
+    Discrepancy,
+    DiscrepancyAssignment,
+    DiscrepancyNote,
+    DiscrepancyTransition,
+)
 from app.registry.models import Location, Patient, Registrant, Staff, StaffRegistration
 from app.reports.pdmp.models import PdmpResponse, PdmpSubmission
 
@@ -34,6 +39,8 @@ __all__ = [
     "ConsoleSession",
     "ConsoleSignIn",
     "Discrepancy",
+    "DiscrepancyAssignment",
+    "DiscrepancyNote",
     "DiscrepancyTransition",
     "Evaluation",
     "FhirCodeMapping",

@@ -29,6 +29,8 @@ APPEND_ONLY = {
     "session_vitals",
     "prescription_fills",
     "discrepancy_transitions",
+    "discrepancy_assignments",
+    "discrepancy_notes",
     "webhook_attempts",
 }
 

@@ -62,6 +62,7 @@ class Area:
 
 AREAS = (
     Area("dashboard", "Dashboard", "/"),
+    Area("discrepancies", "Discrepancies", "/discrepancies", needs=Permission.reports),
     Area("ledger", "Ledger", "/ledger"),
     Area("inventories", "Inventories", "/inventories", needs=Permission.counts),
     Area("reports", "Reports", "/reports", needs=Permission.reports),

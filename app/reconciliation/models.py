@@ -1,5 +1,7 @@
-"""Discrepancies (mutable: status and findings move, every version kept through transitions)
-and their transitions (append-only: who moved what, when, and why)."""
+"""Discrepancies (mutable: status, findings and assignee move, every version kept through
+transitions and assignments), their transitions (append-only: who moved what, when, and
+why), their assignments (append-only: who gave whom the case, when) and their notes
+(append-only: who wrote what, when)."""
 
 import uuid
 from collections.abc import Sequence
@@ -33,6 +35,7 @@ class Discrepancy(Base):
     __table_args__ = (
         Index("ix_discrepancies_registrant_id_created_at", "registrant_id", "created_at", "id"),
         Index("ix_discrepancies_registrant_id_status", "registrant_id", "status"),
+        Index("ix_discrepancies_registrant_id_assigned_to", "registrant_id", "assigned_to"),
         # At most one discrepancy per finding that no person has closed: open, acknowledged,
         # unable to reconcile, or cured (which its finding reopens when it comes back).
         Index("uq_discrepancies_open_fingerprint", "registrant_id", "fingerprint", unique=True,
@@ -67,6 +70,8 @@ class Discrepancy(Base):
     reported_on: Mapped[date | None] = mapped_column(Date)
     report_reference: Mapped[str | None] = mapped_column(String(100))
     reason_code: Mapped[str | None] = mapped_column(String(40))
+    assigned_to: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("staff.id"))
+    """The member of staff working it now (its last assignment's)."""
     previous_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("discrepancies.id"))
     """The closed discrepancy this one is a recurrence of."""
     first_found_at: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -122,3 +127,38 @@ class DiscrepancyTransition(Base):
     """The reconciliation run that made the move (cured, or open again): its job's id
     (``GET /v1/reconciliation/runs/{id}``); none for a person's move, or for a run of
     ``csledger reconcile``, which is no job."""
+
+
+class DiscrepancyAssignment(Base):
+    """A discrepancy given to a member of staff (or to nobody: ``staff_id`` none), by whom and
+    when; the last one is who works it now (``Discrepancy.assigned_to``)."""
+
+    __tablename__ = "discrepancy_assignments"
+    __table_args__ = (UniqueConstraint("discrepancy_id", "sequence"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    discrepancy_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("discrepancies.id"))
+    sequence: Mapped[int]
+    """Its place among the discrepancy's assignments: 1, 2, ..."""
+    staff_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, ForeignKey("staff.id"))
+    by_subject: Mapped[str] = mapped_column(String(200))
+    by_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DiscrepancyNote(Base):
+    """What a person wrote on a case: kept as written, never changed nor taken away."""
+
+    __tablename__ = "discrepancy_notes"
+    __table_args__ = (UniqueConstraint("discrepancy_id", "sequence"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    registrant_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("registrants.id"))
+    discrepancy_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("discrepancies.id"))
+    sequence: Mapped[int]
+    """Its place among the discrepancy's notes: 1, 2, ..."""
+    text: Mapped[str] = mapped_column(Text)
+    by_subject: Mapped[str] = mapped_column(String(200))
+    by_name: Mapped[str] = mapped_column(String(200))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -38,12 +38,48 @@ _NEXT_DUE = func.coalesce(_NOTICE_RUNNING, _FORM_106_RUNNING)
 def worked_query(principal: Principal, registrant_id: uuid.UUID | None) -> Select[Discrepancy]:
     """The discrepancies still worked at ``registrant_id`` (else every registrant the caller
     reads), the most pressing first."""
-    statement = service.discrepancies_query(
-        principal, schemas.DiscrepancyFilters(registrant_id=registrant_id)
-    ).where(Discrepancy.status.in_([status.value for status in WORKED]))
+    filters = schemas.DiscrepancyFilters(registrant_id=registrant_id)
+    return queue_query(principal, filters, worked_only=True)
+
+
+def queue_query(
+    principal: Principal, filters: schemas.DiscrepancyFilters, *, worked_only: bool
+) -> Select[Discrepancy]:
+    """The discrepancies ``filters`` find (of those still worked, if ``worked_only``), the most
+    pressing first."""
+    statement = service.discrepancies_query(principal, filters)
+    if worked_only:
+        statement = statement.where(Discrepancy.status.in_([status.value for status in WORKED]))
     return statement.order_by(
         _NEXT_DUE.is_(None), _NEXT_DUE, _SEVERITY_RANK, Discrepancy.created_at, Discrepancy.id
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What a registrant's discrepancies are about, each once: what its queue filters by."""
+
+    rules: list[str]
+    location_ids: list[uuid.UUID]
+    lot_ids: list[uuid.UUID]
+    product_ids: list[uuid.UUID]
+
+
+async def found_about(db: AsyncSession, principal: Principal, registrant_id: uuid.UUID) -> Found:
+    every = service.discrepancies_query(
+        principal, schemas.DiscrepancyFilters(registrant_id=registrant_id)
+    ).subquery()
+    columns = (every.c.rule, every.c.location_id, every.c.lot_id, every.c.product_id)
+    kinds: list[list[object]] = []
+    for column in columns:
+        distinct = select(column).where(column.is_not(None)).distinct().order_by(column)
+        kinds.append(list(await db.scalars(distinct)))
+    rules, locations, lots, products = kinds
+    return Found([str(r) for r in rules], _ids(locations), _ids(lots), _ids(products))
+
+
+def _ids(values: list[object]) -> list[uuid.UUID]:
+    return [v if isinstance(v, uuid.UUID) else uuid.UUID(str(v)) for v in values]
 
 
 async def worked_by_severity(

@@ -22,7 +22,7 @@ from app.edge.deps import (
 from app.edge.pagination import Cursor, Limit
 from app.edge.responses import set_location
 from app.edge.routing import api_router
-from app.reconciliation import runs, schemas, service, views
+from app.reconciliation import casework, runs, schemas, service, views
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.workflow import Severity, Status
 from app.registry.service import get_registrant
@@ -42,14 +42,19 @@ async def list_discrepancies(
     severity: Severity | None = None,
     rule: QueryText | None = None,
     product_id: uuid.UUID | None = None,
+    lot_id: uuid.UUID | None = None,
+    location_id: uuid.UUID | None = None,
     staff_id: uuid.UUID | None = None,
+    assigned_to: uuid.UUID | None = None,
     found_from: Instant | None = None,
     found_to: Instant | None = None,
 ) -> dict[str, object]:
-    """Discrepancies in the order they were opened (filters combine)."""
+    """Discrepancies in the order they were opened (filters combine): ``staff_id`` finds
+    those about a person's work, ``assigned_to`` those a person works."""
     filters = schemas.DiscrepancyFilters(
         registrant_id=registrant_id, status=status, severity=severity, rule=rule,
-        product_id=product_id, staff_id=staff_id, found_from=found_from, found_to=found_to,
+        product_id=product_id, lot_id=lot_id, location_id=location_id, staff_id=staff_id,
+        assigned_to=assigned_to, found_from=found_from, found_to=found_to,
     )  # fmt: skip
     statement = service.discrepancies_query(principal, filters)
     found, next_cursor = await paginate(
@@ -87,6 +92,43 @@ async def transition_discrepancy(
     run's move alone (when the finding's condition no longer holds), and a cured discrepancy
     is not moved by a person."""
     found = await service.transition(session, discrepancy_id, body, caller=caller)  # fmt: skip
+    return await views.discrepancy_detail(session, caller.principal, found)
+
+
+@router.post(
+    "/discrepancies/{discrepancy_id}/assignment",
+    dependencies=[Idempotent],
+    response_model=schemas.DiscrepancyDetailOut,
+)
+@audited("discrepancy", "discrepancy_id")
+async def assign_discrepancy(
+    discrepancy_id: uuid.UUID,
+    body: schemas.AssignmentCreate,
+    session: SessionDep,
+    caller: CurrentCaller,
+) -> schemas.DiscrepancyDetailOut:
+    """Assign a discrepancy to a member of staff of its registrant, or reassign it (``null``:
+    to nobody); every assignment is kept. Compliance officers only; nobody assigns the case
+    of their own work, nor is assigned it."""
+    found = await casework.assign(session, discrepancy_id, body, caller)
+    return await views.discrepancy_detail(session, caller.principal, found)
+
+
+@router.post(
+    "/discrepancies/{discrepancy_id}/notes",
+    dependencies=[Idempotent],
+    response_model=schemas.DiscrepancyDetailOut,
+)
+@audited("discrepancy", "discrepancy_id")
+async def add_discrepancy_note(
+    discrepancy_id: uuid.UUID,
+    body: schemas.NoteCreate,
+    session: SessionDep,
+    caller: CurrentCaller,
+) -> schemas.DiscrepancyDetailOut:
+    """Write a note on a discrepancy's case: kept as written, signed and dated, never changed;
+    the answer is the discrepancy with all its notes. Compliance officers only."""
+    found = await casework.add_note(session, discrepancy_id, body, caller)
     return await views.discrepancy_detail(session, caller.principal, found)
 
 

@@ -21,7 +21,12 @@ class DiscrepancyFilters:
     severity: Severity | None = None
     rule: str | None = None
     product_id: uuid.UUID | None = None
+    lot_id: uuid.UUID | None = None
+    location_id: uuid.UUID | None = None
     staff_id: uuid.UUID | None = None
+    """Whose work it is about."""
+    assigned_to: uuid.UUID | None = None
+    """Who works it."""
     found_from: datetime | None = None
     found_to: datetime | None = None
 
@@ -40,6 +45,37 @@ class TransitionCreate(InputModel):
     reported_on: Day | None = None
     """To report: the date DEA Form 106 was filed."""
     report_reference: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+
+
+class AssignmentCreate(InputModel):
+    model_config = example({"staff_id": "3fa85f64-5717-4562-b3fc-2c963f66afa6"})
+
+    staff_id: uuid.UUID | None
+    """A member of staff of the discrepancy's registrant, whose work it is not about; null
+    leaves it to nobody."""
+
+
+class NoteCreate(InputModel):
+    model_config = example({"text": "Called the pharmacist: the vial was recounted at 17:00."})
+
+    text: FreeText
+
+
+class AssignmentOut(OutputModel):
+    id: uuid.UUID
+    staff_id: uuid.UUID | None
+    staff: StaffName | None = None
+    by_subject: str
+    by_name: str
+    at: datetime
+
+
+class NoteOut(OutputModel):
+    id: uuid.UUID
+    text: str
+    by_subject: str
+    by_name: str
+    at: datetime
 
 
 class TransitionOut(OutputModel):
@@ -86,6 +122,8 @@ class DiscrepancyOut(OutputModel):
     reported_on: date | None
     report_reference: str | None
     reason_code: ReasonCode | None
+    assigned_to: uuid.UUID | None
+    """The member of staff working it now."""
     previous_id: uuid.UUID | None
     first_found_at: datetime
     last_found_at: datetime
@@ -99,13 +137,17 @@ class DiscrepancyOut(OutputModel):
         default=None, description="Named only for a caller who may read patients"
     )
     staff: list[StaffName] = Field(default=[], description="The people of staff_ids, named")
+    assignee: StaffName | None = Field(default=None, description="Who assigned_to names")
 
 
 class DiscrepancyDetailOut(DiscrepancyOut):
-    """The discrepancy with the ledger events behind it and every transition."""
+    """The discrepancy with the ledger events behind it, every transition, every assignment
+    and every note, oldest first."""
 
     events: list[EventOut]
     transitions: list[TransitionOut]
+    assignments: list[AssignmentOut]
+    notes: list[NoteOut]
 
 
 class RunCreate(InputModel):

@@ -271,6 +271,9 @@ def discrepancies_query(
         (Discrepancy.severity, filters.severity.value if filters.severity else None),
         (Discrepancy.rule, filters.rule),
         (Discrepancy.product_id, filters.product_id),
+        (Discrepancy.lot_id, filters.lot_id),
+        (Discrepancy.location_id, filters.location_id),
+        (Discrepancy.assigned_to, filters.assigned_to),
     )
     if filters.staff_id is not None:  # whose work it is about (a JSON list of ids)
         statement = statement.where(
@@ -310,7 +313,7 @@ async def transition(
         raise TransitionNotAllowed(
             f"a discrepancy {current.value} does not move to {data.to.value}"
         )
-    await _not_own_work(db, found, caller.principal)
+    await not_own_work(db, found, caller.principal)
     registrant = await db.get(Registrant, found.registrant_id)
     assert registrant is not None
     _check_content(data, found, registrant, caller.now)
@@ -361,7 +364,7 @@ async def _move(
                     {"from_status": current, "reason_code": found.reason_code})  # fmt: skip
 
 
-async def _not_own_work(db: AsyncSession, found: Discrepancy, principal: Principal) -> None:
+async def not_own_work(db: AsyncSession, found: Discrepancy, principal: Principal) -> None:
     """The caller recorded, performed or witnessed what it is about (as any staff row of
     theirs at the registrant, active or not)."""
     mine = await db.scalars(
