@@ -1,7 +1,6 @@
 """The ledger: a lot's perpetual inventory at a location, and each event with its proof."""
 
 import uuid
-from datetime import date
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -10,14 +9,15 @@ from fastapi import Query, Request, Response
 from app.auth.permissions import Permission
 from app.console import ledger_view, overview
 from app.console.web import SignedIn, console_router, page
+from app.core.schemas import IN_ASCII_DIGITS, Day
 from app.edge.audit import audited, note
 from app.edge.deps import ClockDep, SessionDep, SettingsDep
 from app.ledger import keys
 
 router = console_router()
 
-FirstDay = Annotated[date | None, Query(alias="from")]
-LastDay = Annotated[date | None, Query(alias="to")]
+FirstDay = Annotated[Day | None, Query(alias="from")]
+LastDay = Annotated[Day | None, Query(alias="to")]
 
 
 @router.get("/ledger")
@@ -32,7 +32,7 @@ async def ledger(
     lot_id: uuid.UUID | None = None,
     first_day: FirstDay = None,
     last_day: LastDay = None,
-    page_number: Annotated[int, Query(alias="page", ge=1)] = 1,
+    page_number: Annotated[int, Query(alias="page", ge=1), IN_ASCII_DIGITS] = 1,
 ) -> Response:
     principal = user.principal
     found = await overview.registrants(db, principal, registrant_id)

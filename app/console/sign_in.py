@@ -26,6 +26,7 @@ from app.console.web import (
 from app.core.config import Settings
 from app.core.db import Database
 from app.core.errors import Unauthenticated
+from app.core.schemas import QueryText
 from app.edge.deps import ClockDep, SessionDep, SettingsDep
 
 router = console_router()
@@ -59,14 +60,16 @@ def _sign_in_page(
 
 
 @router.get("/sign-in", response_class=HTMLResponse)
-async def sign_in(request: Request, settings: SettingsDep, next: str | None = None) -> Response:
+async def sign_in(
+    request: Request, settings: SettingsDep, next: QueryText | None = None
+) -> Response:
     return _sign_in_page(request, settings, next_page=next)
 
 
 @router.get("/sign-in/start")
 async def start_sign_in(
     request: Request, clock: ClockDep, settings: SettingsDep,
-    next: str | None = None,
+    next: QueryText | None = None,
 ) -> Response:  # fmt: skip
     """Send the browser to the identity provider, with a fresh state, nonce and verifier."""
     if not settings.oidc_configured:
@@ -93,7 +96,7 @@ async def start_sign_in(
 @router.get("/sign-in/callback")
 async def finish_sign_in(
     request: Request, clock: ClockDep, settings: SettingsDep,
-    state: str = "", code: str = "", error: str | None = None,
+    state: QueryText = "", code: QueryText = "", error: QueryText | None = None,
 ) -> Response:  # fmt: skip
     """The provider's answer: the code exchanged (with the verifier) for a checked ID token."""
     if error is not None:
@@ -120,7 +123,7 @@ async def finish_sign_in(
 
 @router.get("/sign-in/link")
 async def follow_sign_in_link(
-    request: Request, clock: ClockDep, settings: SettingsDep, ticket: str = ""
+    request: Request, clock: ClockDep, settings: SettingsDep, ticket: QueryText = ""
 ) -> Response:
     """A development sign-in link (``make run`` prints one): it works once."""
     async with _database(request).transaction() as db:

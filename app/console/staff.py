@@ -9,6 +9,7 @@ from fastapi import Query, Request, Response
 
 from app.console import overview, staff_charts
 from app.console.web import SignedIn, console_router, page
+from app.core.schemas import IN_ASCII_DIGITS
 from app.edge.audit import audited
 from app.edge.deps import ClockDep, SessionDep, SettingsDep
 from app.reconciliation import peer_view, trends
@@ -16,8 +17,8 @@ from app.registry.service import local_date
 
 router = console_router()
 
-Window = Annotated[int | None, Query(ge=1, le=366, description="days compared")]
-Weeks = Annotated[int, Query(ge=1, le=53, description="weeks of the trend")]
+Window = Annotated[int | None, Query(ge=1, le=366, description="days compared"), IN_ASCII_DIGITS]
+Weeks = Annotated[int, Query(ge=1, le=53, description="weeks of the trend"), IN_ASCII_DIGITS]
 
 
 @router.get("/staff")
