@@ -183,7 +183,10 @@ async def test_a_checkpoint_whose_root_was_changed_fails_verification(
 ) -> None:
     first, *_ = await movements(clinic)
     await sign_checkpoints(app, clock)
-    async with unguarded(probe.engine, dialect, "dropped triggers") as connection:
+    # Past the append-only triggers: PostgreSQL's databases are reused by later tests, so
+    # there the triggers are bypassed for this transaction alone, never dropped.
+    how = "replica role" if dialect == "postgresql" else "dropped triggers"
+    async with unguarded(probe.engine, dialect, how) as connection:
         await connection.execute(text("UPDATE ledger_checkpoints SET root_hash = :forged"),
                                  {"forged": "0" * 64})  # fmt: skip
     officer = await signed_in([Role.compliance_officer], [clinic.id])
