@@ -56,7 +56,17 @@ def run(bench: "Bench", dsn: str, registrant_id: uuid.UUID, lot_id: uuid.UUID) -
 
 PAGES = (
     ("dashboard", "/console/?registrant_id={registrant}"),
+    ("discrepancy queue", "/console/discrepancies?registrant_id={registrant}"),
+    ("discrepancy case", "/console/discrepancies/{discrepancy}"),
+    (
+        "ledger view, last 30 days",
+        "/console/ledger?registrant_id={registrant}&location_id={location}&lot_id={lot}",
+    ),
+    ("ledger event", "/console/ledger/events/{event}"),
+    ("inventories", "/console/inventories?registrant_id={registrant}"),
+    ("reports", "/console/reports?registrant_id={registrant}"),
     ("staff and peers", "/console/staff?registrant_id={registrant}&product_id={product}"),
+    ("integrity", "/console/integrity?registrant_id={registrant}"),
 )
 """Each page of the console, with the year's ids its path takes."""
 

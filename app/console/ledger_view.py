@@ -25,6 +25,7 @@ from app.pharmacy.prescriptions.service import get_prescription
 from app.registry.models import Location, Registrant
 from app.registry.service import get_registrant, local_date, locations_query
 from app.reports import perpetual
+from app.reports.perpetual_page import page_of
 from app.reports.scope import check_period, report_scope
 from app.reports.tabular import Row
 
@@ -101,30 +102,15 @@ async def perpetual_inventory(
     now: datetime,
 ) -> Ledger:
     """The perpetual inventory report's rows of one place, its balances summed by the report
-    (never here); only the lines of ``page`` are kept, the others counted."""
+    (never here): its opening, the lines of ``page``, its closing."""
     scope = await report_scope(db, registrant.id, principal, now,
                                permission=Permission.read_reference)  # fmt: skip
     start, end = scope.day_bounds(days.first, days.last)
     filters = perpetual.Filters(location_id=location_id, lot_id=lot_id)
     period = perpetual.Period(scope, start, end, filters,
                               patients_named=principal.can(Permission.read_patients))  # fmt: skip
-    ledger = Ledger(days, page, lines=[])
-    keep = range((page - 1) * PAGE_LINES, page * PAGE_LINES)
-    async for chunk in perpetual.rows(db, period):
-        for row in chunk:
-            _place_row(ledger, row, keep)
-    return ledger
-
-
-def _place_row(ledger: Ledger, row: Row, keep: range) -> None:
-    if row["entry"] == perpetual.OPENING:
-        ledger.opening = row
-    elif row["entry"] == perpetual.CLOSING:
-        ledger.closing = row
-    else:
-        if ledger.total in keep and ledger.lines is not None:
-            ledger.lines.append(row)
-        ledger.total += 1
+    found = await page_of(db, period, offset=(page - 1) * PAGE_LINES, limit=PAGE_LINES)
+    return Ledger(days, page, found.opening, found.lines, found.closing, found.total)
 
 
 def chosen(found: Choices, location_id: uuid.UUID | None,

@@ -15,6 +15,7 @@ PostgreSQL each place's lines are written as CSV by the database
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -293,22 +294,32 @@ def edge(period: Period, place: Place, *, closing: bool) -> Row:
 async def rows(db: AsyncSession, period: Period) -> Chunks:
     """Place by place: its opening, its lines a thousand at a time (their witnesses named
     for the fetch), its closing."""
-    within = Within([period.registrant_id], patients_named=period.patients_named)
     connection = await db.connection()
     for place in await places(db, period):
         yield [edge(period, place, closing=False)]
-        found = lines(period, place)
-        named = (value.label(name) for name, value in references(found).items())
-        query = in_order(found, found, *named).execution_options(yield_per=FETCH_ROWS)
+        query = named_lines(period, place).execution_options(yield_per=FETCH_ROWS)
         result = await connection.stream(query)
         async for partition in result.mappings().partitions(FETCH_ROWS):
-            witnesses = [[uuid.UUID(w) for w in orjson.loads(row["witness_ids"])]
-                         for row in partition]  # fmt: skip
-            names = await within.names(db, staff=(w for found in witnesses for w in found))
-            yield [_row(row, place, [names.staff[w].name for w in found if w in names.staff],
-                        period)
-                   for row, found in zip(partition, witnesses, strict=True)]  # fmt: skip
+            yield await witnessed(db, partition, place, period)
         yield [edge(period, place, closing=True)]
+
+
+def named_lines(period: Period, place: Place) -> Select[*tuple[Any, ...]]:
+    """The place's lines in order, with what names their references."""
+    found = lines(period, place)
+    named = (value.label(name) for name, value in references(found).items())
+    return in_order(found, found, *named)
+
+
+async def witnessed(
+    db: AsyncSession, partition: Sequence[RowMapping], place: Place, period: Period
+) -> list[Row]:
+    """Lines fetched together as rows, their witnesses named in one lookup."""
+    within = Within([period.registrant_id], patients_named=period.patients_named)
+    witnesses = [[uuid.UUID(w) for w in orjson.loads(row["witness_ids"])] for row in partition]
+    names = await within.names(db, staff=(w for found in witnesses for w in found))
+    return [_row(row, place, [names.staff[w].name for w in found if w in names.staff], period)
+            for row, found in zip(partition, witnesses, strict=True)]  # fmt: skip
 
 
 def _row(row: RowMapping, place: Place, witnesses: list[str], period: Period) -> Row:
