@@ -3,15 +3,21 @@ jar of its own, talking to the real app over ASGI."""
 
 import html
 import re
+import shutil
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser
 
 from app.auth.permissions import Role
 from app.console import links
+from app.core.config import Environment, Settings
+from tests.console.browser import demo_served, launch
+from tests.served import Served
 
 SignIn = Callable[..., Awaitable[httpx.AsyncClient]]
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -60,3 +66,30 @@ def csrf_of(page: httpx.Response) -> str:
 def shown(page: httpx.Response) -> str:
     """The page's text as a person reads it: tags dropped, white space collapsed."""
     return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", page.text)).split())
+
+
+# The browser tests' (test_browser*.py): each module gets a browser and the demo, served by
+# uvicorn on its own copy of the database with the worker in its process, as `make run` does.
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    yield from launch()
+
+
+@pytest.fixture(scope="module")
+def demo_settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    folder = tmp_path_factory.mktemp("console-demo")
+    shutil.copyfile(sqlite_template, folder / "demo.db")
+    return Settings(
+        environment=Environment.test,
+        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
+        development_key_dir=folder / "keys",
+        worker_in_process=True,  # the nightly run, the checkpoints, the verifications
+        worker_poll_seconds=0.2,
+    )
+
+
+@pytest.fixture(scope="module")
+def served(demo_settings: Settings) -> Iterator[Served]:
+    yield from demo_served(demo_settings)

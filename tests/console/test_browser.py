@@ -1,15 +1,12 @@
 """The console in a real browser, on the demo: signing in, the dashboard, tenancy."""
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, expect
 
 from app.auth.permissions import Role
-from app.core.config import Environment, Settings
-from tests.console.browser import accessible, demo_served, launch, photograph, sign_in
+from app.core.config import Settings
+from tests.console.browser import accessible, photograph, sign_in
 from tests.console.conftest import claims
 from tests.served import Served
 
@@ -20,33 +17,10 @@ def demo_staff(served: Served) -> dict[str, object]:
     return claims(STAFF_ROLES, served.demo.ids, sub="demo-staff", name="Demo User")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("console")
-    shutil.copyfile(sqlite_template, folder / "demo.db")
-    return Settings(
-        environment=Environment.test,
-        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        development_key_dir=folder / "keys",
-        worker_in_process=True,  # the nightly run finds the demo's short count
-        worker_poll_seconds=0.2,
-    )
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings) -> Iterator[Served]:
-    yield from demo_served(settings)
-
-
 def test_the_demo_staff_signs_in_and_sees_the_open_discrepancy(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
-    page = sign_in(browser, served, settings, demo_staff(served))
+    page = sign_in(browser, served, demo_settings, demo_staff(served))
     expect(page.get_by_role("heading", name="All your registrants")).to_be_visible()
     page.get_by_label("Registrant", exact=True).select_option(label="Hill Country Ketamine Clinic")
     page.get_by_role("button", name="Show").click()
@@ -64,9 +38,9 @@ def test_the_demo_staff_signs_in_and_sees_the_open_discrepancy(
 
 
 def test_a_page_reads_on_a_tablet_held_upright(
-    browser: Browser, served: Served, settings: Settings
+    browser: Browser, served: Served, demo_settings: Settings
 ) -> None:
-    page = sign_in(browser, served, settings, demo_staff(served))
+    page = sign_in(browser, served, demo_settings, demo_staff(served))
     page.set_viewport_size({"width": 768, "height": 1024})
     page.goto(f"/console/?registrant_id={served.demo.clinic_id}")
     overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
@@ -74,10 +48,10 @@ def test_a_page_reads_on_a_tablet_held_upright(
 
 
 def test_another_registrants_officer_finds_nothing(
-    browser: Browser, served: Served, settings: Settings
+    browser: Browser, served: Served, demo_settings: Settings
 ) -> None:
     officer = claims([Role.compliance_officer], [served.demo.pharmacy_id], name="Pat Officer")
-    page = sign_in(browser, served, settings, officer)
+    page = sign_in(browser, served, demo_settings, officer)
     answer = page.goto(f"/console/?registrant_id={served.demo.clinic_id}")
     assert answer is not None
     assert answer.status == 404
@@ -85,8 +59,12 @@ def test_another_registrants_officer_finds_nothing(
     accessible(page)
 
 
-def test_signing_out_from_the_menu(browser: Browser, served: Served, settings: Settings) -> None:
-    page = sign_in(browser, served, settings, claims([Role.clinician], [served.demo.clinic_id]))
+def test_signing_out_from_the_menu(
+    browser: Browser, served: Served, demo_settings: Settings
+) -> None:
+    page = sign_in(
+        browser, served, demo_settings, claims([Role.clinician], [served.demo.clinic_id])
+    )
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_text("You have signed out.")).to_be_visible()
     page.goto("/console/")

@@ -2,50 +2,24 @@
 the work opens the demo's short count from the dashboard, assigns it, writes on it,
 acknowledges it and resolves it; the queue no longer lists it as worked."""
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.auth.permissions import Role
-from app.core.config import Environment, Settings
-from tests.console.browser import accessible, demo_served, launch, photograph, sign_in
+from app.core.config import Settings
+from tests.console.browser import accessible, photograph, sign_in
 from tests.console.conftest import claims
 from tests.served import Served
 
 SHORT_COUNT = "Count of lot HB24017A at Main vault short by 0.1 mL"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("console-discrepancies")
-    shutil.copyfile(sqlite_template, folder / "demo.db")
-    return Settings(
-        environment=Environment.test,
-        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        development_key_dir=folder / "keys",
-        worker_in_process=True,  # the nightly run finds the demo's short count
-        worker_poll_seconds=0.2,
-    )
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings) -> Iterator[Served]:
-    yield from demo_served(settings)
-
-
-def officer(browser: Browser, served: Served, settings: Settings) -> Page:
+def officer(browser: Browser, served: Served, demo_settings: Settings) -> Page:
     """A compliance officer of the clinic who is none of its staff: the work is not theirs."""
     who = claims([Role.compliance_officer], [served.demo.clinic_id], sub="officer-visiting",
                  name="Vera Visiting")  # fmt: skip
-    return sign_in(browser, served, settings, who)
+    return sign_in(browser, served, demo_settings, who)
 
 
 def short_count_found(page: Page) -> None:
@@ -58,9 +32,9 @@ def short_count_found(page: Page) -> None:
 
 
 def test_an_officer_works_the_short_count_from_the_dashboard_to_resolved(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
-    page = officer(browser, served, settings)
+    page = officer(browser, served, demo_settings)
     expect(page.get_by_role("heading", name="Hill Country Ketamine Clinic")).to_be_visible()
     short_count_found(page)
 
@@ -106,11 +80,11 @@ def test_an_officer_works_the_short_count_from_the_dashboard_to_resolved(
 
 
 def test_the_demo_staff_is_refused_the_work_of_their_own_clinic(
-    browser: Browser, served: Served, settings: Settings
+    browser: Browser, served: Served, demo_settings: Settings
 ) -> None:
     """A clinician has no queue: the menu does not offer it, and its address answers 403."""
     nurse = claims([Role.clinician], [served.demo.clinic_id], sub="demo-clinic-nurse")
-    page = sign_in(browser, served, settings, nurse)
+    page = sign_in(browser, served, demo_settings, nurse)
     expect(page.get_by_role("link", name="Discrepancies")).to_have_count(0)
     answer = page.goto("/console/discrepancies")
     assert answer is not None

@@ -2,17 +2,14 @@
 list, counted lot by lot (a count that differs from the ledger shows its variance in the row,
 without the page reloading), witnessed from a second browser by another clinician, signed."""
 
-import shutil
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.auth.permissions import Role
-from app.core.config import Environment, Settings
-from tests.console.browser import accessible, demo_served, launch, photograph, sign_in
+from app.core.config import Settings
+from tests.console.browser import accessible, photograph, sign_in
 from tests.console.conftest import claims
 from tests.served import Served
 
@@ -22,31 +19,12 @@ NURSE = ("demo-clinic-nurse", "Grace Kim, RN")
 WITNESS = ("demo-clinic-clinician", "Marcus Hale, RN")
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("console-inventory")
-    shutil.copyfile(sqlite_template, folder / "demo.db")
-    return Settings(
-        environment=Environment.test,
-        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        development_key_dir=folder / "keys",
-    )
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings) -> Iterator[Served]:
-    yield from demo_served(settings)
-
-
-def clinician(browser: Browser, served: Served, settings: Settings, who: tuple[str, str]) -> Page:
+def clinician(
+    browser: Browser, served: Served, demo_settings: Settings, who: tuple[str, str]
+) -> Page:
     sub, name = who
     granted = claims([Role.clinician], [served.demo.clinic_id], sub=sub, name=name)
-    return sign_in(browser, served, settings, granted)
+    return sign_in(browser, served, demo_settings, granted)
 
 
 def held_in_the_vault(page: Page, served: Served) -> dict[str, Decimal]:
@@ -70,9 +48,9 @@ def count(page: Page, lot: str, quantity: Decimal) -> None:
 
 
 def test_an_inventory_of_the_main_vault_is_counted_witnessed_and_signed(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
-    page = clinician(browser, served, settings, NURSE)
+    page = clinician(browser, served, demo_settings, NURSE)
     held = held_in_the_vault(page, served)
 
     page.goto(f"/console/inventories?registrant_id={served.demo.clinic_id}")
@@ -116,7 +94,7 @@ def test_an_inventory_of_the_main_vault_is_counted_witnessed_and_signed(
     expect(page.get_by_text(f"0 of {len(held)} lots")).to_be_visible()
     sheet_url = page.url
 
-    witness = clinician(browser, served, settings, WITNESS)
+    witness = clinician(browser, served, demo_settings, WITNESS)
     witness.goto(sheet_url)
     witness.get_by_role("button", name="Witness this inventory").click()
     expect(witness.locator("#inventory-standing")).to_contain_text(WITNESS[1])

@@ -1,16 +1,13 @@
 """The ledger and integrity pages in a real browser, on the demo: a lot's running balance at
 the clinic's Main vault, one of its events in a signed checkpoint, and a verification run."""
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from app.auth.permissions import Role
-from app.core.config import Environment, Settings
-from tests.console.browser import accessible, demo_served, launch, photograph, sign_in
+from app.core.config import Settings
+from tests.console.browser import accessible, photograph, sign_in
 from tests.console.conftest import claims
 from tests.served import Served
 
@@ -18,32 +15,9 @@ STAFF_ROLES = [Role.pharmacist, Role.clinician, Role.prescriber, Role.compliance
 WAIT_SECONDS = 20
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("console-ledger")
-    shutil.copyfile(sqlite_template, folder / "demo.db")
-    return Settings(
-        environment=Environment.test,
-        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        development_key_dir=folder / "keys",
-        worker_in_process=True,  # signs the demo's checkpoint, runs the verification
-        worker_poll_seconds=0.2,
-    )
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings) -> Iterator[Served]:
-    yield from demo_served(settings)
-
-
-def staff(browser: Browser, served: Served, settings: Settings) -> Page:
+def staff(browser: Browser, served: Served, demo_settings: Settings) -> Page:
     person = claims(STAFF_ROLES, served.demo.ids, sub="demo-staff", name="Demo User")
-    return sign_in(browser, served, settings, person)
+    return sign_in(browser, served, demo_settings, person)
 
 
 def choose(page: Page, select: str, text: str) -> None:
@@ -63,9 +37,9 @@ def reload_until(page: Page, text: str) -> None:
 
 
 def test_a_lots_running_balance_an_event_in_a_checkpoint_and_a_verification(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
-    page = staff(browser, served, settings)
+    page = staff(browser, served, demo_settings)
     page.goto(f"/console/ledger?registrant_id={served.demo.clinic_id}")
     expect(
         page.get_by_role("heading", name="Ledger · Hill Country Ketamine Clinic")

@@ -3,38 +3,16 @@ previews then submits a day of the pharmacy's PDMP."""
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect
 
 from app.auth.permissions import Role
-from app.core.config import Environment, Settings
-from tests.console.browser import SCREENSHOTS, accessible, demo_served, launch, photograph, sign_in
+from app.core.config import Settings
+from tests.console.browser import SCREENSHOTS, accessible, photograph, sign_in
 from tests.console.conftest import claims
 from tests.served import Served
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("console-reports")
-    shutil.copyfile(sqlite_template, folder / "demo.db")
-    return Settings(
-        environment=Environment.test,
-        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        development_key_dir=folder / "keys",
-    )
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings) -> Iterator[Served]:
-    yield from demo_served(settings)
 
 
 def officer(served: Served) -> dict[str, object]:
@@ -43,9 +21,9 @@ def officer(served: Served) -> dict[str, object]:
 
 
 def test_an_officer_downloads_a_report_as_pdf(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
-    page = sign_in(browser, served, settings, officer(served))
+    page = sign_in(browser, served, demo_settings, officer(served))
     page.goto(f"/console/reports?registrant_id={served.demo.clinic_id}")
     expect(
         page.get_by_role("heading", name="Reports of Hill Country Ketamine Clinic")
@@ -79,9 +57,9 @@ def _render_first_page(pdf: Path, tmp_path: Path) -> None:
 
 
 def test_an_officer_previews_then_submits_a_pdmp_day(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
-    page = sign_in(browser, served, settings, officer(served))
+    page = sign_in(browser, served, demo_settings, officer(served))
     page.goto(f"/console/pdmp?registrant_id={served.demo.pharmacy_id}")
     expect(page.get_by_role("heading", name="Days the state has not accepted")).to_be_visible()
     accessible(page)

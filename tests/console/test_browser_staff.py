@@ -1,49 +1,23 @@
 """The staff page in a real browser, on the demo, as a compliance officer: charts drawn on the
 server, the same numbers in tables, the demo's staff by name."""
 
-import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from playwright.sync_api import Browser, expect
 
 from app.auth.permissions import Role
-from app.core.config import Environment, Settings
-from tests.console.browser import accessible, demo_served, launch, photograph, sign_in
+from app.core.config import Settings
+from tests.console.browser import accessible, photograph, sign_in
 from tests.console.conftest import claims
 from tests.served import Served
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    yield from launch()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    folder = tmp_path_factory.mktemp("console-staff")
-    shutil.copyfile(sqlite_template, folder / "demo.db")
-    return Settings(
-        environment=Environment.test,
-        database_url=f"sqlite+aiosqlite:///{folder / 'demo.db'}",
-        development_key_dir=folder / "keys",
-        worker_in_process=True,  # the nightly run finds the demo's short count
-        worker_poll_seconds=0.2,
-    )
-
-
-@pytest.fixture(scope="module")
-def served(settings: Settings) -> Iterator[Served]:
-    yield from demo_served(settings)
-
-
 def test_the_officer_compares_the_clinics_staff_with_their_peers(
-    browser: Browser, served: Served, settings: Settings, tmp_path: Path
+    browser: Browser, served: Served, demo_settings: Settings, tmp_path: Path
 ) -> None:
     officer = claims([Role.compliance_officer], [served.demo.clinic_id],
                      sub="demo-clinic-compliance", name="Owen Patel")  # fmt: skip
-    page = sign_in(browser, served, settings, officer)
+    page = sign_in(browser, served, demo_settings, officer)
     page.get_by_role("navigation", name="Areas").get_by_role("link", name="Staff and peers").click()
     expect(page.get_by_role("heading", level=1)).to_contain_text("Staff and their peers")
     # The esketamine kits the demo's sessions used, by the clinician who ran them: a chart per
