@@ -7,12 +7,11 @@ from urllib.parse import urlencode
 
 from fastapi import Request, Response
 
-from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.console import cases, overview
 from app.console.web import (
     PREFIX,
-    ConsoleUser,
+    Acting,
     CsrfChecked,
     SignedIn,
     console_router,
@@ -20,7 +19,7 @@ from app.console.web import (
     see_other,
 )
 from app.edge.audit import audited
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import ClockDep, SessionDep
 from app.reconciliation import casework, schemas, service
 from app.reconciliation.workflow import Severity, Status
 from app.registry.service import local_date
@@ -71,41 +70,34 @@ async def case_page(
 @router.post("/discrepancies/{discrepancy_id}/transitions", dependencies=[CsrfChecked])
 @audited("discrepancy", "discrepancy_id")
 async def move(
-    request: Request, discrepancy_id: uuid.UUID, user: SignedIn, db: SessionDep,
-    clock: ClockDep, settings: SettingsDep,
+    request: Request, discrepancy_id: uuid.UUID, caller: Acting, db: SessionDep,
 ) -> Response:  # fmt: skip
     """The case's forms to move it: acknowledge, resolve, unable to reconcile, report."""
     data = cases.form_model(schemas.TransitionCreate, await request.form(), TRANSITION_FIELDS)
-    await service.transition(db, discrepancy_id, data, _caller(user, clock, settings))
+    await service.transition(db, discrepancy_id, data, caller)
     return see_other(_case_url(discrepancy_id))
 
 
 @router.post("/discrepancies/{discrepancy_id}/assignment", dependencies=[CsrfChecked])
 @audited("discrepancy", "discrepancy_id")
 async def assign(
-    request: Request, discrepancy_id: uuid.UUID, user: SignedIn, db: SessionDep,
-    clock: ClockDep, settings: SettingsDep,
+    request: Request, discrepancy_id: uuid.UUID, caller: Acting, db: SessionDep,
 ) -> Response:  # fmt: skip
     form = await request.form()
     staff_id = cases.uuid_param({"staff_id": str(form.get("staff_id") or "")}, "staff_id")
     data = schemas.AssignmentCreate(staff_id=staff_id)
-    await casework.assign(db, discrepancy_id, data, _caller(user, clock, settings))
+    await casework.assign(db, discrepancy_id, data, caller)
     return see_other(_case_url(discrepancy_id))
 
 
 @router.post("/discrepancies/{discrepancy_id}/notes", dependencies=[CsrfChecked])
 @audited("discrepancy", "discrepancy_id")
 async def write_note(
-    request: Request, discrepancy_id: uuid.UUID, user: SignedIn, db: SessionDep,
-    clock: ClockDep, settings: SettingsDep,
-) -> Response:  # fmt: skip
+    request: Request, discrepancy_id: uuid.UUID, caller: Acting, db: SessionDep
+) -> Response:
     data = cases.form_model(schemas.NoteCreate, await request.form(), ("text",))
-    await casework.add_note(db, discrepancy_id, data, _caller(user, clock, settings))
+    await casework.add_note(db, discrepancy_id, data, caller)
     return see_other(_case_url(discrepancy_id) + "#notes")
-
-
-def _caller(user: ConsoleUser, clock: ClockDep, settings: SettingsDep) -> Caller:
-    return Caller.at(user.principal, clock, settings)
 
 
 def _case_url(discrepancy_id: uuid.UUID) -> str:

@@ -6,12 +6,11 @@ from typing import Any
 
 from fastapi import Request, Response
 
-from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.console import overview
-from app.console.web import CsrfChecked, SignedIn, console_router, page, see_other
+from app.console.web import Acting, CsrfChecked, SignedIn, console_router, page, see_other
 from app.core.errors import FieldError, InvalidInput
-from app.edge.deps import ClockDep, SessionDep, SettingsDep
+from app.edge.deps import SessionDep, SettingsDep
 from app.ledger import checkpoints, keys, verification_runs
 from app.registry.service import get_registrant
 
@@ -43,11 +42,12 @@ async def integrity(
 
 @router.post("/integrity/verifications", dependencies=[CsrfChecked])
 async def start_verification(
-    request: Request, user: SignedIn, db: SessionDep, clock: ClockDep, settings: SettingsDep
+    request: Request,
+    caller: Acting,
+    db: SessionDep,
 ) -> Response:
     form = await request.form()
     registrant_id = _registrant_id(str(form.get("registrant_id") or ""))
-    caller = Caller.at(user.principal, clock, settings)
     job = await verification_runs.start(db, registrant_id, caller)
     return see_other(f"/console/integrity/verifications/{job.id}")
 

@@ -9,11 +9,18 @@ from typing import Any
 from fastapi import Request, Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.console import inventory_forms as forms
 from app.console import overview
-from app.console.web import ConsoleUser, CsrfChecked, SignedIn, console_router, page, see_other
+from app.console.web import (
+    Acting,
+    ConsoleUser,
+    CsrfChecked,
+    SignedIn,
+    console_router,
+    page,
+    see_other,
+)
 from app.core.config import Settings
 from app.core.errors import AppError
 from app.edge.audit import audited
@@ -62,12 +69,14 @@ async def inventories(
 @router.post("/inventories", dependencies=[CsrfChecked])
 @audited("inventory")
 async def start(
-    request: Request, user: SignedIn, db: SessionDep, clock: ClockDep, settings: SettingsDep
+    request: Request,
+    user: SignedIn,
+    caller: Acting,
+    db: SessionDep,
 ) -> Response:
     form = await request.form()
     registrant_id = forms.registrant_of(form)
     registrant = await get_registrant(db, registrant_id, principal=user.principal)
-    caller = Caller.at(user.principal, clock, settings)
     body = forms.inventory_to_start(form, registrant.id, registrant.timezone, caller.now)
     inventory = await service.start(db, body, caller)
     return see_other(f"/console/inventories/{inventory.id}")
@@ -91,8 +100,8 @@ async def count(
     request: Request,
     inventory_id: uuid.UUID,
     user: SignedIn,
+    caller: Acting,
     db: SessionDep,
-    clock: ClockDep,
     settings: SettingsDep,
 ) -> Response:
     """A lot counted: with htmx, its row answered with the ledger's quantity and the variance;
@@ -100,7 +109,6 @@ async def count(
     nothing written."""
     form = await request.form()
     place = forms.place_of(form)
-    caller = Caller.at(user.principal, clock, settings)
     try:
         data = forms.lot_counted(form)
         async with db.begin_nested():  # whatever a refused count began is not kept
@@ -121,31 +129,32 @@ async def count(
 @router.post("/inventories/{inventory_id}/witness", dependencies=[CsrfChecked])
 @audited("inventory", "inventory_id")
 async def witness(
-    inventory_id: uuid.UUID, user: SignedIn, db: SessionDep, clock: ClockDep,
-    settings: SettingsDep,
-) -> Response:  # fmt: skip
-    await service.witness(db, inventory_id, Caller.at(user.principal, clock, settings))
+    inventory_id: uuid.UUID,
+    caller: Acting,
+    db: SessionDep,
+) -> Response:
+    await service.witness(db, inventory_id, caller)
     return see_other(f"/console/inventories/{inventory_id}")
 
 
 @router.post("/inventories/{inventory_id}/sign", dependencies=[CsrfChecked])
 @audited("inventory", "inventory_id")
 async def sign(
-    inventory_id: uuid.UUID, user: SignedIn, db: SessionDep, clock: ClockDep,
-    settings: SettingsDep,
-) -> Response:  # fmt: skip
-    await service.sign(db, inventory_id, Caller.at(user.principal, clock, settings))
+    inventory_id: uuid.UUID,
+    caller: Acting,
+    db: SessionDep,
+) -> Response:
+    await service.sign(db, inventory_id, caller)
     return see_other(f"/console/inventories/{inventory_id}")
 
 
 @router.post("/inventories/{inventory_id}/void", dependencies=[CsrfChecked])
 @audited("inventory", "inventory_id")
 async def void(
-    request: Request, inventory_id: uuid.UUID, user: SignedIn, db: SessionDep, clock: ClockDep,
-    settings: SettingsDep,
-) -> Response:  # fmt: skip
+    request: Request, inventory_id: uuid.UUID, caller: Acting, db: SessionDep
+) -> Response:
     reason = forms.void_reason(await request.form())
-    await service.void(db, inventory_id, reason, Caller.at(user.principal, clock, settings))
+    await service.void(db, inventory_id, reason, caller)
     return see_other(f"/console/inventories/{inventory_id}")
 
 

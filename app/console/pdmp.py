@@ -9,10 +9,9 @@ from typing import Any
 from fastapi import Request, Response
 from pydantic import ValidationError
 
-from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.console import overview, pdmp_view
-from app.console.web import CsrfChecked, SignedIn, console_router, page, see_other
+from app.console.web import Acting, CsrfChecked, SignedIn, console_router, page, see_other
 from app.core.errors import FieldError, InvalidInput
 from app.edge.audit import audited
 from app.edge.deps import ClockDep, SessionDep, SettingsDep
@@ -84,10 +83,8 @@ async def submit_day(
 async def record_answer(
     request: Request,
     submission_id: uuid.UUID,
-    user: SignedIn,
+    caller: Acting,
     db: SessionDep,
-    clock: ClockDep,
-    settings: SettingsDep,
 ) -> Response:
     form = await request.form()
     lines = str(form.get("errors") or "").splitlines()
@@ -102,7 +99,6 @@ async def record_answer(
     except ValidationError as invalid:
         errors = field_errors([{**e, "loc": ("body", *e["loc"])} for e in invalid.errors()])
         raise InvalidInput("the state's answer was refused", errors=errors) from None
-    caller = Caller.at(user.principal, clock, settings)
     found = await submissions.record_response(db, submission_id, answer, caller=caller)
     return see_other(f"/console/pdmp?registrant_id={found.registrant_id}#submission-{found.id}")
 

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
+from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.console import signing
@@ -101,6 +102,14 @@ async def console_user(
 
 
 SignedIn = Annotated[ConsoleUser, Depends(console_user)]
+
+
+async def console_caller(user: SignedIn, clock: ClockDep, settings: SettingsDep) -> Caller:
+    """The signed-in person acting now: what a service that writes is handed."""
+    return Caller.at(user.principal, clock, settings)
+
+
+Acting = Annotated[Caller, Depends(console_caller)]
 
 
 async def _checked_form(request: Request, user: SignedIn) -> None:
