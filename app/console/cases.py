@@ -2,7 +2,7 @@
 reconciliation domain's services, and the queue's filters as its GET form sends them."""
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -75,24 +75,40 @@ def asked(params: Mapping[str, str], registrant: Registrant | None) -> Asked:
     return Asked(filters, status, found_on_from, found_on_to, _page(params))
 
 
+N = TypeVar("N")
+Option = tuple[str, str]
+"""A choice of a filter: the value sent, and what a person reads."""
+
+
 @dataclass(frozen=True, slots=True)
 class Choices:
     """What a registrant's queue may be filtered by, by name."""
 
-    rules: list[str]
-    names: Names
-    location_ids: list[uuid.UUID]
-    lot_ids: list[uuid.UUID]
-    product_ids: list[uuid.UUID]
-    staff: list[Staff]
+    rules: list[Option]
+    locations: list[Option]
+    products: list[Option]
+    lots: list[Option]
+    staff: list[Option]
 
 
 async def choices(db: AsyncSession, principal: Principal, registrant: Registrant) -> Choices:
     found = await queue.found_about(db, principal, registrant.id)
     names = await Names.load(db, principal, locations=found.location_ids, lots=found.lot_ids,
                              products=found.product_ids)  # fmt: skip
-    return Choices(found.rules, names, found.location_ids, found.lot_ids, found.product_ids,
-                   await _staff(db, principal, registrant.id))  # fmt: skip
+    staff = await _staff(db, principal, registrant.id)
+    return Choices(
+        rules=[(rule, rule.replace("_", " ")) for rule in found.rules],
+        locations=_named(found.location_ids, names.locations, lambda n: n.name),
+        products=_named(found.product_ids, names.products, lambda n: f"{n.name} {n.strength}"),
+        lots=_named(found.lot_ids, names.lots, lambda n: n.lot_number),
+        staff=[(str(person.id), person.name) for person in staff],
+    )
+
+
+def _named(
+    ids: list[uuid.UUID], names: Mapping[uuid.UUID, N], text: Callable[[N], str]
+) -> list[Option]:
+    return [(str(i), text(names[i]) if i in names else str(i)) for i in ids]
 
 
 @dataclass(frozen=True, slots=True)
