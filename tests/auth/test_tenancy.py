@@ -22,6 +22,10 @@ from tests.audit.test_attribution import demo_world
 APP = Path(__file__).resolve().parents[2] / "app"
 
 UNWALKED = {
+    "discrepancy_assignments": "made only by an officer assigning a discrepancy "
+    "(tests/reconciliation/test_casework.py)",
+    "discrepancy_notes": "made only by an officer's note on a discrepancy "
+    "(tests/reconciliation/test_casework.py)",
     "fhir_code_mappings": "made only by an officer's mapping (tests/integrations/fhir)",
     "pdmp_responses": "made only when a state answers a submission (tests/reports)",
     "session_authorizations": "made only by a prescriber authorizing a nurse's step "
