@@ -47,9 +47,10 @@ from app.ledger.models import LedgerEvent, Posting
 from app.ledger.types import EventType
 from app.pharmacy.prescriptions.models import Prescription
 from app.registry.models import Location, Patient, Staff
+from app.reports.perpetual_columns import COLUMNS as COLUMNS
 from app.reports.scope import Scope
 from app.reports.streaming import FETCH_ROWS, RowSource
-from app.reports.tabular import Chunks, Column, Row
+from app.reports.tabular import Chunks, Row
 
 NAME = "perpetual_inventory"
 TITLE = "Perpetual inventory"
@@ -184,10 +185,18 @@ async def places(db: AsyncSession, period: Period) -> list[Place]:
 
 
 def _place(row: Any) -> Place:
+    return described(row.location_id, row.lot_id, int(row.opening), int(row.closing), row)
+
+
+def described(
+    location_id: uuid.UUID, lot_id: uuid.UUID, opening: int, closing: int, row: Any
+) -> Place:
+    """A place with its balances, named by ``row``'s location, lot number, expiry and
+    product."""
     product: Product = row.Product
     return Place(
-        location_id=row.location_id, lot_id=row.lot_id, opening=int(row.opening),
-        closing=int(row.closing), location=row.location, lot_number=row.lot_number,
+        location_id=location_id, lot_id=lot_id, opening=opening,
+        closing=closing, location=row.location, lot_number=row.lot_number,
         expires_on=row.expires_on, product=product.name,
         ndc=product.ndc or product.compound_code or "",
         strength=f"{format_quantity(product.strength_value)} {product.strength_unit}",
@@ -364,44 +373,3 @@ def _patient_named(row: RowMapping, period: Period) -> str | None:
 
 def source(period: Period) -> RowSource:
     return lambda db: rows(db, period)
-
-
-COLUMNS: list[Column] = [
-    Column("location_id", "Location id", printed=False),
-    Column("location", "Location"),
-    Column("lot_id", "Lot id", printed=False),
-    Column("lot_number", "Lot"),
-    Column("expires_on", "Expires"),
-    Column("product", "Product"),
-    Column("ndc", "NDC", "NDC, or the compound code of a compounded product"),
-    Column("strength", "Strength"),
-    Column("unit", "Unit", "the unit of every quantity of the row"),
-    Column("entry", "Entry", "opening balance, the event's type (a movement or a count), or "
-           "closing balance"),
-    Column("event_id", "Event", printed=False),
-    Column("sequence", "Sequence", "the event's place in the registrant's chain"),
-    Column("occurred_at", "When", "when it happened; a balance's: when the period starts or "
-           "ends"),
-    Column("performed_by", "Staff id", "who performed it", printed=False),
-    Column("performer", "By"),
-    Column("performer_credential", "Credential", "their role, and state license"),
-    Column("witnesses", "Witnesses"),
-    Column("patient_id", "Patient id", printed=False),
-    Column("patient", "Patient", "the patient's name and record number (the record number "
-           "alone for a caller who may not read patients)"),
-    Column("prescription_id", "Prescription id", printed=False),
-    Column("rx_number", "Rx number"),
-    Column("session_id", "Session id", printed=False),
-    Column("room", "Room", "a session's: the room it was in"),
-    Column("session", "Session", "a session's: when it was scheduled"),
-    Column("counterparty", "Supplier or receiver"),
-    Column("document_reference", "Document", "an invoice, a DEA Form 222, a receipt"),
-    Column("quantity_in", "In"),
-    Column("quantity_out", "Out"),
-    Column("balance", "Balance", "the ledger's balance after the row (at a count: where the "
-           "count was taken)"),
-    Column("counted", "Counted", "a count's quantity"),
-    Column("variance", "Variance", "counted less the ledger's balance"),
-    Column("reversed_by", "Reversed by", "the reversal that undid it, if one did",
-           printed=False),
-]  # fmt: skip
