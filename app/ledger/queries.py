@@ -120,6 +120,11 @@ async def get_event(
     return await get_readable(session, LedgerEvent, event_id, principal, what="ledger event")
 
 
+def shows_patient(event: EventOut) -> bool:
+    """Whether the event as answered names a patient (its snapshot's patient, not withheld)."""
+    return event.snapshot.get("patient") is not None
+
+
 async def event_read(session: AsyncSession, event_id: uuid.UUID, principal: Principal) -> EventOut:
     """The event as ``principal`` reads it (404 across registrants), with its confirmed
     witnesses, and the patient withheld from one who may not read patients."""

@@ -3,7 +3,7 @@
 import uuid
 from typing import Annotated
 
-from fastapi import Depends, Query, Response, status
+from fastapi import Depends, Query, Request, Response, status
 from pydantic import Field
 
 from app.auth.caller import Caller
@@ -12,7 +12,7 @@ from app.core.examples import example
 from app.core.jobs import Job
 from app.core.pagination import Page, paginate
 from app.core.schemas import IN_ASCII_DIGITS, InputModel, Instant, OutputModel
-from app.edge.audit import audited
+from app.edge.audit import audited, note
 from app.edge.deps import (
     ClockDep,
     CurrentCaller,
@@ -128,7 +128,9 @@ async def append_events(
 
 
 @router.get("/ledger/events", response_model=Page[EventOut])
+@audited("ledger_event")
 async def list_events(
+    request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
     limit: Limit = 50,
@@ -163,10 +165,9 @@ async def list_events(
     )
     confirmed = await queries.confirmations_of(session, [e.id for e in events])
     named = principal.can(Permission.read_patients)
-    return {
-        "items": [queries.event_out(e, confirmed[e.id], patients_named=named) for e in events],
-        "next_cursor": next_cursor,
-    }
+    items = [queries.event_out(e, confirmed[e.id], patients_named=named) for e in events]
+    _note_patients_shown(request, items)
+    return {"items": items, "next_cursor": next_cursor}
 
 
 @router.get("/ledger/transfers/incoming", response_model=Page[EventOut])
@@ -195,10 +196,20 @@ async def incoming_transfers(
 
 
 @router.get("/ledger/events/{event_id}", response_model=EventOut)
+@audited("ledger_event", "event_id")
 async def get_event(
-    event_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    request: Request, event_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> EventOut:
-    return await queries.event_read(session, event_id, principal)
+    found = await queries.event_read(session, event_id, principal)
+    _note_patients_shown(request, [found])
+    return found
+
+
+def _note_patients_shown(request: Request, events: list[EventOut]) -> None:
+    """An answer naming a patient (a snapshot's name, address and birth date) is a read of
+    patient data, audited as every other (docs/audit.md)."""
+    if any(queries.shows_patient(event) for event in events):
+        note(request, patient_read=True)
 
 
 @router.post(

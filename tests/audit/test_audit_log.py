@@ -6,6 +6,8 @@ from sqlalchemy.exc import DBAPIError
 
 from tests.conftest import bearer
 from tests.factories import create_registrant, patient_body, registrant_body
+from tests.ledger.conftest import open_clinic
+from tests.ledger.support import appended
 
 
 async def test_a_write_is_audited_with_who_what_and_outcome(client, admin_token, probe):
@@ -122,3 +124,24 @@ async def test_a_write_whose_commit_fails_leaves_nothing_but_its_error_row(
     [row] = await probe.audit_rows(response.headers["x-request-id"])
     assert (row.kind, row.status_code, row.action) == ("error", 500, "create_registrant")
     assert (await probe.business_rows())["registrants"] == []
+
+
+async def test_a_ledger_event_naming_its_patient_is_a_patient_read(
+    client, admin_token, token, probe
+):
+    """Its snapshot holds the patient's name, address and birth date: whoever is shown them
+    read patient data; whoever is not (the patient withheld) read reference data."""
+    clinic = await open_clinic(client, admin_token, token)
+    await appended(clinic, clinic.event("receipt", "10"))
+    given = await appended(clinic, clinic.event("administer", "1", patient_id=clinic.patient.id))
+    path = f"/v1/ledger/events/{given['id']}"
+    listed = {"registrant_id": clinic.id, "patient_id": clinic.patient.id}
+    for reader, kind in ((clinic.nurse_token, "patient_read"), (clinic.officer_token, None)):
+        for answer in (await client.get(path, headers=bearer(reader)),
+                       await client.get("/v1/ledger/events", params=listed,
+                                        headers=bearer(reader))):  # fmt: skip
+            assert answer.status_code == 200, answer.text
+            rows = await probe.audit_rows(answer.headers["x-request-id"])
+            assert [(row.kind, str(row.registrant_id)) for row in rows] == (
+                [(kind, clinic.id)] if kind else []
+            )
