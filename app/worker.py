@@ -15,6 +15,7 @@ import socket
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
+from app.console import work as console
 from app.core import idempotency, jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
@@ -32,13 +33,15 @@ def default_handlers(settings: Settings) -> dict[str, JobHandler]:
     """Every kind of job, with the handler of the part that declares it."""
     return {
         idempotency.PURGE.kind: idempotency.purge_job,
+        console.PURGE.kind: console.purge_job(settings),
         **ledger.handlers(settings),
         **reconciliation.handlers(settings),
     }
 
 
 def default_periodic(settings: Settings) -> tuple[Periodic, ...]:
-    return (idempotency.PURGE, *ledger.periodic(settings), *reconciliation.periodic(settings))
+    return (idempotency.PURGE, console.PURGE, *ledger.periodic(settings),
+            *reconciliation.periodic(settings))  # fmt: skip
 
 
 def _subscribers() -> dict[str, tuple[outbox.Subscriber, ...]]:

@@ -10,8 +10,9 @@ no DELETE and no TRUNCATE.
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-DELETABLE = ("idempotency_keys",)
-"""Tables the service deletes from (expired idempotency keys); nothing else is ever deleted."""
+DELETABLE = ("idempotency_keys", "console_sessions", "console_sign_ins")
+"""Tables the service deletes from (expired idempotency keys, console sessions and sign-ins
+that can no longer be used); nothing else is ever deleted."""
 
 _APPEND_ONLY = text(
     "SELECT DISTINCT event_object_table FROM information_schema.triggers "

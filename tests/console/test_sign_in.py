@@ -7,6 +7,7 @@ import pytest
 
 from app.auth.permissions import Role
 from app.console.web import COOKIE
+from app.console.work import purge_dead
 from app.main import create_app
 from tests.console.conftest import claims, csrf_of, sign_in_link
 from tests.factories import create_registrant
@@ -152,3 +153,31 @@ async def test_the_database_going_away_is_a_page_not_a_crash(
             assert (await c.get("/console/")).status_code == 200
     finally:
         await application.state.database.dispose()
+
+
+async def test_the_worker_forgets_what_can_sign_no_one_in(app, signed_in, clock, registrant_id):
+    """Ended, expired and idle sessions, used and expired links: deleted; a live session and
+    an unused link in time: kept, and still working."""
+    settings = app.state.settings
+    out = await signed_in([Role.compliance_officer], [registrant_id])
+    page = await out.get("/console/")
+    await out.post("/console/sign-out", data={"csrf_token": csrf_of(page)})
+    await signed_in([Role.compliance_officer], [registrant_id])  # idles out below
+    await sign_in_link(app, claims([Role.clinician], [registrant_id]))  # expires below
+    clock.advance(timedelta(minutes=settings.console_idle_minutes))
+    live = await signed_in([Role.compliance_officer], [registrant_id])
+    unused = await sign_in_link(app, claims([Role.clinician], [registrant_id]))
+    async with app.state.database.transaction() as db:
+        purged = await purge_dead(db, now=clock.now(), settings=settings)
+    # Sessions: the signed-out one and the idle one. Sign-ins: the three links used, and the
+    # one left until it expired.
+    assert purged == {"sessions": 2, "sign_ins": 4}
+    assert (await live.get("/console/")).status_code == 200
+    async with app_client(app) as browser:
+        assert (await browser.get(unused)).status_code == 303
+
+
+def app_client(app) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://csledger.test"
+    )
