@@ -79,3 +79,18 @@ def test_signing_out_from_the_menu(
     page.goto("/console/")
     expect(page.get_by_role("heading", name="Sign in to csledger")).to_be_visible()
     accessible(page)
+
+
+def test_a_partial_update_refused_says_why(
+    browser: Browser, served: Served, demo_settings: Settings
+) -> None:
+    """htmx swaps no error: the page's alert says what the server answered instead."""
+    page = sign_in(browser, served, demo_settings, demo_staff(served))
+    alert = page.locator("#partial-error")
+    expect(alert).to_be_hidden()
+    page.evaluate("htmx.ajax('GET', '/console/ledger/events/00000000-0000-4000-8000-000000000000',"
+                  " {target: '#main'})")  # fmt: skip
+    expect(alert).to_have_text("Not found: ledger event not found")
+    accessible(page)
+    page.evaluate("htmx.ajax('GET', '/console/', {target: '#main', select: '#main'})")
+    expect(alert).to_be_hidden()
