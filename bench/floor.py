@@ -37,12 +37,12 @@ class Floor:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            body = await _read_body(receive)
+            body = await read_body(receive)
             if scope["method"] == "POST":
                 status, answer = await self._append(body)
             else:
                 status, answer = 200, {"status": "ready"}
-            await _respond(send, status, answer)
+            await respond(send, status, answer)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -70,7 +70,7 @@ class Floor:
         return 201, {"id": str(event_id)}
 
 
-async def _read_body(receive: Receive) -> bytes:
+async def read_body(receive: Receive) -> bytes:
     chunks = []
     while True:
         message = await receive()
@@ -79,7 +79,7 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-async def _respond(send: Send, status: int, answer: dict[str, Any]) -> None:
+async def respond(send: Send, status: int, answer: dict[str, Any]) -> None:
     body = orjson.dumps(answer)
     headers = [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))]
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -35,8 +35,8 @@ class Scenario:
 
 
 SCENARIOS = (
-    Scenario("single appends, 20 registrants", hot=False, target_ratio=0.4),
-    Scenario("single appends, 1 registrant (hot row)", hot=True, target_ratio=0.25),
+    Scenario("single appends, 20 registrants", hot=False, target_ratio=0.5),
+    Scenario("single appends, 1 registrant (hot row)", hot=True, target_ratio=1.0),
 )
 
 
@@ -170,12 +170,21 @@ def _run(args: argparse.Namespace, database: BenchDatabase, workdir: Path) -> re
     figures = report.Figures()
     if "append" not in args.skip:
         for scenario in SCENARIOS:
-            print(f"{scenario.name}: the floor, then the service ...", flush=True)
+            print(f"{scenario.name}: the floor, the group-commit floor, then the service ...",
+                  flush=True)  # fmt: skip
             floor, floor_rss = _appends(bench, servers.FLOOR, hot=scenario.hot)
+            grouped, grouped_rss = _appends(bench, servers.GROUPED_FLOOR, hot=scenario.hot)
             service, service_rss = _appends(bench, servers.APP, hot=scenario.hot)
             figures.appends.append(
                 report.AppendRow(
-                    scenario.name, scenario.target_ratio, service, service_rss, floor, floor_rss
+                    scenario.name,
+                    scenario.target_ratio,
+                    service,
+                    service_rss,
+                    floor,
+                    floor_rss,
+                    grouped,
+                    grouped_rss,
                 )
             )
     if "outbox" not in args.skip:

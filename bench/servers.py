@@ -17,6 +17,7 @@ from app.core.migrations import PROJECT_ROOT
 
 APP = ["app.main:create_app_from_environment", "--factory"]
 FLOOR = ["bench.floor:app"]
+GROUPED_FLOOR = ["bench.floor_grouped:app"]
 WITHOUT_OUTBOX = ["bench.without_outbox:create_app", "--factory"]
 _READY_TIMEOUT_S = 60.0
 _STOP_TIMEOUT_S = 15.0
