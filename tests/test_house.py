@@ -18,10 +18,12 @@ def test_no_module_of_the_app_is_over_400_lines():
 def test_routes_declare_what_they_audit_rather_than_note_it_by_hand():
     """A route says what its audit rows are about once, with ``@audited`` above its endpoint;
     ``note`` is left to what only the request knows (a FHIR record stored under an id the
-    path does not carry; a report dependency shared by many routes)."""
+    path does not carry; a report dependency shared by many routes; whether the ledger events
+    answered name a patient)."""
     noted = {str(path.relative_to(APP)): path.read_text().count("note(request")
              for path in APP.rglob("router.py")}  # fmt: skip
     assert {path: n for path, n in noted.items() if n} == {
         "integrations/fhir/router.py": 1,
+        "ledger/router.py": 1,
         "reports/router.py": 1,
     }
