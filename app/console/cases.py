@@ -18,9 +18,10 @@ from app.catalog.names import Names, StaffName
 from app.console.overview import Pressing
 from app.core.errors import FieldError, InvalidInput
 from app.edge.problems import field_errors
-from app.reconciliation import queue
+from app.reconciliation import queue, service
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.schemas import DiscrepancyDetailOut, DiscrepancyFilters
+from app.reconciliation.service import OwnWork
 from app.reconciliation.views import discrepancies_out, discrepancy_detail
 from app.reconciliation.workflow import ReasonCode, Severity, Status, may_move
 from app.registry.models import Registrant, Staff
@@ -142,8 +143,12 @@ class Case:
     """The performers and witnesses of its events, by id."""
     patient_shown: bool
     moves: list[Status]
-    """Where the caller may move it (none for whoever may only read it)."""
+    """Where the caller may move it (none for whoever may only read it, or whose work it is
+    about)."""
     assignable: list[Staff]
+    may_note: bool
+    own_work: bool
+    """It is about the caller's own work: another officer moves and assigns it."""
     reason_codes: tuple[ReasonCode, ...] = tuple(ReasonCode)
 
 
@@ -156,7 +161,9 @@ async def case_of(
     people = await Names.load(db, principal, staff=[
         *(e.performed_by for e in detail.events), *(w for e in detail.events for w in e.witness_ids)
     ])  # fmt: skip
-    works = principal.can(Permission.adjust_reverse_resolve)
+    may_note = principal.can(Permission.adjust_reverse_resolve)
+    own_work = may_note and await _about_own_work(db, found, principal)
+    works = may_note and not own_work
     current = Status(found.status)
     moves = [to for to in Status if works and may_move(current, to, rule=found.rule,
                                                       reportable=found.reportable)]  # fmt: skip
@@ -165,7 +172,17 @@ async def case_of(
         patient_shown=principal.can(Permission.read_patients), moves=moves,
         assignable=[s for s in await _staff(db, principal, registrant.id)
                     if s.active and _not_about(found, s)] if works else [],
+        may_note=may_note, own_work=own_work,
     )  # fmt: skip
+
+
+async def _about_own_work(db: AsyncSession, found: Discrepancy, principal: Principal) -> bool:
+    """The workflow's own rule (nobody moves their own work), asked before offering a move."""
+    try:
+        await service.not_own_work(db, found, principal)
+    except OwnWork:
+        return True
+    return False
 
 
 def _not_about(found: Discrepancy, staff: Staff) -> bool:

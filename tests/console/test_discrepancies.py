@@ -287,6 +287,11 @@ async def test_nobody_moves_nor_assigns_their_own_work(clinic, app, clock, signe
     _event, theft = await stolen(clinic, app, clock)
     own = await signed_in(OFFICER, [clinic.registrant.id], sub="nurse-1", name="Nora Nurse")
     case = f"/console/discrepancies/{theft['id']}"
+    page = await own.get(case)
+    assert "This discrepancy is about your own work" in page.text
+    assert 'id="move"' not in page.text  # no form offers a move, nor an assignment
+    assert 'name="staff_id"' not in page.text
+    assert 'name="text"' in page.text  # a note is still theirs to add
     refused = await post(own, f"{case}/transitions", {"to": "acknowledged"})
     assert refused.status_code == 403
     assert "About your own work" in refused.text
