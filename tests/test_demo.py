@@ -290,6 +290,7 @@ def test_demo_command_loads_once_then_prints_tokens(environment: CliRunner) -> N
     assert again.output.startswith("demo data already present\n")
     assert len(JWT.findall(again.output)) == 2
     assert "http://127.0.0.1:8000/docs" in again.output
+    assert "http://127.0.0.1:8000/console/sign-in/link?ticket=" in again.output
 
 
 def test_demo_command_refuses_an_unmigrated_database(

@@ -11,6 +11,7 @@ from app.console.work import purge_dead
 from app.main import create_app
 from tests.console.conftest import claims, csrf_of, sign_in_link
 from tests.factories import create_registrant
+from tests.ledger.test_cli_process import run
 
 pytestmark = pytest.mark.usefixtures("dialect")
 
@@ -181,3 +182,21 @@ def app_client(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://csledger.test"
     )
+
+
+async def test_the_csledger_command_prints_a_link_that_signs_in_once(
+    app, app_settings, client, registrant_id
+) -> None:
+    """``csledger sign-in-link`` as a person runs it: the executable in a process of its own."""
+    done = await run(app_settings, "sign-in-link", "--sub", "olive", "--name", "Olive Officer",
+                     "--role", "compliance_officer", "--registrant", registrant_id)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    link = done.stdout.strip()
+    assert link.startswith("http://127.0.0.1:8000/console/sign-in/link?ticket=")
+    path = link.removeprefix("http://127.0.0.1:8000")
+    assert (await client.get(path)).status_code == 303
+    assert "Olive Officer" in (await client.get("/console/")).text
+    assert (await client.get(path)).status_code == 401  # once
+    refused = await run(app_settings, "sign-in-link")  # no demo here, no one named
+    assert refused.returncode == 1
+    assert "no demo here" in refused.stderr
