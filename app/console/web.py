@@ -169,17 +169,14 @@ def _to_sign_in(request: Request) -> Response:
 
 
 def error_page(request: Request, error: AppError) -> Response:
+    """``error`` as a page, with its status and words (and in the audit row, its type). No
+    menu: the failure may have come before anyone was known to be signed in."""
     request.state.problem_type = error.type_uri()
-    user: ConsoleUser | None = None
-    context = {
-        "error": error,
-        "user": user,
-        "request_id": getattr(request.state, "request_id", "-"),
-    }
-    response = templates.TemplateResponse(
+    context = {"error": error, "user": None,
+               "request_id": getattr(request.state, "request_id", "-")}  # fmt: skip
+    return templates.TemplateResponse(
         request, "error.html", context, status_code=error.status, headers=error.headers
     )
-    return response
 
 
 def page(
