@@ -18,7 +18,7 @@ from app.catalog.names import Names, StaffName
 from app.console.overview import Pressing
 from app.core.errors import FieldError, InvalidInput
 from app.edge.problems import field_errors
-from app.reconciliation import queue, service
+from app.reconciliation import casework, queue, service
 from app.reconciliation.models import Discrepancy
 from app.reconciliation.schemas import DiscrepancyDetailOut, DiscrepancyFilters
 from app.reconciliation.service import OwnWork
@@ -171,7 +171,7 @@ async def case_of(
         registrant, today, detail, queue.running_clock(detail, today), people.staff,
         patient_shown=principal.can(Permission.read_patients), moves=moves,
         assignable=[s for s in await _staff(db, principal, registrant.id)
-                    if s.active and _not_about(found, s)] if works else [],
+                    if s.active and not casework.is_about(found, s)] if works else [],
         may_note=may_note, own_work=own_work,
     )  # fmt: skip
 
@@ -183,11 +183,6 @@ async def _about_own_work(db: AsyncSession, found: Discrepancy, principal: Princ
     except OwnWork:
         return True
     return False
-
-
-def _not_about(found: Discrepancy, staff: Staff) -> bool:
-    """Whether ``staff`` may be given the case: it is not about their own work."""
-    return str(staff.id) not in found.staff_ids and staff.subject not in found.subjects
 
 
 async def _staff(db: AsyncSession, principal: Principal, registrant_id: uuid.UUID) -> list[Staff]:

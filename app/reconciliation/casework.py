@@ -77,8 +77,16 @@ async def _check_assignee(db: AsyncSession, found: Discrepancy, staff_id: uuid.U
         raise InvalidInput.at("#/staff_id", "not a member of staff of this registrant")
     if not staff.active:
         raise InvalidInput.at("#/staff_id", f"{staff.name} no longer works here")
-    if str(staff.id) in found.staff_ids or (staff.subject and staff.subject in found.subjects):
+    if is_about(found, staff):
         raise InvalidInput.at("#/staff_id", f"the discrepancy is about {staff.name}'s own work")
+
+
+def is_about(found: Discrepancy, staff: Staff) -> bool:
+    """Whether the discrepancy is about ``staff``'s own work (by staff row, or by the subject
+    they act as): they are never given it to work."""
+    return str(staff.id) in found.staff_ids or bool(
+        staff.subject and staff.subject in found.subjects
+    )
 
 
 async def assignments_of(
