@@ -34,9 +34,3 @@ async def mint(
             db, kind=KIND, payload=claims, return_to=return_to, now=now, lifetime=lifetime
         )
     return f"{PREFIX}/sign-in/link?ticket={quote(ticket)}"
-
-
-def console_url(settings: Settings) -> str:
-    """Where the console is served by ``make run``."""
-    base = settings.public_url or f"http://{settings.host}:{settings.port}"
-    return base.rstrip("/")

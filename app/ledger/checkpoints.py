@@ -82,17 +82,6 @@ async def make(
     return row
 
 
-async def latest(session: AsyncSession, registrant_id: uuid.UUID) -> Checkpoint | None:
-    """The registrant's checkpoint over the most events (its newest)."""
-    found: Checkpoint | None = await session.scalar(
-        select(Checkpoint)
-        .where(Checkpoint.registrant_id == registrant_id)
-        .order_by(Checkpoint.tree_size.desc())
-        .limit(1)
-    )
-    return found
-
-
 async def _signed_at_size(session: AsyncSession, registrant_id: uuid.UUID, size: int) -> bool:
     found = await session.scalar(
         select(Checkpoint.id).where(
@@ -123,3 +112,9 @@ async def newest(session: AsyncSession, registrant_id: uuid.UUID, limit: int) ->
         of_registrant(registrant_id).order_by(Checkpoint.tree_size.desc()).limit(limit)
     )
     return list(found)
+
+
+async def latest(session: AsyncSession, registrant_id: uuid.UUID) -> Checkpoint | None:
+    """The registrant's checkpoint over the most events (its newest)."""
+    found = await newest(session, registrant_id, 1)
+    return found[0] if found else None

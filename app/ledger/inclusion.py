@@ -4,7 +4,6 @@ checkpoint's root recomputed from that hash and the inclusion proof's audit path
 and the checkpoint's signature verified with the published keys. Nothing is taken on trust
 from the proof service's own answer: a root it computed is compared, never believed."""
 
-import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -33,17 +32,12 @@ class CheckpointInclusion:
     failure: str | None = None
 
 
-async def latest(session: AsyncSession, registrant_id: uuid.UUID) -> Checkpoint | None:
-    found = await checkpoints.newest(session, registrant_id, 1)
-    return found[0] if found else None
-
-
 async def in_latest_checkpoint(
     session: AsyncSession, event: LedgerEvent, keys: dict[str, dict[str, str]]
 ) -> CheckpointInclusion:
     """``event``'s inclusion in the latest checkpoint of its registrant, verified with
     ``keys`` (the published ones, by kid)."""
-    checkpoint = await latest(session, event.registrant_id)
+    checkpoint = await checkpoints.latest(session, event.registrant_id)
     if checkpoint is None or checkpoint.tree_size < event.sequence:
         return CheckpointInclusion(Inclusion.not_yet_signed, checkpoint)
     proof = await proofs.inclusion(session, event, checkpoint.tree_size)
