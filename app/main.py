@@ -36,6 +36,7 @@ from app.integrations.fhir.senders_router import router as fhir_senders_router
 from app.integrations.webhooks.models import WebhookDelivery, WebhookEndpoint
 from app.integrations.webhooks.router import document_deliveries
 from app.integrations.webhooks.router import router as webhooks_router
+from app.ledger.group_commit import LedgerWriter
 from app.ledger.inventories.models import Inventory
 from app.ledger.inventories.router import router as inventories_router
 from app.ledger.models import LedgerEvent
@@ -103,6 +104,9 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
     app.state.clock = clock or SystemClock()
     app.state.token_verifier = TokenVerifier(settings)
     app.state.metrics = Metrics()
+    app.state.ledger_writer = (
+        LedgerWriter(app.state.metrics.registry) if database.is_postgresql else None
+    )
     app.state.path_owners = PATH_OWNERS
     app.state.integration_scopes = integration_scopes
 

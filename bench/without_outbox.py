@@ -13,11 +13,9 @@ from app.main import create_app_from_environment
 _flush = writes.PendingWrites.flush
 
 
-async def _flush_without_messages(
-    self: Any, with_parts: Sequence[Part] = (), *, defer: bool = False
-) -> None:
+async def _flush_without_messages(self: Any, with_parts: Sequence[Part] = ()) -> None:
     self._messages = []
-    await _flush(self, with_parts, defer=defer)
+    await _flush(self, with_parts)
 
 
 def create_app() -> FastAPI:

@@ -9,6 +9,9 @@ one statement, one round trip, the values converted by the same column types as 
 (quantities to thousandths, timestamps to UTC, JSON to text); several such statements can go
 as one (:func:`run_together`). SQLite runs in-process, where an executemany costs no round
 trips; it keeps one.
+
+Rows given as :class:`Insert` s can be gathered from many requests into one statement per table
+(:func:`parts_of`): the ledger's writer commits a group of requests' rows that way.
 """
 
 from collections.abc import Callable, Mapping, Sequence
@@ -30,6 +33,17 @@ class Part:
     check: Callable[[int], None] | None = None
     """Given the number of rows the statement returned (its SQL ends in ``RETURNING``); raises
     when that number says the write must not stand (a conditional update that matched none)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Insert:
+    """Rows to insert into ``table``, mappings with the same keys; with ``refused``, a row whose
+    key is present already is skipped (``ON CONFLICT DO NOTHING``) and refuses the write with
+    the error ``refused`` makes."""
+
+    table: Table
+    rows: list[dict[str, Any]]
+    refused: Callable[[], Exception] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +100,48 @@ async def run_together(session: AsyncSession, parts: Sequence[Part]) -> None:
     for part, count in zip(checked, row if checked else (), strict=True):
         assert part.check is not None
         part.check(int(count))
+
+
+def parts_of(dialect: Dialect, inserts: Sequence[Insert]) -> list[Part]:
+    """PostgreSQL: ``inserts`` as parts of one statement (:func:`run_together`), the rows of
+    each table (and columns, and refusal) gathered into one part; a part refuses, after the
+    statement, when it skipped any row."""
+    gathered: dict[tuple[Table, tuple[str, ...], Any], list[dict[str, Any]]] = {}
+    for each in inserts:
+        if each.rows:
+            key = (each.table, tuple(each.rows[0]), each.refused)
+            gathered.setdefault(key, []).extend(each.rows)
+    return [_insert_part(dialect, table, rows, f"i{n}_", refused)
+            for n, ((table, _, refused), rows) in enumerate(gathered.items())]  # fmt: skip
+
+
+def _insert_part(
+    dialect: Dialect,
+    table: Table,
+    rows: list[dict[str, Any]],
+    tag: str,
+    refused: Callable[[], Exception] | None,
+) -> Part:
+    part = insert_part(dialect, table, rows, tag)
+    if refused is None:
+        return part
+
+    def check(inserted: int) -> None:
+        if inserted != len(rows):
+            raise refused()
+
+    return Part(part.sql + " ON CONFLICT DO NOTHING RETURNING 1", part.parameters, check)
+
+
+async def write(session: AsyncSession, inserts: Sequence[Insert]) -> None:
+    """Insert ``inserts`` in the caller's transaction: on PostgreSQL as one statement, on SQLite
+    (whose writers take turns, so no row can appear meanwhile) a statement per table."""
+    dialect = session.get_bind().dialect
+    if dialect.name == "postgresql":
+        await run_together(session, parts_of(dialect, inserts))
+        return
+    for each in inserts:
+        await insert_rows(session, each.table, each.rows)
 
 
 @lru_cache(maxsize=256)

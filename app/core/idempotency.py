@@ -15,7 +15,7 @@ key behind. Then:
 On PostgreSQL the lock is taken and the key looked up in one statement, whose snapshot may
 predate the commit of a first request that released the lock a moment before: the second
 request then runs, and its response's row, inserted only if no other is there
-(:func:`storing_part`), finds the first one's and refuses it as in flight (all of its work
+(:func:`storing`), finds the first one's and refuses it as in flight (all of its work
 rolled back); its retry is replayed.
 """
 
@@ -27,11 +27,10 @@ from urllib.parse import parse_qsl, urlencode
 
 import orjson
 from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, delete, text
-from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.bulk import Part, insert_part
+from app.core.bulk import Insert
 from app.core.clock import Clock
 from app.core.db import Base, UTCDateTime, dialect_name, table_of
 from app.core.errors import AppError, Conflict
@@ -198,17 +197,10 @@ def stored_response(
     }
 
 
-def storing_part(dialect: Dialect, row: dict[str, Any]) -> Part:
-    """PostgreSQL: the insert of :func:`stored_response`'s row as a part of a statement
-    (:func:`bulk.run_together`), refusing the request as in flight when a response is
-    already stored under the key (see the module's docstring)."""
-    part = insert_part(dialect, TABLE, [row], tag="k")
-    return Part(part.sql + " ON CONFLICT DO NOTHING RETURNING 1", part.parameters, _stored_once)
-
-
-def _stored_once(rows: int) -> None:
-    if rows != 1:
-        raise _in_flight()
+def storing(row: dict[str, Any]) -> Insert:
+    """The insert of :func:`stored_response`'s row, refusing the request as in flight when a
+    response is already stored under the key (see the module's docstring)."""
+    return Insert(TABLE, [row], refused=_in_flight)
 
 
 async def purge_expired(session: AsyncSession, *, now: datetime) -> int:

@@ -6,6 +6,7 @@ that failed to commit. Every router uses :class:`UnitOfWorkRoute` (see :func:`ap
 which also reads every JSON body strictly (:mod:`app.core.strict_json`).
 """
 
+from abc import abstractmethod
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from fastapi.routing import APIRoute
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.audit import recorder
-from app.core import bulk, idempotency, strict_json, writeplan
+from app.core import bulk, idempotency, strict_json
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.db import Database
@@ -56,13 +57,30 @@ class UnitOfWorkRoute(APIRoute):
             async with database.session(write=write) as session:
                 request.state.session = session
                 response = await handler(request)
-                if write:
-                    await _record_write(session, request, response)
+                if isinstance(response, Pending):
+                    response = await response.commit(session, lambda done: _rows(request, done))
+                    audit.committed(request)
+                elif write:
+                    await bulk.write(session, _rows(request, response))
                     await session.commit()
                     audit.committed(request)
                 return response
 
         return handle
+
+
+class Pending(Response):
+    """What an endpoint returns when its writes are committed by a writer of their own (the
+    ledger's, which commits concurrent requests together): the response it will be once they
+    are. The edge hands :meth:`commit` the rows every write commits with (its stored idempotent
+    response and audit rows), built from that response."""
+
+    @abstractmethod
+    async def commit(
+        self, session: AsyncSession, rows_of: Callable[[Response], list[bulk.Insert]]
+    ) -> Response:
+        """Commit the writes with ``rows_of`` the response (``session``, the request's, may be
+        the one they are committed in); return the response, or raise the request's refusal."""
 
 
 def replay_differently(request: Request, body: bytes) -> None:
@@ -71,25 +89,16 @@ def replay_differently(request: Request, body: bytes) -> None:
     request.state.replay_body = body
 
 
-async def _record_write(session: AsyncSession, request: Request, response: Response) -> None:
-    """The response stored for a replay of its Idempotency-Key and the audit row, inserted
-    together and with the writes the endpoint planned (:mod:`app.core.writeplan`): one round trip
-    on PostgreSQL, while the change's locks are held. A part refused when sent (too little
-    stock; a key stored meanwhile) raises here, and the whole unit of work is rolled back."""
+def _rows(request: Request, response: Response) -> list[bulk.Insert]:
+    """What a write commits with its change: the response stored for a replay of its
+    Idempotency-Key (inserted only if no other is, else the request is refused as in flight)
+    and its audit rows. Sent with the change's own last rows on PostgreSQL: one round trip,
+    while the change's locks are held."""
     stored, audited = _stored_response(request, response), audit.rows_of_write(request, response)
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        if stored is not None:
-            await bulk.insert_rows(session, idempotency.TABLE, [stored])
-        if audited:
-            await bulk.insert_rows(session, recorder.TABLE, audited)
-        return
-    parts = writeplan.take(session)
+    rows = [bulk.Insert(recorder.TABLE, audited)]
     if stored is not None:
-        parts.append(idempotency.storing_part(dialect, stored))
-    if audited:
-        parts.append(bulk.insert_part(dialect, recorder.TABLE, audited, tag="a"))
-    await bulk.run_together(session, parts)
+        rows.append(idempotency.storing(stored))
+    return rows
 
 
 def _stored_response(request: Request, response: Response) -> dict[str, Any] | None:

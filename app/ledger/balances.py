@@ -212,17 +212,33 @@ class HeldBook:
             self._quantity[(location_id, lot_id)] = quantity
 
     async def apply(self, changes: list[Change]) -> None:
+        """Apply ``changes`` (one event's) in memory, all of them or, when a removal finds
+        too little, none: the events after a refused one see the balances as it left them."""
+        after: dict[Key, Decimal] = {}
         for change in sorted(changes, key=lambda c: lock_order(c.key)):
             if change.key not in self._quantity:  # not foreseen by the batch: held late
                 await self.hold([change])
-            after = self._quantity[change.key] + change.delta
-            if after < 0:
+            after[change.key] = after.get(change.key, self._quantity[change.key]) + change.delta
+            if after[change.key] < 0:
                 raise _insufficient(change)
-            self._quantity[change.key] = after
+        self._quantity.update(after)
+        for change in changes:
             pending = self._pending.get(change.key)
             self._pending[change.key] = (
                 replace(change, delta=pending.delta + change.delta) if pending else change
             )
+
+    def parts(self) -> list[Part]:
+        """PostgreSQL: what :meth:`store` would write, as a part of the events' statement."""
+        changed = [c for c in self._pending.values() if c.delta != 0]
+        self._pending = {}
+        if not changed:
+            return []
+        return [Part(_ADD_HELD_SQL, {
+            "held_locations": [c.location_id for c in changed],
+            "held_lots": [c.lot_id for c in changed],
+            "held_amounts": [to_minor(c.delta) for c in changed],
+        })]  # fmt: skip
 
     async def store(self) -> list[Part]:
         updates = [
@@ -235,6 +251,14 @@ class HeldBook:
             await self._session.execute(_ADD_TO, updates)
         return []
 
+
+_ADD_HELD_SQL = (
+    "UPDATE ledger_balances AS b SET quantity = b.quantity + held.amount"
+    " FROM unnest(CAST(:held_locations AS uuid[]), CAST(:held_lots AS uuid[]),"
+    " CAST(:held_amounts AS bigint[])) AS held(location_id, lot_id, amount)"
+    " WHERE b.location_id = held.location_id AND b.lot_id = held.lot_id"
+)
+"""The net changes to held rows (each locked, and there), from arrays, in minor units."""
 
 _TAKE_SQL = (
     "UPDATE ledger_balances SET quantity = quantity - :b{n}_amount"

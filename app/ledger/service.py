@@ -37,7 +37,7 @@ from app.ledger.references import (
     preload_many,
 )
 from app.ledger.reversals import AlreadyReversed, reversal, withdrawal_of_a_record
-from app.ledger.rows import EventRow, author_of
+from app.ledger.rows import EventRow, NewEvent, author_of
 from app.ledger.schemas import EventCreate
 from app.ledger.types import DIRECTIONS, PERMISSION_OF, EventType
 from app.ledger.writes import PendingWrites
@@ -46,27 +46,45 @@ from app.registry.models import Location, Patient, Registrant, Staff
 from app.registry.people import owned_staff
 from app.registry.service import get_registrant, local_date
 
-__all__ = ["append", "append_batch"]
+__all__ = ["append", "append_batch", "check", "groupable"]
 """What workflows call (``ledger.append``, with the :class:`~app.auth.caller.Caller` who
 acts); the rest is the ledger's own."""
 
 _NONE = Decimal(0)
 
 
-async def append(
-    session: AsyncSession, data: EventCreate, caller: Caller, *, defer_writes: bool = False
-) -> EventRow:
-    """Append one event; returns its row as a mapping of columns.
-
-    ``defer_writes``: on PostgreSQL, plan the event's writes (and its balance changes, whose
-    refusal then comes when they are sent) for the unit of work to send with its last rows
-    (:mod:`app.core.writeplan`, which refuses any statement before they go)."""
+async def append(session: AsyncSession, data: EventCreate, caller: Caller) -> EventRow:
+    """Append one event; returns its row as a mapping of columns."""
     postgresql = dialect_name(session) == "postgresql"
     book = balances.DeferredBook() if postgresql else balances.ConditionalBook(session)
     appender = Appender(session, caller, book)
     row = await appender.add(data)
-    await appender.flush(defer=defer_writes and postgresql)
+    await appender.flush()
     return row
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Checked:
+    """An event checked as its append would check it, with its balance changes: what the
+    ledger's writer (:mod:`app.ledger.group_commit`) links onto its chain and writes."""
+
+    event: NewEvent
+    changes: list[balances.Change]
+
+
+def groupable(data: EventCreate) -> bool:
+    """Whether the writer may write ``data`` in a group: not if it names another event (a
+    reversal, a transfer received), which is written at once so that a second claim of that
+    event is refused as its conflict."""
+    return data.reverses_event_id is None and data.transfer_event_id is None
+
+
+async def check(session: AsyncSession, data: EventCreate, caller: Caller) -> Checked:
+    """Check a :func:`groupable` event as :func:`append` would, reading and writing nothing
+    else: the balances are checked, and the event linked, when it is written."""
+    assert groupable(data)
+    event, changes = await Appender(session, caller, balances.DeferredBook()).check(data)
+    return Checked(event, changes)
 
 
 async def append_batch(
@@ -153,29 +171,33 @@ class Appender:
 
     async def add(self, data: EventCreate) -> EventRow:
         """Check ``data`` and append it; returns its row as a mapping of columns."""
-        session, caller = self._session, self._caller
-        own_staff = await self._own_staff(data)
-        registrant = await get_registrant(session, data.registrant_id, principal=caller.principal)
-        if not withdrawal_of_a_record(data, caller.principal):
-            caller.principal.require(PERMISSION_OF[data.type])
-        names_an_event = data.reverses_event_id is not None or data.transfer_event_id is not None
+        names_an_event = not groupable(data)
         if names_an_event:
             await self.flush()  # the event it names may be pending
-        if data.type is EventType.reversal:
-            event, changes = await reversal(session, data, registrant, caller, own_staff)
-        else:
-            refs = await _references(session, data, registrant, caller, own_staff)
-            if data.type is EventType.receipt:
-                received = await self._invoice_received(data)
-                refs = dataclasses.replace(refs, invoice_received_before=received)
-            event = rows.new_event(data, refs, author_of(data, caller),
-                                   _judge(data, refs, caller))  # fmt: skip
-            changes = rows.changes_of(event, DIRECTIONS[data.type], data.adjust_direction)
+        event, changes = await self.check(data)
         await self._book.apply(changes)
         row = await self._writes.add(event, changes)
         if names_an_event:
             await self._flush_claim(row)
         return row
+
+    async def check(self, data: EventCreate) -> tuple[NewEvent, list[balances.Change]]:
+        """The event ``data`` makes, and its balance changes, once it passes every check that
+        does not depend on the balances; raises the refusal of an instruction that breaks a
+        rule."""
+        session, caller = self._session, self._caller
+        own_staff = await self._own_staff(data)
+        registrant = await get_registrant(session, data.registrant_id, principal=caller.principal)
+        if not withdrawal_of_a_record(data, caller.principal):
+            caller.principal.require(PERMISSION_OF[data.type])
+        if data.type is EventType.reversal:
+            return await reversal(session, data, registrant, caller, own_staff)
+        refs = await _references(session, data, registrant, caller, own_staff)
+        if data.type is EventType.receipt:
+            received = await self._invoice_received(data)
+            refs = dataclasses.replace(refs, invoice_received_before=received)
+        event = rows.new_event(data, refs, author_of(data, caller), _judge(data, refs, caller))
+        return event, rows.changes_of(event, DIRECTIONS[data.type], data.adjust_direction)
 
     async def _invoice_received(self, data: EventCreate) -> bool:
         """Whether the receipt's invoice is on the ledger, or among the events this append
@@ -188,8 +210,8 @@ class Appender:
         self._invoices.add(invoice)
         return await queries.invoice_received(self._session, invoice)
 
-    async def flush(self, *, defer: bool = False) -> None:
-        await self._writes.flush(await self._book.store(), defer=defer)
+    async def flush(self) -> None:
+        await self._writes.flush(await self._book.store())
 
     async def _flush_claim(self, row: EventRow) -> None:
         """Write an event that claims another (reverses it, receives it) on its own, so that a

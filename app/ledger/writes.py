@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.core import bulk, outbox, writeplan
+from app.core import bulk, outbox
 from app.core.bulk import insert_rows
 from app.core.db import dialect_insert, dialect_name, json_text, table_of
 from app.core.outbox import OutboxMessage
@@ -140,21 +140,16 @@ class PendingWrites:
         )  # fmt: skip
         return row
 
-    async def flush(self, with_parts: Sequence[bulk.Part] = (), *, defer: bool = False) -> None:
+    async def flush(self, with_parts: Sequence[bulk.Part] = ()) -> None:
         """Send what is pending: on PostgreSQL as one statement, after ``with_parts`` (the
-        balances' changes), or left for the unit of work to send (``defer``, see
-        :mod:`app.core.writeplan`); elsewhere a statement per kind, events first."""
+        balances' changes, and what else commits with the events); elsewhere a statement per
+        kind, events first."""
         nodes = [row for tree in self._trees.values() for row in tree.take_rows()]
         heads = [self._head_row(rid) for rid in self._advanced]
         if dialect_name(self._session) == "postgresql":
-            parts = [*with_parts, *self._parts(nodes, heads)]
-            if defer:
-                writeplan.plan(self._session, parts)
-            else:
-                await bulk.run_together(self._session, parts)
+            await bulk.run_together(self._session, [*with_parts, *self._parts(nodes, heads)])
         else:
             assert not with_parts, "parts are PostgreSQL's"
-            assert not defer, "deferring is PostgreSQL's"
             session = self._session
             await insert_rows(session, table_of(LedgerEvent), self._events)
             await insert_rows(session, table_of(Posting), self._postings)
