@@ -189,22 +189,30 @@ class HeldBook:
         """Per row, the net change not yet written."""
 
     async def hold(self, changes: Iterable[Change]) -> None:
-        """Lock the rows ``changes`` touch, creating at zero those there are none of, all in
-        lock order (after the chain heads of their registrants, as every writer does)."""
+        """Lock the rows ``changes`` touch, creating at zero those there are none of. The
+        rows there are (nearly always all of them) are locked in one statement, in lock order;
+        the others are then created and locked. Each writer has locked the chain heads of
+        their registrants first, so no other writer waits for these rows meanwhile."""
         wanted = {c.key: c for c in changes if c.key not in self._quantity}
         if not wanted:
             return
-        ordered = [wanted[key] for key in sorted(wanted, key=lock_order)]
-        await self._session.execute(
-            dialect_insert(self._session)(Balance)
-            .values([{"registrant_id": c.registrant_id, "location_id": c.location_id,
-                      "lot_id": c.lot_id, "product_id": c.product_id, "quantity": Decimal(0)}
-                     for c in ordered])
-            .on_conflict_do_nothing(index_elements=["location_id", "lot_id"])
-        )  # fmt: skip
+        await self._lock(list(wanted))
+        missing = [wanted[key] for key in sorted(wanted, key=lock_order)
+                   if key not in self._quantity]  # fmt: skip
+        if missing:
+            await self._session.execute(
+                dialect_insert(self._session)(Balance)
+                .values([{"registrant_id": c.registrant_id, "location_id": c.location_id,
+                          "lot_id": c.lot_id, "product_id": c.product_id,
+                          "quantity": Decimal(0)} for c in missing])
+                .on_conflict_do_nothing(index_elements=["location_id", "lot_id"])
+            )  # fmt: skip
+            await self._lock([c.key for c in missing])
+
+    async def _lock(self, keys: list[Key]) -> None:
         statement = (
             select(Balance.location_id, Balance.lot_id, Balance.quantity)
-            .where(tuple_(Balance.location_id, Balance.lot_id).in_(list(wanted)))
+            .where(tuple_(Balance.location_id, Balance.lot_id).in_(keys))
             .order_by(Balance.location_id, Balance.lot_id)
             .with_for_update()
         )

@@ -181,7 +181,8 @@ class PendingAppend(Pending):
         return await self._writer.write(session, self._checked, answered)
 
 
-def writer_of(request: Request) -> LedgerWriter | None:
-    """The process's writer (a dependency): none on SQLite, whose writers take turns anyway."""
+async def writer_of(request: Request) -> LedgerWriter | None:
+    """The process's writer (a dependency: async, so FastAPI runs it without a thread hop):
+    none on SQLite, whose writers take turns anyway."""
     writer: LedgerWriter | None = request.app.state.ledger_writer
     return writer
