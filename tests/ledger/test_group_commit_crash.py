@@ -56,10 +56,12 @@ async def test_a_worker_killed_mid_commit_loses_no_acknowledged_append(
 
             clients = [asyncio.create_task(keep_appending(n)) for n in range(CONNECTIONS)]
             await enough.wait()
+            groups, grouped = _groups((await http.get("/metrics")).text)
             killed.set()
             os.kill(server.pid, signal.SIGKILL)
             await asyncio.gather(*clients)
     assert len(sent) - len(acknowledged) == CONNECTIONS  # one in flight on each when killed
+    assert grouped > groups  # the process was committing appends in groups
 
     rid = clinic.registrant.id
     stored = {str(event.id): event for event in await stored_chain(probe.engine, rid)}
@@ -85,6 +87,14 @@ async def test_a_worker_killed_mid_commit_loses_no_acknowledged_append(
         assert retried[key].json() == answer  # replayed, not written again
     after = await stored_chain(probe.engine, rid)
     assert len(after) == len(sent)  # each key's once
+
+
+def _groups(metrics: str) -> tuple[float, float]:
+    """The writer's groups so far, and the appends they held, from ``/metrics``."""
+    samples = dict(line.rsplit(" ", 1) for line in metrics.splitlines()
+                   if line.startswith("csledger_ledger_group_size_"))  # fmt: skip
+    return (float(samples["csledger_ledger_group_size_count"]),
+            float(samples["csledger_ledger_group_size_sum"]))  # fmt: skip
 
 
 def _receipt(clinic: Clinic) -> dict[str, Any]:
