@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Lot, Product
 from app.core.bulk import Part
-from app.core.db import Database, Quantity, dialect_insert, table_of, where_given
+from app.core.db import Database, Quantity, dialect_insert, dialect_name, table_of, where_given
 from app.core.errors import Conflict, Member
 from app.core.quantity import format_quantity, to_minor
 from app.ledger.models import Balance, Posting
@@ -236,27 +236,22 @@ class HeldBook:
                 replace(change, delta=pending.delta + change.delta) if pending else change
             )
 
-    def parts(self) -> list[Part]:
-        """PostgreSQL: what :meth:`store` would write, as a part of the events' statement."""
+    async def store(self) -> list[Part]:
+        """Each row's net change: on PostgreSQL as a part of the events' statement, elsewhere
+        written now."""
         changed = [c for c in self._pending.values() if c.delta != 0]
         self._pending = {}
         if not changed:
             return []
-        return [Part(_ADD_HELD_SQL, {
-            "held_locations": [c.location_id for c in changed],
-            "held_lots": [c.lot_id for c in changed],
-            "held_amounts": [to_minor(c.delta) for c in changed],
-        })]  # fmt: skip
-
-    async def store(self) -> list[Part]:
-        updates = [
-            {"add_location_id": c.location_id, "add_lot_id": c.lot_id, "delta": c.delta}
-            for c in self._pending.values()
-            if c.delta != 0
-        ]
-        self._pending = {}
-        if updates:
-            await self._session.execute(_ADD_TO, updates)
+        if dialect_name(self._session) == "postgresql":
+            return [Part(_ADD_HELD_SQL, {
+                "held_locations": [c.location_id for c in changed],
+                "held_lots": [c.lot_id for c in changed],
+                "held_amounts": [to_minor(c.delta) for c in changed],
+            })]  # fmt: skip
+        updates = [{"add_location_id": c.location_id, "add_lot_id": c.lot_id, "delta": c.delta}
+                   for c in changed]  # fmt: skip
+        await self._session.execute(_ADD_TO, updates)
         return []
 
 

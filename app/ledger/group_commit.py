@@ -158,7 +158,7 @@ async def _write(session: AsyncSession, group: list[_Request[Any]]) -> list[_Out
         outcomes.append(_Outcome(request, value))
         inserts.extend(rows)
     dialect = session.get_bind().dialect
-    await writes.flush([*book.parts(), *bulk.parts_of(dialect, inserts)])
+    await writes.flush([*await book.store(), *bulk.parts_of(dialect, inserts)])
     return outcomes
 
 
