@@ -98,7 +98,7 @@ class LedgerWriter:
         self._sizes = Histogram(
             "csledger_ledger_group_size",
             "Appends committed together by the ledger's writer, per group.",
-            buckets=(1, 2, 4, 8, 16, 32, 64, 128, MAX_GROUP),
+            buckets=tuple(2**n for n in range(MAX_GROUP.bit_length())),  # 1, 2, ... MAX_GROUP
             registry=registry,
         )
 
@@ -108,7 +108,7 @@ class LedgerWriter:
         request: _Request[T] = _Request(checked, answer)
         self._waiting.append(request)
         async with self._turn:  # first come, first served: an earlier request wrote it, or this
-            if not request.outcome.done():
+            while not request.outcome.done():  # (after those still waiting before it)
                 group, self._waiting = self._waiting[:MAX_GROUP], self._waiting[MAX_GROUP:]
                 self._sizes.observe(len(group))
                 await self._commit(session, group)

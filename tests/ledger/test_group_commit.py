@@ -16,7 +16,7 @@ from app.auth.permissions import Role
 from app.auth.principal import Principal
 from app.core import bulk, idempotency
 from app.core.errors import AppError
-from app.ledger import service
+from app.ledger import group_commit, service
 from app.ledger.balances import InsufficientStock
 from app.ledger.group_commit import LedgerWriter
 from app.ledger.rows import EventRow
@@ -98,6 +98,21 @@ async def test_a_group_whose_statement_fails_is_written_again_one_by_one(app, cl
     assert len(set(await transactions(probe, clinic.registrant.id))) == 3  # one by one
 
 
+async def test_a_request_cancelled_while_it_waits_is_written_and_those_behind_it_answered(
+    app, clinic, probe, monkeypatch
+):
+    """Its client is gone, not its append: it commits with its stored response, so a retry
+    with its key is replayed. The request behind it writes groups until its own is written."""
+    monkeypatch.setattr(group_commit, "MAX_GROUP", 2)
+    bodies = [clinic.event("receipt", "1") for _ in range(3)]
+
+    outcomes = await _written_together(app, clinic, bodies, cancelled=frozenset({0, 1}))
+
+    assert [type(o).__name__ for o in outcomes] == ["CancelledError", "CancelledError", "dict"]
+    assert len(await stored_chain(probe.engine, clinic.registrant.id)) == 3
+    assert len(set(await transactions(probe, clinic.registrant.id))) == 2  # groups of two at most
+
+
 async def transactions(probe: Any, registrant_id: str) -> list[str]:
     """The transaction that wrote each of the registrant's events, in chain order."""
     async with probe.engine.connect() as connection:
@@ -113,9 +128,11 @@ async def _written_together(
     clinic: Any,
     bodies: list[dict[str, Any]],
     extra_rows: dict[int, list[bulk.Insert]] | None = None,
-) -> list[EventRow | AppError]:
+    cancelled: frozenset[int] = frozenset(),
+) -> list[EventRow | AppError | BaseException]:
     """``bodies`` checked in sessions of their own, then given to a fresh writer while it is
-    busy, so that they go as one group, in order. Returns each one's row, or its refusal."""
+    busy, so that they go as one group, in order (the requests ``cancelled`` are cancelled
+    while they wait). Returns each one's row, or its refusal."""
     writer, database = LedgerWriter(), app.state.database
     registrant_id = uuid.UUID(clinic.registrant.id)
     nurse = Principal("nurse-1", "Nora Nurse", frozenset({Role.clinician}),
@@ -143,4 +160,6 @@ async def _written_together(
         for turn, waiting in zip(turns, queued, strict=True):  # the group keeps their order
             turn.set()
             await waiting.wait()
-    return list(await asyncio.gather(*tasks))
+        for index in cancelled:
+            tasks[index].cancel()
+    return list(await asyncio.gather(*tasks, return_exceptions=True))
