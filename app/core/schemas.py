@@ -249,17 +249,29 @@ class MultiLine:
 FreeText = Annotated[str, Field(min_length=1, max_length=2000), MultiLine()]
 """A reason, a note, directions: prose, of as many lines as it needs."""
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-_CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-"""Control characters (C0, DEL, C1), and surrogates, which are no characters on their own and
-cannot be stored as UTF-8; the second takes tab, line feed and carriage return."""
+BIDI_CONTROLS = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+"""The embeddings, overrides and isolates of Unicode's bidirectional algorithm: they reorder
+how the text around them is shown, so a lot number or a note could read one way on an
+inspector's screen and be stored another. The marks (U+200E, U+200F, U+061C) stay: they only
+hint at direction, and names in right-to-left scripts may need them."""
+_CONTROL = re.compile(f"[\\x00-\\x1f\\x7f-\\x9f\\ud800-\\udfff{BIDI_CONTROLS}]")
+_CONTROL_BUT_LINES = re.compile(
+    f"[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f\\ud800-\\udfff{BIDI_CONTROLS}]"
+)
+"""Control characters (C0, DEL, C1), the bidirectional controls, and surrogates, which are no
+characters on their own and cannot be stored as UTF-8; the second takes tab, line feed and
+carriage return."""
 
 
 def _refuse_control_characters(text: str, *, multi_line: bool) -> None:
     found = (_CONTROL_BUT_LINES if multi_line else _CONTROL).search(text)
     if found is not None:
         character = ord(found.group())
-        kind = "a lone surrogate" if 0xD800 <= character <= 0xDFFF else "a control character"
+        kind = (
+            "a lone surrogate" if 0xD800 <= character <= 0xDFFF
+            else "a bidirectional control" if found.group() in BIDI_CONTROLS
+            else "a control character"
+        )  # fmt: skip
         raise ValueError(f"{kind} (U+{character:04X}) at position {found.start()}; text here "
                          "is printable characters only")  # fmt: skip
 

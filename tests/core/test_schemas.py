@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.fields import FieldInfo
 
-from app.core.schemas import Address, Day, FreeText, InputModel, Instant, Name
+from app.core.schemas import BIDI_CONTROLS, Address, Day, FreeText, InputModel, Instant, Name
 from app.main import create_app
 
 
@@ -50,7 +50,11 @@ def refused_at(data: dict[str, Any], message: str) -> tuple[str | int, ...]:
 controls = st.characters(categories=["Cc"])
 """C0, DEL and C1: exactly Unicode's control characters."""
 surrogates = st.characters(categories=["Cs"])
-printable = st.text(st.characters(exclude_categories=["Cc", "Cs"]), min_size=1, max_size=20)
+bidi_controls = st.sampled_from(BIDI_CONTROLS)
+printable = st.text(
+    st.characters(exclude_categories=["Cc", "Cs"], exclude_characters=BIDI_CONTROLS),
+    min_size=1, max_size=20,
+)  # fmt: skip
 
 
 @given(before=printable, control=controls, after=printable)
@@ -73,6 +77,20 @@ def test_free_text_takes_tab_and_line_breaks_and_no_other_control(before, contro
 @given(surrogate=surrogates)
 def test_a_lone_surrogate_is_refused(surrogate):
     assert refused_at({"title": f"a{surrogate}b"}, "a lone surrogate") == ("title",)
+
+
+@given(before=printable, control=bidi_controls, after=printable)
+def test_a_bidirectional_control_is_refused_in_any_text(before, control, after):
+    """An override or isolate would show the text in another order than it is stored."""
+    text = before + control + after
+    assert refused_at({"title": text}, "a bidirectional control") == ("title",)
+    assert refused_at({"title": "t", "body": text}, "a bidirectional control") == ("body",)
+
+
+def test_a_right_to_left_mark_is_taken_in_a_name():
+    """The marks only hint at direction; a name in a right-to-left script may need one."""
+    name = "\u05d3\u05d5\u05d3 \u200f\u05db\u05d4\u05df"
+    assert Note(title=name).title == name
 
 
 @given(text=printable.filter(str.strip))

@@ -159,6 +159,10 @@ TEXT = {
     "DEL in document_reference": ({"document_reference": "INV\x7f1"}, "#/document_reference"),
     "a C1 control in a reason": ({"reason": "found\x85here"}, "#/reason"),
     "a lone surrogate in a reason": ({"reason": "found \ud800 here"}, "#/reason"),
+    "a right-to-left override in document_reference": (
+        {"document_reference": "INV-\u202e1-99"},
+        "#/document_reference",
+    ),
 }
 
 
