@@ -29,8 +29,9 @@ class Refused(ValueError):
 
 
 def loads(document: bytes | str) -> Any:
-    """``document`` parsed, or :class:`Refused` at the first thing it may not hold; a syntax
-    error is the json module's :class:`json.JSONDecodeError`."""
+    """``document`` parsed, or :class:`Refused` at the first thing it may not hold. A syntax
+    error is refused as the body's (no field to point at), saying where it is as an editor
+    does: a line and a column, never a bare character offset that reads like an index."""
     if not isinstance(document, str):  # as json.loads reads bytes
         try:
             document = document.decode(json.detect_encoding(document), "surrogatepass")
@@ -39,6 +40,9 @@ def loads(document: bytes | str) -> Any:
             raise Refused((), detail) from None
     try:
         return _DECODER.decode(document)
+    except json.JSONDecodeError as error:
+        detail = f"the body is not JSON: {error.msg} at line {error.lineno}, column {error.colno}"
+        raise Refused((), detail) from None
     except _Found:
         path, detail = next(_marks(_MARKING_DECODER.decode(document), ()))
         raise Refused(path, detail) from None

@@ -80,7 +80,15 @@ def test_integers_up_to_19_digits_and_doubles_are_read():
     ]  # fmt: skip
 
 
-@pytest.mark.parametrize("text", ['{"a": 1,}', "{'a': 1}", "", '{"a": 1} x', "[1, 2"])
-def test_a_syntax_error_is_the_json_modules(text):
-    with pytest.raises(json.JSONDecodeError):
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [('{"a": 1,}', "line 1, column 9"), ("{'a': 1}", "line 1, column 2"),
+     ("", "line 1, column 1"), ('{"a": 1} x', "line 1, column 10"),
+     ('{\n  "a": [1, 2\n}', "line 3, column 1")],
+)  # fmt: skip
+def test_a_syntax_error_is_the_bodys_and_says_its_line_and_column(text, where):
+    with pytest.raises(Refused) as refused:
         loads(text)
+    assert refused.value.path == ()
+    assert refused.value.detail.startswith("the body is not JSON: ")
+    assert refused.value.detail.endswith(where)

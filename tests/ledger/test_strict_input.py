@@ -207,6 +207,14 @@ async def test_a_count_of_packages_is_a_bounded_json_integer(clinic, probe, admi
     await refused(clinic, probe, body=body, pointer="#/destruction/full_packages")
 
 
+async def test_a_body_that_is_not_json_is_refused_saying_where(clinic, probe):
+    """The whole body is at fault, at a line and column: not a field, nor an offset."""
+    body = orjson.dumps(clinic.event("receipt", "1"), option=orjson.OPT_INDENT_2).decode()
+    broken = body.replace('"type": "receipt",', '"type": "receipt"', 1)
+    problem = await refused(clinic, probe, content=broken.encode(), pointer="#")
+    assert problem["detail"].endswith("at line 4, column 3"), problem["detail"]
+
+
 async def test_a_key_given_twice_is_refused_not_last_one_wins(clinic, probe):
     body = orjson.dumps(clinic.event("receipt", "1")).decode()
     twice = body[:-1] + ', "quantity": "1000"}'

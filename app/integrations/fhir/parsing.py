@@ -64,11 +64,9 @@ def parse(body: bytes, resource_type: str) -> tuple[Resource, dict[str, Any]]:
     """The validated resource and the JSON it came from."""
     try:
         raw = strict_json.loads(body)
-    except strict_json.Refused as refused:
+    except strict_json.Refused as refused:  # not JSON, not UTF-8, or what JSON may not hold
         raise FhirRefusal.at("structure", refused.detail,
                              fhir_path(resource_type, refused.path)) from refused  # fmt: skip
-    except ValueError as exc:  # json.JSONDecodeError, or bytes that are not UTF-8
-        raise FhirRefusal.at("structure", f"the body is not JSON: {exc}") from exc
     if not isinstance(raw, dict):
         raise FhirRefusal.at("structure", f"the body is not a {resource_type} resource")
     if raw.get("resourceType") != resource_type:
