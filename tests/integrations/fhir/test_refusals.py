@@ -67,8 +67,9 @@ def fhir_headers(sender: Sender, content_type: str = FHIR_JSON) -> dict[str, str
 
 
 async def test_a_body_that_is_not_json(client, ward, ehr, probe):
-    await refused(client, probe, b"MSH|^~\\&|EHR", fhir_headers(ehr), status=422,
-                  code="structure", problem="fhir-invalid")  # fmt: skip
+    issue = await refused(client, probe, b"MSH|^~\\&|EHR", fhir_headers(ehr), status=422,
+                          code="structure", problem="fhir-invalid")  # fmt: skip
+    assert issue["diagnostics"].endswith("at line 1, column 1"), issue
 
 
 async def test_a_body_that_is_not_fhir_json_by_its_media_type(client, ward, ehr, probe):
