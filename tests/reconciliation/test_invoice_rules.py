@@ -3,7 +3,7 @@ facts that make it and facts that do not, the grace at its boundary, and (Hypoth
 holds of any invoice and any receipts."""
 
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from hypothesis import given
