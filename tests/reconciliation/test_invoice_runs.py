@@ -41,7 +41,8 @@ async def receipt(clinic: Clinic, lot: Lot, quantity: str, invoice: str, when: d
                   **more: Any) -> dict[str, Any]:  # fmt: skip
     body = clinic.event("receipt", quantity, lot_id=lot.id, document_reference=invoice,
                         occurred_at=when.isoformat(), **more)  # fmt: skip
-    return await appended(clinic, body)
+    event: dict[str, Any] = await appended(clinic, body)
+    return event
 
 
 async def test_a_run_finds_each_mismatch_of_invoices_and_receipts(clinic: Clinic, app,
