@@ -39,6 +39,8 @@ from app.integrations.webhooks.router import router as webhooks_router
 from app.ledger.group_commit import LedgerWriter
 from app.ledger.inventories.models import Inventory
 from app.ledger.inventories.router import router as inventories_router
+from app.ledger.invoices.models import SupplierInvoice
+from app.ledger.invoices.router import router as invoices_router
 from app.ledger.models import LedgerEvent
 from app.ledger.router import public_router as ledger_public_router
 from app.ledger.router import router as ledger_router
@@ -67,6 +69,7 @@ PATH_OWNERS: PathOwners = {
         "batch_id": CompoundingBatch, "delivery_id": WebhookDelivery,
         "discrepancy_id": Discrepancy, "endpoint_id": WebhookEndpoint,
         "evaluation_id": Evaluation, "event_id": LedgerEvent, "inventory_id": Inventory,
+        "invoice_id": SupplierInvoice,
         "location_id": Location,
         "lot_id": Lot, "mapping_id": FhirCodeMapping, "patient_id": Patient,
         "plan_id": TreatmentPlan, "prescription_id": Prescription, "product_id": Product,
@@ -116,7 +119,7 @@ def create_app(settings: Settings | None = None, *, clock: Clock | None = None) 
                clinical_router, sessions_router, pharmacy_router, prescriptions_router,
                reconciliation_router, reports_router, forms_router, pdmp_router,
                webhooks_router, fhir_router, fhir_senders_router, fhir_records_router,
-               inventories_router, ops_router, docs_router)  # fmt: skip
+               inventories_router, invoices_router, ops_router, docs_router)  # fmt: skip
     for router in (*routers, *CONSOLE_ROUTERS):
         app.include_router(router)
     app.mount("/console/static", StaticFiles(directory=ASSETS, html=True), name="console-assets")

@@ -14,6 +14,7 @@ from app.integrations.fhir.models import FhirCodeMapping, FhirResource, FhirSend
 from app.integrations.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.ledger.checkpoints import Checkpoint
 from app.ledger.inventories.models import Inventory, InventoryEntry
+from app.ledger.invoices.models import SupplierInvoice, SupplierInvoiceLine
 from app.ledger.merkle_store import MerkleNode
 from app.ledger.models import Balance, ChainHead, LedgerEvent, Posting, WitnessConfirmation
 from app.pharmacy.models import CompoundingBatch, CompoundingIngredient
@@ -69,6 +70,8 @@ __all__ = [
     "SessionVitals",
     "Staff",
     "StaffRegistration",
+    "SupplierInvoice",
+    "SupplierInvoiceLine",
     "TreatmentPlan",
     "TreatmentSession",
     "WebhookAttempt",

@@ -32,6 +32,8 @@ APPEND_ONLY = {
     "discrepancy_assignments",
     "discrepancy_notes",
     "webhook_attempts",
+    "supplier_invoices",
+    "supplier_invoice_lines",
 }
 
 

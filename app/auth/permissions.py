@@ -27,7 +27,9 @@ class Permission(StrEnum):
     patients = "patients"
     """Create and change patients."""
     inventory = "inventory"
-    """Products, lots, receipts, moves, transfers."""
+    """Products, lots, receipts, moves, transfers, and sending suppliers' invoices."""
+    read_supplier_invoices = "read_supplier_invoices"
+    """Read the suppliers' invoices sent, which reconciliation matches against receipts."""
     counts = "counts"
     """Count events, and inventories: start one, count its lots, witness it, sign it, read
     it and its record."""
@@ -77,6 +79,7 @@ GRANTS: dict[Permission, frozenset[Role]] = {
     Permission.read_patients: frozenset({_P, _C, _PR, _I}),
     Permission.patients: frozenset({_P, _C, _PR, _I}),
     Permission.inventory: frozenset({_P, _C, _I}),
+    Permission.read_supplier_invoices: frozenset({_P, _C, _CO, _I}),
     Permission.counts: frozenset({_P, _C, _CO, _I}),
     Permission.read_sessions: frozenset({_C, _PR, _CO, _I}),
     Permission.sessions: frozenset({_C, _PR, _I}),
@@ -137,6 +140,7 @@ SCOPE_OF: dict[Permission, IntegrationScope] = {
     Permission.patients: IntegrationScope.write_patients,
     Permission.inventory: IntegrationScope.ledger,
     Permission.counts: IntegrationScope.ledger,
+    Permission.read_supplier_invoices: IntegrationScope.ledger,
     Permission.read_sessions: IntegrationScope.sessions,
     Permission.sessions: IntegrationScope.sessions,
     Permission.pharmacy: IntegrationScope.pharmacy,

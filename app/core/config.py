@@ -109,6 +109,10 @@ class Settings(BaseSettings):
     peer_discrepancies_min_difference_percent: Decimal = Field(default=Decimal(50), ge=0)
     peer_discrepancies_mad_floor: Decimal = Field(default=Decimal("0.02"), gt=0)
     """The same for discrepancies per session (0.1: one more in ten sessions)."""
+    invoice_receipt_grace_days: int = Field(default=3, ge=0)
+    """A supplier's invoice not received this many days after its date is flagged
+    (``invoiced_not_received``), as is a receipt naming an invoice of a supplier whose
+    invoices are sent that was not sent within as many days (``received_not_invoiced``)."""
     inventory_warning_days: int = Field(default=30, ge=0)
     """A biennial inventory due within this many days is flagged ahead."""
     pdmp_asap_version: str = "4.2A"

@@ -117,6 +117,42 @@ class OpenReport:
 
 
 @dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    """A line of a supplier's invoice the run judges, with the invoice it is on."""
+
+    invoice_id: uuid.UUID
+    supplier_dea_number: str
+    invoice_number: str
+    invoice_date: date
+    line_id: uuid.UUID
+    line_number: int
+    ndc: str
+    lot_number: str
+    quantity: Decimal
+    product_id: uuid.UUID | None = None
+    """The registrant's product of that NDC, if the catalog has it (for its unit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceReceipt:
+    """A receipt naming a supplier's invoice (its DEA number and the invoice's number), not
+    reversed."""
+
+    event_id: uuid.UUID
+    supplier_dea_number: str
+    invoice_number: str
+    ndc: str | None
+    """The NDC of the lot's product (None for a compound, which no invoice line names)."""
+    lot_number: str
+    lot_id: uuid.UUID
+    product_id: uuid.UUID
+    location_id: uuid.UUID
+    quantity: Decimal
+    occurred_at: datetime
+    performed_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Facts:
     """What a run found for one registrant and period."""
 
@@ -132,6 +168,12 @@ class Facts:
     expired_stock: Sequence[ExpiredStock] = ()
     peer_stats: Sequence[PeerStat] = ()
     open_reports: Sequence[OpenReport] = ()
+    invoice_lines: Sequence[InvoiceLine] = ()
+    invoice_receipts: Sequence[InvoiceReceipt] = ()
+    invoicing_suppliers: frozenset[str] = frozenset()
+    """The DEA numbers of the suppliers whose invoices the registrant sends: a receipt naming
+    an invoice of one of them that was never sent is flagged; one of another supplier is not
+    (the registrant does not send its invoices)."""
     words: Words = field(default_factory=Words)
     """The names of what the facts mention, and the registrant's clock, to phrase the
     findings with."""

@@ -17,6 +17,7 @@ from typing import Any
 
 from app.clinical.schemas import ESKETAMINE_DOSES_MG
 from app.core.quantity import format_quantity
+from app.reconciliation import invoice_rules
 from app.reconciliation.facts import Count, Facts, MonitoringForm, OpenReport, SessionEnd, Waste
 from app.reconciliation.findings import Finding, Found, Subject
 from app.reconciliation.peers import PeerSettings, outliers
@@ -46,6 +47,7 @@ class Settings:
     waste_window: timedelta
     inventory_warning: timedelta
     peers: PeerSettings
+    invoice_grace: timedelta
 
 
 def count_variance(facts: Facts, settings: Settings) -> list[Found]:
@@ -325,6 +327,12 @@ def peer_outliers(facts: Facts, settings: Settings) -> list[Found]:
     return outliers(facts.peer_stats, settings.peers, facts.words)
 
 
+def invoice_matching(facts: Facts, settings: Settings) -> list[Found]:
+    """Suppliers' invoices against the receipts naming them
+    (app/reconciliation/invoice_rules.py)."""
+    return invoice_rules.invoice_matching(facts, settings.invoice_grace)
+
+
 def _years_later(day: date, years: int) -> date:
     """The same day ``years`` on (29 February falls back to the 28th)."""
     try:
@@ -344,6 +352,7 @@ RULES: dict[str, Callable[[Facts, Settings], list[Found]]] = {
     "inventory_due": inventory_due,
     "peer_outliers": peer_outliers,
     "dea_report_overdue": dea_report_overdue,
+    "invoice_matching": invoice_matching,
 }
 
 

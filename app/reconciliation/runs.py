@@ -23,12 +23,13 @@ from app.core import jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
-from app.reconciliation import peer_queries, queries, rules, session_queries
+from app.reconciliation import invoice_queries, peer_queries, queries, rules, session_queries
 from app.reconciliation.facts import (
     Adjustment,
     Count,
     ExpiredStock,
     Facts,
+    InvoiceReceipt,
     MonitoringForm,
     SessionEnd,
     Waste,
@@ -65,6 +66,7 @@ def rule_settings(settings: Settings) -> rules.Settings:
         waste_window=timedelta(minutes=settings.waste_window_minutes),
         inventory_warning=timedelta(days=settings.inventory_warning_days),
         peers=peer_settings(settings),
+        invoice_grace=timedelta(days=settings.invoice_receipt_grace_days),
     )
 
 
@@ -174,6 +176,9 @@ async def gather(
     today = now.astimezone(ZoneInfo(registrant.timezone)).date()
     first_activity, last_inventory = await queries.inventory_dates(db, registrant)
     window = timedelta(days=settings.count_pattern_window_days)
+    grace = timedelta(days=settings.invoice_receipt_grace_days)
+    invoiced = invoice_queries.Window(period.first, period.last, start, end, grace)
+    lines, receipts, suppliers = await invoice_queries.invoice_facts(db, rid, invoiced)
     facts = Facts(
         today=today,
         first_activity_on=first_activity,
@@ -188,6 +193,9 @@ async def gather(
             db, rid, *peer_queries.peer_window(end, settings.peer_window_days)
         ),
         open_reports=await queries.open_reports(db, rid),
+        invoice_lines=lines,
+        invoice_receipts=receipts,
+        invoicing_suppliers=suppliers,
     )
     return replace(facts, words=await _words(db, registrant, facts))
 
@@ -195,8 +203,8 @@ async def gather(
 async def _words(db: AsyncSession, registrant: Registrant, facts: Facts) -> Words:
     """The names of what the facts mention, each kind in one query for the whole run (a
     patient by record number only: see app/reconciliation/words.py)."""
-    places: list[Count | Adjustment | ExpiredStock] = [
-        *facts.counts, *facts.adjustments, *facts.expired_stock
+    places: list[Count | Adjustment | ExpiredStock | InvoiceReceipt] = [
+        *facts.counts, *facts.adjustments, *facts.expired_stock, *facts.invoice_receipts
     ]  # fmt: skip
     sessions: list[SessionEnd | MonitoringForm | Waste] = [
         *facts.session_ends, *facts.monitoring_forms, *facts.waste
@@ -205,7 +213,8 @@ async def _words(db: AsyncSession, registrant: Registrant, facts: Facts) -> Word
         db,
         locations=[*(p.location_id for p in places), *(s.room_id for s in sessions)],
         lots=[*(p.lot_id for p in places), *(w.lot_id for w in facts.waste)],
-        products=[*(p.product_id for p in [*places, *facts.waste, *facts.peer_stats])],
+        products=[*(p.product_id for p in [*places, *facts.waste, *facts.peer_stats,
+                                           *facts.invoice_lines])],
         staff=[uuid.UUID(s) for s in (*(w.performed_by for w in facts.waste),
                                       *(s.staff_id for s in facts.peer_stats)) if s],
         patients=[s.patient_id for s in sessions],

@@ -28,6 +28,10 @@ UNWALKED = {
     "(tests/reconciliation/test_casework.py)",
     "fhir_code_mappings": "made only by an officer's mapping (tests/integrations/fhir)",
     "pdmp_responses": "made only when a state answers a submission (tests/reports)",
+    "supplier_invoices": "made only by a file of suppliers' invoices "
+    "(tests/ledger/test_supplier_invoices.py)",
+    "supplier_invoice_lines": "made only by a file of suppliers' invoices "
+    "(tests/ledger/test_supplier_invoices.py)",
     "session_authorizations": "made only by a prescriber authorizing a nurse's step "
     "(tests/clinical/test_session_authorizations.py)",
 }

@@ -599,7 +599,7 @@ def test_evaluate_runs_every_rule_and_clean_facts_raise_nothing():
     assert set(rules.RULES) == {
         "count_variance", "adjustment_pattern", "holding_not_emptied", "esketamine_dose_unusual",
         "waste_witnessing", "monitoring_form_overdue", "expired_stock_on_hand", "inventory_due",
-        "peer_outliers", "dea_report_overdue",
+        "peer_outliers", "dea_report_overdue", "invoice_matching",
     }  # fmt: skip
     clean = facts(
         counts=[count("50", "50")],
