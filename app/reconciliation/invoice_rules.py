@@ -21,9 +21,15 @@ from app.reconciliation.findings import Finding, Found, Subject
 from app.reconciliation.words import Words, days_words
 from app.reconciliation.workflow import Severity
 
-CODES = ("invoiced_not_received", "received_not_invoiced", "invoice_quantity_differs",
-         "invoice_lot_differs", "invoice_received_twice")  # fmt: skip
+LINE_CODES = ("invoiced_not_received", "invoice_quantity_differs", "invoice_lot_differs",
+              "invoice_received_twice")  # fmt: skip
+"""The codes of the findings about an invoice's line."""
+NEVER_INVOICED = "received_not_invoiced"
+"""The code of the finding about a receipt no invoice line names."""
+CODES = (LINE_CODES[0], NEVER_INVOICED, *LINE_CODES[1:])
 """The codes of the findings of :func:`invoice_matching`."""
+NO_LONGER_FOUND = "a later run matched the invoice and its receipts without this mismatch"
+"""Why a finding of :func:`invoice_matching` is cured (:func:`judged`)."""
 
 Key = tuple[str, str]
 """An invoice: the supplier's DEA number and the invoice's number."""
@@ -55,6 +61,27 @@ def invoice_matching(facts: Facts, grace: timedelta) -> list[Found]:
                          for receipt in receipts[key]
                          if _past(judged, facts.words.day(receipt.occurred_at)))  # fmt: skip
     return found
+
+
+def judged(facts: Facts) -> frozenset[str]:
+    """The fingerprints of every finding :func:`invoice_matching` could make of the run's
+    invoice lines and receipts. The run reads each invoice it judges with all its receipts, and
+    each receipt with its invoice (app/reconciliation/invoice_queries.py), so one of these an
+    earlier run found and this one does not no longer holds (a delivery came late, an invoice
+    was sent late, a short shipment was made up): the run cures it."""
+    return frozenset([
+        *(_line_fingerprint(code, line.line_id) for line in facts.invoice_lines
+          for code in LINE_CODES),
+        *(_receipt_fingerprint(receipt.event_id) for receipt in facts.invoice_receipts),
+    ])  # fmt: skip
+
+
+def _line_fingerprint(code: str, line_id: object) -> str:
+    return f"{code}:invoice_line:{line_id}"
+
+
+def _receipt_fingerprint(event_id: object) -> str:
+    return f"{NEVER_INVOICED}:event:{event_id}"
 
 
 def _past(judged: _Judged, day: date) -> bool:
@@ -147,8 +174,8 @@ def _never_invoiced(judged: _Judged, receipt: InvoiceReceipt, *, invoice_sent: b
             f"invoice {receipt.invoice_number} of supplier {receipt.supplier_dea_number}, "
             f"{why}")  # fmt: skip
     return Found(
-        Finding(rule="received_not_invoiced", severity=Severity.minor,
-                fingerprint=f"received_not_invoiced:event:{receipt.event_id}", summary=said,
+        Finding(rule=NEVER_INVOICED, severity=Severity.minor,
+                fingerprint=_receipt_fingerprint(receipt.event_id), summary=said,
                 details={"invoice_number": receipt.invoice_number,
                          "supplier_dea_number": receipt.supplier_dea_number,
                          "invoiced": "0", "received": format_quantity(receipt.quantity)}),
@@ -178,7 +205,7 @@ def _found(
 ) -> Found:
     first = receipts[0] if receipts else None
     return Found(
-        Finding(rule=code, severity=severity, fingerprint=f"{code}:invoice_line:{line.line_id}",
+        Finding(rule=code, severity=severity, fingerprint=_line_fingerprint(code, line.line_id),
                 summary=summary,
                 details={"supplier_invoice_id": str(line.invoice_id),
                          "invoice_number": line.invoice_number,

@@ -23,7 +23,14 @@ from app.core import jobs, outbox
 from app.core.clock import Clock
 from app.core.config import Settings
 from app.core.jobs import ClaimedJob
-from app.reconciliation import invoice_queries, peer_queries, queries, rules, session_queries
+from app.reconciliation import (
+    invoice_queries,
+    invoice_rules,
+    peer_queries,
+    queries,
+    rules,
+    session_queries,
+)
 from app.reconciliation.facts import (
     Adjustment,
     Count,
@@ -56,6 +63,18 @@ class Period:
         start = datetime.combine(self.first, datetime.min.time(), zone)
         end = datetime.combine(self.last + timedelta(days=1), datetime.min.time(), zone)
         return start.astimezone(UTC), end.astimezone(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Standing:
+    """The findings a run leaves as they stand: those it found, and those it did not judge
+    afresh (an invoice outside its period, say)."""
+
+    found: frozenset[str]
+    judged: frozenset[str]
+
+    def __contains__(self, fingerprint: object) -> bool:
+        return fingerprint in self.found or fingerprint not in self.judged
 
 
 def rule_settings(settings: Settings) -> rules.Settings:
@@ -115,10 +134,15 @@ async def reconcile(
             about=item.subject, run_id=run_id,
         )  # fmt: skip
         outcomes[recorded.outcome] += 1
+    fingerprints = frozenset(item.finding.fingerprint for item in found)
     cured = await cure(
-        db, registrant_id=registrant.id, rules=rules.RUN_EVALUATED,
-        still_found={item.finding.fingerprint for item in found},
+        db, registrant_id=registrant.id, rules=rules.RUN_EVALUATED, still_found=fingerprints,
         why=lambda d: rules.RUN_EVALUATED[d.rule](facts, d.details), now=now, run_id=run_id,
+    )  # fmt: skip
+    cured += await cure(
+        db, registrant_id=registrant.id, rules=invoice_rules.CODES,
+        still_found=_Standing(fingerprints, judged=invoice_rules.judged(facts)),
+        why=lambda _: invoice_rules.NO_LONGER_FOUND, now=now, run_id=run_id,
     )  # fmt: skip
     summary = {
         "run_id": None if run_id is None else str(run_id),

@@ -9,7 +9,7 @@ only, each kept with who and when; nobody moves a discrepancy about their own wo
 """
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Container
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -130,7 +130,7 @@ async def cure(
     *,
     registrant_id: uuid.UUID,
     rules: Collection[str],
-    still_found: Collection[str],
+    still_found: Container[str],
     why: Callable[[Discrepancy], str],
     now: datetime,
     run_id: uuid.UUID | None,

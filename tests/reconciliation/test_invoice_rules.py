@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from app.reconciliation import rules
 from app.reconciliation.facts import InvoiceLine, InvoiceReceipt
-from app.reconciliation.invoice_rules import CODES, invoice_matching
+from app.reconciliation.invoice_rules import CODES, invoice_matching, judged
 from app.reconciliation.workflow import Severity
 from tests.reconciliation.test_rules import KETAMINE, LOT, SETTINGS, TODAY, VAULT, facts
 
@@ -128,10 +128,13 @@ amounts = st.integers(min_value=1, max_value=50)
 def test_any_invoice_and_receipts(invoiced, received):
     lines = [line(lot, str(q), n) for n, (lot, q) in enumerate(sorted(invoiced.items()), 1)]
     receipts = [receipt(lot, str(q), n) for n, (lot, q) in enumerate(received, 1)]
-    findings = invoice_matching(facts(invoice_lines=lines, invoice_receipts=receipts,
-                                      invoicing_suppliers=frozenset({DEA})), GRACE)  # fmt: skip
+    run = facts(invoice_lines=lines, invoice_receipts=receipts,
+                invoicing_suppliers=frozenset({DEA}))  # fmt: skip
+    findings = invoice_matching(run, GRACE)
     fingerprints = [f.finding.fingerprint for f in findings]
     assert len(fingerprints) == len(set(fingerprints))
+    # A run cures what it judged and did not find: whatever it finds, it judged.
+    assert set(fingerprints) <= judged(run)
     # Each line is judged once, and each receipt named by one finding at most.
     per_line = [f.finding.details.get("line_number") for f in findings]
     assert len([n for n in per_line if n is not None]) <= len(lines)

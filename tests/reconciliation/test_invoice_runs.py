@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.core.clock import FrozenClock
-from app.reconciliation.invoice_rules import CODES
+from app.reconciliation.invoice_rules import CODES, NO_LONGER_FOUND
 from app.worker import default_periodic
 from tests.conftest import bearer
 from tests.ledger.conftest import SUPPLIER, Clinic, open_clinic
@@ -106,3 +106,46 @@ async def test_the_nightly_runs_find_an_invoice_never_received_once_its_grace_en
         await worked(app, clock, periodic=periodic)
     [missing] = await listed(clinic, rule="invoiced_not_received")
     assert (missing["details"]["invoice_number"], missing["details"]["invoiced"]) == ("INV-N", "4")
+
+
+async def test_a_mismatch_a_later_run_no_longer_finds_is_cured(
+    clinic: Clinic, app, clock: FrozenClock
+):
+    """A delivery that came after its invoice was found never received, and an invoice sent
+    after its receipt was found never invoiced: the next run over them cures both, saying why;
+    a mismatch it did not judge again (another invoice, outside its period) stands."""
+    await sent_invoices(clinic, [
+        f"INV-L,2026-02-20,{DEA},0409-2051-05,L-100,4",  # delivered late
+        f"INV-O,2026-02-01,{DEA},0409-2051-05,L-100,9",  # never delivered, not judged again
+    ])  # fmt: skip
+    await receipt(clinic, clinic.lot, "2", "INV-M", chicago("2026-02-20", 10))
+    await reconciled(clinic, app, clock, "2026-02-01", "2026-02-28")
+    late, outside = sorted(await listed(clinic, rule="invoiced_not_received"),
+                           key=lambda d: d["details"]["invoice_number"])  # fmt: skip
+    [unbilled] = await listed(clinic, rule="received_not_invoiced")
+
+    await receipt(clinic, clinic.lot, "4", "INV-L", chicago("2026-03-01", 10))
+    await sent_invoices(clinic, [f"INV-M,2026-02-20,{DEA},0409-2051-05,L-100,2"])
+    result = await reconciled(clinic, app, clock, "2026-02-20", "2026-03-01")
+
+    assert result["cured"] == 2
+    assert {code: n for code, n in result["findings"].items() if code in CODES} == {}
+    cured = await listed(clinic, status="cured")
+    assert {d["id"] for d in cured} == {late["id"], unbilled["id"]}
+    for discrepancy in cured:
+        [move] = discrepancy_moves(await shown_discrepancy(clinic, discrepancy["id"]))
+        assert move == ("open", "cured", NO_LONGER_FOUND)
+    still_open = [d["id"] for d in await listed(clinic, status="open") if d["rule"] in CODES]
+    assert still_open == [outside["id"]]
+
+
+async def shown_discrepancy(clinic: Clinic, discrepancy_id: str) -> dict[str, Any]:
+    response = await clinic.client.get(f"/v1/discrepancies/{discrepancy_id}",
+                                       headers=bearer(clinic.officer_token))  # fmt: skip
+    assert response.status_code == 200, response.text
+    shown: dict[str, Any] = response.json()
+    return shown
+
+
+def discrepancy_moves(discrepancy: dict[str, Any]) -> list[tuple[str, str, str | None]]:
+    return [(t["from_status"], t["to_status"], t["note"]) for t in discrepancy["transitions"]]
