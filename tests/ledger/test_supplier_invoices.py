@@ -2,6 +2,7 @@
 problem named by row and column with nothing stored, a dry run storing nothing, a resend of
 the same invoice stored once, another content refused, and each registrant's its own."""
 
+import asyncio
 import csv
 import io
 import itertools
@@ -140,6 +141,21 @@ async def test_the_same_invoice_sent_again_is_stored_once(clinic: Clinic, probe)
     assert response.status_code == 201, response.text
     assert [i["outcome"] for i in response.json()["invoices"]] == ["already_stored", "stored"]
     assert len((await probe.business_rows())["supplier_invoices"]) == 3
+
+
+@pytest.mark.parametrize("dialect", ["postgresql"], indirect=True)
+async def test_the_same_file_sent_twice_at_once_is_stored_once(clinic: Clinic, probe):
+    """Each request its own transaction: the second finds the invoices stored (once the first
+    commits) and is answered so, or meets the first's rows and is told to send again."""
+    first, second = await asyncio.gather(send(clinic, GOOD), send(clinic, GOOD))
+
+    answers = sorted([first, second], key=lambda response: response.status_code)
+    assert [r.status_code for r in answers] in ([200, 201], [201, 409]), [r.text for r in answers]
+    if answers[1].status_code == 409:
+        assert_problem(answers[1], 409, "already-exists", pointer="#")
+        again = await send(clinic, GOOD)
+        assert [i["outcome"] for i in again.json()["invoices"]] == ["already_stored"] * 2
+    assert len((await probe.business_rows())["supplier_invoices"]) == 2
 
 
 async def test_an_invoice_sent_again_with_other_content_is_refused(clinic: Clinic, probe):

@@ -18,6 +18,7 @@ from app.auth.caller import Caller
 from app.auth.permissions import Permission
 from app.auth.principal import Principal
 from app.auth.tenancy import get_readable, within_registrants
+from app.core.db import flush_unique
 from app.core.errors import AppError, Member
 from app.ledger.invoices import reading
 from app.ledger.invoices.models import SupplierInvoice, SupplierInvoiceLine
@@ -116,7 +117,9 @@ async def receive(
             received.append(Received(row, lines, outcome))
     if not dry_run:
         session.add_all([r.invoice for r in received if r.outcome is Outcome.stored])
-        await session.flush()
+        # Another request storing one of these meanwhile: sent again, the file finds it stored.
+        await flush_unique(session, pointer="#", detail="an invoice of the file was stored "
+                           "meanwhile by another request; send the file again")  # fmt: skip
         session.add_all([line for r in received if r.outcome is Outcome.stored
                          for line in r.lines])  # fmt: skip
         await session.flush()
