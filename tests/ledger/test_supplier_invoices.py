@@ -72,6 +72,8 @@ async def test_a_file_of_two_invoices_is_stored_listed_and_read(clinic: Clinic):
         (f"INV-1,2026-03-02,{DEA},0409-2051-05,L-100,0", "quantity", "zero_quantity"),
         (f"INV-1,03/02/2026,{DEA},0409-2051-05,L-100,2", "invoice_date", "invalid_date"),
         (f"INV-1,2026-02-30,{DEA},0409-2051-05,L-100,2", "invoice_date", "invalid_date"),
+        (f"INV-1,2026-W10-1,{DEA},0409-2051-05,L-100,2", "invoice_date", "invalid_date"),
+        (f"INV-1,1899-12-31,{DEA},0409-2051-05,L-100,2", "invoice_date", "invalid_date"),
         ("INV-1,2026-03-02,PK1234564,0409-2051-05,L-100,2", "supplier_dea_number",
          "invalid_dea_number"),
         (f"INV-1,2026-03-02,{DEA},0409205105,L-100,2", "ndc", "invalid_ndc"),

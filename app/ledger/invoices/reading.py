@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from app.core.canonical import canonical_json
 from app.core.identifiers import normalize_ndc, validate_dea_number
+from app.core.instants import InstantError, parse_day
 from app.core.quantity import QuantityError, format_quantity, parse_quantity
 
 COLUMNS = ("invoice_number", "invoice_date", "supplier_dea_number", "ndc", "lot_number",
@@ -197,13 +198,11 @@ def _bounded(length: int) -> Callable[[str], str]:
 
 
 def _date(value: str) -> date:
-    """A date written YYYY-MM-DD, and no other way."""
+    """A day as every day is read (app/core/instants.py): YYYY-MM-DD, and in range."""
     try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-    except ValueError:
-        pass
-    raise _CellError(Problem.invalid_date, "a date is YYYY-MM-DD")
+        return parse_day(value)
+    except InstantError as error:
+        raise _CellError(Problem.invalid_date, str(error)) from None
 
 
 def _quantity(value: str) -> Decimal:
