@@ -100,6 +100,7 @@ async def receive(
         raise _invalid(refused.problems) from None
     source = hashlib.sha256(body).hexdigest()
     stored = await _stored(session, registrant.id, invoices)
+    stored_lines = await _lines_of_all(session, list(stored.values()))
     received = []
     for invoice in invoices:
         before = stored.get((invoice.supplier_dea_number, invoice.invoice_number))
@@ -109,8 +110,7 @@ async def receive(
                 "was sent before with other content", extra={"invoice_id": str(before.id)},
             )  # fmt: skip
         if before is not None:
-            received.append(Received(before, await lines_of(session, before),
-                                     Outcome.already_stored))  # fmt: skip
+            received.append(Received(before, stored_lines[before.id], Outcome.already_stored))
         else:
             row, lines = _rows(registrant.id, invoice, source, caller)
             outcome = Outcome.would_store if dry_run else Outcome.stored
@@ -181,7 +181,20 @@ async def get(
 
 
 async def lines_of(session: AsyncSession, invoice: SupplierInvoice) -> list[SupplierInvoiceLine]:
+    return (await _lines_of_all(session, [invoice]))[invoice.id]
+
+
+async def _lines_of_all(
+    session: AsyncSession, invoices: Sequence[SupplierInvoice]
+) -> dict[uuid.UUID, list[SupplierInvoiceLine]]:
+    """Each invoice's lines in order, in one query for all of them."""
+    found: dict[uuid.UUID, list[SupplierInvoiceLine]] = {i.id: [] for i in invoices}
+    if not found:
+        return found
     rows = await session.scalars(select(SupplierInvoiceLine)
-                                 .where(SupplierInvoiceLine.invoice_id == invoice.id)
-                                 .order_by(SupplierInvoiceLine.line_number))  # fmt: skip
-    return list(rows)
+                                 .where(SupplierInvoiceLine.invoice_id.in_(list(found)))
+                                 .order_by(SupplierInvoiceLine.invoice_id,
+                                           SupplierInvoiceLine.line_number))  # fmt: skip
+    for line in rows:
+        found[line.invoice_id].append(line)
+    return found
